@@ -1,0 +1,20 @@
+//! librelay's domain: identifiers, citations, people, libraries, the two request state machines,
+//! the lender rota and calendar rules. Pure Rust, no I/O: everything here is unit- and
+//! property-tested, and every other layer asks this crate what is allowed.
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod citation;
+pub mod ident;
+pub mod library;
+pub mod machine;
+pub mod money;
+pub mod people;
+pub mod requester;
+pub mod rota;
+pub mod supplier;
+
+pub use machine::{Actor, Refusal};
+
+#[cfg(test)]
+mod sim;

@@ -1,0 +1,71 @@
+//! Libraries (tenants), the hub that groups them, and the policies a lender applies to a
+//! borrowing partner.
+
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::ClosedDays;
+use crate::citation::RequestFormat;
+use crate::money::Money;
+use crate::people::string_enum;
+
+string_enum!(
+    /// What kind of member a library is; drives the demo, statistics and default policies.
+    LibraryKind {
+        University => "university",
+        Public => "public",
+        Research => "research",
+        /// A commercial or national document supplier that charges for every copy (NSTL-like).
+        Supplier => "supplier",
+        /// The consortium centre itself.
+        Hub => "hub",
+    }
+);
+
+string_enum!(
+    /// The two services of interlibrary loan.
+    Service { Loan => "loan", Copy => "copy" }
+);
+
+impl Service {
+    pub fn for_format(format: RequestFormat) -> Self {
+        if format.is_copy() { Service::Copy } else { Service::Loan }
+    }
+}
+
+/// A lender's terms for one borrowing partner (or its default for everybody).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerPolicy {
+    pub services: Vec<Service>,
+    /// Loan period in calendar days (e.g. 30 inside the region, 14 nationally).
+    pub loan_days: u32,
+    /// Opening days the lender has to answer a request before it is passed over.
+    pub answer_days: u32,
+    pub loan_fee: Option<Money>,
+    pub copy_fee: Option<Money>,
+    pub delivery_methods: Vec<String>,
+    pub payment_methods: Vec<String>,
+    pub active: bool,
+}
+
+impl PartnerPolicy {
+    pub fn offers(&self, service: Service) -> bool {
+        self.active && self.services.contains(&service)
+    }
+
+    pub fn fee_for(&self, service: Service) -> Option<&Money> {
+        match service {
+            Service::Loan => self.loan_fee.as_ref(),
+            Service::Copy => self.copy_fee.as_ref(),
+        }
+    }
+}
+
+/// How a library is closed and when, plus what it calls itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryProfile {
+    pub name_en: String,
+    pub name_zh: String,
+    pub kind: LibraryKind,
+    pub region: String,
+    pub closed: ClosedDays,
+}

@@ -1,0 +1,424 @@
+//! The requester (borrowing) state machine: a reader's request from review to completion,
+//! moving through the rota of lenders by itself when one says no or does not answer in time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::citation::RequestFormat;
+use crate::machine::{
+    Actor, CONDITION_MARKER, IsoReason, IsoStatus, Machine, Rule, To,
+};
+
+/// Where a borrowing request stands. Local stages (review, on loan to the reader...) and the
+/// lender's ISO 18626 answers both live here; `cancel_pending` and `renew_pending` are flags on
+/// the request because they run alongside the stage rather than replace it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BorrowState {
+    /// Submitted; borrowing staff check it and approve the lender string.
+    PendingReview,
+    /// The ISO 18626 request is with the current lender, not answered yet.
+    Sent,
+    ExpectToSupply,
+    WillSupply,
+    /// The lender offers to supply under conditions; we must accept or refuse.
+    ConditionalPending,
+    /// The lender has shipped (a loan) or delivered (a copy).
+    Shipped,
+    Received,
+    OnLoanToPatron,
+    ReturnedByPatron,
+    ReturnShipped,
+    Lost,
+    Completed,
+    Unfilled,
+    Cancelled,
+}
+
+pub const BORROW_STATES: &[BorrowState] = &[
+    BorrowState::PendingReview,
+    BorrowState::Sent,
+    BorrowState::ExpectToSupply,
+    BorrowState::WillSupply,
+    BorrowState::ConditionalPending,
+    BorrowState::Shipped,
+    BorrowState::Received,
+    BorrowState::OnLoanToPatron,
+    BorrowState::ReturnedByPatron,
+    BorrowState::ReturnShipped,
+    BorrowState::Lost,
+    BorrowState::Completed,
+    BorrowState::Unfilled,
+    BorrowState::Cancelled,
+];
+
+impl BorrowState {
+    pub fn as_str(self) -> &'static str {
+        use BorrowState::*;
+        match self {
+            PendingReview => "pending_review",
+            Sent => "sent",
+            ExpectToSupply => "expect_to_supply",
+            WillSupply => "will_supply",
+            ConditionalPending => "conditional_pending",
+            Shipped => "shipped",
+            Received => "received",
+            OnLoanToPatron => "on_loan_to_patron",
+            ReturnedByPatron => "returned_by_patron",
+            ReturnShipped => "return_shipped",
+            Lost => "lost",
+            Completed => "completed",
+            Unfilled => "unfilled",
+            Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        BORROW_STATES.iter().copied().find(|st| st.as_str() == s)
+    }
+
+    /// Closed: nothing but a manager's reactivation moves it again.
+    pub fn is_closed(self) -> bool {
+        matches!(self, BorrowState::Completed | BorrowState::Unfilled | BorrowState::Cancelled)
+    }
+
+    /// Still with a lender and not yet shipped: a deadline runs, the patron may cancel.
+    pub fn is_awaiting_lender(self) -> bool {
+        matches!(
+            self,
+            BorrowState::Sent
+                | BorrowState::ExpectToSupply
+                | BorrowState::WillSupply
+                | BorrowState::ConditionalPending
+        )
+    }
+}
+
+/// Everything that can happen to a borrowing request: staff and patron actions, answers from
+/// the lender (as ISO 18626 supplying agency messages) and the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BorrowAction {
+    Approve,
+    EditRota,
+    Cancel,
+    AcceptConditions,
+    RejectConditions,
+    Receive,
+    LendToPatron,
+    DeliverToPatron,
+    PatronReturn,
+    ShipReturn,
+    Renew,
+    MarkLost,
+    Reactivate,
+    LenderRequestReceived,
+    LenderExpectToSupply,
+    LenderWillSupply,
+    LenderConditional,
+    LenderLoaned,
+    LenderCopyCompleted,
+    LenderUnfilled,
+    LenderCancelled,
+    LenderCancelRefused,
+    LenderOverdue,
+    LenderRecalled,
+    LenderRenewYes,
+    LenderRenewNo,
+    LenderLoanCompleted,
+    LenderCompletedWithoutReturn,
+    LenderNotification,
+    LenderDeadlinePassed,
+}
+
+pub const BORROW_ACTIONS: &[BorrowAction] = &[
+    BorrowAction::Approve,
+    BorrowAction::EditRota,
+    BorrowAction::Cancel,
+    BorrowAction::AcceptConditions,
+    BorrowAction::RejectConditions,
+    BorrowAction::Receive,
+    BorrowAction::LendToPatron,
+    BorrowAction::DeliverToPatron,
+    BorrowAction::PatronReturn,
+    BorrowAction::ShipReturn,
+    BorrowAction::Renew,
+    BorrowAction::MarkLost,
+    BorrowAction::Reactivate,
+    BorrowAction::LenderRequestReceived,
+    BorrowAction::LenderExpectToSupply,
+    BorrowAction::LenderWillSupply,
+    BorrowAction::LenderConditional,
+    BorrowAction::LenderLoaned,
+    BorrowAction::LenderCopyCompleted,
+    BorrowAction::LenderUnfilled,
+    BorrowAction::LenderCancelled,
+    BorrowAction::LenderCancelRefused,
+    BorrowAction::LenderOverdue,
+    BorrowAction::LenderRecalled,
+    BorrowAction::LenderRenewYes,
+    BorrowAction::LenderRenewNo,
+    BorrowAction::LenderLoanCompleted,
+    BorrowAction::LenderCompletedWithoutReturn,
+    BorrowAction::LenderNotification,
+    BorrowAction::LenderDeadlinePassed,
+];
+
+impl BorrowAction {
+    pub fn as_str(self) -> &'static str {
+        use BorrowAction::*;
+        match self {
+            Approve => "approve",
+            EditRota => "edit_rota",
+            Cancel => "cancel",
+            AcceptConditions => "accept_conditions",
+            RejectConditions => "reject_conditions",
+            Receive => "receive",
+            LendToPatron => "lend_to_patron",
+            DeliverToPatron => "deliver_to_patron",
+            PatronReturn => "patron_return",
+            ShipReturn => "ship_return",
+            Renew => "renew",
+            MarkLost => "mark_lost",
+            Reactivate => "reactivate",
+            LenderRequestReceived => "lender_request_received",
+            LenderExpectToSupply => "lender_expect_to_supply",
+            LenderWillSupply => "lender_will_supply",
+            LenderConditional => "lender_conditional",
+            LenderLoaned => "lender_loaned",
+            LenderCopyCompleted => "lender_copy_completed",
+            LenderUnfilled => "lender_unfilled",
+            LenderCancelled => "lender_cancelled",
+            LenderCancelRefused => "lender_cancel_refused",
+            LenderOverdue => "lender_overdue",
+            LenderRecalled => "lender_recalled",
+            LenderRenewYes => "lender_renew_yes",
+            LenderRenewNo => "lender_renew_no",
+            LenderLoanCompleted => "lender_loan_completed",
+            LenderCompletedWithoutReturn => "lender_completed_without_return",
+            LenderNotification => "lender_notification",
+            LenderDeadlinePassed => "lender_deadline_passed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        BORROW_ACTIONS.iter().copied().find(|a| a.as_str() == s)
+    }
+
+    /// Actions a person takes (as opposed to peer messages and the clock).
+    pub fn is_manual(self) -> bool {
+        (self as usize) <= (BorrowAction::Reactivate as usize)
+    }
+
+    /// The action an answer from the lender stands for. `conditional` is true when the note
+    /// carries a loan condition.
+    pub fn from_lender(reason: IsoReason, status: IsoStatus, answer_yes: Option<bool>, note: &str) -> Self {
+        use BorrowAction::*;
+        match (reason, status) {
+            (IsoReason::RenewResponse, _) => {
+                if answer_yes == Some(true) { LenderRenewYes } else { LenderRenewNo }
+            }
+            (IsoReason::CancelResponse, _) if answer_yes == Some(false) => LenderCancelRefused,
+            (IsoReason::CancelResponse, _) => LenderCancelled,
+            (_, IsoStatus::ExpectToSupply | IsoStatus::WillSupply)
+                if note.contains(CONDITION_MARKER) =>
+            {
+                LenderConditional
+            }
+            (IsoReason::Notification, _) => LenderNotification,
+            (_, IsoStatus::RequestReceived) => LenderRequestReceived,
+            (_, IsoStatus::ExpectToSupply) => LenderExpectToSupply,
+            (_, IsoStatus::WillSupply) => LenderWillSupply,
+            (_, IsoStatus::Loaned) => LenderLoaned,
+            (_, IsoStatus::Overdue) => LenderOverdue,
+            (_, IsoStatus::Recalled) => LenderRecalled,
+            (_, IsoStatus::RetryPossible | IsoStatus::Unfilled) => LenderUnfilled,
+            (_, IsoStatus::CopyCompleted) => LenderCopyCompleted,
+            (_, IsoStatus::LoanCompleted) => LenderLoanCompleted,
+            (_, IsoStatus::CompletedWithoutReturn) => LenderCompletedWithoutReturn,
+            (_, IsoStatus::Cancelled) => LenderCancelled,
+        }
+    }
+}
+
+/// What a guard looks at: facts about the request that are not its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BorrowContext {
+    pub format: RequestFormat,
+    /// The rota has a lender after the current one (or, before sending, any lender).
+    pub has_next_lender: bool,
+    pub cancel_pending: bool,
+    pub renew_pending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BorrowGuard {
+    Always,
+    Loan,
+    Copy,
+    /// Another lender is there to try and the reader has not asked to cancel.
+    NextLender,
+    /// No lender left (and no cancel asked): the request is unfilled.
+    NoNextLender,
+    CancelPending,
+    NoCancelPending,
+    RenewableLoan,
+    RenewPending,
+}
+
+/// What must happen besides the state change, in this order, in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BorrowEffect {
+    /// The current lender is done with (the action says why); the next one becomes current.
+    AdvanceRota,
+    /// Send the ISO 18626 request to the current lender and start its answer deadline.
+    SendRequest,
+    /// Forget the current lender and position: the rota starts again (reactivation).
+    ResetRota,
+    /// Requesting agency message Cancel to the current lender.
+    CancelAtLender,
+    MarkCancelPending,
+    ClearCancelPending,
+    ClearLenderDeadline,
+    SendReceived,
+    SendRenew,
+    MarkRenewPending,
+    /// The renewal was answered: clear the flag (a yes brings a new due date).
+    RenewAnswered,
+    SendShippedReturn,
+    SendConditionsAccepted,
+    /// Requesting agency Notification with the staff's note (e.g. an item reported lost).
+    SendNotification,
+    /// Take the due date the lender sent.
+    TakeDueDate,
+    MarkOverdue,
+    MarkRecalled,
+}
+
+use BorrowAction as A;
+use BorrowEffect as E;
+use BorrowGuard as G;
+use BorrowState as S;
+
+const STAFF: &[Actor] = &[Actor::BorrowingStaff, Actor::Manager];
+const PATRON_OR_STAFF: &[Actor] = &[Actor::Patron, Actor::BorrowingStaff, Actor::Manager];
+const MANAGER: &[Actor] = &[Actor::Manager];
+const PEER: &[Actor] = &[Actor::Peer];
+const SYSTEM: &[Actor] = &[Actor::System];
+
+const WITH_LENDER: &[S] = &[S::Sent, S::ExpectToSupply, S::WillSupply, S::ConditionalPending];
+const ITEM_HERE: &[S] = &[S::Shipped, S::Received, S::OnLoanToPatron, S::ReturnedByPatron];
+const OPEN: &[S] = &[
+    S::PendingReview,
+    S::Sent,
+    S::ExpectToSupply,
+    S::WillSupply,
+    S::ConditionalPending,
+    S::Shipped,
+    S::Received,
+    S::OnLoanToPatron,
+    S::ReturnedByPatron,
+    S::ReturnShipped,
+    S::Lost,
+];
+
+const fn rule(
+    from: &'static [S],
+    action: A,
+    guard: G,
+    to: To<S>,
+    who: &'static [Actor],
+    effects: &'static [E],
+) -> Rule<S, A, G, E> {
+    Rule { from, action, guard, to, who, effects }
+}
+
+const fn go(s: S) -> To<S> {
+    To::State(s)
+}
+
+const STAY: To<S> = To::Stay;
+
+/// The requester transition table. Read top to bottom: the first row whose state, action and
+/// guard match decides.
+pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
+    rule(&[S::PendingReview], A::Approve, G::NextLender, go(S::Sent), STAFF, &[E::AdvanceRota, E::SendRequest]),
+    rule(&[S::PendingReview, S::Sent, S::ExpectToSupply, S::WillSupply, S::ConditionalPending], A::EditRota, G::Always, STAY, STAFF, &[]),
+    rule(&[S::PendingReview], A::Cancel, G::Always, go(S::Cancelled), PATRON_OR_STAFF, &[]),
+    rule(WITH_LENDER, A::Cancel, G::NoCancelPending, STAY, PATRON_OR_STAFF, &[E::MarkCancelPending, E::CancelAtLender]),
+    rule(&[S::ConditionalPending], A::AcceptConditions, G::NoCancelPending, go(S::WillSupply), STAFF, &[E::SendConditionsAccepted]),
+    rule(&[S::ConditionalPending], A::RejectConditions, G::NextLender, go(S::Sent), STAFF, &[E::CancelAtLender, E::AdvanceRota, E::SendRequest]),
+    rule(&[S::ConditionalPending], A::RejectConditions, G::NoNextLender, go(S::Unfilled), STAFF, &[E::CancelAtLender, E::AdvanceRota]),
+    // Staff receive what arrives, even before the lender's Loaned message (peers are late).
+    rule(&[S::Shipped, S::WillSupply, S::ExpectToSupply], A::Receive, G::NoCancelPending, go(S::Received), STAFF, &[E::ClearLenderDeadline, E::SendReceived]),
+    rule(&[S::Received], A::LendToPatron, G::Loan, go(S::OnLoanToPatron), STAFF, &[]),
+    rule(&[S::Received], A::DeliverToPatron, G::Copy, go(S::Completed), STAFF, &[]),
+    rule(&[S::OnLoanToPatron], A::PatronReturn, G::Always, go(S::ReturnedByPatron), STAFF, &[]),
+    rule(&[S::ReturnedByPatron, S::Received], A::ShipReturn, G::Loan, go(S::ReturnShipped), STAFF, &[E::SendShippedReturn]),
+    rule(&[S::Received, S::OnLoanToPatron], A::Renew, G::RenewableLoan, STAY, PATRON_OR_STAFF, &[E::MarkRenewPending, E::SendRenew]),
+    rule(&[S::Received, S::OnLoanToPatron, S::ReturnedByPatron, S::ReturnShipped], A::MarkLost, G::Loan, go(S::Lost), STAFF, &[E::SendNotification]),
+    rule(&[S::Unfilled, S::Cancelled], A::Reactivate, G::Always, go(S::PendingReview), MANAGER, &[E::ResetRota]),
+    // Answers from the current lender.
+    rule(&[S::Sent], A::LenderRequestReceived, G::Always, STAY, PEER, &[]),
+    rule(&[S::Sent, S::ExpectToSupply], A::LenderExpectToSupply, G::Always, go(S::ExpectToSupply), PEER, &[]),
+    rule(&[S::Sent, S::ExpectToSupply, S::WillSupply], A::LenderWillSupply, G::Always, go(S::WillSupply), PEER, &[E::ClearLenderDeadline]),
+    rule(&[S::Sent, S::ExpectToSupply, S::WillSupply], A::LenderConditional, G::NoCancelPending, go(S::ConditionalPending), PEER, &[E::ClearLenderDeadline]),
+    rule(&[S::ConditionalPending], A::LenderWillSupply, G::Always, go(S::WillSupply), PEER, &[]),
+    rule(WITH_LENDER, A::LenderLoaned, G::Always, go(S::Shipped), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline, E::TakeDueDate]),
+    rule(WITH_LENDER, A::LenderCopyCompleted, G::Always, go(S::Shipped), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline]),
+    rule(WITH_LENDER, A::LenderUnfilled, G::CancelPending, go(S::Cancelled), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline]),
+    rule(WITH_LENDER, A::LenderUnfilled, G::NextLender, go(S::Sent), PEER, &[E::AdvanceRota, E::SendRequest]),
+    rule(WITH_LENDER, A::LenderUnfilled, G::NoNextLender, go(S::Unfilled), PEER, &[E::AdvanceRota, E::ClearLenderDeadline]),
+    rule(WITH_LENDER, A::LenderCancelled, G::CancelPending, go(S::Cancelled), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline]),
+    rule(WITH_LENDER, A::LenderCancelled, G::NextLender, go(S::Sent), PEER, &[E::AdvanceRota, E::SendRequest]),
+    rule(WITH_LENDER, A::LenderCancelled, G::NoNextLender, go(S::Unfilled), PEER, &[E::AdvanceRota, E::ClearLenderDeadline]),
+    rule(OPEN, A::LenderCancelRefused, G::Always, STAY, PEER, &[E::ClearCancelPending]),
+    rule(ITEM_HERE, A::LenderOverdue, G::Always, STAY, PEER, &[E::MarkOverdue]),
+    rule(ITEM_HERE, A::LenderRecalled, G::Always, STAY, PEER, &[E::MarkRecalled, E::TakeDueDate]),
+    rule(ITEM_HERE, A::LenderRenewYes, G::RenewPending, STAY, PEER, &[E::RenewAnswered, E::TakeDueDate]),
+    rule(ITEM_HERE, A::LenderRenewNo, G::RenewPending, STAY, PEER, &[E::RenewAnswered]),
+    rule(&[S::Shipped, S::Received, S::OnLoanToPatron, S::ReturnedByPatron, S::ReturnShipped, S::Lost], A::LenderLoanCompleted, G::Loan, go(S::Completed), PEER, &[]),
+    rule(&[S::Shipped, S::Received, S::OnLoanToPatron, S::ReturnedByPatron, S::ReturnShipped, S::Lost], A::LenderCompletedWithoutReturn, G::Always, go(S::Completed), PEER, &[]),
+    rule(OPEN, A::LenderNotification, G::Always, STAY, PEER, &[]),
+    // The clock: a lender that has not committed by its deadline is passed over.
+    rule(&[S::Sent, S::ExpectToSupply], A::LenderDeadlinePassed, G::CancelPending, go(S::Cancelled), SYSTEM, &[E::ClearCancelPending, E::ClearLenderDeadline]),
+    rule(&[S::Sent, S::ExpectToSupply], A::LenderDeadlinePassed, G::NextLender, go(S::Sent), SYSTEM, &[E::CancelAtLender, E::AdvanceRota, E::SendRequest]),
+    rule(&[S::Sent, S::ExpectToSupply], A::LenderDeadlinePassed, G::NoNextLender, go(S::Unfilled), SYSTEM, &[E::CancelAtLender, E::AdvanceRota, E::ClearLenderDeadline]),
+];
+
+/// The requester machine.
+pub struct Requester;
+
+impl Machine for Requester {
+    type State = BorrowState;
+    type Action = BorrowAction;
+    type Guard = BorrowGuard;
+    type Effect = BorrowEffect;
+    type Context = BorrowContext;
+
+    fn table() -> &'static [Rule<S, A, G, E>] {
+        BORROW_RULES
+    }
+
+    fn holds(guard: &G, ctx: &BorrowContext) -> bool {
+        match guard {
+            G::Always => true,
+            G::Loan => !ctx.format.is_copy(),
+            G::Copy => ctx.format.is_copy(),
+            G::NextLender => ctx.has_next_lender && !ctx.cancel_pending,
+            G::NoNextLender => !ctx.has_next_lender && !ctx.cancel_pending,
+            G::CancelPending => ctx.cancel_pending,
+            G::NoCancelPending => !ctx.cancel_pending,
+            G::RenewableLoan => !ctx.format.is_copy() && !ctx.renew_pending,
+            G::RenewPending => ctx.renew_pending,
+        }
+    }
+
+    fn state_name(state: S) -> &'static str {
+        state.as_str()
+    }
+
+    fn action_name(action: A) -> &'static str {
+        action.as_str()
+    }
+}

@@ -1,0 +1,140 @@
+//! The rota: the ordered list of lenders a borrowing request tries, what each one answered, and
+//! the ranking that builds it. The catalog's routing replaces `rank` later; the walk stays.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ident::LibraryCode;
+
+/// Why a lender in the rota did not fill the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotaOutcome {
+    Unfilled,
+    NoAnswer,
+    ConditionsRefused,
+    Cancelled,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotaEntry {
+    pub library: LibraryCode,
+    /// Why the ranking put it here, shown to staff ("holds 2 copies; same region; free").
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RotaOutcome>,
+    /// The lender's own words (reasonUnfilled, note).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Lenders in order, and which one has the request now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rota {
+    pub entries: Vec<RotaEntry>,
+    /// Index of the lender that has the request; `None` before the first send.
+    pub current: Option<usize>,
+}
+
+impl Rota {
+    pub fn new(entries: Vec<RotaEntry>) -> Self {
+        Rota { entries, current: None }
+    }
+
+    pub fn current(&self) -> Option<&RotaEntry> {
+        self.current.and_then(|i| self.entries.get(i))
+    }
+
+    fn next_index(&self) -> usize {
+        self.current.map_or(0, |i| i + 1)
+    }
+
+    pub fn has_next(&self) -> bool {
+        self.next_index() < self.entries.len()
+    }
+
+    /// Close the current lender with `outcome` and move to the next; returns the new current.
+    pub fn advance(&mut self, outcome: RotaOutcome, note: Option<String>) -> Option<&RotaEntry> {
+        if let Some(cur) = self.current.and_then(|i| self.entries.get_mut(i)) {
+            if cur.outcome.is_none() {
+                cur.outcome = Some(outcome);
+                cur.note = note;
+            }
+        }
+        let next = self.next_index();
+        if next < self.entries.len() {
+            self.current = Some(next);
+            self.entries.get(next)
+        } else {
+            self.current = Some(self.entries.len());
+            None
+        }
+    }
+
+    /// Replace the lenders not yet tried; those already asked keep their place and answer.
+    pub fn replace_remaining(&mut self, rest: Vec<RotaEntry>) {
+        let keep = self.current.map_or(0, |i| (i + 1).min(self.entries.len()));
+        self.entries.truncate(keep);
+        self.entries.extend(rest);
+    }
+
+    pub fn reset(&mut self) {
+        self.current = None;
+        for e in &mut self.entries {
+            e.outcome = None;
+            e.note = None;
+        }
+    }
+
+    /// Why nobody filled it, lender by lender, for the reader and staff.
+    pub fn reasons(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|e| {
+                let outcome = e.outcome?;
+                let note = e.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+                Some(format!("{} {:?}{}", e.library, outcome, note))
+            })
+            .collect()
+    }
+}
+
+/// What the ranking knows of a possible lender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub library: LibraryCode,
+    pub copies: u32,
+    pub same_region: bool,
+    /// The fee in minor units of the borrower's currency, `None` when free.
+    pub fee_minor: Option<i64>,
+    pub loan_days: u32,
+}
+
+/// Order candidates: free before paid, same region first, cheaper, then more copies, then by
+/// code so the order is stable. Each entry carries its reason.
+pub fn rank(mut candidates: Vec<Candidate>) -> Vec<RotaEntry> {
+    candidates.sort_by(|a, b| {
+        let fee = |c: &Candidate| c.fee_minor.unwrap_or(0);
+        (fee(a) > 0)
+            .cmp(&(fee(b) > 0))
+            .then(b.same_region.cmp(&a.same_region))
+            .then(fee(a).cmp(&fee(b)))
+            .then(b.copies.cmp(&a.copies))
+            .then(a.library.as_str().cmp(b.library.as_str()))
+    });
+    candidates
+        .into_iter()
+        .map(|c| {
+            let mut why = vec![format!("holds {}", c.copies)];
+            if c.same_region {
+                why.push("same region".to_owned());
+            }
+            why.push(match c.fee_minor {
+                Some(f) if f > 0 => format!("fee {f}"),
+                _ => "no fee".to_owned(),
+            });
+            RotaEntry { library: c.library, reason: why.join("; "), outcome: None, note: None }
+        })
+        .collect()
+}

@@ -1,0 +1,356 @@
+//! The supplier (lending) state machine: a partner's request from arrival to check-in, with
+//! the ISO 18626 status each stage reports to the borrower.
+
+use serde::{Deserialize, Serialize};
+
+use crate::citation::RequestFormat;
+use crate::machine::{Actor, CONDITION_AGREED_MARKER, IsoAction, IsoStatus, Machine, Rule, To};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LendState {
+    /// Arrived; nobody has looked yet (or the automatic locate found nothing to decide).
+    RequestReceived,
+    ExpectToSupply,
+    /// Located or promised: to be pulled from the shelf and shipped.
+    WillSupply,
+    PickSlipPrinted,
+    /// We offered conditions and wait for the borrower's answer.
+    ConditionalPending,
+    /// On loan to the borrowing library.
+    Shipped,
+    Overdue,
+    Recalled,
+    /// The borrower has sent it back; waiting to check it in.
+    ReturnShipped,
+    Completed,
+    CopyCompleted,
+    CompletedWithoutReturn,
+    Unfilled,
+    Cancelled,
+}
+
+pub const LEND_STATES: &[LendState] = &[
+    LendState::RequestReceived,
+    LendState::ExpectToSupply,
+    LendState::WillSupply,
+    LendState::PickSlipPrinted,
+    LendState::ConditionalPending,
+    LendState::Shipped,
+    LendState::Overdue,
+    LendState::Recalled,
+    LendState::ReturnShipped,
+    LendState::Completed,
+    LendState::CopyCompleted,
+    LendState::CompletedWithoutReturn,
+    LendState::Unfilled,
+    LendState::Cancelled,
+];
+
+impl LendState {
+    pub fn as_str(self) -> &'static str {
+        use LendState::*;
+        match self {
+            RequestReceived => "request_received",
+            ExpectToSupply => "expect_to_supply",
+            WillSupply => "will_supply",
+            PickSlipPrinted => "pick_slip_printed",
+            ConditionalPending => "conditional_pending",
+            Shipped => "shipped",
+            Overdue => "overdue",
+            Recalled => "recalled",
+            ReturnShipped => "return_shipped",
+            Completed => "completed",
+            CopyCompleted => "copy_completed",
+            CompletedWithoutReturn => "completed_without_return",
+            Unfilled => "unfilled",
+            Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        LEND_STATES.iter().copied().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            LendState::Completed
+                | LendState::CopyCompleted
+                | LendState::CompletedWithoutReturn
+                | LendState::Unfilled
+                | LendState::Cancelled
+        )
+    }
+
+    /// The ISO 18626 status this stage reports to the borrower.
+    pub fn iso_status(self) -> IsoStatus {
+        use LendState::*;
+        match self {
+            RequestReceived => IsoStatus::RequestReceived,
+            ExpectToSupply | ConditionalPending => IsoStatus::ExpectToSupply,
+            WillSupply | PickSlipPrinted => IsoStatus::WillSupply,
+            Shipped | ReturnShipped => IsoStatus::Loaned,
+            Overdue => IsoStatus::Overdue,
+            Recalled => IsoStatus::Recalled,
+            Completed => IsoStatus::LoanCompleted,
+            CopyCompleted => IsoStatus::CopyCompleted,
+            CompletedWithoutReturn => IsoStatus::CompletedWithoutReturn,
+            Unfilled => IsoStatus::Unfilled,
+            Cancelled => IsoStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LendAction {
+    WillSupply,
+    ExpectToSupply,
+    Conditional,
+    Locate,
+    LocateFailed,
+    PrintPickSlip,
+    Reject,
+    ShipPhysical,
+    ShipDigital,
+    ShipNonReturnable,
+    AnswerRenewYes,
+    AnswerRenewNo,
+    Recall,
+    MarkOverdue,
+    MarkLost,
+    CheckIn,
+    Reactivate,
+    BorrowerReceived,
+    BorrowerCancel,
+    BorrowerRenew,
+    BorrowerShippedReturn,
+    BorrowerShippedForward,
+    BorrowerAcceptsConditions,
+    BorrowerNotification,
+    BorrowerStatusRequest,
+}
+
+pub const LEND_ACTIONS: &[LendAction] = &[
+    LendAction::WillSupply,
+    LendAction::ExpectToSupply,
+    LendAction::Conditional,
+    LendAction::Locate,
+    LendAction::LocateFailed,
+    LendAction::PrintPickSlip,
+    LendAction::Reject,
+    LendAction::ShipPhysical,
+    LendAction::ShipDigital,
+    LendAction::ShipNonReturnable,
+    LendAction::AnswerRenewYes,
+    LendAction::AnswerRenewNo,
+    LendAction::Recall,
+    LendAction::MarkOverdue,
+    LendAction::MarkLost,
+    LendAction::CheckIn,
+    LendAction::Reactivate,
+    LendAction::BorrowerReceived,
+    LendAction::BorrowerCancel,
+    LendAction::BorrowerRenew,
+    LendAction::BorrowerShippedReturn,
+    LendAction::BorrowerShippedForward,
+    LendAction::BorrowerAcceptsConditions,
+    LendAction::BorrowerNotification,
+    LendAction::BorrowerStatusRequest,
+];
+
+impl LendAction {
+    pub fn as_str(self) -> &'static str {
+        use LendAction::*;
+        match self {
+            WillSupply => "will_supply",
+            ExpectToSupply => "expect_to_supply",
+            Conditional => "conditional",
+            Locate => "locate",
+            LocateFailed => "locate_failed",
+            PrintPickSlip => "print_pick_slip",
+            Reject => "reject",
+            ShipPhysical => "ship_physical",
+            ShipDigital => "ship_digital",
+            ShipNonReturnable => "ship_non_returnable",
+            AnswerRenewYes => "answer_renew_yes",
+            AnswerRenewNo => "answer_renew_no",
+            Recall => "recall",
+            MarkOverdue => "mark_overdue",
+            MarkLost => "mark_lost",
+            CheckIn => "check_in",
+            Reactivate => "reactivate",
+            BorrowerReceived => "borrower_received",
+            BorrowerCancel => "borrower_cancel",
+            BorrowerRenew => "borrower_renew",
+            BorrowerShippedReturn => "borrower_shipped_return",
+            BorrowerShippedForward => "borrower_shipped_forward",
+            BorrowerAcceptsConditions => "borrower_accepts_conditions",
+            BorrowerNotification => "borrower_notification",
+            BorrowerStatusRequest => "borrower_status_request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        LEND_ACTIONS.iter().copied().find(|a| a.as_str() == s)
+    }
+
+    pub fn is_manual(self) -> bool {
+        (self as usize) <= (LendAction::Reactivate as usize)
+    }
+
+    /// The action a requesting agency message stands for.
+    pub fn from_borrower(action: IsoAction, note: &str) -> Self {
+        match action {
+            IsoAction::StatusRequest => LendAction::BorrowerStatusRequest,
+            IsoAction::Received => LendAction::BorrowerReceived,
+            IsoAction::Cancel => LendAction::BorrowerCancel,
+            IsoAction::Renew => LendAction::BorrowerRenew,
+            IsoAction::ShippedReturn => LendAction::BorrowerShippedReturn,
+            IsoAction::ShippedForward => LendAction::BorrowerShippedForward,
+            IsoAction::Notification if note.contains(CONDITION_AGREED_MARKER) => {
+                LendAction::BorrowerAcceptsConditions
+            }
+            IsoAction::Notification => LendAction::BorrowerNotification,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LendContext {
+    pub format: RequestFormat,
+    pub renew_pending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LendGuard {
+    Always,
+    Loan,
+    Copy,
+    RenewPending,
+    NoRenewPending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LendEffect {
+    /// Supplying agency message StatusChange (or RequestResponse for a first answer) with the
+    /// new state's ISO status.
+    SendStatus,
+    /// The same, carrying the loan conditions in the note.
+    SendConditional,
+    /// Status Unfilled with the reason the staff gave.
+    SendUnfilled,
+    /// Status Loaned / CopyCompleted with delivery details (item, date sent, due date, URL).
+    SendShipped,
+    SendRenewYes,
+    SendRenewNo,
+    SendCancelYes,
+    SendCancelNo,
+    /// Answer to a status request: the current status, reasonForMessage StatusRequestResponse.
+    SendStatusResponse,
+    MarkRenewPending,
+    ClearRenewPending,
+    /// Compute the due date from the partner's loan period and our closed days.
+    SetDueDate,
+}
+
+use LendAction as A;
+use LendEffect as E;
+use LendGuard as G;
+use LendState as S;
+
+const STAFF: &[Actor] = &[Actor::LendingStaff, Actor::Manager];
+const STAFF_OR_SYSTEM: &[Actor] = &[Actor::LendingStaff, Actor::Manager, Actor::System];
+const MANAGER: &[Actor] = &[Actor::Manager];
+const PEER: &[Actor] = &[Actor::Peer];
+
+const BEFORE_SHIPPING: &[S] = &[S::RequestReceived, S::ExpectToSupply, S::WillSupply, S::PickSlipPrinted];
+const CANCELLABLE: &[S] =
+    &[S::RequestReceived, S::ExpectToSupply, S::WillSupply, S::PickSlipPrinted, S::ConditionalPending];
+const ON_LOAN: &[S] = &[S::Shipped, S::Overdue, S::Recalled];
+const OUT: &[S] = &[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped, S::CopyCompleted];
+const ALL: &[S] = LEND_STATES;
+
+const fn rule(
+    from: &'static [S],
+    action: A,
+    guard: G,
+    to: To<S>,
+    who: &'static [Actor],
+    effects: &'static [E],
+) -> Rule<S, A, G, E> {
+    Rule { from, action, guard, to, who, effects }
+}
+
+const fn go(s: S) -> To<S> {
+    To::State(s)
+}
+
+const STAY: To<S> = To::Stay;
+
+/// The supplier transition table; the first matching row decides.
+pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
+    rule(&[S::RequestReceived, S::ExpectToSupply], A::WillSupply, G::Always, go(S::WillSupply), STAFF, &[E::SendStatus]),
+    rule(&[S::RequestReceived], A::ExpectToSupply, G::Always, go(S::ExpectToSupply), STAFF, &[E::SendStatus]),
+    rule(BEFORE_SHIPPING, A::Conditional, G::Always, go(S::ConditionalPending), STAFF, &[E::SendConditional]),
+    rule(&[S::RequestReceived, S::ExpectToSupply], A::Locate, G::Always, go(S::WillSupply), STAFF_OR_SYSTEM, &[E::SendStatus]),
+    rule(&[S::WillSupply, S::PickSlipPrinted], A::Locate, G::Always, STAY, STAFF_OR_SYSTEM, &[]),
+    rule(BEFORE_SHIPPING, A::LocateFailed, G::Always, go(S::Unfilled), STAFF_OR_SYSTEM, &[E::SendUnfilled]),
+    rule(&[S::WillSupply, S::PickSlipPrinted], A::PrintPickSlip, G::Always, go(S::PickSlipPrinted), STAFF, &[]),
+    rule(CANCELLABLE, A::Reject, G::Always, go(S::Unfilled), STAFF, &[E::SendUnfilled]),
+    rule(BEFORE_SHIPPING, A::ShipPhysical, G::Loan, go(S::Shipped), STAFF, &[E::SetDueDate, E::SendShipped]),
+    rule(BEFORE_SHIPPING, A::ShipDigital, G::Copy, go(S::CopyCompleted), STAFF, &[E::SendShipped]),
+    rule(BEFORE_SHIPPING, A::ShipNonReturnable, G::Copy, go(S::CopyCompleted), STAFF, &[E::SendShipped]),
+    rule(ON_LOAN, A::AnswerRenewYes, G::RenewPending, go(S::Shipped), STAFF, &[E::ClearRenewPending, E::SetDueDate, E::SendRenewYes]),
+    rule(ON_LOAN, A::AnswerRenewNo, G::RenewPending, STAY, STAFF, &[E::ClearRenewPending, E::SendRenewNo]),
+    rule(&[S::Shipped, S::Overdue], A::Recall, G::Always, go(S::Recalled), STAFF, &[E::SendStatus]),
+    rule(&[S::Shipped], A::MarkOverdue, G::Always, go(S::Overdue), STAFF_OR_SYSTEM, &[E::SendStatus]),
+    rule(&[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped], A::MarkLost, G::Always, go(S::CompletedWithoutReturn), STAFF, &[E::SendStatus]),
+    rule(&[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped], A::CheckIn, G::Loan, go(S::Completed), STAFF, &[E::SendStatus]),
+    rule(&[S::Unfilled, S::Cancelled], A::Reactivate, G::Always, go(S::RequestReceived), MANAGER, &[]),
+    // Messages from the borrower.
+    rule(OUT, A::BorrowerReceived, G::Always, STAY, PEER, &[]),
+    rule(CANCELLABLE, A::BorrowerCancel, G::Always, go(S::Cancelled), PEER, &[E::SendCancelYes]),
+    rule(&[S::Cancelled, S::Unfilled], A::BorrowerCancel, G::Always, STAY, PEER, &[E::SendCancelYes]),
+    rule(&[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped, S::Completed, S::CopyCompleted, S::CompletedWithoutReturn], A::BorrowerCancel, G::Always, STAY, PEER, &[E::SendCancelNo]),
+    rule(ON_LOAN, A::BorrowerRenew, G::NoRenewPending, STAY, PEER, &[E::MarkRenewPending]),
+    rule(ON_LOAN, A::BorrowerShippedReturn, G::Always, go(S::ReturnShipped), PEER, &[E::ClearRenewPending]),
+    rule(ON_LOAN, A::BorrowerShippedForward, G::Always, STAY, PEER, &[]),
+    rule(&[S::ConditionalPending], A::BorrowerAcceptsConditions, G::Always, go(S::WillSupply), PEER, &[]),
+    rule(ALL, A::BorrowerNotification, G::Always, STAY, PEER, &[]),
+    rule(ALL, A::BorrowerStatusRequest, G::Always, STAY, PEER, &[E::SendStatusResponse]),
+];
+
+pub struct Supplier;
+
+impl Machine for Supplier {
+    type State = LendState;
+    type Action = LendAction;
+    type Guard = LendGuard;
+    type Effect = LendEffect;
+    type Context = LendContext;
+
+    fn table() -> &'static [Rule<S, A, G, E>] {
+        LEND_RULES
+    }
+
+    fn holds(guard: &G, ctx: &LendContext) -> bool {
+        match guard {
+            G::Always => true,
+            G::Loan => !ctx.format.is_copy(),
+            G::Copy => ctx.format.is_copy(),
+            G::RenewPending => ctx.renew_pending,
+            G::NoRenewPending => !ctx.renew_pending,
+        }
+    }
+
+    fn state_name(state: S) -> &'static str {
+        state.as_str()
+    }
+
+    fn action_name(action: A) -> &'static str {
+        action.as_str()
+    }
+}

@@ -1,0 +1,589 @@
+//! The element tree to the model, accepting both schema versions and the usual sloppiness.
+//!
+//! Elements are found by local name wherever they are among their siblings, so both versions'
+//! child orders read alike, and each renamed or moved element is looked for under both names
+//! (`sentVia`/`deliveryMethod`, `offeredCosts` in `messageInfo` or `retryInfo` ...). Empty
+//! elements count as absent. Unknown elements are skipped: the standard's open lists grow and
+//! partners add their own elements, and neither should stop a loan. What the model needs and
+//! cannot do without is required (`MissingElement`); values of closed lists, booleans, numbers
+//! and amounts must be valid (`BadValue`).
+
+use std::str::FromStr;
+
+use crate::error::ParseError;
+use crate::model::*;
+use crate::tree::{Element, parse_document};
+
+/// Reads one ISO 18626 message and tells which schema version it was written in.
+///
+/// The version is judged by content (elements and child orders only one version has), then by
+/// the root's `version` attribute, and is 2017 when neither tells, as most deployed peers speak
+/// 2017.
+pub fn parse(xml: &[u8]) -> Result<(Message, Version), ParseError> {
+    let document = parse_document(xml)?;
+    let root = &document.root;
+    if document.root_namespace != NAMESPACE {
+        return Err(ParseError::WrongNamespace { found: document.root_namespace });
+    }
+    if root.name != "ISO18626Message" {
+        return Err(ParseError::UnknownRoot { found: root.name.clone() });
+    }
+    let Some(element) = root.first_child() else {
+        return Err(ParseError::UnknownRoot { found: "an empty ISO18626Message".to_owned() });
+    };
+    let node = Node { element, path: element.name.clone() };
+    let message = match element.name.as_str() {
+        "request" => Message::Request(request(&node)?),
+        "requestConfirmation" => Message::RequestConfirmation(confirmation(&node)?),
+        "supplyingAgencyMessage" => Message::SupplyingAgencyMessage(supplying(&node)?),
+        "supplyingAgencyMessageConfirmation" => {
+            Message::SupplyingAgencyMessageConfirmation(confirmation(&node)?)
+        }
+        "requestingAgencyMessage" => Message::RequestingAgencyMessage(requesting(&node)?),
+        "requestingAgencyMessageConfirmation" => {
+            Message::RequestingAgencyMessageConfirmation(confirmation(&node)?)
+        }
+        other => return Err(ParseError::UnknownRoot { found: format!("ISO18626Message/{other}") }),
+    };
+    Ok((message, detect_version(root, element)))
+}
+
+/// An element together with its path from the message element, for error messages.
+struct Node<'a> {
+    element: &'a Element,
+    path: String,
+}
+
+impl<'a> Node<'a> {
+    /// The first non-empty child called `name`.
+    fn child(&self, name: &str) -> Option<Node<'a>> {
+        self.element.child(name).map(|element| self.node(element))
+    }
+
+    /// The first non-empty child called any of `names` (an element renamed between versions).
+    fn child_of(&self, names: &[&str]) -> Option<Node<'a>> {
+        names.iter().find_map(|name| self.child(name))
+    }
+
+    /// The non-empty children called `name`.
+    fn children(&self, name: &'a str) -> impl Iterator<Item = Node<'a>> + '_ {
+        let element: &'a Element = self.element;
+        element.children(name).filter(|e| !e.is_empty()).map(move |e| self.node(e))
+    }
+
+    fn required(&self, name: &str) -> Result<Node<'a>, ParseError> {
+        self.child(name).ok_or_else(|| ParseError::missing(format!("{}/{name}", self.path)))
+    }
+
+    fn node(&self, element: &'a Element) -> Node<'a> {
+        Node { element, path: format!("{}/{}", self.path, element.name) }
+    }
+
+    fn value(&self) -> String {
+        self.element.value().to_owned()
+    }
+
+    fn text(&self, name: &str) -> Option<String> {
+        self.child(name).map(|n| n.value())
+    }
+
+    fn text_of(&self, names: &[&str]) -> Option<String> {
+        self.child_of(names).map(|n| n.value())
+    }
+
+    fn texts(&self, name: &'a str) -> Vec<String> {
+        self.children(name).map(|n| n.value()).collect()
+    }
+
+    fn required_text(&self, name: &str) -> Result<String, ParseError> {
+        self.required(name).map(|n| n.value())
+    }
+
+    /// A value of a closed list.
+    fn code<T: FromStr>(&self, all: &[&str]) -> Result<T, ParseError> {
+        let value = self.element.value();
+        value.parse().map_err(|_| {
+            ParseError::bad_value(&self.path, value, format!("one of {}", all.join(", ")))
+        })
+    }
+
+    fn optional_code<T: FromStr>(&self, name: &str, all: &[&str]) -> Result<Option<T>, ParseError> {
+        self.child(name).map(|n| n.code(all)).transpose()
+    }
+
+    /// `type_yesNo` (Y/N); the `xs:boolean` spellings are accepted too.
+    fn yes_no(&self, name: &str) -> Result<Option<bool>, ParseError> {
+        self.child(name).map(|n| n.boolean("Y or N")).transpose()
+    }
+
+    /// `xs:boolean` (true/false/1/0); Y/N are accepted too.
+    fn xs_boolean(&self, name: &str) -> Result<Option<bool>, ParseError> {
+        self.child(name).map(|n| n.boolean("true or false")).transpose()
+    }
+
+    fn boolean(&self, expected: &str) -> Result<bool, ParseError> {
+        let value = self.element.value();
+        match value.to_ascii_lowercase().as_str() {
+            "y" | "yes" | "true" | "1" => Ok(true),
+            "n" | "no" | "false" | "0" => Ok(false),
+            _ => Err(ParseError::bad_value(&self.path, value, expected)),
+        }
+    }
+
+    fn sort_order(&self) -> Result<Option<u32>, ParseError> {
+        self.child("sortOrder")
+            .map(|n| {
+                let value = n.element.value();
+                value.trim_start_matches('+').parse().map_err(|_| {
+                    ParseError::bad_value(&n.path, value, "a whole number of 0 or more")
+                })
+            })
+            .transpose()
+    }
+}
+
+fn names<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().copied().map(as_str).collect()
+}
+
+fn status_names() -> Vec<&'static str> {
+    names(Status::ALL, Status::as_str)
+}
+fn reason_names() -> Vec<&'static str> {
+    names(ReasonForMessage::ALL, ReasonForMessage::as_str)
+}
+fn action_names() -> Vec<&'static str> {
+    names(Action::ALL, Action::as_str)
+}
+fn service_type_names() -> Vec<&'static str> {
+    names(ServiceType::ALL, ServiceType::as_str)
+}
+fn message_status_names() -> Vec<&'static str> {
+    names(MessageStatus::ALL, MessageStatus::as_str)
+}
+fn error_type_names() -> Vec<&'static str> {
+    names(ErrorType::ALL, ErrorType::as_str)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headers
+
+/// `header` of a request, supplying or requesting agency message, in either version.
+fn header(message: &Node<'_>, supplier_required: bool) -> Result<Header, ParseError> {
+    let h = message.required("header")?;
+    let supplying_agency_id = match h.child("supplyingAgencyId") {
+        Some(n) => agency_id(&n)?,
+        None if supplier_required => return Err(ParseError::missing(format!("{}/supplyingAgencyId", h.path))),
+        None => AgencyId::default(),
+    };
+    Ok(Header {
+        supplying_agency_id,
+        requesting_agency_id: agency_id(&h.required("requestingAgencyId")?)?,
+        consortial_id: h.child("consortialId").map(|n| agency_id(&n)).transpose()?,
+        multiple_item_request_id: h.text("multipleItemRequestId"),
+        timestamp: h.required_text("timestamp")?,
+        requesting_agency_request_id: h.required_text("requestingAgencyRequestId")?,
+        supplying_agency_request_id: h.text("supplyingAgencyRequestId"),
+        requesting_agency_authentication: h
+            .child("requestingAgencyAuthentication")
+            .map(|a| Authentication {
+                account_id: a.text("accountId"),
+                security_code: a.text("securityCode"),
+            }),
+        ..Header::default()
+    })
+}
+
+fn confirmation(message: &Node<'_>) -> Result<Confirmation, ParseError> {
+    let h = message.required("confirmationHeader")?;
+    let mut errors = message
+        .children("errorData")
+        .map(|e| {
+            Ok(ErrorData {
+                error_type: e.required("errorType")?.code(&error_type_names())?,
+                error_value: e.text("errorValue").unwrap_or_default(),
+            })
+        })
+        .collect::<Result<Vec<_>, ParseError>>()?
+        .into_iter();
+    let header = Header {
+        supplying_agency_id: h.child("supplyingAgencyId").map(|n| agency_id(&n)).transpose()?.unwrap_or_default(),
+        requesting_agency_id: h.child("requestingAgencyId").map(|n| agency_id(&n)).transpose()?.unwrap_or_default(),
+        timestamp: h.required_text("timestamp")?,
+        requesting_agency_request_id: h.text("requestingAgencyRequestId").unwrap_or_default(),
+        multiple_item_request_id: h.text("multipleItemRequestId"),
+        timestamp_received: h.text("timestampReceived"),
+        message_status: Some(h.required("messageStatus")?.code(&message_status_names())?),
+        error_data: errors.next(),
+        additional_error_data: errors.collect(),
+        ..Header::default()
+    };
+    Ok(Confirmation {
+        header,
+        reason_for_message: message.optional_code("reasonForMessage", &reason_names())?,
+        action: message.optional_code("action", &action_names())?,
+    })
+}
+
+fn agency_id(n: &Node<'_>) -> Result<AgencyId, ParseError> {
+    Ok(AgencyId {
+        agency_type: n.required_text("agencyIdType")?,
+        value: n.required_text("agencyIdValue")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+fn request(message: &Node<'_>) -> Result<Request, ParseError> {
+    let header = header(message, false)?;
+    // Required, but an empty one is a request without details rather than a broken message.
+    let bibliographic = message
+        .element
+        .children("bibliographicInfo")
+        .next()
+        .map(|e| message.node(e))
+        .ok_or_else(|| ParseError::missing(format!("{}/bibliographicInfo", message.path)))?;
+    Ok(Request {
+        header,
+        bibliographic_info: bibliographic_info(&bibliographic)?,
+        publication_info: message.child("publicationInfo").map(|p| PublicationInfo {
+            publisher: p.text("publisher"),
+            publisher_id: p.text("publisherId"),
+            publication_type: p.text("publicationType"),
+            publication_date: p.text("publicationDate"),
+            place_of_publication: p.text("placeOfPublication"),
+        }),
+        service_info: message.child("serviceInfo").map(|s| service_info(&s)).transpose()?,
+        supplier_info: message.children("supplierInfo").map(|s| supplier_info(&s)).collect::<Result<_, _>>()?,
+        requested_delivery_info: message
+            .children("requestedDeliveryInfo")
+            .map(|d| {
+                Ok(RequestedDeliveryInfo {
+                    sort_order: d.sort_order()?,
+                    address: address(&d)?,
+                    delivery_method: d.text("deliveryMethod"),
+                    courier_name: d.text("courierName"),
+                })
+            })
+            .collect::<Result<_, ParseError>>()?,
+        requesting_agency_info: message
+            .child("requestingAgencyInfo")
+            .map(|r| {
+                Ok(RequestingAgencyInfo {
+                    name: r.text("name"),
+                    contact_name: r.text("contactName"),
+                    address: addresses(&r)?,
+                })
+            })
+            .transpose()?,
+        patron_info: message
+            .child("patronInfo")
+            .map(|p| {
+                Ok(PatronInfo {
+                    patron_id: p.text("patronId"),
+                    surname: p.text("surname"),
+                    given_name: p.text("givenName"),
+                    patron_type: p.text("patronType"),
+                    send_to_patron: p.yes_no("sendToPatron")?,
+                    address: addresses(&p)?,
+                })
+            })
+            .transpose()?,
+        billing_info: message
+            .child("billingInfo")
+            .map(|b| {
+                Ok(BillingInfo {
+                    payment_method: b.text("paymentMethod"),
+                    maximum_costs: b.child("maximumCosts").map(|c| costs(&c)).transpose()?,
+                    billing_method: b.text("billingMethod"),
+                    billing_name: b.text("billingName"),
+                    address: address(&b)?,
+                })
+            })
+            .transpose()?,
+    })
+}
+
+fn bibliographic_info(b: &Node<'_>) -> Result<BibliographicInfo, ParseError> {
+    let mut volumes = b.texts("volume").into_iter();
+    Ok(BibliographicInfo {
+        supplier_unique_record_id: b.text("supplierUniqueRecordId"),
+        title: b.text("title"),
+        author: b.text("author"),
+        author_id: b.text("authorId"),
+        subtitle: b.text("subtitle"),
+        series_title: b.text("seriesTitle"),
+        edition: b.text("edition"),
+        title_of_component: b.text("titleOfComponent"),
+        author_of_component: b.text("authorOfComponent"),
+        volume: volumes.next(),
+        additional_volumes: volumes.collect(),
+        issue: b.text("issue"),
+        pages_requested: b.text("pagesRequested"),
+        estimated_no_pages: b.text("estimatedNoPages"),
+        bibliographic_item_id: b
+            .children("bibliographicItemId")
+            .map(|i| {
+                Ok(BibliographicItemId {
+                    bibliographic_item_identifier_code: i.required_text("bibliographicItemIdentifierCode")?,
+                    bibliographic_item_identifier: i.required_text("bibliographicItemIdentifier")?,
+                })
+            })
+            .collect::<Result<_, ParseError>>()?,
+        sponsor: b.text("sponsor"),
+        information_source: b.text("informationSource"),
+        bibliographic_record_id: b
+            .children("bibliographicRecordId")
+            .map(|r| record_id(&r))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn record_id(r: &Node<'_>) -> Result<BibliographicRecordId, ParseError> {
+    Ok(BibliographicRecordId {
+        bibliographic_record_identifier_code: r.required_text("bibliographicRecordIdentifierCode")?,
+        bibliographic_record_identifier: r.required_text("bibliographicRecordIdentifier")?,
+    })
+}
+
+fn service_info(s: &Node<'_>) -> Result<ServiceInfo, ParseError> {
+    Ok(ServiceInfo {
+        request_type: s.text("requestType"),
+        request_subtype: s.texts("requestSubType"),
+        requesting_agency_previous_request_id: s.text("requestingAgencyPreviousRequestId"),
+        service_type: s.required("serviceType")?.code(&service_type_names())?,
+        service_level: s.text("serviceLevel"),
+        preferred_format: s.text_of(&["preferredFormat", "itemFormat"]),
+        need_before_date: s.text("needBeforeDate"),
+        copyright_compliance: s.text("copyrightCompliance"),
+        any_edition: s.yes_no("anyEdition")?,
+        preferred_edition: s.text("preferredEdition"),
+        loan_condition: s.texts("loanCondition"),
+        start_date: s.text("startDate"),
+        end_date: s.text("endDate"),
+        note: s.text("note"),
+    })
+}
+
+fn supplier_info(s: &Node<'_>) -> Result<SupplierInfo, ParseError> {
+    Ok(SupplierInfo {
+        sort_order: s.sort_order()?,
+        supplier_code: s.child("supplierCode").map(|n| agency_id(&n)).transpose()?,
+        supplier_description: s.text("supplierDescription"),
+        bibliographic_record_id: s.child("bibliographicRecordId").map(|r| record_id(&r)).transpose()?,
+        call_number: s.text("callNumber"),
+        summary_holdings: s.text("summaryHoldings"),
+        availability_note: s.text("availabilityNote"),
+    })
+}
+
+/// The `address` child of `parent`, if it holds an electronic or physical address.
+fn address(parent: &Node<'_>) -> Result<Option<Address>, ParseError> {
+    parent.child("address").map(|a| address_in(&a)).transpose().map(Option::flatten)
+}
+
+fn addresses(parent: &Node<'_>) -> Result<Vec<Address>, ParseError> {
+    let mut all = Vec::new();
+    for a in parent.children("address") {
+        all.extend(address_in(&a)?);
+    }
+    Ok(all)
+}
+
+fn address_in(a: &Node<'_>) -> Result<Option<Address>, ParseError> {
+    if let Some(e) = a.child("electronicAddress") {
+        return Ok(Some(Address::Electronic(ElectronicAddress {
+            electronic_address_type: e.required_text("electronicAddressType")?,
+            electronic_address_data: e.required_text("electronicAddressData")?,
+        })));
+    }
+    Ok(a.child("physicalAddress").map(|p| Address::Physical(physical_address(&p))))
+}
+
+fn physical_address(p: &Node<'_>) -> PhysicalAddress {
+    PhysicalAddress {
+        line1: p.text("line1"),
+        line2: p.text("line2"),
+        locality: p.text("locality"),
+        postal_code: p.text("postalCode"),
+        region: p.text("region"),
+        country: p.text("country"),
+    }
+}
+
+fn costs(c: &Node<'_>) -> Result<Costs, ParseError> {
+    let amount = c.required("monetaryValue")?;
+    let monetary_value = amount.value();
+    if !is_decimal(&monetary_value) {
+        return Err(ParseError::bad_value(&amount.path, &monetary_value, "a decimal number such as 12.50"));
+    }
+    Ok(Costs { currency_code: c.required_text("currencyCode")?, monetary_value })
+}
+
+/// The lexical form of `xs:decimal`: an optional sign, digits, an optional point, digits.
+fn is_decimal(s: &str) -> bool {
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    !(whole.is_empty() && fraction.is_empty()) && digits(whole) && digits(fraction)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Supplying and requesting agency messages
+
+fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
+    let header = header(message, true)?;
+    let m = message.required("messageInfo")?;
+    let retry = message.child("retryInfo");
+    // 2017 keeps these in messageInfo, 2021 in retryInfo; read both places.
+    let mut offered = m.children("offeredCosts").chain(retry.iter().flat_map(|r| r.children("offeredCosts")));
+    let offered_costs = offered.next().map(|c| costs(&c)).transpose()?;
+    let additional_offered_costs = offered.map(|c| costs(&c)).collect::<Result<Vec<_>, _>>()?;
+    let in_either = |name: &str| m.text(name).or_else(|| retry.as_ref().and_then(|r| r.text(name)));
+
+    let message_info = MessageInfo {
+        reason_for_message: m.required("reasonForMessage")?.code(&reason_names())?,
+        answer_yes_no: m.yes_no("answerYesNo")?,
+        note: m.text("note"),
+        reason_unfilled: m.text("reasonUnfilled"),
+        reason_retry: m.text("reasonRetry"),
+        offered_costs,
+        retry_after: in_either("retryAfter"),
+        retry_before: in_either("retryBefore"),
+    };
+    let retry_info = match &retry {
+        Some(r) => RetryInfo {
+            loan_condition: r.texts("loanCondition"),
+            edition: r.texts("edition"),
+            item_format: r.texts("itemFormat"),
+            volume: r.texts("volume"),
+            service_type: r.optional_code("serviceType", &service_type_names())?,
+            service_level: r.texts("serviceLevel"),
+            delivery_method: r.texts("deliveryMethod"),
+            courier_name: r.texts("courierName"),
+            additional_offered_costs,
+            payment_method: r.texts("paymentMethod"),
+        },
+        None => RetryInfo { additional_offered_costs, ..RetryInfo::default() },
+    };
+
+    let s = message.required("statusInfo")?;
+    let status_info = StatusInfo {
+        status: s.required("status")?.code(&status_names())?,
+        expected_delivery_date: s.text("expectedDeliveryDate"),
+        due_date: s.text("dueDate"),
+        last_change: s.required_text("lastChange")?,
+    };
+    Ok(SupplyingAgencyMessage {
+        header,
+        message_info,
+        status_info,
+        retry_info: (!retry_info.is_empty()).then_some(retry_info),
+        delivery_info: message.child("deliveryInfo").map(|d| delivery_info(&d)).transpose()?,
+        shipping_info: message
+            .child("shippingInfo")
+            .map(|s| {
+                Ok(ShippingInfo {
+                    courier_name: s.text("courierName"),
+                    tracking_id: s.texts("trackingId"),
+                    insurance: s.yes_no("insurance")?,
+                    insurance_third_party: s.yes_no("insuranceThirdParty")?,
+                    third_party_name: s.text("thirdPartyName"),
+                    insurance_costs: s.children("insuranceCosts").map(|c| costs(&c)).collect::<Result<_, _>>()?,
+                })
+            })
+            .transpose()?,
+        return_info: message.child("returnInfo").map(|r| {
+            Ok(ReturnInfo {
+                return_agency_id: r.child("returnAgencyId").map(|n| agency_id(&n)).transpose()?,
+                name: r.text("name"),
+                physical_address: r.child("physicalAddress").map(|p| physical_address(&p)),
+            })
+        })
+        .transpose()?,
+    })
+}
+
+fn delivery_info(d: &Node<'_>) -> Result<DeliveryInfo, ParseError> {
+    let mut item_ids = d.texts("itemId").into_iter();
+    let mut loan_conditions = d.texts("loanCondition").into_iter();
+    let mut delivery_costs = d.children("deliveryCosts").map(|c| costs(&c)).collect::<Result<Vec<_>, _>>()?.into_iter();
+    Ok(DeliveryInfo {
+        date_sent: d.required_text("dateSent")?,
+        item_id: item_ids.next(),
+        additional_item_ids: item_ids.collect(),
+        url: d.text("URL"),
+        sent_via: d.text_of(&["sentVia", "deliveryMethod"]),
+        address: address(d)?,
+        sent_to_patron: d.xs_boolean("sentToPatron")?.unwrap_or(false),
+        loan_condition: loan_conditions.next(),
+        additional_loan_conditions: loan_conditions.collect(),
+        delivered_format: d.text_of(&["deliveredFormat", "itemFormat"]),
+        service_type: d.optional_code("serviceType", &service_type_names())?,
+        delivery_costs: delivery_costs.next(),
+        additional_delivery_costs: delivery_costs.collect(),
+        payment_method: d.text("paymentMethod"),
+    })
+}
+
+fn requesting(message: &Node<'_>) -> Result<RequestingAgencyMessage, ParseError> {
+    Ok(RequestingAgencyMessage {
+        header: header(message, true)?,
+        action: message.required("action")?.code(&action_names())?,
+        note: message.text("note"),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Version detection
+
+/// Counts of elements (or child orders) that only one version has.
+#[derive(Default)]
+struct Evidence {
+    v2017: u32,
+    v2021: u32,
+}
+
+fn detect_version(root: &Element, message: &Element) -> Version {
+    let mut evidence = Evidence::default();
+    let is_request = message.name == "request";
+    weigh(message, "", is_request, &mut evidence);
+    if message.children("errorData").count() > 1 {
+        evidence.v2021 += 1;
+    }
+    if evidence.v2021 != evidence.v2017 {
+        return if evidence.v2021 > evidence.v2017 { Version::V2021 } else { Version::V2017 };
+    }
+    root.attribute("version").and_then(Version::from_attribute).unwrap_or(Version::V2017)
+}
+
+fn weigh(element: &Element, parent: &str, is_request: bool, evidence: &mut Evidence) {
+    let name = element.name.as_str();
+    let only_2021 = match (parent, name) {
+        (_, "retryInfo" | "shippingInfo" | "consortialId" | "deliveryMethod" | "itemFormat")
+        | (_, "URL" | "courierName" | "publisherId" | "authorId" | "preferredEdition")
+        | ("deliveryInfo", "serviceType" | "address" | "paymentMethod")
+        | ("serviceInfo", "loanCondition") => true,
+        (_, "bibliographicItemId") => {
+            element.first_child().is_some_and(|c| c.name == "bibliographicItemIdentifierCode")
+        }
+        _ => false,
+    };
+    let only_2017 = match (parent, name) {
+        (_, "sentVia" | "deliveredFormat" | "preferredFormat")
+        | ("messageInfo", "offeredCosts" | "retryAfter" | "retryBefore") => true,
+        // 2021 dropped it from every header but the request's.
+        ("header" | "confirmationHeader", "multipleItemRequestId") => !is_request,
+        ("physicalAddress", "region") => element.attribute("scheme").is_some(),
+        (_, "bibliographicItemId") => {
+            element.first_child().is_some_and(|c| c.name == "bibliographicItemIdentifier")
+        }
+        _ => false,
+    };
+    evidence.v2021 += u32::from(only_2021);
+    evidence.v2017 += u32::from(only_2017);
+    for child in &element.children {
+        weigh(child, name, is_request, evidence);
+    }
+}

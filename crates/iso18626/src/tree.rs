@@ -1,0 +1,224 @@
+//! Bytes to a small element tree: the only place that talks to the XML parser.
+//!
+//! Reading into a tree first keeps the mapping to the model (`read.rs`) free of parser details
+//! and lets it look elements up by name in any order, as sloppy partners require. The tree keeps
+//! local names only; the namespace is checked on the root alone. Everything an attacker could use
+//! to make us do unbounded work is refused here: DTDs (so no entity expansion at all), undeclared
+//! entities and nesting deeper than [`MAX_DEPTH`].
+
+use std::borrow::Cow;
+
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+use crate::error::ParseError;
+
+/// The deepest element nesting accepted. ISO 18626 needs 6 levels
+/// (`ISO18626Message/request/requestedDeliveryInfo/address/physicalAddress/country`).
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// An element with its local name, attributes (local name, value), direct text and children.
+#[derive(Debug, Default)]
+pub(crate) struct Element {
+    pub name: String,
+    pub attributes: Vec<(String, String)>,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    /// Children with this local name, in document order.
+    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The first child with this local name that is not empty.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children(name).find(|c| !c.is_empty())
+    }
+
+    /// The first child element, whatever its name.
+    pub fn first_child(&self) -> Option<&Element> {
+        self.children.first()
+    }
+
+    /// Element text with surrounding whitespace removed; partners pretty-print values too.
+    pub fn value(&self) -> &str {
+        self.text.trim()
+    }
+
+    /// No child elements and no text other than whitespace: `<x/>`, `<x></x>`, `<x> </x>`.
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.value().is_empty()
+    }
+
+    pub fn attribute(&self, local_name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == local_name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A parsed document: its root element and the namespace the root is in ("" for none).
+#[derive(Debug)]
+pub(crate) struct Document {
+    pub root: Element,
+    pub root_namespace: String,
+}
+
+/// Parses `xml` into a tree, refusing what is not well-formed or not allowed (see module docs).
+pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
+    let (text, offset) = decode(xml)?;
+    let mut reader = NsReader::from_str(&text);
+    let at = |position: u64, detail: String| ParseError::badly_formed(position + offset, detail);
+
+    let mut open: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut root_namespace = String::new();
+    loop {
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(e) => return Err(at(reader.error_position(), e.to_string())),
+        };
+        let here = reader.buffer_position();
+        match event {
+            Event::Start(ref start) | Event::Empty(ref start) => {
+                if open.len() >= MAX_DEPTH {
+                    return Err(at(here, format!("elements nested deeper than {MAX_DEPTH} levels")));
+                }
+                if open.is_empty() {
+                    if root.is_some() {
+                        return Err(at(here, "a second root element".to_owned()));
+                    }
+                    let (namespace, _) = reader.resolver().resolve_element(start.name());
+                    root_namespace = match namespace {
+                        ResolveResult::Bound(ns) => ns.into_inner().to_owned(),
+                        ResolveResult::Unbound => String::new(),
+                        ResolveResult::Unknown(prefix) => {
+                            return Err(at(here, format!("undeclared namespace prefix {prefix:?}")));
+                        }
+                    };
+                }
+                let element = element(start).map_err(|detail| at(here, detail))?;
+                if matches!(event, Event::Start(_)) {
+                    open.push(element);
+                } else {
+                    close(element, &mut open, &mut root);
+                }
+            }
+            Event::End(_) => match open.pop() {
+                Some(element) => close(element, &mut open, &mut root),
+                None => return Err(at(here, "an end tag without a start tag".to_owned())),
+            },
+            Event::Text(t) => append_text(&mut open, &t.xml10_content()).map_err(|d| at(here, d))?,
+            Event::CData(t) => append_text(&mut open, &t.xml10_content()).map_err(|d| at(here, d))?,
+            Event::GeneralRef(r) => {
+                let resolved = if r.is_char_ref() {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => c.to_string(),
+                        Ok(None) | Err(_) => {
+                            return Err(at(here, format!("bad character reference &{};", &*r)));
+                        }
+                    }
+                } else {
+                    match predefined_entity(&r) {
+                        Some(s) => s.to_owned(),
+                        None => return Err(at(here, format!("undeclared entity &{};", &*r))),
+                    }
+                };
+                append_text(&mut open, &resolved).map_err(|d| at(here, d))?;
+            }
+            Event::DocType(_) => {
+                return Err(at(here, "a DOCTYPE is not allowed in an ISO 18626 message".to_owned()));
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if let Some(unclosed) = open.last() {
+        let end = text.len() as u64;
+        return Err(at(end, format!("the document ends inside <{}>", unclosed.name)));
+    }
+    match root {
+        Some(root) => Ok(Document { root, root_namespace }),
+        None => Err(at(0, "no root element".to_owned())),
+    }
+}
+
+/// The text as UTF-8 and the length of a byte order mark skipped before it. ISO-8859-1 is
+/// accepted when declared, since older systems still send it; everything else must be UTF-8.
+fn decode(xml: &[u8]) -> Result<(Cow<'_, str>, u64), ParseError> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let (body, offset) = match xml.strip_prefix(BOM) {
+        Some(rest) => (rest, BOM.len() as u64),
+        None => (xml, 0),
+    };
+    match std::str::from_utf8(body) {
+        Ok(s) => Ok((Cow::Borrowed(s), offset)),
+        Err(_) if declares_latin1(body) => {
+            Ok((Cow::Owned(body.iter().copied().map(char::from).collect()), offset))
+        }
+        Err(e) => Err(ParseError::badly_formed(
+            e.valid_up_to() as u64 + offset,
+            "not UTF-8 text (only UTF-8 and a declared ISO-8859-1 are read)",
+        )),
+    }
+}
+
+/// Whether the XML declaration says `encoding="ISO-8859-1"` (or `latin1`).
+fn declares_latin1(body: &[u8]) -> bool {
+    let Some(decl) = body.strip_prefix(b"<?xml") else { return false };
+    let end = decl.windows(2).position(|w| w == b"?>").unwrap_or(0);
+    let decl = String::from_utf8_lossy(&decl[..end]).to_ascii_lowercase().replace(' ', "");
+    ["iso-8859-1", "iso8859-1", "latin1", "latin-1"]
+        .iter()
+        .any(|name| decl.contains(&format!("encoding=\"{name}\"")) || decl.contains(&format!("encoding='{name}'")))
+}
+
+fn element(start: &BytesStart<'_>) -> Result<Element, String> {
+    let mut attributes = Vec::new();
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(|e| e.to_string())?;
+        let key = attribute.key;
+        if key.as_namespace_binding().is_some() {
+            continue;
+        }
+        let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
+        attributes.push((key.local_name().into_inner().to_owned(), value.into_owned()));
+    }
+    Ok(Element {
+        name: start.local_name().into_inner().to_owned(),
+        attributes,
+        ..Element::default()
+    })
+}
+
+/// Puts a finished element into its parent, or makes it the root.
+fn close(element: Element, open: &mut [Element], root: &mut Option<Element>) {
+    match open.last_mut() {
+        Some(parent) => parent.children.push(element),
+        None => *root = Some(element),
+    }
+}
+
+fn append_text(open: &mut [Element], text: &str) -> Result<(), String> {
+    match open.last_mut() {
+        Some(element) => {
+            element.text.push_str(text);
+            Ok(())
+        }
+        None if text.trim().is_empty() => Ok(()),
+        None => Err("text outside the root element".to_owned()),
+    }
+}
+
+fn predefined_entity(name: &str) -> Option<&'static str> {
+    match name {
+        "lt" => Some("<"),
+        "gt" => Some(">"),
+        "amp" => Some("&"),
+        "apos" => Some("'"),
+        "quot" => Some("\""),
+        _ => None,
+    }
+}

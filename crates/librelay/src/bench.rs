@@ -1,0 +1,128 @@
+//! `librelay bench`: throughput figures printed with a baseline measured in the same run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Subcommand;
+use futures::StreamExt;
+use server::drive::{Driver, action};
+use server::flow::{ActionInput, CreateRequest};
+use server::{App, Config};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Full loan lifecycles (create, send, will supply, ship, receive, lend, return, ship
+    /// return, check in, complete: events and outbox included) against the raw commit rate of
+    /// single-row transactions on the same store.
+    Lifecycle {
+        /// Number of lifecycles.
+        #[arg(long, default_value_t = 2000)]
+        n: usize,
+        /// Lifecycles in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Single-row transactions for the baseline.
+        #[arg(long, default_value_t = 2000)]
+        baseline: u32,
+        /// SQLite durability: full (fsync every commit, the default) or normal.
+        #[arg(long, default_value = "full")]
+        sync: String,
+        /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
+        #[arg(long)]
+        database: Option<String>,
+    },
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Lifecycle { n, concurrency, baseline, sync, database } => {
+            lifecycle(n, concurrency, baseline, &sync, database).await
+        }
+    }
+}
+
+async fn lifecycle(n: usize, concurrency: usize, baseline: u32, sync: &str, database: Option<String>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    config.sqlite_synchronous = sync.to_owned();
+    config.sweep_interval_ms = 60_000;
+    if let Some(db) = database {
+        config.database_url = db;
+    }
+    let app = App::build(config).await?;
+    let st = app.state();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+    server::demo::seed_directory(&st, dir.path()).await?.context("the bench store was not empty")?;
+    let engine = st.store.engine();
+
+    let raw = st.store.bench_single_row_commits(baseline).await?;
+
+    let d = Arc::new(Driver::new(st.clone()));
+    let staff = d.user("bcu-borrow").await?;
+    let patron = d.user("bcu-faculty").await?;
+    let lender = d.user("xnu-lend").await?;
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let d = d.clone();
+            let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
+            async move { one_lifecycle(&d, &staff, &patron.user_id, &lender, i).await }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let secs = start.elapsed().as_secs_f64();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+        eprintln!("first failure: {e:#}");
+    }
+    let rate = (n - failed) as f64 / secs;
+    println!("librelay bench lifecycle ({engine}, synchronous={sync}, {concurrency} in flight)");
+    println!("  lifecycles:            {n} ({failed} failed) in {secs:.2} s");
+    println!("  lifecycles per second: {rate:.0}");
+    println!("  raw single-row commits per second (baseline, same store): {raw:.0}");
+    println!("  ratio lifecycles/s : raw commits/s = {:.2} ({:.0} %)", rate / raw, 100.0 * rate / raw);
+    println!("  targets: >= 1000 lifecycles/s and >= 25 % of the raw commit rate");
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    if failed > 0 {
+        anyhow::bail!("{failed} lifecycles failed");
+    }
+    Ok(())
+}
+
+async fn one_lifecycle(
+    d: &Driver,
+    staff: &server::auth::CurrentUser,
+    patron_id: &str,
+    lender: &server::auth::CurrentUser,
+    i: usize,
+) -> anyhow::Result<()> {
+    let citation = serde_json::json!({ "title": format!("Benchmark book {i}"), "author": "Bench, B." });
+    let body = CreateRequest {
+        format: "loan".to_owned(),
+        citation: serde_json::from_value(citation)?,
+        patron_id: Some(patron_id.to_owned()),
+        rota: Some(vec!["XNU".to_owned()]),
+    };
+    let req = d.create(staff, body).await.map_err(|e| anyhow::anyhow!("create: {e}"))?;
+    let id = req.request_id;
+    let step = |e: server::error::ApiError| anyhow::anyhow!("{id}: {e}");
+    d.borrow(staff, &id, action("approve")).await.map_err(step)?;
+    let lend = d.until_lend_state(&id, "XNU", "request_received").await.map_err(step)?;
+    d.lend(lender, &lend.request_id, action("will_supply")).await.map_err(step)?;
+    let ship = ActionInput { barcode: Some(format!("B{i:08}")), ..action("ship_physical") };
+    d.lend(lender, &lend.request_id, ship).await.map_err(step)?;
+    d.until_borrow_state(&id, "shipped").await.map_err(step)?;
+    for a in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        d.borrow(staff, &id, action(a)).await.map_err(step)?;
+    }
+    d.until_lend_state(&id, "XNU", "return_shipped").await.map_err(step)?;
+    d.lend(lender, &lend.request_id, action("check_in")).await.map_err(step)?;
+    d.until_borrow_state(&id, "completed").await.map_err(step)?;
+    Ok(())
+}

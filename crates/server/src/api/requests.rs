@@ -1,0 +1,137 @@
+//! Borrowing requests: readers create and follow theirs; borrowing staff work their library's.
+
+use axum::Json;
+use super::extract::Json as Body;
+use axum::extract::{Path, State};
+use super::extract::Query;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use store::BorrowFilter;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::views::{ActionsView, BorrowView, EventView, Page};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiResult, ErrorBody};
+use crate::flow::borrow::{allowed_actions, borrow_action, visible_borrow};
+use crate::flow::{ActionInput, CreateRequest, create_borrow_request};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one))
+        .routes(routes!(events))
+        .routes(routes!(actions, act))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Comma-separated states, e.g. `pending_review,sent`.
+    pub state: Option<String>,
+    /// Words of the title, or a request id.
+    pub q: Option<String>,
+    /// Staff: only this reader's requests.
+    pub patron_id: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+pub fn states_of(s: &Option<String>) -> Vec<String> {
+    s.as_deref()
+        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Ask for a loan or a copy. Readers ask for themselves; borrowing staff name the reader.
+#[utoipa::path(post, path = "/api/v1/requests", tag = "borrowing",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, body = BorrowView),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "invalid citation: every bad field is listed", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username))]
+pub async fn create(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Body(body): Body<CreateRequest>,
+) -> ApiResult<(StatusCode, Json<BorrowView>)> {
+    let req = create_borrow_request(&st, &user, body).await?;
+    let allowed = allowed_actions(&req, &user).ok();
+    metrics::counter!("librelay_requests_created_total").increment(1);
+    Ok((StatusCode::CREATED, Json(BorrowView::new(req, allowed))))
+}
+
+/// A reader's own requests, or a staff member's library's, newest change first.
+#[utoipa::path(get, path = "/api/v1/requests", tag = "borrowing", params(ListQuery),
+    responses((status = 200, body = Page<BorrowView>), (status = 401, body = ErrorBody)))]
+pub async fn list(State(st): State<AppState>, user: CurrentUser, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<BorrowView>>> {
+    let patron_id = if user.is_patron() { Some(user.user_id.clone()) } else { q.patron_id.clone() };
+    let filter = BorrowFilter {
+        library_id: user.library_id.clone(),
+        patron_id,
+        states: states_of(&q.state),
+        text: q.q.clone(),
+        limit: q.limit.unwrap_or(50),
+        offset: q.offset.unwrap_or(0),
+    };
+    let (rows, total) = st.store.borrow_requests(&filter).await?;
+    Ok(Json(Page { total, items: rows.into_iter().map(|r| BorrowView::new(r, None)).collect() }))
+}
+
+/// One request, with the actions the caller may take now.
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "borrowing",
+    params(("id" = String, Path, description = "request id")),
+    responses((status = 200, body = BorrowView), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<BorrowView>> {
+    let req = visible_borrow(&st, &user, &id).await?;
+    let allowed = allowed_actions(&req, &user)?;
+    Ok(Json(BorrowView::new(req, Some(allowed))))
+}
+
+/// The request's history: every step with its actor and time.
+#[utoipa::path(get, path = "/api/v1/requests/{id}/events", tag = "borrowing",
+    params(("id" = String, Path, description = "request id")),
+    responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody)))]
+pub async fn events(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<Vec<EventView>>> {
+    let req = visible_borrow(&st, &user, &id).await?;
+    let events = st.store.events(&req.library_id, &req.request_id).await?;
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
+}
+
+/// What the caller may do now.
+#[utoipa::path(get, path = "/api/v1/requests/{id}/actions", tag = "borrowing",
+    params(("id" = String, Path, description = "request id")),
+    responses((status = 200, body = ActionsView), (status = 404, body = ErrorBody)))]
+pub async fn actions(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<ActionsView>> {
+    let req = visible_borrow(&st, &user, &id).await?;
+    let allowed = allowed_actions(&req, &user)?;
+    Ok(Json(ActionsView { state: req.state, allowed }))
+}
+
+/// Do an action: approve, edit_rota, cancel, accept_conditions, reject_conditions, receive,
+/// lend_to_patron, deliver_to_patron, patron_return, ship_return, renew, mark_lost, reactivate.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/actions", tag = "borrowing",
+    params(("id" = String, Path, description = "request id")),
+    request_body = ActionInput,
+    responses(
+        (status = 200, body = BorrowView),
+        (status = 403, description = "the action is not for this user", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "action_not_allowed: names the state and the allowed actions", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id, action = %input.action))]
+pub async fn act(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(input): Body<ActionInput>,
+) -> ApiResult<Json<BorrowView>> {
+    let req = borrow_action(&st, &user, &id, input).await?;
+    let allowed = allowed_actions(&req, &user)?;
+    Ok(Json(BorrowView::new(req, Some(allowed))))
+}
+

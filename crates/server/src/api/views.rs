@@ -1,0 +1,166 @@
+//! JSON shapes of requests, events and lists as the API returns them.
+
+use serde::Serialize;
+use store::{BorrowRequest, EventRow, LendRequest};
+use time::OffsetDateTime;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BorrowView {
+    pub id: String,
+    pub library: String,
+    pub patron_id: String,
+    pub format: String,
+    pub state: String,
+    pub title: String,
+    #[schema(value_type = Object)]
+    pub citation: serde_json::Value,
+    /// Lenders in order, with the reason for each and what each answered.
+    #[schema(value_type = Object)]
+    pub rota: serde_json::Value,
+    pub lender: Option<String>,
+    pub lender_request_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub lender_deadline: Option<OffsetDateTime>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub due_date: Option<String>,
+    pub cancel_pending: bool,
+    pub renew_pending: bool,
+    pub overdue: bool,
+    pub recalled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// What the caller may do now (in detail views).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<&'static str>>,
+}
+
+impl BorrowView {
+    pub fn new(r: BorrowRequest, allowed: Option<Vec<&'static str>>) -> Self {
+        BorrowView {
+            citation: serde_json::to_value(&r.citation.0).unwrap_or_default(),
+            rota: serde_json::to_value(&r.rota.0).unwrap_or_default(),
+            id: r.request_id,
+            library: r.library_id,
+            patron_id: r.patron_id,
+            format: r.format,
+            state: r.state,
+            title: r.title,
+            lender: r.lender_id,
+            lender_request_id: r.lender_request_id,
+            lender_deadline: r.lender_deadline,
+            due_date: r.due_date.map(|d| d.to_string()),
+            cancel_pending: r.cancel_pending,
+            renew_pending: r.renew_pending,
+            overdue: r.overdue,
+            recalled: r.recalled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            allowed_actions: allowed,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LendView {
+    pub id: String,
+    pub library: String,
+    /// The borrowing library's agency id, TYPE:VALUE.
+    pub borrower_agency: String,
+    pub borrower: Option<String>,
+    pub borrower_request_id: String,
+    pub format: String,
+    pub state: String,
+    pub title: String,
+    #[schema(value_type = Object)]
+    pub citation: serde_json::Value,
+    pub call_number: Option<String>,
+    pub barcode: Option<String>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub due_date: Option<String>,
+    pub renew_pending: bool,
+    pub assignee_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<&'static str>>,
+}
+
+impl LendView {
+    pub fn new(r: LendRequest, allowed: Option<Vec<&'static str>>) -> Self {
+        LendView {
+            citation: serde_json::to_value(&r.citation.0).unwrap_or_default(),
+            id: r.request_id,
+            library: r.library_id,
+            borrower_agency: r.borrower_agency,
+            borrower: r.borrower_id,
+            borrower_request_id: r.borrower_request_id,
+            format: r.format,
+            state: r.state,
+            title: r.title,
+            call_number: r.call_number,
+            barcode: r.barcode,
+            due_date: r.due_date.map(|d| d.to_string()),
+            renew_pending: r.renew_pending,
+            assignee_id: r.assignee_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            allowed_actions: allowed,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// `patron`, `staff`, `peer` or `system`.
+    pub actor: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub note: Option<String>,
+    pub message_id: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+}
+
+impl From<EventRow> for EventView {
+    fn from(e: EventRow) -> Self {
+        EventView {
+            id: e.event_id,
+            at: e.at,
+            actor: e.actor,
+            actor_id: e.actor_id,
+            action: e.action,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            note: e.note,
+            message_id: e.message_id,
+            data: e.data.map(|d| d.0),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T: utoipa::ToSchema> {
+    pub total: i64,
+    pub items: Vec<T>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ActionsView {
+    pub state: String,
+    pub allowed: Vec<&'static str>,
+}

@@ -1,0 +1,139 @@
+//! Building and running the application: the binary and the tests start it the same way.
+//! `App::build` opens the store, binds (port 0 in tests), starts the jobs; `run_until_stopped`
+//! serves until Ctrl-C or SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::waiters::Waiters;
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    jobs: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The process-wide metrics recorder; installed once however many apps a test starts.
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+        })
+        .clone()
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let store = open_store(&config).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let state = AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            waiters: Arc::new(Waiters::default()),
+            metrics: metrics_handle(),
+        };
+        let (router, _doc) = crate::api::router(state.clone());
+        let router = router
+            .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+            .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+                ApiError::internal(anyhow::anyhow!("a handler panicked")).into_response()
+            }))
+            .layer(TraceLayer::new_for_http())
+            .fallback(|| async {
+                (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": {"code": "not_found", "message": "no such page or endpoint"}})))
+            });
+        let (stop, stop_rx) = watch::channel(false);
+        let jobs = crate::jobs::spawn(state.clone(), stop_rx);
+        Ok(App { listener, router, state, stop, jobs })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serve until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serve until `signal` completes, then stop the jobs and let requests finish.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let App { listener, router, stop, jobs, .. } = self;
+        let served = axum::serve(listener, router).with_graceful_shutdown(signal).await;
+        let _ = stop.send(true);
+        for j in jobs {
+            let _ = tokio::time::timeout(Duration::from_secs(5), j).await;
+        }
+        served.context("serving HTTP")
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let sc = config.store_config();
+    if !sc.is_postgres() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    }
+    Store::open(&sc).await.with_context(|| {
+        if sc.is_postgres() {
+            "opening the PostgreSQL database given by --database".to_owned()
+        } else {
+            format!("opening the embedded database in {}", config.data_dir.display())
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

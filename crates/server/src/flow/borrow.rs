@@ -1,0 +1,499 @@
+//! The borrowing side: a reader's request is created with its rota, then moved by staff, the
+//! patron, the lender's messages and the clock, always through the requester machine.
+
+use domain::citation::{CitationInput, RequestFormat};
+use domain::ident::LibraryCode;
+use domain::library::Service;
+use domain::machine::{IsoAction, Machine};
+use domain::requester::{BorrowAction, BorrowContext, BorrowEffect, BorrowState, Requester};
+use domain::rota::{self, Candidate, Rota, RotaEntry, RotaOutcome};
+use serde::Deserialize;
+use store::{BorrowRequest, HoldingKey, NewBorrowRequest, NewEvent, NewOutbox, Store, StoreError, Tx};
+use time::{Duration, OffsetDateTime};
+
+use super::{Acting, ActionInput, FlowError, Touched, iso};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+use ::iso18626 as wire;
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// `loan`, `article_copy` or `chapter_copy`.
+    pub format: String,
+    #[schema(value_type = Object)]
+    pub citation: CitationInput,
+    /// Staff only: the reader the request is for (defaults to the caller, who must be a patron).
+    #[serde(default)]
+    pub patron_id: Option<String>,
+    /// Staff only: lender library codes in order, instead of the ranking from holdings.
+    #[serde(default)]
+    pub rota: Option<Vec<String>>,
+}
+
+/// Create a borrowing request in `pending_review`, with its rota built from who holds the item.
+pub async fn create_borrow_request(st: &AppState, user: &CurrentUser, body: CreateRequest) -> ApiResult<BorrowRequest> {
+    let format = RequestFormat::parse(&body.format).ok_or_else(|| {
+        ApiError::Invalid(vec![domain::citation::FieldError {
+            field: "format",
+            code: "invalid_format",
+            message: format!("format must be loan, article_copy or chapter_copy, not {:?}", body.format),
+        }])
+    })?;
+    let now = st.now();
+    let citation = body.citation.validate(format, now.date()).map_err(ApiError::Invalid)?;
+    let patron_id = match (&body.patron_id, user.is_patron()) {
+        (None, true) => user.user_id.clone(),
+        (Some(p), false) if user.can(domain::Actor::BorrowingStaff) => {
+            let patron = st.store.user(p).await.map_err(|_| ApiError::NotFound("patron"))?;
+            if patron.library_id != user.library_id || patron.kind != "patron" {
+                return Err(ApiError::NotFound("patron"));
+            }
+            p.clone()
+        }
+        (Some(_), true) => return Err(ApiError::Forbidden("a reader asks for themselves only".to_owned())),
+        (None, false) => {
+            return Err(ApiError::BadRequest("staff must name the reader: patron_id".to_owned()));
+        }
+        (Some(_), false) => return Err(ApiError::Forbidden("only borrowing staff request for a reader".to_owned())),
+    };
+    let rota = match body.rota {
+        Some(codes) if !user.is_patron() => Rota::new(rota_entries(&st.store, &user.library_id, &codes).await?),
+        Some(_) => return Err(ApiError::Forbidden("readers cannot choose lenders".to_owned())),
+        None => build_rota(&st.store, &user.library_id, format, &citation).await?,
+    };
+    let new = NewBorrowRequest {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        library_id: user.library_id.clone(),
+        patron_id,
+        format: format.as_str().to_owned(),
+        state: BorrowState::PendingReview.as_str().to_owned(),
+        citation,
+        rota,
+        created_by: user.user_id.clone(),
+    };
+    let actor_id = user.user_id.clone();
+    let label = if user.is_patron() { "patron" } else { "staff" };
+    let id = new.request_id.clone();
+    st.store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_borrow_request(&new, now).await?;
+                let note = if new.rota.entries.is_empty() {
+                    Some("no partner holds this item: add lenders to the rota")
+                } else {
+                    None
+                };
+                let data = serde_json::json!({ "rota": new.rota.entries.iter().map(|e| e.library.as_str()).collect::<Vec<_>>() });
+                tx.insert_event(
+                    &NewEvent {
+                        library_id: &new.library_id,
+                        side: "borrow",
+                        request_id: &new.request_id,
+                        actor_id: Some(&actor_id),
+                        actor: label,
+                        action: "create",
+                        from_state: None,
+                        to_state: &new.state,
+                        note,
+                        message_id: None,
+                        data: Some(data),
+                    },
+                    now,
+                )
+                .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
+    Ok(st.store.borrow_request(&id).await?)
+}
+
+/// Lender entries for codes staff typed, refusing unknown libraries and our own.
+async fn rota_entries(store: &Store, own: &str, codes: &[String]) -> ApiResult<Vec<RotaEntry>> {
+    let mut out = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let lib = LibraryCode::parse(code).map_err(|e| {
+            ApiError::Invalid(vec![domain::citation::FieldError {
+                field: "rota",
+                code: "invalid_library_code",
+                message: format!("rota[{i}]: {e}"),
+            }])
+        })?;
+        if lib.as_str() == own || store.library(lib.as_str()).await.is_err() {
+            return Err(ApiError::Invalid(vec![domain::citation::FieldError {
+                field: "rota",
+                code: "unknown_library",
+                message: format!("rota[{i}]: {lib} is not a partner library"),
+            }]));
+        }
+        if out.iter().any(|e: &RotaEntry| e.library == lib) {
+            continue;
+        }
+        out.push(RotaEntry { library: lib, reason: "chosen by staff".to_owned(), outcome: None, note: None });
+    }
+    Ok(out)
+}
+
+/// Rank the partners that hold the item and will lend it to us under their policy.
+pub async fn build_rota(
+    store: &Store,
+    borrower: &str,
+    format: RequestFormat,
+    c: &domain::citation::Citation,
+) -> Result<Rota, StoreError> {
+    let key = HoldingKey {
+        isbn: c.isbn.as_ref().map(|i| i.to_string()),
+        issn: c.issn.as_ref().map(|i| i.to_string()),
+        oclc_number: c.oclc_number.as_ref().map(|o| o.to_string()),
+        title_lower: c.title.as_ref().filter(|_| c.isbn.is_none() && c.issn.is_none()).map(|t| t.to_lowercase()),
+    };
+    let holders = store.holders(&key).await?;
+    let own = store.library(borrower).await?;
+    let service = Service::for_format(format);
+    let mut candidates = Vec::new();
+    for h in holders {
+        if h.library_id == borrower {
+            continue;
+        }
+        let Ok(lender) = store.library(&h.library_id).await else { continue };
+        let policy = store.policy_between(&h.library_id, borrower).await?;
+        let Some(policy) = policy.filter(|p| p.offers(service)) else { continue };
+        let Ok(code) = LibraryCode::parse(&h.library_id) else { continue };
+        candidates.push(Candidate {
+            library: code,
+            copies: u32::try_from(h.copies).unwrap_or(u32::MAX),
+            same_region: lender.region == own.region,
+            fee_minor: policy.fee_for(service).map(|m| m.minor),
+            loan_days: policy.loan_days,
+        });
+    }
+    Ok(Rota::new(rota::rank(candidates)))
+}
+
+/// A person's action on a borrowing request of their library (or, for a patron, their own).
+pub async fn borrow_action(st: &AppState, user: &CurrentUser, request_id: &str, input: ActionInput) -> ApiResult<BorrowRequest> {
+    let action = BorrowAction::parse(&input.action)
+        .filter(|a| a.is_manual())
+        .ok_or_else(|| unknown_action(st, user, request_id, &input.action))?;
+    let existing = visible_borrow(st, user, request_id).await?;
+    if action == BorrowAction::EditRota {
+        if let Some(codes) = &input.rota {
+            // Validate outside the transaction: it reads the directory only.
+            let entries = rota_entries(&st.store, &existing.library_id, codes).await?;
+            return edit_rota(st, user, request_id, entries, input).await;
+        }
+        return Err(ApiError::BadRequest("edit_rota needs rota: [library codes]".to_owned()));
+    }
+    if action == BorrowAction::Approve && existing.rota.0.entries.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the lender string is empty: add lenders with edit_rota before approving".to_owned(),
+        ));
+    }
+    let acting = Acting::user(user);
+    let id = request_id.to_owned();
+    let now = st.now();
+    let touched = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut req = tx.borrow_request_for_update(&id).await?;
+                let extra = Extra { note: input.note.clone(), internal_note: input.internal_note.clone(), ..Extra::default() };
+                apply_borrow(tx, now, &mut req, action, &acting, &extra).await
+            })
+        })
+        .await?;
+    touched.publish(st);
+    Ok(st.store.borrow_request(request_id).await?)
+}
+
+fn unknown_action(st: &AppState, _user: &CurrentUser, _id: &str, name: &str) -> ApiError {
+    let _ = st;
+    ApiError::Refused(domain::Refusal::NotAllowed {
+        state: "any",
+        action: name.to_owned(),
+        allowed: domain::requester::BORROW_ACTIONS.iter().filter(|a| a.is_manual()).map(|a| a.as_str()).collect(),
+    })
+}
+
+async fn edit_rota(
+    st: &AppState,
+    user: &CurrentUser,
+    request_id: &str,
+    entries: Vec<RotaEntry>,
+    input: ActionInput,
+) -> ApiResult<BorrowRequest> {
+    let acting = Acting::user(user);
+    let id = request_id.to_owned();
+    let now = st.now();
+    let touched = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut req = tx.borrow_request_for_update(&id).await?;
+                req.rota.0.replace_remaining(entries);
+                let extra = Extra { note: input.note.clone(), internal_note: input.internal_note.clone(), ..Extra::default() };
+                apply_borrow(tx, now, &mut req, BorrowAction::EditRota, &acting, &extra).await
+            })
+        })
+        .await?;
+    touched.publish(st);
+    Ok(st.store.borrow_request(request_id).await?)
+}
+
+/// A borrowing request the user may see: their library's for staff, their own for a patron.
+/// Anything else is "not found", so ids of other libraries leak nothing.
+pub async fn visible_borrow(st: &AppState, user: &CurrentUser, request_id: &str) -> ApiResult<BorrowRequest> {
+    let req = st.store.borrow_request(request_id).await.map_err(|_| ApiError::NotFound("request"))?;
+    let visible = req.library_id == user.library_id && (!user.is_patron() || req.patron_id == user.user_id);
+    if visible { Ok(req) } else { Err(ApiError::NotFound("request")) }
+}
+
+/// What an action brings besides its name.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    pub note: Option<String>,
+    pub internal_note: Option<String>,
+    /// From the lender's message: its due date.
+    pub due_date: Option<time::Date>,
+    /// Event details (the message fields that mattered).
+    pub data: Option<serde_json::Value>,
+}
+
+pub fn context(req: &BorrowRequest) -> Result<(BorrowState, BorrowContext), FlowError> {
+    let state = BorrowState::parse(&req.state)
+        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("borrow state {}", req.state))))?;
+    let format = RequestFormat::parse(&req.format)
+        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("format {}", req.format))))?;
+    let ctx = BorrowContext {
+        format,
+        has_next_lender: req.rota.0.has_next(),
+        cancel_pending: req.cancel_pending,
+        renew_pending: req.renew_pending,
+    };
+    Ok((state, ctx))
+}
+
+/// Decide `action` and carry out its effects inside the caller's transaction: the state, the
+/// rota, the flags, the event and every outgoing message.
+pub async fn apply_borrow(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &mut BorrowRequest,
+    action: BorrowAction,
+    acting: &Acting,
+    extra: &Extra,
+) -> Result<Touched, FlowError> {
+    let (state, ctx) = context(req)?;
+    let decision = Requester::decide(state, action, &ctx, &acting.actors)?;
+    let mut messages = Vec::new();
+    let outcome = match action {
+        BorrowAction::LenderDeadlinePassed => RotaOutcome::NoAnswer,
+        BorrowAction::RejectConditions => RotaOutcome::ConditionsRefused,
+        BorrowAction::LenderCancelled => RotaOutcome::Cancelled,
+        _ => RotaOutcome::Unfilled,
+    };
+    let mut touched = Touched { request_ids: vec![req.request_id.clone()], messages: 0 };
+    for effect in decision.effects {
+        match effect {
+            BorrowEffect::AdvanceRota => {
+                let note = extra.note.clone();
+                let next = req.rota.0.advance(outcome, note).map(|e| e.library.to_string());
+                req.lender_id = next;
+                req.lender_request_id = None;
+                req.lender_deadline = None;
+            }
+            BorrowEffect::SendRequest => {
+                let id = send_request(tx, now, req, extra).await?;
+                messages.push(id);
+            }
+            BorrowEffect::ResetRota => {
+                req.rota.0.reset();
+                req.lender_id = None;
+                req.lender_request_id = None;
+                req.lender_deadline = None;
+                req.cancel_pending = false;
+                req.renew_pending = false;
+            }
+            BorrowEffect::CancelAtLender => {
+                let note = extra.note.clone().or_else(|| Some(cancel_note(action).to_owned()));
+                messages.push(send_ram(tx, now, req, IsoAction::Cancel, note).await?);
+            }
+            BorrowEffect::MarkCancelPending => req.cancel_pending = true,
+            BorrowEffect::ClearCancelPending => req.cancel_pending = false,
+            BorrowEffect::ClearLenderDeadline => req.lender_deadline = None,
+            BorrowEffect::SendReceived => {
+                messages.push(send_ram(tx, now, req, IsoAction::Received, extra.note.clone()).await?)
+            }
+            BorrowEffect::SendRenew => {
+                messages.push(send_ram(tx, now, req, IsoAction::Renew, extra.note.clone()).await?)
+            }
+            BorrowEffect::MarkRenewPending => req.renew_pending = true,
+            BorrowEffect::RenewAnswered => req.renew_pending = false,
+            BorrowEffect::SendShippedReturn => {
+                messages.push(send_ram(tx, now, req, IsoAction::ShippedReturn, extra.note.clone()).await?)
+            }
+            BorrowEffect::SendConditionsAccepted => {
+                let note = format!(
+                    "{} {}",
+                    domain::machine::CONDITION_AGREED_MARKER,
+                    extra.note.clone().unwrap_or_default()
+                );
+                messages.push(send_ram(tx, now, req, IsoAction::Notification, Some(note.trim().to_owned())).await?)
+            }
+            BorrowEffect::SendNotification => {
+                let note = extra.note.clone().unwrap_or_else(|| "Item reported lost".to_owned());
+                messages.push(send_ram(tx, now, req, IsoAction::Notification, Some(note)).await?)
+            }
+            BorrowEffect::TakeDueDate => {
+                if extra.due_date.is_some() {
+                    req.due_date = extra.due_date;
+                }
+            }
+            BorrowEffect::MarkOverdue => req.overdue = true,
+            BorrowEffect::MarkRecalled => req.recalled = true,
+        }
+    }
+    req.state = decision.to.as_str().to_owned();
+    tx.update_borrow_request(req, now).await?;
+    let note = match (&extra.note, &extra.internal_note) {
+        (Some(n), Some(i)) => Some(format!("{n} / {i}")),
+        (n, i) => n.clone().or_else(|| i.clone()),
+    };
+    let mut data = extra.data.clone().unwrap_or_else(|| serde_json::json!({}));
+    if let Some(obj) = data.as_object_mut() {
+        if !messages.is_empty() {
+            obj.insert("messages".to_owned(), serde_json::json!(messages));
+        }
+        if let Some(l) = &req.lender_id {
+            obj.insert("lender".to_owned(), serde_json::json!(l));
+        }
+    }
+    tx.insert_event(
+        &NewEvent {
+            library_id: &req.library_id,
+            side: "borrow",
+            request_id: &req.request_id,
+            actor_id: acting.user_id.as_deref(),
+            actor: acting.label,
+            action: action.as_str(),
+            from_state: Some(decision.from.as_str()),
+            to_state: decision.to.as_str(),
+            note: note.as_deref(),
+            message_id: messages.last().copied(),
+            data: Some(data),
+        },
+        now,
+    )
+    .await?;
+    touched.messages = messages.len();
+    Ok(touched)
+}
+
+fn cancel_note(action: BorrowAction) -> &'static str {
+    match action {
+        BorrowAction::LenderDeadlinePassed => "No answer by the deadline; the request has moved to another library",
+        BorrowAction::RejectConditions => "Conditions not accepted",
+        _ => "Cancelled by the borrowing library",
+    }
+}
+
+/// The ISO 18626 request to the current lender; starts the lender's answer deadline.
+async fn send_request(tx: &mut Tx<'_>, now: OffsetDateTime, req: &mut BorrowRequest, extra: &Extra) -> Result<i64, FlowError> {
+    let lender_id = req.lender_id.clone().ok_or_else(|| FlowError::Internal("send without a lender".into()))?;
+    let lender = tx.library(&lender_id).await?;
+    let borrower = tx.library(&req.library_id).await?;
+    let policy = tx.policy_for(&lender_id, &req.library_id).await?;
+    let answer_days = policy.as_ref().map_or(3, |p| p.answer_days.max(1));
+    let today = now.date();
+    let last_day = lender.closed_days.0.add_open_days(today, answer_days);
+    let days = (last_day - today).whole_days();
+    req.lender_deadline = Some(now + Duration::days(days));
+    let format = RequestFormat::parse(&req.format).unwrap_or(RequestFormat::Loan);
+    req.send_seq += 1;
+    let header = iso::header(iso::agency(&borrower), iso::agency(&lender), &wire_id(req), None, now);
+    let msg = wire::Message::Request(iso::request(header, format, &req.citation.0, extra.note.clone()));
+    let xml = wire::write(&msg, wire::Version::V2021);
+    let recipient = iso::agency_key(&iso::agency(&lender));
+    let id = tx
+        .insert_outbox(
+            &NewOutbox {
+                library_id: &req.library_id,
+                request_id: &req.request_id,
+                side: "borrow",
+                kind: "request",
+                recipient: &recipient,
+                payload: &xml,
+            },
+            now,
+        )
+        .await?;
+    Ok(id)
+}
+
+async fn send_ram(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &BorrowRequest,
+    action: IsoAction,
+    note: Option<String>,
+) -> Result<i64, FlowError> {
+    let lender_id = req.lender_id.clone().ok_or_else(|| FlowError::Internal("message without a lender".into()))?;
+    let lender = tx.library(&lender_id).await?;
+    let borrower = tx.library(&req.library_id).await?;
+    let header = iso::header(
+        iso::agency(&borrower),
+        iso::agency(&lender),
+        &wire_id(req),
+        req.lender_request_id.as_deref(),
+        now,
+    );
+    let msg = wire::Message::RequestingAgencyMessage(wire::RequestingAgencyMessage {
+        header,
+        action: iso::action_to_wire(action),
+        note,
+    });
+    let xml = wire::write(&msg, wire::Version::V2021);
+    let recipient = iso::agency_key(&iso::agency(&lender));
+    let id = tx
+        .insert_outbox(
+            &NewOutbox {
+                library_id: &req.library_id,
+                request_id: &req.request_id,
+                side: "borrow",
+                kind: "requesting_agency_message",
+                recipient: &recipient,
+                payload: &xml,
+            },
+            now,
+        )
+        .await?;
+    Ok(id)
+}
+
+/// The requestingAgencyRequestId of the current send: `request_id.n`.
+pub fn wire_id(req: &BorrowRequest) -> String {
+    format!("{}.{}", req.request_id, req.send_seq)
+}
+
+/// Our request id and send number out of a requestingAgencyRequestId.
+pub fn parse_wire_id(id: &str) -> (&str, Option<i64>) {
+    match id.rsplit_once('.') {
+        Some((rid, n)) => match n.parse() {
+            Ok(n) => (rid, Some(n)),
+            Err(_) => (id, None),
+        },
+        None => (id, None),
+    }
+}
+
+/// Actions this user may take now, for the UI and API.
+pub fn allowed_actions(req: &BorrowRequest, user: &CurrentUser) -> Result<Vec<&'static str>, FlowError> {
+    let (state, ctx) = context(req)?;
+    Ok(Requester::allowed(state, &ctx, &user.actors())
+        .into_iter()
+        .filter(|a| a.is_manual())
+        .map(|a| a.as_str())
+        .collect())
+}

@@ -1,0 +1,289 @@
+//! The lending side: a partner's request, worked by our staff through the supplier machine,
+//! each step answered to the borrower as an ISO 18626 supplying agency message.
+
+use domain::citation::RequestFormat;
+use domain::machine::{CONDITION_MARKER, IsoReason, IsoStatus, Machine};
+use domain::supplier::{LendAction, LendContext, LendEffect, LendState, Supplier};
+use store::{LendRequest, NewEvent, NewOutbox, StoreError, Tx};
+use time::OffsetDateTime;
+
+use super::borrow::Extra;
+use super::{Acting, ActionInput, FlowError, REASONS_UNFILLED, Touched, iso};
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+use ::iso18626 as wire;
+
+/// A lending request of the user's library; others are "not found".
+pub async fn visible_lend(st: &AppState, user: &CurrentUser, request_id: &str) -> ApiResult<LendRequest> {
+    if user.is_patron() {
+        return Err(ApiError::NotFound("request"));
+    }
+    let req = st.store.lend_request(request_id).await.map_err(|_| ApiError::NotFound("request"))?;
+    if req.library_id == user.library_id { Ok(req) } else { Err(ApiError::NotFound("request")) }
+}
+
+pub async fn lend_action(st: &AppState, user: &CurrentUser, request_id: &str, input: ActionInput) -> ApiResult<LendRequest> {
+    let _ = visible_lend(st, user, request_id).await?;
+    let action = LendAction::parse(&input.action).filter(|a| a.is_manual()).ok_or_else(|| {
+        ApiError::Refused(domain::Refusal::NotAllowed {
+            state: "any",
+            action: input.action.clone(),
+            allowed: domain::supplier::LEND_ACTIONS.iter().filter(|a| a.is_manual()).map(|a| a.as_str()).collect(),
+        })
+    })?;
+    if let Some(r) = &input.reason {
+        if r.trim().is_empty() || r.len() > 100 {
+            return Err(ApiError::BadRequest(format!(
+                "reason must be an ISO 18626 reasonUnfilled such as {}",
+                REASONS_UNFILLED.join(", ")
+            )));
+        }
+    }
+    if action == LendAction::ShipDigital && input.url.as_deref().is_none_or(|u| !u.starts_with("http")) {
+        return Err(ApiError::BadRequest("ship_digital needs url: the http(s) address of the copy".to_owned()));
+    }
+    let acting = Acting::user(user);
+    let id = request_id.to_owned();
+    let now = st.now();
+    let touched = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut req = tx.lend_request_for_update(&id).await?;
+                apply_lend(tx, now, &mut req, action, &acting, &input, &Extra::default()).await
+            })
+        })
+        .await?;
+    touched.publish(st);
+    Ok(st.store.lend_request(request_id).await?)
+}
+
+pub fn context(req: &LendRequest) -> Result<(LendState, LendContext), FlowError> {
+    let state = LendState::parse(&req.state)
+        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("lend state {}", req.state))))?;
+    let format = RequestFormat::parse(&req.format)
+        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("format {}", req.format))))?;
+    Ok((state, LendContext { format, renew_pending: req.renew_pending }))
+}
+
+/// Decide and carry out a lending action inside the caller's transaction.
+pub async fn apply_lend(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &mut LendRequest,
+    action: LendAction,
+    acting: &Acting,
+    input: &ActionInput,
+    extra: &Extra,
+) -> Result<Touched, FlowError> {
+    let (state, ctx) = context(req)?;
+    let decision = Supplier::decide(state, action, &ctx, &acting.actors)?;
+    let new_status = decision.to.iso_status();
+    // The first answer to a request is its RequestResponse; later ones are status changes.
+    let first_answer = matches!(state, LendState::RequestReceived | LendState::ExpectToSupply)
+        && !matches!(action, LendAction::BorrowerStatusRequest);
+    let change_reason = if first_answer && state == LendState::RequestReceived {
+        IsoReason::RequestResponse
+    } else {
+        IsoReason::StatusChange
+    };
+    if let Some(b) = &input.barcode {
+        req.barcode = Some(b.clone());
+    }
+    if let Some(c) = &input.call_number {
+        req.call_number = Some(c.clone());
+    }
+    let mut messages = Vec::new();
+    for effect in decision.effects {
+        let sam = match effect {
+            LendEffect::SendStatus => Some(Sam::new(change_reason, new_status, input.note.clone())),
+            LendEffect::SendConditional => {
+                let by = input.reply_by.map(|d| format!(" (answer by {d})")).unwrap_or_default();
+                let text = format!("{CONDITION_MARKER} {}{by}", input.note.clone().unwrap_or_default());
+                Some(Sam::new(IsoReason::Notification, new_status, Some(text.trim().to_owned())))
+            }
+            LendEffect::SendUnfilled => {
+                let mut s = Sam::new(change_reason, IsoStatus::Unfilled, input.note.clone());
+                let default = if action == LendAction::LocateFailed { "NotOnShelf" } else { "NotAvailableForILL" };
+                s.reason_unfilled = Some(input.reason.clone().unwrap_or_else(|| default.to_owned()));
+                Some(s)
+            }
+            LendEffect::SendShipped => {
+                let mut s = Sam::new(IsoReason::StatusChange, new_status, input.note.clone());
+                s.shipped = true;
+                s.url = input.url.clone();
+                s.physical = !matches!(action, LendAction::ShipDigital);
+                Some(s)
+            }
+            LendEffect::SendRenewYes => {
+                let mut s = Sam::new(IsoReason::RenewResponse, IsoStatus::Loaned, input.note.clone());
+                s.answer = Some(true);
+                Some(s)
+            }
+            LendEffect::SendRenewNo => {
+                let mut s = Sam::new(IsoReason::RenewResponse, new_status, input.note.clone());
+                s.answer = Some(false);
+                Some(s)
+            }
+            LendEffect::SendCancelYes => {
+                let mut s = Sam::new(IsoReason::CancelResponse, new_status, None);
+                s.answer = Some(true);
+                Some(s)
+            }
+            LendEffect::SendCancelNo => {
+                let mut s = Sam::new(IsoReason::CancelResponse, new_status, Some("Already shipped".to_owned()));
+                s.answer = Some(false);
+                Some(s)
+            }
+            LendEffect::SendStatusResponse => Some(Sam::new(IsoReason::StatusRequestResponse, new_status, None)),
+            LendEffect::MarkRenewPending => {
+                req.renew_pending = true;
+                None
+            }
+            LendEffect::ClearRenewPending => {
+                req.renew_pending = false;
+                None
+            }
+            LendEffect::SetDueDate => {
+                req.due_date = Some(match input.due_date {
+                    Some(d) => d,
+                    None => computed_due_date(tx, req, now).await?,
+                });
+                None
+            }
+        };
+        if let Some(s) = sam {
+            messages.push(send_sam(tx, now, req, s).await?);
+        }
+    }
+    req.state = decision.to.as_str().to_owned();
+    tx.update_lend_request(req, now).await?;
+    let note = match (&input.note, &input.internal_note, &extra.note) {
+        (_, _, Some(peer)) => Some(peer.clone()),
+        (Some(n), Some(i), _) => Some(format!("{n} / {i}")),
+        (n, i, _) => n.clone().or_else(|| i.clone()),
+    };
+    let mut data = extra.data.clone().unwrap_or_else(|| serde_json::json!({}));
+    if let Some(obj) = data.as_object_mut() {
+        if !messages.is_empty() {
+            obj.insert("messages".to_owned(), serde_json::json!(messages));
+        }
+        if let Some(r) = &input.reason {
+            obj.insert("reason".to_owned(), serde_json::json!(r));
+        }
+        if let Some(d) = req.due_date.filter(|_| decision.effects.contains(&LendEffect::SetDueDate)) {
+            obj.insert("due_date".to_owned(), serde_json::json!(d.to_string()));
+        }
+    }
+    tx.insert_event(
+        &NewEvent {
+            library_id: &req.library_id,
+            side: "lend",
+            request_id: &req.request_id,
+            actor_id: acting.user_id.as_deref(),
+            actor: acting.label,
+            action: action.as_str(),
+            from_state: Some(decision.from.as_str()),
+            to_state: decision.to.as_str(),
+            note: note.as_deref(),
+            message_id: messages.last().copied(),
+            data: Some(data),
+        },
+        now,
+    )
+    .await?;
+    let mut ids = vec![req.request_id.clone()];
+    ids.push(super::borrow::parse_wire_id(&req.borrower_request_id).0.to_owned());
+    Ok(Touched { request_ids: ids, messages: messages.len() })
+}
+
+/// Due date from our policy for this borrower (default four weeks), moved off closed days.
+async fn computed_due_date(tx: &mut Tx<'_>, req: &LendRequest, now: OffsetDateTime) -> Result<time::Date, FlowError> {
+    let lender = tx.library(&req.library_id).await?;
+    let policy = match &req.borrower_id {
+        Some(b) => tx.policy_for(&req.library_id, b).await?,
+        None => None,
+    };
+    let days = policy.map_or(28, |p| p.loan_days);
+    Ok(lender.closed_days.0.due_date(now.date(), days))
+}
+
+/// A supplying agency message about to be written.
+struct Sam {
+    reason: IsoReason,
+    status: IsoStatus,
+    note: Option<String>,
+    answer: Option<bool>,
+    reason_unfilled: Option<String>,
+    shipped: bool,
+    physical: bool,
+    url: Option<String>,
+}
+
+impl Sam {
+    fn new(reason: IsoReason, status: IsoStatus, note: Option<String>) -> Self {
+        Sam { reason, status, note, answer: None, reason_unfilled: None, shipped: false, physical: true, url: None }
+    }
+}
+
+async fn send_sam(tx: &mut Tx<'_>, now: OffsetDateTime, req: &LendRequest, s: Sam) -> Result<i64, FlowError> {
+    let lender = tx.library(&req.library_id).await?;
+    let borrower = iso::parse_agency_key(&req.borrower_agency)
+        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("agency {}", req.borrower_agency))))?;
+    let header = iso::header(borrower, iso::agency(&lender), &req.borrower_request_id, Some(&req.request_id), now);
+    let mut note = s.note;
+    if let Some(url) = &s.url {
+        note = Some(format!("{} {url}", note.unwrap_or_default()).trim().to_owned());
+    }
+    let delivery = s.shipped.then(|| wire::DeliveryInfo {
+        date_sent: iso::timestamp(now),
+        item_id: req.barcode.clone(),
+        sent_via: Some(if s.physical { "Mail" } else { "URL" }.to_owned()),
+        sent_to_patron: false,
+        delivered_format: Some(if s.physical { "Printed" } else { "PDF" }.to_owned()),
+        ..Default::default()
+    });
+    let msg = wire::Message::SupplyingAgencyMessage(wire::SupplyingAgencyMessage {
+        header,
+        message_info: wire::MessageInfo {
+            reason_for_message: iso::reason_to_wire(s.reason),
+            answer_yes_no: s.answer,
+            note,
+            reason_unfilled: s.reason_unfilled,
+            ..Default::default()
+        },
+        status_info: wire::StatusInfo {
+            status: iso::status_to_wire(s.status),
+            due_date: req.due_date.map(iso::due_date_text),
+            last_change: iso::timestamp(now),
+            ..Default::default()
+        },
+        delivery_info: delivery,
+        return_info: None,
+    });
+    let xml = wire::write(&msg, iso::parse_version(&req.iso_version));
+    let id = tx
+        .insert_outbox(
+            &NewOutbox {
+                library_id: &req.library_id,
+                request_id: &req.request_id,
+                side: "lend",
+                kind: "supplying_agency_message",
+                recipient: &req.borrower_agency,
+                payload: &xml,
+            },
+            now,
+        )
+        .await?;
+    Ok(id)
+}
+
+pub fn allowed_actions(req: &LendRequest, user: &CurrentUser) -> Result<Vec<&'static str>, FlowError> {
+    let (state, ctx) = context(req)?;
+    Ok(Supplier::allowed(state, &ctx, &user.actors())
+        .into_iter()
+        .filter(|a| a.is_manual())
+        .map(|a| a.as_str())
+        .collect())
+}

@@ -1,0 +1,145 @@
+//! The one flow: patron requests become borrowing requests, actions go through the state
+//! machines, and every change writes its state, its event and its outgoing ISO 18626 messages
+//! in one transaction. The API, the protocol endpoint, the jobs and the demo all come here.
+
+pub mod borrow;
+pub mod iso;
+pub mod lend;
+pub mod receive;
+
+use serde::Deserialize;
+use store::StoreError;
+use time::Date;
+
+pub use borrow::{create_borrow_request, CreateRequest};
+pub use receive::receive;
+
+/// Who is acting, as recorded in the event.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    pub user_id: Option<String>,
+    pub actors: Vec<domain::Actor>,
+    /// `patron`, `staff`, `peer` or `system`.
+    pub label: &'static str,
+}
+
+impl Acting {
+    pub fn user(u: &crate::auth::CurrentUser) -> Self {
+        Acting {
+            user_id: Some(u.user_id.clone()),
+            actors: u.actors(),
+            label: if u.is_patron() { "patron" } else { "staff" },
+        }
+    }
+
+    pub fn peer() -> Self {
+        Acting { user_id: None, actors: vec![domain::Actor::Peer], label: "peer" }
+    }
+
+    pub fn system() -> Self {
+        Acting { user_id: None, actors: vec![domain::Actor::System], label: "system" }
+    }
+}
+
+/// Details an action may carry, for either side. Each action reads what it needs.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionInput {
+    /// The action's name, e.g. `approve`, `will_supply`, `ship_physical`.
+    pub action: String,
+    /// Shown to the partner where the action sends a message.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Kept in our own history only.
+    #[serde(default)]
+    pub internal_note: Option<String>,
+    /// `edit_rota`: library codes of the lenders still to try, in order.
+    #[serde(default)]
+    pub rota: Option<Vec<String>>,
+    /// `reject` / `locate_failed`: ISO 18626 reasonUnfilled, e.g. `NotHeld`, `NotOnShelf`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `ship_physical`, `answer_renew_yes`: due date; computed from the partner's loan period
+    /// and the library's closed days when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub due_date: Option<Date>,
+    /// `conditional`: the date the borrower must answer by.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub reply_by: Option<Date>,
+    /// `ship_physical`, `locate`: the item barcode.
+    #[serde(default)]
+    pub barcode: Option<String>,
+    #[serde(default)]
+    pub call_number: Option<String>,
+    /// `ship_digital`: where the copy can be fetched.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Why a flow step failed: a refusal the caller can act on, bad input, or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    Refused(#[from] domain::Refusal),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<FlowError> for crate::error::ApiError {
+    fn from(e: FlowError) -> Self {
+        use crate::error::ApiError;
+        match e {
+            FlowError::Refused(r) => ApiError::Refused(r),
+            FlowError::BadInput(m) => ApiError::BadRequest(m),
+            FlowError::NotFound(what) => ApiError::NotFound(what),
+            FlowError::Store(s) => ApiError::from(s),
+            FlowError::Internal(m) => ApiError::internal(anyhow::anyhow!(m)),
+        }
+    }
+}
+
+/// What a committed change touched, so the caller can wake waiters and the outbox.
+#[derive(Debug, Default)]
+pub struct Touched {
+    pub request_ids: Vec<String>,
+    pub messages: usize,
+}
+
+impl Touched {
+    pub fn publish(&self, st: &crate::AppState) {
+        for id in &self.request_ids {
+            st.waiters.changed(id);
+        }
+        if self.messages > 0 {
+            st.store.notify_outbox();
+        }
+    }
+}
+
+/// The ISO 18626 reasonUnfilled values (open list: others are passed on as given).
+pub const REASONS_UNFILLED: &[&str] = &[
+    "NotHeld",
+    "NotAvailableForILL",
+    "NotOnShelf",
+    "OnLoan",
+    "InProcess",
+    "Lost",
+    "NonCirculating",
+    "NotFoundAsCited",
+    "PolicyProblem",
+    "PoorCondition",
+    "Charges",
+    "OnOrder",
+    "AtBindery",
+    "InUse",
+    "Missing",
+    "OtherReason",
+];

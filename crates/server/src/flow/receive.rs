@@ -1,0 +1,345 @@
+//! Incoming ISO 18626 messages, from HTTP or from the outbox of a library on this node: find
+//! the library the header names, apply the message once (a repeat gets the same confirmation
+//! and changes nothing) and answer with the confirmation in the sender's schema version.
+
+use domain::machine::{IsoAction, Machine as _};
+use domain::requester::BorrowAction;
+use domain::supplier::{LendAction, LendState};
+use sha2::{Digest, Sha256};
+use store::{NewEvent, NewLendRequest, StoreError, Tx};
+use time::OffsetDateTime;
+
+use super::borrow::{Extra, apply_borrow};
+use super::lend::apply_lend;
+use super::{Acting, ActionInput, FlowError, Touched, iso};
+use crate::AppState;
+use ::iso18626 as wire;
+
+/// The answer to one incoming message.
+#[derive(Debug)]
+pub struct Received {
+    pub confirmation: String,
+    pub ok: bool,
+}
+
+/// Receive one message. Never fails: every problem becomes an ERROR confirmation that says
+/// what and where (and, for our own faults, is logged).
+pub async fn receive(st: &AppState, body: &[u8]) -> Received {
+    let now = st.now();
+    let (msg, version) = match wire::parse(body) {
+        Ok(v) => v,
+        Err(e) => {
+            metrics::counter!("librelay_iso18626_received_total", "result" => "unreadable").increment(1);
+            let blank = wire::Message::RequestConfirmation(wire::Confirmation::default());
+            let conf = iso::confirmation(&blank, now, Some((e.error_type(), e.to_string())));
+            return Received { confirmation: wire::write(&conf, wire::Version::V2021), ok: false };
+        }
+    };
+    let key = message_key(&msg);
+    let moved = msg.clone();
+    let result = st
+        .store
+        .write(move |tx| Box::pin(async move { apply(tx, now, &moved, version, &key).await }))
+        .await;
+    match result {
+        Ok((xml, ok, touched)) => {
+            touched.publish(st);
+            metrics::counter!("librelay_iso18626_received_total", "result" => if ok { "ok" } else { "error" })
+                .increment(1);
+            Received { confirmation: xml, ok }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, kind = msg.kind(), "could not apply an incoming message");
+            metrics::counter!("librelay_iso18626_received_total", "result" => "failed").increment(1);
+            let conf = iso::confirmation(
+                &msg,
+                now,
+                Some((wire::ErrorType::UnrecognisedDataValue, "the message could not be stored; send it again later".to_owned())),
+            );
+            Received { confirmation: wire::write(&conf, version), ok: false }
+        }
+    }
+}
+
+/// Identifies a message independently of how it was sent, for idempotency.
+fn message_key(msg: &wire::Message) -> String {
+    let h = msg.header();
+    let detail = match msg {
+        wire::Message::SupplyingAgencyMessage(m) => format!(
+            "{}|{}|{:?}",
+            m.message_info.reason_for_message.as_str(),
+            m.status_info.status.as_str(),
+            m.message_info.answer_yes_no
+        ),
+        wire::Message::RequestingAgencyMessage(m) => format!("{}|{}", m.action.as_str(), m.note.clone().unwrap_or_default()),
+        _ => String::new(),
+    };
+    let text = format!(
+        "{}|{}|{}|{}|{}|{}|{}",
+        msg.kind(),
+        iso::agency_key(&h.requesting_agency_id),
+        iso::agency_key(&h.supplying_agency_id),
+        h.requesting_agency_request_id,
+        h.supplying_agency_request_id.clone().unwrap_or_default(),
+        h.timestamp,
+        detail
+    );
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn refuse(msg: &wire::Message, now: OffsetDateTime, version: wire::Version, t: wire::ErrorType, what: String) -> String {
+    wire::write(&iso::confirmation(msg, now, Some((t, what))), version)
+}
+
+async fn apply(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    msg: &wire::Message,
+    version: wire::Version,
+    key: &str,
+) -> Result<(String, bool, Touched), FlowError> {
+    let h = msg.header();
+    // Requests and requesting agency messages are for the supplier; the rest for the requester.
+    let (ours, field) = match msg {
+        wire::Message::Request(_) | wire::Message::RequestingAgencyMessage(_) => (&h.supplying_agency_id, "supplyingAgencyId"),
+        wire::Message::SupplyingAgencyMessage(_) => (&h.requesting_agency_id, "requestingAgencyId"),
+        _ => {
+            let text = format!("a {} is an answer, not a message this endpoint takes", msg.kind());
+            return Ok((refuse(msg, now, version, wire::ErrorType::UnsupportedActionType, text), false, Touched::default()));
+        }
+    };
+    let Some(library) = tx.library_by_agency(&ours.agency_type, &ours.value).await? else {
+        let text = format!("header/{field} {} is not a library on this node", iso::agency_key(ours));
+        return Ok((refuse(msg, now, version, wire::ErrorType::UnrecognisedDataValue, text), false, Touched::default()));
+    };
+    if let Some(previous) = tx.inbox_seen(&library.library_id, key).await? {
+        return Ok((previous, true, Touched::default()));
+    }
+    let outcome = match msg {
+        wire::Message::Request(r) => on_request(tx, now, &library.library_id, r, version).await?,
+        wire::Message::SupplyingAgencyMessage(m) => on_supplying(tx, now, &library.library_id, m).await?,
+        wire::Message::RequestingAgencyMessage(m) => on_requesting(tx, now, &library.library_id, m).await?,
+        _ => Outcome::Error(wire::ErrorType::UnsupportedActionType, "unexpected message".to_owned()),
+    };
+    let (xml, ok, touched) = match outcome {
+        Outcome::Applied(t) => (wire::write(&iso::confirmation(msg, now, None), version), true, t),
+        Outcome::Error(t, what) => (refuse(msg, now, version, t, what), false, Touched::default()),
+    };
+    // Refusals are not remembered: a corrected message with the same identity must get through.
+    if ok {
+        tx.inbox_record(&library.library_id, key, &xml, now).await?;
+    }
+    Ok((xml, ok, touched))
+}
+
+enum Outcome {
+    Applied(Touched),
+    Error(wire::ErrorType, String),
+}
+
+async fn on_request(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    library_id: &str,
+    r: &wire::Request,
+    version: wire::Version,
+) -> Result<Outcome, FlowError> {
+    let h = &r.header;
+    if h.requesting_agency_request_id.trim().is_empty() {
+        return Ok(Outcome::Error(
+            wire::ErrorType::UnrecognisedDataValue,
+            "header/requestingAgencyRequestId is empty".to_owned(),
+        ));
+    }
+    let borrower_agency = iso::agency_key(&h.requesting_agency_id);
+    if tx.lend_request_by_borrower(library_id, &borrower_agency, &h.requesting_agency_request_id).await?.is_some() {
+        // The same request again (a retry with a new timestamp): it exists once.
+        return Ok(Outcome::Applied(Touched::default()));
+    }
+    let borrower = tx.library_by_agency(&h.requesting_agency_id.agency_type, &h.requesting_agency_id.value).await?;
+    let (format, citation) = iso::citation_of(r);
+    let key = store::HoldingKey {
+        isbn: citation.isbn.as_ref().map(|i| i.to_string()),
+        issn: citation.issn.as_ref().map(|i| i.to_string()),
+        oclc_number: citation.oclc_number.as_ref().map(|o| o.to_string()),
+        title_lower: citation.title.as_ref().map(|t| t.to_lowercase()),
+    };
+    // Locate at once: staff see where the item is the moment the request arrives.
+    let located = tx.locate(library_id, &key).await?;
+    let new = NewLendRequest {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        library_id: library_id.to_owned(),
+        borrower_agency: borrower_agency.clone(),
+        borrower_id: borrower.map(|b| b.library_id),
+        borrower_request_id: h.requesting_agency_request_id.clone(),
+        format: format.as_str().to_owned(),
+        state: LendState::RequestReceived.as_str().to_owned(),
+        citation,
+        iso_version: iso::version_str(version).to_owned(),
+        call_number: located.as_ref().and_then(|l| l.0.clone()),
+        barcode: located.as_ref().and_then(|l| l.1.clone()),
+    };
+    tx.insert_lend_request(&new, now).await?;
+    let note = match &located {
+        Some((call, _)) => format!("located: {}", call.clone().unwrap_or_else(|| "held".to_owned())),
+        None => "not found in our holdings".to_owned(),
+    };
+    let service_note = r.service_info.as_ref().and_then(|s| s.note.clone());
+    tx.insert_event(
+        &NewEvent {
+            library_id,
+            side: "lend",
+            request_id: &new.request_id,
+            actor_id: None,
+            actor: "peer",
+            action: "request_received",
+            from_state: None,
+            to_state: &new.state,
+            note: Some(&note),
+            message_id: None,
+            data: Some(serde_json::json!({ "from": borrower_agency, "note": service_note, "located": located.is_some() })),
+        },
+        now,
+    )
+    .await?;
+    let borrow_id = super::borrow::parse_wire_id(&new.borrower_request_id).0.to_owned();
+    Ok(Outcome::Applied(Touched { request_ids: vec![new.request_id, borrow_id], messages: 0 }))
+}
+
+async fn on_supplying(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    library_id: &str,
+    m: &wire::SupplyingAgencyMessage,
+) -> Result<Outcome, FlowError> {
+    let h = &m.header;
+    let (request_id, seq) = super::borrow::parse_wire_id(&h.requesting_agency_request_id);
+    let mut req = match tx.borrow_request_for_update(request_id).await {
+        Ok(r) if r.library_id == library_id => r,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return Ok(Outcome::Error(
+                wire::ErrorType::UnrecognisedDataValue,
+                format!("header/requestingAgencyRequestId {} is not a request of ours", h.requesting_agency_request_id),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let sender = iso::agency_key(&h.supplying_agency_id);
+    let current = match &req.lender_id {
+        Some(l) => Some(iso::agency_key(&iso::agency(&tx.library(l).await?))),
+        None => None,
+    };
+    let note = m.message_info.note.clone().unwrap_or_default();
+    let status = iso::status_to_domain(m.status_info.status);
+    let data = serde_json::json!({
+        "from": sender,
+        "reason_for_message": m.message_info.reason_for_message.as_str(),
+        "status": m.status_info.status.as_str(),
+        "answer": m.message_info.answer_yes_no,
+        "reason_unfilled": m.message_info.reason_unfilled,
+        "due_date": m.status_info.due_date,
+    });
+    if current.as_deref() != Some(sender.as_str()) || seq.is_some_and(|n| n != req.send_seq) {
+        // A former lender, or an answer to an earlier send: keep it in the history for staff,
+        // change nothing. A shipment after we moved on needs a person (the cancel crossed it).
+        let why = match m.status_info.status {
+            wire::Status::Loaned | wire::Status::CopyCompleted => {
+                "a library that no longer has this request reports it shipped: receive and return it, or settle with that library"
+            }
+            _ => "message from a library that no longer has this request",
+        };
+        record_unapplied(tx, now, library_id, "borrow", &req.request_id, &req.state, why, data).await?;
+        return Ok(Outcome::Applied(Touched { request_ids: vec![req.request_id], messages: 0 }));
+    }
+    if req.lender_request_id.is_none() {
+        req.lender_request_id = h.supplying_agency_request_id.clone();
+    }
+    let action = BorrowAction::from_lender(
+        iso::reason_to_domain(m.message_info.reason_for_message),
+        status,
+        m.message_info.answer_yes_no,
+        &note,
+    );
+    let mut text = note.clone();
+    if let Some(r) = &m.message_info.reason_unfilled {
+        text = format!("{r} {text}").trim().to_owned();
+    }
+    let extra = Extra {
+        note: (!text.is_empty()).then_some(text),
+        internal_note: None,
+        due_date: m.status_info.due_date.as_deref().and_then(iso::parse_date),
+        data: Some(data.clone()),
+    };
+    match apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await {
+        Ok(t) => Ok(Outcome::Applied(t)),
+        Err(FlowError::Refused(r)) => {
+            // Peers send what their own workflow allows; out of step is recorded, not bounced,
+            // or the peer would retry it for ever.
+            let why = format!("not applied: {r}");
+            record_unapplied(tx, now, library_id, "borrow", &req.request_id, &req.state, &why, data).await?;
+            Ok(Outcome::Applied(Touched { request_ids: vec![req.request_id], messages: 0 }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn on_requesting(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    library_id: &str,
+    m: &wire::RequestingAgencyMessage,
+) -> Result<Outcome, FlowError> {
+    let h = &m.header;
+    let agency = iso::agency_key(&h.requesting_agency_id);
+    let Some(mut req) = tx.lend_request_by_borrower(library_id, &agency, &h.requesting_agency_request_id).await? else {
+        return Ok(Outcome::Error(
+            wire::ErrorType::UnrecognisedDataValue,
+            format!("header/requestingAgencyRequestId {} from {agency} is not a request we received", h.requesting_agency_request_id),
+        ));
+    };
+    let note = m.note.clone().unwrap_or_default();
+    let iso_action: IsoAction = iso::action_to_domain(m.action);
+    let action = LendAction::from_borrower(iso_action, &note);
+    let data = serde_json::json!({ "from": agency, "action": m.action.as_str() });
+    let extra = Extra { note: (!note.is_empty()).then_some(note), data: Some(data.clone()), ..Extra::default() };
+    match apply_lend(tx, now, &mut req, action, &Acting::peer(), &ActionInput::default(), &extra).await {
+        Ok(t) => Ok(Outcome::Applied(t)),
+        Err(FlowError::Refused(r)) => {
+            let why = format!("not applied: {r}");
+            record_unapplied(tx, now, library_id, "lend", &req.request_id, &req.state, &why, data).await?;
+            Ok(Outcome::Applied(Touched { request_ids: vec![req.request_id], messages: 0 }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_unapplied(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    library_id: &str,
+    side: &str,
+    request_id: &str,
+    state: &str,
+    why: &str,
+    data: serde_json::Value,
+) -> Result<(), FlowError> {
+    tx.insert_event(
+        &NewEvent {
+            library_id,
+            side,
+            request_id,
+            actor_id: None,
+            actor: "peer",
+            action: "message_not_applied",
+            from_state: Some(state),
+            to_state: state,
+            note: Some(why),
+            message_id: None,
+            data: Some(data),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! librelay's server: the JSON API with its OpenAPI document, the ISO 18626 endpoint, the home
+//! page, and the background jobs (outbox delivery, deadline sweeps), all started by `App`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod drive;
+pub mod error;
+pub mod flow;
+pub mod jobs;
+pub mod state;
+pub mod waiters;
+
+pub use app::App;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
+pub use state::AppState;

@@ -1,0 +1,24 @@
+//! What every handler and job shares.
+
+use std::sync::Arc;
+
+use store::Store;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::waiters::Waiters;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub waiters: Arc<Waiters>,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}

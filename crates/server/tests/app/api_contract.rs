@@ -1,0 +1,108 @@
+//! The stable interface of ARCHITECTURE.md, checked the way a script or a peer would: health,
+//! OpenAPI, login, and the error contract.
+
+use serde_json::json;
+
+use crate::helpers::{Engine, TestApp};
+
+#[tokio::test]
+async fn health_openapi_and_home_answer() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let (st, h) = app.get("/healthz", None).await;
+    assert_eq!((st, h["status"].as_str()), (200, Some("ok")));
+    let (st, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(st, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for p in ["/api/v1/auth/login", "/api/v1/requests", "/api/v1/requests/{id}/actions", "/api/v1/lending", "/api/v1/lending/{id}/actions"] {
+        assert!(doc["paths"].get(p).is_some(), "OpenAPI lacks {p}");
+    }
+    let (st, page) = app.get("/api/docs", None).await;
+    assert_eq!(st, 200);
+    assert!(page.as_str().unwrap().contains("/api/v1/requests"));
+    let (st, home) = app.get("/", None).await;
+    assert_eq!(st, 200);
+    assert!(home.as_str().unwrap().contains("馆际互借"));
+    let (st, metrics) = app.get("/metrics", None).await;
+    assert_eq!(st, 200, "{metrics}");
+    let (st, nf) = app.get("/no/such/page", None).await;
+    assert_eq!((st, nf["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn demo_accounts_are_written_and_log_in() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let raw = std::fs::read_to_string(app.dir.path().join("demo-accounts.json")).unwrap();
+    let accounts: Vec<serde_json::Value> = serde_json::from_str(&raw).unwrap();
+    assert!(accounts.len() >= 20);
+    for role in ["patron:faculty", "patron:phd", "patron:master", "patron:undergraduate", "borrowing_operator", "lending_operator", "resource_sharing_manager", "library_admin", "hub_admin"] {
+        assert!(accounts.iter().any(|a| a["role"] == role), "no demo account with role {role}");
+    }
+    let a = &accounts[0];
+    let (st, body) = app.post("/api/v1/auth/login", json!({"username": a["username"], "password": a["password"]}), None).await;
+    assert_eq!(st, 200, "{body}");
+}
+
+#[tokio::test]
+async fn the_error_contract_holds() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let (st, body) = app.post("/api/v1/auth/login", json!({"username": "bcu-faculty", "password": "wrong"}), None).await;
+    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("bad_credentials")));
+    let (st, body) = app.get("/api/v1/requests", None).await;
+    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    let (st, _) = app.get("/api/v1/requests", Some("not-a-token")).await;
+    assert_eq!(st, 401);
+    let tok = app.login("bcu-faculty").await;
+
+    // An invalid citation lists every bad field at once.
+    let (st, body) = app
+        .post("/api/v1/requests", json!({"format": "loan", "citation": {"title": "", "isbn": "978-0-00-000000-1", "year": "20x6"}}), Some(&tok))
+        .await;
+    assert_eq!(st, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_fields");
+    let fields: Vec<&str> = body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    for f in ["citation.title", "citation.isbn", "citation.year"] {
+        assert!(fields.contains(&f), "{f} not reported: {body}");
+    }
+    let (st, body) = app.post("/api/v1/requests", json!({"format": "microfilm", "citation": {"title": "x"}}), Some(&tok)).await;
+    assert_eq!(st, 422, "{body}");
+    // Malformed JSON and JSON of the wrong shape follow the contract too.
+    let resp = app.client.post(format!("{}/api/v1/requests", app.base)).bearer_auth(&tok)
+        .header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "bad_request");
+
+    let (st, req) = app.post("/api/v1/requests", json!({"format": "loan", "citation": {"title": "Contract", "author": "Doe, J."}}), Some(&tok)).await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap();
+    for sub in ["", "/events", "/actions"] {
+        let (st, _) = app.get(&format!("/api/v1/requests/{id}{sub}"), Some(&tok)).await;
+        assert_eq!(st, 200, "{sub}");
+    }
+    let (st, body) = app.post(&format!("/api/v1/requests/{id}/actions"), json!({"action": "no_such_action"}), Some(&tok)).await;
+    assert_eq!(st, 409, "{body}");
+    let staff = app.login("bcu-borrow").await;
+    let (st, body) = app.post(&format!("/api/v1/requests/{id}/actions"), json!({"action": "receive"}), Some(&staff)).await;
+    assert_eq!(st, 409, "{body}");
+    assert_eq!(body["error"]["state"], "pending_review");
+    assert!(body["error"]["allowed"].as_array().unwrap().iter().any(|a| a == "approve"), "{body}");
+    let (st, _) = app.get("/api/v1/requests/00000000-0000-4000-8000-000000000000", Some(&tok)).await;
+    assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn a_revoked_token_no_longer_works() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let tok = app.login("bcu-admin").await;
+    let (st, _) = app.post("/api/v1/auth/logout", json!({}), Some(&tok)).await;
+    assert_eq!(st, 204);
+    let (st, _) = app.get("/api/v1/me", Some(&tok)).await;
+    assert_eq!(st, 401);
+}
+
+#[tokio::test]
+async fn a_pending_reader_cannot_log_in_yet() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let (st, body) = app.post("/api/v1/auth/login", json!({"username": "bcu-newreader", "password": server::demo::DEMO_PASSWORD}), None).await;
+    assert_eq!((st, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+}

@@ -1,0 +1,144 @@
+//! `TestApp`: the real application on port 0 with its own fresh store and a clock the test can
+//! move, plus one helper per endpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use server::{App, Config, ManualClock};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub state: server::AppState,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Which engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The engines to run on here: SQLite always, PostgreSQL when `TEST_POSTGRES_URL` is set.
+pub fn engines() -> Vec<Engine> {
+    let mut e = vec![Engine::Sqlite];
+    if std::env::var("TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty()) {
+        e.push(Engine::Postgres);
+    }
+    e
+}
+
+/// A new empty PostgreSQL database on the server of `TEST_POSTGRES_URL`, for one test.
+pub async fn fresh_postgres() -> String {
+    let url = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+    let name = format!("librelay_t_{}", uuid_like());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("connect to PostgreSQL");
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
+    match url.rfind('/') {
+        Some(i) if url[..i].contains("://") && i > url.find("://").unwrap() + 2 => format!("{}/{name}", &url[..i]),
+        _ => format!("{url}/{name}"),
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}", n, std::process::id())
+}
+
+impl TestApp {
+    /// The app with the demo consortium's directory and catalog (no demo activity).
+    pub async fn spawn(engine: Engine) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_tests(dir.path().to_path_buf());
+        if engine == Engine::Postgres {
+            config.database_url = fresh_postgres().await;
+        }
+        let clock = ManualClock::new();
+        let app = App::build_with_clock(config, Arc::new(clock.clone())).await.expect("app starts");
+        let base = format!("http://{}", app.address());
+        let state = app.state();
+        server::demo::seed_directory(&state, dir.path()).await.unwrap().expect("empty store");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp { base, client: reqwest::Client::new(), clock, state, dir, stop: Some(tx) }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut r = self.client.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
+        let mut r = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        let (st, body) = self
+            .post("/api/v1/auth/login", json!({"username": username, "password": server::demo::DEMO_PASSWORD}), None)
+            .await;
+        assert_eq!(st, 200, "login {username}: {body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn borrow_action(&self, token: &str, id: &str, body: Value) -> Value {
+        let (st, v) = self.post(&format!("/api/v1/requests/{id}/actions"), body.clone(), Some(token)).await;
+        assert_eq!(st, 200, "borrowing action {body} on {id}: {v}");
+        v
+    }
+
+    pub async fn lend_action(&self, token: &str, id: &str, body: Value) -> Value {
+        let (st, v) = self.post(&format!("/api/v1/lending/{id}/actions"), body.clone(), Some(token)).await;
+        assert_eq!(st, 200, "lending action {body} on {id}: {v}");
+        v
+    }
+
+    /// Poll until `check` holds for the JSON at `path` (messages travel through the outbox).
+    pub async fn eventually(&self, path: &str, token: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            let (st, v) = self.get(path, Some(token)).await;
+            if st == 200 && check(&v) {
+                return v;
+            }
+            last = v;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{path} never reached the expected state; last: {last}");
+    }
+
+    /// The lending request for a borrowing request id, as the lender's staff see it.
+    pub async fn lend_for(&self, token: &str, borrow_id: &str) -> Value {
+        let v = self
+            .eventually(&format!("/api/v1/lending?q={borrow_id}"), token, |v| v["total"].as_i64() == Some(1))
+            .await;
+        v["items"][0].clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}

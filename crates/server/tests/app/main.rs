@@ -1,0 +1,9 @@
+//! The one integration-test binary: a module per feature, all starting the real app through
+//! `TestApp` on port 0 with a fresh store (SQLite always; PostgreSQL where `TEST_POSTGRES_URL`
+//! is set).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api_contract;
+mod helpers;
+mod lifecycle;
+mod store_contract;

@@ -1,0 +1,343 @@
+//! Libraries, partner policies, users and API tokens.
+
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+use crate::{Result, Store, StoreError, Tx, on_pool, on_tx};
+use domain::calendar::ClosedDays;
+use domain::library::PartnerPolicy;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LibraryRow {
+    pub library_id: String,
+    pub agency_type: String,
+    pub agency_value: String,
+    pub name_en: String,
+    pub name_zh: String,
+    pub kind: String,
+    pub region: String,
+    pub address: String,
+    pub hub_id: Option<String>,
+    pub closed_days: Json<ClosedDays>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyRow {
+    pub library_id: String,
+    pub partner_id: Option<String>,
+    pub policy: Json<PartnerPolicy>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub user_id: String,
+    pub library_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub kind: String,
+    pub patron_type: Option<String>,
+    pub department: Option<String>,
+    pub roles: String,
+    pub status: String,
+    pub locale: String,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user_id: String,
+    pub library_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub kind: String,
+    pub patron_type: Option<String>,
+    pub department: Option<String>,
+    pub roles: String,
+    pub status: String,
+    pub locale: String,
+}
+
+const LIBRARY_COLUMNS: &str = "library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at";
+const USER_COLUMNS: &str = "user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at";
+
+impl Tx<'_> {
+    pub async fn insert_library(&mut self, lib: &LibraryRow) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO library (library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&lib.library_id)
+            .bind(&lib.agency_type)
+            .bind(&lib.agency_value)
+            .bind(&lib.name_en)
+            .bind(&lib.name_zh)
+            .bind(&lib.kind)
+            .bind(&lib.region)
+            .bind(&lib.address)
+            .bind(&lib.hub_id)
+            .bind(&lib.closed_days)
+            .bind(lib.created_at)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Set the policy `library` applies to `partner` (`None`: to every partner without one).
+    pub async fn upsert_policy(
+        &mut self,
+        library: &str,
+        partner: Option<&str>,
+        policy: &PartnerPolicy,
+    ) -> Result<()> {
+        let json = Json(policy);
+        // NULL partner ids never collide in a UNIQUE constraint, so the default row is
+        // replaced by hand rather than by ON CONFLICT.
+        on_tx!(self, c => {
+            if partner.is_none() {
+                sqlx::query("DELETE FROM partner_policy WHERE library_id = $1 AND partner_id IS NULL")
+                    .bind(library)
+                    .execute(&mut **c)
+                    .await?;
+                sqlx::query("INSERT INTO partner_policy (library_id, partner_id, policy) VALUES ($1, NULL, $2)")
+                    .bind(library)
+                    .bind(json)
+                    .execute(&mut **c)
+                    .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO partner_policy (library_id, partner_id, policy) VALUES ($1, $2, $3)
+                     ON CONFLICT (library_id, partner_id) DO UPDATE SET policy = excluded.policy",
+                )
+                .bind(library)
+                .bind(partner)
+                .bind(json)
+                .execute(&mut **c)
+                .await?;
+            }
+        });
+        Ok(())
+    }
+
+    pub async fn insert_user(&mut self, u: &NewUser, now: OffsetDateTime) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO app_user (user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(&u.user_id)
+            .bind(&u.library_id)
+            .bind(&u.username)
+            .bind(&u.display_name)
+            .bind(&u.email)
+            .bind(&u.password_hash)
+            .bind(&u.kind)
+            .bind(&u.patron_type)
+            .bind(&u.department)
+            .bind(&u.roles)
+            .bind(&u.status)
+            .bind(&u.locale)
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn insert_token(
+        &mut self,
+        token_hash: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query("INSERT INTO api_token (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn revoke_token(&mut self, token_hash: &str, now: OffsetDateTime) -> Result<bool> {
+        let n = on_tx!(self, c => {
+            sqlx::query("UPDATE api_token SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
+                .bind(token_hash)
+                .bind(now)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    pub async fn set_user_status(&mut self, library: &str, user_id: &str, status: &str) -> Result<()> {
+        let n = on_tx!(self, c => {
+            sqlx::query("UPDATE app_user SET status = $3 WHERE library_id = $1 AND user_id = $2")
+                .bind(library)
+                .bind(user_id)
+                .bind(status)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    pub async fn library_by_agency(&mut self, agency_type: &str, value: &str) -> Result<Option<LibraryRow>> {
+        let sql = format!(
+            "SELECT {LIBRARY_COLUMNS} FROM library WHERE upper(agency_type) = upper($1) AND agency_value = $2"
+        );
+        let row = on_tx!(self, c => {
+            sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql))
+                .bind(agency_type)
+                .bind(value)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        Ok(row)
+    }
+
+    pub async fn library(&mut self, library_id: &str) -> Result<LibraryRow> {
+        let sql = format!("SELECT {LIBRARY_COLUMNS} FROM library WHERE library_id = $1");
+        let row = on_tx!(self, c => {
+            sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql))
+                .bind(library_id)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        row.ok_or(StoreError::NotFound)
+    }
+
+    /// The policy `lender` applies to `borrower`: its own row, else the lender's default.
+    pub async fn policy_for(&mut self, lender: &str, borrower: &str) -> Result<Option<PartnerPolicy>> {
+        let row: Option<(Json<PartnerPolicy>,)> = on_tx!(self, c => {
+            sqlx::query_as(
+                "SELECT policy FROM partner_policy WHERE library_id = $1 AND (partner_id = $2 OR partner_id IS NULL)
+                 ORDER BY partner_id IS NULL LIMIT 1",
+            )
+            .bind(lender)
+            .bind(borrower)
+            .fetch_optional(&mut **c)
+            .await?
+        });
+        Ok(row.map(|r| r.0.0))
+    }
+}
+
+impl Store {
+    pub async fn libraries(&self) -> Result<Vec<LibraryRow>> {
+        let sql = format!("SELECT {LIBRARY_COLUMNS} FROM library ORDER BY library_id");
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    pub async fn library(&self, library_id: &str) -> Result<LibraryRow> {
+        let sql = format!("SELECT {LIBRARY_COLUMNS} FROM library WHERE library_id = $1");
+        let row = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql)).bind(library_id).fetch_optional(p).await?
+        });
+        row.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn library_by_agency(&self, agency_type: &str, value: &str) -> Result<Option<LibraryRow>> {
+        let sql = format!(
+            "SELECT {LIBRARY_COLUMNS} FROM library WHERE upper(agency_type) = upper($1) AND agency_value = $2"
+        );
+        let row = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql))
+                .bind(agency_type)
+                .bind(value)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// The policy `lender` applies to `borrower`: its own row, else the lender's default.
+    pub async fn policy_between(&self, lender: &str, borrower: &str) -> Result<Option<PartnerPolicy>> {
+        let row: Option<(Json<PartnerPolicy>,)> = on_pool!(self.pool(), p => {
+            sqlx::query_as(
+                "SELECT policy FROM partner_policy WHERE library_id = $1 AND (partner_id = $2 OR partner_id IS NULL)
+                 ORDER BY partner_id IS NULL LIMIT 1",
+            )
+            .bind(lender)
+            .bind(borrower)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(row.map(|r| r.0.0))
+    }
+
+    pub async fn count_libraries(&self) -> Result<i64> {
+        let n: (i64,) = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT COUNT(*) FROM library").fetch_one(p).await?
+        });
+        Ok(n.0)
+    }
+
+    pub async fn policies(&self, lender: &str) -> Result<Vec<PolicyRow>> {
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, PolicyRow>(
+                "SELECT library_id, partner_id, policy FROM partner_policy WHERE library_id = $1 ORDER BY partner_id",
+            )
+            .bind(lender)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM app_user WHERE username = $1");
+        let row = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql)).bind(username).fetch_optional(p).await?
+        });
+        Ok(row)
+    }
+
+    pub async fn user(&self, user_id: &str) -> Result<UserRow> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM app_user WHERE user_id = $1");
+        let row = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_optional(p).await?
+        });
+        row.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn users(&self, library: &str) -> Result<Vec<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM app_user WHERE library_id = $1 ORDER BY kind, username");
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql)).bind(library).fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    /// The user behind a token that is neither revoked nor expired.
+    pub async fn token_owner(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<UserRow>> {
+        let sql = format!(
+            "SELECT {} FROM api_token t JOIN app_user u ON u.user_id = t.user_id
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let row = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row)
+    }
+}

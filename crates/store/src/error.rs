@@ -1,0 +1,45 @@
+//! Store errors: what went wrong, with unique-constraint violations told apart so the API can
+//! answer 409 instead of 500.
+
+use std::sync::Arc;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the row (the constraint's name says which).
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// Stored data that the domain refuses (a state name no machine knows, bad JSON).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("database: {0}")]
+    Database(#[source] Arc<sqlx::Error>),
+    #[error("migration: {0}")]
+    Migrate(#[source] Arc<sqlx::migrate::MigrateError>),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Database(Arc::new(e)),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(Arc::new(e))
+    }
+}

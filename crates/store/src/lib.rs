@@ -1,0 +1,301 @@
+//! librelay's persistence: one `Store` over embedded SQLite or PostgreSQL, chosen by URL.
+//!
+//! Reads go to a pool. Writes are closures run in one transaction: on PostgreSQL each in its
+//! own, on SQLite through a single writer task that commits many closures together (group
+//! commit), so that a state change, its event and its outgoing message are atomic and
+//! thousands of them a second still cost few fsyncs.
+#![forbid(unsafe_code)]
+
+mod catalog;
+mod directory;
+mod error;
+mod message;
+mod request;
+mod writer;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, PgConnection, PgPool, SqliteConnection, SqlitePool};
+use tokio::sync::Notify;
+
+pub use catalog::{CatalogRecord, HoldingKey, HoldingRow, NewCatalogRecord};
+pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
+pub use error::StoreError;
+pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
+pub use request::{BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest};
+
+pub use sqlx::types::Json;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which engine and how durable. `synchronous_full` makes SQLite fsync every commit (nothing
+/// acknowledged is lost on power failure); group commit keeps that affordable.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: String,
+    pub sqlite_synchronous_full: bool,
+    pub max_connections: u32,
+}
+
+impl StoreConfig {
+    /// The embedded store in `data_dir`.
+    pub fn sqlite_in(data_dir: &Path) -> Self {
+        StoreConfig {
+            url: format!("sqlite://{}", data_dir.join("librelay.db").display()),
+            sqlite_synchronous_full: true,
+            max_connections: 8,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+}
+
+/// The read side: a pool per engine. Query code matches on it through `on_pool!`.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A write transaction in progress. Query code matches on it through `on_tx!`.
+pub enum Tx<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+impl Tx<'_> {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+}
+
+/// Run the same query body against whichever pool is configured; each arm is type-checked
+/// against its own driver.
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The same for a write transaction: `$c` is `&mut SqliteConnection` or `&mut PgConnection`.
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite($c) => $body,
+            $crate::Tx::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use on_tx;
+
+struct Inner {
+    pool: Pool,
+    writer: Option<writer::Writer>,
+    outbox_ready: Notify,
+}
+
+/// The store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("engine", &self.engine()).finish()
+    }
+}
+
+/// The boxed future a write closure returns.
+pub type TxFuture<'t, T, E> = BoxFuture<'t, std::result::Result<T, E>>;
+
+impl Store {
+    /// Open (creating the SQLite file if needed) and bring the schema up to date.
+    #[tracing::instrument(skip_all, fields(postgres = config.is_postgres()), err)]
+    pub async fn open(config: &StoreConfig) -> Result<Store> {
+        if config.is_postgres() {
+            let opts = PgConnectOptions::from_str(&config.url)
+                .map_err(|e| StoreError::Config(format!("database URL: {e}")))?
+                .log_statements(tracing::log::LevelFilter::Trace);
+            let pool = PgPoolOptions::new()
+                .max_connections(config.max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            let inner = Inner { pool: Pool::Postgres(pool), writer: None, outbox_ready: Notify::new() };
+            return Ok(Store { inner: Arc::new(inner) });
+        }
+        let path = config.url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if config.sqlite_synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-32000")
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let mut conn = opts.connect().await?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(config.max_connections.max(2))
+            .connect_with(opts.read_only(true))
+            .await?;
+        let inner = Inner {
+            pool: Pool::Sqlite(read),
+            writer: Some(writer::Writer::start(conn)),
+            outbox_ready: Notify::new(),
+        };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    pub fn engine(&self) -> &'static str {
+        match self.inner.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Run `f` in one write transaction and commit. An `Err` from `f` rolls back everything it
+    /// wrote and comes back unchanged.
+    pub async fn write<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx<'_>) -> TxFuture<'t, T, E> + Send + 'static,
+    {
+        match (&self.inner.pool, &self.inner.writer) {
+            (_, Some(w)) => w.run(f).await,
+            (Pool::Postgres(pg), None) => {
+                let mut tx = pg.begin().await.map_err(StoreError::from)?;
+                let out = {
+                    let mut t = Tx::Postgres(&mut tx);
+                    f(&mut t).await
+                };
+                match out {
+                    Ok(v) => {
+                        tx.commit().await.map_err(StoreError::from)?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        // Dropping the transaction rolls it back; an explicit rollback only
+                        // reports errors we could not act on anyway.
+                        drop(tx);
+                        Err(e)
+                    }
+                }
+            }
+            (Pool::Sqlite(_), None) => Err(E::from(StoreError::Closed)),
+        }
+    }
+
+    /// The store answers (for /healthz).
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self.pool(), p => {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Wakes the outbox worker; call after a write that queued messages.
+    pub fn notify_outbox(&self) {
+        self.inner.outbox_ready.notify_one();
+    }
+
+    /// Wait until `notify_outbox` is called (or return at once if it was since the last wait).
+    pub async fn outbox_notified(&self) {
+        self.inner.outbox_ready.notified().await;
+    }
+
+    /// Raw commit rate baseline for benchmarks: `n` single-row transactions, one after another,
+    /// on this store's write path with its durability settings. Returns commits per second.
+    pub async fn bench_single_row_commits(&self, n: u32) -> Result<f64> {
+        self.write(|tx| {
+            Box::pin(async move {
+                on_tx!(tx, c => {
+                    sqlx::query("CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+                        .execute(&mut **c).await?;
+                });
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let v = format!("row {i}");
+            self.write(move |tx| {
+                Box::pin(async move {
+                    on_tx!(tx, c => {
+                        sqlx::query("INSERT INTO bench_commit (id, v) VALUES ($1, $2)")
+                            .bind(i64::from(i) + 1_000_000_000)
+                            .bind(v)
+                            .execute(&mut **c).await?;
+                    });
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        self.write(|tx| {
+            Box::pin(async move {
+                on_tx!(tx, c => {
+                    sqlx::query("DROP TABLE bench_commit").execute(&mut **c).await?;
+                });
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
+        Ok(f64::from(n) / secs.max(1e-9))
+    }
+}
+
+impl Store {
+    /// Every (table, column) of librelay's schema, for checking the two engines agree.
+    pub async fn schema_columns(&self) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(String, String)> = match self.pool() {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'
+                     ORDER BY 1, 2",
+                )
+                .fetch_all(p)
+                .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns
+                     WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%'
+                     ORDER BY 1, 2",
+                )
+                .fetch_all(p)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+}

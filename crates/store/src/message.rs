@@ -1,0 +1,267 @@
+//! Events (the history of every request), the outbox of messages to send and the inbox of
+//! messages received (for idempotency).
+
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+use crate::{Result, Store, Tx, on_pool, on_tx};
+
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub library_id: &'a str,
+    pub side: &'a str,
+    pub request_id: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub from_state: Option<&'a str>,
+    pub to_state: &'a str,
+    pub note: Option<&'a str>,
+    pub message_id: Option<i64>,
+    pub data: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EventRow {
+    pub event_id: i64,
+    pub library_id: String,
+    pub side: String,
+    pub request_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub note: Option<String>,
+    pub message_id: Option<i64>,
+    pub data: Option<Json<serde_json::Value>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOutbox<'a> {
+    pub library_id: &'a str,
+    pub request_id: &'a str,
+    pub side: &'a str,
+    pub kind: &'a str,
+    pub recipient: &'a str,
+    pub payload: &'a str,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub outbox_id: i64,
+    pub library_id: String,
+    pub request_id: String,
+    pub side: String,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Tx<'_> {
+    pub async fn insert_event(&mut self, e: &NewEvent<'_>, at: OffsetDateTime) -> Result<i64> {
+        let id: (i64,) = on_tx!(self, c => {
+            sqlx::query_as(
+                "INSERT INTO request_event (library_id, side, request_id, at, actor_id, actor, action, from_state, to_state, note, message_id, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING event_id",
+            )
+            .bind(e.library_id)
+            .bind(e.side)
+            .bind(e.request_id)
+            .bind(at)
+            .bind(e.actor_id)
+            .bind(e.actor)
+            .bind(e.action)
+            .bind(e.from_state)
+            .bind(e.to_state)
+            .bind(e.note)
+            .bind(e.message_id)
+            .bind(e.data.as_ref().map(Json))
+            .fetch_one(&mut **c)
+            .await?
+        });
+        Ok(id.0)
+    }
+
+    pub async fn insert_outbox(&mut self, m: &NewOutbox<'_>, now: OffsetDateTime) -> Result<i64> {
+        let id: (i64,) = on_tx!(self, c => {
+            sqlx::query_as(
+                "INSERT INTO outbox (library_id, request_id, side, kind, recipient, payload, status, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) RETURNING outbox_id",
+            )
+            .bind(m.library_id)
+            .bind(m.request_id)
+            .bind(m.side)
+            .bind(m.kind)
+            .bind(m.recipient)
+            .bind(m.payload)
+            .bind(now)
+            .fetch_one(&mut **c)
+            .await?
+        });
+        Ok(id.0)
+    }
+
+    /// Claim up to `limit` pending messages that are due, leasing them until `lease_until` so
+    /// no other worker takes them meanwhile. On PostgreSQL rows another process is claiming are
+    /// skipped, so any number of processes can deliver side by side.
+    pub async fn claim_outbox(
+        &mut self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>> {
+        let lock = if self.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
+                SELECT outbox_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+                ORDER BY outbox_id LIMIT $3{lock})
+             RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
+        );
+        let mut rows = on_tx!(self, c => {
+            sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(&mut **c)
+                .await?
+        });
+        rows.sort_by_key(|r| r.outbox_id);
+        Ok(rows)
+    }
+
+    /// Mark a message dead at once (the peer refused it; sending again would not help).
+    pub async fn outbox_dead(&mut self, outbox_id: i64, error: &str, confirmation: &str) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, confirmation = $3 WHERE outbox_id = $1",
+            )
+            .bind(outbox_id)
+            .bind(error)
+            .bind(confirmation)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Mark a message delivered with the confirmation the peer gave.
+    pub async fn outbox_delivered(&mut self, outbox_id: i64, confirmation: &str, now: OffsetDateTime) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, confirmation = $2, delivered_at = $3, last_error = NULL
+                 WHERE outbox_id = $1",
+            )
+            .bind(outbox_id)
+            .bind(confirmation)
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Record a failed attempt; after `max_attempts` the message is dead and waits for staff.
+    pub async fn outbox_failed(
+        &mut self,
+        outbox_id: i64,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+        max_attempts: i64,
+    ) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3,
+                    status = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
+                 WHERE outbox_id = $1",
+            )
+            .bind(outbox_id)
+            .bind(error)
+            .bind(next_attempt_at)
+            .bind(max_attempts)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The confirmation already given for this message, if it was seen before.
+    pub async fn inbox_seen(&mut self, library_id: &str, key: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = on_tx!(self, c => {
+            sqlx::query_as("SELECT confirmation FROM inbox WHERE library_id = $1 AND message_key = $2")
+                .bind(library_id)
+                .bind(key)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn inbox_record(&mut self, library_id: &str, key: &str, confirmation: &str, now: OffsetDateTime) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query("INSERT INTO inbox (library_id, message_key, received_at, confirmation) VALUES ($1, $2, $3, $4)")
+                .bind(library_id)
+                .bind(key)
+                .bind(now)
+                .bind(confirmation)
+                .execute(&mut **c)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The history of one request as its library sees it, oldest first.
+    pub async fn events(&self, library_id: &str, request_id: &str) -> Result<Vec<EventRow>> {
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, EventRow>(
+                "SELECT event_id, library_id, side, request_id, at, actor_id, actor, action, from_state, to_state, note, message_id, data
+                 FROM request_event WHERE library_id = $1 AND request_id = $2 ORDER BY event_id",
+            )
+            .bind(library_id)
+            .bind(request_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// The earliest time a pending message is due, to sleep until then.
+    pub async fn next_outbox_due(&self) -> Result<Option<OffsetDateTime>> {
+        let row: (Option<OffsetDateTime>,) = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetch_one(p).await?
+        });
+        Ok(row.0)
+    }
+
+    pub async fn outbox_by_status(&self, library_id: &str, status: &str, limit: i64) -> Result<Vec<OutboxRow>> {
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, OutboxRow>(
+                "SELECT outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at
+                 FROM outbox WHERE library_id = $1 AND status = $2 ORDER BY outbox_id DESC LIMIT $3",
+            )
+            .bind(library_id)
+            .bind(status)
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    pub async fn count_pending_outbox(&self) -> Result<i64> {
+        let n: (i64,) = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetch_one(p).await?
+        });
+        Ok(n.0)
+    }
+}
+

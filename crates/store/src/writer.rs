@@ -1,0 +1,121 @@
+//! The SQLite writer: one connection, one task, group commit. Callers send closures; the task
+//! runs whatever has queued up inside one `BEGIN IMMEDIATE … COMMIT`, each closure under its own
+//! savepoint so one failing closure rolls back only its own writes. Results are handed back
+//! only after the commit, so nobody sees success for something that was not made durable.
+
+use futures::future::BoxFuture;
+use sqlx::{Executor, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{StoreError, Tx, TxFuture};
+
+/// How many closures one commit may carry. Bounded so a flood cannot make one transaction
+/// (and its latency) grow without limit.
+const MAX_BATCH: usize = 512;
+
+/// A finished closure: whether it succeeded, and how to report to its caller once the batch's
+/// fate is known.
+struct Ran {
+    ok: bool,
+    report: Box<dyn FnOnce(Option<StoreError>) + Send>,
+}
+
+type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Ran> + Send>;
+
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: SqliteConnection) -> Self {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(run(conn, rx));
+        Writer { jobs: tx }
+    }
+
+    pub(crate) async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx<'_>) -> TxFuture<'t, T, E> + Send + 'static,
+    {
+        let (done_tx, done_rx) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |conn: &mut SqliteConnection| {
+            Box::pin(async move {
+                let out = {
+                    let mut t = Tx::Sqlite(conn);
+                    f(&mut t).await
+                };
+                let ok = out.is_ok();
+                let report = Box::new(move |commit_error: Option<StoreError>| {
+                    let result = match (out, commit_error) {
+                        (Ok(_), Some(e)) => Err(E::from(e)),
+                        (out, _) => out,
+                    };
+                    // The caller may have gone away (request cancelled); the write stands.
+                    let _ = done_tx.send(result);
+                });
+                Ran { ok, report }
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| E::from(StoreError::Closed))?;
+        done_rx.await.map_err(|_| E::from(StoreError::Closed))?
+    }
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, &mut batch).await;
+        metrics::histogram!("librelay_sqlite_commit_batch").record(batch.len() as f64);
+        batch.clear();
+    }
+}
+
+async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
+    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        tracing::error!(error = %e, "could not begin a write transaction");
+        // Dropping the jobs drops their result channels: callers get `Closed`.
+        batch.clear();
+        return;
+    }
+    let single = batch.len() == 1;
+    let mut reports = Vec::with_capacity(batch.len());
+    let mut any_ok = false;
+    for job in batch.drain(..) {
+        if !single {
+            if let Err(e) = conn.execute("SAVEPOINT job").await {
+                tracing::error!(error = %e, "savepoint failed");
+                continue;
+            }
+        }
+        let ran = job(conn).await;
+        if !single {
+            let undo = if ran.ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            if let Err(e) = conn.execute(undo).await {
+                tracing::error!(error = %e, "savepoint release failed");
+            }
+        }
+        any_ok |= ran.ok;
+        reports.push(ran.report);
+    }
+    let end = if any_ok { "COMMIT" } else { "ROLLBACK" };
+    let commit_error = match conn.execute(end).await {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "commit failed");
+            let _ = conn.execute("ROLLBACK").await;
+            Some(StoreError::from(e))
+        }
+    };
+    for report in reports {
+        report(commit_error.clone());
+    }
+}
