@@ -234,10 +234,8 @@ impl CitationInput {
             }
         }
         let pages = c.text("citation.pages", self.pages, 50);
-        if let Some(p) = &pages {
-            if !pages_ok(p) {
-                c.err("citation.pages", "invalid_pages", format!("pages {p:?} should look like 12-34"));
-            }
+        if let Some(p) = pages.as_ref().filter(|p| !pages_ok(p)) {
+            c.err("citation.pages", "invalid_pages", format!("pages {p:?} should look like 12-34"));
         }
         let need_by = match clean(self.need_by) {
             None => None,

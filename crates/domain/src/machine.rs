@@ -67,6 +67,9 @@ pub struct Decision<S: 'static, E: 'static> {
     pub effects: &'static [E],
 }
 
+/// A transition table of machine `M`.
+pub type Table<M> = &'static [Rule<<M as Machine>::State, <M as Machine>::Action, <M as Machine>::Guard, <M as Machine>::Effect>];
+
 /// A state machine given as a table. Implemented by the requester and the supplier machines.
 pub trait Machine {
     type State: Copy + PartialEq + std::fmt::Debug + 'static;
@@ -75,7 +78,7 @@ pub trait Machine {
     type Effect: std::fmt::Debug + 'static;
     type Context;
 
-    fn table() -> &'static [Rule<Self::State, Self::Action, Self::Guard, Self::Effect>];
+    fn table() -> Table<Self>;
     fn holds(guard: &Self::Guard, ctx: &Self::Context) -> bool;
     fn state_name(state: Self::State) -> &'static str;
     fn action_name(action: Self::Action) -> &'static str;

@@ -56,11 +56,9 @@ impl Rota {
 
     /// Close the current lender with `outcome` and move to the next; returns the new current.
     pub fn advance(&mut self, outcome: RotaOutcome, note: Option<String>) -> Option<&RotaEntry> {
-        if let Some(cur) = self.current.and_then(|i| self.entries.get_mut(i)) {
-            if cur.outcome.is_none() {
-                cur.outcome = Some(outcome);
-                cur.note = note;
-            }
+        if let Some(cur) = self.current.and_then(|i| self.entries.get_mut(i)).filter(|c| c.outcome.is_none()) {
+            cur.outcome = Some(outcome);
+            cur.note = note;
         }
         let next = self.next_index();
         if next < self.entries.len() {

@@ -13,7 +13,10 @@ pub enum ParseError {
     BadlyFormed { position: u64, detail: String },
 
     /// The root element is not in the ISO 18626 namespace (`found` is empty for no namespace).
-    #[error("the root element is in {}, not in the ISO 18626 namespace {NAMESPACE}", describe_namespace(found))]
+    #[error(
+        "the root element is in {}, not in the ISO 18626 namespace {NAMESPACE}",
+        describe_namespace(found)
+    )]
     WrongNamespace { found: String },
 
     /// The root is not `ISO18626Message`, or it does not hold one of the six messages.
@@ -30,16 +33,20 @@ pub enum ParseError {
 
     /// An element holds a value outside its type, e.g. an unknown `status`.
     #[error("{path}: {value:?} is not {expected}")]
-    BadValue { path: String, value: String, expected: String },
+    BadValue {
+        path: String,
+        value: String,
+        expected: String,
+    },
 }
 
 impl ParseError {
     /// The ISO 18626 error type to answer with.
     pub fn error_type(&self) -> ErrorType {
         match self {
-            Self::BadlyFormed { .. } | Self::WrongNamespace { .. } | Self::MissingElement { .. } => {
-                ErrorType::BadlyFormedMessage
-            }
+            Self::BadlyFormed { .. }
+            | Self::WrongNamespace { .. }
+            | Self::MissingElement { .. } => ErrorType::BadlyFormedMessage,
             Self::UnknownRoot { .. } => ErrorType::UnrecognisedDataElement,
             Self::BadValue { path, .. } => {
                 if path.ends_with("/action") {
@@ -54,7 +61,10 @@ impl ParseError {
     }
 
     pub(crate) fn badly_formed(position: u64, detail: impl Into<String>) -> Self {
-        Self::BadlyFormed { position, detail: detail.into() }
+        Self::BadlyFormed {
+            position,
+            detail: detail.into(),
+        }
     }
 
     pub(crate) fn missing(path: impl Into<String>) -> Self {
@@ -68,10 +78,18 @@ impl ParseError {
         if shown.len() < value.len() {
             shown.push_str("...");
         }
-        Self::BadValue { path: path.to_owned(), value: shown, expected: expected.into() }
+        Self::BadValue {
+            path: path.to_owned(),
+            value: shown,
+            expected: expected.into(),
+        }
     }
 }
 
 fn describe_namespace(found: &str) -> String {
-    if found.is_empty() { "no namespace".to_owned() } else { format!("namespace {found}") }
+    if found.is_empty() {
+        "no namespace".to_owned()
+    } else {
+        format!("namespace {found}")
+    }
 }

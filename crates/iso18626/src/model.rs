@@ -39,7 +39,10 @@ impl Version {
     /// Reads a `version` attribute as peers write it: `v1_2_2017`, `1.2`, `2017`, `2021-2`,
     /// `2021`, `1.3` ... The 2014 versions (1.0, 1.1) are read as 2017, the closest shape.
     pub fn from_attribute(value: &str) -> Option<Self> {
-        let v = value.trim().trim_start_matches(['v', 'V']).replace('_', ".");
+        let v = value
+            .trim()
+            .trim_start_matches(['v', 'V'])
+            .replace('_', ".");
         if v.contains("2021") || v.starts_with("1.3") {
             Some(Self::V2021)
         } else if v.contains("2017") || v.contains("2014") || v.starts_with('1') {
@@ -60,8 +63,10 @@ impl FromStr for Version {
     type Err = UnknownValue;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::from_attribute(s)
-            .ok_or_else(|| UnknownValue { type_name: "Version", value: s.to_owned() })
+        Self::from_attribute(s).ok_or_else(|| UnknownValue {
+            type_name: "Version",
+            value: s.to_owned(),
+        })
     }
 }
 

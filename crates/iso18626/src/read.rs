@@ -23,27 +23,40 @@ pub fn parse(xml: &[u8]) -> Result<(Message, Version), ParseError> {
     let document = parse_document(xml)?;
     let root = &document.root;
     if document.root_namespace != NAMESPACE {
-        return Err(ParseError::WrongNamespace { found: document.root_namespace });
+        return Err(ParseError::WrongNamespace {
+            found: document.root_namespace,
+        });
     }
     if root.name != "ISO18626Message" {
-        return Err(ParseError::UnknownRoot { found: root.name.clone() });
+        return Err(ParseError::UnknownRoot {
+            found: root.name.clone(),
+        });
     }
     let Some(element) = root.first_child() else {
-        return Err(ParseError::UnknownRoot { found: "an empty ISO18626Message".to_owned() });
+        return Err(ParseError::UnknownRoot {
+            found: "an empty ISO18626Message".to_owned(),
+        });
     };
-    let node = Node { element, path: element.name.clone() };
+    let node = Node {
+        element,
+        path: element.name.clone(),
+    };
     let message = match element.name.as_str() {
         "request" => Message::Request(request(&node)?),
-        "requestConfirmation" => Message::RequestConfirmation(confirmation(&node)?),
+        "requestConfirmation" => Message::RequestConfirmation(confirmation(&node, None)?),
         "supplyingAgencyMessage" => Message::SupplyingAgencyMessage(supplying(&node)?),
-        "supplyingAgencyMessageConfirmation" => {
-            Message::SupplyingAgencyMessageConfirmation(confirmation(&node)?)
-        }
+        "supplyingAgencyMessageConfirmation" => Message::SupplyingAgencyMessageConfirmation(
+            confirmation(&node, Some("reasonForMessage"))?,
+        ),
         "requestingAgencyMessage" => Message::RequestingAgencyMessage(requesting(&node)?),
         "requestingAgencyMessageConfirmation" => {
-            Message::RequestingAgencyMessageConfirmation(confirmation(&node)?)
+            Message::RequestingAgencyMessageConfirmation(confirmation(&node, Some("action"))?)
         }
-        other => return Err(ParseError::UnknownRoot { found: format!("ISO18626Message/{other}") }),
+        other => {
+            return Err(ParseError::UnknownRoot {
+                found: format!("ISO18626Message/{other}"),
+            });
+        }
     };
     Ok((message, detect_version(root, element)))
 }
@@ -68,15 +81,22 @@ impl<'a> Node<'a> {
     /// The non-empty children called `name`.
     fn children(&self, name: &'a str) -> impl Iterator<Item = Node<'a>> + '_ {
         let element: &'a Element = self.element;
-        element.children(name).filter(|e| !e.is_empty()).map(move |e| self.node(e))
+        element
+            .children(name)
+            .filter(|e| !e.is_empty())
+            .map(move |e| self.node(e))
     }
 
     fn required(&self, name: &str) -> Result<Node<'a>, ParseError> {
-        self.child(name).ok_or_else(|| ParseError::missing(format!("{}/{name}", self.path)))
+        self.child(name)
+            .ok_or_else(|| ParseError::missing(format!("{}/{name}", self.path)))
     }
 
     fn node(&self, element: &'a Element) -> Node<'a> {
-        Node { element, path: format!("{}/{}", self.path, element.name) }
+        Node {
+            element,
+            path: format!("{}/{}", self.path, element.name),
+        }
     }
 
     fn value(&self) -> String {
@@ -118,7 +138,9 @@ impl<'a> Node<'a> {
 
     /// `xs:boolean` (true/false/1/0); Y/N are accepted too.
     fn xs_boolean(&self, name: &str) -> Result<Option<bool>, ParseError> {
-        self.child(name).map(|n| n.boolean("true or false")).transpose()
+        self.child(name)
+            .map(|n| n.boolean("true or false"))
+            .transpose()
     }
 
     fn boolean(&self, expected: &str) -> Result<bool, ParseError> {
@@ -173,7 +195,9 @@ fn header(message: &Node<'_>, supplier_required: bool) -> Result<Header, ParseEr
     let h = message.required("header")?;
     let supplying_agency_id = match h.child("supplyingAgencyId") {
         Some(n) => agency_id(&n)?,
-        None if supplier_required => return Err(ParseError::missing(format!("{}/supplyingAgencyId", h.path))),
+        None if supplier_required => {
+            return Err(ParseError::missing(format!("{}/supplyingAgencyId", h.path)));
+        }
         None => AgencyId::default(),
     };
     Ok(Header {
@@ -184,17 +208,19 @@ fn header(message: &Node<'_>, supplier_required: bool) -> Result<Header, ParseEr
         timestamp: h.required_text("timestamp")?,
         requesting_agency_request_id: h.required_text("requestingAgencyRequestId")?,
         supplying_agency_request_id: h.text("supplyingAgencyRequestId"),
-        requesting_agency_authentication: h
-            .child("requestingAgencyAuthentication")
-            .map(|a| Authentication {
+        requesting_agency_authentication: h.child("requestingAgencyAuthentication").map(|a| {
+            Authentication {
                 account_id: a.text("accountId"),
                 security_code: a.text("securityCode"),
-            }),
+            }
+        }),
         ..Header::default()
     })
 }
 
-fn confirmation(message: &Node<'_>) -> Result<Confirmation, ParseError> {
+/// One of the three confirmations; `answers` is the element naming what is confirmed, if that
+/// kind has one (`reasonForMessage` or `action`).
+fn confirmation(message: &Node<'_>, answers: Option<&str>) -> Result<Confirmation, ParseError> {
     let h = message.required("confirmationHeader")?;
     let mut errors = message
         .children("errorData")
@@ -207,8 +233,16 @@ fn confirmation(message: &Node<'_>) -> Result<Confirmation, ParseError> {
         .collect::<Result<Vec<_>, ParseError>>()?
         .into_iter();
     let header = Header {
-        supplying_agency_id: h.child("supplyingAgencyId").map(|n| agency_id(&n)).transpose()?.unwrap_or_default(),
-        requesting_agency_id: h.child("requestingAgencyId").map(|n| agency_id(&n)).transpose()?.unwrap_or_default(),
+        supplying_agency_id: h
+            .child("supplyingAgencyId")
+            .map(|n| agency_id(&n))
+            .transpose()?
+            .unwrap_or_default(),
+        requesting_agency_id: h
+            .child("requestingAgencyId")
+            .map(|n| agency_id(&n))
+            .transpose()?
+            .unwrap_or_default(),
         timestamp: h.required_text("timestamp")?,
         requesting_agency_request_id: h.text("requestingAgencyRequestId").unwrap_or_default(),
         multiple_item_request_id: h.text("multipleItemRequestId"),
@@ -220,8 +254,16 @@ fn confirmation(message: &Node<'_>) -> Result<Confirmation, ParseError> {
     };
     Ok(Confirmation {
         header,
-        reason_for_message: message.optional_code("reasonForMessage", &reason_names())?,
-        action: message.optional_code("action", &action_names())?,
+        reason_for_message: match answers {
+            Some("reasonForMessage") => {
+                message.optional_code("reasonForMessage", &reason_names())?
+            }
+            _ => None,
+        },
+        action: match answers {
+            Some("action") => message.optional_code("action", &action_names())?,
+            _ => None,
+        },
     })
 }
 
@@ -254,8 +296,14 @@ fn request(message: &Node<'_>) -> Result<Request, ParseError> {
             publication_date: p.text("publicationDate"),
             place_of_publication: p.text("placeOfPublication"),
         }),
-        service_info: message.child("serviceInfo").map(|s| service_info(&s)).transpose()?,
-        supplier_info: message.children("supplierInfo").map(|s| supplier_info(&s)).collect::<Result<_, _>>()?,
+        service_info: message
+            .child("serviceInfo")
+            .map(|s| service_info(&s))
+            .transpose()?,
+        supplier_info: message
+            .children("supplierInfo")
+            .map(|s| supplier_info(&s))
+            .collect::<Result<_, _>>()?,
         requested_delivery_info: message
             .children("requestedDeliveryInfo")
             .map(|d| {
@@ -326,8 +374,10 @@ fn bibliographic_info(b: &Node<'_>) -> Result<BibliographicInfo, ParseError> {
             .children("bibliographicItemId")
             .map(|i| {
                 Ok(BibliographicItemId {
-                    bibliographic_item_identifier_code: i.required_text("bibliographicItemIdentifierCode")?,
-                    bibliographic_item_identifier: i.required_text("bibliographicItemIdentifier")?,
+                    bibliographic_item_identifier_code: i
+                        .required_text("bibliographicItemIdentifierCode")?,
+                    bibliographic_item_identifier: i
+                        .required_text("bibliographicItemIdentifier")?,
                 })
             })
             .collect::<Result<_, ParseError>>()?,
@@ -342,7 +392,8 @@ fn bibliographic_info(b: &Node<'_>) -> Result<BibliographicInfo, ParseError> {
 
 fn record_id(r: &Node<'_>) -> Result<BibliographicRecordId, ParseError> {
     Ok(BibliographicRecordId {
-        bibliographic_record_identifier_code: r.required_text("bibliographicRecordIdentifierCode")?,
+        bibliographic_record_identifier_code: r
+            .required_text("bibliographicRecordIdentifierCode")?,
         bibliographic_record_identifier: r.required_text("bibliographicRecordIdentifier")?,
     })
 }
@@ -371,7 +422,10 @@ fn supplier_info(s: &Node<'_>) -> Result<SupplierInfo, ParseError> {
         sort_order: s.sort_order()?,
         supplier_code: s.child("supplierCode").map(|n| agency_id(&n)).transpose()?,
         supplier_description: s.text("supplierDescription"),
-        bibliographic_record_id: s.child("bibliographicRecordId").map(|r| record_id(&r)).transpose()?,
+        bibliographic_record_id: s
+            .child("bibliographicRecordId")
+            .map(|r| record_id(&r))
+            .transpose()?,
         call_number: s.text("callNumber"),
         summary_holdings: s.text("summaryHoldings"),
         availability_note: s.text("availabilityNote"),
@@ -380,7 +434,11 @@ fn supplier_info(s: &Node<'_>) -> Result<SupplierInfo, ParseError> {
 
 /// The `address` child of `parent`, if it holds an electronic or physical address.
 fn address(parent: &Node<'_>) -> Result<Option<Address>, ParseError> {
-    parent.child("address").map(|a| address_in(&a)).transpose().map(Option::flatten)
+    parent
+        .child("address")
+        .map(|a| address_in(&a))
+        .transpose()
+        .map(Option::flatten)
 }
 
 fn addresses(parent: &Node<'_>) -> Result<Vec<Address>, ParseError> {
@@ -398,7 +456,8 @@ fn address_in(a: &Node<'_>) -> Result<Option<Address>, ParseError> {
             electronic_address_data: e.required_text("electronicAddressData")?,
         })));
     }
-    Ok(a.child("physicalAddress").map(|p| Address::Physical(physical_address(&p))))
+    Ok(a.child("physicalAddress")
+        .map(|p| Address::Physical(physical_address(&p))))
 }
 
 fn physical_address(p: &Node<'_>) -> PhysicalAddress {
@@ -416,9 +475,16 @@ fn costs(c: &Node<'_>) -> Result<Costs, ParseError> {
     let amount = c.required("monetaryValue")?;
     let monetary_value = amount.value();
     if !is_decimal(&monetary_value) {
-        return Err(ParseError::bad_value(&amount.path, &monetary_value, "a decimal number such as 12.50"));
+        return Err(ParseError::bad_value(
+            &amount.path,
+            &monetary_value,
+            "a decimal number such as 12.50",
+        ));
     }
-    Ok(Costs { currency_code: c.required_text("currencyCode")?, monetary_value })
+    Ok(Costs {
+        currency_code: c.required_text("currencyCode")?,
+        monetary_value,
+    })
 }
 
 /// The lexical form of `xs:decimal`: an optional sign, digits, an optional point, digits.
@@ -437,10 +503,15 @@ fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
     let m = message.required("messageInfo")?;
     let retry = message.child("retryInfo");
     // 2017 keeps these in messageInfo, 2021 in retryInfo; read both places.
-    let mut offered = m.children("offeredCosts").chain(retry.iter().flat_map(|r| r.children("offeredCosts")));
+    let mut offered = m
+        .children("offeredCosts")
+        .chain(retry.iter().flat_map(|r| r.children("offeredCosts")));
     let offered_costs = offered.next().map(|c| costs(&c)).transpose()?;
     let additional_offered_costs = offered.map(|c| costs(&c)).collect::<Result<Vec<_>, _>>()?;
-    let in_either = |name: &str| m.text(name).or_else(|| retry.as_ref().and_then(|r| r.text(name)));
+    let in_either = |name: &str| {
+        m.text(name)
+            .or_else(|| retry.as_ref().and_then(|r| r.text(name)))
+    };
 
     let message_info = MessageInfo {
         reason_for_message: m.required("reasonForMessage")?.code(&reason_names())?,
@@ -465,7 +536,10 @@ fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
             additional_offered_costs,
             payment_method: r.texts("paymentMethod"),
         },
-        None => RetryInfo { additional_offered_costs, ..RetryInfo::default() },
+        None => RetryInfo {
+            additional_offered_costs,
+            ..RetryInfo::default()
+        },
     };
 
     let s = message.required("statusInfo")?;
@@ -480,7 +554,10 @@ fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
         message_info,
         status_info,
         retry_info: (!retry_info.is_empty()).then_some(retry_info),
-        delivery_info: message.child("deliveryInfo").map(|d| delivery_info(&d)).transpose()?,
+        delivery_info: message
+            .child("deliveryInfo")
+            .map(|d| delivery_info(&d))
+            .transpose()?,
         shipping_info: message
             .child("shippingInfo")
             .map(|s| {
@@ -490,25 +567,37 @@ fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
                     insurance: s.yes_no("insurance")?,
                     insurance_third_party: s.yes_no("insuranceThirdParty")?,
                     third_party_name: s.text("thirdPartyName"),
-                    insurance_costs: s.children("insuranceCosts").map(|c| costs(&c)).collect::<Result<_, _>>()?,
+                    insurance_costs: s
+                        .children("insuranceCosts")
+                        .map(|c| costs(&c))
+                        .collect::<Result<_, _>>()?,
                 })
             })
             .transpose()?,
-        return_info: message.child("returnInfo").map(|r| {
-            Ok(ReturnInfo {
-                return_agency_id: r.child("returnAgencyId").map(|n| agency_id(&n)).transpose()?,
-                name: r.text("name"),
-                physical_address: r.child("physicalAddress").map(|p| physical_address(&p)),
+        return_info: message
+            .child("returnInfo")
+            .map(|r| {
+                Ok(ReturnInfo {
+                    return_agency_id: r
+                        .child("returnAgencyId")
+                        .map(|n| agency_id(&n))
+                        .transpose()?,
+                    name: r.text("name"),
+                    physical_address: r.child("physicalAddress").map(|p| physical_address(&p)),
+                })
             })
-        })
-        .transpose()?,
+            .transpose()?,
     })
 }
 
 fn delivery_info(d: &Node<'_>) -> Result<DeliveryInfo, ParseError> {
     let mut item_ids = d.texts("itemId").into_iter();
     let mut loan_conditions = d.texts("loanCondition").into_iter();
-    let mut delivery_costs = d.children("deliveryCosts").map(|c| costs(&c)).collect::<Result<Vec<_>, _>>()?.into_iter();
+    let mut delivery_costs = d
+        .children("deliveryCosts")
+        .map(|c| costs(&c))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
     Ok(DeliveryInfo {
         date_sent: d.required_text("dateSent")?,
         item_id: item_ids.next(),
@@ -553,9 +642,15 @@ fn detect_version(root: &Element, message: &Element) -> Version {
         evidence.v2021 += 1;
     }
     if evidence.v2021 != evidence.v2017 {
-        return if evidence.v2021 > evidence.v2017 { Version::V2021 } else { Version::V2017 };
+        return if evidence.v2021 > evidence.v2017 {
+            Version::V2021
+        } else {
+            Version::V2017
+        };
     }
-    root.attribute("version").and_then(Version::from_attribute).unwrap_or(Version::V2017)
+    root.attribute("version")
+        .and_then(Version::from_attribute)
+        .unwrap_or(Version::V2017)
 }
 
 fn weigh(element: &Element, parent: &str, is_request: bool, evidence: &mut Evidence) {
@@ -565,9 +660,9 @@ fn weigh(element: &Element, parent: &str, is_request: bool, evidence: &mut Evide
         | (_, "URL" | "courierName" | "publisherId" | "authorId" | "preferredEdition")
         | ("deliveryInfo", "serviceType" | "address" | "paymentMethod")
         | ("serviceInfo", "loanCondition") => true,
-        (_, "bibliographicItemId") => {
-            element.first_child().is_some_and(|c| c.name == "bibliographicItemIdentifierCode")
-        }
+        (_, "bibliographicItemId") => element
+            .first_child()
+            .is_some_and(|c| c.name == "bibliographicItemIdentifierCode"),
         _ => false,
     };
     let only_2017 = match (parent, name) {
@@ -576,9 +671,9 @@ fn weigh(element: &Element, parent: &str, is_request: bool, evidence: &mut Evide
         // 2021 dropped it from every header but the request's.
         ("header" | "confirmationHeader", "multipleItemRequestId") => !is_request,
         ("physicalAddress", "region") => element.attribute("scheme").is_some(),
-        (_, "bibliographicItemId") => {
-            element.first_child().is_some_and(|c| c.name == "bibliographicItemIdentifier")
-        }
+        (_, "bibliographicItemId") => element
+            .first_child()
+            .is_some_and(|c| c.name == "bibliographicItemIdentifier"),
         _ => false,
     };
     evidence.v2021 += u32::from(only_2021);

@@ -26,6 +26,8 @@ pub(crate) struct Element {
     pub attributes: Vec<(String, String)>,
     pub text: String,
     pub children: Vec<Element>,
+    /// Whether neither it nor any descendant holds text; set when the element is closed.
+    empty: bool,
 }
 
 impl Element {
@@ -36,7 +38,9 @@ impl Element {
 
     /// The first child with this local name that is not empty.
     pub fn child(&self, name: &str) -> Option<&Element> {
-        self.children(name).find(|c| !c.is_empty())
+        self.children
+            .iter()
+            .find(|c| c.name == name && !c.is_empty())
     }
 
     /// The first child element, whatever its name.
@@ -49,13 +53,17 @@ impl Element {
         self.text.trim()
     }
 
-    /// No child elements and no text other than whitespace: `<x/>`, `<x></x>`, `<x> </x>`.
+    /// No text other than whitespace, in it or in any descendant: `<x/>`, `<x> </x>`, and
+    /// `<supplyingAgencyId><agencyIdType/><agencyIdValue/></supplyingAgencyId>` as well.
     pub fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.value().is_empty()
+        self.empty
     }
 
     pub fn attribute(&self, local_name: &str) -> Option<&str> {
-        self.attributes.iter().find(|(k, _)| k == local_name).map(|(_, v)| v.as_str())
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == local_name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -84,7 +92,10 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
         match event {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 if open.len() >= MAX_DEPTH {
-                    return Err(at(here, format!("elements nested deeper than {MAX_DEPTH} levels")));
+                    return Err(at(
+                        here,
+                        format!("elements nested deeper than {MAX_DEPTH} levels"),
+                    ));
                 }
                 if open.is_empty() {
                     if root.is_some() {
@@ -95,7 +106,10 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
                         ResolveResult::Bound(ns) => ns.into_inner().to_owned(),
                         ResolveResult::Unbound => String::new(),
                         ResolveResult::Unknown(prefix) => {
-                            return Err(at(here, format!("undeclared namespace prefix {prefix:?}")));
+                            return Err(at(
+                                here,
+                                format!("undeclared namespace prefix {prefix:?}"),
+                            ));
                         }
                     };
                 }
@@ -110,8 +124,12 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
                 Some(element) => close(element, &mut open, &mut root),
                 None => return Err(at(here, "an end tag without a start tag".to_owned())),
             },
-            Event::Text(t) => append_text(&mut open, &t.xml10_content()).map_err(|d| at(here, d))?,
-            Event::CData(t) => append_text(&mut open, &t.xml10_content()).map_err(|d| at(here, d))?,
+            Event::Text(t) => {
+                append_text(&mut open, &t.xml10_content()).map_err(|d| at(here, d))?
+            }
+            Event::CData(t) => {
+                append_text(&mut open, &t.xml10_content()).map_err(|d| at(here, d))?
+            }
             Event::GeneralRef(r) => {
                 let resolved = if r.is_char_ref() {
                     match r.resolve_char_ref() {
@@ -129,7 +147,10 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
                 append_text(&mut open, &resolved).map_err(|d| at(here, d))?;
             }
             Event::DocType(_) => {
-                return Err(at(here, "a DOCTYPE is not allowed in an ISO 18626 message".to_owned()));
+                return Err(at(
+                    here,
+                    "a DOCTYPE is not allowed in an ISO 18626 message".to_owned(),
+                ));
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
@@ -137,10 +158,16 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
     }
     if let Some(unclosed) = open.last() {
         let end = text.len() as u64;
-        return Err(at(end, format!("the document ends inside <{}>", unclosed.name)));
+        return Err(at(
+            end,
+            format!("the document ends inside <{}>", unclosed.name),
+        ));
     }
     match root {
-        Some(root) => Ok(Document { root, root_namespace }),
+        Some(root) => Ok(Document {
+            root,
+            root_namespace,
+        }),
         None => Err(at(0, "no root element".to_owned())),
     }
 }
@@ -155,9 +182,10 @@ fn decode(xml: &[u8]) -> Result<(Cow<'_, str>, u64), ParseError> {
     };
     match std::str::from_utf8(body) {
         Ok(s) => Ok((Cow::Borrowed(s), offset)),
-        Err(_) if declares_latin1(body) => {
-            Ok((Cow::Owned(body.iter().copied().map(char::from).collect()), offset))
-        }
+        Err(_) if declares_latin1(body) => Ok((
+            Cow::Owned(body.iter().copied().map(char::from).collect()),
+            offset,
+        )),
         Err(e) => Err(ParseError::badly_formed(
             e.valid_up_to() as u64 + offset,
             "not UTF-8 text (only UTF-8 and a declared ISO-8859-1 are read)",
@@ -167,12 +195,19 @@ fn decode(xml: &[u8]) -> Result<(Cow<'_, str>, u64), ParseError> {
 
 /// Whether the XML declaration says `encoding="ISO-8859-1"` (or `latin1`).
 fn declares_latin1(body: &[u8]) -> bool {
-    let Some(decl) = body.strip_prefix(b"<?xml") else { return false };
+    let Some(decl) = body.strip_prefix(b"<?xml") else {
+        return false;
+    };
     let end = decl.windows(2).position(|w| w == b"?>").unwrap_or(0);
-    let decl = String::from_utf8_lossy(&decl[..end]).to_ascii_lowercase().replace(' ', "");
+    let decl = String::from_utf8_lossy(&decl[..end])
+        .to_ascii_lowercase()
+        .replace(' ', "");
     ["iso-8859-1", "iso8859-1", "latin1", "latin-1"]
         .iter()
-        .any(|name| decl.contains(&format!("encoding=\"{name}\"")) || decl.contains(&format!("encoding='{name}'")))
+        .any(|name| {
+            decl.contains(&format!("encoding=\"{name}\""))
+                || decl.contains(&format!("encoding='{name}'"))
+        })
 }
 
 fn element(start: &BytesStart<'_>) -> Result<Element, String> {
@@ -183,7 +218,9 @@ fn element(start: &BytesStart<'_>) -> Result<Element, String> {
         if key.as_namespace_binding().is_some() {
             continue;
         }
-        let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|e| e.to_string())?;
+        let value = attribute
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| e.to_string())?;
         attributes.push((key.local_name().into_inner().to_owned(), value.into_owned()));
     }
     Ok(Element {
@@ -194,7 +231,8 @@ fn element(start: &BytesStart<'_>) -> Result<Element, String> {
 }
 
 /// Puts a finished element into its parent, or makes it the root.
-fn close(element: Element, open: &mut [Element], root: &mut Option<Element>) {
+fn close(mut element: Element, open: &mut [Element], root: &mut Option<Element>) {
+    element.empty = element.value().is_empty() && element.children.iter().all(Element::is_empty);
     match open.last_mut() {
         Some(parent) => parent.children.push(element),
         None => *root = Some(element),

@@ -19,8 +19,13 @@ use crate::model::*;
 /// Writes `msg` as a complete document in the shape of `version`: the XML declaration, then
 /// `<ISO18626Message xmlns="http://illtransactions.org/2013/iso18626" ill:version="...">`.
 pub fn write(msg: &Message, version: Version) -> String {
-    let mut x = Xml { out: String::with_capacity(4096), depth: 0, version };
-    x.out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut x = Xml {
+        out: String::with_capacity(4096),
+        depth: 0,
+        version,
+    };
+    x.out
+        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.out.push_str(&format!(
         "<ISO18626Message xmlns=\"{NAMESPACE}\" xmlns:ill=\"{NAMESPACE}\" ill:version=\"{}\">\n",
         version.as_str()
@@ -86,14 +91,21 @@ impl Xml {
 
     /// An optional simple element: nothing when absent or empty.
     fn opt(&mut self, name: &str, value: &Option<String>) {
-        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-            self.leaf(name, v);
+        if let Some(v) = value {
+            self.nonempty(name, v);
+        }
+    }
+
+    /// A simple element that is left out when empty.
+    fn nonempty(&mut self, name: &str, value: &str) {
+        if !value.is_empty() {
+            self.leaf(name, value);
         }
     }
 
     fn each(&mut self, name: &str, values: &[String]) {
-        for v in values.iter().filter(|v| !v.is_empty()) {
-            self.leaf(name, v);
+        for v in values {
+            self.nonempty(name, v);
         }
     }
 
@@ -145,10 +157,12 @@ fn header(x: &mut Xml, h: &Header, kind: HeaderKind) {
                 agency_id(x, "supplyingAgencyId", &h.supplying_agency_id);
             }
             agency_id(x, "requestingAgencyId", &h.requesting_agency_id);
-            if kind != HeaderKind::Supplying {
-                if let Some(c) = &h.consortial_id {
-                    agency_id(x, "consortialId", c);
-                }
+            if let Some(c) = h
+                .consortial_id
+                .as_ref()
+                .filter(|_| kind != HeaderKind::Supplying)
+            {
+                agency_id(x, "consortialId", c);
             }
             if kind == HeaderKind::Request {
                 x.opt("multipleItemRequestId", &h.multiple_item_request_id);
@@ -164,7 +178,10 @@ fn header(x: &mut Xml, h: &Header, kind: HeaderKind) {
         } else {
             agency_id(x, "supplyingAgencyId", &h.supplying_agency_id);
             agency_id(x, "requestingAgencyId", &h.requesting_agency_id);
-            x.leaf("multipleItemRequestId", h.multiple_item_request_id.as_deref().unwrap_or(""));
+            x.leaf(
+                "multipleItemRequestId",
+                h.multiple_item_request_id.as_deref().unwrap_or(""),
+            );
             x.leaf("timestamp", &h.timestamp);
             x.leaf("requestingAgencyRequestId", &h.requesting_agency_request_id);
             x.opt("supplyingAgencyRequestId", &h.supplying_agency_request_id);
@@ -191,7 +208,11 @@ fn agency_id(x: &mut Xml, name: &str, id: &AgencyId) {
 
 fn confirmation(x: &mut Xml, name: &str, c: &Confirmation) {
     let h = &c.header;
-    let errors: Vec<&ErrorData> = h.error_data.iter().chain(&h.additional_error_data).collect();
+    let errors: Vec<&ErrorData> = h
+        .error_data
+        .iter()
+        .chain(&h.additional_error_data)
+        .collect();
     x.element(name, |x| {
         x.element("confirmationHeader", |x| {
             if !h.supplying_agency_id.is_empty() {
@@ -201,11 +222,14 @@ fn confirmation(x: &mut Xml, name: &str, c: &Confirmation) {
                 agency_id(x, "requestingAgencyId", &h.requesting_agency_id);
             }
             x.leaf("timestamp", &h.timestamp);
-            x.opt("requestingAgencyRequestId", &Some(h.requesting_agency_request_id.clone()));
+            x.nonempty("requestingAgencyRequestId", &h.requesting_agency_request_id);
             if !x.is_2021() {
                 x.opt("multipleItemRequestId", &h.multiple_item_request_id);
             }
-            x.leaf("timestampReceived", h.timestamp_received.as_deref().unwrap_or(&h.timestamp));
+            x.leaf(
+                "timestampReceived",
+                h.timestamp_received.as_deref().unwrap_or(&h.timestamp),
+            );
             let status = h.message_status.unwrap_or(if errors.is_empty() {
                 MessageStatus::Ok
             } else {
@@ -215,7 +239,10 @@ fn confirmation(x: &mut Xml, name: &str, c: &Confirmation) {
         });
         match name {
             "supplyingAgencyMessageConfirmation" => {
-                x.opt_code("reasonForMessage", c.reason_for_message.map(ReasonForMessage::as_str));
+                x.opt_code(
+                    "reasonForMessage",
+                    c.reason_for_message.map(ReasonForMessage::as_str),
+                );
             }
             "requestingAgencyMessageConfirmation" => {
                 x.opt_code("action", c.action.map(Action::as_str));
@@ -226,7 +253,7 @@ fn confirmation(x: &mut Xml, name: &str, c: &Confirmation) {
         for e in errors.iter().take(allowed) {
             x.element("errorData", |x| {
                 x.leaf("errorType", e.error_type.as_str());
-                x.opt("errorValue", &Some(e.error_value.clone()));
+                x.nonempty("errorValue", &e.error_value);
             });
         }
     });
@@ -329,11 +356,23 @@ fn bibliographic_info(x: &mut Xml, b: &BibliographicInfo) {
             // 2021 swapped the two children.
             x.element("bibliographicItemId", |x| {
                 if x.is_2021() {
-                    x.leaf("bibliographicItemIdentifierCode", &id.bibliographic_item_identifier_code);
-                    x.leaf("bibliographicItemIdentifier", &id.bibliographic_item_identifier);
+                    x.leaf(
+                        "bibliographicItemIdentifierCode",
+                        &id.bibliographic_item_identifier_code,
+                    );
+                    x.leaf(
+                        "bibliographicItemIdentifier",
+                        &id.bibliographic_item_identifier,
+                    );
                 } else {
-                    x.leaf("bibliographicItemIdentifier", &id.bibliographic_item_identifier);
-                    x.leaf("bibliographicItemIdentifierCode", &id.bibliographic_item_identifier_code);
+                    x.leaf(
+                        "bibliographicItemIdentifier",
+                        &id.bibliographic_item_identifier,
+                    );
+                    x.leaf(
+                        "bibliographicItemIdentifierCode",
+                        &id.bibliographic_item_identifier_code,
+                    );
                 }
             });
         }
@@ -347,8 +386,14 @@ fn bibliographic_info(x: &mut Xml, b: &BibliographicInfo) {
 
 fn record_id(x: &mut Xml, id: &BibliographicRecordId) {
     x.element("bibliographicRecordId", |x| {
-        x.leaf("bibliographicRecordIdentifierCode", &id.bibliographic_record_identifier_code);
-        x.leaf("bibliographicRecordIdentifier", &id.bibliographic_record_identifier);
+        x.leaf(
+            "bibliographicRecordIdentifierCode",
+            &id.bibliographic_record_identifier_code,
+        );
+        x.leaf(
+            "bibliographicRecordIdentifier",
+            &id.bibliographic_record_identifier,
+        );
     });
 }
 
@@ -356,10 +401,17 @@ fn service_info(x: &mut Xml, s: &ServiceInfo) {
     x.element("serviceInfo", |x| {
         x.opt("requestType", &s.request_type);
         x.each("requestSubType", &s.request_subtype);
-        x.opt("requestingAgencyPreviousRequestId", &s.requesting_agency_previous_request_id);
+        x.opt(
+            "requestingAgencyPreviousRequestId",
+            &s.requesting_agency_previous_request_id,
+        );
         x.leaf("serviceType", s.service_type.as_str());
         x.opt("serviceLevel", &s.service_level);
-        let format = if x.is_2021() { "itemFormat" } else { "preferredFormat" };
+        let format = if x.is_2021() {
+            "itemFormat"
+        } else {
+            "preferredFormat"
+        };
         x.opt(format, &s.preferred_format);
         x.opt("needBeforeDate", &s.need_before_date);
         x.opt("copyrightCompliance", &s.copyright_compliance);
@@ -458,10 +510,8 @@ fn supplying(x: &mut Xml, m: &SupplyingAgencyMessage) {
         if let Some(d) = &m.delivery_info {
             delivery_info(x, d);
         }
-        if x.is_2021() {
-            if let Some(s) = &m.shipping_info {
-                shipping_info(x, s);
-            }
+        if let Some(s) = m.shipping_info.as_ref().filter(|_| x.is_2021()) {
+            shipping_info(x, s);
         }
         if let Some(r) = &m.return_info {
             x.element("returnInfo", |x| {
@@ -481,8 +531,14 @@ fn supplying(x: &mut Xml, m: &SupplyingAgencyMessage) {
 fn retry_info(x: &mut Xml, mi: &MessageInfo, retry: Option<&RetryInfo>) {
     let empty = RetryInfo::default();
     let r = retry.unwrap_or(&empty);
-    let offered: Vec<&Costs> = mi.offered_costs.iter().chain(&r.additional_offered_costs).collect();
-    let has_dates = [&mi.retry_after, &mi.retry_before].iter().any(|d| d.as_deref().is_some_and(|d| !d.is_empty()));
+    let offered: Vec<&Costs> = mi
+        .offered_costs
+        .iter()
+        .chain(&r.additional_offered_costs)
+        .collect();
+    let has_dates = [&mi.retry_after, &mi.retry_before]
+        .iter()
+        .any(|d| d.as_deref().is_some_and(|d| !d.is_empty()));
     if r.is_empty() && offered.is_empty() && !has_dates {
         return;
     }
@@ -519,7 +575,10 @@ fn delivery_info(x: &mut Xml, d: &DeliveryInfo) {
         } else {
             x.opt("sentVia", &d.sent_via);
         }
-        x.leaf("sentToPatron", if d.sent_to_patron { "true" } else { "false" });
+        x.leaf(
+            "sentToPatron",
+            if d.sent_to_patron { "true" } else { "false" },
+        );
         x.opt("loanCondition", &d.loan_condition);
         if x.is_2021() {
             x.each("loanCondition", &d.additional_loan_conditions);

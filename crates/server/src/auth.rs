@@ -1,7 +1,8 @@
 //! Passwords (Argon2id, hashed off the async threads), bearer tokens (random, stored as SHA-256
 //! hashes, revocable) and the extractor that turns a token into the acting user.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

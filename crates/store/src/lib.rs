@@ -299,3 +299,21 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// Create an empty PostgreSQL database `name` on the server of `url` and return its URL (for
+/// tests and benchmarks that need a fresh store).
+pub async fn create_postgres_database(url: &str, name: &str) -> Result<String> {
+    use sqlx::Connection;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Config(format!("database name {name:?} must be letters, digits and _")));
+    }
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let base = match url[scheme_end..].find('/') {
+        Some(i) => &url[..scheme_end + i],
+        None => url,
+    };
+    let query = url.find('?').map(|i| &url[i..]).unwrap_or("");
+    Ok(format!("{base}/{name}{query}"))
+}

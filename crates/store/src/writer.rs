@@ -90,11 +90,10 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
     let mut reports = Vec::with_capacity(batch.len());
     let mut any_ok = false;
     for job in batch.drain(..) {
-        if !single {
-            if let Err(e) = conn.execute("SAVEPOINT job").await {
-                tracing::error!(error = %e, "savepoint failed");
-                continue;
-            }
+        if !single && let Err(e) = conn.execute("SAVEPOINT job").await {
+            // Dropping the job tells its caller the write did not happen.
+            tracing::error!(error = %e, "savepoint failed");
+            continue;
         }
         let ran = job(conn).await;
         if !single {

@@ -102,6 +102,7 @@ pub fn request(header: iso::Header, format: RequestFormat, c: &Citation, note: O
         publication_date: c.year.clone(),
         place_of_publication: c.place_of_publication.clone(),
         publication_type: Some(if format.is_copy() && c.issn.is_some() { "Journal" } else { "Book" }.to_owned()),
+        ..Default::default()
     };
     let service = iso::ServiceInfo {
         request_type: Some("New".to_owned()),

@@ -234,11 +234,13 @@ async fn send_sam(tx: &mut Tx<'_>, now: OffsetDateTime, req: &LendRequest, s: Sa
     let header = iso::header(borrower, iso::agency(&lender), &req.borrower_request_id, Some(&req.request_id), now);
     let mut note = s.note;
     if let Some(url) = &s.url {
+        // 2017 has no URL element: the address goes in the note too, which every peer shows.
         note = Some(format!("{} {url}", note.unwrap_or_default()).trim().to_owned());
     }
     let delivery = s.shipped.then(|| wire::DeliveryInfo {
         date_sent: iso::timestamp(now),
         item_id: req.barcode.clone(),
+        url: s.url.clone(),
         sent_via: Some(if s.physical { "Mail" } else { "URL" }.to_owned()),
         sent_to_patron: false,
         delivered_format: Some(if s.physical { "Printed" } else { "PDF" }.to_owned()),
@@ -260,7 +262,7 @@ async fn send_sam(tx: &mut Tx<'_>, now: OffsetDateTime, req: &LendRequest, s: Sa
             ..Default::default()
         },
         delivery_info: delivery,
-        return_info: None,
+        ..Default::default()
     });
     let xml = wire::write(&msg, iso::parse_version(&req.iso_version));
     let id = tx

@@ -2,7 +2,7 @@
 //! the library the header names, apply the message once (a repeat gets the same confirmation
 //! and changes nothing) and answer with the confirmation in the sender's schema version.
 
-use domain::machine::{IsoAction, Machine as _};
+use domain::machine::IsoAction;
 use domain::requester::BorrowAction;
 use domain::supplier::{LendAction, LendState};
 use sha2::{Digest, Sha256};

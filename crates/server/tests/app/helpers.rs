@@ -35,19 +35,15 @@ pub fn engines() -> Vec<Engine> {
 /// A new empty PostgreSQL database on the server of `TEST_POSTGRES_URL`, for one test.
 pub async fn fresh_postgres() -> String {
     let url = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
-    let name = format!("librelay_t_{}", uuid_like());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("connect to PostgreSQL");
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
-    match url.rfind('/') {
-        Some(i) if url[..i].contains("://") && i > url.find("://").unwrap() + 2 => format!("{}/{name}", &url[..i]),
-        _ => format!("{url}/{name}"),
-    }
+    store::create_postgres_database(&url, &format!("librelay_t_{}", uuid_like())).await.expect("create a test database")
 }
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:x}{:x}", n, std::process::id())
+    let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}{:x}{c}", n, std::process::id())
 }
 
 impl TestApp {

@@ -173,8 +173,9 @@ async fn deadline_passes(engine: Engine) {
     assert!(v["lender_deadline"].is_string());
     let at_xnu = app.lend_for(&xnu, &id).await;
 
-    // Nobody at XNU answers. Ten days later the sweep has moved the request on, by itself.
-    app.clock.advance(time::Duration::days(10));
+    // Nobody at XNU answers (three opening days). Five days later the sweep has moved the
+    // request on, by itself.
+    app.clock.advance(time::Duration::days(5));
     let moved = app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| v["lender"] == "HTU").await;
     assert_eq!(moved["state"], "sent");
     assert_eq!(moved["rota"]["entries"][0]["outcome"], "no_answer");
@@ -219,7 +220,13 @@ async fn a_reader_cancels_before_review_but_cannot_approve() {
     let id = req["id"].as_str().unwrap();
     assert_eq!(req["allowed_actions"], json!(["cancel"]));
     let (st, err) = app.post(&format!("/api/v1/requests/{id}/actions"), json!({"action": "approve"}), Some(&patron)).await;
-    assert_eq!(st, 403, "{err}");
+    assert_eq!(st, 409, "{err}");
+    assert_eq!(err["error"]["allowed"], json!(["cancel"]), "a reader may only cancel: {err}");
+    // With lenders in the rota, approving is staff work: forbidden, not merely out of state.
+    let staff = app.login("bcu-borrow").await;
+    let (_, held) = app.post("/api/v1/requests", json!({"format": "loan", "patron_id": app.get("/api/v1/me", Some(&patron)).await.1["id"], "citation": {"title": "Held"}, "rota": ["XNU"]}), Some(&staff)).await;
+    let (st, err) = app.post(&format!("/api/v1/requests/{}/actions", held["id"].as_str().unwrap()), json!({"action": "approve"}), Some(&patron)).await;
+    assert_eq!((st, err["error"]["code"].as_str()), (403, Some("action_forbidden")), "{err}");
     let v = app.borrow_action(&patron, id, json!({"action": "cancel"})).await;
     assert_eq!(v["state"], "cancelled");
 }
