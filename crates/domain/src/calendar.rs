@@ -45,7 +45,10 @@ const MAX_SEARCH_DAYS: i64 = 366;
 
 impl ClosedDays {
     pub fn is_closed(&self, date: Date) -> bool {
-        self.weekdays.iter().any(|w| Weekday::from(*w) == date.weekday()) || self.dates.contains(&date)
+        self.weekdays
+            .iter()
+            .any(|w| Weekday::from(*w) == date.weekday())
+            || self.dates.contains(&date)
     }
 
     /// The first open day on or after `date`. A calendar closed every day gives `date` back
@@ -67,7 +70,9 @@ impl ClosedDays {
     /// Due date of a loan shipped on `shipped`: the loan period in calendar days, moved forward
     /// to the lender's next open day so the item can be returned on it.
     pub fn due_date(&self, shipped: Date, loan_days: u32) -> Date {
-        let raw = shipped.checked_add(Duration::days(i64::from(loan_days))).unwrap_or(shipped);
+        let raw = shipped
+            .checked_add(Duration::days(i64::from(loan_days)))
+            .unwrap_or(shipped);
         self.next_open(raw)
     }
 
@@ -97,20 +102,29 @@ mod tests {
     use super::*;
 
     fn weekends() -> ClosedDays {
-        ClosedDays { weekdays: vec![WeekdayName::Saturday, WeekdayName::Sunday], dates: vec![] }
+        ClosedDays {
+            weekdays: vec![WeekdayName::Saturday, WeekdayName::Sunday],
+            dates: vec![],
+        }
     }
 
     #[test]
     fn due_date_on_a_sunday_moves_to_monday() {
         // 2026-11-01 is a Sunday; 2026-10-04 + 28 days = 2026-11-01.
-        assert_eq!(weekends().due_date(date!(2026 - 10 - 04), 28), date!(2026 - 11 - 02));
+        assert_eq!(
+            weekends().due_date(date!(2026 - 10 - 04), 28),
+            date!(2026 - 11 - 02)
+        );
     }
 
     #[test]
     fn due_date_skips_a_holiday_after_the_weekend() {
         let mut cal = weekends();
         cal.dates.push(date!(2026 - 11 - 02));
-        assert_eq!(cal.due_date(date!(2026 - 10 - 04), 28), date!(2026 - 11 - 03));
+        assert_eq!(
+            cal.due_date(date!(2026 - 10 - 04), 28),
+            date!(2026 - 11 - 03)
+        );
     }
 
     #[test]
@@ -127,13 +141,19 @@ mod tests {
             ],
             dates: vec![],
         };
-        assert_eq!(all.due_date(date!(2026 - 01 - 01), 14), date!(2026 - 01 - 15));
+        assert_eq!(
+            all.due_date(date!(2026 - 01 - 01), 14),
+            date!(2026 - 01 - 15)
+        );
         assert_eq!(all.add_open_days(date!(2026 - 01 - 01), 2).year(), 2030);
     }
 
     #[test]
     fn open_days_do_not_count_the_weekend() {
         // Friday + 2 open days = Tuesday.
-        assert_eq!(weekends().add_open_days(date!(2026 - 11 - 20), 2), date!(2026 - 11 - 24));
+        assert_eq!(
+            weekends().add_open_days(date!(2026 - 11 - 20), 2),
+            date!(2026 - 11 - 24)
+        );
     }
 }

@@ -29,9 +29,13 @@ impl RequestFormat {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [RequestFormat::Loan, RequestFormat::ArticleCopy, RequestFormat::ChapterCopy]
-            .into_iter()
-            .find(|f| f.as_str() == s.trim())
+        [
+            RequestFormat::Loan,
+            RequestFormat::ArticleCopy,
+            RequestFormat::ChapterCopy,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s.trim())
     }
 }
 
@@ -174,14 +178,22 @@ struct Checker {
 
 impl Checker {
     fn err(&mut self, field: &'static str, code: &'static str, message: String) {
-        self.errors.push(FieldError { field, code, message });
+        self.errors.push(FieldError {
+            field,
+            code,
+            message,
+        });
     }
 
     /// Trimmed text, empty as absent, at most `max` characters (not bytes: 书名 is two).
     fn text(&mut self, field: &'static str, v: Option<String>, max: usize) -> Option<String> {
         let v = clean(v)?;
         if v.chars().count() > max {
-            self.err(field, "too_long", format!("{field} is longer than {max} characters"));
+            self.err(
+                field,
+                "too_long",
+                format!("{field} is longer than {max} characters"),
+            );
             return None;
         }
         Some(v)
@@ -209,7 +221,12 @@ impl Checker {
 fn pages_ok(p: &str) -> bool {
     p.chars().count() <= 50
         && (p.chars().any(|c| c.is_ascii_digit())
-            || p.chars().any(|c| matches!(c.to_ascii_lowercase(), 'i' | 'v' | 'x' | 'l' | 'c' | 'd' | 'm')))
+            || p.chars().any(|c| {
+                matches!(
+                    c.to_ascii_lowercase(),
+                    'i' | 'v' | 'x' | 'l' | 'c' | 'd' | 'm'
+                )
+            }))
 }
 
 impl CitationInput {
@@ -218,46 +235,81 @@ impl CitationInput {
         let mut c = Checker { errors: Vec::new() };
         let title = c.text("citation.title", self.title, MAX_TITLE);
         if title.is_none() && !c.errors.iter().any(|e| e.field == "citation.title") {
-            let what = if format.is_copy() { "the article or chapter title" } else { "the title" };
+            let what = if format.is_copy() {
+                "the article or chapter title"
+            } else {
+                "the title"
+            };
             c.err("citation.title", "required", format!("{what} is required"));
         }
         let source_title = c.text("citation.source_title", self.source_title, MAX_TITLE);
-        if format == RequestFormat::ArticleCopy && source_title.is_none() && !c.errors.iter().any(|e| e.field == "citation.source_title") {
-            c.err("citation.source_title", "required", "the journal title is required for an article copy".to_owned());
+        if format == RequestFormat::ArticleCopy
+            && source_title.is_none()
+            && !c.errors.iter().any(|e| e.field == "citation.source_title")
+        {
+            c.err(
+                "citation.source_title",
+                "required",
+                "the journal title is required for an article copy".to_owned(),
+            );
         }
         let year = c.text("citation.year", self.year, 20);
         if let Some(y) = &year {
             let max = today.year() + 1;
             match y.parse::<i32>() {
                 Ok(n) if (1000..=max).contains(&n) => {}
-                _ => c.err("citation.year", "invalid_year", format!("year {y:?} must be a year from 1000 to {max}")),
+                _ => c.err(
+                    "citation.year",
+                    "invalid_year",
+                    format!("year {y:?} must be a year from 1000 to {max}"),
+                ),
             }
         }
         let pages = c.text("citation.pages", self.pages, 50);
         if let Some(p) = pages.as_ref().filter(|p| !pages_ok(p)) {
-            c.err("citation.pages", "invalid_pages", format!("pages {p:?} should look like 12-34"));
+            c.err(
+                "citation.pages",
+                "invalid_pages",
+                format!("pages {p:?} should look like 12-34"),
+            );
         }
         let need_by = match clean(self.need_by) {
             None => None,
-            Some(d) => match Date::parse(&d, time::macros::format_description!("[year]-[month]-[day]")) {
+            Some(d) => match Date::parse(
+                &d,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            ) {
                 Ok(date) if date < today => {
-                    c.err("citation.need_by", "in_the_past", format!("need-by date {d} is in the past"));
+                    c.err(
+                        "citation.need_by",
+                        "in_the_past",
+                        format!("need-by date {d} is in the past"),
+                    );
                     None
                 }
                 Ok(date) => Some(date),
                 Err(_) => {
-                    c.err("citation.need_by", "invalid_date", format!("need-by date {d:?} must be YYYY-MM-DD"));
+                    c.err(
+                        "citation.need_by",
+                        "invalid_date",
+                        format!("need-by date {d:?} must be YYYY-MM-DD"),
+                    );
                     None
                 }
             },
         };
         let max_cost = match self.max_cost {
             None => None,
-            Some(m) => match Currency::parse(&m.currency).map_err(|e| e.to_string()).and_then(|cur| {
-                Money::parse_decimal(&m.amount, cur).map_err(|e| e.to_string())
-            }) {
+            Some(m) => match Currency::parse(&m.currency)
+                .map_err(|e| e.to_string())
+                .and_then(|cur| Money::parse_decimal(&m.amount, cur).map_err(|e| e.to_string()))
+            {
                 Ok(money) if money.minor < 0 => {
-                    c.err("citation.max_cost", "negative", "the maximum cost cannot be negative".to_owned());
+                    c.err(
+                        "citation.max_cost",
+                        "negative",
+                        "the maximum cost cannot be negative".to_owned(),
+                    );
                     None
                 }
                 Ok(money) => Some(money),
@@ -273,12 +325,21 @@ impl CitationInput {
             issue: c.text("citation.issue", self.issue, 50),
             edition: c.text("citation.edition", self.edition, 100),
             publisher: c.text("citation.publisher", self.publisher, MAX_TEXT),
-            place_of_publication: c.text("citation.place_of_publication", self.place_of_publication, MAX_TEXT),
+            place_of_publication: c.text(
+                "citation.place_of_publication",
+                self.place_of_publication,
+                MAX_TEXT,
+            ),
             isbn: c.ident("citation.isbn", "invalid_isbn", self.isbn, Isbn::parse),
             issn: c.ident("citation.issn", "invalid_issn", self.issn, Issn::parse),
             doi: c.ident("citation.doi", "invalid_doi", self.doi, Doi::parse),
             pmid: c.ident("citation.pmid", "invalid_pmid", self.pmid, Pmid::parse),
-            oclc_number: c.ident("citation.oclc_number", "invalid_oclc_number", self.oclc_number, OclcNumber::parse),
+            oclc_number: c.ident(
+                "citation.oclc_number",
+                "invalid_oclc_number",
+                self.oclc_number,
+                OclcNumber::parse,
+            ),
             language: c.text("citation.language", self.language, 50),
             patron_note: c.text("citation.patron_note", self.patron_note, MAX_TEXT),
             copyright_declaration: self.copyright_declaration.unwrap_or(false),
@@ -289,7 +350,11 @@ impl CitationInput {
             need_by,
             max_cost,
         };
-        if c.errors.is_empty() { Ok(citation) } else { Err(c.errors) }
+        if c.errors.is_empty() {
+            Ok(citation)
+        } else {
+            Err(c.errors)
+        }
     }
 }
 
@@ -302,7 +367,10 @@ mod tests {
     const TODAY: Date = date!(2026 - 11 - 23);
 
     fn input(title: &str) -> CitationInput {
-        CitationInput { title: Some(title.to_owned()), ..Default::default() }
+        CitationInput {
+            title: Some(title.to_owned()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -323,11 +391,20 @@ mod tests {
 
     #[test]
     fn an_article_needs_its_journal() {
-        let errs = input("An article").validate(RequestFormat::ArticleCopy, TODAY).unwrap_err();
+        let errs = input("An article")
+            .validate(RequestFormat::ArticleCopy, TODAY)
+            .unwrap_err();
         assert_eq!(errs[0].field, "citation.source_title");
-        let ok = CitationInput { source_title: Some("Nature".into()), ..input("An article") };
+        let ok = CitationInput {
+            source_title: Some("Nature".into()),
+            ..input("An article")
+        };
         assert!(ok.validate(RequestFormat::ArticleCopy, TODAY).is_ok());
-        assert!(input("A chapter").validate(RequestFormat::ChapterCopy, TODAY).is_ok());
+        assert!(
+            input("A chapter")
+                .validate(RequestFormat::ChapterCopy, TODAY)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -336,31 +413,81 @@ mod tests {
         let c = input(&t).validate(RequestFormat::Loan, TODAY).unwrap();
         assert_eq!(c.title.unwrap().chars().count(), 1500);
         let long = "书".repeat(2001);
-        assert_eq!(input(&long).validate(RequestFormat::Loan, TODAY).unwrap_err()[0].code, "too_long");
+        assert_eq!(
+            input(&long)
+                .validate(RequestFormat::Loan, TODAY)
+                .unwrap_err()[0]
+                .code,
+            "too_long"
+        );
     }
 
     #[test]
     fn pages_dates_and_money() {
         for p in ["12-34", "e123", "S1-S9", "xii-xx"] {
-            let c = CitationInput { pages: Some(p.into()), ..input("t") };
+            let c = CitationInput {
+                pages: Some(p.into()),
+                ..input("t")
+            };
             assert!(c.validate(RequestFormat::Loan, TODAY).is_ok(), "{p}");
         }
-        let c = CitationInput { pages: Some("---".into()), ..input("t") };
+        let c = CitationInput {
+            pages: Some("---".into()),
+            ..input("t")
+        };
         assert!(c.validate(RequestFormat::Loan, TODAY).is_err());
-        let c = CitationInput { need_by: Some("2026-11-01".into()), ..input("t") };
-        assert_eq!(c.validate(RequestFormat::Loan, TODAY).unwrap_err()[0].code, "in_the_past");
-        let c = CitationInput { need_by: Some("2026-12-01".into()), ..input("t") };
-        assert_eq!(c.validate(RequestFormat::Loan, TODAY).unwrap().need_by, Some(date!(2026 - 12 - 01)));
-        let c = CitationInput { max_cost: Some(MoneyInput { amount: "30.00".into(), currency: "CNY".into() }), ..input("t") };
-        assert_eq!(c.validate(RequestFormat::Loan, TODAY).unwrap().max_cost.unwrap().minor, 3000);
-        let c = CitationInput { max_cost: Some(MoneyInput { amount: "-1".into(), currency: "CNY".into() }), ..input("t") };
-        assert_eq!(c.validate(RequestFormat::Loan, TODAY).unwrap_err()[0].code, "negative");
+        let c = CitationInput {
+            need_by: Some("2026-11-01".into()),
+            ..input("t")
+        };
+        assert_eq!(
+            c.validate(RequestFormat::Loan, TODAY).unwrap_err()[0].code,
+            "in_the_past"
+        );
+        let c = CitationInput {
+            need_by: Some("2026-12-01".into()),
+            ..input("t")
+        };
+        assert_eq!(
+            c.validate(RequestFormat::Loan, TODAY).unwrap().need_by,
+            Some(date!(2026 - 12 - 01))
+        );
+        let c = CitationInput {
+            max_cost: Some(MoneyInput {
+                amount: "30.00".into(),
+                currency: "CNY".into(),
+            }),
+            ..input("t")
+        };
+        assert_eq!(
+            c.validate(RequestFormat::Loan, TODAY)
+                .unwrap()
+                .max_cost
+                .unwrap()
+                .minor,
+            3000
+        );
+        let c = CitationInput {
+            max_cost: Some(MoneyInput {
+                amount: "-1".into(),
+                currency: "CNY".into(),
+            }),
+            ..input("t")
+        };
+        assert_eq!(
+            c.validate(RequestFormat::Loan, TODAY).unwrap_err()[0].code,
+            "negative"
+        );
     }
 
     #[test]
     fn the_dedup_key_ignores_case_and_punctuation() {
-        let a = input("The Book: A Story").validate(RequestFormat::Loan, TODAY).unwrap();
-        let b = input("the book -- a story").validate(RequestFormat::Loan, TODAY).unwrap();
+        let a = input("The Book: A Story")
+            .validate(RequestFormat::Loan, TODAY)
+            .unwrap();
+        let b = input("the book -- a story")
+            .validate(RequestFormat::Loan, TODAY)
+            .unwrap();
         assert_eq!(a.dedup_key(), b.dedup_key());
     }
 }

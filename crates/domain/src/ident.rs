@@ -11,11 +11,19 @@ pub enum IdentError {
     #[error("ISBN {0:?} must have 10 or 13 digits")]
     IsbnLength(String),
     #[error("ISBN {given:?}: check digit is {found}, expected {expected}")]
-    IsbnCheck { given: String, found: char, expected: char },
+    IsbnCheck {
+        given: String,
+        found: char,
+        expected: char,
+    },
     #[error("ISSN {0:?} must be 8 characters NNNN-NNNC")]
     IssnShape(String),
     #[error("ISSN {given:?}: check digit is {found}, expected {expected}")]
-    IssnCheck { given: String, found: char, expected: char },
+    IssnCheck {
+        given: String,
+        found: char,
+        expected: char,
+    },
     #[error("DOI {0:?} must look like 10.NNNN/suffix")]
     Doi(String),
     #[error("PMID {0:?} must be a number of 1 to 8 digits")]
@@ -96,14 +104,28 @@ impl Isbn {
                 if !chars[..9].iter().all(char::is_ascii_digit) {
                     return Err(IdentError::IsbnLength(given));
                 }
-                let sum: u32 = chars[..9].iter().enumerate().map(|(i, c)| (10 - i as u32) * digit_value(*c)).sum();
+                let sum: u32 = chars[..9]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (10 - i as u32) * digit_value(*c))
+                    .sum();
                 let check = (11 - sum % 11) % 11;
-                let expected = if check == 10 { 'X' } else { char::from_digit(check, 10).unwrap_or('0') };
+                let expected = if check == 10 {
+                    'X'
+                } else {
+                    char::from_digit(check, 10).unwrap_or('0')
+                };
                 let found = chars[9].to_ascii_uppercase();
                 if found != expected {
-                    return Err(IdentError::IsbnCheck { given, found, expected });
+                    return Err(IdentError::IsbnCheck {
+                        given,
+                        found,
+                        expected,
+                    });
                 }
-                let core: String = std::iter::once("978".to_owned()).chain(chars[..9].iter().map(|c| c.to_string())).collect();
+                let core: String = std::iter::once("978".to_owned())
+                    .chain(chars[..9].iter().map(|c| c.to_string()))
+                    .collect();
                 Ok(Isbn(format!("{core}{}", isbn13_check(&core))))
             }
             13 => {
@@ -113,7 +135,11 @@ impl Isbn {
                 let core: String = chars[..12].iter().collect();
                 let expected = isbn13_check(&core);
                 if chars[12] != expected {
-                    return Err(IdentError::IsbnCheck { given, found: chars[12], expected });
+                    return Err(IdentError::IsbnCheck {
+                        given,
+                        found: chars[12],
+                        expected,
+                    });
                 }
                 Ok(Isbn(chars.iter().collect()))
             }
@@ -132,15 +158,33 @@ impl Isbn {
     /// The ISBN-10 form, for 978-prefixed ISBNs only.
     pub fn as_isbn10(&self) -> Option<String> {
         let core = self.0.strip_prefix("978")?.get(..9)?;
-        let sum: u32 = core.chars().enumerate().map(|(i, c)| (10 - i as u32) * digit_value(c)).sum();
+        let sum: u32 = core
+            .chars()
+            .enumerate()
+            .map(|(i, c)| (10 - i as u32) * digit_value(c))
+            .sum();
         let check = (11 - sum % 11) % 11;
-        let c = if check == 10 { 'X' } else { char::from_digit(check, 10)? };
+        let c = if check == 10 {
+            'X'
+        } else {
+            char::from_digit(check, 10)?
+        };
         Some(format!("{core}{c}"))
     }
 }
 
 fn isbn13_check(core12: &str) -> char {
-    let sum: u32 = core12.chars().enumerate().map(|(i, c)| if i % 2 == 0 { digit_value(c) } else { 3 * digit_value(c) }).sum();
+    let sum: u32 = core12
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                digit_value(c)
+            } else {
+                3 * digit_value(c)
+            }
+        })
+        .sum();
     char::from_digit((10 - sum % 10) % 10, 10).unwrap_or('0')
 }
 
@@ -153,16 +197,33 @@ pub struct Issn(String);
 impl Issn {
     pub fn parse(s: &str) -> Result<Self, IdentError> {
         let given = s.trim().to_owned();
-        let chars: Vec<char> = given.trim_start_matches("ISSN").trim().chars().filter(|c| *c != '-' && *c != ' ').collect();
+        let chars: Vec<char> = given
+            .trim_start_matches("ISSN")
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != ' ')
+            .collect();
         if chars.len() != 8 || !chars[..7].iter().all(char::is_ascii_digit) {
             return Err(IdentError::IssnShape(given));
         }
-        let sum: u32 = chars[..7].iter().enumerate().map(|(i, c)| (8 - i as u32) * digit_value(*c)).sum();
+        let sum: u32 = chars[..7]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (8 - i as u32) * digit_value(*c))
+            .sum();
         let check = (11 - sum % 11) % 11;
-        let expected = if check == 10 { 'X' } else { char::from_digit(check, 10).unwrap_or('0') };
+        let expected = if check == 10 {
+            'X'
+        } else {
+            char::from_digit(check, 10).unwrap_or('0')
+        };
         let found = chars[7].to_ascii_uppercase();
         if found != expected {
-            return Err(IdentError::IssnCheck { given, found, expected });
+            return Err(IdentError::IssnCheck {
+                given,
+                found,
+                expected,
+            });
         }
         let a: String = chars[..4].iter().collect();
         let b: String = chars[4..7].iter().collect();
@@ -185,18 +246,32 @@ impl Doi {
         let given = s.trim();
         let lower = given.to_lowercase();
         let mut rest = lower.as_str();
-        for prefix in ["https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:", "doi "] {
+        for prefix in [
+            "https://doi.org/",
+            "http://doi.org/",
+            "https://dx.doi.org/",
+            "http://dx.doi.org/",
+            "doi:",
+            "doi ",
+        ] {
             if let Some(r) = rest.strip_prefix(prefix) {
                 rest = r.trim();
             }
         }
-        let ok = rest.strip_prefix("10.").and_then(|r| r.split_once('/')).is_some_and(|(reg, suffix)| {
-            !reg.is_empty()
-                && reg.chars().all(|c| c.is_ascii_digit() || c == '.')
-                && !suffix.trim().is_empty()
-                && !suffix.chars().any(char::is_whitespace)
-        });
-        if ok && rest.len() <= 300 { Ok(Doi(rest.to_owned())) } else { Err(IdentError::Doi(given.to_owned())) }
+        let ok = rest
+            .strip_prefix("10.")
+            .and_then(|r| r.split_once('/'))
+            .is_some_and(|(reg, suffix)| {
+                !reg.is_empty()
+                    && reg.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && !suffix.trim().is_empty()
+                    && !suffix.chars().any(char::is_whitespace)
+            });
+        if ok && rest.len() <= 300 {
+            Ok(Doi(rest.to_owned()))
+        } else {
+            Err(IdentError::Doi(given.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -213,9 +288,17 @@ pub struct Pmid(String);
 impl Pmid {
     pub fn parse(s: &str) -> Result<Self, IdentError> {
         let t = s.trim();
-        let t = t.strip_prefix("PMID:").or_else(|| t.strip_prefix("pmid:")).unwrap_or(t).trim();
+        let t = t
+            .strip_prefix("PMID:")
+            .or_else(|| t.strip_prefix("pmid:"))
+            .unwrap_or(t)
+            .trim();
         let digits = t.trim_start_matches('0');
-        if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) || digits.is_empty() || digits.len() > 8 {
+        if t.is_empty()
+            || !t.chars().all(|c| c.is_ascii_digit())
+            || digits.is_empty()
+            || digits.len() > 8
+        {
             return Err(IdentError::Pmid(s.trim().to_owned()));
         }
         Ok(Pmid(digits.to_owned()))
@@ -243,7 +326,11 @@ impl OclcNumber {
             }
         }
         let digits = rest.trim_start_matches('0');
-        if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) || digits.is_empty() || digits.len() > 15 {
+        if rest.is_empty()
+            || !rest.chars().all(|c| c.is_ascii_digit())
+            || digits.is_empty()
+            || digits.len() > 15
+        {
             return Err(IdentError::Oclc(t.to_owned()));
         }
         Ok(OclcNumber(digits.to_owned()))
@@ -263,8 +350,14 @@ pub struct LibraryCode(String);
 impl LibraryCode {
     pub fn parse(s: &str) -> Result<Self, IdentError> {
         let t = s.trim().to_ascii_uppercase();
-        let ok = (2..=16).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if ok { Ok(LibraryCode(t)) } else { Err(IdentError::LibraryCode(s.trim().to_owned())) }
+        let ok = (2..=16).contains(&t.len())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(LibraryCode(t))
+        } else {
+            Err(IdentError::LibraryCode(s.trim().to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -285,10 +378,17 @@ impl AgencyId {
     pub fn parse(s: &str) -> Result<Self, IdentError> {
         let bad = || IdentError::AgencyId(s.trim().to_owned());
         let (t, v) = s.trim().split_once(':').ok_or_else(bad)?;
-        if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric()) || v.is_empty() || v.chars().any(char::is_whitespace) {
+        if t.is_empty()
+            || !t.chars().all(|c| c.is_ascii_alphanumeric())
+            || v.is_empty()
+            || v.chars().any(char::is_whitespace)
+        {
             return Err(bad());
         }
-        Ok(AgencyId { agency_type: t.to_ascii_uppercase(), value: v.to_owned() })
+        Ok(AgencyId {
+            agency_type: t.to_ascii_uppercase(),
+            value: v.to_owned(),
+        })
     }
 }
 
@@ -330,13 +430,19 @@ mod tests {
         let b = Isbn::parse("978-0-306-40615-7").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.as_isbn10().as_deref(), Some("0306406152"));
-        assert_eq!(Isbn::parse("080442957X").unwrap().as_isbn10().as_deref(), Some("080442957X"));
+        assert_eq!(
+            Isbn::parse("080442957X").unwrap().as_isbn10().as_deref(),
+            Some("080442957X")
+        );
     }
 
     #[test]
     fn a_wrong_check_digit_is_named() {
         let e = Isbn::parse("978-0-306-40615-3").unwrap_err();
-        assert_eq!(e.to_string(), "ISBN \"978-0-306-40615-3\": check digit is 3, expected 7");
+        assert_eq!(
+            e.to_string(),
+            "ISBN \"978-0-306-40615-3\": check digit is 3, expected 7"
+        );
         assert_eq!(e.code(), "invalid_isbn");
         assert!(Issn::parse("0028-0837").is_err());
         assert_eq!(Issn::parse("00280836").unwrap().as_str(), "0028-0836");
@@ -346,31 +452,59 @@ mod tests {
 
     #[test]
     fn dois_lose_resolver_prefixes_and_case() {
-        assert_eq!(Doi::parse("https://doi.org/10.1000/XYZ.123").unwrap().as_str(), "10.1000/xyz.123");
-        assert_eq!(Doi::parse("doi:10.1038/nature12373").unwrap().as_str(), "10.1038/nature12373");
+        assert_eq!(
+            Doi::parse("https://doi.org/10.1000/XYZ.123")
+                .unwrap()
+                .as_str(),
+            "10.1000/xyz.123"
+        );
+        assert_eq!(
+            Doi::parse("doi:10.1038/nature12373").unwrap().as_str(),
+            "10.1038/nature12373"
+        );
         assert!(Doi::parse("10.1000").is_err());
         assert!(Doi::parse("11.1000/x").is_err());
         assert_eq!(Pmid::parse("0012345").unwrap().as_str(), "12345");
         assert!(Pmid::parse("123456789").is_err());
-        assert_eq!(OclcNumber::parse("(OCoLC)ocm00012345").unwrap_or_else(|_| OclcNumber::parse("(OCoLC)00012345").unwrap()).as_str(), "12345");
+        assert_eq!(
+            OclcNumber::parse("(OCoLC)ocm00012345")
+                .unwrap_or_else(|_| OclcNumber::parse("(OCoLC)00012345").unwrap())
+                .as_str(),
+            "12345"
+        );
         assert_eq!(OclcNumber::parse("ocn123").unwrap().as_str(), "123");
         assert_eq!(LibraryCode::parse("bcu").unwrap().as_str(), "BCU");
         assert!(LibraryCode::parse("a b").is_err());
-        assert_eq!(AgencyId::parse("isil:CN-100000").unwrap().to_string(), "ISIL:CN-100000");
+        assert_eq!(
+            AgencyId::parse("isil:CN-100000").unwrap().to_string(),
+            "ISIL:CN-100000"
+        );
     }
 
     #[test]
     fn json_with_a_bad_isbn_does_not_deserialize() {
         assert!(serde_json::from_str::<Isbn>("\"9780306406158\"").is_err());
-        assert_eq!(serde_json::from_str::<Isbn>("\"0306406152\"").unwrap().as_str(), "9780306406157");
+        assert_eq!(
+            serde_json::from_str::<Isbn>("\"0306406152\"")
+                .unwrap()
+                .as_str(),
+            "9780306406157"
+        );
     }
 
     fn isbn10() -> impl Strategy<Value = String> {
         proptest::collection::vec(0u32..10, 9).prop_map(|d| {
             let sum: u32 = d.iter().enumerate().map(|(i, x)| (10 - i as u32) * x).sum();
             let c = (11 - sum % 11) % 11;
-            let mut s: String = d.iter().map(|x| char::from_digit(*x, 10).unwrap()).collect();
-            s.push(if c == 10 { 'X' } else { char::from_digit(c, 10).unwrap() });
+            let mut s: String = d
+                .iter()
+                .map(|x| char::from_digit(*x, 10).unwrap())
+                .collect();
+            s.push(if c == 10 {
+                'X'
+            } else {
+                char::from_digit(c, 10).unwrap()
+            });
             s
         })
     }

@@ -28,7 +28,11 @@ string_enum!(
 
 impl Service {
     pub fn for_format(format: RequestFormat) -> Self {
-        if format.is_copy() { Service::Copy } else { Service::Loan }
+        if format.is_copy() {
+            Service::Copy
+        } else {
+            Service::Loan
+        }
     }
 }
 

@@ -27,14 +27,29 @@ pub enum Actor {
 /// `Forbidden` to 403; both say what *is* allowed so the caller can recover.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("action {action} is not allowed in state {state}; allowed now: {}", list(allowed))]
-    NotAllowed { state: &'static str, action: String, allowed: Vec<&'static str> },
+    #[error(
+        "action {action} is not allowed in state {state}; allowed now: {}",
+        list(allowed)
+    )]
+    NotAllowed {
+        state: &'static str,
+        action: String,
+        allowed: Vec<&'static str>,
+    },
     #[error("action {action} in state {state} is for {}", who.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", "))]
-    Forbidden { state: &'static str, action: &'static str, who: Vec<Actor> },
+    Forbidden {
+        state: &'static str,
+        action: &'static str,
+        who: Vec<Actor>,
+    },
 }
 
 fn list(items: &[&'static str]) -> String {
-    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// Where a rule leads: a named state, or the state the request is already in (an action that
@@ -68,7 +83,12 @@ pub struct Decision<S: 'static, E: 'static> {
 }
 
 /// A transition table of machine `M`.
-pub type Table<M> = &'static [Rule<<M as Machine>::State, <M as Machine>::Action, <M as Machine>::Guard, <M as Machine>::Effect>];
+pub type Table<M> = &'static [Rule<
+    <M as Machine>::State,
+    <M as Machine>::Action,
+    <M as Machine>::Guard,
+    <M as Machine>::Effect,
+>];
 
 /// A state machine given as a table. Implemented by the requester and the supplier machines.
 pub trait Machine {
@@ -92,7 +112,9 @@ pub trait Machine {
     ) -> Result<Decision<Self::State, Self::Effect>, Refusal> {
         let mut forbidden = None;
         for rule in Self::table() {
-            if rule.action != action || !rule.from.contains(&state) || !Self::holds(&rule.guard, ctx)
+            if rule.action != action
+                || !rule.from.contains(&state)
+                || !Self::holds(&rule.guard, ctx)
             {
                 continue;
             }
@@ -101,15 +123,28 @@ pub trait Machine {
                     To::State(s) => s,
                     To::Stay => state,
                 };
-                return Ok(Decision { from: state, to, effects: rule.effects });
+                return Ok(Decision {
+                    from: state,
+                    to,
+                    effects: rule.effects,
+                });
             }
-            forbidden.get_or_insert_with(Vec::new).extend(rule.who.iter().copied());
+            forbidden
+                .get_or_insert_with(Vec::new)
+                .extend(rule.who.iter().copied());
         }
         let state_name = Self::state_name(state);
         if let Some(who) = forbidden {
-            return Err(Refusal::Forbidden { state: state_name, action: Self::action_name(action), who });
+            return Err(Refusal::Forbidden {
+                state: state_name,
+                action: Self::action_name(action),
+                who,
+            });
         }
-        let allowed = Self::allowed(state, ctx, actors).into_iter().map(Self::action_name).collect();
+        let allowed = Self::allowed(state, ctx, actors)
+            .into_iter()
+            .map(Self::action_name)
+            .collect();
         Err(Refusal::NotAllowed {
             state: state_name,
             action: Self::action_name(action).to_owned(),

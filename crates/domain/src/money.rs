@@ -11,7 +11,11 @@ pub enum MoneyError {
     #[error("amount {0:?} is not a decimal number")]
     Amount(String),
     #[error("amount {given:?} has more than {digits} decimals for {currency}")]
-    Precision { given: String, digits: u32, currency: String },
+    Precision {
+        given: String,
+        digits: u32,
+        currency: String,
+    },
     #[error("cannot combine {0} and {1}")]
     Mismatch(String, String),
     #[error("amount out of range")]
@@ -81,13 +85,33 @@ impl Money {
         }
         let frac = frac.trim_end_matches('0');
         if frac.len() > digits as usize {
-            return Err(MoneyError::Precision { given: s.to_owned(), digits, currency: currency.0 });
+            return Err(MoneyError::Precision {
+                given: s.to_owned(),
+                digits,
+                currency: currency.0,
+            });
         }
         let scale = 10_i64.pow(digits);
-        let w: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| MoneyError::Overflow)? };
-        let f: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<width$}", width = digits as usize).parse().map_err(|_| MoneyError::Overflow)? };
-        let minor = w.checked_mul(scale).and_then(|v| v.checked_add(f)).ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor: if neg { -minor } else { minor }, currency })
+        let w: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| MoneyError::Overflow)?
+        };
+        let f: i64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<width$}", width = digits as usize)
+                .parse()
+                .map_err(|_| MoneyError::Overflow)?
+        };
+        let minor = w
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(f))
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            minor: if neg { -minor } else { minor },
+            currency,
+        })
     }
 
     pub fn to_decimal_string(&self) -> String {
@@ -98,23 +122,46 @@ impl Money {
         let scale = 10_i64.pow(digits).unsigned_abs();
         let abs = self.minor.unsigned_abs();
         let sign = if self.minor < 0 { "-" } else { "" };
-        format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = digits as usize)
+        format!(
+            "{sign}{}.{:0width$}",
+            abs / scale,
+            abs % scale,
+            width = digits as usize
+        )
     }
 
     pub fn checked_add(&self, other: &Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
-            return Err(MoneyError::Mismatch(self.currency.0.clone(), other.currency.0.clone()));
+            return Err(MoneyError::Mismatch(
+                self.currency.0.clone(),
+                other.currency.0.clone(),
+            ));
         }
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor, currency: self.currency.clone() })
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            minor,
+            currency: self.currency.clone(),
+        })
     }
 
     pub fn checked_sub(&self, other: &Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
-            return Err(MoneyError::Mismatch(self.currency.0.clone(), other.currency.0.clone()));
+            return Err(MoneyError::Mismatch(
+                self.currency.0.clone(),
+                other.currency.0.clone(),
+            ));
         }
-        let minor = self.minor.checked_sub(other.minor).ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor, currency: self.currency.clone() })
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            minor,
+            currency: self.currency.clone(),
+        })
     }
 }
 
@@ -137,9 +184,22 @@ mod tests {
         let m = Money::parse_decimal("12.5", cny()).unwrap();
         assert_eq!(m.minor, 1250);
         assert_eq!(m.to_string(), "12.50 CNY");
-        assert_eq!(Money::parse_decimal("-0.05", cny()).unwrap().to_decimal_string(), "-0.05");
-        assert_eq!(Money::parse_decimal("1500", Currency::parse("JPY").unwrap()).unwrap().minor, 1500);
-        assert!(matches!(Money::parse_decimal("1.234", cny()), Err(MoneyError::Precision { .. })));
+        assert_eq!(
+            Money::parse_decimal("-0.05", cny())
+                .unwrap()
+                .to_decimal_string(),
+            "-0.05"
+        );
+        assert_eq!(
+            Money::parse_decimal("1500", Currency::parse("JPY").unwrap())
+                .unwrap()
+                .minor,
+            1500
+        );
+        assert!(matches!(
+            Money::parse_decimal("1.234", cny()),
+            Err(MoneyError::Precision { .. })
+        ));
         assert!(Money::parse_decimal("abc", cny()).is_err());
         assert!(Money::parse_decimal(".", cny()).is_err());
     }
@@ -150,7 +210,10 @@ mod tests {
         let b = Money::parse_decimal("1", Currency::parse("USD").unwrap()).unwrap();
         assert!(a.checked_add(&b).is_err());
         assert_eq!(a.checked_add(&a).unwrap().minor, 200);
-        let big = Money { minor: i64::MAX, currency: cny() };
+        let big = Money {
+            minor: i64::MAX,
+            currency: cny(),
+        };
         assert_eq!(big.checked_add(&a), Err(MoneyError::Overflow));
     }
 }

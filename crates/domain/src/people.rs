@@ -101,5 +101,9 @@ pub fn parse_roles(list: &str) -> Result<Vec<Role>, String> {
 }
 
 pub fn roles_to_string(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }

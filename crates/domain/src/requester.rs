@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::citation::RequestFormat;
-use crate::machine::{
-    Actor, CONDITION_MARKER, IsoReason, IsoStatus, Machine, Rule, To,
-};
+use crate::machine::{Actor, CONDITION_MARKER, IsoReason, IsoStatus, Machine, Rule, To};
 
 /// Where a borrowing request stands. Local stages (review, on loan to the reader...) and the
 /// lender's ISO 18626 answers both live here; `cancel_pending` and `renew_pending` are flags on
@@ -78,7 +76,10 @@ impl BorrowState {
 
     /// Closed: nothing but a manager's reactivation moves it again.
     pub fn is_closed(self) -> bool {
-        matches!(self, BorrowState::Completed | BorrowState::Unfilled | BorrowState::Cancelled)
+        matches!(
+            self,
+            BorrowState::Completed | BorrowState::Unfilled | BorrowState::Cancelled
+        )
     }
 
     /// Still with a lender and not yet shipped: a deadline runs, the patron may cancel.
@@ -211,11 +212,20 @@ impl BorrowAction {
 
     /// The action an answer from the lender stands for. `conditional` is true when the note
     /// carries a loan condition.
-    pub fn from_lender(reason: IsoReason, status: IsoStatus, answer_yes: Option<bool>, note: &str) -> Self {
+    pub fn from_lender(
+        reason: IsoReason,
+        status: IsoStatus,
+        answer_yes: Option<bool>,
+        note: &str,
+    ) -> Self {
         use BorrowAction::*;
         match (reason, status) {
             (IsoReason::RenewResponse, _) => {
-                if answer_yes == Some(true) { LenderRenewYes } else { LenderRenewNo }
+                if answer_yes == Some(true) {
+                    LenderRenewYes
+                } else {
+                    LenderRenewNo
+                }
             }
             (IsoReason::CancelResponse, _) if answer_yes == Some(false) => LenderCancelRefused,
             (IsoReason::CancelResponse, _) => LenderCancelled,
@@ -306,8 +316,18 @@ const MANAGER: &[Actor] = &[Actor::Manager];
 const PEER: &[Actor] = &[Actor::Peer];
 const SYSTEM: &[Actor] = &[Actor::System];
 
-const WITH_LENDER: &[S] = &[S::Sent, S::ExpectToSupply, S::WillSupply, S::ConditionalPending];
-const ITEM_HERE: &[S] = &[S::Shipped, S::Received, S::OnLoanToPatron, S::ReturnedByPatron];
+const WITH_LENDER: &[S] = &[
+    S::Sent,
+    S::ExpectToSupply,
+    S::WillSupply,
+    S::ConditionalPending,
+];
+const ITEM_HERE: &[S] = &[
+    S::Shipped,
+    S::Received,
+    S::OnLoanToPatron,
+    S::ReturnedByPatron,
+];
 const OPEN: &[S] = &[
     S::PendingReview,
     S::Sent,
@@ -330,7 +350,14 @@ const fn rule(
     who: &'static [Actor],
     effects: &'static [E],
 ) -> Rule<S, A, G, E> {
-    Rule { from, action, guard, to, who, effects }
+    Rule {
+        from,
+        action,
+        guard,
+        to,
+        who,
+        effects,
+    }
 }
 
 const fn go(s: S) -> To<S> {
@@ -342,48 +369,343 @@ const STAY: To<S> = To::Stay;
 /// The requester transition table. Read top to bottom: the first row whose state, action and
 /// guard match decides.
 pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
-    rule(&[S::PendingReview], A::Approve, G::NextLender, go(S::Sent), STAFF, &[E::AdvanceRota, E::SendRequest]),
-    rule(&[S::PendingReview, S::Sent, S::ExpectToSupply, S::WillSupply, S::ConditionalPending], A::EditRota, G::Always, STAY, STAFF, &[]),
-    rule(&[S::PendingReview], A::Cancel, G::Always, go(S::Cancelled), PATRON_OR_STAFF, &[]),
-    rule(WITH_LENDER, A::Cancel, G::NoCancelPending, STAY, PATRON_OR_STAFF, &[E::MarkCancelPending, E::CancelAtLender]),
-    rule(&[S::ConditionalPending], A::AcceptConditions, G::NoCancelPending, go(S::WillSupply), STAFF, &[E::SendConditionsAccepted]),
-    rule(&[S::ConditionalPending], A::RejectConditions, G::NextLender, go(S::Sent), STAFF, &[E::CancelAtLender, E::AdvanceRota, E::SendRequest]),
-    rule(&[S::ConditionalPending], A::RejectConditions, G::NoNextLender, go(S::Unfilled), STAFF, &[E::CancelAtLender, E::AdvanceRota]),
+    rule(
+        &[S::PendingReview],
+        A::Approve,
+        G::NextLender,
+        go(S::Sent),
+        STAFF,
+        &[E::AdvanceRota, E::SendRequest],
+    ),
+    rule(
+        &[
+            S::PendingReview,
+            S::Sent,
+            S::ExpectToSupply,
+            S::WillSupply,
+            S::ConditionalPending,
+        ],
+        A::EditRota,
+        G::Always,
+        STAY,
+        STAFF,
+        &[],
+    ),
+    rule(
+        &[S::PendingReview],
+        A::Cancel,
+        G::Always,
+        go(S::Cancelled),
+        PATRON_OR_STAFF,
+        &[],
+    ),
+    rule(
+        WITH_LENDER,
+        A::Cancel,
+        G::NoCancelPending,
+        STAY,
+        PATRON_OR_STAFF,
+        &[E::MarkCancelPending, E::CancelAtLender],
+    ),
+    rule(
+        &[S::ConditionalPending],
+        A::AcceptConditions,
+        G::NoCancelPending,
+        go(S::WillSupply),
+        STAFF,
+        &[E::SendConditionsAccepted],
+    ),
+    rule(
+        &[S::ConditionalPending],
+        A::RejectConditions,
+        G::NextLender,
+        go(S::Sent),
+        STAFF,
+        &[E::CancelAtLender, E::AdvanceRota, E::SendRequest],
+    ),
+    rule(
+        &[S::ConditionalPending],
+        A::RejectConditions,
+        G::NoNextLender,
+        go(S::Unfilled),
+        STAFF,
+        &[E::CancelAtLender, E::AdvanceRota],
+    ),
     // Staff receive what arrives, even before the lender's Loaned message (peers are late).
-    rule(&[S::Shipped, S::WillSupply, S::ExpectToSupply], A::Receive, G::NoCancelPending, go(S::Received), STAFF, &[E::ClearLenderDeadline, E::SendReceived]),
-    rule(&[S::Received], A::LendToPatron, G::Loan, go(S::OnLoanToPatron), STAFF, &[]),
-    rule(&[S::Received], A::DeliverToPatron, G::Copy, go(S::Completed), STAFF, &[]),
-    rule(&[S::OnLoanToPatron], A::PatronReturn, G::Always, go(S::ReturnedByPatron), STAFF, &[]),
-    rule(&[S::ReturnedByPatron, S::Received], A::ShipReturn, G::Loan, go(S::ReturnShipped), STAFF, &[E::SendShippedReturn]),
-    rule(&[S::Received, S::OnLoanToPatron], A::Renew, G::RenewableLoan, STAY, PATRON_OR_STAFF, &[E::MarkRenewPending, E::SendRenew]),
-    rule(&[S::Received, S::OnLoanToPatron, S::ReturnedByPatron, S::ReturnShipped], A::MarkLost, G::Loan, go(S::Lost), STAFF, &[E::SendNotification]),
-    rule(&[S::Unfilled, S::Cancelled], A::Reactivate, G::Always, go(S::PendingReview), MANAGER, &[E::ResetRota]),
+    rule(
+        &[S::Shipped, S::WillSupply, S::ExpectToSupply],
+        A::Receive,
+        G::NoCancelPending,
+        go(S::Received),
+        STAFF,
+        &[E::ClearLenderDeadline, E::SendReceived],
+    ),
+    rule(
+        &[S::Received],
+        A::LendToPatron,
+        G::Loan,
+        go(S::OnLoanToPatron),
+        STAFF,
+        &[],
+    ),
+    rule(
+        &[S::Received],
+        A::DeliverToPatron,
+        G::Copy,
+        go(S::Completed),
+        STAFF,
+        &[],
+    ),
+    rule(
+        &[S::OnLoanToPatron],
+        A::PatronReturn,
+        G::Always,
+        go(S::ReturnedByPatron),
+        STAFF,
+        &[],
+    ),
+    rule(
+        &[S::ReturnedByPatron, S::Received],
+        A::ShipReturn,
+        G::Loan,
+        go(S::ReturnShipped),
+        STAFF,
+        &[E::SendShippedReturn],
+    ),
+    rule(
+        &[S::Received, S::OnLoanToPatron],
+        A::Renew,
+        G::RenewableLoan,
+        STAY,
+        PATRON_OR_STAFF,
+        &[E::MarkRenewPending, E::SendRenew],
+    ),
+    rule(
+        &[
+            S::Received,
+            S::OnLoanToPatron,
+            S::ReturnedByPatron,
+            S::ReturnShipped,
+        ],
+        A::MarkLost,
+        G::Loan,
+        go(S::Lost),
+        STAFF,
+        &[E::SendNotification],
+    ),
+    rule(
+        &[S::Unfilled, S::Cancelled],
+        A::Reactivate,
+        G::Always,
+        go(S::PendingReview),
+        MANAGER,
+        &[E::ResetRota],
+    ),
     // Answers from the current lender.
-    rule(&[S::Sent], A::LenderRequestReceived, G::Always, STAY, PEER, &[]),
-    rule(&[S::Sent, S::ExpectToSupply], A::LenderExpectToSupply, G::Always, go(S::ExpectToSupply), PEER, &[]),
-    rule(&[S::Sent, S::ExpectToSupply, S::WillSupply], A::LenderWillSupply, G::Always, go(S::WillSupply), PEER, &[E::ClearLenderDeadline]),
-    rule(&[S::Sent, S::ExpectToSupply, S::WillSupply], A::LenderConditional, G::NoCancelPending, go(S::ConditionalPending), PEER, &[E::ClearLenderDeadline]),
-    rule(&[S::ConditionalPending], A::LenderWillSupply, G::Always, go(S::WillSupply), PEER, &[]),
-    rule(WITH_LENDER, A::LenderLoaned, G::Always, go(S::Shipped), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline, E::TakeDueDate]),
-    rule(WITH_LENDER, A::LenderCopyCompleted, G::Always, go(S::Shipped), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline]),
-    rule(WITH_LENDER, A::LenderUnfilled, G::CancelPending, go(S::Cancelled), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline]),
-    rule(WITH_LENDER, A::LenderUnfilled, G::NextLender, go(S::Sent), PEER, &[E::AdvanceRota, E::SendRequest]),
-    rule(WITH_LENDER, A::LenderUnfilled, G::NoNextLender, go(S::Unfilled), PEER, &[E::AdvanceRota, E::ClearLenderDeadline]),
-    rule(WITH_LENDER, A::LenderCancelled, G::CancelPending, go(S::Cancelled), PEER, &[E::ClearCancelPending, E::ClearLenderDeadline]),
-    rule(WITH_LENDER, A::LenderCancelled, G::NextLender, go(S::Sent), PEER, &[E::AdvanceRota, E::SendRequest]),
-    rule(WITH_LENDER, A::LenderCancelled, G::NoNextLender, go(S::Unfilled), PEER, &[E::AdvanceRota, E::ClearLenderDeadline]),
-    rule(OPEN, A::LenderCancelRefused, G::Always, STAY, PEER, &[E::ClearCancelPending]),
-    rule(ITEM_HERE, A::LenderOverdue, G::Always, STAY, PEER, &[E::MarkOverdue]),
-    rule(ITEM_HERE, A::LenderRecalled, G::Always, STAY, PEER, &[E::MarkRecalled, E::TakeDueDate]),
-    rule(ITEM_HERE, A::LenderRenewYes, G::RenewPending, STAY, PEER, &[E::RenewAnswered, E::TakeDueDate]),
-    rule(ITEM_HERE, A::LenderRenewNo, G::RenewPending, STAY, PEER, &[E::RenewAnswered]),
-    rule(&[S::Shipped, S::Received, S::OnLoanToPatron, S::ReturnedByPatron, S::ReturnShipped, S::Lost], A::LenderLoanCompleted, G::Loan, go(S::Completed), PEER, &[]),
-    rule(&[S::Shipped, S::Received, S::OnLoanToPatron, S::ReturnedByPatron, S::ReturnShipped, S::Lost], A::LenderCompletedWithoutReturn, G::Always, go(S::Completed), PEER, &[]),
+    rule(
+        &[S::Sent],
+        A::LenderRequestReceived,
+        G::Always,
+        STAY,
+        PEER,
+        &[],
+    ),
+    rule(
+        &[S::Sent, S::ExpectToSupply],
+        A::LenderExpectToSupply,
+        G::Always,
+        go(S::ExpectToSupply),
+        PEER,
+        &[],
+    ),
+    rule(
+        &[S::Sent, S::ExpectToSupply, S::WillSupply],
+        A::LenderWillSupply,
+        G::Always,
+        go(S::WillSupply),
+        PEER,
+        &[E::ClearLenderDeadline],
+    ),
+    rule(
+        &[S::Sent, S::ExpectToSupply, S::WillSupply],
+        A::LenderConditional,
+        G::NoCancelPending,
+        go(S::ConditionalPending),
+        PEER,
+        &[E::ClearLenderDeadline],
+    ),
+    rule(
+        &[S::ConditionalPending],
+        A::LenderWillSupply,
+        G::Always,
+        go(S::WillSupply),
+        PEER,
+        &[],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderLoaned,
+        G::Always,
+        go(S::Shipped),
+        PEER,
+        &[
+            E::ClearCancelPending,
+            E::ClearLenderDeadline,
+            E::TakeDueDate,
+        ],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderCopyCompleted,
+        G::Always,
+        go(S::Shipped),
+        PEER,
+        &[E::ClearCancelPending, E::ClearLenderDeadline],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderUnfilled,
+        G::CancelPending,
+        go(S::Cancelled),
+        PEER,
+        &[E::ClearCancelPending, E::ClearLenderDeadline],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderUnfilled,
+        G::NextLender,
+        go(S::Sent),
+        PEER,
+        &[E::AdvanceRota, E::SendRequest],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderUnfilled,
+        G::NoNextLender,
+        go(S::Unfilled),
+        PEER,
+        &[E::AdvanceRota, E::ClearLenderDeadline],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderCancelled,
+        G::CancelPending,
+        go(S::Cancelled),
+        PEER,
+        &[E::ClearCancelPending, E::ClearLenderDeadline],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderCancelled,
+        G::NextLender,
+        go(S::Sent),
+        PEER,
+        &[E::AdvanceRota, E::SendRequest],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderCancelled,
+        G::NoNextLender,
+        go(S::Unfilled),
+        PEER,
+        &[E::AdvanceRota, E::ClearLenderDeadline],
+    ),
+    rule(
+        OPEN,
+        A::LenderCancelRefused,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::ClearCancelPending],
+    ),
+    rule(
+        ITEM_HERE,
+        A::LenderOverdue,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::MarkOverdue],
+    ),
+    rule(
+        ITEM_HERE,
+        A::LenderRecalled,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::MarkRecalled, E::TakeDueDate],
+    ),
+    rule(
+        ITEM_HERE,
+        A::LenderRenewYes,
+        G::RenewPending,
+        STAY,
+        PEER,
+        &[E::RenewAnswered, E::TakeDueDate],
+    ),
+    rule(
+        ITEM_HERE,
+        A::LenderRenewNo,
+        G::RenewPending,
+        STAY,
+        PEER,
+        &[E::RenewAnswered],
+    ),
+    rule(
+        &[
+            S::Shipped,
+            S::Received,
+            S::OnLoanToPatron,
+            S::ReturnedByPatron,
+            S::ReturnShipped,
+            S::Lost,
+        ],
+        A::LenderLoanCompleted,
+        G::Loan,
+        go(S::Completed),
+        PEER,
+        &[],
+    ),
+    rule(
+        &[
+            S::Shipped,
+            S::Received,
+            S::OnLoanToPatron,
+            S::ReturnedByPatron,
+            S::ReturnShipped,
+            S::Lost,
+        ],
+        A::LenderCompletedWithoutReturn,
+        G::Always,
+        go(S::Completed),
+        PEER,
+        &[],
+    ),
     rule(OPEN, A::LenderNotification, G::Always, STAY, PEER, &[]),
     // The clock: a lender that has not committed by its deadline is passed over.
-    rule(&[S::Sent, S::ExpectToSupply], A::LenderDeadlinePassed, G::CancelPending, go(S::Cancelled), SYSTEM, &[E::ClearCancelPending, E::ClearLenderDeadline]),
-    rule(&[S::Sent, S::ExpectToSupply], A::LenderDeadlinePassed, G::NextLender, go(S::Sent), SYSTEM, &[E::CancelAtLender, E::AdvanceRota, E::SendRequest]),
-    rule(&[S::Sent, S::ExpectToSupply], A::LenderDeadlinePassed, G::NoNextLender, go(S::Unfilled), SYSTEM, &[E::CancelAtLender, E::AdvanceRota, E::ClearLenderDeadline]),
+    rule(
+        &[S::Sent, S::ExpectToSupply],
+        A::LenderDeadlinePassed,
+        G::CancelPending,
+        go(S::Cancelled),
+        SYSTEM,
+        &[E::ClearCancelPending, E::ClearLenderDeadline],
+    ),
+    rule(
+        &[S::Sent, S::ExpectToSupply],
+        A::LenderDeadlinePassed,
+        G::NextLender,
+        go(S::Sent),
+        SYSTEM,
+        &[E::CancelAtLender, E::AdvanceRota, E::SendRequest],
+    ),
+    rule(
+        &[S::Sent, S::ExpectToSupply],
+        A::LenderDeadlinePassed,
+        G::NoNextLender,
+        go(S::Unfilled),
+        SYSTEM,
+        &[E::CancelAtLender, E::AdvanceRota, E::ClearLenderDeadline],
+    ),
 ];
 
 /// The requester machine.

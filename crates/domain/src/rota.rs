@@ -39,7 +39,10 @@ pub struct Rota {
 
 impl Rota {
     pub fn new(entries: Vec<RotaEntry>) -> Self {
-        Rota { entries, current: None }
+        Rota {
+            entries,
+            current: None,
+        }
     }
 
     pub fn current(&self) -> Option<&RotaEntry> {
@@ -56,7 +59,11 @@ impl Rota {
 
     /// Close the current lender with `outcome` and move to the next; returns the new current.
     pub fn advance(&mut self, outcome: RotaOutcome, note: Option<String>) -> Option<&RotaEntry> {
-        if let Some(cur) = self.current.and_then(|i| self.entries.get_mut(i)).filter(|c| c.outcome.is_none()) {
+        if let Some(cur) = self
+            .current
+            .and_then(|i| self.entries.get_mut(i))
+            .filter(|c| c.outcome.is_none())
+        {
             cur.outcome = Some(outcome);
             cur.note = note;
         }
@@ -91,7 +98,11 @@ impl Rota {
             .iter()
             .filter_map(|e| {
                 let outcome = e.outcome?;
-                let note = e.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+                let note = e
+                    .note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default();
                 Some(format!("{} {:?}{}", e.library, outcome, note))
             })
             .collect()
@@ -132,7 +143,12 @@ pub fn rank(mut candidates: Vec<Candidate>) -> Vec<RotaEntry> {
                 Some(f) if f > 0 => format!("fee {f}"),
                 _ => "no fee".to_owned(),
             });
-            RotaEntry { library: c.library, reason: why.join("; "), outcome: None, note: None }
+            RotaEntry {
+                library: c.library,
+                reason: why.join("; "),
+                outcome: None,
+                note: None,
+            }
         })
         .collect()
 }

@@ -17,18 +17,29 @@ use crate::requester::{
 };
 use crate::rota::{Rota, RotaEntry, RotaOutcome};
 use crate::supplier::{
-    LEND_ACTIONS, LEND_RULES, LEND_STATES, LendAction, LendContext, LendEffect, LendState,
-    Supplier,
+    LEND_ACTIONS, LEND_RULES, LEND_STATES, LendAction, LendContext, LendEffect, LendState, Supplier,
 };
 
 #[derive(Debug, Clone)]
 enum Msg {
     /// Borrower -> lender `to`.
     Request { to: usize, seq: u32 },
-    Ram { to: usize, seq: u32, action: IsoAction, note: &'static str },
+    Ram {
+        to: usize,
+        seq: u32,
+        action: IsoAction,
+        note: &'static str,
+    },
     /// Lender `from` -> borrower. `seq` says which send of the request it answers: each send
     /// has its own requestingAgencyRequestId, so answers to an earlier send are told apart.
-    Sam { from: usize, seq: u32, reason: IsoReason, status: IsoStatus, yes: Option<bool>, note: &'static str },
+    Sam {
+        from: usize,
+        seq: u32,
+        reason: IsoReason,
+        status: IsoStatus,
+        yes: Option<bool>,
+        note: &'static str,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -97,13 +108,20 @@ impl World {
 
     fn lender_shipped(&self) -> bool {
         use LendState as L;
-        self.current().and_then(|i| self.lenders[i].as_ref()).is_some_and(|l| {
-            matches!(
-                l.state,
-                L::Shipped | L::Overdue | L::Recalled | L::ReturnShipped | L::CopyCompleted
-                    | L::Completed | L::CompletedWithoutReturn
-            )
-        })
+        self.current()
+            .and_then(|i| self.lenders[i].as_ref())
+            .is_some_and(|l| {
+                matches!(
+                    l.state,
+                    L::Shipped
+                        | L::Overdue
+                        | L::Recalled
+                        | L::ReturnShipped
+                        | L::CopyCompleted
+                        | L::Completed
+                        | L::CompletedWithoutReturn
+                )
+            })
     }
 
     /// Every step possible now: borrower actions, lender actions, the clock, or a delivery.
@@ -122,13 +140,25 @@ impl World {
         }
         // Deadlines are days, messages seconds: the clock fires only with nothing in flight.
         if self.queue.is_empty()
-            && Requester::decide(self.state, BorrowAction::LenderDeadlinePassed, &self.bctx(), &[Actor::System]).is_ok()
+            && Requester::decide(
+                self.state,
+                BorrowAction::LenderDeadlinePassed,
+                &self.bctx(),
+                &[Actor::System],
+            )
+            .is_ok()
         {
-            out.push(Step::Borrow(BorrowAction::LenderDeadlinePassed, Actor::System));
+            out.push(Step::Borrow(
+                BorrowAction::LenderDeadlinePassed,
+                Actor::System,
+            ));
         }
         for (i, l) in self.lenders.iter().enumerate() {
             if let Some(l) = l {
-                let ctx = LendContext { format: self.format, renew_pending: l.renew_pending };
+                let ctx = LendContext {
+                    format: self.format,
+                    renew_pending: l.renew_pending,
+                };
                 for a in Supplier::allowed(l.state, &ctx, LENDER_PEOPLE) {
                     out.push(Step::Lend(i, a));
                 }
@@ -159,10 +189,18 @@ impl World {
             return; // a message that does not apply is recorded and otherwise ignored
         };
         if before.is_closed() && d.to != before {
-            assert_eq!(action, BorrowAction::Reactivate, "closed {before:?} left by {action:?}");
+            assert_eq!(
+                action,
+                BorrowAction::Reactivate,
+                "closed {before:?} left by {action:?}"
+            );
             assert!(actors.contains(&Actor::Manager));
         }
-        assert!(table_has_borrow(before, action, d.to), "{before:?} -{action:?}-> {:?}", d.to);
+        assert!(
+            table_has_borrow(before, action, d.to),
+            "{before:?} -{action:?}-> {:?}",
+            d.to
+        );
         self.state = d.to;
         self.seen_borrow.insert(d.to);
         let outcome = match action {
@@ -211,15 +249,27 @@ impl World {
 
     fn ram(&mut self, to: Option<usize>, action: IsoAction, note: &'static str) {
         if let Some(to) = to {
-            self.queue.push_back(Msg::Ram { to, seq: self.seq, action, note });
+            self.queue.push_back(Msg::Ram {
+                to,
+                seq: self.seq,
+                action,
+                note,
+            });
         }
     }
 
     fn lend(&mut self, i: usize, action: LendAction, actors: &[Actor]) {
-        let Some(l) = self.lenders[i].as_mut() else { return };
+        let Some(l) = self.lenders[i].as_mut() else {
+            return;
+        };
         let before = l.state;
-        let ctx = LendContext { format: self.format, renew_pending: l.renew_pending };
-        let Ok(d) = Supplier::decide(before, action, &ctx, actors) else { return };
+        let ctx = LendContext {
+            format: self.format,
+            renew_pending: l.renew_pending,
+        };
+        let Ok(d) = Supplier::decide(before, action, &ctx, actors) else {
+            return;
+        };
         if before.is_closed() && d.to != before {
             assert_eq!(action, LendAction::Reactivate);
         }
@@ -230,7 +280,14 @@ impl World {
         let seq = l.seq;
         let mut out = Vec::new();
         for e in d.effects {
-            let sam = |reason, yes, note| Msg::Sam { from: i, seq, reason, status, yes, note };
+            let sam = |reason, yes, note| Msg::Sam {
+                from: i,
+                seq,
+                reason,
+                status,
+                yes,
+                note,
+            };
             match e {
                 LendEffect::SendStatus | LendEffect::SendShipped | LendEffect::SendUnfilled => {
                     out.push(sam(IsoReason::StatusChange, None, ""))
@@ -242,8 +299,12 @@ impl World {
                 )),
                 LendEffect::SendRenewYes => out.push(sam(IsoReason::RenewResponse, Some(true), "")),
                 LendEffect::SendRenewNo => out.push(sam(IsoReason::RenewResponse, Some(false), "")),
-                LendEffect::SendCancelYes => out.push(sam(IsoReason::CancelResponse, Some(true), "")),
-                LendEffect::SendCancelNo => out.push(sam(IsoReason::CancelResponse, Some(false), "")),
+                LendEffect::SendCancelYes => {
+                    out.push(sam(IsoReason::CancelResponse, Some(true), ""))
+                }
+                LendEffect::SendCancelNo => {
+                    out.push(sam(IsoReason::CancelResponse, Some(false), ""))
+                }
                 LendEffect::SendStatusResponse => {
                     out.push(sam(IsoReason::StatusRequestResponse, None, ""))
                 }
@@ -259,7 +320,11 @@ impl World {
         self.trace.push(format!("  deliver {msg:?}"));
         match msg {
             Msg::Request { to, seq } => {
-                self.lenders[to] = Some(Lender { state: LendState::RequestReceived, renew_pending: false, seq });
+                self.lenders[to] = Some(Lender {
+                    state: LendState::RequestReceived,
+                    renew_pending: false,
+                    seq,
+                });
                 self.seen_lend.insert(LendState::RequestReceived);
                 self.queue.push_back(Msg::Sam {
                     from: to,
@@ -270,13 +335,25 @@ impl World {
                     note: "",
                 });
             }
-            Msg::Ram { to, seq, action, note } => {
+            Msg::Ram {
+                to,
+                seq,
+                action,
+                note,
+            } => {
                 // A message about an earlier send finds no request at the lender.
                 if self.lenders[to].as_ref().is_some_and(|l| l.seq == seq) {
                     self.lend(to, LendAction::from_borrower(action, note), &[Actor::Peer])
                 }
             }
-            Msg::Sam { from, seq, reason, status, yes, note } => {
+            Msg::Sam {
+                from,
+                seq,
+                reason,
+                status,
+                yes,
+                note,
+            } => {
                 // Answers from a lender that no longer has the request, or about an earlier
                 // send, change nothing.
                 if self.current() == Some(from) && seq == self.seq {
@@ -294,7 +371,10 @@ impl World {
         if !self.queue.is_empty() {
             return;
         }
-        let lender = self.current().and_then(|i| self.lenders[i].as_ref()).map(|l| l.state);
+        let lender = self
+            .current()
+            .and_then(|i| self.lenders[i].as_ref())
+            .map(|l| l.state);
         let copy = self.format.is_copy();
         let ok = match (self.state, lender) {
             (B::PendingReview, _) => true, // a reactivated request may still show old lenders
@@ -307,16 +387,28 @@ impl World {
                 matches!(l, L::Shipped | L::Overdue | L::Recalled)
             }
             (B::ReturnShipped, Some(l)) => l == L::ReturnShipped,
-            (B::Lost, Some(l)) => matches!(l, L::Shipped | L::Overdue | L::Recalled | L::ReturnShipped),
+            (B::Lost, Some(l)) => {
+                matches!(l, L::Shipped | L::Overdue | L::Recalled | L::ReturnShipped)
+            }
             (B::Completed, Some(l)) => {
-                matches!(l, L::Completed | L::CopyCompleted | L::CompletedWithoutReturn)
+                matches!(
+                    l,
+                    L::Completed | L::CopyCompleted | L::CompletedWithoutReturn
+                )
             }
             (B::Cancelled, l) => matches!(l, None | Some(L::Cancelled | L::Unfilled)),
             (B::Unfilled, None) => self.rota.current.is_some(),
             (B::Unfilled, Some(_)) => false,
             _ => false,
         };
-        assert!(ok, "borrower {:?} but lender {:?} ({:?})\n{}", self.state, lender, self.format, self.trace.join("\n"));
+        assert!(
+            ok,
+            "borrower {:?} but lender {:?} ({:?})\n{}",
+            self.state,
+            lender,
+            self.format,
+            self.trace.join("\n")
+        );
         // No former lender is still working on a request we gave up on. One may have shipped
         // before our cancel reached it (the cancel crossed its shipment): that is closed for it
         // and reported to the borrowing staff, not a disagreement.
@@ -327,7 +419,11 @@ impl World {
             }
             let working = matches!(
                 l.state,
-                L::RequestReceived | L::ExpectToSupply | L::WillSupply | L::PickSlipPrinted | L::ConditionalPending
+                L::RequestReceived
+                    | L::ExpectToSupply
+                    | L::WillSupply
+                    | L::PickSlipPrinted
+                    | L::ConditionalPending
             );
             assert!(
                 !working || self.state == B::PendingReview,
@@ -377,7 +473,11 @@ fn run(format: RequestFormat, lenders: usize, choices: &[u16]) -> World {
             break;
         }
         // Messages usually arrive before the next person acts; sometimes they cross.
-        let step = if !w.queue.is_empty() && c % 3 != 0 { Step::Deliver } else { steps[usize::from(*c / 3) % steps.len()] };
+        let step = if !w.queue.is_empty() && c % 3 != 0 {
+            Step::Deliver
+        } else {
+            steps[usize::from(*c / 3) % steps.len()]
+        };
         w.apply(step);
         w.check_agreement();
     }
@@ -415,7 +515,11 @@ fn every_state_is_reachable_in_simulation() {
     let mut borrow = HashSet::new();
     let mut lend = HashSet::new();
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = (formats(), 1usize..4, proptest::collection::vec(any::<u16>(), 0..200));
+    let strategy = (
+        formats(),
+        1usize..4,
+        proptest::collection::vec(any::<u16>(), 0..200),
+    );
     for _ in 0..6000 {
         let (format, n, choices) = strategy.new_tree(&mut runner).unwrap().current();
         let w = run(format, n, &choices);
@@ -433,11 +537,17 @@ fn every_state_is_reachable_in_simulation() {
 #[test]
 fn every_action_appears_in_its_table_and_names_round_trip() {
     for a in BORROW_ACTIONS {
-        assert!(BORROW_RULES.iter().any(|r| r.action == *a), "{a:?} has no rule");
+        assert!(
+            BORROW_RULES.iter().any(|r| r.action == *a),
+            "{a:?} has no rule"
+        );
         assert_eq!(BorrowAction::parse(a.as_str()), Some(*a));
     }
     for a in LEND_ACTIONS {
-        assert!(LEND_RULES.iter().any(|r| r.action == *a), "{a:?} has no rule");
+        assert!(
+            LEND_RULES.iter().any(|r| r.action == *a),
+            "{a:?} has no rule"
+        );
         assert_eq!(LendAction::parse(a.as_str()), Some(*a));
     }
     for s in BORROW_STATES {
@@ -456,12 +566,25 @@ fn a_refused_action_names_the_state_and_what_is_allowed() {
         cancel_pending: false,
         renew_pending: false,
     };
-    let err = Requester::decide(BorrowState::PendingReview, BorrowAction::Receive, &ctx, &[Actor::BorrowingStaff])
-        .unwrap_err();
+    let err = Requester::decide(
+        BorrowState::PendingReview,
+        BorrowAction::Receive,
+        &ctx,
+        &[Actor::BorrowingStaff],
+    )
+    .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("pending_review") && text.contains("approve"), "{text}");
-    let err = Requester::decide(BorrowState::PendingReview, BorrowAction::Approve, &ctx, &[Actor::Patron])
-        .unwrap_err();
+    assert!(
+        text.contains("pending_review") && text.contains("approve"),
+        "{text}"
+    );
+    let err = Requester::decide(
+        BorrowState::PendingReview,
+        BorrowAction::Approve,
+        &ctx,
+        &[Actor::Patron],
+    )
+    .unwrap_err();
     assert!(matches!(err, crate::Refusal::Forbidden { .. }));
 }
 
@@ -477,13 +600,23 @@ fn a_loan_goes_round_trip_between_the_machines() {
         w.deliver(m);
     }
     assert_eq!(w.state, BorrowState::Shipped, "{}", w.trace.join("\n"));
-    for a in [BorrowAction::Receive, BorrowAction::LendToPatron, BorrowAction::PatronReturn, BorrowAction::ShipReturn] {
+    for a in [
+        BorrowAction::Receive,
+        BorrowAction::LendToPatron,
+        BorrowAction::PatronReturn,
+        BorrowAction::ShipReturn,
+    ] {
         w.apply(Step::Borrow(a, Actor::Manager));
     }
     while let Some(m) = w.queue.pop_front() {
         w.deliver(m);
     }
-    assert_eq!(w.lenders[0].as_ref().unwrap().state, LendState::ReturnShipped, "{}", w.trace.join("\n"));
+    assert_eq!(
+        w.lenders[0].as_ref().unwrap().state,
+        LendState::ReturnShipped,
+        "{}",
+        w.trace.join("\n")
+    );
     w.check_agreement();
     w.apply(Step::Lend(0, LendAction::CheckIn));
     while let Some(m) = w.queue.pop_front() {

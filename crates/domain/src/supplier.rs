@@ -266,11 +266,27 @@ const STAFF_OR_SYSTEM: &[Actor] = &[Actor::LendingStaff, Actor::Manager, Actor::
 const MANAGER: &[Actor] = &[Actor::Manager];
 const PEER: &[Actor] = &[Actor::Peer];
 
-const BEFORE_SHIPPING: &[S] = &[S::RequestReceived, S::ExpectToSupply, S::WillSupply, S::PickSlipPrinted];
-const CANCELLABLE: &[S] =
-    &[S::RequestReceived, S::ExpectToSupply, S::WillSupply, S::PickSlipPrinted, S::ConditionalPending];
+const BEFORE_SHIPPING: &[S] = &[
+    S::RequestReceived,
+    S::ExpectToSupply,
+    S::WillSupply,
+    S::PickSlipPrinted,
+];
+const CANCELLABLE: &[S] = &[
+    S::RequestReceived,
+    S::ExpectToSupply,
+    S::WillSupply,
+    S::PickSlipPrinted,
+    S::ConditionalPending,
+];
 const ON_LOAN: &[S] = &[S::Shipped, S::Overdue, S::Recalled];
-const OUT: &[S] = &[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped, S::CopyCompleted];
+const OUT: &[S] = &[
+    S::Shipped,
+    S::Overdue,
+    S::Recalled,
+    S::ReturnShipped,
+    S::CopyCompleted,
+];
 const ALL: &[S] = LEND_STATES;
 
 const fn rule(
@@ -281,7 +297,14 @@ const fn rule(
     who: &'static [Actor],
     effects: &'static [E],
 ) -> Rule<S, A, G, E> {
-    Rule { from, action, guard, to, who, effects }
+    Rule {
+        from,
+        action,
+        guard,
+        to,
+        who,
+        effects,
+    }
 }
 
 const fn go(s: S) -> To<S> {
@@ -292,35 +315,225 @@ const STAY: To<S> = To::Stay;
 
 /// The supplier transition table; the first matching row decides.
 pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
-    rule(&[S::RequestReceived, S::ExpectToSupply], A::WillSupply, G::Always, go(S::WillSupply), STAFF, &[E::SendStatus]),
-    rule(&[S::RequestReceived], A::ExpectToSupply, G::Always, go(S::ExpectToSupply), STAFF, &[E::SendStatus]),
-    rule(BEFORE_SHIPPING, A::Conditional, G::Always, go(S::ConditionalPending), STAFF, &[E::SendConditional]),
-    rule(&[S::RequestReceived, S::ExpectToSupply], A::Locate, G::Always, go(S::WillSupply), STAFF_OR_SYSTEM, &[E::SendStatus]),
-    rule(&[S::WillSupply, S::PickSlipPrinted], A::Locate, G::Always, STAY, STAFF_OR_SYSTEM, &[]),
-    rule(BEFORE_SHIPPING, A::LocateFailed, G::Always, go(S::Unfilled), STAFF_OR_SYSTEM, &[E::SendUnfilled]),
-    rule(&[S::WillSupply, S::PickSlipPrinted], A::PrintPickSlip, G::Always, go(S::PickSlipPrinted), STAFF, &[]),
-    rule(CANCELLABLE, A::Reject, G::Always, go(S::Unfilled), STAFF, &[E::SendUnfilled]),
-    rule(BEFORE_SHIPPING, A::ShipPhysical, G::Loan, go(S::Shipped), STAFF, &[E::SetDueDate, E::SendShipped]),
-    rule(BEFORE_SHIPPING, A::ShipDigital, G::Copy, go(S::CopyCompleted), STAFF, &[E::SendShipped]),
-    rule(BEFORE_SHIPPING, A::ShipNonReturnable, G::Copy, go(S::CopyCompleted), STAFF, &[E::SendShipped]),
-    rule(ON_LOAN, A::AnswerRenewYes, G::RenewPending, go(S::Shipped), STAFF, &[E::ClearRenewPending, E::SetDueDate, E::SendRenewYes]),
-    rule(ON_LOAN, A::AnswerRenewNo, G::RenewPending, STAY, STAFF, &[E::ClearRenewPending, E::SendRenewNo]),
-    rule(&[S::Shipped, S::Overdue], A::Recall, G::Always, go(S::Recalled), STAFF, &[E::SendStatus]),
-    rule(&[S::Shipped], A::MarkOverdue, G::Always, go(S::Overdue), STAFF_OR_SYSTEM, &[E::SendStatus]),
-    rule(&[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped], A::MarkLost, G::Always, go(S::CompletedWithoutReturn), STAFF, &[E::SendStatus]),
-    rule(&[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped], A::CheckIn, G::Loan, go(S::Completed), STAFF, &[E::SendStatus]),
-    rule(&[S::Unfilled, S::Cancelled], A::Reactivate, G::Always, go(S::RequestReceived), MANAGER, &[]),
+    rule(
+        &[S::RequestReceived, S::ExpectToSupply],
+        A::WillSupply,
+        G::Always,
+        go(S::WillSupply),
+        STAFF,
+        &[E::SendStatus],
+    ),
+    rule(
+        &[S::RequestReceived],
+        A::ExpectToSupply,
+        G::Always,
+        go(S::ExpectToSupply),
+        STAFF,
+        &[E::SendStatus],
+    ),
+    rule(
+        BEFORE_SHIPPING,
+        A::Conditional,
+        G::Always,
+        go(S::ConditionalPending),
+        STAFF,
+        &[E::SendConditional],
+    ),
+    rule(
+        &[S::RequestReceived, S::ExpectToSupply],
+        A::Locate,
+        G::Always,
+        go(S::WillSupply),
+        STAFF_OR_SYSTEM,
+        &[E::SendStatus],
+    ),
+    rule(
+        &[S::WillSupply, S::PickSlipPrinted],
+        A::Locate,
+        G::Always,
+        STAY,
+        STAFF_OR_SYSTEM,
+        &[],
+    ),
+    rule(
+        BEFORE_SHIPPING,
+        A::LocateFailed,
+        G::Always,
+        go(S::Unfilled),
+        STAFF_OR_SYSTEM,
+        &[E::SendUnfilled],
+    ),
+    rule(
+        &[S::WillSupply, S::PickSlipPrinted],
+        A::PrintPickSlip,
+        G::Always,
+        go(S::PickSlipPrinted),
+        STAFF,
+        &[],
+    ),
+    rule(
+        CANCELLABLE,
+        A::Reject,
+        G::Always,
+        go(S::Unfilled),
+        STAFF,
+        &[E::SendUnfilled],
+    ),
+    rule(
+        BEFORE_SHIPPING,
+        A::ShipPhysical,
+        G::Loan,
+        go(S::Shipped),
+        STAFF,
+        &[E::SetDueDate, E::SendShipped],
+    ),
+    rule(
+        BEFORE_SHIPPING,
+        A::ShipDigital,
+        G::Copy,
+        go(S::CopyCompleted),
+        STAFF,
+        &[E::SendShipped],
+    ),
+    rule(
+        BEFORE_SHIPPING,
+        A::ShipNonReturnable,
+        G::Copy,
+        go(S::CopyCompleted),
+        STAFF,
+        &[E::SendShipped],
+    ),
+    rule(
+        ON_LOAN,
+        A::AnswerRenewYes,
+        G::RenewPending,
+        go(S::Shipped),
+        STAFF,
+        &[E::ClearRenewPending, E::SetDueDate, E::SendRenewYes],
+    ),
+    rule(
+        ON_LOAN,
+        A::AnswerRenewNo,
+        G::RenewPending,
+        STAY,
+        STAFF,
+        &[E::ClearRenewPending, E::SendRenewNo],
+    ),
+    rule(
+        &[S::Shipped, S::Overdue],
+        A::Recall,
+        G::Always,
+        go(S::Recalled),
+        STAFF,
+        &[E::SendStatus],
+    ),
+    rule(
+        &[S::Shipped],
+        A::MarkOverdue,
+        G::Always,
+        go(S::Overdue),
+        STAFF_OR_SYSTEM,
+        &[E::SendStatus],
+    ),
+    rule(
+        &[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped],
+        A::MarkLost,
+        G::Always,
+        go(S::CompletedWithoutReturn),
+        STAFF,
+        &[E::SendStatus],
+    ),
+    rule(
+        &[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped],
+        A::CheckIn,
+        G::Loan,
+        go(S::Completed),
+        STAFF,
+        &[E::SendStatus],
+    ),
+    rule(
+        &[S::Unfilled, S::Cancelled],
+        A::Reactivate,
+        G::Always,
+        go(S::RequestReceived),
+        MANAGER,
+        &[],
+    ),
     // Messages from the borrower.
     rule(OUT, A::BorrowerReceived, G::Always, STAY, PEER, &[]),
-    rule(CANCELLABLE, A::BorrowerCancel, G::Always, go(S::Cancelled), PEER, &[E::SendCancelYes]),
-    rule(&[S::Cancelled, S::Unfilled], A::BorrowerCancel, G::Always, STAY, PEER, &[E::SendCancelYes]),
-    rule(&[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped, S::Completed, S::CopyCompleted, S::CompletedWithoutReturn], A::BorrowerCancel, G::Always, STAY, PEER, &[E::SendCancelNo]),
-    rule(ON_LOAN, A::BorrowerRenew, G::NoRenewPending, STAY, PEER, &[E::MarkRenewPending]),
-    rule(ON_LOAN, A::BorrowerShippedReturn, G::Always, go(S::ReturnShipped), PEER, &[E::ClearRenewPending]),
-    rule(ON_LOAN, A::BorrowerShippedForward, G::Always, STAY, PEER, &[]),
-    rule(&[S::ConditionalPending], A::BorrowerAcceptsConditions, G::Always, go(S::WillSupply), PEER, &[]),
+    rule(
+        CANCELLABLE,
+        A::BorrowerCancel,
+        G::Always,
+        go(S::Cancelled),
+        PEER,
+        &[E::SendCancelYes],
+    ),
+    rule(
+        &[S::Cancelled, S::Unfilled],
+        A::BorrowerCancel,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::SendCancelYes],
+    ),
+    rule(
+        &[
+            S::Shipped,
+            S::Overdue,
+            S::Recalled,
+            S::ReturnShipped,
+            S::Completed,
+            S::CopyCompleted,
+            S::CompletedWithoutReturn,
+        ],
+        A::BorrowerCancel,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::SendCancelNo],
+    ),
+    rule(
+        ON_LOAN,
+        A::BorrowerRenew,
+        G::NoRenewPending,
+        STAY,
+        PEER,
+        &[E::MarkRenewPending],
+    ),
+    rule(
+        ON_LOAN,
+        A::BorrowerShippedReturn,
+        G::Always,
+        go(S::ReturnShipped),
+        PEER,
+        &[E::ClearRenewPending],
+    ),
+    rule(
+        ON_LOAN,
+        A::BorrowerShippedForward,
+        G::Always,
+        STAY,
+        PEER,
+        &[],
+    ),
+    rule(
+        &[S::ConditionalPending],
+        A::BorrowerAcceptsConditions,
+        G::Always,
+        go(S::WillSupply),
+        PEER,
+        &[],
+    ),
     rule(ALL, A::BorrowerNotification, G::Always, STAY, PEER, &[]),
-    rule(ALL, A::BorrowerStatusRequest, G::Always, STAY, PEER, &[E::SendStatusResponse]),
+    rule(
+        ALL,
+        A::BorrowerStatusRequest,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::SendStatusResponse],
+    ),
 ];
 
 pub struct Supplier;

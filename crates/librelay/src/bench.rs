@@ -36,13 +36,23 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
-        BenchCommand::Lifecycle { n, concurrency, baseline, sync, database } => {
-            lifecycle(n, concurrency, baseline, &sync, database).await
-        }
+        BenchCommand::Lifecycle {
+            n,
+            concurrency,
+            baseline,
+            sync,
+            database,
+        } => lifecycle(n, concurrency, baseline, &sync, database).await,
     }
 }
 
-async fn lifecycle(n: usize, concurrency: usize, baseline: u32, sync: &str, database: Option<String>) -> anyhow::Result<()> {
+async fn lifecycle(
+    n: usize,
+    concurrency: usize,
+    baseline: u32,
+    sync: &str,
+    database: Option<String>,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::for_tests(dir.path().to_path_buf());
     config.sqlite_synchronous = sync.to_owned();
@@ -56,7 +66,9 @@ async fn lifecycle(n: usize, concurrency: usize, baseline: u32, sync: &str, data
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop_rx.await;
     }));
-    server::demo::seed_directory(&st, dir.path()).await?.context("the bench store was not empty")?;
+    server::demo::seed_directory(&st, dir.path())
+        .await?
+        .context("the bench store was not empty")?;
     let engine = st.store.engine();
 
     let raw = st.store.bench_single_row_commits(baseline).await?;
@@ -85,7 +97,11 @@ async fn lifecycle(n: usize, concurrency: usize, baseline: u32, sync: &str, data
     println!("  lifecycles:            {n} ({failed} failed) in {secs:.2} s");
     println!("  lifecycles per second: {rate:.0}");
     println!("  raw single-row commits per second (baseline, same store): {raw:.0}");
-    println!("  ratio lifecycles/s : raw commits/s = {:.2} ({:.0} %)", rate / raw, 100.0 * rate / raw);
+    println!(
+        "  ratio lifecycles/s : raw commits/s = {:.2} ({:.0} %)",
+        rate / raw,
+        100.0 * rate / raw
+    );
     println!("  targets: >= 1000 lifecycles/s and >= 25 % of the raw commit rate");
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -102,27 +118,45 @@ async fn one_lifecycle(
     lender: &server::auth::CurrentUser,
     i: usize,
 ) -> anyhow::Result<()> {
-    let citation = serde_json::json!({ "title": format!("Benchmark book {i}"), "author": "Bench, B." });
+    let citation =
+        serde_json::json!({ "title": format!("Benchmark book {i}"), "author": "Bench, B." });
     let body = CreateRequest {
         format: "loan".to_owned(),
         citation: serde_json::from_value(citation)?,
         patron_id: Some(patron_id.to_owned()),
         rota: Some(vec!["XNU".to_owned()]),
     };
-    let req = d.create(staff, body).await.map_err(|e| anyhow::anyhow!("create: {e}"))?;
+    let req = d
+        .create(staff, body)
+        .await
+        .map_err(|e| anyhow::anyhow!("create: {e}"))?;
     let id = req.request_id;
     let step = |e: server::error::ApiError| anyhow::anyhow!("{id}: {e}");
-    d.borrow(staff, &id, action("approve")).await.map_err(step)?;
-    let lend = d.until_lend_state(&id, "XNU", "request_received").await.map_err(step)?;
-    d.lend(lender, &lend.request_id, action("will_supply")).await.map_err(step)?;
-    let ship = ActionInput { barcode: Some(format!("B{i:08}")), ..action("ship_physical") };
+    d.borrow(staff, &id, action("approve"))
+        .await
+        .map_err(step)?;
+    let lend = d
+        .until_lend_state(&id, "XNU", "request_received")
+        .await
+        .map_err(step)?;
+    d.lend(lender, &lend.request_id, action("will_supply"))
+        .await
+        .map_err(step)?;
+    let ship = ActionInput {
+        barcode: Some(format!("B{i:08}")),
+        ..action("ship_physical")
+    };
     d.lend(lender, &lend.request_id, ship).await.map_err(step)?;
     d.until_borrow_state(&id, "shipped").await.map_err(step)?;
     for a in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
         d.borrow(staff, &id, action(a)).await.map_err(step)?;
     }
-    d.until_lend_state(&id, "XNU", "return_shipped").await.map_err(step)?;
-    d.lend(lender, &lend.request_id, action("check_in")).await.map_err(step)?;
+    d.until_lend_state(&id, "XNU", "return_shipped")
+        .await
+        .map_err(step)?;
+    d.lend(lender, &lend.request_id, action("check_in"))
+        .await
+        .map_err(step)?;
     d.until_borrow_state(&id, "completed").await.map_err(step)?;
     Ok(())
 }

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use server::{App, Config};
 
 #[derive(Parser)]
-#[command(name = "librelay", version, about = "Interlibrary loan and document delivery")]
+#[command(
+    name = "librelay",
+    version,
+    about = "Interlibrary loan and document delivery"
+)]
 struct Cli {
     /// Configuration file (TOML); `librelay.toml` in the working directory is read if present.
     #[arg(long, global = true)]
@@ -54,7 +58,11 @@ enum Command {
     },
 }
 
-fn load_config(cli_config: Option<&std::path::Path>, store: &StoreArgs, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+fn load_config(
+    cli_config: Option<&std::path::Path>,
+    store: &StoreArgs,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<Config> {
     let mut config = Config::load(cli_config).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     if let Some(d) = &store.data_dir {
         config.data_dir = d.clone();
@@ -71,14 +79,23 @@ fn load_config(cli_config: Option<&std::path::Path>, store: &StoreArgs, listen: 
 fn init_tracing(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { demo, listen, store } => {
+        Command::Serve {
+            demo,
+            listen,
+            store,
+        } => {
             let config = load_config(cli.config.as_deref(), &store, listen)?;
             init_tracing(&config.log_level);
             serve(config, demo).await
@@ -90,7 +107,9 @@ async fn main() -> anyhow::Result<()> {
             if !sc.is_postgres() {
                 std::fs::create_dir_all(&config.data_dir)?;
             }
-            store::Store::open(&sc).await.context("migrating the store")?;
+            store::Store::open(&sc)
+                .await
+                .context("migrating the store")?;
             println!("schema is up to date");
             Ok(())
         }
@@ -109,16 +128,25 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         match server::demo::seed_directory(&state, &data_dir).await? {
             Some(accounts) => {
-                println!("Demo consortium seeded. Accounts (password for all: {}):", server::demo::DEMO_PASSWORD);
+                println!(
+                    "Demo consortium seeded. Accounts (password for all: {}):",
+                    server::demo::DEMO_PASSWORD
+                );
                 for a in &accounts {
                     println!("  {:<4} {:<22} {}", a.library, a.username, a.role);
                 }
-                println!("Written to {}", data_dir.join("demo-accounts.json").display());
+                println!(
+                    "Written to {}",
+                    data_dir.join("demo-accounts.json").display()
+                );
                 tokio::spawn(server::demo::seed_activity(state.clone()));
             }
             None => println!("The store already has data; demo seeding skipped."),
         }
     }
-    println!("librelay listening on http://{addr} ({} store)", state.store.engine());
+    println!(
+        "librelay listening on http://{addr} ({} store)",
+        state.store.engine()
+    );
     app.run_until_stopped().await
 }

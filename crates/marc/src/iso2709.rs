@@ -30,7 +30,13 @@ pub struct Iso2709Reader<R> {
 
 impl<R: BufRead> Iso2709Reader<R> {
     pub fn new(input: R) -> Self {
-        Iso2709Reader { input, record_no: 0, offset: 0, buf: Vec::with_capacity(4096), done: false }
+        Iso2709Reader {
+            input,
+            record_no: 0,
+            offset: 0,
+            buf: Vec::with_capacity(4096),
+            done: false,
+        }
     }
 
     /// Read up to and including the next record terminator. The terminator, not the leader's
@@ -50,7 +56,11 @@ impl<R: BufRead> Iso2709Reader<R> {
                 self.offset += n as u64;
                 // Skip line breaks some tools put between records.
                 let trimmed: Vec<u8> = {
-                    let lead = self.buf.iter().take_while(|b| matches!(b, b'\n' | b'\r')).count();
+                    let lead = self
+                        .buf
+                        .iter()
+                        .take_while(|b| matches!(b, b'\n' | b'\r'))
+                        .count();
                     self.buf[lead..].to_vec()
                 };
                 if trimmed.iter().all(|b| b.is_ascii_whitespace()) {
@@ -75,8 +85,16 @@ impl<R: BufRead> Iterator for Iso2709Reader<R> {
         self.record_no += 1;
         let record_no = self.record_no;
         Some(match raw {
-            Ok((offset, bytes)) => parse(&bytes).map_err(|reason| RecordError { record_no, byte_offset: offset, reason }),
-            Err(e) => Err(RecordError { record_no, byte_offset: self.offset, reason: format!("read error: {e}") }),
+            Ok((offset, bytes)) => parse(&bytes).map_err(|reason| RecordError {
+                record_no,
+                byte_offset: offset,
+                reason,
+            }),
+            Err(e) => Err(RecordError {
+                record_no,
+                byte_offset: self.offset,
+                reason: format!("read error: {e}"),
+            }),
         })
     }
 }
@@ -91,33 +109,55 @@ fn digits(bytes: &[u8]) -> Option<usize> {
 /// Parse one record (terminator included or not).
 pub fn parse(bytes: &[u8]) -> Result<Record, String> {
     if bytes.len() > MAX_RECORD + 1 {
-        return Err(format!("record is {} bytes, longer than ISO 2709 allows", bytes.len()));
+        return Err(format!(
+            "record is {} bytes, longer than ISO 2709 allows",
+            bytes.len()
+        ));
     }
     if bytes.len() < 25 {
-        return Err(format!("record is only {} bytes, shorter than a leader", bytes.len()));
+        return Err(format!(
+            "record is only {} bytes, shorter than a leader",
+            bytes.len()
+        ));
     }
     let leader = &bytes[..24];
     if !leader.is_ascii() {
         return Err("leader has non-ASCII bytes".to_owned());
     }
-    let base = digits(&leader[12..17]).ok_or("leader base address (positions 12-16) is not a number")?;
+    let base =
+        digits(&leader[12..17]).ok_or("leader base address (positions 12-16) is not a number")?;
     let unicode = leader[9] == b'a';
     if base < 25 || base > bytes.len() {
-        return Err(format!("base address {base} is outside the record ({} bytes)", bytes.len()));
+        return Err(format!(
+            "base address {base} is outside the record ({} bytes)",
+            bytes.len()
+        ));
     }
     let directory = &bytes[24..base - 1];
-    if directory.len() % 12 != 0 {
-        return Err(format!("directory is {} bytes, not a multiple of 12", directory.len()));
+    if !directory.len().is_multiple_of(12) {
+        return Err(format!(
+            "directory is {} bytes, not a multiple of 12",
+            directory.len()
+        ));
     }
     let data = &bytes[base..];
-    let mut rec = Record { leader: String::from_utf8_lossy(leader).into_owned(), ..Record::default() };
+    let mut rec = Record {
+        leader: String::from_utf8_lossy(leader).into_owned(),
+        ..Record::default()
+    };
     for entry in directory.chunks_exact(12) {
-        let tag = std::str::from_utf8(&entry[..3]).map_err(|_| "directory tag is not ASCII".to_owned())?;
-        let len = digits(&entry[3..7]).ok_or_else(|| format!("field {tag}: length is not a number"))?;
-        let start = digits(&entry[7..12]).ok_or_else(|| format!("field {tag}: start is not a number"))?;
-        let raw = data
-            .get(start..start + len)
-            .ok_or_else(|| format!("field {tag}: bytes {start}..{} are outside the record", start + len))?;
+        let tag = std::str::from_utf8(&entry[..3])
+            .map_err(|_| "directory tag is not ASCII".to_owned())?;
+        let len =
+            digits(&entry[3..7]).ok_or_else(|| format!("field {tag}: length is not a number"))?;
+        let start =
+            digits(&entry[7..12]).ok_or_else(|| format!("field {tag}: start is not a number"))?;
+        let raw = data.get(start..start + len).ok_or_else(|| {
+            format!(
+                "field {tag}: bytes {start}..{} are outside the record",
+                start + len
+            )
+        })?;
         let raw = raw.strip_suffix(&[FIELD_TERMINATOR]).unwrap_or(raw);
         let text = |b: &[u8]| -> Result<String, String> {
             match std::str::from_utf8(b) {
@@ -129,7 +169,9 @@ pub fn parse(bytes: &[u8]) -> Result<Record, String> {
             }
         };
         if !unicode && !raw.is_ascii() {
-            return Err(format!("MARC-8 record with non-ASCII bytes in field {tag}; MARC-8 decoding is not supported yet"));
+            return Err(format!(
+                "MARC-8 record with non-ASCII bytes in field {tag}; MARC-8 decoding is not supported yet"
+            ));
         }
         if tag.starts_with("00") {
             rec.control_fields.push((tag.to_owned(), text(raw)?));
@@ -138,9 +180,16 @@ pub fn parse(bytes: &[u8]) -> Result<Record, String> {
         let mut parts = raw.split(|b| *b == SUBFIELD_DELIMITER);
         let indicators = parts.next().unwrap_or_default();
         let ind = |i: usize| indicators.get(i).map_or(' ', |b| char::from(*b));
-        let mut field = DataField { tag: tag.to_owned(), ind1: ind(0), ind2: ind(1), subfields: Vec::new() };
+        let mut field = DataField {
+            tag: tag.to_owned(),
+            ind1: ind(0),
+            ind2: ind(1),
+            subfields: Vec::new(),
+        };
         for sub in parts {
-            let Some((&code, value)) = sub.split_first() else { continue };
+            let Some((&code, value)) = sub.split_first() else {
+                continue;
+            };
             field.subfields.push((char::from(code), text(value)?));
         }
         rec.data_fields.push(field);

@@ -28,17 +28,26 @@ pub struct DataField {
 impl DataField {
     /// The first subfield `code`.
     pub fn subfield(&self, code: char) -> Option<&str> {
-        self.subfields.iter().find(|(c, _)| *c == code).map(|(_, v)| v.as_str())
+        self.subfields
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn subfields(&self, code: char) -> impl Iterator<Item = &str> {
-        self.subfields.iter().filter(move |(c, _)| *c == code).map(|(_, v)| v.as_str())
+        self.subfields
+            .iter()
+            .filter(move |(c, _)| *c == code)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 impl Record {
     pub fn control(&self, tag: &str) -> Option<&str> {
-        self.control_fields.iter().find(|(t, _)| t == tag).map(|(_, v)| v.as_str())
+        self.control_fields
+            .iter()
+            .find(|(t, _)| t == tag)
+            .map(|(_, v)| v.as_str())
     }
 
     /// 001, the control number.
@@ -67,8 +76,17 @@ pub enum Format {
 }
 
 pub fn detect(first_bytes: &[u8]) -> Format {
-    let start = first_bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+    let start = first_bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
     let rest = first_bytes.get(start..).unwrap_or_default();
-    let rest = rest.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(rest);
-    if rest.first() == Some(&b'<') { Format::MarcXml } else { Format::Iso2709 }
+    let rest = rest
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(rest);
+    if rest.first() == Some(&b'<') {
+        Format::MarcXml
+    } else {
+        Format::Iso2709
+    }
 }

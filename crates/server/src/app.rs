@@ -74,11 +74,19 @@ impl App {
             });
         let (stop, stop_rx) = watch::channel(false);
         let jobs = crate::jobs::spawn(state.clone(), stop_rx);
-        Ok(App { listener, router, state, stop, jobs })
+        Ok(App {
+            listener,
+            router,
+            state,
+            stop,
+            jobs,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     pub fn state(&self) -> AppState {
@@ -91,9 +99,20 @@ impl App {
     }
 
     /// Serve until `signal` completes, then stop the jobs and let requests finish.
-    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { listener, router, stop, jobs, .. } = self;
-        let served = axum::serve(listener, router).with_graceful_shutdown(signal).await;
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            stop,
+            jobs,
+            ..
+        } = self;
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(signal)
+            .await;
         let _ = stop.send(true);
         for j in jobs {
             let _ = tokio::time::timeout(Duration::from_secs(5), j).await;
@@ -105,14 +124,18 @@ impl App {
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let sc = config.store_config();
     if !sc.is_postgres() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
     }
     Store::open(&sc).await.with_context(|| {
         if sc.is_postgres() {
             "opening the PostgreSQL database given by --database".to_owned()
         } else {
-            format!("opening the embedded database in {}", config.data_dir.display())
+            format!(
+                "opening the embedded database in {}",
+                config.data_dir.display()
+            )
         }
     })
 }

@@ -1,9 +1,9 @@
 //! Passwords (Argon2id, hashed off the async threads), bearer tokens (random, stored as SHA-256
 //! hashes, revocable) and the extractor that turns a token into the acting user.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -29,7 +29,11 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -63,10 +67,12 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn from_row(u: &UserRow, token_hash: String) -> Result<Self, ApiError> {
-        let kind = UserKind::parse(&u.kind)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user {} has kind {}", u.user_id, u.kind)))?;
-        let roles = parse_roles(&u.roles)
-            .map_err(|r| ApiError::internal(anyhow::anyhow!("user {} has unknown role {r}", u.user_id)))?;
+        let kind = UserKind::parse(&u.kind).ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("user {} has kind {}", u.user_id, u.kind))
+        })?;
+        let roles = parse_roles(&u.roles).map_err(|r| {
+            ApiError::internal(anyhow::anyhow!("user {} has unknown role {r}", u.user_id))
+        })?;
         Ok(CurrentUser {
             user_id: u.user_id.clone(),
             library_id: u.library_id.clone(),
@@ -83,7 +89,11 @@ impl CurrentUser {
 
     /// The capacities this user acts in on their own library's requests.
     pub fn actors(&self) -> Vec<Actor> {
-        if self.is_patron() { vec![Actor::Patron] } else { capacities(&self.roles) }
+        if self.is_patron() {
+            vec![Actor::Patron]
+        } else {
+            capacities(&self.roles)
+        }
     }
 
     pub fn can(&self, actor: Actor) -> bool {
@@ -94,7 +104,10 @@ impl CurrentUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -107,9 +120,16 @@ impl FromRequestParts<AppState> for CurrentUser {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthenticated)?;
         let hash = token_hash(token);
-        let user = state.store.token_owner(&hash, state.now()).await?.ok_or(ApiError::Unauthenticated)?;
+        let user = state
+            .store
+            .token_owner(&hash, state.now())
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
         if user.status != AccountStatus::Active.as_str() {
-            return Err(ApiError::Forbidden(format!("the account is {}", user.status)));
+            return Err(ApiError::Forbidden(format!(
+                "the account is {}",
+                user.status
+            )));
         }
         CurrentUser::from_row(&user, hash)
     }

@@ -11,7 +11,8 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
 /// Truncate to microseconds: PostgreSQL keeps no more, and a value must read back equal.
 fn micros(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -65,7 +65,9 @@ impl Config {
         } else {
             fig = fig.merge(Toml::file("librelay.toml"));
         }
-        fig.merge(Env::prefixed("LIBRELAY_")).extract().map_err(Box::new)
+        fig.merge(Env::prefixed("LIBRELAY_"))
+            .extract()
+            .map_err(Box::new)
     }
 
     pub fn store_config(&self) -> store::StoreConfig {

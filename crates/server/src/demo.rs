@@ -44,12 +44,60 @@ struct Lib {
 const HUB: &str = "HUB";
 
 const LIBS: &[Lib] = &[
-    Lib { code: HUB, isil: "CN-JJHUB", en: "Jing-Jin Academic Library Consortium", zh: "京津学术图书馆联盟", kind: LibraryKind::Hub, region: "Beijing", closed: &[WeekdayName::Saturday, WeekdayName::Sunday] },
-    Lib { code: "BCU", isil: "CN-BCU", en: "Beichen University Library", zh: "北辰大学图书馆", kind: LibraryKind::University, region: "Beijing", closed: &[WeekdayName::Sunday] },
-    Lib { code: "XNU", isil: "CN-XNU", en: "Xishan Normal University Library", zh: "西山师范大学图书馆", kind: LibraryKind::University, region: "Beijing", closed: &[WeekdayName::Sunday] },
-    Lib { code: "HTU", isil: "CN-HTU", en: "Haitang University of Technology Library", zh: "海棠理工大学图书馆", kind: LibraryKind::University, region: "Tianjin", closed: &[WeekdayName::Sunday] },
-    Lib { code: "CPL", isil: "CN-JHCPL", en: "Jinghua City Public Library", zh: "京华市公共图书馆", kind: LibraryKind::Public, region: "Beijing", closed: &[WeekdayName::Monday] },
-    Lib { code: "NSD", isil: "CN-NSD", en: "National Sci-Tech Document Supplier (demo)", zh: "国家科技文献供应中心（演示）", kind: LibraryKind::Supplier, region: "Beijing", closed: &[WeekdayName::Saturday, WeekdayName::Sunday] },
+    Lib {
+        code: HUB,
+        isil: "CN-JJHUB",
+        en: "Jing-Jin Academic Library Consortium",
+        zh: "京津学术图书馆联盟",
+        kind: LibraryKind::Hub,
+        region: "Beijing",
+        closed: &[WeekdayName::Saturday, WeekdayName::Sunday],
+    },
+    Lib {
+        code: "BCU",
+        isil: "CN-BCU",
+        en: "Beichen University Library",
+        zh: "北辰大学图书馆",
+        kind: LibraryKind::University,
+        region: "Beijing",
+        closed: &[WeekdayName::Sunday],
+    },
+    Lib {
+        code: "XNU",
+        isil: "CN-XNU",
+        en: "Xishan Normal University Library",
+        zh: "西山师范大学图书馆",
+        kind: LibraryKind::University,
+        region: "Beijing",
+        closed: &[WeekdayName::Sunday],
+    },
+    Lib {
+        code: "HTU",
+        isil: "CN-HTU",
+        en: "Haitang University of Technology Library",
+        zh: "海棠理工大学图书馆",
+        kind: LibraryKind::University,
+        region: "Tianjin",
+        closed: &[WeekdayName::Sunday],
+    },
+    Lib {
+        code: "CPL",
+        isil: "CN-JHCPL",
+        en: "Jinghua City Public Library",
+        zh: "京华市公共图书馆",
+        kind: LibraryKind::Public,
+        region: "Beijing",
+        closed: &[WeekdayName::Monday],
+    },
+    Lib {
+        code: "NSD",
+        isil: "CN-NSD",
+        en: "National Sci-Tech Document Supplier (demo)",
+        zh: "国家科技文献供应中心（演示）",
+        kind: LibraryKind::Supplier,
+        region: "Beijing",
+        closed: &[WeekdayName::Saturday, WeekdayName::Sunday],
+    },
 ];
 
 /// The members that lend books (the hub coordinates; the supplier sells copies).
@@ -61,7 +109,11 @@ const RECORDS: &[u8] = include_bytes!("../../../fixtures/demo/loc-demo.mrc");
 /// Journals for article requests: (title, ISSN, publisher).
 const JOURNALS: &[(&str, &str, &str)] = &[
     ("Nature", "0028-0836", "Nature Publishing Group"),
-    ("Science", "0036-8075", "American Association for the Advancement of Science"),
+    (
+        "Science",
+        "0036-8075",
+        "American Association for the Advancement of Science",
+    ),
     ("Journal of Documentation", "0022-0418", "Emerald"),
     ("Library Hi Tech", "0737-8831", "Emerald"),
     ("中国图书馆学报", "1001-8867", "国家图书馆出版社"),
@@ -69,7 +121,10 @@ const JOURNALS: &[(&str, &str, &str)] = &[
 ];
 
 /// Seed an empty store. Returns `None` when it already has libraries (the demo ran before).
-pub async fn seed_directory(st: &AppState, data_dir: &Path) -> anyhow::Result<Option<Vec<DemoAccount>>> {
+pub async fn seed_directory(
+    st: &AppState,
+    data_dir: &Path,
+) -> anyhow::Result<Option<Vec<DemoAccount>>> {
     if st.store.count_libraries().await? > 0 {
         return Ok(None);
     }
@@ -121,7 +176,8 @@ pub async fn seed_directory(st: &AppState, data_dir: &Path) -> anyhow::Result<Op
                     for (j, h) in holders.iter().enumerate() {
                         let call = format!("{}-{:04}", h, i);
                         let barcode = format!("{h}{i:06}{j}");
-                        tx.insert_holding(&rec.record_id, h, Some(&call), Some(&barcode)).await?;
+                        tx.insert_holding(&rec.record_id, h, Some(&call), Some(&barcode))
+                            .await?;
                     }
                 }
                 Ok::<_, StoreError>(())
@@ -139,7 +195,9 @@ fn write_accounts(data_dir: &Path, accounts: &[DemoAccount]) -> anyhow::Result<(
 }
 
 fn cny(minor: i64) -> Option<Money> {
-    Currency::parse("CNY").ok().map(|currency| Money { minor, currency })
+    Currency::parse("CNY")
+        .ok()
+        .map(|currency| Money { minor, currency })
 }
 
 /// Default terms of each lender, and the shorter national loan for partners outside the region
@@ -167,13 +225,27 @@ fn policies(l: &Lib) -> Vec<(Option<&'static str>, PartnerPolicy)> {
                 ..base
             },
         )),
-        LibraryKind::Public => {
-            out.push((None, PartnerPolicy { services: vec![Service::Loan], loan_days: 21, ..base }))
-        }
+        LibraryKind::Public => out.push((
+            None,
+            PartnerPolicy {
+                services: vec![Service::Loan],
+                loan_days: 21,
+                ..base
+            },
+        )),
         _ => {
             out.push((None, base.clone()));
-            for other in LIBS.iter().filter(|o| o.code != l.code && o.code != HUB && o.region != l.region) {
-                out.push((Some(other.code), PartnerPolicy { loan_days: 14, ..base.clone() }));
+            for other in LIBS
+                .iter()
+                .filter(|o| o.code != l.code && o.code != HUB && o.region != l.region)
+            {
+                out.push((
+                    Some(other.code),
+                    PartnerPolicy {
+                        loan_days: 14,
+                        ..base.clone()
+                    },
+                ));
             }
         }
     }
@@ -183,9 +255,18 @@ fn policies(l: &Lib) -> Vec<(Option<&'static str>, PartnerPolicy)> {
 fn people(hash: &str) -> (Vec<NewUser>, Vec<DemoAccount>) {
     let mut users = Vec::new();
     let mut accounts = Vec::new();
-    let mut add = |lib: &str, username: String, name: String, kind: UserKind, patron: Option<PatronType>, roles: &[Role], status: AccountStatus| {
+    let mut add = |lib: &str,
+                   username: String,
+                   name: String,
+                   kind: UserKind,
+                   patron: Option<PatronType>,
+                   roles: &[Role],
+                   status: AccountStatus| {
         let role = match (kind, roles.first()) {
-            (UserKind::Patron, _) => format!("patron:{}", patron.map(|p| p.as_str()).unwrap_or("external")),
+            (UserKind::Patron, _) => format!(
+                "patron:{}",
+                patron.map(|p| p.as_str()).unwrap_or("external")
+            ),
             (_, Some(r)) => r.as_str().to_owned(),
             _ => "staff".to_owned(),
         };
@@ -212,24 +293,65 @@ fn people(hash: &str) -> (Vec<NewUser>, Vec<DemoAccount>) {
             locale: "zh-CN".to_owned(),
         });
     };
-    add(HUB, "hub-admin".into(), "联盟管理员 Hub Admin".into(), UserKind::Staff, None, &[Role::HubAdmin], AccountStatus::Active);
+    add(
+        HUB,
+        "hub-admin".into(),
+        "联盟管理员 Hub Admin".into(),
+        UserKind::Staff,
+        None,
+        &[Role::HubAdmin],
+        AccountStatus::Active,
+    );
     for l in LIBS.iter().filter(|l| l.code != HUB) {
         let c = l.code.to_lowercase();
+        let has_readers = l.kind != LibraryKind::Supplier;
         let staff: [(&str, Role, &str); 4] = [
             ("borrow", Role::BorrowingOperator, "馆际借入员 Borrowing"),
             ("lend", Role::LendingOperator, "馆际借出员 Lending"),
-            ("manager", Role::ResourceSharingManager, "资源共享主管 RS Manager"),
+            (
+                "manager",
+                Role::ResourceSharingManager,
+                "资源共享主管 RS Manager",
+            ),
             ("admin", Role::LibraryAdmin, "系统管理员 Admin"),
         ];
         for (suffix, role, name) in staff {
-            add(l.code, format!("{c}-{suffix}"), format!("{} {name}", l.code), UserKind::Staff, None, &[role], AccountStatus::Active);
+            add(
+                l.code,
+                format!("{c}-{suffix}"),
+                format!("{} {name}", l.code),
+                UserKind::Staff,
+                None,
+                &[role],
+                AccountStatus::Active,
+            );
         }
-        let types: &[PatronType] = if l.code == "BCU" { PatronType::ALL } else { &[PatronType::Faculty, PatronType::Undergraduate] };
+        let types: &[PatronType] = match (l.code, has_readers) {
+            (_, false) => &[],
+            ("BCU", _) => PatronType::ALL,
+            _ => &[PatronType::Faculty, PatronType::Undergraduate],
+        };
         for t in types {
-            add(l.code, format!("{c}-{}", t.as_str()), format!("{} {}", l.code, reader_name(*t)), UserKind::Patron, Some(*t), &[], AccountStatus::Active);
+            add(
+                l.code,
+                format!("{c}-{}", t.as_str()),
+                format!("{} {}", l.code, reader_name(*t)),
+                UserKind::Patron,
+                Some(*t),
+                &[],
+                AccountStatus::Active,
+            );
         }
     }
-    add("BCU", "bcu-newreader".into(), "新注册读者 New reader".into(), UserKind::Patron, Some(PatronType::Master), &[], AccountStatus::Pending);
+    add(
+        "BCU",
+        "bcu-newreader".into(),
+        "新注册读者 New reader".into(),
+        UserKind::Patron,
+        Some(PatronType::Master),
+        &[],
+        AccountStatus::Pending,
+    );
     (users, accounts)
 }
 
@@ -262,9 +384,18 @@ fn catalog_records() -> anyhow::Result<Vec<(NewCatalogRecord, Vec<&'static str>)
     for (i, rec) in reader.enumerate() {
         let Ok(rec) = rec else { continue };
         let bib = marc::BibRecord::from_record(&rec);
-        let Some(title) = bib.title.clone().filter(|t| !t.is_empty()) else { continue };
-        let isbn = bib.isbns.iter().find_map(|s| domain::ident::Isbn::parse(s).ok()).map(|i| i.to_string());
-        let record_id = rec.control_number().map(|c| format!("lc{}", c.trim())).unwrap_or_else(|| format!("demo{i}"));
+        let Some(title) = bib.title.clone().filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        let isbn = bib
+            .isbns
+            .iter()
+            .find_map(|s| domain::ident::Isbn::parse(s).ok())
+            .map(|i| i.to_string());
+        let record_id = rec
+            .control_number()
+            .map(|c| format!("lc{}", c.trim()))
+            .unwrap_or_else(|| format!("demo{i}"));
         let holders = holders_for(i);
         out.push((
             NewCatalogRecord {
@@ -301,14 +432,14 @@ fn catalog_records() -> anyhow::Result<Vec<(NewCatalogRecord, Vec<&'static str>)
 
 fn holders_for(i: usize) -> Vec<&'static str> {
     // Every third record only at HTU and XNU, so loans visibly travel between regions.
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         return vec!["HTU", "XNU"];
     }
     let mut h = vec![LENDERS[i % LENDERS.len()]];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         h.push(LENDERS[(i + 1) % LENDERS.len()]);
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         h.push(LENDERS[(i + 2) % LENDERS.len()]);
     }
     h
@@ -328,9 +459,30 @@ async fn activity(st: &AppState) -> anyhow::Result<()> {
     let d = Driver::new(st.clone());
     let books = st.store.catalog_sample(400).await?;
     let books: Vec<_> = books.into_iter().filter(|b| b.isbn.is_some()).collect();
-    let patrons = ["bcu-faculty", "bcu-phd", "bcu-master", "bcu-undergraduate", "xnu-faculty", "cpl-undergraduate", "htu-faculty"];
+    let patrons = [
+        "bcu-faculty",
+        "bcu-phd",
+        "bcu-master",
+        "bcu-undergraduate",
+        "xnu-faculty",
+        "cpl-undergraduate",
+        "htu-faculty",
+    ];
     // The stage each request is left at, cycling.
-    let stages = ["pending", "sent", "will_supply", "shipped", "received", "on_loan", "returned", "completed", "unfilled", "cancelled", "conditional", "pick_slip"];
+    let stages = [
+        "pending",
+        "sent",
+        "will_supply",
+        "shipped",
+        "received",
+        "on_loan",
+        "returned",
+        "completed",
+        "unfilled",
+        "cancelled",
+        "conditional",
+        "pick_slip",
+    ];
     let mut n = 0usize;
     for (i, book) in books.iter().enumerate().take(30) {
         let patron = patrons[i % patrons.len()];
@@ -342,7 +494,14 @@ async fn activity(st: &AppState) -> anyhow::Result<()> {
     }
     for (i, (title, issn, _)) in JOURNALS.iter().enumerate() {
         let patron = patrons[i % 4];
-        let stage = ["pending", "sent", "shipped", "completed", "received", "unfilled"][i % 6];
+        let stage = [
+            "pending",
+            "sent",
+            "shipped",
+            "completed",
+            "received",
+            "unfilled",
+        ][i % 6];
         if let Err(e) = one_copy(&d, patron, title, issn, i, stage).await {
             tracing::warn!(error = %e, patron, stage, "demo copy");
         }
@@ -353,10 +512,19 @@ async fn activity(st: &AppState) -> anyhow::Result<()> {
 }
 
 fn lib_of(username: &str) -> String {
-    username.split('-').next().unwrap_or_default().to_uppercase()
+    username
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_uppercase()
 }
 
-async fn one_loan(d: &Driver, patron: &str, book: &store::CatalogRecord, stage: &str) -> anyhow::Result<()> {
+async fn one_loan(
+    d: &Driver,
+    patron: &str,
+    book: &store::CatalogRecord,
+    stage: &str,
+) -> anyhow::Result<()> {
     let who = d.user(patron).await?;
     let borrower = lib_of(patron).to_lowercase();
     let staff = d.user(&format!("{borrower}-borrow")).await?;
@@ -389,9 +557,15 @@ async fn one_loan(d: &Driver, patron: &str, book: &store::CatalogRecord, stage: 
     if stage == "unfilled" {
         // Every lender says no, one after the other.
         loop {
-            let reject = ActionInput { reason: Some("NotOnShelf".into()), note: Some("在架上未找到 / not on the shelf".into()), ..action("reject") };
+            let reject = ActionInput {
+                reason: Some("NotOnShelf".into()),
+                note: Some("在架上未找到 / not on the shelf".into()),
+                ..action("reject")
+            };
             d.lend(&lender_staff, &lend.request_id, reject).await?;
-            let next = d.until_borrow_state_any(&id, &["sent", "unfilled"], &lender).await?;
+            let next = d
+                .until_borrow_state_any(&id, &["sent", "unfilled"], &lender)
+                .await?;
             if next.state == "unfilled" {
                 return Ok(());
             }
@@ -401,21 +575,29 @@ async fn one_loan(d: &Driver, patron: &str, book: &store::CatalogRecord, stage: 
         }
     }
     if stage == "conditional" {
-        let cond = ActionInput { note: Some("仅限馆内阅览 / library use only".into()), ..action("conditional") };
+        let cond = ActionInput {
+            note: Some("仅限馆内阅览 / library use only".into()),
+            ..action("conditional")
+        };
         d.lend(&lender_staff, &lend.request_id, cond).await?;
         d.until_borrow_state(&id, "conditional_pending").await?;
         return Ok(());
     }
-    d.lend(&lender_staff, &lend.request_id, action("will_supply")).await?;
+    d.lend(&lender_staff, &lend.request_id, action("will_supply"))
+        .await?;
     d.until_borrow_state(&id, "will_supply").await?;
     if stage == "will_supply" {
         return Ok(());
     }
     if stage == "pick_slip" {
-        d.lend(&lender_staff, &lend.request_id, action("print_pick_slip")).await?;
+        d.lend(&lender_staff, &lend.request_id, action("print_pick_slip"))
+            .await?;
         return Ok(());
     }
-    let ship = ActionInput { barcode: lend.barcode.clone().or(Some("DEMO0001".into())), ..action("ship_physical") };
+    let ship = ActionInput {
+        barcode: lend.barcode.clone().or(Some("DEMO0001".into())),
+        ..action("ship_physical")
+    };
     d.lend(&lender_staff, &lend.request_id, ship).await?;
     d.until_borrow_state(&id, "shipped").await?;
     if stage == "shipped" {
@@ -435,12 +617,20 @@ async fn one_loan(d: &Driver, patron: &str, book: &store::CatalogRecord, stage: 
     }
     d.borrow(&staff, &id, action("ship_return")).await?;
     d.until_lend_state(&id, &lender, "return_shipped").await?;
-    d.lend(&lender_staff, &lend.request_id, action("check_in")).await?;
+    d.lend(&lender_staff, &lend.request_id, action("check_in"))
+        .await?;
     d.until_borrow_state(&id, "completed").await?;
     Ok(())
 }
 
-async fn one_copy(d: &Driver, patron: &str, journal: &str, issn: &str, i: usize, stage: &str) -> anyhow::Result<()> {
+async fn one_copy(
+    d: &Driver,
+    patron: &str,
+    journal: &str,
+    issn: &str,
+    i: usize,
+    stage: &str,
+) -> anyhow::Result<()> {
     let who = d.user(patron).await?;
     let borrower = lib_of(patron).to_lowercase();
     let staff = d.user(&format!("{borrower}-borrow")).await?;
@@ -455,7 +645,12 @@ async fn one_copy(d: &Driver, patron: &str, journal: &str, issn: &str, i: usize,
         "pages": format!("{}-{}", 100 + i * 10, 112 + i * 10),
         "copyright_declaration": true
     });
-    let body = CreateRequest { format: "article_copy".into(), citation: serde_json::from_value(citation)?, patron_id: None, rota: None };
+    let body = CreateRequest {
+        format: "article_copy".into(),
+        citation: serde_json::from_value(citation)?,
+        patron_id: None,
+        rota: None,
+    };
     let req = d.create(&who, body).await?;
     if stage == "pending" || req.rota.0.entries.is_empty() {
         return Ok(());
@@ -469,11 +664,20 @@ async fn one_copy(d: &Driver, patron: &str, journal: &str, issn: &str, i: usize,
     }
     let lender_staff = d.user(&format!("{}-lend", lender.to_lowercase())).await?;
     if stage == "unfilled" {
-        let reject = ActionInput { reason: Some("NotHeld".into()), ..action("reject") };
+        let reject = ActionInput {
+            reason: Some("NotHeld".into()),
+            ..action("reject")
+        };
         d.lend(&lender_staff, &lend.request_id, reject).await?;
         return Ok(());
     }
-    let ship = ActionInput { url: Some(format!("https://files.example.org/demo/{}.pdf", lend.request_id)), ..action("ship_digital") };
+    let ship = ActionInput {
+        url: Some(format!(
+            "https://files.example.org/demo/{}.pdf",
+            lend.request_id
+        )),
+        ..action("ship_digital")
+    };
     d.lend(&lender_staff, &lend.request_id, ship).await?;
     d.until_borrow_state(&id, "shipped").await?;
     if stage == "shipped" {

@@ -21,7 +21,10 @@ pub struct Driver {
 }
 
 pub fn action(name: &str) -> ActionInput {
-    ActionInput { action: name.to_owned(), ..ActionInput::default() }
+    ActionInput {
+        action: name.to_owned(),
+        ..ActionInput::default()
+    }
 }
 
 impl Driver {
@@ -31,7 +34,12 @@ impl Driver {
 
     /// A user as the API would see them after login.
     pub async fn user(&self, username: &str) -> ApiResult<CurrentUser> {
-        let row = self.st.store.user_by_username(username).await?.ok_or(ApiError::NotFound("user"))?;
+        let row = self
+            .st
+            .store
+            .user_by_username(username)
+            .await?
+            .ok_or(ApiError::NotFound("user"))?;
         CurrentUser::from_row(&row, String::new())
     }
 
@@ -39,11 +47,21 @@ impl Driver {
         create_borrow_request(&self.st, who, body).await
     }
 
-    pub async fn borrow(&self, who: &CurrentUser, id: &str, input: ActionInput) -> ApiResult<BorrowRequest> {
+    pub async fn borrow(
+        &self,
+        who: &CurrentUser,
+        id: &str,
+        input: ActionInput,
+    ) -> ApiResult<BorrowRequest> {
         borrow_action(&self.st, who, id, input).await
     }
 
-    pub async fn lend(&self, who: &CurrentUser, id: &str, input: ActionInput) -> ApiResult<LendRequest> {
+    pub async fn lend(
+        &self,
+        who: &CurrentUser,
+        id: &str,
+        input: ActionInput,
+    ) -> ApiResult<LendRequest> {
         lend_action(&self.st, who, id, input).await
     }
 
@@ -54,15 +72,30 @@ impl Driver {
             .waiters
             .wait_for(id, STEP_TIMEOUT, || {
                 let store = store.clone();
-                async move { store.borrow_request(id).await.ok().filter(|r| r.state == state) }
+                async move {
+                    store
+                        .borrow_request(id)
+                        .await
+                        .ok()
+                        .filter(|r| r.state == state)
+                }
             })
             .await
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("request {id} did not reach {state} in time")))
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!(
+                    "request {id} did not reach {state} in time"
+                ))
+            })
     }
 
     /// Wait until the request is in one of `states` with a lender other than `not_lender`, or
     /// unfilled (used to follow the rota from one lender to the next).
-    pub async fn until_borrow_state_any(&self, id: &str, states: &[&str], not_lender: &str) -> ApiResult<BorrowRequest> {
+    pub async fn until_borrow_state_any(
+        &self,
+        id: &str,
+        states: &[&str],
+        not_lender: &str,
+    ) -> ApiResult<BorrowRequest> {
         let store = self.st.store.clone();
         self.st
             .waiters
@@ -76,22 +109,37 @@ impl Driver {
                 }
             })
             .await
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("request {id} did not move on in time")))
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("request {id} did not move on in time"))
+            })
     }
 
     /// Wait until `lender` has the lending request for borrowing request `id` in `state`.
-    pub async fn until_lend_state(&self, id: &str, lender: &str, state: &str) -> ApiResult<LendRequest> {
+    pub async fn until_lend_state(
+        &self,
+        id: &str,
+        lender: &str,
+        state: &str,
+    ) -> ApiResult<LendRequest> {
         let store = self.st.store.clone();
         self.st
             .waiters
             .wait_for(id, STEP_TIMEOUT, || {
                 let store = store.clone();
                 async move {
-                    let found = store.lend_request_for_borrow(lender, id).await.ok().flatten();
+                    let found = store
+                        .lend_request_for_borrow(lender, id)
+                        .await
+                        .ok()
+                        .flatten();
                     found.filter(|r| r.state == state)
                 }
             })
             .await
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{lender} has no request for {id} in {state} in time")))
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!(
+                    "{lender} has no request for {id} in {state} in time"
+                ))
+            })
     }
 }

@@ -68,8 +68,12 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_fields"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Refused(Refusal::NotAllowed { .. }) => (StatusCode::CONFLICT, "action_not_allowed"),
-            ApiError::Refused(Refusal::Forbidden { .. }) => (StatusCode::FORBIDDEN, "action_forbidden"),
+            ApiError::Refused(Refusal::NotAllowed { .. }) => {
+                (StatusCode::CONFLICT, "action_not_allowed")
+            }
+            ApiError::Refused(Refusal::Forbidden { .. }) => {
+                (StatusCode::FORBIDDEN, "action_forbidden")
+            }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

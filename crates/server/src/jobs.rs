@@ -9,9 +9,9 @@ use futures::future::join_all;
 use store::OutboxRow;
 use tokio::sync::watch;
 
+use crate::AppState;
 use crate::flow::borrow::{Extra, apply_borrow};
 use crate::flow::{Acting, FlowError, iso};
-use crate::AppState;
 
 /// Messages claimed per round. Delivered concurrently by (recipient, request) so their writes
 /// share commits, in order within one request.
@@ -56,7 +56,10 @@ pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
     let n = rows.len();
     let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
     for row in rows {
-        groups.entry((row.recipient.clone(), row.request_id.clone())).or_default().push(row);
+        groups
+            .entry((row.recipient.clone(), row.request_id.clone()))
+            .or_default()
+            .push(row);
     }
     join_all(groups.into_values().map(|group| {
         let st = st.clone();
@@ -74,13 +77,29 @@ pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
 
 async fn deliver(st: &AppState, row: OutboxRow) -> Result<(), FlowError> {
     let Some(agency) = iso::parse_agency_key(&row.recipient) else {
-        return fail(st, &row, format!("recipient {} is not TYPE:VALUE", row.recipient)).await;
+        return fail(
+            st,
+            &row,
+            format!("recipient {} is not TYPE:VALUE", row.recipient),
+        )
+        .await;
     };
-    let local = st.store.library_by_agency(&agency.agency_type, &agency.value).await?;
+    let local = st
+        .store
+        .library_by_agency(&agency.agency_type, &agency.value)
+        .await?;
     if local.is_none() {
         // Remote peers are reached over HTTP with their peer profile (a later step); until one
         // is configured the message waits, retried with backoff, visible to staff.
-        return fail(st, &row, format!("no route to {}: it is not a library on this node", row.recipient)).await;
+        return fail(
+            st,
+            &row,
+            format!(
+                "no route to {}: it is not a library on this node",
+                row.recipient
+            ),
+        )
+        .await;
     }
     let answer = crate::flow::receive(st, row.payload.as_bytes()).await;
     let now = st.now();
@@ -161,10 +180,20 @@ pub async fn sweep_deadlines(st: &AppState) -> Result<usize, FlowError> {
                     if req.lender_deadline.is_none_or(|d| d > now) {
                         return Ok(None);
                     }
-                    let extra = Extra { note: Some("no answer by the deadline".to_owned()), ..Extra::default() };
-                    apply_borrow(tx, now, &mut req, BorrowAction::LenderDeadlinePassed, &Acting::system(), &extra)
-                        .await
-                        .map(Some)
+                    let extra = Extra {
+                        note: Some("no answer by the deadline".to_owned()),
+                        ..Extra::default()
+                    };
+                    apply_borrow(
+                        tx,
+                        now,
+                        &mut req,
+                        BorrowAction::LenderDeadlinePassed,
+                        &Acting::system(),
+                        &extra,
+                    )
+                    .await
+                    .map(Some)
                 })
             })
             .await;

@@ -16,7 +16,11 @@ pub struct Waiters {
 impl Waiters {
     /// Something about `request_id` changed (it was written and committed).
     pub fn changed(&self, request_id: &str) {
-        let n = self.map.lock().ok().and_then(|m| m.get(request_id).cloned());
+        let n = self
+            .map
+            .lock()
+            .ok()
+            .and_then(|m| m.get(request_id).cloned());
         if let Some(n) = n {
             n.notify_waiters();
         }
@@ -24,7 +28,12 @@ impl Waiters {
 
     /// Wait until `check` returns `Some`, re-checking after every change to `request_id`, at
     /// most `timeout` in all. `None` when time ran out.
-    pub async fn wait_for<T, F, Fut>(&self, request_id: &str, timeout: Duration, mut check: F) -> Option<T>
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        request_id: &str,
+        timeout: Duration,
+        mut check: F,
+    ) -> Option<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
@@ -48,7 +57,10 @@ impl Waiters {
         };
         if let Ok(mut map) = self.map.lock() {
             // Drop the entry when nobody else holds it (2 = the map's and ours).
-            if map.get(request_id).is_some_and(|n| Arc::strong_count(n) <= 2) {
+            if map
+                .get(request_id)
+                .is_some_and(|n| Arc::strong_count(n) <= 2)
+            {
                 map.remove(request_id);
             }
         }

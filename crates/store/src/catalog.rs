@@ -46,7 +46,11 @@ pub struct HoldingRow {
 }
 
 impl Tx<'_> {
-    pub async fn insert_catalog_record(&mut self, r: &NewCatalogRecord, now: OffsetDateTime) -> Result<()> {
+    pub async fn insert_catalog_record(
+        &mut self,
+        r: &NewCatalogRecord,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         on_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at)
@@ -91,7 +95,11 @@ impl Tx<'_> {
     }
 
     /// Our own item for a request we are asked to lend: the first holding of a matching record.
-    pub async fn locate(&mut self, library_id: &str, key: &HoldingKey) -> Result<Option<(Option<String>, Option<String>)>> {
+    pub async fn locate(
+        &mut self,
+        library_id: &str,
+        key: &HoldingKey,
+    ) -> Result<Option<(Option<String>, Option<String>)>> {
         let row: Option<(Option<String>, Option<String>)> = on_tx!(self, c => {
             sqlx::query_as(
                 "SELECT h.call_number, h.barcode FROM holding h JOIN catalog_record r ON r.record_id = h.record_id

@@ -181,7 +181,12 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
-    pub async fn set_user_status(&mut self, library: &str, user_id: &str, status: &str) -> Result<()> {
+    pub async fn set_user_status(
+        &mut self,
+        library: &str,
+        user_id: &str,
+        status: &str,
+    ) -> Result<()> {
         let n = on_tx!(self, c => {
             sqlx::query("UPDATE app_user SET status = $3 WHERE library_id = $1 AND user_id = $2")
                 .bind(library)
@@ -191,10 +196,18 @@ impl Tx<'_> {
                 .await?
                 .rows_affected()
         });
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
-    pub async fn library_by_agency(&mut self, agency_type: &str, value: &str) -> Result<Option<LibraryRow>> {
+    pub async fn library_by_agency(
+        &mut self,
+        agency_type: &str,
+        value: &str,
+    ) -> Result<Option<LibraryRow>> {
         let sql = format!(
             "SELECT {LIBRARY_COLUMNS} FROM library WHERE upper(agency_type) = upper($1) AND agency_value = $2"
         );
@@ -220,7 +233,11 @@ impl Tx<'_> {
     }
 
     /// The policy `lender` applies to `borrower`: its own row, else the lender's default.
-    pub async fn policy_for(&mut self, lender: &str, borrower: &str) -> Result<Option<PartnerPolicy>> {
+    pub async fn policy_for(
+        &mut self,
+        lender: &str,
+        borrower: &str,
+    ) -> Result<Option<PartnerPolicy>> {
         let row: Option<(Json<PartnerPolicy>,)> = on_tx!(self, c => {
             sqlx::query_as(
                 "SELECT policy FROM partner_policy WHERE library_id = $1 AND (partner_id = $2 OR partner_id IS NULL)
@@ -252,7 +269,11 @@ impl Store {
         row.ok_or(StoreError::NotFound)
     }
 
-    pub async fn library_by_agency(&self, agency_type: &str, value: &str) -> Result<Option<LibraryRow>> {
+    pub async fn library_by_agency(
+        &self,
+        agency_type: &str,
+        value: &str,
+    ) -> Result<Option<LibraryRow>> {
         let sql = format!(
             "SELECT {LIBRARY_COLUMNS} FROM library WHERE upper(agency_type) = upper($1) AND agency_value = $2"
         );
@@ -267,7 +288,11 @@ impl Store {
     }
 
     /// The policy `lender` applies to `borrower`: its own row, else the lender's default.
-    pub async fn policy_between(&self, lender: &str, borrower: &str) -> Result<Option<PartnerPolicy>> {
+    pub async fn policy_between(
+        &self,
+        lender: &str,
+        borrower: &str,
+    ) -> Result<Option<PartnerPolicy>> {
         let row: Option<(Json<PartnerPolicy>,)> = on_pool!(self.pool(), p => {
             sqlx::query_as(
                 "SELECT policy FROM partner_policy WHERE library_id = $1 AND (partner_id = $2 OR partner_id IS NULL)
@@ -317,7 +342,9 @@ impl Store {
     }
 
     pub async fn users(&self, library: &str) -> Result<Vec<UserRow>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM app_user WHERE library_id = $1 ORDER BY kind, username");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM app_user WHERE library_id = $1 ORDER BY kind, username"
+        );
         let rows = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql)).bind(library).fetch_all(p).await?
         });
@@ -325,11 +352,19 @@ impl Store {
     }
 
     /// The user behind a token that is neither revoked nor expired.
-    pub async fn token_owner(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<UserRow>> {
+    pub async fn token_owner(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRow>> {
         let sql = format!(
             "SELECT {} FROM api_token t JOIN app_user u ON u.user_id = t.user_id
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
-            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+            USER_COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let row = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))

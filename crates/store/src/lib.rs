@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use tokio::sync::Notify;
 
@@ -30,7 +28,9 @@ pub use catalog::{CatalogRecord, HoldingKey, HoldingRow, NewCatalogRecord};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
-pub use request::{BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest};
+pub use request::{
+    BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
+};
 
 pub use sqlx::types::Json;
 
@@ -116,7 +116,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("engine", &self.engine()).finish()
+        f.debug_struct("Store")
+            .field("engine", &self.engine())
+            .finish()
     }
 }
 
@@ -137,10 +139,19 @@ impl Store {
                 .connect_with(opts)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-            let inner = Inner { pool: Pool::Postgres(pool), writer: None, outbox_ready: Notify::new() };
-            return Ok(Store { inner: Arc::new(inner) });
+            let inner = Inner {
+                pool: Pool::Postgres(pool),
+                writer: None,
+                outbox_ready: Notify::new(),
+            };
+            return Ok(Store {
+                inner: Arc::new(inner),
+            });
         }
-        let path = config.url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let path = config
+            .url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -165,7 +176,9 @@ impl Store {
             writer: Some(writer::Writer::start(conn)),
             outbox_ready: Notify::new(),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
     }
 
     pub fn engine(&self) -> &'static str {
@@ -305,10 +318,16 @@ impl Store {
 pub async fn create_postgres_database(url: &str, name: &str) -> Result<String> {
     use sqlx::Connection;
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(StoreError::Config(format!("database name {name:?} must be letters, digits and _")));
+        return Err(StoreError::Config(format!(
+            "database name {name:?} must be letters, digits and _"
+        )));
     }
     let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    sqlx::Executor::execute(
+        &mut conn,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await?;
     let scheme_end = url.find("://").map_or(0, |i| i + 3);
     let base = match url[scheme_end..].find('/') {
         Some(i) => &url[..scheme_end + i],

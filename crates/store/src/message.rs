@@ -118,7 +118,11 @@ impl Tx<'_> {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
-        let lock = if self.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let lock = if self.is_postgres() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
                 SELECT outbox_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
@@ -138,7 +142,12 @@ impl Tx<'_> {
     }
 
     /// Mark a message dead at once (the peer refused it; sending again would not help).
-    pub async fn outbox_dead(&mut self, outbox_id: i64, error: &str, confirmation: &str) -> Result<()> {
+    pub async fn outbox_dead(
+        &mut self,
+        outbox_id: i64,
+        error: &str,
+        confirmation: &str,
+    ) -> Result<()> {
         on_tx!(self, c => {
             sqlx::query(
                 "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, confirmation = $3 WHERE outbox_id = $1",
@@ -153,7 +162,12 @@ impl Tx<'_> {
     }
 
     /// Mark a message delivered with the confirmation the peer gave.
-    pub async fn outbox_delivered(&mut self, outbox_id: i64, confirmation: &str, now: OffsetDateTime) -> Result<()> {
+    pub async fn outbox_delivered(
+        &mut self,
+        outbox_id: i64,
+        confirmation: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         on_tx!(self, c => {
             sqlx::query(
                 "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, confirmation = $2, delivered_at = $3, last_error = NULL
@@ -204,7 +218,13 @@ impl Tx<'_> {
         Ok(row.map(|r| r.0))
     }
 
-    pub async fn inbox_record(&mut self, library_id: &str, key: &str, confirmation: &str, now: OffsetDateTime) -> Result<()> {
+    pub async fn inbox_record(
+        &mut self,
+        library_id: &str,
+        key: &str,
+        confirmation: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         on_tx!(self, c => {
             sqlx::query("INSERT INTO inbox (library_id, message_key, received_at, confirmation) VALUES ($1, $2, $3, $4)")
                 .bind(library_id)
@@ -242,7 +262,12 @@ impl Store {
         Ok(row.0)
     }
 
-    pub async fn outbox_by_status(&self, library_id: &str, status: &str, limit: i64) -> Result<Vec<OutboxRow>> {
+    pub async fn outbox_by_status(
+        &self,
+        library_id: &str,
+        status: &str,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>> {
         let rows = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, OutboxRow>(
                 "SELECT outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at
@@ -264,4 +289,3 @@ impl Store {
         Ok(n.0)
     }
 }
-

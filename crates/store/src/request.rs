@@ -117,12 +117,16 @@ struct Where {
 
 impl Where {
     fn new(library_id: &str) -> Self {
-        Where { sql: " WHERE library_id = $1".to_owned(), args: vec![library_id.to_owned()] }
+        Where {
+            sql: " WHERE library_id = $1".to_owned(),
+            args: vec![library_id.to_owned()],
+        }
     }
 
     fn eq(&mut self, column: &str, value: &str) {
         self.args.push(value.to_owned());
-        self.sql.push_str(&format!(" AND {column} = ${}", self.args.len()));
+        self.sql
+            .push_str(&format!(" AND {column} = ${}", self.args.len()));
     }
 
     fn any_of(&mut self, column: &str, values: &[String]) {
@@ -134,21 +138,33 @@ impl Where {
             self.args.push(v.clone());
             marks.push(format!("${}", self.args.len()));
         }
-        self.sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
+        self.sql
+            .push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
     }
 
     /// Title words or an id, in any of `id_columns`.
     fn text(&mut self, value: &str, id_columns: &[&str]) {
         // lower() on both sides: SQLite's LIKE folds only ASCII, PostgreSQL's not at all.
-        self.args.push(format!("%{}%", value.to_lowercase().replace(['%', '_'], "")));
+        self.args.push(format!(
+            "%{}%",
+            value.to_lowercase().replace(['%', '_'], "")
+        ));
         let n = self.args.len();
-        let ids: String = id_columns.iter().map(|c| format!(" OR {c} LIKE ${n}")).collect();
-        self.sql.push_str(&format!(" AND (lower(title) LIKE ${n}{ids})"));
+        let ids: String = id_columns
+            .iter()
+            .map(|c| format!(" OR {c} LIKE ${n}"))
+            .collect();
+        self.sql
+            .push_str(&format!(" AND (lower(title) LIKE ${n}{ids})"));
     }
 }
 
 impl Tx<'_> {
-    pub async fn insert_borrow_request(&mut self, r: &NewBorrowRequest, now: OffsetDateTime) -> Result<()> {
+    pub async fn insert_borrow_request(
+        &mut self,
+        r: &NewBorrowRequest,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let title = r.citation.title.clone().unwrap_or_default();
         on_tx!(self, c => {
             sqlx::query(
@@ -174,8 +190,13 @@ impl Tx<'_> {
     /// Load for change. On PostgreSQL the row is locked until commit; on SQLite the single
     /// writer already serialises every change.
     pub async fn borrow_request_for_update(&mut self, request_id: &str) -> Result<BorrowRequest> {
-        let lock = if self.is_postgres() { " FOR UPDATE" } else { "" };
-        let sql = format!("SELECT {BORROW_COLUMNS} FROM borrow_request WHERE request_id = $1{lock}");
+        let lock = if self.is_postgres() {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql =
+            format!("SELECT {BORROW_COLUMNS} FROM borrow_request WHERE request_id = $1{lock}");
         let row = on_tx!(self, c => {
             sqlx::query_as::<_, BorrowRequest>(sqlx::AssertSqlSafe(sql))
                 .bind(request_id)
@@ -186,7 +207,11 @@ impl Tx<'_> {
     }
 
     /// Write back every mutable column, bumping the version.
-    pub async fn update_borrow_request(&mut self, r: &BorrowRequest, now: OffsetDateTime) -> Result<()> {
+    pub async fn update_borrow_request(
+        &mut self,
+        r: &BorrowRequest,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let n = on_tx!(self, c => {
             sqlx::query(
                 "UPDATE borrow_request SET state = $2, title = $3, citation = $4, rota = $5, lender_id = $6,
@@ -221,7 +246,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub async fn insert_lend_request(&mut self, r: &NewLendRequest, now: OffsetDateTime) -> Result<()> {
+    pub async fn insert_lend_request(
+        &mut self,
+        r: &NewLendRequest,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let title = r.citation.title.clone().unwrap_or_default();
         on_tx!(self, c => {
             sqlx::query(
@@ -248,7 +277,11 @@ impl Tx<'_> {
     }
 
     pub async fn lend_request_for_update(&mut self, request_id: &str) -> Result<LendRequest> {
-        let lock = if self.is_postgres() { " FOR UPDATE" } else { "" };
+        let lock = if self.is_postgres() {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let sql = format!("SELECT {LEND_COLUMNS} FROM lend_request WHERE request_id = $1{lock}");
         let row = on_tx!(self, c => {
             sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(sql))
@@ -266,7 +299,11 @@ impl Tx<'_> {
         borrower_agency: &str,
         borrower_request_id: &str,
     ) -> Result<Option<LendRequest>> {
-        let lock = if self.is_postgres() { " FOR UPDATE" } else { "" };
+        let lock = if self.is_postgres() {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {LEND_COLUMNS} FROM lend_request WHERE library_id = $1 AND borrower_agency = $2 AND borrower_request_id = $3{lock}"
         );
@@ -281,7 +318,11 @@ impl Tx<'_> {
         Ok(row)
     }
 
-    pub async fn update_lend_request(&mut self, r: &LendRequest, now: OffsetDateTime) -> Result<()> {
+    pub async fn update_lend_request(
+        &mut self,
+        r: &LendRequest,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         let n = on_tx!(self, c => {
             sqlx::query(
                 "UPDATE lend_request SET state = $2, call_number = $3, barcode = $4, due_date = $5,
@@ -326,7 +367,11 @@ impl Store {
     }
 
     /// The lending request `lender` holds for a borrowing request of a library on this node.
-    pub async fn lend_request_for_borrow(&self, lender: &str, borrower_request_id: &str) -> Result<Option<LendRequest>> {
+    pub async fn lend_request_for_borrow(
+        &self,
+        lender: &str,
+        borrower_request_id: &str,
+    ) -> Result<Option<LendRequest>> {
         let sql = format!(
             "SELECT {LEND_COLUMNS} FROM lend_request WHERE library_id = $1
              AND (borrower_request_id = $2 OR borrower_request_id LIKE $2 || '.%')
@@ -352,7 +397,8 @@ impl Store {
         if let Some(t) = f.text.as_deref().filter(|t| !t.trim().is_empty()) {
             w.text(t.trim(), &["request_id"]);
         }
-        self.page("borrow_request", BORROW_COLUMNS, w, f.limit, f.offset).await
+        self.page("borrow_request", BORROW_COLUMNS, w, f.limit, f.offset)
+            .await
     }
 
     pub async fn lend_requests(&self, f: &LendFilter) -> Result<(Vec<LendRequest>, i64)> {
@@ -364,12 +410,23 @@ impl Store {
         if let Some(t) = f.text.as_deref().filter(|t| !t.trim().is_empty()) {
             w.text(t.trim(), &["request_id", "borrower_request_id"]);
         }
-        self.page("lend_request", LEND_COLUMNS, w, f.limit, f.offset).await
+        self.page("lend_request", LEND_COLUMNS, w, f.limit, f.offset)
+            .await
     }
 
-    async fn page<R>(&self, table: &str, columns: &str, w: Where, limit: i64, offset: i64) -> Result<(Vec<R>, i64)>
+    async fn page<R>(
+        &self,
+        table: &str,
+        columns: &str,
+        w: Where,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<R>, i64)>
     where
-        R: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+        R: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
         let n = w.args.len();
         let list_sql = format!(
@@ -396,7 +453,11 @@ impl Store {
     }
 
     /// Borrowing requests whose lender deadline has passed, oldest first.
-    pub async fn borrow_deadlines_due(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<String>> {
+    pub async fn borrow_deadlines_due(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = on_pool!(self.pool(), p => {
             sqlx::query_as(
                 "SELECT request_id FROM borrow_request WHERE lender_deadline IS NOT NULL AND lender_deadline <= $1

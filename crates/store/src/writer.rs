@@ -58,7 +58,10 @@ impl Writer {
                 Ran { ok, report }
             })
         });
-        self.jobs.send(job).await.map_err(|_| E::from(StoreError::Closed))?;
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| E::from(StoreError::Closed))?;
         done_rx.await.map_err(|_| E::from(StoreError::Closed))?
     }
 }
@@ -97,7 +100,11 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
         }
         let ran = job(conn).await;
         if !single {
-            let undo = if ran.ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+            let undo = if ran.ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
             if let Err(e) = conn.execute(undo).await {
                 tracing::error!(error = %e, "savepoint release failed");
             }

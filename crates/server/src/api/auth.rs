@@ -1,7 +1,7 @@
 //! Log in (username and password for a bearer token), log out (revoke it), and who am I.
 
-use axum::Json;
 use super::extract::Json as Body;
+use axum::Json;
 use axum::extract::State;
 use domain::people::AccountStatus;
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,10 @@ use crate::auth::{CurrentUser, new_token, verify_password};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -58,7 +61,12 @@ impl From<store::UserRow> for MeView {
             kind: u.kind,
             patron_type: u.patron_type,
             department: u.department,
-            roles: u.roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+            roles: u
+                .roles
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
             locale: u.locale,
         }
     }
@@ -73,7 +81,10 @@ impl From<store::UserRow> for MeView {
         (status = 403, description = "account pending approval or suspended", body = ErrorBody)
     ))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
-pub async fn login(State(st): State<AppState>, Body(body): Body<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+pub async fn login(
+    State(st): State<AppState>,
+    Body(body): Body<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
     let user = st.store.user_by_username(body.username.trim()).await?;
     let Some(user) = user else {
         // Spend the same time as a real check so usernames cannot be probed by timing.
@@ -84,16 +95,25 @@ pub async fn login(State(st): State<AppState>, Body(body): Body<LoginRequest>) -
         return Err(ApiError::BadCredentials);
     }
     if user.status != AccountStatus::Active.as_str() {
-        return Err(ApiError::Forbidden(format!("the account is {}", user.status)));
+        return Err(ApiError::Forbidden(format!(
+            "the account is {}",
+            user.status
+        )));
     }
     let (token, hash) = new_token();
     let now = st.now();
     let expires_at = now + time::Duration::hours(i64::from(st.config.token_ttl_hours.max(1)));
     let user_id = user.user_id.clone();
     st.store
-        .write(move |tx| Box::pin(async move { tx.insert_token(&hash, &user_id, now, expires_at).await }))
+        .write(move |tx| {
+            Box::pin(async move { tx.insert_token(&hash, &user_id, now, expires_at).await })
+        })
         .await?;
-    Ok(Json(LoginResponse { token, expires_at, user: user.into() }))
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user: user.into(),
+    }))
 }
 
 /// An Argon2id hash of a random password, checked against when the username is unknown.
@@ -102,7 +122,10 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// Revoke the token this call is made with.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = ErrorBody)))]
-pub async fn logout(State(st): State<AppState>, user: CurrentUser) -> ApiResult<axum::http::StatusCode> {
+pub async fn logout(
+    State(st): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<axum::http::StatusCode> {
     let now = st.now();
     let hash = user.token_hash.clone();
     st.store

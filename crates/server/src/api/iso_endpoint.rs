@@ -14,7 +14,10 @@ pub fn router() -> axum::Router<AppState> {
 }
 
 async fn receive(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !content_type.is_empty() && !content_type.contains("xml") {
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -24,5 +27,9 @@ async fn receive(State(st): State<AppState>, headers: HeaderMap, body: Bytes) ->
     }
     let answer = crate::flow::receive(&st, &body).await;
     // An ERROR confirmation is still an answer the peer must read: 200, as most peers expect.
-    ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], answer.confirmation).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        answer.confirmation,
+    )
+        .into_response()
 }

@@ -1,9 +1,9 @@
 //! The lending queue: requests partner libraries sent us, worked by lending staff.
 
-use axum::Json;
 use super::extract::Json as Body;
-use axum::extract::{Path, State};
 use super::extract::Query;
+use axum::Json;
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use store::LendFilter;
 use utoipa_axum::router::OpenApiRouter;
@@ -41,9 +41,15 @@ pub struct LendQuery {
 /// The library's lending queue, newest change first.
 #[utoipa::path(get, path = "/api/v1/lending", tag = "lending", params(LendQuery),
     responses((status = 200, body = Page<LendView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(State(st): State<AppState>, user: CurrentUser, Query(q): Query<LendQuery>) -> ApiResult<Json<Page<LendView>>> {
+pub async fn list(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<LendQuery>,
+) -> ApiResult<Json<Page<LendView>>> {
     if user.is_patron() {
-        return Err(ApiError::Forbidden("the lending queue is for staff".to_owned()));
+        return Err(ApiError::Forbidden(
+            "the lending queue is for staff".to_owned(),
+        ));
     }
     let filter = LendFilter {
         library_id: user.library_id.clone(),
@@ -54,13 +60,20 @@ pub async fn list(State(st): State<AppState>, user: CurrentUser, Query(q): Query
         offset: q.offset.unwrap_or(0),
     };
     let (rows, total) = st.store.lend_requests(&filter).await?;
-    Ok(Json(Page { total, items: rows.into_iter().map(|r| LendView::new(r, None)).collect() }))
+    Ok(Json(Page {
+        total,
+        items: rows.into_iter().map(|r| LendView::new(r, None)).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/lending/{id}", tag = "lending",
     params(("id" = String, Path, description = "lending request id")),
     responses((status = 200, body = LendView), (status = 404, body = ErrorBody)))]
-pub async fn get_one(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<LendView>> {
+pub async fn get_one(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LendView>> {
     let req = visible_lend(&st, &user, &id).await?;
     let allowed = allowed_actions(&req, &user)?;
     Ok(Json(LendView::new(req, Some(allowed))))
@@ -69,7 +82,11 @@ pub async fn get_one(State(st): State<AppState>, user: CurrentUser, Path(id): Pa
 #[utoipa::path(get, path = "/api/v1/lending/{id}/events", tag = "lending",
     params(("id" = String, Path, description = "lending request id")),
     responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody)))]
-pub async fn events(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<Vec<EventView>>> {
+pub async fn events(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<EventView>>> {
     let req = visible_lend(&st, &user, &id).await?;
     let events = st.store.events(&req.library_id, &req.request_id).await?;
     Ok(Json(events.into_iter().map(EventView::from).collect()))
@@ -78,10 +95,17 @@ pub async fn events(State(st): State<AppState>, user: CurrentUser, Path(id): Pat
 #[utoipa::path(get, path = "/api/v1/lending/{id}/actions", tag = "lending",
     params(("id" = String, Path, description = "lending request id")),
     responses((status = 200, body = ActionsView), (status = 404, body = ErrorBody)))]
-pub async fn actions(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<ActionsView>> {
+pub async fn actions(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionsView>> {
     let req = visible_lend(&st, &user, &id).await?;
     let allowed = allowed_actions(&req, &user)?;
-    Ok(Json(ActionsView { state: req.state, allowed }))
+    Ok(Json(ActionsView {
+        state: req.state,
+        allowed,
+    }))
 }
 
 /// Do an action: will_supply, expect_to_supply, conditional, locate, locate_failed,

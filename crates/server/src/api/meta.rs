@@ -14,7 +14,9 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
 }
 
 /// Routes that describe the API rather than belong to it.
@@ -49,10 +51,23 @@ pub struct Health {
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     match st.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ok", store: st.store.engine() })).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                store: st.store.engine(),
+            }),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: store does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "store_unavailable", store: st.store.engine() }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "store_unavailable",
+                    store: st.store.engine(),
+                }),
+            )
                 .into_response()
         }
     }
@@ -67,7 +82,10 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC','PingFang SC',sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}code{background:#f3f3f3;padding:0 .2em}h2{margin-top:2rem;border-bottom:1px solid #ddd}.op{margin:.6rem 0}.m{display:inline-block;min-width:4.5rem;font-weight:600}.get{color:#0a6}.post{color:#06c}";
@@ -101,7 +119,11 @@ fn docs_page(doc: &utoipa::openapi::OpenApi) -> String {
         ];
         for (method, op) in ops {
             let Some(op) = op else { continue };
-            let summary = op.summary.clone().or_else(|| op.description.clone()).unwrap_or_default();
+            let summary = op
+                .summary
+                .clone()
+                .or_else(|| op.description.clone())
+                .unwrap_or_default();
             let codes: Vec<String> = op.responses.responses.keys().cloned().collect();
             body.push_str(&format!(
                 r#"<div class="op"><span class="m {}">{method}</span> <code>{}</code> — {} <small>({})</small></div>"#,

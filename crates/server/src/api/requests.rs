@@ -1,9 +1,9 @@
 //! Borrowing requests: readers create and follow theirs; borrowing staff work their library's.
 
-use axum::Json;
 use super::extract::Json as Body;
-use axum::extract::{Path, State};
 use super::extract::Query;
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use store::BorrowFilter;
@@ -41,7 +41,13 @@ pub struct ListQuery {
 
 pub fn states_of(s: &Option<String>) -> Vec<String> {
     s.as_deref()
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -68,8 +74,16 @@ pub async fn create(
 /// A reader's own requests, or a staff member's library's, newest change first.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "borrowing", params(ListQuery),
     responses((status = 200, body = Page<BorrowView>), (status = 401, body = ErrorBody)))]
-pub async fn list(State(st): State<AppState>, user: CurrentUser, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<BorrowView>>> {
-    let patron_id = if user.is_patron() { Some(user.user_id.clone()) } else { q.patron_id.clone() };
+pub async fn list(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Page<BorrowView>>> {
+    let patron_id = if user.is_patron() {
+        Some(user.user_id.clone())
+    } else {
+        q.patron_id.clone()
+    };
     let filter = BorrowFilter {
         library_id: user.library_id.clone(),
         patron_id,
@@ -79,14 +93,21 @@ pub async fn list(State(st): State<AppState>, user: CurrentUser, Query(q): Query
         offset: q.offset.unwrap_or(0),
     };
     let (rows, total) = st.store.borrow_requests(&filter).await?;
-    Ok(Json(Page { total, items: rows.into_iter().map(|r| BorrowView::new(r, None)).collect() }))
+    Ok(Json(Page {
+        total,
+        items: rows.into_iter().map(|r| BorrowView::new(r, None)).collect(),
+    }))
 }
 
 /// One request, with the actions the caller may take now.
 #[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "borrowing",
     params(("id" = String, Path, description = "request id")),
     responses((status = 200, body = BorrowView), (status = 404, body = ErrorBody)))]
-pub async fn get_one(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<BorrowView>> {
+pub async fn get_one(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BorrowView>> {
     let req = visible_borrow(&st, &user, &id).await?;
     let allowed = allowed_actions(&req, &user)?;
     Ok(Json(BorrowView::new(req, Some(allowed))))
@@ -96,7 +117,11 @@ pub async fn get_one(State(st): State<AppState>, user: CurrentUser, Path(id): Pa
 #[utoipa::path(get, path = "/api/v1/requests/{id}/events", tag = "borrowing",
     params(("id" = String, Path, description = "request id")),
     responses((status = 200, body = Vec<EventView>), (status = 404, body = ErrorBody)))]
-pub async fn events(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<Vec<EventView>>> {
+pub async fn events(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<EventView>>> {
     let req = visible_borrow(&st, &user, &id).await?;
     let events = st.store.events(&req.library_id, &req.request_id).await?;
     Ok(Json(events.into_iter().map(EventView::from).collect()))
@@ -106,10 +131,17 @@ pub async fn events(State(st): State<AppState>, user: CurrentUser, Path(id): Pat
 #[utoipa::path(get, path = "/api/v1/requests/{id}/actions", tag = "borrowing",
     params(("id" = String, Path, description = "request id")),
     responses((status = 200, body = ActionsView), (status = 404, body = ErrorBody)))]
-pub async fn actions(State(st): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> ApiResult<Json<ActionsView>> {
+pub async fn actions(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ActionsView>> {
     let req = visible_borrow(&st, &user, &id).await?;
     let allowed = allowed_actions(&req, &user)?;
-    Ok(Json(ActionsView { state: req.state, allowed }))
+    Ok(Json(ActionsView {
+        state: req.state,
+        allowed,
+    }))
 }
 
 /// Do an action: approve, edit_rota, cancel, accept_conditions, reject_conditions, receive,
@@ -134,4 +166,3 @@ pub async fn act(
     let allowed = allowed_actions(&req, &user)?;
     Ok(Json(BorrowView::new(req, Some(allowed))))
 }
-

@@ -8,7 +8,9 @@ use domain::machine::{IsoAction, Machine};
 use domain::requester::{BorrowAction, BorrowContext, BorrowEffect, BorrowState, Requester};
 use domain::rota::{self, Candidate, Rota, RotaEntry, RotaOutcome};
 use serde::Deserialize;
-use store::{BorrowRequest, HoldingKey, NewBorrowRequest, NewEvent, NewOutbox, Store, StoreError, Tx};
+use store::{
+    BorrowRequest, HoldingKey, NewBorrowRequest, NewEvent, NewOutbox, Store, StoreError, Tx,
+};
 use time::{Duration, OffsetDateTime};
 
 use super::{Acting, ActionInput, FlowError, Touched, iso};
@@ -33,34 +35,64 @@ pub struct CreateRequest {
 }
 
 /// Create a borrowing request in `pending_review`, with its rota built from who holds the item.
-pub async fn create_borrow_request(st: &AppState, user: &CurrentUser, body: CreateRequest) -> ApiResult<BorrowRequest> {
+pub async fn create_borrow_request(
+    st: &AppState,
+    user: &CurrentUser,
+    body: CreateRequest,
+) -> ApiResult<BorrowRequest> {
     let format = RequestFormat::parse(&body.format).ok_or_else(|| {
         ApiError::Invalid(vec![domain::citation::FieldError {
             field: "format",
             code: "invalid_format",
-            message: format!("format must be loan, article_copy or chapter_copy, not {:?}", body.format),
+            message: format!(
+                "format must be loan, article_copy or chapter_copy, not {:?}",
+                body.format
+            ),
         }])
     })?;
     let now = st.now();
-    let citation = body.citation.validate(format, now.date()).map_err(ApiError::Invalid)?;
+    let citation = body
+        .citation
+        .validate(format, now.date())
+        .map_err(ApiError::Invalid)?;
     let patron_id = match (&body.patron_id, user.is_patron()) {
         (None, true) => user.user_id.clone(),
         (Some(p), false) if user.can(domain::Actor::BorrowingStaff) => {
-            let patron = st.store.user(p).await.map_err(|_| ApiError::NotFound("patron"))?;
+            let patron = st
+                .store
+                .user(p)
+                .await
+                .map_err(|_| ApiError::NotFound("patron"))?;
             if patron.library_id != user.library_id || patron.kind != "patron" {
                 return Err(ApiError::NotFound("patron"));
             }
             p.clone()
         }
-        (Some(_), true) => return Err(ApiError::Forbidden("a reader asks for themselves only".to_owned())),
-        (None, false) => {
-            return Err(ApiError::BadRequest("staff must name the reader: patron_id".to_owned()));
+        (Some(_), true) => {
+            return Err(ApiError::Forbidden(
+                "a reader asks for themselves only".to_owned(),
+            ));
         }
-        (Some(_), false) => return Err(ApiError::Forbidden("only borrowing staff request for a reader".to_owned())),
+        (None, false) => {
+            return Err(ApiError::BadRequest(
+                "staff must name the reader: patron_id".to_owned(),
+            ));
+        }
+        (Some(_), false) => {
+            return Err(ApiError::Forbidden(
+                "only borrowing staff request for a reader".to_owned(),
+            ));
+        }
     };
     let rota = match body.rota {
-        Some(codes) if !user.is_patron() => Rota::new(rota_entries(&st.store, &user.library_id, &codes).await?),
-        Some(_) => return Err(ApiError::Forbidden("readers cannot choose lenders".to_owned())),
+        Some(codes) if !user.is_patron() => {
+            Rota::new(rota_entries(&st.store, &user.library_id, &codes).await?)
+        }
+        Some(_) => {
+            return Err(ApiError::Forbidden(
+                "readers cannot choose lenders".to_owned(),
+            ));
+        }
         None => build_rota(&st.store, &user.library_id, format, &citation).await?,
     };
     let new = NewBorrowRequest {
@@ -131,7 +163,12 @@ async fn rota_entries(store: &Store, own: &str, codes: &[String]) -> ApiResult<V
         if out.iter().any(|e: &RotaEntry| e.library == lib) {
             continue;
         }
-        out.push(RotaEntry { library: lib, reason: "chosen by staff".to_owned(), outcome: None, note: None });
+        out.push(RotaEntry {
+            library: lib,
+            reason: "chosen by staff".to_owned(),
+            outcome: None,
+            note: None,
+        });
     }
     Ok(out)
 }
@@ -147,7 +184,11 @@ pub async fn build_rota(
         isbn: c.isbn.as_ref().map(|i| i.to_string()),
         issn: c.issn.as_ref().map(|i| i.to_string()),
         oclc_number: c.oclc_number.as_ref().map(|o| o.to_string()),
-        title_lower: c.title.as_ref().filter(|_| c.isbn.is_none() && c.issn.is_none()).map(|t| t.to_lowercase()),
+        title_lower: c
+            .title
+            .as_ref()
+            .filter(|_| c.isbn.is_none() && c.issn.is_none())
+            .map(|t| t.to_lowercase()),
     };
     let holders = store.holders(&key).await?;
     let own = store.library(borrower).await?;
@@ -157,10 +198,16 @@ pub async fn build_rota(
         if h.library_id == borrower {
             continue;
         }
-        let Ok(lender) = store.library(&h.library_id).await else { continue };
+        let Ok(lender) = store.library(&h.library_id).await else {
+            continue;
+        };
         let policy = store.policy_between(&h.library_id, borrower).await?;
-        let Some(policy) = policy.filter(|p| p.offers(service)) else { continue };
-        let Ok(code) = LibraryCode::parse(&h.library_id) else { continue };
+        let Some(policy) = policy.filter(|p| p.offers(service)) else {
+            continue;
+        };
+        let Ok(code) = LibraryCode::parse(&h.library_id) else {
+            continue;
+        };
         candidates.push(Candidate {
             library: code,
             copies: u32::try_from(h.copies).unwrap_or(u32::MAX),
@@ -173,7 +220,12 @@ pub async fn build_rota(
 }
 
 /// A person's action on a borrowing request of their library (or, for a patron, their own).
-pub async fn borrow_action(st: &AppState, user: &CurrentUser, request_id: &str, input: ActionInput) -> ApiResult<BorrowRequest> {
+pub async fn borrow_action(
+    st: &AppState,
+    user: &CurrentUser,
+    request_id: &str,
+    input: ActionInput,
+) -> ApiResult<BorrowRequest> {
     let action = BorrowAction::parse(&input.action)
         .filter(|a| a.is_manual())
         .ok_or_else(|| unknown_action(st, user, request_id, &input.action))?;
@@ -184,9 +236,14 @@ pub async fn borrow_action(st: &AppState, user: &CurrentUser, request_id: &str, 
             let entries = rota_entries(&st.store, &existing.library_id, codes).await?;
             return edit_rota(st, user, request_id, entries, input).await;
         }
-        return Err(ApiError::BadRequest("edit_rota needs rota: [library codes]".to_owned()));
+        return Err(ApiError::BadRequest(
+            "edit_rota needs rota: [library codes]".to_owned(),
+        ));
     }
-    if action == BorrowAction::Approve && existing.rota.0.entries.is_empty() && user.can(domain::Actor::BorrowingStaff) {
+    if action == BorrowAction::Approve
+        && existing.rota.0.entries.is_empty()
+        && user.can(domain::Actor::BorrowingStaff)
+    {
         return Err(ApiError::BadRequest(
             "the lender string is empty: add lenders with edit_rota before approving".to_owned(),
         ));
@@ -199,7 +256,11 @@ pub async fn borrow_action(st: &AppState, user: &CurrentUser, request_id: &str, 
         .write(move |tx| {
             Box::pin(async move {
                 let mut req = tx.borrow_request_for_update(&id).await?;
-                let extra = Extra { note: input.note.clone(), internal_note: input.internal_note.clone(), ..Extra::default() };
+                let extra = Extra {
+                    note: input.note.clone(),
+                    internal_note: input.internal_note.clone(),
+                    ..Extra::default()
+                };
                 apply_borrow(tx, now, &mut req, action, &acting, &extra).await
             })
         })
@@ -213,7 +274,11 @@ fn unknown_action(st: &AppState, _user: &CurrentUser, _id: &str, name: &str) -> 
     ApiError::Refused(domain::Refusal::NotAllowed {
         state: "any",
         action: name.to_owned(),
-        allowed: domain::requester::BORROW_ACTIONS.iter().filter(|a| a.is_manual()).map(|a| a.as_str()).collect(),
+        allowed: domain::requester::BORROW_ACTIONS
+            .iter()
+            .filter(|a| a.is_manual())
+            .map(|a| a.as_str())
+            .collect(),
     })
 }
 
@@ -233,7 +298,11 @@ async fn edit_rota(
             Box::pin(async move {
                 let mut req = tx.borrow_request_for_update(&id).await?;
                 req.rota.0.replace_remaining(entries);
-                let extra = Extra { note: input.note.clone(), internal_note: input.internal_note.clone(), ..Extra::default() };
+                let extra = Extra {
+                    note: input.note.clone(),
+                    internal_note: input.internal_note.clone(),
+                    ..Extra::default()
+                };
                 apply_borrow(tx, now, &mut req, BorrowAction::EditRota, &acting, &extra).await
             })
         })
@@ -244,10 +313,23 @@ async fn edit_rota(
 
 /// A borrowing request the user may see: their library's for staff, their own for a patron.
 /// Anything else is "not found", so ids of other libraries leak nothing.
-pub async fn visible_borrow(st: &AppState, user: &CurrentUser, request_id: &str) -> ApiResult<BorrowRequest> {
-    let req = st.store.borrow_request(request_id).await.map_err(|_| ApiError::NotFound("request"))?;
-    let visible = req.library_id == user.library_id && (!user.is_patron() || req.patron_id == user.user_id);
-    if visible { Ok(req) } else { Err(ApiError::NotFound("request")) }
+pub async fn visible_borrow(
+    st: &AppState,
+    user: &CurrentUser,
+    request_id: &str,
+) -> ApiResult<BorrowRequest> {
+    let req = st
+        .store
+        .borrow_request(request_id)
+        .await
+        .map_err(|_| ApiError::NotFound("request"))?;
+    let visible =
+        req.library_id == user.library_id && (!user.is_patron() || req.patron_id == user.user_id);
+    if visible {
+        Ok(req)
+    } else {
+        Err(ApiError::NotFound("request"))
+    }
 }
 
 /// What an action brings besides its name.
@@ -262,8 +344,9 @@ pub struct Extra {
 }
 
 pub fn context(req: &BorrowRequest) -> Result<(BorrowState, BorrowContext), FlowError> {
-    let state = BorrowState::parse(&req.state)
-        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("borrow state {}", req.state))))?;
+    let state = BorrowState::parse(&req.state).ok_or_else(|| {
+        FlowError::Store(StoreError::Corrupt(format!("borrow state {}", req.state)))
+    })?;
     let format = RequestFormat::parse(&req.format)
         .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("format {}", req.format))))?;
     let ctx = BorrowContext {
@@ -294,12 +377,19 @@ pub async fn apply_borrow(
         BorrowAction::LenderCancelled => RotaOutcome::Cancelled,
         _ => RotaOutcome::Unfilled,
     };
-    let mut touched = Touched { request_ids: vec![req.request_id.clone()], messages: 0 };
+    let mut touched = Touched {
+        request_ids: vec![req.request_id.clone()],
+        messages: 0,
+    };
     for effect in decision.effects {
         match effect {
             BorrowEffect::AdvanceRota => {
                 let note = extra.note.clone();
-                let next = req.rota.0.advance(outcome, note).map(|e| e.library.to_string());
+                let next = req
+                    .rota
+                    .0
+                    .advance(outcome, note)
+                    .map(|e| e.library.to_string());
                 req.lender_id = next;
                 req.lender_request_id = None;
                 req.lender_deadline = None;
@@ -317,33 +407,46 @@ pub async fn apply_borrow(
                 req.renew_pending = false;
             }
             BorrowEffect::CancelAtLender => {
-                let note = extra.note.clone().or_else(|| Some(cancel_note(action).to_owned()));
+                let note = extra
+                    .note
+                    .clone()
+                    .or_else(|| Some(cancel_note(action).to_owned()));
                 messages.push(send_ram(tx, now, req, IsoAction::Cancel, note).await?);
             }
             BorrowEffect::MarkCancelPending => req.cancel_pending = true,
             BorrowEffect::ClearCancelPending => req.cancel_pending = false,
             BorrowEffect::ClearLenderDeadline => req.lender_deadline = None,
-            BorrowEffect::SendReceived => {
-                messages.push(send_ram(tx, now, req, IsoAction::Received, extra.note.clone()).await?)
-            }
+            BorrowEffect::SendReceived => messages
+                .push(send_ram(tx, now, req, IsoAction::Received, extra.note.clone()).await?),
             BorrowEffect::SendRenew => {
                 messages.push(send_ram(tx, now, req, IsoAction::Renew, extra.note.clone()).await?)
             }
             BorrowEffect::MarkRenewPending => req.renew_pending = true,
             BorrowEffect::RenewAnswered => req.renew_pending = false,
-            BorrowEffect::SendShippedReturn => {
-                messages.push(send_ram(tx, now, req, IsoAction::ShippedReturn, extra.note.clone()).await?)
-            }
+            BorrowEffect::SendShippedReturn => messages
+                .push(send_ram(tx, now, req, IsoAction::ShippedReturn, extra.note.clone()).await?),
             BorrowEffect::SendConditionsAccepted => {
                 let note = format!(
                     "{} {}",
                     domain::machine::CONDITION_AGREED_MARKER,
                     extra.note.clone().unwrap_or_default()
                 );
-                messages.push(send_ram(tx, now, req, IsoAction::Notification, Some(note.trim().to_owned())).await?)
+                messages.push(
+                    send_ram(
+                        tx,
+                        now,
+                        req,
+                        IsoAction::Notification,
+                        Some(note.trim().to_owned()),
+                    )
+                    .await?,
+                )
             }
             BorrowEffect::SendNotification => {
-                let note = extra.note.clone().unwrap_or_else(|| "Item reported lost".to_owned());
+                let note = extra
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| "Item reported lost".to_owned());
                 messages.push(send_ram(tx, now, req, IsoAction::Notification, Some(note)).await?)
             }
             BorrowEffect::TakeDueDate => {
@@ -393,15 +496,25 @@ pub async fn apply_borrow(
 
 fn cancel_note(action: BorrowAction) -> &'static str {
     match action {
-        BorrowAction::LenderDeadlinePassed => "No answer by the deadline; the request has moved to another library",
+        BorrowAction::LenderDeadlinePassed => {
+            "No answer by the deadline; the request has moved to another library"
+        }
         BorrowAction::RejectConditions => "Conditions not accepted",
         _ => "Cancelled by the borrowing library",
     }
 }
 
 /// The ISO 18626 request to the current lender; starts the lender's answer deadline.
-async fn send_request(tx: &mut Tx<'_>, now: OffsetDateTime, req: &mut BorrowRequest, extra: &Extra) -> Result<i64, FlowError> {
-    let lender_id = req.lender_id.clone().ok_or_else(|| FlowError::Internal("send without a lender".into()))?;
+async fn send_request(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &mut BorrowRequest,
+    extra: &Extra,
+) -> Result<i64, FlowError> {
+    let lender_id = req
+        .lender_id
+        .clone()
+        .ok_or_else(|| FlowError::Internal("send without a lender".into()))?;
     let lender = tx.library(&lender_id).await?;
     let borrower = tx.library(&req.library_id).await?;
     let policy = tx.policy_for(&lender_id, &req.library_id).await?;
@@ -412,8 +525,19 @@ async fn send_request(tx: &mut Tx<'_>, now: OffsetDateTime, req: &mut BorrowRequ
     req.lender_deadline = Some(now + Duration::days(days));
     let format = RequestFormat::parse(&req.format).unwrap_or(RequestFormat::Loan);
     req.send_seq += 1;
-    let header = iso::header(iso::agency(&borrower), iso::agency(&lender), &wire_id(req), None, now);
-    let msg = wire::Message::Request(iso::request(header, format, &req.citation.0, extra.note.clone()));
+    let header = iso::header(
+        iso::agency(&borrower),
+        iso::agency(&lender),
+        &wire_id(req),
+        None,
+        now,
+    );
+    let msg = wire::Message::Request(iso::request(
+        header,
+        format,
+        &req.citation.0,
+        extra.note.clone(),
+    ));
     let xml = wire::write(&msg, wire::Version::V2021);
     let recipient = iso::agency_key(&iso::agency(&lender));
     let id = tx
@@ -439,7 +563,10 @@ async fn send_ram(
     action: IsoAction,
     note: Option<String>,
 ) -> Result<i64, FlowError> {
-    let lender_id = req.lender_id.clone().ok_or_else(|| FlowError::Internal("message without a lender".into()))?;
+    let lender_id = req
+        .lender_id
+        .clone()
+        .ok_or_else(|| FlowError::Internal("message without a lender".into()))?;
     let lender = tx.library(&lender_id).await?;
     let borrower = tx.library(&req.library_id).await?;
     let header = iso::header(
@@ -489,7 +616,10 @@ pub fn parse_wire_id(id: &str) -> (&str, Option<i64>) {
 }
 
 /// Actions this user may take now, for the UI and API.
-pub fn allowed_actions(req: &BorrowRequest, user: &CurrentUser) -> Result<Vec<&'static str>, FlowError> {
+pub fn allowed_actions(
+    req: &BorrowRequest,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
     let (state, ctx) = context(req)?;
     Ok(Requester::allowed(state, &ctx, &user.actors())
         .into_iter()

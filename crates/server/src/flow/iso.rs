@@ -11,7 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use store::LibraryRow;
 
 pub fn agency(lib: &LibraryRow) -> iso::AgencyId {
-    iso::AgencyId { agency_type: lib.agency_type.clone(), value: lib.agency_value.clone() }
+    iso::AgencyId {
+        agency_type: lib.agency_type.clone(),
+        value: lib.agency_value.clone(),
+    }
 }
 
 pub fn agency_key(a: &iso::AgencyId) -> String {
@@ -20,7 +23,10 @@ pub fn agency_key(a: &iso::AgencyId) -> String {
 
 pub fn parse_agency_key(key: &str) -> Option<iso::AgencyId> {
     let (t, v) = key.split_once(':')?;
-    Some(iso::AgencyId { agency_type: t.to_owned(), value: v.to_owned() })
+    Some(iso::AgencyId {
+        agency_type: t.to_owned(),
+        value: v.to_owned(),
+    })
 }
 
 pub fn timestamp(t: OffsetDateTime) -> String {
@@ -35,7 +41,11 @@ pub fn version_str(v: iso::Version) -> &'static str {
 }
 
 pub fn parse_version(s: &str) -> iso::Version {
-    if s == "2017" { iso::Version::V2017 } else { iso::Version::V2021 }
+    if s == "2017" {
+        iso::Version::V2017
+    } else {
+        iso::Version::V2021
+    }
 }
 
 pub fn header(
@@ -57,7 +67,12 @@ pub fn header(
 
 /// The ISO 18626 request for a citation. For copies the journal or book goes in `title` and the
 /// article or chapter in `titleOfComponent`, as the standard lays it out.
-pub fn request(header: iso::Header, format: RequestFormat, c: &Citation, note: Option<String>) -> iso::Request {
+pub fn request(
+    header: iso::Header,
+    format: RequestFormat,
+    c: &Citation,
+    note: Option<String>,
+) -> iso::Request {
     let mut bib = iso::BibliographicInfo::default();
     if format.is_copy() {
         bib.title = c.source_title.clone();
@@ -101,12 +116,23 @@ pub fn request(header: iso::Header, format: RequestFormat, c: &Citation, note: O
         publisher: c.publisher.clone(),
         publication_date: c.year.clone(),
         place_of_publication: c.place_of_publication.clone(),
-        publication_type: Some(if format.is_copy() && c.issn.is_some() { "Journal" } else { "Book" }.to_owned()),
+        publication_type: Some(
+            if format.is_copy() && c.issn.is_some() {
+                "Journal"
+            } else {
+                "Book"
+            }
+            .to_owned(),
+        ),
         ..Default::default()
     };
     let service = iso::ServiceInfo {
         request_type: Some("New".to_owned()),
-        service_type: if format.is_copy() { iso::ServiceType::Copy } else { iso::ServiceType::Loan },
+        service_type: if format.is_copy() {
+            iso::ServiceType::Copy
+        } else {
+            iso::ServiceType::Loan
+        },
         need_before_date: c.need_by.map(|d| format!("{d}T23:59:59Z")),
         note,
         ..Default::default()
@@ -124,7 +150,10 @@ pub fn request(header: iso::Header, format: RequestFormat, c: &Citation, note: O
 /// pass our own checks (a lender must not refuse a request for a malformed ISBN).
 pub fn citation_of(r: &iso::Request) -> (RequestFormat, Citation) {
     let b = &r.bibliographic_info;
-    let copy = r.service_info.as_ref().is_some_and(|s| s.service_type == iso::ServiceType::Copy);
+    let copy = r
+        .service_info
+        .as_ref()
+        .is_some_and(|s| s.service_type == iso::ServiceType::Copy);
     let mut c = Citation::default();
     let format = if copy {
         c.title = b.title_of_component.clone().or_else(|| b.title.clone());
@@ -146,7 +175,11 @@ pub fn citation_of(r: &iso::Request) -> (RequestFormat, Citation) {
     c.pages = b.pages_requested.clone();
     for id in &b.bibliographic_item_id {
         let v = id.bibliographic_item_identifier.as_str();
-        match id.bibliographic_item_identifier_code.to_uppercase().as_str() {
+        match id
+            .bibliographic_item_identifier_code
+            .to_uppercase()
+            .as_str()
+        {
             "ISBN" => c.isbn = c.isbn.take().or_else(|| Isbn::parse(v).ok()),
             "ISSN" => c.issn = c.issn.take().or_else(|| Issn::parse(v).ok()),
             "DOI" => c.doi = c.doi.take().or_else(|| Doi::parse(v).ok()),
@@ -155,13 +188,19 @@ pub fn citation_of(r: &iso::Request) -> (RequestFormat, Citation) {
         }
     }
     for id in &b.bibliographic_record_id {
-        if id.bibliographic_record_identifier_code.eq_ignore_ascii_case("OCLC") {
+        if id
+            .bibliographic_record_identifier_code
+            .eq_ignore_ascii_case("OCLC")
+        {
             c.oclc_number = OclcNumber::parse(&id.bibliographic_record_identifier).ok();
         }
     }
     if let Some(p) = &r.publication_info {
         c.publisher = p.publisher.clone();
-        c.year = p.publication_date.as_ref().map(|d| d.chars().take(4).collect());
+        c.year = p
+            .publication_date
+            .as_ref()
+            .map(|d| d.chars().take(4).collect());
         c.place_of_publication = p.place_of_publication.clone();
     }
     if let Some(s) = &r.service_info {
@@ -270,31 +309,55 @@ pub fn action_to_wire(a: IsoAction) -> iso::Action {
 }
 
 /// A confirmation for `msg`: OK, or ERROR with the standard error type and what was wrong.
-pub fn confirmation(msg: &iso::Message, now: OffsetDateTime, error: Option<(iso::ErrorType, String)>) -> iso::Message {
+pub fn confirmation(
+    msg: &iso::Message,
+    now: OffsetDateTime,
+    error: Option<(iso::ErrorType, String)>,
+) -> iso::Message {
     let mut header = msg.header().clone();
     header.timestamp = timestamp(now);
     header.timestamp_received = Some(timestamp(now));
-    header.message_status = Some(if error.is_some() { iso::MessageStatus::Error } else { iso::MessageStatus::Ok });
-    header.error_data = error.map(|(error_type, error_value)| iso::ErrorData { error_type, error_value });
+    header.message_status = Some(if error.is_some() {
+        iso::MessageStatus::Error
+    } else {
+        iso::MessageStatus::Ok
+    });
+    header.error_data = error.map(|(error_type, error_value)| iso::ErrorData {
+        error_type,
+        error_value,
+    });
     match msg {
         iso::Message::Request(_) | iso::Message::RequestConfirmation(_) => {
-            iso::Message::RequestConfirmation(iso::Confirmation { header, ..Default::default() })
+            iso::Message::RequestConfirmation(iso::Confirmation {
+                header,
+                ..Default::default()
+            })
         }
-        iso::Message::SupplyingAgencyMessage(m) => iso::Message::SupplyingAgencyMessageConfirmation(iso::Confirmation {
-            header,
-            reason_for_message: Some(m.message_info.reason_for_message),
-            action: None,
-        }),
+        iso::Message::SupplyingAgencyMessage(m) => {
+            iso::Message::SupplyingAgencyMessageConfirmation(iso::Confirmation {
+                header,
+                reason_for_message: Some(m.message_info.reason_for_message),
+                action: None,
+            })
+        }
         iso::Message::SupplyingAgencyMessageConfirmation(_) => {
-            iso::Message::SupplyingAgencyMessageConfirmation(iso::Confirmation { header, ..Default::default() })
+            iso::Message::SupplyingAgencyMessageConfirmation(iso::Confirmation {
+                header,
+                ..Default::default()
+            })
         }
-        iso::Message::RequestingAgencyMessage(m) => iso::Message::RequestingAgencyMessageConfirmation(iso::Confirmation {
-            header,
-            reason_for_message: None,
-            action: Some(m.action),
-        }),
+        iso::Message::RequestingAgencyMessage(m) => {
+            iso::Message::RequestingAgencyMessageConfirmation(iso::Confirmation {
+                header,
+                reason_for_message: None,
+                action: Some(m.action),
+            })
+        }
         iso::Message::RequestingAgencyMessageConfirmation(_) => {
-            iso::Message::RequestingAgencyMessageConfirmation(iso::Confirmation { header, ..Default::default() })
+            iso::Message::RequestingAgencyMessageConfirmation(iso::Confirmation {
+                header,
+                ..Default::default()
+            })
         }
     }
 }

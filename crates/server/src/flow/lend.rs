@@ -15,33 +15,62 @@ use crate::error::{ApiError, ApiResult};
 use ::iso18626 as wire;
 
 /// A lending request of the user's library; others are "not found".
-pub async fn visible_lend(st: &AppState, user: &CurrentUser, request_id: &str) -> ApiResult<LendRequest> {
+pub async fn visible_lend(
+    st: &AppState,
+    user: &CurrentUser,
+    request_id: &str,
+) -> ApiResult<LendRequest> {
     if user.is_patron() {
         return Err(ApiError::NotFound("request"));
     }
-    let req = st.store.lend_request(request_id).await.map_err(|_| ApiError::NotFound("request"))?;
-    if req.library_id == user.library_id { Ok(req) } else { Err(ApiError::NotFound("request")) }
+    let req = st
+        .store
+        .lend_request(request_id)
+        .await
+        .map_err(|_| ApiError::NotFound("request"))?;
+    if req.library_id == user.library_id {
+        Ok(req)
+    } else {
+        Err(ApiError::NotFound("request"))
+    }
 }
 
-pub async fn lend_action(st: &AppState, user: &CurrentUser, request_id: &str, input: ActionInput) -> ApiResult<LendRequest> {
+pub async fn lend_action(
+    st: &AppState,
+    user: &CurrentUser,
+    request_id: &str,
+    input: ActionInput,
+) -> ApiResult<LendRequest> {
     let _ = visible_lend(st, user, request_id).await?;
-    let action = LendAction::parse(&input.action).filter(|a| a.is_manual()).ok_or_else(|| {
-        ApiError::Refused(domain::Refusal::NotAllowed {
-            state: "any",
-            action: input.action.clone(),
-            allowed: domain::supplier::LEND_ACTIONS.iter().filter(|a| a.is_manual()).map(|a| a.as_str()).collect(),
-        })
-    })?;
-    if let Some(r) = &input.reason {
-        if r.trim().is_empty() || r.len() > 100 {
-            return Err(ApiError::BadRequest(format!(
-                "reason must be an ISO 18626 reasonUnfilled such as {}",
-                REASONS_UNFILLED.join(", ")
-            )));
-        }
+    let action = LendAction::parse(&input.action)
+        .filter(|a| a.is_manual())
+        .ok_or_else(|| {
+            ApiError::Refused(domain::Refusal::NotAllowed {
+                state: "any",
+                action: input.action.clone(),
+                allowed: domain::supplier::LEND_ACTIONS
+                    .iter()
+                    .filter(|a| a.is_manual())
+                    .map(|a| a.as_str())
+                    .collect(),
+            })
+        })?;
+    if input
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.trim().is_empty() || r.len() > 100)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "reason must be an ISO 18626 reasonUnfilled such as {}",
+            REASONS_UNFILLED.join(", ")
+        )));
     }
-    if action == LendAction::ShipDigital && input.url.as_deref().is_none_or(|u| !u.starts_with("http")) {
-        return Err(ApiError::BadRequest("ship_digital needs url: the http(s) address of the copy".to_owned()));
+    if action == LendAction::ShipDigital
+        && input.url.as_deref().is_none_or(|u| !u.starts_with("http"))
+    {
+        return Err(ApiError::BadRequest(
+            "ship_digital needs url: the http(s) address of the copy".to_owned(),
+        ));
     }
     let acting = Acting::user(user);
     let id = request_id.to_owned();
@@ -51,7 +80,16 @@ pub async fn lend_action(st: &AppState, user: &CurrentUser, request_id: &str, in
         .write(move |tx| {
             Box::pin(async move {
                 let mut req = tx.lend_request_for_update(&id).await?;
-                apply_lend(tx, now, &mut req, action, &acting, &input, &Extra::default()).await
+                apply_lend(
+                    tx,
+                    now,
+                    &mut req,
+                    action,
+                    &acting,
+                    &input,
+                    &Extra::default(),
+                )
+                .await
             })
         })
         .await?;
@@ -60,11 +98,18 @@ pub async fn lend_action(st: &AppState, user: &CurrentUser, request_id: &str, in
 }
 
 pub fn context(req: &LendRequest) -> Result<(LendState, LendContext), FlowError> {
-    let state = LendState::parse(&req.state)
-        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("lend state {}", req.state))))?;
+    let state = LendState::parse(&req.state).ok_or_else(|| {
+        FlowError::Store(StoreError::Corrupt(format!("lend state {}", req.state)))
+    })?;
     let format = RequestFormat::parse(&req.format)
         .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("format {}", req.format))))?;
-    Ok((state, LendContext { format, renew_pending: req.renew_pending }))
+    Ok((
+        state,
+        LendContext {
+            format,
+            renew_pending: req.renew_pending,
+        },
+    ))
 }
 
 /// Decide and carry out a lending action inside the caller's transaction.
@@ -81,8 +126,10 @@ pub async fn apply_lend(
     let decision = Supplier::decide(state, action, &ctx, &acting.actors)?;
     let new_status = decision.to.iso_status();
     // The first answer to a request is its RequestResponse; later ones are status changes.
-    let first_answer = matches!(state, LendState::RequestReceived | LendState::ExpectToSupply)
-        && !matches!(action, LendAction::BorrowerStatusRequest);
+    let first_answer = matches!(
+        state,
+        LendState::RequestReceived | LendState::ExpectToSupply
+    ) && !matches!(action, LendAction::BorrowerStatusRequest);
     let change_reason = if first_answer && state == LendState::RequestReceived {
         IsoReason::RequestResponse
     } else {
@@ -99,14 +146,29 @@ pub async fn apply_lend(
         let sam = match effect {
             LendEffect::SendStatus => Some(Sam::new(change_reason, new_status, input.note.clone())),
             LendEffect::SendConditional => {
-                let by = input.reply_by.map(|d| format!(" (answer by {d})")).unwrap_or_default();
-                let text = format!("{CONDITION_MARKER} {}{by}", input.note.clone().unwrap_or_default());
-                Some(Sam::new(IsoReason::Notification, new_status, Some(text.trim().to_owned())))
+                let by = input
+                    .reply_by
+                    .map(|d| format!(" (answer by {d})"))
+                    .unwrap_or_default();
+                let text = format!(
+                    "{CONDITION_MARKER} {}{by}",
+                    input.note.clone().unwrap_or_default()
+                );
+                Some(Sam::new(
+                    IsoReason::Notification,
+                    new_status,
+                    Some(text.trim().to_owned()),
+                ))
             }
             LendEffect::SendUnfilled => {
                 let mut s = Sam::new(change_reason, IsoStatus::Unfilled, input.note.clone());
-                let default = if action == LendAction::LocateFailed { "NotOnShelf" } else { "NotAvailableForILL" };
-                s.reason_unfilled = Some(input.reason.clone().unwrap_or_else(|| default.to_owned()));
+                let default = if action == LendAction::LocateFailed {
+                    "NotOnShelf"
+                } else {
+                    "NotAvailableForILL"
+                };
+                s.reason_unfilled =
+                    Some(input.reason.clone().unwrap_or_else(|| default.to_owned()));
                 Some(s)
             }
             LendEffect::SendShipped => {
@@ -117,7 +179,11 @@ pub async fn apply_lend(
                 Some(s)
             }
             LendEffect::SendRenewYes => {
-                let mut s = Sam::new(IsoReason::RenewResponse, IsoStatus::Loaned, input.note.clone());
+                let mut s = Sam::new(
+                    IsoReason::RenewResponse,
+                    IsoStatus::Loaned,
+                    input.note.clone(),
+                );
                 s.answer = Some(true);
                 Some(s)
             }
@@ -132,11 +198,17 @@ pub async fn apply_lend(
                 Some(s)
             }
             LendEffect::SendCancelNo => {
-                let mut s = Sam::new(IsoReason::CancelResponse, new_status, Some("Already shipped".to_owned()));
+                let mut s = Sam::new(
+                    IsoReason::CancelResponse,
+                    new_status,
+                    Some("Already shipped".to_owned()),
+                );
                 s.answer = Some(false);
                 Some(s)
             }
-            LendEffect::SendStatusResponse => Some(Sam::new(IsoReason::StatusRequestResponse, new_status, None)),
+            LendEffect::SendStatusResponse => {
+                Some(Sam::new(IsoReason::StatusRequestResponse, new_status, None))
+            }
             LendEffect::MarkRenewPending => {
                 req.renew_pending = true;
                 None
@@ -172,7 +244,10 @@ pub async fn apply_lend(
         if let Some(r) = &input.reason {
             obj.insert("reason".to_owned(), serde_json::json!(r));
         }
-        if let Some(d) = req.due_date.filter(|_| decision.effects.contains(&LendEffect::SetDueDate)) {
+        if let Some(d) = req
+            .due_date
+            .filter(|_| decision.effects.contains(&LendEffect::SetDueDate))
+        {
             obj.insert("due_date".to_owned(), serde_json::json!(d.to_string()));
         }
     }
@@ -194,12 +269,23 @@ pub async fn apply_lend(
     )
     .await?;
     let mut ids = vec![req.request_id.clone()];
-    ids.push(super::borrow::parse_wire_id(&req.borrower_request_id).0.to_owned());
-    Ok(Touched { request_ids: ids, messages: messages.len() })
+    ids.push(
+        super::borrow::parse_wire_id(&req.borrower_request_id)
+            .0
+            .to_owned(),
+    );
+    Ok(Touched {
+        request_ids: ids,
+        messages: messages.len(),
+    })
 }
 
 /// Due date from our policy for this borrower (default four weeks), moved off closed days.
-async fn computed_due_date(tx: &mut Tx<'_>, req: &LendRequest, now: OffsetDateTime) -> Result<time::Date, FlowError> {
+async fn computed_due_date(
+    tx: &mut Tx<'_>,
+    req: &LendRequest,
+    now: OffsetDateTime,
+) -> Result<time::Date, FlowError> {
     let lender = tx.library(&req.library_id).await?;
     let policy = match &req.borrower_id {
         Some(b) => tx.policy_for(&req.library_id, b).await?,
@@ -223,19 +309,47 @@ struct Sam {
 
 impl Sam {
     fn new(reason: IsoReason, status: IsoStatus, note: Option<String>) -> Self {
-        Sam { reason, status, note, answer: None, reason_unfilled: None, shipped: false, physical: true, url: None }
+        Sam {
+            reason,
+            status,
+            note,
+            answer: None,
+            reason_unfilled: None,
+            shipped: false,
+            physical: true,
+            url: None,
+        }
     }
 }
 
-async fn send_sam(tx: &mut Tx<'_>, now: OffsetDateTime, req: &LendRequest, s: Sam) -> Result<i64, FlowError> {
+async fn send_sam(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &LendRequest,
+    s: Sam,
+) -> Result<i64, FlowError> {
     let lender = tx.library(&req.library_id).await?;
-    let borrower = iso::parse_agency_key(&req.borrower_agency)
-        .ok_or_else(|| FlowError::Store(StoreError::Corrupt(format!("agency {}", req.borrower_agency))))?;
-    let header = iso::header(borrower, iso::agency(&lender), &req.borrower_request_id, Some(&req.request_id), now);
+    let borrower = iso::parse_agency_key(&req.borrower_agency).ok_or_else(|| {
+        FlowError::Store(StoreError::Corrupt(format!(
+            "agency {}",
+            req.borrower_agency
+        )))
+    })?;
+    let header = iso::header(
+        borrower,
+        iso::agency(&lender),
+        &req.borrower_request_id,
+        Some(&req.request_id),
+        now,
+    );
     let mut note = s.note;
     if let Some(url) = &s.url {
         // 2017 has no URL element: the address goes in the note too, which every peer shows.
-        note = Some(format!("{} {url}", note.unwrap_or_default()).trim().to_owned());
+        note = Some(
+            format!("{} {url}", note.unwrap_or_default())
+                .trim()
+                .to_owned(),
+        );
     }
     let delivery = s.shipped.then(|| wire::DeliveryInfo {
         date_sent: iso::timestamp(now),
@@ -281,7 +395,10 @@ async fn send_sam(tx: &mut Tx<'_>, now: OffsetDateTime, req: &LendRequest, s: Sa
     Ok(id)
 }
 
-pub fn allowed_actions(req: &LendRequest, user: &CurrentUser) -> Result<Vec<&'static str>, FlowError> {
+pub fn allowed_actions(
+    req: &LendRequest,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
     let (state, ctx) = context(req)?;
     Ok(Supplier::allowed(state, &ctx, &user.actors())
         .into_iter()

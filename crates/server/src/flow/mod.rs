@@ -11,7 +11,7 @@ use serde::Deserialize;
 use store::StoreError;
 use time::Date;
 
-pub use borrow::{create_borrow_request, CreateRequest};
+pub use borrow::{CreateRequest, create_borrow_request};
 pub use receive::receive;
 
 /// Who is acting, as recorded in the event.
@@ -33,11 +33,19 @@ impl Acting {
     }
 
     pub fn peer() -> Self {
-        Acting { user_id: None, actors: vec![domain::Actor::Peer], label: "peer" }
+        Acting {
+            user_id: None,
+            actors: vec![domain::Actor::Peer],
+            label: "peer",
+        }
     }
 
     pub fn system() -> Self {
-        Acting { user_id: None, actors: vec![domain::Actor::System], label: "system" }
+        Acting {
+            user_id: None,
+            actors: vec![domain::Actor::System],
+            label: "system",
+        }
     }
 }
 

@@ -29,10 +29,14 @@ pub async fn receive(st: &AppState, body: &[u8]) -> Received {
     let (msg, version) = match wire::parse(body) {
         Ok(v) => v,
         Err(e) => {
-            metrics::counter!("librelay_iso18626_received_total", "result" => "unreadable").increment(1);
+            metrics::counter!("librelay_iso18626_received_total", "result" => "unreadable")
+                .increment(1);
             let blank = wire::Message::RequestConfirmation(wire::Confirmation::default());
             let conf = iso::confirmation(&blank, now, Some((e.error_type(), e.to_string())));
-            return Received { confirmation: wire::write(&conf, wire::Version::V2021), ok: false };
+            return Received {
+                confirmation: wire::write(&conf, wire::Version::V2021),
+                ok: false,
+            };
         }
     };
     let key = message_key(&msg);
@@ -46,17 +50,27 @@ pub async fn receive(st: &AppState, body: &[u8]) -> Received {
             touched.publish(st);
             metrics::counter!("librelay_iso18626_received_total", "result" => if ok { "ok" } else { "error" })
                 .increment(1);
-            Received { confirmation: xml, ok }
+            Received {
+                confirmation: xml,
+                ok,
+            }
         }
         Err(e) => {
             tracing::error!(error = %e, kind = msg.kind(), "could not apply an incoming message");
-            metrics::counter!("librelay_iso18626_received_total", "result" => "failed").increment(1);
+            metrics::counter!("librelay_iso18626_received_total", "result" => "failed")
+                .increment(1);
             let conf = iso::confirmation(
                 &msg,
                 now,
-                Some((wire::ErrorType::UnrecognisedDataValue, "the message could not be stored; send it again later".to_owned())),
+                Some((
+                    wire::ErrorType::UnrecognisedDataValue,
+                    "the message could not be stored; send it again later".to_owned(),
+                )),
             );
-            Received { confirmation: wire::write(&conf, version), ok: false }
+            Received {
+                confirmation: wire::write(&conf, version),
+                ok: false,
+            }
         }
     }
 }
@@ -71,7 +85,11 @@ fn message_key(msg: &wire::Message) -> String {
             m.status_info.status.as_str(),
             m.message_info.answer_yes_no
         ),
-        wire::Message::RequestingAgencyMessage(m) => format!("{}|{}", m.action.as_str(), m.note.clone().unwrap_or_default()),
+        wire::Message::RequestingAgencyMessage(m) => format!(
+            "{}|{}",
+            m.action.as_str(),
+            m.note.clone().unwrap_or_default()
+        ),
         _ => String::new(),
     };
     let text = format!(
@@ -84,10 +102,19 @@ fn message_key(msg: &wire::Message) -> String {
         h.timestamp,
         detail
     );
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-fn refuse(msg: &wire::Message, now: OffsetDateTime, version: wire::Version, t: wire::ErrorType, what: String) -> String {
+fn refuse(
+    msg: &wire::Message,
+    now: OffsetDateTime,
+    version: wire::Version,
+    t: wire::ErrorType,
+    what: String,
+) -> String {
     wire::write(&iso::confirmation(msg, now, Some((t, what))), version)
 }
 
@@ -101,29 +128,72 @@ async fn apply(
     let h = msg.header();
     // Requests and requesting agency messages are for the supplier; the rest for the requester.
     let (ours, field) = match msg {
-        wire::Message::Request(_) | wire::Message::RequestingAgencyMessage(_) => (&h.supplying_agency_id, "supplyingAgencyId"),
+        wire::Message::Request(_) | wire::Message::RequestingAgencyMessage(_) => {
+            (&h.supplying_agency_id, "supplyingAgencyId")
+        }
         wire::Message::SupplyingAgencyMessage(_) => (&h.requesting_agency_id, "requestingAgencyId"),
         _ => {
-            let text = format!("a {} is an answer, not a message this endpoint takes", msg.kind());
-            return Ok((refuse(msg, now, version, wire::ErrorType::UnsupportedActionType, text), false, Touched::default()));
+            let text = format!(
+                "a {} is an answer, not a message this endpoint takes",
+                msg.kind()
+            );
+            return Ok((
+                refuse(
+                    msg,
+                    now,
+                    version,
+                    wire::ErrorType::UnsupportedActionType,
+                    text,
+                ),
+                false,
+                Touched::default(),
+            ));
         }
     };
     let Some(library) = tx.library_by_agency(&ours.agency_type, &ours.value).await? else {
-        let text = format!("header/{field} {} is not a library on this node", iso::agency_key(ours));
-        return Ok((refuse(msg, now, version, wire::ErrorType::UnrecognisedDataValue, text), false, Touched::default()));
+        let text = format!(
+            "header/{field} {} is not a library on this node",
+            iso::agency_key(ours)
+        );
+        return Ok((
+            refuse(
+                msg,
+                now,
+                version,
+                wire::ErrorType::UnrecognisedDataValue,
+                text,
+            ),
+            false,
+            Touched::default(),
+        ));
     };
     if let Some(previous) = tx.inbox_seen(&library.library_id, key).await? {
         return Ok((previous, true, Touched::default()));
     }
     let outcome = match msg {
         wire::Message::Request(r) => on_request(tx, now, &library.library_id, r, version).await?,
-        wire::Message::SupplyingAgencyMessage(m) => on_supplying(tx, now, &library.library_id, m).await?,
-        wire::Message::RequestingAgencyMessage(m) => on_requesting(tx, now, &library.library_id, m).await?,
-        _ => Outcome::Error(wire::ErrorType::UnsupportedActionType, "unexpected message".to_owned()),
+        wire::Message::SupplyingAgencyMessage(m) => {
+            on_supplying(tx, now, &library.library_id, m).await?
+        }
+        wire::Message::RequestingAgencyMessage(m) => {
+            on_requesting(tx, now, &library.library_id, m).await?
+        }
+        _ => Outcome::Error(
+            wire::ErrorType::UnsupportedActionType,
+            "unexpected message".to_owned(),
+        ),
     };
     let (xml, ok, touched) = match outcome {
-        Outcome::Applied(t) => (wire::write(&iso::confirmation(msg, now, None), version), true, t),
-        Outcome::Error(t, what) => (refuse(msg, now, version, t, what), false, Touched::default()),
+        Outcome::Applied(t) => (
+            wire::write(&iso::confirmation(msg, now, None), version),
+            true,
+            t,
+        ),
+        Outcome::Error(t, what) => (
+            refuse(msg, now, version, t, what),
+            false,
+            Touched::default(),
+        ),
     };
     // Refusals are not remembered: a corrected message with the same identity must get through.
     if ok {
@@ -152,11 +222,24 @@ async fn on_request(
         ));
     }
     let borrower_agency = iso::agency_key(&h.requesting_agency_id);
-    if tx.lend_request_by_borrower(library_id, &borrower_agency, &h.requesting_agency_request_id).await?.is_some() {
+    if tx
+        .lend_request_by_borrower(
+            library_id,
+            &borrower_agency,
+            &h.requesting_agency_request_id,
+        )
+        .await?
+        .is_some()
+    {
         // The same request again (a retry with a new timestamp): it exists once.
         return Ok(Outcome::Applied(Touched::default()));
     }
-    let borrower = tx.library_by_agency(&h.requesting_agency_id.agency_type, &h.requesting_agency_id.value).await?;
+    let borrower = tx
+        .library_by_agency(
+            &h.requesting_agency_id.agency_type,
+            &h.requesting_agency_id.value,
+        )
+        .await?;
     let (format, citation) = iso::citation_of(r);
     let key = store::HoldingKey {
         isbn: citation.isbn.as_ref().map(|i| i.to_string()),
@@ -181,7 +264,10 @@ async fn on_request(
     };
     tx.insert_lend_request(&new, now).await?;
     let note = match &located {
-        Some((call, _)) => format!("located: {}", call.clone().unwrap_or_else(|| "held".to_owned())),
+        Some((call, _)) => format!(
+            "located: {}",
+            call.clone().unwrap_or_else(|| "held".to_owned())
+        ),
         None => "not found in our holdings".to_owned(),
     };
     let service_note = r.service_info.as_ref().and_then(|s| s.note.clone());
@@ -202,8 +288,13 @@ async fn on_request(
         now,
     )
     .await?;
-    let borrow_id = super::borrow::parse_wire_id(&new.borrower_request_id).0.to_owned();
-    Ok(Outcome::Applied(Touched { request_ids: vec![new.request_id, borrow_id], messages: 0 }))
+    let borrow_id = super::borrow::parse_wire_id(&new.borrower_request_id)
+        .0
+        .to_owned();
+    Ok(Outcome::Applied(Touched {
+        request_ids: vec![new.request_id, borrow_id],
+        messages: 0,
+    }))
 }
 
 async fn on_supplying(
@@ -219,7 +310,10 @@ async fn on_supplying(
         Ok(_) | Err(StoreError::NotFound) => {
             return Ok(Outcome::Error(
                 wire::ErrorType::UnrecognisedDataValue,
-                format!("header/requestingAgencyRequestId {} is not a request of ours", h.requesting_agency_request_id),
+                format!(
+                    "header/requestingAgencyRequestId {} is not a request of ours",
+                    h.requesting_agency_request_id
+                ),
             ));
         }
         Err(e) => return Err(e.into()),
@@ -248,8 +342,21 @@ async fn on_supplying(
             }
             _ => "message from a library that no longer has this request",
         };
-        record_unapplied(tx, now, library_id, "borrow", &req.request_id, &req.state, why, data).await?;
-        return Ok(Outcome::Applied(Touched { request_ids: vec![req.request_id], messages: 0 }));
+        record_unapplied(
+            tx,
+            now,
+            library_id,
+            "borrow",
+            &req.request_id,
+            &req.state,
+            why,
+            data,
+        )
+        .await?;
+        return Ok(Outcome::Applied(Touched {
+            request_ids: vec![req.request_id],
+            messages: 0,
+        }));
     }
     if req.lender_request_id.is_none() {
         req.lender_request_id = h.supplying_agency_request_id.clone();
@@ -276,8 +383,21 @@ async fn on_supplying(
             // Peers send what their own workflow allows; out of step is recorded, not bounced,
             // or the peer would retry it for ever.
             let why = format!("not applied: {r}");
-            record_unapplied(tx, now, library_id, "borrow", &req.request_id, &req.state, &why, data).await?;
-            Ok(Outcome::Applied(Touched { request_ids: vec![req.request_id], messages: 0 }))
+            record_unapplied(
+                tx,
+                now,
+                library_id,
+                "borrow",
+                &req.request_id,
+                &req.state,
+                &why,
+                data,
+            )
+            .await?;
+            Ok(Outcome::Applied(Touched {
+                request_ids: vec![req.request_id],
+                messages: 0,
+            }))
         }
         Err(e) => Err(e),
     }
@@ -291,23 +411,56 @@ async fn on_requesting(
 ) -> Result<Outcome, FlowError> {
     let h = &m.header;
     let agency = iso::agency_key(&h.requesting_agency_id);
-    let Some(mut req) = tx.lend_request_by_borrower(library_id, &agency, &h.requesting_agency_request_id).await? else {
+    let Some(mut req) = tx
+        .lend_request_by_borrower(library_id, &agency, &h.requesting_agency_request_id)
+        .await?
+    else {
         return Ok(Outcome::Error(
             wire::ErrorType::UnrecognisedDataValue,
-            format!("header/requestingAgencyRequestId {} from {agency} is not a request we received", h.requesting_agency_request_id),
+            format!(
+                "header/requestingAgencyRequestId {} from {agency} is not a request we received",
+                h.requesting_agency_request_id
+            ),
         ));
     };
     let note = m.note.clone().unwrap_or_default();
     let iso_action: IsoAction = iso::action_to_domain(m.action);
     let action = LendAction::from_borrower(iso_action, &note);
     let data = serde_json::json!({ "from": agency, "action": m.action.as_str() });
-    let extra = Extra { note: (!note.is_empty()).then_some(note), data: Some(data.clone()), ..Extra::default() };
-    match apply_lend(tx, now, &mut req, action, &Acting::peer(), &ActionInput::default(), &extra).await {
+    let extra = Extra {
+        note: (!note.is_empty()).then_some(note),
+        data: Some(data.clone()),
+        ..Extra::default()
+    };
+    match apply_lend(
+        tx,
+        now,
+        &mut req,
+        action,
+        &Acting::peer(),
+        &ActionInput::default(),
+        &extra,
+    )
+    .await
+    {
         Ok(t) => Ok(Outcome::Applied(t)),
         Err(FlowError::Refused(r)) => {
             let why = format!("not applied: {r}");
-            record_unapplied(tx, now, library_id, "lend", &req.request_id, &req.state, &why, data).await?;
-            Ok(Outcome::Applied(Touched { request_ids: vec![req.request_id], messages: 0 }))
+            record_unapplied(
+                tx,
+                now,
+                library_id,
+                "lend",
+                &req.request_id,
+                &req.state,
+                &why,
+                data,
+            )
+            .await?;
+            Ok(Outcome::Applied(Touched {
+                request_ids: vec![req.request_id],
+                messages: 0,
+            }))
         }
         Err(e) => Err(e),
     }

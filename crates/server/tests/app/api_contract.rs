@@ -12,8 +12,18 @@ async fn health_openapi_and_home_answer() {
     assert_eq!((st, h["status"].as_str()), (200, Some("ok")));
     let (st, doc) = app.get("/api/openapi.json", None).await;
     assert_eq!(st, 200);
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
-    for p in ["/api/v1/auth/login", "/api/v1/requests", "/api/v1/requests/{id}/actions", "/api/v1/lending", "/api/v1/lending/{id}/actions"] {
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for p in [
+        "/api/v1/auth/login",
+        "/api/v1/requests",
+        "/api/v1/requests/{id}/actions",
+        "/api/v1/lending",
+        "/api/v1/lending/{id}/actions",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "OpenAPI lacks {p}");
     }
     let (st, page) = app.get("/api/docs", None).await;
@@ -34,21 +44,52 @@ async fn demo_accounts_are_written_and_log_in() {
     let raw = std::fs::read_to_string(app.dir.path().join("demo-accounts.json")).unwrap();
     let accounts: Vec<serde_json::Value> = serde_json::from_str(&raw).unwrap();
     assert!(accounts.len() >= 20);
-    for role in ["patron:faculty", "patron:phd", "patron:master", "patron:undergraduate", "borrowing_operator", "lending_operator", "resource_sharing_manager", "library_admin", "hub_admin"] {
-        assert!(accounts.iter().any(|a| a["role"] == role), "no demo account with role {role}");
+    for role in [
+        "patron:faculty",
+        "patron:phd",
+        "patron:master",
+        "patron:undergraduate",
+        "borrowing_operator",
+        "lending_operator",
+        "resource_sharing_manager",
+        "library_admin",
+        "hub_admin",
+    ] {
+        assert!(
+            accounts.iter().any(|a| a["role"] == role),
+            "no demo account with role {role}"
+        );
     }
     let a = &accounts[0];
-    let (st, body) = app.post("/api/v1/auth/login", json!({"username": a["username"], "password": a["password"]}), None).await;
+    let (st, body) = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": a["username"], "password": a["password"]}),
+            None,
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
 }
 
 #[tokio::test]
 async fn the_error_contract_holds() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    let (st, body) = app.post("/api/v1/auth/login", json!({"username": "bcu-faculty", "password": "wrong"}), None).await;
-    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("bad_credentials")));
+    let (st, body) = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "bcu-faculty", "password": "wrong"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (401, Some("bad_credentials"))
+    );
     let (st, body) = app.get("/api/v1/requests", None).await;
-    assert_eq!((st, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
     let (st, _) = app.get("/api/v1/requests", Some("not-a-token")).await;
     assert_eq!(st, 401);
     let tok = app.login("bcu-faculty").await;
@@ -59,35 +100,85 @@ async fn the_error_contract_holds() {
         .await;
     assert_eq!(st, 422, "{body}");
     assert_eq!(body["error"]["code"], "invalid_fields");
-    let fields: Vec<&str> = body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
     for f in ["citation.title", "citation.isbn", "citation.year"] {
         assert!(fields.contains(&f), "{f} not reported: {body}");
     }
-    let (st, body) = app.post("/api/v1/requests", json!({"format": "microfilm", "citation": {"title": "x"}}), Some(&tok)).await;
+    let (st, body) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "microfilm", "citation": {"title": "x"}}),
+            Some(&tok),
+        )
+        .await;
     assert_eq!(st, 422, "{body}");
     // Malformed JSON and JSON of the wrong shape follow the contract too.
-    let resp = app.client.post(format!("{}/api/v1/requests", app.base)).bearer_auth(&tok)
-        .header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/requests", app.base))
+        .bearer_auth(&tok)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "bad_request");
 
-    let (st, req) = app.post("/api/v1/requests", json!({"format": "loan", "citation": {"title": "Contract", "author": "Doe, J."}}), Some(&tok)).await;
+    let (st, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Contract", "author": "Doe, J."}}),
+            Some(&tok),
+        )
+        .await;
     assert_eq!(st, 201, "{req}");
     let id = req["id"].as_str().unwrap();
     for sub in ["", "/events", "/actions"] {
-        let (st, _) = app.get(&format!("/api/v1/requests/{id}{sub}"), Some(&tok)).await;
+        let (st, _) = app
+            .get(&format!("/api/v1/requests/{id}{sub}"), Some(&tok))
+            .await;
         assert_eq!(st, 200, "{sub}");
     }
-    let (st, body) = app.post(&format!("/api/v1/requests/{id}/actions"), json!({"action": "no_such_action"}), Some(&tok)).await;
+    let (st, body) = app
+        .post(
+            &format!("/api/v1/requests/{id}/actions"),
+            json!({"action": "no_such_action"}),
+            Some(&tok),
+        )
+        .await;
     assert_eq!(st, 409, "{body}");
     let staff = app.login("bcu-borrow").await;
-    let (st, body) = app.post(&format!("/api/v1/requests/{id}/actions"), json!({"action": "receive"}), Some(&staff)).await;
+    let (st, body) = app
+        .post(
+            &format!("/api/v1/requests/{id}/actions"),
+            json!({"action": "receive"}),
+            Some(&staff),
+        )
+        .await;
     assert_eq!(st, 409, "{body}");
     assert_eq!(body["error"]["state"], "pending_review");
     // Nobody holds this title, so approving needs lenders first: the refusal says what is open.
-    assert!(body["error"]["allowed"].as_array().unwrap().iter().any(|a| a == "edit_rota"), "{body}");
-    let (st, _) = app.get("/api/v1/requests/00000000-0000-4000-8000-000000000000", Some(&tok)).await;
+    assert!(
+        body["error"]["allowed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "edit_rota"),
+        "{body}"
+    );
+    let (st, _) = app
+        .get(
+            "/api/v1/requests/00000000-0000-4000-8000-000000000000",
+            Some(&tok),
+        )
+        .await;
     assert_eq!(st, 404);
 }
 
@@ -104,6 +195,16 @@ async fn a_revoked_token_no_longer_works() {
 #[tokio::test]
 async fn a_pending_reader_cannot_log_in_yet() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    let (st, body) = app.post("/api/v1/auth/login", json!({"username": "bcu-newreader", "password": server::demo::DEMO_PASSWORD}), None).await;
-    assert_eq!((st, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let (st, body) = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "bcu-newreader", "password": server::demo::DEMO_PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
 }

@@ -35,13 +35,18 @@ pub fn engines() -> Vec<Engine> {
 /// A new empty PostgreSQL database on the server of `TEST_POSTGRES_URL`, for one test.
 pub async fn fresh_postgres() -> String {
     let url = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
-    store::create_postgres_database(&url, &format!("librelay_t_{}", uuid_like())).await.expect("create a test database")
+    store::create_postgres_database(&url, &format!("librelay_t_{}", uuid_like()))
+        .await
+        .expect("create a test database")
 }
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{:x}{:x}{c}", n, std::process::id())
 }
@@ -55,15 +60,27 @@ impl TestApp {
             config.database_url = fresh_postgres().await;
         }
         let clock = ManualClock::new();
-        let app = App::build_with_clock(config, Arc::new(clock.clone())).await.expect("app starts");
+        let app = App::build_with_clock(config, Arc::new(clock.clone()))
+            .await
+            .expect("app starts");
         let base = format!("http://{}", app.address());
         let state = app.state();
-        server::demo::seed_directory(&state, dir.path()).await.unwrap().expect("empty store");
+        server::demo::seed_directory(&state, dir.path())
+            .await
+            .unwrap()
+            .expect("empty store");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        TestApp { base, client: reqwest::Client::new(), clock, state, dir, stop: Some(tx) }
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            clock,
+            state,
+            dir,
+            stop: Some(tx),
+        }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -74,7 +91,10 @@ impl TestApp {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (u16, Value) {
@@ -85,31 +105,55 @@ impl TestApp {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn login(&self, username: &str) -> String {
         let (st, body) = self
-            .post("/api/v1/auth/login", json!({"username": username, "password": server::demo::DEMO_PASSWORD}), None)
+            .post(
+                "/api/v1/auth/login",
+                json!({"username": username, "password": server::demo::DEMO_PASSWORD}),
+                None,
+            )
             .await;
         assert_eq!(st, 200, "login {username}: {body}");
         body["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn borrow_action(&self, token: &str, id: &str, body: Value) -> Value {
-        let (st, v) = self.post(&format!("/api/v1/requests/{id}/actions"), body.clone(), Some(token)).await;
+        let (st, v) = self
+            .post(
+                &format!("/api/v1/requests/{id}/actions"),
+                body.clone(),
+                Some(token),
+            )
+            .await;
         assert_eq!(st, 200, "borrowing action {body} on {id}: {v}");
         v
     }
 
     pub async fn lend_action(&self, token: &str, id: &str, body: Value) -> Value {
-        let (st, v) = self.post(&format!("/api/v1/lending/{id}/actions"), body.clone(), Some(token)).await;
+        let (st, v) = self
+            .post(
+                &format!("/api/v1/lending/{id}/actions"),
+                body.clone(),
+                Some(token),
+            )
+            .await;
         assert_eq!(st, 200, "lending action {body} on {id}: {v}");
         v
     }
 
     /// Poll until `check` holds for the JSON at `path` (messages travel through the outbox).
-    pub async fn eventually(&self, path: &str, token: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn eventually(
+        &self,
+        path: &str,
+        token: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let mut last = Value::Null;
         for _ in 0..200 {
             let (st, v) = self.get(path, Some(token)).await;
@@ -125,7 +169,9 @@ impl TestApp {
     /// The lending request for a borrowing request id, as the lender's staff see it.
     pub async fn lend_for(&self, token: &str, borrow_id: &str) -> Value {
         let v = self
-            .eventually(&format!("/api/v1/lending?q={borrow_id}"), token, |v| v["total"].as_i64() == Some(1))
+            .eventually(&format!("/api/v1/lending?q={borrow_id}"), token, |v| {
+                v["total"].as_i64() == Some(1)
+            })
             .await;
         v["items"][0].clone()
     }

@@ -10,8 +10,19 @@ async fn book_held_by_xnu_and_htu(app: &TestApp) -> Value {
     let sample = app.state.store.catalog_sample(400).await.unwrap();
     for r in sample {
         let Some(isbn) = r.isbn.clone() else { continue };
-        let key = store::HoldingKey { isbn: Some(isbn.clone()), ..Default::default() };
-        let holders: Vec<String> = app.state.store.holders(&key).await.unwrap().into_iter().map(|h| h.library_id).collect();
+        let key = store::HoldingKey {
+            isbn: Some(isbn.clone()),
+            ..Default::default()
+        };
+        let holders: Vec<String> = app
+            .state
+            .store
+            .holders(&key)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.library_id)
+            .collect();
         if holders == ["HTU", "XNU"] {
             return json!({"title": r.title, "author": r.author, "isbn": isbn});
         }
@@ -20,12 +31,20 @@ async fn book_held_by_xnu_and_htu(app: &TestApp) -> Value {
 }
 
 fn actions_of(events: &Value) -> Vec<String> {
-    events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn assert_every_event_has_actor_and_time(events: &Value) {
     for e in events.as_array().unwrap() {
-        assert!(e["actor"].is_string() && e["at"].is_string(), "event without actor or time: {e}");
+        assert!(
+            e["actor"].is_string() && e["at"].is_string(),
+            "event without actor or time: {e}"
+        );
         assert!(e["to_state"].is_string(), "{e}");
     }
 }
@@ -39,66 +58,150 @@ async fn loan_refused_then_supplied(engine: Engine) {
     let citation = book_held_by_xnu_and_htu(&app).await;
 
     // Arrange: a reader of BCU asks for a book held only by XNU (same region, so first) and HTU.
-    let (st, req) = app.post("/api/v1/requests", json!({"format": "loan", "citation": citation}), Some(&patron)).await;
+    let (st, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": citation}),
+            Some(&patron),
+        )
+        .await;
     assert_eq!(st, 201, "{req}");
     assert_eq!(req["state"], "pending_review");
     let id = req["id"].as_str().unwrap().to_owned();
-    let rota: Vec<&str> = req["rota"]["entries"].as_array().unwrap().iter().map(|e| e["library"].as_str().unwrap()).collect();
+    let rota: Vec<&str> = req["rota"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["library"].as_str().unwrap())
+        .collect();
     assert_eq!(rota, ["XNU", "HTU"], "ranked rota: {req}");
 
     // Borrowing staff approve; the request goes to XNU.
-    let v = app.borrow_action(&bcu, &id, json!({"action": "approve"})).await;
+    let v = app
+        .borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
     assert_eq!(v["state"], "sent");
     assert_eq!(v["lender"], "XNU");
 
     // XNU rejects; the request moves on to HTU by itself.
     let at_xnu = app.lend_for(&xnu, &id).await;
     assert_eq!(at_xnu["state"], "request_received");
-    app.lend_action(&xnu, at_xnu["id"].as_str().unwrap(), json!({"action": "reject", "reason": "NotOnShelf", "note": "missing from the shelf"})).await;
-    let moved = app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| v["lender"] == "HTU" && v["state"] == "sent").await;
+    app.lend_action(
+        &xnu,
+        at_xnu["id"].as_str().unwrap(),
+        json!({"action": "reject", "reason": "NotOnShelf", "note": "missing from the shelf"}),
+    )
+    .await;
+    let moved = app
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["lender"] == "HTU" && v["state"] == "sent"
+        })
+        .await;
     assert_eq!(moved["rota"]["entries"][0]["outcome"], "unfilled");
 
     // HTU supplies and ships.
     let at_htu = app.lend_for(&htu, &id).await;
     let lend_id = at_htu["id"].as_str().unwrap().to_owned();
-    app.lend_action(&htu, &lend_id, json!({"action": "will_supply"})).await;
-    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| v["state"] == "will_supply").await;
-    let shipped = app.lend_action(&htu, &lend_id, json!({"action": "ship_physical", "barcode": "HTU0001"})).await;
-    assert!(shipped["due_date"].is_string(), "due date computed: {shipped}");
-    let v = app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| v["state"] == "shipped").await;
-    assert_eq!(v["due_date"], shipped["due_date"], "the borrower takes the lender's due date");
+    app.lend_action(&htu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "will_supply"
+    })
+    .await;
+    let shipped = app
+        .lend_action(
+            &htu,
+            &lend_id,
+            json!({"action": "ship_physical", "barcode": "HTU0001"}),
+        )
+        .await;
+    assert!(
+        shipped["due_date"].is_string(),
+        "due date computed: {shipped}"
+    );
+    let v = app
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "shipped"
+        })
+        .await;
+    assert_eq!(
+        v["due_date"], shipped["due_date"],
+        "the borrower takes the lender's due date"
+    );
 
     // BCU receives, lends to the reader, takes it back and ships it home.
     for a in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
         app.borrow_action(&bcu, &id, json!({"action": a})).await;
     }
-    app.eventually(&format!("/api/v1/lending/{lend_id}"), &htu, |v| v["state"] == "return_shipped").await;
-    app.lend_action(&htu, &lend_id, json!({"action": "check_in"})).await;
-    let done = app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| v["state"] == "completed").await;
+    app.eventually(&format!("/api/v1/lending/{lend_id}"), &htu, |v| {
+        v["state"] == "return_shipped"
+    })
+    .await;
+    app.lend_action(&htu, &lend_id, json!({"action": "check_in"}))
+        .await;
+    let done = app
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "completed"
+        })
+        .await;
     assert_eq!(done["allowed_actions"], json!([]));
 
     // Both histories show every step with actor and time.
-    let (_, borrow_events) = app.get(&format!("/api/v1/requests/{id}/events"), Some(&bcu)).await;
+    let (_, borrow_events) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
     assert_every_event_has_actor_and_time(&borrow_events);
     let got = actions_of(&borrow_events);
     for want in [
-        "create", "approve", "lender_unfilled", "lender_will_supply", "lender_loaned", "receive",
-        "lend_to_patron", "patron_return", "ship_return", "lender_loan_completed",
+        "create",
+        "approve",
+        "lender_unfilled",
+        "lender_will_supply",
+        "lender_loaned",
+        "receive",
+        "lend_to_patron",
+        "patron_return",
+        "ship_return",
+        "lender_loan_completed",
     ] {
-        assert!(got.contains(&want.to_owned()), "borrowing history lacks {want}: {got:?}");
+        assert!(
+            got.contains(&want.to_owned()),
+            "borrowing history lacks {want}: {got:?}"
+        );
     }
-    let unfilled = borrow_events.as_array().unwrap().iter().find(|e| e["action"] == "lender_unfilled").unwrap();
+    let unfilled = borrow_events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "lender_unfilled")
+        .unwrap();
     assert_eq!(unfilled["actor"], "peer");
-    let (_, lend_events) = app.get(&format!("/api/v1/lending/{lend_id}/events"), Some(&htu)).await;
+    let (_, lend_events) = app
+        .get(&format!("/api/v1/lending/{lend_id}/events"), Some(&htu))
+        .await;
     assert_every_event_has_actor_and_time(&lend_events);
     let got = actions_of(&lend_events);
-    for want in ["request_received", "will_supply", "ship_physical", "borrower_received", "borrower_shipped_return", "check_in"] {
-        assert!(got.contains(&want.to_owned()), "lending history lacks {want}: {got:?}");
+    for want in [
+        "request_received",
+        "will_supply",
+        "ship_physical",
+        "borrower_received",
+        "borrower_shipped_return",
+        "check_in",
+    ] {
+        assert!(
+            got.contains(&want.to_owned()),
+            "lending history lacks {want}: {got:?}"
+        );
     }
-    let (_, v) = app.get(&format!("/api/v1/lending/{lend_id}"), Some(&htu)).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/lending/{lend_id}"), Some(&htu))
+        .await;
     assert_eq!(v["state"], "completed");
     // The reader sees the same request as completed too.
-    let (st, mine) = app.get(&format!("/api/v1/requests/{id}"), Some(&patron)).await;
+    let (st, mine) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&patron))
+        .await;
     assert_eq!((st, mine["state"].as_str()), (200, Some("completed")));
 }
 
@@ -118,32 +221,79 @@ async fn copy_shipped_digitally(engine: Engine) {
         "issn": "0022-0418", "volume": "80", "issue": "3", "year": "2024", "pages": "512-530",
         "copyright_declaration": true
     });
-    let (st, req) = app.post("/api/v1/requests", json!({"format": "article_copy", "citation": citation}), Some(&patron)).await;
+    let (st, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "article_copy", "citation": citation}),
+            Some(&patron),
+        )
+        .await;
     assert_eq!(st, 201, "{req}");
     let id = req["id"].as_str().unwrap().to_owned();
-    let first = req["rota"]["entries"][0]["library"].as_str().unwrap().to_owned();
-    assert_ne!(first, "NSD", "free members come before the paid supplier: {req}");
-    app.borrow_action(&bcu, &id, json!({"action": "approve"})).await;
+    let first = req["rota"]["entries"][0]["library"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        first, "NSD",
+        "free members come before the paid supplier: {req}"
+    );
+    app.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
     let lender = app.login(&format!("{}-lend", first.to_lowercase())).await;
     let at = app.lend_for(&lender, &id).await;
     let lend_id = at["id"].as_str().unwrap().to_owned();
     assert_eq!(at["format"], "article_copy");
     // No URL: a clear refusal, nothing changes.
-    let (st, err) = app.post(&format!("/api/v1/lending/{lend_id}/actions"), json!({"action": "ship_digital"}), Some(&lender)).await;
+    let (st, err) = app
+        .post(
+            &format!("/api/v1/lending/{lend_id}/actions"),
+            json!({"action": "ship_digital"}),
+            Some(&lender),
+        )
+        .await;
     assert_eq!(st, 400, "{err}");
     // A loan-only action is not allowed for a copy, and the refusal names what is.
-    let (st, err) = app.post(&format!("/api/v1/lending/{lend_id}/actions"), json!({"action": "ship_physical"}), Some(&lender)).await;
+    let (st, err) = app
+        .post(
+            &format!("/api/v1/lending/{lend_id}/actions"),
+            json!({"action": "ship_physical"}),
+            Some(&lender),
+        )
+        .await;
     assert_eq!(st, 409, "{err}");
     assert_eq!(err["error"]["code"], "action_not_allowed");
-    assert!(err["error"]["allowed"].as_array().unwrap().iter().any(|a| a == "ship_digital"), "{err}");
-    app.lend_action(&lender, &lend_id, json!({"action": "ship_digital", "url": "https://files.example.org/a.pdf"})).await;
-    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| v["state"] == "shipped").await;
-    app.borrow_action(&bcu, &id, json!({"action": "receive"})).await;
-    let v = app.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"})).await;
+    assert!(
+        err["error"]["allowed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "ship_digital"),
+        "{err}"
+    );
+    app.lend_action(
+        &lender,
+        &lend_id,
+        json!({"action": "ship_digital", "url": "https://files.example.org/a.pdf"}),
+    )
+    .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    let v = app
+        .borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
+        .await;
     assert_eq!(v["state"], "completed");
-    let (_, l) = app.get(&format!("/api/v1/lending/{lend_id}"), Some(&lender)).await;
+    let (_, l) = app
+        .get(&format!("/api/v1/lending/{lend_id}"), Some(&lender))
+        .await;
     assert_eq!(l["state"], "copy_completed");
-    let (_, events) = app.get(&format!("/api/v1/requests/{id}/events"), Some(&bcu)).await;
+    let (_, events) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
     assert_every_event_has_actor_and_time(&events);
     assert!(actions_of(&events).contains(&"lender_copy_completed".to_owned()));
 }
@@ -159,7 +309,11 @@ async fn deadline_passes(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let bcu = app.login("bcu-borrow").await;
     let xnu = app.login("xnu-lend").await;
-    let patron_id = app.get("/api/v1/me", Some(&app.login("bcu-master").await)).await.1["id"].clone();
+    let patron_id = app
+        .get("/api/v1/me", Some(&app.login("bcu-master").await))
+        .await
+        .1["id"]
+        .clone();
     let (st, req) = app
         .post(
             "/api/v1/requests",
@@ -169,21 +323,39 @@ async fn deadline_passes(engine: Engine) {
         .await;
     assert_eq!(st, 201, "{req}");
     let id = req["id"].as_str().unwrap().to_owned();
-    let v = app.borrow_action(&bcu, &id, json!({"action": "approve"})).await;
+    let v = app
+        .borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
     assert!(v["lender_deadline"].is_string());
     let at_xnu = app.lend_for(&xnu, &id).await;
 
     // Nobody at XNU answers (three opening days). Five days later the sweep has moved the
     // request on, by itself.
     app.clock.advance(time::Duration::days(5));
-    let moved = app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| v["lender"] == "HTU").await;
+    let moved = app
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["lender"] == "HTU"
+        })
+        .await;
     assert_eq!(moved["state"], "sent");
     assert_eq!(moved["rota"]["entries"][0]["outcome"], "no_answer");
-    let (_, events) = app.get(&format!("/api/v1/requests/{id}/events"), Some(&bcu)).await;
-    let sweep = events.as_array().unwrap().iter().find(|e| e["action"] == "lender_deadline_passed").unwrap();
+    let (_, events) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    let sweep = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "lender_deadline_passed")
+        .unwrap();
     assert_eq!(sweep["actor"], "system");
     // XNU was told: its request is cancelled, so it will not ship.
-    app.eventually(&format!("/api/v1/lending/{}", at_xnu["id"].as_str().unwrap()), &xnu, |v| v["state"] == "cancelled").await;
+    app.eventually(
+        &format!("/api/v1/lending/{}", at_xnu["id"].as_str().unwrap()),
+        &xnu,
+        |v| v["state"] == "cancelled",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -197,16 +369,28 @@ async fn a_lender_that_does_not_answer_by_its_deadline_is_passed_over() {
 async fn staff_of_another_library_cannot_see_a_request() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let patron = app.login("bcu-undergraduate").await;
-    let (_, req) = app.post("/api/v1/requests", json!({"format": "loan", "citation": {"title": "Private reading"}}), Some(&patron)).await;
+    let (_, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Private reading"}}),
+            Some(&patron),
+        )
+        .await;
     let id = req["id"].as_str().unwrap();
     let other = app.login("xnu-borrow").await;
-    let (st, body) = app.get(&format!("/api/v1/requests/{id}"), Some(&other)).await;
+    let (st, body) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&other))
+        .await;
     assert_eq!(st, 404, "{body}");
-    let (st, _) = app.get(&format!("/api/v1/requests/{id}/events"), Some(&other)).await;
+    let (st, _) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&other))
+        .await;
     assert_eq!(st, 404);
     // Another reader of the same library cannot see it either.
     let reader = app.login("bcu-faculty").await;
-    let (st, _) = app.get(&format!("/api/v1/requests/{id}"), Some(&reader)).await;
+    let (st, _) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&reader))
+        .await;
     assert_eq!(st, 404);
     let (_, list) = app.get("/api/v1/requests", Some(&reader)).await;
     assert_eq!(list["total"], 0);
@@ -216,17 +400,45 @@ async fn staff_of_another_library_cannot_see_a_request() {
 async fn a_reader_cancels_before_review_but_cannot_approve() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let patron = app.login("bcu-master").await;
-    let (_, req) = app.post("/api/v1/requests", json!({"format": "loan", "citation": {"title": "Changed my mind"}}), Some(&patron)).await;
+    let (_, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Changed my mind"}}),
+            Some(&patron),
+        )
+        .await;
     let id = req["id"].as_str().unwrap();
     assert_eq!(req["allowed_actions"], json!(["cancel"]));
-    let (st, err) = app.post(&format!("/api/v1/requests/{id}/actions"), json!({"action": "approve"}), Some(&patron)).await;
+    let (st, err) = app
+        .post(
+            &format!("/api/v1/requests/{id}/actions"),
+            json!({"action": "approve"}),
+            Some(&patron),
+        )
+        .await;
     assert_eq!(st, 409, "{err}");
-    assert_eq!(err["error"]["allowed"], json!(["cancel"]), "a reader may only cancel: {err}");
+    assert_eq!(
+        err["error"]["allowed"],
+        json!(["cancel"]),
+        "a reader may only cancel: {err}"
+    );
     // With lenders in the rota, approving is staff work: forbidden, not merely out of state.
     let staff = app.login("bcu-borrow").await;
     let (_, held) = app.post("/api/v1/requests", json!({"format": "loan", "patron_id": app.get("/api/v1/me", Some(&patron)).await.1["id"], "citation": {"title": "Held"}, "rota": ["XNU"]}), Some(&staff)).await;
-    let (st, err) = app.post(&format!("/api/v1/requests/{}/actions", held["id"].as_str().unwrap()), json!({"action": "approve"}), Some(&patron)).await;
-    assert_eq!((st, err["error"]["code"].as_str()), (403, Some("action_forbidden")), "{err}");
-    let v = app.borrow_action(&patron, id, json!({"action": "cancel"})).await;
+    let (st, err) = app
+        .post(
+            &format!("/api/v1/requests/{}/actions", held["id"].as_str().unwrap()),
+            json!({"action": "approve"}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (403, Some("action_forbidden")),
+        "{err}"
+    );
+    let v = app
+        .borrow_action(&patron, id, json!({"action": "cancel"}))
+        .await;
     assert_eq!(v["state"], "cancelled");
 }

@@ -11,7 +11,11 @@ async fn open(engine: Engine) -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = match engine {
         Engine::Sqlite => StoreConfig::sqlite_in(dir.path()),
-        Engine::Postgres => StoreConfig { url: fresh_postgres().await, sqlite_synchronous_full: true, max_connections: 8 },
+        Engine::Postgres => StoreConfig {
+            url: fresh_postgres().await,
+            sqlite_synchronous_full: true,
+            max_connections: 8,
+        },
     };
     (Store::open(&config).await.unwrap(), dir)
 }
@@ -148,7 +152,14 @@ async fn claimed_messages_are_leased_and_delivered_once() {
                     for i in 0..5 {
                         let rid = format!("r{i}");
                         tx.insert_outbox(
-                            &NewOutbox { library_id: "AAA", request_id: &rid, side: "borrow", kind: "request", recipient: "ISIL:XX-B", payload: "<x/>" },
+                            &NewOutbox {
+                                library_id: "AAA",
+                                request_id: &rid,
+                                side: "borrow",
+                                kind: "request",
+                                recipient: "ISIL:XX-B",
+                                payload: "<x/>",
+                            },
                             t,
                         )
                         .await?;
@@ -159,18 +170,30 @@ async fn claimed_messages_are_leased_and_delivered_once() {
             .await
             .unwrap();
         let lease = t + time::Duration::seconds(60);
-        let first = store.write(move |tx| Box::pin(async move { tx.claim_outbox(t, lease, 3).await })).await.unwrap();
-        let second = store.write(move |tx| Box::pin(async move { tx.claim_outbox(t, lease, 10).await })).await.unwrap();
+        let first = store
+            .write(move |tx| Box::pin(async move { tx.claim_outbox(t, lease, 3).await }))
+            .await
+            .unwrap();
+        let second = store
+            .write(move |tx| Box::pin(async move { tx.claim_outbox(t, lease, 10).await }))
+            .await
+            .unwrap();
         assert_eq!(first.len(), 3, "{e:?}");
         assert_eq!(second.len(), 2, "{e:?}: leased rows are not claimed twice");
         let ids: BTreeSet<i64> = first.iter().chain(&second).map(|r| r.outbox_id).collect();
         assert_eq!(ids.len(), 5);
         let id = first[0].outbox_id;
-        store.write(move |tx| Box::pin(async move { tx.outbox_delivered(id, "<ok/>", t).await })).await.unwrap();
+        store
+            .write(move |tx| Box::pin(async move { tx.outbox_delivered(id, "<ok/>", t).await }))
+            .await
+            .unwrap();
         assert_eq!(store.count_pending_outbox().await.unwrap(), 4);
         // After the lease, undelivered messages come back.
         let later = t + time::Duration::seconds(120);
-        let again = store.write(move |tx| Box::pin(async move { tx.claim_outbox(later, later, 10).await })).await.unwrap();
+        let again = store
+            .write(move |tx| Box::pin(async move { tx.claim_outbox(later, later, 10).await }))
+            .await
+            .unwrap();
         assert_eq!(again.len(), 4, "{e:?}");
     }
 }
@@ -200,18 +223,46 @@ async fn the_inbox_remembers_a_confirmation() {
 async fn both_engines_have_the_same_tables_and_columns() {
     let (sqlite, _d) = open(Engine::Sqlite).await;
     let lite = sqlite.schema_columns().await.unwrap();
-    assert!(lite.iter().any(|(t, c)| t == "borrow_request" && c == "rota"));
+    assert!(
+        lite.iter()
+            .any(|(t, c)| t == "borrow_request" && c == "rota")
+    );
     if engines().contains(&Engine::Postgres) {
         let (pg, _d2) = open(Engine::Postgres).await;
         let pgc = pg.schema_columns().await.unwrap();
         let a: BTreeSet<_> = lite.into_iter().collect();
         let b: BTreeSet<_> = pgc.into_iter().collect();
-        assert_eq!(a.difference(&b).collect::<Vec<_>>(), Vec::<&(String, String)>::new(), "only in SQLite");
-        assert_eq!(b.difference(&a).collect::<Vec<_>>(), Vec::<&(String, String)>::new(), "only in PostgreSQL");
+        assert_eq!(
+            a.difference(&b).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "only in SQLite"
+        );
+        assert_eq!(
+            b.difference(&a).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "only in PostgreSQL"
+        );
     }
     let versions = |tree: &str| -> BTreeSet<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/migrations").join(tree);
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().split('_').next().unwrap().to_owned()).collect()
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../store/migrations")
+            .join(tree);
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .split('_')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
     };
-    assert_eq!(versions("sqlite"), versions("postgres"), "migration versions differ");
+    assert_eq!(
+        versions("sqlite"),
+        versions("postgres"),
+        "migration versions differ"
+    );
 }
