@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use domain::requester::BorrowAction;
+use domain::supplier::LendAction;
 use futures::future::join_all;
 use store::OutboxRow;
 use tokio::sync::watch;
 
 use crate::AppState;
 use crate::flow::borrow::{Extra, apply_borrow};
+use crate::flow::lend::apply_lend;
 use crate::flow::{Acting, FlowError, iso};
 
 /// Messages claimed per round. Delivered concurrently by (recipient, request) so their writes
@@ -157,11 +159,54 @@ async fn sweep_loop(st: AppState, mut stop: watch::Receiver<bool>) {
         if let Err(e) = sweep_deadlines(&st).await {
             tracing::warn!(error = %e, "deadline sweep failed");
         }
+        if let Err(e) = sweep_overdue(&st).await {
+            tracing::warn!(error = %e, "overdue sweep failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => {}
         }
     }
+}
+
+/// Mark loans overdue the day after their due date; the borrower is told by the machine's
+/// status message. Returns how many were marked.
+pub async fn sweep_overdue(st: &AppState) -> Result<usize, FlowError> {
+    let now = st.now();
+    let due = st.store.lend_overdue_due(now.date(), 500).await?;
+    let mut marked = 0;
+    for id in due {
+        let result = st
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let mut req = tx.lend_request_for_update(&id).await?;
+                    if req.state != domain::supplier::LendState::Shipped.as_str()
+                        || req.due_date.is_none_or(|d| d >= now.date())
+                    {
+                        return Ok(None);
+                    }
+                    let input = crate::flow::ActionInput::default();
+                    apply_lend(
+                        tx,
+                        now,
+                        &mut req,
+                        LendAction::MarkOverdue,
+                        &Acting::system(),
+                        &input,
+                        &Extra::default(),
+                    )
+                    .await
+                    .map(Some)
+                })
+            })
+            .await?;
+        if let Some(t) = result {
+            t.publish(st);
+            marked += 1;
+        }
+    }
+    Ok(marked)
 }
 
 /// Pass over every lender whose answer deadline has gone by. Returns how many moved.

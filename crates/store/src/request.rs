@@ -471,6 +471,21 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
+    /// Loans we lent whose due date has passed and that are not yet marked overdue.
+    pub async fn lend_overdue_due(&self, today: Date, limit: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_pool!(self.pool(), p => {
+            sqlx::query_as(
+                "SELECT request_id FROM lend_request WHERE state = 'shipped' AND due_date < $1
+                 ORDER BY due_date LIMIT $2",
+            )
+            .bind(today)
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
     pub async fn count_borrow_requests(&self) -> Result<i64> {
         let n: (i64,) = on_pool!(self.pool(), p => {
             sqlx::query_as("SELECT COUNT(*) FROM borrow_request").fetch_one(p).await?

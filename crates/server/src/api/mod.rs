@@ -6,6 +6,7 @@ pub mod extract;
 pub mod iso_endpoint;
 pub mod lending;
 pub mod meta;
+pub mod patrons;
 pub mod requests;
 pub mod views;
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(requests::router())
         .merge(lending::router())
+        .merge(patrons::router())
         .merge(meta::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

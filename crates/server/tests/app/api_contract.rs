@@ -208,3 +208,70 @@ async fn a_pending_reader_cannot_log_in_yet() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_registered_reader_logs_in_after_staff_approve() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let reg = json!({"library": "bcu", "username": "new.reader", "password": "long enough", "display_name": "新读者", "patron_type": "master", "department": "Physics"});
+    let (st, body) = app.post("/api/v1/register", reg.clone(), None).await;
+    assert_eq!(
+        (st, body["status"].as_str()),
+        (201, Some("pending")),
+        "{body}"
+    );
+    let (st, _) = app.post("/api/v1/register", reg, None).await;
+    assert_eq!(st, 409, "a taken username");
+    let (st, body) = app.post("/api/v1/register", json!({"library": "NOPE", "username": "x", "password": "short", "display_name": "", "patron_type": "wizard"}), None).await;
+    assert_eq!(st, 422);
+    assert_eq!(
+        body["error"]["fields"].as_array().unwrap().len(),
+        5,
+        "{body}"
+    );
+    let login = json!({"username": "new.reader", "password": "long enough"});
+    let (st, _) = app.post("/api/v1/auth/login", login.clone(), None).await;
+    assert_eq!(st, 403, "pending until approved");
+    let staff = app.login("bcu-borrow").await;
+    let (_, pending) = app
+        .get("/api/v1/patrons?status=pending", Some(&staff))
+        .await;
+    let id = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["username"] == "new.reader")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Staff of another library cannot approve BCU's readers.
+    let other = app.login("xnu-borrow").await;
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/patrons/{id}/approve"),
+            json!({}),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, body) = app
+        .post(
+            &format!("/api/v1/patrons/{id}/approve"),
+            json!({}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!((st, body["status"].as_str()), (200, Some("active")));
+    let (st, body) = app.post("/api/v1/auth/login", login, None).await;
+    assert_eq!(st, 200, "{body}");
+    // Suspension takes effect on the next call with an existing token.
+    let tok = body["token"].as_str().unwrap().to_owned();
+    app.post(
+        &format!("/api/v1/patrons/{id}/suspend"),
+        json!({}),
+        Some(&staff),
+    )
+    .await;
+    let (st, _) = app.get("/api/v1/me", Some(&tok)).await;
+    assert_eq!(st, 403);
+}

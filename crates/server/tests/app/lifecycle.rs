@@ -442,3 +442,80 @@ async fn a_reader_cancels_before_review_but_cannot_approve() {
         .await;
     assert_eq!(v["state"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_loan_past_its_due_date_is_marked_overdue_and_the_borrower_told() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let bcu = app.login("bcu-borrow").await;
+    let xnu = app.login("xnu-lend").await;
+    let patron_id = app
+        .get("/api/v1/me", Some(&app.login("bcu-phd").await))
+        .await
+        .1["id"]
+        .clone();
+    let (_, req) = app
+        .post("/api/v1/requests", json!({"format": "loan", "patron_id": patron_id, "citation": {"title": "Due soon"}, "rota": ["XNU"]}), Some(&bcu))
+        .await;
+    let id = req["id"].as_str().unwrap().to_owned();
+    let approved = app
+        .borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let found = app.lend_for(&xnu, &id).await;
+    let lend_id = found["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{found} after {approved}"))
+        .to_owned();
+    let due = (time::OffsetDateTime::now_utc().date() + time::Duration::days(2)).to_string();
+    let shipped = app
+        .lend_action(
+            &xnu,
+            &lend_id,
+            json!({"action": "ship_physical", "barcode": "X1", "due_date": due}),
+        )
+        .await;
+    assert_eq!(
+        shipped["due_date"],
+        due.as_str(),
+        "staff may set the due date"
+    );
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    app.borrow_action(&bcu, &id, json!({"action": "lend_to_patron"}))
+        .await;
+
+    app.clock.advance(time::Duration::days(4));
+    app.eventually(&format!("/api/v1/lending/{lend_id}"), &xnu, |v| {
+        v["state"] == "overdue"
+    })
+    .await;
+    let v = app
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["overdue"] == true
+        })
+        .await;
+    assert_eq!(
+        v["state"], "on_loan_to_patron",
+        "overdue is a flag on the borrowing side"
+    );
+    // A renewal of an overdue loan, answered yes, puts it back on loan with a new date.
+    app.borrow_action(&bcu, &id, json!({"action": "renew"}))
+        .await;
+    app.eventually(&format!("/api/v1/lending/{lend_id}"), &xnu, |v| {
+        v["renew_pending"] == true
+    })
+    .await;
+    let renewed = app
+        .lend_action(&xnu, &lend_id, json!({"action": "answer_renew_yes"}))
+        .await;
+    assert_eq!(renewed["state"], "shipped");
+    let v = app
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["renew_pending"] == false
+        })
+        .await;
+    assert_eq!(v["due_date"], renewed["due_date"]);
+}
