@@ -103,37 +103,11 @@ async fn deliver(st: &AppState, row: OutboxRow) -> Result<(), FlowError> {
         )
         .await;
     }
-    let answer = crate::flow::receive(st, row.payload.as_bytes()).await;
-    let now = st.now();
-    let id = row.outbox_id;
-    let confirmation = answer.confirmation;
-    let ok = answer.ok;
-    metrics::counter!("librelay_outbox_delivered_total", "result" => if ok { "ok" } else { "refused" }).increment(1);
-    st.store
-        .write(move |tx| {
-            Box::pin(async move {
-                if ok {
-                    tx.outbox_delivered(id, &confirmation, now).await
-                } else {
-                    let why = error_value(&confirmation);
-                    tx.outbox_dead(id, &why, &confirmation).await
-                }
-            })
-        })
-        .await?;
+    let answer =
+        crate::flow::receive::deliver_local(st, row.payload.as_bytes(), row.outbox_id).await;
+    metrics::counter!("librelay_outbox_delivered_total", "result" => if answer.ok { "ok" } else { "refused" })
+        .increment(1);
     Ok(())
-}
-
-fn error_value(confirmation: &str) -> String {
-    match iso18626::parse(confirmation.as_bytes()) {
-        Ok((m, _)) => m
-            .header()
-            .error_data
-            .as_ref()
-            .map(|e| format!("{}: {}", e.error_type.as_str(), e.error_value))
-            .unwrap_or_else(|| "refused".to_owned()),
-        Err(e) => format!("unreadable confirmation: {e}"),
-    }
 }
 
 /// Record a failed attempt with exponential backoff (30 s, 1 min, 2 min ... at most 6 h).

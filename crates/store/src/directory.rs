@@ -62,11 +62,105 @@ pub struct NewUser {
     pub locale: String,
 }
 
+/// Libraries and partner policies as last read, shared by reads and writes. Entries expire
+/// after a minute so that changes made by another process on the same PostgreSQL show up;
+/// changes made through this store clear it at once.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    inner: std::sync::RwLock<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    loaded: Option<std::time::Instant>,
+    libraries: std::collections::HashMap<String, LibraryRow>,
+    agencies: std::collections::HashMap<(String, String), Option<String>>,
+    policies: std::collections::HashMap<(String, String), Option<PartnerPolicy>>,
+}
+
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Cache {
+    fn read<T>(&self, f: impl FnOnce(&CacheInner) -> Option<T>) -> Option<T> {
+        let inner = self.inner.read().ok()?;
+        if inner.loaded.is_none_or(|t| t.elapsed() > CACHE_TTL) {
+            return None;
+        }
+        f(&inner)
+    }
+
+    fn write(&self, f: impl FnOnce(&mut CacheInner)) {
+        if let Ok(mut inner) = self.inner.write() {
+            if inner.loaded.is_none_or(|t| t.elapsed() > CACHE_TTL) {
+                *inner = CacheInner {
+                    loaded: Some(std::time::Instant::now()),
+                    ..CacheInner::default()
+                };
+            }
+            f(&mut inner);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        if let Ok(mut inner) = self.inner.write() {
+            *inner = CacheInner::default();
+        }
+    }
+
+    fn library(&self, id: &str) -> Option<LibraryRow> {
+        self.read(|c| c.libraries.get(id).cloned())
+    }
+
+    fn remember_library(&self, row: &LibraryRow) {
+        self.write(|c| {
+            c.libraries.insert(row.library_id.clone(), row.clone());
+        });
+    }
+
+    fn agency(&self, t: &str, v: &str) -> Option<Option<LibraryRow>> {
+        self.read(|c| {
+            let code = c.agencies.get(&(t.to_uppercase(), v.to_owned()))?;
+            match code {
+                Some(code) => c.libraries.get(code).cloned().map(Some),
+                None => Some(None),
+            }
+        })
+    }
+
+    fn remember_agency(&self, t: &str, v: &str, row: Option<&LibraryRow>) {
+        self.write(|c| {
+            c.agencies.insert(
+                (t.to_uppercase(), v.to_owned()),
+                row.map(|r| r.library_id.clone()),
+            );
+            if let Some(r) = row {
+                c.libraries.insert(r.library_id.clone(), r.clone());
+            }
+        });
+    }
+
+    fn policy(&self, lender: &str, borrower: &str) -> Option<Option<PartnerPolicy>> {
+        self.read(|c| {
+            c.policies
+                .get(&(lender.to_owned(), borrower.to_owned()))
+                .cloned()
+        })
+    }
+
+    fn remember_policy(&self, lender: &str, borrower: &str, p: &Option<PartnerPolicy>) {
+        self.write(|c| {
+            c.policies
+                .insert((lender.to_owned(), borrower.to_owned()), p.clone());
+        });
+    }
+}
+
 const LIBRARY_COLUMNS: &str = "library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at";
 const USER_COLUMNS: &str = "user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at";
 
 impl Tx<'_> {
     pub async fn insert_library(&mut self, lib: &LibraryRow) -> Result<()> {
+        self.directory.clear();
         on_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO library (library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at)
@@ -97,6 +191,7 @@ impl Tx<'_> {
         policy: &PartnerPolicy,
     ) -> Result<()> {
         let json = Json(policy);
+        self.directory.clear();
         // NULL partner ids never collide in a UNIQUE constraint, so the default row is
         // replaced by hand rather than by ON CONFLICT.
         on_tx!(self, c => {
@@ -208,6 +303,9 @@ impl Tx<'_> {
         agency_type: &str,
         value: &str,
     ) -> Result<Option<LibraryRow>> {
+        if let Some(hit) = self.directory.agency(agency_type, value) {
+            return Ok(hit);
+        }
         let sql = format!(
             "SELECT {LIBRARY_COLUMNS} FROM library WHERE upper(agency_type) = upper($1) AND agency_value = $2"
         );
@@ -218,10 +316,15 @@ impl Tx<'_> {
                 .fetch_optional(&mut **c)
                 .await?
         });
+        self.directory
+            .remember_agency(agency_type, value, row.as_ref());
         Ok(row)
     }
 
     pub async fn library(&mut self, library_id: &str) -> Result<LibraryRow> {
+        if let Some(hit) = self.directory.library(library_id) {
+            return Ok(hit);
+        }
         let sql = format!("SELECT {LIBRARY_COLUMNS} FROM library WHERE library_id = $1");
         let row = on_tx!(self, c => {
             sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql))
@@ -229,7 +332,9 @@ impl Tx<'_> {
                 .fetch_optional(&mut **c)
                 .await?
         });
-        row.ok_or(StoreError::NotFound)
+        let row = row.ok_or(StoreError::NotFound)?;
+        self.directory.remember_library(&row);
+        Ok(row)
     }
 
     /// The policy `lender` applies to `borrower`: its own row, else the lender's default.
@@ -238,6 +343,9 @@ impl Tx<'_> {
         lender: &str,
         borrower: &str,
     ) -> Result<Option<PartnerPolicy>> {
+        if let Some(hit) = self.directory.policy(lender, borrower) {
+            return Ok(hit);
+        }
         let row: Option<(Json<PartnerPolicy>,)> = on_tx!(self, c => {
             sqlx::query_as(
                 "SELECT policy FROM partner_policy WHERE library_id = $1 AND (partner_id = $2 OR partner_id IS NULL)
@@ -248,7 +356,9 @@ impl Tx<'_> {
             .fetch_optional(&mut **c)
             .await?
         });
-        Ok(row.map(|r| r.0.0))
+        let policy = row.map(|r| r.0.0);
+        self.directory.remember_policy(lender, borrower, &policy);
+        Ok(policy)
     }
 }
 
@@ -262,11 +372,17 @@ impl Store {
     }
 
     pub async fn library(&self, library_id: &str) -> Result<LibraryRow> {
+        let cache = self.directory_cache();
+        if let Some(hit) = cache.library(library_id) {
+            return Ok(hit);
+        }
         let sql = format!("SELECT {LIBRARY_COLUMNS} FROM library WHERE library_id = $1");
         let row = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql)).bind(library_id).fetch_optional(p).await?
         });
-        row.ok_or(StoreError::NotFound)
+        let row = row.ok_or(StoreError::NotFound)?;
+        cache.remember_library(&row);
+        Ok(row)
     }
 
     pub async fn library_by_agency(
@@ -274,6 +390,10 @@ impl Store {
         agency_type: &str,
         value: &str,
     ) -> Result<Option<LibraryRow>> {
+        let cache = self.directory_cache();
+        if let Some(hit) = cache.agency(agency_type, value) {
+            return Ok(hit);
+        }
         let sql = format!(
             "SELECT {LIBRARY_COLUMNS} FROM library WHERE upper(agency_type) = upper($1) AND agency_value = $2"
         );
@@ -284,6 +404,7 @@ impl Store {
                 .fetch_optional(p)
                 .await?
         });
+        cache.remember_agency(agency_type, value, row.as_ref());
         Ok(row)
     }
 
@@ -293,6 +414,10 @@ impl Store {
         lender: &str,
         borrower: &str,
     ) -> Result<Option<PartnerPolicy>> {
+        let cache = self.directory_cache();
+        if let Some(hit) = cache.policy(lender, borrower) {
+            return Ok(hit);
+        }
         let row: Option<(Json<PartnerPolicy>,)> = on_pool!(self.pool(), p => {
             sqlx::query_as(
                 "SELECT policy FROM partner_policy WHERE library_id = $1 AND (partner_id = $2 OR partner_id IS NULL)
@@ -303,7 +428,9 @@ impl Store {
             .fetch_optional(p)
             .await?
         });
-        Ok(row.map(|r| r.0.0))
+        let policy = row.map(|r| r.0.0);
+        cache.remember_policy(lender, borrower, &policy);
+        Ok(policy)
     }
 
     pub async fn count_libraries(&self) -> Result<i64> {

@@ -67,15 +67,21 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// A write transaction in progress. Query code matches on it through `on_tx!`.
-pub enum Tx<'c> {
+/// The connection of a write transaction.
+pub(crate) enum Conn<'c> {
     Sqlite(&'c mut SqliteConnection),
     Postgres(&'c mut PgConnection),
 }
 
+/// A write transaction in progress. Query code matches on its connection through `on_tx!`.
+pub struct Tx<'c> {
+    pub(crate) conn: Conn<'c>,
+    pub(crate) directory: &'c directory::Cache,
+}
+
 impl Tx<'_> {
     pub fn is_postgres(&self) -> bool {
-        matches!(self, Tx::Postgres(_))
+        matches!(self.conn, Conn::Postgres(_))
     }
 }
 
@@ -94,9 +100,9 @@ pub(crate) use on_pool;
 /// The same for a write transaction: `$c` is `&mut SqliteConnection` or `&mut PgConnection`.
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
-        match $tx {
-            $crate::Tx::Sqlite($c) => $body,
-            $crate::Tx::Postgres($c) => $body,
+        match &mut $tx.conn {
+            $crate::Conn::Sqlite($c) => $body,
+            $crate::Conn::Postgres($c) => $body,
         }
     };
 }
@@ -106,6 +112,8 @@ struct Inner {
     pool: Pool,
     writer: Option<writer::Writer>,
     outbox_ready: Notify,
+    /// Libraries and policies change rarely and are read by every step of every request.
+    directory: Arc<directory::Cache>,
 }
 
 /// The store. Cheap to clone.
@@ -143,6 +151,7 @@ impl Store {
                 pool: Pool::Postgres(pool),
                 writer: None,
                 outbox_ready: Notify::new(),
+                directory: Arc::default(),
             };
             return Ok(Store {
                 inner: Arc::new(inner),
@@ -171,10 +180,12 @@ impl Store {
             .max_connections(config.max_connections.max(2))
             .connect_with(opts.read_only(true))
             .await?;
+        let directory: Arc<directory::Cache> = Arc::default();
         let inner = Inner {
             pool: Pool::Sqlite(read),
-            writer: Some(writer::Writer::start(conn)),
+            writer: Some(writer::Writer::start(conn, directory.clone())),
             outbox_ready: Notify::new(),
+            directory,
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -192,6 +203,10 @@ impl Store {
         &self.inner.pool
     }
 
+    pub(crate) fn directory_cache(&self) -> &directory::Cache {
+        &self.inner.directory
+    }
+
     /// Run `f` in one write transaction and commit. An `Err` from `f` rolls back everything it
     /// wrote and comes back unchanged.
     pub async fn write<T, E, F>(&self, f: F) -> std::result::Result<T, E>
@@ -205,7 +220,10 @@ impl Store {
             (Pool::Postgres(pg), None) => {
                 let mut tx = pg.begin().await.map_err(StoreError::from)?;
                 let out = {
-                    let mut t = Tx::Postgres(&mut tx);
+                    let mut t = Tx {
+                        conn: Conn::Postgres(&mut tx),
+                        directory: &self.inner.directory,
+                    };
                     f(&mut t).await
                 };
                 match out {

@@ -366,15 +366,15 @@ impl Store {
         row.ok_or(StoreError::NotFound)
     }
 
-    /// The lending request `lender` holds for a borrowing request of a library on this node.
+    /// The lending request `lender` holds for one send of a borrowing request (its
+    /// requestingAgencyRequestId), when the borrower is on this node.
     pub async fn lend_request_for_borrow(
         &self,
         lender: &str,
         borrower_request_id: &str,
     ) -> Result<Option<LendRequest>> {
         let sql = format!(
-            "SELECT {LEND_COLUMNS} FROM lend_request WHERE library_id = $1
-             AND (borrower_request_id = $2 OR borrower_request_id LIKE $2 || '.%')
+            "SELECT {LEND_COLUMNS} FROM lend_request WHERE library_id = $1 AND borrower_request_id = $2
              ORDER BY created_at DESC LIMIT 1"
         );
         let row = on_pool!(self.pool(), p => {

@@ -7,7 +7,10 @@ use futures::future::BoxFuture;
 use sqlx::{Executor, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{StoreError, Tx, TxFuture};
+use std::sync::Arc;
+
+use crate::directory::Cache;
+use crate::{Conn, StoreError, Tx, TxFuture};
 
 /// How many closures one commit may carry. Bounded so a flood cannot make one transaction
 /// (and its latency) grow without limit.
@@ -20,16 +23,17 @@ struct Ran {
     report: Box<dyn FnOnce(Option<StoreError>) + Send>,
 }
 
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Ran> + Send>;
+type Job =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c Cache) -> BoxFuture<'c, Ran> + Send>;
 
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Writer {
-    pub(crate) fn start(conn: SqliteConnection) -> Self {
+    pub(crate) fn start(conn: SqliteConnection, directory: Arc<Cache>) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(run(conn, rx));
+        tokio::spawn(run(conn, directory, rx));
         Writer { jobs: tx }
     }
 
@@ -40,10 +44,13 @@ impl Writer {
         F: for<'t> FnOnce(&'t mut Tx<'_>) -> TxFuture<'t, T, E> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |conn: &mut SqliteConnection| {
+        let job: Job = Box::new(move |conn: &mut SqliteConnection, directory: &Cache| {
             Box::pin(async move {
                 let out = {
-                    let mut t = Tx::Sqlite(conn);
+                    let mut t = Tx {
+                        conn: Conn::Sqlite(conn),
+                        directory,
+                    };
                     f(&mut t).await
                 };
                 let ok = out.is_ok();
@@ -66,7 +73,7 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+async fn run(mut conn: SqliteConnection, directory: Arc<Cache>, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -76,13 +83,13 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut batch).await;
+        run_batch(&mut conn, &directory, &mut batch).await;
         metrics::histogram!("librelay_sqlite_commit_batch").record(batch.len() as f64);
         batch.clear();
     }
 }
 
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
+async fn run_batch(conn: &mut SqliteConnection, directory: &Cache, batch: &mut Vec<Job>) {
     if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
         tracing::error!(error = %e, "could not begin a write transaction");
         // Dropping the jobs drops their result channels: callers get `Closed`.
@@ -98,7 +105,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) {
             tracing::error!(error = %e, "savepoint failed");
             continue;
         }
-        let ran = job(conn).await;
+        let ran = job(conn, directory).await;
         if !single {
             let undo = if ran.ok {
                 "RELEASE job"

@@ -25,6 +25,16 @@ pub struct Received {
 /// Receive one message. Never fails: every problem becomes an ERROR confirmation that says
 /// what and where (and, for our own faults, is logged).
 pub async fn receive(st: &AppState, body: &[u8]) -> Received {
+    receive_inner(st, body, None).await
+}
+
+/// Deliver a message from the outbox of a library on this node: applied and marked delivered
+/// (or dead, when refused) in one transaction, so a crash between the two cannot happen.
+pub async fn deliver_local(st: &AppState, body: &[u8], outbox_id: i64) -> Received {
+    receive_inner(st, body, Some(outbox_id)).await
+}
+
+async fn receive_inner(st: &AppState, body: &[u8], outbox_id: Option<i64>) -> Received {
     let now = st.now();
     let (msg, version) = match wire::parse(body) {
         Ok(v) => v,
@@ -33,8 +43,22 @@ pub async fn receive(st: &AppState, body: &[u8]) -> Received {
                 .increment(1);
             let blank = wire::Message::RequestConfirmation(wire::Confirmation::default());
             let conf = iso::confirmation(&blank, now, Some((e.error_type(), e.to_string())));
+            let xml = wire::write(&conf, wire::Version::V2021);
+            if let Some(id) = outbox_id {
+                let why = format!("{}: {e}", e.error_type().as_str());
+                let confirmation = xml.clone();
+                let marked = st
+                    .store
+                    .write(move |tx| {
+                        Box::pin(async move { tx.outbox_dead(id, &why, &confirmation).await })
+                    })
+                    .await;
+                if let Err(e) = marked {
+                    tracing::warn!(error = %e, "could not park an unreadable outgoing message");
+                }
+            }
             return Received {
-                confirmation: wire::write(&conf, wire::Version::V2021),
+                confirmation: xml,
                 ok: false,
             };
         }
@@ -43,13 +67,24 @@ pub async fn receive(st: &AppState, body: &[u8]) -> Received {
     let moved = msg.clone();
     let result = st
         .store
-        .write(move |tx| Box::pin(async move { apply(tx, now, &moved, version, &key).await }))
+        .write(move |tx| {
+            Box::pin(async move {
+                let (xml, refused, touched) = apply(tx, now, &moved, version, &key).await?;
+                if let Some(id) = outbox_id {
+                    match &refused {
+                        None => tx.outbox_delivered(id, &xml, now).await?,
+                        Some(why) => tx.outbox_dead(id, why, &xml).await?,
+                    }
+                }
+                Ok::<_, FlowError>((xml, refused.is_none(), touched))
+            })
+        })
         .await;
     match result {
         Ok((xml, ok, touched)) => {
             touched.publish(st);
-            metrics::counter!("librelay_iso18626_received_total", "result" => if ok { "ok" } else { "error" })
-                .increment(1);
+            let label = if ok { "ok" } else { "error" };
+            metrics::counter!("librelay_iso18626_received_total", "result" => label).increment(1);
             Received {
                 confirmation: xml,
                 ok,
@@ -118,13 +153,14 @@ fn refuse(
     wire::write(&iso::confirmation(msg, now, Some((t, what))), version)
 }
 
+/// Apply a message: the confirmation, the refusal text when it was refused, what changed.
 async fn apply(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
     msg: &wire::Message,
     version: wire::Version,
     key: &str,
-) -> Result<(String, bool, Touched), FlowError> {
+) -> Result<(String, Option<String>, Touched), FlowError> {
     let h = msg.header();
     // Requests and requesting agency messages are for the supplier; the rest for the requester.
     let (ours, field) = match msg {
@@ -137,17 +173,14 @@ async fn apply(
                 "a {} is an answer, not a message this endpoint takes",
                 msg.kind()
             );
-            return Ok((
-                refuse(
-                    msg,
-                    now,
-                    version,
-                    wire::ErrorType::UnsupportedActionType,
-                    text,
-                ),
-                false,
-                Touched::default(),
-            ));
+            let xml = refuse(
+                msg,
+                now,
+                version,
+                wire::ErrorType::UnsupportedActionType,
+                text.clone(),
+            );
+            return Ok((xml, Some(text), Touched::default()));
         }
     };
     let Some(library) = tx.library_by_agency(&ours.agency_type, &ours.value).await? else {
@@ -155,20 +188,17 @@ async fn apply(
             "header/{field} {} is not a library on this node",
             iso::agency_key(ours)
         );
-        return Ok((
-            refuse(
-                msg,
-                now,
-                version,
-                wire::ErrorType::UnrecognisedDataValue,
-                text,
-            ),
-            false,
-            Touched::default(),
-        ));
+        let xml = refuse(
+            msg,
+            now,
+            version,
+            wire::ErrorType::UnrecognisedDataValue,
+            text.clone(),
+        );
+        return Ok((xml, Some(text), Touched::default()));
     };
     if let Some(previous) = tx.inbox_seen(&library.library_id, key).await? {
-        return Ok((previous, true, Touched::default()));
+        return Ok((previous, None, Touched::default()));
     }
     let outcome = match msg {
         wire::Message::Request(r) => on_request(tx, now, &library.library_id, r, version).await?,
@@ -183,23 +213,26 @@ async fn apply(
             "unexpected message".to_owned(),
         ),
     };
-    let (xml, ok, touched) = match outcome {
+    let (xml, refused, touched) = match outcome {
         Outcome::Applied(t) => (
             wire::write(&iso::confirmation(msg, now, None), version),
-            true,
+            None,
             t,
         ),
-        Outcome::Error(t, what) => (
-            refuse(msg, now, version, t, what),
-            false,
-            Touched::default(),
-        ),
+        Outcome::Error(t, what) => {
+            let why = format!("{}: {what}", t.as_str());
+            (
+                refuse(msg, now, version, t, what),
+                Some(why),
+                Touched::default(),
+            )
+        }
     };
     // Refusals are not remembered: a corrected message with the same identity must get through.
-    if ok {
+    if refused.is_none() {
         tx.inbox_record(&library.library_id, key, &xml, now).await?;
     }
-    Ok((xml, ok, touched))
+    Ok((xml, refused, touched))
 }
 
 enum Outcome {
