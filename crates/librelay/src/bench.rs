@@ -131,7 +131,7 @@ async fn one_lifecycle(
         .await
         .map_err(|e| anyhow::anyhow!("create: {e}"))?;
     let id = req.request_id;
-    let step = |e: server::error::ApiError| anyhow::anyhow!("{id}: {e}");
+    let step = |e: server::error::ApiError| anyhow::anyhow!("{id}: {e:?}");
     d.borrow(staff, &id, action("approve"))
         .await
         .map_err(step)?;

@@ -127,11 +127,9 @@ impl Driver {
             .wait_for(id, STEP_TIMEOUT, || {
                 let store = store.clone();
                 async move {
-                    let found = store
-                        .lend_request_for_borrow(lender, id)
-                        .await
-                        .ok()
-                        .flatten();
+                    let borrow = store.borrow_request(id).await.ok()?;
+                    let wire = crate::flow::borrow::wire_id(&borrow);
+                    let found = store.lend_request_for_borrow(lender, &wire).await.ok().flatten();
                     found.filter(|r| r.state == state)
                 }
             })
