@@ -90,36 +90,40 @@ async fn run(mut conn: SqliteConnection, directory: Arc<Cache>, mut rx: mpsc::Re
 }
 
 async fn run_batch(conn: &mut SqliteConnection, directory: &Cache, batch: &mut Vec<Job>) {
-    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
-        tracing::error!(error = %e, "could not begin a write transaction");
-        // Dropping the jobs drops their result channels: callers get `Closed`.
-        batch.clear();
-        return;
-    }
+    // Each closure runs under its own savepoint. The statements between two closures go in one
+    // call ("RELEASE job; SAVEPOINT job"): every call to the connection is a round trip to its
+    // worker thread, and those round trips are what a busy writer spends its time on.
     let single = batch.len() == 1;
-    let mut reports = Vec::with_capacity(batch.len());
-    let mut any_ok = false;
-    for job in batch.drain(..) {
-        if !single && let Err(e) = conn.execute("SAVEPOINT job").await {
-            // Dropping the job tells its caller the write did not happen.
-            tracing::error!(error = %e, "savepoint failed");
-            continue;
+    let mut reports: Vec<Box<dyn FnOnce(Option<StoreError>) + Send>> = Vec::with_capacity(batch.len());
+    let mut last_ok = true;
+    for (i, job) in batch.drain(..).enumerate() {
+        let before = match (i, single, last_ok) {
+            (0, true, _) => "BEGIN IMMEDIATE",
+            (0, false, _) => "BEGIN IMMEDIATE; SAVEPOINT job",
+            (_, _, true) => "RELEASE job; SAVEPOINT job",
+            (_, _, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+        };
+        if let Err(e) = conn.execute(before).await {
+            tracing::error!(error = %e, "could not begin a write");
+            // Nothing of this batch is committed: tell those that ran, drop the rest (their
+            // callers get `Closed`).
+            let _ = conn.execute("ROLLBACK").await;
+            let err = StoreError::from(e);
+            for report in reports {
+                report(Some(err.clone()));
+            }
+            return;
         }
         let ran = job(conn, directory).await;
-        if !single {
-            let undo = if ran.ok {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            if let Err(e) = conn.execute(undo).await {
-                tracing::error!(error = %e, "savepoint release failed");
-            }
-        }
-        any_ok |= ran.ok;
+        last_ok = ran.ok;
         reports.push(ran.report);
     }
-    let end = if any_ok { "COMMIT" } else { "ROLLBACK" };
+    let end = match (single, last_ok) {
+        (true, true) => "COMMIT",
+        (true, false) => "ROLLBACK",
+        (false, true) => "RELEASE job; COMMIT",
+        (false, false) => "ROLLBACK TO job; RELEASE job; COMMIT",
+    };
     let commit_error = match conn.execute(end).await {
         Ok(_) => None,
         Err(e) => {
