@@ -1,92 +1,107 @@
-//! MARC 21 records: a streaming ISO 2709 reader that never stops on a bad record, and the
-//! mapping to the bibliographic fields librelay uses (`BibRecord`).
+//! MARC 21 records for librelay: streaming ISO 2709 and MARCXML readers that never stop on a bad
+//! record, and the mapping to the bibliographic fields the catalog uses ([`BibRecord`]).
+//!
+//! ```
+//! let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo/loc-demo.mrc"))?;
+//! for record in marc::Records::detect(bytes.as_slice())? {
+//!     match record {
+//!         Ok(record) => {
+//!             let bib = marc::BibRecord::from_record(&record);
+//!             assert!(bib.title.is_some());
+//!         }
+//!         Err(e) => eprintln!("skipped {e}"),
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod bib;
+mod error;
 mod iso2709;
+mod marcxml;
+mod record;
+#[cfg(test)]
+mod testutil;
+
+use std::io::BufRead;
 
 pub use bib::BibRecord;
-pub use iso2709::{Iso2709Reader, RecordError};
+pub use error::{Reason, RecordError};
+pub use iso2709::Iso2709Reader;
+pub use marcxml::MarcXmlReader;
+pub use record::{DataField, Leader, Record, Tag};
 
-/// One MARC record.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Record {
-    pub leader: String,
-    /// 00X fields: tag and value.
-    pub control_fields: Vec<(String, String)>,
-    pub data_fields: Vec<DataField>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DataField {
-    pub tag: String,
-    pub ind1: char,
-    pub ind2: char,
-    pub subfields: Vec<(char, String)>,
-}
-
-impl DataField {
-    /// The first subfield `code`.
-    pub fn subfield(&self, code: char) -> Option<&str> {
-        self.subfields
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn subfields(&self, code: char) -> impl Iterator<Item = &str> {
-        self.subfields
-            .iter()
-            .filter(move |(c, _)| *c == code)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl Record {
-    pub fn control(&self, tag: &str) -> Option<&str> {
-        self.control_fields
-            .iter()
-            .find(|(t, _)| t == tag)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// 001, the control number.
-    pub fn control_number(&self) -> Option<&str> {
-        self.control("001")
-    }
-
-    pub fn field(&self, tag: &str) -> Option<&DataField> {
-        self.data_fields.iter().find(|f| f.tag == tag)
-    }
-
-    pub fn fields<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = &'a DataField> {
-        self.data_fields.iter().filter(move |f| f.tag == tag)
-    }
-
-    pub fn subfield(&self, tag: &str, code: char) -> Option<&str> {
-        self.field(tag).and_then(|f| f.subfield(code))
-    }
-}
-
-/// What a file holds, told by its first bytes.
+/// A serialisation of MARC records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// ISO 2709, "binary MARC" (.mrc, .dat).
     Iso2709,
+    /// MARCXML (MARC 21 slim).
     MarcXml,
 }
 
+/// Tell the format by a file's first bytes: XML starts with `<` after an optional byte order
+/// mark and whitespace; anything else is taken for ISO 2709, whose reader then reports what is
+/// wrong record by record.
 pub fn detect(first_bytes: &[u8]) -> Format {
-    let start = first_bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(0);
-    let rest = first_bytes.get(start..).unwrap_or_default();
-    let rest = rest
+    let rest = first_bytes
         .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(rest);
-    if rest.first() == Some(&b'<') {
-        Format::MarcXml
-    } else {
-        Format::Iso2709
+        .unwrap_or(first_bytes);
+    match rest.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Format::MarcXml,
+        _ => Format::Iso2709,
+    }
+}
+
+/// Records from either format, chosen by [`detect`] on the input's first bytes.
+pub enum Records<R> {
+    Iso2709(Iso2709Reader<R>),
+    MarcXml(MarcXmlReader<R>),
+}
+
+impl<R: BufRead> Records<R> {
+    /// Peek at `input` (without consuming it) and read it in the format found.
+    pub fn detect(mut input: R) -> std::io::Result<Self> {
+        let format = detect(input.fill_buf()?);
+        Ok(Records::new(input, format))
+    }
+
+    pub fn new(input: R, format: Format) -> Self {
+        match format {
+            Format::Iso2709 => Records::Iso2709(Iso2709Reader::new(input)),
+            Format::MarcXml => Records::MarcXml(MarcXmlReader::new(input)),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        match self {
+            Records::Iso2709(_) => Format::Iso2709,
+            Records::MarcXml(_) => Format::MarcXml,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for Records<R> {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Records::Iso2709(reader) => reader.next(),
+            Records::MarcXml(reader) => reader.next(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_is_told_by_the_first_bytes() {
+        assert_eq!(detect(b"00720cam a2200205"), Format::Iso2709);
+        assert_eq!(detect(b"<?xml version=\"1.0\"?>"), Format::MarcXml);
+        assert_eq!(detect(b"\xEF\xBB\xBF\n  <marc:collection"), Format::MarcXml);
+        assert_eq!(detect(b""), Format::Iso2709);
     }
 }

@@ -129,7 +129,11 @@ impl Driver {
                 async move {
                     let borrow = store.borrow_request(id).await.ok()?;
                     let wire = crate::flow::borrow::wire_id(&borrow);
-                    let found = store.lend_request_for_borrow(lender, &wire).await.ok().flatten();
+                    let found = store
+                        .lend_request_for_borrow(lender, &wire)
+                        .await
+                        .ok()
+                        .flatten();
                     found.filter(|r| r.state == state)
                 }
             })

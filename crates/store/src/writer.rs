@@ -94,7 +94,8 @@ async fn run_batch(conn: &mut SqliteConnection, directory: &Cache, batch: &mut V
     // call ("RELEASE job; SAVEPOINT job"): every call to the connection is a round trip to its
     // worker thread, and those round trips are what a busy writer spends its time on.
     let single = batch.len() == 1;
-    let mut reports: Vec<Box<dyn FnOnce(Option<StoreError>) + Send>> = Vec::with_capacity(batch.len());
+    let mut reports: Vec<Box<dyn FnOnce(Option<StoreError>) + Send>> =
+        Vec::with_capacity(batch.len());
     let mut last_ok = true;
     for (i, job) in batch.drain(..).enumerate() {
         let before = match (i, single, last_ok) {
