@@ -64,14 +64,17 @@ impl App {
         };
         let (router, _doc) = crate::api::router(state.clone());
         let router = router
+            .fallback(|| async {
+                let body = serde_json::json!({"error": {"code": "not_found", "message": "no such page or endpoint"}});
+                (StatusCode::NOT_FOUND, axum::Json(body))
+            })
             .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
             .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::internal(anyhow::anyhow!("a handler panicked")).into_response()
             }))
-            .layer(TraceLayer::new_for_http())
-            .fallback(|| async {
-                (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": {"code": "not_found", "message": "no such page or endpoint"}})))
-            });
+            .layer(axum::middleware::from_fn(crate::i18n::localize))
+            .layer(TraceLayer::new_for_http());
+
         let (stop, stop_rx) = watch::channel(false);
         let jobs = crate::jobs::spawn(state.clone(), stop_rx);
         Ok(App {

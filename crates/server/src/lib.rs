@@ -11,6 +11,7 @@ pub mod demo;
 pub mod drive;
 pub mod error;
 pub mod flow;
+pub mod i18n;
 pub mod jobs;
 pub mod state;
 pub mod waiters;

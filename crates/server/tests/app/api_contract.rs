@@ -275,3 +275,54 @@ async fn a_registered_reader_logs_in_after_staff_approve() {
     let (st, _) = app.get("/api/v1/me", Some(&tok)).await;
     assert_eq!(st, 403);
 }
+
+#[tokio::test]
+async fn errors_speak_the_readers_language() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/requests", app.base))
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(resp.headers()["content-language"], "zh-CN");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["error"]["code"], "unauthenticated",
+        "codes do not change with the language"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("需要登录"),
+        "{v}"
+    );
+    let tok = app.login("bcu-faculty").await;
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/requests", app.base))
+        .bearer_auth(&tok)
+        .header("accept-language", "zh")
+        .json(&json!({"format": "loan", "citation": {"title": "", "isbn": "123"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let msgs: Vec<&str> = v["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(msgs.contains(&"题名为必填项"), "{v}");
+    assert!(msgs.iter().any(|m| m.starts_with("ISBN 无效")), "{v}");
+    // English stays the default.
+    let (_, v) = app.get("/api/v1/requests", None).await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("authentication required")
+    );
+}

@@ -1,0 +1,260 @@
+//! The language of what the API says to people: negotiated from Accept-Language per request
+//! (never process-wide), with error messages in Simplified Chinese and English. Codes stay
+//! stable whatever the language; the web UI's message catalogs will grow from this one.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locale {
+    En,
+    ZhCn,
+}
+
+impl Locale {
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::ZhCn => "zh-CN",
+        }
+    }
+}
+
+/// The first supported language in Accept-Language by quality; English when none is.
+pub fn negotiate(accept_language: Option<&str>) -> Locale {
+    let Some(header) = accept_language else {
+        return Locale::En;
+    };
+    let mut best: Option<(f32, Locale)> = None;
+    for part in header.split(',') {
+        let mut pieces = part.trim().split(';');
+        let tag = pieces
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let q = pieces
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|v| v.parse::<f32>().ok())
+            })
+            .unwrap_or(1.0);
+        let locale = if tag.starts_with("zh") {
+            Some(Locale::ZhCn)
+        } else if tag.starts_with("en") {
+            Some(Locale::En)
+        } else {
+            None
+        };
+        if let Some(l) = locale.filter(|_| q > 0.0) {
+            if best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, l));
+            }
+        }
+    }
+    best.map_or(Locale::En, |(_, l)| l)
+}
+
+/// Chinese for an error code; `detail` is the JSON error object (state, allowed...).
+fn error_zh(code: &str, detail: &Value) -> Option<String> {
+    let list = |key: &str| {
+        detail[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("、")
+            })
+            .unwrap_or_default()
+    };
+    Some(match code {
+        "unauthenticated" => "需要登录：请在请求头中提供 Authorization: Bearer 令牌".to_owned(),
+        "bad_credentials" => "用户名或密码错误".to_owned(),
+        "forbidden" => "无权执行此操作".to_owned(),
+        "not_found" => "未找到所请求的记录".to_owned(),
+        "invalid_fields" => "请求中有无效字段".to_owned(),
+        "bad_request" => "请求无效".to_owned(),
+        "conflict" => "与现有数据冲突，请刷新后重试".to_owned(),
+        "internal" => format!(
+            "服务器内部错误；报告问题时请提供请求编号 {}",
+            detail["request_id"].as_str().unwrap_or("")
+        ),
+        "action_not_allowed" => {
+            let allowed = list("allowed");
+            format!(
+                "当前状态（{}）不允许此操作；现在可执行：{}",
+                detail["state"].as_str().unwrap_or(""),
+                if allowed.is_empty() {
+                    "无".to_owned()
+                } else {
+                    allowed
+                }
+            )
+        }
+        "action_forbidden" => "此操作须由其他角色执行".to_owned(),
+        _ => return None,
+    })
+}
+
+fn field_label_zh(field: &str) -> &str {
+    match field.trim_start_matches("citation.") {
+        "title" => "题名",
+        "author" => "著者",
+        "source_title" => "刊名／书名",
+        "volume" => "卷",
+        "issue" => "期",
+        "year" => "出版年",
+        "pages" => "页码",
+        "edition" => "版本",
+        "publisher" => "出版者",
+        "place_of_publication" => "出版地",
+        "isbn" => "ISBN",
+        "issn" => "ISSN",
+        "doi" => "DOI",
+        "pmid" => "PMID",
+        "oclc_number" => "OCLC 号",
+        "language" => "语种",
+        "need_by" => "需要日期",
+        "max_cost" => "最高费用",
+        "patron_note" => "读者备注",
+        "format" => "请求类型",
+        "rota" => "出借馆列表",
+        "username" => "用户名",
+        "password" => "密码",
+        "display_name" => "姓名",
+        "patron_type" => "读者类型",
+        "library" => "图书馆",
+        "locale" => "语言",
+        "body" => "请求内容",
+        other => other,
+    }
+}
+
+fn field_zh(field: &str, code: &str) -> Option<String> {
+    let f = field_label_zh(field);
+    Some(match code {
+        "required" => format!("{f}为必填项"),
+        "too_long" => format!("{f}过长"),
+        "too_short" => format!("{f}太短（至少 8 个字符）"),
+        "invalid_year" => format!("{f}应为 1000 年至明年之间的年份"),
+        "invalid_pages" => format!("{f}格式应类似 12-34"),
+        "in_the_past" => format!("{f}不能早于今天"),
+        "invalid_date" => format!("{f}应为 YYYY-MM-DD 格式"),
+        "negative" => format!("{f}不能为负数"),
+        "invalid_money" => format!("{f}金额或币种无效"),
+        "invalid_isbn" => "ISBN 无效（位数或校验位不正确）".to_owned(),
+        "invalid_issn" => "ISSN 无效（格式或校验位不正确）".to_owned(),
+        "invalid_doi" => "DOI 无效，应类似 10.1000/xyz".to_owned(),
+        "invalid_pmid" => "PMID 应为 1 至 8 位数字".to_owned(),
+        "invalid_oclc_number" => "OCLC 号无效".to_owned(),
+        "invalid_format" => {
+            "请求类型应为 loan（借书）、article_copy（文章复制）或 chapter_copy（章节复制）"
+                .to_owned()
+        }
+        "invalid_library_code" | "unknown_library" => format!("{f}中有未知的图书馆"),
+        "invalid_username" => "用户名应为 3 至 64 个字母、数字或 . _ - @".to_owned(),
+        "invalid_patron_type" => {
+            "读者类型应为 faculty、phd、master、undergraduate、staff 或 external".to_owned()
+        }
+        "invalid_locale" => "语言应为 zh-CN 或 en".to_owned(),
+        "invalid_json_shape" => "请求内容的结构不正确".to_owned(),
+        _ => return None,
+    })
+}
+
+/// Rewrite the message of error bodies into the caller's language (the English original stays
+/// in `message_en`), and say which language the answer is in.
+pub async fn localize(req: Request, next: Next) -> Response {
+    let locale = negotiate(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(locale.tag()),
+    );
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if locale == Locale::En
+        || !resp.status().is_client_error() && !resp.status().is_server_error()
+        || !is_json
+    {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    // Error bodies are small; anything larger is passed on untouched.
+    let Ok(bytes) = to_bytes(body, 256 * 1024).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let Ok(mut json) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if let Some(err) = json.get_mut("error") {
+        let code = err["code"].as_str().unwrap_or_default().to_owned();
+        if let Some(zh) = error_zh(&code, err) {
+            let en = err["message"].clone();
+            err["message_en"] = en;
+            err["message"] = Value::String(zh);
+        }
+        if let Some(fields) = err.get_mut("fields").and_then(Value::as_array_mut) {
+            for f in fields {
+                let (name, code) = (
+                    f["field"].as_str().unwrap_or_default().to_owned(),
+                    f["code"].as_str().unwrap_or_default().to_owned(),
+                );
+                if let Some(zh) = field_zh(&name, &code) {
+                    let en = f["message"].clone();
+                    f["message_en"] = en;
+                    f["message"] = Value::String(zh);
+                }
+            }
+        }
+    }
+    let body = serde_json::to_vec(&json).unwrap_or_else(|_| bytes.to_vec());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_best_supported_language_wins() {
+        assert_eq!(negotiate(None), Locale::En);
+        assert_eq!(negotiate(Some("zh-CN,zh;q=0.9,en;q=0.8")), Locale::ZhCn);
+        assert_eq!(negotiate(Some("en-US,en;q=0.9,zh;q=0.5")), Locale::En);
+        assert_eq!(negotiate(Some("fr, zh-TW;q=0.3")), Locale::ZhCn);
+        assert_eq!(negotiate(Some("de")), Locale::En);
+        assert_eq!(negotiate(Some("zh;q=0")), Locale::En);
+    }
+
+    #[test]
+    fn every_error_code_has_chinese() {
+        for code in [
+            "unauthenticated",
+            "bad_credentials",
+            "forbidden",
+            "not_found",
+            "invalid_fields",
+            "bad_request",
+            "conflict",
+            "internal",
+            "action_not_allowed",
+            "action_forbidden",
+        ] {
+            assert!(error_zh(code, &Value::Null).is_some(), "{code}");
+        }
+    }
+}
