@@ -51,10 +51,8 @@ pub fn negotiate(accept_language: Option<&str>) -> Locale {
         } else {
             None
         };
-        if let Some(l) = locale.filter(|_| q > 0.0) {
-            if best.is_none_or(|(bq, _)| q > bq) {
-                best = Some((q, l));
-            }
+        if let Some(l) = locale.filter(|_| q > 0.0 && best.is_none_or(|(bq, _)| q > bq)) {
+            best = Some((q, l));
         }
     }
     best.map_or(Locale::En, |(_, l)| l)
