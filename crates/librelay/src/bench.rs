@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Subcommand;
-use futures::StreamExt;
 use server::drive::{Driver, action};
 use server::flow::{ActionInput, CreateRequest};
 use server::{App, Config};
@@ -78,15 +77,24 @@ async fn lifecycle(
     let patron = d.user("bcu-faculty").await?;
     let lender = d.user("xnu-lend").await?;
     let start = Instant::now();
-    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..n)
-        .map(|i| {
-            let d = d.clone();
-            let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
-            async move { one_lifecycle(&d, &staff, &patron.user_id, &lender, i).await }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+    // Each lifecycle is its own task, so the runtime spreads them over every core (polled
+    // inside one future they would all run on one thread).
+    let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = limit.clone().acquire_owned().await?;
+        let d = d.clone();
+        let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
+        tasks.spawn(async move {
+            let r = one_lifecycle(&d, &staff, &patron.user_id, &lender, i).await;
+            drop(permit);
+            r
+        });
+    }
+    let mut results = Vec::with_capacity(n);
+    while let Some(r) = tasks.join_next().await {
+        results.push(r.map_err(anyhow::Error::from).and_then(|r| r));
+    }
     let secs = start.elapsed().as_secs_f64();
     let failed = results.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
