@@ -73,6 +73,30 @@ pub struct Rule<S: 'static, A: 'static, G: 'static, E: 'static> {
     pub effects: &'static [E],
 }
 
+/// A table row, for the tables' own readability.
+pub const fn rule<S, A, G, E>(
+    from: &'static [S],
+    action: A,
+    guard: G,
+    to: To<S>,
+    who: &'static [Actor],
+    effects: &'static [E],
+) -> Rule<S, A, G, E> {
+    Rule {
+        from,
+        action,
+        guard,
+        to,
+        who,
+        effects,
+    }
+}
+
+/// Rows that move to state `s`.
+pub const fn go<S>(s: S) -> To<S> {
+    To::State(s)
+}
+
 /// The outcome of an allowed action: the next state and what must happen with it (an outgoing
 /// message, a rota step...). The caller writes state, event and effects in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]

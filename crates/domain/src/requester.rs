@@ -1,79 +1,41 @@
 //! The requester (borrowing) state machine: a reader's request from review to completion,
 //! moving through the rota of lenders by itself when one says no or does not answer in time.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::citation::RequestFormat;
-use crate::machine::{Actor, CONDITION_MARKER, IsoReason, IsoStatus, Machine, Rule, To};
+use crate::machine::{Actor, CONDITION_MARKER, IsoReason, IsoStatus, Machine, Rule, To, go, rule};
+use crate::people::string_enum;
 
-/// Where a borrowing request stands. Local stages (review, on loan to the reader...) and the
-/// lender's ISO 18626 answers both live here; `cancel_pending` and `renew_pending` are flags on
-/// the request because they run alongside the stage rather than replace it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BorrowState {
-    /// Submitted; borrowing staff check it and approve the lender string.
-    PendingReview,
-    /// The ISO 18626 request is with the current lender, not answered yet.
-    Sent,
-    ExpectToSupply,
-    WillSupply,
-    /// The lender offers to supply under conditions; we must accept or refuse.
-    ConditionalPending,
-    /// The lender has shipped (a loan) or delivered (a copy).
-    Shipped,
-    Received,
-    OnLoanToPatron,
-    ReturnedByPatron,
-    ReturnShipped,
-    Lost,
-    Completed,
-    Unfilled,
-    Cancelled,
-}
+string_enum!(
+    /// Where a borrowing request stands. Local stages (review, on loan to the reader...) and the
+    /// lender's ISO 18626 answers both live here; `cancel_pending` and `renew_pending` are flags on
+    /// the request because they run alongside the stage rather than replace it.
+    BorrowState {
+        /// Submitted; borrowing staff check it and approve the lender string.
+        PendingReview => "pending_review",
+        /// The ISO 18626 request is with the current lender, not answered yet.
+        Sent => "sent",
+        ExpectToSupply => "expect_to_supply",
+        WillSupply => "will_supply",
+        /// The lender offers to supply under conditions; we must accept or refuse.
+        ConditionalPending => "conditional_pending",
+        /// The lender has shipped (a loan) or delivered (a copy).
+        Shipped => "shipped",
+        Received => "received",
+        OnLoanToPatron => "on_loan_to_patron",
+        ReturnedByPatron => "returned_by_patron",
+        ReturnShipped => "return_shipped",
+        Lost => "lost",
+        Completed => "completed",
+        Unfilled => "unfilled",
+        Cancelled => "cancelled",
+    }
+);
 
-pub const BORROW_STATES: &[BorrowState] = &[
-    BorrowState::PendingReview,
-    BorrowState::Sent,
-    BorrowState::ExpectToSupply,
-    BorrowState::WillSupply,
-    BorrowState::ConditionalPending,
-    BorrowState::Shipped,
-    BorrowState::Received,
-    BorrowState::OnLoanToPatron,
-    BorrowState::ReturnedByPatron,
-    BorrowState::ReturnShipped,
-    BorrowState::Lost,
-    BorrowState::Completed,
-    BorrowState::Unfilled,
-    BorrowState::Cancelled,
-];
+pub const BORROW_STATES: &[BorrowState] = BorrowState::ALL;
 
 impl BorrowState {
-    pub fn as_str(self) -> &'static str {
-        use BorrowState::*;
-        match self {
-            PendingReview => "pending_review",
-            Sent => "sent",
-            ExpectToSupply => "expect_to_supply",
-            WillSupply => "will_supply",
-            ConditionalPending => "conditional_pending",
-            Shipped => "shipped",
-            Received => "received",
-            OnLoanToPatron => "on_loan_to_patron",
-            ReturnedByPatron => "returned_by_patron",
-            ReturnShipped => "return_shipped",
-            Lost => "lost",
-            Completed => "completed",
-            Unfilled => "unfilled",
-            Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        BORROW_STATES.iter().copied().find(|st| st.as_str() == s)
-    }
-
     /// Closed: nothing but a manager's reactivation moves it again.
     pub fn is_closed(self) -> bool {
         matches!(
@@ -94,117 +56,46 @@ impl BorrowState {
     }
 }
 
-/// Everything that can happen to a borrowing request: staff and patron actions, answers from
-/// the lender (as ISO 18626 supplying agency messages) and the clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BorrowAction {
-    Approve,
-    EditRota,
-    Cancel,
-    AcceptConditions,
-    RejectConditions,
-    Receive,
-    LendToPatron,
-    DeliverToPatron,
-    PatronReturn,
-    ShipReturn,
-    Renew,
-    MarkLost,
-    Reactivate,
-    LenderRequestReceived,
-    LenderExpectToSupply,
-    LenderWillSupply,
-    LenderConditional,
-    LenderLoaned,
-    LenderCopyCompleted,
-    LenderUnfilled,
-    LenderCancelled,
-    LenderCancelRefused,
-    LenderOverdue,
-    LenderRecalled,
-    LenderRenewYes,
-    LenderRenewNo,
-    LenderLoanCompleted,
-    LenderCompletedWithoutReturn,
-    LenderNotification,
-    LenderDeadlinePassed,
-}
+string_enum!(
+    /// Everything that can happen to a borrowing request: staff and patron actions, answers from
+    /// the lender (as ISO 18626 supplying agency messages) and the clock.
+    BorrowAction {
+        Approve => "approve",
+        EditRota => "edit_rota",
+        Cancel => "cancel",
+        AcceptConditions => "accept_conditions",
+        RejectConditions => "reject_conditions",
+        Receive => "receive",
+        LendToPatron => "lend_to_patron",
+        DeliverToPatron => "deliver_to_patron",
+        PatronReturn => "patron_return",
+        ShipReturn => "ship_return",
+        Renew => "renew",
+        MarkLost => "mark_lost",
+        Reactivate => "reactivate",
+        LenderRequestReceived => "lender_request_received",
+        LenderExpectToSupply => "lender_expect_to_supply",
+        LenderWillSupply => "lender_will_supply",
+        LenderConditional => "lender_conditional",
+        LenderLoaned => "lender_loaned",
+        LenderCopyCompleted => "lender_copy_completed",
+        LenderUnfilled => "lender_unfilled",
+        LenderCancelled => "lender_cancelled",
+        LenderCancelRefused => "lender_cancel_refused",
+        LenderOverdue => "lender_overdue",
+        LenderRecalled => "lender_recalled",
+        LenderRenewYes => "lender_renew_yes",
+        LenderRenewNo => "lender_renew_no",
+        LenderLoanCompleted => "lender_loan_completed",
+        LenderCompletedWithoutReturn => "lender_completed_without_return",
+        LenderNotification => "lender_notification",
+        LenderDeadlinePassed => "lender_deadline_passed",
+    }
+);
 
-pub const BORROW_ACTIONS: &[BorrowAction] = &[
-    BorrowAction::Approve,
-    BorrowAction::EditRota,
-    BorrowAction::Cancel,
-    BorrowAction::AcceptConditions,
-    BorrowAction::RejectConditions,
-    BorrowAction::Receive,
-    BorrowAction::LendToPatron,
-    BorrowAction::DeliverToPatron,
-    BorrowAction::PatronReturn,
-    BorrowAction::ShipReturn,
-    BorrowAction::Renew,
-    BorrowAction::MarkLost,
-    BorrowAction::Reactivate,
-    BorrowAction::LenderRequestReceived,
-    BorrowAction::LenderExpectToSupply,
-    BorrowAction::LenderWillSupply,
-    BorrowAction::LenderConditional,
-    BorrowAction::LenderLoaned,
-    BorrowAction::LenderCopyCompleted,
-    BorrowAction::LenderUnfilled,
-    BorrowAction::LenderCancelled,
-    BorrowAction::LenderCancelRefused,
-    BorrowAction::LenderOverdue,
-    BorrowAction::LenderRecalled,
-    BorrowAction::LenderRenewYes,
-    BorrowAction::LenderRenewNo,
-    BorrowAction::LenderLoanCompleted,
-    BorrowAction::LenderCompletedWithoutReturn,
-    BorrowAction::LenderNotification,
-    BorrowAction::LenderDeadlinePassed,
-];
+pub const BORROW_ACTIONS: &[BorrowAction] = BorrowAction::ALL;
 
 impl BorrowAction {
-    pub fn as_str(self) -> &'static str {
-        use BorrowAction::*;
-        match self {
-            Approve => "approve",
-            EditRota => "edit_rota",
-            Cancel => "cancel",
-            AcceptConditions => "accept_conditions",
-            RejectConditions => "reject_conditions",
-            Receive => "receive",
-            LendToPatron => "lend_to_patron",
-            DeliverToPatron => "deliver_to_patron",
-            PatronReturn => "patron_return",
-            ShipReturn => "ship_return",
-            Renew => "renew",
-            MarkLost => "mark_lost",
-            Reactivate => "reactivate",
-            LenderRequestReceived => "lender_request_received",
-            LenderExpectToSupply => "lender_expect_to_supply",
-            LenderWillSupply => "lender_will_supply",
-            LenderConditional => "lender_conditional",
-            LenderLoaned => "lender_loaned",
-            LenderCopyCompleted => "lender_copy_completed",
-            LenderUnfilled => "lender_unfilled",
-            LenderCancelled => "lender_cancelled",
-            LenderCancelRefused => "lender_cancel_refused",
-            LenderOverdue => "lender_overdue",
-            LenderRecalled => "lender_recalled",
-            LenderRenewYes => "lender_renew_yes",
-            LenderRenewNo => "lender_renew_no",
-            LenderLoanCompleted => "lender_loan_completed",
-            LenderCompletedWithoutReturn => "lender_completed_without_return",
-            LenderNotification => "lender_notification",
-            LenderDeadlinePassed => "lender_deadline_passed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        BORROW_ACTIONS.iter().copied().find(|a| a.as_str() == s)
-    }
-
     /// Actions a person takes (as opposed to peer messages and the clock).
     pub fn is_manual(self) -> bool {
         (self as usize) <= (BorrowAction::Reactivate as usize)
@@ -341,28 +232,6 @@ const OPEN: &[S] = &[
     S::ReturnShipped,
     S::Lost,
 ];
-
-const fn rule(
-    from: &'static [S],
-    action: A,
-    guard: G,
-    to: To<S>,
-    who: &'static [Actor],
-    effects: &'static [E],
-) -> Rule<S, A, G, E> {
-    Rule {
-        from,
-        action,
-        guard,
-        to,
-        who,
-        effects,
-    }
-}
-
-const fn go(s: S) -> To<S> {
-    To::State(s)
-}
 
 const STAY: To<S> = To::Stay;
 

@@ -1,77 +1,41 @@
 //! The supplier (lending) state machine: a partner's request from arrival to check-in, with
 //! the ISO 18626 status each stage reports to the borrower.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::citation::RequestFormat;
-use crate::machine::{Actor, CONDITION_AGREED_MARKER, IsoAction, IsoStatus, Machine, Rule, To};
+use crate::machine::{
+    Actor, CONDITION_AGREED_MARKER, IsoAction, IsoStatus, Machine, Rule, To, go, rule,
+};
+use crate::people::string_enum;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LendState {
-    /// Arrived; nobody has looked yet (or the automatic locate found nothing to decide).
-    RequestReceived,
-    ExpectToSupply,
-    /// Located or promised: to be pulled from the shelf and shipped.
-    WillSupply,
-    PickSlipPrinted,
-    /// We offered conditions and wait for the borrower's answer.
-    ConditionalPending,
-    /// On loan to the borrowing library.
-    Shipped,
-    Overdue,
-    Recalled,
-    /// The borrower has sent it back; waiting to check it in.
-    ReturnShipped,
-    Completed,
-    CopyCompleted,
-    CompletedWithoutReturn,
-    Unfilled,
-    Cancelled,
-}
+string_enum!(
+    LendState {
+        /// Arrived; nobody has looked yet (or the automatic locate found nothing to decide).
+        RequestReceived => "request_received",
+        ExpectToSupply => "expect_to_supply",
+        /// Located or promised: to be pulled from the shelf and shipped.
+        WillSupply => "will_supply",
+        PickSlipPrinted => "pick_slip_printed",
+        /// We offered conditions and wait for the borrower's answer.
+        ConditionalPending => "conditional_pending",
+        /// On loan to the borrowing library.
+        Shipped => "shipped",
+        Overdue => "overdue",
+        Recalled => "recalled",
+        /// The borrower has sent it back; waiting to check it in.
+        ReturnShipped => "return_shipped",
+        Completed => "completed",
+        CopyCompleted => "copy_completed",
+        CompletedWithoutReturn => "completed_without_return",
+        Unfilled => "unfilled",
+        Cancelled => "cancelled",
+    }
+);
 
-pub const LEND_STATES: &[LendState] = &[
-    LendState::RequestReceived,
-    LendState::ExpectToSupply,
-    LendState::WillSupply,
-    LendState::PickSlipPrinted,
-    LendState::ConditionalPending,
-    LendState::Shipped,
-    LendState::Overdue,
-    LendState::Recalled,
-    LendState::ReturnShipped,
-    LendState::Completed,
-    LendState::CopyCompleted,
-    LendState::CompletedWithoutReturn,
-    LendState::Unfilled,
-    LendState::Cancelled,
-];
+pub const LEND_STATES: &[LendState] = LendState::ALL;
 
 impl LendState {
-    pub fn as_str(self) -> &'static str {
-        use LendState::*;
-        match self {
-            RequestReceived => "request_received",
-            ExpectToSupply => "expect_to_supply",
-            WillSupply => "will_supply",
-            PickSlipPrinted => "pick_slip_printed",
-            ConditionalPending => "conditional_pending",
-            Shipped => "shipped",
-            Overdue => "overdue",
-            Recalled => "recalled",
-            ReturnShipped => "return_shipped",
-            Completed => "completed",
-            CopyCompleted => "copy_completed",
-            CompletedWithoutReturn => "completed_without_return",
-            Unfilled => "unfilled",
-            Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        LEND_STATES.iter().copied().find(|st| st.as_str() == s)
-    }
-
     pub fn is_closed(self) -> bool {
         matches!(
             self,
@@ -102,100 +66,39 @@ impl LendState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LendAction {
-    WillSupply,
-    ExpectToSupply,
-    Conditional,
-    Locate,
-    LocateFailed,
-    PrintPickSlip,
-    Reject,
-    ShipPhysical,
-    ShipDigital,
-    ShipNonReturnable,
-    AnswerRenewYes,
-    AnswerRenewNo,
-    Recall,
-    MarkOverdue,
-    MarkLost,
-    CheckIn,
-    Reactivate,
-    BorrowerReceived,
-    BorrowerCancel,
-    BorrowerRenew,
-    BorrowerShippedReturn,
-    BorrowerShippedForward,
-    BorrowerAcceptsConditions,
-    BorrowerNotification,
-    BorrowerStatusRequest,
-}
+string_enum!(
+    LendAction {
+        WillSupply => "will_supply",
+        ExpectToSupply => "expect_to_supply",
+        Conditional => "conditional",
+        Locate => "locate",
+        LocateFailed => "locate_failed",
+        PrintPickSlip => "print_pick_slip",
+        Reject => "reject",
+        ShipPhysical => "ship_physical",
+        ShipDigital => "ship_digital",
+        ShipNonReturnable => "ship_non_returnable",
+        AnswerRenewYes => "answer_renew_yes",
+        AnswerRenewNo => "answer_renew_no",
+        Recall => "recall",
+        MarkOverdue => "mark_overdue",
+        MarkLost => "mark_lost",
+        CheckIn => "check_in",
+        Reactivate => "reactivate",
+        BorrowerReceived => "borrower_received",
+        BorrowerCancel => "borrower_cancel",
+        BorrowerRenew => "borrower_renew",
+        BorrowerShippedReturn => "borrower_shipped_return",
+        BorrowerShippedForward => "borrower_shipped_forward",
+        BorrowerAcceptsConditions => "borrower_accepts_conditions",
+        BorrowerNotification => "borrower_notification",
+        BorrowerStatusRequest => "borrower_status_request",
+    }
+);
 
-pub const LEND_ACTIONS: &[LendAction] = &[
-    LendAction::WillSupply,
-    LendAction::ExpectToSupply,
-    LendAction::Conditional,
-    LendAction::Locate,
-    LendAction::LocateFailed,
-    LendAction::PrintPickSlip,
-    LendAction::Reject,
-    LendAction::ShipPhysical,
-    LendAction::ShipDigital,
-    LendAction::ShipNonReturnable,
-    LendAction::AnswerRenewYes,
-    LendAction::AnswerRenewNo,
-    LendAction::Recall,
-    LendAction::MarkOverdue,
-    LendAction::MarkLost,
-    LendAction::CheckIn,
-    LendAction::Reactivate,
-    LendAction::BorrowerReceived,
-    LendAction::BorrowerCancel,
-    LendAction::BorrowerRenew,
-    LendAction::BorrowerShippedReturn,
-    LendAction::BorrowerShippedForward,
-    LendAction::BorrowerAcceptsConditions,
-    LendAction::BorrowerNotification,
-    LendAction::BorrowerStatusRequest,
-];
+pub const LEND_ACTIONS: &[LendAction] = LendAction::ALL;
 
 impl LendAction {
-    pub fn as_str(self) -> &'static str {
-        use LendAction::*;
-        match self {
-            WillSupply => "will_supply",
-            ExpectToSupply => "expect_to_supply",
-            Conditional => "conditional",
-            Locate => "locate",
-            LocateFailed => "locate_failed",
-            PrintPickSlip => "print_pick_slip",
-            Reject => "reject",
-            ShipPhysical => "ship_physical",
-            ShipDigital => "ship_digital",
-            ShipNonReturnable => "ship_non_returnable",
-            AnswerRenewYes => "answer_renew_yes",
-            AnswerRenewNo => "answer_renew_no",
-            Recall => "recall",
-            MarkOverdue => "mark_overdue",
-            MarkLost => "mark_lost",
-            CheckIn => "check_in",
-            Reactivate => "reactivate",
-            BorrowerReceived => "borrower_received",
-            BorrowerCancel => "borrower_cancel",
-            BorrowerRenew => "borrower_renew",
-            BorrowerShippedReturn => "borrower_shipped_return",
-            BorrowerShippedForward => "borrower_shipped_forward",
-            BorrowerAcceptsConditions => "borrower_accepts_conditions",
-            BorrowerNotification => "borrower_notification",
-            BorrowerStatusRequest => "borrower_status_request",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        LEND_ACTIONS.iter().copied().find(|a| a.as_str() == s)
-    }
-
     pub fn is_manual(self) -> bool {
         (self as usize) <= (LendAction::Reactivate as usize)
     }
@@ -288,28 +191,6 @@ const OUT: &[S] = &[
     S::CopyCompleted,
 ];
 const ALL: &[S] = LEND_STATES;
-
-const fn rule(
-    from: &'static [S],
-    action: A,
-    guard: G,
-    to: To<S>,
-    who: &'static [Actor],
-    effects: &'static [E],
-) -> Rule<S, A, G, E> {
-    Rule {
-        from,
-        action,
-        guard,
-        to,
-        who,
-        effects,
-    }
-}
-
-const fn go(s: S) -> To<S> {
-    To::State(s)
-}
 
 const STAY: To<S> = To::Stay;
 

@@ -228,18 +228,20 @@ pub async fn borrow_action(
 ) -> ApiResult<BorrowRequest> {
     let action = BorrowAction::parse(&input.action)
         .filter(|a| a.is_manual())
-        .ok_or_else(|| unknown_action(st, user, request_id, &input.action))?;
+        .ok_or_else(|| unknown_action(&input.action))?;
     let existing = visible_borrow(st, user, request_id).await?;
-    if action == BorrowAction::EditRota {
-        if let Some(codes) = &input.rota {
-            // Validate outside the transaction: it reads the directory only.
-            let entries = rota_entries(&st.store, &existing.library_id, codes).await?;
-            return edit_rota(st, user, request_id, entries, input).await;
+    // The new lenders are checked outside the transaction: that reads the directory only.
+    let new_rota = match (action, &input.rota) {
+        (BorrowAction::EditRota, Some(codes)) => {
+            Some(rota_entries(&st.store, &existing.library_id, codes).await?)
         }
-        return Err(ApiError::BadRequest(
-            "edit_rota needs rota: [library codes]".to_owned(),
-        ));
-    }
+        (BorrowAction::EditRota, None) => {
+            return Err(ApiError::BadRequest(
+                "edit_rota needs rota: [library codes]".to_owned(),
+            ));
+        }
+        _ => None,
+    };
     if action == BorrowAction::Approve
         && existing.rota.0.entries.is_empty()
         && user.can(domain::Actor::BorrowingStaff)
@@ -256,6 +258,9 @@ pub async fn borrow_action(
         .write(move |tx| {
             Box::pin(async move {
                 let mut req = tx.borrow_request_for_update(&id).await?;
+                if let Some(entries) = new_rota {
+                    req.rota.0.replace_remaining(entries);
+                }
                 let extra = Extra {
                     note: input.note.clone(),
                     internal_note: input.internal_note.clone(),
@@ -269,8 +274,7 @@ pub async fn borrow_action(
     Ok(st.store.borrow_request(request_id).await?)
 }
 
-fn unknown_action(st: &AppState, _user: &CurrentUser, _id: &str, name: &str) -> ApiError {
-    let _ = st;
+fn unknown_action(name: &str) -> ApiError {
     ApiError::Refused(domain::Refusal::NotAllowed {
         state: "any",
         action: name.to_owned(),
@@ -280,35 +284,6 @@ fn unknown_action(st: &AppState, _user: &CurrentUser, _id: &str, name: &str) -> 
             .map(|a| a.as_str())
             .collect(),
     })
-}
-
-async fn edit_rota(
-    st: &AppState,
-    user: &CurrentUser,
-    request_id: &str,
-    entries: Vec<RotaEntry>,
-    input: ActionInput,
-) -> ApiResult<BorrowRequest> {
-    let acting = Acting::user(user);
-    let id = request_id.to_owned();
-    let now = st.now();
-    let touched = st
-        .store
-        .write(move |tx| {
-            Box::pin(async move {
-                let mut req = tx.borrow_request_for_update(&id).await?;
-                req.rota.0.replace_remaining(entries);
-                let extra = Extra {
-                    note: input.note.clone(),
-                    internal_note: input.internal_note.clone(),
-                    ..Extra::default()
-                };
-                apply_borrow(tx, now, &mut req, BorrowAction::EditRota, &acting, &extra).await
-            })
-        })
-        .await?;
-    touched.publish(st);
-    Ok(st.store.borrow_request(request_id).await?)
 }
 
 /// A borrowing request the user may see: their library's for staff, their own for a patron.

@@ -5,5 +5,6 @@
 
 mod api_contract;
 mod helpers;
+mod iso_endpoint;
 mod lifecycle;
 mod store_contract;
