@@ -375,19 +375,10 @@ async fn on_supplying(
             }
             _ => "message from a library that no longer has this request",
         };
-        record_unapplied(
-            tx,
-            now,
-            library_id,
-            "borrow",
-            &req.request_id,
-            &req.state,
-            why,
-            data,
-        )
-        .await?;
+        let at = Target::of(library_id, "borrow", &req.request_id, &req.state);
+        record_unapplied(tx, now, &at, why, data).await?;
         return Ok(Outcome::Applied(Touched {
-            request_ids: vec![req.request_id],
+            request_ids: vec![req.request_id.clone()],
             messages: 0,
         }));
     }
@@ -410,30 +401,15 @@ async fn on_supplying(
         due_date: m.status_info.due_date.as_deref().and_then(iso::parse_date),
         data: Some(data.clone()),
     };
-    match apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await {
-        Ok(t) => Ok(Outcome::Applied(t)),
-        Err(FlowError::Refused(r)) => {
-            // Peers send what their own workflow allows; out of step is recorded, not bounced,
-            // or the peer would retry it for ever.
-            let why = format!("not applied: {r}");
-            record_unapplied(
-                tx,
-                now,
-                library_id,
-                "borrow",
-                &req.request_id,
-                &req.state,
-                &why,
-                data,
-            )
-            .await?;
-            Ok(Outcome::Applied(Touched {
-                request_ids: vec![req.request_id],
-                messages: 0,
-            }))
-        }
-        Err(e) => Err(e),
-    }
+    let result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
+    settle(
+        tx,
+        now,
+        result,
+        Target::of(library_id, "borrow", &req.request_id, &req.state),
+        data,
+    )
+    .await
 }
 
 async fn on_requesting(
@@ -465,7 +441,7 @@ async fn on_requesting(
         data: Some(data.clone()),
         ..Extra::default()
     };
-    match apply_lend(
+    let result = apply_lend(
         tx,
         now,
         &mut req,
@@ -474,24 +450,52 @@ async fn on_requesting(
         &ActionInput::default(),
         &extra,
     )
+    .await;
+    settle(
+        tx,
+        now,
+        result,
+        Target::of(library_id, "lend", &req.request_id, &req.state),
+        data,
+    )
     .await
-    {
+}
+
+/// The request a message was about, for its history.
+struct Target<'a> {
+    library_id: &'a str,
+    side: &'static str,
+    request_id: &'a str,
+    state: &'a str,
+}
+
+impl<'a> Target<'a> {
+    fn of(library_id: &'a str, side: &'static str, request_id: &'a str, state: &'a str) -> Self {
+        Target {
+            library_id,
+            side,
+            request_id,
+            state,
+        }
+    }
+}
+
+/// Peers send what their own workflow allows: a message out of step with ours is kept in the
+/// history and confirmed, not bounced, or the peer would send it again for ever.
+async fn settle(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    result: Result<Touched, FlowError>,
+    at: Target<'_>,
+    data: serde_json::Value,
+) -> Result<Outcome, FlowError> {
+    match result {
         Ok(t) => Ok(Outcome::Applied(t)),
         Err(FlowError::Refused(r)) => {
             let why = format!("not applied: {r}");
-            record_unapplied(
-                tx,
-                now,
-                library_id,
-                "lend",
-                &req.request_id,
-                &req.state,
-                &why,
-                data,
-            )
-            .await?;
+            record_unapplied(tx, now, &at, &why, data).await?;
             Ok(Outcome::Applied(Touched {
-                request_ids: vec![req.request_id],
+                request_ids: vec![at.request_id.to_owned()],
                 messages: 0,
             }))
         }
@@ -499,27 +503,23 @@ async fn on_requesting(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn record_unapplied(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
-    library_id: &str,
-    side: &str,
-    request_id: &str,
-    state: &str,
+    at: &Target<'_>,
     why: &str,
     data: serde_json::Value,
 ) -> Result<(), FlowError> {
     tx.insert_event(
         &NewEvent {
-            library_id,
-            side,
-            request_id,
+            library_id: at.library_id,
+            side: at.side,
+            request_id: at.request_id,
             actor_id: None,
             actor: "peer",
             action: "message_not_applied",
-            from_state: Some(state),
-            to_state: state,
+            from_state: Some(at.state),
+            to_state: at.state,
             note: Some(why),
             message_id: None,
             data: Some(data),

@@ -519,3 +519,71 @@ async fn a_loan_past_its_due_date_is_marked_overdue_and_the_borrower_told() {
         .await;
     assert_eq!(v["due_date"], renewed["due_date"]);
 }
+
+#[tokio::test]
+async fn a_former_lenders_late_answer_is_kept_in_the_history_but_changes_nothing() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let bcu = app.login("bcu-borrow").await;
+    let xnu = app.login("xnu-lend").await;
+    let xnu_manager = app.login("xnu-manager").await;
+    let patron_id = app
+        .get("/api/v1/me", Some(&app.login("bcu-staff").await))
+        .await
+        .1["id"]
+        .clone();
+    let (_, req) = app
+        .post("/api/v1/requests", json!({"format": "loan", "patron_id": patron_id, "citation": {"title": "Changed minds"}, "rota": ["XNU", "HTU"]}), Some(&bcu))
+        .await;
+    let id = req["id"].as_str().unwrap().to_owned();
+    app.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.lend_action(
+        &xnu,
+        &lend_id,
+        json!({"action": "reject", "reason": "OnLoan"}),
+    )
+    .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["lender"] == "HTU"
+    })
+    .await;
+    // XNU changes its mind: only a manager may reopen, and the answer comes too late.
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/lending/{lend_id}/actions"),
+            json!({"action": "reactivate"}),
+            Some(&xnu),
+        )
+        .await;
+    assert_eq!(st, 403);
+    app.lend_action(&xnu_manager, &lend_id, json!({"action": "reactivate"}))
+        .await;
+    app.lend_action(&xnu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    let events = app
+        .eventually(&format!("/api/v1/requests/{id}/events"), &bcu, |v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "message_not_applied")
+        })
+        .await;
+    let kept = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "message_not_applied")
+        .unwrap();
+    assert_eq!(kept["actor"], "peer");
+    assert_eq!(kept["data"]["status"], "WillSupply");
+    let (_, v) = app.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
+    assert_eq!(
+        (v["state"].as_str(), v["lender"].as_str()),
+        (Some("sent"), Some("HTU")),
+        "{v}"
+    );
+}
