@@ -318,13 +318,18 @@ pub struct OclcNumber(String);
 impl OclcNumber {
     pub fn parse(s: &str) -> Result<Self, IdentError> {
         let t = s.trim();
-        let mut rest = t;
-        for prefix in ["(OCoLC)", "(ocolc)", "ocm", "ocn", "on"] {
-            if let Some(r) = rest.strip_prefix(prefix) {
-                rest = r.trim();
-                break;
-            }
-        }
+        // "(OCoLC)ocm00012345" as 035 fields carry it: the system prefix, then the old
+        // ocm/ocn/on prefixes, then the digits.
+        let rest = t
+            .strip_prefix("(OCoLC)")
+            .or_else(|| t.strip_prefix("(ocolc)"))
+            .unwrap_or(t)
+            .trim();
+        let rest = ["ocm", "ocn", "on"]
+            .iter()
+            .find_map(|p| rest.strip_prefix(p))
+            .unwrap_or(rest)
+            .trim();
         let digits = rest.trim_start_matches('0');
         if rest.is_empty()
             || !rest.chars().all(|c| c.is_ascii_digit())
@@ -467,9 +472,11 @@ mod tests {
         assert_eq!(Pmid::parse("0012345").unwrap().as_str(), "12345");
         assert!(Pmid::parse("123456789").is_err());
         assert_eq!(
-            OclcNumber::parse("(OCoLC)ocm00012345")
-                .unwrap_or_else(|_| OclcNumber::parse("(OCoLC)00012345").unwrap())
-                .as_str(),
+            OclcNumber::parse("(OCoLC)ocm00012345").unwrap().as_str(),
+            "12345"
+        );
+        assert_eq!(
+            OclcNumber::parse("(OCoLC)00012345").unwrap().as_str(),
             "12345"
         );
         assert_eq!(OclcNumber::parse("ocn123").unwrap().as_str(), "123");
