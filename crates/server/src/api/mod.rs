@@ -5,6 +5,7 @@ pub mod auth;
 pub mod extract;
 pub mod iso_endpoint;
 pub mod lending;
+pub mod libraries;
 pub mod meta;
 pub mod patrons;
 pub mod requests;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(requests::router())
         .merge(lending::router())
         .merge(patrons::router())
+        .merge(libraries::router())
         .merge(meta::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

@@ -326,3 +326,29 @@ async fn errors_speak_the_readers_language() {
             .starts_with("authentication required")
     );
 }
+
+#[tokio::test]
+async fn staff_see_the_partner_libraries_and_the_terms_they_lend_on() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let tok = app.login("bcu-borrow").await;
+    let (st, libs) = app.get("/api/v1/libraries", Some(&tok)).await;
+    assert_eq!(st, 200, "{libs}");
+    let libs = libs.as_array().unwrap();
+    assert_eq!(libs.len(), 6);
+    let htu = libs.iter().find(|l| l["code"] == "HTU").unwrap();
+    assert_eq!(htu["name_zh"], "海棠理工大学图书馆");
+    assert_eq!(
+        htu["lends_to_us"]["loan_days"], 14,
+        "two weeks across regions: {htu}"
+    );
+    let xnu = libs.iter().find(|l| l["code"] == "XNU").unwrap();
+    assert_eq!(
+        xnu["lends_to_us"]["loan_days"], 30,
+        "a month inside the region: {xnu}"
+    );
+    let nsd = libs.iter().find(|l| l["code"] == "NSD").unwrap();
+    assert_eq!(nsd["lends_to_us"]["copy_fee"]["minor"], 2000);
+    assert!(libs.iter().find(|l| l["code"] == "BCU").unwrap()["lends_to_us"].is_null());
+    let (st, _) = app.get("/api/v1/libraries", None).await;
+    assert_eq!(st, 401);
+}
