@@ -162,6 +162,7 @@ fn field_zh(field: &str, code: &str) -> Option<String> {
         }
         "invalid_locale" => "语言应为 zh-CN 或 en".to_owned(),
         "invalid_json_shape" => "请求内容的结构不正确".to_owned(),
+        "unknown_state" => "状态名称无效".to_owned(),
         _ => return None,
     })
 }

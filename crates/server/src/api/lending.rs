@@ -53,7 +53,9 @@ pub async fn list(
     }
     let filter = LendFilter {
         library_id: user.library_id.clone(),
-        states: states_of(&q.state),
+        states: states_of(&q.state, |s| {
+            domain::supplier::LendState::parse(s).is_some()
+        })?,
         borrower_id: q.borrower.clone(),
         text: q.q.clone(),
         limit: q.limit.unwrap_or(50),

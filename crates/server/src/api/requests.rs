@@ -39,8 +39,10 @@ pub struct ListQuery {
     pub offset: Option<i64>,
 }
 
-pub fn states_of(s: &Option<String>) -> Vec<String> {
-    s.as_deref()
+/// The comma-separated `state` filter, each name checked by `known` (the machine's own list).
+pub fn states_of(s: &Option<String>, known: impl Fn(&str) -> bool) -> ApiResult<Vec<String>> {
+    let states: Vec<String> = s
+        .as_deref()
         .map(|s| {
             s.split(',')
                 .map(str::trim)
@@ -48,7 +50,17 @@ pub fn states_of(s: &Option<String>) -> Vec<String> {
                 .map(str::to_owned)
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match states.iter().find(|st| !known(st)) {
+        Some(bad) => Err(crate::error::ApiError::Invalid(vec![
+            domain::citation::FieldError {
+                field: "state",
+                code: "unknown_state",
+                message: format!("{bad:?} is not a state"),
+            },
+        ])),
+        None => Ok(states),
+    }
 }
 
 /// Ask for a loan or a copy. Readers ask for themselves; borrowing staff name the reader.
@@ -87,7 +99,9 @@ pub async fn list(
     let filter = BorrowFilter {
         library_id: user.library_id.clone(),
         patron_id,
-        states: states_of(&q.state),
+        states: states_of(&q.state, |s| {
+            domain::requester::BorrowState::parse(s).is_some()
+        })?,
         text: q.q.clone(),
         limit: q.limit.unwrap_or(50),
         offset: q.offset.unwrap_or(0),

@@ -394,6 +394,18 @@ async fn staff_of_another_library_cannot_see_a_request() {
     assert_eq!(st, 404);
     let (_, list) = app.get("/api/v1/requests", Some(&reader)).await;
     assert_eq!(list["total"], 0);
+    // Filters name real states, and say so when they do not.
+    let (_, mine) = app
+        .get("/api/v1/requests?state=pending_review", Some(&patron))
+        .await;
+    assert_eq!(mine["total"], 1);
+    let (st, err) = app
+        .get("/api/v1/requests?state=pending_reveiw", Some(&patron))
+        .await;
+    assert_eq!(
+        (st, err["error"]["fields"][0]["code"].as_str()),
+        (422, Some("unknown_state"))
+    );
 }
 
 #[tokio::test]
