@@ -26,10 +26,10 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct StoreArgs {
     /// Data directory (embedded database, files). Default: ./data
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// postgres://… to use PostgreSQL instead of the embedded SQLite store.
-    #[arg(long)]
+    #[arg(long, global = true)]
     database: Option<String>,
 }
 
@@ -51,11 +51,89 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Libraries on this node.
+    Library {
+        #[command(subcommand)]
+        what: LibraryCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Accounts (staff and readers).
+    User {
+        #[command(subcommand)]
+        what: UserCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Measure throughput; prints figures and ratios against a baseline from the same run.
     Bench {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum LibraryCommand {
+    /// Add a library (with a default lending policy its admins can change).
+    Add {
+        #[arg(long)]
+        code: String,
+        /// ISO 18626 agency id, TYPE:VALUE, e.g. ISIL:CN-100000.
+        #[arg(long)]
+        agency: String,
+        #[arg(long)]
+        name_en: String,
+        #[arg(long)]
+        name_zh: String,
+        /// university, public, research, supplier or hub.
+        #[arg(long, default_value = "university")]
+        kind: String,
+        #[arg(long, default_value = "")]
+        region: String,
+        /// The consortium this library belongs to (its code).
+        #[arg(long)]
+        hub: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an active account. The password is read from LIBRELAY_PASSWORD, else from the first
+    /// line of standard input.
+    Add {
+        #[arg(long)]
+        library: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// Staff roles, comma-separated: borrowing_operator, lending_operator,
+        /// resource_sharing_manager, library_admin, hub_admin.
+        #[arg(long, default_value = "")]
+        roles: String,
+        /// For a reader instead: faculty, phd, master, undergraduate, staff or external.
+        #[arg(long)]
+        patron_type: Option<String>,
+    },
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("LIBRELAY_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<store::Store> {
+    let sc = config.store_config();
+    if !sc.is_postgres() {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    store::Store::open(&sc).await.context("opening the store")
 }
 
 fn load_config(
@@ -87,9 +165,28 @@ fn init_tracing(level: &str) {
         .try_init();
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes, one line, no backtrace: this is for a person at a terminal.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             demo,
@@ -103,14 +200,64 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { store } => {
             let config = load_config(cli.config.as_deref(), &store, None)?;
             init_tracing(&config.log_level);
-            let sc = config.store_config();
-            if !sc.is_postgres() {
-                std::fs::create_dir_all(&config.data_dir)?;
-            }
-            store::Store::open(&sc)
-                .await
-                .context("migrating the store")?;
+            open_store(&config).await?;
             println!("schema is up to date");
+            Ok(())
+        }
+        Command::Library {
+            what:
+                LibraryCommand::Add {
+                    code,
+                    agency,
+                    name_en,
+                    name_zh,
+                    kind,
+                    region,
+                    hub,
+                },
+            store,
+        } => {
+            let config = load_config(cli.config.as_deref(), &store, None)?;
+            init_tracing("warn");
+            let st = open_store(&config).await?;
+            let lib = server::admin::NewLibrary {
+                code: code.clone(),
+                agency,
+                name_en,
+                name_zh,
+                kind,
+                region,
+                hub,
+            };
+            server::admin::add_library(&st, lib, time::OffsetDateTime::now_utc()).await?;
+            println!("library {} added", code.to_uppercase());
+            Ok(())
+        }
+        Command::User {
+            what:
+                UserCommand::Add {
+                    library,
+                    username,
+                    name,
+                    roles,
+                    patron_type,
+                },
+            store,
+        } => {
+            let config = load_config(cli.config.as_deref(), &store, None)?;
+            init_tracing("warn");
+            let st = open_store(&config).await?;
+            let password = read_password()?;
+            let account = server::admin::NewAccount {
+                library,
+                username: username.clone(),
+                display_name: name,
+                password,
+                roles,
+                patron_type,
+            };
+            let id = server::admin::add_user(&st, account, time::OffsetDateTime::now_utc()).await?;
+            println!("user {username} added ({id})");
             Ok(())
         }
         Command::Bench { what } => {

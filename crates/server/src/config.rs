@@ -65,7 +65,8 @@ impl Config {
         } else {
             fig = fig.merge(Toml::file("librelay.toml"));
         }
-        fig.merge(Env::prefixed("LIBRELAY_"))
+        // LIBRELAY_PASSWORD is the input of `librelay user add`, not a setting.
+        fig.merge(Env::prefixed("LIBRELAY_").ignore(&["password"]))
             .extract()
             .map_err(Box::new)
     }

@@ -2,6 +2,7 @@
 //! page, and the background jobs (outbox delivery, deadline sweeps), all started by `App`.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;

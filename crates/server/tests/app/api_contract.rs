@@ -352,3 +352,67 @@ async fn staff_see_the_partner_libraries_and_the_terms_they_lend_on() {
     let (st, _) = app.get("/api/v1/libraries", None).await;
     assert_eq!(st, 401);
 }
+
+#[tokio::test]
+async fn a_new_library_and_its_first_admin_are_set_up_from_the_command_line_functions() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let now = time::OffsetDateTime::now_utc();
+    let lib = server::admin::NewLibrary {
+        code: "sxu".into(),
+        agency: "ISIL:CN-SXU".into(),
+        name_en: "Songxi University Library".into(),
+        name_zh: "松溪大学图书馆".into(),
+        kind: "university".into(),
+        region: "Shanghai".into(),
+        hub: Some("HUB".into()),
+    };
+    server::admin::add_library(&app.state.store, lib.clone(), now)
+        .await
+        .unwrap();
+    let again = server::admin::add_library(&app.state.store, lib, now)
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("exists already"), "{again}");
+    let admin = server::admin::NewAccount {
+        library: "SXU".into(),
+        username: "sxu-admin".into(),
+        display_name: "管理员".into(),
+        password: "a long password".into(),
+        roles: "library_admin".into(),
+        patron_type: None,
+    };
+    server::admin::add_user(&app.state.store, admin.clone(), now)
+        .await
+        .unwrap();
+    let bad = server::admin::NewAccount {
+        roles: "librarian".into(),
+        username: "x2".into(),
+        ..admin
+    };
+    let err = server::admin::add_user(&app.state.store, bad, now)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown role"), "{err}");
+    let (st, body) = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "sxu-admin", "password": "a long password"}),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (_, libs) = app
+        .get("/api/v1/libraries", Some(body["token"].as_str().unwrap()))
+        .await;
+    let sxu = libs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["code"] == "SXU")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (sxu["hub"].as_str(), sxu["agency"].as_str()),
+        (Some("HUB"), Some("ISIL:CN-SXU"))
+    );
+}
