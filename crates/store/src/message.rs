@@ -161,6 +161,29 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Put a dead (or failed) message of `library_id` back in the queue, due now. Returns
+    /// false when there is no such message of that library or it was already delivered.
+    pub async fn outbox_resend(
+        &mut self,
+        library_id: &str,
+        outbox_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $3
+                 WHERE outbox_id = $1 AND library_id = $2 AND status IN ('dead', 'pending')",
+            )
+            .bind(outbox_id)
+            .bind(library_id)
+            .bind(now)
+            .execute(&mut **c)
+            .await?
+            .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
     /// Mark a message delivered with the confirmation the peer gave.
     pub async fn outbox_delivered(
         &mut self,

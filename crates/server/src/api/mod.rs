@@ -7,6 +7,7 @@ pub mod iso_endpoint;
 pub mod lending;
 pub mod libraries;
 pub mod meta;
+pub mod outbox;
 pub mod patrons;
 pub mod requests;
 pub mod views;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(lending::router())
         .merge(patrons::router())
         .merge(libraries::router())
+        .merge(outbox::router())
         .merge(meta::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

@@ -599,3 +599,77 @@ async fn a_former_lenders_late_answer_is_kept_in_the_history_but_changes_nothing
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_to_a_partner_not_on_this_node_is_retried_then_parked_and_can_be_resent() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let xnu = app.login("xnu-lend").await;
+    // A request from a library served elsewhere (OCLC's sample), addressed to XNU over HTTP.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../iso18626/tests/fixtures/samples/NewRequest.xml");
+    let xml = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("OCLC-ABCDE", "CN-XNU");
+    let resp = app
+        .client
+        .post(format!("{}/iso18626", app.base))
+        .header("content-type", "text/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let lend_id = app.lend_for(&xnu, "168166854").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.lend_action(&xnu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    // Until that partner's address is configured, the answer cannot go out: it is tried again
+    // with growing pauses, then parked for staff.
+    let mut parked = Value::Null;
+    for _ in 0..40 {
+        app.clock.advance(time::Duration::hours(7));
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let (_, dead) = app.get("/api/v1/outbox?status=dead", Some(&xnu)).await;
+        if dead.as_array().is_some_and(|d| !d.is_empty()) {
+            parked = dead[0].clone();
+            break;
+        }
+    }
+    assert_eq!(parked["recipient"], "ISIL:OCLC-BCDEF", "{parked}");
+    assert_eq!(parked["attempts"], 8);
+    assert!(
+        parked["last_error"].as_str().unwrap().contains("no route"),
+        "{parked}"
+    );
+    assert!(parked["payload"].as_str().unwrap().contains("WillSupply"));
+    // Another library's staff do not see or touch it.
+    let bcu = app.login("bcu-lend").await;
+    let (_, theirs) = app.get("/api/v1/outbox?status=dead", Some(&bcu)).await;
+    assert_eq!(theirs, json!([]));
+    let id = parked["id"].as_i64().unwrap();
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/outbox/{id}/resend"),
+            json!({}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/outbox/{id}/resend"),
+            json!({}),
+            Some(&xnu),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (_, pending) = app.get("/api/v1/outbox?status=pending", Some(&xnu)).await;
+    assert!(
+        pending.as_array().unwrap().iter().any(|m| m["id"] == id),
+        "{pending}"
+    );
+    let (st, _) = app.get("/api/v1/outbox?status=lost", Some(&xnu)).await;
+    assert_eq!(st, 422);
+}
