@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use iso18626::*;
 
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    PathBuf::from(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests/fixtures")
 }
 
 /// The 29 OCLC samples as (file name, bytes), sorted by name.

@@ -6,9 +6,12 @@ use serde_json::Value;
 use crate::helpers::{Engine, TestApp};
 
 fn sample(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../iso18626/tests/fixtures/samples")
-        .join(name);
+    let path = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../iso18626/tests/fixtures/samples")
+    .join(name);
     std::fs::read_to_string(path).unwrap()
 }
 

@@ -244,9 +244,12 @@ async fn both_engines_have_the_same_tables_and_columns() {
         );
     }
     let versions = |tree: &str| -> BTreeSet<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../store/migrations")
-            .join(tree);
+        let dir = std::path::Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+        )
+        .join("../store/migrations")
+        .join(tree);
         std::fs::read_dir(dir)
             .unwrap()
             .map(|e| {
