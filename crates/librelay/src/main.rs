@@ -136,6 +136,16 @@ async fn open_store(config: &Config) -> anyhow::Result<store::Store> {
     store::Store::open(&sc).await.context("opening the store")
 }
 
+/// The store for an administrative command: quiet logs, schema brought up to date.
+async fn admin_store(
+    cli_config: Option<&std::path::Path>,
+    store: &StoreArgs,
+) -> anyhow::Result<store::Store> {
+    let config = load_config(cli_config, store, None)?;
+    init_tracing("warn");
+    open_store(&config).await
+}
+
 fn load_config(
     cli_config: Option<&std::path::Path>,
     store: &StoreArgs,
@@ -217,9 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             store,
         } => {
-            let config = load_config(cli.config.as_deref(), &store, None)?;
-            init_tracing("warn");
-            let st = open_store(&config).await?;
+            let st = admin_store(cli.config.as_deref(), &store).await?;
             let lib = server::admin::NewLibrary {
                 code: code.clone(),
                 agency,
@@ -244,9 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             store,
         } => {
-            let config = load_config(cli.config.as_deref(), &store, None)?;
-            init_tracing("warn");
-            let st = open_store(&config).await?;
+            let st = admin_store(cli.config.as_deref(), &store).await?;
             let password = read_password()?;
             let account = server::admin::NewAccount {
                 library,

@@ -153,6 +153,18 @@ fn refuse(
     wire::write(&iso::confirmation(msg, now, Some((t, what))), version)
 }
 
+/// An ERROR confirmation for `msg`, with the refusal text for the outbox and nothing changed.
+fn refused(
+    msg: &wire::Message,
+    now: OffsetDateTime,
+    version: wire::Version,
+    t: wire::ErrorType,
+    text: String,
+) -> (String, Option<String>, Touched) {
+    let xml = refuse(msg, now, version, t, text.clone());
+    (xml, Some(text), Touched::default())
+}
+
 /// Apply a message: the confirmation, the refusal text when it was refused, what changed.
 async fn apply(
     tx: &mut Tx<'_>,
@@ -173,14 +185,13 @@ async fn apply(
                 "a {} is an answer, not a message this endpoint takes",
                 msg.kind()
             );
-            let xml = refuse(
+            return Ok(refused(
                 msg,
                 now,
                 version,
                 wire::ErrorType::UnsupportedActionType,
-                text.clone(),
-            );
-            return Ok((xml, Some(text), Touched::default()));
+                text,
+            ));
         }
     };
     let Some(library) = tx.library_by_agency(&ours.agency_type, &ours.value).await? else {
@@ -188,14 +199,13 @@ async fn apply(
             "header/{field} {} is not a library on this node",
             iso::agency_key(ours)
         );
-        let xml = refuse(
+        return Ok(refused(
             msg,
             now,
             version,
             wire::ErrorType::UnrecognisedDataValue,
-            text.clone(),
-        );
-        return Ok((xml, Some(text), Touched::default()));
+            text,
+        ));
     };
     if let Some(previous) = tx.inbox_seen(&library.library_id, key).await? {
         return Ok((previous, None, Touched::default()));
