@@ -329,6 +329,19 @@ impl Store {
         Ok(rows)
     }
 
+    /// Seconds from queueing to delivery of every message delivered, for benchmarks.
+    pub async fn delivery_latencies(&self) -> Result<Vec<f64>> {
+        let rows: Vec<(OffsetDateTime, Option<OffsetDateTime>)> = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT created_at, delivered_at FROM outbox WHERE status = 'delivered'")
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(c, d)| d.map(|d| (d - c).as_seconds_f64()))
+            .collect())
+    }
+
     pub async fn count_pending_outbox(&self) -> Result<i64> {
         let n: (i64,) = on_pool!(self.pool(), p => {
             sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetch_one(p).await?

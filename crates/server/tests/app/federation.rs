@@ -257,6 +257,7 @@ async fn a_peer_that_fails_is_retried_parked_fixed_and_sent_to_in_its_own_versio
         .client
         .put(format!("{}/api/v1/peers/HTU", a.base))
         .bearer_auth(&admin)
+        .header("accept-language", "zh-CN,zh;q=0.9")
         .json(&json!({"system": "alma", "endpoint": "ftp://x", "max_in_flight": 0}))
         .send()
         .await
@@ -270,6 +271,8 @@ async fn a_peer_that_fails_is_retried_parked_fixed_and_sent_to_in_its_own_versio
         .map(|f| f["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["endpoint", "max_in_flight"], "{bad}");
+    let said = bad["error"]["fields"][0]["message"].as_str().unwrap();
+    assert!(said.contains("接收地址"), "said in Chinese: {bad}");
 
     let id = request_passed_on_to_htu(&a).await;
 
