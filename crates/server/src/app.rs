@@ -50,17 +50,25 @@ impl App {
         Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    pub async fn build_with_clock(
+        mut config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<App> {
         let store = open_store(&config).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        // Addresses given out must name the port really bound (port 0 in tests).
+        config.listen = listener.local_addr()?;
+        let files = crate::files::Files::local(&config.files_path())
+            .with_context(|| format!("opening the file store {}", config.files_path().display()))?;
         let state = AppState {
             store,
             clock,
             config: Arc::new(config),
             waiters: Arc::new(Waiters::default()),
             metrics: metrics_handle(),
+            files,
             peers: Arc::new(
                 crate::flow::send::PeerLinks::new()
                     .context("starting the HTTP client for peers")?,
@@ -72,7 +80,12 @@ impl App {
                 let body = serde_json::json!({"error": {"code": "not_found", "message": "no such page or endpoint"}});
                 (StatusCode::NOT_FOUND, axum::Json(body))
             })
-            .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+            // Bodies are held to max_body_bytes by the extractors' limit; uploads of copies
+            // set their own, so the outer bound is the larger of the two.
+            .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+            .layer(RequestBodyLimitLayer::new(
+                state.config.max_body_bytes.max(state.config.max_file_bytes),
+            ))
             .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::internal(anyhow::anyhow!("a handler panicked")).into_response()
             }))

@@ -31,6 +31,17 @@ pub struct Config {
     pub outbox_max_attempts: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The address partners and readers reach this node at, e.g. `https://ill.example.edu`;
+    /// empty: `http://` and the listening address.
+    pub public_url: String,
+    /// Where delivered copies are stored; empty: `files` in `data_dir`.
+    pub files_dir: String,
+    /// Largest copy a lender may upload, in bytes.
+    pub max_file_bytes: usize,
+    /// How many times a reader may open a delivered copy (1–10; 0 for no limit).
+    pub delivery_max_views: u32,
+    /// For how many days a reader's link works (1–60).
+    pub delivery_days: u32,
 }
 
 impl Default for Config {
@@ -46,6 +57,11 @@ impl Default for Config {
             sweep_interval_ms: 60_000,
             outbox_max_attempts: 8,
             max_body_bytes: 2 * 1024 * 1024,
+            public_url: String::new(),
+            files_dir: String::new(),
+            max_file_bytes: 100 * 1024 * 1024,
+            delivery_max_views: 5,
+            delivery_days: 30,
         }
     }
 }
@@ -69,6 +85,23 @@ impl Config {
         fig.merge(Env::prefixed("LIBRELAY_").ignore(&["password"]))
             .extract()
             .map_err(Box::new)
+    }
+
+    /// The base of addresses we give out (see `public_url`).
+    pub fn public_base(&self) -> String {
+        if self.public_url.trim().is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim().trim_end_matches('/').to_owned()
+        }
+    }
+
+    pub fn files_path(&self) -> PathBuf {
+        if self.files_dir.trim().is_empty() {
+            self.data_dir.join("files")
+        } else {
+            PathBuf::from(self.files_dir.trim())
+        }
     }
 
     pub fn store_config(&self) -> store::StoreConfig {

@@ -27,6 +27,12 @@ pub enum ApiError {
     Refused(#[from] Refusal),
     #[error("{0}")]
     Conflict(String),
+    /// A delivered copy that may no longer be opened: (code, message).
+    #[error("{1}")]
+    Gone(&'static str, String),
+    /// A file that cannot be taken: (HTTP status, code, message).
+    #[error("{2}")]
+    Unacceptable(u16, &'static str, String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -75,6 +81,11 @@ impl ApiError {
                 (StatusCode::FORBIDDEN, "action_forbidden")
             }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Gone(code, _) => (StatusCode::GONE, code),
+            ApiError::Unacceptable(status, code, _) => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                code,
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -96,6 +96,16 @@ fn error_zh(code: &str, detail: &Value) -> Option<String> {
             )
         }
         "action_forbidden" => "此操作须由其他角色执行".to_owned(),
+        "link_expired" => "此链接已过期，请联系图书馆重新发送".to_owned(),
+        "link_revoked" => "此链接已被新链接取代，请向图书馆索取新链接".to_owned(),
+        "view_limit_reached" => "此文献的打开次数已达到图书馆允许的上限".to_owned(),
+        "file_purged" => "文献已在提供期满后删除".to_owned(),
+        "empty_file" => "文件为空".to_owned(),
+        "file_too_large" => "文件过大，超出允许的上限".to_owned(),
+        "unsupported_file_type" => {
+            "文件不是 PDF、TIFF、JPEG、PNG 或 EPUB 格式（按内容判断，而非文件名）".to_owned()
+        }
+        "copy_not_fetched" => "无法从出借馆取得文献副本，请重试或请出借馆重新发送".to_owned(),
         _ => return None,
     })
 }

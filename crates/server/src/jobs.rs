@@ -188,6 +188,9 @@ async fn sweep_loop(st: AppState, mut stop: watch::Receiver<bool>) {
         if let Err(e) = sweep_overdue(&st).await {
             tracing::warn!(error = %e, "overdue sweep failed");
         }
+        if let Err(e) = purge_files(&st).await {
+            tracing::warn!(error = %e, "purging expired copies failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => {}
@@ -294,4 +297,24 @@ pub async fn sweep_deadlines(st: &AppState) -> Result<usize, FlowError> {
         }
     }
     Ok(moved)
+}
+
+/// Delete the bytes of delivered copies whose every reader link has expired or been revoked;
+/// the record stays (marked purged) for the history and statistics. Returns how many.
+pub async fn purge_files(st: &AppState) -> Result<usize, FlowError> {
+    let now = st.now();
+    let due = st.store.files_to_purge(now, 200).await?;
+    let mut purged = 0;
+    for f in due {
+        if let Err(e) = st.files.delete(&f.storage_key).await {
+            tracing::warn!(error = %e, file = %f.file_id, "could not delete an expired copy");
+            continue;
+        }
+        let id = f.file_id.clone();
+        st.store
+            .write(move |tx| Box::pin(async move { tx.mark_file_purged(&id, now).await }))
+            .await?;
+        purged += 1;
+    }
+    Ok(purged)
 }

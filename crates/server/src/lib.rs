@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod drive;
 pub mod error;
+pub mod files;
 pub mod flow;
 pub mod i18n;
 pub mod jobs;

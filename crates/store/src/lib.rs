@@ -9,6 +9,7 @@
 mod catalog;
 mod directory;
 mod error;
+mod files;
 mod message;
 mod peer;
 mod request;
@@ -28,6 +29,7 @@ use tokio::sync::Notify;
 pub use catalog::{CatalogRecord, HoldingKey, HoldingRow, NewCatalogRecord};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
+pub use files::{DeliveryLink, StoredFile};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
 pub use request::{

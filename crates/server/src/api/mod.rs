@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod files;
 pub mod iso_endpoint;
 pub mod lending;
 pub mod libraries;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(libraries::router())
         .merge(outbox::router())
         .merge(peers::router())
+        .merge(files::router(state.config.max_file_bytes))
         .merge(meta::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

@@ -250,9 +250,28 @@ pub async fn borrow_action(
             "the lender string is empty: add lenders with edit_rota before approving".to_owned(),
         ));
     }
+    if action == BorrowAction::DeliverToPatron {
+        // A copy shipped from another node is fetched and stored here before the reader gets
+        // a link to it; one shipped from this node is already here.
+        let rid = existing.request_id.clone();
+        let (url, file) = st
+            .store
+            .write(move |tx| Box::pin(async move { tx.borrow_document(&rid).await }))
+            .await?;
+        if let (Some(url), None) = (url, file) {
+            crate::api::files::fetch_remote_copy(
+                st,
+                &existing.library_id,
+                &existing.request_id,
+                &url,
+            )
+            .await?;
+        }
+    }
     let acting = Acting::user(user);
     let id = request_id.to_owned();
     let now = st.now();
+    let config = st.config.clone();
     let touched = st
         .store
         .write(move |tx| {
@@ -266,7 +285,11 @@ pub async fn borrow_action(
                     internal_note: input.internal_note.clone(),
                     ..Extra::default()
                 };
-                apply_borrow(tx, now, &mut req, action, &acting, &extra).await
+                let touched = apply_borrow(tx, now, &mut req, action, &acting, &extra).await?;
+                if action == BorrowAction::DeliverToPatron {
+                    crate::api::files::issue_link(tx, &config, &req, now).await?;
+                }
+                Ok::<_, FlowError>(touched)
             })
         })
         .await?;

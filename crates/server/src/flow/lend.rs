@@ -65,12 +65,36 @@ pub async fn lend_action(
             REASONS_UNFILLED.join(", ")
         )));
     }
-    if action == LendAction::ShipDigital
-        && input.url.as_deref().is_none_or(|u| !u.starts_with("http"))
-    {
-        return Err(ApiError::BadRequest(
-            "ship_digital needs url: the http(s) address of the copy".to_owned(),
-        ));
+    let mut input = input;
+    let mut fetch_key = None;
+    if action == LendAction::ShipDigital {
+        if let (None, Some(file_id)) = (&input.url, &input.file_id) {
+            // The uploaded copy goes out as an address of ours with a key for the borrower.
+            let file = st
+                .store
+                .file(file_id)
+                .await?
+                .filter(|f| {
+                    f.lend_request_id.as_deref() == Some(request_id) && f.purged_at.is_none()
+                })
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "file_id {file_id} is not a copy uploaded for this request"
+                    ))
+                })?;
+            let token = crate::api::files::new_token();
+            input.url = Some(format!(
+                "{}/api/v1/files/{}?key={token}",
+                st.config.public_base().trim_end_matches('/'),
+                file.file_id
+            ));
+            fetch_key = Some((file.file_id, crate::api::files::hash_token(&token)));
+        }
+        if input.url.as_deref().is_none_or(|u| !u.starts_with("http")) {
+            return Err(ApiError::BadRequest(
+                "ship_digital needs file_id (a copy uploaded with POST /api/v1/lending/{id}/files) or url: the http(s) address of the copy".to_owned(),
+            ));
+        }
     }
     let acting = Acting::user(user);
     let id = request_id.to_owned();
@@ -80,6 +104,9 @@ pub async fn lend_action(
         .write(move |tx| {
             Box::pin(async move {
                 let mut req = tx.lend_request_for_update(&id).await?;
+                if let Some((file_id, hash)) = &fetch_key {
+                    tx.set_fetch_token(file_id, hash).await?;
+                }
                 apply_lend(
                     tx,
                     now,

@@ -85,6 +85,9 @@ pub struct ActionInput {
     /// `ship_digital`: where the copy can be fetched.
     #[serde(default)]
     pub url: Option<String>,
+    /// `ship_digital`: a copy uploaded for this request (instead of `url`).
+    #[serde(default)]
+    pub file_id: Option<String>,
 }
 
 /// Why a flow step failed: a refusal the caller can act on, bad input, or the store.

@@ -489,6 +489,19 @@ async fn on_supplying(
         data: Some(data.clone()),
     };
     let result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
+    if result.is_ok() {
+        let url = m
+            .delivery_info
+            .as_ref()
+            .and_then(|d| d.url.as_deref())
+            .map(str::trim)
+            .filter(|u| u.starts_with("http"));
+        if let Some(url) = url {
+            let local = crate::api::files::local_file_of(tx, url).await?;
+            tx.set_borrow_document(&req.request_id, Some(url), local.as_deref())
+                .await?;
+        }
+    }
     settle(
         tx,
         now,

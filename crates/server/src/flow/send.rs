@@ -61,6 +61,15 @@ impl PeerLinks {
         }
     }
 
+    /// GET a file a peer offers (a shipped copy), with the peer timeout.
+    pub async fn get(&self, url: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.client
+            .get(url)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+    }
+
     /// Send `payload` (as stored in the outbox) to the peer `library` described by `profile`.
     pub async fn send(&self, library: &str, profile: &PeerProfile, payload: &str) -> Sent {
         let body = match adapt(payload, profile) {

@@ -271,10 +271,24 @@ async fn copy_shipped_digitally(engine: Engine) {
             .any(|a| a == "ship_digital"),
         "{err}"
     );
+    let uploaded: Value = app
+        .client
+        .post(format!(
+            "{}/api/v1/lending/{lend_id}/files?filename=a.pdf",
+            app.base
+        ))
+        .bearer_auth(&lender)
+        .body(b"%PDF-1.4\n%%EOF\n".to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     app.lend_action(
         &lender,
         &lend_id,
-        json!({"action": "ship_digital", "url": "https://files.example.org/a.pdf"}),
+        json!({"action": "ship_digital", "file_id": uploaded["file_id"]}),
     )
     .await;
     app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {

@@ -1,0 +1,596 @@
+//! Delivered copies: the lender uploads a file for a lending request; the borrowing library
+//! fetches it by the key in the address the shipment message carried; the reader opens it
+//! through a link that only they hold, a limited number of times and days.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use domain::Actor;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use store::{NewEvent, StoredFile, Tx};
+use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::Query;
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::files::{ACCEPTED, clean_filename, sniff};
+
+pub fn router(max_file_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload, list_uploads))
+        .layer(DefaultBodyLimit::max(max_file_bytes.saturating_add(1)))
+        .routes(routes!(fetch))
+        .routes(routes!(open_as_reader))
+        .routes(routes!(open_by_link))
+        .routes(routes!(reissue))
+}
+
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The file's name as the reader will see it; its extension follows the real type.
+    pub filename: Option<String>,
+}
+
+/// Upload the copy for a lending request (the body is the file: PDF, TIFF, JPEG, PNG or EPUB,
+/// recognised by its content). Then ship it with `ship_digital` and `file_id`.
+#[utoipa::path(post, path = "/api/v1/lending/{id}/files", tag = "lending",
+    params(("id" = String, Path, description = "lending request id"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Object), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn upload(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Query(q): Query<UploadQuery>,
+    body: Bytes,
+) -> ApiResult<(axum::http::StatusCode, axum::Json<StoredFile>)> {
+    let req = crate::flow::lend::visible_lend(&st, &user, &id).await?;
+    if !user.can(Actor::LendingStaff) {
+        return Err(ApiError::Forbidden(
+            "uploading a copy is for lending staff".to_owned(),
+        ));
+    }
+    if matches!(req.state.as_str(), "completed" | "cancelled" | "unfilled") {
+        return Err(ApiError::Conflict(format!(
+            "the request is {}: nothing more can be shipped for it",
+            req.state
+        )));
+    }
+    let max = st.config.max_file_bytes;
+    if body.is_empty() {
+        return Err(ApiError::Unacceptable(
+            422,
+            "empty_file",
+            "the file is empty".to_owned(),
+        ));
+    }
+    if body.len() > max {
+        return Err(ApiError::Unacceptable(
+            413,
+            "file_too_large",
+            format!("the file has {} bytes; at most {max} are taken", body.len()),
+        ));
+    }
+    let Some(content_type) = sniff(&body) else {
+        return Err(ApiError::Unacceptable(
+            415,
+            "unsupported_file_type",
+            format!("the file is not a {ACCEPTED} file (judged by its content, not its name)"),
+        ));
+    };
+    let file_id = uuid::Uuid::now_v7().to_string();
+    let key = format!("files/{}/{file_id}", req.library_id);
+    let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+    let sha256 = st
+        .files
+        .put(&key, body.to_vec())
+        .await
+        .map_err(ApiError::internal)?;
+    let row = StoredFile {
+        file_id: file_id.clone(),
+        library_id: req.library_id.clone(),
+        lend_request_id: Some(req.request_id.clone()),
+        filename: clean_filename(q.filename.as_deref().unwrap_or(""), content_type),
+        content_type: content_type.to_owned(),
+        size_bytes: size,
+        sha256,
+        storage_key: key.clone(),
+        fetch_token_hash: None,
+        created_at: st.now(),
+        purged_at: None,
+    };
+    let (saved, now, actor) = (row.clone(), st.now(), user.user_id.clone());
+    let stored = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_file(&saved).await?;
+                let note = format!("{} ({} bytes)", saved.filename, saved.size_bytes);
+                tx.insert_event(
+                    &NewEvent {
+                        library_id: &saved.library_id,
+                        side: "lend",
+                        request_id: saved.lend_request_id.as_deref().unwrap_or_default(),
+                        actor_id: Some(&actor),
+                        actor: "lending_staff",
+                        action: "file_uploaded",
+                        from_state: Some(&req.state),
+                        to_state: &req.state,
+                        note: Some(&note),
+                        message_id: None,
+                        data: Some(
+                            serde_json::json!({"file_id": saved.file_id, "sha256": saved.sha256}),
+                        ),
+                    },
+                    now,
+                )
+                .await
+            })
+        })
+        .await;
+    if let Err(e) = stored {
+        // Nothing half-stored remains: the bytes go if their record could not be written.
+        if let Err(d) = st.files.delete(&key).await {
+            tracing::warn!(error = %d, key, "could not remove an orphaned upload");
+        }
+        return Err(e.into());
+    }
+    Ok((axum::http::StatusCode::CREATED, axum::Json(row)))
+}
+
+/// The copies uploaded for a lending request, newest first.
+#[utoipa::path(get, path = "/api/v1/lending/{id}/files", tag = "lending",
+    params(("id" = String, Path, description = "lending request id")),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
+pub async fn list_uploads(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<StoredFile>>> {
+    let req = crate::flow::lend::visible_lend(&st, &user, &id).await?;
+    Ok(axum::Json(st.store.files_for_lend(&req.request_id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FetchQuery {
+    /// The key from the address in the shipment message.
+    pub key: String,
+}
+
+/// The borrowing library fetches a shipped copy with the key the shipment message gave it.
+#[utoipa::path(get, path = "/api/v1/files/{id}", tag = "lending", security(()),
+    params(("id" = String, Path, description = "file id"), FetchQuery),
+    responses((status = 200, description = "the file"), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn fetch(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<FetchQuery>,
+) -> ApiResult<Response> {
+    let file = st
+        .store
+        .file(&id)
+        .await?
+        .filter(|f| {
+            f.fetch_token_hash
+                .as_deref()
+                .is_some_and(|h| constant_eq(h, &hash_token(&q.key)))
+        })
+        .ok_or(ApiError::NotFound("file"))?;
+    send_file(&st, &file).await
+}
+
+fn constant_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn send_file(st: &AppState, file: &StoredFile) -> ApiResult<Response> {
+    if file.purged_at.is_some() {
+        return Err(ApiError::Gone(
+            "file_purged",
+            "the copy was deleted after its delivery period".to_owned(),
+        ));
+    }
+    let bytes = st
+        .files
+        .get(&file.storage_key)
+        .await
+        .map_err(ApiError::internal)?;
+    let disposition = format!(
+        "inline; filename=\"{}\"; filename*=UTF-8''{}",
+        file.filename
+            .chars()
+            .map(|c| if c.is_ascii() { c } else { '_' })
+            .collect::<String>(),
+        percent_encode(&file.filename)
+    );
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&file.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Count one view of `link` if it may still be opened, with an event on the request.
+async fn take_view(
+    tx: &mut Tx<'_>,
+    link: &store::DeliveryLink,
+    now: OffsetDateTime,
+    how: &str,
+) -> Result<(), ApiError> {
+    if link.revoked_at.is_some() {
+        return Err(ApiError::Gone(
+            "link_revoked",
+            "this link was replaced; ask the library for the new one".to_owned(),
+        ));
+    }
+    if link.expires_at <= now {
+        return Err(ApiError::Gone(
+            "link_expired",
+            format!(
+                "the copy could be opened until {}; ask the library to send it again",
+                link.expires_at.date()
+            ),
+        ));
+    }
+    if link.max_views.is_some_and(|m| link.views >= m) {
+        return Err(ApiError::Gone(
+            "view_limit_reached",
+            format!(
+                "the copy was opened {} times, as often as the library allows",
+                link.views
+            ),
+        ));
+    }
+    tx.count_delivery_view(&link.link_id).await?;
+    let req = tx
+        .borrow_request_for_update(&link.borrow_request_id)
+        .await?;
+    let left = link.max_views.map(|m| m - link.views - 1);
+    let note = match left {
+        Some(n) => format!("copy opened ({how}); {n} views left"),
+        None => format!("copy opened ({how})"),
+    };
+    tx.insert_event(
+        &NewEvent {
+            library_id: &link.library_id,
+            side: "borrow",
+            request_id: &link.borrow_request_id,
+            actor_id: Some(&link.patron_id),
+            actor: "patron",
+            action: "document_viewed",
+            from_state: Some(&req.state),
+            to_state: &req.state,
+            note: Some(&note),
+            message_id: None,
+            data: Some(serde_json::json!({"views": link.views + 1, "max_views": link.max_views})),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The reader opens the copy delivered for their request (one view counted). Staff of the
+/// borrowing library may open it too, without counting a view.
+#[utoipa::path(get, path = "/api/v1/requests/{id}/document", tag = "borrowing",
+    params(("id" = String, Path, description = "borrowing request id")),
+    responses((status = 200, description = "the file"), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn open_as_reader(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let req = crate::flow::borrow::visible_borrow(&st, &user, &id).await?;
+    let now = st.now();
+    let file_id = if user.is_patron() {
+        let rid = req.request_id.clone();
+        st.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let link = tx
+                        .current_delivery_link(&rid)
+                        .await?
+                        .ok_or(ApiError::NotFound("delivered copy"))?;
+                    take_view(tx, &link, now, "logged in").await?;
+                    Ok::<_, ApiError>(link.file_id)
+                })
+            })
+            .await?
+    } else {
+        let rid = req.request_id.clone();
+        st.store
+            .write(move |tx| Box::pin(async move { tx.borrow_document(&rid).await }))
+            .await?
+            .1
+            .ok_or(ApiError::NotFound("delivered copy"))?
+    };
+    let file = st
+        .store
+        .file(&file_id)
+        .await?
+        .ok_or(ApiError::NotFound("delivered copy"))?;
+    send_file(&st, &file).await
+}
+
+/// The reader's link from a letter: the token is bound to that reader and that request.
+#[utoipa::path(get, path = "/d/{token}", tag = "borrowing", security(()),
+    params(("token" = String, Path, description = "the token from the reader's link")),
+    responses((status = 200, description = "the file"), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+pub async fn open_by_link(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    let now = st.now();
+    let hash = hash_token(&token);
+    let file_id = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let link = tx
+                    .delivery_link_by_token(&hash)
+                    .await?
+                    .ok_or(ApiError::NotFound("link"))?;
+                take_view(tx, &link, now, "link").await?;
+                Ok::<_, ApiError>(link.file_id)
+            })
+        })
+        .await?;
+    let file = st
+        .store
+        .file(&file_id)
+        .await?
+        .ok_or(ApiError::NotFound("delivered copy"))?;
+    send_file(&st, &file).await
+}
+
+/// A reader's delivery link as issued: the token is shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IssuedLink {
+    /// `/d/{token}`: opens the copy without logging in; only this reader should have it.
+    pub link: String,
+    /// Views allowed; absent when unlimited.
+    pub max_views: Option<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Issue the reader's link for the copy of request `request_id` (revoking any earlier link).
+/// Run inside the transaction that delivers the copy to the reader.
+pub async fn issue_link(
+    tx: &mut Tx<'_>,
+    config: &crate::Config,
+    req: &store::BorrowRequest,
+    now: OffsetDateTime,
+) -> Result<Option<IssuedLink>, crate::flow::FlowError> {
+    let (_, file_id) = tx.borrow_document(&req.request_id).await?;
+    let Some(file_id) = file_id else {
+        return Ok(None);
+    };
+    tx.revoke_delivery_links(&req.request_id, now).await?;
+    let token = new_token();
+    let max_views = (config.delivery_max_views > 0).then_some(i64::from(config.delivery_max_views));
+    let expires_at = now + time::Duration::days(i64::from(config.delivery_days.clamp(1, 60)));
+    tx.insert_delivery_link(&store::DeliveryLink {
+        link_id: uuid::Uuid::now_v7().to_string(),
+        token_hash: hash_token(&token),
+        library_id: req.library_id.clone(),
+        borrow_request_id: req.request_id.clone(),
+        patron_id: req.patron_id.clone(),
+        file_id,
+        max_views,
+        views: 0,
+        expires_at,
+        revoked_at: None,
+        created_at: now,
+    })
+    .await?;
+    Ok(Some(IssuedLink {
+        link: format!("/d/{token}"),
+        max_views,
+        expires_at,
+    }))
+}
+
+/// Staff issue the reader a new link (the old one stops working), e.g. after it expired.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/document/reissue", tag = "borrowing",
+    params(("id" = String, Path, description = "borrowing request id")),
+    responses((status = 200, body = IssuedLink), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reissue(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<IssuedLink>> {
+    let req = crate::flow::borrow::visible_borrow(&st, &user, &id).await?;
+    if !user.can(Actor::BorrowingStaff) {
+        return Err(ApiError::Forbidden(
+            "re-issuing a reader's link is for borrowing staff".to_owned(),
+        ));
+    }
+    let (config, now, actor) = (st.config.clone(), st.now(), user.user_id.clone());
+    let issued = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let req = tx.borrow_request_for_update(&req.request_id).await?;
+                let issued = issue_link(tx, &config, &req, now).await?;
+                if let Some(l) = &issued {
+                    tx.insert_event(
+                        &NewEvent {
+                            library_id: &req.library_id,
+                            side: "borrow",
+                            request_id: &req.request_id,
+                            actor_id: Some(&actor),
+                            actor: "borrowing_staff",
+                            action: "document_link_reissued",
+                            from_state: Some(&req.state),
+                            to_state: &req.state,
+                            note: Some(&format!("new link until {}", l.expires_at.date())),
+                            message_id: None,
+                            data: None,
+                        },
+                        now,
+                    )
+                    .await?;
+                }
+                Ok::<_, crate::flow::FlowError>(issued)
+            })
+        })
+        .await?;
+    issued
+        .map(axum::Json)
+        .ok_or(ApiError::NotFound("delivered copy"))
+}
+
+/// The stored file an address of ours names, when the key in it is right: a copy shipped by
+/// a library on this node is delivered without a second transfer.
+pub async fn local_file_of(
+    tx: &mut Tx<'_>,
+    url: &str,
+) -> Result<Option<String>, store::StoreError> {
+    let Some((_, rest)) = url.split_once("/api/v1/files/") else {
+        return Ok(None);
+    };
+    let (id, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let Some(key) = query.split('&').find_map(|kv| kv.strip_prefix("key=")) else {
+        return Ok(None);
+    };
+    let found = tx.file(id).await?.filter(|f| {
+        f.purged_at.is_none()
+            && f.fetch_token_hash
+                .as_deref()
+                .is_some_and(|h| constant_eq(h, &hash_token(key)))
+    });
+    Ok(found.map(|f| f.file_id))
+}
+
+/// Fetch a copy a lender on another node shipped (the address from its message), check it like
+/// an upload and store it as the borrowing library's. Returns the new file's id.
+pub async fn fetch_remote_copy(
+    st: &AppState,
+    library_id: &str,
+    request_id: &str,
+    url: &str,
+) -> ApiResult<String> {
+    let max = st.config.max_file_bytes;
+    let unreachable = |why: String| {
+        ApiError::Unacceptable(
+            502,
+            "copy_not_fetched",
+            format!(
+                "the copy could not be fetched from the lender ({why}); try again, or ask the lender to send it again"
+            ),
+        )
+    };
+    let resp = st
+        .peers
+        .get(url)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(unreachable(format!("HTTP {}", resp.status().as_u16())));
+    }
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(unreachable(format!("larger than {max} bytes")));
+    }
+    let filename = resp
+        .headers()
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("filename=\"").nth(1))
+        .and_then(|v| v.split('"').next())
+        .unwrap_or("copy")
+        .to_owned();
+    let body = resp.bytes().await.map_err(|e| unreachable(e.to_string()))?;
+    if body.len() > max {
+        return Err(unreachable(format!("larger than {max} bytes")));
+    }
+    let Some(content_type) = sniff(&body) else {
+        return Err(unreachable(format!("not a {ACCEPTED} file")));
+    };
+    let file_id = uuid::Uuid::now_v7().to_string();
+    let key = format!("files/{library_id}/{file_id}");
+    let sha256 = st
+        .files
+        .put(&key, body.to_vec())
+        .await
+        .map_err(ApiError::internal)?;
+    let row = StoredFile {
+        file_id: file_id.clone(),
+        library_id: library_id.to_owned(),
+        lend_request_id: None,
+        filename: clean_filename(&filename, content_type),
+        content_type: content_type.to_owned(),
+        size_bytes: i64::try_from(body.len()).unwrap_or(i64::MAX),
+        sha256,
+        storage_key: key.clone(),
+        fetch_token_hash: None,
+        created_at: st.now(),
+        purged_at: None,
+    };
+    let rid = request_id.to_owned();
+    let stored = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_file(&row).await?;
+                tx.set_borrow_document(&rid, None, Some(&row.file_id)).await
+            })
+        })
+        .await;
+    if let Err(e) = stored {
+        if let Err(d) = st.files.delete(&key).await {
+            tracing::warn!(error = %d, key, "could not remove an orphaned copy");
+        }
+        return Err(e.into());
+    }
+    Ok(file_id)
+}

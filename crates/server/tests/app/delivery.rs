@@ -1,0 +1,309 @@
+//! Document delivery: a lender uploads the copy (checked by content), ships it, the borrowing
+//! library passes it to the reader, who may open it a limited number of times and days; the
+//! same across two nodes, where the borrower fetches the copy from the lender's node.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Engine, TestApp, engines};
+
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    lend_id: &str,
+    name: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    let resp = app
+        .client
+        .post(format!(
+            "{}/api/v1/lending/{lend_id}/files?filename={name}",
+            app.base
+        ))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .header("accept-language", "zh-CN")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// GET a delivered copy: status, content type, body.
+async fn open(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String, Vec<u8>) {
+    let mut r = app.client.get(format!("{}{path}", app.base));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ct, resp.bytes().await.unwrap().to_vec())
+}
+
+fn article() -> Value {
+    json!({
+        "title": "Resource sharing at speed", "author": "Wang, L.", "source_title": "Journal of Documentation",
+        "issn": "0022-0418", "volume": "81", "issue": "2", "year": "2025", "pages": "101-119",
+        "copyright_declaration": true
+    })
+}
+
+/// A reader of BCU asks for an article; staff send it to `lender` and approve.
+async fn article_sent_to(app: &TestApp, lender: &str) -> String {
+    let patron = app.login("bcu-phd").await;
+    let bcu = app.login("bcu-borrow").await;
+    let (st, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "article_copy", "citation": article()}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    app.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": [lender]}))
+        .await;
+    app.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    id
+}
+
+async fn copy_delivered_on_one_node(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let id = article_sent_to(&app, "XNU").await;
+    let xnu = app.login("xnu-lend").await;
+    let bcu = app.login("bcu-borrow").await;
+    let patron = app.login("bcu-phd").await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // What is not a PDF, TIFF, JPEG, PNG or EPUB is refused by its content, with a reason.
+    let (st, err) = upload(&app, &xnu, &lend_id, "paper.pdf", b"<html>not a pdf</html>").await;
+    assert_eq!(st, 415, "{err}");
+    assert_eq!(err["error"]["code"], "unsupported_file_type");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("PDF"),
+        "{err}"
+    );
+    let (st, err) = upload(&app, &xnu, &lend_id, "empty.pdf", b"").await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (422, Some("empty_file"))
+    );
+    // Another library's staff cannot upload to it.
+    let htu = app.login("htu-lend").await;
+    let (st, _) = upload(&app, &htu, &lend_id, "x.pdf", PDF).await;
+    assert_eq!(st, 404);
+
+    let (st, file) = upload(&app, &xnu, &lend_id, "../Wang 2025.pdf", PDF).await;
+    assert_eq!(st, 201, "{file}");
+    assert_eq!(file["content_type"], "application/pdf");
+    assert_eq!(file["filename"], "Wang 2025.pdf");
+    assert_eq!(file["size_bytes"], PDF.len());
+    let file_id = file["file_id"].as_str().unwrap();
+    app.lend_action(
+        &xnu,
+        &lend_id,
+        json!({"action": "ship_digital", "file_id": file_id}),
+    )
+    .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    // Not yet delivered to the reader: nothing to open.
+    let (st, _, _) = open(
+        &app,
+        &format!("/api/v1/requests/{id}/document"),
+        Some(&patron),
+    )
+    .await;
+    assert_eq!(st, 404);
+    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    let v = app
+        .borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
+        .await;
+    assert_eq!(v["state"], "completed");
+
+    // The reader opens it five times; the sixth is refused, and says why.
+    for _ in 0..5 {
+        let (st, ct, body) = open(
+            &app,
+            &format!("/api/v1/requests/{id}/document"),
+            Some(&patron),
+        )
+        .await;
+        assert_eq!((st, ct.as_str()), (200, "application/pdf"));
+        assert_eq!(body, PDF);
+    }
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/requests/{id}/document", app.base))
+        .bearer_auth(&patron)
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 410);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "view_limit_reached", "{err}");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("上限"),
+        "{err}"
+    );
+    // Only that reader: another reader of the same library sees nothing.
+    let other = app.login("bcu-master").await;
+    let (st, _, _) = open(
+        &app,
+        &format!("/api/v1/requests/{id}/document"),
+        Some(&other),
+    )
+    .await;
+    assert_eq!(st, 404);
+    // Staff may check the copy without using up the reader's views.
+    let (st, _, body) = open(&app, &format!("/api/v1/requests/{id}/document"), Some(&bcu)).await;
+    assert_eq!((st, body.as_slice()), (200, PDF));
+    // Every view is in the history.
+    let (_, events) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    let views = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "document_viewed")
+        .count();
+    assert_eq!(views, 5, "{events}");
+
+    // Staff issue a new link; it opens without logging in, until its days run out.
+    let (st, link) = app
+        .post(
+            &format!("/api/v1/requests/{id}/document/reissue"),
+            json!({}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 200, "{link}");
+    assert_eq!(link["max_views"], 5);
+    let path = link["link"].as_str().unwrap().to_owned();
+    let (st, _, body) = open(&app, &path, None).await;
+    assert_eq!((st, body.as_slice()), (200, PDF));
+    let (st, _, _) = open(&app, "/d/not-a-real-token", None).await;
+    assert_eq!(st, 404);
+    app.clock.advance(time::Duration::days(31));
+    let (st, _, _) = open(&app, &path, None).await;
+    assert_eq!(st, 410);
+    // Expired copies are purged: the bytes go, the record stays.
+    let purged = server::jobs::purge_files(&app.state).await.unwrap();
+    assert!(purged >= 1);
+    let f = app.state.store.file(file_id).await.unwrap().unwrap();
+    assert!(f.purged_at.is_some());
+    let bcu = app.login("bcu-borrow").await;
+    let (st, _, _) = open(&app, &format!("/api/v1/requests/{id}/document"), Some(&bcu)).await;
+    assert_eq!(st, 410);
+}
+
+#[tokio::test]
+async fn a_copy_is_uploaded_shipped_and_opened_by_its_reader_within_the_limits() {
+    for e in engines() {
+        copy_delivered_on_one_node(e).await;
+    }
+}
+
+#[tokio::test]
+async fn a_copy_from_another_node_is_fetched_and_delivered() {
+    let (a, b) = TestApp::pair(Engine::Sqlite).await;
+    let id = article_sent_to(&a, "HTU").await;
+    let htu = b.login("htu-lend").await;
+    let bcu = a.login("bcu-borrow").await;
+    let patron = a.login("bcu-phd").await;
+    let lend_id = b.lend_for(&htu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (st, file) = upload(&b, &htu, &lend_id, "copy.pdf", PDF).await;
+    assert_eq!(st, 201, "{file}");
+    b.lend_action(
+        &htu,
+        &lend_id,
+        json!({"action": "ship_digital", "file_id": file["file_id"]}),
+    )
+    .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    a.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    a.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
+        .await;
+    let (st, ct, body) = open(
+        &a,
+        &format!("/api/v1/requests/{id}/document"),
+        Some(&patron),
+    )
+    .await;
+    assert_eq!(
+        (st, ct.as_str(), body.as_slice()),
+        (200, "application/pdf", PDF)
+    );
+    // The lender's address needs its key.
+    let (st, _, _) = open(
+        &b,
+        &format!(
+            "/api/v1/files/{}?key=wrong",
+            file["file_id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn a_copy_that_cannot_be_fetched_is_not_delivered_and_staff_are_told() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let id = article_sent_to(&app, "XNU").await;
+    let xnu = app.login("xnu-lend").await;
+    let bcu = app.login("bcu-borrow").await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // An address nothing answers at.
+    app.lend_action(
+        &xnu,
+        &lend_id,
+        json!({"action": "ship_digital", "url": "http://127.0.0.1:9/gone.pdf"}),
+    )
+    .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    let (st, err) = app
+        .post(
+            &format!("/api/v1/requests/{id}/actions"),
+            json!({"action": "deliver_to_patron"}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 502, "{err}");
+    assert_eq!(err["error"]["code"], "copy_not_fetched");
+    let (_, v) = app.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
+    assert_eq!(v["state"], "received", "nothing changed: {v}");
+}
