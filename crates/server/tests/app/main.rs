@@ -9,4 +9,5 @@ mod federation;
 mod helpers;
 mod iso_endpoint;
 mod lifecycle;
+mod matrix;
 mod store_contract;
