@@ -42,6 +42,15 @@ pub struct Config {
     pub delivery_max_views: u32,
     /// For how many days a reader's link works (1–60).
     pub delivery_days: u32,
+    /// The mail server letters go through; empty: no letters are sent.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `none` (plain, e.g. a relay on the same host), `starttls` or `tls`.
+    pub smtp_tls: String,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    /// The sender of letters, e.g. `Interlibrary Loan <ill@library.example.edu>`.
+    pub mail_from: String,
 }
 
 impl Default for Config {
@@ -62,6 +71,12 @@ impl Default for Config {
             max_file_bytes: 100 * 1024 * 1024,
             delivery_max_views: 5,
             delivery_days: 30,
+            smtp_host: String::new(),
+            smtp_port: 25,
+            smtp_tls: "none".to_owned(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            mail_from: "librelay <ill@localhost>".to_owned(),
         }
     }
 }

@@ -310,19 +310,26 @@ fn people(hash: &str) -> (Vec<NewUser>, Vec<DemoAccount>) {
                 role,
             });
         }
+        // Every demo account can receive letters (at a sink such as a local test SMTP
+        // server); external readers read English, everyone else Chinese.
+        let email = format!("{username}@{}.example.edu", lib.to_lowercase());
         users.push(NewUser {
             user_id: uuid::Uuid::now_v7().to_string(),
             library_id: lib.to_owned(),
             username,
+            email: Some(email),
             display_name: name,
-            email: None,
             password_hash: hash.to_owned(),
             kind: kind.as_str().to_owned(),
             patron_type: patron.map(|p| p.as_str().to_owned()),
             department: patron.map(|p| department(p).to_owned()),
             roles: domain::people::roles_to_string(roles),
             status: status.as_str().to_owned(),
-            locale: "zh-CN".to_owned(),
+            locale: if patron == Some(PatronType::External) {
+                "en".to_owned()
+            } else {
+                "zh-CN".to_owned()
+            },
         });
     };
     add(

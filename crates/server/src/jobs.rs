@@ -88,6 +88,9 @@ pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
 /// Deliver one message: to a library on this node directly, to a peer over HTTP. Returns
 /// false when it failed and later messages of the same request should wait.
 async fn deliver(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
+    if row.kind == "email" {
+        return mail(st, row).await;
+    }
     let Some(agency) = iso::parse_agency_key(&row.recipient) else {
         let why = format!("recipient {} is not TYPE:VALUE", row.recipient);
         return park(st, &row, why, String::new()).await;
@@ -141,6 +144,35 @@ async fn deliver(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
             park(st, &row, why, confirmation).await
         }
         Sent::Failed(why) => {
+            fail(st, &row, why).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// Send a queued letter; a refusal by the mail server is parked with its reason, a failure
+/// retried like any message.
+async fn mail(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
+    let id = row.outbox_id;
+    let now = st.now();
+    match crate::letters::send(&st.store, &st.config, &row.payload).await {
+        crate::letters::Mailed::Sent(answer) => {
+            metrics::counter!("librelay_letters_sent_total").increment(1);
+            st.store
+                .write(move |tx| {
+                    Box::pin(async move { tx.outbox_delivered(id, &answer, now).await })
+                })
+                .await?;
+            Ok(true)
+        }
+        crate::letters::Mailed::Skipped(why) => {
+            st.store
+                .write(move |tx| Box::pin(async move { tx.outbox_skipped(id, &why, now).await }))
+                .await?;
+            Ok(true)
+        }
+        crate::letters::Mailed::Refused(why) => park(st, &row, why, String::new()).await,
+        crate::letters::Mailed::Failed(why) => {
             fail(st, &row, why).await?;
             Ok(false)
         }

@@ -15,6 +15,7 @@ pub mod files;
 pub mod flow;
 pub mod i18n;
 pub mod jobs;
+pub mod letters;
 pub mod state;
 pub mod waiters;
 

@@ -348,6 +348,18 @@ impl Tx<'_> {
         Ok(row)
     }
 
+    /// An account by id, inside the transaction.
+    pub async fn user_by_id(&mut self, user_id: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM app_user WHERE user_id = $1");
+        let row = on_tx!(self, c => {
+            sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+                .bind(user_id)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        Ok(row)
+    }
+
     /// The policy `lender` applies to `borrower`: its own row, else the lender's default.
     pub async fn policy_for(
         &mut self,

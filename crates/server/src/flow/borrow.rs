@@ -17,6 +17,7 @@ use super::{Acting, ActionInput, FlowError, Touched, iso};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
+use crate::letters::LetterKind;
 use ::iso18626 as wire;
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -135,10 +136,20 @@ pub async fn create_borrow_request(
                     now,
                 )
                 .await?;
-                Ok::<_, StoreError>(())
+                let created = tx.borrow_request_for_update(&new.request_id).await?;
+                crate::letters::queue(
+                    tx,
+                    LetterKind::RequestReceived,
+                    &created,
+                    serde_json::json!({}),
+                    now,
+                )
+                .await?;
+                Ok::<_, FlowError>(())
             })
         })
         .await?;
+    st.store.notify_outbox();
     Ok(st.store.borrow_request(&id).await?)
 }
 
@@ -286,8 +297,17 @@ pub async fn borrow_action(
                     ..Extra::default()
                 };
                 let touched = apply_borrow(tx, now, &mut req, action, &acting, &extra).await?;
-                if action == BorrowAction::DeliverToPatron {
-                    crate::api::files::issue_link(tx, &config, &req, now).await?;
+                if action == BorrowAction::DeliverToPatron
+                    && let Some(link) =
+                        crate::api::files::issue_link(tx, &config, &req, now).await?
+                {
+                    let vars = serde_json::json!({
+                        "link": link.link,
+                        "expires": link.expires_at.date().to_string(),
+                        "views": link.max_views,
+                    });
+                    crate::letters::queue(tx, LetterKind::DocumentDelivered, &req, vars, now)
+                        .await?;
                 }
                 Ok::<_, FlowError>(touched)
             })
@@ -489,6 +509,24 @@ pub async fn apply_borrow(
     )
     .await?;
     touched.messages = messages.len();
+    // The reader hears of the steps that concern them, in the same transaction.
+    if decision.to != state {
+        let letter = match decision.to {
+            BorrowState::Unfilled => Some((
+                LetterKind::Unfilled,
+                serde_json::json!({ "reason": extra.note }),
+            )),
+            BorrowState::Cancelled => Some((LetterKind::Cancelled, serde_json::json!({}))),
+            BorrowState::Received if req.format == RequestFormat::Loan.as_str() => {
+                Some((LetterKind::ReadyForPickup, serde_json::json!({})))
+            }
+            _ => None,
+        };
+        if let Some((kind, vars)) = letter {
+            crate::letters::queue(tx, kind, req, vars, now).await?;
+            touched.messages += 1;
+        }
+    }
     Ok(touched)
 }
 

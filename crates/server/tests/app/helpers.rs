@@ -83,10 +83,22 @@ impl TestApp {
             .expect("empty store");
     }
 
+    /// The demo app with configuration changed by `change`.
+    pub async fn spawn_with(engine: Engine, change: impl FnOnce(&mut Config)) -> TestApp {
+        let app = Self::start_with(engine, change).await;
+        app.seed(&[]).await;
+        app
+    }
+
     /// The app on a fresh, empty store.
     pub async fn start(engine: Engine) -> TestApp {
+        Self::start_with(engine, |_| {}).await
+    }
+
+    async fn start_with(engine: Engine, change: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_tests(dir.path().to_path_buf());
+        change(&mut config);
         if engine == Engine::Postgres {
             config.database_url = fresh_postgres().await;
         }

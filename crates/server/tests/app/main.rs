@@ -8,6 +8,7 @@ mod delivery;
 mod federation;
 mod helpers;
 mod iso_endpoint;
+mod letters;
 mod lifecycle;
 mod matrix;
 mod store_contract;

@@ -1,0 +1,302 @@
+//! Letters to readers through a real SMTP conversation with a sink the test runs on loopback:
+//! each letter arrives in the reader's language with its content; a mail server that refuses
+//! gets the letter retried and then parked for staff.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::Mutex;
+
+use crate::helpers::{Engine as DbEngine, TestApp};
+
+/// One mail as the sink got it: envelope recipient, decoded subject and body.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// A small SMTP server: answers what a client needs to hand over mail, keeps every message;
+/// while `busy` it answers MAIL FROM with a temporary failure (451).
+#[derive(Clone, Default)]
+pub struct SmtpSink {
+    pub mails: Arc<Mutex<Vec<Mail>>>,
+    pub busy: Arc<AtomicBool>,
+}
+
+impl SmtpSink {
+    pub async fn start(&self) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sink = self.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let sink = sink.clone();
+                tokio::spawn(async move { sink.session(stream).await });
+            }
+        });
+        port
+    }
+
+    async fn session(&self, stream: tokio::net::TcpStream) {
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+        let mut to = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let upper = line.to_ascii_uppercase();
+            let answer: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                b"250-sink\r\n250 8BITMIME\r\n"
+            } else if upper.starts_with("MAIL FROM") {
+                if self.busy.load(Ordering::SeqCst) {
+                    b"451 try again later\r\n"
+                } else {
+                    b"250 OK\r\n"
+                }
+            } else if upper.starts_with("RCPT TO") {
+                to = line[8..].trim().trim_matches(['<', '>', ':']).to_owned();
+                b"250 OK\r\n"
+            } else if upper == "DATA" {
+                let _ = write.write_all(b"354 go ahead\r\n").await;
+                let mut data = Vec::new();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if l == "." {
+                        break;
+                    }
+                    data.push(l);
+                }
+                self.mails.lock().await.push(decode(&to, &data));
+                b"250 queued\r\n"
+            } else if upper == "QUIT" {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                return;
+            } else {
+                b"250 OK\r\n"
+            };
+            if write.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Wait for `n` mails.
+    pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..200 {
+            let mails = self.mails.lock().await.clone();
+            if mails.len() >= n {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "expected {n} mails, got {:?}",
+            self.mails.lock().await.clone()
+        );
+    }
+}
+
+fn decode(to: &str, data: &[String]) -> Mail {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let split = data.iter().position(|l| l.is_empty()).unwrap_or(data.len());
+    // Unfold headers.
+    let mut headers: Vec<String> = Vec::new();
+    for l in &data[..split] {
+        if l.starts_with([' ', '\t']) {
+            if let Some(last) = headers.last_mut() {
+                // Unfolding removes the line break only; the white space stays.
+                last.push_str(l);
+            }
+        } else {
+            headers.push(l.clone());
+        }
+    }
+    let subject_raw: &str = headers
+        .iter()
+        .find_map(|h| h.strip_prefix("Subject: "))
+        .unwrap_or_default();
+    // RFC 2047: encoded words (base64) and plain words; the space between two encoded words
+    // is not part of the text, any other is.
+    let mut subject = String::new();
+    let mut last_encoded = false;
+    for word in subject_raw.split_whitespace() {
+        let inner = word
+            .strip_prefix("=?utf-8?b?")
+            .or_else(|| word.strip_prefix("=?UTF-8?B?"))
+            .and_then(|w| w.strip_suffix("?="));
+        let (text, encoded) = match inner {
+            Some(i) => (String::from_utf8(b64.decode(i).unwrap()).unwrap(), true),
+            None => (word.to_owned(), false),
+        };
+        if !subject.is_empty() && !(encoded && last_encoded) {
+            subject.push(' ');
+        }
+        subject.push_str(&text);
+        last_encoded = encoded;
+    }
+    let body_b64: String = data[split..].iter().map(|l| l.trim()).collect();
+    let body = String::from_utf8(b64.decode(body_b64).unwrap()).unwrap();
+    Mail {
+        to: to.to_owned(),
+        subject,
+        body,
+    }
+}
+
+async fn app_with_sink(sink: &SmtpSink) -> TestApp {
+    let port = sink.start().await;
+    TestApp::spawn_with(DbEngine::Sqlite, |c| {
+        c.smtp_host = "127.0.0.1".to_owned();
+        c.smtp_port = port;
+        c.smtp_tls = "none".to_owned();
+        c.mail_from = "Interlibrary Loan <ill@bcu.example.edu>".to_owned();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn readers_get_their_letters_in_their_own_language() {
+    let sink = SmtpSink::default();
+    let app = app_with_sink(&sink).await;
+    // A Chinese-speaking reader and an English-speaking (external) one ask for the same book.
+    for (who, lang) in [("bcu-faculty", "zh"), ("bcu-external", "en")] {
+        let token = app.login(who).await;
+        let (st, req) = app
+            .post(
+                "/api/v1/requests",
+                json!({"format": "loan", "citation": {"title": "Letters of Note", "author": "Usher, S."}}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(st, 201, "{req}");
+        let mails = sink.wait_for(if lang == "zh" { 1 } else { 2 }).await;
+        let m = mails.last().unwrap();
+        assert_eq!(m.to, format!("{who}@bcu.example.edu"));
+        assert!(m.subject.contains("Letters of Note"), "{m:?}");
+        if lang == "zh" {
+            assert!(m.subject.contains("馆际互借申请已收到"), "{m:?}");
+            assert!(m.body.contains("我们已收到您的馆际互借申请"), "{m:?}");
+        } else {
+            assert!(
+                m.subject.starts_with("Your interlibrary loan request"),
+                "{m:?}"
+            );
+            assert!(m.body.contains("we have received your request"), "{m:?}");
+        }
+        assert!(m.body.contains(req["id"].as_str().unwrap()), "{m:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_delivered_copy_letter_carries_the_readers_link_and_it_opens() {
+    let sink = SmtpSink::default();
+    let app = app_with_sink(&sink).await;
+    let patron = app.login("bcu-external").await;
+    let bcu = app.login("bcu-borrow").await;
+    let xnu = app.login("xnu-lend").await;
+    let (_, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "article_copy", "citation": {"title": "On copies", "source_title": "Journal of Documentation",
+                "issn": "0022-0418", "year": "2024", "pages": "1-9", "copyright_declaration": true}}),
+            Some(&patron),
+        )
+        .await;
+    let id = req["id"].as_str().unwrap().to_owned();
+    app.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["XNU"]}))
+        .await;
+    app.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uploaded: Value = app
+        .client
+        .post(format!(
+            "{}/api/v1/lending/{lend_id}/files?filename=c.pdf",
+            app.base
+        ))
+        .bearer_auth(&xnu)
+        .body(b"%PDF-1.4\n%%EOF\n".to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.lend_action(
+        &xnu,
+        &lend_id,
+        json!({"action": "ship_digital", "file_id": uploaded["file_id"]}),
+    )
+    .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    app.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
+        .await;
+    let mails = sink.wait_for(2).await;
+    let m = &mails[1];
+    assert!(m.subject.starts_with("Your copy has arrived"), "{m:?}");
+    assert!(m.body.contains("at most 5 times"), "{m:?}");
+    let link = m
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/d/"))
+        .expect("a link in the letter")
+        .to_owned();
+    assert!(link.starts_with(&app.base), "{link} is on this node");
+    let resp = app.client.get(&link).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"%PDF-1.4\n%%EOF\n");
+}
+
+#[tokio::test]
+async fn a_busy_mail_server_gets_the_letter_again_then_it_is_parked_and_can_be_resent() {
+    let sink = SmtpSink::default();
+    sink.busy.store(true, Ordering::SeqCst);
+    let app = app_with_sink(&sink).await;
+    let patron = app.login("bcu-faculty").await;
+    app.post(
+        "/api/v1/requests",
+        json!({"format": "loan", "citation": {"title": "Patience", "author": "Waiting, W."}}),
+        Some(&patron),
+    )
+    .await;
+    let mut parked = Value::Null;
+    for _ in 0..40 {
+        app.clock.advance(time::Duration::hours(7));
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let bcu = app.login("bcu-borrow").await;
+        let (_, dead) = app.get("/api/v1/outbox?status=dead", Some(&bcu)).await;
+        if let Some(m) = dead.as_array().and_then(|d| d.first()) {
+            parked = m.clone();
+            break;
+        }
+    }
+    assert_eq!(parked["kind"], "email", "{parked}");
+    assert_eq!(parked["attempts"], 8, "{parked}");
+    assert!(
+        parked["last_error"].as_str().unwrap().contains("451"),
+        "{parked}"
+    );
+    sink.busy.store(false, Ordering::SeqCst);
+    let bcu = app.login("bcu-borrow").await;
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/outbox/{}/resend", parked["id"]),
+            json!({}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let mails = sink.wait_for(1).await;
+    assert!(mails[0].subject.contains("Patience"));
+}
