@@ -131,7 +131,8 @@ fn decode(to: &str, data: &[String]) -> Mail {
             Some(i) => (String::from_utf8(b64.decode(i).unwrap()).unwrap(), true),
             None => (word.to_owned(), false),
         };
-        if !subject.is_empty() && !(encoded && last_encoded) {
+        let joined = encoded && last_encoded;
+        if !subject.is_empty() && !joined {
             subject.push(' ');
         }
         subject.push_str(&text);
