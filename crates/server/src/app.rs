@@ -64,6 +64,7 @@ impl App {
         };
         let (router, _doc) = crate::api::router(state.clone());
         let router = router
+            .merge(crate::web::router(state.clone()))
             .fallback(|| async {
                 let body = serde_json::json!({"error": {"code": "not_found", "message": "no such page or endpoint"}});
                 (StatusCode::NOT_FOUND, axum::Json(body))

@@ -31,6 +31,9 @@ pub struct Config {
     pub outbox_max_attempts: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Mark the web pages' cookies `Secure` (sent over HTTPS only). Set it when librelay is
+    /// served through HTTPS; leave it off for plain-HTTP local use, where browsers would drop them.
+    pub cookie_secure: bool,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             sweep_interval_ms: 60_000,
             outbox_max_attempts: 8,
             max_body_bytes: 2 * 1024 * 1024,
+            cookie_secure: false,
         }
     }
 }

@@ -8,3 +8,4 @@ mod helpers;
 mod iso_endpoint;
 mod lifecycle;
 mod store_contract;
+mod web;

@@ -1,0 +1,473 @@
+//! The web pages, driven as a browser would over HTTP: forms, cookies, redirects.
+
+use reqwest::header::HeaderMap;
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use server::demo::DEMO_PASSWORD;
+
+use crate::helpers::{Engine, TestApp};
+
+/// A client that shows redirects instead of following them, and keeps no cookies of its own.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Page {
+    let resp = req.send().await.unwrap();
+    Page {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.unwrap(),
+    }
+}
+
+async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
+    let mut r = browser().get(format!("{}{path}", app.base));
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    send(r).await
+}
+
+/// A same-origin form post, as a browser sends it.
+async fn post_form(app: &TestApp, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
+    let mut r = browser()
+        .post(format!("{}{path}", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(form);
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    send(r).await
+}
+
+/// Log in through the form; the `name=value` of the session cookie.
+async fn web_login(app: &TestApp, username: &str) -> String {
+    let p = post_form(
+        app,
+        "/login",
+        None,
+        &[("username", username), ("password", DEMO_PASSWORD)],
+    )
+    .await;
+    assert_eq!(p.status, 303, "login {username}: {}", p.body);
+    let c = p.set_cookie("librelay_session").expect("a session cookie");
+    c.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn logging_in_opens_a_session_and_logging_out_closes_it() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+
+    let form = get(&app, "/login", None).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains(r#"<label for="username">"#));
+
+    let wrong = post_form(
+        &app,
+        "/login",
+        None,
+        &[
+            ("username", "bcu-faculty"),
+            ("password", "not-the-password"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Wrong username or password."));
+    assert!(wrong.set_cookie("librelay_session").is_none());
+
+    let ok = post_form(
+        &app,
+        "/login",
+        None,
+        &[("username", "bcu-faculty"), ("password", DEMO_PASSWORD)],
+    )
+    .await;
+    assert_eq!(ok.status, 303);
+    assert_eq!(ok.location(), "/start");
+    let set = ok.set_cookie("librelay_session").unwrap();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Lax"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    let start = get(&app, "/start", Some(&cookie)).await;
+    assert_eq!(start.location(), "/my/requests");
+    let mine = get(&app, "/my/requests", Some(&cookie)).await;
+    assert_eq!(mine.status, 200);
+    assert!(mine.body.contains("<h1>My requests</h1>"));
+    // A reader's menu has the reader's pages and no staff queue.
+    assert!(mine.body.contains(r#"href="/my/requests/new""#));
+    assert!(!mine.body.contains(r#"href="/staff/lending""#));
+
+    let out = post_form(&app, "/logout", Some(&cookie), &[]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location(), "/login?out=1");
+    assert!(
+        out.set_cookie("librelay_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+
+    let after = get(&app, "/my/requests", Some(&cookie)).await;
+    assert_eq!(after.status, 303, "the old cookie no longer works");
+    assert_eq!(after.location(), "/login?next=/my/requests");
+}
+
+#[tokio::test]
+async fn staff_menus_follow_the_roles() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let lend = web_login(&app, "bcu-lend").await;
+    let start = get(&app, "/start", Some(&lend)).await;
+    assert_eq!(start.location(), "/staff/lending");
+    let page = get(&app, "/staff/lending", Some(&lend)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"href="/staff/lending""#));
+    assert!(!page.body.contains(r#"href="/staff/borrowing""#));
+    assert_eq!(get(&app, "/staff/borrowing", Some(&lend)).await.status, 403);
+
+    let reader = web_login(&app, "bcu-faculty").await;
+    assert_eq!(get(&app, "/staff/lending", Some(&reader)).await.status, 403);
+
+    let manager = web_login(&app, "bcu-manager").await;
+    let page = get(&app, "/staff/borrowing", Some(&manager)).await;
+    assert!(page.body.contains(r#"href="/staff/borrowing""#));
+    assert!(page.body.contains(r#"href="/staff/lending""#));
+}
+
+#[tokio::test]
+async fn a_cross_site_form_post_is_refused() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let cookie = web_login(&app, "bcu-faculty").await;
+    let form = [("format", "loan"), ("title", "A forged request")];
+
+    let by_fetch_metadata = send(
+        browser()
+            .post(format!("{}/my/requests/new", app.base))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", "cross-site")
+            .form(&form),
+    )
+    .await;
+    assert_eq!(by_fetch_metadata.status, 403);
+    assert!(by_fetch_metadata.body.contains("from another site"));
+
+    let by_origin = send(
+        browser()
+            .post(format!("{}/logout", app.base))
+            .header("cookie", &cookie)
+            .header("origin", "http://evil.example")
+            .form(&form),
+    )
+    .await;
+    assert_eq!(by_origin.status, 403);
+
+    // Nothing was created and the session is still open.
+    let mine = get(&app, "/my/requests", Some(&cookie)).await;
+    assert_eq!(mine.status, 200);
+    assert!(!mine.body.contains("A forged request"));
+}
+
+#[tokio::test]
+async fn an_openurl_link_fills_in_the_request_form() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let link = "/openurl?url_ver=Z39.88-2004&rft_val_fmt=info%3Aofi%2Ffmt%3Akev%3Amtx%3Ajournal\
+        &rft.genre=article&rft.atitle=Deep+learning&rft.jtitle=Nature&rft.aulast=LeCun\
+        &rft.aufirst=Yann&rft.volume=521&rft.issue=7553&rft.spage=436&rft.epage=444\
+        &rft.date=2015&rft.issn=0028-0836&rft_id=info%3Adoi%2F10.1038%2Fnature14539";
+
+    let anonymous = get(&app, link, None).await;
+    assert_eq!(anonymous.status, 303);
+    assert!(anonymous.location().starts_with("/login?next=/openurl%3F"));
+
+    let cookie = web_login(&app, "bcu-faculty").await;
+    let page = get(&app, link, Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for expected in [
+        r#"value="Deep learning""#,
+        r#"value="Nature""#,
+        r#"value="LeCun, Yann""#,
+        r#"value="436-444""#,
+        r#"value="2015""#,
+        r#"value="0028-0836""#,
+        r#"value="10.1038/nature14539""#,
+        r#"value="article_copy" checked"#,
+    ] {
+        assert!(page.body.contains(expected), "{expected} in the form");
+    }
+
+    // OpenURL 0.1, as older link resolvers send it.
+    let old = get(
+        &app,
+        "/openurl?genre=book&title=Dream+of+the+Red+Chamber&isbn=9787020002207&id=doi%3A10.1000%2Fxyz",
+        Some(&cookie),
+    )
+    .await;
+    assert!(old.body.contains(r#"value="Dream of the Red Chamber""#));
+    assert!(old.body.contains(r#"value="loan" checked"#));
+    assert!(old.body.contains(r#"value="10.1000/xyz""#));
+}
+
+#[tokio::test]
+async fn a_reader_places_follows_and_cancels_a_request_through_the_pages() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let cookie = web_login(&app, "bcu-faculty").await;
+
+    let bad = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&cookie),
+        &[
+            ("format", "article_copy"),
+            ("title", "On tests"),
+            ("isbn", "12345"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    // Each error sits by its field and is listed at the top; what was typed is kept.
+    assert!(bad.body.contains(r#"id="e-source_title""#), "{}", bad.body);
+    assert!(bad.body.contains(r#"id="e-isbn""#));
+    assert!(bad.body.contains(r##"href="#f-isbn""##));
+    assert!(bad.body.contains(r#"value="On tests""#));
+    assert!(bad.body.contains(r#"aria-invalid="true""#));
+
+    let ok = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&cookie),
+        &[
+            ("format", "loan"),
+            ("title", "Web pages that work"),
+            ("author", "Tester, A."),
+            ("year", "2020"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let detail_path = ok.location().to_owned();
+    assert!(detail_path.starts_with("/requests/"));
+    let id = detail_path
+        .trim_start_matches("/requests/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let detail = get(&app, &detail_path, Some(&cookie)).await;
+    assert_eq!(detail.status, 200);
+    assert!(detail.body.contains("Web pages that work"));
+    assert!(detail.body.contains("Being checked by the library"));
+    assert!(detail.body.contains("The request was placed"));
+    assert!(
+        detail.body.contains(r#"value="cancel""#),
+        "cancel is offered"
+    );
+    assert!(!detail.body.contains(r#"value="renew""#), "renew is not");
+
+    let list = get(&app, "/my/requests", Some(&cookie)).await;
+    assert!(list.body.contains("Web pages that work"));
+
+    // The JSON API sees the same request.
+    let token = app.login("bcu-faculty").await;
+    let (st, v) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&token))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["state"], "pending_review");
+
+    let cancel = post_form(
+        &app,
+        &format!("/requests/{id}/act"),
+        Some(&cookie),
+        &[("action", "cancel")],
+    )
+    .await;
+    assert_eq!(cancel.status, 303, "{}", cancel.body);
+    let after = get(&app, cancel.location(), Some(&cookie)).await;
+    assert!(after.body.contains("Cancelled"));
+    assert!(!after.body.contains(r#"value="cancel""#));
+
+    // Another reader cannot see it.
+    let other = web_login(&app, "bcu-undergraduate").await;
+    assert_eq!(get(&app, &detail_path, Some(&other)).await.status, 404);
+}
+
+#[tokio::test]
+async fn borrowing_staff_work_the_queue_with_facets_and_row_actions() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let reader = web_login(&app, "bcu-faculty").await;
+    let placed = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&reader),
+        &[("format", "loan"), ("title", "A queue test book")],
+    )
+    .await;
+    assert_eq!(placed.status, 303);
+    let id = placed
+        .location()
+        .trim_start_matches("/requests/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let staff = web_login(&app, "bcu-borrow").await;
+    let queue = get(&app, "/staff/borrowing?state=pending_review", Some(&staff)).await;
+    assert_eq!(queue.status, 200);
+    assert!(queue.body.contains("A queue test book"));
+    assert!(queue.body.contains(r#"<span class="count">1</span>"#));
+    assert!(queue.body.contains(r#"value="edit_rota""#));
+
+    let search = get(&app, "/staff/borrowing?q=no+such+title", Some(&staff)).await;
+    assert!(search.body.contains("No request matches."));
+    let bad_state = get(&app, "/staff/borrowing?state=nonsense", Some(&staff)).await;
+    assert_eq!(bad_state.status, 400);
+
+    // With htmx the answer is the queue alone; the refusal is shown in it.
+    let refused = send(
+        browser()
+            .post(format!("{}/staff/borrowing/{id}/act", app.base))
+            .header("cookie", &staff)
+            .header("sec-fetch-site", "same-origin")
+            .header("hx-request", "true")
+            .form(&[("action", "receive"), ("back", "/staff/borrowing")]),
+    )
+    .await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.trim_start().starts_with(r#"<div id="queue""#));
+    assert!(refused.body.contains("not possible at the request"));
+
+    let cancelled = post_form(
+        &app,
+        &format!("/staff/borrowing/{id}/act"),
+        Some(&staff),
+        &[
+            ("action", "cancel"),
+            ("back", "/staff/borrowing?state=pending_review"),
+        ],
+    )
+    .await;
+    assert_eq!(cancelled.status, 303);
+    assert_eq!(
+        cancelled.location(),
+        "/staff/borrowing?state=pending_review&done=cancel"
+    );
+    let token = app.login("bcu-borrow").await;
+    let (_, v): (u16, Value) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&token))
+        .await;
+    assert_eq!(v["state"], "cancelled");
+}
+
+#[tokio::test]
+async fn pages_speak_chinese_or_english_and_remember_the_choice() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let zh = send(
+        browser()
+            .get(format!("{}/login", app.base))
+            .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.5"),
+    )
+    .await;
+    assert!(zh.body.contains(r#"<html lang="zh-CN">"#));
+    assert!(zh.body.contains("登录 librelay"));
+    assert_eq!(zh.headers.get("content-language").unwrap(), "zh-CN");
+
+    let en = send(
+        browser()
+            .get(format!("{}/login", app.base))
+            .header("accept-language", "en-GB"),
+    )
+    .await;
+    assert!(en.body.contains(r#"<html lang="en">"#));
+    assert!(en.body.contains("Log in to librelay"));
+
+    let switch = post_form(&app, "/lang", None, &[("to", "zh-CN"), ("back", "/login")]).await;
+    assert_eq!(switch.status, 303);
+    assert_eq!(switch.location(), "/login");
+    let lang = switch.set_cookie("librelay_lang").unwrap();
+    let lang = lang.split(';').next().unwrap().to_owned();
+    let remembered = send(
+        browser()
+            .get(format!("{}/login", app.base))
+            .header("accept-language", "en")
+            .header("cookie", &lang),
+    )
+    .await;
+    assert!(remembered.body.contains("登录 librelay"));
+
+    // A reader's pages and the form's errors in Chinese.
+    let session = web_login(&app, "bcu-faculty").await;
+    let both = format!("{session}; {lang}");
+    let mine = get(&app, "/my/requests", Some(&both)).await;
+    assert!(mine.body.contains("<h1>我的请求</h1>"));
+    let bad = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&both),
+        &[("format", "loan"), ("title", "")],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("题名为必填项"), "{}", bad.body);
+
+    let refused = post_form(&app, "/lang", None, &[("to", "fr"), ("back", "/login")]).await;
+    assert_eq!(refused.status, 400);
+    let offsite = post_form(
+        &app,
+        "/lang",
+        None,
+        &[("to", "en"), ("back", "//evil.example/")],
+    )
+    .await;
+    assert_eq!(offsite.location(), "/login");
+}
+
+#[tokio::test]
+async fn the_assets_are_served_from_the_project() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let js = get(&app, "/static/htmx.min.js", None).await;
+    assert_eq!(js.status, 200);
+    assert!(js.body.contains("htmx"));
+    let css = get(&app, "/static/web.css", None).await;
+    assert_eq!(css.status, 200);
+    assert!(
+        css.headers
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    // The JSON API and the home page are as they were.
+    assert_eq!(get(&app, "/healthz", None).await.status, 200);
+    assert_eq!(get(&app, "/", None).await.status, 200);
+}
