@@ -475,9 +475,11 @@ async fn queue_view(
     })
 }
 
-/// The first block of a uuid is enough to tell rows apart by eye; the full id is in the title.
+/// The last eight characters tell rows apart by eye (a v7 uuid starts with its timestamp, so
+/// requests made together share their first ones); the full id is in the cell's title.
 fn short(id: &str) -> String {
-    id.chars().take(8).collect()
+    let n = id.chars().count();
+    id.chars().skip(n.saturating_sub(8)).collect()
 }
 
 fn render(ctx: &Ctx, v: QueueView) -> Response {

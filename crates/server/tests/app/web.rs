@@ -471,3 +471,202 @@ async fn the_assets_are_served_from_the_project() {
     assert_eq!(get(&app, "/healthz", None).await.status, 200);
     assert_eq!(get(&app, "/", None).await.status, 200);
 }
+
+/// A WebDriver session on headless Chromium, spoken to over plain HTTP (no client crate needed).
+struct Chromium {
+    driver: std::process::Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Chromium {
+    /// Headless Chromium through chromedriver, or `None` (with the reason) where they are absent.
+    async fn start() -> Result<Chromium, String> {
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .ok_or("chromium is not installed")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let driver = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("chromedriver cannot be started: {e}"))?;
+        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut c = Chromium {
+            driver,
+            base: format!("http://127.0.0.1:{port}"),
+            session: String::new(),
+            http: reqwest::Client::new(),
+            _profile: profile,
+        };
+        let mut ready = false;
+        for _ in 0..100 {
+            if c.http
+                .get(format!("{}/status", c.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        if !ready {
+            return Err("chromedriver did not answer".to_owned());
+        }
+        let args = serde_json::json!([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            format!("--user-data-dir={}", c._profile.path().display()),
+            "--window-size=412,915",
+        ]);
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "goog:chromeOptions": {"binary": binary, "args": args}
+        }}});
+        let v = c.call(reqwest::Method::POST, "/session", Some(caps)).await;
+        c.session = v["sessionId"]
+            .as_str()
+            .ok_or_else(|| format!("no WebDriver session: {v}"))?
+            .to_owned();
+        Ok(c)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let v: Value = r.send().await.unwrap().json().await.unwrap();
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        let path = format!("/session/{}/url", self.session);
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(serde_json::json!({"url": url})),
+        )
+        .await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let path = format!("/session/{}/element", self.session);
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                Some(serde_json::json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        let path = format!("/session/{}/element/{id}/value", self.session);
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(serde_json::json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        let path = format!("/session/{}/element/{id}/click", self.session);
+        self.call(reqwest::Method::POST, &path, Some(serde_json::json!({})))
+            .await;
+    }
+
+    /// Wait until the page shows `text`; the page's source when it does.
+    async fn wait_for(&self, text: &str) -> String {
+        let path = format!("/session/{}/source", self.session);
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            last = self.call(reqwest::Method::GET, &path, None).await;
+            if last.as_str().is_some_and(|s| s.contains(text)) {
+                return last.as_str().unwrap_or_default().to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {text:?}; it was: {last}");
+    }
+
+    async fn quit(mut self) {
+        let path = format!("/session/{}", self.session);
+        self.call(reqwest::Method::DELETE, &path, None).await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+#[tokio::test]
+async fn in_chromium_a_reader_logs_in_from_an_openurl_link_and_places_the_request() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let browser = match Chromium::start().await {
+        Ok(b) => b,
+        Err(why) => {
+            println!(
+                "SKIPPED the Chromium test: {why} (scripts/test installs chromium and chromium-driver)"
+            );
+            return;
+        }
+    };
+    // The link a discovery system sends, before the reader has logged in.
+    browser
+        .goto(&format!(
+            "{}/openurl?url_ver=Z39.88-2004&rft.genre=article&rft.atitle=Browsers+at+work\
+             &rft.jtitle=Journal+of+Tests&rft.date=2024&rft.spage=1&rft.epage=9",
+            app.base
+        ))
+        .await;
+    browser.wait_for("Please log in to continue.").await;
+    browser.type_into("#username", "bcu-faculty").await;
+    browser.type_into("#password", DEMO_PASSWORD).await;
+    browser.click("button.primary").await;
+    let form = browser
+        .wait_for("Filled in from the link you followed")
+        .await;
+    assert!(form.contains(r#"value="Browsers at work""#));
+
+    // Switch to Chinese on the form itself; the link's values survive the round trip.
+    browser.click(r#"button[value="zh-CN"]"#).await;
+    browser.wait_for("申请借书或文献复制").await;
+    browser.click("form.stack button.primary").await;
+    let detail = browser.wait_for("您的请求已提交给图书馆").await;
+    assert!(detail.contains("Browsers at work"));
+    assert!(detail.contains("图书馆审核中"));
+    assert!(detail.contains("提交了请求"));
+
+    // The borrowing staff see it in their queue.
+    let staff = web_login(&app, "bcu-borrow").await;
+    let queue = get(&app, "/staff/borrowing?q=Browsers", Some(&staff)).await;
+    assert!(queue.body.contains("Browsers at work"));
+    browser.quit().await;
+}
