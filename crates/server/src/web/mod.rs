@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/borrowing", get(staff::borrowing))
         .route("/staff/borrowing/{id}/act", post(staff::borrowing_act))
         .route("/staff/lending", get(staff::lending))
+        .route("/staff/lending/{id}", get(staff::lend_detail))
         .route("/staff/lending/{id}/act", post(staff::lending_act))
         .route("/static/web.css", get(css))
         .route("/static/htmx.min.js", get(htmx))

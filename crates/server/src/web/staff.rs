@@ -16,12 +16,12 @@ use serde::Deserialize;
 use store::{BorrowFilter, LendFilter};
 
 use super::catalog::Msg;
-use super::reader::{PAGE_SIZE, paging, when};
+use super::reader::{DetailPage, EventLine, Fact, PAGE_SIZE, paging, when};
 use super::{Chrome, Ctx, QueryIn, WebError, WebResult, local_path, percent_encode, query};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::flow::borrow::{allowed_actions as borrow_allowed, borrow_action};
-use crate::flow::lend::{allowed_actions as lend_allowed, lend_action};
+use crate::flow::lend::{allowed_actions as lend_allowed, lend_action, visible_lend};
 use crate::flow::{ActionInput, REASONS_UNFILLED};
 
 /// An input an action needs (or may take).
@@ -410,7 +410,7 @@ async fn queue_view(
                 rows.push(QueueRow {
                     actions_html: actions_html(&forms, &act_url, &here, true, &r.request_id)?,
                     short_id: short(&r.request_id),
-                    href: None,
+                    href: Some(format!("{base}/{}", percent_encode(&r.request_id))),
                     title: r.title.clone(),
                     format: m.format(&r.format).to_owned(),
                     party: r
@@ -598,4 +598,82 @@ pub async fn lending_act(
     form: Result<Form<ActForm>, FormRejection>,
 ) -> Response {
     queue_act(ctx, Side::Lending, id, form).await
+}
+
+/// One lending request for the lending staff: the citation, its history and the actions the
+/// supplier machine allows now (posted through the queue's action route, coming back here).
+pub async fn lend_detail(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    q: QueryIn<super::reader::DetailQuery>,
+) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        Side::Lending.staff(user)?;
+        let q = query(q)?;
+        let req = visible_lend(&ctx.st, user, &id).await?;
+        let allowed = lend_allowed(&req, user).map_err(ApiError::from)?;
+        let events = ctx
+            .st
+            .store
+            .events(&req.library_id, &req.request_id)
+            .await?;
+        let m = ctx.m;
+        let c = &req.citation.0;
+        let mut facts = Vec::new();
+        let mut fact = |label: &'static str, v: Option<String>| {
+            if let Some(value) = v.filter(|v| !v.is_empty()) {
+                facts.push(Fact { label, value });
+            }
+        };
+        fact(m.col_borrower, req.borrower_id.clone());
+        fact(m.f_author, c.author.clone());
+        fact(m.f_source_title, c.source_title.clone());
+        fact(m.f_volume, c.volume.clone());
+        fact(m.f_issue, c.issue.clone());
+        fact(m.f_year, c.year.clone());
+        fact(m.f_pages, c.pages.clone());
+        fact(m.f_isbn, c.isbn.as_ref().map(|v| v.to_string()));
+        fact(m.f_issn, c.issn.as_ref().map(|v| v.to_string()));
+        fact(m.f_doi, c.doi.as_ref().map(|v| v.to_string()));
+        fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
+        fact(m.barcode_label, req.barcode.clone());
+        fact(m.col_due, req.due_date.map(|d| d.to_string()));
+        let mut flags = Vec::new();
+        if req.renew_pending {
+            flags.push(m.renew_pending);
+        }
+        let events = events
+            .into_iter()
+            .map(|e| EventLine {
+                at: when(e.at),
+                what: m.lend_event(&e.action).to_owned(),
+                by: m.actor(&e.actor).to_owned(),
+                state: m.lend_state(&e.to_state).to_owned(),
+                note: e.note,
+            })
+            .collect();
+        let here = format!("/staff/lending/{}", percent_encode(&req.request_id));
+        let forms = lend_action_forms(m, &allowed);
+        let act_url = format!("{here}/act");
+        let actions_html = actions_html(&forms, &act_url, &here, false, "detail")?;
+        Ok(ctx.page(DetailPage {
+            m,
+            ch: ctx.chrome(),
+            id: req.request_id.clone(),
+            title: req.title.clone(),
+            format: m.format(&req.format).to_owned(),
+            state: m.lend_state(&req.state).to_owned(),
+            facts,
+            flags,
+            events,
+            actions_empty: forms.is_empty(),
+            actions_html,
+            back: "/staff/lending".to_owned(),
+            back_label: m.nav_lending,
+            notice: q.done.as_ref().map(|_| m.action_done),
+        }))
+    }
+    .await;
+    ctx.finish(r)
 }

@@ -670,3 +670,94 @@ async fn in_chromium_a_reader_logs_in_from_an_openurl_link_and_places_the_reques
     assert!(queue.body.contains("Browsers at work"));
     browser.quit().await;
 }
+
+/// The `row-…` ids of a queue page: the request ids of its rows.
+fn row_ids(page: &str) -> Vec<String> {
+    page.split(r#"<tr id="row-"#)
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Poll a page until it shows `text` (messages between libraries travel through the outbox).
+async fn eventually_shows(app: &TestApp, path: &str, cookie: &str, text: &str) -> String {
+    for _ in 0..200 {
+        let p = get(app, path, Some(cookie)).await;
+        if p.status == 200 && p.body.contains(text) {
+            return p.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{path} never showed {text:?}");
+}
+
+#[tokio::test]
+async fn a_whole_loan_is_done_through_the_pages_alone() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let book = crate::lifecycle::book_held_by_xnu_and_htu(&app).await;
+    let title = book["title"].as_str().unwrap().to_owned();
+    let isbn = book["isbn"].as_str().unwrap().to_owned();
+    let reader = web_login(&app, "bcu-faculty").await;
+    let bcu = web_login(&app, "bcu-borrow").await;
+    let xnu = web_login(&app, "xnu-lend").await;
+
+    let placed = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&reader),
+        &[("format", "loan"), ("title", &title), ("isbn", &isbn)],
+    )
+    .await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let detail = placed.location().split('?').next().unwrap().to_owned();
+    let id = detail.trim_start_matches("/requests/").to_owned();
+
+    // Borrowing staff approve from their queue; the request goes to XNU.
+    let act = format!("/staff/borrowing/{id}/act");
+    let approved = post_form(&app, &act, Some(&bcu), &[("action", "approve")]).await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+
+    // XNU's lending staff find it in their queue and work it from its page.
+    let queue = eventually_shows(&app, "/staff/lending?state=request_received", &xnu, &title).await;
+    let lend_id = row_ids(&queue)
+        .into_iter()
+        .find(|lid| queue.contains(&format!(r#"href="/staff/lending/{lid}""#)))
+        .unwrap();
+    let lend_page = format!("/staff/lending/{lend_id}");
+    let page = get(&app, &lend_page, Some(&xnu)).await;
+    assert!(page.body.contains("The request arrived"), "{}", page.body);
+    let lend_act = format!("{lend_page}/act");
+    // As the page's forms post them: with the page to come back to.
+    assert!(
+        page.body
+            .contains(&format!(r#"name="back" value="{lend_page}""#))
+    );
+    for form in [
+        vec![("action", "will_supply"), ("back", lend_page.as_str())],
+        vec![
+            ("action", "ship_physical"),
+            ("barcode", "XNU-WEB-1"),
+            ("back", lend_page.as_str()),
+        ],
+    ] {
+        let done = post_form(&app, &lend_act, Some(&xnu), &form).await;
+        assert_eq!(done.status, 303, "{form:?}: {}", done.body);
+        assert!(done.location().starts_with(&lend_page));
+    }
+    let shipped = get(&app, &lend_page, Some(&xnu)).await;
+    assert!(shipped.body.contains("XNU-WEB-1"));
+    assert!(shipped.body.contains("It was shipped"));
+
+    // BCU receives it and lends it to the reader, who sees it on loan and may renew.
+    eventually_shows(&app, &detail, &bcu, "On its way to the library").await;
+    for action in ["receive", "lend_to_patron"] {
+        let done = post_form(&app, &act, Some(&bcu), &[("action", action)]).await;
+        assert_eq!(done.status, 303, "{action}: {}", done.body);
+    }
+    let mine = get(&app, &detail, Some(&reader)).await;
+    assert!(mine.body.contains("On loan to the reader"));
+    assert!(mine.body.contains("The lending library shipped it"));
+    assert!(mine.body.contains(r#"value="renew""#), "{}", mine.body);
+    assert!(!mine.body.contains(r#"value="cancel""#));
+}
