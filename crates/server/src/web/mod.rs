@@ -15,7 +15,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use domain::Actor;
 use domain::people::AccountStatus;
@@ -225,7 +225,7 @@ impl Ctx {
         let (status, message, detail) = match e {
             WebError::Login => {
                 let to = format!("/login?next={}", percent_encode(&self.path));
-                return Redirect::to(&to).into_response();
+                return see_other(&to);
             }
             WebError::Api(e) => match e {
                 ApiError::NotFound(_) => (StatusCode::NOT_FOUND, m.err_not_found, None),
@@ -313,6 +313,13 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// 303 See Other to `to`. Unlike `Redirect::to`, a value that cannot be a header (it would
+/// have to come from a bad `next` or `back`) leads home instead of panicking.
+pub fn see_other(to: &str) -> Response {
+    let location = HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/start"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
 /// A path on this site to go back to; anything else (another host, `//evil`) becomes `None`.
 pub fn local_path(p: &str) -> Option<&str> {
     let ok = p.starts_with('/')
@@ -349,7 +356,7 @@ async fn start(ctx: Ctx) -> Response {
 fn start_page(ctx: &Ctx) -> WebResult<Response> {
     ctx.user()?;
     match ctx.chrome().menu.first() {
-        Some(item) => Ok(Redirect::to(item.href).into_response()),
+        Some(item) => Ok(see_other(item.href)),
         None => Err(WebError::Api(ApiError::Forbidden(
             "no page for this role".to_owned(),
         ))),
@@ -387,7 +394,7 @@ async fn switch_language(
         }
     };
     let back = local_path(&form.back).unwrap_or("/login");
-    let mut resp = Redirect::to(back).into_response();
+    let mut resp = see_other(back);
     if let Ok(v) = HeaderValue::from_str(&set_cookie(&st, LANG_COOKIE, tag, 365 * 24 * 3600, false))
     {
         resp.headers_mut().insert(header::SET_COOKIE, v);

@@ -7,14 +7,14 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use domain::citation::{CitationInput, MoneyInput};
 use serde::Deserialize;
 use store::BorrowFilter;
 
 use super::catalog::Msg;
 use super::staff::{ActForm, actions_html, borrow_action_forms};
-use super::{Chrome, Ctx, QueryIn, WebError, WebResult, percent_encode, query};
+use super::{Chrome, Ctx, QueryIn, WebError, WebResult, percent_encode, query, see_other};
 use crate::error::ApiError;
 use crate::flow::CreateRequest;
 use crate::flow::borrow::{allowed_actions, borrow_action, visible_borrow};
@@ -341,7 +341,7 @@ pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) ->
             Ok(req) => {
                 metrics::counter!("librelay_requests_created_total").increment(1);
                 let to = format!("/requests/{}?sent=1", percent_encode(&req.request_id));
-                Ok(Redirect::to(&to).into_response())
+                Ok(see_other(&to))
             }
             Err(ApiError::Invalid(fields)) => {
                 let errors = fields
@@ -609,7 +609,7 @@ pub async fn act(
             percent_encode(&id),
             percent_encode(&action)
         );
-        Ok(Redirect::to(&to).into_response())
+        Ok(see_other(&to))
     }
     .await;
     ctx.finish(r)

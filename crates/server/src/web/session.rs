@@ -8,12 +8,12 @@ use axum::Form;
 use axum::extract::Query;
 use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use domain::people::AccountStatus;
 use serde::Deserialize;
 
 use super::catalog::Msg;
-use super::{Chrome, Ctx, SESSION_COOKIE, WebError, local_path, set_cookie};
+use super::{Chrome, Ctx, SESSION_COOKIE, WebError, local_path, see_other, set_cookie};
 use crate::auth::{new_token, verify_password};
 use crate::error::ApiError;
 
@@ -127,7 +127,7 @@ pub async fn login(ctx: Ctx, form: Result<Form<LoginForm>, FormRejection>) -> Re
         return ctx.error(WebError::Api(e.into()));
     }
     let to = local_path(&form.next).unwrap_or("/start");
-    let mut resp = Redirect::to(to).into_response();
+    let mut resp = see_other(to);
     let cookie = set_cookie(st, SESSION_COOKIE, &token, ttl_hours * 3600, true);
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -149,7 +149,7 @@ pub async fn logout(ctx: Ctx) -> Response {
             return ctx.error(WebError::Api(e.into()));
         }
     }
-    let mut resp = Redirect::to("/login?out=1").into_response();
+    let mut resp = see_other("/login?out=1");
     if let Ok(v) = HeaderValue::from_str(&set_cookie(&ctx.st, SESSION_COOKIE, "", 0, true)) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }

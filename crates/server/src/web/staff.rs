@@ -8,7 +8,7 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use domain::Actor;
 use domain::requester::BorrowState;
 use domain::supplier::LendState;
@@ -17,7 +17,9 @@ use store::{BorrowFilter, LendFilter};
 
 use super::catalog::Msg;
 use super::reader::{DetailPage, EventLine, Fact, PAGE_SIZE, paging, when};
-use super::{Chrome, Ctx, QueryIn, WebError, WebResult, local_path, percent_encode, query};
+use super::{
+    Chrome, Ctx, QueryIn, WebError, WebResult, local_path, percent_encode, query, see_other,
+};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::flow::borrow::{allowed_actions as borrow_allowed, borrow_action};
@@ -544,7 +546,7 @@ async fn queue_act(
             done?;
             let sep = if back.contains('?') { '&' } else { '?' };
             let to = format!("{back}{sep}done={}", percent_encode(form.action.trim()));
-            return Ok(Redirect::to(&to).into_response());
+            return Ok(see_other(&to));
         }
         let uri: Uri = back
             .parse()

@@ -761,3 +761,68 @@ async fn a_whole_loan_is_done_through_the_pages_alone() {
     assert!(mine.body.contains(r#"value="renew""#), "{}", mine.body);
     assert!(!mine.body.contains(r#"value="cancel""#));
 }
+
+/// The local links of a page, `&amp;` decoded.
+fn local_links(page: &str) -> Vec<String> {
+    page.split(r#"href=""#)
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|h| h.starts_with('/') && !h.starts_with("//"))
+        .map(|h| h.replace("&amp;", "&"))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_page_each_role_can_reach_answers_in_its_language_without_broken_links() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let reader = web_login(&app, "bcu-faculty").await;
+    let placed = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&reader),
+        &[
+            ("format", "chapter_copy"),
+            ("title", "A chapter"),
+            ("source_title", "A book"),
+        ],
+    )
+    .await;
+    assert_eq!(placed.status, 303);
+
+    for user in ["bcu-faculty", "bcu-borrow", "bcu-lend", "bcu-manager"] {
+        let session = web_login(&app, user).await;
+        for (lang, foreign) in [("en", "退出登录"), ("zh-CN", "Log out")] {
+            let cookie = format!("{session}; librelay_lang={lang}");
+            let mut seen = std::collections::HashSet::new();
+            let mut todo = vec!["/start".to_owned()];
+            while let Some(path) = todo.pop() {
+                if !seen.insert(path.clone()) || seen.len() > 80 {
+                    continue;
+                }
+                let p = get(&app, &path, Some(&cookie)).await;
+                if p.status == 303 {
+                    todo.push(p.location().to_owned());
+                    continue;
+                }
+                assert_eq!(p.status, 200, "{user} ({lang}): {path}");
+                let html = p
+                    .headers
+                    .get("content-type")
+                    .is_some_and(|c| c.to_str().unwrap().starts_with("text/html"));
+                if !html {
+                    continue;
+                }
+                assert!(
+                    p.body.contains(&format!(r#"<html lang="{lang}">"#)),
+                    "{path}"
+                );
+                assert!(
+                    !p.body.contains(foreign),
+                    "{user} ({lang}): {path} mixes languages"
+                );
+                todo.extend(local_links(&p.body));
+            }
+            assert!(seen.len() > 2, "{user} reached {seen:?}");
+        }
+    }
+}
