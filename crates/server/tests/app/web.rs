@@ -5,7 +5,7 @@ use reqwest::redirect::Policy;
 use serde_json::Value;
 use server::demo::DEMO_PASSWORD;
 
-use crate::helpers::{Engine, TestApp};
+use crate::helpers::{Engine, TestApp, engines};
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
 fn browser() -> reqwest::Client {
@@ -322,7 +322,13 @@ async fn a_reader_places_follows_and_cancels_a_request_through_the_pages() {
 
 #[tokio::test]
 async fn borrowing_staff_work_the_queue_with_facets_and_row_actions() {
-    let app = TestApp::spawn(Engine::Sqlite).await;
+    for engine in engines() {
+        queue_with_facets_and_row_actions(engine).await;
+    }
+}
+
+async fn queue_with_facets_and_row_actions(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let reader = web_login(&app, "bcu-faculty").await;
     let placed = post_form(
         &app,
@@ -664,10 +670,40 @@ async fn in_chromium_a_reader_logs_in_from_an_openurl_link_and_places_the_reques
     assert!(detail.contains("图书馆审核中"));
     assert!(detail.contains("提交了请求"));
 
-    // The borrowing staff see it in their queue.
-    let staff = web_login(&app, "bcu-borrow").await;
-    let queue = get(&app, "/staff/borrowing?q=Browsers", Some(&staff)).await;
-    assert!(queue.body.contains("Browsers at work"));
+    // The reader logs out; borrowing staff log in and cancel it from their queue, which htmx
+    // updates in place.
+    browser.click("form.logout button").await;
+    browser.wait_for("您已退出登录").await;
+    browser.click(r#"button[value="en"]"#).await;
+    browser.wait_for("Log in to librelay").await;
+    browser.type_into("#username", "bcu-borrow").await;
+    browser.type_into("#password", DEMO_PASSWORD).await;
+    browser.click("button.primary").await;
+    browser.wait_for("Borrowing queue").await;
+    browser
+        .goto(&format!("{}/staff/borrowing?q=Browsers", app.base))
+        .await;
+    browser.wait_for("Browsers at work").await;
+    browser
+        .click(r#"#queue form.inline input[value="cancel"] ~ button"#)
+        .await;
+    let after = browser
+        .wait_for(r#"<p class="notice" role="status">Done.</p>"#)
+        .await;
+    assert!(after.contains("Cancelled"));
+    let url = browser
+        .call(
+            reqwest::Method::GET,
+            &format!("/session/{}/url", browser.session),
+            None,
+        )
+        .await;
+    assert!(
+        url.as_str()
+            .unwrap()
+            .ends_with("/staff/borrowing?q=Browsers"),
+        "the queue was swapped in place, the address kept: {url}"
+    );
     browser.quit().await;
 }
 
