@@ -3,6 +3,7 @@
 //! State, action and event wording is matched on the machines' own enums for the same reason.
 
 use domain::requester::{BorrowAction, BorrowState};
+use domain::rota::{Rota, RotaOutcome};
 use domain::supplier::{LendAction, LendState};
 
 use crate::i18n::Locale;
@@ -128,6 +129,8 @@ catalog! {
     err_action_forbidden: "That action is for another role.", "此操作须由其他角色执行。";
     err_unknown_action: "Unknown action.", "未知操作。";
     home: "Home", "首页";
+    lenders_in_order: "Lending libraries, in order", "出借馆顺序";
+    no_lenders: "none yet: change the lenders to add some", "暂无：请修改出借馆列表添加";
     time_zone_note: "Times are in UTC.", "时间为协调世界时（UTC）。";
 }
 
@@ -410,6 +413,33 @@ impl Msg {
             ),
         };
         self.pick(en, zh)
+    }
+
+    /// What a lender in the rota answered.
+    pub fn rota_outcome(&self, o: RotaOutcome) -> &'static str {
+        let (en, zh) = match o {
+            RotaOutcome::Unfilled => ("could not supply", "无法提供"),
+            RotaOutcome::NoAnswer => ("no answer in time", "未按时答复"),
+            RotaOutcome::ConditionsRefused => ("conditions refused", "条件被拒绝"),
+            RotaOutcome::Cancelled => ("cancelled", "已取消"),
+            RotaOutcome::Skipped => ("skipped", "已跳过"),
+        };
+        self.pick(en, zh)
+    }
+
+    /// The lender string in one line: each library, with its answer where it gave one.
+    pub fn rota_line(&self, rota: &Rota) -> String {
+        if rota.entries.is_empty() {
+            return self.no_lenders.to_owned();
+        }
+        rota.entries
+            .iter()
+            .map(|e| match e.outcome {
+                Some(o) => format!("{} ({})", e.library, self.rota_outcome(o)),
+                None => e.library.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" → ")
     }
 
     /// A field error in this language: the Chinese text keyed on the stable code where there is

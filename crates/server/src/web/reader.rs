@@ -528,6 +528,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
         fact(m.col_due, req.due_date.map(|d| d.to_string()));
         if !user.is_patron() {
             fact(m.col_lender, req.lender_id.clone());
+            fact(m.lenders_in_order, Some(m.rota_line(&req.rota.0)));
         }
         let mut flags = Vec::new();
         if req.cancel_pending {

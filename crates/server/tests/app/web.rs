@@ -749,7 +749,10 @@ async fn a_whole_loan_is_done_through_the_pages_alone() {
     let detail = placed.location().split('?').next().unwrap().to_owned();
     let id = detail.trim_start_matches("/requests/").to_owned();
 
-    // Borrowing staff approve from their queue; the request goes to XNU.
+    // Borrowing staff see the lender string on the request's page and approve from the queue;
+    // the request goes to XNU.
+    let reviewed = get(&app, &detail, Some(&bcu)).await;
+    assert!(reviewed.body.contains("XNU → HTU"), "{}", reviewed.body);
     let act = format!("/staff/borrowing/{id}/act");
     let approved = post_form(&app, &act, Some(&bcu), &[("action", "approve")]).await;
     assert_eq!(approved.status, 303, "{}", approved.body);
