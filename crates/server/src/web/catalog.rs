@@ -129,6 +129,12 @@ catalog! {
     err_action_forbidden: "That action is for another role.", "此操作须由其他角色执行。";
     err_unknown_action: "Unknown action.", "未知操作。";
     home: "Home", "首页";
+    nav_request_for_reader: "Request for a reader", "代读者申请";
+    section_reader: "The reader", "读者";
+    f_patron: "Reader's username", "读者用户名";
+    hint_patron: "The request is made in the reader's name and shows in their list.", "请求以该读者名义提交，并显示在其请求列表中。";
+    err_patron_required: "Give the reader's username.", "请填写读者用户名。";
+    err_patron_unknown: "No reader of this library has the username", "本馆没有此用户名的读者：";
     lenders_in_order: "Lending libraries, in order", "出借馆顺序";
     no_lenders: "none yet: change the lenders to add some", "暂无：请修改出借馆列表添加";
     time_zone_note: "Times are in UTC.", "时间为协调世界时（UTC）。";

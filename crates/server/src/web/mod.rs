@@ -45,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}", get(reader::detail))
         .route("/requests/{id}/act", post(reader::act))
         .route("/staff/borrowing", get(staff::borrowing))
+        .route(
+            "/staff/borrowing/new",
+            get(reader::new_form).post(reader::create),
+        )
         .route("/staff/borrowing/{id}/act", post(staff::borrowing_act))
         .route("/staff/lending", get(staff::lending))
         .route("/staff/lending/{id}", get(staff::lend_detail))
@@ -206,6 +210,7 @@ impl Ctx {
             }
             if u.can(Actor::BorrowingStaff) {
                 add("/staff/borrowing", m.nav_borrowing);
+                add("/staff/borrowing/new", m.nav_request_for_reader);
             }
             if u.can(Actor::LendingStaff) {
                 add("/staff/lending", m.nav_lending);

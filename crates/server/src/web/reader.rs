@@ -60,6 +60,9 @@ pub struct RequestForm {
     pub patron_note: Option<String>,
     #[serde(default)]
     pub copyright: Option<String>,
+    /// Borrowing staff asking for a reader: the reader's username.
+    #[serde(default)]
+    pub patron: Option<String>,
 }
 
 impl RequestForm {
@@ -132,12 +135,15 @@ pub struct FormPage {
     pub sections: Vec<Section>,
     pub copyright: bool,
     pub errors: Vec<ErrorLink>,
+    /// Where the form posts: the reader's own route, or the staff one.
+    pub action: &'static str,
 }
 
 /// (field name, message) pairs in the reader's language.
 type FieldErrors = Vec<(String, String)>;
 
 fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool) -> FormPage {
+    let staff = ctx.user.as_ref().is_some_and(|u| !u.is_patron());
     let m = ctx.m;
     let err = |name: &str| {
         errors
@@ -174,7 +180,22 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
     };
     let f = form;
     let format = f.format.as_deref().unwrap_or("loan");
-    let sections = vec![
+    let mut sections = Vec::new();
+    if staff {
+        sections.push(Section {
+            title: m.section_reader,
+            fields: vec![field(
+                "patron",
+                m.f_patron,
+                &f.patron,
+                "text",
+                Some(m.hint_patron),
+                true,
+                "off",
+            )],
+        });
+    }
+    sections.extend([
         Section {
             title: m.section_item,
             fields: vec![
@@ -262,7 +283,7 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
                 ),
             ],
         },
-    ];
+    ]);
     let formats = [
         ("loan", m.format_loan),
         ("article_copy", m.format_article_copy),
@@ -283,6 +304,11 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
         format_error: err("format"),
         sections,
         copyright: f.copyright.is_some(),
+        action: if staff {
+            "/staff/borrowing/new"
+        } else {
+            "/my/requests/new"
+        },
         errors: errors
             .iter()
             .map(|(field, message)| ErrorLink {
@@ -300,14 +326,47 @@ fn reader(ctx: &Ctx) -> WebResult<&crate::auth::CurrentUser> {
         Ok(u)
     } else {
         Err(WebError::Api(ApiError::Forbidden(
-            "the request form is for readers".to_owned(),
+            "this page is for readers".to_owned(),
         )))
     }
 }
 
+/// Who may use the request form: readers for themselves, borrowing staff for a reader.
+fn requester(ctx: &Ctx) -> WebResult<&crate::auth::CurrentUser> {
+    let u = ctx.user()?;
+    if u.is_patron() || u.can(domain::Actor::BorrowingStaff) {
+        Ok(u)
+    } else {
+        Err(WebError::Api(ApiError::Forbidden(
+            "the request form is for readers and borrowing staff".to_owned(),
+        )))
+    }
+}
+
+/// The reader staff named, as a user id of their library, or the error to show by the field.
+async fn named_reader(
+    ctx: &Ctx,
+    staff: &crate::auth::CurrentUser,
+    username: Option<&str>,
+) -> WebResult<Result<String, (String, String)>> {
+    let m = ctx.m;
+    let name = username.map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Ok(Err(("patron".to_owned(), m.err_patron_required.to_owned())));
+    }
+    let found = ctx.st.store.user_by_username(name).await?;
+    Ok(match found {
+        Some(u) if u.library_id == staff.library_id && u.kind == "patron" => Ok(u.user_id),
+        _ => Err((
+            "patron".to_owned(),
+            format!("{} {name}", m.err_patron_unknown),
+        )),
+    })
+}
+
 pub async fn new_form(ctx: Ctx) -> Response {
-    let r =
-        reader(&ctx).map(|_| ctx.page(form_page(&ctx, &RequestForm::default(), Vec::new(), false)));
+    let r = requester(&ctx)
+        .map(|_| ctx.page(form_page(&ctx, &RequestForm::default(), Vec::new(), false)));
     ctx.finish(r)
 }
 
@@ -318,7 +377,7 @@ pub async fn openurl(ctx: Ctx, q: QueryIn<Vec<(String, String)>>) -> Response {
 }
 
 fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult<Response> {
-    reader(ctx)?;
+    requester(ctx)?;
     let Query(pairs) =
         q.map_err(|e| ApiError::BadRequest(format!("OpenURL: {}", e.body_text())))?;
     let form = super::openurl::form_from_openurl(&pairs);
@@ -329,12 +388,42 @@ fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult<Respo
 #[tracing::instrument(skip_all)]
 pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) -> Response {
     let r = async {
-        let user = reader(&ctx)?;
+        let user = requester(&ctx)?;
         let Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let field_errors = |fields: Vec<domain::citation::FieldError>| -> FieldErrors {
+            fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.field.trim_start_matches("citation.").to_owned(),
+                        ctx.m.field_error(f.field, f.code, &f.message),
+                    )
+                })
+                .collect()
+        };
+        let format = form.format.clone().unwrap_or_default();
+        let patron_id = if user.is_patron() {
+            None
+        } else {
+            match named_reader(&ctx, user, form.patron.as_deref()).await? {
+                Ok(id) => Some(id),
+                Err(patron_error) => {
+                    // Show the citation's errors with it, so the form is fixed in one go.
+                    let mut errors = vec![patron_error];
+                    if let Some(f) = domain::citation::RequestFormat::parse(&format)
+                        && let Err(fields) = form.citation().validate(f, ctx.st.now().date())
+                    {
+                        errors.extend(field_errors(fields));
+                    }
+                    let page = form_page(&ctx, &form, errors, false);
+                    return Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page));
+                }
+            }
+        };
         let body = CreateRequest {
-            format: form.format.clone().unwrap_or_default(),
+            format,
             citation: form.citation(),
-            patron_id: None,
+            patron_id,
             rota: None,
         };
         match crate::flow::create_borrow_request(&ctx.st, user, body).await {
@@ -344,16 +433,7 @@ pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) ->
                 Ok(see_other(&to))
             }
             Err(ApiError::Invalid(fields)) => {
-                let errors = fields
-                    .iter()
-                    .map(|f| {
-                        (
-                            f.field.trim_start_matches("citation.").to_owned(),
-                            ctx.m.field_error(f.field, f.code, &f.message),
-                        )
-                    })
-                    .collect();
-                let page = form_page(&ctx, &form, errors, false);
+                let page = form_page(&ctx, &form, field_errors(fields), false);
                 Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page))
             }
             Err(e) => Err(WebError::Api(e)),

@@ -865,3 +865,63 @@ async fn every_page_each_role_can_reach_answers_in_its_language_without_broken_l
         }
     }
 }
+
+#[tokio::test]
+async fn borrowing_staff_ask_on_a_readers_behalf() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let staff = web_login(&app, "bcu-borrow").await;
+    let form = get(&app, "/staff/borrowing/new", Some(&staff)).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains(r#"action="/staff/borrowing/new""#));
+    assert!(form.body.contains(r#"id="f-patron""#));
+
+    // A reader of another library is no reader of ours; the citation's errors come with it.
+    let wrong = post_form(
+        &app,
+        "/staff/borrowing/new",
+        Some(&staff),
+        &[
+            ("patron", "xnu-faculty"),
+            ("format", "loan"),
+            ("year", "12"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains(r#"id="e-patron""#));
+    assert!(wrong.body.contains(r#"id="e-title""#));
+    assert!(wrong.body.contains(r#"id="e-year""#));
+
+    let ok = post_form(
+        &app,
+        "/staff/borrowing/new",
+        Some(&staff),
+        &[
+            ("patron", "bcu-faculty"),
+            ("format", "loan"),
+            ("title", "Asked at the desk"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let reader = web_login(&app, "bcu-faculty").await;
+    let mine = get(&app, "/my/requests", Some(&reader)).await;
+    assert!(mine.body.contains("Asked at the desk"));
+
+    // Readers cannot use the staff route to ask for someone else.
+    let other = post_form(
+        &app,
+        "/staff/borrowing/new",
+        Some(&reader),
+        &[
+            ("patron", "bcu-undergraduate"),
+            ("format", "loan"),
+            ("title", "Not mine to ask"),
+        ],
+    )
+    .await;
+    assert_eq!(other.status, 303);
+    let undergrad = web_login(&app, "bcu-undergraduate").await;
+    let theirs = get(&app, "/my/requests", Some(&undergrad)).await;
+    assert!(!theirs.body.contains("Not mine to ask"));
+}
