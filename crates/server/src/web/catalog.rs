@@ -91,6 +91,7 @@ catalog! {
     citation_heading: "What was asked for", "所申请的文献";
     timeline: "What has happened", "处理经过";
     now_label: "Now:", "当前：";
+    became_label: "Status then:", "此后状态：";
     cancel_pending: "You asked to cancel; the lending library has not answered yet.", "已申请取消，出借馆尚未答复。";
     renew_pending: "A renewal was asked for; the lending library has not answered yet.", "已申请续借，出借馆尚未答复。";
     overdue_flag: "Overdue: please return it.", "已逾期，请尽快归还。";
