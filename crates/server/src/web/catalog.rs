@@ -130,6 +130,12 @@ catalog! {
     err_action_forbidden: "That action is for another role.", "此操作须由其他角色执行。";
     err_unknown_action: "Unknown action.", "未知操作。";
     home: "Home", "首页";
+    bulk_label: "With the selected requests", "对所选请求";
+    bulk_button: "Apply", "执行";
+    bulk_select: "Select request", "选择请求";
+    bulk_done: "Done:", "已完成：";
+    bulk_refused: "not possible at their stage:", "当前阶段不允许：";
+    bulk_none: "Select at least one request first.", "请先选择至少一个请求。";
     nav_request_for_reader: "Request for a reader", "代读者申请";
     section_reader: "The reader", "读者";
     f_patron: "Reader's username", "读者用户名";

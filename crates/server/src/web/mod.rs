@@ -49,8 +49,10 @@ pub fn router(state: AppState) -> Router {
             "/staff/borrowing/new",
             get(reader::new_form).post(reader::create),
         )
+        .route("/staff/borrowing/bulk", post(staff::borrowing_bulk))
         .route("/staff/borrowing/{id}/act", post(staff::borrowing_act))
         .route("/staff/lending", get(staff::lending))
+        .route("/staff/lending/bulk", post(staff::lending_bulk))
         .route("/staff/lending/{id}", get(staff::lend_detail))
         .route("/staff/lending/{id}/act", post(staff::lending_act))
         .route("/static/web.css", get(css))

@@ -237,9 +237,37 @@ pub struct QueueView {
     pub total: i64,
     pub prev: Option<String>,
     pub next: Option<String>,
-    pub notice: Option<&'static str>,
+    pub notice: Option<String>,
     pub error: Option<String>,
+    /// Actions that need no details, offered for the selected rows at once.
+    pub bulk_actions: Vec<BulkChoice>,
 }
+
+pub struct BulkChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+/// Actions staff may apply to many rows at once: those that need no details. Each row still
+/// goes through its machine, which refuses the rows whose stage does not allow it.
+const BORROW_BULK: &[&str] = &[
+    "approve",
+    "receive",
+    "lend_to_patron",
+    "deliver_to_patron",
+    "patron_return",
+    "ship_return",
+];
+const LEND_BULK: &[&str] = &[
+    "will_supply",
+    "expect_to_supply",
+    "locate",
+    "print_pick_slip",
+    "ship_non_returnable",
+    "mark_overdue",
+    "recall",
+    "check_in",
+];
 
 #[derive(Template, WebTemplate)]
 #[template(path = "queue.html")]
@@ -266,6 +294,11 @@ pub struct QueueQuery {
     pub offset: Option<i64>,
     #[serde(default)]
     pub done: Option<String>,
+    /// After a bulk action: how many requests it moved and how many refused it.
+    #[serde(default)]
+    pub bulk_done: Option<usize>,
+    #[serde(default)]
+    pub bulk_refused: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -472,8 +505,36 @@ async fn queue_view(
         total,
         prev,
         next,
-        notice: query.done.as_ref().map(|_| m.action_done),
+        notice: bulk_notice(m, query)
+            .or_else(|| query.done.as_ref().map(|_| m.action_done.to_owned())),
         error: None,
+        bulk_actions: match side {
+            Side::Borrowing => BORROW_BULK
+                .iter()
+                .map(|&value| BulkChoice {
+                    value,
+                    label: m.borrow_action(value),
+                })
+                .collect(),
+            Side::Lending => LEND_BULK
+                .iter()
+                .map(|&value| BulkChoice {
+                    value,
+                    label: m.lend_action(value),
+                })
+                .collect(),
+        },
+    })
+}
+
+/// What a bulk action did, in a sentence.
+fn bulk_notice(m: &'static Msg, q: &QueueQuery) -> Option<String> {
+    let done = q.bulk_done?;
+    let refused = q.bulk_refused.unwrap_or(0);
+    Some(if done == 0 && refused == 0 {
+        m.bulk_none.to_owned()
+    } else {
+        format!("{} {done}; {} {refused}", m.bulk_done, m.bulk_refused)
     })
 }
 
@@ -556,7 +617,7 @@ async fn queue_act(
             .unwrap_or_default();
         let mut v = queue_view(&ctx, side, user, &query).await?;
         match done {
-            Ok(()) => v.notice = Some(ctx.m.action_done),
+            Ok(()) => v.notice = Some(ctx.m.action_done.to_owned()),
             Err(e @ ApiError::Internal(_)) => return Err(WebError::Api(e)),
             Err(e) => v.error = Some(refusal_text(ctx.m, &e)),
         }
@@ -678,4 +739,94 @@ pub async fn lend_detail(
     }
     .await;
     ctx.finish(r)
+}
+
+/// Apply one action to every selected row, each through its machine; say how many it moved and
+/// how many refused it (their stage did not allow it, or someone changed them meanwhile).
+async fn queue_bulk(
+    ctx: Ctx,
+    side: Side,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        side.staff(user)?;
+        let Form(pairs) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let value = |key: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let action = value("action");
+        let offered = match side {
+            Side::Borrowing => BORROW_BULK,
+            Side::Lending => LEND_BULK,
+        };
+        if !offered.contains(&action.as_str()) {
+            return Err(WebError::Api(ApiError::BadRequest(format!(
+                "{action:?} cannot be applied to many requests at once; one of {} can",
+                offered.join(", ")
+            ))));
+        }
+        let ids: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, v)| k == "ids" && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+            .take(usize::try_from(PAGE_SIZE).unwrap_or(50))
+            .collect();
+        let (mut done, mut refused) = (0usize, 0usize);
+        for id in ids {
+            let input = ActionInput {
+                action: action.clone(),
+                ..ActionInput::default()
+            };
+            let result = match side {
+                Side::Borrowing => borrow_action(&ctx.st, user, id, input).await.map(|_| ()),
+                Side::Lending => lend_action(&ctx.st, user, id, input).await.map(|_| ()),
+            };
+            match result {
+                Ok(()) => done += 1,
+                Err(e @ ApiError::Internal(_)) => return Err(WebError::Api(e)),
+                Err(_) => refused += 1,
+            }
+        }
+        let back = local_path(&value("back"))
+            .filter(|b| b.starts_with(side.base()))
+            .unwrap_or(side.base())
+            .to_owned();
+        if !ctx.htmx {
+            let sep = if back.contains('?') { '&' } else { '?' };
+            return Ok(see_other(&format!(
+                "{back}{sep}bulk_done={done}&bulk_refused={refused}"
+            )));
+        }
+        let uri: Uri = back
+            .parse()
+            .map_err(|_| ApiError::BadRequest("back is not a path".to_owned()))?;
+        let mut query = Query::<QueueQuery>::try_from_uri(&uri)
+            .map(|Query(q)| q)
+            .unwrap_or_default();
+        query.bulk_done = Some(done);
+        query.bulk_refused = Some(refused);
+        let v = queue_view(&ctx, side, user, &query).await?;
+        Ok(render(&ctx, v))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+pub async fn borrowing_bulk(
+    ctx: Ctx,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    queue_bulk(ctx, Side::Borrowing, form).await
+}
+
+pub async fn lending_bulk(
+    ctx: Ctx,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    queue_bulk(ctx, Side::Lending, form).await
 }

@@ -925,3 +925,90 @@ async fn borrowing_staff_ask_on_a_readers_behalf() {
     let theirs = get(&app, "/my/requests", Some(&undergrad)).await;
     assert!(!theirs.body.contains("Not mine to ask"));
 }
+
+#[tokio::test]
+async fn a_lending_operator_applies_one_action_to_several_rows() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let book = crate::lifecycle::book_held_by_xnu_and_htu(&app).await;
+    let bcu = app.login("bcu-borrow").await;
+    for reader in ["bcu-faculty", "bcu-undergraduate"] {
+        let token = app.login(reader).await;
+        let (st, req) = app
+            .post(
+                "/api/v1/requests",
+                serde_json::json!({"format": "loan", "citation": book}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(st, 201, "{req}");
+        app.borrow_action(
+            &bcu,
+            req["id"].as_str().unwrap(),
+            serde_json::json!({"action": "approve"}),
+        )
+        .await;
+    }
+    let xnu = web_login(&app, "xnu-lend").await;
+    let title = book["title"].as_str().unwrap();
+    let mut queue = String::new();
+    for _ in 0..200 {
+        queue = get(&app, "/staff/lending?state=request_received", Some(&xnu))
+            .await
+            .body;
+        if row_ids(&queue).len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let ids = row_ids(&queue);
+    assert_eq!(ids.len(), 2, "both arrived: {queue}");
+    assert!(queue.contains(title));
+    assert!(queue.contains(r#"<span class="count">2</span>"#));
+    assert!(queue.contains(r#"form="bulk""#));
+
+    let back = "/staff/lending?state=request_received";
+    let form = |action: &'static str| {
+        let mut f: Vec<(&str, &str)> = vec![("action", action), ("back", back)];
+        f.extend(ids.iter().map(|id| ("ids", id.as_str())));
+        f
+    };
+    let done = post_form(
+        &app,
+        "/staff/lending/bulk",
+        Some(&xnu),
+        &form("will_supply"),
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location(),
+        "/staff/lending?state=request_received&bulk_done=2&bulk_refused=0"
+    );
+    let after = get(&app, done.location(), Some(&xnu)).await;
+    assert!(
+        after
+            .body
+            .contains("Done: 2; not possible at their stage: 0")
+    );
+    assert!(after.body.contains("No request matches."), "both moved on");
+
+    // Checking in what was never shipped is refused row by row; with htmx, the queue says so.
+    let refused = send(
+        browser()
+            .post(format!("{}/staff/lending/bulk", app.base))
+            .header("cookie", &xnu)
+            .header("sec-fetch-site", "same-origin")
+            .header("hx-request", "true")
+            .form(&form("check_in")),
+    )
+    .await;
+    assert_eq!(refused.status, 200);
+    assert!(
+        refused
+            .body
+            .contains("Done: 0; not possible at their stage: 2")
+    );
+
+    let odd = post_form(&app, "/staff/lending/bulk", Some(&xnu), &form("reject")).await;
+    assert_eq!(odd.status, 400, "reject needs a reason: not a bulk action");
+}
