@@ -31,10 +31,29 @@ pub enum BenchCommand {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Loan lifecycles between two nodes on loopback: every ISO 18626 message goes over HTTP
+    /// (six messages and six confirmations a loan), against the same node's `/healthz`
+    /// requests per second as the baseline.
+    Federation {
+        /// Number of lifecycles.
+        #[arg(long, default_value_t = 500)]
+        n: usize,
+        /// Lifecycles in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// SQLite durability on both nodes: full or normal.
+        #[arg(long, default_value = "full")]
+        sync: String,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Federation {
+            n,
+            concurrency,
+            sync,
+        } => federation(n, concurrency, &sync).await,
         BenchCommand::Lifecycle {
             n,
             concurrency,
@@ -166,5 +185,215 @@ async fn one_lifecycle(
         .await
         .map_err(step)?;
     d.until_borrow_state(&id, "completed").await.map_err(step)?;
+    Ok(())
+}
+
+/// One node of the federation bench: the app running, its store seeded with the demo, the
+/// libraries in `remote` reached at `peer`'s endpoint.
+struct Node {
+    st: server::AppState,
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_node(sync: &str) -> anyhow::Result<(App, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    config.sqlite_synchronous = sync.to_owned();
+    config.sweep_interval_ms = 60_000;
+    Ok((App::build(config).await?, dir))
+}
+
+fn run_node(app: App, dir: tempfile::TempDir) -> Node {
+    let st = app.state();
+    let base = format!("http://{}", app.address());
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+    Node {
+        st,
+        base,
+        stop,
+        server,
+        _dir: dir,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn federation(n: usize, concurrency: usize, sync: &str) -> anyhow::Result<()> {
+    let (app_a, dir_a) = start_node(sync).await?;
+    let (app_b, dir_b) = start_node(sync).await?;
+    let a = run_node(app_a, dir_a);
+    let b = run_node(app_b, dir_b);
+    let remote = |codes: &[&str], node: &Node| -> Vec<(String, String)> {
+        codes
+            .iter()
+            .map(|c| ((*c).to_owned(), format!("{}/iso18626", node.base)))
+            .collect()
+    };
+    server::demo::seed_directory_split(&a.st, a._dir.path(), &remote(&["HTU", "CPL", "NSD"], &b))
+        .await?
+        .context("node A's store was not empty")?;
+    server::demo::seed_directory_split(&b.st, b._dir.path(), &remote(&["HUB", "BCU", "XNU"], &a))
+        .await?
+        .context("node B's store was not empty")?;
+
+    // Baseline: plain HTTP round trips to the same node, as many in flight.
+    let client = reqwest::Client::new();
+    let probes = (n * 12).max(2000);
+    let start = Instant::now();
+    let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..probes {
+        let permit = limit.clone().acquire_owned().await?;
+        let (client, url) = (client.clone(), format!("{}/healthz", b.base));
+        tasks.spawn(async move {
+            let ok = client
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            drop(permit);
+            ok
+        });
+    }
+    let mut healthz_failed = 0;
+    while let Some(r) = tasks.join_next().await {
+        if !r.unwrap_or(false) {
+            healthz_failed += 1;
+        }
+    }
+    let healthz_rate = probes as f64 / start.elapsed().as_secs_f64();
+
+    let da = Arc::new(Driver::new(a.st.clone()));
+    let db = Arc::new(Driver::new(b.st.clone()));
+    let staff = da.user("bcu-borrow").await?;
+    let patron = da.user("bcu-faculty").await?;
+    let lender = db.user("htu-lend").await?;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = limit.clone().acquire_owned().await?;
+        let (da, db) = (da.clone(), db.clone());
+        let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
+        tasks.spawn(async move {
+            let r = one_remote_lifecycle(&da, &db, &staff, &patron.user_id, &lender, i).await;
+            drop(permit);
+            r
+        });
+    }
+    let mut failed = 0;
+    let mut first_error = None;
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r.map_err(anyhow::Error::from).and_then(|r| r) {
+            failed += 1;
+            first_error.get_or_insert(e);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(e) = &first_error {
+        eprintln!("first failure: {e:#}");
+    }
+    let mut lat = a.st.store.delivery_latencies().await?;
+    lat.extend(b.st.store.delivery_latencies().await?);
+    lat.sort_by(f64::total_cmp);
+    let messages = lat.len();
+    let rate = messages as f64 / secs;
+    println!(
+        "librelay bench federation (two nodes on loopback, {} store, synchronous={sync}, {concurrency} loans in flight)",
+        a.st.store.engine()
+    );
+    println!("  loans:                      {n} ({failed} failed) in {secs:.2} s");
+    println!("  ISO 18626 messages sent:    {messages} (each answered by a confirmation)");
+    println!(
+        "  messages per second:        {rate:.0} ({:.0} HTTP exchanges/s counting confirmations)",
+        2.0 * rate
+    );
+    println!(
+        "  message latency, queued to confirmed: p50 {:.1} ms, p99 {:.1} ms",
+        1000.0 * percentile(&lat, 0.5),
+        1000.0 * percentile(&lat, 0.99)
+    );
+    println!(
+        "  baseline GET /healthz per second (same node, same concurrency): {healthz_rate:.0} ({healthz_failed} failed)"
+    );
+    println!(
+        "  ratio messages/s : healthz/s = {:.3}",
+        rate / healthz_rate
+    );
+    println!("  targets: >= 2000 messages/s; p99 <= 20 ms at 1000 messages/s");
+    for node in [a, b] {
+        let _ = node.stop.send(());
+        let _ = node.server.await;
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} lifecycles failed");
+    }
+    Ok(())
+}
+
+async fn one_remote_lifecycle(
+    da: &Driver,
+    db: &Driver,
+    staff: &server::auth::CurrentUser,
+    patron_id: &str,
+    lender: &server::auth::CurrentUser,
+    i: usize,
+) -> anyhow::Result<()> {
+    let citation = serde_json::json!({ "title": format!("Federated benchmark book {i}"), "author": "Bench, B." });
+    let body = CreateRequest {
+        format: "loan".to_owned(),
+        citation: serde_json::from_value(citation)?,
+        patron_id: Some(patron_id.to_owned()),
+        rota: Some(vec!["HTU".to_owned()]),
+    };
+    let req = da
+        .create(staff, body)
+        .await
+        .map_err(|e| anyhow::anyhow!("create: {e}"))?;
+    let id = req.request_id;
+    let step = |e: server::error::ApiError| anyhow::anyhow!("{id}: {e:?}");
+    let sent = da
+        .borrow(staff, &id, action("approve"))
+        .await
+        .map_err(step)?;
+    let wire = server::flow::borrow::wire_id(&sent);
+    let lend = db
+        .until_lend_state_wire(&id, &wire, "HTU", "request_received")
+        .await
+        .map_err(step)?;
+    db.lend(lender, &lend.request_id, action("will_supply"))
+        .await
+        .map_err(step)?;
+    let ship = ActionInput {
+        barcode: Some(format!("F{i:08}")),
+        ..action("ship_physical")
+    };
+    db.lend(lender, &lend.request_id, ship)
+        .await
+        .map_err(step)?;
+    da.until_borrow_state(&id, "shipped").await.map_err(step)?;
+    for a in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        da.borrow(staff, &id, action(a)).await.map_err(step)?;
+    }
+    db.until_lend_state_wire(&id, &wire, "HTU", "return_shipped")
+        .await
+        .map_err(step)?;
+    db.lend(lender, &lend.request_id, action("check_in"))
+        .await
+        .map_err(step)?;
+    da.until_borrow_state(&id, "completed")
+        .await
+        .map_err(step)?;
     Ok(())
 }

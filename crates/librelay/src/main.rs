@@ -43,6 +43,11 @@ enum Command {
         /// Address to listen on. Default: 127.0.0.1:8080
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// With --demo: demo libraries served by another node, CODES=ENDPOINT (repeatable),
+        /// e.g. HTU,CPL,NSD=http://127.0.0.1:8081/iso18626. Two nodes seeded with
+        /// complementary halves lend to each other over ISO 18626.
+        #[arg(long, requires = "demo")]
+        demo_remote: Vec<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -55,6 +60,13 @@ enum Command {
     Library {
         #[command(subcommand)]
         what: LibraryCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Partner libraries served by another system or node, and how to reach them.
+    Peer {
+        #[command(subcommand)]
+        what: PeerCommand,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -94,6 +106,43 @@ enum LibraryCommand {
         #[arg(long)]
         hub: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum PeerCommand {
+    /// Set how a partner library (added with `library add`) is reached over ISO 18626.
+    Set {
+        #[arg(long)]
+        code: String,
+        /// librelay, reshare, alma, worldshare or other: picks the defaults.
+        #[arg(long, default_value = "librelay")]
+        system: String,
+        /// Where the peer takes ISO 18626 messages, e.g. https://ill.example.edu/iso18626.
+        #[arg(long)]
+        endpoint: String,
+        /// 2017 or 2021 (default: the system's).
+        #[arg(long)]
+        version: Option<String>,
+        /// Send a shared secret in a header: NAME=VALUE.
+        #[arg(long)]
+        auth_header: Option<String>,
+        /// Require this header (NAME=VALUE) on messages from the peer.
+        #[arg(long)]
+        inbound_header: Option<String>,
+    },
+    /// List the peer profiles (credentials hidden).
+    List,
+}
+
+fn header_auth(arg: Option<String>) -> anyhow::Result<Option<domain::peer::PeerAuth>> {
+    let Some(a) = arg else { return Ok(None) };
+    let (name, value) = a
+        .split_once('=')
+        .with_context(|| format!("{a:?}: write the header as NAME=VALUE"))?;
+    Ok(Some(domain::peer::PeerAuth::Header {
+        name: name.trim().to_owned(),
+        value: value.trim().to_owned(),
+    }))
 }
 
 #[derive(Subcommand)]
@@ -201,11 +250,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             demo,
             listen,
+            demo_remote,
             store,
         } => {
             let config = load_config(cli.config.as_deref(), &store, listen)?;
             init_tracing(&config.log_level);
-            serve(config, demo).await
+            let mut remote = Vec::new();
+            for spec in &demo_remote {
+                let (codes, endpoint) = spec.split_once('=').with_context(|| {
+                    format!("--demo-remote {spec:?}: write CODES=ENDPOINT, e.g. HTU,CPL=http://127.0.0.1:8081/iso18626")
+                })?;
+                for code in codes.split(',').filter(|c| !c.trim().is_empty()) {
+                    remote.push((code.trim().to_owned(), endpoint.trim().to_owned()));
+                }
+            }
+            serve(config, demo, &remote).await
         }
         Command::Migrate { store } => {
             let config = load_config(cli.config.as_deref(), &store, None)?;
@@ -241,6 +300,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("library {} added", code.to_uppercase());
             Ok(())
         }
+        Command::Peer { what, store } => {
+            let st = admin_store(cli.config.as_deref(), &store).await?;
+            match what {
+                PeerCommand::Set {
+                    code,
+                    system,
+                    endpoint,
+                    version,
+                    auth_header,
+                    inbound_header,
+                } => {
+                    let input = server::api::peers::PeerInput {
+                        system,
+                        endpoint,
+                        version,
+                        auth: header_auth(auth_header)?,
+                        inbound_auth: header_auth(inbound_header)?,
+                        ..Default::default()
+                    };
+                    let p =
+                        server::admin::set_peer(&st, &code, input, time::OffsetDateTime::now_utc())
+                            .await?;
+                    println!(
+                        "{} is reached at {} ({}, ISO 18626 {})",
+                        code.to_uppercase(),
+                        p.endpoint,
+                        p.system,
+                        p.version
+                    );
+                }
+                PeerCommand::List => {
+                    for row in st.peers().await? {
+                        let p = &row.profile.0;
+                        println!(
+                            "{:<8} {:<10} {:<5} {}",
+                            row.library_id, p.system, p.version, p.endpoint
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::User {
             what:
                 UserCommand::Add {
@@ -273,13 +374,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(config: Config, demo: bool, remote: &[(String, String)]) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let app = App::build(config).await?;
     let state = app.state();
     let addr = app.address();
     if demo {
-        match server::demo::seed_directory(&state, &data_dir).await? {
+        match server::demo::seed_directory_split(&state, &data_dir, remote).await? {
             Some(accounts) => {
                 println!(
                     "Demo consortium seeded. Accounts (password for all: {}):",
@@ -292,7 +393,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
                     "Written to {}",
                     data_dir.join("demo-accounts.json").display()
                 );
-                tokio::spawn(server::demo::seed_activity(state.clone()));
+                if remote.is_empty() {
+                    tokio::spawn(server::demo::seed_activity(state.clone()));
+                } else {
+                    for (code, endpoint) in remote {
+                        println!("  {code} is served by the node at {endpoint}");
+                    }
+                }
             }
             None => println!("The store already has data; demo seeding skipped."),
         }

@@ -158,3 +158,34 @@ pub async fn add_user(
         })?;
     Ok(id)
 }
+
+/// Make `code` a partner served elsewhere: messages to it go over HTTP to `endpoint`, written
+/// as the preset of `system` says (librelay, reshare, alma, worldshare, other).
+pub async fn set_peer(
+    store: &Store,
+    code: &str,
+    input: crate::api::peers::PeerInput,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<domain::peer::PeerProfile> {
+    let code = LibraryCode::parse(code)?.to_string();
+    store
+        .library(&code)
+        .await
+        .with_context(|| format!("library {code} does not exist; add it first"))?;
+    let current = store.peer(&code).await?;
+    let profile = crate::api::peers::profile_from(input, current.as_ref()).map_err(|errors| {
+        anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    let p = profile.clone();
+    store
+        .write(move |tx| Box::pin(async move { tx.upsert_peer(&code, &p, now).await }))
+        .await?;
+    Ok(profile)
+}

@@ -61,6 +61,10 @@ impl App {
             config: Arc::new(config),
             waiters: Arc::new(Waiters::default()),
             metrics: metrics_handle(),
+            peers: Arc::new(
+                crate::flow::send::PeerLinks::new()
+                    .context("starting the HTTP client for peers")?,
+            ),
         };
         let (router, _doc) = crate::api::router(state.clone());
         let router = router

@@ -125,14 +125,43 @@ pub async fn seed_directory(
     st: &AppState,
     data_dir: &Path,
 ) -> anyhow::Result<Option<Vec<DemoAccount>>> {
+    seed_directory_split(st, data_dir, &[]).await
+}
+
+/// Seed an empty store where the libraries in `remote` (code, ISO 18626 endpoint) are served
+/// by another node: they get a librelay peer profile and no accounts here. Two nodes seeded
+/// with complementary halves make a federation to try.
+pub async fn seed_directory_split(
+    st: &AppState,
+    data_dir: &Path,
+    remote: &[(String, String)],
+) -> anyhow::Result<Option<Vec<DemoAccount>>> {
     if st.store.count_libraries().await? > 0 {
         return Ok(None);
+    }
+    let mut peers = Vec::new();
+    for (code, endpoint) in remote {
+        let code = code.trim().to_uppercase();
+        if !LIBS.iter().any(|l| l.code == code) {
+            anyhow::bail!(
+                "{code} is not a demo library ({})",
+                LIBS.iter().map(|l| l.code).collect::<Vec<_>>().join(", ")
+            );
+        }
+        let profile =
+            domain::peer::PeerProfile::preset(domain::peer::PeerSystem::Librelay, endpoint.trim());
+        if let Some(e) = profile.validate().first() {
+            anyhow::bail!("the endpoint for {code}: {}", e.message);
+        }
+        peers.push((code, profile));
     }
     // One hash for every demo account: Argon2 is slow on purpose, and the demo must answer
     // within a second of start.
     let hash = hash_password(DEMO_PASSWORD.to_owned()).await?;
     let now = st.now();
-    let (users, accounts) = people(&hash);
+    let (mut users, mut accounts) = people(&hash);
+    users.retain(|u| !peers.iter().any(|(c, _)| *c == u.library_id));
+    accounts.retain(|a| !peers.iter().any(|(c, _)| *c == a.library));
     let records = catalog_records().context("reading the demo catalog records")?;
     st.store
         .write(move |tx| {
@@ -170,6 +199,9 @@ pub async fn seed_directory(
                 }
                 for u in &users {
                     tx.insert_user(u, now).await?;
+                }
+                for (code, profile) in &peers {
+                    tx.upsert_peer(code, profile, now).await?;
                 }
                 for (i, (rec, holders)) in records.iter().enumerate() {
                     tx.insert_catalog_record(rec, now).await?;

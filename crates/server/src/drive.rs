@@ -144,4 +144,35 @@ impl Driver {
                 ))
             })
     }
+
+    /// Wait until `lender` has the lending request whose borrower's wire id is `wire_id` in
+    /// `state` (the borrower may be on another node; `borrow_id` is what waiters are woken by).
+    pub async fn until_lend_state_wire(
+        &self,
+        borrow_id: &str,
+        wire_id: &str,
+        lender: &str,
+        state: &str,
+    ) -> ApiResult<LendRequest> {
+        let store = self.st.store.clone();
+        self.st
+            .waiters
+            .wait_for(borrow_id, STEP_TIMEOUT, || {
+                let store = store.clone();
+                async move {
+                    store
+                        .lend_request_for_borrow(lender, wire_id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .filter(|r| r.state == state)
+                }
+            })
+            .await
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!(
+                    "{lender} has no request {wire_id} in {state} in time"
+                ))
+            })
+    }
 }

@@ -130,6 +130,16 @@ fn field_label_zh(field: &str) -> &str {
         "library" => "图书馆",
         "locale" => "语言",
         "body" => "请求内容",
+        "system" => "对方系统",
+        "endpoint" => "接收地址",
+        "version" => "ISO 18626 版本",
+        "auth" => "发送凭据",
+        "inbound_auth" => "接收凭据",
+        "error_style" => "错误应答方式",
+        "status_map" => "状态映射",
+        "reason_map" => "消息原因映射",
+        "max_in_flight" => "并发消息数",
+        "timeout_secs" => "超时秒数",
         other => other,
     }
 }
@@ -163,6 +173,16 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "invalid_locale" => "语言应为 zh-CN 或 en".to_owned(),
         "invalid_json_shape" => "请求内容的结构不正确".to_owned(),
         "unknown_state" => "状态名称无效".to_owned(),
+        "invalid_url" => format!("{f}应为 http:// 或 https:// 开头的地址"),
+        "invalid_header_name" => format!("{f}中的 HTTP 头名称无效"),
+        "invalid_header_value" => format!("{f}中的 HTTP 头的值不能为空，也不能含控制字符"),
+        "invalid_basic_auth" => format!("{f}需要不含冒号的用户名和密码"),
+        "unknown_status" => format!("{f}两侧都必须是 ISO 18626 状态值"),
+        "unknown_reason" => format!("{f}两侧都必须是 ISO 18626 消息原因值"),
+        "out_of_range" => format!("{f}超出允许范围"),
+        "unknown_system" => "对方系统应为 librelay、reshare、alma、worldshare 或 other".to_owned(),
+        "unknown_version" => "版本应为 2017 或 2021".to_owned(),
+        "unknown_error_style" => "错误应答方式应为 confirmation 或 http_400".to_owned(),
         _ => return None,
     })
 }

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::AppState;
 use crate::flow::borrow::{Extra, apply_borrow};
 use crate::flow::lend::apply_lend;
+use crate::flow::send::Sent;
 use crate::flow::{Acting, FlowError, iso};
 
 /// Messages claimed per round. Delivered concurrently by (recipient, request) so their writes
@@ -66,9 +67,16 @@ pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
     join_all(groups.into_values().map(|group| {
         let st = st.clone();
         async move {
+            // In order within a request; after a failure the rest of the group waits for the
+            // retry (the claim query holds later messages back while an earlier one waits).
             for row in group {
-                if let Err(e) = deliver(&st, row).await {
-                    tracing::warn!(error = %e, "delivery bookkeeping failed");
+                match deliver(&st, row).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delivery bookkeeping failed");
+                        break;
+                    }
                 }
             }
         }
@@ -77,37 +85,81 @@ pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
     Ok(n)
 }
 
-async fn deliver(st: &AppState, row: OutboxRow) -> Result<(), FlowError> {
+/// Deliver one message: to a library on this node directly, to a peer over HTTP. Returns
+/// false when it failed and later messages of the same request should wait.
+async fn deliver(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
     let Some(agency) = iso::parse_agency_key(&row.recipient) else {
-        return fail(
-            st,
-            &row,
-            format!("recipient {} is not TYPE:VALUE", row.recipient),
-        )
-        .await;
+        let why = format!("recipient {} is not TYPE:VALUE", row.recipient);
+        return park(st, &row, why, String::new()).await;
     };
-    let local = st
+    let Some(library) = st
         .store
         .library_by_agency(&agency.agency_type, &agency.value)
-        .await?;
-    if local.is_none() {
-        // Remote peers are reached over HTTP with their peer profile (a later step); until one
-        // is configured the message waits, retried with backoff, visible to staff.
-        return fail(
-            st,
-            &row,
-            format!(
-                "no route to {}: it is not a library on this node",
-                row.recipient
-            ),
-        )
-        .await;
+        .await?
+    else {
+        let why = format!(
+            "no route to {}: it is neither a library on this node nor a partner with a peer profile",
+            row.recipient
+        );
+        fail(st, &row, why).await?;
+        return Ok(false);
+    };
+    let Some(profile) = st.store.peer(&library.library_id).await? else {
+        let answer =
+            crate::flow::receive::deliver_local(st, row.payload.as_bytes(), row.outbox_id).await;
+        metrics::counter!("librelay_outbox_delivered_total", "result" => if answer.ok { "ok" } else { "refused" })
+            .increment(1);
+        return Ok(true);
+    };
+    let id = row.outbox_id;
+    let now = st.now();
+    match st
+        .peers
+        .send(&library.library_id, &profile, &row.payload)
+        .await
+    {
+        Sent::Confirmed(confirmation) => {
+            metrics::counter!("librelay_outbox_delivered_total", "result" => "ok").increment(1);
+            st.store
+                .write(move |tx| {
+                    Box::pin(async move { tx.outbox_delivered(id, &confirmation, now).await })
+                })
+                .await?;
+            Ok(true)
+        }
+        Sent::Skipped(why) => {
+            metrics::counter!("librelay_outbox_delivered_total", "result" => "skipped")
+                .increment(1);
+            st.store
+                .write(move |tx| Box::pin(async move { tx.outbox_skipped(id, &why, now).await }))
+                .await?;
+            Ok(true)
+        }
+        Sent::Refused { why, confirmation } => {
+            metrics::counter!("librelay_outbox_delivered_total", "result" => "refused")
+                .increment(1);
+            park(st, &row, why, confirmation).await
+        }
+        Sent::Failed(why) => {
+            fail(st, &row, why).await?;
+            Ok(false)
+        }
     }
-    let answer =
-        crate::flow::receive::deliver_local(st, row.payload.as_bytes(), row.outbox_id).await;
-    metrics::counter!("librelay_outbox_delivered_total", "result" => if answer.ok { "ok" } else { "refused" })
-        .increment(1);
-    Ok(())
+}
+
+/// Park a message for staff at once: sending it again as it is would not help.
+async fn park(
+    st: &AppState,
+    row: &OutboxRow,
+    why: String,
+    confirmation: String,
+) -> Result<bool, FlowError> {
+    tracing::warn!(outbox = row.outbox_id, recipient = %row.recipient, reason = %why, "message parked");
+    let id = row.outbox_id;
+    st.store
+        .write(move |tx| Box::pin(async move { tx.outbox_dead(id, &why, &confirmation).await }))
+        .await?;
+    Ok(true)
 }
 
 /// Record a failed attempt with exponential backoff (30 s, 1 min, 2 min ... at most 6 h).

@@ -15,6 +15,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub waiters: Arc<Waiters>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The HTTP client to peers on other nodes and systems.
+    pub peers: Arc<crate::flow::send::PeerLinks>,
 }
 
 impl AppState {

@@ -76,6 +76,7 @@ struct CacheInner {
     libraries: std::collections::HashMap<String, LibraryRow>,
     agencies: std::collections::HashMap<(String, String), Option<String>>,
     policies: std::collections::HashMap<(String, String), Option<PartnerPolicy>>,
+    peers: std::collections::HashMap<String, Option<domain::peer::PeerProfile>>,
 }
 
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -145,6 +146,16 @@ impl Cache {
                 .get(&(lender.to_owned(), borrower.to_owned()))
                 .cloned()
         })
+    }
+
+    pub(crate) fn peer(&self, library: &str) -> Option<Option<domain::peer::PeerProfile>> {
+        self.read(|c| c.peers.get(library).cloned())
+    }
+
+    pub(crate) fn remember_peer(&self, library: &str, p: &Option<domain::peer::PeerProfile>) {
+        self.write(|c| {
+            c.peers.insert(library.to_owned(), p.clone());
+        });
     }
 
     fn remember_policy(&self, lender: &str, borrower: &str, p: &Option<PartnerPolicy>) {

@@ -10,6 +10,7 @@ mod catalog;
 mod directory;
 mod error;
 mod message;
+mod peer;
 mod request;
 mod writer;
 
@@ -28,6 +29,7 @@ pub use catalog::{CatalogRecord, HoldingKey, HoldingRow, NewCatalogRecord};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
+pub use peer::PeerRow;
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
 };

@@ -110,7 +110,8 @@ impl Tx<'_> {
     }
 
     /// Claim up to `limit` pending messages that are due, leasing them until `lease_until` so
-    /// no other worker takes them meanwhile. On PostgreSQL rows another process is claiming are
+    /// no other worker takes them meanwhile. A message behind an earlier one of the same request
+    /// to the same recipient (in flight, or waiting to be retried) waits for it. On PostgreSQL rows another process is claiming are
     /// skipped, so any number of processes can deliver side by side.
     pub async fn claim_outbox(
         &mut self,
@@ -125,7 +126,10 @@ impl Tx<'_> {
         };
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
-                SELECT outbox_id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+                SELECT outbox_id FROM outbox o WHERE status = 'pending' AND next_attempt_at <= $1
+                AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending'
+                    AND e.request_id = o.request_id AND e.recipient = o.recipient
+                    AND e.outbox_id < o.outbox_id AND e.next_attempt_at > $1)
                 ORDER BY outbox_id LIMIT $3{lock})
              RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
         );
@@ -198,6 +202,26 @@ impl Tx<'_> {
             )
             .bind(outbox_id)
             .bind(confirmation)
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Close a message that the recipient's profile says not to send, with the reason.
+    pub async fn outbox_skipped(
+        &mut self,
+        outbox_id: i64,
+        why: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'skipped', last_error = $2, delivered_at = $3 WHERE outbox_id = $1",
+            )
+            .bind(outbox_id)
+            .bind(why)
             .bind(now)
             .execute(&mut **c)
             .await?;
@@ -303,6 +327,19 @@ impl Store {
             .await?
         });
         Ok(rows)
+    }
+
+    /// Seconds from queueing to delivery of every message delivered, for benchmarks.
+    pub async fn delivery_latencies(&self) -> Result<Vec<f64>> {
+        let rows: Vec<(OffsetDateTime, Option<OffsetDateTime>)> = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT created_at, delivered_at FROM outbox WHERE status = 'delivered'")
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(c, d)| d.map(|d| (d - c).as_seconds_f64()))
+            .collect())
     }
 
     pub async fn count_pending_outbox(&self) -> Result<i64> {

@@ -25,9 +25,12 @@ async fn receive(State(st): State<AppState>, headers: HeaderMap, body: Bytes) ->
         )
             .into_response();
     }
-    let answer = crate::flow::receive(&st, &body).await;
-    // An ERROR confirmation is still an answer the peer must read: 200, as most peers expect.
+    let answer = crate::flow::receive(&st, &body, &headers).await;
+    // An ERROR confirmation is still an answer the peer must read: 200, as most peers expect,
+    // unless the sender's peer profile asks for 400 (or its credentials were wrong: 401).
+    let status = StatusCode::from_u16(answer.http_status).unwrap_or(StatusCode::OK);
     (
+        status,
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
         answer.confirmation,
     )

@@ -9,6 +9,7 @@ pub mod libraries;
 pub mod meta;
 pub mod outbox;
 pub mod patrons;
+pub mod peers;
 pub mod requests;
 pub mod views;
 
@@ -32,6 +33,7 @@ use crate::AppState;
         (name = "auth", description = "Log in and out"),
         (name = "borrowing", description = "Requests of our readers, sent to partner libraries"),
         (name = "lending", description = "Requests partner libraries sent us"),
+        (name = "admin", description = "Partners served elsewhere and how to reach them (peer profiles)"),
         (name = "meta", description = "Health, metrics and this document")
     )
 )]
@@ -58,6 +60,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(patrons::router())
         .merge(libraries::router())
         .merge(outbox::router())
+        .merge(peers::router())
         .merge(meta::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

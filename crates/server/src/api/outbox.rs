@@ -70,11 +70,14 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<OutboxView>>> {
     require_staff(&user)?;
     let status = q.status.unwrap_or_else(|| "dead".to_owned());
-    if !matches!(status.as_str(), "pending" | "delivered" | "dead") {
+    if !matches!(
+        status.as_str(),
+        "pending" | "delivered" | "skipped" | "dead"
+    ) {
         return Err(ApiError::Invalid(vec![domain::citation::FieldError {
             field: "status",
             code: "unknown_state",
-            message: format!("{status:?} is not pending, delivered or dead"),
+            message: format!("{status:?} is not pending, delivered, skipped or dead"),
         }]));
     }
     let rows = st

@@ -6,6 +6,7 @@ pub mod borrow;
 pub mod iso;
 pub mod lend;
 pub mod receive;
+pub mod send;
 
 use serde::Deserialize;
 use store::StoreError;

@@ -20,21 +20,51 @@ use ::iso18626 as wire;
 pub struct Received {
     pub confirmation: String,
     pub ok: bool,
+    /// The HTTP status to answer with: 200, or what the sender's peer profile asks for a
+    /// refusal (400), or 401 when its credentials are missing or wrong.
+    pub http_status: u16,
 }
 
-/// Receive one message. Never fails: every problem becomes an ERROR confirmation that says
-/// what and where (and, for our own faults, is logged).
-pub async fn receive(st: &AppState, body: &[u8]) -> Received {
-    receive_inner(st, body, None).await
+/// Receive one message over HTTP. Never fails: every problem becomes an ERROR confirmation
+/// that says what and where (and, for our own faults, is logged). A sender with a peer
+/// profile must present the credentials the profile asks for.
+pub async fn receive(st: &AppState, body: &[u8], headers: &axum::http::HeaderMap) -> Received {
+    receive_inner(st, body, None, Some(headers)).await
 }
 
 /// Deliver a message from the outbox of a library on this node: applied and marked delivered
 /// (or dead, when refused) in one transaction, so a crash between the two cannot happen.
 pub async fn deliver_local(st: &AppState, body: &[u8], outbox_id: i64) -> Received {
-    receive_inner(st, body, Some(outbox_id)).await
+    receive_inner(st, body, Some(outbox_id), None).await
 }
 
-async fn receive_inner(st: &AppState, body: &[u8], outbox_id: Option<i64>) -> Received {
+/// The peer profile of the library that sent `msg`, when it is served elsewhere.
+async fn sender_profile(
+    st: &AppState,
+    msg: &wire::Message,
+) -> Result<Option<domain::peer::PeerProfile>, StoreError> {
+    let h = msg.header();
+    let sender = match msg {
+        wire::Message::SupplyingAgencyMessage(_)
+        | wire::Message::SupplyingAgencyMessageConfirmation(_) => &h.supplying_agency_id,
+        _ => &h.requesting_agency_id,
+    };
+    let Some(lib) = st
+        .store
+        .library_by_agency(&sender.agency_type, &sender.value)
+        .await?
+    else {
+        return Ok(None);
+    };
+    st.store.peer(&lib.library_id).await
+}
+
+async fn receive_inner(
+    st: &AppState,
+    body: &[u8],
+    outbox_id: Option<i64>,
+    headers: Option<&axum::http::HeaderMap>,
+) -> Received {
     let now = st.now();
     let (msg, version) = match wire::parse(body) {
         Ok(v) => v,
@@ -60,9 +90,41 @@ async fn receive_inner(st: &AppState, body: &[u8], outbox_id: Option<i64>) -> Re
             return Received {
                 confirmation: xml,
                 ok: false,
+                http_status: 200,
             };
         }
     };
+    let mut refusal_status = 200;
+    if let Some(headers) = headers {
+        let profile = match sender_profile(st, &msg).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the sender's peer profile");
+                None
+            }
+        };
+        if let Some(profile) = profile {
+            if profile.error_style == domain::peer::ErrorStyle::Http400 {
+                refusal_status = 400;
+            }
+            if !super::send::credentials_ok(&profile.inbound_auth, headers) {
+                metrics::counter!("librelay_iso18626_received_total", "result" => "unauthorised")
+                    .increment(1);
+                let what = "the credentials this node expects from the sending agency are missing or wrong".to_owned();
+                return Received {
+                    confirmation: refuse(
+                        &msg,
+                        now,
+                        version,
+                        wire::ErrorType::UnrecognisedDataValue,
+                        what,
+                    ),
+                    ok: false,
+                    http_status: 401,
+                };
+            }
+        }
+    }
     let key = message_key(&msg);
     let moved = msg.clone();
     let result = st
@@ -88,6 +150,7 @@ async fn receive_inner(st: &AppState, body: &[u8], outbox_id: Option<i64>) -> Re
             Received {
                 confirmation: xml,
                 ok,
+                http_status: if ok { 200 } else { refusal_status },
             }
         }
         Err(e) => {
@@ -105,6 +168,7 @@ async fn receive_inner(st: &AppState, body: &[u8], outbox_id: Option<i64>) -> Re
             Received {
                 confirmation: wire::write(&conf, version),
                 ok: false,
+                http_status: 200,
             }
         }
     }
@@ -207,6 +271,19 @@ async fn apply(
             text,
         ));
     };
+    if tx.peer(&library.library_id).await?.is_some() {
+        let text = format!(
+            "header/{field} {} is a partner served by another system, not by this node",
+            iso::agency_key(ours)
+        );
+        return Ok(refused(
+            msg,
+            now,
+            version,
+            wire::ErrorType::UnrecognisedDataValue,
+            text,
+        ));
+    }
     if let Some(previous) = tx.inbox_seen(&library.library_id, key).await? {
         return Ok((previous, None, Touched::default()));
     }

@@ -54,6 +54,37 @@ fn uuid_like() -> String {
 impl TestApp {
     /// The app with the demo consortium's directory and catalog (no demo activity).
     pub async fn spawn(engine: Engine) -> TestApp {
+        let app = Self::start(engine).await;
+        app.seed(&[]).await;
+        app
+    }
+
+    /// Two nodes of one consortium: `a` serves HUB, BCU and XNU, `b` serves HTU, CPL and NSD;
+    /// each knows the other's libraries as librelay peers at the other's `/iso18626`.
+    pub async fn pair(engine: Engine) -> (TestApp, TestApp) {
+        let a = Self::start(engine).await;
+        let b = Self::start(engine).await;
+        let remote = |codes: &[&str], node: &TestApp| -> Vec<(String, String)> {
+            codes
+                .iter()
+                .map(|c| ((*c).to_owned(), format!("{}/iso18626", node.base)))
+                .collect()
+        };
+        a.seed(&remote(&["HTU", "CPL", "NSD"], &b)).await;
+        b.seed(&remote(&["HUB", "BCU", "XNU"], &a)).await;
+        (a, b)
+    }
+
+    /// Seed the demo directory; `remote` libraries are served by another node.
+    pub async fn seed(&self, remote: &[(String, String)]) {
+        server::demo::seed_directory_split(&self.state, self.dir.path(), remote)
+            .await
+            .unwrap()
+            .expect("empty store");
+    }
+
+    /// The app on a fresh, empty store.
+    pub async fn start(engine: Engine) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_tests(dir.path().to_path_buf());
         if engine == Engine::Postgres {
@@ -65,10 +96,6 @@ impl TestApp {
             .expect("app starts");
         let base = format!("http://{}", app.address());
         let state = app.state();
-        server::demo::seed_directory(&state, dir.path())
-            .await
-            .unwrap()
-            .expect("empty store");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;

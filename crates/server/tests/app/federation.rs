@@ -1,0 +1,436 @@
+//! ISO 18626 between nodes and with other systems' peers: a loan lent from one librelay node
+//! to another over HTTP, and a peer that fails, is fixed and is sent to again, with the peer
+//! profile's version, credentials and error style honoured both ways.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::helpers::{Engine, TestApp, engines};
+
+/// A record held by XNU (node A) and HTU (node B), and no one else.
+async fn book_held_by_xnu_and_htu(app: &TestApp) -> Value {
+    for r in app.state.store.catalog_sample(400).await.unwrap() {
+        let Some(isbn) = r.isbn.clone() else { continue };
+        let key = store::HoldingKey {
+            isbn: Some(isbn.clone()),
+            ..Default::default()
+        };
+        let holders: Vec<String> = app
+            .state
+            .store
+            .holders(&key)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.library_id)
+            .collect();
+        if holders == ["HTU", "XNU"] {
+            return json!({"title": r.title, "author": r.author, "isbn": isbn});
+        }
+    }
+    panic!("the demo catalog has no record held only by HTU and XNU");
+}
+
+/// A reader of BCU asks for the book; BCU approves; XNU (same node) says no, so the request
+/// goes on to HTU by itself. Returns the borrowing request id.
+async fn request_passed_on_to_htu(a: &TestApp) -> String {
+    let patron = a.login("bcu-faculty").await;
+    let bcu = a.login("bcu-borrow").await;
+    let xnu = a.login("xnu-lend").await;
+    let citation = book_held_by_xnu_and_htu(a).await;
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": citation}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let at_xnu = a.lend_for(&xnu, &id).await;
+    a.lend_action(
+        &xnu,
+        at_xnu["id"].as_str().unwrap(),
+        json!({"action": "reject", "reason": "NotOnShelf"}),
+    )
+    .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["lender"] == "HTU" && v["state"] == "sent"
+    })
+    .await;
+    id
+}
+
+async fn two_nodes(engine: Engine) {
+    let (a, b) = TestApp::pair(engine).await;
+    let id = request_passed_on_to_htu(&a).await;
+    let bcu = a.login("bcu-borrow").await;
+    // HTU's staff are on node B: the request arrived there over HTTP.
+    let htu = b.login("htu-lend").await;
+    let at_htu = b.lend_for(&htu, &id).await;
+    assert_eq!(at_htu["state"], "request_received", "{at_htu}");
+    let lend_id = at_htu["id"].as_str().unwrap().to_owned();
+    b.lend_action(&htu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "will_supply"
+    })
+    .await;
+    let shipped = b
+        .lend_action(
+            &htu,
+            &lend_id,
+            json!({"action": "ship_physical", "barcode": "HTU0001"}),
+        )
+        .await;
+    let v = a
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "shipped"
+        })
+        .await;
+    assert_eq!(v["due_date"], shipped["due_date"], "{v}");
+    for action in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        a.borrow_action(&bcu, &id, json!({"action": action})).await;
+    }
+    b.eventually(&format!("/api/v1/lending/{lend_id}"), &htu, |v| {
+        v["state"] == "return_shipped"
+    })
+    .await;
+    b.lend_action(&htu, &lend_id, json!({"action": "check_in"}))
+        .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "completed"
+    })
+    .await;
+    // Nothing was parked on either side; a node does not take messages for the other's
+    // libraries.
+    let (_, dead) = a.get("/api/v1/outbox?status=dead", Some(&bcu)).await;
+    assert_eq!(dead, json!([]));
+    let (_, dead) = b.get("/api/v1/outbox?status=dead", Some(&htu)).await;
+    assert_eq!(dead, json!([]));
+    let (_, sent) = a.get("/api/v1/outbox?status=delivered", Some(&bcu)).await;
+    assert!(
+        sent.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["recipient"] == "ISIL:CN-HTU"),
+        "{sent}"
+    );
+}
+
+#[tokio::test]
+async fn a_loan_is_lent_from_one_node_to_another_over_iso18626_and_completes() {
+    for e in engines() {
+        two_nodes(e).await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_refuses_a_message_for_a_library_it_does_not_serve() {
+    let (a, _b) = TestApp::pair(Engine::Sqlite).await;
+    let xml = std::fs::read_to_string(sample("NewRequest.xml"))
+        .unwrap()
+        .replace("OCLC-ABCDE", "CN-HTU");
+    let resp = a
+        .client
+        .post(format!("{}/iso18626", a.base))
+        .header("content-type", "application/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("ERROR"), "{text}");
+    assert!(text.contains("served by another system"), "{text}");
+}
+
+fn sample(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../iso18626/tests/fixtures/samples")
+    .join(name)
+}
+
+/// A peer of another system, played by the test: it answers HTTP 500 while `failing`, else an
+/// OK confirmation, and keeps what it was sent.
+#[derive(Clone, Default)]
+struct FakePeer {
+    failing: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+}
+
+impl FakePeer {
+    async fn start(self) -> String {
+        let peer = self.clone();
+        let app = axum::Router::new().route(
+            "/iso18626",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let peer = peer.clone();
+                async move {
+                    let text = String::from_utf8_lossy(&body).into_owned();
+                    if peer.failing.load(Ordering::SeqCst) {
+                        return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded".to_owned());
+                    }
+                    peer.received.lock().await.push((headers, text.clone()));
+                    (StatusCode::OK, ok_confirmation(&text))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}/iso18626")
+    }
+}
+
+/// The OK confirmation a peer gives a request, in the request's own version.
+fn ok_confirmation(request: &str) -> String {
+    let (msg, version) = iso18626::parse(request.as_bytes()).unwrap();
+    let mut header = msg.header().clone();
+    header.message_status = Some(iso18626::MessageStatus::Ok);
+    header.timestamp_received = Some(header.timestamp.clone());
+    let conf = iso18626::Confirmation {
+        header,
+        ..Default::default()
+    };
+    let reply = match msg {
+        iso18626::Message::Request(_) => iso18626::Message::RequestConfirmation(conf),
+        iso18626::Message::RequestingAgencyMessage(m) => {
+            iso18626::Message::RequestingAgencyMessageConfirmation(iso18626::Confirmation {
+                action: Some(m.action),
+                ..conf
+            })
+        }
+        other => panic!("unexpected {}", other.kind()),
+    };
+    iso18626::write(&reply, version)
+}
+
+#[tokio::test]
+async fn a_peer_that_fails_is_retried_parked_fixed_and_sent_to_in_its_own_version() {
+    let a = TestApp::spawn(Engine::Sqlite).await;
+    let admin = a.login("bcu-admin").await;
+    let bcu = a.login("bcu-borrow").await;
+    let fake = FakePeer::default();
+    fake.failing.store(true, Ordering::SeqCst);
+    let endpoint = fake.clone().start().await;
+
+    // HTU is now served by an Alma peer: 2017 schema, a shared secret each way, refusals
+    // answered with HTTP 400.
+    let profile = json!({
+        "system": "alma",
+        "endpoint": endpoint,
+        "auth": {"type": "header", "name": "X-Api-Key", "value": "to-alma"},
+        "inbound_auth": {"type": "header", "name": "X-Api-Key", "value": "from-alma"},
+        "error_style": "http_400",
+    });
+    let resp = a
+        .client
+        .put(format!("{}/api/v1/peers/HTU", a.base))
+        .bearer_auth(&admin)
+        .json(&profile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let shown: Value = resp.json().await.unwrap();
+    assert_eq!(shown["profile"]["version"], "2017");
+    assert_eq!(shown["profile"]["accepts_expect_to_supply"], false);
+    assert_eq!(shown["profile"]["auth"]["value"], "***", "{shown}");
+    // Staff without an admin role cannot read or change profiles.
+    let (st, _) = a.get("/api/v1/peers", Some(&bcu)).await;
+    assert_eq!(st, 403);
+    // A bad profile is refused field by field.
+    let bad = a
+        .client
+        .put(format!("{}/api/v1/peers/HTU", a.base))
+        .bearer_auth(&admin)
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .json(&json!({"system": "alma", "endpoint": "ftp://x", "max_in_flight": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+    let bad: Value = bad.json().await.unwrap();
+    let fields: Vec<&str> = bad["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["endpoint", "max_in_flight"], "{bad}");
+    let said = bad["error"]["fields"][0]["message"].as_str().unwrap();
+    assert!(said.contains("接收地址"), "said in Chinese: {bad}");
+
+    let id = request_passed_on_to_htu(&a).await;
+
+    // The peer answers 500: tried again with growing pauses, then parked for staff.
+    let mut parked = Value::Null;
+    for _ in 0..40 {
+        a.clock.advance(time::Duration::hours(7));
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let (_, dead) = a.get("/api/v1/outbox?status=dead", Some(&bcu)).await;
+        if let Some(m) = dead
+            .as_array()
+            .and_then(|d| d.iter().find(|m| m["recipient"] == "ISIL:CN-HTU"))
+        {
+            parked = m.clone();
+            break;
+        }
+    }
+    assert_eq!(parked["attempts"], 8, "{parked}");
+    assert!(
+        parked["last_error"].as_str().unwrap().contains("HTTP 500"),
+        "{parked}"
+    );
+    assert!(fake.received.lock().await.is_empty());
+
+    // The peer is back; staff send the message again and it arrives, in the 2017 schema,
+    // with the secret.
+    fake.failing.store(false, Ordering::SeqCst);
+    let msg_id = parked["id"].as_i64().unwrap();
+    let (st, _) = a
+        .post(
+            &format!("/api/v1/outbox/{msg_id}/resend"),
+            json!({}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let mut got = None;
+    for _ in 0..100 {
+        if let Some(first) = fake.received.lock().await.first().cloned() {
+            got = Some(first);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let (headers, body) = got.expect("the peer received the request");
+    assert_eq!(headers["x-api-key"], "to-alma");
+    let (msg, version) = iso18626::parse(body.as_bytes()).unwrap();
+    assert_eq!(version, iso18626::Version::V2017);
+    let iso18626::Message::Request(r) = msg else {
+        panic!("not a request: {body}")
+    };
+    let wire_id = r.header.requesting_agency_request_id.clone();
+    assert!(wire_id.starts_with(&id), "{wire_id} is not of {id}");
+    assert_valid_2017(&body);
+    a.eventually("/api/v1/outbox?status=delivered", &bcu, |v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"].as_i64() == Some(msg_id))
+    })
+    .await;
+
+    // Alma answers WillSupply. Without its secret the message is refused with 401; with it,
+    // the request moves on.
+    let answer = will_supply_from_htu(&wire_id);
+    let post = |secret: Option<&'static str>, body: String| {
+        let mut r = a
+            .client
+            .post(format!("{}/iso18626", a.base))
+            .header("content-type", "application/xml")
+            .body(body);
+        if let Some(s) = secret {
+            r = r.header("X-Api-Key", s);
+        }
+        r.send()
+    };
+    let resp = post(None, answer.clone()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.text().await.unwrap().contains("ERROR"));
+    let resp = post(Some("from-alma"), answer.clone()).await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("OK"), "{text}");
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "will_supply"
+    })
+    .await;
+    // A refusal is answered the way this peer wants it: HTTP 400 with the ERROR confirmation.
+    let unknown = answer.replace(&wire_id, "no-such-request.1");
+    let resp = post(Some("from-alma"), unknown).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("ERROR"));
+}
+
+/// A WillSupply status change from HTU for our request `wire_id`, in the 2017 schema.
+fn will_supply_from_htu(wire_id: &str) -> String {
+    let msg = iso18626::Message::SupplyingAgencyMessage(iso18626::SupplyingAgencyMessage {
+        header: iso18626::Header {
+            supplying_agency_id: iso18626::AgencyId {
+                agency_type: "ISIL".into(),
+                value: "CN-HTU".into(),
+            },
+            requesting_agency_id: iso18626::AgencyId {
+                agency_type: "ISIL".into(),
+                value: "CN-BCU".into(),
+            },
+            timestamp: "2026-11-30T08:00:00Z".into(),
+            requesting_agency_request_id: wire_id.to_owned(),
+            supplying_agency_request_id: Some("alma-77".into()),
+            ..Default::default()
+        },
+        message_info: iso18626::MessageInfo {
+            reason_for_message: iso18626::ReasonForMessage::RequestResponse,
+            ..Default::default()
+        },
+        status_info: iso18626::StatusInfo {
+            status: iso18626::Status::WillSupply,
+            last_change: "2026-11-30T08:00:00Z".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    iso18626::write(&msg, iso18626::Version::V2017)
+}
+
+/// `xml` is valid against the ISO 18626 v1.2 (2017) schema, checked with xmllint where it is
+/// installed (scripts/test installs it).
+fn assert_valid_2017(xml: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let xsd = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../iso18626/tests/fixtures/xsd/ISO-18626-v1_2.xsd");
+    let Ok(mut child) = Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(xsd)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("SKIPPED: xmllint is not installed, so schema validation was not run");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(xml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "not valid against the 2017 schema:\n{}\n{xml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
