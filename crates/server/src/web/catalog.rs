@@ -108,6 +108,7 @@ catalog! {
     lending_title: "Lending queue", "借出队列";
     facets: "Status", "状态";
     facet_all: "All", "全部";
+    facet_open: "Still open", "未结束";
     search_label: "Search by title or request id", "按题名或请求编号搜索";
     search_button: "Search", "搜索";
     no_matches: "No request matches.", "没有符合条件的请求。";

@@ -307,7 +307,26 @@ enum Side {
     Lending,
 }
 
+/// The facet of every state that is not closed: what is still to be worked.
+const OPEN: &str = "open";
+
 impl Side {
+    /// The states of this side's machine in which a request is still being worked.
+    fn open_states(self) -> Vec<&'static str> {
+        match self {
+            Side::Borrowing => BorrowState::ALL
+                .iter()
+                .filter(|s| !s.is_closed())
+                .map(|s| s.as_str())
+                .collect(),
+            Side::Lending => LendState::ALL
+                .iter()
+                .filter(|s| !s.is_closed())
+                .map(|s| s.as_str())
+                .collect(),
+        }
+    }
+
     fn base(self) -> &'static str {
         match self {
             Side::Borrowing => "/staff/borrowing",
@@ -357,17 +376,20 @@ async fn queue_view(
     let state = query.state.clone().unwrap_or_default().trim().to_owned();
     let q = query.q.clone().unwrap_or_default().trim().to_owned();
     let offset = query.offset.unwrap_or(0).max(0);
+    let open_states = side.open_states();
     let known = match side {
         Side::Borrowing => BorrowState::parse(&state).is_some(),
         Side::Lending => LendState::parse(&state).is_some(),
     };
-    if !state.is_empty() && !known {
+    if !state.is_empty() && state != OPEN && !known {
         return Err(WebError::Api(ApiError::BadRequest(format!(
             "state {state:?} is not a state of this queue"
         ))));
     }
     let states = if state.is_empty() {
         Vec::new()
+    } else if state == OPEN {
+        open_states.iter().map(|s| (*s).to_owned()).collect()
     } else {
         vec![state.clone()]
     };
@@ -474,12 +496,25 @@ async fn queue_view(
         }
     };
     let all: i64 = counts.iter().map(|(_, _, c)| c).sum();
-    let mut facets = vec![Facet {
-        label: m.facet_all.to_owned(),
-        count: all,
-        href: query_link(base, "", &q),
-        current: state.is_empty(),
-    }];
+    let open: i64 = counts
+        .iter()
+        .filter(|(name, _, _)| open_states.contains(&name.as_str()))
+        .map(|(_, _, c)| c)
+        .sum();
+    let mut facets = vec![
+        Facet {
+            label: m.facet_all.to_owned(),
+            count: all,
+            href: query_link(base, "", &q),
+            current: state.is_empty(),
+        },
+        Facet {
+            label: m.facet_open.to_owned(),
+            count: open,
+            href: query_link(base, OPEN, &q),
+            current: state == OPEN,
+        },
+    ];
     facets.extend(counts.into_iter().map(|(name, label, count)| Facet {
         href: query_link(base, &name, &q),
         current: name == state,

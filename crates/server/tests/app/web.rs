@@ -353,6 +353,13 @@ async fn queue_with_facets_and_row_actions(engine: Engine) {
     assert!(queue.body.contains(r#"<span class="count">1</span>"#));
     assert!(queue.body.contains(r#"value="edit_rota""#));
 
+    let open = get(&app, "/staff/borrowing?state=open", Some(&staff)).await;
+    assert!(open.body.contains("A queue test book"));
+    assert!(
+        open.body
+            .contains(r#"href="/staff/borrowing?state=open" hx-get"#)
+    );
+
     let search = get(&app, "/staff/borrowing?q=no+such+title", Some(&staff)).await;
     assert!(search.body.contains("No request matches."));
     let bad_state = get(&app, "/staff/borrowing?state=nonsense", Some(&staff)).await;
@@ -392,6 +399,11 @@ async fn queue_with_facets_and_row_actions(engine: Engine) {
         .get(&format!("/api/v1/requests/{id}"), Some(&token))
         .await;
     assert_eq!(v["state"], "cancelled");
+    let open = get(&app, "/staff/borrowing?state=open", Some(&staff)).await;
+    assert!(
+        !open.body.contains("A queue test book"),
+        "a cancelled request is not open"
+    );
 }
 
 #[tokio::test]
