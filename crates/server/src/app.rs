@@ -69,9 +69,13 @@ impl App {
         let (router, _doc) = crate::api::router(state.clone());
         let router = router
             .merge(crate::web::router(state.clone()))
-            .fallback(|| async {
+            .fallback(|headers: axum::http::HeaderMap| async move {
+                // A browser asking for a page gets a page; programs get the JSON error contract.
+                if crate::web::wants_html(&headers) {
+                    return crate::web::not_found_page(&headers);
+                }
                 let body = serde_json::json!({"error": {"code": "not_found", "message": "no such page or endpoint"}});
-                (StatusCode::NOT_FOUND, axum::Json(body))
+                (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
             })
             .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
             .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {

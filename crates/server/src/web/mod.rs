@@ -436,6 +436,33 @@ async fn refuse_cross_site(req: Request, next: Next) -> Response {
     resp
 }
 
+/// A browser navigating (Accept names text/html), as opposed to a program calling the API.
+pub fn wants_html(h: &HeaderMap) -> bool {
+    h.get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The "no such page" page, in the browser's language, for addresses no route knows.
+pub fn not_found_page(h: &HeaderMap) -> Response {
+    let m = Msg::for_locale(locale_of(h));
+    let page = ErrorPage {
+        m,
+        ch: Chrome {
+            lang: m.lang,
+            path: "/start".to_owned(),
+            user: None,
+            menu: Vec::new(),
+        },
+        message: m.err_not_found,
+        detail: None,
+    };
+    let mut resp = (StatusCode::NOT_FOUND, page).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(m.lang));
+    resp
+}
+
 pub fn is_cross_site(h: &HeaderMap) -> bool {
     if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return !matches!(site, "same-origin" | "none");

@@ -485,6 +485,19 @@ async fn the_assets_are_served_from_the_project() {
             .unwrap()
             .starts_with("text/css")
     );
+    // An unknown address is a page for a browser and the JSON error for a program.
+    let page = send(
+        browser()
+            .get(format!("{}/no/such/page", app.base))
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("accept-language", "zh-CN"),
+    )
+    .await;
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("该页面或请求不存在"));
+    let (st, v) = app.get("/no/such/endpoint", None).await;
+    assert_eq!(st, 404);
+    assert_eq!(v["error"]["code"], "not_found");
     // The JSON API and the home page are as they were.
     assert_eq!(get(&app, "/healthz", None).await.status, 200);
     assert_eq!(get(&app, "/", None).await.status, 200);
