@@ -131,6 +131,13 @@ catalog! {
     err_action_forbidden: "That action is for another role.", "此操作须由其他角色执行。";
     err_unknown_action: "Unknown action.", "未知操作。";
     home: "Home", "首页";
+    slip_title: "Pick slip", "取书单";
+    slip_link: "Pick slip, ready to print", "取书单（可打印）";
+    slip_print_hint: "Print this page with the browser's Print command; only the slip is printed.", "请使用浏览器的“打印”功能打印本页，只会打印取书单。";
+    back_to_request: "Back to the request", "返回请求";
+    call_number: "Call number", "索书号";
+    borrower_request_id: "Borrower's request id", "借入馆请求编号";
+    received_at: "Received", "收到时间";
     bulk_label: "With the selected requests", "对所选请求";
     bulk_button: "Apply", "执行";
     bulk_select: "Select request", "选择请求";

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/lending", get(staff::lending))
         .route("/staff/lending/bulk", post(staff::lending_bulk))
         .route("/staff/lending/{id}", get(staff::lend_detail))
+        .route("/staff/lending/{id}/slip", get(staff::lend_slip))
         .route("/staff/lending/{id}/act", post(staff::lending_act))
         .route("/static/web.css", get(css))
         .route("/static/htmx.min.js", get(htmx))

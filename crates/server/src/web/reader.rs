@@ -561,6 +561,8 @@ pub struct DetailPage {
     pub back: String,
     pub back_label: &'static str,
     pub notice: Option<&'static str>,
+    /// A further page of this request (the lending side's pick slip), with its label.
+    pub extra_link: Option<(String, &'static str)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -666,6 +668,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             back,
             back_label,
             notice,
+            extra_link: None,
         }))
     }
     .await;

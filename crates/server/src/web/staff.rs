@@ -770,6 +770,7 @@ pub async fn lend_detail(
             back: "/staff/lending".to_owned(),
             back_label: m.nav_lending,
             notice: q.done.as_ref().map(|_| m.action_done),
+            extra_link: Some((format!("{here}/slip"), m.slip_link)),
         }))
     }
     .await;
@@ -864,4 +865,62 @@ pub async fn lending_bulk(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     queue_bulk(ctx, Side::Lending, form).await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "slip.html")]
+pub struct SlipPage {
+    pub m: &'static Msg,
+    pub ch: Chrome,
+    pub title: String,
+    pub facts: Vec<Fact>,
+    pub back: String,
+}
+
+/// A lending request's pick slip: what the shelver needs to find the item and where it goes,
+/// on a page that prints as the slip alone.
+pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        Side::Lending.staff(user)?;
+        let req = visible_lend(&ctx.st, user, &id).await?;
+        let m = ctx.m;
+        let c = &req.citation.0;
+        let mut facts = Vec::new();
+        let mut fact = |label: &'static str, v: Option<String>| {
+            if let Some(value) = v.filter(|v| !v.is_empty()) {
+                facts.push(Fact { label, value });
+            }
+        };
+        fact(m.call_number, req.call_number.clone());
+        fact(m.barcode_label, req.barcode.clone());
+        fact(m.f_author, c.author.clone());
+        fact(m.f_source_title, c.source_title.clone());
+        fact(m.f_volume, c.volume.clone());
+        fact(m.f_issue, c.issue.clone());
+        fact(m.f_year, c.year.clone());
+        fact(m.f_pages, c.pages.clone());
+        fact(m.f_isbn, c.isbn.as_ref().map(|v| v.to_string()));
+        fact(m.f_issn, c.issn.as_ref().map(|v| v.to_string()));
+        fact(m.col_format, Some(m.format(&req.format).to_owned()));
+        fact(
+            m.col_borrower,
+            req.borrower_id
+                .clone()
+                .or_else(|| Some(req.borrower_agency.clone())),
+        );
+        fact(m.borrower_request_id, Some(req.borrower_request_id.clone()));
+        fact(m.col_id, Some(req.request_id.clone()));
+        fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
+        fact(m.received_at, Some(when(req.created_at)));
+        Ok(ctx.page(SlipPage {
+            m,
+            ch: ctx.chrome(),
+            title: req.title.clone(),
+            facts,
+            back: format!("/staff/lending/{}", percent_encode(&req.request_id)),
+        }))
+    }
+    .await;
+    ctx.finish(r)
 }

@@ -812,6 +812,16 @@ async fn a_whole_loan_is_done_through_the_pages_alone() {
     let shipped = get(&app, &lend_page, Some(&xnu)).await;
     assert!(shipped.body.contains("XNU-WEB-1"));
     assert!(shipped.body.contains("It was shipped"));
+    let slip_link = format!(r#"href="{lend_page}/slip""#);
+    assert!(shipped.body.contains(&slip_link));
+    let slip = get(&app, &format!("{lend_page}/slip"), Some(&xnu)).await;
+    assert_eq!(slip.status, 200);
+    assert!(slip.body.contains("<h1>Pick slip</h1>"));
+    assert!(slip.body.contains("XNU-WEB-1"));
+    assert!(slip.body.contains(&title));
+    let other_library = web_login(&app, "htu-lend").await;
+    let hidden = get(&app, &format!("{lend_page}/slip"), Some(&other_library)).await;
+    assert_eq!(hidden.status, 404, "another library's slip is not found");
 
     // BCU receives it and lends it to the reader, who sees it on loan and may renew.
     eventually_shows(&app, &detail, &bcu, "On its way to the library").await;
