@@ -131,6 +131,13 @@ catalog! {
     err_action_forbidden: "That action is for another role.", "此操作须由其他角色执行。";
     err_unknown_action: "Unknown action.", "未知操作。";
     home: "Home", "首页";
+    err_bad_address: "A parameter of the address is not understood.", "地址中有无法识别的参数。";
+    err_bad_form: "The form's contents could not be read.", "无法读取表单内容。";
+    err_no_action: "The form did not say which action to take.", "表单未说明要执行的操作。";
+    err_bad_back: "The page to return to is not an address on this site.", "要返回的页面不是本站地址。";
+    err_bad_state: "This queue has no such status:", "此队列没有该状态：";
+    err_not_bulk: "That action needs details and cannot be applied to several requests at once.", "该操作需要填写详情，不能批量执行。";
+    err_bad_language: "The language must be 中文 (zh-CN) or English (en).", "语言须为中文（zh-CN）或 English（en）。";
     slip_title: "Pick slip", "取书单";
     slip_link: "Pick slip, ready to print", "取书单（可打印）";
     slip_print_hint: "Print this page with the browser's Print command; only the slip is printed.", "请使用浏览器的“打印”功能打印本页，只会打印取书单。";

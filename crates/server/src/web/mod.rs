@@ -11,7 +11,7 @@ pub mod staff;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -145,6 +145,9 @@ pub enum WebError {
     Api(ApiError),
     /// Not logged in: go to the login page and come back.
     Login,
+    /// Input the pages themselves refuse: what is wrong, from the catalog, and any technical
+    /// detail (a parser's words) after it.
+    Bad(fn(&Msg) -> &'static str, Option<String>),
 }
 
 impl From<ApiError> for WebError {
@@ -166,12 +169,8 @@ pub type QueryIn<T> = Result<axum::extract::Query<T>, axum::extract::rejection::
 
 /// The parsed query, or the error that says which parameter was wrong.
 pub fn query<T>(q: QueryIn<T>) -> WebResult<T> {
-    q.map(|axum::extract::Query(v)| v).map_err(|e| {
-        WebError::Api(ApiError::BadRequest(format!(
-            "the address has a bad parameter: {}",
-            e.body_text()
-        )))
-    })
+    q.map(|axum::extract::Query(v)| v)
+        .map_err(|e| WebError::Bad(|m| m.err_bad_address, Some(e.body_text())))
 }
 
 /// A menu entry.
@@ -234,6 +233,13 @@ impl Ctx {
             WebError::Login => {
                 let to = format!("/login?next={}", percent_encode(&self.path));
                 return see_other(&to);
+            }
+            WebError::Bad(what, detail) => {
+                let text = match detail {
+                    Some(d) => format!("{} {d}", what(m)),
+                    None => what(m).to_owned(),
+                };
+                (StatusCode::BAD_REQUEST, m.err_bad_request, Some(text))
             }
             WebError::Api(e) => match e {
                 ApiError::NotFound(_) => (StatusCode::NOT_FOUND, m.err_not_found, None),
@@ -380,31 +386,22 @@ struct LangForm {
 
 /// Remember the chosen language in a cookie and go back to the page.
 async fn switch_language(
-    State(st): State<AppState>,
+    ctx: Ctx,
     form: Result<axum::Form<LangForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Ok(axum::Form(form)) = form else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "language switch: expected the fields to and back",
-        )
-            .into_response();
+    let form = match form {
+        Ok(axum::Form(f)) => f,
+        Err(e) => return ctx.error(WebError::Bad(|m| m.err_bad_form, Some(e.body_text()))),
     };
     let tag = match form.to.as_str() {
         "zh-CN" => "zh-CN",
         "en" => "en",
-        _ => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "language switch: `to` must be zh-CN or en",
-            )
-                .into_response();
-        }
+        _ => return ctx.error(WebError::Bad(|m| m.err_bad_language, None)),
     };
     let back = local_path(&form.back).unwrap_or("/login");
     let mut resp = see_other(back);
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(&st, LANG_COOKIE, tag, 365 * 24 * 3600, false))
-    {
+    let cookie = set_cookie(&ctx.st, LANG_COOKIE, tag, 365 * 24 * 3600, true);
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp

@@ -378,8 +378,7 @@ pub async fn openurl(ctx: Ctx, q: QueryIn<Vec<(String, String)>>) -> Response {
 
 fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult<Response> {
     requester(ctx)?;
-    let Query(pairs) =
-        q.map_err(|e| ApiError::BadRequest(format!("OpenURL: {}", e.body_text())))?;
+    let Query(pairs) = q.map_err(|e| WebError::Bad(|m| m.err_bad_address, Some(e.body_text())))?;
     let form = super::openurl::form_from_openurl(&pairs);
     Ok(ctx.page(form_page(ctx, &form, Vec::new(), true)))
 }
@@ -389,7 +388,8 @@ fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult<Respo
 pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) -> Response {
     let r = async {
         let user = requester(&ctx)?;
-        let Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Form(form) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
         let field_errors = |fields: Vec<domain::citation::FieldError>| -> FieldErrors {
             fields
                 .iter()
@@ -684,7 +684,8 @@ pub async fn act(
 ) -> Response {
     let r = async {
         let user = ctx.user()?;
-        let Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Form(form) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
         let input = form.input()?;
         let action = input.action.clone();
         borrow_action(&ctx.st, user, &id, input).await?;

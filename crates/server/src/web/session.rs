@@ -15,7 +15,6 @@ use serde::Deserialize;
 use super::catalog::Msg;
 use super::{Chrome, Ctx, SESSION_COOKIE, WebError, local_path, see_other, set_cookie};
 use crate::auth::{new_token, verify_password};
-use crate::error::ApiError;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
@@ -77,9 +76,7 @@ pub struct LoginForm {
 #[tracing::instrument(skip_all)]
 pub async fn login(ctx: Ctx, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
-        return ctx.error(WebError::Api(ApiError::BadRequest(
-            "the login form must send username and password".to_owned(),
-        )));
+        return ctx.error(WebError::Bad(|m| m.err_bad_form, None));
     };
     let st = &ctx.st;
     let user = match st.store.user_by_username(form.username.trim()).await {

@@ -177,12 +177,10 @@ fn filled(v: &Option<String>) -> Option<String> {
 }
 
 impl ActForm {
-    pub fn input(&self) -> Result<ActionInput, ApiError> {
+    pub fn input(&self) -> Result<ActionInput, WebError> {
         let action = self.action.trim();
         if action.is_empty() {
-            return Err(ApiError::BadRequest(
-                "the form did not say which action: field `action` is empty".to_owned(),
-            ));
+            return Err(WebError::Bad(|m| m.err_no_action, None));
         }
         Ok(ActionInput {
             action: action.to_owned(),
@@ -382,9 +380,7 @@ async fn queue_view(
         Side::Lending => LendState::parse(&state).is_some(),
     };
     if !state.is_empty() && state != OPEN && !known {
-        return Err(WebError::Api(ApiError::BadRequest(format!(
-            "state {state:?} is not a state of this queue"
-        ))));
+        return Err(WebError::Bad(|m| m.err_bad_state, Some(state)));
     }
     let states = if state.is_empty() {
         Vec::new()
@@ -623,7 +619,8 @@ async fn queue_act(
     let r = async {
         let user = ctx.user()?;
         side.staff(user)?;
-        let Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Form(form) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
         let back = form
             .back
             .as_deref()
@@ -631,12 +628,10 @@ async fn queue_act(
             .filter(|b| b.starts_with(side.base()))
             .unwrap_or(side.base())
             .to_owned();
-        let done = match form.input() {
-            Ok(input) => match side {
-                Side::Borrowing => borrow_action(&ctx.st, user, &id, input).await.map(|_| ()),
-                Side::Lending => lend_action(&ctx.st, user, &id, input).await.map(|_| ()),
-            },
-            Err(e) => Err(e),
+        let input = form.input()?;
+        let done = match side {
+            Side::Borrowing => borrow_action(&ctx.st, user, &id, input).await.map(|_| ()),
+            Side::Lending => lend_action(&ctx.st, user, &id, input).await.map(|_| ()),
         };
         if !ctx.htmx {
             done?;
@@ -646,7 +641,7 @@ async fn queue_act(
         }
         let uri: Uri = back
             .parse()
-            .map_err(|_| ApiError::BadRequest("back is not a path".to_owned()))?;
+            .map_err(|_| WebError::Bad(|m| m.err_bad_back, None))?;
         let query = Query::<QueueQuery>::try_from_uri(&uri)
             .map(|Query(q)| q)
             .unwrap_or_default();
@@ -787,7 +782,8 @@ async fn queue_bulk(
     let r = async {
         let user = ctx.user()?;
         side.staff(user)?;
-        let Form(pairs) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Form(pairs) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
         let value = |key: &str| {
             pairs
                 .iter()
@@ -801,10 +797,7 @@ async fn queue_bulk(
             Side::Lending => LEND_BULK,
         };
         if !offered.contains(&action.as_str()) {
-            return Err(WebError::Api(ApiError::BadRequest(format!(
-                "{action:?} cannot be applied to many requests at once; one of {} can",
-                offered.join(", ")
-            ))));
+            return Err(WebError::Bad(|m| m.err_not_bulk, None));
         }
         let ids: Vec<&str> = pairs
             .iter()
@@ -840,7 +833,7 @@ async fn queue_bulk(
         }
         let uri: Uri = back
             .parse()
-            .map_err(|_| ApiError::BadRequest("back is not a path".to_owned()))?;
+            .map_err(|_| WebError::Bad(|m| m.err_bad_back, None))?;
         let mut query = Query::<QueueQuery>::try_from_uri(&uri)
             .map(|Query(q)| q)
             .unwrap_or_default();

@@ -459,6 +459,14 @@ async fn pages_speak_chinese_or_english_and_remember_the_choice() {
 
     let refused = post_form(&app, "/lang", None, &[("to", "fr"), ("back", "/login")]).await;
     assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("The language must be"));
+    let bad_in_chinese = get(&app, "/my/requests?offset=many", Some(&both)).await;
+    assert_eq!(bad_in_chinese.status, 400);
+    assert!(
+        bad_in_chinese.body.contains("地址中有无法识别的参数"),
+        "{}",
+        bad_in_chinese.body
+    );
     let offsite = post_form(
         &app,
         "/lang",
