@@ -76,9 +76,14 @@ impl App {
         };
         let (router, _doc) = crate::api::router(state.clone());
         let router = router
-            .fallback(|| async {
+            .merge(crate::web::router(state.clone()))
+            .fallback(|headers: axum::http::HeaderMap| async move {
+                // A browser asking for a page gets a page; programs get the JSON error contract.
+                if crate::web::wants_html(&headers) {
+                    return crate::web::not_found_page(&headers);
+                }
                 let body = serde_json::json!({"error": {"code": "not_found", "message": "no such page or endpoint"}});
-                (StatusCode::NOT_FOUND, axum::Json(body))
+                (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
             })
             // Bodies are held to max_body_bytes by the extractors' limit; uploads of copies
             // set their own, so the outer bound is the larger of the two.

@@ -51,6 +51,9 @@ pub struct Config {
     pub smtp_password: String,
     /// The sender of letters, e.g. `Interlibrary Loan <ill@library.example.edu>`.
     pub mail_from: String,
+    /// Mark the web pages' cookies `Secure` (sent over HTTPS only). Set it when librelay is
+    /// served through HTTPS; leave it off for plain-HTTP local use, where browsers would drop them.
+    pub cookie_secure: bool,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             smtp_username: String::new(),
             smtp_password: String::new(),
             mail_from: "librelay <ill@localhost>".to_owned(),
+            cookie_secure: false,
         }
     }
 }

@@ -154,7 +154,7 @@ fn field_label_zh(field: &str) -> &str {
     }
 }
 
-fn field_zh(field: &str, code: &str) -> Option<String> {
+pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
     let f = field_label_zh(field);
     Some(match code {
         "required" => format!("{f}为必填项"),
@@ -206,10 +206,13 @@ pub async fn localize(req: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok()),
     );
     let mut resp = next.run(req).await;
-    resp.headers_mut().insert(
-        header::CONTENT_LANGUAGE,
-        HeaderValue::from_static(locale.tag()),
-    );
+    // Web pages set their own (a remembered choice may override Accept-Language).
+    if !resp.headers().contains_key(header::CONTENT_LANGUAGE) {
+        resp.headers_mut().insert(
+            header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(locale.tag()),
+        );
+    }
     let is_json = resp
         .headers()
         .get(header::CONTENT_TYPE)

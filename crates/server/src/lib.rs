@@ -1,5 +1,5 @@
 //! librelay's server: the JSON API with its OpenAPI document, the ISO 18626 endpoint, the home
-//! page, and the background jobs (outbox delivery, deadline sweeps), all started by `App`.
+//! page, the web pages for readers and staff, and the background jobs (outbox delivery, deadline sweeps), all started by `App`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod letters;
 pub mod state;
 pub mod waiters;
+pub mod web;
 
 pub use app::App;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -486,6 +486,29 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
+    /// How many of the library's borrowing requests are in each state: the queue's facets.
+    pub async fn borrow_state_counts(&self, library_id: &str) -> Result<Vec<(String, i64)>> {
+        self.state_counts("borrow_request", library_id).await
+    }
+
+    /// How many of the library's lending requests are in each state: the queue's facets.
+    pub async fn lend_state_counts(&self, library_id: &str) -> Result<Vec<(String, i64)>> {
+        self.state_counts("lend_request", library_id).await
+    }
+
+    async fn state_counts(&self, table: &str, library_id: &str) -> Result<Vec<(String, i64)>> {
+        let sql = format!(
+            "SELECT state, COUNT(*) FROM {table} WHERE library_id = $1 GROUP BY state ORDER BY state"
+        );
+        let rows: Vec<(String, i64)> = on_pool!(self.pool(), p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(library_id)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows)
+    }
+
     pub async fn count_borrow_requests(&self) -> Result<i64> {
         let n: (i64,) = on_pool!(self.pool(), p => {
             sqlx::query_as("SELECT COUNT(*) FROM borrow_request").fetch_one(p).await?

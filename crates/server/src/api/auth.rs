@@ -117,7 +117,7 @@ pub async fn login(
 }
 
 /// An Argon2id hash of a random password, checked against when the username is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J1w5TG0oo/ND1KvU2g0VNR8j5n8Fq9yZ0Xbn4x3UoTk";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J1w5TG0oo/ND1KvU2g0VNR8j5n8Fq9yZ0Xbn4x3UoTk";
 
 /// Revoke the token this call is made with.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",

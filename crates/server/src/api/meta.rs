@@ -97,6 +97,7 @@ async fn home() -> Html<String> {
 <p lang="zh-CN">librelay 是开源的馆际互借与文献传递平台：读者提交借书或复制请求，系统自动检查并按馆藏与协议排定出借馆顺序，通过 ISO 18626 与合作馆交换消息，直到借阅完成。</p>
 <p lang="en">librelay is an open-source interlibrary loan and document delivery platform: readers ask for a loan or a copy, the system checks the request and ranks the lending libraries by holdings and policy, exchanges ISO 18626 messages with partners, and follows every request to completion.</p>
 <ul>
+<li><a href="/login">登录 / Log in</a></li>
 <li><a href="/api/docs">API 文档 / API documentation</a></li>
 <li><a href="/api/openapi.json">OpenAPI 3.1 (JSON)</a></li>
 <li><a href="/healthz">/healthz</a> · <a href="/metrics">/metrics</a></li>

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Engine, TestApp, engines};
 
 /// A record the demo catalog holds only at XNU and HTU (every third record).
-async fn book_held_by_xnu_and_htu(app: &TestApp) -> Value {
+pub(crate) async fn book_held_by_xnu_and_htu(app: &TestApp) -> Value {
     let sample = app.state.store.catalog_sample(400).await.unwrap();
     for r in sample {
         let Some(isbn) = r.isbn.clone() else { continue };

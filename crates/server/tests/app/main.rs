@@ -12,3 +12,4 @@ mod letters;
 mod lifecycle;
 mod matrix;
 mod store_contract;
+mod web;

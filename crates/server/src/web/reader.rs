@@ -1,0 +1,701 @@
+//! Pages for readers: the request form (also filled in from an OpenURL link), "my requests",
+//! and one request with its timeline and the actions the requester machine allows now.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use domain::citation::{CitationInput, MoneyInput};
+use serde::Deserialize;
+use store::BorrowFilter;
+
+use super::catalog::Msg;
+use super::staff::{ActForm, actions_html, borrow_action_forms};
+use super::{Chrome, Ctx, QueryIn, WebError, WebResult, percent_encode, query, see_other};
+use crate::error::ApiError;
+use crate::flow::CreateRequest;
+use crate::flow::borrow::{allowed_actions, borrow_action, visible_borrow};
+
+/// The request form as typed: every field loose text, as the citation's validation wants it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RequestForm {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub source_title: Option<String>,
+    #[serde(default)]
+    pub volume: Option<String>,
+    #[serde(default)]
+    pub issue: Option<String>,
+    #[serde(default)]
+    pub year: Option<String>,
+    #[serde(default)]
+    pub pages: Option<String>,
+    #[serde(default)]
+    pub edition: Option<String>,
+    #[serde(default)]
+    pub publisher: Option<String>,
+    #[serde(default)]
+    pub isbn: Option<String>,
+    #[serde(default)]
+    pub issn: Option<String>,
+    #[serde(default)]
+    pub doi: Option<String>,
+    #[serde(default)]
+    pub pmid: Option<String>,
+    #[serde(default)]
+    pub oclc_number: Option<String>,
+    #[serde(default)]
+    pub need_by: Option<String>,
+    #[serde(default)]
+    pub max_cost: Option<String>,
+    #[serde(default)]
+    pub patron_note: Option<String>,
+    #[serde(default)]
+    pub copyright: Option<String>,
+    /// Borrowing staff asking for a reader: the reader's username.
+    #[serde(default)]
+    pub patron: Option<String>,
+}
+
+impl RequestForm {
+    fn citation(&self) -> CitationInput {
+        CitationInput {
+            title: self.title.clone(),
+            author: self.author.clone(),
+            source_title: self.source_title.clone(),
+            volume: self.volume.clone(),
+            issue: self.issue.clone(),
+            year: self.year.clone(),
+            pages: self.pages.clone(),
+            edition: self.edition.clone(),
+            publisher: self.publisher.clone(),
+            isbn: self.isbn.clone(),
+            issn: self.issn.clone(),
+            doi: self.doi.clone(),
+            pmid: self.pmid.clone(),
+            oclc_number: self.oclc_number.clone(),
+            need_by: self.need_by.clone(),
+            max_cost: self.max_cost.clone().map(|amount| MoneyInput {
+                amount,
+                currency: "CNY".to_owned(),
+            }),
+            patron_note: self.patron_note.clone(),
+            copyright_declaration: Some(self.copyright.is_some()),
+            ..CitationInput::default()
+        }
+    }
+}
+
+/// One input of the form, with its label, value, hint and error.
+pub struct FieldView {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub value: String,
+    pub kind: &'static str,
+    pub hint: Option<&'static str>,
+    pub error: Option<String>,
+    pub required: bool,
+    pub autocomplete: &'static str,
+    /// ids of the hint and the error, for aria-describedby.
+    pub described_by: String,
+}
+
+pub struct Section {
+    pub title: &'static str,
+    pub fields: Vec<FieldView>,
+}
+
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+}
+
+pub struct ErrorLink {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "request_form.html")]
+pub struct FormPage {
+    pub m: &'static Msg,
+    pub ch: Chrome,
+    pub prefilled: bool,
+    pub formats: Vec<Choice>,
+    pub format_error: Option<String>,
+    pub sections: Vec<Section>,
+    pub copyright: bool,
+    pub errors: Vec<ErrorLink>,
+    /// Where the form posts: the reader's own route, or the staff one.
+    pub action: &'static str,
+}
+
+/// (field name, message) pairs in the reader's language.
+type FieldErrors = Vec<(String, String)>;
+
+fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool) -> FormPage {
+    let staff = ctx.user.as_ref().is_some_and(|u| !u.is_patron());
+    let m = ctx.m;
+    let err = |name: &str| {
+        errors
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, msg)| msg.clone())
+    };
+    let field = |name: &'static str,
+                 label: &'static str,
+                 value: &Option<String>,
+                 kind: &'static str,
+                 hint: Option<&'static str>,
+                 required: bool,
+                 autocomplete: &'static str| {
+        let error = err(name);
+        let mut described = Vec::new();
+        if hint.is_some() {
+            described.push(format!("h-{name}"));
+        }
+        if error.is_some() {
+            described.push(format!("e-{name}"));
+        }
+        FieldView {
+            name,
+            label,
+            value: value.clone().unwrap_or_default(),
+            kind,
+            hint,
+            error,
+            required,
+            autocomplete,
+            described_by: described.join(" "),
+        }
+    };
+    let f = form;
+    let format = f.format.as_deref().unwrap_or("loan");
+    let mut sections = Vec::new();
+    if staff {
+        sections.push(Section {
+            title: m.section_reader,
+            fields: vec![field(
+                "patron",
+                m.f_patron,
+                &f.patron,
+                "text",
+                Some(m.hint_patron),
+                true,
+                "off",
+            )],
+        });
+    }
+    sections.extend([
+        Section {
+            title: m.section_item,
+            fields: vec![
+                field("title", m.f_title, &f.title, "text", None, true, "off"),
+                field("author", m.f_author, &f.author, "text", None, false, "off"),
+                field(
+                    "source_title",
+                    m.f_source_title,
+                    &f.source_title,
+                    "text",
+                    Some(m.hint_source_title),
+                    false,
+                    "off",
+                ),
+                field("volume", m.f_volume, &f.volume, "text", None, false, "off"),
+                field("issue", m.f_issue, &f.issue, "text", None, false, "off"),
+                field("year", m.f_year, &f.year, "text", None, false, "off"),
+                field(
+                    "pages",
+                    m.f_pages,
+                    &f.pages,
+                    "text",
+                    Some(m.hint_pages),
+                    false,
+                    "off",
+                ),
+                field(
+                    "edition",
+                    m.f_edition,
+                    &f.edition,
+                    "text",
+                    None,
+                    false,
+                    "off",
+                ),
+                field(
+                    "publisher",
+                    m.f_publisher,
+                    &f.publisher,
+                    "text",
+                    None,
+                    false,
+                    "off",
+                ),
+            ],
+        },
+        Section {
+            title: m.section_ids,
+            fields: vec![
+                field("isbn", m.f_isbn, &f.isbn, "text", None, false, "off"),
+                field("issn", m.f_issn, &f.issn, "text", None, false, "off"),
+                field("doi", m.f_doi, &f.doi, "text", None, false, "off"),
+                field("pmid", m.f_pmid, &f.pmid, "text", None, false, "off"),
+            ],
+        },
+        Section {
+            title: m.section_needs,
+            fields: vec![
+                field(
+                    "need_by",
+                    m.f_need_by,
+                    &f.need_by,
+                    "date",
+                    Some(m.hint_date),
+                    false,
+                    "off",
+                ),
+                field(
+                    "max_cost",
+                    m.f_max_cost,
+                    &f.max_cost,
+                    "text",
+                    None,
+                    false,
+                    "off",
+                ),
+                field(
+                    "patron_note",
+                    m.f_note,
+                    &f.patron_note,
+                    "textarea",
+                    None,
+                    false,
+                    "off",
+                ),
+            ],
+        },
+    ]);
+    let formats = [
+        ("loan", m.format_loan),
+        ("article_copy", m.format_article_copy),
+        ("chapter_copy", m.format_chapter_copy),
+    ]
+    .into_iter()
+    .map(|(value, label)| Choice {
+        value,
+        label,
+        checked: value == format,
+    })
+    .collect();
+    FormPage {
+        m,
+        ch: ctx.chrome(),
+        prefilled,
+        formats,
+        format_error: err("format"),
+        sections,
+        copyright: f.copyright.is_some(),
+        action: if staff {
+            "/staff/borrowing/new"
+        } else {
+            "/my/requests/new"
+        },
+        errors: errors
+            .iter()
+            .map(|(field, message)| ErrorLink {
+                field: field.clone(),
+                message: message.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Readers ask for themselves; staff have the queues.
+fn reader(ctx: &Ctx) -> WebResult<&crate::auth::CurrentUser> {
+    let u = ctx.user()?;
+    if u.is_patron() {
+        Ok(u)
+    } else {
+        Err(WebError::Api(ApiError::Forbidden(
+            "this page is for readers".to_owned(),
+        )))
+    }
+}
+
+/// Who may use the request form: readers for themselves, borrowing staff for a reader.
+fn requester(ctx: &Ctx) -> WebResult<&crate::auth::CurrentUser> {
+    let u = ctx.user()?;
+    if u.is_patron() || u.can(domain::Actor::BorrowingStaff) {
+        Ok(u)
+    } else {
+        Err(WebError::Api(ApiError::Forbidden(
+            "the request form is for readers and borrowing staff".to_owned(),
+        )))
+    }
+}
+
+/// The reader staff named, as a user id of their library, or the error to show by the field.
+async fn named_reader(
+    ctx: &Ctx,
+    staff: &crate::auth::CurrentUser,
+    username: Option<&str>,
+) -> WebResult<Result<String, (String, String)>> {
+    let m = ctx.m;
+    let name = username.map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Ok(Err(("patron".to_owned(), m.err_patron_required.to_owned())));
+    }
+    let found = ctx.st.store.user_by_username(name).await?;
+    Ok(match found {
+        Some(u) if u.library_id == staff.library_id && u.kind == "patron" => Ok(u.user_id),
+        _ => Err((
+            "patron".to_owned(),
+            format!("{} {name}", m.err_patron_unknown),
+        )),
+    })
+}
+
+pub async fn new_form(ctx: Ctx) -> Response {
+    let r = requester(&ctx)
+        .map(|_| ctx.page(form_page(&ctx, &RequestForm::default(), Vec::new(), false)));
+    ctx.finish(r)
+}
+
+/// `GET /openurl?…`: the form, filled in from the link a discovery system sent the reader.
+pub async fn openurl(ctx: Ctx, q: QueryIn<Vec<(String, String)>>) -> Response {
+    let r = openurl_form(&ctx, q);
+    ctx.finish(r)
+}
+
+fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult<Response> {
+    requester(ctx)?;
+    let Query(pairs) = q.map_err(|e| WebError::Bad(|m| m.err_bad_address, Some(e.body_text())))?;
+    let form = super::openurl::form_from_openurl(&pairs);
+    Ok(ctx.page(form_page(ctx, &form, Vec::new(), true)))
+}
+
+/// Place the request; on bad input the form comes back with each error next to its field.
+#[tracing::instrument(skip_all)]
+pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) -> Response {
+    let r = async {
+        let user = requester(&ctx)?;
+        let Form(form) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
+        let field_errors = |fields: Vec<domain::citation::FieldError>| -> FieldErrors {
+            fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.field.trim_start_matches("citation.").to_owned(),
+                        ctx.m.field_error(f.field, f.code, &f.message),
+                    )
+                })
+                .collect()
+        };
+        let format = form.format.clone().unwrap_or_default();
+        let patron_id = if user.is_patron() {
+            None
+        } else {
+            match named_reader(&ctx, user, form.patron.as_deref()).await? {
+                Ok(id) => Some(id),
+                Err(patron_error) => {
+                    // Show the citation's errors with it, so the form is fixed in one go.
+                    let mut errors = vec![patron_error];
+                    if let Some(f) = domain::citation::RequestFormat::parse(&format)
+                        && let Err(fields) = form.citation().validate(f, ctx.st.now().date())
+                    {
+                        errors.extend(field_errors(fields));
+                    }
+                    let page = form_page(&ctx, &form, errors, false);
+                    return Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page));
+                }
+            }
+        };
+        let body = CreateRequest {
+            format,
+            citation: form.citation(),
+            patron_id,
+            rota: None,
+        };
+        match crate::flow::create_borrow_request(&ctx.st, user, body).await {
+            Ok(req) => {
+                metrics::counter!("librelay_requests_created_total").increment(1);
+                let to = format!("/requests/{}?sent=1", percent_encode(&req.request_id));
+                Ok(see_other(&to))
+            }
+            Err(ApiError::Invalid(fields)) => {
+                let page = form_page(&ctx, &form, field_errors(fields), false);
+                Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page))
+            }
+            Err(e) => Err(WebError::Api(e)),
+        }
+    }
+    .await;
+    ctx.finish(r)
+}
+
+pub struct RequestRow {
+    pub id: String,
+    pub href: String,
+    pub title: String,
+    pub format: String,
+    pub state: String,
+    pub updated: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "my_requests.html")]
+pub struct MyRequestsPage {
+    pub m: &'static Msg,
+    pub ch: Chrome,
+    pub rows: Vec<RequestRow>,
+    pub total: i64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub offset: Option<i64>,
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// `/…?offset=N` links to the pages before and after this one.
+pub fn paging(
+    base: &str,
+    offset: i64,
+    shown: usize,
+    total: i64,
+) -> (Option<String>, Option<String>) {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let prev = (offset > 0).then(|| format!("{base}{sep}offset={}", (offset - PAGE_SIZE).max(0)));
+    let end = offset + i64::try_from(shown).unwrap_or(PAGE_SIZE);
+    let next = (end < total).then(|| format!("{base}{sep}offset={end}"));
+    (prev, next)
+}
+
+pub fn when(t: time::OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+pub async fn my_requests(ctx: Ctx, q: QueryIn<PageQuery>) -> Response {
+    let r = async {
+        let user = reader(&ctx)?;
+        let offset = query(q)?.offset.unwrap_or(0).max(0);
+        let filter = BorrowFilter {
+            library_id: user.library_id.clone(),
+            patron_id: Some(user.user_id.clone()),
+            states: Vec::new(),
+            text: None,
+            limit: PAGE_SIZE,
+            offset,
+        };
+        let (rows, total) = ctx.st.store.borrow_requests(&filter).await?;
+        let (prev, next) = paging("/my/requests", offset, rows.len(), total);
+        let m = ctx.m;
+        let rows = rows
+            .into_iter()
+            .map(|r| RequestRow {
+                href: format!("/requests/{}", percent_encode(&r.request_id)),
+                title: r.title,
+                format: m.format(&r.format).to_owned(),
+                state: m.borrow_state(&r.state).to_owned(),
+                updated: when(r.updated_at),
+                id: r.request_id,
+            })
+            .collect();
+        Ok(ctx.page(MyRequestsPage {
+            m,
+            ch: ctx.chrome(),
+            rows,
+            total,
+            prev,
+            next,
+        }))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+pub struct EventLine {
+    pub at: String,
+    pub what: String,
+    pub by: String,
+    pub state: String,
+    pub note: Option<String>,
+}
+
+pub struct Fact {
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "request_detail.html")]
+pub struct DetailPage {
+    pub m: &'static Msg,
+    pub ch: Chrome,
+    pub id: String,
+    pub title: String,
+    pub format: String,
+    pub state: String,
+    pub facts: Vec<Fact>,
+    pub flags: Vec<&'static str>,
+    pub events: Vec<EventLine>,
+    pub actions_empty: bool,
+    pub actions_html: String,
+    pub back: String,
+    pub back_label: &'static str,
+    pub notice: Option<&'static str>,
+    /// A further page of this request (the lending side's pick slip), with its label.
+    pub extra_link: Option<(String, &'static str)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DetailQuery {
+    #[serde(default)]
+    pub sent: Option<String>,
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+/// One borrowing request: for its reader, or for the library's borrowing staff.
+pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        let req = visible_borrow(&ctx.st, user, &id).await?;
+        let allowed = allowed_actions(&req, user).map_err(ApiError::from)?;
+        let events = ctx
+            .st
+            .store
+            .events(&req.library_id, &req.request_id)
+            .await?;
+        let m = ctx.m;
+        let c = &req.citation.0;
+        let mut facts = Vec::new();
+        let mut fact = |label: &'static str, v: Option<String>| {
+            if let Some(value) = v.filter(|v| !v.is_empty()) {
+                facts.push(Fact { label, value });
+            }
+        };
+        fact(m.f_author, c.author.clone());
+        fact(m.f_source_title, c.source_title.clone());
+        fact(m.f_volume, c.volume.clone());
+        fact(m.f_issue, c.issue.clone());
+        fact(m.f_year, c.year.clone());
+        fact(m.f_pages, c.pages.clone());
+        fact(m.f_edition, c.edition.clone());
+        fact(m.f_publisher, c.publisher.clone());
+        fact(m.f_isbn, c.isbn.as_ref().map(|v| v.to_string()));
+        fact(m.f_issn, c.issn.as_ref().map(|v| v.to_string()));
+        fact(m.f_doi, c.doi.as_ref().map(|v| v.to_string()));
+        fact(m.f_pmid, c.pmid.as_ref().map(|v| v.to_string()));
+        fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
+        fact(m.f_max_cost, c.max_cost.as_ref().map(|v| v.to_string()));
+        fact(m.f_note, c.patron_note.clone());
+        fact(m.col_due, req.due_date.map(|d| d.to_string()));
+        if !user.is_patron() {
+            fact(m.col_lender, req.lender_id.clone());
+            fact(m.lenders_in_order, Some(m.rota_line(&req.rota.0)));
+        }
+        let mut flags = Vec::new();
+        if req.cancel_pending {
+            flags.push(m.cancel_pending);
+        }
+        if req.renew_pending {
+            flags.push(m.renew_pending);
+        }
+        if req.overdue {
+            flags.push(m.overdue_flag);
+        }
+        if req.recalled {
+            flags.push(m.recalled_flag);
+        }
+        let patron = user.is_patron();
+        let events = events
+            .into_iter()
+            .map(|e| EventLine {
+                at: when(e.at),
+                what: m.borrow_event(&e.action).to_owned(),
+                by: m.actor(&e.actor).to_owned(),
+                state: m.borrow_state(&e.to_state).to_owned(),
+                // Staff notes may be internal: a reader sees only what they wrote themselves.
+                note: e.note.filter(|_| !patron || e.actor == "patron"),
+            })
+            .collect();
+        let q = query(q)?;
+        let notice = if q.sent.is_some() {
+            Some(m.request_sent)
+        } else if q.done.is_some() {
+            Some(m.action_done)
+        } else {
+            None
+        };
+        let (back, back_label) = if patron {
+            ("/my/requests".to_owned(), m.back_to_list)
+        } else {
+            ("/staff/borrowing".to_owned(), m.nav_borrowing)
+        };
+        let forms = borrow_action_forms(m, &allowed);
+        let act_url = format!("/requests/{}/act", percent_encode(&req.request_id));
+        let actions_html = actions_html(&forms, &act_url, &back, false, "detail")?;
+        Ok(ctx.page(DetailPage {
+            m,
+            ch: ctx.chrome(),
+            actions_empty: forms.is_empty(),
+            actions_html,
+            id: req.request_id.clone(),
+            title: req.title.clone(),
+            format: m.format(&req.format).to_owned(),
+            state: m.borrow_state(&req.state).to_owned(),
+            facts,
+            flags,
+            events,
+            back,
+            back_label,
+            notice,
+            extra_link: None,
+        }))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// An action from the detail page, through the same flow as the JSON API.
+#[tracing::instrument(skip_all, fields(request = %id))]
+pub async fn act(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<ActForm>, FormRejection>,
+) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        let Form(form) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
+        let input = form.input()?;
+        let action = input.action.clone();
+        borrow_action(&ctx.st, user, &id, input).await?;
+        let to = format!(
+            "/requests/{}?done={}",
+            percent_encode(&id),
+            percent_encode(&action)
+        );
+        Ok(see_other(&to))
+    }
+    .await;
+    ctx.finish(r)
+}
