@@ -140,6 +140,7 @@ catalog! {
     err_bad_language: "The language must be 中文 (zh-CN) or English (en).", "语言须为中文（zh-CN）或 English（en）。";
     slip_title: "Pick slip", "取书单";
     slip_link: "Pick slip, ready to print", "取书单（可打印）";
+    open_copy: "Open the delivered copy", "打开已送达的文献";
     slip_print_hint: "Print this page with the browser's Print command; only the slip is printed.", "请使用浏览器的“打印”功能打印本页，只会打印取书单。";
     back_to_request: "Back to the request", "返回请求";
     call_number: "Call number", "索书号";

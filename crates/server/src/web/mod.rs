@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/requests/{id}", get(reader::detail))
         .route("/requests/{id}/act", post(reader::act))
+        .route("/requests/{id}/copy", get(reader::copy))
         .route("/staff/borrowing", get(staff::borrowing))
         .route(
             "/staff/borrowing/new",

@@ -653,6 +653,21 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
         let forms = borrow_action_forms(m, &allowed);
         let act_url = format!("/requests/{}/act", percent_encode(&req.request_id));
         let actions_html = actions_html(&forms, &act_url, &back, false, "detail")?;
+        // A delivered copy: the reader (and staff) open it from here while the reader's link
+        // lives.
+        let has_copy = ctx
+            .st
+            .store
+            .delivery_link_of(&req.request_id)
+            .await
+            .map_err(|e| WebError::Api(e.into()))?
+            .is_some();
+        let extra_link = has_copy.then(|| {
+            (
+                format!("/requests/{}/copy", percent_encode(&req.request_id)),
+                m.open_copy,
+            )
+        });
         Ok(ctx.page(DetailPage {
             m,
             ch: ctx.chrome(),
@@ -668,7 +683,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             back,
             back_label,
             notice,
-            extra_link: None,
+            extra_link,
         }))
     }
     .await;
@@ -695,6 +710,19 @@ pub async fn act(
             percent_encode(&action)
         );
         Ok(see_other(&to))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// Open the copy delivered for a request (a reader's view is counted, with the same limits as
+/// the API).
+pub async fn copy(ctx: Ctx, Path(id): Path<String>) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        crate::api::files::open_copy(&ctx.st, user, &id)
+            .await
+            .map_err(WebError::Api)
     }
     .await;
     ctx.finish(r)

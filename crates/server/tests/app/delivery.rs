@@ -259,6 +259,15 @@ async fn a_copy_from_another_node_is_fetched_and_delivered() {
         (st, ct.as_str(), body.as_slice()),
         (200, "application/pdf", PDF)
     );
+    // In the pages, the reader's request links to the copy, which opens from there.
+    let cookie = crate::web::web_login(&a, "bcu-phd").await;
+    let page = crate::web::get(&a, &format!("/requests/{id}"), Some(&cookie)).await;
+    let link = format!("/requests/{id}/copy");
+    assert!(page.body.contains(&link), "{}", page.body);
+    let copy = crate::web::get(&a, &link, Some(&cookie)).await;
+    assert_eq!(copy.status, 200);
+    assert_eq!(copy.headers["content-type"], "application/pdf");
+    assert!(copy.body.starts_with("%PDF-"));
     // The lender's address needs its key.
     let (st, _, _) = open(
         &b,

@@ -15,10 +15,10 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -48,7 +48,7 @@ async fn send(req: reqwest::RequestBuilder) -> Page {
     }
 }
 
-async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
+pub(crate) async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page {
     let mut r = browser().get(format!("{}{path}", app.base));
     if let Some(c) = cookie {
         r = r.header("cookie", c);
@@ -69,7 +69,7 @@ async fn post_form(app: &TestApp, path: &str, cookie: Option<&str>, form: &[(&st
 }
 
 /// Log in through the form; the `name=value` of the session cookie.
-async fn web_login(app: &TestApp, username: &str) -> String {
+pub(crate) async fn web_login(app: &TestApp, username: &str) -> String {
     let p = post_form(
         app,
         "/login",
