@@ -168,7 +168,13 @@ impl PeerProfile {
             accepts_expect_to_supply,
             status_map: BTreeMap::new(),
             reason_map: BTreeMap::new(),
-            max_in_flight: 8,
+            // Another librelay node takes many messages at once; other systems are not pushed
+            // harder than their operators would expect.
+            max_in_flight: if system == PeerSystem::Librelay {
+                64
+            } else {
+                8
+            },
             timeout_secs: 20,
         }
     }

@@ -408,5 +408,11 @@ async fn serve(config: Config, demo: bool, remote: &[(String, String)]) -> anyho
         "librelay listening on http://{addr} ({} store)",
         state.store.engine()
     );
+    if state.config.public_url.trim().is_empty() && addr.ip().is_unspecified() {
+        // Addresses given to partners and readers (shipped copies, letters) would name 0.0.0.0.
+        eprintln!(
+            "warning: set public_url (LIBRELAY_PUBLIC_URL) to the address partners and readers reach this node at"
+        );
+    }
     app.run_until_stopped().await
 }

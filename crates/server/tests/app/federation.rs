@@ -12,37 +12,14 @@ use tokio::sync::Mutex;
 
 use crate::helpers::{Engine, TestApp, engines};
 
-/// A record held by XNU (node A) and HTU (node B), and no one else.
-async fn book_held_by_xnu_and_htu(app: &TestApp) -> Value {
-    for r in app.state.store.catalog_sample(400).await.unwrap() {
-        let Some(isbn) = r.isbn.clone() else { continue };
-        let key = store::HoldingKey {
-            isbn: Some(isbn.clone()),
-            ..Default::default()
-        };
-        let holders: Vec<String> = app
-            .state
-            .store
-            .holders(&key)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|h| h.library_id)
-            .collect();
-        if holders == ["HTU", "XNU"] {
-            return json!({"title": r.title, "author": r.author, "isbn": isbn});
-        }
-    }
-    panic!("the demo catalog has no record held only by HTU and XNU");
-}
-
 /// A reader of BCU asks for the book; BCU approves; XNU (same node) says no, so the request
 /// goes on to HTU by itself. Returns the borrowing request id.
 async fn request_passed_on_to_htu(a: &TestApp) -> String {
     let patron = a.login("bcu-faculty").await;
     let bcu = a.login("bcu-borrow").await;
     let xnu = a.login("xnu-lend").await;
-    let citation = book_held_by_xnu_and_htu(a).await;
+    // A record held by XNU (node A) and HTU (node B), and no one else.
+    let citation = crate::lifecycle::book_held_by_xnu_and_htu(a).await;
     let (st, req) = a
         .post(
             "/api/v1/requests",
