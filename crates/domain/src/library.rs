@@ -73,3 +73,61 @@ pub struct LibraryProfile {
     pub region: String,
     pub closed: ClosedDays,
 }
+
+/// What each library decides for itself about delivered copies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Times a reader may open a delivered copy: 1 to 10, or none for no limit.
+    pub max_views: Option<u32>,
+    /// Days a reader's link works: 1 to 60.
+    pub days: u32,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            max_views: Some(5),
+            days: 30,
+        }
+    }
+}
+
+impl DeliverySettings {
+    pub fn validate(&self) -> Vec<crate::citation::FieldError> {
+        use crate::citation::FieldError;
+        let mut out = Vec::new();
+        if self.max_views.is_some_and(|v| !(1..=10).contains(&v)) {
+            out.push(FieldError::new(
+                "max_views",
+                "out_of_range",
+                "1 to 10 views, or null for no limit",
+            ));
+        }
+        if !(1..=60).contains(&self.days) {
+            out.push(FieldError::new("days", "out_of_range", "1 to 60 days"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::*;
+
+    #[test]
+    fn delivery_settings_are_bounded() {
+        assert!(DeliverySettings::default().validate().is_empty());
+        let bad = DeliverySettings {
+            max_views: Some(11),
+            days: 0,
+        };
+        let fields: Vec<_> = bad.validate().iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["max_views", "days"]);
+        let unlimited = DeliverySettings {
+            max_views: None,
+            days: 60,
+        };
+        assert!(unlimited.validate().is_empty());
+    }
+}

@@ -150,6 +150,8 @@ fn field_label_zh(field: &str) -> &str {
         "reason_map" => "消息原因映射",
         "max_in_flight" => "并发消息数",
         "timeout_secs" => "超时秒数",
+        "max_views" => "打开次数上限",
+        "days" => "有效天数",
         other => other,
     }
 }

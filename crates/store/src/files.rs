@@ -275,3 +275,39 @@ impl Store {
         Ok(rows)
     }
 }
+
+impl Tx<'_> {
+    /// The library's own delivery terms, when it set them.
+    pub async fn delivery_settings(
+        &mut self,
+        library_id: &str,
+    ) -> Result<Option<domain::library::DeliverySettings>> {
+        let row: Option<(sqlx::types::Json<domain::library::DeliverySettings>,)> = on_tx!(self, c => {
+            sqlx::query_as("SELECT settings FROM delivery_settings WHERE library_id = $1")
+                .bind(library_id)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        Ok(row.map(|r| r.0.0))
+    }
+
+    pub async fn set_delivery_settings(
+        &mut self,
+        library_id: &str,
+        s: &domain::library::DeliverySettings,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO delivery_settings (library_id, settings, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (library_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+            )
+            .bind(library_id)
+            .bind(sqlx::types::Json(s))
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+}

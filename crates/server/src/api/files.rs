@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use domain::Actor;
+use domain::library::DeliverySettings;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::{NewEvent, StoredFile, Tx};
@@ -29,6 +30,7 @@ pub fn router(max_file_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(open_as_reader))
         .routes(routes!(open_by_link))
         .routes(routes!(reissue))
+        .routes(routes!(get_settings, put_settings))
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -424,8 +426,9 @@ pub async fn issue_link(
     };
     tx.revoke_delivery_links(&req.request_id, now).await?;
     let token = new_token();
-    let max_views = (config.delivery_max_views > 0).then_some(i64::from(config.delivery_max_views));
-    let expires_at = now + time::Duration::days(i64::from(config.delivery_days.clamp(1, 60)));
+    let terms = delivery_terms(tx, config, &req.library_id).await?;
+    let max_views = terms.max_views.map(i64::from);
+    let expires_at = now + time::Duration::days(i64::from(terms.days.clamp(1, 60)));
     tx.insert_delivery_link(&store::DeliveryLink {
         link_id: uuid::Uuid::now_v7().to_string(),
         token_hash: hash_token(&token),
@@ -445,6 +448,62 @@ pub async fn issue_link(
         max_views,
         expires_at,
     }))
+}
+
+/// The library's delivery terms: its own, else the node's configuration.
+async fn delivery_terms(
+    tx: &mut Tx<'_>,
+    config: &crate::Config,
+    library_id: &str,
+) -> Result<DeliverySettings, store::StoreError> {
+    Ok(tx
+        .delivery_settings(library_id)
+        .await?
+        .unwrap_or(DeliverySettings {
+            max_views: (config.delivery_max_views > 0).then_some(config.delivery_max_views),
+            days: config.delivery_days.clamp(1, 60),
+        }))
+}
+
+/// How often and how long the caller's library lets readers open delivered copies.
+#[utoipa::path(get, path = "/api/v1/delivery-settings", tag = "borrowing",
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
+pub async fn get_settings(
+    State(st): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<axum::Json<DeliverySettings>> {
+    let (config, lib) = (st.config.clone(), user.library_id.clone());
+    let terms = st
+        .store
+        .write(move |tx| Box::pin(async move { delivery_terms(tx, &config, &lib).await }))
+        .await?;
+    Ok(axum::Json(terms))
+}
+
+/// Set the library's terms: `max_views` 1–10 or null for no limit, `days` 1–60. Links issued
+/// later follow them; links already issued keep theirs.
+#[utoipa::path(put, path = "/api/v1/delivery-settings", tag = "borrowing",
+    request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_settings(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    super::extract::Json(input): super::extract::Json<DeliverySettings>,
+) -> ApiResult<axum::Json<DeliverySettings>> {
+    if !user.roles.iter().any(|r| r.is_admin()) {
+        return Err(ApiError::Forbidden(
+            "delivery terms are set by the library's admins".to_owned(),
+        ));
+    }
+    let errors = input.validate();
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let (lib, now, saved) = (user.library_id.clone(), st.now(), input.clone());
+    st.store
+        .write(move |tx| Box::pin(async move { tx.set_delivery_settings(&lib, &saved, now).await }))
+        .await?;
+    Ok(axum::Json(input))
 }
 
 /// Staff issue the reader a new link (the old one stops working), e.g. after it expired.

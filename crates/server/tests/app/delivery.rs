@@ -223,6 +223,62 @@ async fn a_copy_is_uploaded_shipped_and_opened_by_its_reader_within_the_limits()
 }
 
 #[tokio::test]
+async fn each_library_sets_how_often_and_how_long_its_readers_may_open_copies() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let admin = app.login("bcu-admin").await;
+    let bcu = app.login("bcu-borrow").await;
+    let (st, v) = app.get("/api/v1/delivery-settings", Some(&bcu)).await;
+    assert_eq!((st, &v), (200, &json!({"max_views": 5, "days": 30})));
+    let put = |token: String, body: Value| {
+        app.client
+            .put(format!("{}/api/v1/delivery-settings", app.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let resp = put(bcu.clone(), json!({"max_views": 2, "days": 7}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403, "only admins");
+    let resp = put(admin.clone(), json!({"max_views": 11, "days": 0}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+    let resp = put(admin.clone(), json!({"max_views": 2, "days": 7}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // A copy delivered now follows BCU's terms: two views.
+    let id = article_sent_to(&app, "XNU").await;
+    let xnu = app.login("xnu-lend").await;
+    let patron = app.login("bcu-phd").await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, file) = upload(&app, &xnu, &lend_id, "c.pdf", PDF).await;
+    app.lend_action(
+        &xnu,
+        &lend_id,
+        json!({"action": "ship_digital", "file_id": file["file_id"]}),
+    )
+    .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    app.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
+        .await;
+    let path = format!("/api/v1/requests/{id}/document");
+    for want in [200, 200, 410] {
+        let (st, _, _) = open(&app, &path, Some(&patron)).await;
+        assert_eq!(st, want);
+    }
+}
+
+#[tokio::test]
 async fn a_copy_from_another_node_is_fetched_and_delivered() {
     let (a, b) = TestApp::pair(Engine::Sqlite).await;
     let id = article_sent_to(&a, "HTU").await;
