@@ -92,6 +92,9 @@ async fn two_nodes(engine: Engine) {
     assert_eq!(dead, json!([]));
     let (_, dead) = b.get("/api/v1/outbox?status=dead", Some(&htu)).await;
     assert_eq!(dead, json!([]));
+    // Everything either node sent is valid against the schema of either version.
+    assert_sent_messages_valid(&a, &bcu).await;
+    assert_sent_messages_valid(&b, &htu).await;
     let (_, sent) = a.get("/api/v1/outbox?status=delivered", Some(&bcu)).await;
     assert!(
         sent.as_array()
@@ -379,16 +382,23 @@ fn will_supply_from_htu(wire_id: &str) -> String {
 /// `xml` is valid against the ISO 18626 v1.2 (2017) schema, checked with xmllint where it is
 /// installed (scripts/test installs it).
 fn assert_valid_2017(xml: &str) {
+    assert_valid(xml, "ISO-18626-v1_2.xsd");
+}
+
+/// `xml` is valid against the schema `xsd` of the fixtures, checked with xmllint where it is
+/// installed.
+fn assert_valid(xml: &str, xsd: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let xsd = std::path::Path::new(
         &std::env::var("CARGO_MANIFEST_DIR")
             .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
     )
-    .join("../iso18626/tests/fixtures/xsd/ISO-18626-v1_2.xsd");
+    .join("../iso18626/tests/fixtures/xsd")
+    .join(xsd);
     let Ok(mut child) = Command::new("xmllint")
         .args(["--noout", "--nonet", "--schema"])
-        .arg(xsd)
+        .arg(&xsd)
         .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -407,7 +417,32 @@ fn assert_valid_2017(xml: &str) {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "not valid against the 2017 schema:\n{}\n{xml}",
+        "not valid against {}:\n{}\n{xml}",
+        xsd.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every message a node sent in a lifecycle is valid against the 2021 schema as stored, and
+/// against the 2017 schema as written for a 2017 peer.
+async fn assert_sent_messages_valid(app: &TestApp, staff: &str) {
+    let (_, sent) = app
+        .get("/api/v1/outbox?status=delivered&limit=500", Some(staff))
+        .await;
+    let as_2017 = domain::peer::PeerProfile::preset(
+        domain::peer::PeerSystem::ReShare,
+        "http://127.0.0.1:9/iso18626",
+    );
+    let mut n = 0;
+    for m in sent.as_array().unwrap() {
+        if m["kind"] == "email" {
+            continue;
+        }
+        let xml = m["payload"].as_str().unwrap();
+        assert_valid(xml, "ISO-18626-2021-2.xsd");
+        let old = server::flow::send::adapt(xml, &as_2017).unwrap().unwrap();
+        assert_valid(&old, "ISO-18626-v1_2.xsd");
+        n += 1;
+    }
+    assert!(n >= 3, "messages checked: {n}");
 }
