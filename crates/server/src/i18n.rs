@@ -151,6 +151,9 @@ fn field_label_zh(field: &str) -> &str {
         "max_in_flight" => "并发消息数",
         "timeout_secs" => "超时秒数",
         "max_views" => "打开次数上限",
+        "by" => "分组方式",
+        "from" => "起始日期",
+        "to" => "截止日期",
         "days" => "有效天数",
         other => other,
     }
@@ -192,6 +195,10 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "unknown_status" => format!("{f}两侧都必须是 ISO 18626 状态值"),
         "unknown_reason" => format!("{f}两侧都必须是 ISO 18626 消息原因值"),
         "out_of_range" => format!("{f}超出允许范围"),
+        "unknown_grouping" => {
+            "分组方式应为 patron_type、department、lender、format、month 或 year".to_owned()
+        }
+        "unknown_format" => "格式应为 json 或 csv".to_owned(),
         "unknown_system" => "对方系统应为 librelay、reshare、alma、worldshare 或 other".to_owned(),
         "unknown_version" => "版本应为 2017 或 2021".to_owned(),
         "unknown_error_style" => "错误应答方式应为 confirmation 或 http_400".to_owned(),

@@ -13,6 +13,7 @@ mod files;
 mod message;
 mod peer;
 mod request;
+mod stats;
 mod writer;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ pub use peer::PeerRow;
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
 };
+pub use stats::{StatEvent, StatRequest};
 
 pub use sqlx::types::Json;
 

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod patrons;
 pub mod peers;
 pub mod requests;
+pub mod stats;
 pub mod views;
 
 use axum::Router;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(libraries::router())
         .merge(outbox::router())
         .merge(peers::router())
+        .merge(stats::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(meta::router())
         .split_for_parts();

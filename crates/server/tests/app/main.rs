@@ -11,5 +11,6 @@ mod iso_endpoint;
 mod letters;
 mod lifecycle;
 mod matrix;
+mod stats;
 mod store_contract;
 mod web;
