@@ -33,6 +33,8 @@ pub struct Iso2709Reader<R> {
     /// Stream offset of `buf[start]`.
     offset: u64,
     record_no: u64,
+    /// Where the last record yielded started.
+    last_offset: u64,
     eof: bool,
     failed: bool,
 }
@@ -45,9 +47,16 @@ impl<R: BufRead> Iso2709Reader<R> {
             start: 0,
             offset: 0,
             record_no: 0,
+            last_offset: 0,
             eof: false,
             failed: false,
         }
+    }
+
+    /// The 1-based number and byte offset of the record last yielded (good or bad): where a
+    /// caller that refuses a well-formed record can say it is.
+    pub fn position(&self) -> (u64, u64) {
+        (self.record_no, self.last_offset)
     }
 
     fn available(&self) -> usize {
@@ -226,6 +235,7 @@ impl<R: BufRead> Iterator for Iso2709Reader<R> {
             }
         };
         self.record_no += 1;
+        self.last_offset = byte_offset;
         let record_no = self.record_no;
         Some(outcome.map_err(|(reason, control_number)| RecordError {
             record_no,
