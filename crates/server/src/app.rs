@@ -52,11 +52,15 @@ impl App {
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let store = open_store(&config).await?;
+        let index_dir = catalog::index_dir(&config.data_dir);
+        let catalog = catalog::CatalogIndex::open(&index_dir)
+            .with_context(|| format!("opening the catalog index in {}", index_dir.display()))?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let state = AppState {
             store,
+            catalog: Arc::new(catalog),
             clock,
             config: Arc::new(config),
             waiters: Arc::new(Waiters::default()),

@@ -2,6 +2,7 @@
 //! from the same route registrations.
 
 pub mod auth;
+pub mod catalog;
 pub mod extract;
 pub mod iso_endpoint;
 pub mod lending;
@@ -32,6 +33,7 @@ use crate::AppState;
         (name = "auth", description = "Log in and out"),
         (name = "borrowing", description = "Requests of our readers, sent to partner libraries"),
         (name = "lending", description = "Requests partner libraries sent us"),
+        (name = "catalog", description = "The union catalog: who holds what"),
         (name = "meta", description = "Health, metrics and this document")
     )
 )]
@@ -57,6 +59,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(lending::router())
         .merge(patrons::router())
         .merge(libraries::router())
+        .merge(catalog::router())
         .merge(outbox::router())
         .merge(meta::router())
         .split_for_parts();
