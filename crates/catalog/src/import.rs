@@ -121,7 +121,7 @@ pub async fn import_files(
         import_file(store, index, file, options, observer, &mut summary, started).await?;
     }
     if let Some(index) = index {
-        index.commit()?;
+        index.finish_writing()?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
     observer.progress(&summary);

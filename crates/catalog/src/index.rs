@@ -228,6 +228,21 @@ impl CatalogIndex {
         Ok(())
     }
 
+    /// Commit and give up the writer (and its lock on the directory), so that another process
+    /// (an import next to a running server) can write.
+    pub fn finish_writing(&self) -> Result<(), CatalogError> {
+        self.commit()?;
+        let writer = self
+            .writer
+            .lock()
+            .map_err(|_| CatalogError::Index("the index writer lock is poisoned".into()))?
+            .take();
+        if let Some(w) = writer {
+            w.wait_merging_threads().map_err(index_error)?;
+        }
+        Ok(())
+    }
+
     /// See other processes' commits now rather than within a second.
     pub fn refresh(&self) -> Result<(), CatalogError> {
         self.reader.reload().map_err(index_error)
@@ -251,7 +266,7 @@ impl CatalogIndex {
             done += unions.len() as u64;
             progress(done);
         }
-        self.commit()?;
+        self.finish_writing()?;
         Ok(done)
     }
 
