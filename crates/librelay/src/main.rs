@@ -2,6 +2,7 @@
 //! library crates.
 
 mod bench;
+mod bench_catalog;
 mod import;
 
 use std::net::SocketAddr;
