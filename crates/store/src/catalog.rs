@@ -241,6 +241,25 @@ pub struct HoldingView {
 const UNION_COLUMNS: &str = "record_id, title, author, publisher, year, isbn, issn, oclc_number, \
                              lccn, language, title_vernacular, author_vernacular";
 
+/// New rows of one import batch, written together by `Tx::flush`.
+#[derive(Default)]
+struct Pending {
+    unions: Vec<NewCatalogRecord>,
+    /// Source id, union record id, and the record's place in the batch.
+    sources: Vec<(String, String, usize)>,
+    keys: Vec<(String, String)>,
+    holdings: Vec<(String, String, NewHolding)>,
+}
+
+/// `($1, …, $width), ($width+1, …)` for `rows` rows: the VALUES of a multi-row insert. Only
+/// the counts go into the SQL text; the values are bound.
+fn rows_of(width: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `$first, $first+1, …` for `n` values: the placeholders of an `IN (…)` list. Only the count
 /// goes into the SQL text; the values are bound.
 fn placeholders(first: usize, n: usize) -> String {
@@ -253,18 +272,233 @@ fn placeholders(first: usize, n: usize) -> String {
 impl Tx<'_> {
     /// Store `records` of `library_id`: each updates this library's earlier copy (matched on its
     /// strongest identifier) or joins / starts a union record. One call is one transaction: the
-    /// importer sends big batches so that 250,000 records cost a few hundred commits.
+    /// importer sends big batches so that 250,000 records cost a few hundred commits. New
+    /// records, the common case, cost a handful of multi-row statements per batch rather than
+    /// several statements each; updates go one by one.
     pub async fn import_catalog_records(
         &mut self,
         library_id: &str,
         records: &[ImportRecord],
         now: OffsetDateTime,
     ) -> Result<Vec<Stored>> {
+        use std::collections::HashMap;
+        let identity = |r: &ImportRecord| -> Option<(usize, String)> {
+            if let Some(v) = &r.control_number {
+                Some((0, v.clone()))
+            } else if let Some(v) = &r.system_number {
+                Some((1, v.clone()))
+            } else {
+                r.isbn.clone().map(|v| (2, v))
+            }
+        };
+        // This library's sources already stored, by identity.
+        let mut sources: HashMap<(usize, String), (String, String)> = HashMap::new();
+        for (kind, column) in ["control_number", "system_number", "isbn"]
+            .iter()
+            .enumerate()
+        {
+            let values: Vec<String> = records
+                .iter()
+                .filter_map(|r| identity(r).filter(|(k, _)| *k == kind).map(|(_, v)| v))
+                .collect();
+            for (value, found) in self.sources_by(library_id, column, &values).await? {
+                sources.entry((kind, value)).or_insert(found);
+            }
+        }
+        let all_keys: Vec<String> = records
+            .iter()
+            .flat_map(|r| r.keys.iter().cloned())
+            .collect();
+        let mut keys: HashMap<String, String> = self.keys_lookup(&all_keys).await?;
+        let mut pending = Pending::default();
         let mut out = Vec::with_capacity(records.len());
-        for r in records {
-            out.push(self.import_one(library_id, r, now).await?);
+        for (at, r) in records.iter().enumerate() {
+            let id = identity(r);
+            if id.as_ref().is_some_and(|id| sources.contains_key(id)) {
+                // The record (or its twin earlier in this batch) is stored: update it in place,
+                // after writing what is pending so the update sees it.
+                self.flush(library_id, records, &mut pending, now).await?;
+                let stored = self.import_one(library_id, r, now).await?;
+                for k in &r.keys {
+                    keys.entry(k.clone())
+                        .or_insert_with(|| stored.record_id().to_owned());
+                }
+                out.push(stored);
+                continue;
+            }
+            let record_id = match r.keys.iter().find_map(|k| keys.get(k)) {
+                Some(id) => id.clone(),
+                None => {
+                    let mut union = r.record.clone();
+                    union.record_id = uuid::Uuid::now_v7().to_string();
+                    let id = union.record_id.clone();
+                    pending.unions.push(union);
+                    id
+                }
+            };
+            let source_id = uuid::Uuid::now_v7().to_string();
+            for k in &r.keys {
+                if !keys.contains_key(k) {
+                    keys.insert(k.clone(), record_id.clone());
+                    pending.keys.push((k.clone(), record_id.clone()));
+                }
+            }
+            for h in &r.holdings {
+                pending
+                    .holdings
+                    .push((record_id.clone(), source_id.clone(), h.clone()));
+            }
+            if let Some(id) = id {
+                sources.insert(id, (source_id.clone(), record_id.clone()));
+            }
+            pending.sources.push((source_id, record_id.clone(), at));
+            out.push(Stored::Inserted { record_id });
+        }
+        self.flush(library_id, records, &mut pending, now).await?;
+        Ok(out)
+    }
+
+    /// `(value, (source_id, record_id))` of this library's sources whose `column` is one of
+    /// `values`.
+    async fn sources_by(
+        &mut self,
+        library_id: &str,
+        column: &str,
+        values: &[String],
+    ) -> Result<Vec<(String, (String, String))>> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(500) {
+            // `column` is one of three names fixed by the caller; values are bound.
+            let sql = format!(
+                "SELECT {column}, source_id, record_id FROM catalog_source WHERE library_id = $1 AND {column} IN ({}) ORDER BY source_id",
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<(String, String, String)> = on_tx!(self, c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(library_id);
+                for v in chunk {
+                    q = q.bind(v);
+                }
+                q.fetch_all(&mut **c).await?
+            });
+            out.extend(rows.into_iter().map(|(v, s, r)| (v, (s, r))));
         }
         Ok(out)
+    }
+
+    /// The union record each of `keys` names, for those that name one.
+    async fn keys_lookup(
+        &mut self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT match_key, record_id FROM catalog_key WHERE match_key IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let rows: Vec<(String, String)> = on_tx!(self, c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for v in chunk {
+                    q = q.bind(v);
+                }
+                q.fetch_all(&mut **c).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Write the new rows gathered so far as multi-row inserts.
+    async fn flush(
+        &mut self,
+        library_id: &str,
+        records: &[ImportRecord],
+        p: &mut Pending,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        for chunk in p.unions.chunks(100) {
+            let sql = format!(
+                "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at) VALUES {}",
+                rows_of(13, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for r in chunk {
+                    q = q
+                        .bind(&r.record_id)
+                        .bind(&r.title)
+                        .bind(&r.author)
+                        .bind(&r.publisher)
+                        .bind(&r.year)
+                        .bind(&r.isbn)
+                        .bind(&r.issn)
+                        .bind(&r.oclc_number)
+                        .bind(&r.lccn)
+                        .bind(&r.language)
+                        .bind(&r.title_vernacular)
+                        .bind(&r.author_vernacular)
+                        .bind(now);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        for chunk in p.sources.chunks(100) {
+            let sql = format!(
+                "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at) VALUES {}",
+                rows_of(9, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (source_id, record_id, at) in chunk {
+                    let Some(r) = records.get(*at) else { continue };
+                    q = q
+                        .bind(source_id)
+                        .bind(record_id)
+                        .bind(library_id)
+                        .bind(&r.control_number)
+                        .bind(&r.system_number)
+                        .bind(&r.isbn)
+                        .bind(&r.bib_json)
+                        .bind(now)
+                        .bind(now);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        for chunk in p.keys.chunks(500) {
+            let sql = format!(
+                "INSERT INTO catalog_key (match_key, record_id) VALUES {} ON CONFLICT (match_key) DO NOTHING",
+                rows_of(2, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (k, r) in chunk {
+                    q = q.bind(k).bind(r);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        for chunk in p.holdings.chunks(200) {
+            let sql = format!(
+                "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location) VALUES {} ON CONFLICT DO NOTHING",
+                rows_of(6, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (record_id, source_id, h) in chunk {
+                    q = q
+                        .bind(record_id)
+                        .bind(library_id)
+                        .bind(&h.call_number)
+                        .bind(&h.barcode)
+                        .bind(source_id)
+                        .bind(&h.location);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        *p = Pending::default();
+        Ok(())
     }
 
     async fn import_one(
