@@ -100,6 +100,10 @@ impl ImportOptions {
     }
 }
 
+/// How often a long import commits the index: each commit costs a flush of the writer's
+/// buffers, so not too often.
+const COMMIT_EVERY: Duration = Duration::from_secs(30);
+
 enum Item {
     Ok(Box<ImportRecord>),
     Rejected(Rejection),
@@ -185,11 +189,22 @@ async fn import_file(
         Ok(())
     });
     let mut last_progress = Instant::now();
+    let mut last_commit = Instant::now();
     let mut result = Ok(());
     while let Some(batch) = rx.recv().await {
         if let Err(e) = store_batch(store, index, options, batch, observer, summary).await {
             result = Err(e);
             break;
+        }
+        if let Some(index) = index
+            && last_commit.elapsed() >= COMMIT_EVERY
+        {
+            // Searches (a server on the same data directory) see a long import as it goes.
+            if let Err(e) = index.commit() {
+                result = Err(e);
+                break;
+            }
+            last_commit = Instant::now();
         }
         if last_progress.elapsed() >= Duration::from_millis(200) {
             summary.seconds = started.elapsed().as_secs_f64();
