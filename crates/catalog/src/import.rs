@@ -190,11 +190,21 @@ async fn import_file(
     });
     let mut last_progress = Instant::now();
     let mut last_commit = Instant::now();
+    let mut analyzed_at = 0u64;
     let mut result = Ok(());
     while let Some(batch) = rx.recv().await {
         if let Err(e) = store_batch(store, index, options, batch, observer, summary).await {
             result = Err(e);
             break;
+        }
+        let written = summary.stored + summary.updated;
+        if written >= analyzed_at.saturating_mul(2).max(2000) {
+            // Each time the catalog doubles: a handful of times per import.
+            if let Err(e) = store.analyze_catalog().await {
+                result = Err(e.into());
+                break;
+            }
+            analyzed_at = written;
         }
         if let Some(index) = index
             && last_commit.elapsed() >= COMMIT_EVERY
