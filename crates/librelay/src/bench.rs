@@ -45,6 +45,22 @@ pub enum BenchCommand {
         #[arg(long, default_value = "full")]
         sync: String,
     },
+    /// MARC import (store + index) against parsing alone with the marc crate and, when
+    /// installed, `yaz-marcdump FILE > /dev/null`; then search latency over mixed queries
+    /// (title words, authors, ISBNs, Chinese words) drawn from the imported records.
+    Catalog {
+        /// The MARC file to import (ISO 2709 or MARCXML).
+        file: std::path::PathBuf,
+        /// Number of search queries.
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+        /// SQLite durability: full (the default) or normal.
+        #[arg(long, default_value = "full")]
+        sync: String,
+        /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
+        #[arg(long)]
+        database: Option<String>,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -61,6 +77,12 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             sync,
             database,
         } => lifecycle(n, concurrency, baseline, &sync, database).await,
+        BenchCommand::Catalog {
+            file,
+            queries,
+            sync,
+            database,
+        } => crate::bench_catalog::run(&file, queries, &sync, database).await,
     }
 }
 

@@ -1,6 +1,9 @@
-//! The `librelay` command: serve, migrate, bench. Everything else lives in the library crates.
+//! The `librelay` command: serve, migrate, import, reindex, bench. Everything else lives in the
+//! library crates.
 
 mod bench;
+mod bench_catalog;
+mod import;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,10 +80,40 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Load records into the union catalog.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Rebuild the catalog search index (in the data directory) from the store.
+    Reindex {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Measure throughput; prints figures and ratios against a baseline from the same run.
     Bench {
         #[command(subcommand)]
         what: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// MARC 21 records, ISO 2709 or MARCXML (told by content), for one library. Re-importing
+    /// updates records in place; records of other libraries with the same ISBN / ISSN / OCLC
+    /// number or title, author and year join one union record.
+    Marc {
+        /// Files to read, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The library the records and their holdings belong to (its code).
+        #[arg(long)]
+        library: String,
+        /// Records per store transaction.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
     },
 }
 
@@ -366,6 +399,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let id = server::admin::add_user(&st, account, time::OffsetDateTime::now_utc()).await?;
             println!("user {username} added ({id})");
             Ok(())
+        }
+        Command::Import {
+            what:
+                ImportCommand::Marc {
+                    files,
+                    library,
+                    batch,
+                },
+            store,
+        } => {
+            let config = load_config(cli.config.as_deref(), &store, None)?;
+            init_tracing("warn");
+            let st = open_store(&config).await?;
+            import::marc(&st, &config.data_dir, &files, &library, batch).await
+        }
+        Command::Reindex { store } => {
+            let config = load_config(cli.config.as_deref(), &store, None)?;
+            init_tracing("warn");
+            let st = open_store(&config).await?;
+            import::reindex(&st, &config.data_dir).await
         }
         Command::Bench { what } => {
             init_tracing("warn");

@@ -82,13 +82,14 @@ pub enum Reason {
     InvalidUtf8 { tag: String },
 
     #[error(
-        "MARC-8 record with non-ASCII bytes in field {tag}; MARC-8 decoding is not supported yet"
+        "MARC-8 record with byte 0x{byte:02X} in field {tag}, which is in neither ASCII nor the \
+         ANSEL Latin set"
     )]
-    Marc8NonAscii { tag: String },
+    Marc8NonAscii { tag: String, byte: u8 },
 
     #[error(
-        "MARC-8 record with a character set escape (ESC) in field {tag}; MARC-8 decoding is not \
-         supported yet"
+        "MARC-8 record with a character set escape (ESC) in field {tag}: only the default Latin \
+         sets (ASCII and ANSEL) are decoded, not Greek, Cyrillic, Arabic, Hebrew or CJK (EACC)"
     )]
     Marc8Escape { tag: String },
 

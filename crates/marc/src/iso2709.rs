@@ -6,6 +6,7 @@
 //! record terminator (0x1D). When the length is garbage or does not land on a terminator, the
 //! reader falls back to the terminator: a record with a wrong length costs that record only.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead};
 
 use crate::error::{Reason, RecordError};
@@ -33,6 +34,8 @@ pub struct Iso2709Reader<R> {
     /// Stream offset of `buf[start]`.
     offset: u64,
     record_no: u64,
+    /// Where the last record yielded started.
+    last_offset: u64,
     eof: bool,
     failed: bool,
 }
@@ -45,9 +48,16 @@ impl<R: BufRead> Iso2709Reader<R> {
             start: 0,
             offset: 0,
             record_no: 0,
+            last_offset: 0,
             eof: false,
             failed: false,
         }
+    }
+
+    /// The 1-based number and byte offset of the record last yielded (good or bad): where a
+    /// caller that refuses a well-formed record can say it is.
+    pub fn position(&self) -> (u64, u64) {
+        (self.record_no, self.last_offset)
     }
 
     fn available(&self) -> usize {
@@ -226,6 +236,7 @@ impl<R: BufRead> Iterator for Iso2709Reader<R> {
             }
         };
         self.record_no += 1;
+        self.last_offset = byte_offset;
         let record_no = self.record_no;
         Some(outcome.map_err(|(reason, control_number)| RecordError {
             record_no,
@@ -269,36 +280,152 @@ fn salvage_001(frame: &[u8]) -> Option<String> {
         .then(|| text.to_owned())
 }
 
-/// The text of one field: UTF-8 when leader/09 is 'a'; for MARC-8 (and any other flag) only
-/// pure ASCII without character set escapes, which reads the same in every MARC encoding.
-fn decode(raw: &[u8], coding: u8, tag: Tag) -> Result<&str, Reason> {
+/// The text of one field: UTF-8 when leader/09 is 'a'; MARC-8 when it is blank, decoded from
+/// its default sets (ASCII and the ANSEL extended Latin set, with diacritics moved after their
+/// letter and composed); a record that switches to another set (Greek, Cyrillic, CJK...) with
+/// an escape is refused with that reason.
+fn decode(raw: &[u8], coding: u8, tag: Tag) -> Result<Cow<'_, str>, Reason> {
     if coding == b'a' {
-        return std::str::from_utf8(raw).map_err(|_| Reason::InvalidUtf8 {
-            tag: tag.to_string(),
-        });
-    }
-    if !raw.is_ascii() {
-        return Err(if coding == b' ' {
-            Reason::Marc8NonAscii {
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| Reason::InvalidUtf8 {
                 tag: tag.to_string(),
-            }
-        } else {
-            Reason::UnknownEncoding {
-                flag: char::from(coding),
-                tag: tag.to_string(),
-            }
-        });
+            });
     }
     if raw.contains(&ESCAPE) {
         // ESC switches MARC-8 to another character set (Greek, Cyrillic, CJK...) in which the
-        // same ASCII bytes mean other characters: reading them as ASCII would be wrong.
+        // same bytes mean other characters: reading them as Latin would be wrong.
         return Err(Reason::Marc8Escape {
             tag: tag.to_string(),
         });
     }
-    std::str::from_utf8(raw).map_err(|_| Reason::InvalidUtf8 {
-        tag: tag.to_string(),
-    })
+    if raw.is_ascii() {
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| Reason::InvalidUtf8 {
+                tag: tag.to_string(),
+            });
+    }
+    if coding != b' ' {
+        return Err(Reason::UnknownEncoding {
+            flag: char::from(coding),
+            tag: tag.to_string(),
+        });
+    }
+    ansel(raw, tag).map(Cow::Owned)
+}
+
+/// MARC-8 with ANSEL as the upper half. ANSEL writes a combining diacritic before its letter,
+/// Unicode after it; the result is composed (NFC) so "e" + acute reads and indexes as "é".
+fn ansel(raw: &[u8], tag: Tag) -> Result<String, Reason> {
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::with_capacity(raw.len() + 8);
+    let mut pending: Vec<char> = Vec::new();
+    for &b in raw {
+        if b < 0x20 {
+            // Delimiters and terminators are never a diacritic's base.
+            out.extend(pending.drain(..));
+            out.push(char::from(b));
+        } else if b < 0x80 {
+            out.push(char::from(b));
+            out.extend(pending.drain(..));
+        } else {
+            match ansel_char(b) {
+                Some((c, false)) => {
+                    out.push(c);
+                    out.extend(pending.drain(..));
+                }
+                Some((c, true)) => pending.push(c),
+                None => {
+                    return Err(Reason::Marc8NonAscii {
+                        tag: tag.to_string(),
+                        byte: b,
+                    });
+                }
+            }
+        }
+    }
+    out.extend(pending);
+    Ok(out.nfc().collect())
+}
+
+/// The ANSEL (ANSI/NISO Z39.47, MARC-8 extended Latin) character for byte `b`, and whether it
+/// is a combining diacritic.
+fn ansel_char(b: u8) -> Option<(char, bool)> {
+    let spacing = match b {
+        0xA1 => '\u{0141}',
+        0xA2 => '\u{00D8}',
+        0xA3 => '\u{0110}',
+        0xA4 => '\u{00DE}',
+        0xA5 => '\u{00C6}',
+        0xA6 => '\u{0152}',
+        0xA7 => '\u{02B9}',
+        0xA8 => '\u{00B7}',
+        0xA9 => '\u{266D}',
+        0xAA => '\u{00AE}',
+        0xAB => '\u{00B1}',
+        0xAC => '\u{01A0}',
+        0xAD => '\u{01AF}',
+        0xAE => '\u{02BC}',
+        0xB0 => '\u{02BB}',
+        0xB1 => '\u{0142}',
+        0xB2 => '\u{00F8}',
+        0xB3 => '\u{0111}',
+        0xB4 => '\u{00FE}',
+        0xB5 => '\u{00E6}',
+        0xB6 => '\u{0153}',
+        0xB7 => '\u{02BA}',
+        0xB8 => '\u{0131}',
+        0xB9 => '\u{00A3}',
+        0xBA => '\u{00F0}',
+        0xBC => '\u{01A1}',
+        0xBD => '\u{01B0}',
+        0xC0 => '\u{00B0}',
+        0xC1 => '\u{2113}',
+        0xC2 => '\u{2117}',
+        0xC3 => '\u{00A9}',
+        0xC4 => '\u{266F}',
+        0xC5 => '\u{00BF}',
+        0xC6 => '\u{00A1}',
+        0xC7 => '\u{00DF}',
+        0xC8 => '\u{20AC}',
+        _ => {
+            let combining = match b {
+                0xE0 => '\u{0309}',
+                0xE1 => '\u{0300}',
+                0xE2 => '\u{0301}',
+                0xE3 => '\u{0302}',
+                0xE4 => '\u{0303}',
+                0xE5 => '\u{0304}',
+                0xE6 => '\u{0306}',
+                0xE7 => '\u{0307}',
+                0xE8 => '\u{0308}',
+                0xE9 => '\u{030C}',
+                0xEA => '\u{030A}',
+                0xEB => '\u{FE20}',
+                0xEC => '\u{FE21}',
+                0xED => '\u{0315}',
+                0xEE => '\u{030B}',
+                0xEF => '\u{0310}',
+                0xF0 => '\u{0327}',
+                0xF1 => '\u{0328}',
+                0xF2 => '\u{0323}',
+                0xF3 => '\u{0324}',
+                0xF4 => '\u{0325}',
+                0xF5 => '\u{0333}',
+                0xF6 => '\u{0332}',
+                0xF7 => '\u{0326}',
+                0xF8 => '\u{031C}',
+                0xF9 => '\u{032E}',
+                0xFA => '\u{FE22}',
+                0xFB => '\u{FE23}',
+                0xFE => '\u{0313}',
+                _ => return None,
+            };
+            return Some((combining, true));
+        }
+    };
+    Some((spacing, false))
 }
 
 /// A data field from its text (terminator removed): two indicators, then subfields. Lenient on
@@ -397,13 +524,13 @@ pub(crate) fn parse_record(bytes: &[u8]) -> Result<Record, Reason> {
             })?;
         let raw = raw.strip_suffix(&[FIELD_TERMINATOR]).unwrap_or(raw);
         let text = match whole.and_then(|w| w.get(start..start + raw.len())) {
-            Some(text) => text,
+            Some(text) => Cow::Borrowed(text),
             None => decode(raw, coding, tag)?,
         };
         if tag.is_control() {
-            record.control_fields.push((tag, text.to_owned()));
+            record.control_fields.push((tag, text.into_owned()));
         } else {
-            record.data_fields.push(data_field(tag, text));
+            record.data_fields.push(data_field(tag, &text));
         }
     }
     Ok(record)
@@ -642,11 +769,36 @@ mod tests {
             Some("Plain title")
         );
 
-        let mut accented = book("two", "Caf\u{e9}");
+        // ANSEL: the acute (0xE2) comes before its letter; read as a composed "é".
+        let mut accented = book("two", "Caf\u{1}e");
         accented[9] = b' ';
+        let at = accented.iter().position(|b| *b == 1).unwrap();
+        accented[at] = 0xE2;
         assert_eq!(
-            parse_record(&accented).unwrap_err().to_string(),
-            "MARC-8 record with non-ASCII bytes in field 245; MARC-8 decoding is not supported yet"
+            parse_record(&accented).unwrap().subfield("245", 'a'),
+            Some("Caf\u{e9}")
+        );
+        let mut polish = book("two", "\u{1}\u{2}ad");
+        polish[9] = b' ';
+        for (from, to) in [(1u8, 0xA1u8), (2, 0xF1)] {
+            for b in polish.iter_mut().filter(|b| **b == from) {
+                *b = to;
+            }
+        }
+        assert_eq!(
+            parse_record(&polish).unwrap().subfield("245", 'a'),
+            Some("\u{141}\u{105}d")
+        );
+
+        // 0x90 is in no MARC-8 default set.
+        let mut undefined = book("two", "Caf\u{1}");
+        undefined[9] = b' ';
+        let at = undefined.iter().position(|b| *b == 1).unwrap();
+        undefined[at] = 0x90;
+        assert_eq!(
+            parse_record(&undefined).unwrap_err().to_string(),
+            "MARC-8 record with byte 0x90 in field 245, which is in neither ASCII nor the ANSEL \
+             Latin set"
         );
 
         // ESC ( N switches to Cyrillic: the ASCII bytes after it are not Latin letters.

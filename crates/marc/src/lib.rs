@@ -74,6 +74,14 @@ impl<R: BufRead> Records<R> {
         }
     }
 
+    /// The 1-based number and byte offset of the record last yielded.
+    pub fn position(&self) -> (u64, u64) {
+        match self {
+            Records::Iso2709(reader) => reader.position(),
+            Records::MarcXml(reader) => reader.position(),
+        }
+    }
+
     pub fn format(&self) -> Format {
         match self {
             Records::Iso2709(_) => Format::Iso2709,

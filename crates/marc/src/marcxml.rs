@@ -20,6 +20,8 @@ pub struct MarcXmlReader<R> {
     reader: quick_xml::Reader<R>,
     buf: Vec<u8>,
     record_no: u64,
+    /// Where the last record yielded started.
+    last_offset: u64,
     done: bool,
 }
 
@@ -233,8 +235,15 @@ impl<R: BufRead> MarcXmlReader<R> {
             reader: quick_xml::Reader::from_reader(input),
             buf: Vec::with_capacity(4096),
             record_no: 0,
+            last_offset: 0,
             done: false,
         }
+    }
+
+    /// The 1-based number and byte offset of the record last yielded (good or bad): where a
+    /// caller that refuses a well-formed record can say it is.
+    pub fn position(&self) -> (u64, u64) {
+        (self.record_no, self.last_offset)
     }
 
     /// A syntax error ends the stream: says where, since the record's offset is only its start.
@@ -321,6 +330,7 @@ impl<R: BufRead> Iterator for MarcXmlReader<R> {
                 continue;
             }
             self.record_no += 1;
+            self.last_offset = before;
             let outcome = if empty {
                 Partial::new().finish()
             } else {

@@ -55,6 +55,9 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
         let store = open_store(&config).await?;
+        let index_dir = catalog::index_dir(&config.data_dir);
+        let catalog = catalog::CatalogIndex::open(&index_dir)
+            .with_context(|| format!("opening the catalog index in {}", index_dir.display()))?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -64,6 +67,7 @@ impl App {
             .with_context(|| format!("opening the file store {}", config.files_path().display()))?;
         let state = AppState {
             store,
+            catalog: Arc::new(catalog),
             clock,
             config: Arc::new(config),
             waiters: Arc::new(Waiters::default()),

@@ -216,6 +216,11 @@ pub async fn seed_directory_split(
             })
         })
         .await?;
+    // The demo's catalog is searchable at once, like an imported one.
+    st.catalog
+        .rebuild(&st.store, |_| {})
+        .await
+        .context("indexing the demo catalog")?;
     write_accounts(data_dir, &accounts)?;
     Ok(Some(accounts))
 }

@@ -11,6 +11,9 @@ use crate::waiters::Waiters;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The union catalog's search index (in the data directory; read-only here unless a
+    /// caller imports through it).
+    pub catalog: Arc<catalog::CatalogIndex>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     pub waiters: Arc<Waiters>,

@@ -1,9 +1,11 @@
-//! Catalog records and holdings: enough to build a rota from who holds what. The union catalog
-//! issue brings search and clustering on top of these tables.
+//! The union catalog's tables: union records (`catalog_record`), each library's own records under
+//! them (`catalog_source`), the keys records cluster on (`catalog_key`) and holdings. Who holds
+//! what is read from here to build a rota and to locate an item; search lives in the `catalog`
+//! crate, which indexes what is stored here.
 
 use time::OffsetDateTime;
 
-use crate::{Result, Store, Tx, on_pool, on_tx};
+use crate::{Pool, Result, Store, Tx, on_pool, on_tx};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewCatalogRecord {
@@ -72,6 +74,16 @@ impl Tx<'_> {
             .execute(&mut **c)
             .await?;
         });
+        // Records added this way (the demo) cluster with imported ones like any other.
+        let keys: Vec<String> = [
+            r.isbn.as_ref().map(|v| format!("isbn:{v}")),
+            r.issn.as_ref().map(|v| format!("issn:{v}")),
+            r.oclc_number.as_ref().map(|v| format!("oclc:{v}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.add_keys(&r.record_id, &keys).await?;
         Ok(())
     }
 
@@ -102,14 +114,15 @@ impl Tx<'_> {
     ) -> Result<Option<(Option<String>, Option<String>)>> {
         let row: Option<(Option<String>, Option<String>)> = on_tx!(self, c => {
             sqlx::query_as(
-                "SELECT h.call_number, h.barcode FROM holding h JOIN catalog_record r ON r.record_id = h.record_id
-                 WHERE h.library_id = $1 AND ((r.isbn = $2) OR (r.issn = $3) OR (r.oclc_number = $4) OR (lower(r.title) = $5))
+                "SELECT h.call_number, h.barcode FROM holding h
+                 WHERE h.library_id = $1 AND h.record_id IN (SELECT record_id FROM catalog_key WHERE match_key IN ($2, $3, $4)
+                       UNION SELECT record_id FROM catalog_record WHERE lower(title) = $5)
                  ORDER BY h.holding_id LIMIT 1",
             )
             .bind(library_id)
-            .bind(&key.isbn)
-            .bind(&key.issn)
-            .bind(&key.oclc_number)
+            .bind(key.isbn.as_ref().map(|v| format!("isbn:{v}")))
+            .bind(key.issn.as_ref().map(|v| format!("issn:{v}")))
+            .bind(key.oclc_number.as_ref().map(|v| format!("oclc:{v}")))
             .bind(&key.title_lower)
             .fetch_optional(&mut **c)
             .await?
@@ -133,13 +146,14 @@ impl Store {
         let rows = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, HoldingRow>(
                 "SELECT h.library_id, COUNT(*) AS copies, MIN(h.call_number) AS call_number
-                 FROM holding h JOIN catalog_record r ON r.record_id = h.record_id
-                 WHERE (r.isbn = $1) OR (r.issn = $2) OR (r.oclc_number = $3) OR (lower(r.title) = $4)
+                 FROM holding h
+                 WHERE h.record_id IN (SELECT record_id FROM catalog_key WHERE match_key IN ($1, $2, $3)
+                       UNION SELECT record_id FROM catalog_record WHERE lower(title) = $4)
                  GROUP BY h.library_id ORDER BY h.library_id",
             )
-            .bind(&key.isbn)
-            .bind(&key.issn)
-            .bind(&key.oclc_number)
+            .bind(key.isbn.as_ref().map(|v| format!("isbn:{v}")))
+            .bind(key.issn.as_ref().map(|v| format!("issn:{v}")))
+            .bind(key.oclc_number.as_ref().map(|v| format!("oclc:{v}")))
             .bind(&key.title_lower)
             .fetch_all(p)
             .await?
@@ -158,5 +172,655 @@ impl Store {
             .await?
         });
         Ok(rows)
+    }
+}
+
+/// One library's record to store in the union catalog, as the importer prepared it.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRecord {
+    /// 001, the strongest identifier for matching a re-import.
+    pub control_number: Option<String>,
+    /// First 035 $a as given, used when there is no 001.
+    pub system_number: Option<String>,
+    /// First valid ISBN as 13 digits, used when there is neither.
+    pub isbn: Option<String>,
+    /// The union record's display fields when this record starts a new one.
+    pub record: NewCatalogRecord,
+    /// Cluster keys in order of strength ("isbn:…", "issn:…", "oclc:…", "work:…").
+    pub keys: Vec<String>,
+    /// The mapped bibliographic fields as JSON, kept to rebuild the search index.
+    pub bib_json: String,
+    pub holdings: Vec<NewHolding>,
+}
+
+/// One item of a library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewHolding {
+    pub location: Option<String>,
+    pub call_number: Option<String>,
+    pub barcode: Option<String>,
+}
+
+/// What became of one imported record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// A new record of this library, in union record `record_id`.
+    Inserted { record_id: String },
+    /// This library's earlier copy of the record, updated in place.
+    Updated { record_id: String },
+}
+
+impl Stored {
+    pub fn record_id(&self) -> &str {
+        match self {
+            Stored::Inserted { record_id } | Stored::Updated { record_id } => record_id,
+        }
+    }
+}
+
+/// A union record with what its members say: enough to index it and to show it.
+#[derive(Debug, Clone)]
+pub struct UnionRecord {
+    pub record: CatalogRecord,
+    /// Every member's mapped fields (JSON, as stored by the importer).
+    pub member_bibs: Vec<String>,
+    /// Libraries holding it.
+    pub libraries: Vec<String>,
+}
+
+/// A holding as shown in the catalog.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct HoldingView {
+    pub record_id: String,
+    pub library_id: String,
+    pub location: Option<String>,
+    pub call_number: Option<String>,
+    pub barcode: Option<String>,
+}
+
+const UNION_COLUMNS: &str = "record_id, title, author, publisher, year, isbn, issn, oclc_number, \
+                             lccn, language, title_vernacular, author_vernacular";
+
+/// New rows of one import batch, written together by `Tx::flush`.
+#[derive(Default)]
+struct Pending {
+    unions: Vec<NewCatalogRecord>,
+    /// Source id, union record id, and the record's place in the batch.
+    sources: Vec<(String, String, usize)>,
+    keys: Vec<(String, String)>,
+    holdings: Vec<(String, String, NewHolding)>,
+}
+
+/// `($1, …, $width), ($width+1, …)` for `rows` rows: the VALUES of a multi-row insert. Only
+/// the counts go into the SQL text; the values are bound.
+fn rows_of(width: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, $first+1, …` for `n` values: the placeholders of an `IN (…)` list. Only the count
+/// goes into the SQL text; the values are bound.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Tx<'_> {
+    /// Store `records` of `library_id`: each updates this library's earlier copy (matched on its
+    /// strongest identifier) or joins / starts a union record. One call is one transaction: the
+    /// importer sends big batches so that 250,000 records cost a few hundred commits. New
+    /// records, the common case, cost a handful of multi-row statements per batch rather than
+    /// several statements each; updates go one by one.
+    pub async fn import_catalog_records(
+        &mut self,
+        library_id: &str,
+        records: &[ImportRecord],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Stored>> {
+        use std::collections::HashMap;
+        let identity = |r: &ImportRecord| -> Option<(usize, String)> {
+            if let Some(v) = &r.control_number {
+                Some((0, v.clone()))
+            } else if let Some(v) = &r.system_number {
+                Some((1, v.clone()))
+            } else {
+                r.isbn.clone().map(|v| (2, v))
+            }
+        };
+        // This library's sources already stored, by identity.
+        let mut sources: HashMap<(usize, String), (String, String)> = HashMap::new();
+        for (kind, column) in ["control_number", "system_number", "isbn"]
+            .iter()
+            .enumerate()
+        {
+            let values: Vec<String> = records
+                .iter()
+                .filter_map(|r| identity(r).filter(|(k, _)| *k == kind).map(|(_, v)| v))
+                .collect();
+            for (value, found) in self.sources_by(library_id, column, &values).await? {
+                sources.entry((kind, value)).or_insert(found);
+            }
+        }
+        let all_keys: Vec<String> = records
+            .iter()
+            .flat_map(|r| r.keys.iter().cloned())
+            .collect();
+        let mut keys: HashMap<String, String> = self.keys_lookup(&all_keys).await?;
+        let mut pending = Pending::default();
+        let mut out = Vec::with_capacity(records.len());
+        for (at, r) in records.iter().enumerate() {
+            let id = identity(r);
+            if id.as_ref().is_some_and(|id| sources.contains_key(id)) {
+                // The record (or its twin earlier in this batch) is stored: update it in place,
+                // after writing what is pending so the update sees it.
+                self.flush(library_id, records, &mut pending, now).await?;
+                let stored = self.import_one(library_id, r, now).await?;
+                for k in &r.keys {
+                    keys.entry(k.clone())
+                        .or_insert_with(|| stored.record_id().to_owned());
+                }
+                out.push(stored);
+                continue;
+            }
+            let record_id = match r.keys.iter().find_map(|k| keys.get(k)) {
+                Some(id) => id.clone(),
+                None => {
+                    let mut union = r.record.clone();
+                    union.record_id = uuid::Uuid::now_v7().to_string();
+                    let id = union.record_id.clone();
+                    pending.unions.push(union);
+                    id
+                }
+            };
+            let source_id = uuid::Uuid::now_v7().to_string();
+            for k in &r.keys {
+                if !keys.contains_key(k) {
+                    keys.insert(k.clone(), record_id.clone());
+                    pending.keys.push((k.clone(), record_id.clone()));
+                }
+            }
+            for h in &r.holdings {
+                pending
+                    .holdings
+                    .push((record_id.clone(), source_id.clone(), h.clone()));
+            }
+            if let Some(id) = id {
+                sources.insert(id, (source_id.clone(), record_id.clone()));
+            }
+            pending.sources.push((source_id, record_id.clone(), at));
+            out.push(Stored::Inserted { record_id });
+        }
+        self.flush(library_id, records, &mut pending, now).await?;
+        Ok(out)
+    }
+
+    /// `(value, (source_id, record_id))` of this library's sources whose `column` is one of
+    /// `values`.
+    async fn sources_by(
+        &mut self,
+        library_id: &str,
+        column: &str,
+        values: &[String],
+    ) -> Result<Vec<(String, (String, String))>> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(500) {
+            // `column` is one of three names fixed by the caller; values are bound.
+            let sql = format!(
+                "SELECT {column}, source_id, record_id FROM catalog_source WHERE library_id = $1 AND {column} IN ({}) ORDER BY source_id",
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<(String, String, String)> = on_tx!(self, c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(library_id);
+                for v in chunk {
+                    q = q.bind(v);
+                }
+                q.fetch_all(&mut **c).await?
+            });
+            out.extend(rows.into_iter().map(|(v, s, r)| (v, (s, r))));
+        }
+        Ok(out)
+    }
+
+    /// The union record each of `keys` names, for those that name one.
+    async fn keys_lookup(
+        &mut self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT match_key, record_id FROM catalog_key WHERE match_key IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let rows: Vec<(String, String)> = on_tx!(self, c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for v in chunk {
+                    q = q.bind(v);
+                }
+                q.fetch_all(&mut **c).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Write the new rows gathered so far as multi-row inserts.
+    async fn flush(
+        &mut self,
+        library_id: &str,
+        records: &[ImportRecord],
+        p: &mut Pending,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        for chunk in p.unions.chunks(100) {
+            let sql = format!(
+                "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at) VALUES {}",
+                rows_of(13, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for r in chunk {
+                    q = q
+                        .bind(&r.record_id)
+                        .bind(&r.title)
+                        .bind(&r.author)
+                        .bind(&r.publisher)
+                        .bind(&r.year)
+                        .bind(&r.isbn)
+                        .bind(&r.issn)
+                        .bind(&r.oclc_number)
+                        .bind(&r.lccn)
+                        .bind(&r.language)
+                        .bind(&r.title_vernacular)
+                        .bind(&r.author_vernacular)
+                        .bind(now);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        for chunk in p.sources.chunks(100) {
+            let sql = format!(
+                "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at) VALUES {}",
+                rows_of(9, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (source_id, record_id, at) in chunk {
+                    let Some(r) = records.get(*at) else { continue };
+                    q = q
+                        .bind(source_id)
+                        .bind(record_id)
+                        .bind(library_id)
+                        .bind(&r.control_number)
+                        .bind(&r.system_number)
+                        .bind(&r.isbn)
+                        .bind(&r.bib_json)
+                        .bind(now)
+                        .bind(now);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        for chunk in p.keys.chunks(500) {
+            let sql = format!(
+                "INSERT INTO catalog_key (match_key, record_id) VALUES {} ON CONFLICT (match_key) DO NOTHING",
+                rows_of(2, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (k, r) in chunk {
+                    q = q.bind(k).bind(r);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        for chunk in p.holdings.chunks(200) {
+            let sql = format!(
+                "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location) VALUES {} ON CONFLICT DO NOTHING",
+                rows_of(6, chunk.len())
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (record_id, source_id, h) in chunk {
+                    q = q
+                        .bind(record_id)
+                        .bind(library_id)
+                        .bind(&h.call_number)
+                        .bind(&h.barcode)
+                        .bind(source_id)
+                        .bind(&h.location);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        *p = Pending::default();
+        Ok(())
+    }
+
+    async fn import_one(
+        &mut self,
+        library_id: &str,
+        r: &ImportRecord,
+        now: OffsetDateTime,
+    ) -> Result<Stored> {
+        let existing = self.find_source(library_id, r).await?;
+        let stored = match existing {
+            Some((source_id, record_id)) => {
+                on_tx!(self, c => {
+                    sqlx::query(
+                        "UPDATE catalog_source SET control_number = $2, system_number = $3, isbn = $4, bib = $5, updated_at = $6 WHERE source_id = $1",
+                    )
+                    .bind(&source_id)
+                    .bind(&r.control_number)
+                    .bind(&r.system_number)
+                    .bind(&r.isbn)
+                    .bind(&r.bib_json)
+                    .bind(now)
+                    .execute(&mut **c)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE catalog_record SET title = $2, author = $3, publisher = $4, year = $5, isbn = $6, issn = $7, oclc_number = $8, lccn = $9, language = $10, title_vernacular = $11, author_vernacular = $12
+                         WHERE record_id = $1 AND (SELECT COUNT(*) FROM catalog_source s WHERE s.record_id = $1) = 1",
+                    )
+                    .bind(&record_id)
+                    .bind(&r.record.title)
+                    .bind(&r.record.author)
+                    .bind(&r.record.publisher)
+                    .bind(&r.record.year)
+                    .bind(&r.record.isbn)
+                    .bind(&r.record.issn)
+                    .bind(&r.record.oclc_number)
+                    .bind(&r.record.lccn)
+                    .bind(&r.record.language)
+                    .bind(&r.record.title_vernacular)
+                    .bind(&r.record.author_vernacular)
+                    .execute(&mut **c)
+                    .await?;
+                    sqlx::query("DELETE FROM holding WHERE source_id = $1")
+                        .bind(&source_id)
+                        .execute(&mut **c)
+                        .await?;
+                });
+                self.add_keys(&record_id, &r.keys).await?;
+                self.add_holdings(&record_id, library_id, &source_id, &r.holdings)
+                    .await?;
+                Stored::Updated { record_id }
+            }
+            None => {
+                let mut record_id = None;
+                for key in &r.keys {
+                    let found: Option<(String,)> = on_tx!(self, c => {
+                        sqlx::query_as("SELECT record_id FROM catalog_key WHERE match_key = $1")
+                            .bind(key)
+                            .fetch_optional(&mut **c)
+                            .await?
+                    });
+                    if let Some((id,)) = found {
+                        record_id = Some(id);
+                        break;
+                    }
+                }
+                let record_id = match record_id {
+                    Some(id) => id,
+                    None => {
+                        let mut new = r.record.clone();
+                        new.record_id = uuid::Uuid::now_v7().to_string();
+                        self.insert_union_record(&new, now).await?;
+                        new.record_id
+                    }
+                };
+                let source_id = uuid::Uuid::now_v7().to_string();
+                on_tx!(self, c => {
+                    sqlx::query(
+                        "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .bind(&source_id)
+                    .bind(&record_id)
+                    .bind(library_id)
+                    .bind(&r.control_number)
+                    .bind(&r.system_number)
+                    .bind(&r.isbn)
+                    .bind(&r.bib_json)
+                    .bind(now)
+                    .execute(&mut **c)
+                    .await?;
+                });
+                self.add_keys(&record_id, &r.keys).await?;
+                self.add_holdings(&record_id, library_id, &source_id, &r.holdings)
+                    .await?;
+                Stored::Inserted { record_id }
+            }
+        };
+        Ok(stored)
+    }
+
+    /// This library's earlier copy of `r`: by 001 when it has one, else by its first 035, else
+    /// by its first ISBN. Only the strongest identifier is tried, so two records of one library
+    /// that share an ISBN but have their own 001s stay two records.
+    async fn find_source(
+        &mut self,
+        library_id: &str,
+        r: &ImportRecord,
+    ) -> Result<Option<(String, String)>> {
+        let (sql, value) = if let Some(cn) = &r.control_number {
+            (
+                "SELECT source_id, record_id FROM catalog_source WHERE library_id = $1 AND control_number = $2 ORDER BY source_id LIMIT 1",
+                cn,
+            )
+        } else if let Some(sn) = &r.system_number {
+            (
+                "SELECT source_id, record_id FROM catalog_source WHERE library_id = $1 AND system_number = $2 ORDER BY source_id LIMIT 1",
+                sn,
+            )
+        } else if let Some(isbn) = &r.isbn {
+            (
+                "SELECT source_id, record_id FROM catalog_source WHERE library_id = $1 AND isbn = $2 ORDER BY source_id LIMIT 1",
+                isbn,
+            )
+        } else {
+            return Ok(None);
+        };
+        let row: Option<(String, String)> = on_tx!(self, c => {
+            sqlx::query_as(sql)
+                .bind(library_id)
+                .bind(value)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        Ok(row)
+    }
+
+    async fn insert_union_record(
+        &mut self,
+        r: &NewCatalogRecord,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(&r.record_id)
+            .bind(&r.title)
+            .bind(&r.author)
+            .bind(&r.publisher)
+            .bind(&r.year)
+            .bind(&r.isbn)
+            .bind(&r.issn)
+            .bind(&r.oclc_number)
+            .bind(&r.lccn)
+            .bind(&r.language)
+            .bind(&r.title_vernacular)
+            .bind(&r.author_vernacular)
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Keys already naming another union record stay with it: the first record to claim a key
+    /// keeps it, so clusters never move under records already filed.
+    async fn add_keys(&mut self, record_id: &str, keys: &[String]) -> Result<()> {
+        for key in keys {
+            on_tx!(self, c => {
+                sqlx::query(
+                    "INSERT INTO catalog_key (match_key, record_id) VALUES ($1, $2) ON CONFLICT (match_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(record_id)
+                .execute(&mut **c)
+                .await?;
+            });
+        }
+        Ok(())
+    }
+
+    async fn add_holdings(
+        &mut self,
+        record_id: &str,
+        library_id: &str,
+        source_id: &str,
+        holdings: &[NewHolding],
+    ) -> Result<()> {
+        for h in holdings {
+            on_tx!(self, c => {
+                sqlx::query(
+                    "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(record_id)
+                .bind(library_id)
+                .bind(&h.call_number)
+                .bind(&h.barcode)
+                .bind(source_id)
+                .bind(&h.location)
+                .execute(&mut **c)
+                .await?;
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Union records `ids` with their members' fields and holding libraries, for indexing.
+    /// Records that do not exist are left out.
+    pub async fn union_records(&self, ids: &[String]) -> Result<Vec<UnionRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        // Bounded so the bound values stay well under either engine's limit.
+        for chunk in ids.chunks(500) {
+            let list = placeholders(1, chunk.len());
+            let records_sql = format!(
+                "SELECT {UNION_COLUMNS} FROM catalog_record WHERE record_id IN ({list}) ORDER BY record_id"
+            );
+            let bibs_sql = format!(
+                "SELECT record_id, bib FROM catalog_source WHERE record_id IN ({list}) ORDER BY record_id, created_at"
+            );
+            let libs_sql = format!(
+                "SELECT DISTINCT record_id, library_id FROM holding WHERE record_id IN ({list}) ORDER BY record_id, library_id"
+            );
+            let (records, bibs, libs) = on_pool!(self.pool(), p => {
+                let mut q1 = sqlx::query_as::<_, CatalogRecord>(sqlx::AssertSqlSafe(records_sql));
+                let mut q2 = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(bibs_sql));
+                let mut q3 = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(libs_sql));
+                for id in chunk {
+                    q1 = q1.bind(id);
+                    q2 = q2.bind(id);
+                    q3 = q3.bind(id);
+                }
+                (q1.fetch_all(p).await?, q2.fetch_all(p).await?, q3.fetch_all(p).await?)
+            });
+            let mut by_id: std::collections::BTreeMap<String, UnionRecord> = records
+                .into_iter()
+                .map(|record| {
+                    (
+                        record.record_id.clone(),
+                        UnionRecord {
+                            record,
+                            member_bibs: Vec::new(),
+                            libraries: Vec::new(),
+                        },
+                    )
+                })
+                .collect();
+            for (id, bib) in bibs {
+                if let Some(u) = by_id.get_mut(&id) {
+                    u.member_bibs.push(bib);
+                }
+            }
+            for (id, lib) in libs {
+                if let Some(u) = by_id.get_mut(&id) {
+                    u.libraries.push(lib);
+                }
+            }
+            out.extend(by_id.into_values());
+        }
+        Ok(out)
+    }
+
+    /// Union record ids after `after` in id order, `limit` at most: pages for a reindex.
+    pub async fn union_record_ids(&self, after: &str, limit: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_pool!(self.pool(), p => {
+            sqlx::query_as(
+                "SELECT record_id FROM catalog_record WHERE record_id > $1 ORDER BY record_id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The holdings of union records `ids`, by library then call number.
+    pub async fn holdings_of(&self, ids: &[String]) -> Result<Vec<HoldingView>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT record_id, library_id, location, call_number, barcode FROM holding
+                 WHERE record_id IN ({}) ORDER BY record_id, library_id, call_number, holding_id",
+                placeholders(1, chunk.len())
+            );
+            let rows = on_pool!(self.pool(), p => {
+                let mut q = sqlx::query_as::<_, HoldingView>(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Refresh the planner's statistics of the catalog tables on PostgreSQL. A bulk import
+    /// grows them from nothing; with statistics from an empty table the planner scans whole
+    /// tables for the importer's `IN (…)` lookups and every batch gets slower. SQLite's planner
+    /// picks the indexes without statistics, so there it does nothing.
+    pub async fn analyze_catalog(&self) -> Result<()> {
+        if let Pool::Postgres(p) = self.pool() {
+            sqlx::query("ANALYZE catalog_record, catalog_source, catalog_key, holding")
+                .execute(p)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts for an import report and tests: union records, source records, holdings.
+    pub async fn catalog_counts(&self) -> Result<(i64, i64, i64)> {
+        let row: (i64, i64, i64) = on_pool!(self.pool(), p => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM catalog_record), (SELECT COUNT(*) FROM catalog_source), (SELECT COUNT(*) FROM holding)",
+            )
+            .fetch_one(p)
+            .await?
+        });
+        Ok(row)
     }
 }

@@ -27,7 +27,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use tokio::sync::Notify;
 
-pub use catalog::{CatalogRecord, HoldingKey, HoldingRow, NewCatalogRecord};
+pub use catalog::{
+    CatalogRecord, HoldingKey, HoldingRow, HoldingView, ImportRecord, NewCatalogRecord, NewHolding,
+    Stored, UnionRecord,
+};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
 pub use files::{DeliveryLink, StoredFile};

@@ -2,6 +2,7 @@
 //! from the same route registrations.
 
 pub mod auth;
+pub mod catalog;
 pub mod extract;
 pub mod files;
 pub mod iso_endpoint;
@@ -36,6 +37,7 @@ use crate::AppState;
         (name = "borrowing", description = "Requests of our readers, sent to partner libraries"),
         (name = "lending", description = "Requests partner libraries sent us"),
         (name = "admin", description = "Partners served elsewhere and how to reach them (peer profiles)"),
+        (name = "catalog", description = "The union catalog: who holds what"),
         (name = "meta", description = "Health, metrics and this document")
     )
 )]
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(lending::router())
         .merge(patrons::router())
         .merge(libraries::router())
+        .merge(catalog::router())
         .merge(outbox::router())
         .merge(peers::router())
         .merge(stats::router())

@@ -1,0 +1,289 @@
+//! `librelay import marc`: stream MARC files into the store and the search index. A reader
+//! thread parses and maps records while the store writes the previous batch, so parsing and
+//! writing overlap on two cores; memory stays bounded by the batch size whatever the file size.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use store::{ImportRecord, Store, StoreError, Stored};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::CatalogError;
+use crate::bib;
+use crate::index::CatalogIndex;
+
+/// One record that did not go into the catalog, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub file: PathBuf,
+    /// 1-based position in its file, counting broken records.
+    pub record_no: u64,
+    /// Byte offset of the record in its file (of its `<record` tag for MARCXML).
+    pub byte_offset: u64,
+    pub control_number: Option<String>,
+    /// Stable snake_case code ("invalid_utf8", "no_title").
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: record {} at byte {}",
+            self.file.display(),
+            self.record_no,
+            self.byte_offset
+        )?;
+        if let Some(cn) = &self.control_number {
+            write!(f, " (001 {cn})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Counts so far (and at the end).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ImportSummary {
+    /// Records read, good or bad.
+    pub read: u64,
+    /// New records stored.
+    pub stored: u64,
+    /// Records that replaced this library's earlier copy.
+    pub updated: u64,
+    pub rejected: u64,
+    pub seconds: f64,
+}
+
+impl ImportSummary {
+    pub fn per_second(&self) -> f64 {
+        self.read as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Told what happens while an import runs (the CLI prints; tests collect).
+pub trait ImportObserver: Send {
+    fn rejected(&mut self, rejection: &Rejection);
+    /// After each stored batch.
+    fn progress(&mut self, so_far: &ImportSummary) {
+        let _ = so_far;
+    }
+}
+
+/// Collects rejections in memory: for tests and small files.
+#[derive(Debug, Default)]
+pub struct CollectRejections(pub Vec<Rejection>);
+
+impl ImportObserver for CollectRejections {
+    fn rejected(&mut self, rejection: &Rejection) {
+        self.0.push(rejection.clone());
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The library the records and holdings belong to (its code, as stored).
+    pub library_id: String,
+    /// Records per store transaction.
+    pub batch_size: usize,
+}
+
+impl ImportOptions {
+    pub fn new(library_id: &str) -> Self {
+        ImportOptions {
+            library_id: library_id.to_owned(),
+            batch_size: 2000,
+        }
+    }
+}
+
+/// How often a long import commits the index: each commit costs a flush of the writer's
+/// buffers, so not too often.
+const COMMIT_EVERY: Duration = Duration::from_secs(30);
+
+enum Item {
+    Ok(Box<ImportRecord>),
+    Rejected(Rejection),
+}
+
+/// Import `files` in order for one library: store every record that can be read, index the
+/// union records it touched, and report every one that cannot. Stops only when a file cannot
+/// be opened or the store or index fails, never on a bad record.
+pub async fn import_files(
+    store: &Store,
+    index: Option<&CatalogIndex>,
+    files: &[PathBuf],
+    options: &ImportOptions,
+    observer: &mut dyn ImportObserver,
+) -> Result<ImportSummary, CatalogError> {
+    let started = Instant::now();
+    let mut summary = ImportSummary::default();
+    for file in files {
+        import_file(store, index, file, options, observer, &mut summary, started).await?;
+    }
+    if let Some(index) = index {
+        index.finish_writing()?;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    observer.progress(&summary);
+    Ok(summary)
+}
+
+async fn import_file(
+    store: &Store,
+    index: Option<&CatalogIndex>,
+    path: &Path,
+    options: &ImportOptions,
+    observer: &mut dyn ImportObserver,
+    summary: &mut ImportSummary,
+    started: Instant,
+) -> Result<(), CatalogError> {
+    let file = File::open(path).map_err(|e| CatalogError::Open {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let batch_size = options.batch_size.max(1);
+    // Two batches in flight: one being parsed, one being written.
+    let (tx, mut rx) = mpsc::channel::<Vec<Item>>(2);
+    let owned_path = path.to_owned();
+    let reader = std::thread::spawn(move || -> Result<(), String> {
+        let input = BufReader::with_capacity(256 * 1024, file);
+        let mut records = marc::Records::detect(input).map_err(|e| e.to_string())?;
+        let mut batch = Vec::with_capacity(batch_size);
+        while let Some(record) = records.next() {
+            let item = match record {
+                Ok(record) => match bib::prepare(&record) {
+                    Ok(r) => Item::Ok(Box::new(r)),
+                    Err(unusable) => Item::Rejected(Rejection {
+                        file: owned_path.clone(),
+                        record_no: records.position().0,
+                        byte_offset: records.position().1,
+                        control_number: record.control_number().map(|c| c.trim().to_owned()),
+                        code: unusable.code(),
+                        reason: unusable.to_string(),
+                    }),
+                },
+                Err(e) => Item::Rejected(Rejection {
+                    file: owned_path.clone(),
+                    record_no: e.record_no,
+                    byte_offset: e.byte_offset,
+                    control_number: e.control_number.clone(),
+                    code: e.reason.code(),
+                    reason: e.reason.to_string(),
+                }),
+            };
+            batch.push(item);
+            if batch.len() >= batch_size {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                if tx.blocking_send(full).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+        Ok(())
+    });
+    let mut last_progress = Instant::now();
+    let mut last_commit = Instant::now();
+    let mut analyzed_at = 0u64;
+    let mut result = Ok(());
+    while let Some(batch) = rx.recv().await {
+        if let Err(e) = store_batch(store, index, options, batch, observer, summary).await {
+            result = Err(e);
+            break;
+        }
+        let written = summary.stored + summary.updated;
+        if written >= analyzed_at.saturating_mul(2).max(2000) {
+            // Each time the catalog doubles: a handful of times per import.
+            if let Err(e) = store.analyze_catalog().await {
+                result = Err(e.into());
+                break;
+            }
+            analyzed_at = written;
+        }
+        if let Some(index) = index
+            && last_commit.elapsed() >= COMMIT_EVERY
+        {
+            // Searches (a server on the same data directory) see a long import as it goes.
+            if let Err(e) = index.commit() {
+                result = Err(e);
+                break;
+            }
+            last_commit = Instant::now();
+        }
+        if last_progress.elapsed() >= Duration::from_millis(200) {
+            summary.seconds = started.elapsed().as_secs_f64();
+            observer.progress(summary);
+            last_progress = Instant::now();
+        }
+    }
+    drop(rx);
+    match reader.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(detail)) => {
+            return Err(CatalogError::Open {
+                path: path.to_owned(),
+                detail,
+            });
+        }
+        Err(_) => {
+            return Err(CatalogError::Open {
+                path: path.to_owned(),
+                detail: "the reader thread failed".to_owned(),
+            });
+        }
+    }
+    result
+}
+
+async fn store_batch(
+    store: &Store,
+    index: Option<&CatalogIndex>,
+    options: &ImportOptions,
+    batch: Vec<Item>,
+    observer: &mut dyn ImportObserver,
+    summary: &mut ImportSummary,
+) -> Result<(), CatalogError> {
+    let mut records = Vec::with_capacity(batch.len());
+    for item in batch {
+        summary.read += 1;
+        match item {
+            Item::Ok(r) => records.push(*r),
+            Item::Rejected(r) => {
+                summary.rejected += 1;
+                observer.rejected(&r);
+            }
+        }
+    }
+    if records.is_empty() {
+        return Ok(());
+    }
+    let library_id = options.library_id.clone();
+    let now = OffsetDateTime::now_utc();
+    let outcomes: Vec<Stored> = store
+        .write(move |tx| {
+            Box::pin(async move { tx.import_catalog_records(&library_id, &records, now).await })
+        })
+        .await
+        .map_err(|e: StoreError| CatalogError::Store(e))?;
+    let mut touched: Vec<String> = Vec::with_capacity(outcomes.len());
+    for o in &outcomes {
+        match o {
+            Stored::Inserted { .. } => summary.stored += 1,
+            Stored::Updated { .. } => summary.updated += 1,
+        }
+        touched.push(o.record_id().to_owned());
+    }
+    if let Some(index) = index {
+        touched.sort_unstable();
+        touched.dedup();
+        let unions = store.union_records(&touched).await?;
+        index.upsert(&unions)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,529 @@
+//! The search index over union records: one tantivy document per union record, holding every
+//! member's titles, authors, subjects and identifiers. Derived data: `rebuild` makes it again
+//! from the store. It lives in the data directory whatever the store's engine; one process
+//! writes it (import, reindex), servers read it and see commits within a second.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use domain::ident::{Isbn, Issn};
+use serde::{Deserialize, Serialize};
+use store::{Store, UnionRecord};
+use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    Facet, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::CatalogError;
+use crate::bib::Bib;
+use crate::text::{self, Run};
+
+/// Memory for the index writer's buffers: big enough that a 250k import flushes a few
+/// segments, not hundreds.
+const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    title: Field,
+    author: Field,
+    subject: Field,
+    publisher: Field,
+    year: Field,
+    language: Field,
+    isbn: Field,
+    issn: Field,
+    display: Field,
+    f_library: Field,
+    f_language: Field,
+    f_year: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(text::ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        title: b.add_text_field("title", text.clone()),
+        author: b.add_text_field("author", text.clone()),
+        subject: b.add_text_field("subject", text.clone()),
+        publisher: b.add_text_field("publisher", text),
+        year: b.add_text_field("year", STRING),
+        language: b.add_text_field("language", STRING),
+        isbn: b.add_text_field("isbn", STRING),
+        issn: b.add_text_field("issn", STRING),
+        display: b.add_text_field("display", STORED),
+        f_library: b.add_facet_field("library", FacetOptions::default()),
+        f_language: b.add_facet_field("lang", FacetOptions::default()),
+        f_year: b.add_facet_field("pubyear", FacetOptions::default()),
+    };
+    (b.build(), fields)
+}
+
+/// The identifiers a hit shows, normalised; ISBNs in both forms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identifiers {
+    #[serde(default)]
+    pub isbn: Vec<String>,
+    #[serde(default)]
+    pub issn: Vec<String>,
+    #[serde(default)]
+    pub oclc: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lccn: Option<String>,
+}
+
+/// What a hit shows, stored in the index so a page of hits costs no store reads but holdings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Display {
+    pub record_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub title_vernacular: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub author_vernacular: Option<String>,
+    #[serde(default)]
+    pub year: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    pub identifiers: Identifiers,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPage {
+    pub total: usize,
+    pub hits: Vec<Display>,
+    pub facets: Facets,
+}
+
+/// Counts per value over all matches (not just the page), most frequent first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Facets {
+    pub library: Vec<(String, u64)>,
+    pub language: Vec<(String, u64)>,
+    pub year: Vec<(String, u64)>,
+}
+
+pub struct CatalogIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    /// Opened on first write: servers that only search never take the writer lock.
+    writer: Mutex<Option<IndexWriter>>,
+}
+
+impl std::fmt::Debug for CatalogIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogIndex").finish_non_exhaustive()
+    }
+}
+
+impl CatalogIndex {
+    /// Open the index in `dir`, creating it (and `dir`) if there is none.
+    pub fn open(dir: &Path) -> Result<CatalogIndex, CatalogError> {
+        let (schema, fields) = schema();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CatalogError::Index(format!("creating {}: {e}", dir.display())))?;
+        let mmap = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| CatalogError::Index(format!("opening {}: {e}", dir.display())))?;
+        let index = Index::open_or_create(mmap, schema).map_err(|e| {
+            CatalogError::Index(format!(
+                "{}: {e} (an index of another version? `librelay reindex` rebuilds it)",
+                dir.display()
+            ))
+        })?;
+        Self::finish(index, fields)
+    }
+
+    /// An index in memory, for tests.
+    pub fn in_memory() -> Result<CatalogIndex, CatalogError> {
+        let (schema, fields) = schema();
+        Self::finish(Index::create_in_ram(schema), fields)
+    }
+
+    fn finish(index: Index, fields: Fields) -> Result<CatalogIndex, CatalogError> {
+        index
+            .tokenizers()
+            .register(text::ANALYZER, text::analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()
+            .map_err(index_error)?;
+        Ok(CatalogIndex {
+            index,
+            reader,
+            fields,
+            writer: Mutex::new(None),
+        })
+    }
+
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut IndexWriter) -> Result<T, CatalogError>,
+    ) -> Result<T, CatalogError> {
+        let mut guard = self
+            .writer
+            .lock()
+            .map_err(|_| CatalogError::Index("the index writer lock is poisoned".into()))?;
+        if guard.is_none() {
+            let w = self.index.writer(WRITER_MEMORY).map_err(|e| {
+                CatalogError::Index(format!(
+                    "{e} (is another import or reindex running on this data directory?)"
+                ))
+            })?;
+            *guard = Some(w);
+        }
+        match guard.as_mut() {
+            Some(w) => f(w),
+            None => Err(CatalogError::Index("no index writer".into())),
+        }
+    }
+
+    /// Replace the documents of `records` (added when new).
+    pub fn upsert(&self, records: &[UnionRecord]) -> Result<(), CatalogError> {
+        let docs: Vec<(String, TantivyDocument)> = records
+            .iter()
+            .map(|r| (r.record.record_id.clone(), self.document(r)))
+            .collect();
+        let id = self.fields.id;
+        self.with_writer(|w| {
+            for (record_id, doc) in docs {
+                w.delete_term(Term::from_field_text(id, &record_id));
+                w.add_document(doc).map_err(index_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Make what was written visible to searches (here at once; in other processes within a
+    /// second).
+    pub fn commit(&self) -> Result<(), CatalogError> {
+        let committed = {
+            let mut guard = self
+                .writer
+                .lock()
+                .map_err(|_| CatalogError::Index("the index writer lock is poisoned".into()))?;
+            match guard.as_mut() {
+                Some(w) => {
+                    w.commit().map_err(index_error)?;
+                    true
+                }
+                None => false,
+            }
+        };
+        if committed {
+            self.reader.reload().map_err(index_error)?;
+        }
+        Ok(())
+    }
+
+    /// Commit and give up the writer (and its lock on the directory), so that another process
+    /// (an import next to a running server) can write.
+    pub fn finish_writing(&self) -> Result<(), CatalogError> {
+        self.commit()?;
+        let writer = self
+            .writer
+            .lock()
+            .map_err(|_| CatalogError::Index("the index writer lock is poisoned".into()))?
+            .take();
+        if let Some(w) = writer {
+            w.wait_merging_threads().map_err(index_error)?;
+        }
+        Ok(())
+    }
+
+    /// See other processes' commits now rather than within a second.
+    pub fn refresh(&self) -> Result<(), CatalogError> {
+        self.reader.reload().map_err(index_error)
+    }
+
+    /// Empty the index and index every union record of `store` again. Returns how many.
+    pub async fn rebuild(
+        &self,
+        store: &Store,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, CatalogError> {
+        self.with_writer(|w| w.delete_all_documents().map(|_| ()).map_err(index_error))?;
+        let mut after = String::new();
+        let mut done = 0u64;
+        loop {
+            let ids = store.union_record_ids(&after, 2000).await?;
+            let Some(last) = ids.last() else { break };
+            after = last.clone();
+            let unions = store.union_records(&ids).await?;
+            self.upsert(&unions)?;
+            done += unions.len() as u64;
+            progress(done);
+        }
+        self.finish_writing()?;
+        Ok(done)
+    }
+
+    fn document(&self, u: &UnionRecord) -> TantivyDocument {
+        let f = self.fields;
+        let r = &u.record;
+        let members: Vec<Bib> = u
+            .member_bibs
+            .iter()
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect();
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, &r.record_id);
+        let mut ids = Identifiers {
+            lccn: r.lccn.clone(),
+            ..Identifiers::default()
+        };
+        let add_isbn = |ids: &mut Identifiers, s: &str| {
+            if let Ok(i) = Isbn::parse(s) {
+                let i13 = i.as_isbn13().to_owned();
+                if !ids.isbn.contains(&i13) {
+                    ids.isbn.push(i13);
+                    if let Some(i10) = i.as_isbn10() {
+                        ids.isbn.push(i10);
+                    }
+                }
+            }
+        };
+        let mut texts = |field: Field, values: &mut Vec<String>, v: Option<&str>| {
+            if let Some(v) = v.filter(|v| !v.is_empty())
+                && !values.iter().any(|x| x == v)
+            {
+                values.push(v.to_owned());
+                doc.add_text(field, v);
+            }
+        };
+        let (mut titles, mut authors, mut subjects, mut publishers) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        texts(f.title, &mut titles, Some(&r.title));
+        texts(f.title, &mut titles, r.title_vernacular.as_deref());
+        texts(f.author, &mut authors, r.author.as_deref());
+        texts(f.author, &mut authors, r.author_vernacular.as_deref());
+        texts(f.publisher, &mut publishers, r.publisher.as_deref());
+        let mut languages: Vec<String> = r.language.iter().cloned().collect();
+        let mut years: Vec<String> = r.year.iter().cloned().collect();
+        if let Some(i) = &r.isbn {
+            add_isbn(&mut ids, i);
+        }
+        ids.issn.extend(r.issn.iter().cloned());
+        ids.oclc.extend(r.oclc_number.iter().cloned());
+        for m in &members {
+            texts(f.title, &mut titles, Some(&m.title));
+            texts(f.title, &mut titles, m.title_vernacular.as_deref());
+            texts(f.author, &mut authors, m.author.as_deref());
+            texts(f.author, &mut authors, m.author_vernacular.as_deref());
+            texts(f.publisher, &mut publishers, m.publisher.as_deref());
+            texts(
+                f.publisher,
+                &mut publishers,
+                m.publisher_vernacular.as_deref(),
+            );
+            for s in &m.subjects {
+                texts(f.subject, &mut subjects, Some(s));
+            }
+            for i in &m.isbns {
+                add_isbn(&mut ids, i);
+            }
+            for i in &m.issns {
+                if !ids.issn.contains(i) {
+                    ids.issn.push(i.clone());
+                }
+            }
+            for o in &m.oclc_numbers {
+                if !ids.oclc.contains(o) {
+                    ids.oclc.push(o.clone());
+                }
+            }
+            for (list, v) in [(&mut languages, &m.language), (&mut years, &m.year)] {
+                if let Some(v) = v
+                    && !list.contains(v)
+                {
+                    list.push(v.clone());
+                }
+            }
+        }
+        for i in &ids.isbn {
+            doc.add_text(f.isbn, i);
+        }
+        for i in &ids.issn {
+            doc.add_text(f.issn, i);
+        }
+        for l in &languages {
+            doc.add_text(f.language, l);
+            doc.add_facet(f.f_language, Facet::from_path([l.as_str()]));
+        }
+        for y in &years {
+            doc.add_text(f.year, y);
+            doc.add_facet(f.f_year, Facet::from_path([y.as_str()]));
+        }
+        for lib in &u.libraries {
+            doc.add_facet(f.f_library, Facet::from_path([lib.as_str()]));
+        }
+        let display = Display {
+            record_id: r.record_id.clone(),
+            title: r.title.clone(),
+            title_vernacular: r.title_vernacular.clone(),
+            author: r.author.clone(),
+            author_vernacular: r.author_vernacular.clone(),
+            year: r.year.clone(),
+            language: r.language.clone(),
+            identifiers: ids,
+        };
+        doc.add_text(
+            f.display,
+            serde_json::to_string(&display).unwrap_or_default(),
+        );
+        doc
+    }
+
+    /// Page `page` (1-based) of `per_page` hits for `q`, best first, with facet counts over all
+    /// matches. An empty query matches everything.
+    pub fn search(
+        &self,
+        q: &str,
+        page: usize,
+        per_page: usize,
+    ) -> Result<SearchPage, CatalogError> {
+        let query = self.query(q);
+        let searcher = self.reader.searcher();
+        let offset = page.saturating_sub(1).saturating_mul(per_page);
+        let mut lib = FacetCollector::for_field("library");
+        lib.add_facet("/");
+        let mut lang = FacetCollector::for_field("lang");
+        lang.add_facet("/");
+        let mut year = FacetCollector::for_field("pubyear");
+        year.add_facet("/");
+        let top = TopDocs::with_limit(per_page.max(1))
+            .and_offset(offset)
+            .order_by_score();
+        let (total, top, (lib, lang, year)) = searcher
+            .search(&query, &(Count, top, (lib, lang, year)))
+            .map_err(index_error)?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (_, address) in top {
+            let doc: TantivyDocument = searcher.doc(address).map_err(index_error)?;
+            let display = doc
+                .get_first(self.fields.display)
+                .and_then(|v| v.as_str())
+                .and_then(|s| serde_json::from_str::<Display>(s).ok());
+            if let Some(d) = display {
+                hits.push(d);
+            }
+        }
+        let counts = |c: &tantivy::collector::FacetCounts, k: usize| -> Vec<(String, u64)> {
+            c.top_k("/", k)
+                .into_iter()
+                .map(|(facet, n)| {
+                    let path = facet.to_path();
+                    (path.last().map(|s| (*s).to_owned()).unwrap_or_default(), n)
+                })
+                .collect()
+        };
+        Ok(SearchPage {
+            total,
+            hits,
+            facets: Facets {
+                library: counts(&lib, 50),
+                language: counts(&lang, 20),
+                year: counts(&year, 20),
+            },
+        })
+    }
+
+    /// Each word must match: an ISBN (either form) or ISSN its identifier field, other words
+    /// any text field. Chinese runs must contain every bigram of the query run (so any
+    /// substring of a title finds it); jieba's words only raise the score.
+    fn query(&self, q: &str) -> Box<dyn Query> {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let term_in_fields = |t: &str| -> Box<dyn Query> {
+            let fields = [
+                (f.title, 2.0),
+                (f.author, 1.5),
+                (f.subject, 1.0),
+                (f.publisher, 0.5),
+                (f.year, 1.0),
+                (f.language, 1.0),
+            ];
+            let any: Vec<(Occur, Box<dyn Query>)> = fields
+                .iter()
+                .map(|(field, boost)| {
+                    let tq: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(*field, t),
+                        IndexRecordOption::WithFreqs,
+                    ));
+                    let q: Box<dyn Query> = Box::new(BoostQuery::new(tq, *boost));
+                    (Occur::Should, q)
+                })
+                .collect();
+            Box::new(BooleanQuery::new(any))
+        };
+        let mut analyzer = text::analyzer();
+        for word in q.split_whitespace() {
+            if let Ok(isbn) = Isbn::parse(word) {
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.isbn, isbn.as_isbn13()),
+                        IndexRecordOption::Basic,
+                    )),
+                ));
+                continue;
+            }
+            if word.contains('-')
+                && let Ok(issn) = Issn::parse(word)
+            {
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.issn, &issn.to_string()),
+                        IndexRecordOption::Basic,
+                    )),
+                ));
+                continue;
+            }
+            let folded = text::fold(word);
+            for run in text::runs(&folded) {
+                match run {
+                    Run::Word(w) => {
+                        let mut stream = analyzer.token_stream(w);
+                        while tantivy::tokenizer::TokenStream::advance(&mut stream) {
+                            let t = tantivy::tokenizer::TokenStream::token(&stream).text.clone();
+                            clauses.push((Occur::Must, term_in_fields(&t)));
+                        }
+                    }
+                    Run::Cjk(c) => {
+                        for b in text::bigrams(c) {
+                            clauses.push((Occur::Must, term_in_fields(&b)));
+                        }
+                        for w in text::jieba_words(c) {
+                            clauses.push((Occur::Should, term_in_fields(&w)));
+                        }
+                    }
+                }
+            }
+        }
+        if clauses.is_empty() {
+            if q.trim().is_empty() {
+                return Box::new(AllQuery);
+            }
+            // Only punctuation: nothing can match it.
+            return Box::new(BooleanQuery::new(Vec::new()));
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+fn index_error(e: impl std::fmt::Display) -> CatalogError {
+    CatalogError::Index(e.to_string())
+}

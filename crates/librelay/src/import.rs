@@ -1,0 +1,111 @@
+//! `librelay import marc` and `librelay reindex`: progress on standard error as one line that
+//! rewrites itself, rejections one per line as they happen, the summary on standard output.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use catalog::{CatalogIndex, ImportObserver, ImportOptions, ImportSummary, Rejection};
+
+/// Prints to standard error. On a terminal the progress line rewrites itself; otherwise (a log
+/// file) a line every few seconds.
+struct Printer {
+    tty: bool,
+    last_line: std::time::Instant,
+    line_open: bool,
+}
+
+impl Printer {
+    fn new() -> Self {
+        Printer {
+            tty: std::io::stderr().is_terminal(),
+            last_line: std::time::Instant::now(),
+            line_open: false,
+        }
+    }
+
+    fn end_line(&mut self) {
+        if self.line_open {
+            eprintln!();
+            self.line_open = false;
+        }
+    }
+}
+
+impl ImportObserver for Printer {
+    fn rejected(&mut self, r: &Rejection) {
+        self.end_line();
+        eprintln!("rejected {r}");
+    }
+
+    fn progress(&mut self, s: &ImportSummary) {
+        let line = format!(
+            "{} read, {} stored, {} updated, {} rejected, {:.0} records/s",
+            s.read,
+            s.stored,
+            s.updated,
+            s.rejected,
+            s.per_second()
+        );
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+            let _ = err.flush();
+            self.line_open = true;
+        } else if self.last_line.elapsed().as_secs() >= 5 {
+            let _ = writeln!(err, "{line}");
+            self.last_line = std::time::Instant::now();
+        }
+    }
+}
+
+pub async fn marc(
+    st: &store::Store,
+    data_dir: &Path,
+    files: &[PathBuf],
+    library: &str,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let code = library.trim().to_uppercase();
+    st.library(&code).await.with_context(|| {
+        format!("library {code:?}: no such library on this node (librelay library add)")
+    })?;
+    let index = CatalogIndex::open(&catalog::index_dir(data_dir))?;
+    let mut options = ImportOptions::new(&code);
+    options.batch_size = batch;
+    let mut printer = Printer::new();
+    let summary = catalog::import_files(st, Some(&index), files, &options, &mut printer).await;
+    printer.end_line();
+    let s = summary?;
+    println!(
+        "{} read, {} stored, {} updated, {} rejected in {:.1} s ({:.0} records/s)",
+        s.read,
+        s.stored,
+        s.updated,
+        s.rejected,
+        s.seconds,
+        s.per_second()
+    );
+    Ok(())
+}
+
+pub async fn reindex(st: &store::Store, data_dir: &Path) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let index = CatalogIndex::open(&catalog::index_dir(data_dir))?;
+    let tty = std::io::stderr().is_terminal();
+    let n = index
+        .rebuild(st, |done| {
+            if tty {
+                eprint!("\r\x1b[2K{done} records indexed");
+            }
+        })
+        .await?;
+    if tty {
+        eprintln!();
+    }
+    println!(
+        "{n} union records indexed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! The union catalog: MARC import (re-import, rejections, clustering across libraries) and
+//! search (English, Chinese in either script, ISBN-10 against ISBN-13), on every engine.
+
+use std::path::PathBuf;
+
+use catalog::{CollectRejections, ImportOptions, ImportSummary, import_files};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, engines};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/catalog/loc-catalog.mrc")
+}
+
+/// 60 Library of Congress records: 30 English books, 30 Chinese (traditional and simplified).
+const FIXTURE_RECORDS: u64 = 60;
+
+async fn import(
+    app: &TestApp,
+    library: &str,
+    file: &PathBuf,
+) -> (ImportSummary, CollectRejections) {
+    let mut seen = CollectRejections::default();
+    let mut options = ImportOptions::new(library);
+    options.batch_size = 16;
+    let summary = import_files(
+        &app.state.store,
+        Some(&app.state.catalog),
+        std::slice::from_ref(file),
+        &options,
+        &mut seen,
+    )
+    .await
+    .unwrap();
+    (summary, seen)
+}
+
+async fn search(app: &TestApp, token: &str, q: &str) -> Value {
+    let path = format!("/api/v1/catalog?q={}&per_page=50", urlencode(q));
+    let (status, body) = app.get(&path, Some(token)).await;
+    assert_eq!(status, 200, "search {q}: {body}");
+    body
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn titles(body: &Value) -> Vec<String> {
+    body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {}",
+                h["title"].as_str().unwrap_or(""),
+                h["title_vernacular"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+async fn counts(app: &TestApp) -> (i64, i64, i64) {
+    app.state.store.catalog_counts().await.unwrap()
+}
+
+#[tokio::test]
+async fn importing_twice_updates_in_place_without_duplicates() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let before = counts(&app).await;
+        let (first, rejected) = import(&app, "BCU", &fixture()).await;
+        assert_eq!(
+            (first.read, first.stored, first.updated, first.rejected),
+            (FIXTURE_RECORDS, FIXTURE_RECORDS, 0, 0),
+            "{engine:?}: {:?}",
+            rejected.0
+        );
+        let after_first = counts(&app).await;
+        let (second, _) = import(&app, "BCU", &fixture()).await;
+        assert_eq!(
+            (second.read, second.stored, second.updated),
+            (FIXTURE_RECORDS, 0, FIXTURE_RECORDS),
+            "{engine:?}"
+        );
+        assert_eq!(
+            counts(&app).await,
+            after_first,
+            "{engine:?}: re-import added rows"
+        );
+        assert_eq!(
+            after_first.1 - before.1,
+            FIXTURE_RECORDS as i64,
+            "{engine:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_broken_record_is_rejected_with_its_number_and_offset_and_the_rest_imported() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let good = std::fs::read(fixture()).unwrap();
+        let first_end = good.iter().position(|b| *b == 0x1D).unwrap() + 1;
+        // Record 2 claims 500 bytes but its leader is garbage past the length.
+        let mut broken = b"00500cam a22XXXXX".to_vec();
+        broken.extend_from_slice(&[b'x'; 40]);
+        broken.push(0x1D);
+        let mut bytes = good[..first_end].to_vec();
+        bytes.extend_from_slice(&broken);
+        bytes.extend_from_slice(&good[first_end..]);
+        let path = app.dir.path().join("with-broken.mrc");
+        std::fs::write(&path, &bytes).unwrap();
+
+        let (summary, rejected) = import(&app, "BCU", &path).await;
+
+        assert_eq!(summary.read, FIXTURE_RECORDS + 1, "{engine:?}");
+        assert_eq!(summary.stored, FIXTURE_RECORDS, "{engine:?}");
+        assert_eq!(summary.rejected, 1, "{engine:?}");
+        let r = &rejected.0[0];
+        assert_eq!((r.record_no, r.byte_offset), (2, first_end as u64), "{r}");
+        assert!(r.to_string().contains("record 2 at byte"), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn records_of_two_libraries_cluster_into_one_union_record_with_both_holdings() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let (unions_before, _, _) = counts(&app).await;
+        import(&app, "BCU", &fixture()).await;
+        let (unions_one, _, _) = counts(&app).await;
+        let (second, _) = import(&app, "XNU", &fixture()).await;
+        // Another library's records are new records of that library...
+        assert_eq!(second.stored, FIXTURE_RECORDS, "{engine:?}");
+        // ...that join the union records already there rather than adding their own.
+        let (unions_two, sources, _) = counts(&app).await;
+        assert_eq!(unions_two, unions_one, "{engine:?}");
+        assert!(unions_one > unions_before && sources >= 2 * FIXTURE_RECORDS as i64);
+
+        let token = app.login("bcu-borrow").await;
+        let body = search(&app, &token, "9579823103").await;
+        assert_eq!(body["total"], 1, "{engine:?}: {body}");
+        let libs: Vec<&str> = body["hits"][0]["holdings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["library"].as_str().unwrap())
+            .collect();
+        assert!(libs.contains(&"BCU") && libs.contains(&"XNU"), "{libs:?}");
+        let facet: Vec<&str> = body["facets"]["library"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["value"].as_str().unwrap())
+            .collect();
+        assert!(facet.contains(&"BCU") && facet.contains(&"XNU"), "{body}");
+
+        // A rota sees both members through the union record.
+        let key = store::HoldingKey {
+            isbn: Some(
+                domain::ident::Isbn::parse("9579823103")
+                    .unwrap()
+                    .to_string(),
+            ),
+            ..Default::default()
+        };
+        let holders = app.state.store.holders(&key).await.unwrap();
+        let ids: Vec<&str> = holders.iter().map(|h| h.library_id.as_str()).collect();
+        assert!(ids.contains(&"BCU") && ids.contains(&"XNU"), "{ids:?}");
+    }
+}
+
+#[tokio::test]
+async fn search_finds_english_words_and_chinese_in_either_script() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        import(&app, "BCU", &fixture()).await;
+        let token = app.login("bcu-borrow").await;
+
+        // The record's 880 title is traditional (全球變遷與變遷全球); the query is simplified.
+        let body = search(&app, &token, "全球变迁").await;
+        assert!(
+            titles(&body).iter().any(|t| t.contains("全球變遷")),
+            "{engine:?}: {body}"
+        );
+        // And back: a simplified record (国史概要) found in traditional characters.
+        let body = search(&app, &token, "國史概要").await;
+        assert!(
+            titles(&body).iter().any(|t| t.contains("国史概要")),
+            "{body}"
+        );
+        // A word inside a longer title (bigrams), and the author in Chinese.
+        let body = search(&app, &token, "政治制度 張治安").await;
+        assert!(
+            titles(&body).iter().any(|t| t.contains("明代政治制度")),
+            "{body}"
+        );
+        assert_eq!(body["hits"][0]["language"], "chi", "{body}");
+
+        // English: a word of a title of the fixture, case and accents ignored.
+        let first_title = search(&app, &token, "").await["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["language"] == "eng")
+            .and_then(|h| h["title"].as_str().map(str::to_owned))
+            .unwrap();
+        let word: String = first_title
+            .split(|c: char| !c.is_alphanumeric())
+            .find(|w| w.len() > 4)
+            .unwrap()
+            .to_uppercase();
+        let body = search(&app, &token, &word).await;
+        assert!(
+            titles(&body)
+                .iter()
+                .any(|t| *t.trim() == *first_title || t.starts_with(&first_title)),
+            "{word}: {body}"
+        );
+
+        // Nonsense finds nothing; a bad page size is the caller's mistake.
+        assert_eq!(search(&app, &token, "zzqxjv").await["total"], 0);
+        let (status, body) = app
+            .get("/api/v1/catalog?q=a&per_page=1000", Some(&token))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "bad_request");
+        let (status, _) = app.get("/api/v1/catalog?q=a", None).await;
+        assert_eq!(status, 401);
+    }
+}
+
+#[tokio::test]
+async fn an_isbn_10_finds_the_record_catalogued_with_its_isbn_13_and_back() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        import(&app, "BCU", &fixture()).await;
+        let token = app.login("bcu-borrow").await;
+        // The fixture has 957-98231-0-3 as an ISBN-10.
+        let isbn13 = domain::ident::Isbn::parse("9579823103").unwrap();
+        let hyphenated = format!("978-{}", &isbn13.as_isbn13()[3..]);
+        for q in [
+            "9579823103",
+            "957-98231-0-3",
+            isbn13.as_isbn13(),
+            &hyphenated,
+        ] {
+            let body = search(&app, &token, q).await;
+            assert_eq!(body["total"], 1, "{engine:?} {q}: {body}");
+            let ids = body["hits"][0]["identifiers"]["isbn"].as_array().unwrap();
+            assert!(ids.iter().any(|i| i == isbn13.as_isbn13()), "{body}");
+            assert!(ids.iter().any(|i| i == "9579823103"), "{body}");
+        }
+    }
+}
