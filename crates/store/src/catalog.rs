@@ -53,27 +53,7 @@ impl Tx<'_> {
         r: &NewCatalogRecord,
         now: OffsetDateTime,
     ) -> Result<()> {
-        on_tx!(self, c => {
-            sqlx::query(
-                "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&r.record_id)
-            .bind(&r.title)
-            .bind(&r.author)
-            .bind(&r.publisher)
-            .bind(&r.year)
-            .bind(&r.isbn)
-            .bind(&r.issn)
-            .bind(&r.oclc_number)
-            .bind(&r.lccn)
-            .bind(&r.language)
-            .bind(&r.title_vernacular)
-            .bind(&r.author_vernacular)
-            .bind(now)
-            .execute(&mut **c)
-            .await?;
-        });
+        self.insert_union_record(r, now).await?;
         // Records added this way (the demo) cluster with imported ones like any other.
         let keys: Vec<String> = [
             r.isbn.as_ref().map(|v| format!("isbn:{v}")),

@@ -225,6 +225,34 @@ impl Tx<'_> {
 }
 
 impl Store {
+    /// The address and stored file of what a borrowing request received.
+    pub async fn borrow_document(
+        &self,
+        request_id: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let row: Option<(Option<String>, Option<String>)> = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT document_url, document_file_id FROM borrow_request WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.unwrap_or((None, None)))
+    }
+
+    /// The library's own delivery terms, when it set them.
+    pub async fn delivery_settings(
+        &self,
+        library_id: &str,
+    ) -> Result<Option<domain::library::DeliverySettings>> {
+        let row: Option<(sqlx::types::Json<domain::library::DeliverySettings>,)> = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT settings FROM delivery_settings WHERE library_id = $1")
+                .bind(library_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|r| r.0.0))
+    }
+
     pub async fn file(&self, file_id: &str) -> Result<Option<StoredFile>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM stored_file WHERE file_id = $1");
         let row = on_pool!(self.pool(), p => {

@@ -355,9 +355,8 @@ pub async fn open_copy(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult
             })
             .await?
     } else {
-        let rid = req.request_id.clone();
         st.store
-            .write(move |tx| Box::pin(async move { tx.borrow_document(&rid).await }))
+            .borrow_document(&req.request_id)
             .await?
             .1
             .ok_or(ApiError::NotFound("delivered copy"))?
@@ -426,7 +425,7 @@ pub async fn issue_link(
     };
     tx.revoke_delivery_links(&req.request_id, now).await?;
     let token = new_token();
-    let terms = delivery_terms(tx, config, &req.library_id).await?;
+    let terms = delivery_terms(tx.delivery_settings(&req.library_id).await?, config);
     let max_views = terms.max_views.map(i64::from);
     let expires_at = now + time::Duration::days(i64::from(terms.days.clamp(1, 60)));
     tx.insert_delivery_link(&store::DeliveryLink {
@@ -451,18 +450,11 @@ pub async fn issue_link(
 }
 
 /// The library's delivery terms: its own, else the node's configuration.
-async fn delivery_terms(
-    tx: &mut Tx<'_>,
-    config: &crate::Config,
-    library_id: &str,
-) -> Result<DeliverySettings, store::StoreError> {
-    Ok(tx
-        .delivery_settings(library_id)
-        .await?
-        .unwrap_or(DeliverySettings {
-            max_views: (config.delivery_max_views > 0).then_some(config.delivery_max_views),
-            days: config.delivery_days.clamp(1, 60),
-        }))
+fn delivery_terms(own: Option<DeliverySettings>, config: &crate::Config) -> DeliverySettings {
+    own.unwrap_or(DeliverySettings {
+        max_views: (config.delivery_max_views > 0).then_some(config.delivery_max_views),
+        days: config.delivery_days.clamp(1, 60),
+    })
 }
 
 /// How often and how long the caller's library lets readers open delivered copies.
@@ -472,12 +464,8 @@ pub async fn get_settings(
     State(st): State<AppState>,
     user: CurrentUser,
 ) -> ApiResult<axum::Json<DeliverySettings>> {
-    let (config, lib) = (st.config.clone(), user.library_id.clone());
-    let terms = st
-        .store
-        .write(move |tx| Box::pin(async move { delivery_terms(tx, &config, &lib).await }))
-        .await?;
-    Ok(axum::Json(terms))
+    let own = st.store.delivery_settings(&user.library_id).await?;
+    Ok(axum::Json(delivery_terms(own, &st.config)))
 }
 
 /// Set the library's terms: `max_views` 1–10 or null for no limit, `days` 1–60. Links issued

@@ -264,11 +264,7 @@ pub async fn borrow_action(
     if action == BorrowAction::DeliverToPatron {
         // A copy shipped from another node is fetched and stored here before the reader gets
         // a link to it; one shipped from this node is already here.
-        let rid = existing.request_id.clone();
-        let (url, file) = st
-            .store
-            .write(move |tx| Box::pin(async move { tx.borrow_document(&rid).await }))
-            .await?;
+        let (url, file) = st.store.borrow_document(&existing.request_id).await?;
         if let (Some(url), None) = (url, file) {
             crate::api::files::fetch_remote_copy(
                 st,

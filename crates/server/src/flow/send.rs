@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::peer::{ErrorStyle, PeerAuth, PeerProfile, SchemaVersion};
+use domain::peer::{PeerAuth, PeerProfile, SchemaVersion};
 use tokio::sync::Semaphore;
 
 use ::iso18626 as wire;
@@ -116,7 +116,7 @@ impl PeerLinks {
             Err(e) => return Sent::Failed(describe_http_error(&e, &profile.endpoint)),
         };
         metrics::histogram!("librelay_peer_send_seconds").record(started.elapsed().as_secs_f64());
-        judge(status.as_u16(), &text, profile.error_style)
+        judge(status.as_u16(), &text)
     }
 }
 
@@ -147,7 +147,7 @@ pub fn adapt(payload: &str, profile: &PeerProfile) -> Result<Option<String>, Str
 }
 
 /// Read the peer's answer: a confirmation OK, an ERROR confirmation, or an HTTP failure.
-fn judge(status: u16, text: &str, style: ErrorStyle) -> Sent {
+fn judge(status: u16, text: &str) -> Sent {
     let confirmation = wire::parse(text.as_bytes())
         .ok()
         .and_then(|(m, _)| match m {
@@ -180,9 +180,9 @@ fn judge(status: u16, text: &str, style: ErrorStyle) -> Sent {
             snippet(text)
         )),
         None => {
-            let hint = match (status, style) {
-                (401 | 403, _) => ": check the credentials in the peer profile",
-                (404, _) => ": check the endpoint in the peer profile",
+            let hint = match status {
+                401 | 403 => ": check the credentials in the peer profile",
+                404 => ": check the endpoint in the peer profile",
                 _ => "",
             };
             Sent::Refused {
@@ -244,18 +244,17 @@ mod tests {
 
     #[test]
     fn answers_are_judged_by_status_and_confirmation() {
-        let style = ErrorStyle::Confirmation;
-        assert!(matches!(judge(200, CONF_OK, style), Sent::Confirmed(_)));
-        assert!(matches!(judge(503, "busy", style), Sent::Failed(_)));
-        assert!(matches!(judge(200, "<html/>", style), Sent::Failed(_)));
-        assert!(matches!(judge(401, "", style), Sent::Refused { .. }));
+        assert!(matches!(judge(200, CONF_OK), Sent::Confirmed(_)));
+        assert!(matches!(judge(503, "busy"), Sent::Failed(_)));
+        assert!(matches!(judge(200, "<html/>"), Sent::Failed(_)));
+        assert!(matches!(judge(401, ""), Sent::Refused { .. }));
         let err = CONF_OK
             .replace("<messageStatus>OK</messageStatus>", "<messageStatus>ERROR</messageStatus>")
             .replace(
                 "</confirmationHeader>",
                 "</confirmationHeader><errorData><errorType>UnrecognisedDataValue</errorType><errorValue>bad</errorValue></errorData>",
             );
-        match judge(400, &err, ErrorStyle::Http400) {
+        match judge(400, &err) {
             Sent::Refused { why, .. } => {
                 assert!(why.contains("UnrecognisedDataValue: bad"), "{why}")
             }

@@ -544,6 +544,36 @@ pub struct Fact {
     pub value: String,
 }
 
+/// The labelled facts of a request's page, leaving out what is empty.
+#[derive(Default)]
+pub struct Facts(pub Vec<Fact>);
+
+impl Facts {
+    pub fn add(&mut self, label: &'static str, v: Option<String>) {
+        if let Some(value) = v.filter(|v| !v.is_empty()) {
+            self.0.push(Fact { label, value });
+        }
+    }
+
+    /// The bibliographic fields but the title (the page's heading), the same for both sides;
+    /// the reader's cost limit and note stay with the borrowing library.
+    pub fn citation(&mut self, m: &Msg, c: &domain::citation::Citation) {
+        self.add(m.f_author, c.author.clone());
+        self.add(m.f_source_title, c.source_title.clone());
+        self.add(m.f_volume, c.volume.clone());
+        self.add(m.f_issue, c.issue.clone());
+        self.add(m.f_year, c.year.clone());
+        self.add(m.f_pages, c.pages.clone());
+        self.add(m.f_edition, c.edition.clone());
+        self.add(m.f_publisher, c.publisher.clone());
+        self.add(m.f_isbn, c.isbn.as_ref().map(|v| v.to_string()));
+        self.add(m.f_issn, c.issn.as_ref().map(|v| v.to_string()));
+        self.add(m.f_doi, c.doi.as_ref().map(|v| v.to_string()));
+        self.add(m.f_pmid, c.pmid.as_ref().map(|v| v.to_string()));
+        self.add(m.f_need_by, c.need_by.map(|d| d.to_string()));
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "request_detail.html")]
 pub struct DetailPage {
@@ -586,31 +616,14 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             .await?;
         let m = ctx.m;
         let c = &req.citation.0;
-        let mut facts = Vec::new();
-        let mut fact = |label: &'static str, v: Option<String>| {
-            if let Some(value) = v.filter(|v| !v.is_empty()) {
-                facts.push(Fact { label, value });
-            }
-        };
-        fact(m.f_author, c.author.clone());
-        fact(m.f_source_title, c.source_title.clone());
-        fact(m.f_volume, c.volume.clone());
-        fact(m.f_issue, c.issue.clone());
-        fact(m.f_year, c.year.clone());
-        fact(m.f_pages, c.pages.clone());
-        fact(m.f_edition, c.edition.clone());
-        fact(m.f_publisher, c.publisher.clone());
-        fact(m.f_isbn, c.isbn.as_ref().map(|v| v.to_string()));
-        fact(m.f_issn, c.issn.as_ref().map(|v| v.to_string()));
-        fact(m.f_doi, c.doi.as_ref().map(|v| v.to_string()));
-        fact(m.f_pmid, c.pmid.as_ref().map(|v| v.to_string()));
-        fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
-        fact(m.f_max_cost, c.max_cost.as_ref().map(|v| v.to_string()));
-        fact(m.f_note, c.patron_note.clone());
-        fact(m.col_due, req.due_date.map(|d| d.to_string()));
+        let mut facts = Facts::default();
+        facts.citation(m, c);
+        facts.add(m.f_max_cost, c.max_cost.as_ref().map(|v| v.to_string()));
+        facts.add(m.f_note, c.patron_note.clone());
+        facts.add(m.col_due, req.due_date.map(|d| d.to_string()));
         if !user.is_patron() {
-            fact(m.col_lender, req.lender_id.clone());
-            fact(m.lenders_in_order, Some(m.rota_line(&req.rota.0)));
+            facts.add(m.col_lender, req.lender_id.clone());
+            facts.add(m.lenders_in_order, Some(m.rota_line(&req.rota.0)));
         }
         let mut flags = Vec::new();
         if req.cancel_pending {
@@ -677,7 +690,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             title: req.title.clone(),
             format: m.format(&req.format).to_owned(),
             state: m.borrow_state(&req.state).to_owned(),
-            facts,
+            facts: facts.0,
             flags,
             events,
             back,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use store::{BorrowFilter, LendFilter};
 
 use super::catalog::Msg;
-use super::reader::{DetailPage, EventLine, Fact, PAGE_SIZE, paging, when};
+use super::reader::{DetailPage, EventLine, Fact, Facts, PAGE_SIZE, paging, when};
 use super::{
     Chrome, Ctx, QueryIn, WebError, WebResult, local_path, percent_encode, query, see_other,
 };
@@ -430,18 +430,10 @@ async fn queue_view(
                     id: r.request_id,
                 });
             }
-            let counts: Vec<(String, String, i64)> = BorrowState::ALL
-                .iter()
-                .filter_map(|s| {
-                    counts.iter().find(|(n, _)| n == s.as_str()).map(|(_, c)| {
-                        (
-                            s.as_str().to_owned(),
-                            m.borrow_state(s.as_str()).to_owned(),
-                            *c,
-                        )
-                    })
-                })
-                .collect();
+            let counts =
+                in_machine_order(BorrowState::ALL.iter().map(|s| s.as_str()), &counts, |s| {
+                    m.borrow_state(s).to_owned()
+                });
             (counts, rows, total)
         }
         Side::Lending => {
@@ -476,18 +468,10 @@ async fn queue_view(
                     id: r.request_id,
                 });
             }
-            let counts: Vec<(String, String, i64)> = LendState::ALL
-                .iter()
-                .filter_map(|s| {
-                    counts.iter().find(|(n, _)| n == s.as_str()).map(|(_, c)| {
-                        (
-                            s.as_str().to_owned(),
-                            m.lend_state(s.as_str()).to_owned(),
-                            *c,
-                        )
-                    })
-                })
-                .collect();
+            let counts =
+                in_machine_order(LendState::ALL.iter().map(|s| s.as_str()), &counts, |s| {
+                    m.lend_state(s).to_owned()
+                });
             (counts, rows, total)
         }
     };
@@ -716,25 +700,11 @@ pub async fn lend_detail(
             .await?;
         let m = ctx.m;
         let c = &req.citation.0;
-        let mut facts = Vec::new();
-        let mut fact = |label: &'static str, v: Option<String>| {
-            if let Some(value) = v.filter(|v| !v.is_empty()) {
-                facts.push(Fact { label, value });
-            }
-        };
-        fact(m.col_borrower, req.borrower_id.clone());
-        fact(m.f_author, c.author.clone());
-        fact(m.f_source_title, c.source_title.clone());
-        fact(m.f_volume, c.volume.clone());
-        fact(m.f_issue, c.issue.clone());
-        fact(m.f_year, c.year.clone());
-        fact(m.f_pages, c.pages.clone());
-        fact(m.f_isbn, c.isbn.as_ref().map(|v| v.to_string()));
-        fact(m.f_issn, c.issn.as_ref().map(|v| v.to_string()));
-        fact(m.f_doi, c.doi.as_ref().map(|v| v.to_string()));
-        fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
-        fact(m.barcode_label, req.barcode.clone());
-        fact(m.col_due, req.due_date.map(|d| d.to_string()));
+        let mut facts = Facts::default();
+        facts.add(m.col_borrower, req.borrower_id.clone());
+        facts.citation(m, c);
+        facts.add(m.barcode_label, req.barcode.clone());
+        facts.add(m.col_due, req.due_date.map(|d| d.to_string()));
         let mut flags = Vec::new();
         if req.renew_pending {
             flags.push(m.renew_pending);
@@ -760,7 +730,7 @@ pub async fn lend_detail(
             title: req.title.clone(),
             format: m.format(&req.format).to_owned(),
             state: m.lend_state(&req.state).to_owned(),
-            facts,
+            facts: facts.0,
             flags,
             events,
             actions_empty: forms.is_empty(),
@@ -882,12 +852,8 @@ pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
         let req = visible_lend(&ctx.st, user, &id).await?;
         let m = ctx.m;
         let c = &req.citation.0;
-        let mut facts = Vec::new();
-        let mut fact = |label: &'static str, v: Option<String>| {
-            if let Some(value) = v.filter(|v| !v.is_empty()) {
-                facts.push(Fact { label, value });
-            }
-        };
+        let mut facts = Facts::default();
+        let mut fact = |label: &'static str, v: Option<String>| facts.add(label, v);
         fact(m.call_number, req.call_number.clone());
         fact(m.barcode_label, req.barcode.clone());
         fact(m.f_author, c.author.clone());
@@ -913,10 +879,27 @@ pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
             m,
             ch: ctx.chrome(),
             title: req.title.clone(),
-            facts,
+            facts: facts.0,
             back: format!("/staff/lending/{}", percent_encode(&req.request_id)),
         }))
     }
     .await;
     ctx.finish(r)
+}
+
+/// The per-state counts in the order of the state machine, each with its label; states with
+/// no request are left out.
+fn in_machine_order<'a>(
+    states: impl Iterator<Item = &'a str>,
+    counts: &[(String, i64)],
+    label: impl Fn(&str) -> String,
+) -> Vec<(String, String, i64)> {
+    states
+        .filter_map(|s| {
+            counts
+                .iter()
+                .find(|(n, _)| n == s)
+                .map(|(_, c)| (s.to_owned(), label(s), *c))
+        })
+        .collect()
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Engine, TestApp, engines};
 
-const PDF: &[u8] =
+pub(crate) const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 async fn upload(
@@ -57,9 +57,14 @@ fn article() -> Value {
     })
 }
 
-/// A reader of BCU asks for an article; staff send it to `lender` and approve.
+/// A PhD reader of BCU asks for an article; staff send it to `lender` and approve.
 async fn article_sent_to(app: &TestApp, lender: &str) -> String {
-    let patron = app.login("bcu-phd").await;
+    article_for(app, "bcu-phd", lender).await
+}
+
+/// `reader` of BCU asks for an article; staff send it to `lender` and approve.
+pub(crate) async fn article_for(app: &TestApp, reader: &str, lender: &str) -> String {
+    let patron = app.login(reader).await;
     let bcu = app.login("bcu-borrow").await;
     let (st, req) = app
         .post(
@@ -75,6 +80,44 @@ async fn article_sent_to(app: &TestApp, lender: &str) -> String {
     app.borrow_action(&bcu, &id, json!({"action": "approve"}))
         .await;
     id
+}
+
+/// The lender (on `lender_node`, as `lender`) uploads the copy for borrowing request `id` of
+/// BCU (on `borrower_node`) and ships it; BCU receives it and delivers it to the reader.
+/// Returns the uploaded file.
+pub(crate) async fn ship_and_deliver(
+    lender_node: &TestApp,
+    lender: &str,
+    borrower_node: &TestApp,
+    id: &str,
+) -> Value {
+    let token = lender_node.login(lender).await;
+    let bcu = borrower_node.login("bcu-borrow").await;
+    let lend_id = lender_node.lend_for(&token, id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (st, file) = upload(lender_node, &token, &lend_id, "copy.pdf", PDF).await;
+    assert_eq!(st, 201, "{file}");
+    lender_node
+        .lend_action(
+            &token,
+            &lend_id,
+            json!({"action": "ship_digital", "file_id": file["file_id"]}),
+        )
+        .await;
+    borrower_node
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "shipped"
+        })
+        .await;
+    borrower_node
+        .borrow_action(&bcu, id, json!({"action": "receive"}))
+        .await;
+    borrower_node
+        .borrow_action(&bcu, id, json!({"action": "deliver_to_patron"}))
+        .await;
+    file
 }
 
 async fn copy_delivered_on_one_node(engine: Engine) {
@@ -250,27 +293,8 @@ async fn each_library_sets_how_often_and_how_long_its_readers_may_open_copies() 
     assert_eq!(resp.status().as_u16(), 200);
     // A copy delivered now follows BCU's terms: two views.
     let id = article_sent_to(&app, "XNU").await;
-    let xnu = app.login("xnu-lend").await;
     let patron = app.login("bcu-phd").await;
-    let lend_id = app.lend_for(&xnu, &id).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (_, file) = upload(&app, &xnu, &lend_id, "c.pdf", PDF).await;
-    app.lend_action(
-        &xnu,
-        &lend_id,
-        json!({"action": "ship_digital", "file_id": file["file_id"]}),
-    )
-    .await;
-    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
-        v["state"] == "shipped"
-    })
-    .await;
-    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
-        .await;
-    app.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
-        .await;
+    ship_and_deliver(&app, "xnu-lend", &app, &id).await;
     let path = format!("/api/v1/requests/{id}/document");
     for want in [200, 200, 410] {
         let (st, _, _) = open(&app, &path, Some(&patron)).await;
@@ -282,29 +306,8 @@ async fn each_library_sets_how_often_and_how_long_its_readers_may_open_copies() 
 async fn a_copy_from_another_node_is_fetched_and_delivered() {
     let (a, b) = TestApp::pair(Engine::Sqlite).await;
     let id = article_sent_to(&a, "HTU").await;
-    let htu = b.login("htu-lend").await;
-    let bcu = a.login("bcu-borrow").await;
     let patron = a.login("bcu-phd").await;
-    let lend_id = b.lend_for(&htu, &id).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (st, file) = upload(&b, &htu, &lend_id, "copy.pdf", PDF).await;
-    assert_eq!(st, 201, "{file}");
-    b.lend_action(
-        &htu,
-        &lend_id,
-        json!({"action": "ship_digital", "file_id": file["file_id"]}),
-    )
-    .await;
-    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
-        v["state"] == "shipped"
-    })
-    .await;
-    a.borrow_action(&bcu, &id, json!({"action": "receive"}))
-        .await;
-    a.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
-        .await;
+    let file = ship_and_deliver(&b, "htu-lend", &a, &id).await;
     let (st, ct, body) = open(
         &a,
         &format!("/api/v1/requests/{id}/document"),

@@ -195,54 +195,8 @@ async fn readers_get_their_letters_in_their_own_language() {
 async fn a_delivered_copy_letter_carries_the_readers_link_and_it_opens() {
     let sink = SmtpSink::default();
     let app = app_with_sink(&sink).await;
-    let patron = app.login("bcu-external").await;
-    let bcu = app.login("bcu-borrow").await;
-    let xnu = app.login("xnu-lend").await;
-    let (_, req) = app
-        .post(
-            "/api/v1/requests",
-            json!({"format": "article_copy", "citation": {"title": "On copies", "source_title": "Journal of Documentation",
-                "issn": "0022-0418", "year": "2024", "pages": "1-9", "copyright_declaration": true}}),
-            Some(&patron),
-        )
-        .await;
-    let id = req["id"].as_str().unwrap().to_owned();
-    app.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["XNU"]}))
-        .await;
-    app.borrow_action(&bcu, &id, json!({"action": "approve"}))
-        .await;
-    let lend_id = app.lend_for(&xnu, &id).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let uploaded: Value = app
-        .client
-        .post(format!(
-            "{}/api/v1/lending/{lend_id}/files?filename=c.pdf",
-            app.base
-        ))
-        .bearer_auth(&xnu)
-        .body(b"%PDF-1.4\n%%EOF\n".to_vec())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    app.lend_action(
-        &xnu,
-        &lend_id,
-        json!({"action": "ship_digital", "file_id": uploaded["file_id"]}),
-    )
-    .await;
-    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
-        v["state"] == "shipped"
-    })
-    .await;
-    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
-        .await;
-    app.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
-        .await;
+    let id = crate::delivery::article_for(&app, "bcu-external", "XNU").await;
+    crate::delivery::ship_and_deliver(&app, "xnu-lend", &app, &id).await;
     let mails = sink.wait_for(2).await;
     let m = &mails[1];
     assert!(m.subject.starts_with("Your copy has arrived"), "{m:?}");
@@ -256,7 +210,7 @@ async fn a_delivered_copy_letter_carries_the_readers_link_and_it_opens() {
     assert!(link.starts_with(&app.base), "{link} is on this node");
     let resp = app.client.get(&link).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"%PDF-1.4\n%%EOF\n");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), crate::delivery::PDF);
 }
 
 #[tokio::test]
