@@ -149,18 +149,35 @@ pub struct Queued {
     pub vars: serde_json::Value,
 }
 
-/// Queue `kind` for the reader of borrowing request `req`, in the caller's transaction (so the
+/// Which request a letter is about: its library, id and reader.
+pub struct About<'a> {
+    pub library_id: &'a str,
+    pub request_id: &'a str,
+    pub patron_id: &'a str,
+}
+
+impl<'a> From<&'a store::BorrowRequest> for About<'a> {
+    fn from(r: &'a store::BorrowRequest) -> Self {
+        About {
+            library_id: &r.library_id,
+            request_id: &r.request_id,
+            patron_id: &r.patron_id,
+        }
+    }
+}
+
+/// Queue `kind` for the reader of a borrowing request, in the caller's transaction (so the
 /// letter exists exactly when the change it tells about does).
 pub async fn queue(
     tx: &mut Tx<'_>,
     kind: LetterKind,
-    req: &store::BorrowRequest,
+    req: About<'_>,
     vars: serde_json::Value,
     now: OffsetDateTime,
 ) -> Result<(), FlowError> {
     let queued = Queued {
         kind,
-        request_id: req.request_id.clone(),
+        request_id: req.request_id.to_owned(),
         vars,
     };
     let payload = serde_json::to_string(&queued)
@@ -168,8 +185,8 @@ pub async fn queue(
     let recipient = format!("reader:{}", req.patron_id);
     tx.insert_outbox(
         &NewOutbox {
-            library_id: &req.library_id,
-            request_id: &req.request_id,
+            library_id: req.library_id,
+            request_id: req.request_id,
             side: "borrow",
             kind: "email",
             recipient: &recipient,

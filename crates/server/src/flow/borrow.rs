@@ -136,11 +136,15 @@ pub async fn create_borrow_request(
                     now,
                 )
                 .await?;
-                let created = tx.borrow_request_for_update(&new.request_id).await?;
+                let about = crate::letters::About {
+                    library_id: &new.library_id,
+                    request_id: &new.request_id,
+                    patron_id: &new.patron_id,
+                };
                 crate::letters::queue(
                     tx,
                     LetterKind::RequestReceived,
-                    &created,
+                    about,
                     serde_json::json!({}),
                     now,
                 )
@@ -302,8 +306,14 @@ pub async fn borrow_action(
                         "expires": link.expires_at.date().to_string(),
                         "views": link.max_views,
                     });
-                    crate::letters::queue(tx, LetterKind::DocumentDelivered, &req, vars, now)
-                        .await?;
+                    crate::letters::queue(
+                        tx,
+                        LetterKind::DocumentDelivered,
+                        (&req).into(),
+                        vars,
+                        now,
+                    )
+                    .await?;
                 }
                 Ok::<_, FlowError>(touched)
             })
@@ -519,7 +529,7 @@ pub async fn apply_borrow(
             _ => None,
         };
         if let Some((kind, vars)) = letter {
-            crate::letters::queue(tx, kind, req, vars, now).await?;
+            crate::letters::queue(tx, kind, (&*req).into(), vars, now).await?;
             touched.messages += 1;
         }
     }
