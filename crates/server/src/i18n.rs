@@ -243,7 +243,11 @@ pub async fn localize(req: Request, next: Next) -> Response {
     };
     if let Some(err) = json.get_mut("error") {
         let code = err["code"].as_str().unwrap_or_default().to_owned();
-        if let Some(zh) = error_zh(&code, err) {
+        let own_zh = err
+            .as_object_mut()
+            .and_then(|o| o.remove("message_zh"))
+            .and_then(|v| v.as_str().map(str::to_owned));
+        if let Some(zh) = own_zh.or_else(|| error_zh(&code, err)) {
             let en = err["message"].clone();
             err["message_en"] = en;
             err["message"] = Value::String(zh);
