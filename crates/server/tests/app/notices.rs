@@ -747,3 +747,50 @@ async fn a_job_runs_in_one_process_at_a_time_and_when_due() {
         job_lease(e).await;
     }
 }
+
+async fn digest_claimed_once(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let reader = app.login("bcu-faculty").await;
+    let (st, _) = put(
+        &app,
+        "/api/v1/me/letter-preferences",
+        json!([{"kind": "request_received", "delivery": "daily_digest"}]),
+        &reader,
+        "en",
+    )
+    .await;
+    assert_eq!(st, 200);
+    for i in 0..3 {
+        app.post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": format!("Held {i}")}}),
+            Some(&reader),
+        )
+        .await;
+    }
+    let bcu = app.login("bcu-borrow").await;
+    app.eventually("/api/v1/outbox?status=skipped", &bcu, |v| {
+        v.to_string().matches("held for the recipient").count() == 3
+    })
+    .await;
+    // Two workers at once: the letters go into exactly one digest.
+    let (a, b) = tokio::join!(
+        server::jobs::send_digests(&app.state),
+        server::jobs::send_digests(&app.state)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    let m = mail_to(&sink, "bcu-faculty@bcu.example.edu", "每日汇总：3 封通知").await;
+    for i in 0..3 {
+        assert!(m.body.contains(&format!("Held {i}")), "{m:?}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(sink.mails.lock().await.len(), 1);
+}
+
+#[tokio::test]
+async fn two_digest_workers_at_once_send_one_digest() {
+    for e in engines() {
+        digest_claimed_once(e).await;
+    }
+}
