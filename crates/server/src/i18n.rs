@@ -155,6 +155,7 @@ fn field_label_zh(field: &str) -> &str {
         "from" => "起始日期",
         "to" => "截止日期",
         "days" => "有效天数",
+        "due_soon_days" => "到期提醒提前天数",
         other => other,
     }
 }
