@@ -794,3 +794,83 @@ async fn two_digest_workers_at_once_send_one_digest() {
         digest_claimed_once(e).await;
     }
 }
+
+async fn reminder_days(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let bcu = app.login("bcu-borrow").await;
+    let xnu = app.login("xnu-lend").await;
+    let reader = app.login("bcu-external").await;
+    let patron = app.get("/api/v1/me", Some(&reader)).await.1["id"].clone();
+    let (_, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "patron_id": patron, "citation": {"title": "Five days"}, "rota": ["XNU"]}),
+            Some(&bcu),
+        )
+        .await;
+    let id = req["id"].as_str().unwrap().to_owned();
+    app.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let due = app.state.now().date() + time::Duration::days(5);
+    app.lend_action(
+        &xnu,
+        &lend_id,
+        json!({"action": "ship_physical", "barcode": "X5", "due_date": due.to_string()}),
+    )
+    .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+        .await;
+    app.borrow_action(&bcu, &id, json!({"action": "lend_to_patron"}))
+        .await;
+    // Five days ahead and the default of three: not yet.
+    assert_eq!(server::jobs::sweep_reminders(&app.state).await.unwrap(), 0);
+    assert_eq!(
+        count_to(&sink, "bcu-external@bcu.example.edu", "Due soon").await,
+        0
+    );
+    // The library reminds five days ahead: now.
+    let admin = app.login("bcu-admin").await;
+    let (st, v) = put(
+        &app,
+        "/api/v1/libraries/BCU/letter-settings",
+        json!({"due_soon_days": 5, "allow_never": true}),
+        &admin,
+        "en",
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let m = mail_to(&sink, "bcu-external@bcu.example.edu", "Due soon: Five days").await;
+    assert!(m.body.contains("(in 5 days)"), "{m:?}");
+    let (st, v) = put(
+        &app,
+        "/api/v1/libraries/BCU/letter-settings",
+        json!({"due_soon_days": 0, "allow_never": true}),
+        &admin,
+        "zh-CN",
+    )
+    .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(
+        v["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("到期提醒提前天数"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn the_due_soon_reminder_follows_the_librarys_days() {
+    for e in engines() {
+        reminder_days(e).await;
+    }
+}
