@@ -131,3 +131,55 @@ mod delivery_tests {
         assert!(unlimited.validate().is_empty());
     }
 }
+
+/// What each library decides for itself about letters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LetterSettings {
+    /// Days before the due date when the "due soon" reminder goes out: 1 to 30.
+    pub due_soon_days: u32,
+    /// Whether readers and staff may turn a kind of letter off ("never"); letters that must
+    /// always arrive (password reset) are sent regardless.
+    pub allow_never: bool,
+}
+
+impl Default for LetterSettings {
+    fn default() -> Self {
+        LetterSettings {
+            due_soon_days: 3,
+            allow_never: true,
+        }
+    }
+}
+
+impl LetterSettings {
+    pub fn validate(&self) -> Vec<crate::citation::FieldError> {
+        let mut out = Vec::new();
+        if !(1..=30).contains(&self.due_soon_days) {
+            out.push(crate::citation::FieldError::new(
+                "due_soon_days",
+                "out_of_range",
+                "1 to 30 days",
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod letter_settings_tests {
+    use super::*;
+
+    #[test]
+    fn letter_settings_are_bounded() {
+        assert!(LetterSettings::default().validate().is_empty());
+        assert_eq!(LetterSettings::default().due_soon_days, 3);
+        for bad in [0, 31] {
+            let s = LetterSettings {
+                due_soon_days: bad,
+                allow_never: false,
+            };
+            assert_eq!(s.validate()[0].field, "due_soon_days");
+        }
+    }
+}

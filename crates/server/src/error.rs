@@ -33,6 +33,9 @@ pub enum ApiError {
     /// A file that cannot be taken: (HTTP status, code, message).
     #[error("{2}")]
     Unacceptable(u16, &'static str, String),
+    /// A caller's mistake said in both languages: (HTTP status, code, English, Chinese).
+    #[error("{2}")]
+    Bilingual(u16, &'static str, String, String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -56,6 +59,10 @@ pub struct ErrorDetail {
     pub state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
+    /// The message in Simplified Chinese, when the error has its own (replaces `message` for
+    /// callers asking for Chinese).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_zh: Option<String>,
     /// For internal errors: quote it when reporting the problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -86,6 +93,10 @@ impl ApiError {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
                 code,
             ),
+            ApiError::Bilingual(status, code, ..) => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                code,
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -113,10 +124,12 @@ impl IntoResponse for ApiError {
             fields: None,
             state: None,
             allowed: None,
+            message_zh: None,
             request_id: None,
         };
         match self {
             ApiError::Invalid(fields) => detail.fields = Some(fields),
+            ApiError::Bilingual(_, _, _, zh) => detail.message_zh = Some(zh),
             ApiError::Refused(Refusal::NotAllowed { state, allowed, .. }) => {
                 detail.state = Some(state.to_owned());
                 detail.allowed = Some(allowed.into_iter().map(str::to_owned).collect());

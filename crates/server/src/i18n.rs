@@ -155,6 +155,7 @@ fn field_label_zh(field: &str) -> &str {
         "from" => "起始日期",
         "to" => "截止日期",
         "days" => "有效天数",
+        "due_soon_days" => "到期提醒提前天数",
         other => other,
     }
 }
@@ -243,7 +244,11 @@ pub async fn localize(req: Request, next: Next) -> Response {
     };
     if let Some(err) = json.get_mut("error") {
         let code = err["code"].as_str().unwrap_or_default().to_owned();
-        if let Some(zh) = error_zh(&code, err) {
+        let own_zh = err
+            .as_object_mut()
+            .and_then(|o| o.remove("message_zh"))
+            .and_then(|v| v.as_str().map(str::to_owned));
+        if let Some(zh) = own_zh.or_else(|| error_zh(&code, err)) {
             let en = err["message"].clone();
             err["message_en"] = en;
             err["message"] = Value::String(zh);

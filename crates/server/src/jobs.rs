@@ -171,6 +171,23 @@ async fn mail(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
                 .await?;
             Ok(true)
         }
+        crate::letters::Mailed::Held {
+            library_id,
+            user_id,
+            payload,
+        } => {
+            st.store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.insert_digest_item(&library_id, &user_id, &payload, now)
+                            .await?;
+                        tx.outbox_skipped(id, "held for the recipient's daily digest", now)
+                            .await
+                    })
+                })
+                .await?;
+            Ok(true)
+        }
         crate::letters::Mailed::Refused(why) => park(st, &row, why, String::new()).await,
         crate::letters::Mailed::Failed(why) => {
             fail(st, &row, why).await?;
@@ -214,15 +231,7 @@ async fn sweep_loop(st: AppState, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = sweep_deadlines(&st).await {
-            tracing::warn!(error = %e, "deadline sweep failed");
-        }
-        if let Err(e) = sweep_overdue(&st).await {
-            tracing::warn!(error = %e, "overdue sweep failed");
-        }
-        if let Err(e) = purge_files(&st).await {
-            tracing::warn!(error = %e, "purging expired copies failed");
-        }
+        sweeps(&st, every).await;
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => {}
@@ -349,4 +358,268 @@ pub async fn purge_files(st: &AppState) -> Result<usize, FlowError> {
         purged += 1;
     }
     Ok(purged)
+}
+
+/// How long a job run is ours before another process may take the job over (a run that died
+/// without saying so).
+const JOB_LEASE: time::Duration = time::Duration::minutes(10);
+
+/// One round of every sweep, each recorded in `job_run`. The jobs are started together and
+/// finished together (two writes a round, whatever the number of jobs).
+async fn sweeps(st: &AppState, every: Duration) {
+    let gap = time::Duration::try_from(every).unwrap_or(time::Duration::minutes(1));
+    let rounds: [(&'static str, bool, JobFn); 5] = [
+        ("lender_deadlines", false, |st| {
+            Box::pin(sweep_deadlines(st))
+        }),
+        ("overdue_loans", false, |st| Box::pin(sweep_overdue(st))),
+        ("purge_expired_copies", false, |st| {
+            Box::pin(purge_files(st))
+        }),
+        ("due_date_reminders", false, |st| {
+            Box::pin(sweep_reminders(st))
+        }),
+        ("daily_digest", true, |st| Box::pin(send_digests(st))),
+    ];
+    let now = st.now();
+    let lease = now + JOB_LEASE;
+    let names: Vec<(&'static str, bool)> = rounds.iter().map(|(n, s, _)| (*n, *s)).collect();
+    let started = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut out = Vec::new();
+                for (name, scheduled) in names {
+                    out.push(tx.job_start(name, now, lease, scheduled).await?);
+                }
+                Ok::<_, FlowError>(out)
+            })
+        })
+        .await;
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "the jobs could not be started");
+            return;
+        }
+    };
+    let mut finished = Vec::new();
+    for ((name, scheduled, job), go) in rounds.into_iter().zip(started) {
+        if !go {
+            continue;
+        }
+        let outcome = match job(st).await {
+            Ok(n) => Ok(format!("ok: {n} handled")),
+            Err(e) => {
+                tracing::warn!(job = name, error = %e, "job failed");
+                Err(e.to_string())
+            }
+        };
+        let end = st.now();
+        let next = if scheduled {
+            next_digest(end)
+        } else {
+            end + gap
+        };
+        finished.push((name, end, outcome, next));
+    }
+    if finished.is_empty() {
+        return;
+    }
+    let recorded = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                for (name, end, outcome, next) in &finished {
+                    let r = match outcome {
+                        Ok(s) => Ok(s.as_str()),
+                        Err(e) => Err(e.as_str()),
+                    };
+                    tx.job_finished(name, *end, r, *next).await?;
+                }
+                Ok::<_, FlowError>(())
+            })
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "the jobs' runs could not be recorded");
+    }
+}
+
+type JobFn = for<'a> fn(
+    &'a AppState,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<usize, FlowError>> + Send + 'a>,
+>;
+
+/// When the next daily digest is due: the coming midnight UTC (08:00 in China).
+pub fn next_digest(after: time::OffsetDateTime) -> time::OffsetDateTime {
+    let tomorrow = after.date().next_day().unwrap_or(after.date());
+    tomorrow.midnight().assume_utc()
+}
+
+/// Run `job` unless another process is running it (or, when `scheduled`, it is not due yet),
+/// and record the run: start, end, result or failure, next run. Returns whether it ran.
+pub async fn run_job(
+    st: &AppState,
+    name: &'static str,
+    scheduled: bool,
+    next: impl Fn(time::OffsetDateTime) -> time::OffsetDateTime,
+    job: JobFn,
+) -> Result<bool, FlowError> {
+    let now = st.now();
+    let lease = now + JOB_LEASE;
+    let started = st
+        .store
+        .write(move |tx| Box::pin(async move { tx.job_start(name, now, lease, scheduled).await }))
+        .await?;
+    if !started {
+        return Ok(false);
+    }
+    let result = job(st).await;
+    let end = st.now();
+    let next_run = next(end);
+    let outcome = match &result {
+        Ok(n) => Ok(format!("ok: {n} handled")),
+        Err(e) => Err(e.to_string()),
+    };
+    st.store
+        .write(move |tx| {
+            Box::pin(async move {
+                let r = match &outcome {
+                    Ok(s) => Ok(s.as_str()),
+                    Err(e) => Err(e.as_str()),
+                };
+                tx.job_finished(name, end, r, next_run).await
+            })
+        })
+        .await?;
+    result.map(|_| true)
+}
+
+/// Queue due-soon and overdue letters for loans readers hold. Each reminder is claimed (per
+/// request, kind and due date) in the transaction that queues it, so it goes out once even
+/// when several processes sweep at once; a renewal's new due date earns new reminders.
+/// Returns how many were queued.
+pub async fn sweep_reminders(st: &AppState) -> Result<usize, FlowError> {
+    use crate::letters::LetterKind;
+    use domain::requester::BorrowState;
+
+    let now = st.now();
+    let today = now.date();
+    let holding = [BorrowState::OnLoanToPatron.as_str()];
+    let ids = st
+        .store
+        .borrow_requests_due_by(&holding, today + time::Duration::days(30), 500)
+        .await?;
+    let mut settings: BTreeMap<String, i64> = BTreeMap::new();
+    let mut queued = 0;
+    for id in ids {
+        let req = st.store.borrow_request(&id).await?;
+        let days = match settings.get(&req.library_id) {
+            Some(d) => *d,
+            None => {
+                let d = i64::from(
+                    st.store
+                        .letter_settings(&req.library_id)
+                        .await?
+                        .due_soon_days,
+                );
+                settings.insert(req.library_id.clone(), d);
+                d
+            }
+        };
+        let done = st
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let req = tx.borrow_request_for_update(&id).await?;
+                    let Some(due) = req.due_date else {
+                        return Ok(false);
+                    };
+                    if req.state != BorrowState::OnLoanToPatron.as_str() {
+                        return Ok(false);
+                    }
+                    let left = (due - today).whole_days();
+                    let kind = if left < 0 {
+                        LetterKind::Overdue
+                    } else if left <= days {
+                        LetterKind::DueSoon
+                    } else {
+                        return Ok(false);
+                    };
+                    if !tx
+                        .claim_reminder(&req.request_id, kind.as_str(), due, now)
+                        .await?
+                    {
+                        return Ok(false);
+                    }
+                    let vars = serde_json::json!({ "days": left.max(0) });
+                    crate::letters::queue(tx, kind, (&req).into(), vars, now).await?;
+                    Ok::<_, FlowError>(true)
+                })
+            })
+            .await?;
+        if done {
+            queued += 1;
+        }
+    }
+    if queued > 0 {
+        st.store.notify_outbox();
+    }
+    Ok(queued)
+}
+
+/// Gather each person's held letters into one digest letter, in the outbox. Returns how many
+/// digests were queued.
+pub async fn send_digests(st: &AppState) -> Result<usize, FlowError> {
+    use crate::letters::{LetterKind, Queued};
+
+    let users = st.store.digest_recipients(1000).await?;
+    let mut queued = 0;
+    for user in users {
+        let now = st.now();
+        let done = st
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let items = tx.take_digest_items(&user, now).await?;
+                    let Some(first) = items.first() else {
+                        return Ok(false);
+                    };
+                    let library = first.library_id.clone();
+                    let mut letters = Vec::new();
+                    for item in &items {
+                        match serde_json::from_str::<Queued>(&item.payload) {
+                            Ok(q) => letters.push(q),
+                            Err(e) => tracing::warn!(
+                                item = item.letter_digest_id, error = %e,
+                                "a held letter cannot be read; left out of the digest"
+                            ),
+                        }
+                    }
+                    if letters.is_empty() {
+                        return Ok(false);
+                    }
+                    let digest = Queued {
+                        kind: LetterKind::Digest,
+                        request_id: String::new(),
+                        user_id: Some(user.clone()),
+                        vars: serde_json::json!({}),
+                        items: letters,
+                    };
+                    let recipient = format!("user:{user}");
+                    crate::letters::insert(tx, &library, "", &recipient, &digest, now).await?;
+                    Ok::<_, FlowError>(true)
+                })
+            })
+            .await?;
+        if done {
+            queued += 1;
+        }
+    }
+    if queued > 0 {
+        st.store.notify_outbox();
+    }
+    Ok(queued)
 }

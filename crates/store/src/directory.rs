@@ -167,7 +167,7 @@ impl Cache {
 }
 
 const LIBRARY_COLUMNS: &str = "library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at";
-const USER_COLUMNS: &str = "user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at";
+pub(crate) const USER_COLUMNS: &str = "user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at";
 
 impl Tx<'_> {
     pub async fn insert_library(&mut self, lib: &LibraryRow) -> Result<()> {

@@ -10,6 +10,7 @@ mod catalog;
 mod directory;
 mod error;
 mod files;
+mod letters;
 mod message;
 mod peer;
 mod request;
@@ -34,6 +35,7 @@ pub use catalog::{
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
 pub use files::{DeliveryLink, StoredFile};
+pub use letters::{DigestItem, JobRun, LetterTemplateRow};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
 pub use request::{

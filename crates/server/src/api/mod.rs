@@ -7,12 +7,14 @@ pub mod extract;
 pub mod files;
 pub mod iso_endpoint;
 pub mod lending;
+pub mod letters;
 pub mod libraries;
 pub mod meta;
 pub mod outbox;
 pub mod patrons;
 pub mod peers;
 pub mod requests;
+pub mod reset;
 pub mod stats;
 pub mod views;
 
@@ -38,7 +40,8 @@ use crate::AppState;
         (name = "lending", description = "Requests partner libraries sent us"),
         (name = "admin", description = "Partners served elsewhere and how to reach them (peer profiles)"),
         (name = "catalog", description = "The union catalog: who holds what"),
-        (name = "meta", description = "Health, metrics and this document")
+        (name = "meta", description = "Health, metrics and this document"),
+        (name = "letters", description = "Letters: templates, rules, preferences; background jobs")
     )
 )]
 struct ApiDoc;
@@ -69,6 +72,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(stats::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(meta::router())
+        .merge(letters::router())
+        .merge(reset::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
     let app = api

@@ -94,6 +94,11 @@ pub async fn list(
                 id: r.outbox_id,
                 request_id: r.request_id,
                 side: r.side,
+                payload: if r.kind == "email" {
+                    crate::letters::redacted(&r.payload)
+                } else {
+                    r.payload
+                },
                 kind: r.kind,
                 recipient: r.recipient,
                 status: r.status,
@@ -101,7 +106,6 @@ pub async fn list(
                 next_attempt_at: r.next_attempt_at,
                 last_error: r.last_error,
                 created_at: r.created_at,
-                payload: r.payload,
             })
             .collect(),
     ))

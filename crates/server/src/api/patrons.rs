@@ -230,11 +230,33 @@ async fn set_status(
         return Err(ApiError::NotFound("reader"));
     }
     let (lib, uid) = (user.library_id.clone(), id.to_owned());
+    // A reader approved after registering hears so, in the same transaction.
+    let welcome =
+        status == AccountStatus::Active && patron.status == AccountStatus::Pending.as_str();
+    let now = st.now();
     st.store
         .write(move |tx| {
-            Box::pin(async move { tx.set_user_status(&lib, &uid, status.as_str()).await })
+            Box::pin(async move {
+                tx.set_user_status(&lib, &uid, status.as_str()).await?;
+                if welcome {
+                    crate::letters::queue_to_user(
+                        tx,
+                        crate::letters::LetterKind::RegistrationApproved,
+                        &lib,
+                        &uid,
+                        "",
+                        serde_json::json!({}),
+                        now,
+                    )
+                    .await?;
+                }
+                Ok::<_, crate::flow::FlowError>(())
+            })
         })
         .await?;
+    if welcome {
+        st.store.notify_outbox();
+    }
     Ok(Json(st.store.user(id).await?.into()))
 }
 

@@ -526,12 +526,35 @@ pub async fn apply_borrow(
             BorrowState::Received if req.format == RequestFormat::Loan.as_str() => {
                 Some((LetterKind::ReadyForPickup, serde_json::json!({})))
             }
+            // The first lender only: moving along the rota is not news for the reader.
+            BorrowState::Sent if decision.from == BorrowState::PendingReview => {
+                Some((LetterKind::SentToLender, serde_json::json!({})))
+            }
+            BorrowState::ConditionalPending => Some((
+                LetterKind::ConditionalNeedsAnswer,
+                serde_json::json!({ "reason": extra.note.as_deref().map(|n| {
+                    n.replace(domain::machine::CONDITION_MARKER, "").trim().to_owned()
+                }) }),
+            )),
+            BorrowState::Shipped => Some((LetterKind::Shipped, serde_json::json!({}))),
             _ => None,
         };
         if let Some((kind, vars)) = letter {
             crate::letters::queue(tx, kind, (&*req).into(), vars, now).await?;
             touched.messages += 1;
         }
+    }
+    // A recall changes no state (the reader still has the item) but they must hear of it.
+    if action == BorrowAction::LenderRecalled {
+        crate::letters::queue(
+            tx,
+            LetterKind::Recalled,
+            (&*req).into(),
+            serde_json::json!({}),
+            now,
+        )
+        .await?;
+        touched.messages += 1;
     }
     Ok(touched)
 }

@@ -161,6 +161,20 @@ catalog! {
     lenders_in_order: "Lending libraries, in order", "出借馆顺序";
     no_lenders: "none yet: change the lenders to add some", "暂无：请修改出借馆列表添加";
     time_zone_note: "Times are in UTC.", "时间为协调世界时（UTC）。";
+    forgot_password: "Forgot your password?", "忘记密码？";
+    reset_title: "Reset your password", "重设密码";
+    reset_intro: "Give your username or your account's e-mail address: we will mail you a link to choose a new password. It works once, for one hour.", "请输入用户名或账户的电子邮箱地址，我们会寄给您设置新密码的链接，一小时内有效，仅可使用一次。";
+    reset_login: "Username or e-mail address", "用户名或电子邮箱";
+    reset_send: "Send the link", "发送链接";
+    reset_sent: "If an account matches, a link to reset its password is on its way to its e-mail address.", "如有匹配的账户，重设密码的链接已发往该账户的电子邮箱。";
+    reset_new_title: "Choose a new password", "设置新密码";
+    new_password: "New password (at least 8 characters)", "新密码（至少 8 个字符）";
+    new_password_again: "The new password again", "再次输入新密码";
+    reset_save: "Set the password", "设置密码";
+    reset_mismatch: "The two passwords differ.", "两次输入的密码不一致。";
+    reset_too_short: "The password is too short: at least 8 characters.", "密码太短：至少 8 个字符。";
+    reset_bad_link: "This link is unknown, already used or expired. Ask for a new one.", "此链接无效、已使用或已过期，请重新申请。";
+    reset_done: "Your password is changed and every session of the account has ended. Log in with the new password.", "密码已更改，该账户的所有登录均已退出。请用新密码登录。";
 }
 
 impl Msg {

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod openurl;
 pub mod reader;
+pub mod reset;
 pub mod session;
 pub mod staff;
 
@@ -34,6 +35,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
+        .route("/reset-password", get(reset::ask_page).post(reset::ask))
+        .route(
+            "/reset-password/{token}",
+            get(reset::new_page).post(reset::set),
+        )
         .route("/lang", post(switch_language))
         .route("/start", get(start))
         .route("/openurl", get(reader::openurl))
@@ -273,6 +279,11 @@ impl Ctx {
                             .collect::<Vec<_>>()
                             .join("; "),
                     ),
+                ),
+                ApiError::Bilingual(status, _, en, zh) => (
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                    m.err_bad_request,
+                    Some(if m.lang == "en" { en } else { zh }),
                 ),
                 ApiError::Internal(cause) => {
                     let id = uuid::Uuid::new_v4().to_string();

@@ -33,6 +33,9 @@ pub struct LoginQuery {
     pub next: Option<String>,
     #[serde(default)]
     pub out: Option<String>,
+    /// Back from setting a new password.
+    #[serde(default)]
+    pub reset: Option<String>,
 }
 
 pub async fn login_page(ctx: Ctx, q: super::QueryIn<LoginQuery>) -> Response {
@@ -44,7 +47,9 @@ pub async fn login_page(ctx: Ctx, q: super::QueryIn<LoginQuery>) -> Response {
         .and_then(local_path)
         .unwrap_or_default()
         .to_owned();
-    let notice = if q.out.is_some() {
+    let notice = if q.reset.is_some() {
+        Some(ctx.m.reset_done)
+    } else if q.out.is_some() {
         Some(ctx.m.logged_out)
     } else if !next.is_empty() {
         Some(ctx.m.login_needed)

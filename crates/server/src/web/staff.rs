@@ -661,6 +661,13 @@ fn refusal_text(m: &'static Msg, e: &ApiError) -> String {
         ApiError::Gone(_, msg) | ApiError::Unacceptable(_, _, msg) => {
             format!("{} {msg}", m.err_bad_request)
         }
+        ApiError::Bilingual(_, _, en, zh) => {
+            format!(
+                "{} {}",
+                m.err_bad_request,
+                if m.lang == "en" { en } else { zh }
+            )
+        }
     }
 }
 
