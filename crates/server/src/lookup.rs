@@ -168,7 +168,12 @@ fn client() -> Result<&'static reqwest::Client, String> {
 /// Look `text` up: recognise it, then ask the sources in order.
 pub async fn lookup(st: &AppState, text: &str) -> Result<Found, LookupError> {
     let id = recognise(text).map_err(LookupError::Unrecognised)?;
-    let crossref = st.config.crossref_url.trim().trim_end_matches('/').to_owned();
+    let crossref = st
+        .config
+        .crossref_url
+        .trim()
+        .trim_end_matches('/')
+        .to_owned();
     let pubmed = st.config.pubmed_url.trim().trim_end_matches('/').to_owned();
     let mut searched = Vec::new();
     match &id {
@@ -179,10 +184,7 @@ pub async fn lookup(st: &AppState, text: &str) -> Result<Found, LookupError> {
             }
             if !crossref.is_empty() {
                 searched.push("Crossref");
-                let url = format!(
-                    "{crossref}/works?rows=1&filter=isbn:{}",
-                    isbn.as_isbn13()
-                );
+                let url = format!("{crossref}/works?rows=1&filter=isbn:{}", isbn.as_isbn13());
                 let body = get_json("Crossref", &id, &url).await?;
                 let item = body
                     .pointer("/message/items/0")
@@ -343,9 +345,7 @@ const MAX_AUTHORS: usize = 5;
 
 fn from_crossref(identifier: Identifier, m: &Value) -> Found {
     let format = match m.get("type").and_then(Value::as_str).unwrap_or_default() {
-        "book" | "monograph" | "edited-book" | "reference-book" | "book-set" => {
-            RequestFormat::Loan
-        }
+        "book" | "monograph" | "edited-book" | "reference-book" | "book-set" => RequestFormat::Loan,
         "book-chapter" | "book-section" | "book-part" | "reference-entry" => {
             RequestFormat::ChapterCopy
         }
@@ -356,12 +356,14 @@ fn from_crossref(identifier: Identifier, m: &Value) -> Found {
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|p| match (text(p, "family"), text(p, "given"), text(p, "name")) {
-                    (Some(f), Some(g), _) => Some(format!("{f}, {g}")),
-                    (Some(f), None, _) => Some(f),
-                    (None, _, Some(n)) => Some(n),
-                    _ => None,
-                })
+                .filter_map(
+                    |p| match (text(p, "family"), text(p, "given"), text(p, "name")) {
+                        (Some(f), Some(g), _) => Some(format!("{f}, {g}")),
+                        (Some(f), None, _) => Some(f),
+                        (None, _, Some(n)) => Some(n),
+                        _ => None,
+                    },
+                )
                 .collect()
         })
         .unwrap_or_default();

@@ -144,7 +144,10 @@ async fn identifiers_fill_in_citations_from_the_catalog_crossref_and_pubmed() {
             v["citation"]["title"],
             "Document delivery times in academic libraries"
         );
-        assert_eq!(v["citation"]["source_title"], "Journal of document delivery");
+        assert_eq!(
+            v["citation"]["source_title"],
+            "Journal of document delivery"
+        );
         assert_eq!(v["citation"]["issn"], "1050-124X");
         assert_eq!(v["citation"]["doi"], "10.1000/jdd.8.101");
         assert_eq!(v["citation"]["year"], "2019");
@@ -157,7 +160,11 @@ async fn identifiers_fill_in_citations_from_the_catalog_crossref_and_pubmed() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|h| h["identifiers"]["isbn"].as_array().is_some_and(|i| !i.is_empty()))
+            .find(|h| {
+                h["identifiers"]["isbn"]
+                    .as_array()
+                    .is_some_and(|i| !i.is_empty())
+            })
             .expect("a demo record with an ISBN")
             .clone();
         let isbns: Vec<String> = hit["identifiers"]["isbn"]
@@ -215,7 +222,10 @@ async fn a_failing_service_is_a_clear_error_and_a_missing_one_is_not_asked() {
     let (s, v) = lookup(&app, &token, DOI).await;
     assert_eq!(s, 502, "{v}");
     assert_eq!(v["error"]["code"], "lookup_service_failed");
-    assert!(v["error"]["message"].as_str().unwrap().contains("500"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("500"),
+        "{v}"
+    );
     let (s, v) = lookup(&app, &token, PMID).await;
     assert_eq!(s, 404, "{v}");
     assert!(
@@ -238,7 +248,11 @@ async fn the_request_form_is_filled_in_from_a_lookup_in_the_readers_language() {
     )
     .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Filled in from Crossref"), "{}", page.body);
+    assert!(
+        page.body.contains("Filled in from Crossref"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains(r#"value="Interlibrary loan at scale""#));
     assert!(page.body.contains(r#"value="Journal of Things""#));
     assert!(page.body.contains(r#"value="article_copy" checked"#));
@@ -251,5 +265,9 @@ async fn the_request_form_is_filled_in_from_a_lookup_in_the_readers_language() {
     assert!(page.body.contains("未找到该标识符的记录"), "{}", page.body);
     assert!(page.body.contains(r#"aria-invalid="true""#));
     let page = get_page(&app, "/my/requests/new?lookup=hello", Some(&cookie)).await;
-    assert!(page.body.contains("is not a DOI, a PMID or an ISBN"), "{}", page.body);
+    assert!(
+        page.body.contains("is not a DOI, a PMID or an ISBN"),
+        "{}",
+        page.body
+    );
 }
