@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(kind("DOI: 10.1038/nature12373"), Ok("doi"));
         assert_eq!(kind("PMID: 23903748"), Ok("pmid"));
         assert_eq!(kind("23903748"), Ok("pmid"));
-        assert_eq!(kind("978-7-02-000220-8"), Ok("isbn"));
+        assert_eq!(kind("978-7-02-000220-7"), Ok("isbn"));
         assert_eq!(kind("ISBN 0-306-40615-2"), Ok("isbn"));
         assert_eq!(kind("0306406152"), Ok("isbn"));
         // Wrong check digit: not an ISBN, too long for a PMID.

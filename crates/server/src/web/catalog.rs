@@ -74,7 +74,7 @@ catalog! {
     form_has_errors: "The request was not sent. Please correct the fields marked below:", "请求未提交。请更正下列字段：";
     prefilled: "Filled in from the link you followed. Please check the details before sending.", "已根据您打开的链接填写，请核对后提交。";
     lookup_label: "Fill in from a DOI, PMID or ISBN", "用 DOI、PMID 或 ISBN 自动填写";
-    lookup_hint: "For example 10.1038/nature12373, PMID 23903748 or 978-7-02-000220-8.", "例如 10.1038/nature12373、PMID 23903748 或 978-7-02-000220-8。";
+    lookup_hint: "For example 10.1038/nature12373, PMID 23903748 or 978-7-02-000220-7.", "例如 10.1038/nature12373、PMID 23903748 或 978-7-02-000220-7。";
     lookup_button: "Look up", "查找";
     lookup_from_catalog: "Filled in from the union catalog. Please check the details before sending.", "已根据联合目录填写，请核对后提交。";
     lookup_from_crossref: "Filled in from Crossref. Please check the details before sending.", "已根据 Crossref 填写，请核对后提交。";
