@@ -54,6 +54,12 @@ pub struct Config {
     /// Mark the web pages' cookies `Secure` (sent over HTTPS only). Set it when librelay is
     /// served through HTTPS; leave it off for plain-HTTP local use, where browsers would drop them.
     pub cookie_secure: bool,
+    /// A Crossref-style REST service (`{url}/works/{doi}`, `{url}/works?filter=isbn:…`) that
+    /// fills in a request from a DOI or ISBN; empty turns it off.
+    pub crossref_url: String,
+    /// A PubMed E-utilities-style service (`{url}/esummary.fcgi?db=pubmed&retmode=json&id=…`)
+    /// that fills in a request from a PMID; empty turns it off.
+    pub pubmed_url: String,
 }
 
 impl Default for Config {
@@ -81,6 +87,8 @@ impl Default for Config {
             smtp_password: String::new(),
             mail_from: "librelay <ill@localhost>".to_owned(),
             cookie_secure: false,
+            crossref_url: "https://api.crossref.org".to_owned(),
+            pubmed_url: "https://eutils.ncbi.nlm.nih.gov/entrez/eutils".to_owned(),
         }
     }
 }
@@ -144,6 +152,9 @@ impl Config {
             data_dir,
             outbox_poll_ms: 200,
             sweep_interval_ms: 100,
+            // Tests reach no outside service; a test that needs one starts a local fake.
+            crossref_url: String::new(),
+            pubmed_url: String::new(),
             ..Config::default()
         }
     }

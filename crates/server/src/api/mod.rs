@@ -9,6 +9,7 @@ pub mod iso_endpoint;
 pub mod lending;
 pub mod letters;
 pub mod libraries;
+pub mod lookup;
 pub mod meta;
 pub mod outbox;
 pub mod patrons;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(patrons::router())
         .merge(libraries::router())
         .merge(catalog::router())
+        .merge(lookup::router())
         .merge(outbox::router())
         .merge(peers::router())
         .merge(stats::router())

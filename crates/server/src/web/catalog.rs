@@ -73,6 +73,15 @@ catalog! {
     submit_request: "Send the request", "提交请求";
     form_has_errors: "The request was not sent. Please correct the fields marked below:", "请求未提交。请更正下列字段：";
     prefilled: "Filled in from the link you followed. Please check the details before sending.", "已根据您打开的链接填写，请核对后提交。";
+    lookup_label: "Fill in from a DOI, PMID or ISBN", "用 DOI、PMID 或 ISBN 自动填写";
+    lookup_hint: "For example 10.1038/nature12373, PMID 23903748 or 978-7-02-000220-7.", "例如 10.1038/nature12373、PMID 23903748 或 978-7-02-000220-7。";
+    lookup_button: "Look up", "查找";
+    lookup_from_catalog: "Filled in from the union catalog. Please check the details before sending.", "已根据联合目录填写，请核对后提交。";
+    lookup_from_crossref: "Filled in from Crossref. Please check the details before sending.", "已根据 Crossref 填写，请核对后提交。";
+    lookup_from_pubmed: "Filled in from PubMed. Please check the details before sending.", "已根据 PubMed 填写，请核对后提交。";
+    lookup_unrecognised: "This is not a DOI, a PMID or an ISBN (an ISBN's last digit is a check digit). Please check what you typed.", "这不是 DOI、PMID 或 ISBN（ISBN 最后一位是校验位），请检查输入。";
+    lookup_not_found: "Nothing was found for this identifier. Please fill in the form yourself.", "未找到该标识符的记录，请手动填写表单。";
+    lookup_failed: "The lookup service could not be reached. Try again later, or fill in the form yourself.", "无法连接查询服务。请稍后再试，或手动填写表单。";
     my_requests_title: "My requests", "我的请求";
     none_yet: "You have no requests yet.", "您还没有请求。";
     new_request_link: "Ask for a loan or a copy", "申请借书或复制";

@@ -137,6 +137,11 @@ pub struct FormPage {
     pub errors: Vec<ErrorLink>,
     /// Where the form posts: the reader's own route, or the staff one.
     pub action: &'static str,
+    /// What was typed into the DOI / PMID / ISBN lookup, and why it found nothing.
+    pub lookup_value: String,
+    pub lookup_error: Option<&'static str>,
+    /// Where a lookup filled the form in from.
+    pub found: Option<&'static str>,
 }
 
 /// (field name, message) pairs in the reader's language.
@@ -316,6 +321,39 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
                 message: message.clone(),
             })
             .collect(),
+        lookup_value: String::new(),
+        lookup_error: None,
+        found: None,
+    }
+}
+
+/// `?lookup=…` on the form: what the reader typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct LookupParam {
+    #[serde(default)]
+    pub lookup: Option<String>,
+}
+
+/// The form filled in from what a lookup found.
+fn form_from_found(found: &crate::lookup::Found) -> RequestForm {
+    let c = &found.citation;
+    RequestForm {
+        format: Some(found.format.as_str().to_owned()),
+        title: c.title.clone(),
+        author: c.author.clone(),
+        source_title: c.source_title.clone(),
+        volume: c.volume.clone(),
+        issue: c.issue.clone(),
+        year: c.year.clone(),
+        pages: c.pages.clone(),
+        edition: c.edition.clone(),
+        publisher: c.publisher.clone(),
+        isbn: c.isbn.clone(),
+        issn: c.issn.clone(),
+        doi: c.doi.clone(),
+        pmid: c.pmid.clone(),
+        oclc_number: c.oclc_number.clone(),
+        ..RequestForm::default()
     }
 }
 
@@ -364,9 +402,44 @@ async fn named_reader(
     })
 }
 
-pub async fn new_form(ctx: Ctx) -> Response {
-    let r = requester(&ctx)
-        .map(|_| ctx.page(form_page(&ctx, &RequestForm::default(), Vec::new(), false)));
+/// The empty form; with `?lookup=DOI|PMID|ISBN`, filled in from what the lookup found, or
+/// with the reason it found nothing next to the lookup field.
+pub async fn new_form(ctx: Ctx, q: QueryIn<LookupParam>) -> Response {
+    let r = async {
+        requester(&ctx)?;
+        let typed = query(q)?.lookup.unwrap_or_default();
+        if typed.trim().is_empty() {
+            return Ok(ctx.page(form_page(&ctx, &RequestForm::default(), Vec::new(), false)));
+        }
+        let m = ctx.m;
+        let mut page = match crate::lookup::lookup(&ctx.st, &typed).await {
+            Ok(found) => {
+                let mut page = form_page(&ctx, &form_from_found(&found), Vec::new(), false);
+                page.found = Some(match found.source {
+                    "catalog" => m.lookup_from_catalog,
+                    "pubmed" => m.lookup_from_pubmed,
+                    _ => m.lookup_from_crossref,
+                });
+                page
+            }
+            Err(e) => {
+                use crate::lookup::LookupError;
+                if let LookupError::Service { .. } = &e {
+                    tracing::warn!(error = %e, "identifier lookup failed");
+                }
+                let mut page = form_page(&ctx, &RequestForm::default(), Vec::new(), false);
+                page.lookup_error = Some(match e {
+                    LookupError::Unrecognised(_) => m.lookup_unrecognised,
+                    LookupError::NotFound { .. } => m.lookup_not_found,
+                    LookupError::Service { .. } => m.lookup_failed,
+                });
+                page
+            }
+        };
+        page.lookup_value = typed.trim().to_owned();
+        Ok(ctx.page(page))
+    }
+    .await;
     ctx.finish(r)
 }
 

@@ -11,6 +11,7 @@ mod helpers;
 mod iso_endpoint;
 mod letters;
 mod lifecycle;
+mod lookup;
 mod matrix;
 mod notices;
 mod stats;
