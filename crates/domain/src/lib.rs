@@ -13,6 +13,7 @@ pub mod peer;
 pub mod people;
 pub mod requester;
 pub mod rota;
+pub mod routing;
 pub mod stats;
 pub mod supplier;
 

@@ -181,6 +181,8 @@ async fn rota_entries(store: &Store, own: &str, codes: &[String]) -> ApiResult<V
         out.push(RotaEntry {
             library: lib,
             reason: "chosen by staff".to_owned(),
+            reason_zh: "馆员指定".to_owned(),
+            fee: None,
             outcome: None,
             note: None,
         });
