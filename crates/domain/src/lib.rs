@@ -9,6 +9,7 @@ pub mod ident;
 pub mod library;
 pub mod machine;
 pub mod money;
+pub mod partner;
 pub mod peer;
 pub mod people;
 pub mod requester;

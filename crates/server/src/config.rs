@@ -54,6 +54,9 @@ pub struct Config {
     /// Mark the web pages' cookies `Secure` (sent over HTTPS only). Set it when librelay is
     /// served through HTTPS; leave it off for plain-HTTP local use, where browsers would drop them.
     pub cookie_secure: bool,
+    /// Seconds the lenders' measured fill rate, turnaround and load are reused before routing
+    /// reads the request history again (0: read it for every request).
+    pub routing_history_secs: u64,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             smtp_username: String::new(),
             smtp_password: String::new(),
             mail_from: "librelay <ill@localhost>".to_owned(),
+            routing_history_secs: 60,
             cookie_secure: false,
         }
     }

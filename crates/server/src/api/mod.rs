@@ -10,9 +10,11 @@ pub mod lending;
 pub mod libraries;
 pub mod meta;
 pub mod outbox;
+pub mod partners;
 pub mod patrons;
 pub mod peers;
 pub mod requests;
+pub mod routing;
 pub mod stats;
 pub mod views;
 
@@ -67,6 +69,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(outbox::router())
         .merge(peers::router())
         .merge(stats::router())
+        .merge(routing::router())
+        .merge(partners::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(meta::router())
         .split_for_parts();

@@ -12,6 +12,7 @@ mod iso_endpoint;
 mod letters;
 mod lifecycle;
 mod matrix;
+mod routing;
 mod stats;
 mod store_contract;
 mod web;
