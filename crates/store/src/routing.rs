@@ -11,10 +11,13 @@ use time::OffsetDateTime;
 
 use crate::{Pool, Result, Store, Tx, on_pool, on_tx};
 
+/// Each library's measured figures, by library code.
+pub type LenderRecords = Arc<HashMap<String, LenderRecord>>;
+
 /// The measured figures as last computed, and when.
 #[derive(Debug, Default)]
 pub(crate) struct HistoryCache {
-    inner: Mutex<Option<(Instant, Arc<HashMap<String, LenderRecord>>)>>,
+    inner: Mutex<Option<(Instant, LenderRecords)>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,7 +48,7 @@ impl Store {
         &self,
         since: OffsetDateTime,
         max_age: Duration,
-    ) -> Result<Arc<HashMap<String, LenderRecord>>> {
+    ) -> Result<LenderRecords> {
         let cache = self.routing_cache();
         if let Ok(guard) = cache.inner.lock()
             && let Some((at, map)) = guard.as_ref()
