@@ -36,6 +36,45 @@ pub struct RowError {
     /// Stable snake_case, e.g. `required`, `invalid_agency_id`.
     pub code: &'static str,
     pub message: String,
+    /// The same in Chinese.
+    pub message_zh: String,
+}
+
+/// What is wrong, in Chinese, by the stable code.
+fn zh(line: usize, field: &str, code: &str) -> String {
+    let what = match code {
+        "required" => "为必填项",
+        "too_long" => "超过 200 个字符",
+        "invalid_library_code" => "不是有效的图书馆代码（2 至 16 个字母、数字、- 或 _）",
+        "invalid_agency_id" => "不是有效的机构标识（类型:值，如 ISIL:CN-100871）",
+        "invalid_kind" => "应为 university、public、research、supplier 或 hub",
+        "invalid_service" => "服务应为 loan 或 copy",
+        "invalid_currency" => "币种应为三个字母（如 CNY）",
+        "invalid_amount" | "too_many_decimals" | "amount_out_of_range" => "金额无效（如 12.50）",
+        "negative_amount" => "金额不能为负数",
+        "out_of_range" => "超出允许范围",
+        "invalid_weekday" => "不是星期名称（monday … sunday 或 周一 … 周日）",
+        "invalid_date" => "应为 YYYY-MM-DD 格式的日期",
+        "invalid_flag" => "应为 true 或 false",
+        "duplicate_code" => "代码在文件中重复",
+        "duplicate_agency_id" => "机构标识在文件中重复",
+        "agency_id_taken" => "机构标识已属于另一图书馆",
+        "unknown_library" => "不是本系统中的图书馆",
+        "own_library" => "是导入馆自身",
+        "unknown_column" => "是未知的列名",
+        "missing_column" => "是必需的列，文件中没有",
+        "unclosed_quote" => "有未闭合的引号",
+        "empty_file" => "文件为空：第一行应为列名",
+        "invalid_json" => "不是合作馆对象组成的 JSON 数组",
+        _ => "无效",
+    };
+    if line == 0 {
+        what.to_owned()
+    } else if field.is_empty() {
+        format!("第 {line} 行：{what}")
+    } else {
+        format!("第 {line} 行 {field}：{what}")
+    }
 }
 
 /// The columns a file may have. `code`, `agency`, `name_en` and `name_zh` are required.
@@ -89,12 +128,19 @@ impl Loose {
 /// Fields of one row by column name, before checking.
 pub type RawRow = (usize, Vec<(String, String)>);
 
+impl RowError {
+    pub fn new(line: usize, field: &str, code: &'static str, message: String) -> RowError {
+        err(line, field, code, message)
+    }
+}
+
 fn err(line: usize, field: &str, code: &'static str, message: String) -> RowError {
     RowError {
         line,
         field: field.to_owned(),
         code,
         message,
+        message_zh: zh(line, field, code),
     }
 }
 
@@ -589,6 +635,7 @@ mod tests {
             .iter()
             .map(|e| (e.line, e.field.as_str(), e.code))
             .collect();
+        assert_eq!(bad[1].message_zh, "第 4 行 copy_fee：金额无效（如 12.50）");
         assert_eq!(
             got,
             [

@@ -57,37 +57,37 @@ pub async fn import(
                 && l.agency_type.eq_ignore_ascii_case(&p.agency.agency_type)
                 && l.agency_value == p.agency.value
         }) {
-            bad.push(RowError {
-                line: p.line,
-                field: "agency".to_owned(),
-                code: "agency_id_taken",
-                message: format!(
+            bad.push(RowError::new(
+                p.line,
+                "agency",
+                "agency_id_taken",
+                format!(
                     "line {}: agency id {} belongs to library {}",
                     p.line, p.agency, other.library_id
                 ),
-            });
+            ));
         }
         if let Some(h) = &p.hub
             && !in_file.contains(h.as_str())
             && !known.iter().any(|l| l.library_id == h.as_str())
         {
-            bad.push(RowError {
-                line: p.line,
-                field: "hub".to_owned(),
-                code: "unknown_library",
-                message: format!("line {}: hub {h} is not a library here", p.line),
-            });
+            bad.push(RowError::new(
+                p.line,
+                "hub",
+                "unknown_library",
+                format!("line {}: hub {h} is not a library here", p.line),
+            ));
         }
         if terms_for == Some(p.code.as_str()) {
-            bad.push(RowError {
-                line: p.line,
-                field: "code".to_owned(),
-                code: "own_library",
-                message: format!(
+            bad.push(RowError::new(
+                p.line,
+                "code",
+                "own_library",
+                format!(
                     "line {}: {} is the importing library itself",
                     p.line, p.code
                 ),
-            });
+            ));
         }
         if bad.is_empty() {
             accepted.push(p);

@@ -438,6 +438,10 @@ async fn import_partners(engine: Engine) {
         ],
         "{summary}"
     );
+    assert_eq!(
+        summary["errors"][4]["message_zh"],
+        "第 6 行 agency：机构标识已属于另一图书馆"
+    );
     let (_, libs) = app.get("/api/v1/libraries", Some(&staff)).await;
     let lib = |code: &str| {
         libs.as_array()
