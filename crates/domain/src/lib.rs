@@ -9,10 +9,12 @@ pub mod ident;
 pub mod library;
 pub mod machine;
 pub mod money;
+pub mod partner;
 pub mod peer;
 pub mod people;
 pub mod requester;
 pub mod rota;
+pub mod routing;
 pub mod stats;
 pub mod supplier;
 

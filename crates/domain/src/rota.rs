@@ -1,5 +1,5 @@
 //! The rota: the ordered list of lenders a borrowing request tries, what each one answered, and
-//! the ranking that builds it. The catalog's routing replaces `rank` later; the walk stays.
+//! a plain ranking by holdings; `routing::rank` builds the lender string with reasons.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,12 @@ pub struct RotaEntry {
     /// Why the ranking put it here, shown to staff ("holds 2 copies; same region; free").
     #[serde(default)]
     pub reason: String,
+    /// The same reason in Chinese.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason_zh: String,
+    /// What the lender charges for this request; absent when free or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<crate::money::Money>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<RotaOutcome>,
     /// The lender's own words (reasonUnfilled, note).
@@ -35,6 +41,9 @@ pub struct Rota {
     pub entries: Vec<RotaEntry>,
     /// Index of the lender that has the request; `None` before the first send.
     pub current: Option<usize>,
+    /// Partners that hold the item but were left out, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<crate::routing::Excluded>,
 }
 
 impl Rota {
@@ -42,6 +51,7 @@ impl Rota {
         Rota {
             entries,
             current: None,
+            excluded: Vec::new(),
         }
     }
 
@@ -146,6 +156,8 @@ pub fn rank(mut candidates: Vec<Candidate>) -> Vec<RotaEntry> {
             RotaEntry {
                 library: c.library,
                 reason: why.join("; "),
+                reason_zh: String::new(),
+                fee: None,
                 outcome: None,
                 note: None,
             }

@@ -74,6 +74,8 @@ impl World {
             .map(|i| RotaEntry {
                 library: LibraryCode::parse(&format!("L{i}")).unwrap(),
                 reason: String::new(),
+                reason_zh: String::new(),
+                fee: None,
                 outcome: None,
                 note: None,
             })

@@ -87,6 +87,13 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The partner directory: libraries and their lending terms.
+    Partners {
+        #[command(subcommand)]
+        what: PartnersCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Rebuild the catalog search index (in the data directory) from the store.
     Reindex {
         #[command(flatten)]
@@ -114,6 +121,20 @@ enum ImportCommand {
         /// Records per store transaction.
         #[arg(long, default_value_t = 2000)]
         batch: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnersCommand {
+    /// Add or update (by code) partner libraries and their terms from a CSV file (first line
+    /// names the columns) or a JSON array of objects. Bad rows are listed by line and field and
+    /// left out; the rest are imported.
+    Import {
+        file: PathBuf,
+        /// The borrowing library the terms are granted to (its code); without it, they become
+        /// each partner's default terms for everybody.
+        #[arg(long = "for")]
+        terms_for: Option<String>,
     },
 }
 
@@ -413,6 +434,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing("warn");
             let st = open_store(&config).await?;
             import::marc(&st, &config.data_dir, &files, &library, batch).await
+        }
+        Command::Partners {
+            what: PartnersCommand::Import { file, terms_for },
+            store,
+        } => {
+            let st = admin_store(cli.config.as_deref(), &store).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {} (UTF-8 text)", file.display()))?;
+            let terms_for = terms_for.map(|c| c.trim().to_uppercase());
+            let now = time::OffsetDateTime::now_utc();
+            match server::partners::import(&st, &text, terms_for.as_deref(), now).await? {
+                Ok(s) => {
+                    for e in &s.errors {
+                        eprintln!(
+                            "{}: {} ({}): {}",
+                            file.display(),
+                            e.field,
+                            e.code,
+                            e.message
+                        );
+                    }
+                    println!(
+                        "partners: {} read, {} added, {} updated, {} rejected",
+                        s.read, s.created, s.updated, s.rejected
+                    );
+                    Ok(())
+                }
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {}", file.display(), e.message);
+                    }
+                    anyhow::bail!("{} was not imported", file.display())
+                }
+            }
         }
         Command::Reindex { store } => {
             let config = load_config(cli.config.as_deref(), &store, None)?;

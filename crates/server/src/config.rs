@@ -60,6 +60,9 @@ pub struct Config {
     /// A PubMed E-utilities-style service (`{url}/esummary.fcgi?db=pubmed&retmode=json&id=…`)
     /// that fills in a request from a PMID; empty turns it off.
     pub pubmed_url: String,
+    /// Seconds the lenders' measured fill rate, turnaround and load are reused before routing
+    /// reads the request history again (0: read it for every request).
+    pub routing_history_secs: u64,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Default for Config {
             smtp_username: String::new(),
             smtp_password: String::new(),
             mail_from: "librelay <ill@localhost>".to_owned(),
+            routing_history_secs: 60,
             cookie_secure: false,
             crossref_url: "https://api.crossref.org".to_owned(),
             pubmed_url: "https://eutils.ncbi.nlm.nih.gov/entrez/eutils".to_owned(),

@@ -203,6 +203,14 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "unknown_system" => "对方系统应为 librelay、reshare、alma、worldshare 或 other".to_owned(),
         "unknown_version" => "版本应为 2017 或 2021".to_owned(),
         "unknown_error_style" => "错误应答方式应为 confirmation 或 http_400".to_owned(),
+        // Routing settings and the partner file.
+        "invalid_name" => format!("{f}应为 1 至 64 个字符"),
+        "duplicate_name" => format!("{f}重复"),
+        "unknown_column" => "文件中有未知的列名".to_owned(),
+        "missing_column" => "文件缺少必需的列（code、agency、name_en、name_zh）".to_owned(),
+        "unclosed_quote" => "文件中有未闭合的引号".to_owned(),
+        "empty_file" => "文件为空：第一行应为列名".to_owned(),
+        "invalid_json" => "不是合作馆对象组成的 JSON 数组".to_owned(),
         _ => return None,
     })
 }

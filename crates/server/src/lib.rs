@@ -17,6 +17,7 @@ pub mod i18n;
 pub mod jobs;
 pub mod letters;
 pub mod lookup;
+pub mod partners;
 pub mod reset;
 pub mod state;
 pub mod waiters;

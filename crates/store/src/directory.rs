@@ -526,3 +526,41 @@ impl Store {
         Ok(row)
     }
 }
+
+impl Tx<'_> {
+    /// Add the library, or update the one with its code in place (names, agency id, kind,
+    /// region, address, hub, closed days). Returns whether it was new.
+    pub async fn upsert_library(&mut self, lib: &LibraryRow) -> Result<bool> {
+        self.directory.clear();
+        let exists: Option<(String,)> = on_tx!(self, c => {
+            sqlx::query_as("SELECT library_id FROM library WHERE library_id = $1")
+                .bind(&lib.library_id)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        if exists.is_none() {
+            self.insert_library(lib).await?;
+            return Ok(true);
+        }
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE library SET agency_type = $2, agency_value = $3, name_en = $4, name_zh = $5, kind = $6,
+                        region = $7, address = $8, hub_id = $9, closed_days = $10
+                 WHERE library_id = $1",
+            )
+            .bind(&lib.library_id)
+            .bind(&lib.agency_type)
+            .bind(&lib.agency_value)
+            .bind(&lib.name_en)
+            .bind(&lib.name_zh)
+            .bind(&lib.kind)
+            .bind(&lib.region)
+            .bind(&lib.address)
+            .bind(&lib.hub_id)
+            .bind(&lib.closed_days)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(false)
+    }
+}

@@ -14,6 +14,7 @@ mod letters;
 mod message;
 mod peer;
 mod request;
+mod routing;
 mod stats;
 mod writer;
 
@@ -125,6 +126,8 @@ struct Inner {
     outbox_ready: Notify,
     /// Libraries and policies change rarely and are read by every step of every request.
     directory: Arc<directory::Cache>,
+    /// Lenders' measured figures for routing, kept briefly.
+    routing: routing::HistoryCache,
 }
 
 /// The store. Cheap to clone.
@@ -163,6 +166,7 @@ impl Store {
                 writer: None,
                 outbox_ready: Notify::new(),
                 directory: Arc::default(),
+                routing: Default::default(),
             };
             return Ok(Store {
                 inner: Arc::new(inner),
@@ -197,6 +201,7 @@ impl Store {
             writer: Some(writer::Writer::start(conn, directory.clone())),
             outbox_ready: Notify::new(),
             directory,
+            routing: Default::default(),
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -216,6 +221,10 @@ impl Store {
 
     pub(crate) fn directory_cache(&self) -> &directory::Cache {
         &self.inner.directory
+    }
+
+    pub(crate) fn routing_cache(&self) -> &routing::HistoryCache {
+        &self.inner.routing
     }
 
     /// Run `f` in one write transaction and commit. An `Err` from `f` rolls back everything it

@@ -12,10 +12,12 @@ pub mod libraries;
 pub mod lookup;
 pub mod meta;
 pub mod outbox;
+pub mod partners;
 pub mod patrons;
 pub mod peers;
 pub mod requests;
 pub mod reset;
+pub mod routing;
 pub mod stats;
 pub mod views;
 
@@ -72,6 +74,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(outbox::router())
         .merge(peers::router())
         .merge(stats::router())
+        .merge(routing::router())
+        .merge(partners::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(meta::router())
         .merge(letters::router())

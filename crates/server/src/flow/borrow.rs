@@ -5,12 +5,11 @@ use domain::citation::{CitationInput, RequestFormat};
 use domain::ident::LibraryCode;
 use domain::library::Service;
 use domain::machine::{IsoAction, Machine};
+use domain::people::PatronType;
 use domain::requester::{BorrowAction, BorrowContext, BorrowEffect, BorrowState, Requester};
-use domain::rota::{self, Candidate, Rota, RotaEntry, RotaOutcome};
+use domain::rota::{Rota, RotaEntry, RotaOutcome};
 use serde::Deserialize;
-use store::{
-    BorrowRequest, HoldingKey, NewBorrowRequest, NewEvent, NewOutbox, Store, StoreError, Tx,
-};
+use store::{BorrowRequest, NewBorrowRequest, NewEvent, NewOutbox, Store, StoreError, Tx};
 use time::{Duration, OffsetDateTime};
 
 use super::{Acting, ActionInput, FlowError, Touched, iso};
@@ -85,16 +84,37 @@ pub async fn create_borrow_request(
             ));
         }
     };
-    let rota = match body.rota {
-        Some(codes) if !user.is_patron() => {
-            Rota::new(rota_entries(&st.store, &user.library_id, &codes).await?)
-        }
+    let (rota, ranked) = match body.rota {
+        Some(codes) if !user.is_patron() => (
+            Rota::new(rota_entries(&st.store, &user.library_id, &codes).await?),
+            false,
+        ),
         Some(_) => {
             return Err(ApiError::Forbidden(
                 "readers cannot choose lenders".to_owned(),
             ));
         }
-        None => build_rota(&st.store, &user.library_id, format, &citation).await?,
+        None => (
+            super::route::build(st, &user.library_id, format, &citation).await?,
+            true,
+        ),
+    };
+    // The library's rules may send a ranked string at once, without staff review.
+    let send_now = ranked && {
+        let patron_type = st
+            .store
+            .user(&patron_id)
+            .await?
+            .patron_type
+            .as_deref()
+            .and_then(PatronType::parse);
+        super::route::settings(st, &user.library_id)
+            .await?
+            .sends_at_once(
+                patron_type,
+                Service::for_format(format),
+                rota.entries.first(),
+            )
     };
     let new = NewBorrowRequest {
         request_id: uuid::Uuid::now_v7().to_string(),
@@ -149,11 +169,26 @@ pub async fn create_borrow_request(
                     now,
                 )
                 .await?;
+                if send_now {
+                    let mut req = tx.borrow_request_for_update(&new.request_id).await?;
+                    let extra = Extra {
+                        note: None,
+                        internal_note: Some(
+                            "sent at once by the library's routing rule".to_owned(),
+                        ),
+                        ..Extra::default()
+                    };
+                    apply_borrow(tx, now, &mut req, BorrowAction::Approve, &Acting::rule(), &extra)
+                        .await?;
+                }
                 Ok::<_, FlowError>(())
             })
         })
         .await?;
     st.store.notify_outbox();
+    if send_now {
+        st.waiters.changed(&id);
+    }
     Ok(st.store.borrow_request(&id).await?)
 }
 
@@ -181,57 +216,13 @@ async fn rota_entries(store: &Store, own: &str, codes: &[String]) -> ApiResult<V
         out.push(RotaEntry {
             library: lib,
             reason: "chosen by staff".to_owned(),
+            reason_zh: "馆员指定".to_owned(),
+            fee: None,
             outcome: None,
             note: None,
         });
     }
     Ok(out)
-}
-
-/// Rank the partners that hold the item and will lend it to us under their policy.
-pub async fn build_rota(
-    store: &Store,
-    borrower: &str,
-    format: RequestFormat,
-    c: &domain::citation::Citation,
-) -> Result<Rota, StoreError> {
-    let key = HoldingKey {
-        isbn: c.isbn.as_ref().map(|i| i.to_string()),
-        issn: c.issn.as_ref().map(|i| i.to_string()),
-        oclc_number: c.oclc_number.as_ref().map(|o| o.to_string()),
-        title_lower: c
-            .title
-            .as_ref()
-            .filter(|_| c.isbn.is_none() && c.issn.is_none())
-            .map(|t| t.to_lowercase()),
-    };
-    let holders = store.holders(&key).await?;
-    let own = store.library(borrower).await?;
-    let service = Service::for_format(format);
-    let mut candidates = Vec::new();
-    for h in holders {
-        if h.library_id == borrower {
-            continue;
-        }
-        let Ok(lender) = store.library(&h.library_id).await else {
-            continue;
-        };
-        let policy = store.policy_between(&h.library_id, borrower).await?;
-        let Some(policy) = policy.filter(|p| p.offers(service)) else {
-            continue;
-        };
-        let Ok(code) = LibraryCode::parse(&h.library_id) else {
-            continue;
-        };
-        candidates.push(Candidate {
-            library: code,
-            copies: u32::try_from(h.copies).unwrap_or(u32::MAX),
-            same_region: lender.region == own.region,
-            fee_minor: policy.fee_for(service).map(|m| m.minor),
-            loan_days: policy.loan_days,
-        });
-    }
-    Ok(Rota::new(rota::rank(candidates)))
 }
 
 /// A person's action on a borrowing request of their library (or, for a patron, their own).
@@ -288,7 +279,17 @@ pub async fn borrow_action(
         .write(move |tx| {
             Box::pin(async move {
                 let mut req = tx.borrow_request_for_update(&id).await?;
-                if let Some(entries) = new_rota {
+                if let Some(mut entries) = new_rota {
+                    // A lender the ranking had put in the string keeps its reasons and fee.
+                    for e in &mut entries {
+                        if let Some(ranked) = req.rota.0.entries.iter().find(|r| {
+                            r.library == e.library && r.outcome.is_none() && !r.reason_zh.is_empty()
+                        }) {
+                            e.reason = ranked.reason.clone();
+                            e.reason_zh = ranked.reason_zh.clone();
+                            e.fee = ranked.fee.clone();
+                        }
+                    }
                     req.rota.0.replace_remaining(entries);
                 }
                 let extra = Extra {

@@ -6,6 +6,7 @@ pub mod borrow;
 pub mod iso;
 pub mod lend;
 pub mod receive;
+pub mod route;
 pub mod send;
 
 use serde::Deserialize;
@@ -38,6 +39,15 @@ impl Acting {
             user_id: None,
             actors: vec![domain::Actor::Peer],
             label: "peer",
+        }
+    }
+
+    /// The library's own routing rule, acting for its borrowing staff (an unmediated send).
+    pub fn rule() -> Self {
+        Acting {
+            user_id: None,
+            actors: vec![domain::Actor::BorrowingStaff],
+            label: "system",
         }
     }
 

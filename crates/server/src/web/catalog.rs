@@ -169,6 +169,9 @@ catalog! {
     err_patron_unknown: "No reader of this library has the username", "本馆没有此用户名的读者：";
     lenders_in_order: "Lending libraries, in order", "出借馆顺序";
     no_lenders: "none yet: change the lenders to add some", "暂无：请修改出借馆列表添加";
+    lender_string: "Lender string and why", "出借馆顺序及理由";
+    left_out: "Holders left out", "未列入的馆藏馆";
+    lender_now: "has the request now", "当前处理中";
     time_zone_note: "Times are in UTC.", "时间为协调世界时（UTC）。";
     forgot_password: "Forgot your password?", "忘记密码？";
     reset_title: "Reset your password", "重设密码";

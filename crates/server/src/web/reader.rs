@@ -666,6 +666,71 @@ pub struct DetailPage {
     pub notice: Option<&'static str>,
     /// A further page of this request (the lending side's pick slip), with its label.
     pub extra_link: Option<(String, &'static str)>,
+    /// Borrowing staff: the lender string with the reason for each place, and who was left out.
+    pub lenders: Vec<LenderLine>,
+    pub excluded: Vec<LenderLine>,
+}
+
+/// One lender of the string (or one left out) as the staff page shows it.
+#[derive(Debug)]
+pub struct LenderLine {
+    pub library: String,
+    pub name: String,
+    pub reason: String,
+    /// What it answered, or that it has the request now.
+    pub status: Option<String>,
+}
+
+/// The lender string and the holders left out, in the page's language.
+async fn lender_lines(
+    st: &crate::AppState,
+    m: &'static Msg,
+    rota: &domain::rota::Rota,
+) -> (Vec<LenderLine>, Vec<LenderLine>) {
+    let zh = m.lang == "zh-CN";
+    let name = |l: Option<store::LibraryRow>, code: &str| match l {
+        Some(l) if zh => l.name_zh,
+        Some(l) => l.name_en,
+        None => code.to_owned(),
+    };
+    let mut lenders = Vec::new();
+    for (i, e) in rota.entries.iter().enumerate() {
+        let lib = st.store.library(e.library.as_str()).await.ok();
+        let reason = if zh && !e.reason_zh.is_empty() {
+            e.reason_zh.clone()
+        } else {
+            e.reason.clone()
+        };
+        let status = match e.outcome {
+            Some(o) => Some(match &e.note {
+                Some(n) => format!("{}: {n}", m.rota_outcome(o)),
+                None => m.rota_outcome(o).to_owned(),
+            }),
+            None if rota.current == Some(i) => Some(m.lender_now.to_owned()),
+            None => None,
+        };
+        lenders.push(LenderLine {
+            name: name(lib, e.library.as_str()),
+            library: e.library.to_string(),
+            reason,
+            status,
+        });
+    }
+    let mut excluded = Vec::new();
+    for x in &rota.excluded {
+        let lib = st.store.library(x.library.as_str()).await.ok();
+        excluded.push(LenderLine {
+            name: name(lib, x.library.as_str()),
+            library: x.library.to_string(),
+            reason: if zh {
+                x.reason_zh.clone()
+            } else {
+                x.reason.clone()
+            },
+            status: None,
+        });
+    }
+    (lenders, excluded)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -694,10 +759,13 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
         facts.add(m.f_max_cost, c.max_cost.as_ref().map(|v| v.to_string()));
         facts.add(m.f_note, c.patron_note.clone());
         facts.add(m.col_due, req.due_date.map(|d| d.to_string()));
-        if !user.is_patron() {
+        let (lenders, excluded) = if user.is_patron() {
+            (Vec::new(), Vec::new())
+        } else {
             facts.add(m.col_lender, req.lender_id.clone());
             facts.add(m.lenders_in_order, Some(m.rota_line(&req.rota.0)));
-        }
+            lender_lines(&ctx.st, m, &req.rota.0).await
+        };
         let mut flags = Vec::new();
         if req.cancel_pending {
             flags.push(m.cancel_pending);
@@ -770,6 +838,8 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             back_label,
             notice,
             extra_link,
+            lenders,
+            excluded,
         }))
     }
     .await;

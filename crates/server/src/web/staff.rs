@@ -746,6 +746,8 @@ pub async fn lend_detail(
             back_label: m.nav_lending,
             notice: q.done.as_ref().map(|_| m.action_done),
             extra_link: Some((format!("{here}/slip"), m.slip_link)),
+            lenders: Vec::new(),
+            excluded: Vec::new(),
         }))
     }
     .await;

@@ -14,6 +14,7 @@ mod lifecycle;
 mod lookup;
 mod matrix;
 mod notices;
+mod routing;
 mod stats;
 mod store_contract;
 mod web;

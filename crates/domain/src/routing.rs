@@ -1,0 +1,730 @@
+//! Routing: which partners a borrowing request asks, in which order, and why. The order follows
+//! the practice of CALIS and NSTL: partners the library put in its own priority tiers first,
+//! then free (reciprocal) partners, then the cheapest paying ones, commercial suppliers last;
+//! within that, lenders that can meet the reader's date, the same region, proven fill rate,
+//! light load and quick turnaround. Every place carries its reasons in English and Chinese,
+//! and every lender left out says why. Pure: the server gathers the facts.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::citation::FieldError;
+use crate::ident::LibraryCode;
+use crate::library::{PartnerPolicy, Service};
+use crate::money::{Currency, Money};
+use crate::people::PatronType;
+use crate::rota::RotaEntry;
+
+/// What the request needs of a lender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    pub service: Service,
+    /// The most the reader will pay; lenders charging more are left out.
+    pub max_cost: Option<Money>,
+    /// Whole days from today to the reader's need-by date.
+    pub days_left: Option<i64>,
+    /// The borrower's currency: fees in it compare directly; "0 CNY" is written in it.
+    pub currency: Currency,
+}
+
+/// What was measured of a lender from the request history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LenderRecord {
+    /// Requests sent to it.
+    pub asked: u32,
+    pub filled: u32,
+    /// Said no, or let the deadline pass.
+    pub unfilled: u32,
+    /// Median time from our request to its shipment, in minutes.
+    pub median_minutes: Option<i64>,
+    /// Requests its library sent out as a borrower (the other side of load levelling).
+    pub borrowed: u32,
+}
+
+impl LenderRecord {
+    /// Fill rate in per mille, when anything was decided.
+    pub fn fill_per_mille(&self) -> Option<i64> {
+        let decided = i64::from(self.filled) + i64::from(self.unfilled);
+        (decided > 0).then(|| i64::from(self.filled) * 1000 / decided)
+    }
+
+    /// Fill rate smoothed towards 80 % while there is little history, so one early "no" does
+    /// not sink a lender below one never asked.
+    fn smoothed_fill(&self) -> i64 {
+        let decided = i64::from(self.filled) + i64::from(self.unfilled);
+        (i64::from(self.filled) * 1000 + 800 * 2) / (decided + 2)
+    }
+
+    /// Loans made per request borrowed, floored: 0 for a balanced library, higher for one
+    /// that already lends much more than it borrows.
+    fn load_band(&self) -> u32 {
+        (self.asked / self.borrowed.max(1)).min(20)
+    }
+}
+
+/// Everything the ranking knows of one possible lender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LenderFacts {
+    pub library: LibraryCode,
+    /// A commercial or national document supplier (charges for everything).
+    pub supplier: bool,
+    pub copies: u32,
+    pub same_region: bool,
+    /// Its terms for the borrower; `None` when it has none.
+    pub policy: Option<PartnerPolicy>,
+    pub record: LenderRecord,
+}
+
+/// A library's own routing choices.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Named groups of lenders with a priority tier (1 is asked first). Lenders in no group
+    /// come after every tier.
+    pub groups: Vec<LenderGroup>,
+    /// When any rule matches, a new request goes to its first lender at once, without staff
+    /// review.
+    pub unmediated: Vec<SendRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LenderGroup {
+    pub name: String,
+    pub tier: u32,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SendRule {
+    /// Readers this rule is for; empty: every reader.
+    pub patron_types: Vec<PatronType>,
+    /// Loan or copy; empty: both.
+    pub services: Vec<Service>,
+    /// Only when the first lender charges nothing.
+    pub first_lender_free: bool,
+}
+
+impl RoutingSettings {
+    /// Every problem, named by field.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        let mut names = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let name = g.name.trim();
+            if name.is_empty() || name.chars().count() > 64 {
+                out.push(FieldError::new(
+                    "groups.name",
+                    "invalid_name",
+                    format!("groups[{i}].name must be 1 to 64 characters"),
+                ));
+            } else if names.contains(&name) {
+                out.push(FieldError::new(
+                    "groups.name",
+                    "duplicate_name",
+                    format!("groups[{i}].name {name:?} is used twice"),
+                ));
+            }
+            names.push(name);
+            if !(1..=9).contains(&g.tier) {
+                out.push(FieldError::new(
+                    "groups.tier",
+                    "out_of_range",
+                    format!("groups[{i}].tier must be 1 to 9, not {}", g.tier),
+                ));
+            }
+            for (j, m) in g.members.iter().enumerate() {
+                if LibraryCode::parse(m).is_err() {
+                    out.push(FieldError::new(
+                        "groups.members",
+                        "invalid_library_code",
+                        format!("groups[{i}].members[{j}] {m:?} is not a library code"),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The best (lowest) tier of a lender and the group that gives it.
+    pub fn tier_of(&self, lender: &LibraryCode) -> Option<(u32, &str)> {
+        self.groups
+            .iter()
+            .filter(|g| {
+                g.members
+                    .iter()
+                    .any(|m| m.trim().eq_ignore_ascii_case(lender.as_str()))
+            })
+            .map(|g| (g.tier, g.name.as_str()))
+            .min_by_key(|(t, _)| *t)
+    }
+
+    /// Whether a new request goes out at once: some rule matches the reader and service, and
+    /// there is a first lender (free, when the rule asks for it).
+    pub fn sends_at_once(
+        &self,
+        patron_type: Option<PatronType>,
+        service: Service,
+        first: Option<&RotaEntry>,
+    ) -> bool {
+        let Some(first) = first else { return false };
+        let free = first.fee.as_ref().is_none_or(|f| f.minor == 0);
+        self.unmediated.iter().any(|r| {
+            (r.patron_types.is_empty() || patron_type.is_some_and(|p| r.patron_types.contains(&p)))
+                && (r.services.is_empty() || r.services.contains(&service))
+                && (!r.first_lender_free || free)
+        })
+    }
+}
+
+/// Why a lender is not in the string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excluded {
+    pub library: LibraryCode,
+    /// Stable: `no_terms`, `inactive`, `service_not_offered`, `over_max_cost`,
+    /// `currency_differs`.
+    pub code: String,
+    pub reason: String,
+    pub reason_zh: String,
+}
+
+/// The ranked lender string and the lenders left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ranking {
+    pub entries: Vec<RotaEntry>,
+    pub excluded: Vec<Excluded>,
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+fn days(minutes: i64) -> String {
+    // One decimal without floating point: tenths of a day, rounded half up.
+    let tenths = (minutes * 10 + 720) / 1440;
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+fn percent(per_mille: i64) -> i64 {
+    (per_mille + 5) / 10
+}
+
+/// Rank `lenders` for `needs` under the library's `settings`.
+pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings) -> Ranking {
+    let mut excluded = Vec::new();
+    let mut kept = Vec::new();
+    for l in lenders {
+        match check(&l, needs) {
+            Ok(fee) => kept.push((l, fee)),
+            Err((code, en, zh)) => excluded.push(Excluded {
+                library: l.library,
+                code: code.to_owned(),
+                reason: en,
+                reason_zh: zh,
+            }),
+        }
+    }
+    excluded.sort_by(|a, b| a.library.cmp(&b.library));
+    let late = |l: &LenderFacts| match (needs.days_left, l.record.median_minutes) {
+        (Some(left), Some(m)) => m > left.max(0) * 1440,
+        _ => false,
+    };
+    let class = |l: &LenderFacts, fee: &Option<Money>| {
+        if l.supplier {
+            2
+        } else if fee.as_ref().is_some_and(|f| f.minor > 0) {
+            1
+        } else {
+            0
+        }
+    };
+    kept.sort_by_cached_key(|(l, fee)| {
+        let tier = settings.tier_of(&l.library).map_or(u32::MAX, |(t, _)| t);
+        let foreign = fee.as_ref().is_some_and(|f| f.currency != needs.currency);
+        let amount = fee.as_ref().map_or(0, |f| f.minor);
+        (
+            tier,
+            late(l),
+            class(l, fee),
+            foreign,
+            amount,
+            !l.same_region,
+            -(l.record.smoothed_fill() / 100),
+            l.record.load_band(),
+            l.record.median_minutes.unwrap_or(3 * 1440),
+            -i64::from(l.policy.as_ref().map_or(0, |p| p.loan_days)),
+            -i64::from(l.copies),
+            l.library.clone(),
+        )
+    });
+    let entries = kept
+        .into_iter()
+        .enumerate()
+        .map(|(i, (l, fee))| {
+            let mut en = Vec::new();
+            let mut zh = Vec::new();
+            let zero = Money::zero(needs.currency.clone());
+            let shown = fee.clone().unwrap_or(zero);
+            en.push(shown.to_string());
+            zh.push(if shown.minor == 0 {
+                "免费".to_owned()
+            } else {
+                format!("费用 {shown}")
+            });
+            if let Some((t, g)) = settings.tier_of(&l.library) {
+                en.push(format!("tier {t} ({g})"));
+                zh.push(format!("第 {t} 优先级（{g}）"));
+            }
+            match class(&l, &fee) {
+                0 => {
+                    en.push("free partner".to_owned());
+                    zh.push("互惠馆".to_owned());
+                }
+                2 => {
+                    en.push("commercial supplier".to_owned());
+                    zh.push("商业文献供应方".to_owned());
+                }
+                _ => {}
+            }
+            if l.same_region {
+                en.push("same region".to_owned());
+                zh.push("同地区".to_owned());
+            }
+            match (l.record.fill_per_mille(), l.record.median_minutes) {
+                (None, _) => {
+                    en.push("no history yet".to_owned());
+                    zh.push("暂无历史记录".to_owned());
+                }
+                (Some(f), m) => {
+                    en.push(format!("fill rate {} %", percent(f)));
+                    zh.push(format!("满足率 {}%", percent(f)));
+                    if let Some(m) = m {
+                        en.push(format!("median {} days", days(m)));
+                        zh.push(format!("中位周期 {} 天", days(m)));
+                    }
+                }
+            }
+            if late(&l) {
+                let left = needs.days_left.unwrap_or(0).max(0);
+                en.push(format!("may miss the need-by date ({left} days left)"));
+                zh.push(format!("可能赶不上需要日期（剩 {left} 天）"));
+            }
+            if l.record.load_band() >= 2 {
+                en.push(format!(
+                    "busy lender (lent {}, borrowed {})",
+                    l.record.asked, l.record.borrowed
+                ));
+                zh.push(format!(
+                    "出借负担重（借出 {}，借入 {}）",
+                    l.record.asked, l.record.borrowed
+                ));
+            }
+            if needs.service == Service::Loan
+                && let Some(p) = &l.policy
+            {
+                en.push(format!("loan {} days", p.loan_days));
+                zh.push(format!("借期 {} 天", p.loan_days));
+            }
+            en.push(format!("holds {}", l.copies));
+            zh.push(format!("馆藏 {} 册", l.copies));
+            RotaEntry {
+                library: l.library,
+                reason: format!("{}: {}", ordinal(i + 1), en.join(", ")),
+                reason_zh: format!("第 {} 位：{}", i + 1, zh.join("，")),
+                fee,
+                outcome: None,
+                note: None,
+            }
+        })
+        .collect();
+    Ranking { entries, excluded }
+}
+
+type Refused = (&'static str, String, String);
+
+/// The fee the lender asks (`None`: free), or why it is left out.
+fn check(l: &LenderFacts, needs: &Needs) -> Result<Option<Money>, Refused> {
+    let Some(p) = &l.policy else {
+        return Err((
+            "no_terms",
+            "has no lending terms for us".to_owned(),
+            "未对本馆设置出借条件".to_owned(),
+        ));
+    };
+    if !p.active {
+        return Err((
+            "inactive",
+            "is not lending at present".to_owned(),
+            "暂停出借".to_owned(),
+        ));
+    }
+    if !p.services.contains(&needs.service) {
+        let (en, zh) = match needs.service {
+            Service::Loan => ("does not lend books", "不提供借书服务"),
+            Service::Copy => ("does not supply copies", "不提供文献复制服务"),
+        };
+        return Err(("service_not_offered", en.to_owned(), zh.to_owned()));
+    }
+    let fee = p.fee_for(needs.service).filter(|f| f.minor > 0).cloned();
+    if let (Some(f), Some(max)) = (&fee, &needs.max_cost) {
+        if f.currency != max.currency {
+            return Err((
+                "currency_differs",
+                format!("fee {f} cannot be checked against the reader's limit {max}"),
+                format!("费用 {f} 与读者的最高费用 {max} 币种不同，无法比较"),
+            ));
+        }
+        if f.minor > max.minor {
+            return Err((
+                "over_max_cost",
+                format!("fee {f} is over the reader's limit {max}"),
+                format!("费用 {f} 超出读者可接受的最高费用 {max}"),
+            ));
+        }
+    }
+    Ok(fee)
+}
+
+/// One step of a borrowing request's history that named a lender, in event order.
+#[derive(Debug, Clone)]
+pub struct HistoryStep {
+    pub request_id: String,
+    /// The borrowing library.
+    pub borrower: String,
+    /// The request's state now.
+    pub state: String,
+    pub action: String,
+    pub at: OffsetDateTime,
+    /// The lender that had the request after this step.
+    pub lender: String,
+}
+
+const FILLED: &[&str] = &["lender_loaned", "lender_copy_completed"];
+
+/// Per-library figures from history steps grouped by request (steps of one request together,
+/// in order). A lender "said no" when the request moved on from it, or ended unfilled with it;
+/// turnaround runs from the first step that named it to its shipment.
+pub fn measure(steps: &[HistoryStep]) -> HashMap<String, LenderRecord> {
+    let mut out: HashMap<String, LenderRecord> = HashMap::new();
+    let mut minutes: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let rid = &steps[i].request_id;
+        let end = steps[i..]
+            .iter()
+            .position(|s| &s.request_id != rid)
+            .map_or(steps.len(), |n| i + n);
+        let group = &steps[i..end];
+        i = end;
+        let Some(first) = group.first() else { continue };
+        out.entry(first.borrower.clone()).or_default().borrowed += 1;
+        // (lender, first seen, filled)
+        let mut current: Option<(&str, OffsetDateTime, bool)> = None;
+        for s in group {
+            match current {
+                Some((l, _, filled)) if l != s.lender => {
+                    if !filled {
+                        out.entry(l.to_owned()).or_default().unfilled += 1;
+                    }
+                    current = None;
+                }
+                _ => {}
+            }
+            let (l, since, filled) = current.get_or_insert_with(|| {
+                out.entry(s.lender.clone()).or_default().asked += 1;
+                (s.lender.as_str(), s.at, false)
+            });
+            if !*filled && FILLED.contains(&s.action.as_str()) {
+                *filled = true;
+                out.entry((*l).to_owned()).or_default().filled += 1;
+                minutes
+                    .entry((*l).to_owned())
+                    .or_default()
+                    .push((s.at - *since).whole_minutes());
+            }
+        }
+        if let Some((l, _, false)) = current
+            && first.state == "unfilled"
+        {
+            out.entry(l.to_owned()).or_default().unfilled += 1;
+        }
+    }
+    for (l, mut v) in minutes {
+        v.sort_unstable();
+        let median = v.get((v.len().saturating_sub(1)) / 2).copied();
+        out.entry(l).or_default().median_minutes = median;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn cny(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("CNY").unwrap())
+    }
+
+    fn policy(loan: Option<i64>, copy: Option<i64>) -> PartnerPolicy {
+        PartnerPolicy {
+            services: vec![Service::Loan, Service::Copy],
+            loan_days: 30,
+            answer_days: 3,
+            loan_fee: loan.map(cny),
+            copy_fee: copy.map(cny),
+            delivery_methods: vec![],
+            payment_methods: vec![],
+            active: true,
+        }
+    }
+
+    fn lender(code: &str, fee: Option<i64>, region: bool) -> LenderFacts {
+        LenderFacts {
+            library: LibraryCode::parse(code).unwrap(),
+            supplier: false,
+            copies: 1,
+            same_region: region,
+            policy: Some(policy(fee, fee)),
+            record: LenderRecord::default(),
+        }
+    }
+
+    fn needs(max: Option<i64>) -> Needs {
+        Needs {
+            service: Service::Copy,
+            max_cost: max.map(cny),
+            days_left: None,
+            currency: Currency::parse("CNY").unwrap(),
+        }
+    }
+
+    fn codes(r: &Ranking) -> Vec<&str> {
+        r.entries.iter().map(|e| e.library.as_str()).collect()
+    }
+
+    #[test]
+    fn free_partners_come_first_then_cheapest_then_suppliers() {
+        let mut sup = lender("NSD", Some(500), true);
+        sup.supplier = true;
+        let r = rank(
+            vec![
+                sup,
+                lender("PAY2", Some(1500), true),
+                lender("PAY1", Some(800), false),
+                lender("FREEFAR", None, false),
+                lender("FREENEAR", None, true),
+            ],
+            &needs(None),
+            &RoutingSettings::default(),
+        );
+        assert_eq!(codes(&r), ["FREENEAR", "FREEFAR", "PAY1", "PAY2", "NSD"]);
+        assert!(
+            r.entries[0]
+                .reason
+                .starts_with("1st: 0.00 CNY, free partner, same region")
+        );
+        assert!(
+            r.entries[0]
+                .reason_zh
+                .starts_with("第 1 位：免费，互惠馆，同地区")
+        );
+        assert!(r.entries[4].reason.contains("commercial supplier"));
+    }
+
+    #[test]
+    fn over_max_cost_is_excluded_with_the_reason() {
+        let r = rank(
+            vec![
+                lender("CHEAP", Some(1000), true),
+                lender("DEAR", Some(3000), true),
+            ],
+            &needs(Some(2000)),
+            &RoutingSettings::default(),
+        );
+        assert_eq!(codes(&r), ["CHEAP"]);
+        assert_eq!(r.excluded[0].code, "over_max_cost");
+        assert_eq!(
+            r.excluded[0].reason,
+            "fee 30.00 CNY is over the reader's limit 20.00 CNY"
+        );
+        assert!(r.excluded[0].reason_zh.contains("超出"));
+    }
+
+    #[test]
+    fn tiers_come_before_cost_and_history_shows_in_the_reason() {
+        let mut good = lender("GOOD", None, true);
+        good.record = LenderRecord {
+            asked: 14,
+            filled: 13,
+            unfilled: 1,
+            median_minutes: Some(3024),
+            borrowed: 10,
+        };
+        let mut poor = lender("POOR", None, true);
+        poor.record = LenderRecord {
+            asked: 10,
+            filled: 2,
+            unfilled: 8,
+            median_minutes: Some(1440),
+            borrowed: 10,
+        };
+        let settings = RoutingSettings {
+            groups: vec![LenderGroup {
+                name: "Consortium".into(),
+                tier: 1,
+                members: vec!["paid".into()],
+            }],
+            unmediated: vec![],
+        };
+        let r = rank(
+            vec![poor, good, lender("PAID", Some(500), false)],
+            &needs(None),
+            &settings,
+        );
+        assert_eq!(codes(&r), ["PAID", "GOOD", "POOR"]);
+        assert!(r.entries[0].reason.contains("tier 1 (Consortium)"));
+        assert_eq!(
+            r.entries[1].reason,
+            "2nd: 0.00 CNY, free partner, same region, fill rate 93 %, median 2.1 days, holds 1"
+        );
+        assert!(
+            r.entries[1]
+                .reason_zh
+                .contains("满足率 93%，中位周期 2.1 天")
+        );
+    }
+
+    #[test]
+    fn a_lender_too_slow_for_the_need_by_date_goes_last() {
+        let mut slow = lender("SLOW", None, true);
+        slow.record.median_minutes = Some(6 * 1440);
+        slow.record.filled = 5;
+        let mut n = needs(None);
+        n.days_left = Some(3);
+        let r = rank(
+            vec![slow, lender("FAST", Some(100), false)],
+            &n,
+            &RoutingSettings::default(),
+        );
+        assert_eq!(codes(&r), ["FAST", "SLOW"]);
+        assert!(r.entries[1].reason.contains("may miss the need-by date"));
+    }
+
+    #[test]
+    fn send_rules_match_reader_service_and_free_first_lender() {
+        let rules = RoutingSettings {
+            groups: vec![],
+            unmediated: vec![SendRule {
+                patron_types: vec![PatronType::Faculty],
+                services: vec![],
+                first_lender_free: true,
+            }],
+        };
+        let r = rank(vec![lender("AA", None, true)], &needs(None), &rules);
+        let first = r.entries.first();
+        assert!(rules.sends_at_once(Some(PatronType::Faculty), Service::Copy, first));
+        assert!(!rules.sends_at_once(Some(PatronType::Undergraduate), Service::Copy, first));
+        let paid = rank(vec![lender("BB", Some(100), true)], &needs(None), &rules);
+        assert!(!rules.sends_at_once(
+            Some(PatronType::Faculty),
+            Service::Copy,
+            paid.entries.first()
+        ));
+        assert!(!rules.sends_at_once(Some(PatronType::Faculty), Service::Copy, None));
+    }
+
+    #[test]
+    fn history_gives_fill_rate_turnaround_and_load() {
+        let t = datetime!(2026-03-02 08:00 UTC);
+        let h = time::Duration::hours;
+        let step = |rid: &str, state: &str, action: &str, at, lender: &str| HistoryStep {
+            request_id: rid.into(),
+            borrower: "BCU".into(),
+            state: state.into(),
+            action: action.into(),
+            at,
+            lender: lender.into(),
+        };
+        let steps = vec![
+            // XNU says no, HTU ships two days later.
+            step("r1", "completed", "approve", t, "XNU"),
+            step("r1", "completed", "lender_unfilled", t + h(5), "HTU"),
+            step("r1", "completed", "lender_loaned", t + h(53), "HTU"),
+            step("r1", "completed", "receive", t + h(70), "HTU"),
+            // HTU is the last lender and says no.
+            step("r2", "unfilled", "approve", t, "HTU"),
+            // Still waiting at XNU: not decided.
+            step("r3", "sent", "approve", t, "XNU"),
+        ];
+        let m = measure(&steps);
+        let htu = &m["HTU"];
+        assert_eq!((htu.asked, htu.filled, htu.unfilled), (2, 1, 1));
+        assert_eq!(htu.median_minutes, Some(48 * 60));
+        let xnu = &m["XNU"];
+        assert_eq!((xnu.asked, xnu.filled, xnu.unfilled), (2, 0, 1));
+        assert_eq!(m["BCU"].borrowed, 3);
+    }
+
+    #[test]
+    fn ordinals() {
+        let got: Vec<_> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101].map(ordinal).to_vec();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
+            ]
+        );
+    }
+
+    proptest! {
+        /// Whatever the lenders, each one is either ranked or excluded, exactly once; nobody
+        /// over the reader's limit is ranked; and free partners never follow paying ones
+        /// without a tier saying so.
+        #[test]
+        fn every_lender_is_ranked_or_excluded_once(
+            fees in proptest::collection::vec((proptest::option::of(0i64..5000), any::<bool>(), any::<bool>(), 0u32..20, 0u32..20), 0..12),
+            max in proptest::option::of(0i64..5000),
+        ) {
+            let lenders: Vec<_> = fees.iter().enumerate().map(|(i, (fee, region, supplier, filled, unfilled))| {
+                let mut l = lender(&format!("L{i:02}"), *fee, *region);
+                l.supplier = *supplier;
+                l.record.filled = *filled;
+                l.record.unfilled = *unfilled;
+                l.record.asked = filled + unfilled;
+                l
+            }).collect();
+            let n = lenders.len();
+            let r = rank(lenders, &needs(max), &RoutingSettings::default());
+            prop_assert_eq!(r.entries.len() + r.excluded.len(), n);
+            let mut all: Vec<_> = r.entries.iter().map(|e| e.library.clone())
+                .chain(r.excluded.iter().map(|e| e.library.clone())).collect();
+            all.sort();
+            all.dedup();
+            prop_assert_eq!(all.len(), n);
+            for e in &r.entries {
+                if let (Some(f), Some(m)) = (&e.fee, max) {
+                    prop_assert!(f.minor <= m);
+                }
+                prop_assert!(!e.reason.is_empty() && !e.reason_zh.is_empty());
+            }
+            let paid_seen = r.entries.iter().position(|e| e.fee.is_some());
+            if let Some(p) = paid_seen {
+                let supplier_free_after = r.entries[p..].iter().all(|e| e.fee.is_some() || e.reason.contains("commercial supplier"));
+                prop_assert!(supplier_free_after);
+            }
+        }
+    }
+}

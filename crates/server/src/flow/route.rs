@@ -1,0 +1,99 @@
+//! Routing a borrowing request: gather what the ranking needs (who holds the item, their terms
+//! for us, their measured fill rate, turnaround and load, our own lender groups) and let
+//! `domain::routing` order them, with reasons.
+
+use domain::citation::{Citation, RequestFormat};
+use domain::ident::LibraryCode;
+use domain::library::{LibraryKind, Service};
+use domain::money::Currency;
+use domain::rota::Rota;
+use domain::routing::{self, LenderFacts, Needs, RoutingSettings};
+use store::{HoldingKey, StoreError};
+
+use crate::AppState;
+
+/// How far back the request history counts for fill rate, turnaround and load.
+const HISTORY_DAYS: i64 = 365;
+
+/// The currency fees are shown in when the reader gave no limit.
+const HOME_CURRENCY: &str = "CNY";
+
+/// What a request is matched on in the union catalog.
+pub fn holding_key(c: &Citation) -> HoldingKey {
+    HoldingKey {
+        isbn: c.isbn.as_ref().map(|i| i.to_string()),
+        issn: c.issn.as_ref().map(|i| i.to_string()),
+        oclc_number: c.oclc_number.as_ref().map(|o| o.to_string()),
+        title_lower: c
+            .title
+            .as_ref()
+            .filter(|_| c.isbn.is_none() && c.issn.is_none())
+            .map(|t| t.to_lowercase()),
+    }
+}
+
+/// The library's routing settings, or the defaults when it set none.
+pub async fn settings(st: &AppState, library: &str) -> Result<RoutingSettings, StoreError> {
+    Ok(st
+        .store
+        .routing_settings(library)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Rank the partners that hold the item for `borrower`: the lender string with a reason for
+/// each place, and the holders left out with why.
+pub async fn build(
+    st: &AppState,
+    borrower: &str,
+    format: RequestFormat,
+    c: &Citation,
+) -> Result<Rota, StoreError> {
+    let now = st.now();
+    let holders = st.store.holders(&holding_key(c)).await?;
+    let own = st.store.library(borrower).await?;
+    let settings = settings(st, borrower).await?;
+    let records = st
+        .store
+        .lender_records(
+            now - time::Duration::days(HISTORY_DAYS),
+            std::time::Duration::from_secs(st.config.routing_history_secs),
+        )
+        .await?;
+    let mut lenders = Vec::new();
+    for h in holders {
+        if h.library_id == borrower {
+            continue;
+        }
+        // Holdings of a library not in the directory (yet) cannot be asked.
+        let Ok(lender) = st.store.library(&h.library_id).await else {
+            continue;
+        };
+        let Ok(code) = LibraryCode::parse(&h.library_id) else {
+            continue;
+        };
+        lenders.push(LenderFacts {
+            library: code,
+            supplier: LibraryKind::parse(&lender.kind) == Some(LibraryKind::Supplier),
+            copies: u32::try_from(h.copies).unwrap_or(u32::MAX),
+            same_region: lender.region == own.region,
+            policy: st.store.policy_between(&h.library_id, borrower).await?,
+            record: records.get(&h.library_id).cloned().unwrap_or_default(),
+        });
+    }
+    let currency = match &c.max_cost {
+        Some(m) => m.currency.clone(),
+        None => Currency::parse(HOME_CURRENCY)
+            .map_err(|e| StoreError::Corrupt(format!("home currency: {e}")))?,
+    };
+    let needs = Needs {
+        service: Service::for_format(format),
+        max_cost: c.max_cost.clone(),
+        days_left: c.need_by.map(|d| (d - now.date()).whole_days()),
+        currency,
+    };
+    let ranking = routing::rank(lenders, &needs, &settings);
+    let mut rota = Rota::new(ranking.entries);
+    rota.excluded = ranking.excluded;
+    Ok(rota)
+}
