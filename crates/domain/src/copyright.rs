@@ -10,15 +10,26 @@ use serde::{Deserialize, Serialize};
 use crate::citation::{Citation, FieldError, RequestFormat};
 use crate::people::string_enum;
 
-string_enum!(
-    /// What the borrowing library tells the lender, in ISO 18626 `copyrightCompliance`.
-    ComplianceCode {
-        /// Complies with the copyright guidelines (the rule of five).
-        Ccg => "CCG",
-        /// Complies with copyright law (fair use / the national exception), beyond the guidelines.
-        Ccl => "CCL",
+/// What the borrowing library tells the lender, in ISO 18626 `copyrightCompliance`; written
+/// as the standard's codes in JSON too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ComplianceCode {
+    /// Complies with the copyright guidelines (the rule of five).
+    #[serde(rename = "CCG")]
+    Ccg,
+    /// Complies with copyright law (fair use / the national exception), beyond the guidelines.
+    #[serde(rename = "CCL")]
+    Ccl,
+}
+
+impl ComplianceCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComplianceCode::Ccg => "CCG",
+            ComplianceCode::Ccl => "CCL",
+        }
     }
-);
+}
 
 /// A library's copyright terms (stored per library; a library without its own uses
 /// `Default`).

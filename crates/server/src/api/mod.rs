@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod copyright;
 pub mod extract;
 pub mod files;
 pub mod iso_endpoint;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(peers::router())
         .merge(stats::router())
         .merge(files::router(state.config.max_file_bytes))
+        .merge(copyright::router())
         .merge(meta::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
