@@ -188,6 +188,7 @@ pub struct Prepared {
     pmid: Option<String>,
     isbn: Option<String>,
     full: HashSet<String>,
+    full_terms: Vec<String>,
     main: HashSet<String>,
     main_terms: Vec<String>,
     year: Option<i32>,
@@ -235,12 +236,14 @@ impl Prepared {
     pub fn new(format: RequestFormat, c: &Citation) -> Prepared {
         let title = c.title.as_deref().unwrap_or_default();
         let main_terms = terms(main_title(title));
+        let full_terms = terms(title);
         Prepared {
             format,
             doi: c.doi.as_ref().map(|d| d.as_str().to_lowercase()),
             pmid: c.pmid.as_ref().map(|p| p.as_str().to_owned()),
             isbn: c.isbn.as_ref().map(|i| i.as_isbn13().to_owned()),
-            full: terms(title).into_iter().collect(),
+            full: full_terms.iter().cloned().collect(),
+            full_terms,
             main: main_terms.iter().cloned().collect(),
             main_terms,
             year: crate::copyright::publication_year(c),
@@ -286,6 +289,17 @@ impl Prepared {
             .collect();
         if prefix.chars().count() >= 4 {
             keys.push(format!("t:{prefix}"));
+        }
+        // The whole title too, in the same namespace: a subtitle whose separator was lost
+        // ("Title subtitle") makes one side's main title the other's whole title.
+        let full: String = self
+            .full_terms
+            .concat()
+            .chars()
+            .take(PREFIX_CHARS)
+            .collect();
+        if full != prefix && full.chars().count() >= 4 {
+            keys.push(format!("t:{full}"));
         }
         let mut longest: Vec<&String> = self.main_terms.iter().collect();
         longest.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
@@ -456,10 +470,12 @@ mod tests {
             "the effects of caffeine on memory: a randomized trial",
             "Effects of caffeine on memory",
             "THE EFFECTS OF CAFFEINE ON MEMORY -- A RANDOMIZED TRIAL.",
+            "The Effects of Caffeine on Memory A Randomized Trial",
             "Ｔｈｅ Effects of Caffeine on Memory: a randomised trial",
         ] {
             let b = cite(t, "2021", None);
             assert!(same(&a, &b).is_some(), "{t}");
+            assert!(same(&b, &a).is_some(), "{t}");
         }
         let mut b = cite(
             "The effects of caffeine on memory",
