@@ -5,6 +5,8 @@
 
 pub mod calendar;
 pub mod citation;
+pub mod copyright;
+pub mod duplicate;
 pub mod ident;
 pub mod library;
 pub mod machine;

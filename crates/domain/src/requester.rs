@@ -72,6 +72,9 @@ string_enum!(
         ShipReturn => "ship_return",
         Renew => "renew",
         MarkLost => "mark_lost",
+        /// Staff fill a copy request from a copy the library already delivered for an earlier
+        /// request it repeats: the reader gets a link at once and no lender is asked.
+        FillFromCopy => "fill_from_copy",
         Reactivate => "reactivate",
         LenderRequestReceived => "lender_request_received",
         LenderExpectToSupply => "lender_expect_to_supply",
@@ -314,6 +317,14 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         A::LendToPatron,
         G::Loan,
         go(S::OnLoanToPatron),
+        STAFF,
+        &[],
+    ),
+    rule(
+        &[S::PendingReview],
+        A::FillFromCopy,
+        G::Copy,
+        go(S::Completed),
         STAFF,
         &[],
     ),

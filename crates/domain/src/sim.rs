@@ -392,6 +392,8 @@ impl World {
             (B::Lost, Some(l)) => {
                 matches!(l, L::Shipped | L::Overdue | L::Recalled | L::ReturnShipped)
             }
+            // Filled at once from a copy the library had already delivered: no lender asked.
+            (B::Completed, None) if copy => true,
             (B::Completed, Some(l)) => {
                 matches!(
                     l,

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_catalog;
+mod bench_duplicates;
 mod import;
 
 use std::net::SocketAddr;

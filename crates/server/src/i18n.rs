@@ -105,6 +105,10 @@ fn error_zh(code: &str, detail: &Value) -> Option<String> {
         "unsupported_file_type" => {
             "文件不是 PDF、TIFF、JPEG、PNG 或 EPUB 格式（按内容判断，而非文件名）".to_owned()
         }
+        "copyright_clearance_required" => {
+            "已达到本馆对该刊的版权复制限额：须先完成版权审核（支付版税、取得授权或说明理由后放行），方可发送".to_owned()
+        }
+        "no_delivered_copy" => "没有可用的已交付复制件来满足此请求".to_owned(),
         "copy_not_fetched" => "无法从出借馆取得文献副本，请重试或请出借馆重新发送".to_owned(),
         _ => return None,
     })

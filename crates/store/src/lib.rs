@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod copyright;
 mod directory;
 mod error;
 mod files;
@@ -33,6 +34,7 @@ pub use catalog::{
     CatalogRecord, HoldingKey, HoldingRow, HoldingView, ImportRecord, NewCatalogRecord, NewHolding,
     Stored, UnionRecord,
 };
+pub use copyright::{CopyrightReportRow, CopyrightUse, Duplicate};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
 pub use files::{DeliveryLink, StoredFile};

@@ -106,7 +106,7 @@ pub struct LendFilter {
     pub offset: i64,
 }
 
-const BORROW_COLUMNS: &str = "request_id, library_id, patron_id, format, state, title, citation, rota, lender_id, lender_request_id, send_seq, lender_deadline, due_date, cancel_pending, renew_pending, overdue, recalled, created_by, created_at, updated_at, version";
+pub(crate) const BORROW_COLUMNS: &str = "request_id, library_id, patron_id, format, state, title, citation, rota, lender_id, lender_request_id, send_seq, lender_deadline, due_date, cancel_pending, renew_pending, overdue, recalled, created_by, created_at, updated_at, version";
 const LEND_COLUMNS: &str = "request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, due_date, renew_pending, assignee_id, created_at, updated_at, version";
 
 /// Builds `WHERE` clauses with numbered placeholders, the same text for both engines.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod copyright;
 pub mod extract;
 pub mod files;
 pub mod iso_endpoint;
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(routing::router())
         .merge(partners::router())
         .merge(files::router(state.config.max_file_bytes))
+        .merge(copyright::router())
         .merge(meta::router())
         .merge(letters::router())
         .merge(reset::router())

@@ -80,7 +80,9 @@ pub async fn create(
     let req = create_borrow_request(&st, &user, body).await?;
     let allowed = allowed_actions(&req, &user).ok();
     metrics::counter!("librelay_requests_created_total").increment(1);
-    Ok((StatusCode::CREATED, Json(BorrowView::new(req, allowed))))
+    let mut view = BorrowView::new(req, allowed);
+    super::copyright::annotate(&st, &mut view).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// A reader's own requests, or a staff member's library's, newest change first.
@@ -124,7 +126,9 @@ pub async fn get_one(
 ) -> ApiResult<Json<BorrowView>> {
     let req = visible_borrow(&st, &user, &id).await?;
     let allowed = allowed_actions(&req, &user)?;
-    Ok(Json(BorrowView::new(req, Some(allowed))))
+    let mut view = BorrowView::new(req, Some(allowed));
+    super::copyright::annotate(&st, &mut view).await?;
+    Ok(Json(view))
 }
 
 /// The request's history: every step with its actor and time.

@@ -37,6 +37,16 @@ pub struct BorrowView {
     /// What the caller may do now (in detail views).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_actions: Option<Vec<&'static str>>,
+    /// Article copies: the journal, the copies counted this year and whether copyright
+    /// clearance is needed before sending (in detail views).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub copyright: Option<serde_json::Value>,
+    /// The earlier request of the library this one repeats, and whether its delivered copy
+    /// can fill this one at once (in detail views).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub duplicate: Option<serde_json::Value>,
 }
 
 impl BorrowView {
@@ -61,6 +71,8 @@ impl BorrowView {
             created_at: r.created_at,
             updated_at: r.updated_at,
             allowed_actions: allowed,
+            copyright: None,
+            duplicate: None,
         }
     }
 }

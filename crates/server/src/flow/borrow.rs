@@ -156,6 +156,17 @@ pub async fn create_borrow_request(
                     now,
                 )
                 .await?;
+                // Copyright limit and earlier requests it repeats: same transaction.
+                super::copyright::check_new_request(
+                    tx,
+                    now,
+                    &new.library_id,
+                    &new.request_id,
+                    format,
+                    &new.citation,
+                    &super::copyright::Creator { user_id: &actor_id, label },
+                )
+                .await?;
                 let about = crate::letters::About {
                     library_id: &new.library_id,
                     request_id: &new.request_id,
@@ -254,6 +265,23 @@ pub async fn borrow_action(
     {
         return Err(ApiError::BadRequest(
             "the lender string is empty: add lenders with edit_rota before approving".to_owned(),
+        ));
+    }
+    if action == BorrowAction::FillFromCopy {
+        return super::copyright::fill_from_copy(st, user, request_id).await;
+    }
+    if matches!(action, BorrowAction::Approve | BorrowAction::Reactivate)
+        && st
+            .store
+            .copyright_use(&existing.request_id)
+            .await?
+            .and_then(|u| domain::copyright::Clearance::parse(&u.clearance))
+            .is_some_and(|c| !c.allows_sending())
+    {
+        return Err(ApiError::Unacceptable(
+            409,
+            "copyright_clearance_required",
+            super::copyright::CLEARANCE_NEEDED.replace("{id}", &existing.request_id),
         ));
     }
     if action == BorrowAction::DeliverToPatron {
@@ -420,6 +448,7 @@ pub async fn apply_borrow(
                 req.lender_deadline = None;
             }
             BorrowEffect::SendRequest => {
+                super::copyright::ensure_cleared(tx, &req.request_id).await?;
                 let id = send_request(tx, now, req, extra).await?;
                 messages.push(id);
             }
@@ -598,12 +627,14 @@ async fn send_request(
         None,
         now,
     );
-    let msg = wire::Message::Request(iso::request(
-        header,
-        format,
-        &req.citation.0,
-        extra.note.clone(),
-    ));
+    let mut request = iso::request(header, format, &req.citation.0, extra.note.clone());
+    if format.is_copy()
+        && let Some(service) = request.service_info.as_mut()
+    {
+        let code = super::copyright::compliance_for(tx, &req.library_id, &req.request_id).await?;
+        service.copyright_compliance = Some(code.as_str().to_owned());
+    }
+    let msg = wire::Message::Request(request);
     let xml = wire::write(&msg, wire::Version::V2021);
     let recipient = iso::agency_key(&iso::agency(&lender));
     let id = tx
@@ -689,7 +720,8 @@ pub fn allowed_actions(
     let (state, ctx) = context(req)?;
     Ok(Requester::allowed(state, &ctx, &user.actors())
         .into_iter()
-        .filter(|a| a.is_manual())
+        // Offered only where an earlier delivered copy exists: see the request's `duplicate`.
+        .filter(|a| a.is_manual() && *a != BorrowAction::FillFromCopy)
         .map(|a| a.as_str())
         .collect())
 }

@@ -3,6 +3,7 @@
 //! in one transaction. The API, the protocol endpoint, the jobs and the demo all come here.
 
 pub mod borrow;
+pub mod copyright;
 pub mod iso;
 pub mod lend;
 pub mod receive;

@@ -298,6 +298,10 @@ impl Msg {
             ShipReturn => ("Send back to the lender", "寄还出借馆"),
             Renew => ("Ask to renew", "申请续借"),
             MarkLost => ("Mark as lost", "标记为丢失"),
+            FillFromCopy => (
+                "Fill from the copy already delivered",
+                "用已交付的复制件满足",
+            ),
             Reactivate => ("Reactivate", "重新激活"),
             _ => return self.borrow_event(a),
         };
@@ -337,6 +341,21 @@ impl Msg {
         use BorrowAction::*;
         match a {
             "create" => return self.pick("The request was placed", "提交了请求"),
+            "copyright_warning" => {
+                return self.pick(
+                    "Over the library's copyright limit for this journal: staff must clear it before it is sent",
+                    "超出本馆对该刊的版权复制限额：须经馆员版权审核后方可发送",
+                );
+            }
+            "copyright_cleared" => {
+                return self.pick("Copyright was cleared", "版权审核已通过");
+            }
+            "duplicate_found" => {
+                return self.pick(
+                    "This repeats an earlier request of the library",
+                    "此请求与本馆此前的一个请求重复",
+                );
+            }
             "message_not_applied" => {
                 return self.pick(
                     "A message from the partner did not fit the request's stage and was not applied",
@@ -373,6 +392,10 @@ impl Msg {
             ShipReturn => ("It was sent back to the lending library", "已寄还出借馆"),
             Renew => ("A renewal was asked for", "申请了续借"),
             MarkLost => ("It was reported lost", "报告为丢失"),
+            FillFromCopy => (
+                "Filled at once from a copy the library had already delivered",
+                "已用本馆此前交付的复制件直接满足",
+            ),
             Reactivate => ("The request was reopened", "请求已重新激活"),
             LenderRequestReceived => (
                 "The lending library received the request",

@@ -5,6 +5,7 @@
 
 mod api_contract;
 mod catalog;
+mod copyright;
 mod delivery;
 mod federation;
 mod helpers;
