@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod citation;
+pub mod fees;
 pub mod ident;
 pub mod library;
 pub mod machine;

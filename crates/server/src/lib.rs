@@ -16,6 +16,7 @@ pub mod flow;
 pub mod i18n;
 pub mod jobs;
 pub mod letters;
+pub mod settle;
 pub mod state;
 pub mod waiters;
 pub mod web;

@@ -9,6 +9,7 @@
 mod catalog;
 mod directory;
 mod error;
+mod fees;
 mod files;
 mod message;
 mod peer;
@@ -33,6 +34,7 @@ pub use catalog::{
 };
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
+pub use fees::{FeeLoad, FeeRow, NewFee, SettlementRow};
 pub use files::{DeliveryLink, StoredFile};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod extract;
+pub mod fees;
 pub mod files;
 pub mod iso_endpoint;
 pub mod lending;
@@ -38,6 +39,7 @@ use crate::AppState;
         (name = "lending", description = "Requests partner libraries sent us"),
         (name = "admin", description = "Partners served elsewhere and how to reach them (peer profiles)"),
         (name = "catalog", description = "The union catalog: who holds what"),
+        (name = "fees", description = "Fee schedules, charges, monthly settlement and statements"),
         (name = "meta", description = "Health, metrics and this document")
     )
 )]
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(outbox::router())
         .merge(peers::router())
         .merge(stats::router())
+        .merge(fees::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(meta::router())
         .split_for_parts();

@@ -3,6 +3,7 @@
 //! in one transaction. The API, the protocol endpoint, the jobs and the demo all come here.
 
 pub mod borrow;
+pub mod fees;
 pub mod iso;
 pub mod lend;
 pub mod receive;
@@ -88,6 +89,9 @@ pub struct ActionInput {
     /// `ship_digital`: a copy uploaded for this request (instead of `url`).
     #[serde(default)]
     pub file_id: Option<String>,
+    /// `ship_physical`, `ship_digital`: sent by express; the lender's express surcharge applies.
+    #[serde(default)]
+    pub express: Option<bool>,
 }
 
 /// Why a flow step failed: a refusal the caller can act on, bad input, or the store.

@@ -7,6 +7,7 @@ mod api_contract;
 mod catalog;
 mod delivery;
 mod federation;
+mod fees;
 mod helpers;
 mod iso_endpoint;
 mod letters;
