@@ -528,3 +528,24 @@ async fn generated_traffic_nets_to_zero_across_the_network_in_both_modes() {
         assert_eq!(st, 422);
     }
 }
+
+#[tokio::test]
+async fn fee_and_settlement_routes_are_in_the_openapi_document() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let (st, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(st, 200);
+    for (path, method) in [
+        ("/api/v1/libraries/{code}/fees", "get"),
+        ("/api/v1/libraries/{code}/fees", "put"),
+        ("/api/v1/requests/{id}/fees", "get"),
+        ("/api/v1/lending/{id}/fees", "get"),
+        ("/api/v1/settlements/{month}", "post"),
+        ("/api/v1/settlements/{month}", "get"),
+        ("/api/v1/settlements/{month}/statements/{file}", "get"),
+    ] {
+        assert!(
+            doc["paths"][path].get(method).is_some(),
+            "OpenAPI lacks {method} {path}"
+        );
+    }
+}
