@@ -26,8 +26,9 @@ CREATE TABLE fee_transaction (
     month              TEXT NOT NULL,          -- YYYY-MM
     kind               TEXT NOT NULL CHECK (kind IN ('charge', 'correction'))
 );
--- Netting reads a month's rows by pair and currency: the index alone answers it.
-CREATE INDEX fee_transaction_month ON fee_transaction (month, lender_id, borrower_id, currency, amount_minor);
+-- Netting reads a month's rows by pair and currency, and counts its corrections: the index
+-- alone answers both.
+CREATE INDEX fee_transaction_month ON fee_transaction (month, lender_id, borrower_id, currency, amount_minor, kind);
 CREATE INDEX fee_transaction_lend ON fee_transaction (lend_request_id);
 CREATE INDEX fee_transaction_borrow ON fee_transaction (borrow_request_id);
 
