@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod citation;
 pub mod copyright;
 pub mod duplicate;
+pub mod fees;
 pub mod ident;
 pub mod library;
 pub mod machine;

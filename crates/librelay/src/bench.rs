@@ -11,6 +11,16 @@ use server::{App, Config};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Closing a month of N generated fee transactions on SQLite (bilateral netting, positions
+    /// stored) against a plain SQL `SUM … GROUP BY` over the same rows.
+    Settle {
+        /// Fee transactions in the month.
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        /// Libraries trading with each other.
+        #[arg(long, default_value_t = 100)]
+        libraries: usize,
+    },
     /// Full loan lifecycles (create, send, will supply, ship, receive, lend, return, ship
     /// return, check in, complete: events and outbox included) against the raw commit rate of
     /// single-row transactions on the same store.
@@ -76,6 +86,7 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Duplicates { file, limit } => crate::bench_duplicates::run(&file, limit),
+        BenchCommand::Settle { n, libraries } => crate::settle::bench(n, libraries).await,
         BenchCommand::Federation {
             n,
             concurrency,

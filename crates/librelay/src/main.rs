@@ -5,6 +5,7 @@ mod bench;
 mod bench_catalog;
 mod bench_duplicates;
 mod import;
+mod settle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,6 +98,22 @@ enum Command {
     },
     /// Rebuild the catalog search index (in the data directory) from the store.
     Reindex {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Close a month's fees between libraries: bilateral netting (each pair settles one net
+    /// amount) or hub clearing (each library settles its net with the hub). Closing a closed
+    /// month again gives the same result; `--out DIR` writes every library's statement there.
+    Settle {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// bilateral or hub.
+        #[arg(long, default_value = "hub")]
+        mode: String,
+        /// Write each library's statement (CSV with BOM and XLSX) into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -475,6 +492,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing("warn");
             let st = open_store(&config).await?;
             import::reindex(&st, &config.data_dir).await
+        }
+        Command::Settle {
+            month,
+            mode,
+            out,
+            store,
+        } => {
+            let st = admin_store(cli.config.as_deref(), &store).await?;
+            settle::settle(&st, &month, &mode, out.as_deref()).await
         }
         Command::Bench { what } => {
             init_tracing("warn");

@@ -200,6 +200,9 @@ pub async fn seed_directory_split(
                 for u in &users {
                     tx.insert_user(u, now).await?;
                 }
+                for (code, schedule) in demo_fee_schedules() {
+                    tx.set_fee_schedule(code, &schedule, now).await?;
+                }
                 for (code, profile) in &peers {
                     tx.upsert_peer(code, profile, now).await?;
                 }
@@ -733,4 +736,70 @@ async fn one_copy(
     }
     d.borrow(&staff, &id, action("deliver_to_patron")).await?;
     Ok(())
+}
+
+/// Fee schedules of the demo lenders (CPL charges nothing): XNU and BCU lend to each other
+/// free of charge; HTU charges its own region less; NSD sells copies by the page.
+fn demo_fee_schedules() -> Vec<(&'static str, domain::fees::FeeSchedule)> {
+    use domain::fees::{FeeSchedule, PartnerGroup, Rates, ReciprocalGroup};
+    let Ok(yuan) = domain::money::Currency::parse("CNY") else {
+        return vec![];
+    };
+    let cny = || yuan.clone();
+    vec![
+        (
+            "XNU",
+            FeeSchedule {
+                currency: cny(),
+                rates: Rates {
+                    loan: 1000,
+                    copy_flat: 200,
+                    copy_per_page: 50,
+                    express: 1500,
+                },
+                partner_groups: vec![],
+                reciprocal_groups: vec![ReciprocalGroup {
+                    name: "北辰—西山互惠 BCU–XNU reciprocal".to_owned(),
+                    members: vec!["BCU".to_owned()],
+                }],
+            },
+        ),
+        (
+            "HTU",
+            FeeSchedule {
+                currency: cny(),
+                rates: Rates {
+                    loan: 2000,
+                    copy_flat: 500,
+                    copy_per_page: 30,
+                    express: 2000,
+                },
+                partner_groups: vec![PartnerGroup {
+                    name: "京津地区 Region".to_owned(),
+                    members: vec!["BCU".to_owned(), "XNU".to_owned()],
+                    rates: Rates {
+                        loan: 1500,
+                        copy_flat: 300,
+                        copy_per_page: 30,
+                        express: 1500,
+                    },
+                }],
+                reciprocal_groups: vec![],
+            },
+        ),
+        (
+            "NSD",
+            FeeSchedule {
+                currency: cny(),
+                rates: Rates {
+                    loan: 3000,
+                    copy_flat: 1000,
+                    copy_per_page: 50,
+                    express: 2000,
+                },
+                partner_groups: vec![],
+                reciprocal_groups: vec![],
+            },
+        ),
+    ]
 }

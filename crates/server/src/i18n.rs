@@ -109,6 +109,9 @@ fn error_zh(code: &str, detail: &Value) -> Option<String> {
             "已达到本馆对该刊的版权复制限额：须先完成版权审核（支付版税、取得授权或说明理由后放行），方可发送".to_owned()
         }
         "no_delivered_copy" => "没有可用的已交付复制件来满足此请求".to_owned(),
+        "month_closed_in_other_mode" => "该月已按另一种方式结算，不能再按此方式结算".to_owned(),
+        "month_not_closed" => "该月尚未结算：请先结算该月".to_owned(),
+        "amount_out_of_range" => "该月金额合计超出可表示的范围".to_owned(),
         "copy_not_fetched" => "无法从出借馆取得文献副本，请重试或请出借馆重新发送".to_owned(),
         _ => return None,
     })
@@ -160,6 +163,23 @@ fn field_label_zh(field: &str) -> &str {
         "to" => "截止日期",
         "days" => "有效天数",
         "due_soon_days" => "到期提醒提前天数",
+        "currency" => "币种",
+        "rates.loan" => "借书费",
+        "rates.copy_flat" => "复制固定费",
+        "rates.copy_per_page" => "复制每页费",
+        "rates.express" => "加急附加费",
+        "partner_groups" => "合作馆组",
+        "partner_groups.name" => "合作馆组名称",
+        "partner_groups.members" => "合作馆组成员",
+        "partner_groups.rates.loan" => "合作馆组借书费",
+        "partner_groups.rates.copy_flat" => "合作馆组复制固定费",
+        "partner_groups.rates.copy_per_page" => "合作馆组复制每页费",
+        "partner_groups.rates.express" => "合作馆组加急附加费",
+        "reciprocal_groups.name" => "互惠馆组名称",
+        "reciprocal_groups.members" => "互惠馆组成员",
+        "month" => "月份",
+        "mode" => "结算方式",
+        "file" => "文件名",
         other => other,
     }
 }
@@ -204,6 +224,12 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
             "分组方式应为 patron_type、department、lender、format、month 或 year".to_owned()
         }
         "unknown_format" => "格式应为 json 或 csv".to_owned(),
+        "invalid_currency" => format!("{f}应为三个字母的 ISO 4217 代码，例如 CNY"),
+        "own_library" => format!("{f}不能包含出借馆自己"),
+        "invalid_month" => format!("{f}应为 YYYY-MM 格式，例如 2026-11"),
+        "future_month" => format!("{f}尚未开始，不能结算"),
+        "unknown_file_format" => "文件名应为“馆代码.csv”或“馆代码.xlsx”".to_owned(),
+        "unknown_mode" => "结算方式应为 bilateral（双边轧差）或 hub（中心清算）".to_owned(),
         "unknown_system" => "对方系统应为 librelay、reshare、alma、worldshare 或 other".to_owned(),
         "unknown_version" => "版本应为 2017 或 2021".to_owned(),
         "unknown_error_style" => "错误应答方式应为 confirmation 或 http_400".to_owned(),

@@ -19,6 +19,7 @@ pub mod letters;
 pub mod lookup;
 pub mod partners;
 pub mod reset;
+pub mod settle;
 pub mod state;
 pub mod waiters;
 pub mod web;

@@ -10,6 +10,7 @@ mod catalog;
 mod copyright;
 mod directory;
 mod error;
+mod fees;
 mod files;
 mod letters;
 mod message;
@@ -37,6 +38,7 @@ pub use catalog::{
 pub use copyright::{CopyrightReportRow, CopyrightUse, Duplicate};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
+pub use fees::{FeeLoad, FeeRow, NewFee, SettlementRow};
 pub use files::{DeliveryLink, StoredFile};
 pub use letters::{DigestItem, JobRun, LetterTemplateRow};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};

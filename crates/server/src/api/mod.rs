@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod copyright;
 pub mod extract;
+pub mod fees;
 pub mod files;
 pub mod iso_endpoint;
 pub mod lending;
@@ -44,6 +45,7 @@ use crate::AppState;
         (name = "lending", description = "Requests partner libraries sent us"),
         (name = "admin", description = "Partners served elsewhere and how to reach them (peer profiles)"),
         (name = "catalog", description = "The union catalog: who holds what"),
+        (name = "fees", description = "Fee schedules, charges, monthly settlement and statements"),
         (name = "meta", description = "Health, metrics and this document"),
         (name = "letters", description = "Letters: templates, rules, preferences; background jobs")
     )
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(stats::router())
         .merge(routing::router())
         .merge(partners::router())
+        .merge(fees::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(copyright::router())
         .merge(meta::router())

@@ -258,6 +258,11 @@ pub async fn apply_lend(
     }
     req.state = decision.to.as_str().to_owned();
     tx.update_lend_request(req, now).await?;
+    let fee = if decision.effects.contains(&LendEffect::SendShipped) {
+        super::fees::charge_shipment(tx, now, req, input.express.unwrap_or(false)).await?
+    } else {
+        None
+    };
     let note = match (&input.note, &input.internal_note, &extra.note) {
         (_, _, Some(peer)) => Some(peer.clone()),
         (Some(n), Some(i), _) => Some(format!("{n} / {i}")),
@@ -267,6 +272,9 @@ pub async fn apply_lend(
     if let Some(obj) = data.as_object_mut() {
         if !messages.is_empty() {
             obj.insert("messages".to_owned(), serde_json::json!(messages));
+        }
+        if let Some(serde_json::Value::Object(f)) = fee {
+            obj.extend(f);
         }
         if let Some(r) = &input.reason {
             obj.insert("reason".to_owned(), serde_json::json!(r));

@@ -4,6 +4,7 @@
 
 pub mod borrow;
 pub mod copyright;
+pub mod fees;
 pub mod iso;
 pub mod lend;
 pub mod receive;
@@ -99,6 +100,9 @@ pub struct ActionInput {
     /// `ship_digital`: a copy uploaded for this request (instead of `url`).
     #[serde(default)]
     pub file_id: Option<String>,
+    /// `ship_physical`, `ship_digital`: sent by express; the lender's express surcharge applies.
+    #[serde(default)]
+    pub express: Option<bool>,
 }
 
 /// Why a flow step failed: a refusal the caller can act on, bad input, or the store.

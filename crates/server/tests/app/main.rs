@@ -8,6 +8,7 @@ mod catalog;
 mod copyright;
 mod delivery;
 mod federation;
+mod fees;
 mod helpers;
 mod iso_endpoint;
 mod letters;

@@ -1,0 +1,427 @@
+//! Fee schedules, the charges recorded when lenders ship, and closed settlement months.
+
+use domain::fees::{FeeSchedule, Month, PairTotal, Position, booking_month};
+use time::OffsetDateTime;
+
+use crate::{Result, Store, StoreError, Tx, on_pool, on_tx};
+
+/// Advisory lock key shared by charges (shared) and month closing (exclusive) on PostgreSQL,
+/// so that a charge is never written into a month while that month is being closed. SQLite
+/// has one writer, which gives the same for free.
+const FEE_LOCK: i64 = 0x6c69_6272_6665_6573;
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct FeeRow {
+    pub fee_transaction_id: i64,
+    pub lender_id: String,
+    pub borrower_id: String,
+    pub lend_request_id: String,
+    pub borrow_request_id: String,
+    pub service: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub basis: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub month: String,
+    pub kind: String,
+}
+
+const FEE_COLUMNS: &str = "fee_transaction_id, lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind";
+
+/// A charge about to be recorded; its month and kind are decided by the store.
+#[derive(Debug, Clone)]
+pub struct NewFee {
+    pub lender_id: String,
+    pub borrower_id: String,
+    pub lend_request_id: String,
+    pub borrow_request_id: String,
+    pub service: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub basis: String,
+    pub occurred_at: OffsetDateTime,
+}
+
+/// A fee row with its month and kind given (bulk loads, benchmarks).
+#[derive(Debug, Clone)]
+pub struct FeeLoad {
+    pub fee: NewFee,
+    pub month: String,
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct SettlementRow {
+    pub month: String,
+    pub mode: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub closed_at: OffsetDateTime,
+    pub closed_by: String,
+    pub charges: i64,
+    pub corrections: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct LineRow {
+    library_id: String,
+    counterparty_id: Option<String>,
+    currency: String,
+    receivable_minor: i64,
+    payable_minor: i64,
+    net_minor: i64,
+    charges: i64,
+}
+
+impl From<LineRow> for Position {
+    fn from(l: LineRow) -> Self {
+        Position {
+            library: l.library_id,
+            counterparty: l.counterparty_id,
+            currency: l.currency,
+            receivable: l.receivable_minor,
+            payable: l.payable_minor,
+            net: l.net_minor,
+            charges: l.charges,
+        }
+    }
+}
+
+fn schedule_from(json: sqlx::types::Json<FeeSchedule>) -> FeeSchedule {
+    json.0
+}
+
+const PAIR_TOTALS_SQL: &str =
+    "SELECT lender_id, borrower_id, currency, CAST(SUM(amount_minor) AS BIGINT), COUNT(*)
+     FROM fee_transaction WHERE month = $1 GROUP BY lender_id, borrower_id, currency
+     ORDER BY lender_id, borrower_id, currency";
+
+fn pair_totals(rows: Vec<(String, String, String, i64, i64)>) -> Vec<PairTotal> {
+    rows.into_iter()
+        .map(|(lender, borrower, currency, amount, charges)| PairTotal {
+            lender,
+            borrower,
+            currency,
+            amount,
+            charges,
+        })
+        .collect()
+}
+
+impl Store {
+    pub async fn fee_schedule(&self, library_id: &str) -> Result<Option<FeeSchedule>> {
+        let row: Option<(sqlx::types::Json<FeeSchedule>,)> = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT schedule FROM fee_schedule WHERE library_id = $1")
+                .bind(library_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|r| schedule_from(r.0)))
+    }
+
+    /// The charges of a borrowing request (what the borrowing library pays for it).
+    pub async fn fees_of_borrow_request(&self, request_id: &str) -> Result<Vec<FeeRow>> {
+        let sql = format!(
+            "SELECT {FEE_COLUMNS} FROM fee_transaction WHERE borrow_request_id = $1 ORDER BY fee_transaction_id"
+        );
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, FeeRow>(sqlx::AssertSqlSafe(sql)).bind(request_id).fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    /// The charges of a lending request (what the lender is owed for it).
+    pub async fn fees_of_lend_request(&self, request_id: &str) -> Result<Vec<FeeRow>> {
+        let sql = format!(
+            "SELECT {FEE_COLUMNS} FROM fee_transaction WHERE lend_request_id = $1 ORDER BY fee_transaction_id"
+        );
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, FeeRow>(sqlx::AssertSqlSafe(sql)).bind(request_id).fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    /// The charges counted in `month` where `library_id` lends or borrows, oldest first.
+    pub async fn month_fees_of(&self, month: &str, library_id: &str) -> Result<Vec<FeeRow>> {
+        let sql = format!(
+            "SELECT {FEE_COLUMNS} FROM fee_transaction WHERE month = $1 AND (lender_id = $2 OR borrower_id = $2)
+             ORDER BY fee_transaction_id"
+        );
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, FeeRow>(sqlx::AssertSqlSafe(sql)).bind(month).bind(library_id).fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    /// A closed month and its positions, sorted by library, counterparty and currency.
+    pub async fn settlement(&self, month: &str) -> Result<Option<(SettlementRow, Vec<Position>)>> {
+        let head: Option<SettlementRow> = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, SettlementRow>(
+                "SELECT month, mode, closed_at, closed_by, charges, corrections FROM settlement WHERE month = $1",
+            )
+            .bind(month)
+            .fetch_optional(p)
+            .await?
+        });
+        let Some(head) = head else { return Ok(None) };
+        let lines: Vec<LineRow> = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, LineRow>(
+                "SELECT library_id, counterparty_id, currency, receivable_minor, payable_minor, net_minor, charges
+                 FROM settlement_line WHERE month = $1 ORDER BY settlement_line_id",
+            )
+            .bind(month)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(Some((
+            head,
+            lines.into_iter().map(Position::from).collect(),
+        )))
+    }
+
+    /// Sums per lender, borrower and currency of a month, read from the pool (benchmarks and
+    /// previews; closing reads inside its transaction).
+    pub async fn fee_pair_totals(&self, month: &str) -> Result<Vec<PairTotal>> {
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as(PAIR_TOTALS_SQL).bind(month).fetch_all(p).await?
+        });
+        Ok(pair_totals(rows))
+    }
+
+    /// Baseline for the settlement benchmark: the plain `SUM … GROUP BY` over a month's rows,
+    /// every group fetched. Returns the number of groups.
+    pub async fn bench_plain_fee_sum(&self, month: &str) -> Result<usize> {
+        let rows: Vec<(String, String, i64)> = on_pool!(self.pool(), p => {
+            sqlx::query_as(
+                "SELECT lender_id, borrower_id, CAST(SUM(amount_minor) AS BIGINT) FROM fee_transaction
+                 WHERE month = $1 GROUP BY lender_id, borrower_id",
+            )
+            .bind(month)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.len())
+    }
+}
+
+impl Tx<'_> {
+    pub async fn set_fee_schedule(
+        &mut self,
+        library_id: &str,
+        s: &FeeSchedule,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO fee_schedule (library_id, schedule, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (library_id) DO UPDATE SET schedule = excluded.schedule, updated_at = excluded.updated_at",
+            )
+            .bind(library_id)
+            .bind(sqlx::types::Json(s))
+            .bind(now)
+            .execute(&mut **c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn fee_schedule(&mut self, library_id: &str) -> Result<Option<FeeSchedule>> {
+        let row: Option<(sqlx::types::Json<FeeSchedule>,)> = on_tx!(self, c => {
+            sqlx::query_as("SELECT schedule FROM fee_schedule WHERE library_id = $1")
+                .bind(library_id)
+                .fetch_optional(&mut **c)
+                .await?
+        });
+        Ok(row.map(|r| schedule_from(r.0)))
+    }
+
+    async fn closed_months_from(&mut self, from: &str) -> Result<Vec<Month>> {
+        let rows: Vec<(String,)> = on_tx!(self, c => {
+            sqlx::query_as("SELECT month FROM settlement WHERE month >= $1 ORDER BY month")
+                .bind(from)
+                .fetch_all(&mut **c)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(m,)| {
+                Month::parse(&m).ok_or_else(|| StoreError::Corrupt(format!("settlement month {m}")))
+            })
+            .collect()
+    }
+
+    /// Record a charge in the month it happened, or, if that month is closed, in the first
+    /// open month after it as a correction. Returns the row as stored.
+    pub async fn record_fee(&mut self, f: &NewFee) -> Result<FeeRow> {
+        if self.is_postgres() {
+            on_tx!(self, c => {
+                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                    .bind(FEE_LOCK)
+                    .execute(&mut **c)
+                    .await?;
+            });
+        }
+        let occurred = Month::of(f.occurred_at);
+        let closed = self.closed_months_from(&occurred.to_string()).await?;
+        let (month, late) = booking_month(occurred, &closed);
+        let load = FeeLoad {
+            fee: f.clone(),
+            month: month.to_string(),
+            kind: if late { "correction" } else { "charge" },
+        };
+        let sql = format!(
+            "INSERT INTO fee_transaction (lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {FEE_COLUMNS}"
+        );
+        let row = on_tx!(self, c => {
+            sqlx::query_as::<_, FeeRow>(sqlx::AssertSqlSafe(sql))
+                .bind(&load.fee.lender_id)
+                .bind(&load.fee.borrower_id)
+                .bind(&load.fee.lend_request_id)
+                .bind(&load.fee.borrow_request_id)
+                .bind(&load.fee.service)
+                .bind(load.fee.amount_minor)
+                .bind(&load.fee.currency)
+                .bind(&load.fee.basis)
+                .bind(load.fee.occurred_at)
+                .bind(&load.month)
+                .bind(load.kind)
+                .fetch_one(&mut **c)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// Many fee rows at once, months and kinds as given (benchmarks, imports of past traffic).
+    pub async fn load_fees(&mut self, rows: &[FeeLoad]) -> Result<()> {
+        const PER_STATEMENT: usize = 500;
+        for chunk in rows.chunks(PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO fee_transaction (lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 11;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10,
+                    b + 11
+                ));
+            }
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for r in chunk {
+                    q = q
+                        .bind(&r.fee.lender_id)
+                        .bind(&r.fee.borrower_id)
+                        .bind(&r.fee.lend_request_id)
+                        .bind(&r.fee.borrow_request_id)
+                        .bind(&r.fee.service)
+                        .bind(r.fee.amount_minor)
+                        .bind(&r.fee.currency)
+                        .bind(&r.fee.basis)
+                        .bind(r.fee.occurred_at)
+                        .bind(&r.month)
+                        .bind(r.kind);
+                }
+                q.execute(&mut **c).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Take the month-closing lock (PostgreSQL): waits for charges being written to commit and
+    /// holds new ones back until this transaction ends.
+    pub async fn lock_fees_for_closing(&mut self) -> Result<()> {
+        if self.is_postgres() {
+            on_tx!(self, c => {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(FEE_LOCK)
+                    .execute(&mut **c)
+                    .await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn settlement_head(&mut self, month: &str) -> Result<Option<SettlementRow>> {
+        let row = on_tx!(self, c => {
+            sqlx::query_as::<_, SettlementRow>(
+                "SELECT month, mode, closed_at, closed_by, charges, corrections FROM settlement WHERE month = $1",
+            )
+            .bind(month)
+            .fetch_optional(&mut **c)
+            .await?
+        });
+        Ok(row)
+    }
+
+    pub async fn fee_pair_totals(&mut self, month: &str) -> Result<Vec<PairTotal>> {
+        let rows = on_tx!(self, c => {
+            sqlx::query_as(PAIR_TOTALS_SQL).bind(month).fetch_all(&mut **c).await?
+        });
+        Ok(pair_totals(rows))
+    }
+
+    /// How many of a month's rows are corrections.
+    pub async fn fee_corrections(&mut self, month: &str) -> Result<i64> {
+        let (n,): (i64,) = on_tx!(self, c => {
+            sqlx::query_as("SELECT COUNT(*) FROM fee_transaction WHERE month = $1 AND kind = 'correction'")
+                .bind(month)
+                .fetch_one(&mut **c)
+                .await?
+        });
+        Ok(n)
+    }
+
+    /// Store a closed month with its positions.
+    pub async fn insert_settlement(
+        &mut self,
+        head: &SettlementRow,
+        positions: &[Position],
+    ) -> Result<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO settlement (month, mode, closed_at, closed_by, charges, corrections)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&head.month)
+            .bind(&head.mode)
+            .bind(head.closed_at)
+            .bind(&head.closed_by)
+            .bind(head.charges)
+            .bind(head.corrections)
+            .execute(&mut **c)
+            .await?;
+        });
+        for p in positions {
+            on_tx!(self, c => {
+                sqlx::query(
+                    "INSERT INTO settlement_line (month, library_id, counterparty_id, currency, receivable_minor, payable_minor, net_minor, charges)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&head.month)
+                .bind(&p.library)
+                .bind(&p.counterparty)
+                .bind(&p.currency)
+                .bind(p.receivable)
+                .bind(p.payable)
+                .bind(p.net)
+                .bind(p.charges)
+                .execute(&mut **c)
+                .await?;
+            });
+        }
+        Ok(())
+    }
+}
