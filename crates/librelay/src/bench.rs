@@ -54,6 +54,10 @@ pub enum BenchCommand {
         /// SQLite durability on both nodes: full or normal.
         #[arg(long, default_value = "full")]
         sync: String,
+        /// Offer ISO 18626 messages at this rate (loans are started at a sixth of it) instead
+        /// of as fast as the nodes take them, to read the latency at a given load.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// MARC import (store + index) against parsing alone with the marc crate and, when
     /// installed, `yaz-marcdump FILE > /dev/null`; then search latency over mixed queries
@@ -91,7 +95,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             n,
             concurrency,
             sync,
-        } => federation(n, concurrency, &sync).await,
+            rate,
+        } => federation(n, concurrency, &sync, rate).await,
         BenchCommand::Lifecycle {
             n,
             concurrency,
@@ -274,7 +279,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn federation(n: usize, concurrency: usize, sync: &str) -> anyhow::Result<()> {
+async fn federation(
+    n: usize,
+    concurrency: usize,
+    sync: &str,
+    offered_rate: Option<f64>,
+) -> anyhow::Result<()> {
     let (app_a, dir_a) = start_node(sync).await?;
     let (app_b, dir_b) = start_node(sync).await?;
     let a = run_node(app_a, dir_a);
@@ -324,9 +334,18 @@ async fn federation(n: usize, concurrency: usize, sync: &str) -> anyhow::Result<
     let staff = da.user("bcu-borrow").await?;
     let patron = da.user("bcu-faculty").await?;
     let lender = db.user("htu-lend").await?;
+    // Paced: a loan every 6/rate seconds (six messages a loan), however long loans take.
+    let mut pace = offered_rate.filter(|r| *r > 0.0).map(|r| {
+        let mut t = tokio::time::interval(std::time::Duration::from_secs_f64(6.0 / r));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        t
+    });
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
+        if let Some(t) = pace.as_mut() {
+            t.tick().await;
+        }
         let permit = limit.clone().acquire_owned().await?;
         let (da, db) = (da.clone(), db.clone());
         let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
@@ -353,8 +372,12 @@ async fn federation(n: usize, concurrency: usize, sync: &str) -> anyhow::Result<
     lat.sort_by(f64::total_cmp);
     let messages = lat.len();
     let rate = messages as f64 / secs;
+    let offered = match offered_rate {
+        Some(r) => format!("messages offered at {r:.0}/s, at most {concurrency} loans in flight"),
+        None => format!("{concurrency} loans in flight"),
+    };
     println!(
-        "librelay bench federation (two nodes on loopback, {} store, synchronous={sync}, {concurrency} loans in flight)",
+        "librelay bench federation (two nodes on loopback, {} store, synchronous={sync}, {offered})",
         a.st.store.engine()
     );
     println!("  loans:                      {n} ({failed} failed) in {secs:.2} s");

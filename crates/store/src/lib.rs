@@ -202,7 +202,7 @@ impl Store {
         let directory: Arc<directory::Cache> = Arc::default();
         let inner = Inner {
             pool: Pool::Sqlite(read),
-            writer: Some(writer::Writer::start(conn, directory.clone())),
+            writer: Some(writer::Writer::start(conn, directory.clone())?),
             outbox_ready: Notify::new(),
             directory,
             routing: Default::default(),

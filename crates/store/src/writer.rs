@@ -31,10 +31,20 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: SqliteConnection, directory: Arc<Cache>) -> Self {
+    /// Starts the writer on a thread of its own. On the shared runtime its task would wait in
+    /// line behind request handlers after each of the many statements of a batch (every one a
+    /// round trip to the connection's worker thread); on its own thread it is woken at once.
+    pub(crate) fn start(conn: SqliteConnection, directory: Arc<Cache>) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(run(conn, directory, rx));
-        Writer { jobs: tx }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Config(format!("the SQLite writer's runtime: {e}")))?;
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || runtime.block_on(run(conn, directory, rx)))
+            .map_err(|e| StoreError::Config(format!("the SQLite writer's thread: {e}")))?;
+        Ok(Writer { jobs: tx })
     }
 
     pub(crate) async fn run<T, E, F>(&self, f: F) -> Result<T, E>
