@@ -215,10 +215,13 @@ impl Tx<'_> {
         }
         let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
+            // The limit goes on the keys' own rows: a key many requests share (a common
+            // title word and no year) then costs index entries, not every request's row.
             "SELECT {cols} FROM borrow_request WHERE request_id IN (
-                SELECT DISTINCT request_id FROM request_match_key
-                 WHERE library_id = $1 AND created_at >= $2 AND match_key IN ({marks}))
-             ORDER BY created_at DESC LIMIT $3",
+                SELECT request_id FROM request_match_key
+                 WHERE library_id = $1 AND created_at >= $2 AND match_key IN ({marks})
+                 ORDER BY created_at DESC LIMIT $3)
+             ORDER BY created_at DESC",
             cols = crate::request::BORROW_COLUMNS,
             marks = marks.join(", ")
         );
