@@ -277,11 +277,19 @@ async fn get_json(service: &'static str, id: &Identifier, url: &str) -> Result<V
 async fn from_catalog(st: &AppState, isbn: &Isbn) -> Result<Option<Found>, LookupError> {
     let index = st.catalog.clone();
     let q = isbn.as_isbn13().to_owned();
-    let page = tokio::task::spawn_blocking(move || index.search(&q, 1, 1))
-        .await
-        .ok()
-        .and_then(Result::ok);
-    let Some(hit) = page.and_then(|p| p.hits.into_iter().next()) else {
+    // A broken index is logged and the next source asked, rather than the lookup failing.
+    let page = match tokio::task::spawn_blocking(move || index.search(&q, 1, 1)).await {
+        Ok(Ok(page)) => page,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "union catalog search failed during an ISBN lookup");
+            return Ok(None);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "union catalog search task failed during an ISBN lookup");
+            return Ok(None);
+        }
+    };
+    let Some(hit) = page.hits.into_iter().next() else {
         return Ok(None);
     };
     let records = st
