@@ -2,6 +2,7 @@
 //! page, the web pages for readers and staff, and the background jobs (outbox delivery, deadline sweeps), all started by `App`.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod app;

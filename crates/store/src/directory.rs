@@ -309,6 +309,29 @@ impl Tx<'_> {
         }
     }
 
+    /// Replace a staff account's roles (comma-separated, as `roles_to_string` writes them).
+    pub async fn set_user_roles(
+        &mut self,
+        library: &str,
+        user_id: &str,
+        roles: &str,
+    ) -> Result<()> {
+        let n = on_tx!(self, c => {
+            sqlx::query("UPDATE app_user SET roles = $3 WHERE library_id = $1 AND user_id = $2")
+                .bind(library)
+                .bind(user_id)
+                .bind(roles)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
     pub async fn library_by_agency(
         &mut self,
         agency_type: &str,

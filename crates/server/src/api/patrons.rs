@@ -91,23 +91,37 @@ pub async fn register(
     State(st): State<AppState>,
     Body(r): Body<Registration>,
 ) -> ApiResult<(StatusCode, Json<PatronView>)> {
-    let mut errors = Vec::new();
-    let username = r.username.trim().to_lowercase();
+    let user = register_reader(&st, r).await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// The username as stored (trimmed, lower case), or why it cannot be one.
+pub(crate) fn check_username(raw: &str) -> Result<String, FieldError> {
+    let username = raw.trim().to_lowercase();
     if !(3..=64).contains(&username.len())
         || !username
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
     {
-        errors.push(field(
+        return Err(field(
             "username",
             "invalid_username",
             "3 to 64 letters, digits, . _ - or @",
         ));
     }
-    if r.password.chars().count() < 8 {
+    Ok(username)
+}
+
+/// The password and display name rules every account shares; problems are added to `errors`.
+pub(crate) fn check_password_and_name(
+    password: &str,
+    display_name: &str,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    if password.chars().count() < 8 {
         errors.push(field("password", "too_short", "at least 8 characters"));
     }
-    let display_name = r.display_name.trim().to_owned();
+    let display_name = display_name.trim().to_owned();
     if display_name.is_empty() || display_name.chars().count() > 200 {
         errors.push(field(
             "display_name",
@@ -115,6 +129,21 @@ pub async fn register(
             "a name of 1 to 200 characters",
         ));
     }
+    display_name
+}
+
+/// Register a reader (pending until staff approve): the API's and the registration page's
+/// one way in. Every bad field is named; a taken username is a conflict.
+pub async fn register_reader(st: &AppState, r: Registration) -> ApiResult<store::UserRow> {
+    let mut errors = Vec::new();
+    let username = match check_username(&r.username) {
+        Ok(u) => u,
+        Err(e) => {
+            errors.push(e);
+            String::new()
+        }
+    };
+    let display_name = check_password_and_name(&r.password, &r.display_name, &mut errors);
     let patron_type = PatronType::parse(r.patron_type.trim());
     if patron_type.is_none() {
         errors.push(field(
@@ -174,7 +203,7 @@ pub async fn register(
             StoreError::Conflict(_) => ApiError::Conflict("that username is taken".to_owned()),
             other => ApiError::from(other),
         })?;
-    Ok((StatusCode::CREATED, Json(st.store.user(&id).await?.into())))
+    Ok(st.store.user(&id).await?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -184,7 +213,7 @@ pub struct PatronQuery {
     pub status: Option<String>,
 }
 
-fn require_staff(user: &CurrentUser) -> ApiResult<()> {
+pub(crate) fn require_staff(user: &CurrentUser) -> ApiResult<()> {
     if user.can(Actor::BorrowingStaff) || user.can(Actor::Manager) {
         Ok(())
     } else {
@@ -214,12 +243,15 @@ pub async fn list(
     ))
 }
 
-async fn set_status(
+/// Approve (active) or refuse / suspend a reader of the staff member's library: the API's and
+/// the pages' one way. A reader approved after registering gets the welcome letter in the same
+/// transaction.
+pub async fn set_status(
     st: &AppState,
     user: &CurrentUser,
     id: &str,
     status: AccountStatus,
-) -> ApiResult<Json<PatronView>> {
+) -> ApiResult<store::UserRow> {
     require_staff(user)?;
     let patron = st
         .store
@@ -257,7 +289,7 @@ async fn set_status(
     if welcome {
         st.store.notify_outbox();
     }
-    Ok(Json(st.store.user(id).await?.into()))
+    Ok(st.store.user(id).await?)
 }
 
 /// Approve a registered reader: they can log in and ask for items.
@@ -269,7 +301,11 @@ pub async fn approve(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PatronView>> {
-    set_status(&st, &user, &id, AccountStatus::Active).await
+    Ok(Json(
+        set_status(&st, &user, &id, AccountStatus::Active)
+            .await?
+            .into(),
+    ))
 }
 
 /// Suspend a reader: their tokens stop working at once.
@@ -281,5 +317,9 @@ pub async fn suspend(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<PatronView>> {
-    set_status(&st, &user, &id, AccountStatus::Suspended).await
+    Ok(Json(
+        set_status(&st, &user, &id, AccountStatus::Suspended)
+            .await?
+            .into(),
+    ))
 }
