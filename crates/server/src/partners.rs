@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 
+use domain::calendar::ClosedDays;
+use domain::library::PartnerPolicy;
 use domain::partner::{self, PartnerRecord, RowError};
 use serde::Serialize;
 use store::{Json, LibraryRow, Store, StoreError};
@@ -45,6 +47,17 @@ pub async fn import(
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
     };
+    import_rows(store, rows, terms_for, now).await.map(Ok)
+}
+
+/// Import rows already split into fields (a file's, or the one row of the partner form): the
+/// same checks and the same transaction as a file.
+pub async fn import_rows(
+    store: &Store,
+    rows: Vec<partner::RawRow>,
+    terms_for: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<ImportSummary, StoreError> {
     let read = rows.len();
     let (good, mut errors) = partner::check_rows(rows);
     let known = store.libraries().await?;
@@ -134,11 +147,125 @@ pub async fn import(
             })
         })
         .await?;
-    Ok(Ok(ImportSummary {
+    Ok(ImportSummary {
         read,
         created,
         updated,
         rejected,
         errors,
-    }))
+    })
+}
+
+/// A library and the terms it grants as the columns of a partner file, so that a form can show
+/// them and send them back through [`import_rows`].
+pub fn columns_of(lib: &LibraryRow, policy: Option<&PartnerPolicy>) -> Vec<(String, String)> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let closed = &lib.closed_days.0;
+    let weekday = |w: &domain::calendar::WeekdayName| {
+        serde_json::to_value(w)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let mut out = vec![
+        ("code", lib.library_id.clone()),
+        (
+            "agency",
+            format!("{}:{}", lib.agency_type, lib.agency_value),
+        ),
+        ("name_en", lib.name_en.clone()),
+        ("name_zh", lib.name_zh.clone()),
+        ("kind", lib.kind.clone()),
+        ("region", lib.region.clone()),
+        ("address", lib.address.clone()),
+        ("hub", lib.hub_id.clone().unwrap_or_default()),
+        (
+            "closed_weekdays",
+            closed
+                .weekdays
+                .iter()
+                .map(weekday)
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        (
+            "closed_dates",
+            closed
+                .dates
+                .iter()
+                .filter_map(|d| d.format(fmt).ok())
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+    ];
+    if let Some(p) = policy {
+        let currency = p
+            .loan_fee
+            .as_ref()
+            .or(p.copy_fee.as_ref())
+            .map_or_else(|| "CNY".to_owned(), |m| m.currency.as_str().to_owned());
+        out.extend([
+            (
+                "services",
+                p.services
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ),
+            ("currency", currency),
+            (
+                "loan_fee",
+                p.loan_fee
+                    .as_ref()
+                    .map(|m| m.to_decimal_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "copy_fee",
+                p.copy_fee
+                    .as_ref()
+                    .map(|m| m.to_decimal_string())
+                    .unwrap_or_default(),
+            ),
+            ("loan_days", p.loan_days.to_string()),
+            ("answer_days", p.answer_days.to_string()),
+            ("delivery_methods", p.delivery_methods.join(";")),
+            ("payment_methods", p.payment_methods.join(";")),
+            ("active", p.active.to_string()),
+        ]);
+    }
+    out.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Set a library's own closed weekdays and dates (written as in a partner file: `saturday;
+/// sunday`, `2026-10-01;2026-10-02`), checked by the same rules as an imported row.
+pub async fn set_closed_days(
+    store: &Store,
+    library_id: &str,
+    weekdays: &str,
+    dates: &str,
+) -> Result<Result<ClosedDays, Vec<RowError>>, StoreError> {
+    let lib = store.library(library_id).await?;
+    let mut fields = columns_of(&lib, None);
+    for (k, v) in &mut fields {
+        match k.as_str() {
+            "closed_weekdays" => *v = weekdays.to_owned(),
+            "closed_dates" => *v = dates.to_owned(),
+            _ => {}
+        }
+    }
+    let record = match partner::check_row((1, fields)) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    let closed = record.closed.clone();
+    let row = LibraryRow {
+        closed_days: Json(record.closed),
+        ..lib
+    };
+    store
+        .write(move |tx| Box::pin(async move { tx.upsert_library(&row).await }))
+        .await?;
+    Ok(Ok(closed))
 }

@@ -50,6 +50,16 @@ pub async fn put_settings(
     user: CurrentUser,
     super::extract::Json(input): super::extract::Json<CopyrightSettings>,
 ) -> ApiResult<axum::Json<CopyrightSettings>> {
+    Ok(axum::Json(save_settings(&st, &user, input).await?))
+}
+
+/// Check and store the library's copyright terms (its admins): the API's and the settings
+/// page's one way.
+pub async fn save_settings(
+    st: &AppState,
+    user: &CurrentUser,
+    input: CopyrightSettings,
+) -> ApiResult<CopyrightSettings> {
     if !user.roles.iter().any(|r| r.is_admin()) {
         return Err(ApiError::Forbidden(
             "copyright terms are set by the library's admins".to_owned(),
@@ -65,7 +75,7 @@ pub async fn put_settings(
             Box::pin(async move { tx.set_copyright_settings(&lib, &saved, now).await })
         })
         .await?;
-    Ok(axum::Json(input))
+    Ok(input)
 }
 
 /// Clear copyright for a request over the library's limit, so that it may be approved and

@@ -450,7 +450,10 @@ pub async fn issue_link(
 }
 
 /// The library's delivery terms: its own, else the node's configuration.
-fn delivery_terms(own: Option<DeliverySettings>, config: &crate::Config) -> DeliverySettings {
+pub(crate) fn delivery_terms(
+    own: Option<DeliverySettings>,
+    config: &crate::Config,
+) -> DeliverySettings {
     own.unwrap_or(DeliverySettings {
         max_views: (config.delivery_max_views > 0).then_some(config.delivery_max_views),
         days: config.delivery_days.clamp(1, 60),
@@ -478,6 +481,16 @@ pub async fn put_settings(
     user: CurrentUser,
     super::extract::Json(input): super::extract::Json<DeliverySettings>,
 ) -> ApiResult<axum::Json<DeliverySettings>> {
+    Ok(axum::Json(save_settings(&st, &user, input).await?))
+}
+
+/// Check and store the library's delivery terms (its admins): the API's and the settings
+/// page's one way.
+pub async fn save_settings(
+    st: &AppState,
+    user: &CurrentUser,
+    input: DeliverySettings,
+) -> ApiResult<DeliverySettings> {
     if !user.roles.iter().any(|r| r.is_admin()) {
         return Err(ApiError::Forbidden(
             "delivery terms are set by the library's admins".to_owned(),
@@ -491,7 +504,7 @@ pub async fn put_settings(
     st.store
         .write(move |tx| Box::pin(async move { tx.set_delivery_settings(&lib, &saved, now).await }))
         .await?;
-    Ok(axum::Json(input))
+    Ok(input)
 }
 
 /// Staff issue the reader a new link (the old one stops working), e.g. after it expired.

@@ -210,6 +210,16 @@ pub async fn put_settings(
     user: CurrentUser,
     Json(input): Json<RoutingSettings>,
 ) -> ApiResult<axum::Json<RoutingSettings>> {
+    Ok(axum::Json(save_settings(&st, &user, input).await?))
+}
+
+/// Check and store the library's routing settings (its admins): the API's and the settings
+/// page's one way.
+pub async fn save_settings(
+    st: &AppState,
+    user: &CurrentUser,
+    input: RoutingSettings,
+) -> ApiResult<RoutingSettings> {
     if !user.roles.iter().any(|r| r.is_admin()) {
         return Err(ApiError::Forbidden(
             "routing settings are set by the library's admins".to_owned(),
@@ -223,5 +233,5 @@ pub async fn put_settings(
     st.store
         .write(move |tx| Box::pin(async move { tx.set_routing_settings(&lib, &saved, now).await }))
         .await?;
-    Ok(axum::Json(input))
+    Ok(input)
 }
