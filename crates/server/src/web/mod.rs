@@ -2,10 +2,14 @@
 //! JavaScript, with htmx (served from the project) for partial updates. Sessions are API tokens
 //! kept in an HttpOnly cookie; cross-site form posts are refused by Sec-Fetch-Site / Origin.
 
+pub mod accounts;
+pub mod admin;
 pub mod catalog;
+pub mod forms;
 pub mod openurl;
 pub mod reader;
 pub mod reset;
+pub mod review;
 pub mod session;
 pub mod staff;
 
@@ -40,6 +44,10 @@ pub fn router(state: AppState) -> Router {
             "/reset-password/{token}",
             get(reset::new_page).post(reset::set),
         )
+        .route(
+            "/register",
+            get(accounts::register_get).post(accounts::register_post),
+        )
         .route("/lang", post(switch_language))
         .route("/start", get(start))
         .route("/openurl", get(reader::openurl))
@@ -51,6 +59,48 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}", get(reader::detail))
         .route("/requests/{id}/act", post(reader::act))
         .route("/requests/{id}/copy", get(reader::copy))
+        .route("/requests/{id}/clearance", post(review::clear))
+        .route("/requests/{id}/fill-from-copy", post(review::fill))
+        .route("/staff/readers", get(accounts::readers))
+        .route(
+            "/staff/readers/{id}/approve",
+            post(accounts::approve_reader),
+        )
+        .route("/staff/readers/{id}/reject", post(accounts::reject_reader))
+        .route("/admin", get(admin::home))
+        .route(
+            "/admin/users",
+            get(accounts::users).post(accounts::create_user),
+        )
+        .route("/admin/users/{id}/roles", post(accounts::change_roles))
+        .route("/admin/users/{id}/disable", post(accounts::disable_user))
+        .route("/admin/users/{id}/enable", post(accounts::enable_user))
+        .route("/admin/partners", get(admin::partners))
+        .route(
+            "/admin/partners/new",
+            get(admin::partner_new).post(admin::partner_create),
+        )
+        .route("/admin/partners/import", post(admin::partner_import))
+        .route(
+            "/admin/partners/{code}",
+            get(admin::partner_edit).post(admin::partner_save),
+        )
+        .route(
+            "/admin/closed-days",
+            get(admin::closed_days).post(admin::closed_days_save),
+        )
+        .route(
+            "/admin/routing",
+            get(admin::routing).post(admin::routing_save),
+        )
+        .route(
+            "/admin/copyright",
+            get(admin::copyright).post(admin::copyright_save),
+        )
+        .route(
+            "/admin/delivery",
+            get(admin::delivery).post(admin::delivery_save),
+        )
         .route("/staff/borrowing", get(staff::borrowing))
         .route(
             "/staff/borrowing/new",
@@ -223,6 +273,12 @@ impl Ctx {
             }
             if u.can(Actor::LendingStaff) {
                 add("/staff/lending", m.nav_lending);
+            }
+            if crate::api::patrons::require_staff(u).is_ok() {
+                add("/staff/readers", m.nav_readers);
+            }
+            if u.roles.iter().any(|r| r.is_admin()) {
+                add("/admin", m.nav_admin);
             }
         }
         Chrome {

@@ -142,6 +142,8 @@ pub struct FormPage {
     pub lookup_error: Option<&'static str>,
     /// Where a lookup filled the form in from.
     pub found: Option<&'static str>,
+    /// The copyright declaration the reader accepts: the library's own, in the page's language.
+    pub declaration: String,
 }
 
 /// (field name, message) pairs in the reader's language.
@@ -324,7 +326,30 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
         lookup_value: String::new(),
         lookup_error: None,
         found: None,
+        declaration: m.f_copyright.to_owned(),
     }
+}
+
+/// The form page with the declaration of the user's library (its copyright settings, in the
+/// page's language) instead of the built-in wording.
+async fn form_page_for(
+    ctx: &Ctx,
+    form: &RequestForm,
+    errors: FieldErrors,
+    prefilled: bool,
+) -> WebResult<FormPage> {
+    let mut page = form_page(ctx, form, errors, prefilled);
+    let user = ctx.user()?;
+    let terms = ctx.st.store.copyright_settings(&user.library_id).await?;
+    let text = if ctx.m.lang == "zh-CN" {
+        terms.declaration_zh
+    } else {
+        terms.declaration_en
+    };
+    if !text.trim().is_empty() {
+        page.declaration = text.trim().to_owned();
+    }
+    Ok(page)
 }
 
 /// `?lookup=…` on the form: what the reader typed.
@@ -409,12 +434,14 @@ pub async fn new_form(ctx: Ctx, q: QueryIn<LookupParam>) -> Response {
         requester(&ctx)?;
         let typed = query(q)?.lookup.unwrap_or_default();
         if typed.trim().is_empty() {
-            return Ok(ctx.page(form_page(&ctx, &RequestForm::default(), Vec::new(), false)));
+            let page = form_page_for(&ctx, &RequestForm::default(), Vec::new(), false).await?;
+            return Ok(ctx.page(page));
         }
         let m = ctx.m;
         let mut page = match crate::lookup::lookup(&ctx.st, &typed).await {
             Ok(found) => {
-                let mut page = form_page(&ctx, &form_from_found(&found), Vec::new(), false);
+                let mut page =
+                    form_page_for(&ctx, &form_from_found(&found), Vec::new(), false).await?;
                 page.found = Some(match found.source {
                     "catalog" => m.lookup_from_catalog,
                     "pubmed" => m.lookup_from_pubmed,
@@ -427,7 +454,8 @@ pub async fn new_form(ctx: Ctx, q: QueryIn<LookupParam>) -> Response {
                 if let LookupError::Service { .. } = &e {
                     tracing::warn!(error = %e, "identifier lookup failed");
                 }
-                let mut page = form_page(&ctx, &RequestForm::default(), Vec::new(), false);
+                let mut page =
+                    form_page_for(&ctx, &RequestForm::default(), Vec::new(), false).await?;
                 page.lookup_error = Some(match e {
                     LookupError::Unrecognised(_) => m.lookup_unrecognised,
                     LookupError::NotFound { .. } => m.lookup_not_found,
@@ -445,15 +473,15 @@ pub async fn new_form(ctx: Ctx, q: QueryIn<LookupParam>) -> Response {
 
 /// `GET /openurl?…`: the form, filled in from the link a discovery system sent the reader.
 pub async fn openurl(ctx: Ctx, q: QueryIn<Vec<(String, String)>>) -> Response {
-    let r = openurl_form(&ctx, q);
+    let r = openurl_form(&ctx, q).await;
     ctx.finish(r)
 }
 
-fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult<Response> {
+async fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult<Response> {
     requester(ctx)?;
     let Query(pairs) = q.map_err(|e| WebError::Bad(|m| m.err_bad_address, Some(e.body_text())))?;
     let form = super::openurl::form_from_openurl(&pairs);
-    Ok(ctx.page(form_page(ctx, &form, Vec::new(), true)))
+    Ok(ctx.page(form_page_for(ctx, &form, Vec::new(), true).await?))
 }
 
 /// Place the request; on bad input the form comes back with each error next to its field.
@@ -488,7 +516,7 @@ pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) ->
                     {
                         errors.extend(field_errors(fields));
                     }
-                    let page = form_page(&ctx, &form, errors, false);
+                    let page = form_page_for(&ctx, &form, errors, false).await?;
                     return Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page));
                 }
             }
@@ -506,7 +534,7 @@ pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) ->
                 Ok(see_other(&to))
             }
             Err(ApiError::Invalid(fields)) => {
-                let page = form_page(&ctx, &form, field_errors(fields), false);
+                let page = form_page_for(&ctx, &form, field_errors(fields), false).await?;
                 Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page))
             }
             Err(e) => Err(WebError::Api(e)),
@@ -669,6 +697,9 @@ pub struct DetailPage {
     /// Borrowing staff: the lender string with the reason for each place, and who was left out.
     pub lenders: Vec<LenderLine>,
     pub excluded: Vec<LenderLine>,
+    /// Borrowing staff: copyright standing with the clearance form, the earlier request this
+    /// one repeats, the fees recorded (rendered blocks, see `forms::blocks_html`).
+    pub review_html: String,
 }
 
 /// One lender of the string (or one left out) as the staff page shows it.
@@ -744,8 +775,25 @@ pub struct DetailQuery {
 /// One borrowing request: for its reader, or for the library's borrowing staff.
 pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -> Response {
     let r = async {
+        let q = query(q)?;
+        detail_page(&ctx, &id, &q, None).await
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// The page of one borrowing request; `review` is a staff form sent back with its refusal
+/// (the fields as typed and what was wrong), shown again on the page with 422.
+pub(crate) async fn detail_page(
+    ctx: &Ctx,
+    id: &str,
+    q: &DetailQuery,
+    review: Option<(super::accounts::Pairs, ApiError)>,
+) -> WebResult<Response> {
+    {
         let user = ctx.user()?;
-        let req = visible_borrow(&ctx.st, user, &id).await?;
+        let req = visible_borrow(&ctx.st, user, id).await?;
+        let failed = review.is_some();
         let allowed = allowed_actions(&req, user).map_err(ApiError::from)?;
         let events = ctx
             .st
@@ -759,6 +807,12 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
         facts.add(m.f_max_cost, c.max_cost.as_ref().map(|v| v.to_string()));
         facts.add(m.f_note, c.patron_note.clone());
         facts.add(m.col_due, req.due_date.map(|d| d.to_string()));
+        let review_html = if user.is_patron() {
+            String::new()
+        } else {
+            let blocks = super::review::blocks(ctx, &req, review).await?;
+            super::forms::blocks_html(m, &blocks)
+        };
         let (lenders, excluded) = if user.is_patron() {
             (Vec::new(), Vec::new())
         } else {
@@ -791,7 +845,6 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
                 note: e.note.filter(|_| !patron || e.actor == "patron"),
             })
             .collect();
-        let q = query(q)?;
         let notice = if q.sent.is_some() {
             Some(m.request_sent)
         } else if q.done.is_some() {
@@ -822,28 +875,35 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
                 m.open_copy,
             )
         });
-        Ok(ctx.page(DetailPage {
-            m,
-            ch: ctx.chrome(),
-            actions_empty: forms.is_empty(),
-            actions_html,
-            id: req.request_id.clone(),
-            title: req.title.clone(),
-            format: m.format(&req.format).to_owned(),
-            state: m.borrow_state(&req.state).to_owned(),
-            facts: facts.0,
-            flags,
-            events,
-            back,
-            back_label,
-            notice,
-            extra_link,
-            lenders,
-            excluded,
-        }))
+        let status = if failed {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        Ok(ctx.respond(
+            status,
+            DetailPage {
+                m,
+                ch: ctx.chrome(),
+                actions_empty: forms.is_empty(),
+                actions_html,
+                id: req.request_id.clone(),
+                title: req.title.clone(),
+                format: m.format(&req.format).to_owned(),
+                state: m.borrow_state(&req.state).to_owned(),
+                facts: facts.0,
+                flags,
+                events,
+                back,
+                back_label,
+                notice,
+                extra_link,
+                lenders,
+                excluded,
+                review_html,
+            },
+        ))
     }
-    .await;
-    ctx.finish(r)
 }
 
 /// An action from the detail page, through the same flow as the JSON API.

@@ -36,6 +36,9 @@ pub struct LoginQuery {
     /// Back from setting a new password.
     #[serde(default)]
     pub reset: Option<String>,
+    /// Back from registering.
+    #[serde(default)]
+    pub registered: Option<String>,
 }
 
 pub async fn login_page(ctx: Ctx, q: super::QueryIn<LoginQuery>) -> Response {
@@ -47,7 +50,9 @@ pub async fn login_page(ctx: Ctx, q: super::QueryIn<LoginQuery>) -> Response {
         .and_then(local_path)
         .unwrap_or_default()
         .to_owned();
-    let notice = if q.reset.is_some() {
+    let notice = if q.registered.is_some() {
+        Some(ctx.m.register_done)
+    } else if q.reset.is_some() {
         Some(ctx.m.reset_done)
     } else if q.out.is_some() {
         Some(ctx.m.logged_out)

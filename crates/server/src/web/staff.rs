@@ -642,7 +642,7 @@ async fn queue_act(
 }
 
 /// A refused action in a sentence, for the message above the queue.
-fn refusal_text(m: &'static Msg, e: &ApiError) -> String {
+pub(crate) fn refusal_text(m: &'static Msg, e: &ApiError) -> String {
     match e {
         ApiError::Refused(domain::Refusal::NotAllowed { .. }) => m.err_not_allowed.to_owned(),
         ApiError::Refused(domain::Refusal::Forbidden { .. }) => m.err_action_forbidden.to_owned(),
@@ -748,6 +748,7 @@ pub async fn lend_detail(
             extra_link: Some((format!("{here}/slip"), m.slip_link)),
             lenders: Vec::new(),
             excluded: Vec::new(),
+            review_html: String::new(),
         }))
     }
     .await;

@@ -20,3 +20,4 @@ mod routing;
 mod stats;
 mod store_contract;
 mod web;
+mod web_admin;

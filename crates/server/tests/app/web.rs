@@ -22,7 +22,7 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -57,7 +57,12 @@ pub(crate) async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> Page
 }
 
 /// A same-origin form post, as a browser sends it.
-async fn post_form(app: &TestApp, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
+pub(crate) async fn post_form(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> Page {
     let mut r = browser()
         .post(format!("{}{path}", app.base))
         .header("sec-fetch-site", "same-origin")
@@ -870,8 +875,37 @@ async fn every_page_each_role_can_reach_answers_in_its_language_without_broken_l
     )
     .await;
     assert_eq!(placed.status, 303);
+    // The same chapter again, from another reader: staff pages show it as a duplicate, with a
+    // link to the earlier request.
+    let again = web_login(&app, "bcu-phd").await;
+    let repeated = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&again),
+        &[
+            ("format", "chapter_copy"),
+            ("title", "A chapter"),
+            ("source_title", "A book"),
+        ],
+    )
+    .await;
+    assert_eq!(repeated.status, 303);
+    let second = repeated.location().split('?').next().unwrap().to_owned();
+    let staff = web_login(&app, "bcu-borrow").await;
+    let page = get(&app, &second, Some(&staff)).await;
+    assert!(
+        page.body.contains("This repeats an earlier request"),
+        "{}",
+        page.body
+    );
 
-    for user in ["bcu-faculty", "bcu-borrow", "bcu-lend", "bcu-manager"] {
+    for user in [
+        "bcu-faculty",
+        "bcu-borrow",
+        "bcu-lend",
+        "bcu-manager",
+        "bcu-admin",
+    ] {
         let session = web_login(&app, user).await;
         for (lang, foreign) in [("en", "退出登录"), ("zh-CN", "Log out")] {
             let cookie = format!("{session}; librelay_lang={lang}");
@@ -905,6 +939,25 @@ async fn every_page_each_role_can_reach_answers_in_its_language_without_broken_l
                 todo.extend(local_links(&p.body));
             }
             assert!(seen.len() > 2, "{user} reached {seen:?}");
+            let must_reach: &[&str] = match user {
+                "bcu-admin" => &[
+                    "/admin",
+                    "/admin/users",
+                    "/admin/partners",
+                    "/admin/partners/new",
+                    "/admin/partners/XNU",
+                    "/admin/closed-days",
+                    "/admin/routing",
+                    "/admin/copyright",
+                    "/admin/delivery",
+                    "/staff/readers",
+                ],
+                "bcu-borrow" | "bcu-manager" => &["/staff/readers"],
+                _ => &[],
+            };
+            for page in must_reach {
+                assert!(seen.contains(*page), "{user} ({lang}) never reached {page}");
+            }
         }
     }
 }

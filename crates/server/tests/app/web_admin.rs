@@ -1,0 +1,622 @@
+//! The admin and review pages, driven as a browser would: reader registration and approval,
+//! users and roles, partners, settings, and copyright clearance on a request's page. Each
+//! change made through a page is checked through the JSON API.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Engine, TestApp, engines};
+use crate::web::{get, post_form, web_login};
+
+fn zh(cookie: &str) -> String {
+    format!("{cookie}; librelay_lang=zh-CN")
+}
+
+/// The text of the error paragraph with `id`, or "" when the page has none.
+fn error_text(body: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}">"#);
+    body.split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn registration(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let login = get(&app, "/login", None).await;
+    assert!(login.body.contains(r#"href="/register""#), "{}", login.body);
+    let form = get(&app, "/register", None).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.body.contains(r#"<option value="BCU""#),
+        "{}",
+        form.body
+    );
+
+    // A bad username comes back next to its field, in Chinese, with what was typed kept.
+    let fields = |username: &'static str| {
+        vec![
+            ("library", "BCU"),
+            ("username", username),
+            ("display_name", "王小明"),
+            ("email", "wxm@bcu.example.edu"),
+            ("password", "a-long-password"),
+            ("patron_type", "master"),
+            ("department", "历史系"),
+            ("locale", "zh-CN"),
+        ]
+    };
+    let bad = post_form(&app, "/register", Some("librelay_lang=zh-CN"), &fields("x")).await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let err = error_text(&bad.body, "register-e-username");
+    assert!(err.contains("用户名应为 3 至 64"), "{err} in {}", bad.body);
+    assert!(bad.body.contains(r#"value="王小明""#));
+    assert!(bad.body.contains(r#"<html lang="zh-CN">"#));
+
+    let ok = post_form(&app, "/register", None, &fields("wang.xiaoming")).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(ok.location(), "/login?registered=1");
+    let taken = post_form(&app, "/register", None, &fields("wang.xiaoming")).await;
+    assert_eq!(taken.status, 422);
+    assert!(error_text(&taken.body, "register-e-username").contains("taken"));
+
+    // Not yet approved: the login is refused with the reason.
+    let early = post_form(
+        &app,
+        "/login",
+        None,
+        &[
+            ("username", "wang.xiaoming"),
+            ("password", "a-long-password"),
+        ],
+    )
+    .await;
+    assert_eq!(early.status, 401);
+    assert!(
+        early.body.contains("waiting for approval"),
+        "{}",
+        early.body
+    );
+
+    // Lending staff and readers do not approve readers; the menu shows it to borrowing staff.
+    let lend = web_login(&app, "bcu-lend").await;
+    assert_eq!(get(&app, "/staff/readers", Some(&lend)).await.status, 403);
+    let reader = web_login(&app, "bcu-faculty").await;
+    assert_eq!(get(&app, "/staff/readers", Some(&reader)).await.status, 403);
+    let staff = web_login(&app, "bcu-borrow").await;
+    let list = get(&app, "/staff/readers", Some(&staff)).await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(r#"href="/staff/readers""#));
+    assert!(list.body.contains("wang.xiaoming"), "{}", list.body);
+    // Another library's staff do not see the registration.
+    let other = web_login(&app, "xnu-borrow").await;
+    let theirs = get(&app, "/staff/readers", Some(&other)).await;
+    assert!(!theirs.body.contains("wang.xiaoming"));
+
+    let id = app
+        .state
+        .store
+        .user_by_username("wang.xiaoming")
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
+    let approve = format!("/staff/readers/{id}/approve");
+    assert!(list.body.contains(&format!(r#"action="{approve}""#)));
+    let done = post_form(&app, &approve, Some(&staff), &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let after = get(&app, "/staff/readers?done=approved", Some(&staff)).await;
+    assert!(!after.body.contains("wang.xiaoming"));
+
+    // The new reader logs in and finds their pages.
+    let new = post_form(
+        &app,
+        "/login",
+        None,
+        &[
+            ("username", "wang.xiaoming"),
+            ("password", "a-long-password"),
+        ],
+    )
+    .await;
+    assert_eq!(new.status, 303, "{}", new.body);
+    let token = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "wang.xiaoming", "password": "a-long-password"}),
+            None,
+        )
+        .await;
+    assert_eq!(token.0, 200, "{}", token.1);
+    let (_, me) = app
+        .get("/api/v1/me", Some(token.1["token"].as_str().unwrap()))
+        .await;
+    assert_eq!(me["username"], "wang.xiaoming", "{me}");
+}
+
+#[tokio::test]
+async fn a_reader_registers_staff_approve_and_the_reader_logs_in() {
+    for engine in engines() {
+        registration(engine).await;
+    }
+}
+
+#[tokio::test]
+async fn an_admin_adds_staff_changes_their_roles_and_disables_them() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let borrow = web_login(&app, "bcu-borrow").await;
+    let page = get(&app, "/staff/borrowing", Some(&borrow)).await;
+    assert!(!page.body.contains(r#"href="/admin""#));
+    assert_eq!(get(&app, "/admin/users", Some(&borrow)).await.status, 403);
+
+    let admin = web_login(&app, "bcu-admin").await;
+    let users = get(&app, "/admin/users", Some(&admin)).await;
+    assert_eq!(users.status, 200);
+    assert!(users.body.contains(r#"href="/admin""#));
+    assert!(users.body.contains("bcu-lend"));
+    assert!(
+        !users.body.contains("xnu-lend"),
+        "another library's accounts"
+    );
+    // Only a hub admin makes hub admins.
+    assert!(!users.body.contains(r#"value="hub_admin""#));
+
+    let no_role = post_form(
+        &app,
+        "/admin/users",
+        Some(&zh(&admin)),
+        &[
+            ("username", "bcu-night"),
+            ("display_name", "夜班馆员"),
+            ("password", "night-shift-pw"),
+        ],
+    )
+    .await;
+    assert_eq!(no_role.status, 422);
+    assert!(error_text(&no_role.body, "new-staff-e-roles").contains("角色为必填项"));
+    assert!(no_role.body.contains(r#"value="夜班馆员""#));
+
+    let created = post_form(
+        &app,
+        "/admin/users",
+        Some(&admin),
+        &[
+            ("username", "bcu-night"),
+            ("display_name", "Night shift"),
+            ("password", "night-shift-pw"),
+            ("roles", "lending_operator"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let night = web_login_with(&app, "bcu-night", "night-shift-pw").await;
+    assert_eq!(
+        get(&app, "/start", Some(&night)).await.location(),
+        "/staff/lending"
+    );
+
+    let id = app
+        .state
+        .store
+        .user_by_username("bcu-night")
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
+    let changed = post_form(
+        &app,
+        &format!("/admin/users/{id}/roles"),
+        Some(&admin),
+        &[("roles", "borrowing_operator")],
+    )
+    .await;
+    assert_eq!(changed.status, 303);
+    assert_eq!(
+        get(&app, "/start", Some(&night)).await.location(),
+        "/staff/borrowing"
+    );
+
+    let disabled = post_form(
+        &app,
+        &format!("/admin/users/{id}/disable"),
+        Some(&admin),
+        &[],
+    )
+    .await;
+    assert_eq!(disabled.status, 303);
+    assert_eq!(
+        get(&app, "/staff/borrowing", Some(&night)).await.status,
+        303,
+        "the session ends"
+    );
+
+    // An admin cannot disable themselves.
+    let me = app
+        .state
+        .store
+        .user_by_username("bcu-admin")
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
+    let own = post_form(
+        &app,
+        &format!("/admin/users/{me}/disable"),
+        Some(&admin),
+        &[],
+    )
+    .await;
+    assert_eq!(own.status, 422);
+    assert_eq!(get(&app, "/admin/users", Some(&admin)).await.status, 200);
+}
+
+async fn web_login_with(app: &TestApp, username: &str, password: &str) -> String {
+    let p = post_form(
+        app,
+        "/login",
+        None,
+        &[("username", username), ("password", password)],
+    )
+    .await;
+    assert_eq!(p.status, 303, "login {username}: {}", p.body);
+    p.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("librelay_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The value of input `name` in a form with id `form` on the page.
+fn input_value(body: &str, form: &str, name: &str) -> String {
+    let marker = format!(r#"id="{form}-{name}" name="{name}""#);
+    body.split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split(r#"value=""#).nth(1))
+        .and_then(|v| v.split('"').next())
+        .unwrap_or_default()
+        .replace("&amp;", "&")
+        .replace("&#x27;", "'")
+}
+
+async fn partner_edit(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let lend = web_login(&app, "bcu-lend").await;
+    assert_eq!(get(&app, "/admin/partners", Some(&lend)).await.status, 403);
+    let admin = web_login(&app, "bcu-admin").await;
+    let list = get(&app, "/admin/partners", Some(&admin)).await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains(r#"href="/admin/partners/XNU""#),
+        "{}",
+        list.body
+    );
+    let form = get(&app, "/admin/partners/XNU", Some(&admin)).await;
+    assert_eq!(form.status, 200);
+    let field = |n: &str| input_value(&form.body, "partner", n);
+    let (agency, name_en, name_zh) = (field("agency"), field("name_en"), field("name_zh"));
+    assert!(agency.contains(':'), "{agency}");
+
+    let send = |loan_days: &'static str| {
+        let (agency, name_en, name_zh) = (agency.clone(), name_en.clone(), name_zh.clone());
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            post_form(
+                app,
+                "/admin/partners/XNU",
+                Some(&zh(&admin)),
+                &[
+                    ("code", "XNU"),
+                    ("agency", &agency),
+                    ("name_en", &name_en),
+                    ("name_zh", &name_zh),
+                    ("kind", "university"),
+                    ("services", "loan"),
+                    ("services", "copy"),
+                    ("currency", "CNY"),
+                    ("copy_fee", "3.50"),
+                    ("loan_days", loan_days),
+                    ("answer_days", "2"),
+                    ("closed_weekdays", "sunday"),
+                    ("active", "on"),
+                ],
+            )
+            .await
+        }
+    };
+    // A bad value is named next to its field, in Chinese, and the typed value stays.
+    let bad = send("九十").await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let err = error_text(&bad.body, "partner-e-loan_days");
+    assert!(err.contains("借期天数超出允许范围"), "{err}");
+    assert!(bad.body.contains(r#"value="九十""#));
+
+    let ok = send("21").await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(ok.location(), "/admin/partners?done=saved");
+
+    // The JSON API shows what XNU now grants BCU.
+    let token = app.login("bcu-borrow").await;
+    let (st, libs) = app.get("/api/v1/libraries", Some(&token)).await;
+    assert_eq!(st, 200);
+    let xnu = libs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["code"] == "XNU")
+        .unwrap()
+        .clone();
+    let terms = &xnu["lends_to_us"];
+    assert_eq!(terms["loan_days"], 21, "{xnu}");
+    assert_eq!(terms["answer_days"], 2, "{xnu}");
+    assert_eq!(terms["copy_fee"]["minor"], 350, "{xnu}");
+    assert_eq!(xnu["name_en"], Value::String(name_en.clone()));
+}
+
+#[tokio::test]
+async fn a_partner_edited_through_the_form_shows_in_the_api() {
+    for engine in engines() {
+        partner_edit(engine).await;
+    }
+}
+
+async fn clearance(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = web_login(&app, "bcu-admin").await;
+    let year = app.state.now().year();
+
+    // The admin sets a limit of one copy per journal and a declaration of the library's own.
+    let settings = get(&app, "/admin/copyright", Some(&admin)).await;
+    assert_eq!(settings.status, 200);
+    let fields = |limit: &'static str| {
+        vec![
+            ("declaration_zh", "本人承诺：仅供本人科研使用。"),
+            ("declaration_en", "I promise: for my own research only."),
+            ("limit", limit),
+            ("window_years", "5"),
+            ("compliance", "CCG"),
+            ("duplicate_window_days", "365"),
+        ]
+    };
+    let bad = post_form(&app, "/admin/copyright", Some(&zh(&admin)), &fields("0")).await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        error_text(&bad.body, "copyright-e-limit").contains("超出允许范围"),
+        "{}",
+        bad.body
+    );
+    let ok = post_form(&app, "/admin/copyright", Some(&admin), &fields("1")).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+
+    // The reader's form shows the library's declaration in the reader's language.
+    let reader = web_login(&app, "bcu-faculty").await;
+    let form = get(&app, "/my/requests/new", Some(&zh(&reader))).await;
+    assert!(
+        form.body.contains("本人承诺：仅供本人科研使用。"),
+        "{}",
+        form.body
+    );
+    let form = get(&app, "/my/requests/new", Some(&reader)).await;
+    assert!(form.body.contains("I promise: for my own research only."));
+
+    // The second recent copy from one journal waits for clearance.
+    let token = app.login("bcu-faculty").await;
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let (st, req) = app
+            .post(
+                "/api/v1/requests",
+                json!({"format": "article_copy", "citation": {
+                    "title": format!("Clearance study {n}"), "source_title": "Interlending & Document Supply",
+                    "issn": "0264-1615", "year": (year - 1).to_string(), "pages": format!("{}-{}", n * 10 + 1, n * 10 + 9),
+                    "copyright_declaration": true}}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(st, 201, "{req}");
+        ids.push(req["id"].as_str().unwrap().to_owned());
+    }
+    let id = &ids[1];
+    let staff = web_login(&app, "bcu-borrow").await;
+    let page = get(&app, &format!("/requests/{id}"), Some(&staff)).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(&format!(r#"action="/requests/{id}/clearance""#)),
+        "{}",
+        page.body
+    );
+    // Readers see no clearance form on their own request.
+    let own = get(&app, &format!("/requests/{id}"), Some(&reader)).await;
+    assert!(!own.body.contains("/clearance"));
+
+    // An override without its reason is refused next to the reason's field, in Chinese.
+    let refused = post_form(
+        &app,
+        &format!("/requests/{id}/clearance"),
+        Some(&zh(&staff)),
+        &[
+            ("method", "override"),
+            ("note", ""),
+            ("royalty", ""),
+            ("currency", "CNY"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        error_text(&refused.body, "clearance-e-note").contains("说明为必填项"),
+        "{}",
+        refused.body
+    );
+    let bad_amount = post_form(
+        &app,
+        &format!("/requests/{id}/clearance"),
+        Some(&staff),
+        &[
+            ("method", "royalty_paid"),
+            ("note", "CCC"),
+            ("royalty", "lots"),
+            ("currency", "CNY"),
+        ],
+    )
+    .await;
+    assert_eq!(bad_amount.status, 422);
+    assert!(!error_text(&bad_amount.body, "clearance-e-royalty").is_empty());
+    assert!(bad_amount.body.contains(r#"value="lots""#));
+
+    let cleared = post_form(
+        &app,
+        &format!("/requests/{id}/clearance"),
+        Some(&staff),
+        &[
+            ("method", "royalty_paid"),
+            ("note", "CCC invoice 7"),
+            ("royalty", "15.00"),
+            ("currency", "CNY"),
+        ],
+    )
+    .await;
+    assert_eq!(cleared.status, 303, "{}", cleared.body);
+    let staff_token = app.login("bcu-borrow").await;
+    let (_, req) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&staff_token))
+        .await;
+    assert_eq!(req["copyright"]["clearance"], "royalty_paid", "{req}");
+    let page = get(&app, &format!("/requests/{id}"), Some(&staff)).await;
+    assert!(
+        !page
+            .body
+            .contains(&format!(r#"action="/requests/{id}/clearance""#))
+    );
+    assert!(page.body.contains("15.00 CNY"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn copyright_is_cleared_through_the_request_page() {
+    for engine in engines() {
+        clearance(engine).await;
+    }
+}
+
+#[tokio::test]
+async fn other_roles_do_not_reach_the_admin_pages() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let reader = web_login(&app, "bcu-faculty").await;
+    let manager = web_login(&app, "bcu-manager").await;
+    for path in [
+        "/admin",
+        "/admin/users",
+        "/admin/partners",
+        "/admin/partners/XNU",
+        "/admin/closed-days",
+        "/admin/routing",
+        "/admin/copyright",
+        "/admin/delivery",
+    ] {
+        assert_eq!(get(&app, path, Some(&reader)).await.status, 403, "{path}");
+        assert_eq!(get(&app, path, Some(&manager)).await.status, 403, "{path}");
+    }
+    let admin = web_login(&app, "bcu-admin").await;
+    assert_eq!(
+        get(&app, "/admin/partners/NOPE", Some(&admin)).await.status,
+        404
+    );
+    assert_eq!(
+        get(&app, "/admin/partners/BCU", Some(&admin)).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn closed_days_and_routing_are_set_through_their_pages() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let admin = web_login(&app, "bcu-admin").await;
+    let bad = post_form(
+        &app,
+        "/admin/closed-days",
+        Some(&zh(&admin)),
+        &[("weekdays", "sunday"), ("dates", "2026-10-01\n2026-13-01")],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        error_text(&bad.body, "closed-e-dates").contains("YYYY-MM-DD"),
+        "{}",
+        bad.body
+    );
+    let ok = post_form(
+        &app,
+        "/admin/closed-days",
+        Some(&admin),
+        &[("weekdays", "sunday"), ("dates", "2026-10-01\n2026-10-02")],
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let lib = app.state.store.library("BCU").await.unwrap();
+    assert_eq!(lib.closed_days.0.dates.len(), 2);
+    let page = get(&app, "/admin/closed-days", Some(&admin)).await;
+    assert!(page.body.contains("2026-10-02"));
+
+    let bad = post_form(
+        &app,
+        "/admin/routing",
+        Some(&zh(&admin)),
+        &[
+            ("groups", "1 | Jing-Jin | XNU CPL\nzero | Far | NSD"),
+            ("rules", "faculty | loan | free"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        error_text(&bad.body, "routing-e-groups").contains("第 2 行"),
+        "{}",
+        bad.body
+    );
+    let ok = post_form(
+        &app,
+        "/admin/routing",
+        Some(&admin),
+        &[
+            ("groups", "1 | Jing-Jin | XNU CPL"),
+            ("rules", "faculty | loan | free"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let token = app.login("bcu-admin").await;
+    let (_, s) = app.get("/api/v1/routing-settings", Some(&token)).await;
+    assert_eq!(s["groups"][0]["members"], json!(["XNU", "CPL"]), "{s}");
+    assert_eq!(
+        s["unmediated"][0]["patron_types"],
+        json!(["faculty"]),
+        "{s}"
+    );
+    assert_eq!(s["unmediated"][0]["first_lender_free"], true);
+
+    let bad = post_form(
+        &app,
+        "/admin/delivery",
+        Some(&zh(&admin)),
+        &[("max_views", "11"), ("days", "30")],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(error_text(&bad.body, "delivery-e-max_views").contains("打开次数上限超出允许范围"));
+    let ok = post_form(
+        &app,
+        "/admin/delivery",
+        Some(&admin),
+        &[("max_views", ""), ("days", "45")],
+    )
+    .await;
+    assert_eq!(ok.status, 303);
+    let (_, d) = app.get("/api/v1/delivery-settings", Some(&token)).await;
+    assert_eq!(d, json!({"max_views": null, "days": 45}));
+}
