@@ -114,7 +114,34 @@ pub async fn put_schedule(
     Path(code): Path<String>,
     Json(input): Json<FeeScheduleInput>,
 ) -> ApiResult<axum::Json<FeeScheduleView>> {
-    let lib = require_fee_admin(&st, &user, &code).await?;
+    let (library, schedule) = save_schedule(&st, &user, &code, input).await?;
+    Ok(axum::Json(FeeScheduleView {
+        library,
+        schedule: Some(schedule),
+    }))
+}
+
+/// The schedule of a library the user keeps fees for (`None`: it charges nothing yet), with
+/// its code as stored.
+pub async fn schedule_of(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+) -> ApiResult<(String, Option<FeeSchedule>)> {
+    let lib = require_fee_admin(st, user, code).await?;
+    let schedule = st.store.fee_schedule(&lib).await?;
+    Ok((lib, schedule))
+}
+
+/// Check and store a library's fee schedule: the API's and the fees page's one way. Every
+/// wrong field is named.
+pub async fn save_schedule(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+    input: FeeScheduleInput,
+) -> ApiResult<(String, FeeSchedule)> {
+    let lib = require_fee_admin(st, user, code).await?;
     let codes: Vec<String> = st
         .store
         .libraries()
@@ -130,10 +157,7 @@ pub async fn put_schedule(
     st.store
         .write(move |tx| Box::pin(async move { tx.set_fee_schedule(&l, &s, now).await }))
         .await?;
-    Ok(axum::Json(FeeScheduleView {
-        library: lib,
-        schedule: Some(schedule),
-    }))
+    Ok((lib, schedule))
 }
 
 /// A charge as shown on a request.

@@ -107,29 +107,73 @@ fn refused(field: &str, p: &TemplateProblem) -> ApiError {
     ApiError::Bilingual(422, "invalid_template", p.en(field), p.zh(field))
 }
 
+/// A refusal of a letter, and the field it is about (`subject` or `body`) when it is one's.
+#[derive(Debug)]
+pub struct LetterRefusal {
+    pub field: Option<&'static str>,
+    pub error: ApiError,
+}
+
+impl From<ApiError> for LetterRefusal {
+    fn from(error: ApiError) -> Self {
+        LetterRefusal { field: None, error }
+    }
+}
+
+impl From<store::StoreError> for LetterRefusal {
+    fn from(e: store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<LetterRefusal> for ApiError {
+    fn from(r: LetterRefusal) -> Self {
+        r.error
+    }
+}
+
+fn at(field: &'static str, error: ApiError) -> LetterRefusal {
+    LetterRefusal {
+        field: Some(field),
+        error,
+    }
+}
+
 /// Refuse a template that cannot work, saying what and where in both languages.
-fn check(subject: &str, body: &str) -> ApiResult<()> {
+fn check(subject: &str, body: &str) -> Result<(), LetterRefusal> {
     if subject.trim().is_empty() || subject.contains(['\r', '\n']) {
-        return Err(ApiError::Bilingual(
-            422,
-            "invalid_template",
-            "subject: must be one line and not empty".to_owned(),
-            "主题：须为非空的一行文字".to_owned(),
+        return Err(at(
+            "subject",
+            ApiError::Bilingual(
+                422,
+                "invalid_template",
+                "subject: must be one line and not empty".to_owned(),
+                "主题：须为非空的一行文字".to_owned(),
+            ),
         ));
     }
     if body.trim().is_empty() {
-        return Err(ApiError::Bilingual(
-            422,
-            "invalid_template",
-            "body: must not be empty".to_owned(),
-            "正文：不能为空".to_owned(),
+        return Err(at(
+            "body",
+            ApiError::Bilingual(
+                422,
+                "invalid_template",
+                "body: must not be empty".to_owned(),
+                "正文：不能为空".to_owned(),
+            ),
         ));
     }
-    check_template(subject).map_err(|p| refused("subject", &p))?;
-    check_template(body).map_err(|p| refused("body", &p))
+    check_template(subject).map_err(|p| at("subject", refused("subject", &p)))?;
+    check_template(body).map_err(|p| at("body", refused("body", &p)))
 }
 
-async fn view(st: &AppState, code: &str, kind: LetterKind, lang: &str) -> ApiResult<TemplateView> {
+/// One letter of a library in one language: its own, else the shipped default.
+pub async fn view(
+    st: &AppState,
+    code: &str,
+    kind: LetterKind,
+    lang: &str,
+) -> ApiResult<TemplateView> {
     let own = st.store.letter_template(code, kind.as_str(), lang).await?;
     let (subject, body, custom) = match own {
         Some(t) => (t.subject, t.body, true),
@@ -193,11 +237,25 @@ pub async fn put_template(
     Path((code, kind, locale)): Path<(String, String, String)>,
     Body(input): Body<TemplateInput>,
 ) -> ApiResult<Json<TemplateView>> {
-    require_admin_of(&user, &code)?;
-    let (kind, lang) = (parse_kind(&kind)?, parse_locale(&locale)?);
+    Ok(Json(
+        save_template(&st, &user, &code, &kind, &locale, input).await?,
+    ))
+}
+
+/// Check and store a library's own letter: the API's and the letters page's one way.
+pub async fn save_template(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+    kind: &str,
+    locale: &str,
+    input: TemplateInput,
+) -> Result<TemplateView, LetterRefusal> {
+    require_admin_of(user, code)?;
+    let (kind, lang) = (parse_kind(kind)?, parse_locale(locale)?);
     check(&input.subject, &input.body)?;
     let row = store::LetterTemplateRow {
-        library_id: code.clone(),
+        library_id: code.to_owned(),
         kind: kind.as_str().to_owned(),
         locale: lang.to_owned(),
         subject: input.subject,
@@ -208,7 +266,7 @@ pub async fn put_template(
     st.store
         .write(move |tx| Box::pin(async move { tx.set_letter_template(&row).await }))
         .await?;
-    Ok(Json(view(&st, &code, kind, lang).await?))
+    Ok(view(st, code, kind, lang).await?)
 }
 
 /// Go back to the shipped default.
@@ -220,9 +278,22 @@ pub async fn delete_template(
     user: CurrentUser,
     Path((code, kind, locale)): Path<(String, String, String)>,
 ) -> ApiResult<Json<TemplateView>> {
-    require_admin_of(&user, &code)?;
-    let (kind, lang) = (parse_kind(&kind)?, parse_locale(&locale)?);
-    let lib = code.clone();
+    Ok(Json(
+        reset_template(&st, &user, &code, &kind, &locale).await?,
+    ))
+}
+
+/// Drop the library's own letter: the shipped default applies again.
+pub async fn reset_template(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+    kind: &str,
+    locale: &str,
+) -> ApiResult<TemplateView> {
+    require_admin_of(user, code)?;
+    let (kind, lang) = (parse_kind(kind)?, parse_locale(locale)?);
+    let lib = code.to_owned();
     st.store
         .write(move |tx| {
             Box::pin(async move {
@@ -232,7 +303,7 @@ pub async fn delete_template(
             })
         })
         .await?;
-    Ok(Json(view(&st, &code, kind, lang).await?))
+    view(st, code, kind, lang).await
 }
 
 /// The letter written out with sample values: the draft in the body, else the letter as the
@@ -247,34 +318,52 @@ pub async fn preview(
     Path((code, kind, locale)): Path<(String, String, String)>,
     Body(input): Body<PreviewInput>,
 ) -> ApiResult<Json<Preview>> {
-    require_admin_of(&user, &code)?;
-    let (kind, lang) = (parse_kind(&kind)?, parse_locale(&locale)?);
-    let current = view(&st, &code, kind, lang).await?;
+    Ok(Json(
+        preview_letter(&st, &user, &code, &kind, &locale, input).await?,
+    ))
+}
+
+/// A letter (or a draft of it) written out with sample values: the API's and the letters
+/// page's one way.
+pub async fn preview_letter(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+    kind: &str,
+    locale: &str,
+    input: PreviewInput,
+) -> Result<Preview, LetterRefusal> {
+    require_admin_of(user, code)?;
+    let (kind, lang) = (parse_kind(kind)?, parse_locale(locale)?);
+    let current = view(st, code, kind, lang).await?;
     let subject = input.subject.unwrap_or(current.subject);
     let body = input.body.unwrap_or(current.body);
     check(&subject, &body)?;
     let mut vars = sample_vars(lang);
-    let library = st.store.library(&code).await?;
+    let library = st.store.library(code).await?;
     vars["library_name"] = serde_json::Value::String(if lang == "en" {
         library.name_en
     } else {
         library.name_zh
     });
-    let out = |source: &str, field: &str| {
+    let out = |source: &str, field: &'static str| {
         render(source, &vars).map_err(|e| {
-            refused(
+            at(
                 field,
-                &TemplateProblem::Render {
-                    line: None,
-                    detail: e,
-                },
+                refused(
+                    field,
+                    &TemplateProblem::Render {
+                        line: None,
+                        detail: e,
+                    },
+                ),
             )
         })
     };
-    Ok(Json(Preview {
+    Ok(Preview {
         subject: out(&subject, "subject")?,
         body: out(&body, "body")?,
-    }))
+    })
 }
 
 /// The library's letter rules: days before the due date for the reminder (default 3), and

@@ -51,6 +51,8 @@ pub async fn home(ctx: Ctx) -> Response {
             ("/admin/routing", m.routing_title, m.routing_intro),
             ("/admin/copyright", m.copyright_title, m.copyright_intro),
             ("/admin/delivery", m.delivery_title, m.delivery_intro),
+            ("/admin/fees", m.fees_title, m.fees_intro),
+            ("/admin/letters", m.letters_title, m.letters_intro),
         ]
         .into_iter()
         .map(|(href, title, intro)| vec![Cell::link(title, href), Cell::text(intro)])

@@ -346,6 +346,33 @@ catalog! {
     col_basis: "Basis", "计费依据";
     col_when: "When", "时间";
     col_month: "Settlement month", "结算月份";
+    fees_title: "Fee schedule", "收费标准";
+    fees_intro: "What your library charges borrowers: rates per service, other rates for partner groups, and reciprocal groups that pay nothing.", "本馆向借入馆收取的费用：各项服务的费率、合作馆组的其他费率，以及互惠免费的馆组。";
+    f_rate_loan: "Loan", "借书";
+    f_rate_copy_flat: "Copy, flat", "复制（固定费）";
+    f_rate_copy_per_page: "Copy, per page", "复制（每页）";
+    f_rate_express: "Express surcharge", "加急附加费";
+    hint_amount: "An amount such as 5.00; empty: nothing", "金额，例如 5.00；留空表示不收费";
+    f_partner_groups: "Partner groups with other rates", "适用其他费率的合作馆组";
+    hint_partner_groups: "One group per line: name | library codes | loan | copy flat | copy per page | express, e.g. Region | HTU CPL | 3.00 | 2.00 | 0.20 | 10.00", "每行一个组：名称 | 馆代码 | 借书 | 复制固定费 | 复制每页 | 加急，例如 地区 | HTU CPL | 3.00 | 2.00 | 0.20 | 10.00";
+    f_reciprocal_groups: "Reciprocal groups (free)", "互惠馆组（免费）";
+    hint_reciprocal_groups: "One group per line: name | library codes, e.g. Twins | BCU", "每行一个组：名称 | 馆代码，例如 互惠 | BCU";
+    err_not_amount: "not an amount such as 5.00:", "不是金额（例如 5.00）：";
+    err_partner_group_line: "write name | library codes | loan | copy flat | copy per page | express", "应为 名称 | 馆代码 | 借书 | 复制固定费 | 复制每页 | 加急";
+    err_reciprocal_group_line: "write name | library codes", "应为 名称 | 馆代码";
+    letters_title: "Letters", "通知信";
+    letters_intro: "The letters readers and staff receive, in Chinese and English: your library's own wording, or the default.", "读者和馆员收到的通知信（中文和英文）：本馆自定的文字或默认文字。";
+    col_letter: "Letter", "通知";
+    col_source: "Wording", "文字来源";
+    letter_custom: "Your library's own", "本馆自定";
+    letter_default: "Default", "默认";
+    f_subject: "Subject", "主题";
+    f_body: "Body", "正文";
+    preview_button: "Preview with sample values", "用示例值预览";
+    preview_heading: "Preview", "预览";
+    letter_variables: "A letter is a template: {{ variable }} inserts a value, {% if … %} … {% endif %} a part that depends on one. Variables:", "通知信是模板：{{ 变量 }} 插入值，{% if … %} … {% endif %} 按条件插入内容。可用变量：";
+    letter_reset: "Back to the default", "恢复默认文字";
+    letter_reset_intro: "Drop your library's wording of this letter and send the default again.", "删除本馆自定的文字，恢复使用默认文字。";
 }
 
 impl Msg {

@@ -101,6 +101,8 @@ pub struct FormView {
     pub errors: Vec<String>,
     /// Laid out on one line (a table cell's small form).
     pub inline: bool,
+    /// A second button, sent as `do=VALUE` (e.g. preview instead of save): (value, label).
+    pub alt_submit: Option<(String, String)>,
 }
 
 impl FormView {
@@ -116,6 +118,7 @@ impl FormView {
             submit: submit.to_owned(),
             errors: Vec::new(),
             inline: false,
+            alt_submit: None,
         }
     }
 

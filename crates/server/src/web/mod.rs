@@ -11,6 +11,7 @@ pub mod reader;
 pub mod reset;
 pub mod review;
 pub mod session;
+pub mod settings;
 pub mod staff;
 
 use askama::Template;
@@ -100,6 +101,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/delivery",
             get(admin::delivery).post(admin::delivery_save),
+        )
+        .route("/admin/fees", get(settings::fees).post(settings::fees_save))
+        .route("/admin/letters", get(settings::letters))
+        .route(
+            "/admin/letters/{kind}/{locale}",
+            get(settings::letter).post(settings::letter_save),
+        )
+        .route(
+            "/admin/letters/{kind}/{locale}/reset",
+            post(settings::letter_reset),
         )
         .route("/staff/borrowing", get(staff::borrowing))
         .route(

@@ -518,6 +518,9 @@ async fn other_roles_do_not_reach_the_admin_pages() {
         "/admin/routing",
         "/admin/copyright",
         "/admin/delivery",
+        "/admin/fees",
+        "/admin/letters",
+        "/admin/letters/request_received/en",
     ] {
         assert_eq!(get(&app, path, Some(&reader)).await.status, 403, "{path}");
         assert_eq!(get(&app, path, Some(&manager)).await.status, 403, "{path}");
@@ -619,4 +622,173 @@ async fn closed_days_and_routing_are_set_through_their_pages() {
     assert_eq!(ok.status, 303);
     let (_, d) = app.get("/api/v1/delivery-settings", Some(&token)).await;
     assert_eq!(d, json!({"max_views": null, "days": 45}));
+}
+
+async fn fees_and_letters(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = web_login(&app, "bcu-admin").await;
+    let token = app.login("bcu-admin").await;
+    let page = get(&app, "/admin/fees", Some(&admin)).await;
+    assert_eq!(page.status, 200);
+
+    let fields = |loan: &'static str, reciprocal: &'static str| {
+        vec![
+            ("currency", "CNY"),
+            ("rates.loan", loan),
+            ("rates.copy_flat", "2.00"),
+            ("rates.copy_per_page", "0.30"),
+            ("rates.express", ""),
+            (
+                "partner_groups",
+                "Region | HTU CPL | 3.00 | 1.00 | 0.10 | 8.00",
+            ),
+            ("reciprocal_groups", reciprocal),
+        ]
+    };
+    let bad = post_form(
+        &app,
+        "/admin/fees",
+        Some(&zh(&admin)),
+        &fields("five", "Twins | XNU"),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        error_text(&bad.body, "fees-e-rates.loan").contains("不是金额"),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains(r#"value="five""#));
+    // The schedule's own check: a group may not name the lender itself.
+    let own = post_form(
+        &app,
+        "/admin/fees",
+        Some(&zh(&admin)),
+        &fields("5.00", "Self | BCU"),
+    )
+    .await;
+    assert_eq!(own.status, 422);
+    assert!(
+        error_text(&own.body, "fees-e-reciprocal_groups").contains("不能包含出借馆自己"),
+        "{}",
+        own.body
+    );
+    let ok = post_form(
+        &app,
+        "/admin/fees",
+        Some(&admin),
+        &fields("5.00", "Twins | XNU"),
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let (_, fees) = app.get("/api/v1/libraries/BCU/fees", Some(&token)).await;
+    let s = &fees["schedule"];
+    assert_eq!(s["rates"]["loan"], 500, "{fees}");
+    assert_eq!(s["rates"]["copy_per_page"], 30, "{fees}");
+    assert_eq!(
+        s["partner_groups"][0]["members"],
+        json!(["HTU", "CPL"]),
+        "{fees}"
+    );
+    assert_eq!(s["partner_groups"][0]["rates"]["express"], 800, "{fees}");
+    assert_eq!(
+        s["reciprocal_groups"][0]["members"],
+        json!(["XNU"]),
+        "{fees}"
+    );
+    let again = get(&app, "/admin/fees", Some(&admin)).await;
+    assert!(again.body.contains(r#"value="5.00""#), "{}", again.body);
+
+    // Letters: a template that cannot work is refused next to its field, naming the line.
+    let list = get(&app, "/admin/letters", Some(&admin)).await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body
+            .contains(r#"href="/admin/letters/request_received/en""#)
+    );
+    let path = "/admin/letters/request_received/en";
+    assert_eq!(get(&app, path, Some(&admin)).await.status, 200);
+    let broken = post_form(
+        &app,
+        path,
+        Some(&zh(&admin)),
+        &[
+            ("subject", "Received"),
+            ("body", "Dear {{ reader_name }},\n{% if %}\n"),
+        ],
+    )
+    .await;
+    assert_eq!(broken.status, 422, "{}", broken.body);
+    let err = error_text(&broken.body, "letter-e-body");
+    assert!(err.contains("正文第 2 行"), "{err}");
+    assert!(broken.body.contains("{% if %}"));
+
+    let preview = post_form(
+        &app,
+        path,
+        Some(&admin),
+        &[
+            ("subject", "We have your request, {{ reader_name }}"),
+            ("body", "Dear {{ reader_name }},\nthank you."),
+            ("do", "preview"),
+        ],
+    )
+    .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("We have your request, Ann Reader"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("Dear Ann Reader,"));
+    let (_, before) = app
+        .get(
+            "/api/v1/libraries/BCU/letters/request_received/en",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(before["custom"], false, "a preview saves nothing");
+
+    let saved = post_form(
+        &app,
+        path,
+        Some(&admin),
+        &[
+            ("subject", "We have your request, {{ reader_name }}"),
+            ("body", "Dear {{ reader_name }},\nthank you."),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, after) = app
+        .get(
+            "/api/v1/libraries/BCU/letters/request_received/en",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(after["custom"], true, "{after}");
+    assert_eq!(after["subject"], "We have your request, {{ reader_name }}");
+
+    let reset = post_form(&app, &format!("{path}/reset"), Some(&admin), &[]).await;
+    assert_eq!(reset.status, 303);
+    let (_, back) = app
+        .get(
+            "/api/v1/libraries/BCU/letters/request_received/en",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(back["custom"], false);
+    assert_eq!(
+        get(&app, "/admin/letters/nothing/en", Some(&admin))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn fees_and_letters_are_set_through_their_pages() {
+    for engine in engines() {
+        fees_and_letters(engine).await;
+    }
 }

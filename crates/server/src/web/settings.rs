@@ -1,0 +1,523 @@
+//! More admin pages: the library's fee schedule and its letters (edit, preview with sample
+//! values, back to the default). Saved through the functions of `/api/v1/libraries/{code}/fees`
+//! and `/api/v1/libraries/{code}/letters/…`; a refusal is shown next to the field it names,
+//! with the line where the letter API gives one.
+
+use axum::Form;
+use axum::extract::Path;
+use axum::extract::rejection::FormRejection;
+use axum::http::StatusCode;
+use axum::response::Response;
+use domain::fees::{FeeSchedule, FeeScheduleInput, PartnerGroup, Rates, ReciprocalGroup};
+use domain::money::{Currency, Money};
+
+use super::accounts::{DoneQuery, Pairs, admin, pairs, value};
+use super::catalog::Msg;
+use super::forms::{AdminPage, Block, Cell, FormView, Input, TableView};
+use super::{Ctx, QueryIn, WebResult, percent_encode, query, see_other};
+use crate::api::letters::{PreviewInput, TemplateInput, preview_letter, reset_template};
+use crate::error::ApiError;
+use crate::letters::LetterKind;
+
+fn respond(ctx: &Ctx, page: AdminPage) -> Response {
+    let status = if page.has_errors() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    ctx.respond(status, page)
+}
+
+fn at_line(m: &Msg, n: usize) -> String {
+    if m.lang == "zh-CN" {
+        format!("第 {n} 行")
+    } else {
+        format!("Line {n}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fee schedule
+
+fn amount(minor: i64, currency: &Currency) -> String {
+    Money::new(minor, currency.clone()).to_decimal_string()
+}
+
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split([' ', ',', '，', '、', ';'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+}
+
+/// The schedule as the form shows it.
+fn fee_values(s: Option<&FeeSchedule>) -> Pairs {
+    let Some(s) = s else {
+        return vec![("currency".to_owned(), "CNY".to_owned())];
+    };
+    let c = &s.currency;
+    let rates = |r: &Rates| {
+        [r.loan, r.copy_flat, r.copy_per_page, r.express]
+            .iter()
+            .map(|v| amount(*v, c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    vec![
+        ("currency".to_owned(), c.as_str().to_owned()),
+        ("rates.loan".to_owned(), amount(s.rates.loan, c)),
+        ("rates.copy_flat".to_owned(), amount(s.rates.copy_flat, c)),
+        (
+            "rates.copy_per_page".to_owned(),
+            amount(s.rates.copy_per_page, c),
+        ),
+        ("rates.express".to_owned(), amount(s.rates.express, c)),
+        (
+            "partner_groups".to_owned(),
+            s.partner_groups
+                .iter()
+                .map(|g| format!("{} | {} | {}", g.name, g.members.join(" "), rates(&g.rates)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        (
+            "reciprocal_groups".to_owned(),
+            s.reciprocal_groups
+                .iter()
+                .map(|g| format!("{} | {}", g.name, g.members.join(" ")))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ]
+}
+
+fn fees_form(m: &'static Msg, p: &Pairs) -> FormView {
+    let v = |k: &str| value(p, k);
+    FormView::post("fees", "/admin/fees", m.save)
+        .input(Input::text("currency", m.f_currency, &v("currency")).hint(m.hint_currency))
+        .input(Input::text("rates.loan", m.f_rate_loan, &v("rates.loan")).hint(m.hint_amount))
+        .input(
+            Input::text("rates.copy_flat", m.f_rate_copy_flat, &v("rates.copy_flat"))
+                .hint(m.hint_amount),
+        )
+        .input(
+            Input::text(
+                "rates.copy_per_page",
+                m.f_rate_copy_per_page,
+                &v("rates.copy_per_page"),
+            )
+            .hint(m.hint_amount),
+        )
+        .input(
+            Input::text("rates.express", m.f_rate_express, &v("rates.express")).hint(m.hint_amount),
+        )
+        .input(
+            Input::new(
+                "partner_groups",
+                m.f_partner_groups,
+                "textarea",
+                &v("partner_groups"),
+            )
+            .hint(m.hint_partner_groups),
+        )
+        .input(
+            Input::new(
+                "reciprocal_groups",
+                m.f_reciprocal_groups,
+                "textarea",
+                &v("reciprocal_groups"),
+            )
+            .hint(m.hint_reciprocal_groups),
+        )
+}
+
+/// The typed amounts in minor units of the typed currency; what cannot be read is named by
+/// field (and line), in the page's language.
+fn fee_input(m: &'static Msg, p: &Pairs) -> Result<FeeScheduleInput, Vec<(String, String)>> {
+    let mut errors = Vec::new();
+    let currency_text = value(p, "currency").to_uppercase();
+    // A bad currency is reported by the schedule's own check; amounts are read in CNY's
+    // two decimals meanwhile so that their errors show too.
+    let currency = Currency::parse(&currency_text)
+        .or_else(|_| Currency::parse("CNY"))
+        .ok();
+    let mut minor = |field: &str, text: &str, line: Option<usize>| -> i64 {
+        let text = text.trim();
+        if text.is_empty() {
+            return 0;
+        }
+        match currency
+            .clone()
+            .map(|c| Money::parse_decimal(text, c).map(|m| m.minor))
+        {
+            Some(Ok(v)) => v,
+            _ => {
+                let at = line
+                    .map(|n| format!("{}: ", at_line(m, n)))
+                    .unwrap_or_default();
+                errors.push((field.to_owned(), format!("{at}{} {text}", m.err_not_amount)));
+                0
+            }
+        }
+    };
+    let rates = Rates {
+        loan: minor("rates.loan", &value(p, "rates.loan"), None),
+        copy_flat: minor("rates.copy_flat", &value(p, "rates.copy_flat"), None),
+        copy_per_page: minor(
+            "rates.copy_per_page",
+            &value(p, "rates.copy_per_page"),
+            None,
+        ),
+        express: minor("rates.express", &value(p, "rates.express"), None),
+    };
+    let mut partner_groups = Vec::new();
+    let mut bad_lines = Vec::new();
+    for (n, line) in value(p, "partner_groups")
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+        if !(2..=6).contains(&parts.len()) {
+            bad_lines.push(("partner_groups", n + 1, m.err_partner_group_line));
+            continue;
+        }
+        let part = |i: usize| parts.get(i).copied().unwrap_or_default();
+        let rates = Rates {
+            loan: minor("partner_groups", part(2), Some(n + 1)),
+            copy_flat: minor("partner_groups", part(3), Some(n + 1)),
+            copy_per_page: minor("partner_groups", part(4), Some(n + 1)),
+            express: minor("partner_groups", part(5), Some(n + 1)),
+        };
+        partner_groups.push(PartnerGroup {
+            name: part(0).to_owned(),
+            members: words(part(1)).map(str::to_uppercase).collect(),
+            rates,
+        });
+    }
+    let mut reciprocal_groups = Vec::new();
+    for (n, line) in value(p, "reciprocal_groups")
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [name, members] = parts.as_slice() else {
+            bad_lines.push(("reciprocal_groups", n + 1, m.err_reciprocal_group_line));
+            continue;
+        };
+        reciprocal_groups.push(ReciprocalGroup {
+            name: (*name).to_owned(),
+            members: words(members).map(str::to_uppercase).collect(),
+        });
+    }
+    for (field, n, what) in bad_lines {
+        errors.push((field.to_owned(), format!("{}: {what}", at_line(m, n))));
+    }
+    if errors.is_empty() {
+        Ok(FeeScheduleInput {
+            currency: currency_text,
+            rates,
+            partner_groups,
+            reciprocal_groups,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+fn fees_page(ctx: &Ctx, form: FormView, notice: Option<String>) -> Response {
+    let m = ctx.m;
+    let mut page = AdminPage::new(m, ctx.chrome(), m.fees_title);
+    page.links
+        .push(("/admin".to_owned(), m.nav_admin.to_owned()));
+    page.intro = Some(m.fees_intro.to_owned());
+    page.notice = notice;
+    page.blocks.push(Block::form(form));
+    respond(ctx, page)
+}
+
+/// `GET /admin/fees`: the library's fee schedule.
+pub async fn fees(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let q = query(q)?;
+        let (_, schedule) = crate::api::fees::schedule_of(&ctx.st, a, &a.library_id).await?;
+        let form = fees_form(ctx.m, &fee_values(schedule.as_ref()));
+        Ok(fees_page(
+            &ctx,
+            form,
+            q.done.as_ref().map(|_| ctx.m.saved.to_owned()),
+        ))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// `POST /admin/fees`: saved through the API's function.
+pub async fn fees_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let p = pairs(form)?;
+        let mut form = fees_form(ctx.m, &p);
+        match fee_input(ctx.m, &p) {
+            Err(errors) => {
+                for (field, e) in errors {
+                    form.field_error(&field, e);
+                }
+            }
+            Ok(input) => {
+                match crate::api::fees::save_schedule(&ctx.st, a, &a.library_id, input).await {
+                    Ok(_) => return Ok(see_other("/admin/fees?done=saved")),
+                    Err(e) => form.refusal(ctx.m, e)?,
+                }
+            }
+        }
+        Ok(fees_page(&ctx, form, None))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+// ---------------------------------------------------------------------------------------
+// Letters
+
+pub fn letter_label(m: &Msg, k: LetterKind) -> &'static str {
+    let (en, zh) = match k {
+        LetterKind::RequestReceived => ("Request received", "已收到请求"),
+        LetterKind::SentToLender => ("Sent to a lending library", "已发往出借馆"),
+        LetterKind::ConditionalNeedsAnswer => ("Conditions need an answer", "出借馆条件待答复"),
+        LetterKind::Shipped => ("Shipped", "已寄出"),
+        LetterKind::ReadyForPickup => ("Ready for pickup", "可以取书"),
+        LetterKind::DocumentDelivered => ("Copy delivered", "文献已送达"),
+        LetterKind::DueSoon => ("Due soon", "即将到期"),
+        LetterKind::Overdue => ("Overdue", "已逾期"),
+        LetterKind::Recalled => ("Recalled", "已召回"),
+        LetterKind::Unfilled => ("Could not be supplied", "未能满足"),
+        LetterKind::Cancelled => ("Cancelled", "已取消"),
+        LetterKind::Assigned => ("Assigned to a staff member", "已分派给馆员"),
+        LetterKind::RegistrationApproved => ("Registration approved", "注册已批准"),
+        LetterKind::PasswordReset => ("Password reset", "重设密码"),
+        LetterKind::Digest => ("Daily digest", "每日汇总"),
+    };
+    if m.lang == "zh-CN" { zh } else { en }
+}
+
+fn locale_label(l: &str) -> &'static str {
+    if l == "en" { "English" } else { "中文" }
+}
+
+/// `GET /admin/letters`: every letter in both languages, the library's own or the default.
+pub async fn letters(ctx: Ctx) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let m = ctx.m;
+        let mut rows = Vec::new();
+        for kind in LetterKind::ALL {
+            for lang in ["zh-CN", "en"] {
+                let v = crate::api::letters::view(&ctx.st, &a.library_id, *kind, lang).await?;
+                rows.push(vec![
+                    Cell::link(
+                        letter_label(m, *kind),
+                        format!("/admin/letters/{}/{lang}", kind.as_str()),
+                    ),
+                    Cell::text(locale_label(lang)),
+                    Cell::text(v.subject),
+                    Cell::text(if v.custom {
+                        m.letter_custom
+                    } else {
+                        m.letter_default
+                    }),
+                ]);
+            }
+        }
+        let mut page = AdminPage::new(m, ctx.chrome(), m.letters_title);
+        page.links
+            .push(("/admin".to_owned(), m.nav_admin.to_owned()));
+        page.intro = Some(m.letters_intro.to_owned());
+        page.blocks.push(Block::table(TableView {
+            caption: None,
+            headers: vec![
+                m.col_letter.to_owned(),
+                m.language.to_owned(),
+                m.f_subject.to_owned(),
+                m.col_source.to_owned(),
+            ],
+            rows,
+            empty: String::new(),
+        }));
+        Ok(ctx.page(page))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+fn letter_form(m: &'static Msg, action: &str, subject: &str, body: &str) -> FormView {
+    let mut f = FormView::post("letter", action, m.save)
+        .input(Input::text("subject", m.f_subject, subject).required())
+        .input(Input::new("body", m.f_body, "textarea", body).required());
+    f.alt_submit = Some(("preview".to_owned(), m.preview_button.to_owned()));
+    f
+}
+
+struct LetterPath {
+    kind: LetterKind,
+    locale: String,
+    action: String,
+}
+
+fn letter_path(kind: &str, locale: &str) -> WebResult<LetterPath> {
+    let kind = LetterKind::parse(kind).ok_or(ApiError::NotFound("letter"))?;
+    if !matches!(locale, "zh-CN" | "en") {
+        return Err(ApiError::NotFound("letter").into());
+    }
+    Ok(LetterPath {
+        kind,
+        locale: locale.to_owned(),
+        action: format!(
+            "/admin/letters/{}/{}",
+            kind.as_str(),
+            percent_encode(locale)
+        ),
+    })
+}
+
+fn letter_page(
+    ctx: &Ctx,
+    lp: &LetterPath,
+    form: FormView,
+    preview: Option<(String, String)>,
+    custom: bool,
+    notice: Option<String>,
+) -> Response {
+    let m = ctx.m;
+    let title = format!(
+        "{} · {} ({})",
+        m.letters_title,
+        letter_label(m, lp.kind),
+        locale_label(&lp.locale)
+    );
+    let mut page = AdminPage::new(m, ctx.chrome(), &title);
+    page.links
+        .push(("/admin/letters".to_owned(), m.letters_title.to_owned()));
+    page.intro = Some(format!(
+        "{} {}",
+        m.letter_variables,
+        crate::letters::VARIABLES.join(", ")
+    ));
+    page.notice = notice;
+    page.blocks.push(Block::form(form));
+    if let Some((subject, body)) = preview {
+        page.blocks.push(Block::heading(m.preview_heading));
+        page.blocks
+            .push(Block::facts(vec![(m.f_subject.to_owned(), subject)]));
+        page.blocks.push(Block::pre(body));
+    }
+    if custom {
+        page.blocks.push(Block::form(
+            FormView::post("reset", &format!("{}/reset", lp.action), m.letter_reset)
+                .intro(m.letter_reset_intro),
+        ));
+    }
+    respond(ctx, page)
+}
+
+/// `GET /admin/letters/{kind}/{locale}`: the letter to edit.
+pub async fn letter(
+    ctx: Ctx,
+    Path((kind, locale)): Path<(String, String)>,
+    q: QueryIn<DoneQuery>,
+) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let q = query(q)?;
+        let lp = letter_path(&kind, &locale)?;
+        let v = crate::api::letters::view(&ctx.st, &a.library_id, lp.kind, &lp.locale).await?;
+        let form = letter_form(ctx.m, &lp.action, &v.subject, &v.body);
+        let notice = q.done.as_ref().map(|_| ctx.m.saved.to_owned());
+        Ok(letter_page(&ctx, &lp, form, None, v.custom, notice))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// `POST /admin/letters/{kind}/{locale}`: save the letter, or (the preview button) write the
+/// draft out with sample values; either way a template that cannot work is refused next to
+/// its field, naming the line.
+pub async fn letter_save(
+    ctx: Ctx,
+    Path((kind, locale)): Path<(String, String)>,
+    form: Result<Form<Pairs>, FormRejection>,
+) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let p = pairs(form)?;
+        let lp = letter_path(&kind, &locale)?;
+        // Templates are taken as typed: leading spaces may matter in a letter.
+        let raw = |k: &str| {
+            p.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.replace("\r\n", "\n"))
+                .unwrap_or_default()
+        };
+        let (subject, body) = (raw("subject"), raw("body"));
+        let m = ctx.m;
+        let mut form = letter_form(m, &lp.action, &subject, &body);
+        let code = a.library_id.clone();
+        let current = crate::api::letters::view(&ctx.st, &code, lp.kind, &lp.locale).await?;
+        let refusal = if value(&p, "do") == "preview" {
+            let input = PreviewInput {
+                subject: Some(subject.clone()),
+                body: Some(body.clone()),
+            };
+            match preview_letter(&ctx.st, a, &code, lp.kind.as_str(), &lp.locale, input).await {
+                Ok(out) => {
+                    return Ok(letter_page(
+                        &ctx,
+                        &lp,
+                        form,
+                        Some((out.subject, out.body)),
+                        current.custom,
+                        None,
+                    ));
+                }
+                Err(r) => r,
+            }
+        } else {
+            let input = TemplateInput { subject, body };
+            match crate::api::letters::save_template(
+                &ctx.st,
+                a,
+                &code,
+                lp.kind.as_str(),
+                &lp.locale,
+                input,
+            )
+            .await
+            {
+                Ok(_) => return Ok(see_other(&format!("{}?done=saved", lp.action))),
+                Err(r) => r,
+            }
+        };
+        match (refusal.field, refusal.error) {
+            (Some(field), ApiError::Bilingual(_, _, en, zh)) => {
+                form.field_error(field, if m.lang == "zh-CN" { zh } else { en });
+            }
+            (_, e) => form.refusal(m, e)?,
+        }
+        Ok(letter_page(&ctx, &lp, form, None, current.custom, None))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// `POST /admin/letters/{kind}/{locale}/reset`: back to the shipped default.
+pub async fn letter_reset(ctx: Ctx, Path((kind, locale)): Path<(String, String)>) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let lp = letter_path(&kind, &locale)?;
+        reset_template(&ctx.st, a, &a.library_id, lp.kind.as_str(), &lp.locale).await?;
+        Ok(see_other(&format!("{}?done=reset", lp.action)))
+    }
+    .await;
+    ctx.finish(r)
+}
