@@ -3,8 +3,8 @@
 //! save goes through the function the JSON API uses; a refusal comes back next to its field.
 
 use axum::Form;
-use axum::extract::Path;
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Multipart, Path};
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::copyright::{ComplianceCode, CopyrightSettings};
@@ -105,14 +105,36 @@ pub async fn partners(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
 }
 
 fn import_form(m: &'static Msg, text: &str) -> FormView {
-    FormView::post("import", "/admin/partners/import", m.import_button)
+    let mut f = FormView::post("import", "/admin/partners/import", m.import_button)
         .heading(m.import_title)
         .intro(m.import_intro)
-        .input(
-            Input::new("file", m.import_file, "textarea", text)
-                .hint(m.import_hint)
-                .required(),
-        )
+        .input(Input::new("file", m.import_file, "file", "").hint(m.import_hint))
+        .input(Input::new("text", m.import_paste, "textarea", text));
+    f.multipart = true;
+    f
+}
+
+/// The uploaded file (or, when none was chosen, the pasted text) of the import form.
+async fn import_text(mut form: Multipart) -> WebResult<Result<String, &'static str>> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        WebError::Bad(|m| m.err_bad_form, Some(e.body_text()))
+    };
+    let (mut file, mut pasted) = (Vec::new(), String::new());
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("file") => file = field.bytes().await.map_err(bad)?.to_vec(),
+            Some("text") => pasted = field.text().await.map_err(bad)?,
+            _ => {}
+        }
+    }
+    if file.is_empty() {
+        return Ok(if pasted.trim().is_empty() {
+            Err("file")
+        } else {
+            Ok(pasted)
+        });
+    }
+    Ok(String::from_utf8(file).map_err(|_| "utf8"))
 }
 
 async fn partners_page(
@@ -493,16 +515,31 @@ pub async fn partner_create(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) 
 /// `POST /admin/partners/import`: a CSV or JSON file pasted in; the summary and every bad row
 /// by line and field, as the API gives them.
 #[tracing::instrument(skip_all)]
-pub async fn partner_import(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -> Response {
+pub async fn partner_import(
+    ctx: Ctx,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
     let r = async {
         let a = admin(&ctx)?;
-        let p = pairs(form)?;
+        let form = form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
         let m = ctx.m;
-        let text = p
-            .iter()
-            .find(|(k, _)| k == "file")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+        let text = match import_text(form).await? {
+            Ok(t) => t,
+            Err(problem) => {
+                let mut form = import_form(m, "");
+                form.field_error(
+                    "file",
+                    if problem == "utf8" {
+                        m.err_not_utf8
+                    } else {
+                        m.err_no_file
+                    }
+                    .to_owned(),
+                );
+                let page = partners_page(&ctx, a, None, form).await?;
+                return Ok(respond(&ctx, page));
+            }
+        };
         let zh = m.lang == "zh-CN";
         match crate::partners::import(&ctx.st.store, &text, terms_for(a), ctx.st.now()).await? {
             Ok(s) => {
@@ -517,15 +554,38 @@ pub async fn partner_import(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) 
                     m.import_rejected,
                     s.rejected
                 );
-                let mut form = import_form(m, if s.errors.is_empty() { "" } else { &text });
-                for e in &s.errors {
-                    form.errors.push(if zh {
-                        e.message_zh.clone()
-                    } else {
-                        e.message.clone()
-                    });
+                let form = import_form(m, "");
+                let mut page = partners_page(&ctx, a, Some(notice), form).await?;
+                // The rows left out, by line and field: the rest were imported, so the page
+                // is an answer, not a refusal.
+                let rows: Vec<Vec<Cell>> = s
+                    .errors
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            Cell::text(e.line.to_string()),
+                            Cell::code(e.field.clone()),
+                            Cell::text(if zh {
+                                e.message_zh.clone()
+                            } else {
+                                e.message.clone()
+                            }),
+                        ]
+                    })
+                    .collect();
+                if !rows.is_empty() {
+                    page.blocks.push(Block::heading(m.import_rejected_rows));
+                    page.blocks.push(Block::table(TableView {
+                        caption: None,
+                        headers: vec![
+                            m.col_line.to_owned(),
+                            m.col_field.to_owned(),
+                            m.col_problem.to_owned(),
+                        ],
+                        rows,
+                        empty: String::new(),
+                    }));
                 }
-                let page = partners_page(&ctx, a, Some(notice), form).await?;
                 Ok(respond(&ctx, page))
             }
             Err(errors) => {

@@ -278,9 +278,16 @@ catalog! {
     err_partner_exists: "A library with this code exists already: edit it from the list instead.", "已有使用此代码的图书馆，请在列表中编辑。";
     import_title: "Import a partner file", "导入合作馆文件";
     import_intro: "Paste a CSV file (the first line names the columns) or a JSON array of partners. Partners are added, or updated in place by code; bad rows are listed by line and field and left out.", "粘贴 CSV 文件（第一行为列名）或合作馆 JSON 数组。按代码新增或更新合作馆；有错误的行按行号和字段列出并跳过。";
-    import_file: "The file's contents", "文件内容";
+    import_file: "Partner file (CSV or JSON)", "合作馆文件（CSV 或 JSON）";
     import_hint: "Columns: code, agency, name_en, name_zh (required), kind, region, address, hub, services, currency, loan_fee, copy_fee, loan_days, answer_days, delivery_methods, payment_methods, closed_weekdays, closed_dates, active", "列：code、agency、name_en、name_zh（必需），kind、region、address、hub、services、currency、loan_fee、copy_fee、loan_days、answer_days、delivery_methods、payment_methods、closed_weekdays、closed_dates、active";
     import_button: "Import", "导入";
+    import_rejected_rows: "Rows left out", "未导入的行";
+    col_line: "Line", "行号";
+    col_field: "Field", "字段";
+    col_problem: "Problem", "问题";
+    import_paste: "Or paste the file's contents here", "或在此粘贴文件内容";
+    err_no_file: "Choose a file, or paste its contents.", "请选择文件，或粘贴文件内容。";
+    err_not_utf8: "The file is not UTF-8 text: save it as CSV UTF-8 (or JSON) and try again.", "文件不是 UTF-8 文本：请另存为“CSV UTF-8”（或 JSON）后重试。";
     import_read: "Rows read:", "读取行数：";
     import_created: "added:", "新增：";
     import_updated: "updated:", "更新：";

@@ -103,6 +103,8 @@ pub struct FormView {
     pub inline: bool,
     /// A second button, sent as `do=VALUE` (e.g. preview instead of save): (value, label).
     pub alt_submit: Option<(String, String)>,
+    /// Sent as multipart/form-data: the form uploads a file.
+    pub multipart: bool,
 }
 
 impl FormView {
@@ -119,6 +121,7 @@ impl FormView {
             errors: Vec::new(),
             inline: false,
             alt_submit: None,
+            multipart: false,
         }
     }
 

@@ -792,3 +792,104 @@ async fn fees_and_letters_are_set_through_their_pages() {
         fees_and_letters(engine).await;
     }
 }
+
+/// A multipart/form-data post of the partner import form: a file, or pasted text.
+async fn import_post(
+    app: &TestApp,
+    cookie: &str,
+    file: Option<&[u8]>,
+    text: &str,
+) -> crate::web::Page {
+    let boundary = "XyZboundary42";
+    let mut body = Vec::new();
+    if let Some(f) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"partners.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(f);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n{text}\r\n--{boundary}--\r\n")
+            .as_bytes(),
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/admin/partners/import", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", cookie)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    crate::web::Page {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_partner_file_is_uploaded_through_the_import_form() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let admin = web_login(&app, "bcu-admin").await;
+    let list = get(&app, "/admin/partners", Some(&admin)).await;
+    assert!(list.body.contains(r#"enctype="multipart/form-data""#));
+
+    let csv = "\u{feff}code,agency,name_en,name_zh,loan_days\nZJU,ISIL:CN-ZJU,Zhejiang University Library,浙江大学图书馆,40\nBAD,nonsense,Bad,坏,7\n";
+    let done = import_post(&app, &admin, Some(csv.as_bytes()), "").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Rows read: 2"), "{}", done.body);
+    assert!(
+        done.body.contains("line 3"),
+        "the bad row is named: {}",
+        done.body
+    );
+    let token = app.login("bcu-borrow").await;
+    let (_, libs) = app.get("/api/v1/libraries", Some(&token)).await;
+    let zju = libs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["code"] == "ZJU")
+        .unwrap()
+        .clone();
+    assert_eq!(zju["lends_to_us"]["loan_days"], 40, "{zju}");
+
+    // Pasted text works too; a file that is not UTF-8 is refused next to the file field.
+    let pasted = import_post(
+        &app,
+        &admin,
+        None,
+        "code,agency,name_en,name_zh\nNBU,ISIL:CN-NBU,Ningbo,宁波\n",
+    )
+    .await;
+    assert_eq!(pasted.status, 200);
+    assert!(app.state.store.library("NBU").await.is_ok());
+    let latin1 = import_post(
+        &app,
+        &zh(&admin),
+        Some(b"code,agency,name_en,name_zh\nX1,ISIL:X,\xe9t\xe9,x\n"),
+        "",
+    )
+    .await;
+    assert_eq!(latin1.status, 422);
+    assert!(
+        error_text(&latin1.body, "import-e-file").contains("UTF-8"),
+        "{}",
+        latin1.body
+    );
+    let nothing = import_post(&app, &admin, None, "").await;
+    assert_eq!(nothing.status, 422);
+    let lend = web_login(&app, "bcu-lend").await;
+    assert_eq!(import_post(&app, &lend, None, "code\n").await.status, 403);
+}
