@@ -893,3 +893,75 @@ async fn a_partner_file_is_uploaded_through_the_import_form() {
     let lend = web_login(&app, "bcu-lend").await;
     assert_eq!(import_post(&app, &lend, None, "code\n").await.status, 403);
 }
+
+async fn fill_through_the_page(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let first = crate::delivery::article_for(&app, "bcu-phd", "XNU").await;
+    crate::delivery::ship_and_deliver(&app, "xnu-lend", &app, &first).await;
+
+    // A second reader asks for the same article through the form.
+    let reader = web_login(&app, "bcu-faculty").await;
+    let placed = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&reader),
+        &[
+            ("format", "article_copy"),
+            ("title", "Resource Sharing at Speed."),
+            ("author", "L. Wang"),
+            ("source_title", "Journal of documentation"),
+            ("issn", "0022-0418"),
+            ("volume", "81"),
+            ("year", "2025"),
+            ("pages", "101"),
+            ("copyright", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let page_path = placed.location().split('?').next().unwrap().to_owned();
+    let second = page_path.trim_start_matches("/requests/").to_owned();
+
+    // Staff see which request it repeats, how it matched, and the button; the reader does not.
+    let staff = web_login(&app, "bcu-borrow").await;
+    let page = get(&app, &page_path, Some(&zh(&staff))).await;
+    assert!(
+        page.body.contains(&format!(r#"href="/requests/{first}""#)),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("题录相似"),
+        "matched by citation: {}",
+        page.body
+    );
+    let fill = format!("/requests/{second}/fill-from-copy");
+    assert!(
+        page.body.contains(&format!(r#"action="{fill}""#)),
+        "{}",
+        page.body
+    );
+    let own = get(&app, &page_path, Some(&reader)).await;
+    assert!(!own.body.contains(&fill));
+    assert_eq!(post_form(&app, &fill, Some(&reader), &[]).await.status, 403);
+
+    let done = post_form(&app, &fill, Some(&staff), &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let token = app.login("bcu-borrow").await;
+    let (_, req) = app
+        .get(&format!("/api/v1/requests/{second}"), Some(&token))
+        .await;
+    assert_eq!(req["state"], "completed", "{req}");
+    // The page says so, and offers the button no more; a second try is refused with a page.
+    let after = get(&app, &page_path, Some(&staff)).await;
+    assert!(!after.body.contains(&format!(r#"action="{fill}""#)));
+    let again = post_form(&app, &fill, Some(&staff), &[]).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+}
+
+#[tokio::test]
+async fn staff_fill_a_repeated_request_from_the_delivered_copy_through_its_page() {
+    for engine in engines() {
+        fill_through_the_page(engine).await;
+    }
+}
