@@ -370,12 +370,20 @@ pub struct UsersQuery {
     pub done: Option<String>,
 }
 
+/// A refused role change: the account, the roles as ticked, and why.
+struct RolesRefused {
+    user_id: String,
+    ticked: Vec<String>,
+    error: ApiError,
+}
+
 async fn users_page(
     ctx: &Ctx,
     admin: &CurrentUser,
     new_form: FormView,
     notice: Option<String>,
     error: Option<String>,
+    mut refused: Option<RolesRefused>,
 ) -> WebResult<Response> {
     let m = ctx.m;
     let users = ctx.st.store.users(&admin.library_id).await?;
@@ -396,16 +404,22 @@ async fn users_page(
         }
         let roles_cell = if staff {
             let chosen: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
-            let form = FormView::post(
+            // A refused change comes back on its own row, as ticked, with the reason there.
+            let this = refused.take_if(|r| r.user_id == u.user_id);
+            let ticked = this.as_ref().map_or(&chosen, |r| &r.ticked);
+            let mut form = FormView::post(
                 &format!("roles-{}", u.user_id),
                 &format!("{base}/roles"),
                 m.change_roles,
             )
             .input(
                 Input::new("roles", m.f_roles, "checkboxes", "")
-                    .options(role_boxes(m, admin, &chosen)),
+                    .options(role_boxes(m, admin, ticked)),
             )
             .inline();
+            if let Some(r) = this {
+                form.refusal(m, r.error)?;
+            }
             Cell::default().form(form)
         } else {
             Cell::text(
@@ -462,7 +476,15 @@ pub async fn users(ctx: Ctx, q: QueryIn<UsersQuery>) -> Response {
         let a = admin(&ctx)?;
         let q = query(q)?;
         let form = new_staff_form(ctx.m, a, &Vec::new());
-        users_page(&ctx, a, form, done_notice(ctx.m, q.done.as_deref()), None).await
+        users_page(
+            &ctx,
+            a,
+            form,
+            done_notice(ctx.m, q.done.as_deref()),
+            None,
+            None,
+        )
+        .await
     }
     .await;
     ctx.finish(r)
@@ -490,7 +512,7 @@ pub async fn create_user(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -> 
             Err(e) => {
                 let mut f = new_staff_form(ctx.m, a, &p);
                 f.refusal(ctx.m, e)?;
-                users_page(&ctx, a, f, None, None).await
+                users_page(&ctx, a, f, None, None, None).await
             }
         }
     }
@@ -507,15 +529,19 @@ pub async fn change_roles(
     let r = async {
         let a = admin(&ctx)?;
         let p = pairs(form)?;
-        match crate::accounts::set_roles(&ctx.st, a, &id, &values(&p, "roles")).await {
+        let ticked = values(&p, "roles");
+        match crate::accounts::set_roles(&ctx.st, a, &id, &ticked).await {
             Ok(_) => Ok(see_other("/admin/users?done=roles")),
-            Err(e) => {
-                let mut holder = FormView::post("x", "", "");
-                holder.refusal(ctx.m, e)?;
+            Err(e @ (ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::Bilingual(..))) => {
                 let form = new_staff_form(ctx.m, a, &Vec::new());
-                let error = holder.errors.join("; ");
-                users_page(&ctx, a, form, None, Some(error)).await
+                let refused = RolesRefused {
+                    user_id: id,
+                    ticked,
+                    error: e,
+                };
+                users_page(&ctx, a, form, None, None, Some(refused)).await
             }
+            Err(e) => Err(e.into()),
         }
     }
     .await;
@@ -544,7 +570,7 @@ async fn account_status(ctx: Ctx, id: String, status: AccountStatus) -> Response
                 holder.refusal(ctx.m, e)?;
                 let form = new_staff_form(ctx.m, a, &Vec::new());
                 let error = holder.errors.join("; ");
-                users_page(&ctx, a, form, None, Some(error)).await
+                users_page(&ctx, a, form, None, Some(error), None).await
             }
         }
     }

@@ -382,5 +382,13 @@ impl AdminPage {
                 .blocks
                 .iter()
                 .any(|b| b.form.as_ref().is_some_and(FormView::has_errors))
+            || self.blocks.iter().any(|b| {
+                b.table.as_ref().is_some_and(|t| {
+                    t.rows
+                        .iter()
+                        .flatten()
+                        .any(|c| c.form.as_ref().is_some_and(FormView::has_errors))
+                })
+            })
     }
 }

@@ -27,6 +27,9 @@ async fn registration(engine: Engine) {
     assert!(login.body.contains(r#"href="/register""#), "{}", login.body);
     let form = get(&app, "/register", None).await;
     assert_eq!(form.status, 200);
+    let form_zh = get(&app, "/register", Some("librelay_lang=zh-CN")).await;
+    assert!(form_zh.body.contains("读者注册"));
+    assert!(!form_zh.body.contains("Register as a reader"));
     assert!(
         form.body.contains(r#"<option value="BCU""#),
         "{}",
@@ -228,6 +231,47 @@ async fn an_admin_adds_staff_changes_their_roles_and_disables_them() {
         get(&app, "/staff/borrowing", Some(&night)).await.status,
         303,
         "the session ends"
+    );
+
+    // A refused role change comes back on its own row, in the page's language.
+    let none = post_form(
+        &app,
+        &format!("/admin/users/{id}/roles"),
+        Some(&zh(&admin)),
+        &[],
+    )
+    .await;
+    assert_eq!(none.status, 422);
+    assert!(
+        error_text(&none.body, &format!("roles-{id}-e-roles")).contains("角色为必填项"),
+        "{}",
+        none.body
+    );
+    let admin_id = app
+        .state
+        .store
+        .user_by_username("bcu-admin")
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
+    let drop_own = post_form(
+        &app,
+        &format!("/admin/users/{admin_id}/roles"),
+        Some(&admin),
+        &[("roles", "borrowing_operator")],
+    )
+    .await;
+    assert_eq!(drop_own.status, 422);
+    assert!(
+        error_text(&drop_own.body, &format!("roles-{admin_id}-e-roles")).contains("own admin role"),
+        "{}",
+        drop_own.body
+    );
+    assert!(
+        drop_own
+            .body
+            .contains(r#"value="borrowing_operator" checked"#)
     );
 
     // An admin cannot disable themselves.
