@@ -211,3 +211,21 @@ pub async fn set_staff_status(
         .await?;
     Ok(st.store.user(id).await?)
 }
+
+/// Disable or enable any account of the admin's library: a reader through the readers' rule
+/// (`api::patrons::set_status`, which welcomes a reader approved from pending), staff through
+/// [`set_staff_status`].
+pub async fn set_account_status(
+    st: &AppState,
+    admin: &CurrentUser,
+    id: &str,
+    status: AccountStatus,
+) -> ApiResult<UserRow> {
+    require_admin(admin)?;
+    let target = staff_of(st, admin, id).await?;
+    if target.kind == UserKind::Patron.as_str() {
+        crate::api::patrons::set_status(st, admin, id, status).await
+    } else {
+        set_staff_status(st, admin, id, status).await
+    }
+}

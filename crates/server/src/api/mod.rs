@@ -21,6 +21,7 @@ pub mod requests;
 pub mod reset;
 pub mod routing;
 pub mod stats;
+pub mod users;
 pub mod views;
 
 use axum::Router;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(requests::router())
         .merge(lending::router())
         .merge(patrons::router())
+        .merge(users::router())
         .merge(libraries::router())
         .merge(catalog::router())
         .merge(lookup::router())

@@ -551,27 +551,15 @@ pub async fn change_roles(
 async fn account_status(ctx: Ctx, id: String, status: AccountStatus) -> Response {
     let r = async {
         let a = admin(&ctx)?;
-        let target = match ctx.st.store.user(&id).await {
-            Ok(u) if u.library_id == a.library_id => u,
-            Ok(_) | Err(store::StoreError::NotFound) => {
-                return Err(WebError::Api(ApiError::NotFound("account")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let done = if target.kind == UserKind::Patron.as_str() {
-            set_status(&ctx.st, a, &id, status).await
-        } else {
-            crate::accounts::set_staff_status(&ctx.st, a, &id, status).await
-        };
+        let done = crate::accounts::set_account_status(&ctx.st, a, &id, status).await;
         match done {
             Ok(_) => Ok(see_other("/admin/users?done=status")),
-            Err(e) => {
-                let mut holder = FormView::post("x", "", "");
-                holder.refusal(ctx.m, e)?;
+            Err(e @ (ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::Bilingual(..))) => {
+                let error = super::staff::refusal_text(ctx.m, &e);
                 let form = new_staff_form(ctx.m, a, &Vec::new());
-                let error = holder.errors.join("; ");
                 users_page(&ctx, a, form, None, Some(error), None).await
             }
+            Err(e) => Err(e.into()),
         }
     }
     .await;

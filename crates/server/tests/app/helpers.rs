@@ -150,6 +150,23 @@ impl TestApp {
         )
     }
 
+    pub async fn put_json(&self, path: &str, body: Value, token: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     pub async fn login(&self, username: &str) -> String {
         let (st, body) = self
             .post(

@@ -274,6 +274,44 @@ async fn an_admin_adds_staff_changes_their_roles_and_disables_them() {
             .contains(r#"value="borrowing_operator" checked"#)
     );
 
+    // The JSON API shows the same accounts and refuses the same things.
+    let api = app.login("bcu-admin").await;
+    let (st, list) = app.get("/api/v1/users", Some(&api)).await;
+    assert_eq!(st, 200);
+    let night = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "bcu-night")
+        .unwrap()
+        .clone();
+    assert_eq!(night["roles"], json!(["borrowing_operator"]), "{night}");
+    assert_eq!(night["status"], "suspended", "{night}");
+    let (st, body) = app
+        .put_json(
+            &format!("/api/v1/users/{id}/roles"),
+            json!({"roles": ["hub_admin"]}),
+            &api,
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    assert_eq!(
+        body["error"]["fields"][0]["code"], "hub_admin_only",
+        "{body}"
+    );
+    let borrow_api = app.login("bcu-borrow").await;
+    let (st, _) = app.get("/api/v1/users", Some(&borrow_api)).await;
+    assert_eq!(st, 403);
+    let (st, made) = app
+        .post(
+            "/api/v1/users",
+            json!({"username": "bcu-day", "display_name": "Day", "password": "day-shift-pw", "roles": ["lending_operator"]}),
+            Some(&api),
+        )
+        .await;
+    assert_eq!(st, 201, "{made}");
+    assert_eq!(made["kind"], "staff");
+
     // An admin cannot disable themselves.
     let me = app
         .state
