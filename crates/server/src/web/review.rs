@@ -123,6 +123,18 @@ pub async fn blocks(
             };
             let mut form = clearance_form(m, &req.request_id, &typed);
             if let Some(e) = refusal {
+                // The flow names the royalty in minor units; the form takes it as an amount.
+                let e = match e {
+                    ApiError::Invalid(mut fields) => {
+                        for f in &mut fields {
+                            if f.field == "royalty_minor" {
+                                f.field = "royalty";
+                            }
+                        }
+                        ApiError::Invalid(fields)
+                    }
+                    other => other,
+                };
                 form.refusal(m, e)?;
             }
             out.push(Block::text(m.clearance_intro));

@@ -905,6 +905,7 @@ async fn every_page_each_role_can_reach_answers_in_its_language_without_broken_l
         "bcu-lend",
         "bcu-manager",
         "bcu-admin",
+        "hub-admin",
     ] {
         let session = web_login(&app, user).await;
         for (lang, foreign) in [("en", "退出登录"), ("zh-CN", "Log out")] {

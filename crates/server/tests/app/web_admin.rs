@@ -552,6 +552,24 @@ async fn clearance(engine: Engine) {
     assert!(!error_text(&bad_amount.body, "clearance-e-royalty").is_empty());
     assert!(bad_amount.body.contains(r#"value="lots""#));
 
+    let royalty_without_paying = post_form(
+        &app,
+        &format!("/requests/{id}/clearance"),
+        Some(&staff),
+        &[
+            ("method", "permission"),
+            ("note", "ref 9"),
+            ("royalty", "3.00"),
+            ("currency", "CNY"),
+        ],
+    )
+    .await;
+    assert_eq!(royalty_without_paying.status, 422);
+    assert!(
+        error_text(&royalty_without_paying.body, "clearance-e-royalty").contains("royalty_paid"),
+        "{}",
+        royalty_without_paying.body
+    );
     let cleared = post_form(
         &app,
         &format!("/requests/{id}/clearance"),
