@@ -217,7 +217,7 @@ impl World {
                 BorrowEffect::AdvanceRota => {
                     self.rota.advance(outcome, Some(note.to_owned()));
                 }
-                BorrowEffect::SendRequest => {
+                BorrowEffect::SendRequest | BorrowEffect::SendRetryRequest => {
                     let to = self.current().unwrap();
                     self.seq += 1;
                     self.queue.push_back(Msg::Request { to, seq: self.seq });
@@ -242,6 +242,8 @@ impl World {
                 ),
                 BorrowEffect::SendNotification => self.ram(cur, IsoAction::Notification, "lost"),
                 BorrowEffect::ClearLenderDeadline
+                | BorrowEffect::KeepRetryOffer
+                | BorrowEffect::DropRetryOffer
                 | BorrowEffect::TakeDueDate
                 | BorrowEffect::MarkOverdue
                 | BorrowEffect::MarkRecalled => {}
@@ -291,9 +293,10 @@ impl World {
                 note,
             };
             match e {
-                LendEffect::SendStatus | LendEffect::SendShipped | LendEffect::SendUnfilled => {
-                    out.push(sam(IsoReason::StatusChange, None, ""))
-                }
+                LendEffect::SendStatus
+                | LendEffect::SendShipped
+                | LendEffect::SendUnfilled
+                | LendEffect::SendRetryPossible => out.push(sam(IsoReason::StatusChange, None, "")),
                 LendEffect::SendConditional => out.push(sam(
                     IsoReason::Notification,
                     None,
@@ -383,6 +386,7 @@ impl World {
             (B::Sent, Some(l)) => l == L::RequestReceived,
             (B::ExpectToSupply, Some(l)) => l == L::ExpectToSupply,
             (B::ConditionalPending, Some(l)) => l == L::ConditionalPending,
+            (B::RetryOffered, Some(l)) => l == L::RetryPossible,
             (B::WillSupply, Some(l)) => matches!(l, L::WillSupply | L::PickSlipPrinted),
             (B::Shipped | B::Received, Some(l)) if copy => l == L::CopyCompleted,
             (B::Shipped | B::Received | B::OnLoanToPatron | B::ReturnedByPatron, Some(l)) => {
@@ -400,7 +404,10 @@ impl World {
                     L::Completed | L::CopyCompleted | L::CompletedWithoutReturn
                 )
             }
-            (B::Cancelled, l) => matches!(l, None | Some(L::Cancelled | L::Unfilled)),
+            (B::Cancelled, l) => matches!(
+                l,
+                None | Some(L::Cancelled | L::Unfilled | L::RetryPossible)
+            ),
             (B::Unfilled, None) => self.rota.current.is_some(),
             (B::Unfilled, Some(_)) => false,
             _ => false,

@@ -29,6 +29,9 @@ string_enum!(
         CopyCompleted => "copy_completed",
         CompletedWithoutReturn => "completed_without_return",
         Unfilled => "unfilled",
+        /// We answered RetryPossible: not as asked, but under the terms we offered. Closed on
+        /// our side; a borrower who accepts sends a new request.
+        RetryPossible => "retry_possible",
         Cancelled => "cancelled",
     }
 );
@@ -43,6 +46,7 @@ impl LendState {
                 | LendState::CopyCompleted
                 | LendState::CompletedWithoutReturn
                 | LendState::Unfilled
+                | LendState::RetryPossible
                 | LendState::Cancelled
         )
     }
@@ -61,6 +65,7 @@ impl LendState {
             CopyCompleted => IsoStatus::CopyCompleted,
             CompletedWithoutReturn => IsoStatus::CompletedWithoutReturn,
             Unfilled => IsoStatus::Unfilled,
+            RetryPossible => IsoStatus::RetryPossible,
             Cancelled => IsoStatus::Cancelled,
         }
     }
@@ -75,6 +80,8 @@ string_enum!(
         LocateFailed => "locate_failed",
         PrintPickSlip => "print_pick_slip",
         Reject => "reject",
+        /// Answer RetryPossible with the terms under which we would supply.
+        OfferRetry => "offer_retry",
         ShipPhysical => "ship_physical",
         ShipDigital => "ship_digital",
         ShipNonReturnable => "ship_non_returnable",
@@ -145,6 +152,8 @@ pub enum LendEffect {
     SendConditional,
     /// Status Unfilled with the reason the staff gave.
     SendUnfilled,
+    /// Status RetryPossible with the reason and the terms the staff gave (retryInfo).
+    SendRetryPossible,
     /// Status Loaned / CopyCompleted with delivery details (item, date sent, due date, URL).
     SendShipped,
     SendRenewYes,
@@ -261,6 +270,14 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         &[E::SendUnfilled],
     ),
     rule(
+        CANCELLABLE,
+        A::OfferRetry,
+        G::Always,
+        go(S::RetryPossible),
+        STAFF,
+        &[E::SendRetryPossible],
+    ),
+    rule(
         BEFORE_SHIPPING,
         A::ShipPhysical,
         G::Loan,
@@ -351,7 +368,7 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         &[E::SendCancelYes],
     ),
     rule(
-        &[S::Cancelled, S::Unfilled],
+        &[S::Cancelled, S::Unfilled, S::RetryPossible],
         A::BorrowerCancel,
         G::Always,
         STAY,

@@ -391,6 +391,31 @@ async fn on_request(
         None => "not found in our holdings".to_owned(),
     };
     let service_note = r.service_info.as_ref().and_then(|s| s.note.clone());
+    // A retry names the request it follows and the terms accepted: staff see both.
+    let retry_of = r
+        .service_info
+        .as_ref()
+        .filter(|s| {
+            s.request_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Retry"))
+        })
+        .map(|s| {
+            serde_json::json!({
+                "previous_request_id": s.requesting_agency_previous_request_id,
+                "loan_conditions": s.loan_condition,
+                "format": s.preferred_format,
+                "maximum_costs": r.billing_info.as_ref().and_then(|b| b.maximum_costs.as_ref())
+                    .map(|c| format!("{} {}", c.monetary_value, c.currency_code)),
+            })
+        });
+    let note = match retry_of
+        .as_ref()
+        .and_then(|r| r["previous_request_id"].as_str())
+    {
+        Some(previous) => format!("{note}; retry of {previous}"),
+        None => note,
+    };
     tx.insert_event(
         &NewEvent {
             library_id,
@@ -403,7 +428,7 @@ async fn on_request(
             to_state: &new.state,
             note: Some(&note),
             message_id: None,
-            data: Some(serde_json::json!({ "from": borrower_agency, "note": service_note, "located": located.is_some() })),
+            data: Some(serde_json::json!({ "from": borrower_agency, "note": service_note, "located": located.is_some(), "retry_of": retry_of })),
         },
         now,
     )
@@ -482,11 +507,23 @@ async fn on_supplying(
     if let Some(r) = &m.message_info.reason_unfilled {
         text = format!("{r} {text}").trim().to_owned();
     }
+    let retry_offer = (m.status_info.status == wire::Status::RetryPossible)
+        .then(|| {
+            req.lender_id
+                .as_deref()
+                .map(|l| iso::retry_offer_of(m, l, &h.requesting_agency_request_id))
+        })
+        .flatten();
+    let mut data = data;
+    if let (Some(offer), Some(obj)) = (&retry_offer, data.as_object_mut()) {
+        obj.insert("retry_offer".to_owned(), serde_json::json!(offer));
+    }
     let extra = Extra {
         note: (!text.is_empty()).then_some(text),
         internal_note: None,
         due_date: m.status_info.due_date.as_deref().and_then(iso::parse_date),
         data: Some(data.clone()),
+        retry_offer,
     };
     let result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
     if result.is_ok() {

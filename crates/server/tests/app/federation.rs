@@ -389,7 +389,7 @@ fn assert_valid_2017(xml: &str) {
 
 /// `xml` is valid against the schema `xsd` of the fixtures, checked with xmllint where it is
 /// installed.
-fn assert_valid(xml: &str, xsd: &str) {
+pub(crate) fn assert_valid(xml: &str, xsd: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let xsd = std::path::Path::new(
@@ -427,7 +427,18 @@ fn assert_valid(xml: &str, xsd: &str) {
 
 /// Every message a node sent in a lifecycle is valid against the 2021 schema as stored, and
 /// against the 2017 schema as written for a 2017 peer.
-async fn assert_sent_messages_valid(app: &TestApp, staff: &str) {
+pub(crate) async fn assert_sent_messages_valid(app: &TestApp, staff: &str) {
+    assert_sent_valid(app, staff, 3).await;
+}
+
+/// The same for a node that sent at least `min` messages; waits until nothing is still on
+/// its way.
+pub(crate) async fn assert_sent_valid(app: &TestApp, staff: &str, min: usize) {
+    app.eventually("/api/v1/outbox?status=pending", staff, |v| {
+        v.as_array()
+            .is_some_and(|p| p.iter().all(|m| m["kind"] == "email"))
+    })
+    .await;
     let (_, sent) = app
         .get("/api/v1/outbox?status=delivered&limit=500", Some(staff))
         .await;
@@ -446,5 +457,5 @@ async fn assert_sent_messages_valid(app: &TestApp, staff: &str) {
         assert_valid(&old, "ISO-18626-v1_2.xsd");
         n += 1;
     }
-    assert!(n >= 3, "messages checked: {n}");
+    assert!(n >= min, "messages checked: {n}, expected at least {min}");
 }
