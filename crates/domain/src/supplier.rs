@@ -32,6 +32,9 @@ string_enum!(
         /// We answered RetryPossible: not as asked, but under the terms we offered. Closed on
         /// our side; a borrower who accepts sends a new request.
         RetryPossible => "retry_possible",
+        /// We passed the request on to another supplier, which answers the borrower itself
+        /// (ISO 18626 transfer request). Closed on our side.
+        Forwarded => "forwarded",
         Cancelled => "cancelled",
     }
 );
@@ -47,6 +50,7 @@ impl LendState {
                 | LendState::CompletedWithoutReturn
                 | LendState::Unfilled
                 | LendState::RetryPossible
+                | LendState::Forwarded
                 | LendState::Cancelled
         )
     }
@@ -66,6 +70,9 @@ impl LendState {
             CompletedWithoutReturn => IsoStatus::CompletedWithoutReturn,
             Unfilled => IsoStatus::Unfilled,
             RetryPossible => IsoStatus::RetryPossible,
+            // Not ours to supply any more, but the chain still expects to: the supplier we
+            // passed it to answers with its own status.
+            Forwarded => IsoStatus::ExpectToSupply,
             Cancelled => IsoStatus::Cancelled,
         }
     }
@@ -82,6 +89,8 @@ string_enum!(
         Reject => "reject",
         /// Answer RetryPossible with the terms under which we would supply.
         OfferRetry => "offer_retry",
+        /// Pass the request on to another supplier, which then deals with the borrower.
+        Forward => "forward",
         ShipPhysical => "ship_physical",
         ShipDigital => "ship_digital",
         ShipNonReturnable => "ship_non_returnable",
@@ -154,6 +163,9 @@ pub enum LendEffect {
     SendUnfilled,
     /// Status RetryPossible with the reason and the terms the staff gave (retryInfo).
     SendRetryPossible,
+    /// The request to the supplier we pass it on to (on behalf of the borrower, as a transfer
+    /// request), and a notification telling the borrower who has it now.
+    SendForward,
     /// Status Loaned / CopyCompleted with delivery details (item, date sent, due date, URL).
     SendShipped,
     SendRenewYes,
@@ -276,6 +288,14 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         go(S::RetryPossible),
         STAFF,
         &[E::SendRetryPossible],
+    ),
+    rule(
+        BEFORE_SHIPPING,
+        A::Forward,
+        G::Always,
+        go(S::Forwarded),
+        STAFF,
+        &[E::SendForward],
     ),
     rule(
         BEFORE_SHIPPING,

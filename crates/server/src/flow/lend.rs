@@ -99,6 +99,10 @@ pub async fn lend_action(
     if action == LendAction::OfferRetry {
         retry_terms(&input)?;
     }
+    if action == LendAction::Forward {
+        let current = st.store.lend_request(request_id).await?;
+        forward_target(st, &current, input.forward_to.as_deref()).await?;
+    }
     let acting = Acting::user(user);
     let id = request_id.to_owned();
     let now = st.now();
@@ -205,6 +209,28 @@ pub async fn apply_lend(
                 let mut s = Sam::new(change_reason, IsoStatus::RetryPossible, input.note.clone());
                 s.retry = Some(retry_terms(input).map_err(|e| FlowError::BadInput(e.to_string()))?);
                 Some(s)
+            }
+            LendEffect::SendForward => {
+                let code =
+                    input.forward_to.as_deref().map(str::trim).ok_or_else(|| {
+                        FlowError::BadInput("forward needs forward_to".to_owned())
+                    })?;
+                let target = tx.library(code).await?;
+                messages.push(send_forward(tx, now, req, &target, input.note.clone()).await?);
+                Some(Sam::new(
+                    IsoReason::Notification,
+                    new_status,
+                    Some(
+                        format!(
+                            "Passed on to {} ({}), which will answer you directly. {}",
+                            target.name_en,
+                            iso::agency_key(&iso::agency(&target)),
+                            input.note.clone().unwrap_or_default()
+                        )
+                        .trim()
+                        .to_owned(),
+                    ),
+                ))
             }
             LendEffect::SendShipped => {
                 let mut s = Sam::new(IsoReason::StatusChange, new_status, input.note.clone());
@@ -321,6 +347,100 @@ pub async fn apply_lend(
         request_ids: ids,
         messages: messages.len(),
     })
+}
+
+/// The library a request may be passed on to: another library in the directory, neither us nor
+/// the borrower; refused in both languages otherwise.
+async fn forward_target(
+    st: &AppState,
+    req: &LendRequest,
+    code: Option<&str>,
+) -> Result<(), ApiError> {
+    let bad = |code: &'static str, en: String, zh: String| ApiError::Bilingual(422, code, en, zh);
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Err(bad(
+            "forward_to_required",
+            "forward needs forward_to: the code of the library to pass the request on to"
+                .to_owned(),
+            "转送请求须给出 forward_to：接手的图书馆代码".to_owned(),
+        ));
+    };
+    let target = st.store.library(code).await.ok();
+    match target {
+        Some(t)
+            if t.library_id != req.library_id
+                && Some(&t.library_id) != req.borrower_id.as_ref() =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(bad(
+            "invalid_forward_to",
+            format!("{code} is this library or the borrowing library: pass it on to another"),
+            format!("{code} 是本馆或借入馆，请转给其他图书馆"),
+        )),
+        None => Err(bad(
+            "invalid_forward_to",
+            format!("{code} is not a library in the directory"),
+            format!("{code} 不在图书馆名录中"),
+        )),
+    }
+}
+
+/// The request passed on to `target` for the borrower: the borrower's agency and request id in
+/// the header (the new supplier answers the borrower directly), marked as a transfer request.
+async fn send_forward(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &LendRequest,
+    target: &store::LibraryRow,
+    note: Option<String>,
+) -> Result<i64, FlowError> {
+    let us = tx.library(&req.library_id).await?;
+    let borrower = iso::parse_agency_key(&req.borrower_agency).ok_or_else(|| {
+        FlowError::Store(StoreError::Corrupt(format!(
+            "agency {}",
+            req.borrower_agency
+        )))
+    })?;
+    let header = iso::header(
+        borrower,
+        iso::agency(target),
+        &req.borrower_request_id,
+        None,
+        now,
+    );
+    let format = RequestFormat::parse(&req.format).unwrap_or(RequestFormat::Loan);
+    let said = format!(
+        "Passed on by {} ({}). {}",
+        us.name_en,
+        iso::agency_key(&iso::agency(&us)),
+        note.unwrap_or_default()
+    );
+    let mut request = iso::request(
+        header,
+        format,
+        &req.citation.0,
+        Some(said.trim().to_owned()),
+    );
+    if let Some(service) = request.service_info.as_mut() {
+        service.request_subtype = vec!["TransferRequest".to_owned()];
+    }
+    let xml = wire::write(&wire::Message::Request(request), wire::Version::V2021);
+    let recipient = iso::agency_key(&iso::agency(target));
+    let id = tx
+        .insert_outbox(
+            &NewOutbox {
+                library_id: &req.library_id,
+                request_id: &req.request_id,
+                side: "lend",
+                kind: "request",
+                recipient: &recipient,
+                payload: &xml,
+            },
+            now,
+        )
+        .await?;
+    Ok(id)
 }
 
 /// Due date from our policy for this borrower (default four weeks), moved off closed days.

@@ -123,6 +123,9 @@ pub struct ActionInput {
     /// `offer_retry`: a format we could supply instead, e.g. `PDF`, `Printed`.
     #[serde(default)]
     pub item_format: Option<String>,
+    /// `forward`: the code of the library to pass the request on to.
+    #[serde(default)]
+    pub forward_to: Option<String>,
 }
 
 /// Why a flow step failed: a refusal the caller can act on, bad input, or the store.

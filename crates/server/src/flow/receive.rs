@@ -478,7 +478,49 @@ async fn on_supplying(
         "reason_unfilled": m.message_info.reason_unfilled,
         "due_date": m.status_info.due_date,
     });
-    if current.as_deref() != Some(sender.as_str()) || seq.is_some_and(|n| n != req.send_seq) {
+    let this_send = seq.is_none_or(|n| n == req.send_seq);
+    if this_send
+        && current.as_deref() != Some(sender.as_str())
+        && let Some(new) = passed_on_to(tx, &req, m).await?
+    {
+        // The lender passed the request on (ISO 18626 transfer): from now on the new
+        // supplier is the lender, its messages are taken and returns go to it.
+        let before = req.lender_id.clone();
+        req.lender_id = Some(new.library_id.clone());
+        req.lender_request_id = h.supplying_agency_request_id.clone();
+        tx.update_borrow_request(&req, now).await?;
+        req.version += 1;
+        let note = format!(
+            "now supplied by {} ({sender}), passed on by {}",
+            new.library_id,
+            before.as_deref().unwrap_or("-")
+        );
+        tx.insert_event(
+            &NewEvent {
+                library_id,
+                side: "borrow",
+                request_id: &req.request_id,
+                actor_id: None,
+                actor: "peer",
+                action: "lender_changed",
+                from_state: Some(&req.state),
+                to_state: &req.state,
+                note: Some(&note),
+                message_id: None,
+                data: Some(
+                    serde_json::json!({ "from": before, "to": new.library_id, "agency": sender }),
+                ),
+            },
+            now,
+        )
+        .await?;
+    }
+    let current = req.lender_id.clone();
+    let current = match &current {
+        Some(l) => Some(iso::agency_key(&iso::agency(&tx.library(l).await?))),
+        None => None,
+    };
+    if current.as_deref() != Some(sender.as_str()) || !this_send {
         // A former lender, or an answer to an earlier send: keep it in the history for staff,
         // change nothing. A shipment after we moved on needs a person (the cancel crossed it).
         let why = match m.status_info.status {
@@ -547,6 +589,50 @@ async fn on_supplying(
         data,
     )
     .await
+}
+
+/// The library that sent `m`, when it is taking over the request from our current lender: a
+/// library of the directory (not us, not one that already said no to this request), answering
+/// a request that is still waiting for its lender with a supplier's first steps
+/// (ExpectToSupply, WillSupply, Loaned, CopyCompleted). Anything else from a stranger is kept
+/// in the history only.
+async fn passed_on_to(
+    tx: &mut Tx<'_>,
+    req: &store::BorrowRequest,
+    m: &wire::SupplyingAgencyMessage,
+) -> Result<Option<store::LibraryRow>, FlowError> {
+    use domain::requester::BorrowState;
+    let waiting = matches!(
+        BorrowState::parse(&req.state),
+        Some(BorrowState::Sent | BorrowState::ExpectToSupply | BorrowState::WillSupply)
+    );
+    let supplying = matches!(
+        m.status_info.status,
+        wire::Status::ExpectToSupply
+            | wire::Status::WillSupply
+            | wire::Status::Loaned
+            | wire::Status::CopyCompleted
+    ) && matches!(
+        m.message_info.reason_for_message,
+        wire::ReasonForMessage::RequestResponse | wire::ReasonForMessage::StatusChange
+    );
+    if !waiting || !supplying || req.cancel_pending || req.lender_id.is_none() {
+        return Ok(None);
+    }
+    let a = &m.header.supplying_agency_id;
+    let Some(lib) = tx.library_by_agency(&a.agency_type, &a.value).await? else {
+        return Ok(None);
+    };
+    let refused_before = req
+        .rota
+        .0
+        .entries
+        .iter()
+        .any(|e| e.library.as_str() == lib.library_id && e.outcome.is_some());
+    if lib.library_id == req.library_id || refused_before {
+        return Ok(None);
+    }
+    Ok(Some(lib))
 }
 
 async fn on_requesting(

@@ -134,6 +134,7 @@ catalog! {
     retry_lender_note: "The lender's note on its terms", "出借馆对条件的说明";
     retry_cost_label: "Cost we would charge, e.g. 25.00 CNY", "本馆收费，例如 25.00 CNY";
     loan_condition_label: "Loan condition, e.g. LibraryUseOnly", "借阅条件，例如 LibraryUseOnly";
+    forward_to_label: "Code of the library to pass it on to", "接手图书馆的代码";
     err_bad_cost: "The cost must be an amount and a currency, e.g. 25.00 CNY.", "费用应为金额加币种，例如 25.00 CNY。";
     url_label: "Address of the copy (http or https)", "复制件地址（http 或 https）";
     rota_label: "Lender library codes in order, separated by commas", "出借馆代码，按顺序，用逗号分隔";
@@ -290,6 +291,7 @@ impl Msg {
             CompletedWithoutReturn => ("Completed without return", "已完成（无需归还）"),
             Unfilled => ("Unfilled", "未能满足"),
             RetryPossible => ("Offered on other terms (retry possible)", "已提出重试条件"),
+            Forwarded => ("Passed on to another library", "已转给其他图书馆"),
             Cancelled => ("Cancelled", "已取消"),
         };
         self.pick(en, zh)
@@ -343,6 +345,7 @@ impl Msg {
             PrintPickSlip => ("Print pick slip", "打印取书单"),
             Reject => ("Reject", "拒绝"),
             OfferRetry => ("Offer other terms (retry possible)", "提出重试条件"),
+            Forward => ("Pass on to another library", "转给其他图书馆"),
             ShipPhysical => ("Ship the item", "寄出图书"),
             ShipDigital => ("Send a digital copy", "发送电子复制件"),
             ShipNonReturnable => ("Ship, no return", "寄出（无需归还）"),
@@ -382,6 +385,12 @@ impl Msg {
                 return self.pick(
                     "A message from the partner did not fit the request's stage and was not applied",
                     "合作馆的一条消息与请求当前阶段不符，未予处理",
+                );
+            }
+            "lender_changed" => {
+                return self.pick(
+                    "The lending library passed the request on to another library, which now supplies it",
+                    "出借馆已将请求转给另一图书馆，由其提供",
                 );
             }
             _ => {}
@@ -500,6 +509,10 @@ impl Msg {
             PrintPickSlip => ("The pick slip was printed", "已打印取书单"),
             Reject => ("The request was rejected", "请求被拒绝"),
             OfferRetry => ("Staff offered other terms", "馆员提出了重试条件"),
+            Forward => (
+                "Staff passed the request on to another library",
+                "馆员已将请求转给其他图书馆",
+            ),
             ShipPhysical => ("It was shipped", "已寄出"),
             ShipDigital => ("A digital copy was sent", "已发送电子复制件"),
             ShipNonReturnable => ("It was shipped, no return needed", "已寄出，无需归还"),

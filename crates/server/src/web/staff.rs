@@ -97,6 +97,16 @@ pub fn lend_action_forms(m: &'static Msg, allowed: &[&'static str]) -> Vec<Actio
                     note(m, false),
                 ],
                 "conditional" => vec![note(m, true)],
+                "forward" => vec![
+                    ActionField {
+                        name: "forward_to",
+                        label: m.forward_to_label,
+                        kind: "text",
+                        options: Vec::new(),
+                        required: true,
+                    },
+                    note(m, false),
+                ],
                 "offer_retry" => vec![
                     ActionField {
                         name: "reason",
@@ -211,6 +221,8 @@ pub struct ActForm {
     pub retry_before: Option<String>,
     #[serde(default)]
     pub loan_condition: Option<String>,
+    #[serde(default)]
+    pub forward_to: Option<String>,
     /// The queue page (path and query) to return to.
     #[serde(default)]
     pub back: Option<String>,
@@ -279,6 +291,7 @@ impl ActForm {
             retry_after: date(&self.retry_after)?,
             retry_before: date(&self.retry_before)?,
             loan_condition: filled(&self.loan_condition),
+            forward_to: filled(&self.forward_to),
             ..ActionInput::default()
         })
     }

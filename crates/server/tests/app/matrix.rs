@@ -511,3 +511,140 @@ async fn a_cancel_answered_no_leaves_the_request_where_it_was_with_the_answer_in
         cancel_refused(e).await;
     }
 }
+
+async fn passed_on(engine: Engine) {
+    let l = Loan::sent_on(engine, &["HTU"]).await;
+    let lend_id = l.at_htu().await;
+    // HTU cannot lend it itself and passes it on to CPL (same node B).
+    let (st, err) =
+        l.b.post(
+            &format!("/api/v1/lending/{lend_id}/actions"),
+            json!({"action": "forward", "forward_to": "HTU"}),
+            Some(&l.htu),
+        )
+        .await;
+    assert_eq!(st, 422, "not to itself: {err}");
+    let v = l
+        .lend(
+            &lend_id,
+            json!({"action": "forward", "forward_to": "CPL", "note": "our copy is at CPL"}),
+        )
+        .await;
+    assert_eq!(v["state"], "forwarded", "{v}");
+    let cpl = l.b.login("cpl-lend").await;
+    let at_cpl = l.b.lend_for(&cpl, &l.id).await;
+    assert_eq!(at_cpl["borrower_agency"], "ISIL:CN-BCU", "{at_cpl}");
+    assert_eq!(at_cpl["borrower_request_id"], format!("{}.1", l.id));
+    let cpl_id = at_cpl["id"].as_str().unwrap().to_owned();
+    // CPL answers BCU itself: BCU follows it.
+    l.b.lend_action(&cpl, &cpl_id, json!({"action": "will_supply"}))
+        .await;
+    let v = l
+        .borrower_sees(|v| v["state"] == "will_supply" && v["lender"] == "CPL")
+        .await;
+    assert_eq!(v["lender"], "CPL", "{v}");
+    l.b.lend_action(
+        &cpl,
+        &cpl_id,
+        json!({"action": "ship_physical", "barcode": "F-1"}),
+    )
+    .await;
+    l.borrower_sees(|v| v["state"] == "shipped").await;
+    for action in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        l.borrow(json!({"action": action})).await;
+    }
+    // The return goes to CPL, which checks it in; the loan completes.
+    l.b.eventually(&format!("/api/v1/lending/{cpl_id}"), &cpl, |v| {
+        v["state"] == "return_shipped"
+    })
+    .await;
+    l.b.lend_action(&cpl, &cpl_id, json!({"action": "check_in"}))
+        .await;
+    l.borrower_sees(|v| v["state"] == "completed").await;
+    let history = l.history().await;
+    let changed = history
+        .iter()
+        .find(|e| e["action"] == "lender_changed")
+        .unwrap_or_else(|| panic!("no lender change in {history:?}"));
+    assert_eq!(changed["data"]["from"], "HTU", "{changed}");
+    assert_eq!(changed["data"]["to"], "CPL", "{changed}");
+    // HTU stays out of it once it passed the request on.
+    let (_, v) =
+        l.b.get(&format!("/api/v1/lending/{lend_id}"), Some(&l.htu))
+            .await;
+    assert_eq!(v["state"], "forwarded", "{v}");
+    // HTU sent the request on to CPL and told BCU; CPL's answers went to BCU.
+    crate::federation::assert_sent_valid(&l.a, &l.bcu, 3).await;
+    crate::federation::assert_sent_valid(&l.b, &l.htu, 2).await;
+    crate::federation::assert_sent_valid(&l.b, &cpl, 3).await;
+}
+
+#[tokio::test]
+async fn a_supplier_that_passes_the_request_on_is_followed_to_the_new_supplier() {
+    for e in engines() {
+        passed_on(e).await;
+    }
+}
+
+/// A message from a library the request was never passed to, claiming to ship it, is kept in
+/// the history and changes nothing.
+#[tokio::test]
+async fn a_stranger_claiming_a_request_is_not_followed_once_it_has_said_no() {
+    let l = Loan::sent_to(&["XNU", "HTU"]).await;
+    // XNU (node A) says no, then claims to supply it after all: it is not taken back.
+    let xnu = l.a.login("xnu-lend").await;
+    let at_xnu = l.a.lend_for(&xnu, &l.id).await;
+    let xnu_id = at_xnu["id"].as_str().unwrap().to_owned();
+    l.a.lend_action(
+        &xnu,
+        &xnu_id,
+        json!({"action": "reject", "reason": "NotOnShelf"}),
+    )
+    .await;
+    l.borrower_sees(|v| v["lender"] == "HTU" && v["state"] == "sent")
+        .await;
+    let claim = iso18626::Message::SupplyingAgencyMessage(iso18626::SupplyingAgencyMessage {
+        header: iso18626::Header {
+            supplying_agency_id: iso18626::AgencyId {
+                agency_type: "ISIL".into(),
+                value: "CN-XNU".into(),
+            },
+            requesting_agency_id: iso18626::AgencyId {
+                agency_type: "ISIL".into(),
+                value: "CN-BCU".into(),
+            },
+            timestamp: "2026-11-30T08:00:00Z".into(),
+            requesting_agency_request_id: format!("{}.2", l.id),
+            ..Default::default()
+        },
+        message_info: iso18626::MessageInfo {
+            reason_for_message: iso18626::ReasonForMessage::StatusChange,
+            ..Default::default()
+        },
+        status_info: iso18626::StatusInfo {
+            status: iso18626::Status::WillSupply,
+            last_change: "2026-11-30T08:00:00Z".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let resp =
+        l.a.client
+            .post(format!("{}/iso18626", l.a.base))
+            .header("content-type", "application/xml")
+            .body(iso18626::write(&claim, iso18626::Version::V2021))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (_, v) =
+        l.a.get(&format!("/api/v1/requests/{}", l.id), Some(&l.bcu))
+            .await;
+    assert_eq!(v["lender"], "HTU", "{v}");
+    assert_eq!(v["state"], "sent", "{v}");
+    let history = l.history().await;
+    assert!(
+        history.iter().any(|e| e["action"] == "message_not_applied"),
+        "{history:?}"
+    );
+}
