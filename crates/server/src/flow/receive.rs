@@ -71,9 +71,7 @@ async fn receive_inner(
         Err(e) => {
             metrics::counter!("librelay_iso18626_received_total", "result" => "unreadable")
                 .increment(1);
-            let blank = wire::Message::RequestConfirmation(wire::Confirmation::default());
-            let conf = iso::confirmation(&blank, now, Some((e.error_type(), e.to_string())));
-            let xml = wire::write(&conf, wire::Version::V2021);
+            let xml = unreadable(body, now, &e);
             if let Some(id) = outbox_id {
                 let why = format!("{}: {e}", e.error_type().as_str());
                 let confirmation = xml.clone();
@@ -172,6 +170,49 @@ async fn receive_inner(
             }
         }
     }
+}
+
+/// The ERROR confirmation for a message that could not be read. Where enough of it can be made
+/// out, the confirmation is of the matching kind, in the sender's version, and repeats its
+/// agency ids and request id so that the sender can tell which message was refused.
+fn unreadable(body: &[u8], now: OffsetDateTime, e: &wire::ParseError) -> String {
+    let error = Some((e.error_type(), e.to_string()));
+    let Some(s) = wire::sniff(body) else {
+        let blank = wire::Message::RequestConfirmation(wire::Confirmation::default());
+        return wire::write(&iso::confirmation(&blank, now, error), wire::Version::V2021);
+    };
+    let mut header = s.header;
+    // A confirmation's header is the sender's, less what a confirmation does not carry.
+    header.supplying_agency_request_id = None;
+    let skeleton = match s.kind {
+        "supplyingAgencyMessage" => {
+            wire::Message::SupplyingAgencyMessage(wire::SupplyingAgencyMessage {
+                header,
+                ..Default::default()
+            })
+        }
+        "requestingAgencyMessage" => {
+            wire::Message::RequestingAgencyMessage(wire::RequestingAgencyMessage {
+                header,
+                action: s.action.unwrap_or(wire::Action::Notification),
+                note: None,
+            })
+        }
+        _ => wire::Message::Request(wire::Request {
+            header,
+            ..Default::default()
+        }),
+    };
+    let mut conf = iso::confirmation(&skeleton, now, error);
+    // Repeat only what the sender said: an unreadable reason or action is left out.
+    match &mut conf {
+        wire::Message::SupplyingAgencyMessageConfirmation(c) => {
+            c.reason_for_message = s.reason_for_message;
+        }
+        wire::Message::RequestingAgencyMessageConfirmation(c) => c.action = s.action,
+        _ => {}
+    }
+    wire::write(&conf, s.version)
 }
 
 /// Identifies a message independently of how it was sent, for idempotency.
