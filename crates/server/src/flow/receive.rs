@@ -6,7 +6,7 @@ use domain::machine::IsoAction;
 use domain::requester::BorrowAction;
 use domain::supplier::{LendAction, LendState};
 use sha2::{Digest, Sha256};
-use store::{NewEvent, NewLendRequest, StoreError, Tx};
+use store::{NewEvent, NewLendRequest, NewOutbox, StoreError, Tx};
 use time::OffsetDateTime;
 
 use super::borrow::{Extra, apply_borrow};
@@ -313,6 +313,9 @@ async fn apply(
         ));
     };
     if tx.peer(&library.library_id).await?.is_some() {
+        if let Some(hub) = relaying_hub(tx, msg, &library).await? {
+            return relay(tx, now, msg, version, key, &hub, &library).await;
+        }
         let text = format!(
             "header/{field} {} is a partner served by another system, not by this node",
             iso::agency_key(ours)
@@ -361,6 +364,97 @@ async fn apply(
         tx.inbox_record(&library.library_id, key, &xml, now).await?;
     }
     Ok((xml, refused, touched))
+}
+
+/// The hub on this node that relays `msg` for `member`, a library served by another node: the
+/// member's hub, when the hub is served here and the sender is a member of the same hub served
+/// elsewhere too. Strangers get the usual refusal: a hub passes on its members' messages only.
+async fn relaying_hub(
+    tx: &mut Tx<'_>,
+    msg: &wire::Message,
+    member: &store::LibraryRow,
+) -> Result<Option<store::LibraryRow>, FlowError> {
+    let Some(hub_id) = member.hub_id.as_deref() else {
+        return Ok(None);
+    };
+    let h = msg.header();
+    let sender = match msg {
+        wire::Message::SupplyingAgencyMessage(_) => &h.supplying_agency_id,
+        _ => &h.requesting_agency_id,
+    };
+    let Some(sender) = tx
+        .library_by_agency(&sender.agency_type, &sender.value)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if sender.hub_id.as_deref() != Some(hub_id)
+        || sender.library_id == member.library_id
+        || tx.peer(&sender.library_id).await?.is_none()
+    {
+        return Ok(None);
+    }
+    let hub = match tx.library(hub_id).await {
+        Ok(h) => h,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if tx.peer(&hub.library_id).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(hub))
+}
+
+/// A hub passes on a message for one of its members served by another node: queued in the
+/// hub's outbox for the member (in the member's schema version and with its credentials, like
+/// any message to a peer), confirmed to the sender once queued, and delivered with the same
+/// retries and dead letters as the hub's own messages. Once per message: a repeat gets the same
+/// confirmation and is not queued again.
+async fn relay(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    msg: &wire::Message,
+    version: wire::Version,
+    key: &str,
+    hub: &store::LibraryRow,
+    member: &store::LibraryRow,
+) -> Result<(String, Option<String>, Touched), FlowError> {
+    if let Some(previous) = tx.inbox_seen(&hub.library_id, key).await? {
+        return Ok((previous, None, Touched::default()));
+    }
+    let h = msg.header();
+    let xml = wire::write(msg, version);
+    let recipient = iso::agency_key(&iso::agency(member));
+    // Messages of one request go out in order: they share the requester's request id.
+    let thread = format!("relay:{}", h.requesting_agency_request_id);
+    tx.insert_outbox(
+        &NewOutbox {
+            library_id: &hub.library_id,
+            request_id: &thread,
+            side: "relay",
+            kind: match msg {
+                wire::Message::Request(_) => "request",
+                wire::Message::SupplyingAgencyMessage(_) => "supplying_agency_message",
+                _ => "requesting_agency_message",
+            },
+            recipient: &recipient,
+            payload: &xml,
+        },
+        now,
+    )
+    .await?;
+    let confirmation = wire::write(&iso::confirmation(msg, now, None), version);
+    tx.inbox_record(&hub.library_id, key, &confirmation, now)
+        .await?;
+    metrics::counter!("librelay_iso18626_relayed_total").increment(1);
+    Ok((
+        confirmation,
+        None,
+        Touched {
+            request_ids: Vec::new(),
+            messages: 1,
+        },
+    ))
 }
 
 enum Outcome {

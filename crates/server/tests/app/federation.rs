@@ -697,3 +697,106 @@ async fn a_message_missing_a_mandatory_header_field_is_refused_naming_the_elemen
         missing_header_fields(e).await;
     }
 }
+
+/// Three nodes: the consortium hub (HUB) on one, its members BCU and XNU on a second and HTU,
+/// CPL and NSD on a third. The members know only the hub's address for each other; the hub
+/// knows where each member is served and passes their messages on.
+async fn hub_and_members(engine: Engine) {
+    let hub = TestApp::start(engine).await;
+    let a = TestApp::start(engine).await;
+    let b = TestApp::start(engine).await;
+    let at = |codes: &[&str], node: &TestApp| -> Vec<(String, String)> {
+        codes
+            .iter()
+            .map(|c| ((*c).to_owned(), format!("{}/iso18626", node.base)))
+            .collect()
+    };
+    let mut members = at(&["BCU", "XNU"], &a);
+    members.extend(at(&["HTU", "CPL", "NSD"], &b));
+    hub.seed(&members).await;
+    a.seed(&at(&["HUB", "HTU", "CPL", "NSD"], &hub)).await;
+    b.seed(&at(&["HUB", "BCU", "XNU"], &hub)).await;
+
+    let patron = a.login("bcu-faculty").await;
+    let bcu = a.login("bcu-borrow").await;
+    let htu = b.login("htu-lend").await;
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Through the hub", "author": "Hub, H."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["HTU"]}))
+        .await;
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    // The request reaches HTU on the third node by way of the hub.
+    let at_htu = b.lend_for(&htu, &id).await;
+    assert_eq!(at_htu["borrower_agency"], "ISIL:CN-BCU", "{at_htu}");
+    let lend_id = at_htu["id"].as_str().unwrap().to_owned();
+    b.lend_action(&htu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    b.lend_action(
+        &htu,
+        &lend_id,
+        json!({"action": "ship_physical", "barcode": "H-1"}),
+    )
+    .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    for action in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        a.borrow_action(&bcu, &id, json!({"action": action})).await;
+    }
+    b.eventually(&format!("/api/v1/lending/{lend_id}"), &htu, |v| {
+        v["state"] == "return_shipped"
+    })
+    .await;
+    b.lend_action(&htu, &lend_id, json!({"action": "check_in"}))
+        .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "completed"
+    })
+    .await;
+
+    // Every message crossed the hub: it passed them on, to HTU and to BCU, and parked none.
+    let hub_staff = hub.login("hub-admin").await;
+    let (_, relayed) = hub
+        .get(
+            "/api/v1/outbox?status=delivered&limit=500",
+            Some(&hub_staff),
+        )
+        .await;
+    let relayed = relayed.as_array().unwrap();
+    let to = |agency: &str| relayed.iter().filter(|m| m["recipient"] == agency).count();
+    assert!(
+        to("ISIL:CN-HTU") >= 3,
+        "request, received, return: {relayed:?}"
+    );
+    assert!(
+        to("ISIL:CN-BCU") >= 3,
+        "will supply, loaned, completed: {relayed:?}"
+    );
+    assert!(relayed.iter().all(|m| m["side"] == "relay"), "{relayed:?}");
+    let (_, dead) = hub
+        .get("/api/v1/outbox?status=dead", Some(&hub_staff))
+        .await;
+    assert_eq!(dead, json!([]));
+    // The hub's own libraries have no request of their own in this.
+    let (_, hub_queue) = hub.get("/api/v1/lending", Some(&hub_staff)).await;
+    assert_eq!(hub_queue["total"], 0, "{hub_queue}");
+    for m in relayed {
+        assert_valid(m["payload"].as_str().unwrap(), "ISO-18626-2021-2.xsd");
+    }
+}
+
+#[tokio::test]
+async fn a_hub_on_one_node_passes_messages_between_members_on_others_and_a_loan_completes() {
+    for e in engines() {
+        hub_and_members(e).await;
+    }
+}
