@@ -404,6 +404,8 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
             S::Completed,
             S::CopyCompleted,
             S::CompletedWithoutReturn,
+            // Passed on: not ours to cancel; the borrower asks the library that has it now.
+            S::Forwarded,
         ],
         A::BorrowerCancel,
         G::Always,

@@ -259,11 +259,12 @@ pub async fn apply_lend(
                 Some(s)
             }
             LendEffect::SendCancelNo => {
-                let mut s = Sam::new(
-                    IsoReason::CancelResponse,
-                    new_status,
-                    Some("Already shipped".to_owned()),
-                );
+                let why = if state == LendState::Forwarded {
+                    "Passed on to another library, which has the request now: ask it to cancel"
+                } else {
+                    "Already shipped"
+                };
+                let mut s = Sam::new(IsoReason::CancelResponse, new_status, Some(why.to_owned()));
                 s.answer = Some(false);
                 Some(s)
             }

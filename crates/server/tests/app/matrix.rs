@@ -536,6 +536,21 @@ async fn passed_on(engine: Engine) {
     assert_eq!(at_cpl["borrower_agency"], "ISIL:CN-BCU", "{at_cpl}");
     assert_eq!(at_cpl["borrower_request_id"], format!("{}.1", l.id));
     let cpl_id = at_cpl["id"].as_str().unwrap().to_owned();
+    // A cancel sent to HTU now is answered no: HTU no longer has the request.
+    l.borrow(json!({"action": "cancel"})).await;
+    let v = l
+        .borrower_sees(|v| v["state"] == "sent" && v["cancel_pending"] == false)
+        .await;
+    assert_eq!(v["lender"], "HTU", "{v}");
+    let history = l.history().await;
+    let refused = history
+        .iter()
+        .find(|e| e["action"] == "lender_cancel_refused")
+        .unwrap_or_else(|| panic!("no refusal in {history:?}"));
+    assert!(
+        refused["note"].as_str().unwrap().contains("Passed on"),
+        "{refused}"
+    );
     // CPL answers BCU itself: BCU follows it.
     l.b.lend_action(&cpl, &cpl_id, json!({"action": "will_supply"}))
         .await;
