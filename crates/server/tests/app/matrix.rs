@@ -403,7 +403,7 @@ async fn retry_declined(engine: Engine) {
     l.lend(
         &lend_id,
         json!({"action": "offer_retry", "reason": "LoanCondition",
-               "loan_condition": "LibraryUseOnly"}),
+               "loan_condition": "LibraryUseOnly", "retry_before": in_days(1)}),
     )
     .await;
     let v = l.borrower_sees(|v| v["state"] == "retry_offered").await;
@@ -411,6 +411,24 @@ async fn retry_declined(engine: Engine) {
         v["retry_offer"]["loan_conditions"],
         json!(["LibraryUseOnly"]),
         "{v}"
+    );
+    // Three days later the offer has lapsed: it can no longer be accepted, only declined.
+    l.a.clock.advance(time::Duration::days(3));
+    let (st, err) =
+        l.a.post(
+            &format!("/api/v1/requests/{}/actions", l.id),
+            json!({"action": "accept_retry"}),
+            Some(&l.bcu),
+        )
+        .await;
+    assert_eq!(st, 409, "{err}");
+    assert_eq!(err["error"]["code"], "retry_offer_lapsed", "{err}");
+    assert!(
+        err["error"]["message_zh"]
+            .as_str()
+            .unwrap()
+            .contains("已过期"),
+        "{err}"
     );
     // Staff decline: the next lender (XNU, on node A) is asked.
     l.borrow(json!({"action": "decline_retry", "note": "reader needs to take it home"}))
