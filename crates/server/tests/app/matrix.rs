@@ -236,6 +236,24 @@ async fn retry_for_a_higher_cost(engine: Engine) {
     assert!(allowed.contains(&json!("accept_retry")), "{detail}");
     assert!(allowed.contains(&json!("decline_retry")), "{detail}");
 
+    // The borrowing staff's page shows the terms and the two answers.
+    let cookie = crate::web::web_login(&l.a, "bcu-borrow").await;
+    let page = crate::web::get(&l.a, &format!("/requests/{}", l.id), Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    for shown in [
+        "CostExceedsMaxCost",
+        "25.00 CNY",
+        &until,
+        "rare book, courier needed",
+    ] {
+        assert!(page.body.contains(shown), "{shown} not on the page");
+    }
+    for action in ["accept_retry", "decline_retry"] {
+        assert!(
+            page.body.contains(&format!("value=\"{action}\"")),
+            "no {action} form"
+        );
+    }
     // Staff accept: a new request goes to HTU, referring to the one it answered.
     let v = l.borrow(json!({"action": "accept_retry"})).await;
     assert_eq!(v["state"], "sent", "{v}");
