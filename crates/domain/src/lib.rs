@@ -16,6 +16,7 @@ pub mod partner;
 pub mod peer;
 pub mod people;
 pub mod requester;
+pub mod retry;
 pub mod rota;
 pub mod routing;
 pub mod stats;

@@ -20,6 +20,9 @@ string_enum!(
         WillSupply => "will_supply",
         /// The lender offers to supply under conditions; we must accept or refuse.
         ConditionalPending => "conditional_pending",
+        /// The lender answered RetryPossible: it would supply under other terms (cost, date,
+        /// format...). Staff accept (a new request to it) or decline (the next lender).
+        RetryOffered => "retry_offered",
         /// The lender has shipped (a loan) or delivered (a copy).
         Shipped => "shipped",
         Received => "received",
@@ -65,6 +68,10 @@ string_enum!(
         Cancel => "cancel",
         AcceptConditions => "accept_conditions",
         RejectConditions => "reject_conditions",
+        /// Take the lender's retry terms: a new request to the same lender with them.
+        AcceptRetry => "accept_retry",
+        /// Decline the lender's retry terms: the next lender in the rota is asked.
+        DeclineRetry => "decline_retry",
         Receive => "receive",
         LendToPatron => "lend_to_patron",
         DeliverToPatron => "deliver_to_patron",
@@ -80,6 +87,7 @@ string_enum!(
         LenderExpectToSupply => "lender_expect_to_supply",
         LenderWillSupply => "lender_will_supply",
         LenderConditional => "lender_conditional",
+        LenderRetryPossible => "lender_retry_possible",
         LenderLoaned => "lender_loaned",
         LenderCopyCompleted => "lender_copy_completed",
         LenderUnfilled => "lender_unfilled",
@@ -135,7 +143,8 @@ impl BorrowAction {
             (_, IsoStatus::Loaned) => LenderLoaned,
             (_, IsoStatus::Overdue) => LenderOverdue,
             (_, IsoStatus::Recalled) => LenderRecalled,
-            (_, IsoStatus::RetryPossible | IsoStatus::Unfilled) => LenderUnfilled,
+            (_, IsoStatus::RetryPossible) => LenderRetryPossible,
+            (_, IsoStatus::Unfilled) => LenderUnfilled,
             (_, IsoStatus::CopyCompleted) => LenderCopyCompleted,
             (_, IsoStatus::LoanCompleted) => LenderLoanCompleted,
             (_, IsoStatus::CompletedWithoutReturn) => LenderCompletedWithoutReturn,
@@ -177,6 +186,13 @@ pub enum BorrowEffect {
     AdvanceRota,
     /// Send the ISO 18626 request to the current lender and start its answer deadline.
     SendRequest,
+    /// Keep the lender's retry offer on the request for staff to answer.
+    KeepRetryOffer,
+    /// Send a new request to the same lender with the terms of its retry offer, referring to
+    /// the request it answered (ISO 18626 requestType Retry), and forget the offer.
+    SendRetryRequest,
+    /// Forget the retry offer (declined, or the request ended).
+    DropRetryOffer,
     /// Forget the current lender and position: the rota starts again (reactivation).
     ResetRota,
     /// Requesting agency message Cancel to the current lender.
@@ -228,6 +244,7 @@ const OPEN: &[S] = &[
     S::ExpectToSupply,
     S::WillSupply,
     S::ConditionalPending,
+    S::RetryOffered,
     S::Shipped,
     S::Received,
     S::OnLoanToPatron,
@@ -256,6 +273,7 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
             S::ExpectToSupply,
             S::WillSupply,
             S::ConditionalPending,
+            S::RetryOffered,
         ],
         A::EditRota,
         G::Always,
@@ -278,6 +296,39 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         STAY,
         PATRON_OR_STAFF,
         &[E::MarkCancelPending, E::CancelAtLender],
+    ),
+    // The lender has closed its side with RetryPossible: nothing to cancel there.
+    rule(
+        &[S::RetryOffered],
+        A::Cancel,
+        G::Always,
+        go(S::Cancelled),
+        PATRON_OR_STAFF,
+        &[E::DropRetryOffer],
+    ),
+    rule(
+        &[S::RetryOffered],
+        A::AcceptRetry,
+        G::Always,
+        go(S::Sent),
+        STAFF,
+        &[E::SendRetryRequest],
+    ),
+    rule(
+        &[S::RetryOffered],
+        A::DeclineRetry,
+        G::NextLender,
+        go(S::Sent),
+        STAFF,
+        &[E::DropRetryOffer, E::AdvanceRota, E::SendRequest],
+    ),
+    rule(
+        &[S::RetryOffered],
+        A::DeclineRetry,
+        G::NoNextLender,
+        go(S::Unfilled),
+        STAFF,
+        &[E::DropRetryOffer, E::AdvanceRota, E::ClearLenderDeadline],
     ),
     rule(
         &[S::ConditionalPending],
@@ -465,6 +516,24 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         go(S::Unfilled),
         PEER,
         &[E::AdvanceRota, E::ClearLenderDeadline],
+    ),
+    // RetryPossible: the lender would supply under other terms. A reader who asked to cancel
+    // meanwhile has their answer; otherwise staff decide on the terms.
+    rule(
+        WITH_LENDER,
+        A::LenderRetryPossible,
+        G::CancelPending,
+        go(S::Cancelled),
+        PEER,
+        &[E::ClearCancelPending, E::ClearLenderDeadline],
+    ),
+    rule(
+        WITH_LENDER,
+        A::LenderRetryPossible,
+        G::NoCancelPending,
+        go(S::RetryOffered),
+        PEER,
+        &[E::ClearLenderDeadline, E::KeepRetryOffer],
     ),
     rule(
         WITH_LENDER,

@@ -14,6 +14,8 @@ pub enum RotaOutcome {
     ConditionsRefused,
     Cancelled,
     Skipped,
+    /// It offered to supply under other terms (RetryPossible) and staff declined them.
+    RetryDeclined,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

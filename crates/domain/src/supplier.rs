@@ -29,6 +29,12 @@ string_enum!(
         CopyCompleted => "copy_completed",
         CompletedWithoutReturn => "completed_without_return",
         Unfilled => "unfilled",
+        /// We answered RetryPossible: not as asked, but under the terms we offered. Closed on
+        /// our side; a borrower who accepts sends a new request.
+        RetryPossible => "retry_possible",
+        /// We passed the request on to another supplier, which answers the borrower itself
+        /// (ISO 18626 transfer request). Closed on our side.
+        Forwarded => "forwarded",
         Cancelled => "cancelled",
     }
 );
@@ -43,6 +49,8 @@ impl LendState {
                 | LendState::CopyCompleted
                 | LendState::CompletedWithoutReturn
                 | LendState::Unfilled
+                | LendState::RetryPossible
+                | LendState::Forwarded
                 | LendState::Cancelled
         )
     }
@@ -61,6 +69,10 @@ impl LendState {
             CopyCompleted => IsoStatus::CopyCompleted,
             CompletedWithoutReturn => IsoStatus::CompletedWithoutReturn,
             Unfilled => IsoStatus::Unfilled,
+            RetryPossible => IsoStatus::RetryPossible,
+            // Not ours to supply any more, but the chain still expects to: the supplier we
+            // passed it to answers with its own status.
+            Forwarded => IsoStatus::ExpectToSupply,
             Cancelled => IsoStatus::Cancelled,
         }
     }
@@ -75,6 +87,10 @@ string_enum!(
         LocateFailed => "locate_failed",
         PrintPickSlip => "print_pick_slip",
         Reject => "reject",
+        /// Answer RetryPossible with the terms under which we would supply.
+        OfferRetry => "offer_retry",
+        /// Pass the request on to another supplier, which then deals with the borrower.
+        Forward => "forward",
         ShipPhysical => "ship_physical",
         ShipDigital => "ship_digital",
         ShipNonReturnable => "ship_non_returnable",
@@ -145,6 +161,11 @@ pub enum LendEffect {
     SendConditional,
     /// Status Unfilled with the reason the staff gave.
     SendUnfilled,
+    /// Status RetryPossible with the reason and the terms the staff gave (retryInfo).
+    SendRetryPossible,
+    /// The request to the supplier we pass it on to (on behalf of the borrower, as a transfer
+    /// request), and a notification telling the borrower who has it now.
+    SendForward,
     /// Status Loaned / CopyCompleted with delivery details (item, date sent, due date, URL).
     SendShipped,
     SendRenewYes,
@@ -261,6 +282,22 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         &[E::SendUnfilled],
     ),
     rule(
+        CANCELLABLE,
+        A::OfferRetry,
+        G::Always,
+        go(S::RetryPossible),
+        STAFF,
+        &[E::SendRetryPossible],
+    ),
+    rule(
+        BEFORE_SHIPPING,
+        A::Forward,
+        G::Always,
+        go(S::Forwarded),
+        STAFF,
+        &[E::SendForward],
+    ),
+    rule(
         BEFORE_SHIPPING,
         A::ShipPhysical,
         G::Loan,
@@ -351,7 +388,7 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         &[E::SendCancelYes],
     ),
     rule(
-        &[S::Cancelled, S::Unfilled],
+        &[S::Cancelled, S::Unfilled, S::RetryPossible],
         A::BorrowerCancel,
         G::Always,
         STAY,
@@ -367,6 +404,8 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
             S::Completed,
             S::CopyCompleted,
             S::CompletedWithoutReturn,
+            // Passed on: not ours to cancel; the borrower asks the library that has it now.
+            S::Forwarded,
         ],
         A::BorrowerCancel,
         G::Always,

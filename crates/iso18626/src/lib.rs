@@ -30,5 +30,5 @@ mod write;
 
 pub use error::ParseError;
 pub use model::*;
-pub use read::parse;
+pub use read::{Sniffed, parse, sniff};
 pub use write::write;

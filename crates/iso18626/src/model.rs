@@ -81,7 +81,9 @@ pub struct UnknownValue {
 }
 
 /// Declares a closed code list: the enum, its wire values, `as_str`, `FromStr` and `Display`.
-/// Reading is case-insensitive because partners capitalise freely; writing uses the exact value.
+/// Reading is case-insensitive because partners capitalise freely, and ignores spaces,
+/// underscores and hyphens between the words (`will_supply`, `Will Supply`), where no two
+/// values of a list can be confused; writing uses the exact value.
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal,)+ }) => {
         $(#[$meta])*
@@ -111,6 +113,16 @@ macro_rules! wire_enum {
                     .iter()
                     .find(|v| v.as_str() == s)
                     .or_else(|| Self::ALL.iter().find(|v| v.as_str().eq_ignore_ascii_case(s)))
+                    .or_else(|| {
+                        let words = |t: &str| -> String {
+                            t.chars()
+                                .filter(|c| !matches!(c, ' ' | '_' | '-'))
+                                .flat_map(char::to_lowercase)
+                                .collect()
+                        };
+                        let wanted = words(s);
+                        Self::ALL.iter().find(|v| words(v.as_str()) == wanted)
+                    })
                     .copied()
                     .ok_or_else(|| UnknownValue { type_name: stringify!($name), value: s.to_owned() })
             }

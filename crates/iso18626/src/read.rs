@@ -61,6 +61,73 @@ pub fn parse(xml: &[u8]) -> Result<(Message, Version), ParseError> {
     Ok((message, detect_version(root, element)))
 }
 
+/// What could be made out of a message that [`parse`] refused: which message it is, in which
+/// version, and as much of its header as is there, so that the ERROR confirmation can be of the
+/// right kind, in the sender's version, and name the request it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sniffed {
+    /// `request`, `supplyingAgencyMessage` or `requestingAgencyMessage`.
+    pub kind: &'static str,
+    pub version: Version,
+    /// Whatever header fields could be read; missing ones are empty.
+    pub header: Header,
+    pub reason_for_message: Option<ReasonForMessage>,
+    pub action: Option<Action>,
+}
+
+/// Reads what it can of a message that may be incomplete or carry bad values: `None` when it is
+/// not well-formed XML, not in the ISO 18626 namespace, or not one of the three messages a
+/// partner sends (request, supplying and requesting agency message).
+pub fn sniff(xml: &[u8]) -> Option<Sniffed> {
+    let document = parse_document(xml).ok()?;
+    if document.root_namespace != NAMESPACE || document.root.name != "ISO18626Message" {
+        return None;
+    }
+    let element = document.root.first_child()?;
+    let kind = match element.name.as_str() {
+        "request" => "request",
+        "supplyingAgencyMessage" => "supplyingAgencyMessage",
+        "requestingAgencyMessage" => "requestingAgencyMessage",
+        _ => return None,
+    };
+    let node = Node {
+        element,
+        path: element.name.clone(),
+    };
+    let lenient_agency = |h: &Node<'_>, name: &str| {
+        h.child(name)
+            .map(|n| AgencyId {
+                agency_type: n.text("agencyIdType").unwrap_or_default(),
+                value: n.text("agencyIdValue").unwrap_or_default(),
+            })
+            .unwrap_or_default()
+    };
+    let header = match node.child("header") {
+        Some(h) => Header {
+            supplying_agency_id: lenient_agency(&h, "supplyingAgencyId"),
+            requesting_agency_id: lenient_agency(&h, "requestingAgencyId"),
+            timestamp: h.text("timestamp").unwrap_or_default(),
+            requesting_agency_request_id: h.text("requestingAgencyRequestId").unwrap_or_default(),
+            supplying_agency_request_id: h.text("supplyingAgencyRequestId"),
+            multiple_item_request_id: h.text("multipleItemRequestId"),
+            ..Header::default()
+        },
+        None => Header::default(),
+    };
+    let reason_for_message = node
+        .child("messageInfo")
+        .and_then(|m| m.text("reasonForMessage"))
+        .and_then(|r| r.parse().ok());
+    let action = node.text("action").and_then(|a| a.parse().ok());
+    Some(Sniffed {
+        kind,
+        version: detect_version(&document.root, element),
+        header,
+        reason_for_message,
+        action,
+    })
+}
+
 /// An element together with its path from the message element, for error messages.
 struct Node<'a> {
     element: &'a Element,
@@ -678,7 +745,7 @@ fn weigh(element: &Element, parent: &str, is_request: bool, evidence: &mut Evide
     };
     evidence.v2021 += u32::from(only_2021);
     evidence.v2017 += u32::from(only_2017);
-    for child in &element.children {
+    for child in element.own_children() {
         weigh(child, name, is_request, evidence);
     }
 }

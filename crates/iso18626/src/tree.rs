@@ -2,7 +2,9 @@
 //!
 //! Reading into a tree first keeps the mapping to the model (`read.rs`) free of parser details
 //! and lets it look elements up by name in any order, as sloppy partners require. The tree keeps
-//! local names only; the namespace is checked on the root alone. Everything an attacker could use
+//! local names only; the namespace is checked on the root, and elements of other namespaces
+//! (vendor extensions) are kept apart so that they are never taken for ISO 18626 elements of
+//! the same local name. Everything an attacker could use
 //! to make us do unbounded work is refused here: DTDs (so no entity expansion at all), undeclared
 //! entities and nesting deeper than [`MAX_DEPTH`].
 
@@ -28,24 +30,35 @@ pub(crate) struct Element {
     pub children: Vec<Element>,
     /// Whether neither it nor any descendant holds text; set when the element is closed.
     empty: bool,
+    /// In a namespace other than ISO 18626's (a vendor extension): skipped by every lookup.
+    /// Elements without a namespace, or with an undeclared prefix, are not foreign: sloppy
+    /// peers write them and mean ISO 18626.
+    foreign: bool,
 }
 
 impl Element {
     /// Children with this local name, in document order.
     pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
+        self.children
+            .iter()
+            .filter(move |c| !c.foreign && c.name == name)
+    }
+
+    /// The children that are ISO 18626 elements, in document order.
+    pub fn own_children(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter(|c| !c.foreign)
     }
 
     /// The first child with this local name that is not empty.
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.children
             .iter()
-            .find(|c| c.name == name && !c.is_empty())
+            .find(|c| !c.foreign && c.name == name && !c.is_empty())
     }
 
-    /// The first child element, whatever its name.
+    /// The first child element in the ISO 18626 namespace, whatever its name.
     pub fn first_child(&self) -> Option<&Element> {
-        self.children.first()
+        self.own_children().next()
     }
 
     /// Element text with surrounding whitespace removed; partners pretty-print values too.
@@ -97,11 +110,15 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
                         format!("elements nested deeper than {MAX_DEPTH} levels"),
                     ));
                 }
+                let (namespace, _) = reader.resolver().resolve_element(start.name());
+                let foreign = match &namespace {
+                    ResolveResult::Bound(ns) => ns.into_inner() != crate::model::NAMESPACE,
+                    ResolveResult::Unbound | ResolveResult::Unknown(_) => false,
+                };
                 if open.is_empty() {
                     if root.is_some() {
                         return Err(at(here, "a second root element".to_owned()));
                     }
-                    let (namespace, _) = reader.resolver().resolve_element(start.name());
                     root_namespace = match namespace {
                         ResolveResult::Bound(ns) => ns.into_inner().to_owned(),
                         ResolveResult::Unbound => String::new(),
@@ -113,7 +130,8 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
                         }
                     };
                 }
-                let element = element(start).map_err(|detail| at(here, detail))?;
+                let mut element = element(start).map_err(|detail| at(here, detail))?;
+                element.foreign = foreign && !open.is_empty();
                 if matches!(event, Event::Start(_)) {
                     open.push(element);
                 } else {
@@ -232,7 +250,8 @@ fn element(start: &BytesStart<'_>) -> Result<Element, String> {
 
 /// Puts a finished element into its parent, or makes it the root.
 fn close(mut element: Element, open: &mut [Element], root: &mut Option<Element>) {
-    element.empty = element.value().is_empty() && element.children.iter().all(Element::is_empty);
+    element.empty =
+        element.value().is_empty() && element.children.iter().all(|c| c.foreign || c.is_empty());
     match open.last_mut() {
         Some(parent) => parent.children.push(element),
         None => *root = Some(element),

@@ -91,10 +91,22 @@ impl Tx<'_> {
     }
 
     pub async fn insert_outbox(&mut self, m: &NewOutbox<'_>, now: OffsetDateTime) -> Result<i64> {
+        self.insert_outbox_at(m, now, now).await
+    }
+
+    /// Queue a message that is not to go out before `not_before` (a retry the lender asked for
+    /// after a date). Later messages of the same request to the same recipient wait behind it.
+    pub async fn insert_outbox_at(
+        &mut self,
+        m: &NewOutbox<'_>,
+        now: OffsetDateTime,
+        not_before: OffsetDateTime,
+    ) -> Result<i64> {
+        let not_before = not_before.max(now);
         let id: (i64,) = on_tx!(self, c => {
             sqlx::query_as(
                 "INSERT INTO outbox (library_id, request_id, side, kind, recipient, payload, status, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) RETURNING outbox_id",
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING outbox_id",
             )
             .bind(m.library_id)
             .bind(m.request_id)
@@ -102,6 +114,7 @@ impl Tx<'_> {
             .bind(m.kind)
             .bind(m.recipient)
             .bind(m.payload)
+            .bind(not_before)
             .bind(now)
             .fetch_one(&mut **c)
             .await?

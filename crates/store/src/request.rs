@@ -6,6 +6,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::{Result, Store, StoreError, Tx, on_pool, on_tx};
 use domain::citation::Citation;
+use domain::retry::RetryOffer;
 use domain::rota::Rota;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,6 +30,8 @@ pub struct BorrowRequest {
     pub renew_pending: bool,
     pub overdue: bool,
     pub recalled: bool,
+    /// The current lender's RetryPossible terms, while staff have not answered them.
+    pub retry_offer: Option<Json<RetryOffer>>,
     pub created_by: String,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -106,7 +109,7 @@ pub struct LendFilter {
     pub offset: i64,
 }
 
-pub(crate) const BORROW_COLUMNS: &str = "request_id, library_id, patron_id, format, state, title, citation, rota, lender_id, lender_request_id, send_seq, lender_deadline, due_date, cancel_pending, renew_pending, overdue, recalled, created_by, created_at, updated_at, version";
+pub(crate) const BORROW_COLUMNS: &str = "request_id, library_id, patron_id, format, state, title, citation, rota, lender_id, lender_request_id, send_seq, lender_deadline, due_date, cancel_pending, renew_pending, overdue, recalled, retry_offer, created_by, created_at, updated_at, version";
 const LEND_COLUMNS: &str = "request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, due_date, renew_pending, assignee_id, created_at, updated_at, version";
 
 /// Builds `WHERE` clauses with numbered placeholders, the same text for both engines.
@@ -217,7 +220,7 @@ impl Tx<'_> {
                 "UPDATE borrow_request SET state = $2, title = $3, citation = $4, rota = $5, lender_id = $6,
                     lender_request_id = $7, lender_deadline = $8, due_date = $9, cancel_pending = $10,
                     renew_pending = $11, overdue = $12, recalled = $13, updated_at = $14, send_seq = $16,
-                    version = version + 1
+                    retry_offer = $17, version = version + 1
                  WHERE request_id = $1 AND version = $15",
             )
             .bind(&r.request_id)
@@ -236,6 +239,7 @@ impl Tx<'_> {
             .bind(now)
             .bind(r.version)
             .bind(r.send_seq)
+            .bind(&r.retry_offer)
             .execute(&mut **c)
             .await?
             .rows_affected()

@@ -435,3 +435,93 @@ fn a_request_without_a_supplier_survives_both_versions() {
         assert_eq!(again, as_carried_by(&message, version), "{written}");
     }
 }
+
+#[test]
+fn a_vendors_elements_are_never_taken_for_iso_elements_of_the_same_name() {
+    let xml = r#"<ISO18626Message xmlns="http://illtransactions.org/2013/iso18626"
+        xmlns:v="urn:example:vendor" version="v1_2_2017">
+  <v:envelope><v:id>7</v:id></v:envelope>
+  <supplyingAgencyMessage>
+    <header>
+      <supplyingAgencyId><agencyIdType>ISIL</agencyIdType><agencyIdValue>NL-0001</agencyIdValue></supplyingAgencyId>
+      <requestingAgencyId><agencyIdType>ISIL</agencyIdType><agencyIdValue>NL-0002</agencyIdValue></requestingAgencyId>
+      <v:timestamp>yesterday</v:timestamp>
+      <timestamp>2026-11-23T10:00+0100</timestamp>
+      <requestingAgencyRequestId>req-1</requestingAgencyRequestId>
+    </header>
+    <messageInfo><v:note>internal only</v:note><reasonForMessage>Status_Change</reasonForMessage><note>for you</note></messageInfo>
+    <statusInfo><v:status>Unfilled</v:status><status>Will Supply</status><lastChange>2026-11-23T10:00</lastChange></statusInfo>
+    <v:retryInfo><v:anything/></v:retryInfo>
+  </supplyingAgencyMessage>
+</ISO18626Message>"#;
+    let (message, version) = parse(xml.as_bytes()).expect("parses");
+    assert_eq!(
+        version,
+        Version::V2017,
+        "the vendor's retryInfo is no evidence of 2021"
+    );
+    let Message::SupplyingAgencyMessage(m) = message else {
+        panic!("not a SAM")
+    };
+    assert_eq!(m.header.timestamp, "2026-11-23T10:00+0100");
+    assert_eq!(m.message_info.note.as_deref(), Some("for you"));
+    assert_eq!(
+        m.message_info.reason_for_message,
+        ReasonForMessage::StatusChange
+    );
+    assert_eq!(m.status_info.status, Status::WillSupply);
+    assert_eq!(m.retry_info, None);
+}
+
+#[test]
+fn codes_are_read_with_spaces_underscores_or_hyphens_between_their_words() {
+    for status in Status::ALL {
+        let spaced: String = status
+            .as_str()
+            .chars()
+            .flat_map(|c| {
+                let sep = c.is_ascii_uppercase().then_some('_');
+                sep.into_iter()
+                    .chain(std::iter::once(c.to_ascii_lowercase()))
+            })
+            .collect();
+        assert_eq!(spaced.parse::<Status>(), Ok(*status), "{spaced}");
+    }
+    assert_eq!(
+        "copy-or-loan".parse::<ServiceType>(),
+        Ok(ServiceType::CopyOrLoan)
+    );
+    assert!("will supply it".parse::<Status>().is_err());
+    assert!("Ship ped".parse::<Status>().is_err());
+}
+
+#[test]
+fn an_unreadable_message_still_tells_what_it_was_and_from_whom() {
+    let xml = r#"<ISO18626Message xmlns="http://illtransactions.org/2013/iso18626" version="v1_2_2017">
+  <requestingAgencyMessage>
+    <header>
+      <supplyingAgencyId><agencyIdType>ISIL</agencyIdType><agencyIdValue>NL-0001</agencyIdValue></supplyingAgencyId>
+      <requestingAgencyId><agencyIdType>ISIL</agencyIdType><agencyIdValue>NL-0002</agencyIdValue></requestingAgencyId>
+      <multipleItemRequestId/>
+      <requestingAgencyRequestId>req-1</requestingAgencyRequestId>
+    </header>
+    <action>Renew</action>
+  </requestingAgencyMessage>
+</ISO18626Message>"#;
+    let e = parse(xml.as_bytes()).expect_err("no timestamp");
+    assert_eq!(
+        e.to_string(),
+        "missing element requestingAgencyMessage/header/timestamp"
+    );
+    let s = iso18626::sniff(xml.as_bytes()).expect("sniffed");
+    assert_eq!(s.kind, "requestingAgencyMessage");
+    assert_eq!(s.version, Version::V2017);
+    assert_eq!(s.header.requesting_agency_request_id, "req-1");
+    assert_eq!(s.header.supplying_agency_id, agency("ISIL", "NL-0001"));
+    assert_eq!(s.action, Some(Action::Renew));
+    assert_eq!(iso18626::sniff(b"not xml"), None);
+    assert_eq!(
+        iso18626::sniff(br#"<x xmlns="urn:other"><request/></x>"#),
+        None
+    );
+}

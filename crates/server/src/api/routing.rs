@@ -72,6 +72,7 @@ fn outcome_name(o: RotaOutcome) -> &'static str {
         RotaOutcome::ConditionsRefused => "conditions_refused",
         RotaOutcome::Cancelled => "cancelled",
         RotaOutcome::Skipped => "skipped",
+        RotaOutcome::RetryDeclined => "retry_declined",
     }
 }
 

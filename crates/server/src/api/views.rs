@@ -28,6 +28,11 @@ pub struct BorrowView {
     pub renew_pending: bool,
     pub overdue: bool,
     pub recalled: bool,
+    /// In `retry_offered`: the terms the lender would supply under (reason, cost, dates,
+    /// loan conditions, formats...), to `accept_retry` or `decline_retry`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub retry_offer: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -68,6 +73,10 @@ impl BorrowView {
             renew_pending: r.renew_pending,
             overdue: r.overdue,
             recalled: r.recalled,
+            retry_offer: r
+                .retry_offer
+                .as_ref()
+                .and_then(|o| serde_json::to_value(&o.0).ok()),
             created_at: r.created_at,
             updated_at: r.updated_at,
             allowed_actions: allowed,

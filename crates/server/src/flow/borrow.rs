@@ -267,6 +267,26 @@ pub async fn borrow_action(
             "the lender string is empty: add lenders with edit_rota before approving".to_owned(),
         ));
     }
+    if action == BorrowAction::AcceptRetry
+        && let Some(offer) = &existing.retry_offer
+        && offer.0.has_lapsed(st.now().date())
+    {
+        let until = offer
+            .0
+            .retry_before
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        return Err(ApiError::Bilingual(
+            409,
+            "retry_offer_lapsed",
+            format!(
+                "the lender's offer held until {until}; decline it to ask the next lender, or edit the lenders"
+            ),
+            format!(
+                "出借馆的重试条件有效期至 {until}，已过期；请拒绝该条件以转向下一馆，或修改出借馆列表"
+            ),
+        ));
+    }
     if action == BorrowAction::FillFromCopy {
         return super::copyright::fill_from_copy(st, user, request_id).await;
     }
@@ -394,6 +414,8 @@ pub struct Extra {
     pub due_date: Option<time::Date>,
     /// Event details (the message fields that mattered).
     pub data: Option<serde_json::Value>,
+    /// From the lender's RetryPossible message: the terms it offered.
+    pub retry_offer: Option<domain::retry::RetryOffer>,
 }
 
 pub fn context(req: &BorrowRequest) -> Result<(BorrowState, BorrowContext), FlowError> {
@@ -428,6 +450,7 @@ pub async fn apply_borrow(
         BorrowAction::LenderDeadlinePassed => RotaOutcome::NoAnswer,
         BorrowAction::RejectConditions => RotaOutcome::ConditionsRefused,
         BorrowAction::LenderCancelled => RotaOutcome::Cancelled,
+        BorrowAction::DeclineRetry => RotaOutcome::RetryDeclined,
         _ => RotaOutcome::Unfilled,
     };
     let mut touched = Touched {
@@ -449,7 +472,19 @@ pub async fn apply_borrow(
             }
             BorrowEffect::SendRequest => {
                 super::copyright::ensure_cleared(tx, &req.request_id).await?;
-                let id = send_request(tx, now, req, extra).await?;
+                let id = send_request(tx, now, req, extra, None).await?;
+                messages.push(id);
+            }
+            BorrowEffect::KeepRetryOffer => {
+                req.retry_offer = extra.retry_offer.clone().map(store::Json);
+            }
+            BorrowEffect::DropRetryOffer => req.retry_offer = None,
+            BorrowEffect::SendRetryRequest => {
+                let offer = req.retry_offer.take().map(|o| o.0).ok_or_else(|| {
+                    FlowError::BadInput("there are no retry terms to accept".to_owned())
+                })?;
+                super::copyright::ensure_cleared(tx, &req.request_id).await?;
+                let id = send_request(tx, now, req, extra, Some(&offer)).await?;
                 messages.push(id);
             }
             BorrowEffect::ResetRota => {
@@ -459,6 +494,7 @@ pub async fn apply_borrow(
                 req.lender_deadline = None;
                 req.cancel_pending = false;
                 req.renew_pending = false;
+                req.retry_offer = None;
             }
             BorrowEffect::CancelAtLender => {
                 let note = extra
@@ -600,11 +636,16 @@ fn cancel_note(action: BorrowAction) -> &'static str {
 }
 
 /// The ISO 18626 request to the current lender; starts the lender's answer deadline.
+///
+/// With a retry offer the request is the lender's terms accepted (ISO 18626 requestType
+/// `Retry`, referring to the request it answered); it waits in the outbox until the offer's
+/// `retry_after` day, and the lender's answer deadline runs from then.
 async fn send_request(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
     req: &mut BorrowRequest,
     extra: &Extra,
+    retry: Option<&domain::retry::RetryOffer>,
 ) -> Result<i64, FlowError> {
     let lender_id = req
         .lender_id
@@ -615,7 +656,13 @@ async fn send_request(
     let policy = tx.policy_for(&lender_id, &req.library_id).await?;
     let answer_days = policy.as_ref().map_or(3, |p| p.answer_days.max(1));
     let today = now.date();
-    let last_day = lender.closed_days.0.add_open_days(today, answer_days);
+    let send_on = retry.map_or(today, |r| r.send_on(today));
+    let send_at = if send_on > today {
+        send_on.midnight().assume_utc()
+    } else {
+        now
+    };
+    let last_day = lender.closed_days.0.add_open_days(send_on, answer_days);
     let days = (last_day - today).whole_days();
     req.lender_deadline = Some(now + Duration::days(days));
     let format = RequestFormat::parse(&req.format).unwrap_or(RequestFormat::Loan);
@@ -634,11 +681,14 @@ async fn send_request(
         let code = super::copyright::compliance_for(tx, &req.library_id, &req.request_id).await?;
         service.copyright_compliance = Some(code.as_str().to_owned());
     }
+    if let Some(offer) = retry {
+        iso::accept_retry(&mut request, offer);
+    }
     let msg = wire::Message::Request(request);
     let xml = wire::write(&msg, wire::Version::V2021);
     let recipient = iso::agency_key(&iso::agency(&lender));
     let id = tx
-        .insert_outbox(
+        .insert_outbox_at(
             &NewOutbox {
                 library_id: &req.library_id,
                 request_id: &req.request_id,
@@ -648,6 +698,7 @@ async fn send_request(
                 payload: &xml,
             },
             now,
+            send_at,
         )
         .await?;
     Ok(id)

@@ -361,3 +361,169 @@ pub fn confirmation(
         }
     }
 }
+
+/// The terms of a RetryPossible answer, as the borrowing request keeps them. `lender` is the
+/// library code of the sender and `previous` the requestingAgencyRequestId it answered.
+pub fn retry_offer_of(
+    m: &iso::SupplyingAgencyMessage,
+    lender: &str,
+    previous: &str,
+) -> domain::retry::RetryOffer {
+    use domain::money::{Currency, Money};
+    let mi = &m.message_info;
+    let r = m.retry_info.clone().unwrap_or_default();
+    let (cost, cost_text) = match &mi.offered_costs {
+        Some(c) => match Currency::parse(&c.currency_code)
+            .and_then(|cur| Money::parse_decimal(&c.monetary_value, cur))
+        {
+            Ok(money) => (Some(money), None),
+            Err(_) => (
+                None,
+                Some(format!("{} {}", c.monetary_value, c.currency_code)),
+            ),
+        },
+        None => (None, None),
+    };
+    domain::retry::RetryOffer {
+        lender: lender.to_owned(),
+        previous_request_id: previous.to_owned(),
+        reason: mi.reason_retry.clone(),
+        retry_after: mi.retry_after.as_deref().and_then(parse_date),
+        retry_before: mi.retry_before.as_deref().and_then(parse_date),
+        cost,
+        cost_text,
+        loan_conditions: r.loan_condition,
+        formats: r.item_format,
+        editions: r.edition,
+        volumes: r.volume,
+        service_type: r.service_type.map(|s| s.as_str().to_owned()),
+        service_levels: r.service_level,
+        delivery_methods: r.delivery_method,
+        payment_methods: r.payment_method,
+        note: mi.note.clone().filter(|n| !n.trim().is_empty()),
+    }
+}
+
+/// Make `request` the acceptance of a retry offer: requestType `Retry` referring to the request
+/// the lender answered, with the terms it offered (the highest cost we now accept, the format,
+/// edition, volume, service, delivery and payment it named, and its loan conditions accepted in
+/// advance). The terms are also spelt out in the note, since the 2017 schema has no place for
+/// some of them.
+pub fn accept_retry(request: &mut iso::Request, offer: &domain::retry::RetryOffer) {
+    let mut said = vec![format!(
+        "Retry of {} accepting the terms offered",
+        offer.previous_request_id
+    )];
+    if let Some(cost) = &offer.cost {
+        said.push(format!(
+            "cost {} {}",
+            cost.to_decimal_string(),
+            cost.currency.as_str()
+        ));
+        let billing = request.billing_info.get_or_insert_with(Default::default);
+        billing.maximum_costs = Some(iso::Costs {
+            currency_code: cost.currency.as_str().to_owned(),
+            monetary_value: cost.to_decimal_string(),
+        });
+    }
+    if !offer.loan_conditions.is_empty() {
+        said.push(format!(
+            "loan conditions {}",
+            offer.loan_conditions.join(", ")
+        ));
+    }
+    if let Some(p) = offer.payment_methods.first() {
+        let billing = request.billing_info.get_or_insert_with(Default::default);
+        billing.payment_method = Some(p.clone());
+    }
+    if let Some(e) = offer.editions.first() {
+        request.bibliographic_info.edition = Some(e.clone());
+    }
+    if let Some(v) = offer.volumes.first() {
+        request.bibliographic_info.volume = Some(v.clone());
+    }
+    if let Some(d) = offer.delivery_methods.first() {
+        request
+            .requested_delivery_info
+            .push(iso::RequestedDeliveryInfo {
+                sort_order: Some(1),
+                delivery_method: Some(d.clone()),
+                ..Default::default()
+            });
+    }
+    let service = request.service_info.get_or_insert_with(Default::default);
+    service.request_type = Some("Retry".to_owned());
+    service.requesting_agency_previous_request_id = Some(offer.previous_request_id.clone());
+    if let Some(t) = offer.service_type.as_deref().and_then(|t| t.parse().ok()) {
+        service.service_type = t;
+    }
+    if let Some(f) = offer.formats.first() {
+        said.push(format!("format {f}"));
+        service.preferred_format = Some(f.clone());
+    }
+    if let Some(l) = offer.service_levels.first() {
+        service.service_level = Some(l.clone());
+    }
+    service.loan_condition = offer.loan_conditions.clone();
+    let terms = said.join("; ");
+    service.note = Some(match service.note.take() {
+        Some(n) if !n.trim().is_empty() => format!("{terms}. {n}"),
+        _ => terms,
+    });
+}
+
+/// The retry fields of a RetryPossible answer from our lending staff: reasonRetry, the offered
+/// cost, the dates and (2021 retryInfo) the loan condition and format.
+#[derive(Debug, Clone, Default)]
+pub struct RetryTerms {
+    pub reason: String,
+    pub cost: Option<domain::money::Money>,
+    pub retry_after: Option<time::Date>,
+    pub retry_before: Option<time::Date>,
+    pub loan_condition: Option<String>,
+    pub item_format: Option<String>,
+}
+
+impl RetryTerms {
+    /// Put the terms into `m`, and into its note in words for peers whose schema has no place
+    /// for some of them.
+    pub fn apply(&self, m: &mut iso::SupplyingAgencyMessage) {
+        let mi = &mut m.message_info;
+        mi.reason_retry = Some(self.reason.clone());
+        mi.offered_costs = self.cost.as_ref().map(|c| iso::Costs {
+            currency_code: c.currency.as_str().to_owned(),
+            monetary_value: c.to_decimal_string(),
+        });
+        mi.retry_after = self.retry_after.map(|d| format!("{d}T00:00:00Z"));
+        mi.retry_before = self.retry_before.map(|d| format!("{d}T23:59:59Z"));
+        let mut said = vec![format!("Retry possible: {}", self.reason)];
+        if let Some(c) = &self.cost {
+            said.push(format!(
+                "cost {} {}",
+                c.to_decimal_string(),
+                c.currency.as_str()
+            ));
+        }
+        if let Some(d) = self.retry_after {
+            said.push(format!("after {d}"));
+        }
+        if let Some(d) = self.retry_before {
+            said.push(format!("until {d}"));
+        }
+        let mut retry = iso::RetryInfo::default();
+        if let Some(l) = &self.loan_condition {
+            said.push(format!("loan condition {l}"));
+            retry.loan_condition.push(l.clone());
+        }
+        if let Some(f) = &self.item_format {
+            said.push(format!("format {f}"));
+            retry.item_format.push(f.clone());
+        }
+        m.retry_info = (!retry.is_empty()).then_some(retry);
+        let terms = said.join("; ");
+        mi.note = Some(match mi.note.take() {
+            Some(n) if !n.trim().is_empty() => format!("{terms}. {n}"),
+            _ => terms,
+        });
+    }
+}

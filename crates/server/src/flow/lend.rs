@@ -96,6 +96,13 @@ pub async fn lend_action(
             ));
         }
     }
+    if action == LendAction::OfferRetry {
+        retry_terms(&input)?;
+    }
+    if action == LendAction::Forward {
+        let current = st.store.lend_request(request_id).await?;
+        forward_target(st, &current, input.forward_to.as_deref()).await?;
+    }
     let acting = Acting::user(user);
     let id = request_id.to_owned();
     let now = st.now();
@@ -198,6 +205,33 @@ pub async fn apply_lend(
                     Some(input.reason.clone().unwrap_or_else(|| default.to_owned()));
                 Some(s)
             }
+            LendEffect::SendRetryPossible => {
+                let mut s = Sam::new(change_reason, IsoStatus::RetryPossible, input.note.clone());
+                s.retry = Some(retry_terms(input).map_err(|e| FlowError::BadInput(e.to_string()))?);
+                Some(s)
+            }
+            LendEffect::SendForward => {
+                let code =
+                    input.forward_to.as_deref().map(str::trim).ok_or_else(|| {
+                        FlowError::BadInput("forward needs forward_to".to_owned())
+                    })?;
+                let target = tx.library(code).await?;
+                messages.push(send_forward(tx, now, req, &target, input.note.clone()).await?);
+                Some(Sam::new(
+                    IsoReason::Notification,
+                    new_status,
+                    Some(
+                        format!(
+                            "Passed on to {} ({}), which will answer you directly. {}",
+                            target.name_en,
+                            iso::agency_key(&iso::agency(&target)),
+                            input.note.clone().unwrap_or_default()
+                        )
+                        .trim()
+                        .to_owned(),
+                    ),
+                ))
+            }
             LendEffect::SendShipped => {
                 let mut s = Sam::new(IsoReason::StatusChange, new_status, input.note.clone());
                 s.shipped = true;
@@ -225,11 +259,12 @@ pub async fn apply_lend(
                 Some(s)
             }
             LendEffect::SendCancelNo => {
-                let mut s = Sam::new(
-                    IsoReason::CancelResponse,
-                    new_status,
-                    Some("Already shipped".to_owned()),
-                );
+                let why = if state == LendState::Forwarded {
+                    "Passed on to another library, which has the request now: ask it to cancel"
+                } else {
+                    "Already shipped"
+                };
+                let mut s = Sam::new(IsoReason::CancelResponse, new_status, Some(why.to_owned()));
                 s.answer = Some(false);
                 Some(s)
             }
@@ -315,6 +350,100 @@ pub async fn apply_lend(
     })
 }
 
+/// The library a request may be passed on to: another library in the directory, neither us nor
+/// the borrower; refused in both languages otherwise.
+async fn forward_target(
+    st: &AppState,
+    req: &LendRequest,
+    code: Option<&str>,
+) -> Result<(), ApiError> {
+    let bad = |code: &'static str, en: String, zh: String| ApiError::Bilingual(422, code, en, zh);
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Err(bad(
+            "forward_to_required",
+            "forward needs forward_to: the code of the library to pass the request on to"
+                .to_owned(),
+            "转送请求须给出 forward_to：接手的图书馆代码".to_owned(),
+        ));
+    };
+    let target = st.store.library(code).await.ok();
+    match target {
+        Some(t)
+            if t.library_id != req.library_id
+                && Some(&t.library_id) != req.borrower_id.as_ref() =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(bad(
+            "invalid_forward_to",
+            format!("{code} is this library or the borrowing library: pass it on to another"),
+            format!("{code} 是本馆或借入馆，请转给其他图书馆"),
+        )),
+        None => Err(bad(
+            "invalid_forward_to",
+            format!("{code} is not a library in the directory"),
+            format!("{code} 不在图书馆名录中"),
+        )),
+    }
+}
+
+/// The request passed on to `target` for the borrower: the borrower's agency and request id in
+/// the header (the new supplier answers the borrower directly), marked as a transfer request.
+async fn send_forward(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &LendRequest,
+    target: &store::LibraryRow,
+    note: Option<String>,
+) -> Result<i64, FlowError> {
+    let us = tx.library(&req.library_id).await?;
+    let borrower = iso::parse_agency_key(&req.borrower_agency).ok_or_else(|| {
+        FlowError::Store(StoreError::Corrupt(format!(
+            "agency {}",
+            req.borrower_agency
+        )))
+    })?;
+    let header = iso::header(
+        borrower,
+        iso::agency(target),
+        &req.borrower_request_id,
+        None,
+        now,
+    );
+    let format = RequestFormat::parse(&req.format).unwrap_or(RequestFormat::Loan);
+    let said = format!(
+        "Passed on by {} ({}). {}",
+        us.name_en,
+        iso::agency_key(&iso::agency(&us)),
+        note.unwrap_or_default()
+    );
+    let mut request = iso::request(
+        header,
+        format,
+        &req.citation.0,
+        Some(said.trim().to_owned()),
+    );
+    if let Some(service) = request.service_info.as_mut() {
+        service.request_subtype = vec!["TransferRequest".to_owned()];
+    }
+    let xml = wire::write(&wire::Message::Request(request), wire::Version::V2021);
+    let recipient = iso::agency_key(&iso::agency(target));
+    let id = tx
+        .insert_outbox(
+            &NewOutbox {
+                library_id: &req.library_id,
+                request_id: &req.request_id,
+                side: "lend",
+                kind: "request",
+                recipient: &recipient,
+                payload: &xml,
+            },
+            now,
+        )
+        .await?;
+    Ok(id)
+}
+
 /// Due date from our policy for this borrower (default four weeks), moved off closed days.
 async fn computed_due_date(
     tx: &mut Tx<'_>,
@@ -340,6 +469,7 @@ struct Sam {
     shipped: bool,
     physical: bool,
     url: Option<String>,
+    retry: Option<iso::RetryTerms>,
 }
 
 impl Sam {
@@ -353,6 +483,7 @@ impl Sam {
             shipped: false,
             physical: true,
             url: None,
+            retry: None,
         }
     }
 }
@@ -395,7 +526,7 @@ async fn send_sam(
         delivered_format: Some(if s.physical { "Printed" } else { "PDF" }.to_owned()),
         ..Default::default()
     });
-    let msg = wire::Message::SupplyingAgencyMessage(wire::SupplyingAgencyMessage {
+    let mut sam = wire::SupplyingAgencyMessage {
         header,
         message_info: wire::MessageInfo {
             reason_for_message: iso::reason_to_wire(s.reason),
@@ -412,7 +543,11 @@ async fn send_sam(
         },
         delivery_info: delivery,
         ..Default::default()
-    });
+    };
+    if let Some(terms) = &s.retry {
+        terms.apply(&mut sam);
+    }
+    let msg = wire::Message::SupplyingAgencyMessage(sam);
     let xml = wire::write(&msg, iso::parse_version(&req.iso_version));
     let id = tx
         .insert_outbox(
@@ -440,4 +575,104 @@ pub fn allowed_actions(
         .filter(|a| a.is_manual())
         .map(|a| a.as_str())
         .collect())
+}
+
+/// The terms of an `offer_retry`, checked: a reasonRetry, and what that reason needs (a cost
+/// for `CostExceedsMaxCost`, a loan condition for `LoanCondition`), each said in both languages.
+fn retry_terms(input: &ActionInput) -> Result<iso::RetryTerms, ApiError> {
+    use domain::money::{Currency, Money};
+    let bad = |code: &'static str, en: String, zh: String| ApiError::Bilingual(422, code, en, zh);
+    let reason = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            bad(
+                "retry_reason_required",
+                format!(
+                    "offer_retry needs reason: an ISO 18626 reasonRetry such as {}",
+                    domain::retry::REASONS_RETRY.join(", ")
+                ),
+                format!(
+                    "提出重试条件须给出 reason（ISO 18626 重试原因），例如 {}",
+                    domain::retry::REASONS_RETRY.join("、")
+                ),
+            )
+        })?;
+    let cost = match (input.cost_minor, input.currency.as_deref()) {
+        (None, None) => None,
+        (Some(minor), Some(code)) if minor >= 0 => {
+            let currency = Currency::parse(code).map_err(|_| {
+                bad(
+                    "invalid_currency",
+                    format!("currency {code:?} is not an ISO 4217 code such as CNY"),
+                    format!("币种 {code:?} 不是 ISO 4217 代码（例如 CNY）"),
+                )
+            })?;
+            Some(Money::new(minor, currency))
+        }
+        _ => {
+            return Err(bad(
+                "invalid_cost",
+                "cost_minor (0 or more, in minor units) and currency go together".to_owned(),
+                "cost_minor（以最小货币单位计，不小于 0）与 currency 须同时给出".to_owned(),
+            ));
+        }
+    };
+    if reason.eq_ignore_ascii_case("CostExceedsMaxCost") && cost.is_none() {
+        return Err(bad(
+            "retry_cost_required",
+            "reason CostExceedsMaxCost needs the cost we would charge: cost_minor and currency"
+                .to_owned(),
+            "重试原因为 CostExceedsMaxCost（费用超出上限）时须给出本馆收费：cost_minor 与 currency"
+                .to_owned(),
+        ));
+    }
+    let loan_condition = input
+        .loan_condition
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    if reason.eq_ignore_ascii_case("LoanCondition") && loan_condition.is_none() {
+        return Err(bad(
+            "retry_condition_required",
+            "reason LoanCondition needs loan_condition, e.g. LibraryUseOnly".to_owned(),
+            "重试原因为 LoanCondition（借阅条件）时须给出 loan_condition，例如 LibraryUseOnly"
+                .to_owned(),
+        ));
+    }
+    if let (Some(after), Some(before)) = (input.retry_after, input.retry_before)
+        && before < after
+    {
+        return Err(bad(
+            "invalid_retry_dates",
+            format!("retry_before {before} is earlier than retry_after {after}"),
+            format!("retry_before（{before}）早于 retry_after（{after}）"),
+        ));
+    }
+    let too_long = [&input.loan_condition, &input.item_format, &input.reason]
+        .iter()
+        .any(|v| v.as_deref().is_some_and(|v| v.len() > 100));
+    if too_long {
+        return Err(bad(
+            "too_long",
+            "reason, loan_condition and item_format are codes of at most 100 characters".to_owned(),
+            "reason、loan_condition 与 item_format 为代码，最长 100 个字符".to_owned(),
+        ));
+    }
+    Ok(iso::RetryTerms {
+        reason: reason.to_owned(),
+        cost,
+        retry_after: input.retry_after,
+        retry_before: input.retry_before,
+        loan_condition,
+        item_format: input
+            .item_format
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned),
+    })
 }

@@ -103,6 +103,29 @@ pub struct ActionInput {
     /// `ship_physical`, `ship_digital`: sent by express; the lender's express surcharge applies.
     #[serde(default)]
     pub express: Option<bool>,
+    /// `offer_retry`: the day from which the borrower may ask again (e.g. back from loan).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub retry_after: Option<Date>,
+    /// `offer_retry`: the last day the offer holds.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub retry_before: Option<Date>,
+    /// `offer_retry`: what we would charge, in minor units of `currency` (fen for CNY).
+    #[serde(default)]
+    pub cost_minor: Option<i64>,
+    /// `offer_retry`: ISO 4217 code of `cost_minor`, e.g. `CNY`.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// `offer_retry`: a loan condition under which we would lend, e.g. `LibraryUseOnly`.
+    #[serde(default)]
+    pub loan_condition: Option<String>,
+    /// `offer_retry`: a format we could supply instead, e.g. `PDF`, `Printed`.
+    #[serde(default)]
+    pub item_format: Option<String>,
+    /// `forward`: the code of the library to pass the request on to.
+    #[serde(default)]
+    pub forward_to: Option<String>,
 }
 
 /// Why a flow step failed: a refusal the caller can act on, bad input, or the store.

@@ -6,7 +6,7 @@ use domain::machine::IsoAction;
 use domain::requester::BorrowAction;
 use domain::supplier::{LendAction, LendState};
 use sha2::{Digest, Sha256};
-use store::{NewEvent, NewLendRequest, StoreError, Tx};
+use store::{NewEvent, NewLendRequest, NewOutbox, StoreError, Tx};
 use time::OffsetDateTime;
 
 use super::borrow::{Extra, apply_borrow};
@@ -71,9 +71,7 @@ async fn receive_inner(
         Err(e) => {
             metrics::counter!("librelay_iso18626_received_total", "result" => "unreadable")
                 .increment(1);
-            let blank = wire::Message::RequestConfirmation(wire::Confirmation::default());
-            let conf = iso::confirmation(&blank, now, Some((e.error_type(), e.to_string())));
-            let xml = wire::write(&conf, wire::Version::V2021);
+            let xml = unreadable(body, now, &e);
             if let Some(id) = outbox_id {
                 let why = format!("{}: {e}", e.error_type().as_str());
                 let confirmation = xml.clone();
@@ -174,6 +172,49 @@ async fn receive_inner(
     }
 }
 
+/// The ERROR confirmation for a message that could not be read. Where enough of it can be made
+/// out, the confirmation is of the matching kind, in the sender's version, and repeats its
+/// agency ids and request id so that the sender can tell which message was refused.
+fn unreadable(body: &[u8], now: OffsetDateTime, e: &wire::ParseError) -> String {
+    let error = Some((e.error_type(), e.to_string()));
+    let Some(s) = wire::sniff(body) else {
+        let blank = wire::Message::RequestConfirmation(wire::Confirmation::default());
+        return wire::write(&iso::confirmation(&blank, now, error), wire::Version::V2021);
+    };
+    let mut header = s.header;
+    // A confirmation's header is the sender's, less what a confirmation does not carry.
+    header.supplying_agency_request_id = None;
+    let skeleton = match s.kind {
+        "supplyingAgencyMessage" => {
+            wire::Message::SupplyingAgencyMessage(wire::SupplyingAgencyMessage {
+                header,
+                ..Default::default()
+            })
+        }
+        "requestingAgencyMessage" => {
+            wire::Message::RequestingAgencyMessage(wire::RequestingAgencyMessage {
+                header,
+                action: s.action.unwrap_or(wire::Action::Notification),
+                note: None,
+            })
+        }
+        _ => wire::Message::Request(wire::Request {
+            header,
+            ..Default::default()
+        }),
+    };
+    let mut conf = iso::confirmation(&skeleton, now, error);
+    // Repeat only what the sender said: an unreadable reason or action is left out.
+    match &mut conf {
+        wire::Message::SupplyingAgencyMessageConfirmation(c) => {
+            c.reason_for_message = s.reason_for_message;
+        }
+        wire::Message::RequestingAgencyMessageConfirmation(c) => c.action = s.action,
+        _ => {}
+    }
+    wire::write(&conf, s.version)
+}
+
 /// Identifies a message independently of how it was sent, for idempotency.
 fn message_key(msg: &wire::Message) -> String {
     let h = msg.header();
@@ -272,6 +313,9 @@ async fn apply(
         ));
     };
     if tx.peer(&library.library_id).await?.is_some() {
+        if let Some(hub) = relaying_hub(tx, msg, &library).await? {
+            return relay(tx, now, msg, version, key, &hub, &library).await;
+        }
         let text = format!(
             "header/{field} {} is a partner served by another system, not by this node",
             iso::agency_key(ours)
@@ -320,6 +364,97 @@ async fn apply(
         tx.inbox_record(&library.library_id, key, &xml, now).await?;
     }
     Ok((xml, refused, touched))
+}
+
+/// The hub on this node that relays `msg` for `member`, a library served by another node: the
+/// member's hub, when the hub is served here and the sender is a member of the same hub served
+/// elsewhere too. Strangers get the usual refusal: a hub passes on its members' messages only.
+async fn relaying_hub(
+    tx: &mut Tx<'_>,
+    msg: &wire::Message,
+    member: &store::LibraryRow,
+) -> Result<Option<store::LibraryRow>, FlowError> {
+    let Some(hub_id) = member.hub_id.as_deref() else {
+        return Ok(None);
+    };
+    let h = msg.header();
+    let sender = match msg {
+        wire::Message::SupplyingAgencyMessage(_) => &h.supplying_agency_id,
+        _ => &h.requesting_agency_id,
+    };
+    let Some(sender) = tx
+        .library_by_agency(&sender.agency_type, &sender.value)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if sender.hub_id.as_deref() != Some(hub_id)
+        || sender.library_id == member.library_id
+        || tx.peer(&sender.library_id).await?.is_none()
+    {
+        return Ok(None);
+    }
+    let hub = match tx.library(hub_id).await {
+        Ok(h) => h,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if tx.peer(&hub.library_id).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(hub))
+}
+
+/// A hub passes on a message for one of its members served by another node: queued in the
+/// hub's outbox for the member (in the member's schema version and with its credentials, like
+/// any message to a peer), confirmed to the sender once queued, and delivered with the same
+/// retries and dead letters as the hub's own messages. Once per message: a repeat gets the same
+/// confirmation and is not queued again.
+async fn relay(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    msg: &wire::Message,
+    version: wire::Version,
+    key: &str,
+    hub: &store::LibraryRow,
+    member: &store::LibraryRow,
+) -> Result<(String, Option<String>, Touched), FlowError> {
+    if let Some(previous) = tx.inbox_seen(&hub.library_id, key).await? {
+        return Ok((previous, None, Touched::default()));
+    }
+    let h = msg.header();
+    let xml = wire::write(msg, version);
+    let recipient = iso::agency_key(&iso::agency(member));
+    // Messages of one request go out in order: they share the requester's request id.
+    let thread = format!("relay:{}", h.requesting_agency_request_id);
+    tx.insert_outbox(
+        &NewOutbox {
+            library_id: &hub.library_id,
+            request_id: &thread,
+            side: "relay",
+            kind: match msg {
+                wire::Message::Request(_) => "request",
+                wire::Message::SupplyingAgencyMessage(_) => "supplying_agency_message",
+                _ => "requesting_agency_message",
+            },
+            recipient: &recipient,
+            payload: &xml,
+        },
+        now,
+    )
+    .await?;
+    let confirmation = wire::write(&iso::confirmation(msg, now, None), version);
+    tx.inbox_record(&hub.library_id, key, &confirmation, now)
+        .await?;
+    metrics::counter!("librelay_iso18626_relayed_total").increment(1);
+    Ok((
+        confirmation,
+        None,
+        Touched {
+            request_ids: Vec::new(),
+            messages: 1,
+        },
+    ))
 }
 
 enum Outcome {
@@ -391,6 +526,31 @@ async fn on_request(
         None => "not found in our holdings".to_owned(),
     };
     let service_note = r.service_info.as_ref().and_then(|s| s.note.clone());
+    // A retry names the request it follows and the terms accepted: staff see both.
+    let retry_of = r
+        .service_info
+        .as_ref()
+        .filter(|s| {
+            s.request_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Retry"))
+        })
+        .map(|s| {
+            serde_json::json!({
+                "previous_request_id": s.requesting_agency_previous_request_id,
+                "loan_conditions": s.loan_condition,
+                "format": s.preferred_format,
+                "maximum_costs": r.billing_info.as_ref().and_then(|b| b.maximum_costs.as_ref())
+                    .map(|c| format!("{} {}", c.monetary_value, c.currency_code)),
+            })
+        });
+    let note = match retry_of
+        .as_ref()
+        .and_then(|r| r["previous_request_id"].as_str())
+    {
+        Some(previous) => format!("{note}; retry of {previous}"),
+        None => note,
+    };
     tx.insert_event(
         &NewEvent {
             library_id,
@@ -403,7 +563,7 @@ async fn on_request(
             to_state: &new.state,
             note: Some(&note),
             message_id: None,
-            data: Some(serde_json::json!({ "from": borrower_agency, "note": service_note, "located": located.is_some() })),
+            data: Some(serde_json::json!({ "from": borrower_agency, "note": service_note, "located": located.is_some(), "retry_of": retry_of })),
         },
         now,
     )
@@ -453,7 +613,49 @@ async fn on_supplying(
         "reason_unfilled": m.message_info.reason_unfilled,
         "due_date": m.status_info.due_date,
     });
-    if current.as_deref() != Some(sender.as_str()) || seq.is_some_and(|n| n != req.send_seq) {
+    let this_send = seq.is_none_or(|n| n == req.send_seq);
+    if this_send
+        && current.as_deref() != Some(sender.as_str())
+        && let Some(new) = passed_on_to(tx, &req, m).await?
+    {
+        // The lender passed the request on (ISO 18626 transfer): from now on the new
+        // supplier is the lender, its messages are taken and returns go to it.
+        let before = req.lender_id.clone();
+        req.lender_id = Some(new.library_id.clone());
+        req.lender_request_id = h.supplying_agency_request_id.clone();
+        tx.update_borrow_request(&req, now).await?;
+        req.version += 1;
+        let note = format!(
+            "now supplied by {} ({sender}), passed on by {}",
+            new.library_id,
+            before.as_deref().unwrap_or("-")
+        );
+        tx.insert_event(
+            &NewEvent {
+                library_id,
+                side: "borrow",
+                request_id: &req.request_id,
+                actor_id: None,
+                actor: "peer",
+                action: "lender_changed",
+                from_state: Some(&req.state),
+                to_state: &req.state,
+                note: Some(&note),
+                message_id: None,
+                data: Some(
+                    serde_json::json!({ "from": before, "to": new.library_id, "agency": sender }),
+                ),
+            },
+            now,
+        )
+        .await?;
+    }
+    let current = req.lender_id.clone();
+    let current = match &current {
+        Some(l) => Some(iso::agency_key(&iso::agency(&tx.library(l).await?))),
+        None => None,
+    };
+    if current.as_deref() != Some(sender.as_str()) || !this_send {
         // A former lender, or an answer to an earlier send: keep it in the history for staff,
         // change nothing. A shipment after we moved on needs a person (the cancel crossed it).
         let why = match m.status_info.status {
@@ -482,11 +684,23 @@ async fn on_supplying(
     if let Some(r) = &m.message_info.reason_unfilled {
         text = format!("{r} {text}").trim().to_owned();
     }
+    let retry_offer = (m.status_info.status == wire::Status::RetryPossible)
+        .then(|| {
+            req.lender_id
+                .as_deref()
+                .map(|l| iso::retry_offer_of(m, l, &h.requesting_agency_request_id))
+        })
+        .flatten();
+    let mut data = data;
+    if let (Some(offer), Some(obj)) = (&retry_offer, data.as_object_mut()) {
+        obj.insert("retry_offer".to_owned(), serde_json::json!(offer));
+    }
     let extra = Extra {
         note: (!text.is_empty()).then_some(text),
         internal_note: None,
         due_date: m.status_info.due_date.as_deref().and_then(iso::parse_date),
         data: Some(data.clone()),
+        retry_offer,
     };
     let result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
     if result.is_ok() {
@@ -510,6 +724,50 @@ async fn on_supplying(
         data,
     )
     .await
+}
+
+/// The library that sent `m`, when it is taking over the request from our current lender: a
+/// library of the directory (not us, not one that already said no to this request), answering
+/// a request that is still waiting for its lender with a supplier's first steps
+/// (ExpectToSupply, WillSupply, Loaned, CopyCompleted). Anything else from a stranger is kept
+/// in the history only.
+async fn passed_on_to(
+    tx: &mut Tx<'_>,
+    req: &store::BorrowRequest,
+    m: &wire::SupplyingAgencyMessage,
+) -> Result<Option<store::LibraryRow>, FlowError> {
+    use domain::requester::BorrowState;
+    let waiting = matches!(
+        BorrowState::parse(&req.state),
+        Some(BorrowState::Sent | BorrowState::ExpectToSupply | BorrowState::WillSupply)
+    );
+    let supplying = matches!(
+        m.status_info.status,
+        wire::Status::ExpectToSupply
+            | wire::Status::WillSupply
+            | wire::Status::Loaned
+            | wire::Status::CopyCompleted
+    ) && matches!(
+        m.message_info.reason_for_message,
+        wire::ReasonForMessage::RequestResponse | wire::ReasonForMessage::StatusChange
+    );
+    if !waiting || !supplying || req.cancel_pending || req.lender_id.is_none() {
+        return Ok(None);
+    }
+    let a = &m.header.supplying_agency_id;
+    let Some(lib) = tx.library_by_agency(&a.agency_type, &a.value).await? else {
+        return Ok(None);
+    };
+    let refused_before = req
+        .rota
+        .0
+        .entries
+        .iter()
+        .any(|e| e.library.as_str() == lib.library_id && e.outcome.is_some());
+    if lib.library_id == req.library_id || refused_before {
+        return Ok(None);
+    }
+    Ok(Some(lib))
 }
 
 async fn on_requesting(

@@ -125,6 +125,17 @@ catalog! {
     previous_page: "Previous page", "上一页";
     next_page: "Next page", "下一页";
     reason_label: "Reason", "原因";
+    retry_reason: "Why the lender offers other terms", "出借馆提出重试条件的原因";
+    retry_cost: "Cost the lender offers", "出借馆报价";
+    retry_after_label: "Not to be asked again before", "最早可重新申请日期";
+    retry_before_label: "The offer holds until", "条件有效期至";
+    retry_conditions: "Loan conditions offered", "出借馆提出的借阅条件";
+    retry_formats: "Formats offered", "可提供的格式";
+    retry_lender_note: "The lender's note on its terms", "出借馆对条件的说明";
+    retry_cost_label: "Cost we would charge, e.g. 25.00 CNY", "本馆收费，例如 25.00 CNY";
+    loan_condition_label: "Loan condition, e.g. LibraryUseOnly", "借阅条件，例如 LibraryUseOnly";
+    forward_to_label: "Code of the library to pass it on to", "接手图书馆的代码";
+    err_bad_cost: "The cost must be an amount and a currency, e.g. 25.00 CNY.", "费用应为金额加币种，例如 25.00 CNY。";
     url_label: "Address of the copy (http or https)", "复制件地址（http 或 https）";
     rota_label: "Lender library codes in order, separated by commas", "出借馆代码，按顺序，用逗号分隔";
     barcode_label: "Item barcode", "条码";
@@ -143,6 +154,7 @@ catalog! {
     err_bad_address: "A parameter of the address is not understood.", "地址中有无法识别的参数。";
     err_bad_form: "The form's contents could not be read.", "无法读取表单内容。";
     err_no_action: "The form did not say which action to take.", "表单未说明要执行的操作。";
+    err_bad_date: "A date must be written YYYY-MM-DD.", "日期应写作 YYYY-MM-DD。";
     err_bad_back: "The page to return to is not an address on this site.", "要返回的页面不是本站地址。";
     err_bad_state: "This queue has no such status:", "此队列没有该状态：";
     err_not_bulk: "That action needs details and cannot be applied to several requests at once.", "该操作需要填写详情，不能批量执行。";
@@ -432,6 +444,10 @@ impl Msg {
             ),
             WillSupply => ("The lending library will supply it", "出借馆将提供"),
             ConditionalPending => ("The lending library set conditions", "出借馆提出了条件"),
+            RetryOffered => (
+                "The lending library could supply it on other terms",
+                "出借馆可按其他条件提供",
+            ),
             Shipped => ("On its way to the library", "正在寄送途中"),
             Received => ("Arrived at the library", "已到馆"),
             OnLoanToPatron => ("On loan to the reader", "已借给读者"),
@@ -467,6 +483,8 @@ impl Msg {
             CopyCompleted => ("Copy delivered", "复制件已交付"),
             CompletedWithoutReturn => ("Completed without return", "已完成（无需归还）"),
             Unfilled => ("Unfilled", "未能满足"),
+            RetryPossible => ("Offered on other terms (retry possible)", "已提出重试条件"),
+            Forwarded => ("Passed on to another library", "已转给其他图书馆"),
             Cancelled => ("Cancelled", "已取消"),
         };
         self.pick(en, zh)
@@ -484,6 +502,11 @@ impl Msg {
             Cancel => ("Cancel the request", "取消请求"),
             AcceptConditions => ("Accept the conditions", "接受条件"),
             RejectConditions => ("Refuse the conditions", "拒绝条件"),
+            AcceptRetry => ("Accept the terms and ask again", "接受条件并重新申请"),
+            DeclineRetry => (
+                "Decline the terms, ask the next lender",
+                "拒绝条件，转向下一馆",
+            ),
             Receive => ("Mark as received", "确认到馆"),
             LendToPatron => ("Lend to the reader", "借给读者"),
             DeliverToPatron => ("Deliver to the reader", "交付读者"),
@@ -514,6 +537,8 @@ impl Msg {
             LocateFailed => ("Not found on the shelf", "未找到"),
             PrintPickSlip => ("Print pick slip", "打印取书单"),
             Reject => ("Reject", "拒绝"),
+            OfferRetry => ("Offer other terms (retry possible)", "提出重试条件"),
+            Forward => ("Pass on to another library", "转给其他图书馆"),
             ShipPhysical => ("Ship the item", "寄出图书"),
             ShipDigital => ("Send a digital copy", "发送电子复制件"),
             ShipNonReturnable => ("Ship, no return", "寄出（无需归还）"),
@@ -555,6 +580,12 @@ impl Msg {
                     "合作馆的一条消息与请求当前阶段不符，未予处理",
                 );
             }
+            "lender_changed" => {
+                return self.pick(
+                    "The lending library passed the request on to another library, which now supplies it",
+                    "出借馆已将请求转给另一图书馆，由其提供",
+                );
+            }
             _ => {}
         }
         let Some(action) = BorrowAction::parse(a) else {
@@ -578,6 +609,14 @@ impl Msg {
                 "The lending library's conditions were refused",
                 "拒绝了出借馆的条件",
             ),
+            AcceptRetry => (
+                "The lending library's terms were accepted and the request sent again",
+                "接受了出借馆的条件，已重新发出请求",
+            ),
+            DeclineRetry => (
+                "The lending library's terms were declined",
+                "拒绝了出借馆的重试条件",
+            ),
             Receive => ("It arrived at the library", "文献已到馆"),
             LendToPatron => ("It was lent to the reader", "已借给读者"),
             DeliverToPatron => ("The copy was delivered to the reader", "复制件已交付读者"),
@@ -600,6 +639,10 @@ impl Msg {
             ),
             LenderWillSupply => ("The lending library will supply it", "出借馆将提供"),
             LenderConditional => ("The lending library set conditions", "出借馆提出了条件"),
+            LenderRetryPossible => (
+                "The lending library could supply it on other terms",
+                "出借馆表示可按其他条件提供",
+            ),
             LenderLoaned => ("The lending library shipped it", "出借馆已寄出"),
             LenderCopyCompleted => (
                 "The lending library delivered the copy",
@@ -658,6 +701,11 @@ impl Msg {
             LocateFailed => ("It could not be located", "未能找到文献"),
             PrintPickSlip => ("The pick slip was printed", "已打印取书单"),
             Reject => ("The request was rejected", "请求被拒绝"),
+            OfferRetry => ("Staff offered other terms", "馆员提出了重试条件"),
+            Forward => (
+                "Staff passed the request on to another library",
+                "馆员已将请求转给其他图书馆",
+            ),
             ShipPhysical => ("It was shipped", "已寄出"),
             ShipDigital => ("A digital copy was sent", "已发送电子复制件"),
             ShipNonReturnable => ("It was shipped, no return needed", "已寄出，无需归还"),
@@ -694,6 +742,7 @@ impl Msg {
             RotaOutcome::ConditionsRefused => ("conditions refused", "条件被拒绝"),
             RotaOutcome::Cancelled => ("cancelled", "已取消"),
             RotaOutcome::Skipped => ("skipped", "已跳过"),
+            RotaOutcome::RetryDeclined => ("its terms declined", "其条件被拒绝"),
         };
         self.pick(en, zh)
     }

@@ -818,6 +818,22 @@ pub(crate) async fn detail_page(
         } else {
             facts.add(m.col_lender, req.lender_id.clone());
             facts.add(m.lenders_in_order, Some(m.rota_line(&req.rota.0)));
+            if let Some(offer) = &req.retry_offer {
+                let o = &offer.0;
+                facts.add(m.retry_reason, o.reason.clone());
+                facts.add(
+                    m.retry_cost,
+                    o.cost
+                        .as_ref()
+                        .map(|c| format!("{} {}", c.to_decimal_string(), c.currency.as_str()))
+                        .or_else(|| o.cost_text.clone()),
+                );
+                facts.add(m.retry_after_label, o.retry_after.map(|d| d.to_string()));
+                facts.add(m.retry_before_label, o.retry_before.map(|d| d.to_string()));
+                facts.add(m.retry_conditions, Some(o.loan_conditions.join(", ")));
+                facts.add(m.retry_formats, Some(o.formats.join(", ")));
+                facts.add(m.retry_lender_note, o.note.clone());
+            }
             lender_lines(&ctx.st, m, &req.rota.0).await
         };
         let mut flags = Vec::new();

@@ -97,6 +97,54 @@ pub fn lend_action_forms(m: &'static Msg, allowed: &[&'static str]) -> Vec<Actio
                     note(m, false),
                 ],
                 "conditional" => vec![note(m, true)],
+                "forward" => vec![
+                    ActionField {
+                        name: "forward_to",
+                        label: m.forward_to_label,
+                        kind: "text",
+                        options: Vec::new(),
+                        required: true,
+                    },
+                    note(m, false),
+                ],
+                "offer_retry" => vec![
+                    ActionField {
+                        name: "reason",
+                        label: m.reason_label,
+                        kind: "select",
+                        options: domain::retry::REASONS_RETRY.to_vec(),
+                        required: true,
+                    },
+                    ActionField {
+                        name: "cost",
+                        label: m.retry_cost_label,
+                        kind: "text",
+                        options: Vec::new(),
+                        required: false,
+                    },
+                    ActionField {
+                        name: "retry_after",
+                        label: m.retry_after_label,
+                        kind: "date",
+                        options: Vec::new(),
+                        required: false,
+                    },
+                    ActionField {
+                        name: "retry_before",
+                        label: m.retry_before_label,
+                        kind: "date",
+                        options: Vec::new(),
+                        required: false,
+                    },
+                    ActionField {
+                        name: "loan_condition",
+                        label: m.loan_condition_label,
+                        kind: "text",
+                        options: Vec::new(),
+                        required: false,
+                    },
+                    note(m, false),
+                ],
                 "ship_digital" => vec![ActionField {
                     name: "url",
                     label: m.url_label,
@@ -164,9 +212,33 @@ pub struct ActForm {
     pub url: Option<String>,
     #[serde(default)]
     pub barcode: Option<String>,
+    /// `offer_retry`: "25.00 CNY".
+    #[serde(default)]
+    pub cost: Option<String>,
+    #[serde(default)]
+    pub retry_after: Option<String>,
+    #[serde(default)]
+    pub retry_before: Option<String>,
+    #[serde(default)]
+    pub loan_condition: Option<String>,
+    #[serde(default)]
+    pub forward_to: Option<String>,
     /// The queue page (path and query) to return to.
     #[serde(default)]
     pub back: Option<String>,
+}
+
+/// A form date (YYYY-MM-DD); empty is absent.
+fn date(v: &Option<String>) -> Result<Option<time::Date>, WebError> {
+    match filled(v) {
+        None => Ok(None),
+        Some(d) => time::Date::parse(
+            &d,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Some)
+        .map_err(|_| WebError::Bad(|m| m.err_bad_date, None)),
+    }
 }
 
 fn filled(v: &Option<String>) -> Option<String> {
@@ -182,6 +254,24 @@ impl ActForm {
         if action.is_empty() {
             return Err(WebError::Bad(|m| m.err_no_action, None));
         }
+        // "25.00 CNY" (or "CNY 25.00") into minor units and a currency.
+        let cost = match filled(&self.cost) {
+            None => None,
+            Some(text) => {
+                let parts: Vec<&str> = text.split_whitespace().collect();
+                let parsed = match parts.as_slice() {
+                    [a, b] => domain::money::Currency::parse(b)
+                        .and_then(|c| domain::money::Money::parse_decimal(a, c))
+                        .or_else(|_| {
+                            domain::money::Currency::parse(a)
+                                .and_then(|c| domain::money::Money::parse_decimal(b, c))
+                        })
+                        .ok(),
+                    _ => None,
+                };
+                Some(parsed.ok_or(WebError::Bad(|m| m.err_bad_cost, None))?)
+            }
+        };
         Ok(ActionInput {
             action: action.to_owned(),
             note: filled(&self.note),
@@ -196,6 +286,12 @@ impl ActForm {
             reason: filled(&self.reason),
             url: filled(&self.url),
             barcode: filled(&self.barcode),
+            cost_minor: cost.as_ref().map(|c| c.minor),
+            currency: cost.map(|c| c.currency.as_str().to_owned()),
+            retry_after: date(&self.retry_after)?,
+            retry_before: date(&self.retry_before)?,
+            loan_condition: filled(&self.loan_condition),
+            forward_to: filled(&self.forward_to),
             ..ActionInput::default()
         })
     }

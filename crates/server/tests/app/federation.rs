@@ -389,7 +389,7 @@ fn assert_valid_2017(xml: &str) {
 
 /// `xml` is valid against the schema `xsd` of the fixtures, checked with xmllint where it is
 /// installed.
-fn assert_valid(xml: &str, xsd: &str) {
+pub(crate) fn assert_valid(xml: &str, xsd: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let xsd = std::path::Path::new(
@@ -427,7 +427,18 @@ fn assert_valid(xml: &str, xsd: &str) {
 
 /// Every message a node sent in a lifecycle is valid against the 2021 schema as stored, and
 /// against the 2017 schema as written for a 2017 peer.
-async fn assert_sent_messages_valid(app: &TestApp, staff: &str) {
+pub(crate) async fn assert_sent_messages_valid(app: &TestApp, staff: &str) {
+    assert_sent_valid(app, staff, 3).await;
+}
+
+/// The same for a node that sent at least `min` messages; waits until nothing is still on
+/// its way.
+pub(crate) async fn assert_sent_valid(app: &TestApp, staff: &str, min: usize) {
+    app.eventually("/api/v1/outbox?status=pending", staff, |v| {
+        v.as_array()
+            .is_some_and(|p| p.iter().all(|m| m["kind"] == "email"))
+    })
+    .await;
     let (_, sent) = app
         .get("/api/v1/outbox?status=delivered&limit=500", Some(staff))
         .await;
@@ -446,5 +457,346 @@ async fn assert_sent_messages_valid(app: &TestApp, staff: &str) {
         assert_valid(&old, "ISO-18626-v1_2.xsd");
         n += 1;
     }
-    assert!(n >= 3, "messages checked: {n}");
+    assert!(n >= min, "messages checked: {n}, expected at least {min}");
+}
+
+/// POST `xml` to the node's ISO 18626 endpoint as a peer would: the HTTP status and the body.
+async fn post_iso(app: &TestApp, xml: String) -> (u16, String) {
+    let resp = app
+        .client
+        .post(format!("{}/iso18626", app.base))
+        .header("content-type", "text/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// A loan of BCU sent to HTU, which is now a peer on another system played by the test.
+async fn loan_sent_to_a_scripted_peer(engine: Engine) -> (TestApp, FakePeer, String, String) {
+    let a = TestApp::spawn(engine).await;
+    let admin = a.login("bcu-admin").await;
+    let bcu = a.login("bcu-borrow").await;
+    let patron = a.login("bcu-faculty").await;
+    let fake = FakePeer::default();
+    let endpoint = fake.clone().start().await;
+    let resp = a
+        .client
+        .put(format!("{}/api/v1/peers/HTU", a.base))
+        .bearer_auth(&admin)
+        .json(&json!({"system": "other", "endpoint": endpoint}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Quirks of peers", "author": "Vendor, V."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["HTU"]}))
+        .await;
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    for _ in 0..200 {
+        if !fake.received.lock().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        !fake.received.lock().await.is_empty(),
+        "the peer got the request"
+    );
+    (a, fake, id, bcu)
+}
+
+async fn quirks_are_read(engine: Engine) {
+    let (a, _fake, id, bcu) = loan_sent_to_a_scripted_peer(engine).await;
+    let wire_id = format!("{id}.1");
+    // 2021 content under a 2017 version label; a vendor's elements (one of them called
+    // `status`, before the real one); padded values; empty optional elements; odd-case codes;
+    // timestamps without seconds or without the colon in the offset.
+    let will_supply = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<ISO18626Message xmlns="http://illtransactions.org/2013/iso18626" xmlns:v="urn:example:vendor" version="v1_2_2017">
+  <v:routing><v:hop>3</v:hop></v:routing>
+  <supplyingAgencyMessage>
+    <header>
+      <supplyingAgencyId>
+        <agencyIdType> ISIL </agencyIdType>
+        <agencyIdValue>
+          CN-HTU
+        </agencyIdValue>
+      </supplyingAgencyId>
+      <requestingAgencyId><agencyIdType>ISIL</agencyIdType><agencyIdValue>CN-BCU</agencyIdValue></requestingAgencyId>
+      <timestamp>2026-11-30T16:05+0800</timestamp>
+      <requestingAgencyRequestId>  {wire_id}  </requestingAgencyRequestId>
+      <supplyingAgencyRequestId>peer-9</supplyingAgencyRequestId>
+      <v:trace>abc</v:trace>
+    </header>
+    <messageInfo>
+      <reasonForMessage>requestresponse</reasonForMessage>
+      <answerYesNo/>
+      <note></note>
+      <reasonUnfilled> </reasonUnfilled>
+    </messageInfo>
+    <statusInfo>
+      <v:status>Unfilled</v:status>
+      <status> will_supply </status>
+      <expectedDeliveryDate/>
+      <dueDate></dueDate>
+      <lastChange>2026-11-30T16:05+08</lastChange>
+    </statusInfo>
+    <retryInfo/>
+  </supplyingAgencyMessage>
+</ISO18626Message>"#
+    );
+    let (st, conf) = post_iso(&a, will_supply).await;
+    assert_eq!(st, 200, "{conf}");
+    let (msg, version) = iso18626::parse(conf.as_bytes()).unwrap();
+    assert_eq!(
+        msg.header().message_status,
+        Some(iso18626::MessageStatus::Ok),
+        "{conf}"
+    );
+    assert_eq!(
+        version,
+        iso18626::Version::V2021,
+        "answered in the version it spoke: {conf}"
+    );
+    assert_valid(&conf, "ISO-18626-2021-2.xsd");
+    let v = a
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "will_supply"
+        })
+        .await;
+    assert_eq!(v["lender_request_id"], "peer-9", "{v}");
+
+    // 2017 content under a 2021 label, with shouting and spaced codes and a due date without
+    // seconds: it is read as 2017 and answered in 2017.
+    let loaned = format!(
+        r#"<ill:ISO18626Message xmlns:ill="http://illtransactions.org/2013/iso18626" ill:version="2021-2">
+<ill:supplyingAgencyMessage>
+<ill:header>
+<ill:supplyingAgencyId><ill:agencyIdType>ISIL</ill:agencyIdType><ill:agencyIdValue>CN-HTU</ill:agencyIdValue></ill:supplyingAgencyId>
+<ill:requestingAgencyId><ill:agencyIdType>ISIL</ill:agencyIdType><ill:agencyIdValue>CN-BCU</ill:agencyIdValue></ill:requestingAgencyId>
+<ill:multipleItemRequestId/>
+<ill:timestamp>2026-11-30T16:10:00+0800</ill:timestamp>
+<ill:requestingAgencyRequestId>{wire_id}</ill:requestingAgencyRequestId>
+<ill:supplyingAgencyRequestId>peer-9</ill:supplyingAgencyRequestId>
+</ill:header>
+<ill:messageInfo><ill:reasonForMessage>STATUS CHANGE</ill:reasonForMessage></ill:messageInfo>
+<ill:statusInfo><ill:status>LOANED</ill:status><ill:dueDate>2026-12-30T23:59+0800</ill:dueDate><ill:lastChange>2026-11-30T16:10+08:00</ill:lastChange></ill:statusInfo>
+<ill:deliveryInfo><ill:dateSent>2026-11-30T16:10</ill:dateSent><ill:itemId>39001</ill:itemId><ill:sentVia>Mail</ill:sentVia><ill:sentToPatron>N</ill:sentToPatron></ill:deliveryInfo>
+</ill:supplyingAgencyMessage>
+</ill:ISO18626Message>"#
+    );
+    let (st, conf) = post_iso(&a, loaned).await;
+    assert_eq!(st, 200, "{conf}");
+    let (msg, version) = iso18626::parse(conf.as_bytes()).unwrap();
+    assert_eq!(
+        msg.header().message_status,
+        Some(iso18626::MessageStatus::Ok),
+        "{conf}"
+    );
+    assert_eq!(version, iso18626::Version::V2017, "{conf}");
+    assert_valid_2017(&conf);
+    let v = a
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "shipped"
+        })
+        .await;
+    assert_eq!(v["due_date"], "2026-12-30", "{v}");
+}
+
+#[tokio::test]
+async fn a_peers_quirks_are_read_leniently() {
+    for e in engines() {
+        quirks_are_read(e).await;
+    }
+}
+
+async fn missing_header_fields(engine: Engine) {
+    let (a, _fake, id, bcu) = loan_sent_to_a_scripted_peer(engine).await;
+    let wire_id = format!("{id}.1");
+    let message = |header: &str| {
+        format!(
+            r#"<ISO18626Message xmlns="http://illtransactions.org/2013/iso18626" version="v1_2_2017">
+  <supplyingAgencyMessage>
+    <header>{header}</header>
+    <messageInfo><reasonForMessage>StatusChange</reasonForMessage></messageInfo>
+    <statusInfo><status>Loaned</status><lastChange>2026-11-30T16:10:00Z</lastChange></statusInfo>
+  </supplyingAgencyMessage>
+</ISO18626Message>"#
+        )
+    };
+    let htu = "<supplyingAgencyId><agencyIdType>ISIL</agencyIdType><agencyIdValue>CN-HTU</agencyIdValue></supplyingAgencyId>";
+    let bcu_id = "<requestingAgencyId><agencyIdType>ISIL</agencyIdType><agencyIdValue>CN-BCU</agencyIdValue></requestingAgencyId>";
+    let stamp = "<timestamp>2026-11-30T16:10:00Z</timestamp>";
+    let rid = format!("<requestingAgencyRequestId>{wire_id}</requestingAgencyRequestId>");
+    let cases = [
+        (
+            format!("{htu}{bcu_id}<multipleItemRequestId/>{rid}"),
+            "supplyingAgencyMessage/header/timestamp",
+        ),
+        (
+            format!("{htu}<multipleItemRequestId/>{stamp}{rid}"),
+            "supplyingAgencyMessage/header/requestingAgencyId",
+        ),
+        (
+            format!(
+                "{htu}{bcu_id}<multipleItemRequestId/>{stamp}<requestingAgencyRequestId>  </requestingAgencyRequestId>"
+            ),
+            "supplyingAgencyMessage/header/requestingAgencyRequestId",
+        ),
+        (
+            format!("{bcu_id}<multipleItemRequestId/>{stamp}{rid}"),
+            "supplyingAgencyMessage/header/supplyingAgencyId",
+        ),
+    ];
+    for (header, path) in cases {
+        let (st, conf) = post_iso(&a, message(&header)).await;
+        assert_eq!(st, 200, "{conf}");
+        let (msg, version) = iso18626::parse(conf.as_bytes()).unwrap();
+        assert_eq!(version, iso18626::Version::V2017, "{conf}");
+        assert_valid_2017(&conf);
+        let iso18626::Message::SupplyingAgencyMessageConfirmation(c) = msg else {
+            panic!("not a supplyingAgencyMessageConfirmation: {conf}")
+        };
+        assert_eq!(
+            c.header.message_status,
+            Some(iso18626::MessageStatus::Error)
+        );
+        assert_eq!(
+            c.reason_for_message,
+            Some(iso18626::ReasonForMessage::StatusChange),
+            "{conf}"
+        );
+        let error = c.header.error_data.unwrap();
+        assert_eq!(
+            error.error_type,
+            iso18626::ErrorType::BadlyFormedMessage,
+            "{conf}"
+        );
+        assert!(error.error_value.contains(path), "{path} not in {conf}");
+    }
+    // Nothing was applied.
+    let (_, v) = a.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
+    assert_eq!(v["state"], "sent", "{v}");
+}
+
+#[tokio::test]
+async fn a_message_missing_a_mandatory_header_field_is_refused_naming_the_element() {
+    for e in engines() {
+        missing_header_fields(e).await;
+    }
+}
+
+/// Three nodes: the consortium hub (HUB) on one, its members BCU and XNU on a second and HTU,
+/// CPL and NSD on a third. The members know only the hub's address for each other; the hub
+/// knows where each member is served and passes their messages on.
+async fn hub_and_members(engine: Engine) {
+    let hub = TestApp::start(engine).await;
+    let a = TestApp::start(engine).await;
+    let b = TestApp::start(engine).await;
+    let at = |codes: &[&str], node: &TestApp| -> Vec<(String, String)> {
+        codes
+            .iter()
+            .map(|c| ((*c).to_owned(), format!("{}/iso18626", node.base)))
+            .collect()
+    };
+    let mut members = at(&["BCU", "XNU"], &a);
+    members.extend(at(&["HTU", "CPL", "NSD"], &b));
+    hub.seed(&members).await;
+    a.seed(&at(&["HUB", "HTU", "CPL", "NSD"], &hub)).await;
+    b.seed(&at(&["HUB", "BCU", "XNU"], &hub)).await;
+
+    let patron = a.login("bcu-faculty").await;
+    let bcu = a.login("bcu-borrow").await;
+    let htu = b.login("htu-lend").await;
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Through the hub", "author": "Hub, H."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["HTU"]}))
+        .await;
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    // The request reaches HTU on the third node by way of the hub.
+    let at_htu = b.lend_for(&htu, &id).await;
+    assert_eq!(at_htu["borrower_agency"], "ISIL:CN-BCU", "{at_htu}");
+    let lend_id = at_htu["id"].as_str().unwrap().to_owned();
+    b.lend_action(&htu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    b.lend_action(
+        &htu,
+        &lend_id,
+        json!({"action": "ship_physical", "barcode": "H-1"}),
+    )
+    .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "shipped"
+    })
+    .await;
+    for action in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        a.borrow_action(&bcu, &id, json!({"action": action})).await;
+    }
+    b.eventually(&format!("/api/v1/lending/{lend_id}"), &htu, |v| {
+        v["state"] == "return_shipped"
+    })
+    .await;
+    b.lend_action(&htu, &lend_id, json!({"action": "check_in"}))
+        .await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "completed"
+    })
+    .await;
+
+    // Every message crossed the hub: it passed them on, to HTU and to BCU, and parked none.
+    let hub_staff = hub.login("hub-admin").await;
+    let (_, relayed) = hub
+        .get(
+            "/api/v1/outbox?status=delivered&limit=500",
+            Some(&hub_staff),
+        )
+        .await;
+    let relayed = relayed.as_array().unwrap();
+    let to = |agency: &str| relayed.iter().filter(|m| m["recipient"] == agency).count();
+    assert!(
+        to("ISIL:CN-HTU") >= 3,
+        "request, received, return: {relayed:?}"
+    );
+    assert!(
+        to("ISIL:CN-BCU") >= 3,
+        "will supply, loaned, completed: {relayed:?}"
+    );
+    assert!(relayed.iter().all(|m| m["side"] == "relay"), "{relayed:?}");
+    let (_, dead) = hub
+        .get("/api/v1/outbox?status=dead", Some(&hub_staff))
+        .await;
+    assert_eq!(dead, json!([]));
+    // The hub's own libraries have no request of their own in this.
+    let (_, hub_queue) = hub.get("/api/v1/lending", Some(&hub_staff)).await;
+    assert_eq!(hub_queue["total"], 0, "{hub_queue}");
+    for m in relayed {
+        assert_valid(m["payload"].as_str().unwrap(), "ISO-18626-2021-2.xsd");
+    }
+}
+
+#[tokio::test]
+async fn a_hub_on_one_node_passes_messages_between_members_on_others_and_a_loan_completes() {
+    for e in engines() {
+        hub_and_members(e).await;
+    }
 }
