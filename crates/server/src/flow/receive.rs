@@ -131,7 +131,7 @@ async fn receive_inner(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let (xml, refused, touched) = apply(tx, now, &moved, version, &key).await?;
+                let (xml, refused, touched) = apply(tx, now, &moved, version, Some(&key)).await?;
                 let touched = deliver_here(tx, now, touched).await?;
                 if let Some(id) = outbox_id {
                     match &refused {
@@ -213,10 +213,11 @@ pub async fn deliver_here(
                 touched.messages += 1;
                 continue;
             };
-            let key = message_key(&msg);
             let mark = tx.queued_len();
             tx.savepoint(Savepoint::LocalDelivery).await?;
-            match apply(tx, now, &msg, version, &key).await {
+            // No idempotency record: the message exists only in this transaction and is closed
+            // as delivered in it, so it cannot arrive a second time.
+            match apply(tx, now, &msg, version, None).await {
                 Ok((xml, refused, t)) => {
                     match &refused {
                         None => tx.outbox_delivered(m.outbox_id, &xml, now).await?,
@@ -314,12 +315,13 @@ fn refused(
 }
 
 /// Apply a message: the confirmation, the refusal text when it was refused, what changed.
+/// With `key`, a message seen before gets its first confirmation again and changes nothing.
 async fn apply(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
     msg: &wire::Message,
     version: wire::Version,
-    key: &str,
+    key: Option<&str>,
 ) -> Result<(String, Option<String>, Touched), FlowError> {
     let h = msg.header();
     // Requests and requesting agency messages are for the supplier; the rest for the requester.
@@ -368,7 +370,9 @@ async fn apply(
             text,
         ));
     }
-    if let Some(previous) = tx.inbox_seen(&library.library_id, key).await? {
+    if let Some(key) = key
+        && let Some(previous) = tx.inbox_seen(&library.library_id, key).await?
+    {
         return Ok((previous, None, Touched::default()));
     }
     let outcome = match msg {
@@ -400,7 +404,9 @@ async fn apply(
         }
     };
     // Refusals are not remembered: a corrected message with the same identity must get through.
-    if refused.is_none() {
+    if refused.is_none()
+        && let Some(key) = key
+    {
         tx.inbox_record(&library.library_id, key, &xml, now).await?;
     }
     Ok((xml, refused, touched))
