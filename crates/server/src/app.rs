@@ -102,7 +102,11 @@ impl App {
             .layer(TraceLayer::new_for_http());
 
         let (stop, stop_rx) = watch::channel(false);
-        let jobs = crate::jobs::spawn(state.clone(), stop_rx);
+        let jobs = if state.config.background_jobs {
+            crate::jobs::spawn(state.clone(), stop_rx)
+        } else {
+            Vec::new()
+        };
         Ok(App {
             listener,
             router,

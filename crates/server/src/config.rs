@@ -27,6 +27,9 @@ pub struct Config {
     pub outbox_poll_ms: u64,
     /// How often lender deadlines and overdue loans are swept, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// Run the outbox worker and the sweeps in this process. Off for a process that only
+    /// answers the web and API beside another that works the queue (PostgreSQL).
+    pub background_jobs: bool,
     /// Delivery attempts before a message is parked for staff ("dead").
     pub outbox_max_attempts: u32,
     /// Largest request body accepted, in bytes.
@@ -76,6 +79,7 @@ impl Default for Config {
             token_ttl_hours: 24 * 7,
             outbox_poll_ms: 1000,
             sweep_interval_ms: 60_000,
+            background_jobs: true,
             outbox_max_attempts: 8,
             max_body_bytes: 2 * 1024 * 1024,
             public_url: String::new(),

@@ -257,7 +257,7 @@ pub async fn sweep_overdue(st: &AppState) -> Result<usize, FlowError> {
                         return Ok(None);
                     }
                     let input = crate::flow::ActionInput::default();
-                    apply_lend(
+                    let touched = apply_lend(
                         tx,
                         now,
                         &mut req,
@@ -266,8 +266,10 @@ pub async fn sweep_overdue(st: &AppState) -> Result<usize, FlowError> {
                         &input,
                         &Extra::default(),
                     )
-                    .await
-                    .map(Some)
+                    .await?;
+                    crate::flow::receive::deliver_here(tx, now, touched)
+                        .await
+                        .map(Some)
                 })
             })
             .await?;
@@ -299,7 +301,7 @@ pub async fn sweep_deadlines(st: &AppState) -> Result<usize, FlowError> {
                         note: Some("no answer by the deadline".to_owned()),
                         ..Extra::default()
                     };
-                    apply_borrow(
+                    let touched = apply_borrow(
                         tx,
                         now,
                         &mut req,
@@ -307,8 +309,10 @@ pub async fn sweep_deadlines(st: &AppState) -> Result<usize, FlowError> {
                         &Acting::system(),
                         &extra,
                     )
-                    .await
-                    .map(Some)
+                    .await?;
+                    crate::flow::receive::deliver_here(tx, now, touched)
+                        .await
+                        .map(Some)
                 })
             })
             .await;

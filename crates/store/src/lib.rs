@@ -93,11 +93,92 @@ pub(crate) enum Conn<'c> {
 pub struct Tx<'c> {
     pub(crate) conn: Conn<'c>,
     pub(crate) directory: &'c directory::Cache,
+    /// The partner messages (not letters) this transaction put in the outbox, in order, so
+    /// that those for libraries on this node can be delivered before it commits.
+    pub(crate) queued: Vec<QueuedMessage>,
 }
 
-impl Tx<'_> {
+/// A partner message put in the outbox by the transaction in progress.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub outbox_id: i64,
+    pub request_id: String,
+    pub recipient: String,
+    pub payload: String,
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn new(conn: Conn<'c>, directory: &'c directory::Cache) -> Self {
+        Tx {
+            conn,
+            directory,
+            queued: Vec::new(),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.conn, Conn::Postgres(_))
+    }
+
+    /// The partner messages queued so far and not yet taken.
+    pub fn take_queued_messages(&mut self) -> Vec<QueuedMessage> {
+        std::mem::take(&mut self.queued)
+    }
+
+    /// How many queued messages are waiting to be taken (to undo with `forget_queued_after`).
+    pub fn queued_len(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Forget messages queued after the first `len`: the savepoint they were written under was
+    /// rolled back, so they no longer exist.
+    pub fn forget_queued_after(&mut self, len: usize) {
+        self.queued.truncate(len);
+    }
+
+    /// `SAVEPOINT name`: a nested part of this transaction that can be undone on its own.
+    pub async fn savepoint(&mut self, name: Savepoint) -> Result<()> {
+        let sql = format!("SAVEPOINT {}", name.as_str());
+        on_tx!(self, c => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **c).await?;
+        });
+        Ok(())
+    }
+
+    /// Keep what was written since `savepoint(name)`.
+    pub async fn release(&mut self, name: Savepoint) -> Result<()> {
+        let sql = format!("RELEASE SAVEPOINT {}", name.as_str());
+        on_tx!(self, c => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **c).await?;
+        });
+        Ok(())
+    }
+
+    /// Undo what was written since `savepoint(name)`, and end it.
+    pub async fn rollback_to(&mut self, name: Savepoint) -> Result<()> {
+        let sql = format!(
+            "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
+            name.as_str()
+        );
+        on_tx!(self, c => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **c).await?;
+        });
+        Ok(())
+    }
+}
+
+/// The savepoints the code uses: a closed list, so no name is ever made from data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Savepoint {
+    /// Delivering one message to a library on this node inside the sender's transaction.
+    LocalDelivery,
+}
+
+impl Savepoint {
+    fn as_str(self) -> &'static str {
+        match self {
+            Savepoint::LocalDelivery => "local_delivery",
+        }
     }
 }
 
@@ -244,10 +325,7 @@ impl Store {
             (Pool::Postgres(pg), None) => {
                 let mut tx = pg.begin().await.map_err(StoreError::from)?;
                 let out = {
-                    let mut t = Tx {
-                        conn: Conn::Postgres(&mut tx),
-                        directory: &self.inner.directory,
-                    };
+                    let mut t = Tx::new(Conn::Postgres(&mut tx), &self.inner.directory);
                     f(&mut t).await
                 };
                 match out {

@@ -119,7 +119,37 @@ impl Tx<'_> {
             .fetch_one(&mut **c)
             .await?
         });
+        // Only what may go at once can be delivered within this transaction.
+        if m.kind != "email" && not_before <= now {
+            self.queued.push(crate::QueuedMessage {
+                outbox_id: id.0,
+                request_id: m.request_id.to_owned(),
+                recipient: m.recipient.to_owned(),
+                payload: m.payload.to_owned(),
+            });
+        }
         Ok(id.0)
+    }
+
+    /// Whether an earlier message of `request_id` to `recipient` is still waiting to go (in
+    /// flight or waiting for a retry): a later one must not overtake it.
+    pub async fn outbox_waits_behind(
+        &mut self,
+        request_id: &str,
+        recipient: &str,
+        outbox_id: i64,
+    ) -> Result<bool> {
+        let found: Option<(i64,)> = on_tx!(self, c => {
+            sqlx::query_as(
+                "SELECT outbox_id FROM outbox WHERE status = 'pending' AND request_id = $1 AND recipient = $2 AND outbox_id < $3 LIMIT 1",
+            )
+            .bind(request_id)
+            .bind(recipient)
+            .bind(outbox_id)
+            .fetch_optional(&mut **c)
+            .await?
+        });
+        Ok(found.is_some())
     }
 
     /// Claim up to `limit` pending messages that are due, leasing them until `lease_until` so

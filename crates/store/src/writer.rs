@@ -57,10 +57,7 @@ impl Writer {
         let job: Job = Box::new(move |conn: &mut SqliteConnection, directory: &Cache| {
             Box::pin(async move {
                 let out = {
-                    let mut t = Tx {
-                        conn: Conn::Sqlite(conn),
-                        directory,
-                    };
+                    let mut t = Tx::new(Conn::Sqlite(conn), directory);
                     f(&mut t).await
                 };
                 let ok = out.is_ok();

@@ -129,7 +129,8 @@ pub async fn create_borrow_request(
     let actor_id = user.user_id.clone();
     let label = if user.is_patron() { "patron" } else { "staff" };
     let id = new.request_id.clone();
-    st.store
+    let touched = st
+        .store
         .write(move |tx| {
             Box::pin(async move {
                 tx.insert_borrow_request(&new, now).await?;
@@ -189,14 +190,23 @@ pub async fn create_borrow_request(
                         ),
                         ..Extra::default()
                     };
-                    apply_borrow(tx, now, &mut req, BorrowAction::Approve, &Acting::rule(), &extra)
-                        .await?;
+                    let touched = apply_borrow(
+                        tx,
+                        now,
+                        &mut req,
+                        BorrowAction::Approve,
+                        &Acting::rule(),
+                        &extra,
+                    )
+                    .await?;
+                    return super::receive::deliver_here(tx, now, touched).await;
                 }
-                Ok::<_, FlowError>(())
+                Ok::<_, FlowError>(Touched::default())
             })
         })
         .await?;
     st.store.notify_outbox();
+    touched.publish(st);
     if send_now {
         st.waiters.changed(&id);
     }
@@ -346,6 +356,7 @@ pub async fn borrow_action(
                     ..Extra::default()
                 };
                 let touched = apply_borrow(tx, now, &mut req, action, &acting, &extra).await?;
+                let touched = super::receive::deliver_here(tx, now, touched).await?;
                 if action == BorrowAction::DeliverToPatron
                     && let Some(link) =
                         crate::api::files::issue_link(tx, &config, &req, now).await?

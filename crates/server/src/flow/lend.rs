@@ -114,7 +114,7 @@ pub async fn lend_action(
                 if let Some((file_id, hash)) = &fetch_key {
                     tx.set_fetch_token(file_id, hash).await?;
                 }
-                apply_lend(
+                let touched = apply_lend(
                     tx,
                     now,
                     &mut req,
@@ -123,7 +123,8 @@ pub async fn lend_action(
                     &input,
                     &Extra::default(),
                 )
-                .await
+                .await?;
+                super::receive::deliver_here(tx, now, touched).await
             })
         })
         .await?;

@@ -164,6 +164,16 @@ pub struct Touched {
 }
 
 impl Touched {
+    /// Add what another change in the same transaction touched.
+    pub fn merge(&mut self, other: Touched) {
+        for id in other.request_ids {
+            if !self.request_ids.contains(&id) {
+                self.request_ids.push(id);
+            }
+        }
+        self.messages += other.messages;
+    }
+
     pub fn publish(&self, st: &crate::AppState) {
         for id in &self.request_ids {
             st.waiters.changed(id);

@@ -6,7 +6,7 @@ use domain::machine::IsoAction;
 use domain::requester::BorrowAction;
 use domain::supplier::{LendAction, LendState};
 use sha2::{Digest, Sha256};
-use store::{NewEvent, NewLendRequest, NewOutbox, StoreError, Tx};
+use store::{NewEvent, NewLendRequest, NewOutbox, Savepoint, StoreError, Tx};
 use time::OffsetDateTime;
 
 use super::borrow::{Extra, apply_borrow};
@@ -129,7 +129,8 @@ async fn receive_inner(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let (xml, refused, touched) = apply(tx, now, &moved, version, &key).await?;
+                let (xml, refused, touched) = apply(tx, now, &moved, version, Some(&key)).await?;
+                let touched = deliver_here(tx, now, touched).await?;
                 if let Some(id) = outbox_id {
                     match &refused {
                         None => tx.outbox_delivered(id, &xml, now).await?,
@@ -215,6 +216,90 @@ fn unreadable(body: &[u8], now: OffsetDateTime, e: &wire::ParseError) -> String 
     wire::write(&conf, s.version)
 }
 
+/// How many rounds of replies to replies one transaction delivers on this node before it
+/// leaves the rest to the outbox worker (a reply to a message is the next round).
+const LOCAL_ROUNDS: usize = 8;
+
+/// Deliver, inside the transaction that queued them, the partner messages addressed to
+/// libraries served by this node: each is applied as if it had arrived from the outbox and its
+/// outbox row closed with the confirmation, so the change, its message and the recipient's
+/// answer commit together, with no second transaction and no wait for the worker. Returns
+/// what the deliveries touched, with `touched` (the sender's own change) merged in.
+///
+/// A message is left to the outbox worker, as before, when its recipient is served elsewhere,
+/// when an earlier message of the same request to the same recipient is still waiting (order
+/// is kept), or when applying it fails: that failure is undone on its own (a savepoint), and
+/// the worker retries and logs it, so the sender's own change stands.
+pub async fn deliver_here(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    mut touched: Touched,
+) -> Result<Touched, FlowError> {
+    for _ in 0..LOCAL_ROUNDS {
+        let queued = tx.take_queued_messages();
+        if queued.is_empty() {
+            return Ok(touched);
+        }
+        for m in queued {
+            if !served_here(tx, &m.recipient).await?
+                || tx
+                    .outbox_waits_behind(&m.request_id, &m.recipient, m.outbox_id)
+                    .await?
+            {
+                touched.messages += 1;
+                continue;
+            }
+            let Ok((msg, version)) = wire::parse(m.payload.as_bytes()) else {
+                // The worker parks it with the reason.
+                touched.messages += 1;
+                continue;
+            };
+            let mark = tx.queued_len();
+            tx.savepoint(Savepoint::LocalDelivery).await?;
+            // No idempotency record: the message exists only in this transaction and is closed
+            // as delivered in it, so it cannot arrive a second time.
+            match apply(tx, now, &msg, version, None).await {
+                Ok((xml, refused, t)) => {
+                    match &refused {
+                        None => tx.outbox_delivered(m.outbox_id, &xml, now).await?,
+                        Some(why) => tx.outbox_dead(m.outbox_id, why, &xml).await?,
+                    }
+                    tx.release(Savepoint::LocalDelivery).await?;
+                    let label = if refused.is_none() { "ok" } else { "refused" };
+                    metrics::counter!("librelay_outbox_delivered_total", "result" => label)
+                        .increment(1);
+                    touched.merge(t);
+                }
+                Err(e) => {
+                    tx.rollback_to(Savepoint::LocalDelivery).await?;
+                    tx.forget_queued_after(mark);
+                    tracing::warn!(error = %e, outbox_id = m.outbox_id, kind = msg.kind(),
+                        "could not deliver a message on this node at once; the outbox retries it");
+                    touched.messages += 1;
+                }
+            }
+        }
+    }
+    if !tx.take_queued_messages().is_empty() {
+        touched.messages += 1;
+    }
+    Ok(touched)
+}
+
+/// Whether `recipient` (TYPE:VALUE) is a library this node serves itself.
+async fn served_here(tx: &mut Tx<'_>, recipient: &str) -> Result<bool, StoreError> {
+    let Some(agency) = iso::parse_agency_key(recipient) else {
+        return Ok(false);
+    };
+    let Some(library) = tx
+        .library_by_agency(&agency.agency_type, &agency.value)
+        .await?
+    else {
+        return Ok(false);
+    };
+    Ok(tx.peer(&library.library_id).await?.is_none())
+}
+
 /// Identifies a message independently of how it was sent, for idempotency.
 fn message_key(msg: &wire::Message) -> String {
     let h = msg.header();
@@ -271,12 +356,13 @@ fn refused(
 }
 
 /// Apply a message: the confirmation, the refusal text when it was refused, what changed.
+/// With `key`, a message seen before gets its first confirmation again and changes nothing.
 async fn apply(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
     msg: &wire::Message,
     version: wire::Version,
-    key: &str,
+    key: Option<&str>,
 ) -> Result<(String, Option<String>, Touched), FlowError> {
     let h = msg.header();
     // Requests and requesting agency messages are for the supplier; the rest for the requester.
@@ -328,7 +414,9 @@ async fn apply(
             text,
         ));
     }
-    if let Some(previous) = tx.inbox_seen(&library.library_id, key).await? {
+    if let Some(key) = key
+        && let Some(previous) = tx.inbox_seen(&library.library_id, key).await?
+    {
         return Ok((previous, None, Touched::default()));
     }
     let outcome = match msg {
@@ -360,7 +448,9 @@ async fn apply(
         }
     };
     // Refusals are not remembered: a corrected message with the same identity must get through.
-    if refused.is_none() {
+    if refused.is_none()
+        && let Some(key) = key
+    {
         tx.inbox_record(&library.library_id, key, &xml, now).await?;
     }
     Ok((xml, refused, touched))

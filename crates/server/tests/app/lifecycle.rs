@@ -690,3 +690,112 @@ async fn an_answer_to_a_partner_not_on_this_node_is_retried_then_parked_and_can_
     let (st, _) = app.get("/api/v1/outbox?status=lost", Some(&xnu)).await;
     assert_eq!(st, 422);
 }
+
+/// Messages between two libraries of this node are delivered in the sender's own transaction:
+/// with no outbox worker running at all, a loan goes from request to completion, every step's
+/// answer is there as soon as the step returns, and no partner message is left waiting.
+async fn one_node_loan_without_worker(engine: Engine) {
+    let app = TestApp::spawn_with(engine, |c| c.background_jobs = false).await;
+    let patron = app.login("bcu-faculty").await;
+    let bcu = app.login("bcu-borrow").await;
+    let xnu = app.login("xnu-lend").await;
+    let citation = book_held_by_xnu_and_htu(&app).await;
+    let (st, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": citation}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    let v = app
+        .borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    assert_eq!(
+        (v["state"].as_str(), v["lender"].as_str()),
+        (Some("sent"), Some("XNU"))
+    );
+
+    // Read once, no polling: the lender has it the moment the approval returned.
+    let (st, queue) = app
+        .get(&format!("/api/v1/lending?q={id}"), Some(&xnu))
+        .await;
+    assert_eq!(st, 200);
+    let items = queue["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "XNU's queue right after approval: {queue}");
+    assert_eq!(items[0]["state"], "request_received");
+    let lend_id = items[0]["id"].as_str().unwrap().to_owned();
+
+    app.lend_action(&xnu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    borrow_state(&app, &bcu, &id, "will_supply").await;
+    app.lend_action(
+        &xnu,
+        &lend_id,
+        json!({"action": "ship_physical", "barcode": "XNU0001"}),
+    )
+    .await;
+    borrow_state(&app, &bcu, &id, "shipped").await;
+    for a in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        app.borrow_action(&bcu, &id, json!({"action": a})).await;
+    }
+    let (_, lend) = app
+        .get(&format!("/api/v1/lending/{lend_id}"), Some(&xnu))
+        .await;
+    assert_eq!(lend["state"], "return_shipped", "{lend}");
+    app.lend_action(&xnu, &lend_id, json!({"action": "check_in"}))
+        .await;
+    borrow_state(&app, &bcu, &id, "completed").await;
+
+    // Every partner message of both libraries was closed as delivered, with its confirmation;
+    // only letters (which go by the worker) are still waiting.
+    for lib in ["BCU", "XNU"] {
+        let waiting = app
+            .state
+            .store
+            .outbox_by_status(lib, "pending", 100)
+            .await
+            .unwrap();
+        let partner: Vec<_> = waiting.iter().filter(|m| m.kind != "email").collect();
+        assert!(
+            partner.is_empty(),
+            "{lib} has partner messages waiting: {partner:?}"
+        );
+    }
+    let delivered = app
+        .state
+        .store
+        .outbox_by_status("BCU", "delivered", 100)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = delivered.iter().map(|m| m.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"request") && kinds.contains(&"requesting_agency_message"),
+        "BCU's delivered messages: {kinds:?}"
+    );
+    let delivered = app
+        .state
+        .store
+        .outbox_by_status("XNU", "delivered", 100)
+        .await
+        .unwrap();
+    assert!(
+        delivered.len() >= 3,
+        "XNU sent will supply, loaned and completed: {delivered:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_loan_between_libraries_of_one_node_needs_no_outbox_worker() {
+    for e in engines() {
+        one_node_loan_without_worker(e).await;
+    }
+}
+
+async fn borrow_state(app: &TestApp, token: &str, id: &str, want: &str) {
+    let (_, v) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(token))
+        .await;
+    assert_eq!(v["state"], want, "{v}");
+}
