@@ -505,11 +505,13 @@ async fn relay(
     now: OffsetDateTime,
     msg: &wire::Message,
     version: wire::Version,
-    key: &str,
+    key: Option<&str>,
     hub: &store::LibraryRow,
     member: &store::LibraryRow,
 ) -> Result<(String, Option<String>, Touched), FlowError> {
-    if let Some(previous) = tx.inbox_seen(&hub.library_id, key).await? {
+    if let Some(key) = key
+        && let Some(previous) = tx.inbox_seen(&hub.library_id, key).await?
+    {
         return Ok((previous, None, Touched::default()));
     }
     let h = msg.header();
@@ -534,8 +536,10 @@ async fn relay(
     )
     .await?;
     let confirmation = wire::write(&iso::confirmation(msg, now, None), version);
-    tx.inbox_record(&hub.library_id, key, &confirmation, now)
-        .await?;
+    if let Some(key) = key {
+        tx.inbox_record(&hub.library_id, key, &confirmation, now)
+            .await?;
+    }
     metrics::counter!("librelay_iso18626_relayed_total").increment(1);
     Ok((
         confirmation,
