@@ -95,6 +95,11 @@ impl Tx<'_> {
 
     /// Counted copies of a journal asked for in `use_year`, leaving out requests that ended
     /// without a copy (`not_supplied`: their states).
+    ///
+    /// The count decides whether the new request is over the limit, so two requests for the
+    /// same journal and year must not both count before either is stored. On SQLite the single
+    /// writer already serialises them; on PostgreSQL the count first takes a lock on that
+    /// library, journal and year, held until the transaction ends.
     pub async fn count_copyright_uses(
         &mut self,
         library_id: &str,
@@ -106,6 +111,13 @@ impl Tx<'_> {
             not_supplied.first().copied().unwrap_or(""),
             not_supplied.get(1).copied().unwrap_or(""),
         );
+        if let crate::Conn::Postgres(c) = &mut self.conn {
+            let key = format!("copyright_use|{library_id}|{journal_key}|{use_year}");
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut **c)
+                .await?;
+        }
         let n: (i64,) = on_tx!(self, c => {
             sqlx::query_as(
                 "SELECT count(*) FROM copyright_use u JOIN borrow_request r ON r.request_id = u.request_id

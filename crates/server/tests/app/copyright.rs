@@ -491,3 +491,50 @@ async fn a_second_reader_is_filled_at_once_from_the_delivered_copy() {
         fill_from_copy(e).await;
     }
 }
+
+/// Eight copies from one journal asked for at the same moment: each is counted after the ones
+/// before it, so exactly the three beyond the limit of five wait for clearance, whatever the
+/// engine and however the requests interleave.
+async fn simultaneous_requests(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let year = app.state.now().year();
+    let readers = ["bcu-faculty", "bcu-phd", "bcu-master"];
+    let mut tokens = Vec::new();
+    for r in readers {
+        tokens.push(app.login(r).await);
+    }
+    let asks = (0..8).map(|n| {
+        let token = tokens[n % 3].clone();
+        let app = &app;
+        async move {
+            let (st, req) = app
+                .post(
+                    "/api/v1/requests",
+                    json!({"format": "article_copy", "citation": journal_article(n, year - 1)}),
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(st, 201, "{req}");
+            req
+        }
+    });
+    let made = futures::future::join_all(asks).await;
+    let mut earlier: Vec<u64> = made
+        .iter()
+        .map(|r| r["copyright"]["earlier_copies"].as_u64().unwrap())
+        .collect();
+    earlier.sort_unstable();
+    assert_eq!(earlier, (0..8).collect::<Vec<u64>>(), "{made:?}");
+    let held = made
+        .iter()
+        .filter(|r| r["copyright"]["clearance"] == "required")
+        .count();
+    assert_eq!(held, 3, "{made:?}");
+}
+
+#[tokio::test]
+async fn copies_asked_for_at_the_same_moment_are_counted_one_after_another() {
+    for e in engines() {
+        simultaneous_requests(e).await;
+    }
+}
