@@ -28,6 +28,8 @@ pub struct BorrowView {
     pub renew_pending: bool,
     pub overdue: bool,
     pub recalled: bool,
+    /// The staff member working the request, if someone took it.
+    pub assignee_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -57,6 +59,7 @@ impl BorrowView {
             id: r.request_id,
             library: r.library_id,
             patron_id: r.patron_id,
+            assignee_id: r.assignee_id,
             format: r.format,
             state: r.state,
             title: r.title,

@@ -669,6 +669,8 @@ pub struct DetailPage {
     /// Borrowing staff: the lender string with the reason for each place, and who was left out.
     pub lenders: Vec<LenderLine>,
     pub excluded: Vec<LenderLine>,
+    /// Staff: the assignment and notes forms, already rendered.
+    pub desk_html: String,
 }
 
 /// One lender of the string (or one left out) as the staff page shows it.
@@ -840,6 +842,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             extra_link,
             lenders,
             excluded,
+            desk_html: String::new(),
         }))
     }
     .await;
