@@ -118,7 +118,7 @@ pub async fn run(
                 format: formats[((r >> 4) % 3) as usize].to_owned(),
                 state: state.clone(),
                 citation,
-                barcode: (r % 2 == 0).then(|| format!("BC{i:09}")),
+                barcode: Some(format!("BC{i:09}")),
                 due_date: (r % 4 == 0)
                     .then(|| now.date() + Duration::days(((r >> 24) % 60) as i64 - 20)),
                 assignee_id: (r % 5 != 0)
@@ -164,7 +164,8 @@ pub async fn run(
         (
             "active, search by barcode",
             LendQueueParams {
-                q: Some(format!("BC{:09}", (n / 2) & !1)),
+                // A row that is still active (every `active_every`-th one is).
+                q: Some(format!("BC{:09}", (n / 2) / active_every * active_every)),
                 ..Default::default()
             },
         ),
@@ -186,10 +187,16 @@ pub async fn run(
         b.0, b.1
     );
     for (name, params) in cases {
-        let mut times = Vec::with_capacity(iterations);
+        // The whole history is slow by nature (it is every row): a few runs tell its figure.
+        let runs = if params.scope.is_some() {
+            iterations.min(5)
+        } else {
+            iterations
+        };
+        let mut times = Vec::with_capacity(runs);
         let mut total = 0;
         let mut facets = 0;
-        for _ in 0..iterations {
+        for _ in 0..runs {
             let t = Instant::now();
             let filter = lend_queue_filter(&st, &lender, &params)
                 .await
@@ -203,7 +210,7 @@ pub async fn run(
         }
         let s = summary(&mut times);
         println!(
-            "  list + facets, {name}: {total} match, {facets} facet values; p50 {:.2} ms  p95 {:.2} ms  (p95 {:.1} x baseline)",
+            "  list + facets, {name}: {total} match, {facets} facet values, {runs} runs; p50 {:.2} ms  p95 {:.2} ms  (p95 {:.1} x baseline)",
             s.0,
             s.1,
             s.1 / b.1.max(1e-9)

@@ -468,6 +468,24 @@ impl Store {
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_facets(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
         let mut sql = Sql::default();
+        // Without a text search every facet groups the queue index itself (no table reads). A
+        // text search reads the table: then the selection is read once and every facet groups
+        // that copy, rather than each applying the search again.
+        let searching = f.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+        if searching {
+            let w = where_clause(&mut sql, f);
+            sql.push(&format!(
+                "WITH sel AS MATERIALIZED (SELECT library_id, request_id, state, borrower_agency, format, assignee_id, created_at, updated_at, due_date, needed_by, renew_pending FROM lend_request{w}) "
+            ));
+        }
+        // `FROM …` of one part, with its WHERE (more conditions may follow with AND).
+        let from = |sql: &mut Sql| {
+            if searching {
+                "sel WHERE 1 = 1".to_owned()
+            } else {
+                format!("lend_request{}", where_clause(sql, f))
+            }
+        };
         let mut parts = Vec::new();
         for (facet, expr) in [
             ("state", "state"),
@@ -475,9 +493,9 @@ impl Store {
             ("format", "format"),
             ("assignee", "assignee_id"),
         ] {
-            let w = where_clause(&mut sql, f);
+            let src = from(&mut sql);
             parts.push(format!(
-                "SELECT '{facet}' AS facet, {expr} AS value, COUNT(*) AS count FROM lend_request{w} GROUP BY {expr}"
+                "SELECT '{facet}' AS facet, {expr} AS value, COUNT(*) AS count FROM {src} GROUP BY {expr}"
             ));
         }
         for (facet, column, age) in [
@@ -491,16 +509,16 @@ impl Store {
             } else {
                 day_case(&mut sql, column, f.now)
             };
-            let w = where_clause(&mut sql, f);
+            let src = from(&mut sql);
             parts.push(format!(
-                "SELECT '{facet}' AS facet, {expr} AS value, COUNT(*) AS count FROM lend_request{w} GROUP BY 2"
+                "SELECT '{facet}' AS facet, {expr} AS value, COUNT(*) AS count FROM {src} GROUP BY 2"
             ));
         }
         for alert in LendAlert::ALL {
-            let mut w = where_clause(&mut sql, f);
-            w.push_str(&alert_where(&mut sql, f, alert));
+            let src = from(&mut sql);
+            let cond = alert_where(&mut sql, f, alert);
             parts.push(format!(
-                "SELECT 'alert' AS facet, '{}' AS value, COUNT(*) AS count FROM lend_request{w}",
+                "SELECT 'alert' AS facet, '{}' AS value, COUNT(*) AS count FROM {src}{cond}",
                 alert.as_str()
             ));
         }
