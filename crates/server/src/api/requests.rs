@@ -146,7 +146,13 @@ pub async fn events(
 ) -> ApiResult<Json<Vec<EventView>>> {
     let req = visible_borrow(&st, &user, &id).await?;
     let events = st.store.events(&req.library_id, &req.request_id).await?;
-    Ok(Json(events.into_iter().map(EventView::from).collect()))
+    Ok(Json(
+        events
+            .into_iter()
+            .filter(|e| !(user.is_patron() && desk::staff_only(&e.action)))
+            .map(EventView::from)
+            .collect(),
+    ))
 }
 
 /// What the caller may do now.

@@ -43,6 +43,12 @@ impl Side {
     }
 }
 
+/// The desk's own events (assignments, staff notes) are for staff: a reader's view of the
+/// history leaves them out.
+pub fn staff_only(action: &str) -> bool {
+    matches!(action, "assign" | "release" | "note" | "note_to_partner")
+}
+
 /// A note as given: trimmed, empty as none, refused (naming `field`) past the limit.
 pub fn check_note(field: &str, note: Option<&str>) -> ApiResult<Option<String>> {
     let Some(n) = note.map(str::trim).filter(|n| !n.is_empty()) else {

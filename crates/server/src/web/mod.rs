@@ -58,6 +58,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/staff/borrowing/bulk", post(staff::borrowing_bulk))
         .route("/staff/borrowing/{id}/act", post(staff::borrowing_act))
+        .route(
+            "/staff/borrowing/{id}/assign",
+            post(staff::borrowing_assign),
+        )
+        .route(
+            "/staff/borrowing/{id}/release",
+            post(staff::borrowing_release),
+        )
+        .route("/staff/borrowing/{id}/note", post(staff::borrowing_note))
         .route("/staff/lending", get(staff::lending))
         .route("/staff/lending/bulk", post(staff::lending_bulk))
         .route("/staff/lending/{id}", get(staff::lend_detail))

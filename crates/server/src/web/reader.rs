@@ -784,6 +784,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
         let patron = user.is_patron();
         let events = events
             .into_iter()
+            .filter(|e| !(patron && crate::flow::desk::staff_only(&e.action)))
             .map(|e| EventLine {
                 at: when(e.at),
                 what: m.borrow_event(&e.action).to_owned(),
@@ -805,6 +806,20 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             ("/my/requests".to_owned(), m.back_to_list)
         } else {
             ("/staff/borrowing".to_owned(), m.nav_borrowing)
+        };
+        // Borrowing staff: who has the request, and its notes.
+        let desk_html = if !patron && user.can(domain::Actor::BorrowingStaff) {
+            super::staff::desk_html(
+                &ctx,
+                user,
+                crate::flow::desk::Side::Borrow,
+                &format!("/staff/borrowing/{}", percent_encode(&req.request_id)),
+                req.assignee_id.as_deref(),
+                req.lender_id.is_some(),
+            )
+            .await?
+        } else {
+            String::new()
         };
         let forms = borrow_action_forms(m, &allowed);
         let act_url = format!("/requests/{}/act", percent_encode(&req.request_id));
@@ -842,7 +857,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, q: QueryIn<DetailQuery>) -
             extra_link,
             lenders,
             excluded,
-            desk_html: String::new(),
+            desk_html,
         }))
     }
     .await;

@@ -1368,6 +1368,7 @@ pub struct DeskForm {
 /// Assign, release or add a note on the request's page, then show the page again.
 async fn desk_post(
     ctx: Ctx,
+    side: Side,
     id: String,
     what: &'static str,
     form: Result<Form<DeskForm>, FormRejection>,
@@ -1375,29 +1376,37 @@ async fn desk_post(
     use crate::flow::desk::{self, Side as DeskSide};
     let r = async {
         let user = ctx.user()?;
-        Side::Lending.staff(user)?;
+        side.staff(user)?;
         let Form(form) =
             form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
+        let (desk_side, page) = match side {
+            Side::Lending => (
+                DeskSide::Lend,
+                format!("/staff/lending/{}", percent_encode(&id)),
+            ),
+            Side::Borrowing => (
+                DeskSide::Borrow,
+                format!("/requests/{}", percent_encode(&id)),
+            ),
+        };
         match what {
             "assign" => {
                 desk::assign(
                     &ctx.st,
                     user,
-                    DeskSide::Lend,
+                    desk_side,
                     &id,
                     form.assignee.as_deref(),
                     form.note.as_deref(),
                 )
                 .await?
             }
-            "release" => {
-                desk::release(&ctx.st, user, DeskSide::Lend, &id, form.note.as_deref()).await?
-            }
+            "release" => desk::release(&ctx.st, user, desk_side, &id, form.note.as_deref()).await?,
             _ => {
                 desk::add_note(
                     &ctx.st,
                     user,
-                    DeskSide::Lend,
+                    desk_side,
                     &id,
                     form.note.as_deref(),
                     form.to_partner.as_deref() == Some("true"),
@@ -1405,10 +1414,7 @@ async fn desk_post(
                 .await?
             }
         }
-        Ok(see_other(&format!(
-            "/staff/lending/{}?done={what}",
-            percent_encode(&id)
-        )))
+        Ok(see_other(&format!("{page}?done={what}")))
     }
     .await;
     ctx.finish(r)
@@ -1419,7 +1425,7 @@ pub async fn lending_assign(
     Path(id): Path<String>,
     form: Result<Form<DeskForm>, FormRejection>,
 ) -> Response {
-    desk_post(ctx, id, "assign", form).await
+    desk_post(ctx, Side::Lending, id, "assign", form).await
 }
 
 pub async fn lending_release(
@@ -1427,7 +1433,7 @@ pub async fn lending_release(
     Path(id): Path<String>,
     form: Result<Form<DeskForm>, FormRejection>,
 ) -> Response {
-    desk_post(ctx, id, "release", form).await
+    desk_post(ctx, Side::Lending, id, "release", form).await
 }
 
 pub async fn lending_note(
@@ -1435,7 +1441,31 @@ pub async fn lending_note(
     Path(id): Path<String>,
     form: Result<Form<DeskForm>, FormRejection>,
 ) -> Response {
-    desk_post(ctx, id, "note", form).await
+    desk_post(ctx, Side::Lending, id, "note", form).await
+}
+
+pub async fn borrowing_assign(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Borrowing, id, "assign", form).await
+}
+
+pub async fn borrowing_release(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Borrowing, id, "release", form).await
+}
+
+pub async fn borrowing_note(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Borrowing, id, "note", form).await
 }
 
 /// Pick slips of the rows ticked in the queue (a form post), or of `ids` in the address. With

@@ -427,6 +427,45 @@ async fn notes(engine: Engine) {
         "a note moves nothing: {borrow_events}"
     );
 
+    // The reader sees neither the assignment nor the staff's notes.
+    let reader = app.login("bcu-faculty").await;
+    let (st, theirs) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&reader))
+        .await;
+    assert_eq!(st, 200);
+    assert!(
+        theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "assign" && e["note"] != "VIP"),
+        "{theirs}"
+    );
+    let reader_page = get(
+        &app,
+        &format!("/requests/{id}"),
+        Some(&web_login(&app, "bcu-faculty").await),
+    )
+    .await;
+    assert_eq!(reader_page.status, 200);
+    assert!(!reader_page.body.contains("VIP") && !reader_page.body.contains("负责人"));
+    // Borrowing staff see who has it, and may note it on the page.
+    let staff_page = get(
+        &app,
+        &format!("/requests/{id}"),
+        Some(&format!(
+            "{}; librelay_lang=en",
+            web_login(&app, "bcu-borrow").await
+        )),
+    )
+    .await;
+    assert!(
+        staff_page
+            .body
+            .contains(&format!(r#"action="/staff/borrowing/{id}/note""#))
+    );
+    assert!(staff_page.body.contains("VIP"));
+
     // The page shows the notes with the history, and the desk forms.
     let session = web_login(&app, "xnu-lend").await;
     let page = get(
@@ -843,6 +882,12 @@ async fn the_queue_page_shows_its_facets_and_tasks_in_both_languages() {
         assert!(!narrowed.body.contains("页面测试 Page test"));
         let bad = get(&app, "/staff/lending?created=yesterday", Some(&cookie)).await;
         assert_eq!(bad.status, 422, "{}", bad.body);
+        let says = if lang == "en" {
+            "created"
+        } else {
+            "创建时间（created）的取值无法识别"
+        };
+        assert!(bad.body.contains(says), "{}", bad.body);
     }
     // Bulk assignment from the queue.
     let done = app
