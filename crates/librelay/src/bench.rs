@@ -75,6 +75,22 @@ pub enum BenchCommand {
         #[arg(long)]
         database: Option<String>,
     },
+    /// The lending queue with its facets (what the page asks for) over N seeded lending
+    /// requests of one library, p50 / p95 against a plain `SELECT count(*)` of the table.
+    Queue {
+        /// Lending requests to seed.
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        /// Percentage still being worked (the rest is history: completed, unfilled, cancelled).
+        #[arg(long, default_value_t = 2.0)]
+        active_percent: f64,
+        /// Timed runs of each query.
+        #[arg(long, default_value_t = 50)]
+        iterations: usize,
+        /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
+        #[arg(long)]
+        database: Option<String>,
+    },
     /// Duplicate detection: precision and recall on a labelled set of near-duplicate
     /// citations built from real MARC records (true duplicates by realistic rewriting, hard
     /// negatives), and lookup by key against a full scan.
@@ -91,6 +107,12 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Duplicates { file, limit } => crate::bench_duplicates::run(&file, limit),
         BenchCommand::Settle { n, libraries } => crate::settle::bench(n, libraries).await,
+        BenchCommand::Queue {
+            n,
+            active_percent,
+            iterations,
+            database,
+        } => crate::bench_queue::run(n, active_percent, iterations, database).await,
         BenchCommand::Federation {
             n,
             concurrency,

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_catalog;
 mod bench_duplicates;
+mod bench_queue;
 mod import;
 mod settle;
 

@@ -73,6 +73,11 @@ impl ApiError {
         ApiError::Internal(e.into())
     }
 
+    /// The stable snake_case code the caller sees.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),

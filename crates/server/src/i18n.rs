@@ -207,6 +207,14 @@ fn field_label_zh(field: &str) -> &str {
         "answer_days" => "答复期限天数",
         "hub" => "所属中心馆",
         "subject" => "主题",
+        "scope" => "请求范围（scope）",
+        "task" => "待办（task）",
+        "partner" => "借入馆（partner）",
+        "created" => "创建时间（created）",
+        "modified" => "最近更新（modified）",
+        "due" => "应还日期（due）",
+        "needed_by" => "需要日期（needed_by）",
+        "alert" => "提醒（alert）",
         other => other,
     }
 }
@@ -240,6 +248,7 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "invalid_locale" => "语言应为 zh-CN 或 en".to_owned(),
         "invalid_json_shape" => "请求内容的结构不正确".to_owned(),
         "unknown_state" => "状态名称无效".to_owned(),
+        "unknown_value" => format!("{f}的取值无法识别"),
         "invalid_url" => format!("{f}应为 http:// 或 https:// 开头的地址"),
         "invalid_header_name" => format!("{f}中的 HTTP 头名称无效"),
         "invalid_header_value" => format!("{f}中的 HTTP 头的值不能为空，也不能含控制字符"),

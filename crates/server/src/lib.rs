@@ -21,6 +21,7 @@ pub mod lookup;
 pub mod partners;
 pub mod reset;
 pub mod settle;
+pub mod slips;
 pub mod state;
 pub mod waiters;
 pub mod web;

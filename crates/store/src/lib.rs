@@ -15,6 +15,7 @@ mod files;
 mod letters;
 mod message;
 mod peer;
+mod queue;
 mod request;
 mod routing;
 mod stats;
@@ -43,6 +44,10 @@ pub use files::{DeliveryLink, StoredFile};
 pub use letters::{DigestItem, JobRun, LetterTemplateRow};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
+pub use queue::{
+    AgeBucket, AlertStates, AssigneeFilter, DayBucket, FacetCount, LendAlert, LendQueueFilter,
+    SeedLend,
+};
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
 };

@@ -32,6 +32,8 @@ pub struct BorrowRequest {
     pub recalled: bool,
     /// The current lender's RetryPossible terms, while staff have not answered them.
     pub retry_offer: Option<Json<RetryOffer>>,
+    /// The staff member working the request, if someone took it.
+    pub assignee_id: Option<String>,
     pub created_by: String,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -67,6 +69,8 @@ pub struct LendRequest {
     pub due_date: Option<Date>,
     pub renew_pending: bool,
     pub assignee_id: Option<String>,
+    /// The borrower's need-by date (from the citation), for the queue's filters.
+    pub needed_by: Option<Date>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub version: i64,
@@ -109,8 +113,8 @@ pub struct LendFilter {
     pub offset: i64,
 }
 
-pub(crate) const BORROW_COLUMNS: &str = "request_id, library_id, patron_id, format, state, title, citation, rota, lender_id, lender_request_id, send_seq, lender_deadline, due_date, cancel_pending, renew_pending, overdue, recalled, retry_offer, created_by, created_at, updated_at, version";
-const LEND_COLUMNS: &str = "request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, due_date, renew_pending, assignee_id, created_at, updated_at, version";
+pub(crate) const BORROW_COLUMNS: &str = "request_id, library_id, patron_id, format, state, title, citation, rota, lender_id, lender_request_id, send_seq, lender_deadline, due_date, cancel_pending, renew_pending, overdue, recalled, retry_offer, assignee_id, created_by, created_at, updated_at, version";
+pub(crate) const LEND_COLUMNS: &str = "request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, due_date, renew_pending, assignee_id, needed_by, created_at, updated_at, version";
 
 /// Builds `WHERE` clauses with numbered placeholders, the same text for both engines.
 struct Where {
@@ -220,7 +224,7 @@ impl Tx<'_> {
                 "UPDATE borrow_request SET state = $2, title = $3, citation = $4, rota = $5, lender_id = $6,
                     lender_request_id = $7, lender_deadline = $8, due_date = $9, cancel_pending = $10,
                     renew_pending = $11, overdue = $12, recalled = $13, updated_at = $14, send_seq = $16,
-                    retry_offer = $17, version = version + 1
+                    retry_offer = $17, assignee_id = $18, version = version + 1
                  WHERE request_id = $1 AND version = $15",
             )
             .bind(&r.request_id)
@@ -240,6 +244,7 @@ impl Tx<'_> {
             .bind(r.version)
             .bind(r.send_seq)
             .bind(&r.retry_offer)
+            .bind(&r.assignee_id)
             .execute(&mut **c)
             .await?
             .rows_affected()
@@ -258,8 +263,8 @@ impl Tx<'_> {
         let title = r.citation.title.clone().unwrap_or_default();
         on_tx!(self, c => {
             sqlx::query(
-                "INSERT INTO lend_request (request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                "INSERT INTO lend_request (request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, needed_by, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)",
             )
             .bind(&r.request_id)
             .bind(&r.library_id)
@@ -274,6 +279,7 @@ impl Tx<'_> {
             .bind(&r.call_number)
             .bind(&r.barcode)
             .bind(now)
+            .bind(r.citation.need_by)
             .execute(&mut **c)
             .await?;
         });

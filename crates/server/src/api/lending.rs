@@ -4,17 +4,16 @@ use super::extract::Json as Body;
 use super::extract::Query;
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use store::LendFilter;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::requests::states_of;
-use super::views::{ActionsView, EventView, LendView, Page};
+use super::views::{ActionsView, EventView, LendView};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::flow::ActionInput;
+use crate::flow::desk::{self, LendQueueParams, Side};
 use crate::flow::lend::{allowed_actions, lend_action, visible_lend};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,48 +22,86 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one))
         .routes(routes!(events))
         .routes(routes!(actions, act))
+        .routes(routes!(assign))
+        .routes(routes!(release))
+        .routes(routes!(add_note))
+        .routes(routes!(bulk_assign))
+        .routes(routes!(pick_slips))
+}
+
+/// A page of the lending queue, with the facet counts of the whole selection when asked for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LendQueuePage {
+    pub total: i64,
+    pub items: Vec<LendView>,
+    /// With `facets=true`: for each facet (`state`, `partner`, `format`, `assignee`, `created`,
+    /// `modified`, `due`, `needed_by`, `alert`) the values present and their counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Vec<FacetView>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FacetView {
+    pub facet: String,
+    /// `null` for "no assignee".
+    pub value: Option<String>,
+    pub count: i64,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct LendQuery {
-    /// Comma-separated states, e.g. `request_received,will_supply`.
-    pub state: Option<String>,
-    /// Words of the title, or a request id.
-    pub q: Option<String>,
-    /// Only requests from this borrowing library (code).
+pub struct ListQuery {
+    /// Add the facet counts of the selection to the answer.
+    pub facets: Option<bool>,
+    /// Only requests from this borrowing library (code); the same as `partner`.
     pub borrower: Option<String>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
 }
 
-/// The library's lending queue, newest change first.
-#[utoipa::path(get, path = "/api/v1/lending", tag = "lending", params(LendQuery),
-    responses((status = 200, body = Page<LendView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+/// The library's lending queue, newest change first: every request unless `scope` says
+/// otherwise (the page shows `active` by default), narrowed by facets, a task filter and a
+/// search by title, request id, barcode or requesting library.
+#[utoipa::path(get, path = "/api/v1/lending", tag = "lending", params(LendQueueParams, ListQuery),
+    responses((status = 200, body = LendQueuePage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, description = "a parameter is not understood; the field is named", body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
     user: CurrentUser,
-    Query(q): Query<LendQuery>,
-) -> ApiResult<Json<Page<LendView>>> {
+    Query(mut p): Query<LendQueueParams>,
+    Query(extra): Query<ListQuery>,
+) -> ApiResult<Json<LendQueuePage>> {
     if user.is_patron() {
         return Err(ApiError::Forbidden(
             "the lending queue is for staff".to_owned(),
         ));
     }
-    let filter = LendFilter {
-        library_id: user.library_id.clone(),
-        states: states_of(&q.state, |s| {
-            domain::supplier::LendState::parse(s).is_some()
-        })?,
-        borrower_id: q.borrower.clone(),
-        text: q.q.clone(),
-        limit: q.limit.unwrap_or(50),
-        offset: q.offset.unwrap_or(0),
+    if p.scope.is_none() {
+        p.scope = Some("all".to_owned());
+    }
+    if p.partner.is_none() {
+        p.partner = extra.borrower.clone();
+    }
+    let filter = desk::lend_queue_filter(&st, &user, &p).await?;
+    let (rows, total) = st.store.lend_queue(&filter).await?;
+    let facets = if extra.facets.unwrap_or(false) {
+        Some(
+            st.store
+                .lend_facets(&filter)
+                .await?
+                .into_iter()
+                .map(|f| FacetView {
+                    facet: f.facet,
+                    value: f.value,
+                    count: f.count,
+                })
+                .collect(),
+        )
+    } else {
+        None
     };
-    let (rows, total) = st.store.lend_requests(&filter).await?;
-    Ok(Json(Page {
+    Ok(Json(LendQueuePage {
         total,
         items: rows.into_iter().map(|r| LendView::new(r, None)).collect(),
+        facets,
     }))
 }
 
@@ -132,4 +169,259 @@ pub async fn act(
     let req = lend_action(&st, &user, &id, input).await?;
     let allowed = allowed_actions(&req, &user)?;
     Ok(Json(LendView::new(req, Some(allowed))))
+}
+
+/// Who to assign a request to, and why.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// A staff member of the library who works these requests: username or user id. Absent:
+    /// the caller. They get the "assigned" letter unless they assigned it themselves.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Up to 1,000 characters, kept in the request's history.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    /// Up to 1,000 characters, kept in the request's history.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A staff note on a request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    /// Up to 1,000 characters.
+    pub note: String,
+    /// Also send it to the partner library as an ISO 18626 Notification.
+    #[serde(default)]
+    pub to_partner: bool,
+}
+
+/// Assign (or release) many requests at once.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkAssignBody {
+    /// Lending request ids (at most 500).
+    pub ids: Vec<String>,
+    /// As for one request; absent: the caller.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Release the requests instead of assigning them.
+    #[serde(default)]
+    pub release: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkResult {
+    /// How many requests were assigned or released.
+    pub done: usize,
+    /// The others, each with why.
+    pub refused: Vec<BulkRefusal>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkRefusal {
+    pub id: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// Assign a lending request to a staff member (or to oneself), with an optional note; an
+/// `assign` event in its history, and the "assigned" letter to the assignee.
+#[utoipa::path(post, path = "/api/v1/lending/{id}/assign", tag = "lending",
+    params(("id" = String, Path, description = "lending request id")),
+    request_body = AssignBody,
+    responses(
+        (status = 200, body = LendView),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "note_too_long (over 1,000 characters) or assignee_not_staff; in English and Chinese", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn assign(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(body): Body<AssignBody>,
+) -> ApiResult<Json<LendView>> {
+    desk::assign(
+        &st,
+        &user,
+        Side::Lend,
+        &id,
+        body.assignee.as_deref(),
+        body.note.as_deref(),
+    )
+    .await?;
+    current(&st, &user, &id).await
+}
+
+/// Take a lending request off whoever has it, with an optional note (a `release` event).
+#[utoipa::path(post, path = "/api/v1/lending/{id}/release", tag = "lending",
+    params(("id" = String, Path, description = "lending request id")),
+    request_body = ReleaseBody,
+    responses(
+        (status = 200, body = LendView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "not_assigned", body = ErrorBody),
+        (status = 422, description = "note_too_long", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn release(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(body): Body<ReleaseBody>,
+) -> ApiResult<Json<LendView>> {
+    desk::release(&st, &user, Side::Lend, &id, body.note.as_deref()).await?;
+    current(&st, &user, &id).await
+}
+
+/// Add a note to a lending request's communications log: internal, or also sent to the
+/// borrowing library as an ISO 18626 Notification (`to_partner`).
+#[utoipa::path(post, path = "/api/v1/lending/{id}/notes", tag = "lending",
+    params(("id" = String, Path, description = "lending request id")),
+    request_body = NoteBody,
+    responses(
+        (status = 200, body = Vec<EventView>),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "note_required, note_too_long", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn add_note(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(body): Body<NoteBody>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    desk::add_note(
+        &st,
+        &user,
+        Side::Lend,
+        &id,
+        Some(&body.note),
+        body.to_partner,
+    )
+    .await?;
+    let req = visible_lend(&st, &user, &id).await?;
+    let events = st.store.events(&req.library_id, &req.request_id).await?;
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
+}
+
+/// Assign or release many lending requests: each one on its own, the refusals listed.
+#[utoipa::path(post, path = "/api/v1/lending/assignments", tag = "lending",
+    request_body = BulkAssignBody,
+    responses(
+        (status = 200, body = BulkResult),
+        (status = 422, description = "too many ids, note_too_long or assignee_not_staff", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, n = body.ids.len()))]
+pub async fn bulk_assign(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Body(body): Body<BulkAssignBody>,
+) -> ApiResult<Json<BulkResult>> {
+    Ok(Json(
+        bulk(
+            &st,
+            &user,
+            &body.ids,
+            body.release,
+            body.assignee.as_deref(),
+            body.note.as_deref(),
+        )
+        .await?,
+    ))
+}
+
+/// Assign or release each of `ids` through the same steps as one request; the caller's
+/// mistakes that would refuse every one (a note too long, no such assignee) refuse the call.
+pub async fn bulk(
+    st: &AppState,
+    user: &CurrentUser,
+    ids: &[String],
+    release: bool,
+    assignee: Option<&str>,
+    note: Option<&str>,
+) -> ApiResult<BulkResult> {
+    if ids.len() > 500 {
+        return Err(ApiError::Bilingual(
+            422,
+            "too_many_ids",
+            format!("ids: at most 500 at once, {} given", ids.len()),
+            format!("ids（请求编号）：一次最多 500 个，收到 {} 个", ids.len()),
+        ));
+    }
+    desk::check_note("note", note)?;
+    let mut done = 0;
+    let mut refused = Vec::new();
+    for id in ids {
+        let r = if release {
+            desk::release(st, user, Side::Lend, id, note).await
+        } else {
+            desk::assign(st, user, Side::Lend, id, assignee, note).await
+        };
+        match r {
+            Ok(()) => done += 1,
+            Err(e @ ApiError::Internal(_)) => return Err(e),
+            Err(e @ ApiError::Bilingual(422, "assignee_not_staff", ..)) => return Err(e),
+            Err(e) => refused.push(BulkRefusal {
+                id: id.clone(),
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(BulkResult { done, refused })
+}
+
+async fn current(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult<Json<LendView>> {
+    let req = visible_lend(st, user, id).await?;
+    let allowed = allowed_actions(&req, user)?;
+    Ok(Json(LendView::new(req, Some(allowed))))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SlipQuery {
+    /// Comma-separated lending request ids (at most 500).
+    pub ids: String,
+    /// `xlsx` (default) or `xml`.
+    pub format: Option<String>,
+}
+
+/// Pick slips for the selected lending requests, as a spreadsheet or as XML: what the
+/// shelver needs to find each item and where it goes. Column names follow Accept-Language.
+#[utoipa::path(get, path = "/api/v1/lending/pick-slips", tag = "lending", params(SlipQuery),
+    responses(
+        (status = 200, description = "XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) or XML"),
+        (status = 404, description = "an id is not a lending request of the library; it is named", body = ErrorBody),
+        (status = 422, description = "no ids, too many, or an unknown format", body = ErrorBody)
+    ))]
+pub async fn pick_slips(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<SlipQuery>,
+) -> ApiResult<axum::response::Response> {
+    let ids: Vec<String> = q
+        .ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let m = crate::web::catalog::Msg::for_locale(crate::i18n::negotiate(
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    ));
+    crate::slips::response(&st, &user, m, &ids, q.format.as_deref()).await
 }

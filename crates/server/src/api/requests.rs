@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiResult, ErrorBody};
 use crate::flow::borrow::{allowed_actions, borrow_action, visible_borrow};
+use crate::flow::desk::{self, Side};
 use crate::flow::{ActionInput, CreateRequest, create_borrow_request};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,6 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one))
         .routes(routes!(events))
         .routes(routes!(actions, act))
+        .routes(routes!(assign))
+        .routes(routes!(release))
+        .routes(routes!(add_note))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -142,7 +146,13 @@ pub async fn events(
 ) -> ApiResult<Json<Vec<EventView>>> {
     let req = visible_borrow(&st, &user, &id).await?;
     let events = st.store.events(&req.library_id, &req.request_id).await?;
-    Ok(Json(events.into_iter().map(EventView::from).collect()))
+    Ok(Json(
+        events
+            .into_iter()
+            .filter(|e| !(user.is_patron() && desk::staff_only(&e.action)))
+            .map(EventView::from)
+            .collect(),
+    ))
 }
 
 /// What the caller may do now.
@@ -182,5 +192,93 @@ pub async fn act(
 ) -> ApiResult<Json<BorrowView>> {
     let req = borrow_action(&st, &user, &id, input).await?;
     let allowed = allowed_actions(&req, &user)?;
+    Ok(Json(BorrowView::new(req, Some(allowed))))
+}
+
+/// Assign a borrowing request to a staff member (or to oneself), with an optional note; an
+/// `assign` event in its history, and the "assigned" letter to the assignee.
+#[utoipa::path(post, path = "/api/v1/requests/{id}/assign", tag = "borrowing",
+    params(("id" = String, Path, description = "request id")),
+    request_body = super::lending::AssignBody,
+    responses(
+        (status = 200, body = BorrowView),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "note_too_long (over 1,000 characters) or assignee_not_staff; in English and Chinese", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn assign(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(body): Body<super::lending::AssignBody>,
+) -> ApiResult<Json<BorrowView>> {
+    desk::assign(
+        &st,
+        &user,
+        Side::Borrow,
+        &id,
+        body.assignee.as_deref(),
+        body.note.as_deref(),
+    )
+    .await?;
+    current(&st, &user, &id).await
+}
+
+/// Take a borrowing request off whoever has it, with an optional note (a `release` event).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/release", tag = "borrowing",
+    params(("id" = String, Path, description = "request id")),
+    request_body = super::lending::ReleaseBody,
+    responses(
+        (status = 200, body = BorrowView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "not_assigned", body = ErrorBody),
+        (status = 422, description = "note_too_long", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn release(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(body): Body<super::lending::ReleaseBody>,
+) -> ApiResult<Json<BorrowView>> {
+    desk::release(&st, &user, Side::Borrow, &id, body.note.as_deref()).await?;
+    current(&st, &user, &id).await
+}
+
+/// Add a note to a borrowing request's communications log: internal, or also sent to the
+/// lending library as an ISO 18626 Notification (`to_partner`; refused before it has one).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/notes", tag = "borrowing",
+    params(("id" = String, Path, description = "request id")),
+    request_body = super::lending::NoteBody,
+    responses(
+        (status = 200, body = Vec<EventView>),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "no_partner", body = ErrorBody),
+        (status = 422, description = "note_required, note_too_long", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn add_note(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(body): Body<super::lending::NoteBody>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    desk::add_note(
+        &st,
+        &user,
+        Side::Borrow,
+        &id,
+        Some(&body.note),
+        body.to_partner,
+    )
+    .await?;
+    let req = visible_borrow(&st, &user, &id).await?;
+    let events = st.store.events(&req.library_id, &req.request_id).await?;
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
+}
+
+async fn current(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult<Json<BorrowView>> {
+    let req = visible_borrow(st, user, id).await?;
+    let allowed = allowed_actions(&req, user)?;
     Ok(Json(BorrowView::new(req, Some(allowed))))
 }

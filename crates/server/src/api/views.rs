@@ -33,6 +33,8 @@ pub struct BorrowView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub retry_offer: Option<serde_json::Value>,
+    /// The staff member working the request, if someone took it.
+    pub assignee_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -62,6 +64,7 @@ impl BorrowView {
             id: r.request_id,
             library: r.library_id,
             patron_id: r.patron_id,
+            assignee_id: r.assignee_id,
             format: r.format,
             state: r.state,
             title: r.title,

@@ -715,6 +715,17 @@ async fn send_request(
     Ok(id)
 }
 
+/// A message to the lender outside the machine's steps (a staff note). Returns the outbox id.
+pub(crate) async fn send_notification(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &BorrowRequest,
+    action: IsoAction,
+    note: String,
+) -> Result<i64, FlowError> {
+    send_ram(tx, now, req, action, Some(note)).await
+}
+
 async fn send_ram(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,

@@ -460,6 +460,19 @@ async fn computed_due_date(
     Ok(lender.closed_days.0.due_date(now.date(), days))
 }
 
+/// A message to the borrower outside the machine's steps (a staff note): reason and status
+/// as given, in the request's outbox queue. Returns the outbox id.
+pub(crate) async fn send_notification(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &LendRequest,
+    reason: IsoReason,
+    status: IsoStatus,
+    note: String,
+) -> Result<i64, FlowError> {
+    send_sam(tx, now, req, Sam::new(reason, status, Some(note))).await
+}
+
 /// A supplying agency message about to be written.
 struct Sam {
     reason: IsoReason,

@@ -4,6 +4,7 @@
 
 pub mod borrow;
 pub mod copyright;
+pub mod desk;
 pub mod fees;
 pub mod iso;
 pub mod lend;

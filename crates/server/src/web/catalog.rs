@@ -160,6 +160,59 @@ catalog! {
     err_not_bulk: "That action needs details and cannot be applied to several requests at once.", "该操作需要填写详情，不能批量执行。";
     err_bad_language: "The language must be 中文 (zh-CN) or English (en).", "语言须为中文（zh-CN）或 English（en）。";
     slip_title: "Pick slip", "取书单";
+    slip_sheet: "Pick slips", "取书单";
+    slips_xlsx: "Pick slips of the selected (XLSX)", "所选请求的取书单（XLSX）";
+    slips_xml: "Pick slips of the selected (XML)", "所选请求的取书单（XML）";
+    scope_label: "Which requests", "请求范围";
+    scope_active: "Active", "处理中";
+    scope_completed: "Completed", "已结束";
+    scope_all: "All", "全部";
+    tasks_label: "Tasks", "待办";
+    task_to_locate: "To locate", "待查找";
+    task_to_ship_today: "To ship today", "今日待寄送";
+    task_overdue: "Overdue", "已逾期";
+    task_conditional: "Conditions awaiting an answer", "条件待答复";
+    facet_state: "Status", "状态";
+    facet_partner: "Requesting library", "借入馆";
+    facet_format: "Requested format", "申请类型";
+    facet_assignee: "Assignee", "负责人";
+    facet_created: "Created", "创建时间";
+    facet_modified: "Last change", "最近更新";
+    facet_due: "Due back", "应还日期";
+    facet_needed_by: "Needed by", "需要日期";
+    facet_alerts: "Alerts", "提醒";
+    age_today: "Today", "今天";
+    age_week: "2 to 7 days ago", "2 至 7 天前";
+    age_month: "8 to 30 days ago", "8 至 30 天前";
+    age_older: "Longer ago", "更早";
+    day_past: "Passed", "已过";
+    day_today: "Today", "今天";
+    day_week: "Within 7 days", "7 天内";
+    day_later: "Later", "更晚";
+    day_none: "No date", "无日期";
+    alert_overdue: "Overdue", "已逾期";
+    alert_conditional: "Conditions awaiting an answer", "条件待答复";
+    alert_message_error: "Message to the partner failed", "发给合作馆的消息出错";
+    alert_renew_pending: "Renewal asked for", "申请续借";
+    unassigned: "Unassigned", "未分配";
+    assigned_to_me: "Me", "我";
+    active_filters: "Filtered by", "筛选条件";
+    remove_filter: "remove", "移除";
+    search_label_lending: "Search by title, request id, barcode or requesting library", "按题名、请求编号、条码或借入馆搜索";
+    col_assignee: "Assignee", "负责人";
+    assignment_heading: "Assignment", "分配";
+    assigned_now: "Assigned to:", "当前负责人：";
+    nobody: "nobody yet", "暂无";
+    assign_to: "Assign to", "分配给";
+    assign_button: "Assign", "分配";
+    release_button: "Release", "释放";
+    assign_note: "Note (up to 1,000 characters)", "备注（最多 1000 个字符）";
+    bulk_assign: "Assign to the person chosen", "分配给所选馆员";
+    bulk_release: "Release (nobody has them)", "释放（取消分配）";
+    notes_heading: "Notes and messages", "备注与消息";
+    note_label: "Note (up to 1,000 characters)", "备注（最多 1000 个字符）";
+    note_send_to_partner: "Also send it to the partner library", "同时发给合作馆";
+    add_note_button: "Add the note", "添加备注";
     slip_link: "Pick slip, ready to print", "取书单（可打印）";
     open_copy: "Open the delivered copy", "打开已送达的文献";
     slip_print_hint: "Print this page with the browser's Print command; only the slip is printed.", "请使用浏览器的“打印”功能打印本页，只会打印取书单。";
@@ -557,6 +610,9 @@ impl Msg {
     /// One line of a borrowing request's timeline, in plain words.
     pub fn borrow_event<'a>(&self, a: &'a str) -> &'a str {
         use BorrowAction::*;
+        if let Some(words) = self.desk_event(a) {
+            return words;
+        }
         match a {
             "create" => return self.pick("The request was placed", "提交了请求"),
             "copyright_warning" => {
@@ -680,6 +736,9 @@ impl Msg {
 
     pub fn lend_event<'a>(&self, a: &'a str) -> &'a str {
         use LendAction::*;
+        if let Some(words) = self.desk_event(a) {
+            return words;
+        }
         match a {
             "request_received" => return self.pick("The request arrived", "收到请求"),
             "message_not_applied" => {
@@ -732,6 +791,64 @@ impl Msg {
             ),
         };
         self.pick(en, zh)
+    }
+
+    /// The desk's own events, the same on both sides.
+    fn desk_event(&self, a: &str) -> Option<&'static str> {
+        let (en, zh) = match a {
+            "assign" => ("Assigned to a staff member", "已分配给馆员"),
+            "release" => ("Released: nobody has it now", "已释放，暂无负责人"),
+            "note" => ("Staff note", "馆员备注"),
+            "note_to_partner" => ("Note sent to the partner library", "备注已发给合作馆"),
+            _ => return None,
+        };
+        Some(self.pick(en, zh))
+    }
+
+    /// A facet value's words: buckets, alerts and tasks.
+    pub fn bucket(&self, facet: &str, value: &str) -> Option<&'static str> {
+        Some(match (facet, value) {
+            ("created" | "modified", "today") => self.age_today,
+            ("created" | "modified", "week") => self.age_week,
+            ("created" | "modified", "month") => self.age_month,
+            ("created" | "modified", "older") => self.age_older,
+            ("due" | "needed_by", "past") => self.day_past,
+            ("due" | "needed_by", "today") => self.day_today,
+            ("due" | "needed_by", "week") => self.day_week,
+            ("due" | "needed_by", "later") => self.day_later,
+            ("due" | "needed_by", "none") => self.day_none,
+            ("alert", "overdue") => self.alert_overdue,
+            ("alert", "conditional") => self.alert_conditional,
+            ("alert", "message_error") => self.alert_message_error,
+            ("alert", "renew_pending") => self.alert_renew_pending,
+            ("task", "to_locate") => self.task_to_locate,
+            ("task", "to_ship_today") => self.task_to_ship_today,
+            ("task", "overdue") => self.task_overdue,
+            ("task", "conditional_awaiting_answer") => self.task_conditional,
+            ("scope", "active") => self.scope_active,
+            ("scope", "completed") => self.scope_completed,
+            ("scope", "all") => self.scope_all,
+            _ => return None,
+        })
+    }
+
+    /// A facet's heading.
+    pub fn facet_title(&self, facet: &str) -> &'static str {
+        match facet {
+            "state" => self.facet_state,
+            "partner" => self.facet_partner,
+            "format" => self.facet_format,
+            "assignee" => self.facet_assignee,
+            "created" => self.facet_created,
+            "modified" => self.facet_modified,
+            "due" => self.facet_due,
+            "needed_by" => self.facet_needed_by,
+            "alert" => self.facet_alerts,
+            "task" => self.tasks_label,
+            "scope" => self.scope_label,
+            "q" => self.search_button,
+            _ => self.facets,
+        }
     }
 
     /// What a lender in the rota answered.

@@ -119,11 +119,27 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/staff/borrowing/bulk", post(staff::borrowing_bulk))
         .route("/staff/borrowing/{id}/act", post(staff::borrowing_act))
+        .route(
+            "/staff/borrowing/{id}/assign",
+            post(staff::borrowing_assign),
+        )
+        .route(
+            "/staff/borrowing/{id}/release",
+            post(staff::borrowing_release),
+        )
+        .route("/staff/borrowing/{id}/note", post(staff::borrowing_note))
         .route("/staff/lending", get(staff::lending))
         .route("/staff/lending/bulk", post(staff::lending_bulk))
         .route("/staff/lending/{id}", get(staff::lend_detail))
         .route("/staff/lending/{id}/slip", get(staff::lend_slip))
         .route("/staff/lending/{id}/act", post(staff::lending_act))
+        .route("/staff/lending/{id}/assign", post(staff::lending_assign))
+        .route("/staff/lending/{id}/release", post(staff::lending_release))
+        .route("/staff/lending/{id}/note", post(staff::lending_note))
+        .route(
+            "/staff/lending/slips",
+            get(staff::lending_slips).post(staff::lending_slips),
+        )
         .route("/static/web.css", get(css))
         .route("/static/htmx.min.js", get(htmx))
         .route("/static/htmx.LICENSE", get(htmx_license))

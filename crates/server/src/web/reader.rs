@@ -700,6 +700,8 @@ pub struct DetailPage {
     /// Borrowing staff: copyright standing with the clearance form, the earlier request this
     /// one repeats, the fees recorded (rendered blocks, see `forms::blocks_html`).
     pub review_html: String,
+    /// Staff: the assignment and notes forms, already rendered.
+    pub desk_html: String,
 }
 
 /// One lender of the string (or one left out) as the staff page shows it.
@@ -852,6 +854,7 @@ pub(crate) async fn detail_page(
         let patron = user.is_patron();
         let events = events
             .into_iter()
+            .filter(|e| !(patron && crate::flow::desk::staff_only(&e.action)))
             .map(|e| EventLine {
                 at: when(e.at),
                 what: m.borrow_event(&e.action).to_owned(),
@@ -872,6 +875,20 @@ pub(crate) async fn detail_page(
             ("/my/requests".to_owned(), m.back_to_list)
         } else {
             ("/staff/borrowing".to_owned(), m.nav_borrowing)
+        };
+        // Borrowing staff: who has the request, and its notes.
+        let desk_html = if !patron && user.can(domain::Actor::BorrowingStaff) {
+            super::staff::desk_html(
+                &ctx,
+                user,
+                crate::flow::desk::Side::Borrow,
+                &format!("/staff/borrowing/{}", percent_encode(&req.request_id)),
+                req.assignee_id.as_deref(),
+                req.lender_id.is_some(),
+            )
+            .await?
+        } else {
+            String::new()
         };
         let forms = borrow_action_forms(m, &allowed);
         let act_url = format!("/requests/{}/act", percent_encode(&req.request_id));
@@ -917,6 +934,7 @@ pub(crate) async fn detail_page(
                 lenders,
                 excluded,
                 review_html,
+                desk_html,
             },
         ))
     }

@@ -13,7 +13,7 @@ use domain::Actor;
 use domain::requester::BorrowState;
 use domain::supplier::LendState;
 use serde::Deserialize;
-use store::{BorrowFilter, LendFilter};
+use store::BorrowFilter;
 
 use super::catalog::Msg;
 use super::reader::{DetailPage, EventLine, Fact, Facts, PAGE_SIZE, paging, when};
@@ -314,6 +314,8 @@ pub struct QueueRow {
     pub state: String,
     pub due: String,
     pub updated: String,
+    /// Lending: who has the request.
+    pub assignee: String,
     /// The row's action forms, already rendered (see [`actions_html`]).
     pub actions_html: String,
 }
@@ -335,6 +337,33 @@ pub struct QueueView {
     pub error: Option<String>,
     /// Actions that need no details, offered for the selected rows at once.
     pub bulk_actions: Vec<BulkChoice>,
+    pub search_label: &'static str,
+    /// Lending: active / completed / all.
+    pub scopes: Vec<Tab>,
+    /// Lending: the predefined task filters.
+    pub tasks: Vec<Tab>,
+    /// Lending: the facets of the selection, each with its values and counts.
+    pub groups: Vec<FacetGroup>,
+    /// The filters in force, each linking to the queue without it.
+    pub chips: Vec<Tab>,
+    /// The filters the search form keeps.
+    pub hidden: Vec<(String, String)>,
+    /// Lending: whom the selected rows may be assigned to (value, name).
+    pub assignees: Vec<(String, String)>,
+    /// Lending: the assignee column, bulk assignment and pick slips.
+    pub lending: bool,
+}
+
+/// A link that narrows or widens the queue.
+pub struct Tab {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
+pub struct FacetGroup {
+    pub title: &'static str,
+    pub facets: Vec<Facet>,
 }
 
 pub struct BulkChoice {
@@ -496,80 +525,41 @@ async fn queue_view(
             link
         }
     };
-    let (counts, rows, total) = match side {
-        Side::Borrowing => {
-            let counts = st.store.borrow_state_counts(&user.library_id).await?;
-            let filter = BorrowFilter {
-                library_id: user.library_id.clone(),
-                patron_id: None,
-                states,
-                text,
-                limit: PAGE_SIZE,
-                offset,
-            };
-            let (reqs, total) = st.store.borrow_requests(&filter).await?;
-            let mut rows = Vec::new();
-            for r in reqs {
-                let allowed = borrow_allowed(&r, user).map_err(ApiError::from)?;
-                let act_url = format!("{base}/{}/act", percent_encode(&r.request_id));
-                let forms = borrow_action_forms(m, &allowed);
-                rows.push(QueueRow {
-                    actions_html: actions_html(&forms, &act_url, &here, true, &r.request_id)?,
-                    short_id: short(&r.request_id),
-                    href: Some(format!("/requests/{}", percent_encode(&r.request_id))),
-                    title: r.title.clone(),
-                    format: m.format(&r.format).to_owned(),
-                    party: r.lender_id.clone().unwrap_or_default(),
-                    state: m.borrow_state(&r.state).to_owned(),
-                    due: r.due_date.map(|d| d.to_string()).unwrap_or_default(),
-                    updated: when(r.updated_at),
-                    id: r.request_id,
-                });
-            }
-            let counts =
-                in_machine_order(BorrowState::ALL.iter().map(|s| s.as_str()), &counts, |s| {
-                    m.borrow_state(s).to_owned()
-                });
-            (counts, rows, total)
+    // The lending queue has its own view (`lend_queue_view`): this one is the borrowing side's.
+    let (counts, rows, total) = {
+        let counts = st.store.borrow_state_counts(&user.library_id).await?;
+        let filter = BorrowFilter {
+            library_id: user.library_id.clone(),
+            patron_id: None,
+            states,
+            text,
+            limit: PAGE_SIZE,
+            offset,
+        };
+        let (reqs, total) = st.store.borrow_requests(&filter).await?;
+        let mut rows = Vec::new();
+        for r in reqs {
+            let allowed = borrow_allowed(&r, user).map_err(ApiError::from)?;
+            let act_url = format!("{base}/{}/act", percent_encode(&r.request_id));
+            let forms = borrow_action_forms(m, &allowed);
+            rows.push(QueueRow {
+                actions_html: actions_html(&forms, &act_url, &here, true, &r.request_id)?,
+                short_id: short(&r.request_id),
+                href: Some(format!("/requests/{}", percent_encode(&r.request_id))),
+                title: r.title.clone(),
+                format: m.format(&r.format).to_owned(),
+                party: r.lender_id.clone().unwrap_or_default(),
+                state: m.borrow_state(&r.state).to_owned(),
+                due: r.due_date.map(|d| d.to_string()).unwrap_or_default(),
+                updated: when(r.updated_at),
+                assignee: String::new(),
+                id: r.request_id,
+            });
         }
-        Side::Lending => {
-            let counts = st.store.lend_state_counts(&user.library_id).await?;
-            let filter = LendFilter {
-                library_id: user.library_id.clone(),
-                states,
-                borrower_id: None,
-                text,
-                limit: PAGE_SIZE,
-                offset,
-            };
-            let (reqs, total) = st.store.lend_requests(&filter).await?;
-            let mut rows = Vec::new();
-            for r in reqs {
-                let allowed = lend_allowed(&r, user).map_err(ApiError::from)?;
-                let act_url = format!("{base}/{}/act", percent_encode(&r.request_id));
-                let forms = lend_action_forms(m, &allowed);
-                rows.push(QueueRow {
-                    actions_html: actions_html(&forms, &act_url, &here, true, &r.request_id)?,
-                    short_id: short(&r.request_id),
-                    href: Some(format!("{base}/{}", percent_encode(&r.request_id))),
-                    title: r.title.clone(),
-                    format: m.format(&r.format).to_owned(),
-                    party: r
-                        .borrower_id
-                        .clone()
-                        .unwrap_or_else(|| r.borrower_agency.clone()),
-                    state: m.lend_state(&r.state).to_owned(),
-                    due: r.due_date.map(|d| d.to_string()).unwrap_or_default(),
-                    updated: when(r.updated_at),
-                    id: r.request_id,
-                });
-            }
-            let counts =
-                in_machine_order(LendState::ALL.iter().map(|s| s.as_str()), &counts, |s| {
-                    m.lend_state(s).to_owned()
-                });
-            (counts, rows, total)
-        }
+        let counts = in_machine_order(BorrowState::ALL.iter().map(|s| s.as_str()), &counts, |s| {
+            m.borrow_state(s).to_owned()
+        });
+        (counts, rows, total)
     };
     let all: i64 = counts.iter().map(|(_, _, c)| c).sum();
     let open: i64 = counts
@@ -598,6 +588,11 @@ async fn queue_view(
         count,
     }));
     let (prev, next) = paging(&query_link(base, &state, &q), offset, rows.len(), total);
+    let hidden = if state.is_empty() {
+        Vec::new()
+    } else {
+        vec![("state".to_owned(), state.clone())]
+    };
     Ok(QueueView {
         base,
         title: match side {
@@ -619,6 +614,14 @@ async fn queue_view(
         notice: bulk_notice(m, query)
             .or_else(|| query.done.as_ref().map(|_| m.action_done.to_owned())),
         error: None,
+        search_label: m.search_label,
+        scopes: Vec::new(),
+        tasks: Vec::new(),
+        groups: Vec::new(),
+        chips: Vec::new(),
+        hidden,
+        assignees: Vec::new(),
+        lending: false,
         bulk_actions: match side {
             Side::Borrowing => BORROW_BULK
                 .iter()
@@ -640,13 +643,15 @@ async fn queue_view(
 
 /// What a bulk action did, in a sentence.
 fn bulk_notice(m: &'static Msg, q: &QueueQuery) -> Option<String> {
-    let done = q.bulk_done?;
-    let refused = q.bulk_refused.unwrap_or(0);
-    Some(if done == 0 && refused == 0 {
+    Some(bulk_sentence(m, q.bulk_done?, q.bulk_refused.unwrap_or(0)))
+}
+
+fn bulk_sentence(m: &'static Msg, done: usize, refused: usize) -> String {
+    if done == 0 && refused == 0 {
         m.bulk_none.to_owned()
     } else {
         format!("{} {done}; {} {refused}", m.bulk_done, m.bulk_refused)
-    })
+    }
 }
 
 /// The last eight characters tell rows apart by eye (a v7 uuid starts with its timestamp, so
@@ -684,8 +689,48 @@ pub async fn borrowing(ctx: Ctx, q: QueryIn<QueueQuery>) -> Response {
     queue(ctx, Side::Borrowing, q).await
 }
 
-pub async fn lending(ctx: Ctx, q: QueryIn<QueueQuery>) -> Response {
-    queue(ctx, Side::Lending, q).await
+pub async fn lending(ctx: Ctx, q: QueryIn<Vec<(String, String)>>) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        Side::Lending.staff(user)?;
+        let pairs = query(q)?;
+        let v = lend_queue_view(&ctx, user, &pairs).await?;
+        Ok(render(&ctx, v))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// The queue at `back` (a path and query on this side), as htmx swaps it in after a change.
+async fn view_at(
+    ctx: &Ctx,
+    side: Side,
+    user: &CurrentUser,
+    uri: &Uri,
+    bulk: Option<(usize, usize)>,
+) -> WebResult<QueueView> {
+    match side {
+        Side::Borrowing => {
+            let mut query = Query::<QueueQuery>::try_from_uri(uri)
+                .map(|Query(q)| q)
+                .unwrap_or_default();
+            if let Some((done, refused)) = bulk {
+                query.bulk_done = Some(done);
+                query.bulk_refused = Some(refused);
+            }
+            queue_view(ctx, side, user, &query).await
+        }
+        Side::Lending => {
+            let mut pairs = Query::<Vec<(String, String)>>::try_from_uri(uri)
+                .map(|Query(q)| q)
+                .unwrap_or_default();
+            if let Some((done, refused)) = bulk {
+                pairs.push(("bulk_done".to_owned(), done.to_string()));
+                pairs.push(("bulk_refused".to_owned(), refused.to_string()));
+            }
+            lend_queue_view(ctx, user, &pairs).await
+        }
+    }
 }
 
 /// Do a row's action, then show the queue again: the whole page after a redirect without
@@ -722,10 +767,7 @@ async fn queue_act(
         let uri: Uri = back
             .parse()
             .map_err(|_| WebError::Bad(|m| m.err_bad_back, None))?;
-        let query = Query::<QueueQuery>::try_from_uri(&uri)
-            .map(|Query(q)| q)
-            .unwrap_or_default();
-        let mut v = queue_view(&ctx, side, user, &query).await?;
+        let mut v = view_at(&ctx, side, user, &uri, None).await?;
         match done {
             Ok(()) => v.notice = Some(ctx.m.action_done.to_owned()),
             Err(e @ ApiError::Internal(_)) => return Err(WebError::Api(e)),
@@ -816,7 +858,10 @@ pub async fn lend_detail(
             .into_iter()
             .map(|e| EventLine {
                 at: when(e.at),
-                what: m.lend_event(&e.action).to_owned(),
+                what: match assigned_to(&e) {
+                    Some(who) => format!("{}: {who}", m.lend_event(&e.action)),
+                    None => m.lend_event(&e.action).to_owned(),
+                },
                 by: m.actor(&e.actor).to_owned(),
                 state: m.lend_state(&e.to_state).to_owned(),
                 note: e.note,
@@ -826,6 +871,15 @@ pub async fn lend_detail(
         let forms = lend_action_forms(m, &allowed);
         let act_url = format!("{here}/act");
         let actions_html = actions_html(&forms, &act_url, &here, false, "detail")?;
+        let desk_html = desk_html(
+            &ctx,
+            user,
+            crate::flow::desk::Side::Lend,
+            &here,
+            req.assignee_id.as_deref(),
+            true,
+        )
+        .await?;
         Ok(ctx.page(DetailPage {
             m,
             ch: ctx.chrome(),
@@ -845,6 +899,7 @@ pub async fn lend_detail(
             lenders: Vec::new(),
             excluded: Vec::new(),
             review_html: String::new(),
+            desk_html,
         }))
     }
     .await;
@@ -871,11 +926,17 @@ async fn queue_bulk(
                 .unwrap_or_default()
         };
         let action = value("action");
+        let ids_all: Vec<String> = pairs
+            .iter()
+            .filter(|(k, v)| k == "ids" && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect();
+        let desk_step = side == Side::Lending && matches!(action.as_str(), "assign" | "release");
         let offered = match side {
             Side::Borrowing => BORROW_BULK,
             Side::Lending => LEND_BULK,
         };
-        if !offered.contains(&action.as_str()) {
+        if !desk_step && !offered.contains(&action.as_str()) {
             return Err(WebError::Bad(|m| m.err_not_bulk, None));
         }
         let ids: Vec<&str> = pairs
@@ -885,7 +946,26 @@ async fn queue_bulk(
             .take(usize::try_from(PAGE_SIZE).unwrap_or(50))
             .collect();
         let (mut done, mut refused) = (0usize, 0usize);
-        for id in ids {
+        if desk_step {
+            let assignee = value("assignee");
+            let assignee = match assignee.as_str() {
+                "" | "me" => None,
+                who => Some(who),
+            };
+            let note = value("note");
+            let result = crate::api::lending::bulk(
+                &ctx.st,
+                user,
+                &ids_all,
+                action == "release",
+                assignee,
+                Some(note.as_str()),
+            )
+            .await?;
+            done = result.done;
+            refused = result.refused.len();
+        }
+        for id in ids.into_iter().filter(|_| !desk_step) {
             let input = ActionInput {
                 action: action.clone(),
                 ..ActionInput::default()
@@ -913,12 +993,7 @@ async fn queue_bulk(
         let uri: Uri = back
             .parse()
             .map_err(|_| WebError::Bad(|m| m.err_bad_back, None))?;
-        let mut query = Query::<QueueQuery>::try_from_uri(&uri)
-            .map(|Query(q)| q)
-            .unwrap_or_default();
-        query.bulk_done = Some(done);
-        query.bulk_refused = Some(refused);
-        let v = queue_view(&ctx, side, user, &query).await?;
+        let v = view_at(&ctx, side, user, &uri, Some((done, refused))).await?;
         Ok(render(&ctx, v))
     }
     .await;
@@ -1008,4 +1083,537 @@ fn in_machine_order<'a>(
                 .map(|(_, c)| (s.to_owned(), label(s), *c))
         })
         .collect()
+}
+
+/// The lending queue's parameters that a link carries, in the order links write them.
+const LEND_KEYS: [&str; 12] = [
+    "scope",
+    "task",
+    "state",
+    "partner",
+    "format",
+    "assignee",
+    "created",
+    "modified",
+    "due",
+    "needed_by",
+    "alert",
+    "q",
+];
+
+/// The lending queue's address with the filters `cur`, `key` set to `value` (or removed).
+fn lend_link(cur: &[(&'static str, String)], key: &str, value: Option<&str>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for k in LEND_KEYS {
+        let v = if k == key {
+            value.map(str::to_owned)
+        } else {
+            cur.iter().find(|(c, _)| *c == k).map(|(_, v)| v.clone())
+        };
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", percent_encode(&v)));
+        }
+    }
+    if parts.is_empty() {
+        "/staff/lending".to_owned()
+    } else {
+        format!("/staff/lending?{}", parts.join("&"))
+    }
+}
+
+fn pair<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The lending queue for the page's query: scope tabs, task filters, the facets of the
+/// selection with their counts (from the store's grouped SQL), the filters in force, the rows.
+async fn lend_queue_view(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    pairs: &[(String, String)],
+) -> WebResult<QueueView> {
+    use crate::flow::desk::{self, LendQueueParams, Scope, Task};
+    let m = ctx.m;
+    let st = &ctx.st;
+    let get = |k: &str| pair(pairs, k).map(str::to_owned);
+    let params = LendQueueParams {
+        scope: get("scope"),
+        state: get("state"),
+        partner: get("partner"),
+        format: get("format"),
+        created: get("created"),
+        modified: get("modified"),
+        due: get("due"),
+        needed_by: get("needed_by"),
+        assignee: get("assignee"),
+        alert: get("alert"),
+        task: get("task"),
+        q: get("q"),
+        limit: Some(PAGE_SIZE),
+        offset: match pair(pairs, "offset") {
+            None => None,
+            Some(o) => Some(
+                o.parse::<i64>()
+                    .map_err(|_| WebError::Bad(|m| m.err_bad_address, Some(format!("offset={o}"))))?
+                    .max(0),
+            ),
+        },
+    };
+    let filter = desk::lend_queue_filter(st, user, &params).await?;
+    let (reqs, total) = st.store.lend_queue(&filter).await?;
+    let counts = st.store.lend_facets(&filter).await?;
+    let scope = params.scope()?;
+    let task = params.task()?;
+    let cur: Vec<(&'static str, String)> = LEND_KEYS
+        .iter()
+        .filter_map(|k| get(k).map(|v| (*k, v)))
+        .filter(|(k, v)| !(*k == "scope" && v == Scope::Active.as_str()))
+        .collect();
+    let offset = params.offset.unwrap_or(0);
+    let here = {
+        let link = lend_link(&cur, "", None);
+        if offset > 0 {
+            let sep = if link.contains('?') { '&' } else { '?' };
+            format!("{link}{sep}offset={offset}")
+        } else {
+            link
+        }
+    };
+    let libraries = st.store.libraries().await?;
+    let zh = m.lang != "en";
+    let partner_label = |agency: &str| {
+        libraries
+            .iter()
+            .find(|l| format!("{}:{}", l.agency_type, l.agency_value) == agency)
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    l.library_id,
+                    if zh { &l.name_zh } else { &l.name_en }
+                )
+            })
+            .unwrap_or_else(|| agency.to_owned())
+    };
+    let staff = desk::staff_of(st, &user.library_id, desk::Side::Lend).await?;
+    let users = st.store.users(&user.library_id).await?;
+    let person = |id: &str| {
+        users
+            .iter()
+            .find(|u| u.user_id == id)
+            .map(|u| u.display_name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    // Facets: each facet's values, in the order that reads best (the machine's for states, the
+    // buckets' own), each linking to the selection narrowed by it.
+    let mut groups = Vec::new();
+    for facet in [
+        "alert",
+        "state",
+        "partner",
+        "format",
+        "assignee",
+        "created",
+        "modified",
+        "due",
+        "needed_by",
+    ] {
+        let mut values: Vec<(Option<String>, i64)> = counts
+            .iter()
+            .filter(|c| c.facet == facet && c.count > 0)
+            .map(|c| (c.value.clone(), c.count))
+            .collect();
+        let order = |v: &Option<String>| -> usize {
+            let v = v.as_deref().unwrap_or_default();
+            match facet {
+                "state" => LendState::ALL.iter().position(|s| s.as_str() == v),
+                "created" | "modified" => {
+                    store::AgeBucket::ALL.iter().position(|b| b.as_str() == v)
+                }
+                "due" | "needed_by" => store::DayBucket::ALL.iter().position(|b| b.as_str() == v),
+                "alert" => store::LendAlert::ALL.iter().position(|a| a.as_str() == v),
+                _ => None,
+            }
+            .unwrap_or(usize::MAX)
+        };
+        values.sort_by(|a, b| order(&a.0).cmp(&order(&b.0)).then(b.1.cmp(&a.1)));
+        if values.is_empty() {
+            continue;
+        }
+        let facets = values
+            .into_iter()
+            .map(|(value, count)| {
+                let param = match (facet, &value) {
+                    ("assignee", None) => "unassigned".to_owned(),
+                    (_, v) => v.clone().unwrap_or_default(),
+                };
+                let label = match facet {
+                    "state" => m.lend_state(&param).to_owned(),
+                    "partner" => partner_label(&param),
+                    "format" => m.format(&param).to_owned(),
+                    "assignee" if value.is_none() => m.unassigned.to_owned(),
+                    "assignee" => person(&param),
+                    _ => m.bucket(facet, &param).unwrap_or(param.as_str()).to_owned(),
+                };
+                let current = get(facet).as_deref() == Some(param.as_str());
+                Facet {
+                    href: lend_link(&cur, facet, Some(&param)),
+                    label,
+                    count,
+                    current,
+                }
+            })
+            .collect();
+        groups.push(FacetGroup {
+            title: m.facet_title(facet),
+            facets,
+        });
+    }
+    let scopes = Scope::ALL
+        .iter()
+        .map(|s| Tab {
+            label: m.bucket("scope", s.as_str()).unwrap_or_default().to_owned(),
+            href: lend_link(&cur, "scope", (*s != Scope::Active).then_some(s.as_str())),
+            current: *s == scope,
+        })
+        .collect();
+    let tasks = Task::ALL
+        .iter()
+        .map(|t| Tab {
+            label: m.bucket("task", t.as_str()).unwrap_or_default().to_owned(),
+            href: lend_link(&cur, "task", Some(t.as_str())),
+            current: Some(*t) == task,
+        })
+        .collect();
+    let chips = cur
+        .iter()
+        .filter(|(k, _)| *k != "scope")
+        .map(|(k, v)| {
+            let value = match *k {
+                "state" => m.lend_state(v).to_owned(),
+                "partner" if v.contains(':') => partner_label(v),
+                "format" => m.format(v).to_owned(),
+                "assignee" if v == "unassigned" => m.unassigned.to_owned(),
+                "assignee" if v == "me" => m.assigned_to_me.to_owned(),
+                "assignee" => person(v),
+                _ => m.bucket(k, v).map_or_else(|| v.clone(), str::to_owned),
+            };
+            Tab {
+                label: format!("{}: {value}", m.facet_title(k)),
+                href: lend_link(&cur, k, None),
+                current: false,
+            }
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for r in reqs {
+        let allowed = lend_allowed(&r, user).map_err(ApiError::from)?;
+        let act_url = format!("/staff/lending/{}/act", percent_encode(&r.request_id));
+        let forms = lend_action_forms(m, &allowed);
+        rows.push(QueueRow {
+            actions_html: actions_html(&forms, &act_url, &here, true, &r.request_id)?,
+            short_id: short(&r.request_id),
+            href: Some(format!("/staff/lending/{}", percent_encode(&r.request_id))),
+            title: r.title.clone(),
+            format: m.format(&r.format).to_owned(),
+            party: r
+                .borrower_id
+                .clone()
+                .unwrap_or_else(|| r.borrower_agency.clone()),
+            state: m.lend_state(&r.state).to_owned(),
+            due: r.due_date.map(|d| d.to_string()).unwrap_or_default(),
+            updated: when(r.updated_at),
+            assignee: r.assignee_id.as_deref().map(&person).unwrap_or_default(),
+            id: r.request_id,
+        });
+    }
+    let (prev, next) = paging(&lend_link(&cur, "", None), offset, rows.len(), total);
+    let bulk = bulk_counts(pairs);
+    let mut assignees = vec![("me".to_owned(), m.assigned_to_me.to_owned())];
+    assignees.extend(
+        staff
+            .iter()
+            .filter(|u| u.user_id != user.user_id)
+            .map(|u| (u.username.clone(), u.display_name.clone())),
+    );
+    let mut bulk_actions: Vec<BulkChoice> = vec![
+        BulkChoice {
+            value: "assign",
+            label: m.bulk_assign,
+        },
+        BulkChoice {
+            value: "release",
+            label: m.bulk_release,
+        },
+    ];
+    bulk_actions.extend(LEND_BULK.iter().map(|&value| BulkChoice {
+        value,
+        label: m.lend_action(value),
+    }));
+    Ok(QueueView {
+        base: "/staff/lending",
+        title: m.lending_title,
+        party_label: m.col_borrower,
+        here,
+        q: get("q").unwrap_or_default(),
+        state: get("state").unwrap_or_default(),
+        facets: Vec::new(),
+        rows,
+        total,
+        prev,
+        next,
+        notice: bulk
+            .map(|(done, refused)| bulk_sentence(m, done, refused))
+            .or_else(|| pair(pairs, "done").map(|_| m.action_done.to_owned())),
+        error: None,
+        bulk_actions,
+        search_label: m.search_label_lending,
+        scopes,
+        tasks,
+        groups,
+        chips,
+        hidden: cur
+            .iter()
+            .filter(|(k, _)| *k != "q")
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        assignees,
+        lending: true,
+    })
+}
+
+/// After a bulk action: (moved, refused) from the query.
+fn bulk_counts(pairs: &[(String, String)]) -> Option<(usize, usize)> {
+    let done = pair(pairs, "bulk_done")?.parse().ok()?;
+    let refused = pair(pairs, "bulk_refused")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    Some((done, refused))
+}
+
+/// The assignment and notes forms of one request's page.
+#[derive(Template)]
+#[template(path = "desk_forms.html")]
+struct DeskForms<'a> {
+    m: &'static Msg,
+    base: &'a str,
+    assignee: String,
+    assigned: bool,
+    /// (value, name, currently assigned)
+    staff: Vec<(String, String, bool)>,
+    partner: bool,
+}
+
+/// The desk forms for a request at `base` (its page's address).
+pub async fn desk_html(
+    ctx: &Ctx,
+    user: &CurrentUser,
+    side: crate::flow::desk::Side,
+    base: &str,
+    assignee_id: Option<&str>,
+    partner: bool,
+) -> WebResult<String> {
+    let m = ctx.m;
+    let staff = crate::flow::desk::staff_of(&ctx.st, &user.library_id, side).await?;
+    let assignee = assignee_id
+        .map(|a| {
+            staff
+                .iter()
+                .find(|u| u.user_id == a)
+                .map_or_else(|| a.to_owned(), |u| u.display_name.clone())
+        })
+        .unwrap_or_else(|| m.nobody.to_owned());
+    let mut choices = vec![(
+        user.username.clone(),
+        format!("{} ({})", m.assigned_to_me, user.username),
+        assignee_id == Some(user.user_id.as_str()),
+    )];
+    choices.extend(staff.iter().filter(|u| u.user_id != user.user_id).map(|u| {
+        (
+            u.username.clone(),
+            u.display_name.clone(),
+            assignee_id == Some(u.user_id.as_str()),
+        )
+    }));
+    DeskForms {
+        m,
+        base,
+        assignee,
+        assigned: assignee_id.is_some(),
+        staff: choices,
+        partner,
+    }
+    .render()
+    .map_err(|e| WebError::Api(ApiError::internal(e)))
+}
+
+/// The assignment and note forms as they post.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeskForm {
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub to_partner: Option<String>,
+}
+
+/// Assign, release or add a note on the request's page, then show the page again.
+async fn desk_post(
+    ctx: Ctx,
+    side: Side,
+    id: String,
+    what: &'static str,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    use crate::flow::desk::{self, Side as DeskSide};
+    let r = async {
+        let user = ctx.user()?;
+        side.staff(user)?;
+        let Form(form) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
+        let (desk_side, page) = match side {
+            Side::Lending => (
+                DeskSide::Lend,
+                format!("/staff/lending/{}", percent_encode(&id)),
+            ),
+            Side::Borrowing => (
+                DeskSide::Borrow,
+                format!("/requests/{}", percent_encode(&id)),
+            ),
+        };
+        match what {
+            "assign" => {
+                desk::assign(
+                    &ctx.st,
+                    user,
+                    desk_side,
+                    &id,
+                    form.assignee.as_deref(),
+                    form.note.as_deref(),
+                )
+                .await?
+            }
+            "release" => desk::release(&ctx.st, user, desk_side, &id, form.note.as_deref()).await?,
+            _ => {
+                desk::add_note(
+                    &ctx.st,
+                    user,
+                    desk_side,
+                    &id,
+                    form.note.as_deref(),
+                    form.to_partner.as_deref() == Some("true"),
+                )
+                .await?
+            }
+        }
+        Ok(see_other(&format!("{page}?done={what}")))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+pub async fn lending_assign(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Lending, id, "assign", form).await
+}
+
+pub async fn lending_release(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Lending, id, "release", form).await
+}
+
+pub async fn lending_note(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Lending, id, "note", form).await
+}
+
+pub async fn borrowing_assign(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Borrowing, id, "assign", form).await
+}
+
+pub async fn borrowing_release(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Borrowing, id, "release", form).await
+}
+
+pub async fn borrowing_note(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Borrowing, id, "note", form).await
+}
+
+/// Pick slips of the rows ticked in the queue (a form post), or of `ids` in the address. With
+/// htmx the browser is sent to the address form, so that it downloads the file.
+pub async fn lending_slips(
+    ctx: Ctx,
+    method: axum::http::Method,
+    body: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        Side::Lending.staff(user)?;
+        // A form on GET is read from the address.
+        let Form(pairs) =
+            body.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
+        let ids: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "ids")
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let format = pair(&pairs, "format").map(str::to_owned);
+        if ctx.htmx && method == axum::http::Method::POST {
+            let to = format!(
+                "/staff/lending/slips?format={}&ids={}",
+                percent_encode(format.as_deref().unwrap_or("xlsx")),
+                percent_encode(&ids.join(","))
+            );
+            let mut resp = see_other(&to);
+            *resp.status_mut() = axum::http::StatusCode::OK;
+            if let Ok(v) = axum::http::HeaderValue::from_str(&to) {
+                resp.headers_mut().insert("hx-redirect", v);
+            }
+            return Ok(resp);
+        }
+        Ok(crate::slips::response(&ctx.st, user, ctx.m, &ids, format.as_deref()).await?)
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// Whom an `assign` event gave the request to (their username).
+fn assigned_to(e: &store::EventRow) -> Option<String> {
+    if e.action != "assign" {
+        return None;
+    }
+    e.data
+        .as_ref()
+        .and_then(|d| d.0.get("assignee"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }

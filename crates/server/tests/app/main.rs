@@ -11,6 +11,7 @@ mod federation;
 mod fees;
 mod helpers;
 mod iso_endpoint;
+mod lending_desk;
 mod letters;
 mod lifecycle;
 mod lookup;

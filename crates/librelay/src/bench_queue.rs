@@ -1,0 +1,236 @@
+//! `librelay bench queue`: the lending queue with its facets, as the page asks for it, over a
+//! store seeded with N lending requests of one library, against a plain `SELECT count(*)` of
+//! the same table measured in the same run.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use server::flow::desk::{
+    LendQueueParams, lend_closed_states, lend_open_states, lend_queue_filter,
+};
+use server::{App, Config};
+use store::SeedLend;
+use time::{Duration, OffsetDateTime};
+
+/// Rows handed to the store per transaction (it writes them 500 to an INSERT).
+const BATCH: usize = 10_000;
+
+pub async fn run(
+    n: usize,
+    active_percent: f64,
+    iterations: usize,
+    database: Option<String>,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    config.sqlite_synchronous = "normal".to_owned();
+    config.sweep_interval_ms = 3_600_000;
+    if let Some(db) = database {
+        config.database_url = db;
+    }
+    let app = App::build(config).await?;
+    let st = app.state();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+    server::demo::seed_directory(&st, dir.path())
+        .await?
+        .context("the bench store was not empty")?;
+    let engine = st.store.engine();
+    let driver = server::drive::Driver::new(st.clone());
+    let lender = driver.user("xnu-lend").await?;
+    let partners: Vec<(String, String)> = st
+        .store
+        .libraries()
+        .await?
+        .into_iter()
+        .filter(|l| l.library_id != lender.library_id)
+        .map(|l| {
+            (
+                format!("{}:{}", l.agency_type, l.agency_value),
+                l.library_id,
+            )
+        })
+        .collect();
+    let staff: Vec<String> =
+        server::flow::desk::staff_of(&st, &lender.library_id, server::flow::desk::Side::Lend)
+            .await?
+            .into_iter()
+            .map(|u| u.user_id)
+            .collect();
+    anyhow::ensure!(!partners.is_empty() && !staff.is_empty(), "demo directory");
+    let open = lend_open_states();
+    let closed = lend_closed_states();
+    let formats = ["loan", "article_copy", "chapter_copy"];
+    let now = OffsetDateTime::now_utc();
+    let active_every = if active_percent <= 0.0 {
+        usize::MAX
+    } else {
+        ((100.0 / active_percent).round() as usize).max(1)
+    };
+
+    eprintln!(
+        "seeding {n} lending requests of {} ({engine})…",
+        lender.library_id
+    );
+    let start = Instant::now();
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift64*: reproducible figures from run to run.
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut written = 0u64;
+    let mut i = 0usize;
+    while i < n {
+        let mut rows = Vec::with_capacity(BATCH.min(n - i));
+        for _ in 0..BATCH.min(n - i) {
+            let r = next();
+            let active = i.is_multiple_of(active_every);
+            let state = if active {
+                &open[(r % open.len() as u64) as usize]
+            } else {
+                &closed[(r % closed.len() as u64) as usize]
+            };
+            let (agency, code) = &partners[((r >> 8) % partners.len() as u64) as usize];
+            let age_minutes = if active {
+                (r >> 16) % (60 * 24 * 45)
+            } else {
+                (r >> 16) % (60 * 24 * 365 * 3)
+            };
+            let created = now - Duration::minutes(age_minutes as i64);
+            let updated = created + Duration::minutes(((r >> 40) % 600) as i64);
+            let mut citation = domain::citation::Citation {
+                title: Some(format!("基准测试图书 Benchmark book {i}")),
+                author: Some("Bench, B.".to_owned()),
+                ..Default::default()
+            };
+            if r % 3 == 0 {
+                citation.need_by = Some(now.date() + Duration::days(((r >> 20) % 40) as i64 - 10));
+            }
+            rows.push(SeedLend {
+                request_id: format!("bench-{i:09}"),
+                borrower_agency: agency.clone(),
+                borrower_id: Some(code.clone()),
+                format: formats[((r >> 4) % 3) as usize].to_owned(),
+                state: state.clone(),
+                citation,
+                barcode: Some(format!("BC{i:09}")),
+                due_date: (r % 4 == 0)
+                    .then(|| now.date() + Duration::days(((r >> 24) % 60) as i64 - 20)),
+                assignee_id: (r % 5 != 0)
+                    .then(|| staff[((r >> 32) % staff.len() as u64) as usize].clone()),
+                created_at: created,
+                updated_at: updated.min(now),
+            });
+            i += 1;
+        }
+        written += st
+            .store
+            .seed_lend_requests(&lender.library_id, rows)
+            .await?;
+        if written % 100_000 < BATCH as u64 {
+            eprintln!(
+                "  {written} rows, {:.0} rows/s",
+                written as f64 / start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let seed_secs = start.elapsed().as_secs_f64();
+    st.store.analyze().await?;
+
+    let iterations = iterations.max(1);
+    let mut baseline = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        std::hint::black_box(st.store.count_lend_requests().await?);
+        baseline.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let cases: [(&str, LendQueueParams); 4] = [
+        (
+            "active queue (the page's default view)",
+            LendQueueParams::default(),
+        ),
+        (
+            "task \"to locate\"",
+            LendQueueParams {
+                task: Some("to_locate".to_owned()),
+                ..Default::default()
+            },
+        ),
+        (
+            "active, search by barcode",
+            LendQueueParams {
+                // A row that is still active (every `active_every`-th one is).
+                q: Some(format!("BC{:09}", (n / 2) / active_every * active_every)),
+                ..Default::default()
+            },
+        ),
+        (
+            "all history (scope=all)",
+            LendQueueParams {
+                scope: Some("all".to_owned()),
+                ..Default::default()
+            },
+        ),
+    ];
+    println!(
+        "librelay bench queue ({engine}, {n} lending requests of one library, {active_percent} % still active; seeded in {seed_secs:.1} s, {:.0} rows/s)",
+        n as f64 / seed_secs
+    );
+    let b = summary(&mut baseline);
+    println!(
+        "  baseline SELECT count(*) FROM lend_request:  p50 {:.2} ms  p95 {:.2} ms",
+        b.0, b.1
+    );
+    for (name, params) in cases {
+        // The whole history is slow by nature (it is every row): a few runs tell its figure.
+        let runs = if params.scope.is_some() {
+            iterations.min(5)
+        } else {
+            iterations
+        };
+        let mut times = Vec::with_capacity(runs);
+        let mut total = 0;
+        let mut facets = 0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            let filter = lend_queue_filter(&st, &lender, &params)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (rows, n) = st.store.lend_queue(&filter).await?;
+            let f = st.store.lend_facets(&filter).await?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            std::hint::black_box(rows);
+            total = n;
+            facets = f.len();
+        }
+        let s = summary(&mut times);
+        println!(
+            "  list + facets, {name}: {total} match, {facets} facet values, {runs} runs; p50 {:.2} ms  p95 {:.2} ms  (p95 {:.1} x baseline)",
+            s.0,
+            s.1,
+            s.1 / b.1.max(1e-9)
+        );
+    }
+    println!("  target: <= 50 ms at p95 for the active queue with facets");
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(())
+}
+
+/// (p50, p95) of the timings, in ms.
+fn summary(times: &mut [f64]) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        let i = ((times.len() as f64 - 1.0) * p).round() as usize;
+        times
+            .get(i.min(times.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (at(0.5), at(0.95))
+}
