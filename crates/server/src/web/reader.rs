@@ -879,7 +879,7 @@ pub(crate) async fn detail_page(
         // Borrowing staff: who has the request, and its notes.
         let desk_html = if !patron && user.can(domain::Actor::BorrowingStaff) {
             super::staff::desk_html(
-                &ctx,
+                ctx,
                 user,
                 crate::flow::desk::Side::Borrow,
                 &format!("/staff/borrowing/{}", percent_encode(&req.request_id)),
