@@ -655,6 +655,24 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         SYSTEM,
         &[E::CancelAtLender, E::AdvanceRota, E::ClearLenderDeadline],
     ),
+    // A retry offer whose last day has passed unanswered is declined by the clock: the lender
+    // has closed its side already, so there is nothing to cancel there.
+    rule(
+        &[S::RetryOffered],
+        A::LenderDeadlinePassed,
+        G::NextLender,
+        go(S::Sent),
+        SYSTEM,
+        &[E::DropRetryOffer, E::AdvanceRota, E::SendRequest],
+    ),
+    rule(
+        &[S::RetryOffered],
+        A::LenderDeadlinePassed,
+        G::NoNextLender,
+        go(S::Unfilled),
+        SYSTEM,
+        &[E::DropRetryOffer, E::AdvanceRota, E::ClearLenderDeadline],
+    ),
 ];
 
 /// The requester machine.

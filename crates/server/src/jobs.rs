@@ -297,8 +297,14 @@ pub async fn sweep_deadlines(st: &AppState) -> Result<usize, FlowError> {
                     if req.lender_deadline.is_none_or(|d| d > now) {
                         return Ok(None);
                     }
+                    let lapsed = req.state == domain::requester::BorrowState::RetryOffered.as_str();
+                    let note = if lapsed {
+                        "the lender's retry offer lapsed with no answer"
+                    } else {
+                        "no answer by the deadline"
+                    };
                     let extra = Extra {
-                        note: Some("no answer by the deadline".to_owned()),
+                        note: Some(note.to_owned()),
                         ..Extra::default()
                     };
                     let touched = apply_borrow(

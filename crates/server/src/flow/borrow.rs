@@ -458,6 +458,10 @@ pub async fn apply_borrow(
     let decision = Requester::decide(state, action, &ctx, &acting.actors)?;
     let mut messages = Vec::new();
     let outcome = match action {
+        // A retry offer left unanswered past its last day counts as declined.
+        BorrowAction::LenderDeadlinePassed if state == BorrowState::RetryOffered => {
+            RotaOutcome::RetryDeclined
+        }
         BorrowAction::LenderDeadlinePassed => RotaOutcome::NoAnswer,
         BorrowAction::RejectConditions => RotaOutcome::ConditionsRefused,
         BorrowAction::LenderCancelled => RotaOutcome::Cancelled,
@@ -488,6 +492,14 @@ pub async fn apply_borrow(
             }
             BorrowEffect::KeepRetryOffer => {
                 req.retry_offer = extra.retry_offer.clone().map(store::Json);
+                // An offer with a last day is declined by the deadline sweep once that day
+                // has passed with no answer from staff.
+                req.lender_deadline = extra
+                    .retry_offer
+                    .as_ref()
+                    .and_then(|o| o.retry_before)
+                    .and_then(|d| d.next_day())
+                    .map(|d| d.midnight().assume_utc());
             }
             BorrowEffect::DropRetryOffer => req.retry_offer = None,
             BorrowEffect::SendRetryRequest => {

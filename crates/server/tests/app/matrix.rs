@@ -430,25 +430,7 @@ async fn retry_declined(engine: Engine) {
         json!(["LibraryUseOnly"]),
         "{v}"
     );
-    // Three days later the offer has lapsed: it can no longer be accepted, only declined.
-    l.a.clock.advance(time::Duration::days(3));
-    let (st, err) =
-        l.a.post(
-            &format!("/api/v1/requests/{}/actions", l.id),
-            json!({"action": "accept_retry"}),
-            Some(&l.bcu),
-        )
-        .await;
-    assert_eq!(st, 409, "{err}");
-    assert_eq!(err["error"]["code"], "retry_offer_lapsed", "{err}");
-    assert!(
-        err["error"]["message_zh"]
-            .as_str()
-            .unwrap()
-            .contains("已过期"),
-        "{err}"
-    );
-    // Staff decline: the next lender (XNU, on node A) is asked.
+    // Staff decline within the offer's days: the next lender (XNU, on node A) is asked.
     l.borrow(json!({"action": "decline_retry", "note": "reader needs to take it home"}))
         .await;
     let v = l
@@ -459,6 +441,57 @@ async fn retry_declined(engine: Engine) {
     let xnu = l.a.login("xnu-lend").await;
     assert_eq!(l.a.lend_for(&xnu, &l.id).await["state"], "request_received");
     crate::federation::assert_sent_valid(&l.b, &l.htu, 1).await;
+}
+
+/// A retry offer nobody answers is declined by the clock the day after its last day: the
+/// request moves on to the next lender, the lender string says the offer was declined, and
+/// the history says why.
+async fn retry_lapsed(engine: Engine) {
+    let l = Loan::sent_on(engine, &["HTU", "XNU"]).await;
+    let lend_id = l.at_htu().await;
+    l.lend(
+        &lend_id,
+        json!({"action": "offer_retry", "reason": "LoanCondition",
+               "loan_condition": "LibraryUseOnly", "retry_before": in_days(1)}),
+    )
+    .await;
+    l.borrower_sees(|v| v["state"] == "retry_offered").await;
+    // On its last day the offer stands.
+    l.a.clock.advance(time::Duration::days(1));
+    server::jobs::sweep_deadlines(&l.a.state).await.unwrap();
+    let (_, v) =
+        l.a.get(&format!("/api/v1/requests/{}", l.id), Some(&l.bcu))
+            .await;
+    assert_eq!(v["state"], "retry_offered", "{v}");
+    // The day after, it has lapsed and the next lender is asked.
+    l.a.clock.advance(time::Duration::days(1));
+    server::jobs::sweep_deadlines(&l.a.state).await.unwrap();
+    let v = l
+        .borrower_sees(|v| v["lender"] == "XNU" && v["state"] == "sent")
+        .await;
+    assert_eq!(v["rota"]["entries"][0]["outcome"], "retry_declined", "{v}");
+    assert!(v["retry_offer"].is_null(), "{v}");
+    let (_, events) =
+        l.a.get(&format!("/api/v1/requests/{}/events", l.id), Some(&l.bcu))
+            .await;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "lender_deadline_passed"
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("retry offer lapsed"))),
+        "{events}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_offer_left_unanswered_past_its_last_day_is_declined_by_itself() {
+    for e in engines() {
+        retry_lapsed(e).await;
+    }
 }
 
 #[tokio::test]
