@@ -109,14 +109,20 @@ pub async fn search(
     let page = q.page.unwrap_or(1);
     let per_page = q.per_page.unwrap_or(20);
     if page == 0 || page > 10_000 {
-        return Err(ApiError::BadRequest(format!(
-            "page must be from 1 to 10000, not {page}"
-        )));
+        return Err(ApiError::Bilingual(
+            400,
+            "bad_request",
+            format!("page must be from 1 to 10000, not {page}"),
+            format!("page 须在 1 到 10000 之间，而不是 {page}"),
+        ));
     }
     if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::BadRequest(format!(
-            "per_page must be from 1 to {MAX_PER_PAGE}, not {per_page}"
-        )));
+        return Err(ApiError::Bilingual(
+            400,
+            "bad_request",
+            format!("per_page must be from 1 to {MAX_PER_PAGE}, not {per_page}"),
+            format!("per_page 须在 1 到 {MAX_PER_PAGE} 之间，而不是 {per_page}"),
+        ));
     }
     let text = q.q.unwrap_or_default();
     let index = st.catalog.clone();

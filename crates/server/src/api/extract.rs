@@ -1,7 +1,7 @@
 //! Extractors whose rejections follow the error contract (`{"error": {...}}`) instead of
 //! axum's plain-text defaults.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -25,10 +25,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                     message: e.body_text(),
                 }]))
             }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Bilingual(
+                400,
+                "bad_request",
                 "send the body as JSON with Content-Type: application/json".to_owned(),
+                "请求体须为 JSON，并带 Content-Type: application/json".to_owned(),
             )),
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+            Err(e) => {
+                let text = e.body_text();
+                Err(ApiError::Bilingual(
+                    400,
+                    "bad_request",
+                    text.clone(),
+                    format!("请求体不是有效的 JSON：{text}"),
+                ))
+            }
         }
     }
 }
@@ -41,10 +52,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
-            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                Err(ApiError::BadRequest(e.body_text()))
+            Err(e) => {
+                let text = e.body_text();
+                Err(ApiError::Bilingual(
+                    400,
+                    "bad_request",
+                    text.clone(),
+                    format!("查询参数无法读取：{text}"),
+                ))
             }
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }
 }

@@ -74,8 +74,11 @@ pub async fn create_borrow_request(
             ));
         }
         (None, false) => {
-            return Err(ApiError::BadRequest(
+            return Err(ApiError::Bilingual(
+                400,
+                "bad_request",
                 "staff must name the reader: patron_id".to_owned(),
+                "馆员代读者提交时须指明读者：patron_id".to_owned(),
             ));
         }
         (Some(_), false) => {
@@ -263,8 +266,11 @@ pub async fn borrow_action(
             Some(rota_entries(&st.store, &existing.library_id, codes).await?)
         }
         (BorrowAction::EditRota, None) => {
-            return Err(ApiError::BadRequest(
+            return Err(ApiError::Bilingual(
+                400,
+                "bad_request",
                 "edit_rota needs rota: [library codes]".to_owned(),
+                "修改出借馆序列需要 rota：[图书馆代码]".to_owned(),
             ));
         }
         _ => None,
@@ -273,8 +279,11 @@ pub async fn borrow_action(
         && existing.rota.0.entries.is_empty()
         && user.can(domain::Actor::BorrowingStaff)
     {
-        return Err(ApiError::BadRequest(
+        return Err(ApiError::Bilingual(
+            400,
+            "bad_request",
             "the lender string is empty: add lenders with edit_rota before approving".to_owned(),
+            "出借馆序列为空：请先用 edit_rota 添加出借馆再审核通过".to_owned(),
         ));
     }
     if action == BorrowAction::AcceptRetry
@@ -308,10 +317,11 @@ pub async fn borrow_action(
             .and_then(|u| domain::copyright::Clearance::parse(&u.clearance))
             .is_some_and(|c| !c.allows_sending())
     {
-        return Err(ApiError::Unacceptable(
+        return Err(ApiError::Bilingual(
             409,
             "copyright_clearance_required",
             super::copyright::CLEARANCE_NEEDED.replace("{id}", &existing.request_id),
+            super::copyright::CLEARANCE_NEEDED_ZH.replace("{id}", &existing.request_id),
         ));
     }
     if action == BorrowAction::DeliverToPatron {
@@ -504,7 +514,7 @@ pub async fn apply_borrow(
             BorrowEffect::DropRetryOffer => req.retry_offer = None,
             BorrowEffect::SendRetryRequest => {
                 let offer = req.retry_offer.take().map(|o| o.0).ok_or_else(|| {
-                    FlowError::BadInput("there are no retry terms to accept".to_owned())
+                    FlowError::bad("there are no retry terms to accept", "没有可接受的重试条件")
                 })?;
                 super::copyright::ensure_cleared(tx, &req.request_id).await?;
                 let id = send_request(tx, now, req, extra, Some(&offer)).await?;

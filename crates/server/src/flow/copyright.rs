@@ -193,10 +193,17 @@ pub async fn ensure_cleared(tx: &mut Tx<'_>, request_id: &str) -> Result<(), Flo
         .and_then(|u| Clearance::parse(&u.clearance))
         .is_some_and(|c| !c.allows_sending());
     if pending {
-        return Err(FlowError::BadInput(CLEARANCE_NEEDED.to_owned()));
+        return Err(FlowError::BadInput {
+            status: 409,
+            code: "copyright_clearance_required",
+            en: CLEARANCE_NEEDED.replace("{id}", request_id),
+            zh: CLEARANCE_NEEDED_ZH.replace("{id}", request_id),
+        });
     }
     Ok(())
 }
+
+pub const CLEARANCE_NEEDED_ZH: &str = "本馆对该期刊的版权复制限额已满：发送前请先办理版权许可（已付版税、已获授权，或注明理由后放行），接口为 POST /api/v1/requests/{id}/copyright-clearance";
 
 pub const CLEARANCE_NEEDED: &str = "the library's copyright limit for this journal is reached: clear copyright (royalty_paid, permission or override with a reason) with POST /api/v1/requests/{id}/copyright-clearance before sending";
 
@@ -297,16 +304,19 @@ pub async fn clear(
             Box::pin(async move {
                 let req = tx.borrow_request_for_update(&id).await?;
                 let mut usage = tx.copyright_use(&id).await?.ok_or_else(|| {
-                    FlowError::BadInput(
-                        "this request is not counted under the copyright rule: nothing to clear"
-                            .to_owned(),
+                    FlowError::bad(
+                        "this request is not counted under the copyright rule: nothing to clear",
+                        "该请求不计入版权复制限额，无需办理许可",
                     )
                 })?;
                 if Clearance::parse(&usage.clearance) != Some(Clearance::Required) {
-                    return Err(FlowError::BadInput(format!(
-                        "copyright needs no clearance for this request (it is {})",
-                        usage.clearance
-                    )));
+                    return Err(FlowError::bad(
+                        format!(
+                            "copyright needs no clearance for this request (it is {})",
+                            usage.clearance
+                        ),
+                        format!("该请求无需办理版权许可（当前为 {}）", usage.clearance),
+                    ));
                 }
                 usage.clearance = method.as_str().to_owned();
                 usage.cleared_by = Some(actor.clone());

@@ -29,7 +29,12 @@ pub async fn charge_shipment(
     let pages = page_count(req.citation.0.pages.as_deref());
     let charge = schedule
         .charge(&borrower, service, pages, express)
-        .map_err(|e| FlowError::BadInput(format!("the fee for this shipment: {e}")))?;
+        .map_err(|e| {
+            FlowError::bad(
+                format!("the fee for this shipment: {e}"),
+                format!("无法按收费标准计算本次发货的费用：{e}"),
+            )
+        })?;
     let (money, basis) = match charge {
         Charge::Reciprocal(group) => {
             return Ok(Some(serde_json::json!({"reciprocal": group})));

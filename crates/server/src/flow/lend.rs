@@ -60,10 +60,18 @@ pub async fn lend_action(
         .as_ref()
         .is_some_and(|r| r.trim().is_empty() || r.len() > 100)
     {
-        return Err(ApiError::BadRequest(format!(
-            "reason must be an ISO 18626 reasonUnfilled such as {}",
-            REASONS_UNFILLED.join(", ")
-        )));
+        return Err(ApiError::Bilingual(
+            400,
+            "bad_request",
+            format!(
+                "reason must be an ISO 18626 reasonUnfilled such as {}",
+                REASONS_UNFILLED.join(", ")
+            ),
+            format!(
+                "拒绝理由须为 ISO 18626 的 reasonUnfilled 值，例如 {}",
+                REASONS_UNFILLED.join("、")
+            ),
+        ));
     }
     let mut input = input;
     let mut fetch_key = None;
@@ -78,9 +86,12 @@ pub async fn lend_action(
                     f.lend_request_id.as_deref() == Some(request_id) && f.purged_at.is_none()
                 })
                 .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "file_id {file_id} is not a copy uploaded for this request"
-                    ))
+                    ApiError::Bilingual(
+                        400,
+                        "bad_request",
+                        format!("file_id {file_id} is not a copy uploaded for this request"),
+                        format!("file_id {file_id} 不是为本请求上传的复制件"),
+                    )
                 })?;
             let token = crate::api::files::new_token();
             input.url = Some(format!(
@@ -91,8 +102,11 @@ pub async fn lend_action(
             fetch_key = Some((file.file_id, crate::api::files::hash_token(&token)));
         }
         if input.url.as_deref().is_none_or(|u| !u.starts_with("http")) {
-            return Err(ApiError::BadRequest(
+            return Err(ApiError::Bilingual(
+                400,
+                "bad_request",
                 "ship_digital needs file_id (a copy uploaded with POST /api/v1/lending/{id}/files) or url: the http(s) address of the copy".to_owned(),
+                "电子发送需要 file_id（用 POST /api/v1/lending/{id}/files 上传的复制件）或 url（复制件的 http(s) 地址）".to_owned(),
             ));
         }
     }
@@ -208,14 +222,16 @@ pub async fn apply_lend(
             }
             LendEffect::SendRetryPossible => {
                 let mut s = Sam::new(change_reason, IsoStatus::RetryPossible, input.note.clone());
-                s.retry = Some(retry_terms(input).map_err(|e| FlowError::BadInput(e.to_string()))?);
+                s.retry = Some(retry_terms(input).map_err(FlowError::from)?);
                 Some(s)
             }
             LendEffect::SendForward => {
-                let code =
-                    input.forward_to.as_deref().map(str::trim).ok_or_else(|| {
-                        FlowError::BadInput("forward needs forward_to".to_owned())
-                    })?;
+                let code = input.forward_to.as_deref().map(str::trim).ok_or_else(|| {
+                    FlowError::bad(
+                        "forward needs forward_to: the code of the library to pass it on to",
+                        "转交需要 forward_to：接手馆的代码",
+                    )
+                })?;
                 let target = tx.library(code).await?;
                 messages.push(send_forward(tx, now, req, &target, input.note.clone()).await?);
                 Some(Sam::new(

@@ -134,8 +134,14 @@ pub struct ActionInput {
 pub enum FlowError {
     #[error(transparent)]
     Refused(#[from] domain::Refusal),
-    #[error("{0}")]
-    BadInput(String),
+    /// The caller's mistake, said in English and Chinese.
+    #[error("{en}")]
+    BadInput {
+        status: u16,
+        code: &'static str,
+        en: String,
+        zh: String,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error(transparent)]
@@ -144,12 +150,47 @@ pub enum FlowError {
     Internal(String),
 }
 
+impl FlowError {
+    /// A request the caller must change (HTTP 400), in both languages.
+    pub fn bad(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        FlowError::BadInput {
+            status: 400,
+            code: "bad_request",
+            en: en.into(),
+            zh: zh.into(),
+        }
+    }
+}
+
+impl From<crate::error::ApiError> for FlowError {
+    /// Keeps a bilingual refusal as it is; any other is said in English only.
+    fn from(e: crate::error::ApiError) -> Self {
+        match e {
+            crate::error::ApiError::Bilingual(status, code, en, zh) => FlowError::BadInput {
+                status,
+                code,
+                en,
+                zh,
+            },
+            other => {
+                let text = other.to_string();
+                FlowError::bad(text.clone(), text)
+            }
+        }
+    }
+}
+
 impl From<FlowError> for crate::error::ApiError {
     fn from(e: FlowError) -> Self {
         use crate::error::ApiError;
         match e {
             FlowError::Refused(r) => ApiError::Refused(r),
-            FlowError::BadInput(m) => ApiError::BadRequest(m),
+            FlowError::BadInput {
+                status,
+                code,
+                en,
+                zh,
+            } => ApiError::Bilingual(status, code, en, zh),
             FlowError::NotFound(what) => ApiError::NotFound(what),
             FlowError::Store(s) => ApiError::from(s),
             FlowError::Internal(m) => ApiError::internal(anyhow::anyhow!(m)),

@@ -130,6 +130,12 @@ async fn the_error_contract_holds() {
     assert_eq!(resp.status().as_u16(), 400);
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "bad_request");
+    assert!(
+        v["error"]["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("JSON")),
+        "{v}"
+    );
 
     let (st, req) = app
         .post(
@@ -164,6 +170,27 @@ async fn the_error_contract_holds() {
         .await;
     assert_eq!(st, 409, "{body}");
     assert_eq!(body["error"]["state"], "pending_review");
+    // A refusal from the request flow says what is wrong in both languages.
+    let (st, empty) = app
+        .post(
+            &format!("/api/v1/requests/{id}/actions"),
+            json!({"action": "approve"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(st, 400, "{empty}");
+    assert!(
+        empty["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("lender string is empty")),
+        "{empty}"
+    );
+    assert!(
+        empty["error"]["message_zh"]
+            .as_str()
+            .is_some_and(|m| m.contains("出借馆序列为空")),
+        "{empty}"
+    );
     // Nobody holds this title, so approving needs lenders first: the refusal says what is open.
     assert!(
         body["error"]["allowed"]
