@@ -106,11 +106,12 @@ pub async fn holdings(
         Ok(s) => {
             for e in &s.errors {
                 eprintln!(
-                    "{}: {} ({}): {}",
+                    "{}: {} ({}): {} | {}",
                     file.display(),
                     e.field,
                     e.code,
-                    e.message
+                    e.message,
+                    e.message_zh
                 );
             }
             println!(
@@ -121,7 +122,7 @@ pub async fn holdings(
         }
         Err(errors) => {
             for e in &errors {
-                eprintln!("{}: {}", file.display(), e.message);
+                eprintln!("{}: {} | {}", file.display(), e.message, e.message_zh);
             }
             anyhow::bail!("{} was not imported", file.display())
         }

@@ -147,6 +147,7 @@ enum ImportCommand {
     /// minimal one. Re-importing the same file changes nothing. Bad rows are listed by line and
     /// field and left out.
     Holdings {
+        /// The CSV or tab-separated file.
         file: PathBuf,
         /// The library the holdings belong to (its code).
         #[arg(long)]
