@@ -203,6 +203,7 @@ pub fn prepare(record: &Record) -> Result<ImportRecord, Unusable> {
         keys,
         bib_json,
         holdings: holdings(record),
+        holdings_only: false,
     })
 }
 

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bib;
+pub mod holdings;
 pub mod import;
 pub mod index;
 pub mod text;

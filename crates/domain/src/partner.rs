@@ -66,6 +66,12 @@ fn zh(line: usize, field: &str, code: &str) -> String {
         "unclosed_quote" => "有未闭合的引号",
         "empty_file" => "文件为空：第一行应为列名",
         "invalid_json" => "不是合作馆对象组成的 JSON 数组",
+        "invalid_isbn" => "不是有效的 ISBN（10 或 13 位，校验位须正确）",
+        "invalid_issn" => "不是有效的 ISSN（NNNN-NNNC，校验位须正确）",
+        "invalid_oclc_number" => "不是有效的 OCLC 号（数字，可带 (OCoLC)、ocm、ocn 或 on 前缀）",
+        "invalid_year" => "应为四位数字的年份",
+        "no_identifier" => "须至少给出 isbn、issn、oclc 或 title 之一",
+        "duplicate_column" => "列名重复",
         _ => "无效",
     };
     if line == 0 {
@@ -148,6 +154,34 @@ fn err(line: usize, field: &str, code: &'static str, message: String) -> RowErro
 /// mark) into rows of fields keyed by the header's column names. A file-level problem (no
 /// header, an unknown or missing column, an unclosed quote) is an error; the rows are not.
 pub fn read_csv(text: &str) -> Result<Vec<RawRow>, Vec<RowError>> {
+    let records = split_csv(text, ',')?;
+    let mut it = records.into_iter();
+    let Some((_, header)) = it.next() else {
+        return Err(vec![err(
+            0,
+            "",
+            "empty_file",
+            "the file is empty: the first line names the columns".to_owned(),
+        )]);
+    };
+    let header: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
+    check_columns(header.iter().map(String::as_str))?;
+    Ok(it
+        .map(|(line, values)| {
+            let pairs = header
+                .iter()
+                .cloned()
+                .zip(values.into_iter().chain(std::iter::repeat(String::new())))
+                .collect();
+            (line, pairs)
+        })
+        .collect())
+}
+
+/// Split delimited text (RFC 4180 quoting, CRLF or LF, a leading byte order mark) into records
+/// of fields with the line each starts on, the header included; blank lines are skipped. Shared
+/// by every spreadsheet import (partners, holdings), comma- or tab-separated.
+pub fn split_csv(text: &str, delimiter: char) -> Result<Vec<(usize, Vec<String>)>, Vec<RowError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records: Vec<(usize, Vec<String>)> = Vec::new();
     let mut field = String::new();
@@ -178,7 +212,7 @@ pub fn read_csv(text: &str) -> Result<Vec<RawRow>, Vec<RowError>> {
                 quoted = true;
                 any = true;
             }
-            ',' => {
+            c if c == delimiter => {
                 fields.push(std::mem::take(&mut field));
                 any = true;
             }
@@ -212,27 +246,7 @@ pub fn read_csv(text: &str) -> Result<Vec<RawRow>, Vec<RowError>> {
         fields.push(field);
         records.push((start, fields));
     }
-    let mut it = records.into_iter();
-    let Some((_, header)) = it.next() else {
-        return Err(vec![err(
-            0,
-            "",
-            "empty_file",
-            "the file is empty: the first line names the columns".to_owned(),
-        )]);
-    };
-    let header: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
-    check_columns(header.iter().map(String::as_str))?;
-    Ok(it
-        .map(|(line, values)| {
-            let pairs = header
-                .iter()
-                .cloned()
-                .zip(values.into_iter().chain(std::iter::repeat(String::new())))
-                .collect();
-            (line, pairs)
-        })
-        .collect())
+    Ok(records)
 }
 
 fn check_columns<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Result<(), Vec<RowError>> {

@@ -1,4 +1,4 @@
-//! `librelay import marc` and `librelay reindex`: progress on standard error as one line that
+//! `librelay import marc`, `librelay import holdings` and `librelay reindex`: progress on standard error as one line that
 //! rewrites itself, rejections one per line as they happen, the summary on standard output.
 
 use std::io::{IsTerminal, Write};
@@ -87,6 +87,46 @@ pub async fn marc(
         s.per_second()
     );
     Ok(())
+}
+
+pub async fn holdings(
+    st: &store::Store,
+    data_dir: &Path,
+    file: &Path,
+    library: &str,
+) -> anyhow::Result<()> {
+    let code = library.trim().to_uppercase();
+    st.library(&code).await.with_context(|| {
+        format!("library {code:?}: no such library on this node (librelay library add)")
+    })?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (UTF-8 text)", file.display()))?;
+    let index = CatalogIndex::open(&catalog::index_dir(data_dir))?;
+    match catalog::holdings::import_holdings(st, Some(&index), &code, &text).await? {
+        Ok(s) => {
+            for e in &s.errors {
+                eprintln!(
+                    "{}: {} ({}): {} | {}",
+                    file.display(),
+                    e.field,
+                    e.code,
+                    e.message,
+                    e.message_zh
+                );
+            }
+            println!(
+                "holdings: {} rows read, {} holdings stored, {} new records, {} rows rejected",
+                s.read, s.holdings, s.new_records, s.rejected
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}: {} | {}", file.display(), e.message, e.message_zh);
+            }
+            anyhow::bail!("{} was not imported", file.display())
+        }
+    }
 }
 
 pub async fn reindex(st: &store::Store, data_dir: &Path) -> anyhow::Result<()> {

@@ -141,6 +141,18 @@ enum ImportCommand {
         #[arg(long, default_value_t = 2000)]
         batch: usize,
     },
+    /// One library's holdings from a spreadsheet (CSV or tab-separated, UTF-8, first line the
+    /// columns isbn, issn, oclc, title, author, year, call_number, barcode, location). Each row
+    /// joins the union record its identifiers (else title, author and year) match, or starts a
+    /// minimal one. Re-importing the same file changes nothing. Bad rows are listed by line and
+    /// field and left out.
+    Holdings {
+        /// The CSV or tab-separated file.
+        file: PathBuf,
+        /// The library the holdings belong to (its code).
+        #[arg(long)]
+        library: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -453,6 +465,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing("warn");
             let st = open_store(&config).await?;
             import::marc(&st, &config.data_dir, &files, &library, batch).await
+        }
+        Command::Import {
+            what: ImportCommand::Holdings { file, library },
+            store,
+        } => {
+            let config = load_config(cli.config.as_deref(), &store, None)?;
+            init_tracing("warn");
+            let st = open_store(&config).await?;
+            import::holdings(&st, &config.data_dir, &file, &library).await
         }
         Command::Partners {
             what: PartnersCommand::Import { file, terms_for },

@@ -171,6 +171,10 @@ pub struct ImportRecord {
     /// The mapped bibliographic fields as JSON, kept to rebuild the search index.
     pub bib_json: String,
     pub holdings: Vec<NewHolding>,
+    /// A row of a holdings file rather than a catalog record: its few fields never replace
+    /// the union record's on a re-import, since the record it joined may be described by
+    /// another library's MARC (or the demo) with no source of its own to protect it.
+    pub holdings_only: bool,
 }
 
 /// One item of a library.
@@ -502,24 +506,30 @@ impl Tx<'_> {
                     .bind(now)
                     .execute(&mut **c)
                     .await?;
-                    sqlx::query(
-                        "UPDATE catalog_record SET title = $2, author = $3, publisher = $4, year = $5, isbn = $6, issn = $7, oclc_number = $8, lccn = $9, language = $10, title_vernacular = $11, author_vernacular = $12
-                         WHERE record_id = $1 AND (SELECT COUNT(*) FROM catalog_source s WHERE s.record_id = $1) = 1",
-                    )
-                    .bind(&record_id)
-                    .bind(&r.record.title)
-                    .bind(&r.record.author)
-                    .bind(&r.record.publisher)
-                    .bind(&r.record.year)
-                    .bind(&r.record.isbn)
-                    .bind(&r.record.issn)
-                    .bind(&r.record.oclc_number)
-                    .bind(&r.record.lccn)
-                    .bind(&r.record.language)
-                    .bind(&r.record.title_vernacular)
-                    .bind(&r.record.author_vernacular)
-                    .execute(&mut **c)
-                    .await?;
+                });
+                if !r.holdings_only {
+                    on_tx!(self, c => {
+                        sqlx::query(
+                            "UPDATE catalog_record SET title = $2, author = $3, publisher = $4, year = $5, isbn = $6, issn = $7, oclc_number = $8, lccn = $9, language = $10, title_vernacular = $11, author_vernacular = $12
+                             WHERE record_id = $1 AND (SELECT COUNT(*) FROM catalog_source s WHERE s.record_id = $1) = 1",
+                        )
+                        .bind(&record_id)
+                        .bind(&r.record.title)
+                        .bind(&r.record.author)
+                        .bind(&r.record.publisher)
+                        .bind(&r.record.year)
+                        .bind(&r.record.isbn)
+                        .bind(&r.record.issn)
+                        .bind(&r.record.oclc_number)
+                        .bind(&r.record.lccn)
+                        .bind(&r.record.language)
+                        .bind(&r.record.title_vernacular)
+                        .bind(&r.record.author_vernacular)
+                        .execute(&mut **c)
+                        .await?;
+                    });
+                }
+                on_tx!(self, c => {
                     sqlx::query("DELETE FROM holding WHERE source_id = $1")
                         .bind(&source_id)
                         .execute(&mut **c)

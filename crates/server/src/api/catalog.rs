@@ -1,10 +1,12 @@
 //! The union catalog's search: words in any language (Chinese in simplified or traditional
 //! characters), names, ISBNs in either form, ISSNs; each hit with the holdings of every member.
+//! And a library's holdings imported from a spreadsheet.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use domain::people::Role;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,7 +17,9 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(search))
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(import_holdings))
 }
 
 const MAX_PER_PAGE: usize = 100;
@@ -170,4 +174,100 @@ pub async fn search(
             year: facet(found.facets.year),
         },
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HoldingsImportQuery {
+    /// The library the holdings belong to (its code).
+    pub library: String,
+}
+
+/// What a holdings import did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HoldingsImported {
+    /// Rows read after the header.
+    pub read: usize,
+    /// Holdings of the library written (new, or replacing the same row's earlier import).
+    pub holdings: usize,
+    /// Union records started because no record matched a row.
+    pub new_records: usize,
+    /// Rows refused; each problem is in `errors`, by line and field, in English and Chinese.
+    pub rejected: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<domain::partner::RowError>,
+}
+
+/// Import a library's holdings from the body: CSV or tab-separated (UTF-8, a byte order mark
+/// allowed), the first line naming the columns `isbn`, `issn`, `oclc`, `title`, `author`,
+/// `year`, `call_number`, `barcode`, `location`. Each row needs one of isbn, issn, oclc or
+/// title; it joins the union record its ISBN, ISSN, OCLC number or title + author + year
+/// matches, or starts a minimal one. Importing the same file again changes nothing. Bad rows
+/// are listed by line and field and left out; the rest are imported. Hub admins, and that
+/// library's admins.
+#[utoipa::path(post, path = "/api/v1/catalog/holdings/import", tag = "catalog",
+    params(HoldingsImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, description = "what was imported, and every bad row", body = HoldingsImported),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "no such library", body = ErrorBody),
+        (status = 422, description = "the file as a whole cannot be read (unknown column, no identifying column, empty)", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, library = %q.library))]
+pub async fn import_holdings(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<HoldingsImportQuery>,
+    body: String,
+) -> ApiResult<Json<HoldingsImported>> {
+    let code = domain::ident::LibraryCode::parse(&q.library.trim().to_uppercase())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let code = code.as_str().to_owned();
+    let allowed = user.roles.contains(&Role::HubAdmin)
+        || (user.roles.contains(&Role::LibraryAdmin) && user.library_id == code);
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "holdings are imported by hub admins and the library's own admins".to_owned(),
+        ));
+    }
+    st.store.library(&code).await.map_err(|e| match e {
+        store::StoreError::NotFound => ApiError::NotFound("library"),
+        other => other.into(),
+    })?;
+    let outcome = catalog::holdings::import_holdings(&st.store, Some(&st.catalog), &code, &body)
+        .await
+        .map_err(ApiError::internal)?;
+    match outcome {
+        Ok(s) => {
+            tracing::info!(
+                read = s.read,
+                holdings = s.holdings,
+                new_records = s.new_records,
+                rejected = s.rejected,
+                "holdings imported"
+            );
+            Ok(Json(HoldingsImported {
+                read: s.read,
+                holdings: s.holdings,
+                new_records: s.new_records,
+                rejected: s.rejected,
+                errors: s.errors,
+            }))
+        }
+        Err(errors) => {
+            // The file as a whole: said in both languages, every problem in one message.
+            let code = errors.first().map_or("invalid_file", |e| e.code);
+            let en = errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let zh = errors
+                .iter()
+                .map(|e| e.message_zh.as_str())
+                .collect::<Vec<_>>()
+                .join("；");
+            Err(ApiError::Bilingual(422, code, en, zh))
+        }
+    }
 }

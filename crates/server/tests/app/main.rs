@@ -10,6 +10,7 @@ mod delivery;
 mod federation;
 mod fees;
 mod helpers;
+mod holdings;
 mod iso_endpoint;
 mod lending_desk;
 mod letters;

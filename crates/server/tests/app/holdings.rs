@@ -1,0 +1,209 @@
+//! Holdings imported from a spreadsheet: rows join the union records their keys match (an
+//! ISBN-10 finds a record filed by ISBN-13), unmatched rows start minimal records that search
+//! finds, bad rows are named by line and field in both languages, and a second import of the
+//! same file changes nothing, on every engine.
+
+use domain::ident::Isbn;
+use serde_json::Value;
+use store::HoldingKey;
+
+use crate::helpers::{TestApp, engines};
+
+async fn post_holdings(app: &TestApp, token: &str, library: &str, body: &str) -> (u16, Value) {
+    let resp = app
+        .client
+        .post(format!(
+            "{}/api/v1/catalog/holdings/import?library={library}",
+            app.base
+        ))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+fn by_isbn(isbn13: &str) -> HoldingKey {
+    HoldingKey {
+        isbn: Some(isbn13.to_owned()),
+        ..HoldingKey::default()
+    }
+}
+
+fn by_title(title: &str) -> HoldingKey {
+    HoldingKey {
+        title_lower: Some(title.to_lowercase()),
+        ..HoldingKey::default()
+    }
+}
+
+async fn title_and_author(app: &TestApp, isbn13: &str) -> Option<(String, Option<String>)> {
+    app.state
+        .store
+        .catalog_sample(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.isbn.as_deref() == Some(isbn13))
+        .map(|r| (r.title, r.author))
+}
+
+#[tokio::test]
+async fn a_holdings_file_makes_the_library_a_holder_and_importing_it_again_changes_nothing() {
+    for engine in engines() {
+        // Arrange: a demo record with an ISBN-10 form that BCU does not hold yet.
+        let app = TestApp::spawn(engine).await;
+        let store = &app.state.store;
+        let mut target = None;
+        for r in store.catalog_sample(1000).await.unwrap() {
+            let Some(isbn) = r.isbn.as_deref() else {
+                continue;
+            };
+            let Some(isbn10) = Isbn::parse(isbn).ok().and_then(|i| i.as_isbn10()) else {
+                continue;
+            };
+            let holders = store.holders(&by_isbn(isbn)).await.unwrap();
+            if !holders.is_empty() && !holders.iter().any(|h| h.library_id == "BCU") {
+                target = Some((isbn.to_owned(), isbn10, holders.len()));
+                break;
+            }
+        }
+        let (isbn13, isbn10, holders_before) = target.expect("a demo record with an ISBN-10");
+        let demo_title = title_and_author(&app, &isbn13).await;
+        let csv = format!(
+            "\u{feff}isbn,title,author,year,call_number,barcode,location\r\n\
+             {isbn10},,,,QA76.9 .H6,B0001,Main stacks\r\n\
+             ,红楼梦,曹雪芹,1982,I242.4/1,B0002,中文书库\r\n\
+             978-0-306-40615-8,Bad check digit,,,,B0003,\r\n"
+        );
+        let admin = app.login("bcu-admin").await;
+        let before = store.catalog_counts().await.unwrap();
+
+        // Act
+        let (status, summary) = post_holdings(&app, &admin, "BCU", &csv).await;
+
+        // Assert
+        assert_eq!(status, 200, "{engine:?}: {summary}");
+        assert_eq!(summary["read"], 3, "{engine:?}: {summary}");
+        assert_eq!(summary["holdings"], 2, "{engine:?}: {summary}");
+        assert_eq!(summary["new_records"], 1, "{engine:?}: {summary}");
+        assert_eq!(summary["rejected"], 1, "{engine:?}: {summary}");
+        let error = &summary["errors"][0];
+        assert_eq!(error["line"], 4, "{engine:?}: {summary}");
+        assert_eq!(error["field"], "isbn");
+        assert_eq!(error["code"], "invalid_isbn");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains("line 4") && message.contains("check digit"),
+            "{message}"
+        );
+        let message_zh = error["message_zh"].as_str().unwrap();
+        assert!(message_zh.contains("第 4 行 isbn"), "{message_zh}");
+
+        let holders = store.holders(&by_isbn(&isbn13)).await.unwrap();
+        let bcu = holders.iter().find(|h| h.library_id == "BCU");
+        assert!(
+            bcu.is_some(),
+            "{engine:?}: BCU not a holder of {isbn13}: {holders:?}"
+        );
+        assert_eq!(
+            bcu.map(|h| h.call_number.clone()),
+            Some(Some("QA76.9 .H6".to_owned()))
+        );
+        assert_eq!(
+            holders.len(),
+            holders_before + 1,
+            "{engine:?}: other holders lost"
+        );
+        let chinese = store.holders(&by_title("红楼梦")).await.unwrap();
+        assert_eq!(
+            chinese
+                .iter()
+                .map(|h| h.library_id.as_str())
+                .collect::<Vec<_>>(),
+            ["BCU"],
+            "{engine:?}"
+        );
+        let (status, found) = app
+            .get(
+                "/api/v1/catalog?q=%E7%BA%A2%E6%A5%BC%E6%A2%A6",
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        let hit = found["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["title"] == "红楼梦")
+            .unwrap_or_else(|| panic!("{engine:?}: the new record is not in the index: {found}"));
+        assert_eq!(hit["holdings"][0]["library"], "BCU");
+        assert_eq!(hit["holdings"][0]["location"], "中文书库");
+        let after_first = store.catalog_counts().await.unwrap();
+        assert_eq!(
+            after_first.0 - before.0,
+            1,
+            "{engine:?}: one new union record"
+        );
+
+        // Act again: the same file
+        let (status, again) = post_holdings(&app, &admin, "BCU", &csv).await;
+
+        // Assert: nothing new
+        assert_eq!(status, 200, "{engine:?}: {again}");
+        assert_eq!(again["new_records"], 0, "{engine:?}: {again}");
+        assert_eq!(again["holdings"], 2, "{engine:?}: {again}");
+        assert_eq!(
+            store.catalog_counts().await.unwrap(),
+            after_first,
+            "{engine:?}: re-import added rows"
+        );
+        let holders = store.holders(&by_isbn(&isbn13)).await.unwrap();
+        let copies = holders
+            .iter()
+            .find(|h| h.library_id == "BCU")
+            .map(|h| h.copies);
+        assert_eq!(copies, Some(1), "{engine:?}: duplicate holdings");
+        assert_eq!(
+            title_and_author(&app, &isbn13).await,
+            demo_title,
+            "{engine:?}: a holdings row changed the record it joined"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_column_refuses_the_whole_file_and_only_admins_may_import() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let admin = app.login("bcu-admin").await;
+        let staff = app.login("bcu-borrow").await;
+        let before = app.state.store.catalog_counts().await.unwrap();
+
+        let (status, body) =
+            post_holdings(&app, &admin, "BCU", "isbn\tshelf\n9780306406157\tA1\n").await;
+        assert_eq!(status, 422, "{engine:?}: {body}");
+        assert_eq!(body["error"]["code"], "unknown_column");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("\"shelf\"")
+        );
+        assert!(
+            body["error"]["message_zh"]
+                .as_str()
+                .unwrap()
+                .contains("未知的列名")
+        );
+
+        let (status, _) = post_holdings(&app, &staff, "BCU", "isbn\n9780306406157\n").await;
+        assert_eq!(status, 403, "{engine:?}: staff");
+        let (status, _) = post_holdings(&app, &admin, "XNU", "isbn\n9780306406157\n").await;
+        assert_eq!(status, 403, "{engine:?}: another library's holdings");
+        assert_eq!(app.state.store.catalog_counts().await.unwrap(), before);
+    }
+}
