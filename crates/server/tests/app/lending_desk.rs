@@ -551,7 +551,8 @@ async fn facets(engine: Engine) {
     // for it (it was seeded): BCU's node refuses the message and it is parked, an alert.
     let errors = app
         .eventually("/api/v1/lending?alert=message_error", &lender, |v| {
-            v["total"] == 1
+            // The page and its count are two reads; wait until both see the parked message.
+            v["total"] == 1 && v["items"].as_array().is_some_and(|i| i.len() == 1)
         })
         .await;
     assert_eq!(ids(&errors), vec!["f-late"]);
