@@ -305,6 +305,16 @@ impl Store {
         }
     }
 
+    /// The first statement of a read transaction whose reads must all see one snapshot: on
+    /// PostgreSQL, repeatable read (each statement sees its own snapshot by default); on
+    /// SQLite nothing, since a read transaction there reads one snapshot already.
+    pub(crate) fn snapshot_statement(&self) -> Option<&'static str> {
+        match self.inner.pool {
+            Pool::Sqlite(_) => None,
+            Pool::Postgres(_) => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        }
+    }
+
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
     }

@@ -446,17 +446,24 @@ impl Store {
             n + 2
         );
         let count_sql = format!("SELECT COUNT(*) FROM {table}{}", w.sql);
+        // The page and its count read one snapshot, so they agree while requests change.
+        let snapshot = self.snapshot_statement();
         let (rows, total) = on_pool!(self.pool(), p => {
+            let mut tx = p.begin().await?;
+            if let Some(sql) = snapshot {
+                sqlx::query(sql).execute(&mut *tx).await?;
+            }
             let mut q = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(list_sql));
             for a in &w.args {
                 q = q.bind(a.clone());
             }
-            let rows = q.bind(limit.clamp(1, 500)).bind(offset.max(0)).fetch_all(p).await?;
+            let rows = q.bind(limit.clamp(1, 500)).bind(offset.max(0)).fetch_all(&mut *tx).await?;
             let mut cq = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count_sql));
             for a in &w.args {
                 cq = cq.bind(a.clone());
             }
-            let total = cq.fetch_one(p).await?.0;
+            let total = cq.fetch_one(&mut *tx).await?.0;
+            tx.commit().await?;
             (rows, total)
         });
         Ok((rows, total))
