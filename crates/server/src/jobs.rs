@@ -297,7 +297,8 @@ pub async fn sweep_deadlines(st: &AppState) -> Result<usize, FlowError> {
                     if req.lender_deadline.is_none_or(|d| d > now) {
                         return Ok(None);
                     }
-                    let lapsed = req.state == domain::requester::BorrowState::RetryOffered.as_str();
+                    let lapsed = domain::requester::BorrowState::parse(&req.state)
+                        == Some(domain::requester::BorrowState::RetryOffered);
                     let note = if lapsed {
                         "the lender's retry offer lapsed with no answer"
                     } else {

@@ -143,28 +143,26 @@ impl<'c> Tx<'c> {
 
     /// `SAVEPOINT name`: a nested part of this transaction that can be undone on its own.
     pub async fn savepoint(&mut self, name: Savepoint) -> Result<()> {
-        let sql = format!("SAVEPOINT {}", name.as_str());
-        on_tx!(self, c => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **c).await?;
-        });
-        Ok(())
+        self.control(format!("SAVEPOINT {}", name.as_str())).await
     }
 
     /// Keep what was written since `savepoint(name)`.
     pub async fn release(&mut self, name: Savepoint) -> Result<()> {
-        let sql = format!("RELEASE SAVEPOINT {}", name.as_str());
-        on_tx!(self, c => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **c).await?;
-        });
-        Ok(())
+        self.control(format!("RELEASE SAVEPOINT {}", name.as_str()))
+            .await
     }
 
     /// Undo what was written since `savepoint(name)`, and end it.
     pub async fn rollback_to(&mut self, name: Savepoint) -> Result<()> {
-        let sql = format!(
-            "ROLLBACK TO SAVEPOINT {0}; RELEASE SAVEPOINT {0}",
-            name.as_str()
-        );
+        let name = name.as_str();
+        self.control(format!(
+            "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+        ))
+        .await
+    }
+
+    /// Run transaction-control statements built from a closed list of names (never data).
+    async fn control(&mut self, sql: String) -> Result<()> {
         on_tx!(self, c => {
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **c).await?;
         });
@@ -198,6 +196,24 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Reads that must agree with each other (a page and its count) in one read transaction that
+/// sees a single snapshot on either engine: `$tx` is the transaction, used as `&mut *$tx`.
+macro_rules! in_snapshot {
+    ($store:expr, $tx:ident => $body:expr) => {{
+        let snapshot = $store.snapshot_statement();
+        on_pool!($store.pool(), p => {
+            let mut $tx = p.begin().await?;
+            if let Some(sql) = snapshot {
+                sqlx::query(sql).execute(&mut *$tx).await?;
+            }
+            let out = $body;
+            $tx.commit().await?;
+            out
+        })
+    }};
+}
+pub(crate) use in_snapshot;
 
 /// The same for a write transaction: `$c` is `&mut SqliteConnection` or `&mut PgConnection`.
 macro_rules! on_tx {

@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::request::{LEND_COLUMNS, LendRequest};
-use crate::{Result, Store, StoreError, on_pool, on_tx};
+use crate::{Result, Store, StoreError, in_snapshot, on_pool, on_tx};
 use domain::citation::Citation;
 
 /// When a request was created or last changed, in buckets that do not overlap (days in UTC).
@@ -454,17 +454,11 @@ impl Store {
         let w = where_clause(&mut count, f);
         count.push(&format!("SELECT COUNT(*) FROM lend_request{w}"));
         // The page and its count read one snapshot, so they agree while requests change.
-        let snapshot = self.snapshot_statement();
-        let (rows, total) = on_pool!(self.pool(), p => {
-            let mut tx = p.begin().await?;
-            if let Some(sql) = snapshot {
-                sqlx::query(sql).execute(&mut *tx).await?;
-            }
+        let (rows, total) = in_snapshot!(self, tx => {
             let q = sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(list.text.clone()));
             let rows = bind_all!(q, &list.args).fetch_all(&mut *tx).await?;
             let q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count.text.clone()));
             let total = bind_all!(q, &count.args).fetch_one(&mut *tx).await?.0;
-            tx.commit().await?;
             (rows, total)
         });
         Ok((rows, total))

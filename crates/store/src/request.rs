@@ -4,7 +4,7 @@
 use sqlx::types::Json;
 use time::{Date, OffsetDateTime};
 
-use crate::{Result, Store, StoreError, Tx, on_pool, on_tx};
+use crate::{Result, Store, StoreError, Tx, in_snapshot, on_pool, on_tx};
 use domain::citation::Citation;
 use domain::retry::RetryOffer;
 use domain::rota::Rota;
@@ -447,12 +447,7 @@ impl Store {
         );
         let count_sql = format!("SELECT COUNT(*) FROM {table}{}", w.sql);
         // The page and its count read one snapshot, so they agree while requests change.
-        let snapshot = self.snapshot_statement();
-        let (rows, total) = on_pool!(self.pool(), p => {
-            let mut tx = p.begin().await?;
-            if let Some(sql) = snapshot {
-                sqlx::query(sql).execute(&mut *tx).await?;
-            }
+        let (rows, total) = in_snapshot!(self, tx => {
             let mut q = sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(list_sql));
             for a in &w.args {
                 q = q.bind(a.clone());
@@ -463,7 +458,6 @@ impl Store {
                 cq = cq.bind(a.clone());
             }
             let total = cq.fetch_one(&mut *tx).await?.0;
-            tx.commit().await?;
             (rows, total)
         });
         Ok((rows, total))

@@ -208,11 +208,9 @@ pub async fn create_borrow_request(
             })
         })
         .await?;
+    // The "request received" letter is always queued; a request sent at once touched itself.
     st.store.notify_outbox();
     touched.publish(st);
-    if send_now {
-        st.waiters.changed(&id);
-    }
     Ok(st.store.borrow_request(&id).await?)
 }
 

@@ -113,22 +113,14 @@ async fn assignee(st: &AppState, library: &str, side: Side, who: &str) -> ApiRes
     let who = who.trim();
     let found = match st.store.user_by_username(who).await? {
         Some(u) => Some(u),
-        None => st.store.user(who).await.ok(),
-    };
-    let can = |u: &UserRow| {
-        domain::people::parse_roles(&u.roles)
-            .map(|roles| domain::people::capacities(&roles).contains(&side.capacity()))
-            .unwrap_or(false)
+        None => match st.store.user(who).await {
+            Ok(u) => Some(u),
+            Err(store::StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        },
     };
     match found {
-        Some(u)
-            if u.library_id == library
-                && u.kind == domain::people::UserKind::Staff.as_str()
-                && u.status == domain::people::AccountStatus::Active.as_str()
-                && can(&u) =>
-        {
-            Ok(u)
-        }
+        Some(u) if u.library_id == library && works(&u, side) => Ok(u),
         _ => Err(ApiError::Bilingual(
             422,
             "assignee_not_staff",
@@ -419,10 +411,12 @@ pub async fn add_note(
                 )
                 .await?;
                 ids.push(id.clone());
-                Ok::<_, ApiError>(Touched {
+                let touched = Touched {
                     request_ids: ids,
                     messages: usize::from(message_id.is_some()),
-                })
+                };
+                // A partner on this node has the note when this commits, like any message.
+                Ok::<_, ApiError>(super::receive::deliver_here(tx, now, touched).await?)
             })
         })
         .await?;
@@ -669,18 +663,8 @@ pub async fn lend_queue_filter(
         Scope::Completed => Some(lend_closed_states()),
         Scope::All => None,
     };
-    if let Some(list) = given(&p.state) {
-        let mut wanted = Vec::new();
-        for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if LendState::parse(s).is_none() {
-                return Err(invalid(
-                    "state",
-                    "unknown_state",
-                    format!("state: {s:?} is not a state of a lending request"),
-                ));
-            }
-            wanted.push(s.to_owned());
-        }
+    let wanted = crate::api::requests::states_of(&p.state, |s| LendState::parse(s).is_some())?;
+    if !wanted.is_empty() {
         states = narrow(states, wanted);
     }
     match p.task()? {
@@ -706,12 +690,13 @@ pub async fn lend_queue_filter(
         f.partner = Some(if partner.contains(':') {
             partner.to_owned()
         } else {
-            let lib = st.store.library(partner).await.map_err(|_| {
-                invalid(
+            let lib = st.store.library(partner).await.map_err(|e| match e {
+                store::StoreError::NotFound => invalid(
                     "partner",
                     "unknown_library",
                     format!("partner: no library has the code {partner:?}"),
-                )
+                ),
+                other => other.into(),
             })?;
             format!("{}:{}", lib.agency_type, lib.agency_value)
         });
@@ -760,12 +745,15 @@ pub async fn staff_of(st: &AppState, library: &str, side: Side) -> ApiResult<Vec
         .users(library)
         .await?
         .into_iter()
-        .filter(|u| {
-            u.kind == domain::people::UserKind::Staff.as_str()
-                && u.status == domain::people::AccountStatus::Active.as_str()
-                && domain::people::parse_roles(&u.roles)
-                    .map(|r| domain::people::capacities(&r).contains(&side.capacity()))
-                    .unwrap_or(false)
-        })
+        .filter(|u| works(u, side))
         .collect())
+}
+
+/// Whether `u` is an active staff account that works `side`.
+pub fn works(u: &UserRow, side: Side) -> bool {
+    u.kind == domain::people::UserKind::Staff.as_str()
+        && u.status == domain::people::AccountStatus::Active.as_str()
+        && domain::people::parse_roles(&u.roles)
+            .map(|r| domain::people::capacities(&r).contains(&side.capacity()))
+            .unwrap_or(false)
 }

@@ -222,7 +222,7 @@ pub async fn apply_lend(
             }
             LendEffect::SendRetryPossible => {
                 let mut s = Sam::new(change_reason, IsoStatus::RetryPossible, input.note.clone());
-                s.retry = Some(retry_terms(input).map_err(FlowError::from)?);
+                s.retry = Some(retry_terms(input)?);
                 Some(s)
             }
             LendEffect::SendForward => {
@@ -383,7 +383,11 @@ async fn forward_target(
             "转送请求须给出 forward_to：接手的图书馆代码".to_owned(),
         ));
     };
-    let target = st.store.library(code).await.ok();
+    let target = match st.store.library(code).await {
+        Ok(t) => Some(t),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
     match target {
         Some(t)
             if t.library_id != req.library_id
@@ -609,9 +613,14 @@ pub fn allowed_actions(
 
 /// The terms of an `offer_retry`, checked: a reasonRetry, and what that reason needs (a cost
 /// for `CostExceedsMaxCost`, a loan condition for `LoanCondition`), each said in both languages.
-fn retry_terms(input: &ActionInput) -> Result<iso::RetryTerms, ApiError> {
+fn retry_terms(input: &ActionInput) -> Result<iso::RetryTerms, FlowError> {
     use domain::money::{Currency, Money};
-    let bad = |code: &'static str, en: String, zh: String| ApiError::Bilingual(422, code, en, zh);
+    let bad = |code: &'static str, en: String, zh: String| FlowError::BadInput {
+        status: 422,
+        code,
+        en,
+        zh,
+    };
     let reason = input
         .reason
         .as_deref()

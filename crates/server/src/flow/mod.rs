@@ -162,24 +162,6 @@ impl FlowError {
     }
 }
 
-impl From<crate::error::ApiError> for FlowError {
-    /// Keeps a bilingual refusal as it is; any other is said in English only.
-    fn from(e: crate::error::ApiError) -> Self {
-        match e {
-            crate::error::ApiError::Bilingual(status, code, en, zh) => FlowError::BadInput {
-                status,
-                code,
-                en,
-                zh,
-            },
-            other => {
-                let text = other.to_string();
-                FlowError::bad(text.clone(), text)
-            }
-        }
-    }
-}
-
 impl From<FlowError> for crate::error::ApiError {
     fn from(e: FlowError) -> Self {
         use crate::error::ApiError;

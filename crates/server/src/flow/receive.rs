@@ -517,8 +517,12 @@ async fn relay(
     let h = msg.header();
     let xml = wire::write(msg, version);
     let recipient = iso::agency_key(&iso::agency(member));
-    // Messages of one request go out in order: they share the requester's request id.
-    let thread = format!("relay:{}", h.requesting_agency_request_id);
+    // Messages of one request go out in order: they share the requester and its request id.
+    let thread = format!(
+        "relay:{}:{}",
+        iso::agency_key(&h.requesting_agency_id),
+        h.requesting_agency_request_id
+    );
     tx.insert_outbox(
         &NewOutbox {
             library_id: &hub.library_id,

@@ -1199,8 +1199,12 @@ async fn lend_queue_view(
             })
             .unwrap_or_else(|| agency.to_owned())
     };
-    let staff = desk::staff_of(st, &user.library_id, desk::Side::Lend).await?;
     let users = st.store.users(&user.library_id).await?;
+    let staff: Vec<_> = users
+        .iter()
+        .filter(|u| desk::works(u, desk::Side::Lend))
+        .cloned()
+        .collect();
     let person = |id: &str| {
         users
             .iter()
