@@ -75,12 +75,12 @@ impl Tx<'_> {
         barcode: Option<&str>,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query("INSERT INTO holding (record_id, library_id, call_number, barcode) VALUES ($1, $2, $3, $4)")
+            crate::sql::query("INSERT INTO holding (record_id, library_id, call_number, barcode) VALUES ($1, $2, $3, $4)")
                 .bind(record_id)
                 .bind(library_id)
                 .bind(call_number)
                 .bind(barcode)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
         });
         Ok(())
@@ -93,7 +93,7 @@ impl Tx<'_> {
         key: &HoldingKey,
     ) -> Result<Option<(Option<String>, Option<String>)>> {
         let row: Option<(Option<String>, Option<String>)> = on_tx!(self, c => {
-            sqlx::query_as(
+            crate::sql::query_as(
                 "SELECT h.call_number, h.barcode FROM holding h
                  WHERE h.library_id = $1 AND h.record_id IN (SELECT record_id FROM catalog_key WHERE match_key IN ($2, $3, $4)
                        UNION SELECT record_id FROM catalog_record WHERE lower(title) = $5)
@@ -104,7 +104,7 @@ impl Tx<'_> {
             .bind(key.issn.as_ref().map(|v| format!("issn:{v}")))
             .bind(key.oclc_number.as_ref().map(|v| format!("oclc:{v}")))
             .bind(&key.title_lower)
-            .fetch_optional(&mut **c)
+            .fetch_optional(&mut *c)
             .await?
         });
         Ok(row)
@@ -358,11 +358,11 @@ impl Tx<'_> {
                 placeholders(2, chunk.len())
             );
             let rows: Vec<(String, String, String)> = on_tx!(self, c => {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(library_id);
+                let mut q = crate::sql::query_as(sqlx::AssertSqlSafe(sql)).bind(library_id);
                 for v in chunk {
                     q = q.bind(v);
                 }
-                q.fetch_all(&mut **c).await?
+                q.fetch_all(&mut *c).await?
             });
             out.extend(rows.into_iter().map(|(v, s, r)| (v, (s, r))));
         }
@@ -381,11 +381,11 @@ impl Tx<'_> {
                 placeholders(1, chunk.len())
             );
             let rows: Vec<(String, String)> = on_tx!(self, c => {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                let mut q = crate::sql::query_as(sqlx::AssertSqlSafe(sql));
                 for v in chunk {
                     q = q.bind(v);
                 }
-                q.fetch_all(&mut **c).await?
+                q.fetch_all(&mut *c).await?
             });
             out.extend(rows);
         }
@@ -406,7 +406,7 @@ impl Tx<'_> {
                 rows_of(13, chunk.len())
             );
             on_tx!(self, c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for r in chunk {
                     q = q
                         .bind(&r.record_id)
@@ -423,7 +423,7 @@ impl Tx<'_> {
                         .bind(&r.author_vernacular)
                         .bind(now);
                 }
-                q.execute(&mut **c).await?;
+                q.execute(&mut *c).await?;
             });
         }
         for chunk in p.sources.chunks(100) {
@@ -432,7 +432,7 @@ impl Tx<'_> {
                 rows_of(9, chunk.len())
             );
             on_tx!(self, c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for (source_id, record_id, at) in chunk {
                     let Some(r) = records.get(*at) else { continue };
                     q = q
@@ -446,7 +446,7 @@ impl Tx<'_> {
                         .bind(now)
                         .bind(now);
                 }
-                q.execute(&mut **c).await?;
+                q.execute(&mut *c).await?;
             });
         }
         for chunk in p.keys.chunks(500) {
@@ -455,11 +455,11 @@ impl Tx<'_> {
                 rows_of(2, chunk.len())
             );
             on_tx!(self, c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for (k, r) in chunk {
                     q = q.bind(k).bind(r);
                 }
-                q.execute(&mut **c).await?;
+                q.execute(&mut *c).await?;
             });
         }
         for chunk in p.holdings.chunks(200) {
@@ -468,7 +468,7 @@ impl Tx<'_> {
                 rows_of(6, chunk.len())
             );
             on_tx!(self, c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for (record_id, source_id, h) in chunk {
                     q = q
                         .bind(record_id)
@@ -478,7 +478,7 @@ impl Tx<'_> {
                         .bind(source_id)
                         .bind(&h.location);
                 }
-                q.execute(&mut **c).await?;
+                q.execute(&mut *c).await?;
             });
         }
         *p = Pending::default();
@@ -495,7 +495,7 @@ impl Tx<'_> {
         let stored = match existing {
             Some((source_id, record_id)) => {
                 on_tx!(self, c => {
-                    sqlx::query(
+                    crate::sql::query(
                         "UPDATE catalog_source SET control_number = $2, system_number = $3, isbn = $4, bib = $5, updated_at = $6 WHERE source_id = $1",
                     )
                     .bind(&source_id)
@@ -504,12 +504,12 @@ impl Tx<'_> {
                     .bind(&r.isbn)
                     .bind(&r.bib_json)
                     .bind(now)
-                    .execute(&mut **c)
+                    .execute(&mut *c)
                     .await?;
                 });
                 if !r.holdings_only {
                     on_tx!(self, c => {
-                        sqlx::query(
+                        crate::sql::query(
                             "UPDATE catalog_record SET title = $2, author = $3, publisher = $4, year = $5, isbn = $6, issn = $7, oclc_number = $8, lccn = $9, language = $10, title_vernacular = $11, author_vernacular = $12
                              WHERE record_id = $1 AND (SELECT COUNT(*) FROM catalog_source s WHERE s.record_id = $1) = 1",
                         )
@@ -525,14 +525,14 @@ impl Tx<'_> {
                         .bind(&r.record.language)
                         .bind(&r.record.title_vernacular)
                         .bind(&r.record.author_vernacular)
-                        .execute(&mut **c)
+                        .execute(&mut *c)
                         .await?;
                     });
                 }
                 on_tx!(self, c => {
-                    sqlx::query("DELETE FROM holding WHERE source_id = $1")
+                    crate::sql::query("DELETE FROM holding WHERE source_id = $1")
                         .bind(&source_id)
-                        .execute(&mut **c)
+                        .execute(&mut *c)
                         .await?;
                 });
                 self.add_keys(&record_id, &r.keys).await?;
@@ -544,9 +544,9 @@ impl Tx<'_> {
                 let mut record_id = None;
                 for key in &r.keys {
                     let found: Option<(String,)> = on_tx!(self, c => {
-                        sqlx::query_as("SELECT record_id FROM catalog_key WHERE match_key = $1")
+                        crate::sql::query_as("SELECT record_id FROM catalog_key WHERE match_key = $1")
                             .bind(key)
-                            .fetch_optional(&mut **c)
+                            .fetch_optional(&mut *c)
                             .await?
                     });
                     if let Some((id,)) = found {
@@ -565,7 +565,7 @@ impl Tx<'_> {
                 };
                 let source_id = uuid::Uuid::now_v7().to_string();
                 on_tx!(self, c => {
-                    sqlx::query(
+                    crate::sql::query(
                         "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
                     )
@@ -577,7 +577,7 @@ impl Tx<'_> {
                     .bind(&r.isbn)
                     .bind(&r.bib_json)
                     .bind(now)
-                    .execute(&mut **c)
+                    .execute(&mut *c)
                     .await?;
                 });
                 self.add_keys(&record_id, &r.keys).await?;
@@ -616,10 +616,10 @@ impl Tx<'_> {
             return Ok(None);
         };
         let row: Option<(String, String)> = on_tx!(self, c => {
-            sqlx::query_as(sql)
+            crate::sql::query_as(sql)
                 .bind(library_id)
                 .bind(value)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)
@@ -631,7 +631,7 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
@@ -648,7 +648,7 @@ impl Tx<'_> {
             .bind(&r.title_vernacular)
             .bind(&r.author_vernacular)
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -659,12 +659,12 @@ impl Tx<'_> {
     async fn add_keys(&mut self, record_id: &str, keys: &[String]) -> Result<()> {
         for key in keys {
             on_tx!(self, c => {
-                sqlx::query(
+                crate::sql::query(
                     "INSERT INTO catalog_key (match_key, record_id) VALUES ($1, $2) ON CONFLICT (match_key) DO NOTHING",
                 )
                 .bind(key)
                 .bind(record_id)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
             });
         }
@@ -680,7 +680,7 @@ impl Tx<'_> {
     ) -> Result<()> {
         for h in holdings {
             on_tx!(self, c => {
-                sqlx::query(
+                crate::sql::query(
                     "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location)
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 )
@@ -690,7 +690,7 @@ impl Tx<'_> {
                 .bind(&h.barcode)
                 .bind(source_id)
                 .bind(&h.location)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
             });
         }

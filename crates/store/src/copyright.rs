@@ -32,6 +32,25 @@ pub struct CopyrightUse {
     pub created_at: OffsetDateTime,
 }
 
+crate::sql::lite_row!(CopyrightUse {
+    request_id,
+    library_id,
+    journal_key,
+    journal_title,
+    issn,
+    pub_year,
+    use_year,
+    counted,
+    earlier,
+    clearance,
+    cleared_by,
+    cleared_at,
+    clearance_note,
+    royalty_minor,
+    royalty_currency,
+    created_at
+});
+
 /// A copy of the report's year with the state of its request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CopyrightReportRow {
@@ -54,6 +73,15 @@ pub struct Duplicate {
     pub created_at: OffsetDateTime,
 }
 
+crate::sql::lite_row!(Duplicate {
+    request_id,
+    library_id,
+    earlier_request_id,
+    matched_by,
+    score_percent,
+    created_at
+});
+
 const USE_COLUMNS: &str = "request_id, library_id, journal_key, journal_title, issn, pub_year, use_year, counted, earlier, clearance, cleared_by, cleared_at, clearance_note, royalty_minor, royalty_currency, created_at";
 const DUP_COLUMNS: &str =
     "request_id, library_id, earlier_request_id, matched_by, score_percent, created_at";
@@ -65,9 +93,9 @@ const MAX_CANDIDATES: i64 = 200;
 impl Tx<'_> {
     pub async fn copyright_settings(&mut self, library_id: &str) -> Result<CopyrightSettings> {
         let row: Option<(Json<CopyrightSettings>,)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT settings FROM copyright_settings WHERE library_id = $1")
+            crate::sql::query_as("SELECT settings FROM copyright_settings WHERE library_id = $1")
                 .bind(library_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row.map(|r| r.0.0).unwrap_or_default())
@@ -80,14 +108,14 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO copyright_settings (library_id, settings, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (library_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
             )
             .bind(library_id)
             .bind(Json(s))
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -119,7 +147,7 @@ impl Tx<'_> {
                 .await?;
         }
         let n: (i64,) = on_tx!(self, c => {
-            sqlx::query_as(
+            crate::sql::query_as(
                 "SELECT count(*) FROM copyright_use u JOIN borrow_request r ON r.request_id = u.request_id
                  WHERE u.library_id = $1 AND u.journal_key = $2 AND u.use_year = $3 AND u.counted
                    AND r.state <> $4 AND r.state <> $5",
@@ -129,7 +157,7 @@ impl Tx<'_> {
             .bind(use_year)
             .bind(a)
             .bind(b)
-            .fetch_one(&mut **c)
+            .fetch_one(&mut *c)
             .await?
         });
         Ok(n.0)
@@ -137,7 +165,7 @@ impl Tx<'_> {
 
     pub async fn insert_copyright_use(&mut self, u: &CopyrightUse) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO copyright_use (request_id, library_id, journal_key, journal_title, issn, pub_year, use_year, counted, earlier, clearance, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
@@ -152,7 +180,7 @@ impl Tx<'_> {
             .bind(u.earlier)
             .bind(&u.clearance)
             .bind(u.created_at)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -161,9 +189,9 @@ impl Tx<'_> {
     pub async fn copyright_use(&mut self, request_id: &str) -> Result<Option<CopyrightUse>> {
         let sql = format!("SELECT {USE_COLUMNS} FROM copyright_use WHERE request_id = $1");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, CopyrightUse>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<CopyrightUse>(sqlx::AssertSqlSafe(sql))
                 .bind(request_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)
@@ -172,7 +200,7 @@ impl Tx<'_> {
     /// Record how staff cleared a copy.
     pub async fn clear_copyright(&mut self, u: &CopyrightUse) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE copyright_use SET clearance = $2, cleared_by = $3, cleared_at = $4, clearance_note = $5,
                     royalty_minor = $6, royalty_currency = $7
                  WHERE request_id = $1",
@@ -184,7 +212,7 @@ impl Tx<'_> {
             .bind(&u.clearance_note)
             .bind(u.royalty_minor)
             .bind(&u.royalty_currency)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -200,7 +228,7 @@ impl Tx<'_> {
     ) -> Result<()> {
         for k in keys {
             on_tx!(self, c => {
-                sqlx::query(
+                crate::sql::query(
                     "INSERT INTO request_match_key (library_id, match_key, request_id, created_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
                 )
@@ -208,7 +236,7 @@ impl Tx<'_> {
                 .bind(k)
                 .bind(request_id)
                 .bind(now)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
             });
         }
@@ -238,21 +266,21 @@ impl Tx<'_> {
             marks = marks.join(", ")
         );
         let rows = on_tx!(self, c => {
-            let mut q = sqlx::query_as::<_, BorrowRequest>(sqlx::AssertSqlSafe(sql))
+            let mut q = crate::sql::query_as::<BorrowRequest>(sqlx::AssertSqlSafe(sql))
                 .bind(library_id)
                 .bind(since)
                 .bind(MAX_CANDIDATES);
             for k in keys {
                 q = q.bind(k);
             }
-            q.fetch_all(&mut **c).await?
+            q.fetch_all(&mut *c).await?
         });
         Ok(rows)
     }
 
     pub async fn insert_duplicate(&mut self, d: &Duplicate) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO request_duplicate (request_id, library_id, earlier_request_id, matched_by, score_percent, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -262,7 +290,7 @@ impl Tx<'_> {
             .bind(&d.matched_by)
             .bind(d.score_percent)
             .bind(d.created_at)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -271,9 +299,9 @@ impl Tx<'_> {
     pub async fn duplicate_of(&mut self, request_id: &str) -> Result<Option<Duplicate>> {
         let sql = format!("SELECT {DUP_COLUMNS} FROM request_duplicate WHERE request_id = $1");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, Duplicate>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<Duplicate>(sqlx::AssertSqlSafe(sql))
                 .bind(request_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)

@@ -22,6 +22,20 @@ pub struct LibraryRow {
     pub created_at: OffsetDateTime,
 }
 
+crate::sql::lite_row!(LibraryRow {
+    library_id,
+    agency_type,
+    agency_value,
+    name_en,
+    name_zh,
+    kind,
+    region,
+    address,
+    hub_id,
+    closed_days,
+    created_at
+});
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PolicyRow {
     pub library_id: String,
@@ -45,6 +59,22 @@ pub struct UserRow {
     pub locale: String,
     pub created_at: OffsetDateTime,
 }
+
+crate::sql::lite_row!(UserRow {
+    user_id,
+    library_id,
+    username,
+    display_name,
+    email,
+    password_hash,
+    kind,
+    patron_type,
+    department,
+    roles,
+    status,
+    locale,
+    created_at
+});
 
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -173,7 +203,7 @@ impl Tx<'_> {
     pub async fn insert_library(&mut self, lib: &LibraryRow) -> Result<()> {
         self.directory.clear();
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO library (library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
@@ -188,7 +218,7 @@ impl Tx<'_> {
             .bind(&lib.hub_id)
             .bind(&lib.closed_days)
             .bind(lib.created_at)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -207,24 +237,24 @@ impl Tx<'_> {
         // replaced by hand rather than by ON CONFLICT.
         on_tx!(self, c => {
             if partner.is_none() {
-                sqlx::query("DELETE FROM partner_policy WHERE library_id = $1 AND partner_id IS NULL")
+                crate::sql::query("DELETE FROM partner_policy WHERE library_id = $1 AND partner_id IS NULL")
                     .bind(library)
-                    .execute(&mut **c)
+                    .execute(&mut *c)
                     .await?;
-                sqlx::query("INSERT INTO partner_policy (library_id, partner_id, policy) VALUES ($1, NULL, $2)")
+                crate::sql::query("INSERT INTO partner_policy (library_id, partner_id, policy) VALUES ($1, NULL, $2)")
                     .bind(library)
                     .bind(json)
-                    .execute(&mut **c)
+                    .execute(&mut *c)
                     .await?;
             } else {
-                sqlx::query(
+                crate::sql::query(
                     "INSERT INTO partner_policy (library_id, partner_id, policy) VALUES ($1, $2, $3)
                      ON CONFLICT (library_id, partner_id) DO UPDATE SET policy = excluded.policy",
                 )
                 .bind(library)
                 .bind(partner)
                 .bind(json)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
             }
         });
@@ -233,7 +263,7 @@ impl Tx<'_> {
 
     pub async fn insert_user(&mut self, u: &NewUser, now: OffsetDateTime) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO app_user (user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
@@ -250,7 +280,7 @@ impl Tx<'_> {
             .bind(&u.status)
             .bind(&u.locale)
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -264,12 +294,12 @@ impl Tx<'_> {
         expires_at: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query("INSERT INTO api_token (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            crate::sql::query("INSERT INTO api_token (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
                 .bind(token_hash)
                 .bind(user_id)
                 .bind(now)
                 .bind(expires_at)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
         });
         Ok(())
@@ -277,10 +307,10 @@ impl Tx<'_> {
 
     pub async fn revoke_token(&mut self, token_hash: &str, now: OffsetDateTime) -> Result<bool> {
         let n = on_tx!(self, c => {
-            sqlx::query("UPDATE api_token SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
+            crate::sql::query("UPDATE api_token SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
                 .bind(token_hash)
                 .bind(now)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?
                 .rows_affected()
         });
@@ -294,11 +324,11 @@ impl Tx<'_> {
         status: &str,
     ) -> Result<()> {
         let n = on_tx!(self, c => {
-            sqlx::query("UPDATE app_user SET status = $3 WHERE library_id = $1 AND user_id = $2")
+            crate::sql::query("UPDATE app_user SET status = $3 WHERE library_id = $1 AND user_id = $2")
                 .bind(library)
                 .bind(user_id)
                 .bind(status)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?
                 .rows_affected()
         });
@@ -317,11 +347,11 @@ impl Tx<'_> {
         roles: &str,
     ) -> Result<()> {
         let n = on_tx!(self, c => {
-            sqlx::query("UPDATE app_user SET roles = $3 WHERE library_id = $1 AND user_id = $2")
+            crate::sql::query("UPDATE app_user SET roles = $3 WHERE library_id = $1 AND user_id = $2")
                 .bind(library)
                 .bind(user_id)
                 .bind(roles)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?
                 .rows_affected()
         });
@@ -344,10 +374,10 @@ impl Tx<'_> {
             "SELECT {LIBRARY_COLUMNS} FROM library WHERE upper(agency_type) = upper($1) AND agency_value = $2"
         );
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<LibraryRow>(sqlx::AssertSqlSafe(sql))
                 .bind(agency_type)
                 .bind(value)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         self.directory
@@ -361,9 +391,9 @@ impl Tx<'_> {
         }
         let sql = format!("SELECT {LIBRARY_COLUMNS} FROM library WHERE library_id = $1");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, LibraryRow>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<LibraryRow>(sqlx::AssertSqlSafe(sql))
                 .bind(library_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         let row = row.ok_or(StoreError::NotFound)?;
@@ -375,9 +405,9 @@ impl Tx<'_> {
     pub async fn user_by_id(&mut self, user_id: &str) -> Result<Option<UserRow>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM app_user WHERE user_id = $1");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<UserRow>(sqlx::AssertSqlSafe(sql))
                 .bind(user_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)
@@ -393,13 +423,13 @@ impl Tx<'_> {
             return Ok(hit);
         }
         let row: Option<(Json<PartnerPolicy>,)> = on_tx!(self, c => {
-            sqlx::query_as(
+            crate::sql::query_as(
                 "SELECT policy FROM partner_policy WHERE library_id = $1 AND (partner_id = $2 OR partner_id IS NULL)
                  ORDER BY partner_id IS NULL LIMIT 1",
             )
             .bind(lender)
             .bind(borrower)
-            .fetch_optional(&mut **c)
+            .fetch_optional(&mut *c)
             .await?
         });
         let policy = row.map(|r| r.0.0);
@@ -556,9 +586,9 @@ impl Tx<'_> {
     pub async fn upsert_library(&mut self, lib: &LibraryRow) -> Result<bool> {
         self.directory.clear();
         let exists: Option<(String,)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT library_id FROM library WHERE library_id = $1")
+            crate::sql::query_as("SELECT library_id FROM library WHERE library_id = $1")
                 .bind(&lib.library_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         if exists.is_none() {
@@ -566,7 +596,7 @@ impl Tx<'_> {
             return Ok(true);
         }
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE library SET agency_type = $2, agency_value = $3, name_en = $4, name_zh = $5, kind = $6,
                         region = $7, address = $8, hub_id = $9, closed_days = $10
                  WHERE library_id = $1",
@@ -581,7 +611,7 @@ impl Tx<'_> {
             .bind(&lib.address)
             .bind(&lib.hub_id)
             .bind(&lib.closed_days)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(false)

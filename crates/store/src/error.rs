@@ -19,6 +19,8 @@ pub enum StoreError {
     Closed,
     #[error("database: {0}")]
     Database(#[source] Arc<sqlx::Error>),
+    #[error("database: {0}")]
+    Sqlite(#[source] Arc<rusqlite::Error>),
     #[error("migration: {0}")]
     Migrate(#[source] Arc<sqlx::migrate::MigrateError>),
 }

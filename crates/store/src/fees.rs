@@ -27,6 +27,21 @@ pub struct FeeRow {
     pub kind: String,
 }
 
+crate::sql::lite_row!(FeeRow {
+    fee_transaction_id,
+    lender_id,
+    borrower_id,
+    lend_request_id,
+    borrow_request_id,
+    service,
+    amount_minor,
+    currency,
+    basis,
+    occurred_at,
+    month,
+    kind
+});
+
 const FEE_COLUMNS: &str = "fee_transaction_id, lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind";
 
 /// A charge about to be recorded; its month and kind are decided by the store.
@@ -61,6 +76,15 @@ pub struct SettlementRow {
     pub charges: i64,
     pub corrections: i64,
 }
+
+crate::sql::lite_row!(SettlementRow {
+    month,
+    mode,
+    closed_at,
+    closed_by,
+    charges,
+    corrections
+});
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct LineRow {
@@ -212,14 +236,14 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO fee_schedule (library_id, schedule, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (library_id) DO UPDATE SET schedule = excluded.schedule, updated_at = excluded.updated_at",
             )
             .bind(library_id)
             .bind(sqlx::types::Json(s))
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -227,9 +251,9 @@ impl Tx<'_> {
 
     pub async fn fee_schedule(&mut self, library_id: &str) -> Result<Option<FeeSchedule>> {
         let row: Option<(sqlx::types::Json<FeeSchedule>,)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT schedule FROM fee_schedule WHERE library_id = $1")
+            crate::sql::query_as("SELECT schedule FROM fee_schedule WHERE library_id = $1")
                 .bind(library_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row.map(|r| schedule_from(r.0)))
@@ -237,9 +261,9 @@ impl Tx<'_> {
 
     async fn closed_months_from(&mut self, from: &str) -> Result<Vec<Month>> {
         let rows: Vec<(String,)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT month FROM settlement WHERE month >= $1 ORDER BY month")
+            crate::sql::query_as("SELECT month FROM settlement WHERE month >= $1 ORDER BY month")
                 .bind(from)
-                .fetch_all(&mut **c)
+                .fetch_all(&mut *c)
                 .await?
         });
         rows.into_iter()
@@ -254,9 +278,9 @@ impl Tx<'_> {
     pub async fn record_fee(&mut self, f: &NewFee) -> Result<FeeRow> {
         if self.is_postgres() {
             on_tx!(self, c => {
-                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                crate::sql::query("SELECT pg_advisory_xact_lock_shared($1)")
                     .bind(FEE_LOCK)
-                    .execute(&mut **c)
+                    .execute(&mut *c)
                     .await?;
             });
         }
@@ -273,7 +297,7 @@ impl Tx<'_> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {FEE_COLUMNS}"
         );
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, FeeRow>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<FeeRow>(sqlx::AssertSqlSafe(sql))
                 .bind(&load.fee.lender_id)
                 .bind(&load.fee.borrower_id)
                 .bind(&load.fee.lend_request_id)
@@ -285,7 +309,7 @@ impl Tx<'_> {
                 .bind(load.fee.occurred_at)
                 .bind(&load.month)
                 .bind(load.kind)
-                .fetch_one(&mut **c)
+                .fetch_one(&mut *c)
                 .await?
         });
         Ok(row)
@@ -319,7 +343,7 @@ impl Tx<'_> {
                 ));
             }
             on_tx!(self, c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql.clone()));
                 for r in chunk {
                     q = q
                         .bind(&r.fee.lender_id)
@@ -334,7 +358,7 @@ impl Tx<'_> {
                         .bind(&r.month)
                         .bind(r.kind);
                 }
-                q.execute(&mut **c).await?;
+                q.execute(&mut *c).await?;
             });
         }
         Ok(())
@@ -345,9 +369,9 @@ impl Tx<'_> {
     pub async fn lock_fees_for_closing(&mut self) -> Result<()> {
         if self.is_postgres() {
             on_tx!(self, c => {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                crate::sql::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(FEE_LOCK)
-                    .execute(&mut **c)
+                    .execute(&mut *c)
                     .await?;
             });
         }
@@ -356,11 +380,11 @@ impl Tx<'_> {
 
     pub async fn settlement_head(&mut self, month: &str) -> Result<Option<SettlementRow>> {
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, SettlementRow>(
+            crate::sql::query_as::<SettlementRow>(
                 "SELECT month, mode, closed_at, closed_by, charges, corrections FROM settlement WHERE month = $1",
             )
             .bind(month)
-            .fetch_optional(&mut **c)
+            .fetch_optional(&mut *c)
             .await?
         });
         Ok(row)
@@ -368,7 +392,7 @@ impl Tx<'_> {
 
     pub async fn fee_pair_totals(&mut self, month: &str) -> Result<Vec<PairTotal>> {
         let rows = on_tx!(self, c => {
-            sqlx::query_as(PAIR_TOTALS_SQL).bind(month).fetch_all(&mut **c).await?
+            crate::sql::query_as(PAIR_TOTALS_SQL).bind(month).fetch_all(&mut *c).await?
         });
         Ok(pair_totals(rows))
     }
@@ -376,9 +400,9 @@ impl Tx<'_> {
     /// How many of a month's rows are corrections.
     pub async fn fee_corrections(&mut self, month: &str) -> Result<i64> {
         let (n,): (i64,) = on_tx!(self, c => {
-            sqlx::query_as("SELECT COUNT(*) FROM fee_transaction WHERE month = $1 AND kind = 'correction'")
+            crate::sql::query_as("SELECT COUNT(*) FROM fee_transaction WHERE month = $1 AND kind = 'correction'")
                 .bind(month)
-                .fetch_one(&mut **c)
+                .fetch_one(&mut *c)
                 .await?
         });
         Ok(n)
@@ -391,7 +415,7 @@ impl Tx<'_> {
         positions: &[Position],
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO settlement (month, mode, closed_at, closed_by, charges, corrections)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -401,12 +425,12 @@ impl Tx<'_> {
             .bind(&head.closed_by)
             .bind(head.charges)
             .bind(head.corrections)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         for p in positions {
             on_tx!(self, c => {
-                sqlx::query(
+                crate::sql::query(
                     "INSERT INTO settlement_line (month, library_id, counterparty_id, currency, receivable_minor, payable_minor, net_minor, charges)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
@@ -418,7 +442,7 @@ impl Tx<'_> {
                 .bind(p.payable)
                 .bind(p.net)
                 .bind(p.charges)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
             });
         }

@@ -23,6 +23,20 @@ pub struct StoredFile {
     pub purged_at: Option<OffsetDateTime>,
 }
 
+crate::sql::lite_row!(StoredFile {
+    file_id,
+    library_id,
+    lend_request_id,
+    filename,
+    content_type,
+    size_bytes,
+    sha256,
+    storage_key,
+    fetch_token_hash,
+    created_at,
+    purged_at
+});
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryLink {
     pub link_id: String,
@@ -38,13 +52,27 @@ pub struct DeliveryLink {
     pub created_at: OffsetDateTime,
 }
 
+crate::sql::lite_row!(DeliveryLink {
+    link_id,
+    token_hash,
+    library_id,
+    borrow_request_id,
+    patron_id,
+    file_id,
+    max_views,
+    views,
+    expires_at,
+    revoked_at,
+    created_at
+});
+
 const FILE_COLUMNS: &str = "file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at, purged_at";
 const LINK_COLUMNS: &str = "link_id, token_hash, library_id, borrow_request_id, patron_id, file_id, max_views, views, expires_at, revoked_at, created_at";
 
 impl Tx<'_> {
     pub async fn insert_file(&mut self, f: &StoredFile) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO stored_file (file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
@@ -58,7 +86,7 @@ impl Tx<'_> {
             .bind(&f.storage_key)
             .bind(&f.fetch_token_hash)
             .bind(f.created_at)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -67,9 +95,9 @@ impl Tx<'_> {
     pub async fn file(&mut self, file_id: &str) -> Result<Option<StoredFile>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM stored_file WHERE file_id = $1");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, StoredFile>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<StoredFile>(sqlx::AssertSqlSafe(sql))
                 .bind(file_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)
@@ -78,10 +106,10 @@ impl Tx<'_> {
     /// Give the file a new fetch key (its hash): the address sent to the borrowing library.
     pub async fn set_fetch_token(&mut self, file_id: &str, token_hash: &str) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query("UPDATE stored_file SET fetch_token_hash = $2 WHERE file_id = $1")
+            crate::sql::query("UPDATE stored_file SET fetch_token_hash = $2 WHERE file_id = $1")
                 .bind(file_id)
                 .bind(token_hash)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
         });
         Ok(())
@@ -96,13 +124,13 @@ impl Tx<'_> {
         file_id: Option<&str>,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE borrow_request SET document_url = COALESCE($2, document_url), document_file_id = COALESCE($3, document_file_id) WHERE request_id = $1",
             )
             .bind(request_id)
             .bind(url)
             .bind(file_id)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -114,9 +142,9 @@ impl Tx<'_> {
         request_id: &str,
     ) -> Result<(Option<String>, Option<String>)> {
         let row: Option<(Option<String>, Option<String>)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT document_url, document_file_id FROM borrow_request WHERE request_id = $1")
+            crate::sql::query_as("SELECT document_url, document_file_id FROM borrow_request WHERE request_id = $1")
                 .bind(request_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row.unwrap_or((None, None)))
@@ -124,7 +152,7 @@ impl Tx<'_> {
 
     pub async fn insert_delivery_link(&mut self, l: &DeliveryLink) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO delivery_link (link_id, token_hash, library_id, borrow_request_id, patron_id, file_id, max_views, views, expires_at, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
             )
@@ -137,7 +165,7 @@ impl Tx<'_> {
             .bind(l.max_views)
             .bind(l.expires_at)
             .bind(l.created_at)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -150,10 +178,10 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<u64> {
         let n = on_tx!(self, c => {
-            sqlx::query("UPDATE delivery_link SET revoked_at = $2 WHERE borrow_request_id = $1 AND revoked_at IS NULL")
+            crate::sql::query("UPDATE delivery_link SET revoked_at = $2 WHERE borrow_request_id = $1 AND revoked_at IS NULL")
                 .bind(request_id)
                 .bind(now)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?
                 .rows_affected()
         });
@@ -174,9 +202,9 @@ impl Tx<'_> {
             "SELECT {LINK_COLUMNS} FROM delivery_link WHERE borrow_request_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC LIMIT 1{lock}"
         );
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, DeliveryLink>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<DeliveryLink>(sqlx::AssertSqlSafe(sql))
                 .bind(request_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)
@@ -194,9 +222,9 @@ impl Tx<'_> {
         };
         let sql = format!("SELECT {LINK_COLUMNS} FROM delivery_link WHERE token_hash = $1{lock}");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, DeliveryLink>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<DeliveryLink>(sqlx::AssertSqlSafe(sql))
                 .bind(token_hash)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)
@@ -204,9 +232,9 @@ impl Tx<'_> {
 
     pub async fn count_delivery_view(&mut self, link_id: &str) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query("UPDATE delivery_link SET views = views + 1 WHERE link_id = $1")
+            crate::sql::query("UPDATE delivery_link SET views = views + 1 WHERE link_id = $1")
                 .bind(link_id)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
         });
         Ok(())
@@ -214,10 +242,10 @@ impl Tx<'_> {
 
     pub async fn mark_file_purged(&mut self, file_id: &str, now: OffsetDateTime) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query("UPDATE stored_file SET purged_at = $2 WHERE file_id = $1")
+            crate::sql::query("UPDATE stored_file SET purged_at = $2 WHERE file_id = $1")
                 .bind(file_id)
                 .bind(now)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
         });
         Ok(())
@@ -311,9 +339,9 @@ impl Tx<'_> {
         library_id: &str,
     ) -> Result<Option<domain::library::DeliverySettings>> {
         let row: Option<(sqlx::types::Json<domain::library::DeliverySettings>,)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT settings FROM delivery_settings WHERE library_id = $1")
+            crate::sql::query_as("SELECT settings FROM delivery_settings WHERE library_id = $1")
                 .bind(library_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row.map(|r| r.0.0))
@@ -326,14 +354,14 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO delivery_settings (library_id, settings, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (library_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
             )
             .bind(library_id)
             .bind(sqlx::types::Json(s))
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())

@@ -30,6 +30,14 @@ pub struct DigestItem {
     pub created_at: OffsetDateTime,
 }
 
+crate::sql::lite_row!(DigestItem {
+    letter_digest_id,
+    library_id,
+    user_id,
+    payload,
+    created_at
+});
+
 /// One background job as last run.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRun {
@@ -170,7 +178,7 @@ impl Store {
 impl Tx<'_> {
     pub async fn set_letter_template(&mut self, t: &LetterTemplateRow) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO letter_template (library_id, kind, locale, subject, body, updated_by, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (library_id, kind, locale) DO UPDATE SET subject = excluded.subject,
@@ -183,7 +191,7 @@ impl Tx<'_> {
             .bind(&t.body)
             .bind(&t.updated_by)
             .bind(t.updated_at)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -197,9 +205,9 @@ impl Tx<'_> {
         locale: &str,
     ) -> Result<bool> {
         let n = on_tx!(self, c => {
-            sqlx::query("DELETE FROM letter_template WHERE library_id = $1 AND kind = $2 AND locale = $3")
+            crate::sql::query("DELETE FROM letter_template WHERE library_id = $1 AND kind = $2 AND locale = $3")
                 .bind(library_id).bind(kind).bind(locale)
-                .execute(&mut **c).await?.rows_affected()
+                .execute(&mut *c).await?.rows_affected()
         });
         Ok(n > 0)
     }
@@ -211,14 +219,14 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO letter_settings (library_id, settings, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (library_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
             )
             .bind(library_id)
             .bind(Json(s))
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -232,12 +240,12 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO letter_preference (user_id, kind, delivery, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (user_id, kind) DO UPDATE SET delivery = excluded.delivery, updated_at = excluded.updated_at",
             )
             .bind(user_id).bind(kind).bind(delivery).bind(now)
-            .execute(&mut **c).await?;
+            .execute(&mut *c).await?;
         });
         Ok(())
     }
@@ -252,12 +260,12 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<bool> {
         let n = on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO letter_reminder (request_id, kind, due_date, queued_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (request_id, kind, due_date) DO NOTHING",
             )
             .bind(request_id).bind(kind).bind(due_date).bind(now)
-            .execute(&mut **c).await?.rows_affected()
+            .execute(&mut *c).await?.rows_affected()
         });
         Ok(n > 0)
     }
@@ -270,11 +278,11 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO letter_digest (library_id, user_id, payload, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(library_id).bind(user_id).bind(payload).bind(now)
-            .execute(&mut **c).await?;
+            .execute(&mut *c).await?;
         });
         Ok(())
     }
@@ -297,9 +305,9 @@ impl Tx<'_> {
              RETURNING letter_digest_id, library_id, user_id, payload, created_at"
         );
         let mut rows = on_tx!(self, c => {
-            sqlx::query_as::<_, DigestItem>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<DigestItem>(sqlx::AssertSqlSafe(sql))
                 .bind(user_id).bind(now)
-                .fetch_all(&mut **c).await?
+                .fetch_all(&mut *c).await?
         });
         rows.sort_by_key(|r| r.letter_digest_id);
         Ok(rows)
@@ -313,11 +321,11 @@ impl Tx<'_> {
         expires_at: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO password_reset (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(token_hash).bind(user_id).bind(now).bind(expires_at)
-            .execute(&mut **c).await?;
+            .execute(&mut *c).await?;
         });
         Ok(())
     }
@@ -330,18 +338,18 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<Option<String>> {
         let user: Option<(String,)> = on_tx!(self, c => {
-            sqlx::query_as(
+            crate::sql::query_as(
                 "UPDATE password_reset SET used_at = $2
                  WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
             )
             .bind(token_hash).bind(now)
-            .fetch_optional(&mut **c).await?
+            .fetch_optional(&mut *c).await?
         });
         if let Some((uid,)) = &user {
             on_tx!(self, c => {
-                sqlx::query("UPDATE password_reset SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
+                crate::sql::query("UPDATE password_reset SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL")
                     .bind(uid).bind(now)
-                    .execute(&mut **c).await?;
+                    .execute(&mut *c).await?;
             });
         }
         Ok(user.map(|u| u.0))
@@ -355,12 +363,12 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<u64> {
         let n = on_tx!(self, c => {
-            sqlx::query("UPDATE app_user SET password_hash = $2 WHERE user_id = $1")
+            crate::sql::query("UPDATE app_user SET password_hash = $2 WHERE user_id = $1")
                 .bind(user_id).bind(password_hash)
-                .execute(&mut **c).await?;
-            sqlx::query("UPDATE api_token SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .execute(&mut *c).await?;
+            crate::sql::query("UPDATE api_token SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
                 .bind(user_id).bind(now)
-                .execute(&mut **c).await?.rows_affected()
+                .execute(&mut *c).await?.rows_affected()
         });
         Ok(n)
     }
@@ -376,15 +384,15 @@ impl Tx<'_> {
         scheduled: bool,
     ) -> Result<bool> {
         let n = on_tx!(self, c => {
-            sqlx::query("INSERT INTO job_run (job, failures) VALUES ($1, 0) ON CONFLICT (job) DO NOTHING")
-                .bind(job).execute(&mut **c).await?;
-            sqlx::query(
+            crate::sql::query("INSERT INTO job_run (job, failures) VALUES ($1, 0) ON CONFLICT (job) DO NOTHING")
+                .bind(job).execute(&mut *c).await?;
+            crate::sql::query(
                 "UPDATE job_run SET last_start = $2, lease_until = $3
                  WHERE job = $1 AND (lease_until IS NULL OR lease_until <= $2)
                    AND ($4 = FALSE OR next_run IS NULL OR next_run <= $2)",
             )
             .bind(job).bind(now).bind(lease_until).bind(scheduled)
-            .execute(&mut **c).await?.rows_affected()
+            .execute(&mut *c).await?.rows_affected()
         });
         Ok(n > 0)
     }
@@ -402,14 +410,14 @@ impl Tx<'_> {
             Err(e) => (None, Some(e)),
         };
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE job_run SET last_end = $2, last_result = COALESCE($3, 'failed'), last_error = $4,
                    failures = CASE WHEN $4 IS NULL THEN 0 ELSE failures + 1 END,
                    next_run = $5, lease_until = NULL
                  WHERE job = $1",
             )
             .bind(job).bind(now).bind(summary).bind(error).bind(next_run)
-            .execute(&mut **c).await?;
+            .execute(&mut *c).await?;
         });
         Ok(())
     }

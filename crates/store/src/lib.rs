@@ -18,6 +18,7 @@ mod peer;
 mod queue;
 mod request;
 mod routing;
+mod sql;
 mod stats;
 mod writer;
 
@@ -29,7 +30,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, PgConnection, PgPool, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, PgConnection, PgPool, SqlitePool};
 use tokio::sync::Notify;
 
 pub use catalog::{
@@ -88,9 +89,10 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
-/// The connection of a write transaction.
+/// The connection of a write transaction: on SQLite the writer thread's own connection, used
+/// synchronously (see `sql`).
 pub(crate) enum Conn<'c> {
-    Sqlite(&'c mut SqliteConnection),
+    Lite(&'c mut rusqlite::Connection),
     Postgres(&'c mut PgConnection),
 }
 
@@ -163,10 +165,7 @@ impl<'c> Tx<'c> {
 
     /// Run transaction-control statements built from a closed list of names (never data).
     async fn control(&mut self, sql: String) -> Result<()> {
-        on_tx!(self, c => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **c).await?;
-        });
-        Ok(())
+        sql::batch(&mut self.conn, &sql).await
     }
 }
 
@@ -215,14 +214,13 @@ macro_rules! in_snapshot {
 }
 pub(crate) use in_snapshot;
 
-/// The same for a write transaction: `$c` is `&mut SqliteConnection` or `&mut PgConnection`.
+/// The connection of a write transaction as `$c` (a `&mut Conn`), for statements written with
+/// `sql::query` / `sql::query_as`, which run on either engine.
 macro_rules! on_tx {
-    ($tx:expr, $c:ident => $body:expr) => {
-        match &mut $tx.conn {
-            $crate::Conn::Sqlite($c) => $body,
-            $crate::Conn::Postgres($c) => $body,
-        }
-    };
+    ($tx:expr, $c:ident => $body:expr) => {{
+        let $c = &mut $tx.conn;
+        $body
+    }};
 }
 pub(crate) use on_tx;
 
@@ -297,6 +295,11 @@ impl Store {
             .log_statements(tracing::log::LevelFilter::Trace);
         let mut conn = opts.connect().await?;
         sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        {
+            use sqlx::Connection;
+            conn.close().await?;
+        }
+        let conn = writer::open_connection(path, config.sqlite_synchronous_full)?;
         let read = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(2))
             .connect_with(opts.read_only(true))
@@ -400,8 +403,8 @@ impl Store {
         self.write(|tx| {
             Box::pin(async move {
                 on_tx!(tx, c => {
-                    sqlx::query("CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-                        .execute(&mut **c).await?;
+                    crate::sql::query("CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+                        .execute(&mut *c).await?;
                 });
                 Ok::<_, StoreError>(())
             })
@@ -413,10 +416,10 @@ impl Store {
             self.write(move |tx| {
                 Box::pin(async move {
                     on_tx!(tx, c => {
-                        sqlx::query("INSERT INTO bench_commit (id, v) VALUES ($1, $2)")
+                        crate::sql::query("INSERT INTO bench_commit (id, v) VALUES ($1, $2)")
                             .bind(i64::from(i) + 1_000_000_000)
                             .bind(v)
-                            .execute(&mut **c).await?;
+                            .execute(&mut *c).await?;
                     });
                     Ok::<_, StoreError>(())
                 })
@@ -427,7 +430,7 @@ impl Store {
         self.write(|tx| {
             Box::pin(async move {
                 on_tx!(tx, c => {
-                    sqlx::query("DROP TABLE bench_commit").execute(&mut **c).await?;
+                    crate::sql::query("DROP TABLE bench_commit").execute(&mut *c).await?;
                 });
                 Ok::<_, StoreError>(())
             })

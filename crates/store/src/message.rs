@@ -65,10 +65,25 @@ pub struct OutboxRow {
     pub created_at: OffsetDateTime,
 }
 
+crate::sql::lite_row!(OutboxRow {
+    outbox_id,
+    library_id,
+    request_id,
+    side,
+    kind,
+    recipient,
+    payload,
+    status,
+    attempts,
+    next_attempt_at,
+    last_error,
+    created_at
+});
+
 impl Tx<'_> {
     pub async fn insert_event(&mut self, e: &NewEvent<'_>, at: OffsetDateTime) -> Result<i64> {
         let id: (i64,) = on_tx!(self, c => {
-            sqlx::query_as(
+            crate::sql::query_as(
                 "INSERT INTO request_event (library_id, side, request_id, at, actor_id, actor, action, from_state, to_state, note, message_id, data)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING event_id",
             )
@@ -84,7 +99,7 @@ impl Tx<'_> {
             .bind(e.note)
             .bind(e.message_id)
             .bind(e.data.as_ref().map(Json))
-            .fetch_one(&mut **c)
+            .fetch_one(&mut *c)
             .await?
         });
         Ok(id.0)
@@ -104,7 +119,7 @@ impl Tx<'_> {
     ) -> Result<i64> {
         let not_before = not_before.max(now);
         let id: (i64,) = on_tx!(self, c => {
-            sqlx::query_as(
+            crate::sql::query_as(
                 "INSERT INTO outbox (library_id, request_id, side, kind, recipient, payload, status, next_attempt_at, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING outbox_id",
             )
@@ -116,7 +131,7 @@ impl Tx<'_> {
             .bind(m.payload)
             .bind(not_before)
             .bind(now)
-            .fetch_one(&mut **c)
+            .fetch_one(&mut *c)
             .await?
         });
         // Only what may go at once can be delivered within this transaction.
@@ -140,13 +155,13 @@ impl Tx<'_> {
         outbox_id: i64,
     ) -> Result<bool> {
         let found: Option<(i64,)> = on_tx!(self, c => {
-            sqlx::query_as(
+            crate::sql::query_as(
                 "SELECT outbox_id FROM outbox WHERE status = 'pending' AND request_id = $1 AND recipient = $2 AND outbox_id < $3 LIMIT 1",
             )
             .bind(request_id)
             .bind(recipient)
             .bind(outbox_id)
-            .fetch_optional(&mut **c)
+            .fetch_optional(&mut *c)
             .await?
         });
         Ok(found.is_some())
@@ -177,11 +192,11 @@ impl Tx<'_> {
              RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
         );
         let mut rows = on_tx!(self, c => {
-            sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
                 .bind(now)
                 .bind(lease_until)
                 .bind(limit)
-                .fetch_all(&mut **c)
+                .fetch_all(&mut *c)
                 .await?
         });
         rows.sort_by_key(|r| r.outbox_id);
@@ -196,13 +211,13 @@ impl Tx<'_> {
         confirmation: &str,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, confirmation = $3 WHERE outbox_id = $1",
             )
             .bind(outbox_id)
             .bind(error)
             .bind(confirmation)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -217,14 +232,14 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<bool> {
         let n = on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $3
                  WHERE outbox_id = $1 AND library_id = $2 AND status IN ('dead', 'pending')",
             )
             .bind(outbox_id)
             .bind(library_id)
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?
             .rows_affected()
         });
@@ -239,14 +254,14 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, confirmation = $2, delivered_at = $3, last_error = NULL
                  WHERE outbox_id = $1",
             )
             .bind(outbox_id)
             .bind(confirmation)
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -260,13 +275,13 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE outbox SET status = 'skipped', last_error = $2, delivered_at = $3 WHERE outbox_id = $1",
             )
             .bind(outbox_id)
             .bind(why)
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -281,7 +296,7 @@ impl Tx<'_> {
         max_attempts: i64,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3,
                     status = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
                  WHERE outbox_id = $1",
@@ -290,7 +305,7 @@ impl Tx<'_> {
             .bind(error)
             .bind(next_attempt_at)
             .bind(max_attempts)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -299,10 +314,10 @@ impl Tx<'_> {
     /// The confirmation already given for this message, if it was seen before.
     pub async fn inbox_seen(&mut self, library_id: &str, key: &str) -> Result<Option<String>> {
         let row: Option<(String,)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT confirmation FROM inbox WHERE library_id = $1 AND message_key = $2")
+            crate::sql::query_as("SELECT confirmation FROM inbox WHERE library_id = $1 AND message_key = $2")
                 .bind(library_id)
                 .bind(key)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row.map(|r| r.0))
@@ -316,12 +331,12 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         on_tx!(self, c => {
-            sqlx::query("INSERT INTO inbox (library_id, message_key, received_at, confirmation) VALUES ($1, $2, $3, $4)")
+            crate::sql::query("INSERT INTO inbox (library_id, message_key, received_at, confirmation) VALUES ($1, $2, $3, $4)")
                 .bind(library_id)
                 .bind(key)
                 .bind(now)
                 .bind(confirmation)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?;
         });
         Ok(())

@@ -23,14 +23,14 @@ impl Tx<'_> {
     ) -> Result<()> {
         self.directory.clear();
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO peer (library_id, profile, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (library_id) DO UPDATE SET profile = excluded.profile, updated_at = excluded.updated_at",
             )
             .bind(library_id)
             .bind(Json(profile))
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -40,9 +40,9 @@ impl Tx<'_> {
     pub async fn delete_peer(&mut self, library_id: &str) -> Result<bool> {
         self.directory.clear();
         let n = on_tx!(self, c => {
-            sqlx::query("DELETE FROM peer WHERE library_id = $1")
+            crate::sql::query("DELETE FROM peer WHERE library_id = $1")
                 .bind(library_id)
-                .execute(&mut **c)
+                .execute(&mut *c)
                 .await?
                 .rows_affected()
         });
@@ -55,9 +55,9 @@ impl Tx<'_> {
             return Ok(hit);
         }
         let row: Option<(Json<PeerProfile>,)> = on_tx!(self, c => {
-            sqlx::query_as("SELECT profile FROM peer WHERE library_id = $1")
+            crate::sql::query_as("SELECT profile FROM peer WHERE library_id = $1")
                 .bind(library_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         let profile = row.map(|r| r.0.0);

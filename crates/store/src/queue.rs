@@ -553,7 +553,7 @@ impl Store {
                         sql.push_str(&format!("({})", marks.join(", ")));
                     }
                     let n = on_tx!(tx, c => {
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                         for r in chunk {
                             q = q
                                 .bind(r.request_id.clone())
@@ -573,7 +573,7 @@ impl Store {
                                 .bind(r.created_at)
                                 .bind(r.updated_at);
                         }
-                        q.execute(&mut **c).await?.rows_affected()
+                        q.execute(&mut *c).await?.rows_affected()
                     });
                     written += n;
                 }
@@ -600,7 +600,7 @@ impl Store {
                 self.write(|tx| {
                     Box::pin(async move {
                         on_tx!(tx, c => {
-                            sqlx::query("ANALYZE").execute(&mut **c).await?;
+                            crate::sql::query("ANALYZE").execute(&mut *c).await?;
                         });
                         Ok::<_, StoreError>(())
                     })

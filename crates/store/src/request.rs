@@ -40,6 +40,32 @@ pub struct BorrowRequest {
     pub version: i64,
 }
 
+crate::sql::lite_row!(BorrowRequest {
+    request_id,
+    library_id,
+    patron_id,
+    format,
+    state,
+    title,
+    citation,
+    rota,
+    lender_id,
+    lender_request_id,
+    send_seq,
+    lender_deadline,
+    due_date,
+    cancel_pending,
+    renew_pending,
+    overdue,
+    recalled,
+    retry_offer,
+    assignee_id,
+    created_by,
+    created_at,
+    updated_at,
+    version
+});
+
 #[derive(Debug, Clone)]
 pub struct NewBorrowRequest {
     pub request_id: String,
@@ -75,6 +101,28 @@ pub struct LendRequest {
     pub updated_at: OffsetDateTime,
     pub version: i64,
 }
+
+crate::sql::lite_row!(LendRequest {
+    request_id,
+    library_id,
+    borrower_agency,
+    borrower_id,
+    borrower_request_id,
+    format,
+    state,
+    title,
+    citation,
+    iso_version,
+    call_number,
+    barcode,
+    due_date,
+    renew_pending,
+    assignee_id,
+    needed_by,
+    created_at,
+    updated_at,
+    version
+});
 
 #[derive(Debug, Clone)]
 pub struct NewLendRequest {
@@ -174,7 +222,7 @@ impl Tx<'_> {
     ) -> Result<()> {
         let title = r.citation.title.clone().unwrap_or_default();
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO borrow_request (request_id, library_id, patron_id, format, state, title, citation, rota, created_by, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
             )
@@ -188,7 +236,7 @@ impl Tx<'_> {
             .bind(Json(&r.rota))
             .bind(&r.created_by)
             .bind(now)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -205,9 +253,9 @@ impl Tx<'_> {
         let sql =
             format!("SELECT {BORROW_COLUMNS} FROM borrow_request WHERE request_id = $1{lock}");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, BorrowRequest>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<BorrowRequest>(sqlx::AssertSqlSafe(sql))
                 .bind(request_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         row.ok_or(StoreError::NotFound)
@@ -220,7 +268,7 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         let n = on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE borrow_request SET state = $2, title = $3, citation = $4, rota = $5, lender_id = $6,
                     lender_request_id = $7, lender_deadline = $8, due_date = $9, cancel_pending = $10,
                     renew_pending = $11, overdue = $12, recalled = $13, updated_at = $14, send_seq = $16,
@@ -245,7 +293,7 @@ impl Tx<'_> {
             .bind(r.send_seq)
             .bind(&r.retry_offer)
             .bind(&r.assignee_id)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?
             .rows_affected()
         });
@@ -262,7 +310,7 @@ impl Tx<'_> {
     ) -> Result<()> {
         let title = r.citation.title.clone().unwrap_or_default();
         on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO lend_request (request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, needed_by, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)",
             )
@@ -280,7 +328,7 @@ impl Tx<'_> {
             .bind(&r.barcode)
             .bind(now)
             .bind(r.citation.need_by)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?;
         });
         Ok(())
@@ -294,9 +342,9 @@ impl Tx<'_> {
         };
         let sql = format!("SELECT {LEND_COLUMNS} FROM lend_request WHERE request_id = $1{lock}");
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<LendRequest>(sqlx::AssertSqlSafe(sql))
                 .bind(request_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         row.ok_or(StoreError::NotFound)
@@ -318,11 +366,11 @@ impl Tx<'_> {
             "SELECT {LEND_COLUMNS} FROM lend_request WHERE library_id = $1 AND borrower_agency = $2 AND borrower_request_id = $3{lock}"
         );
         let row = on_tx!(self, c => {
-            sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(sql))
+            crate::sql::query_as::<LendRequest>(sqlx::AssertSqlSafe(sql))
                 .bind(library_id)
                 .bind(borrower_agency)
                 .bind(borrower_request_id)
-                .fetch_optional(&mut **c)
+                .fetch_optional(&mut *c)
                 .await?
         });
         Ok(row)
@@ -334,7 +382,7 @@ impl Tx<'_> {
         now: OffsetDateTime,
     ) -> Result<()> {
         let n = on_tx!(self, c => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE lend_request SET state = $2, call_number = $3, barcode = $4, due_date = $5,
                     renew_pending = $6, assignee_id = $7, updated_at = $8, version = version + 1
                  WHERE request_id = $1 AND version = $9",
@@ -348,7 +396,7 @@ impl Tx<'_> {
             .bind(&r.assignee_id)
             .bind(now)
             .bind(r.version)
-            .execute(&mut **c)
+            .execute(&mut *c)
             .await?
             .rows_affected()
         });

@@ -1,10 +1,15 @@
-//! The SQLite writer: one connection, one task, group commit. Callers send closures; the task
-//! runs whatever has queued up inside one `BEGIN IMMEDIATE … COMMIT`, each closure under its own
-//! savepoint so one failing closure rolls back only its own writes. Results are handed back
-//! only after the commit, so nobody sees success for something that was not made durable.
+//! The SQLite writer: one connection, one thread, group commit. Callers send closures; the
+//! thread runs whatever has queued up inside one `BEGIN IMMEDIATE … COMMIT`, each closure under
+//! its own savepoint so one failing closure rolls back only its own writes. Results are handed
+//! back only after the commit, so nobody sees success for something that was not made durable.
+//!
+//! The connection is a plain SQLite connection used synchronously on the writer thread (see
+//! `sql`): a statement costs what SQLite needs for it, with no hand-off to another thread.
+
+use std::path::Path;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::{Executor, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use std::sync::Arc;
@@ -24,17 +29,36 @@ struct Ran {
 }
 
 type Job =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection, &'c Cache) -> BoxFuture<'c, Ran> + Send>;
+    Box<dyn for<'c> FnOnce(&'c mut rusqlite::Connection, &'c Cache) -> BoxFuture<'c, Ran> + Send>;
+
+/// The writer's connection to the database file (created and migrated already), with the
+/// store's durability and the statement cache sized for all of the store's statements.
+pub(crate) fn open_connection(
+    path: &str,
+    synchronous_full: bool,
+) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(Path::new(path))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(if synchronous_full {
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000;"
+    } else {
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000;"
+    })?;
+    conn.set_prepared_statement_cache_capacity(512);
+    Ok(conn)
+}
 
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Writer {
-    /// Starts the writer on a thread of its own. On the shared runtime its task would wait in
-    /// line behind request handlers after each of the many statements of a batch (every one a
-    /// round trip to the connection's worker thread); on its own thread it is woken at once.
-    pub(crate) fn start(conn: SqliteConnection, directory: Arc<Cache>) -> Result<Self, StoreError> {
+    /// Starts the writer on a thread of its own, so a batch never waits in line behind request
+    /// handlers on the shared runtime.
+    pub(crate) fn start(
+        conn: rusqlite::Connection,
+        directory: Arc<Cache>,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -54,10 +78,10 @@ impl Writer {
         F: for<'t> FnOnce(&'t mut Tx<'_>) -> TxFuture<'t, T, E> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |conn: &mut SqliteConnection, directory: &Cache| {
+        let job: Job = Box::new(move |conn: &mut rusqlite::Connection, directory: &Cache| {
             Box::pin(async move {
                 let out = {
-                    let mut t = Tx::new(Conn::Sqlite(conn), directory);
+                    let mut t = Tx::new(Conn::Lite(conn), directory);
                     f(&mut t).await
                 };
                 let ok = out.is_ok();
@@ -80,7 +104,7 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, directory: Arc<Cache>, mut rx: mpsc::Receiver<Job>) {
+async fn run(mut conn: rusqlite::Connection, directory: Arc<Cache>, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -96,10 +120,8 @@ async fn run(mut conn: SqliteConnection, directory: Arc<Cache>, mut rx: mpsc::Re
     }
 }
 
-async fn run_batch(conn: &mut SqliteConnection, directory: &Cache, batch: &mut Vec<Job>) {
-    // Each closure runs under its own savepoint. The statements between two closures go in one
-    // call ("RELEASE job; SAVEPOINT job"): every call to the connection is a round trip to its
-    // worker thread, and those round trips are what a busy writer spends its time on.
+async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &mut Vec<Job>) {
+    // Each closure runs under its own savepoint.
     let single = batch.len() == 1;
     let mut reports: Vec<Box<dyn FnOnce(Option<StoreError>) + Send>> =
         Vec::with_capacity(batch.len());
@@ -111,11 +133,11 @@ async fn run_batch(conn: &mut SqliteConnection, directory: &Cache, batch: &mut V
             (_, _, true) => "RELEASE job; SAVEPOINT job",
             (_, _, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
         };
-        if let Err(e) = conn.execute(before).await {
+        if let Err(e) = conn.execute_batch(before) {
             tracing::error!(error = %e, "could not begin a write");
             // Nothing of this batch is committed: tell those that ran, drop the rest (their
             // callers get `Closed`).
-            let _ = conn.execute("ROLLBACK").await;
+            let _ = conn.execute_batch("ROLLBACK");
             let err = StoreError::from(e);
             for report in reports {
                 report(Some(err.clone()));
@@ -132,11 +154,11 @@ async fn run_batch(conn: &mut SqliteConnection, directory: &Cache, batch: &mut V
         (false, true) => "RELEASE job; COMMIT",
         (false, false) => "ROLLBACK TO job; RELEASE job; COMMIT",
     };
-    let commit_error = match conn.execute(end).await {
+    let commit_error = match conn.execute_batch(end) {
         Ok(_) => None,
         Err(e) => {
             tracing::error!(error = %e, "commit failed");
-            let _ = conn.execute("ROLLBACK").await;
+            let _ = conn.execute_batch("ROLLBACK");
             Some(StoreError::from(e))
         }
     };

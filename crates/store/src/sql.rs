@@ -1,0 +1,646 @@
+//! The query layer of write transactions: one way of writing a statement, its arguments and
+//! the rows it returns, run by whichever engine the transaction is on.
+//!
+//! On PostgreSQL a statement goes through sqlx as before. On SQLite the writer thread owns a
+//! plain SQLite connection and runs each statement right there, synchronously: with sqlx every
+//! statement was a round trip to the connection's own worker thread (two thread switches), and
+//! a busy writer spent most of its time waiting for those switches rather than in SQLite.
+//!
+//! Values are stored exactly as sqlx stores them on SQLite (times as RFC 3339 text, dates as
+//! `YYYY-MM-DD`, JSON as text, booleans as 0 / 1), so the read pool, which still uses sqlx,
+//! reads what the writer wrote.
+
+use std::marker::PhantomData;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::types::Json;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
+
+use crate::{Conn, Result, StoreError};
+
+/// The SQL text of a statement: a literal, or text built from a closed list of names (never
+/// from data; the caller marks it with `sqlx::AssertSqlSafe`).
+pub(crate) enum Sql {
+    Static(&'static str),
+    Built(String),
+}
+
+impl Sql {
+    fn as_str(&self) -> &str {
+        match self {
+            Sql::Static(s) => s,
+            Sql::Built(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for Sql {
+    fn from(s: &'static str) -> Self {
+        Sql::Static(s)
+    }
+}
+
+impl From<sqlx::AssertSqlSafe<String>> for Sql {
+    fn from(s: sqlx::AssertSqlSafe<String>) -> Self {
+        Sql::Built(s.0)
+    }
+}
+
+impl From<sqlx::AssertSqlSafe<&str>> for Sql {
+    fn from(s: sqlx::AssertSqlSafe<&str>) -> Self {
+        Sql::Built(s.0.to_owned())
+    }
+}
+
+/// The type of a NULL argument, which PostgreSQL needs to know.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Int,
+    Real,
+    Bool,
+    Text,
+    Time,
+    Date,
+    Json,
+    Blob,
+}
+
+/// One argument of a statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Null(Kind),
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(String),
+    Time(OffsetDateTime),
+    Date(Date),
+    /// Serialised JSON.
+    Json(String),
+    Blob(Vec<u8>),
+}
+
+/// A value that can be an argument. Implemented for the types the store binds, for `Option`
+/// of them (NULL) and for references to them.
+pub(crate) trait ToArg {
+    fn to_arg(&self) -> Arg;
+}
+
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn to_arg(&self) -> Arg {
+        (**self).to_arg()
+    }
+}
+
+/// A value type with a known kind, so `None` of it binds a typed NULL.
+pub(crate) trait Typed {
+    const KIND: Kind;
+}
+
+impl<T: ToArg + Typed> ToArg for Option<T> {
+    fn to_arg(&self) -> Arg {
+        match self {
+            Some(v) => v.to_arg(),
+            None => Arg::Null(T::KIND),
+        }
+    }
+}
+
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            fn to_arg(&self) -> Arg {
+                Arg::Int(i64::from(*self))
+            }
+        }
+        impl Typed for $t {
+            const KIND: Kind = Kind::Int;
+        }
+    )*};
+}
+int_arg!(i64, i32, i16, u32, u16, u8);
+
+impl ToArg for f64 {
+    fn to_arg(&self) -> Arg {
+        Arg::Real(*self)
+    }
+}
+impl Typed for f64 {
+    const KIND: Kind = Kind::Real;
+}
+
+impl ToArg for bool {
+    fn to_arg(&self) -> Arg {
+        Arg::Bool(*self)
+    }
+}
+impl Typed for bool {
+    const KIND: Kind = Kind::Bool;
+}
+
+impl ToArg for str {
+    fn to_arg(&self) -> Arg {
+        Arg::Text(self.to_owned())
+    }
+}
+impl ToArg for String {
+    fn to_arg(&self) -> Arg {
+        Arg::Text(self.clone())
+    }
+}
+impl Typed for String {
+    const KIND: Kind = Kind::Text;
+}
+impl Typed for str {
+    const KIND: Kind = Kind::Text;
+}
+impl<T: Typed + ?Sized> Typed for &T {
+    const KIND: Kind = T::KIND;
+}
+
+impl ToArg for OffsetDateTime {
+    fn to_arg(&self) -> Arg {
+        Arg::Time(*self)
+    }
+}
+impl Typed for OffsetDateTime {
+    const KIND: Kind = Kind::Time;
+}
+
+impl ToArg for Date {
+    fn to_arg(&self) -> Arg {
+        Arg::Date(*self)
+    }
+}
+impl Typed for Date {
+    const KIND: Kind = Kind::Date;
+}
+
+impl ToArg for Vec<u8> {
+    fn to_arg(&self) -> Arg {
+        Arg::Blob(self.clone())
+    }
+}
+impl ToArg for [u8] {
+    fn to_arg(&self) -> Arg {
+        Arg::Blob(self.to_vec())
+    }
+}
+impl Typed for Vec<u8> {
+    const KIND: Kind = Kind::Blob;
+}
+
+impl<T: serde::Serialize> ToArg for Json<T> {
+    fn to_arg(&self) -> Arg {
+        match serde_json::to_string(&self.0) {
+            Ok(s) => Arg::Json(s),
+            // Serialising the store's own types does not fail (no maps with non-string keys);
+            // should it, the statement stores NULL and the column's constraint says so.
+            Err(_) => Arg::Null(Kind::Json),
+        }
+    }
+}
+impl<T> Typed for Json<T> {
+    const KIND: Kind = Kind::Json;
+}
+
+/// JSON text bound as PostgreSQL `jsonb` (as sqlx binds `Json<T>`: version byte, then text).
+struct PgJson(String);
+
+impl sqlx::Type<Postgres> for PgJson {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_name("jsonb")
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for PgJson {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        buf.push(1);
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(sqlx::encode::IsNull::No)
+    }
+}
+
+fn bind_pg<'q>(
+    q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    a: Arg,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    match a {
+        Arg::Null(Kind::Int) => q.bind(None::<i64>),
+        Arg::Null(Kind::Real) => q.bind(None::<f64>),
+        Arg::Null(Kind::Bool) => q.bind(None::<bool>),
+        Arg::Null(Kind::Text) => q.bind(None::<String>),
+        Arg::Null(Kind::Time) => q.bind(None::<OffsetDateTime>),
+        Arg::Null(Kind::Date) => q.bind(None::<Date>),
+        Arg::Null(Kind::Json) => q.bind(None::<PgJson>),
+        Arg::Null(Kind::Blob) => q.bind(None::<Vec<u8>>),
+        Arg::Int(v) => q.bind(v),
+        Arg::Real(v) => q.bind(v),
+        Arg::Bool(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
+        Arg::Time(v) => q.bind(v),
+        Arg::Date(v) => q.bind(v),
+        Arg::Json(v) => q.bind(PgJson(v)),
+        Arg::Blob(v) => q.bind(v),
+    }
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let text = |s: String| ToSqlOutput::Owned(rusqlite::types::Value::Text(s));
+        Ok(match self {
+            Arg::Null(_) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Arg::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Arg::Real(v) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Arg::Bool(v) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*v))),
+            Arg::Text(v) | Arg::Json(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Arg::Time(v) => text(
+                v.format(&Rfc3339)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+            ),
+            Arg::Date(v) => text(
+                v.format(format_description!("[year]-[month]-[day]"))
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+            ),
+            Arg::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+        })
+    }
+}
+
+/// A statement with its arguments; `R` is the row type it returns.
+pub(crate) struct Query<R = ()> {
+    sql: Sql,
+    args: Vec<Arg>,
+    row: PhantomData<fn() -> R>,
+}
+
+/// A statement that returns no rows of interest.
+pub(crate) fn query(sql: impl Into<Sql>) -> Query<()> {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+        row: PhantomData,
+    }
+}
+
+/// A statement whose rows are read as `R` (a tuple, or a row struct).
+pub(crate) fn query_as<R>(sql: impl Into<Sql>) -> Query<R> {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+        row: PhantomData,
+    }
+}
+
+/// What a statement did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Done {
+    rows: u64,
+}
+
+impl Done {
+    pub(crate) fn rows_affected(&self) -> u64 {
+        self.rows
+    }
+}
+
+impl<R> Query<R> {
+    pub(crate) fn bind(mut self, v: impl ToArg) -> Self {
+        self.args.push(v.to_arg());
+        self
+    }
+
+    fn pg(&self) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+        let q = match &self.sql {
+            Sql::Static(s) => sqlx::query(*s),
+            Sql::Built(s) => sqlx::query(sqlx::AssertSqlSafe(s.clone())),
+        };
+        self.args.iter().cloned().fold(q, bind_pg)
+    }
+
+    pub(crate) async fn execute(self, conn: &mut Conn<'_>) -> Result<Done> {
+        match conn {
+            Conn::Lite(c) => {
+                lite_run(c, &self.sql, &self.args, |_| Ok(())).map(|(_, rows)| Done { rows })
+            }
+            Conn::Postgres(c) => {
+                let done = self.pg().execute(&mut **c).await?;
+                Ok(Done {
+                    rows: done.rows_affected(),
+                })
+            }
+        }
+    }
+}
+
+impl<R: Row> Query<R> {
+    pub(crate) async fn fetch_all(self, conn: &mut Conn<'_>) -> Result<Vec<R>> {
+        match conn {
+            Conn::Lite(c) => lite_run(c, &self.sql, &self.args, R::from_lite).map(|(rows, _)| rows),
+            Conn::Postgres(c) => {
+                let rows = self.pg().fetch_all(&mut **c).await?;
+                rows.iter()
+                    .map(|r| R::from_pg(r).map_err(StoreError::from))
+                    .collect()
+            }
+        }
+    }
+
+    pub(crate) async fn fetch_optional(self, conn: &mut Conn<'_>) -> Result<Option<R>> {
+        match conn {
+            Conn::Lite(c) => lite_first(c, &self.sql, &self.args),
+            Conn::Postgres(c) => {
+                let row = self.pg().fetch_optional(&mut **c).await?;
+                row.as_ref()
+                    .map(|r| R::from_pg(r).map_err(StoreError::from))
+                    .transpose()
+            }
+        }
+    }
+
+    pub(crate) async fn fetch_one(self, conn: &mut Conn<'_>) -> Result<R> {
+        self.fetch_optional(conn).await?.ok_or(StoreError::NotFound)
+    }
+}
+
+/// Run statements that take no arguments (transaction control), one after another.
+pub(crate) async fn batch(conn: &mut Conn<'_>, sql: &str) -> Result<()> {
+    match conn {
+        Conn::Lite(c) => c.execute_batch(sql).map_err(StoreError::from),
+        Conn::Postgres(c) => {
+            use sqlx::Executor;
+            c.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())))
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// Bind `args` to the statement's parameters. Statements number their parameters `$1`, `$2`,
+/// …, which SQLite takes as names, numbered in order of first use; so each parameter is bound
+/// by the number in its name, as sqlx does.
+fn lite_bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> rusqlite::Result<()> {
+    for i in 1..=stmt.parameter_count() {
+        let at = match stmt.parameter_name(i) {
+            Some(name) => name
+                .trim_start_matches(['$', '?', ':', '@'])
+                .parse::<usize>()
+                .unwrap_or(i),
+            None => i,
+        };
+        let Some(arg) = at.checked_sub(1).and_then(|k| args.get(k)) else {
+            return Err(rusqlite::Error::InvalidParameterCount(at, args.len()));
+        };
+        stmt.raw_bind_parameter(i, arg)?;
+    }
+    Ok(())
+}
+
+/// Run a statement to the end, reading each row with `read`; returns the rows and how many
+/// rows the statement changed.
+fn lite_run<T>(
+    c: &rusqlite::Connection,
+    sql: &Sql,
+    args: &[Arg],
+    mut read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<(Vec<T>, u64)> {
+    let mut stmt = c.prepare_cached(sql.as_str())?;
+    lite_bind(&mut stmt, args)?;
+    let mut out = Vec::new();
+    {
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            out.push(read(row)?);
+        }
+    }
+    drop(stmt);
+    Ok((out, c.changes()))
+}
+
+/// The first row of a statement, if any; the statement still runs to the end (a write with
+/// RETURNING finishes its work).
+fn lite_first<R: Row>(c: &rusqlite::Connection, sql: &Sql, args: &[Arg]) -> Result<Option<R>> {
+    let mut first = None;
+    lite_run(c, sql, args, |row| {
+        if first.is_none() {
+            first = Some(R::from_lite(row)?);
+        }
+        Ok(())
+    })?;
+    Ok(first)
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(f, msg)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::Conflict(msg.clone().unwrap_or_else(|| "unique".to_owned()))
+            }
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+            _ => StoreError::Sqlite(std::sync::Arc::new(e)),
+        }
+    }
+}
+
+/// A row read by a write transaction, on either engine.
+pub(crate) trait Row: Sized {
+    fn from_pg(row: &PgRow) -> std::result::Result<Self, sqlx::Error>;
+    fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// One column value read from SQLite, stored as sqlx stores it.
+pub(crate) trait LiteCol: Sized {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String>;
+}
+
+/// Read column `idx` of a SQLite row as `T`.
+pub(crate) fn col<T: LiteCol, I: rusqlite::RowIndex + Copy + std::fmt::Debug>(
+    row: &rusqlite::Row<'_>,
+    idx: I,
+) -> rusqlite::Result<T> {
+    let v = row.get_ref(idx)?;
+    T::lite(v).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            v.data_type(),
+            format!("column {idx:?}: {e}").into(),
+        )
+    })
+}
+
+fn text<'a>(v: ValueRef<'a>) -> std::result::Result<&'a str, String> {
+    match v {
+        ValueRef::Text(t) => std::str::from_utf8(t).map_err(|e| e.to_string()),
+        other => Err(format!("expected text, found {:?}", other.data_type())),
+    }
+}
+
+// Numbers and text are read as leniently as SQLite converts them (and sqlx reads them): a
+// REAL read as an integer is truncated, a number read as text is its decimal form.
+impl LiteCol for i64 {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Integer(i) => Ok(i),
+            #[allow(clippy::cast_possible_truncation)]
+            ValueRef::Real(r) => Ok(r as i64),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| "expected an integer, found text".to_owned()),
+            other => Err(format!(
+                "expected an integer, found {:?}",
+                other.data_type()
+            )),
+        }
+    }
+}
+
+impl LiteCol for i32 {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        i32::try_from(i64::lite(v)?).map_err(|e| e.to_string())
+    }
+}
+
+impl LiteCol for f64 {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Real(r) => Ok(r),
+            #[allow(clippy::cast_precision_loss)]
+            ValueRef::Integer(i) => Ok(i as f64),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| "expected a number, found text".to_owned()),
+            other => Err(format!("expected a number, found {:?}", other.data_type())),
+        }
+    }
+}
+
+impl LiteCol for bool {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        Ok(i64::lite(v)? != 0)
+    }
+}
+
+impl LiteCol for String {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Integer(i) => Ok(i.to_string()),
+            ValueRef::Real(r) => Ok(r.to_string()),
+            v => text(v).map(str::to_owned),
+        }
+    }
+}
+
+impl LiteCol for Vec<u8> {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Blob(b) | ValueRef::Text(b) => Ok(b.to_vec()),
+            other => Err(format!("expected bytes, found {:?}", other.data_type())),
+        }
+    }
+}
+
+impl<T: LiteCol> LiteCol for Option<T> {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Null => Ok(None),
+            v => T::lite(v).map(Some),
+        }
+    }
+}
+
+impl LiteCol for Date {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        Date::parse(text(v)?, format_description!("[year]-[month]-[day]"))
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl LiteCol for OffsetDateTime {
+    /// As sqlx reads it: RFC 3339, or a date and time with a space (SQLite's own functions
+    /// write those), taken as UTC; or seconds since 1970.
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        if let ValueRef::Integer(i) = v {
+            return OffsetDateTime::from_unix_timestamp(i).map_err(|e| e.to_string());
+        }
+        let s = text(v)?;
+        if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+            return Ok(t);
+        }
+        let with_fraction =
+            format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]");
+        let plain = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        PrimitiveDateTime::parse(s, with_fraction)
+            .or_else(|_| PrimitiveDateTime::parse(s, plain))
+            .map(PrimitiveDateTime::assume_utc)
+            .map_err(|_| format!("not a time: {s:?}"))
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> LiteCol for Json<T> {
+    fn lite(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        let bytes = match v {
+            ValueRef::Text(b) | ValueRef::Blob(b) => b,
+            other => return Err(format!("expected JSON, found {:?}", other.data_type())),
+        };
+        serde_json::from_slice(bytes)
+            .map(Json)
+            .map_err(|e| e.to_string())
+    }
+}
+
+macro_rules! tuple_row {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t),+> Row for ($($t,)+)
+        where
+            $($t: LiteCol + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,)+
+        {
+            fn from_pg(row: &PgRow) -> std::result::Result<Self, sqlx::Error> {
+                sqlx::FromRow::from_row(row)
+            }
+            fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($(col::<$t, usize>(row, $i)?,)+))
+            }
+        }
+    };
+}
+tuple_row!(A 0);
+tuple_row!(A 0, B 1);
+tuple_row!(A 0, B 1, C 2);
+tuple_row!(A 0, B 1, C 2, D 3);
+tuple_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// `Row` for a struct that derives `sqlx::FromRow`: PostgreSQL through the derive, SQLite by
+/// column name, field by field.
+macro_rules! lite_row {
+    ($t:ty { $($f:ident),+ $(,)? }) => {
+        impl $crate::sql::Row for $t {
+            fn from_pg(row: &sqlx::postgres::PgRow) -> std::result::Result<Self, sqlx::Error> {
+                sqlx::FromRow::from_row(row)
+            }
+            fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self {
+                    $($f: $crate::sql::col(row, stringify!($f))?,)+
+                })
+            }
+        }
+    };
+}
+pub(crate) use lite_row;
