@@ -86,7 +86,8 @@ pub struct DeliverySettings {
     /// Days a reader's link works: 1 to 60.
     pub days: u32,
     /// Partners (library codes) whose delivered copies go straight to the reader, with no
-    /// staff step between.
+    /// staff step between. Left out of the JSON while empty, so the terms read as before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_senders: Vec<String>,
 }
 
