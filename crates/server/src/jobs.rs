@@ -7,7 +7,7 @@ use std::time::Duration;
 use domain::requester::BorrowAction;
 use domain::supplier::LendAction;
 use futures::future::join_all;
-use store::OutboxRow;
+use store::{NewEvent, OutboxRow};
 use tokio::sync::watch;
 
 use crate::AppState;
@@ -365,6 +365,62 @@ pub async fn purge_files(st: &AppState) -> Result<usize, FlowError> {
         let id = f.file_id.clone();
         st.store
             .write(move |tx| Box::pin(async move { tx.mark_file_purged(&id, now).await }))
+            .await?;
+        purged += 1;
+    }
+    purged += purge_lender_copies(st).await?;
+    Ok(purged)
+}
+
+/// How long the lender keeps its copy after the borrowing library first fetched it: long
+/// enough for a fetch that failed half-way to be tried again.
+const LENDER_COPY_GRACE: time::Duration = time::Duration::days(1);
+
+/// Delete the lender's copies that borrowing libraries on other nodes fetched more than a day
+/// ago (they keep their own copy); the lending request's history says so. Returns how many.
+pub async fn purge_lender_copies(st: &AppState) -> Result<usize, FlowError> {
+    let now = st.now();
+    let due = st
+        .store
+        .lender_copies_to_purge(now - LENDER_COPY_GRACE, now, 200)
+        .await?;
+    let mut purged = 0;
+    for f in due {
+        if let Err(e) = st.files.delete(&f.storage_key).await {
+            tracing::warn!(error = %e, file = %f.file_id, "could not delete a lender's fetched copy");
+            continue;
+        }
+        let Some(lend_id) = f.lend_request_id.clone() else {
+            continue;
+        };
+        let (id, library) = (f.file_id.clone(), f.library_id.clone());
+        st.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.mark_file_purged(&id, now).await?;
+                    let req = tx.lend_request_for_update(&lend_id).await?;
+                    tx.insert_event(
+                        &NewEvent {
+                            library_id: &library,
+                            side: "lend",
+                            request_id: &lend_id,
+                            actor_id: None,
+                            actor: "system",
+                            action: "copy_purged",
+                            from_state: Some(&req.state),
+                            to_state: &req.state,
+                            note: Some(
+                                "the borrowing library fetched the copy and keeps its own: ours was deleted",
+                            ),
+                            message_id: None,
+                            data: Some(serde_json::json!({ "file_id": id })),
+                        },
+                        now,
+                    )
+                    .await?;
+                    Ok::<_, FlowError>(())
+                })
+            })
             .await?;
         purged += 1;
     }

@@ -12,6 +12,7 @@ mod directory;
 mod error;
 mod fees;
 mod files;
+mod lender_copies;
 mod letters;
 mod licences;
 mod message;

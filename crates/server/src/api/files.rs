@@ -199,7 +199,16 @@ pub async fn fetch(
                 .is_some_and(|h| constant_eq(h, &hash_token(&q.key)))
         })
         .ok_or(ApiError::NotFound("file"))?;
-    send_file(&st, &file).await
+    let resp = send_file(&st, &file).await?;
+    // The borrowing library keeps its own copy from now on: the lender's may go (see
+    // `jobs::purge_files`). The first fetch is noted; a retry keeps its time.
+    if file.lend_request_id.is_some() {
+        let (id, now) = (file.file_id.clone(), st.now());
+        st.store
+            .write(move |tx| Box::pin(async move { tx.mark_file_fetched(&id, now).await }))
+            .await?;
+    }
+    Ok(resp)
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {

@@ -793,6 +793,12 @@ impl Msg {
         }
         match a {
             "request_received" => return self.pick("The request arrived", "收到请求"),
+            "copy_purged" => {
+                return self.pick(
+                    "The borrowing library fetched the copy and keeps its own: ours was deleted",
+                    "借入馆已取走复制件并自行保存：本馆的副本已删除",
+                );
+            }
             "message_not_applied" => {
                 return self.pick(
                     "A message from the partner did not fit the request's stage and was not applied",

@@ -579,3 +579,59 @@ async fn a_copy_from_a_trusted_sender_goes_straight_to_the_reader() {
         trusted_sender(e).await;
     }
 }
+
+async fn lender_purge(engine: Engine) {
+    let (a, b) = TestApp::pair(engine).await;
+    // BCU (node a) borrows from HTU (node b); staff deliver, which fetches the copy to a.
+    let id = article_for(&a, "bcu-phd", "HTU").await;
+    let file = crate::delivery::ship_and_deliver(&b, "htu-lend", &a, &id).await;
+    let file_id = file["file_id"].as_str().unwrap().to_owned();
+    // Several sweeps pass (every 100 ms in tests): within the day it is kept.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored = b.state.store.file(&file_id).await.unwrap().unwrap();
+    assert!(
+        stored.purged_at.is_none(),
+        "kept while the borrower may still fetch it"
+    );
+
+    // A day later the lender's copy is deleted by its sweep, and its history says so.
+    b.clock.advance(time::Duration::hours(25));
+    let mut purged = None;
+    for _ in 0..200 {
+        let f = b.state.store.file(&file_id).await.unwrap().unwrap();
+        if f.purged_at.is_some() {
+            purged = Some(f);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let purged = purged.expect("the lender's copy is purged a day after the fetch");
+    assert!(b.state.files.get(&purged.storage_key).await.is_err());
+    let htu = b.login("htu-lend").await;
+    let lend_id = b.lend_for(&htu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, events) = b
+        .get(&format!("/api/v1/lending/{lend_id}/events"), Some(&htu))
+        .await;
+    assert!(events.to_string().contains("copy_purged"), "{events}");
+    // The reader still opens the borrowing library's own copy.
+    let phd = a.login("bcu-phd").await;
+    let resp = a
+        .client
+        .get(format!("{}/api/v1/requests/{id}/document", a.base))
+        .bearer_auth(&phd)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.bytes().await.unwrap().starts_with(b"%PDF"));
+}
+
+#[tokio::test]
+async fn the_lenders_copy_is_deleted_a_day_after_the_borrowing_node_fetched_it() {
+    for e in engines() {
+        lender_purge(e).await;
+    }
+}

@@ -43,3 +43,8 @@ CREATE TABLE request_availability (
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (request_id, source)
 );
+
+-- The lender's stored copy of a digital shipment (issue 7): a borrowing library on another
+-- node fetches it once and keeps its own copy from then on, so the lender deletes its copy a
+-- day after that first fetch instead of keeping it for ever.
+ALTER TABLE stored_file ADD COLUMN fetched_at TIMESTAMPTZ;
