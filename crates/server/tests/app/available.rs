@@ -635,3 +635,69 @@ async fn the_lenders_copy_is_deleted_a_day_after_the_borrowing_node_fetched_it()
         lender_purge(e).await;
     }
 }
+
+/// The admin page's upload: a multipart post of the package name and the file.
+async fn upload_page(app: &TestApp, cookie: &str, package: &str, file: &str) -> crate::web::Page {
+    let boundary = "KbArTbOuNdArY7";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"package\"\r\n\r\n{package}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.txt\"\r\nContent-Type: text/tab-separated-values\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/admin/licences", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", cookie)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    crate::web::Page {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_kbart_file_is_uploaded_through_the_admin_page() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let admin = web_login(&app, "bcu-admin").await;
+    let page = get_page(&app, "/admin/licences", Some(&admin)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = get_page(&app, "/admin", Some(&admin)).await;
+    assert!(
+        page.body.contains("/admin/licences"),
+        "linked from the admin home"
+    );
+
+    let page = upload_page(&app, &admin, "Emerald", &kbart(true)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Emerald"), "{}", page.body);
+    assert!(
+        page.body.contains("print_identifier"),
+        "the bad line's column: {}",
+        page.body
+    );
+    assert_eq!(
+        app.state
+            .store
+            .licensed_title_count("BCU", "Emerald")
+            .await
+            .unwrap(),
+        3
+    );
+    // Not a KBART file: refused next to the field, nothing changed.
+    let page = upload_page(&app, &admin, "Emerald", "isbn,title\n1,x\n").await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("KBART"), "{}", page.body);
+    // Readers and borrowing staff do not reach it.
+    let staff = web_login(&app, "bcu-borrow").await;
+    let page = get_page(&app, "/admin/licences", Some(&staff)).await;
+    assert_ne!(page.status, 200);
+}
