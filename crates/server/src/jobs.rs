@@ -372,6 +372,49 @@ pub async fn purge_files(st: &AppState) -> Result<usize, FlowError> {
     Ok(purged)
 }
 
+/// Copies shipped from another node by a partner the library trusts: fetched here and
+/// delivered to the reader with no staff step (a copy from this node is delivered when the
+/// lender's message is applied). A fetch that fails is logged and tried again at the next
+/// sweep. Returns how many were delivered.
+pub async fn deliver_trusted_remote(st: &AppState) -> Result<usize, FlowError> {
+    let shipped = domain::requester::BorrowState::Shipped.as_str();
+    let loan = domain::citation::RequestFormat::Loan.as_str();
+    let mut delivered = 0;
+    for (library, settings) in st.store.all_delivery_settings().await? {
+        if settings.trusted_senders.is_empty() {
+            continue;
+        }
+        for (id, lender, url) in st
+            .store
+            .remote_copies_waiting(&library, shipped, loan, 50)
+            .await?
+        {
+            if !lender.is_some_and(|l| settings.trusted_senders.contains(&l)) {
+                continue;
+            }
+            if let Err(e) = crate::api::files::fetch_remote_copy(st, &library, &id, &url).await {
+                tracing::warn!(error = %e, request = %id, "a trusted sender's copy could not be fetched yet");
+                continue;
+            }
+            let (now, rid) = (st.now(), id.clone());
+            let touched = st
+                .store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        crate::flow::available::trusted_delivery(tx, now, &rid).await
+                    })
+                })
+                .await?;
+            if let Some(t) = touched {
+                t.publish(st);
+                st.store.notify_outbox();
+                delivered += 1;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
 /// How long the lender keeps its copy after the borrowing library first fetched it: long
 /// enough for a fetch that failed half-way to be tried again.
 const LENDER_COPY_GRACE: time::Duration = time::Duration::days(1);
@@ -435,13 +478,16 @@ const JOB_LEASE: time::Duration = time::Duration::minutes(10);
 /// finished together (two writes a round, whatever the number of jobs).
 async fn sweeps(st: &AppState, every: Duration) {
     let gap = time::Duration::try_from(every).unwrap_or(time::Duration::minutes(1));
-    let rounds: [(&'static str, bool, JobFn); 5] = [
+    let rounds: [(&'static str, bool, JobFn); 6] = [
         ("lender_deadlines", false, |st| {
             Box::pin(sweep_deadlines(st))
         }),
         ("overdue_loans", false, |st| Box::pin(sweep_overdue(st))),
         ("purge_expired_copies", false, |st| {
             Box::pin(purge_files(st))
+        }),
+        ("trusted_sender_copies", false, |st| {
+            Box::pin(deliver_trusted_remote(st))
         }),
         ("due_date_reminders", false, |st| {
             Box::pin(sweep_reminders(st))

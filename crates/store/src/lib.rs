@@ -21,6 +21,7 @@ mod queue;
 mod request;
 mod routing;
 mod stats;
+mod trusted;
 mod writer;
 
 use std::path::Path;

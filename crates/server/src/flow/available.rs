@@ -491,7 +491,7 @@ pub async fn trusted_delivery(
         return Ok(None);
     }
     if tx.borrow_document(&req.request_id).await?.1.is_none() {
-        // Stored on another node: staff fetch it with "deliver to the reader".
+        // Stored on another node: `jobs::deliver_trusted_remote` fetches it, then comes back.
         return Ok(None);
     }
     let note = format!("{lender} is a trusted sender: the copy went straight to the reader");

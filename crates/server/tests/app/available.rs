@@ -701,3 +701,70 @@ async fn a_kbart_file_is_uploaded_through_the_admin_page() {
     let page = get_page(&app, "/admin/licences", Some(&staff)).await;
     assert_ne!(page.status, 200);
 }
+
+async fn trusted_remote(engine: Engine) {
+    let (a, b) = TestApp::pair(engine).await;
+    let admin = a.login("bcu-admin").await;
+    let (st, saved) = a
+        .put_json(
+            "/api/v1/delivery-settings",
+            json!({"max_views": 5, "days": 30, "trusted_senders": ["HTU"]}),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 200, "{saved}");
+    // HTU, on the other node, ships the copy: node a fetches it and the reader has it, with
+    // no staff step.
+    let id = article_for(&a, "bcu-phd", "HTU").await;
+    let htu = b.login("htu-lend").await;
+    let lend_id = b.lend_for(&htu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = b
+        .client
+        .post(format!(
+            "{}/api/v1/lending/{lend_id}/files?filename=copy.pdf",
+            b.base
+        ))
+        .bearer_auth(&htu)
+        .header("content-type", "application/octet-stream")
+        .body(crate::delivery::PDF.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let file: Value = resp.json().await.unwrap();
+    b.lend_action(
+        &htu,
+        &lend_id,
+        json!({"action": "ship_digital", "file_id": file["file_id"]}),
+    )
+    .await;
+    let bcu = a.login("bcu-borrow").await;
+    a.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["state"] == "completed"
+    })
+    .await;
+    let (_, events) = a
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    assert!(events.to_string().contains("trusted_sender"), "{events}");
+    let phd = a.login("bcu-phd").await;
+    let resp = a
+        .client
+        .get(format!("{}/api/v1/requests/{id}/document", a.base))
+        .bearer_auth(&phd)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.bytes().await.unwrap().starts_with(b"%PDF"));
+}
+
+#[tokio::test]
+async fn a_trusted_senders_copy_from_another_node_is_fetched_and_goes_to_the_reader() {
+    for e in engines() {
+        trusted_remote(e).await;
+    }
+}
