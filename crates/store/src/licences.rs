@@ -62,12 +62,6 @@ impl Tx<'_> {
     ) -> Result<i64> {
         let count = i64::try_from(titles.len()).unwrap_or(i64::MAX);
         let replaced = on_tx!(self, c => {
-            let replaced = sqlx::query("DELETE FROM licensed_title WHERE library_id = $1 AND package = $2")
-                .bind(library_id)
-                .bind(package)
-                .execute(&mut **c)
-                .await?
-                .rows_affected();
             sqlx::query(
                 "INSERT INTO licence_package (library_id, package, titles, imported_by, imported_at)
                  VALUES ($1, $2, $3, $4, $5)
@@ -81,6 +75,14 @@ impl Tx<'_> {
             .bind(now)
             .execute(&mut **c)
             .await?;
+            // The package row is written first: its lock makes a second import of the same
+            // package wait, then delete what this one stored, instead of colliding with it.
+            let replaced = sqlx::query("DELETE FROM licensed_title WHERE library_id = $1 AND package = $2")
+                .bind(library_id)
+                .bind(package)
+                .execute(&mut **c)
+                .await?
+                .rows_affected();
             for chunk in titles.chunks(TITLES_PER_INSERT) {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO licensed_title (library_id, package, line, title, title_key, print_id, online_id, url, coverage) ",

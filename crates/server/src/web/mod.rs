@@ -102,7 +102,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/admin/licences",
-            get(licences::licences).post(licences::upload),
+            // A publisher's KBART file may be larger than an ordinary form: up to the size of
+            // a delivered copy, like the API's import.
+            get(licences::licences).post(licences::upload).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    state.config.max_file_bytes.max(state.config.max_body_bytes),
+                ),
+            ),
         )
         .route(
             "/admin/delivery",
