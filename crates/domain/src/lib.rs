@@ -9,6 +9,7 @@ pub mod copyright;
 pub mod duplicate;
 pub mod fees;
 pub mod ident;
+pub mod kbart;
 pub mod library;
 pub mod machine;
 pub mod money;

@@ -74,6 +74,9 @@ pub struct LibraryProfile {
     pub closed: ClosedDays,
 }
 
+/// The most partners one library may trust to deliver straight to its readers.
+pub const MAX_TRUSTED_SENDERS: usize = 200;
+
 /// What each library decides for itself about delivered copies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -82,6 +85,10 @@ pub struct DeliverySettings {
     pub max_views: Option<u32>,
     /// Days a reader's link works: 1 to 60.
     pub days: u32,
+    /// Partners (library codes) whose delivered copies go straight to the reader, with no
+    /// staff step between. Left out of the JSON while empty, so the terms read as before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_senders: Vec<String>,
 }
 
 impl Default for DeliverySettings {
@@ -89,6 +96,7 @@ impl Default for DeliverySettings {
         DeliverySettings {
             max_views: Some(5),
             days: 30,
+            trusted_senders: Vec::new(),
         }
     }
 }
@@ -107,6 +115,22 @@ impl DeliverySettings {
         if !(1..=60).contains(&self.days) {
             out.push(FieldError::new("days", "out_of_range", "1 to 60 days"));
         }
+        if self.trusted_senders.len() > MAX_TRUSTED_SENDERS {
+            out.push(FieldError::new(
+                "trusted_senders",
+                "too_many",
+                format!("at most {MAX_TRUSTED_SENDERS} trusted senders"),
+            ));
+        }
+        for (i, code) in self.trusted_senders.iter().enumerate() {
+            if let Err(e) = crate::ident::LibraryCode::parse(code) {
+                out.push(FieldError::new(
+                    "trusted_senders",
+                    "invalid_library_code",
+                    format!("trusted_senders[{i}]: {e}"),
+                ));
+            }
+        }
         out
     }
 }
@@ -121,12 +145,14 @@ mod delivery_tests {
         let bad = DeliverySettings {
             max_views: Some(11),
             days: 0,
+            trusted_senders: vec!["not a code!".into()],
         };
         let fields: Vec<_> = bad.validate().iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["max_views", "days"]);
+        assert_eq!(fields, ["max_views", "days", "trusted_senders"]);
         let unlimited = DeliverySettings {
             max_views: None,
             days: 60,
+            trusted_senders: vec!["CPL".into()],
         };
         assert!(unlimited.validate().is_empty());
     }

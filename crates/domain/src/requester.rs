@@ -82,6 +82,9 @@ string_enum!(
         /// Staff fill a copy request from a copy the library already delivered for an earlier
         /// request it repeats: the reader gets a link at once and no lender is asked.
         FillFromCopy => "fill_from_copy",
+        /// Staff fill a copy request from where it is available already (the library's
+        /// licensed e-resource or open access): the reader is given that link, no lender asked.
+        FillFromLink => "fill_from_link",
         Reactivate => "reactivate",
         LenderRequestReceived => "lender_request_received",
         LenderExpectToSupply => "lender_expect_to_supply",
@@ -374,6 +377,14 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
     rule(
         &[S::PendingReview],
         A::FillFromCopy,
+        G::Copy,
+        go(S::Completed),
+        STAFF,
+        &[],
+    ),
+    rule(
+        &[S::PendingReview],
+        A::FillFromLink,
         G::Copy,
         go(S::Completed),
         STAFF,

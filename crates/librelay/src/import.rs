@@ -129,6 +129,55 @@ pub async fn holdings(
     }
 }
 
+pub async fn kbart(
+    st: &store::Store,
+    file: &Path,
+    library: &str,
+    package: Option<&str>,
+) -> anyhow::Result<()> {
+    let code = library.trim().to_uppercase();
+    st.library(&code).await.with_context(|| {
+        format!("library {code:?}: no such library on this node (librelay library add)")
+    })?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (UTF-8 text)", file.display()))?;
+    let package = match package {
+        Some(p) => p.to_owned(),
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    match server::licences::import_kbart(st, &code, &package, &text, None, now).await {
+        Ok(s) => {
+            for e in &s.errors {
+                eprintln!(
+                    "{}: {} ({}) | {}",
+                    file.display(),
+                    e.message,
+                    e.code,
+                    e.message_zh
+                );
+            }
+            println!(
+                "kbart: package {:?} of {}: {} lines read, {} titles stored ({} replaced), {} lines rejected",
+                s.package, s.library, s.read, s.titles, s.replaced, s.rejected
+            );
+            Ok(())
+        }
+        Err(server::licences::KbartRefused::Invalid(errors)) => {
+            for e in &errors {
+                eprintln!("{}: {} | {}", file.display(), e.message, e.message_zh);
+            }
+            anyhow::bail!("{} was not imported", file.display())
+        }
+        Err(server::licences::KbartRefused::Store(e)) => {
+            Err(e).with_context(|| format!("storing {}", file.display()))
+        }
+    }
+}
+
 pub async fn reindex(st: &store::Store, data_dir: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let index = CatalogIndex::open(&catalog::index_dir(data_dir))?;

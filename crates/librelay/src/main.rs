@@ -153,6 +153,19 @@ enum ImportCommand {
         #[arg(long)]
         library: String,
     },
+    /// A KBART Phase II file (tab-separated, UTF-8) of e-resources the library licenses: new
+    /// copy requests for its titles are shown the licensed link. Importing the same package
+    /// again replaces its titles. Bad lines are listed by line and column and left out.
+    Kbart {
+        /// The KBART file.
+        file: PathBuf,
+        /// The library that licenses the package (its code).
+        #[arg(long)]
+        library: String,
+        /// The package's name (default: the file name without its extension).
+        #[arg(long)]
+        package: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -474,6 +487,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing("warn");
             let st = open_store(&config).await?;
             import::holdings(&st, &config.data_dir, &file, &library).await
+        }
+        Command::Import {
+            what:
+                ImportCommand::Kbart {
+                    file,
+                    library,
+                    package,
+                },
+            store,
+        } => {
+            let config = load_config(cli.config.as_deref(), &store, None)?;
+            init_tracing("warn");
+            let st = open_store(&config).await?;
+            import::kbart(&st, &file, &library, package.as_deref()).await
         }
         Command::Partners {
             what: PartnersCommand::Import { file, terms_for },

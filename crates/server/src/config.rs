@@ -63,6 +63,15 @@ pub struct Config {
     /// A PubMed E-utilities-style service (`{url}/esummary.fcgi?db=pubmed&retmode=json&id=…`)
     /// that fills in a request from a PMID; empty turns it off.
     pub pubmed_url: String,
+    /// An Unpaywall-style open-access service (`{url}/{doi}?email=…`, answering with
+    /// `best_oa_location`) asked about each new copy request with a DOI; empty turns it off.
+    /// Unpaywall itself is `https://api.unpaywall.org/v2`.
+    pub open_access_url: String,
+    /// The contact address sent to the open-access service (Unpaywall asks for one).
+    pub open_access_email: String,
+    /// How long a new request waits for the open-access service, in milliseconds (100–30000);
+    /// past it the request goes on, flagged "could not be checked".
+    pub open_access_timeout_ms: u64,
     /// Seconds the lenders' measured fill rate, turnaround and load are reused before routing
     /// reads the request history again (0: read it for every request).
     pub routing_history_secs: u64,
@@ -97,6 +106,9 @@ impl Default for Config {
             cookie_secure: false,
             crossref_url: "https://api.crossref.org".to_owned(),
             pubmed_url: "https://eutils.ncbi.nlm.nih.gov/entrez/eutils".to_owned(),
+            open_access_url: String::new(),
+            open_access_email: String::new(),
+            open_access_timeout_ms: 3000,
         }
     }
 }

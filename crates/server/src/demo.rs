@@ -120,6 +120,11 @@ const JOURNALS: &[(&str, &str, &str)] = &[
     ("The Lancet", "0140-6736", "Elsevier"),
 ];
 
+/// The KBART package BCU licenses in the demo (Nature, from 1869, the current year kept back).
+const DEMO_KBART: &str = "publication_title\tprint_identifier\tonline_identifier\tdate_first_issue_online\tnum_first_vol_online\tnum_first_issue_online\tdate_last_issue_online\tnum_last_vol_online\tnum_last_issue_online\ttitle_url\tfirst_author\ttitle_id\tembargo_info\tcoverage_depth\tnotes\tpublisher_name\tpublication_type
+Nature\t0028-0836\t1476-4687\t1869-11-04\t1\t1\t\t\t\thttps://licensed.example.org/nature\t\tnature\tR1Y\tfulltext\t\tNature Publishing Group\tserial
+";
+
 /// Seed an empty store. Returns `None` when it already has libraries (the demo ran before).
 pub async fn seed_directory(
     st: &AppState,
@@ -538,6 +543,19 @@ async fn activity(st: &AppState) -> anyhow::Result<()> {
             tracing::warn!(error = %e, patron, stage, "demo loan");
         }
         n += 1;
+    }
+    // BCU licenses Nature: the demo request for it (left for review) shows the licensed link.
+    if let Err(e) = crate::licences::import_kbart(
+        &st.store,
+        "BCU",
+        "Demo: Nature Portfolio",
+        DEMO_KBART,
+        None,
+        st.now(),
+    )
+    .await
+    {
+        tracing::warn!(error = ?e, "demo licences");
     }
     for (i, (title, issn, _)) in JOURNALS.iter().enumerate() {
         let patron = patrons[i % 4];

@@ -120,6 +120,8 @@ fn error_zh(code: &str, detail: &Value) -> Option<String> {
 fn field_label_zh(field: &str) -> &str {
     match field.trim_start_matches("citation.") {
         "title" => "题名",
+        "trusted_senders" => "可信发送方",
+        "source" => "来源",
         "author" => "著者",
         "source_title" => "刊名／书名",
         "volume" => "卷",
@@ -290,6 +292,11 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "not_applicable" => "只有“支付版税”方式才填写版税金额".to_owned(),
         "invalid_amount" => format!("{f}应为金额，例如 15.00"),
         "invalid_number" => format!("{f}应为整数"),
+        // Availability and trusted senders.
+        "too_many" => format!("{f}过多"),
+        "invalid_source" => {
+            "来源应为 licensed（本馆订购资源）或 open_access（开放获取）".to_owned()
+        }
         _ => return None,
     })
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use domain::requester::BorrowAction;
 use domain::supplier::LendAction;
 use futures::future::join_all;
-use store::OutboxRow;
+use store::{NewEvent, OutboxRow};
 use tokio::sync::watch;
 
 use crate::AppState;
@@ -368,6 +368,105 @@ pub async fn purge_files(st: &AppState) -> Result<usize, FlowError> {
             .await?;
         purged += 1;
     }
+    purged += purge_lender_copies(st).await?;
+    Ok(purged)
+}
+
+/// Copies shipped from another node by a partner the library trusts: fetched here and
+/// delivered to the reader with no staff step (a copy from this node is delivered when the
+/// lender's message is applied). A fetch that fails is logged and tried again at the next
+/// sweep. Returns how many were delivered.
+pub async fn deliver_trusted_remote(st: &AppState) -> Result<usize, FlowError> {
+    let shipped = domain::requester::BorrowState::Shipped.as_str();
+    let loan = domain::citation::RequestFormat::Loan.as_str();
+    let mut delivered = 0;
+    for (library, settings) in st.store.all_delivery_settings().await? {
+        if settings.trusted_senders.is_empty() {
+            continue;
+        }
+        for (id, lender, url) in st
+            .store
+            .remote_copies_waiting(&library, shipped, loan, 50)
+            .await?
+        {
+            if !lender.is_some_and(|l| settings.trusted_senders.contains(&l)) {
+                continue;
+            }
+            if let Err(e) = crate::api::files::fetch_remote_copy(st, &library, &id, &url).await {
+                tracing::warn!(error = %e, request = %id, "a trusted sender's copy could not be fetched yet");
+                continue;
+            }
+            let (now, rid) = (st.now(), id.clone());
+            let touched = st
+                .store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        crate::flow::available::trusted_delivery(tx, now, &rid).await
+                    })
+                })
+                .await?;
+            if let Some(t) = touched {
+                t.publish(st);
+                st.store.notify_outbox();
+                delivered += 1;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+/// How long the lender keeps its copy after the borrowing library first fetched it: long
+/// enough for a fetch that failed half-way to be tried again.
+const LENDER_COPY_GRACE: time::Duration = time::Duration::days(1);
+
+/// Delete the lender's copies that borrowing libraries on other nodes fetched more than a day
+/// ago (they keep their own copy); the lending request's history says so. Returns how many.
+pub async fn purge_lender_copies(st: &AppState) -> Result<usize, FlowError> {
+    let now = st.now();
+    let due = st
+        .store
+        .lender_copies_to_purge(now - LENDER_COPY_GRACE, now, 200)
+        .await?;
+    let mut purged = 0;
+    for f in due {
+        if let Err(e) = st.files.delete(&f.storage_key).await {
+            tracing::warn!(error = %e, file = %f.file_id, "could not delete a lender's fetched copy");
+            continue;
+        }
+        let Some(lend_id) = f.lend_request_id.clone() else {
+            continue;
+        };
+        let (id, library) = (f.file_id.clone(), f.library_id.clone());
+        st.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.mark_file_purged(&id, now).await?;
+                    let req = tx.lend_request_for_update(&lend_id).await?;
+                    tx.insert_event(
+                        &NewEvent {
+                            library_id: &library,
+                            side: "lend",
+                            request_id: &lend_id,
+                            actor_id: None,
+                            actor: "system",
+                            action: "copy_purged",
+                            from_state: Some(&req.state),
+                            to_state: &req.state,
+                            note: Some(
+                                "the borrowing library fetched the copy and keeps its own: ours was deleted",
+                            ),
+                            message_id: None,
+                            data: Some(serde_json::json!({ "file_id": id })),
+                        },
+                        now,
+                    )
+                    .await?;
+                    Ok::<_, FlowError>(())
+                })
+            })
+            .await?;
+        purged += 1;
+    }
     Ok(purged)
 }
 
@@ -379,13 +478,16 @@ const JOB_LEASE: time::Duration = time::Duration::minutes(10);
 /// finished together (two writes a round, whatever the number of jobs).
 async fn sweeps(st: &AppState, every: Duration) {
     let gap = time::Duration::try_from(every).unwrap_or(time::Duration::minutes(1));
-    let rounds: [(&'static str, bool, JobFn); 5] = [
+    let rounds: [(&'static str, bool, JobFn); 6] = [
         ("lender_deadlines", false, |st| {
             Box::pin(sweep_deadlines(st))
         }),
         ("overdue_loans", false, |st| Box::pin(sweep_overdue(st))),
         ("purge_expired_copies", false, |st| {
             Box::pin(purge_files(st))
+        }),
+        ("trusted_sender_copies", false, |st| {
+            Box::pin(deliver_trusted_remote(st))
         }),
         ("due_date_reminders", false, |st| {
             Box::pin(sweep_reminders(st))

@@ -28,6 +28,9 @@ pub enum LetterKind {
     ReadyForPickup,
     /// A copy was delivered: the reader's link.
     DocumentDelivered,
+    /// A copy request was filled from where the text is available already (the library's
+    /// licensed e-resource or open access): the link.
+    AvailableNow,
     /// The loan is due in a few days.
     DueSoon,
     /// The loan is overdue.
@@ -56,6 +59,7 @@ impl LetterKind {
         LetterKind::Shipped,
         LetterKind::ReadyForPickup,
         LetterKind::DocumentDelivered,
+        LetterKind::AvailableNow,
         LetterKind::DueSoon,
         LetterKind::Overdue,
         LetterKind::Recalled,
@@ -75,6 +79,7 @@ impl LetterKind {
             LetterKind::Shipped => "shipped",
             LetterKind::ReadyForPickup => "ready_for_pickup",
             LetterKind::DocumentDelivered => "document_delivered",
+            LetterKind::AvailableNow => "available_now",
             LetterKind::DueSoon => "due_soon",
             LetterKind::Overdue => "overdue",
             LetterKind::Recalled => "recalled",
@@ -147,6 +152,7 @@ pub const VARIABLES: &[&str] = &[
     "views",
     "reason",
     "due_date",
+    "source",
 ];
 
 /// The default (subject, body) of a letter in a language (`zh-CN` or `en`).
@@ -176,6 +182,14 @@ pub fn default_template(kind: LetterKind, lang: &str) -> (&'static str, &'static
         (LetterKind::DocumentDelivered, false) => (
             "Your copy has arrived: {{ title }}",
             "Dear {{ reader_name }},\n\nyour copy of \"{{ title }}\" is ready. Open it with this link (for you only{% if views %}, at most {{ views }} times{% endif %}, until {{ expires }}):\n\n{{ link }}\n\nThe copy is for your private study and research; copyright law applies.\n\n{{ library_name }}",
+        ),
+        (LetterKind::AvailableNow, true) => (
+            "您申请的文献可直接获取：{{ title }}",
+            "{{ reader_name }}，您好：\n\n您申请的《{{ title }}》（编号 {{ request_id }}）{% if source == \"licensed\" %}在本馆订购的电子资源中{% else %}可开放获取，{% endif %}可直接通过以下链接阅读，无需等待馆际互借：\n\n{{ link }}\n\n{% if source == \"licensed\" %}如在校外访问，请先登录本馆的远程访问服务。{% endif %}\n\n{{ library_name }}",
+        ),
+        (LetterKind::AvailableNow, false) => (
+            "Available to you now: {{ title }}",
+            "Dear {{ reader_name }},\n\n\"{{ title }}\" (number {{ request_id }}) is available {% if source == \"licensed\" %}in an e-resource the library licenses{% else %}in open access{% endif %}: read it through this link, with no need to wait for interlibrary loan:\n\n{{ link }}\n\n{% if source == \"licensed\" %}Off campus, sign in to the library's remote access first.{% endif %}\n\n{{ library_name }}",
         ),
         (LetterKind::Unfilled, true) => (
             "很抱歉，未能为您借到：{{ title }}",
@@ -385,6 +399,7 @@ pub fn sample_vars(lang: &str) -> serde_json::Value {
         "views": 5,
         "reason": if zh { "仅限馆内阅览" } else { "library use only" },
         "due_date": "2026-12-31",
+        "source": "licensed",
         "days": 3,
         "count": 2,
         "letters": if zh { "（示例通知一）\n\n（示例通知二）" } else { "(first letter)\n\n(second letter)" },

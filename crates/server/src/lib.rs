@@ -17,6 +17,7 @@ pub mod flow;
 pub mod i18n;
 pub mod jobs;
 pub mod letters;
+pub mod licences;
 pub mod lookup;
 pub mod partners;
 pub mod reset;

@@ -237,7 +237,7 @@ struct Pending {
 
 /// `($1, …, $width), ($width+1, …)` for `rows` rows: the VALUES of a multi-row insert. Only
 /// the counts go into the SQL text; the values are bound.
-fn rows_of(width: usize, rows: usize) -> String {
+pub(crate) fn rows_of(width: usize, rows: usize) -> String {
     (0..rows)
         .map(|r| format!("({})", placeholders(r * width + 1, width)))
         .collect::<Vec<_>>()

@@ -66,7 +66,7 @@ crate::sql::lite_row!(DeliveryLink {
     created_at
 });
 
-const FILE_COLUMNS: &str = "file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at, purged_at";
+pub(crate) const FILE_COLUMNS: &str = "file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at, purged_at";
 const LINK_COLUMNS: &str = "link_id, token_hash, library_id, borrow_request_id, patron_id, file_id, max_views, views, expires_at, revoked_at, created_at";
 
 impl Tx<'_> {

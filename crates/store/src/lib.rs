@@ -12,7 +12,9 @@ mod directory;
 mod error;
 mod fees;
 mod files;
+mod lender_copies;
 mod letters;
+mod licences;
 mod message;
 mod peer;
 mod queue;
@@ -20,6 +22,7 @@ mod request;
 mod routing;
 mod sql;
 mod stats;
+mod trusted;
 mod writer;
 
 use std::path::Path;
@@ -43,6 +46,7 @@ pub use error::StoreError;
 pub use fees::{FeeLoad, FeeRow, NewFee, SettlementRow};
 pub use files::{DeliveryLink, StoredFile};
 pub use letters::{DigestItem, JobRun, LetterTemplateRow};
+pub use licences::{Availability, LicencePackage, LicensedMatch};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
 pub use queue::{

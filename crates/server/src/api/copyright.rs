@@ -114,7 +114,8 @@ pub async fn fill(
     Ok(axum::Json(view))
 }
 
-/// Add the request's copyright standing and the earlier request it repeats to its view.
+/// Add the request's copyright standing, the earlier request it repeats and where it is
+/// available already to its view.
 pub async fn annotate(st: &AppState, view: &mut BorrowView) -> ApiResult<()> {
     if let Some(u) = st.store.copyright_use(&view.id).await? {
         view.copyright = Some(serde_json::json!({
@@ -136,6 +137,22 @@ pub async fn annotate(st: &AppState, view: &mut BorrowView) -> ApiResult<()> {
             "matched_by": d.matched_by,
             "score_percent": d.score_percent,
             "can_fill_from_copy": can_fill,
+        }));
+    }
+    let found = st.store.availability_of(&view.id).await?;
+    if !found.is_empty() {
+        let req = st.store.borrow_request(&view.id).await?;
+        let can_fill = crate::flow::available::can_fill_from_link(st, &req).await;
+        view.availability = Some(serde_json::json!({
+            "can_fill_from_link": can_fill,
+            "sources": found.iter().map(|a| serde_json::json!({
+                "source": a.source,
+                "status": a.status,
+                "url": a.url,
+                "reasons_en": a.detail.0["reasons_en"],
+                "reasons_zh": a.detail.0["reasons_zh"],
+                "facts": a.detail.0["facts"],
+            })).collect::<Vec<_>>(),
         }));
     }
     Ok(())

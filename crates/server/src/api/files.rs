@@ -199,7 +199,16 @@ pub async fn fetch(
                 .is_some_and(|h| constant_eq(h, &hash_token(&q.key)))
         })
         .ok_or(ApiError::NotFound("file"))?;
-    send_file(&st, &file).await
+    let resp = send_file(&st, &file).await?;
+    // The borrowing library keeps its own copy from now on: the lender's may go (see
+    // `jobs::purge_files`). The first fetch is noted; a retry keeps its time.
+    if file.lend_request_id.is_some() {
+        let (id, now) = (file.file_id.clone(), st.now());
+        st.store
+            .write(move |tx| Box::pin(async move { tx.mark_file_fetched(&id, now).await }))
+            .await?;
+    }
+    Ok(resp)
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
@@ -419,13 +428,23 @@ pub async fn issue_link(
     req: &store::BorrowRequest,
     now: OffsetDateTime,
 ) -> Result<Option<IssuedLink>, crate::flow::FlowError> {
+    let terms = delivery_terms(tx.delivery_settings(&req.library_id).await?, config);
+    issue_link_with(tx, &terms, req, now).await
+}
+
+/// `issue_link` under the given terms (the library's own, already read).
+pub async fn issue_link_with(
+    tx: &mut Tx<'_>,
+    terms: &DeliverySettings,
+    req: &store::BorrowRequest,
+    now: OffsetDateTime,
+) -> Result<Option<IssuedLink>, crate::flow::FlowError> {
     let (_, file_id) = tx.borrow_document(&req.request_id).await?;
     let Some(file_id) = file_id else {
         return Ok(None);
     };
     tx.revoke_delivery_links(&req.request_id, now).await?;
     let token = new_token();
-    let terms = delivery_terms(tx.delivery_settings(&req.library_id).await?, config);
     let max_views = terms.max_views.map(i64::from);
     let expires_at = now + time::Duration::days(i64::from(terms.days.clamp(1, 60)));
     tx.insert_delivery_link(&store::DeliveryLink {
@@ -457,6 +476,7 @@ pub(crate) fn delivery_terms(
     own.unwrap_or(DeliverySettings {
         max_views: (config.delivery_max_views > 0).then_some(config.delivery_max_views),
         days: config.delivery_days.clamp(1, 60),
+        trusted_senders: Vec::new(),
     })
 }
 
@@ -472,7 +492,8 @@ pub async fn get_settings(
 }
 
 /// Set the library's terms: `max_views` 1–10 or null for no limit, `days` 1–60. Links issued
-/// later follow them; links already issued keep theirs.
+/// later follow them; links already issued keep theirs. `trusted_senders`: partner library
+/// codes whose delivered copies go straight to the reader, with no staff step.
 #[utoipa::path(put, path = "/api/v1/delivery-settings", tag = "borrowing",
     request_body = Object,
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -496,10 +517,32 @@ pub async fn save_settings(
             "delivery terms are set by the library's admins".to_owned(),
         ));
     }
-    let errors = input.validate();
+    let mut input = input;
+    let mut errors = input.validate();
+    // Trusted senders are partners of the directory, by their code, each once.
+    let mut senders: Vec<String> = Vec::new();
+    for (i, code) in input.trusted_senders.iter().enumerate() {
+        let code = code.trim().to_uppercase();
+        if code == user.library_id {
+            errors.push(domain::citation::FieldError::new(
+                "trusted_senders",
+                "own_library",
+                format!("trusted_senders[{i}]: {code} is this library itself"),
+            ));
+        } else if st.store.library(&code).await.is_err() {
+            errors.push(domain::citation::FieldError::new(
+                "trusted_senders",
+                "unknown_library",
+                format!("trusted_senders[{i}]: {code} is not a library of the directory"),
+            ));
+        } else if !senders.contains(&code) {
+            senders.push(code);
+        }
+    }
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    input.trusted_senders = senders;
     let (lib, now, saved) = (user.library_id.clone(), st.now(), input.clone());
     st.store
         .write(move |tx| Box::pin(async move { tx.set_delivery_settings(&lib, &saved, now).await }))

@@ -11,6 +11,7 @@ pub mod iso_endpoint;
 pub mod lending;
 pub mod letters;
 pub mod libraries;
+pub mod licences;
 pub mod lookup;
 pub mod meta;
 pub mod outbox;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(fees::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(copyright::router())
+        .merge(licences::router(state.config.max_file_bytes))
         .merge(meta::router())
         .merge(letters::router())
         .merge(reset::router())

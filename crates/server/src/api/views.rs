@@ -54,6 +54,12 @@ pub struct BorrowView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub duplicate: Option<serde_json::Value>,
+    /// Where the text was found available when the request was placed (`licensed`,
+    /// `open_access`), with the link and the reasons; `status` `unchecked` when the
+    /// open-access service could not be asked (in detail views).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub availability: Option<serde_json::Value>,
 }
 
 impl BorrowView {
@@ -85,6 +91,7 @@ impl BorrowView {
             allowed_actions: allowed,
             copyright: None,
             duplicate: None,
+            availability: None,
         }
     }
 }

@@ -102,8 +102,12 @@ pub async fn create_borrow_request(
             true,
         ),
     };
-    // The library's rules may send a ranked string at once, without staff review.
-    let send_now = ranked && {
+    // Available already (licensed, open access)? Asked before the transaction: the open-access
+    // service is outside, and a failure there only flags the request.
+    let available = super::available::check(st, &user.library_id, format, &citation).await;
+    // The library's rules may send a ranked string at once, without staff review; not when
+    // the text is available already: then the reader is shown the link instead.
+    let send_now = ranked && !available.iter().any(super::available::Flag::is_available) && {
         let patron_type = st
             .store
             .user(&patron_id)
@@ -168,6 +172,15 @@ pub async fn create_borrow_request(
                     &new.request_id,
                     format,
                     &new.citation,
+                    &super::copyright::Creator { user_id: &actor_id, label },
+                )
+                .await?;
+                super::available::record(
+                    tx,
+                    now,
+                    &new.library_id,
+                    &new.request_id,
+                    &available,
                     &super::copyright::Creator { user_id: &actor_id, label },
                 )
                 .await?;
@@ -307,6 +320,22 @@ pub async fn borrow_action(
     if action == BorrowAction::FillFromCopy {
         return super::copyright::fill_from_copy(st, user, request_id).await;
     }
+    if action == BorrowAction::FillFromLink {
+        let input = super::available::FillFromLink::default();
+        return super::available::fill_from_link(st, user, request_id, input).await;
+    }
+    // Sent on although the text was found available: the history says what was passed over.
+    let passed_over: Vec<String> = if action == BorrowAction::Approve {
+        st.store
+            .availability_of(&existing.request_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.status == "available")
+            .map(|a| a.source)
+            .collect()
+    } else {
+        Vec::new()
+    };
     if matches!(action, BorrowAction::Approve | BorrowAction::Reactivate)
         && st
             .store
@@ -361,6 +390,8 @@ pub async fn borrow_action(
                 let extra = Extra {
                     note: input.note.clone(),
                     internal_note: input.internal_note.clone(),
+                    data: (!passed_over.is_empty())
+                        .then(|| serde_json::json!({ "available_passed_over": passed_over })),
                     ..Extra::default()
                 };
                 let touched = apply_borrow(tx, now, &mut req, action, &acting, &extra).await?;
@@ -813,8 +844,11 @@ pub fn allowed_actions(
     let (state, ctx) = context(req)?;
     Ok(Requester::allowed(state, &ctx, &user.actors())
         .into_iter()
-        // Offered only where an earlier delivered copy exists: see the request's `duplicate`.
-        .filter(|a| a.is_manual() && *a != BorrowAction::FillFromCopy)
+        // Offered only where an earlier delivered copy exists (see the request's `duplicate`) or
+        // the text is available already (its `availability`).
+        .filter(|a| {
+            a.is_manual() && !matches!(a, BorrowAction::FillFromCopy | BorrowAction::FillFromLink)
+        })
         .map(|a| a.as_str())
         .collect())
 }

@@ -2,6 +2,7 @@
 //! machines, and every change writes its state, its event and its outgoing ISO 18626 messages
 //! in one transaction. The API, the protocol endpoint, the jobs and the demo all come here.
 
+pub mod available;
 pub mod borrow;
 pub mod copyright;
 pub mod desk;

@@ -800,8 +800,8 @@ async fn on_supplying(
         data: Some(data.clone()),
         retry_offer,
     };
-    let result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
-    if result.is_ok() {
+    let mut result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
+    if let Ok(touched) = &mut result {
         let url = m
             .delivery_info
             .as_ref()
@@ -812,6 +812,13 @@ async fn on_supplying(
             let local = crate::api::files::local_file_of(tx, url).await?;
             tx.set_borrow_document(&req.request_id, Some(url), local.as_deref())
                 .await?;
+        }
+        // A copy from a partner the library trusts goes straight to the reader.
+        if action == BorrowAction::LenderCopyCompleted
+            && let Some(more) = super::available::trusted_delivery(tx, now, &req.request_id).await?
+        {
+            touched.merge(more);
+            req = tx.borrow_request_for_update(&req.request_id).await?;
         }
     }
     settle(

@@ -51,6 +51,7 @@ pub async fn home(ctx: Ctx) -> Response {
             ("/admin/routing", m.routing_title, m.routing_intro),
             ("/admin/copyright", m.copyright_title, m.copyright_intro),
             ("/admin/delivery", m.delivery_title, m.delivery_intro),
+            ("/admin/licences", m.licences_title, m.licences_intro),
             ("/admin/fees", m.fees_title, m.fees_intro),
             ("/admin/letters", m.letters_title, m.letters_intro),
         ]
@@ -1089,6 +1090,14 @@ fn delivery_form(m: &'static Msg, p: &Pairs) -> FormView {
                 .hint(m.hint_max_views),
         )
         .input(Input::new("days", m.f_days, "number", &value(p, "days")).hint(m.hint_days))
+        .input(
+            Input::text(
+                "trusted_senders",
+                m.f_trusted_senders,
+                &value(p, "trusted_senders"),
+            )
+            .hint(m.hint_trusted_senders),
+        )
 }
 
 /// `GET /admin/delivery`.
@@ -1104,6 +1113,7 @@ pub async fn delivery(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
                 s.max_views.map(|v| v.to_string()).unwrap_or_default(),
             ),
             ("days".to_owned(), s.days.to_string()),
+            ("trusted_senders".to_owned(), s.trusted_senders.join(", ")),
         ];
         let m = ctx.m;
         Ok(settings_page(
@@ -1133,6 +1143,12 @@ pub async fn delivery_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -
         let settings = DeliverySettings {
             max_views,
             days: number(&p, "days", &mut errors),
+            trusted_senders: value(&p, "trusted_senders")
+                .split([',', ' ', '，', '、', '\n'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
         };
         let result = if errors.is_empty() {
             crate::api::files::save_settings(&ctx.st, a, settings).await

@@ -349,7 +349,6 @@ catalog! {
     import_rejected_rows: "Rows left out", "未导入的行";
     col_line: "Line", "行号";
     col_field: "Field", "字段";
-    col_problem: "Problem", "问题";
     import_paste: "Or paste the file's contents here", "或在此粘贴文件内容";
     err_no_file: "Choose a file, or paste its contents.", "请选择文件，或粘贴文件内容。";
     err_not_utf8: "The file is not UTF-8 text: save it as CSV UTF-8 (or JSON) and try again.", "文件不是 UTF-8 文本：请另存为“CSV UTF-8”（或 JSON）后重试。";
@@ -390,6 +389,33 @@ catalog! {
     hint_max_views: "1 to 10; empty: no limit", "1 至 10；留空表示不限";
     f_days: "Days the link works", "链接有效天数";
     hint_days: "1 to 60", "1 至 60";
+    f_trusted_senders: "Trusted senders", "可信发送方";
+    hint_trusted_senders: "Partner library codes, separated by commas: copies they deliver go straight to the reader, with no staff step", "合作馆代码，以逗号分隔：这些馆交付的复制件将直接交给读者，无需馆员处理";
+    available_heading: "Available already", "已可直接获取";
+    available_intro_reader: "You can read this now, without waiting for interlibrary loan:", "您现在即可阅读，无需等待馆际互借：";
+    available_intro_staff: "This request was found available before it was sent. Fill it from the link (the reader is given it and told), or approve it to send it on to a lender as usual.", "此请求在发送前被发现已可获取。可用该链接直接满足（读者将获得链接并收到通知），也可照常批准，发往出借馆。";
+    source_licensed: "Licensed by the library", "本馆订购资源";
+    source_open_access: "Open access", "开放获取";
+    oa_unchecked: "Open access could not be checked", "未能查询开放获取情况";
+    col_link: "Link", "链接";
+    col_where: "Where", "来源";
+    col_reasons: "Why", "依据";
+    open_link: "Open", "打开";
+    fill_from_link: "Fill from this link", "用此链接满足";
+    licences_title: "Licensed e-resources", "订购电子资源";
+    licences_intro: "Upload the KBART file of a package the library licenses (tab-separated, KBART Phase II). New copy requests for its titles show the link to readers and staff. Uploading a package of the same name again replaces it.", "上传本馆订购资源包的 KBART 文件（制表符分隔，KBART 第二阶段格式）。此后针对其中题名的复制请求，将向读者和馆员显示全文链接。再次上传同名资源包将替换原有内容。";
+    f_package: "Package", "资源包";
+    hint_package: "The provider's collection name; the same name replaces the earlier upload", "数据库或合集名称；同名将替换此前上传的内容";
+    f_kbart_file: "KBART file", "KBART 文件";
+    import_kbart: "Import", "导入";
+    col_package: "Package", "资源包";
+    col_titles: "Titles", "题名数";
+    col_imported: "Imported", "导入时间";
+    no_packages: "No package imported yet.", "尚未导入任何资源包。";
+    kbart_result: "Imported: {titles} titles from {read} lines ({replaced} replaced, {rejected} lines refused).", "已导入：共读取 {read} 行，导入 {titles} 个题名（替换原有 {replaced} 个，拒绝 {rejected} 行）。";
+    kbart_errors: "Lines refused", "被拒绝的行";
+    col_column: "Column", "列";
+    col_problem: "Problem", "问题";
     review_heading: "Review", "审核";
     copyright_heading: "Copyright", "版权";
     earlier_copies: "Copies of this journal counted earlier this year", "本年度此前已计入的该刊复制篇数";
@@ -571,6 +597,10 @@ impl Msg {
                 "Fill from the copy already delivered",
                 "用已交付的复制件满足",
             ),
+            FillFromLink => (
+                "Fill from the link where it is available",
+                "用现有的全文链接满足",
+            ),
             Reactivate => ("Reactivate", "重新激活"),
             _ => return self.borrow_event(a),
         };
@@ -623,6 +653,24 @@ impl Msg {
             }
             "copyright_cleared" => {
                 return self.pick("Copyright was cleared", "版权审核已通过");
+            }
+            "licensed_available" => {
+                return self.pick(
+                    "Available already in an e-resource the library licenses",
+                    "本馆已订购的电子资源中可获取全文",
+                );
+            }
+            "open_access_available" => {
+                return self.pick("Available already in open access", "可开放获取全文");
+            }
+            "open_access_unchecked" => {
+                return self.pick("Open access could not be checked", "未能查询开放获取情况");
+            }
+            "trusted_sender" => {
+                return self.pick(
+                    "Passed straight to the reader: the lending library is a trusted sender",
+                    "出借馆为可信发送方：复制件已直接交付读者",
+                );
             }
             "duplicate_found" => {
                 return self.pick(
@@ -684,6 +732,10 @@ impl Msg {
                 "Filled at once from a copy the library had already delivered",
                 "已用本馆此前交付的复制件直接满足",
             ),
+            FillFromLink => (
+                "Filled at once: the reader was given the link where the text is available",
+                "已直接满足：读者已获得可访问全文的链接",
+            ),
             Reactivate => ("The request was reopened", "请求已重新激活"),
             LenderRequestReceived => (
                 "The lending library received the request",
@@ -741,6 +793,12 @@ impl Msg {
         }
         match a {
             "request_received" => return self.pick("The request arrived", "收到请求"),
+            "copy_purged" => {
+                return self.pick(
+                    "The borrowing library fetched the copy and keeps its own: ours was deleted",
+                    "借入馆已取走复制件并自行保存：本馆的副本已删除",
+                );
+            }
             "message_not_applied" => {
                 return self.pick(
                     "A message from the partner did not fit the request's stage and was not applied",

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod catalog;
 pub mod forms;
+pub mod licences;
 pub mod openurl;
 pub mod reader;
 pub mod reset;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/copy", get(reader::copy))
         .route("/requests/{id}/clearance", post(review::clear))
         .route("/requests/{id}/fill-from-copy", post(review::fill))
+        .route("/requests/{id}/fill-from-link", post(licences::fill))
         .route("/staff/readers", get(accounts::readers))
         .route(
             "/staff/readers/{id}/approve",
@@ -97,6 +99,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/copyright",
             get(admin::copyright).post(admin::copyright_save),
+        )
+        .route(
+            "/admin/licences",
+            // A publisher's KBART file may be larger than an ordinary form: up to the size of
+            // a delivered copy, like the API's import.
+            get(licences::licences).post(licences::upload).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    state.config.max_file_bytes.max(state.config.max_body_bytes),
+                ),
+            ),
         )
         .route(
             "/admin/delivery",

@@ -809,10 +809,13 @@ pub(crate) async fn detail_page(
         facts.add(m.f_max_cost, c.max_cost.as_ref().map(|v| v.to_string()));
         facts.add(m.f_note, c.patron_note.clone());
         facts.add(m.col_due, req.due_date.map(|d| d.to_string()));
-        let review_html = if user.is_patron() {
+        let mut blocks = super::licences::blocks(ctx, user, &req).await?;
+        if !user.is_patron() {
+            blocks.extend(super::review::blocks(ctx, &req, review).await?);
+        }
+        let review_html = if blocks.is_empty() {
             String::new()
         } else {
-            let blocks = super::review::blocks(ctx, &req, review).await?;
             super::forms::blocks_html(m, &blocks)
         };
         let (lenders, excluded) = if user.is_patron() {

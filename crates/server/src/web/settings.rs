@@ -289,6 +289,10 @@ pub fn letter_label(m: &Msg, k: LetterKind) -> &'static str {
         LetterKind::Shipped => ("Shipped", "已寄出"),
         LetterKind::ReadyForPickup => ("Ready for pickup", "可以取书"),
         LetterKind::DocumentDelivered => ("Copy delivered", "文献已送达"),
+        LetterKind::AvailableNow => (
+            "Available now (licensed or open access)",
+            "可直接获取（订购资源或开放获取）",
+        ),
         LetterKind::DueSoon => ("Due soon", "即将到期"),
         LetterKind::Overdue => ("Overdue", "已逾期"),
         LetterKind::Recalled => ("Recalled", "已召回"),

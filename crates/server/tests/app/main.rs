@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api_contract;
+mod available;
 mod catalog;
 mod copyright;
 mod delivery;
