@@ -198,6 +198,11 @@ fn decode(xml: &[u8]) -> Result<(Cow<'_, str>, u64), ParseError> {
         Some(rest) => (rest, BOM.len() as u64),
         None => (xml, 0),
     };
+    // Whitespace before the XML declaration is not allowed, but peers' templates and proxies
+    // add line breaks there; nothing is lost by skipping it.
+    let trimmed = body.trim_ascii_start();
+    let offset = offset + (body.len() - trimmed.len()) as u64;
+    let body = trimmed;
     match std::str::from_utf8(body) {
         Ok(s) => Ok((Cow::Borrowed(s), offset)),
         Err(_) if declares_latin1(body) => Ok((

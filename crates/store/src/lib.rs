@@ -17,6 +17,7 @@ mod message;
 mod peer;
 mod queue;
 mod request;
+mod return_hold;
 mod routing;
 mod stats;
 mod writer;

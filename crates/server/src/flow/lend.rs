@@ -157,8 +157,20 @@ pub fn context(req: &LendRequest) -> Result<(LendState, LendContext), FlowError>
         LendContext {
             format,
             renew_pending: req.renew_pending,
+            // Read apart (`return_held`): only loans on hold have a row.
+            return_held: false,
         },
     ))
+}
+
+/// The state and context of `req` as they are in the store now, with the hold on its return.
+async fn context_in(
+    tx: &mut Tx<'_>,
+    req: &LendRequest,
+) -> Result<(LendState, LendContext), FlowError> {
+    let (state, mut ctx) = context(req)?;
+    ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+    Ok((state, ctx))
 }
 
 /// Decide and carry out a lending action inside the caller's transaction.
@@ -171,7 +183,7 @@ pub async fn apply_lend(
     input: &ActionInput,
     extra: &Extra,
 ) -> Result<Touched, FlowError> {
-    let (state, ctx) = context(req)?;
+    let (state, ctx) = context_in(tx, req).await?;
     let decision = Supplier::decide(state, action, &ctx, &acting.actors)?;
     let new_status = decision.to.iso_status();
     // The first answer to a request is its RequestResponse; later ones are status changes.
@@ -294,6 +306,22 @@ pub async fn apply_lend(
             }
             LendEffect::ClearRenewPending => {
                 req.renew_pending = false;
+                None
+            }
+            LendEffect::SendHoldReturn => Some(Sam::new(
+                IsoReason::StatusChange,
+                IsoStatus::HoldReturn,
+                input.note.clone(),
+            )),
+            LendEffect::SendReleaseHoldReturn => Some(Sam::new(
+                IsoReason::StatusChange,
+                IsoStatus::ReleaseHoldReturn,
+                input.note.clone(),
+            )),
+            LendEffect::MarkReturnHeld | LendEffect::ClearReturnHeld => {
+                let held = *effect == LendEffect::MarkReturnHeld;
+                tx.set_return_hold(&req.library_id, "lend", &req.request_id, held, now)
+                    .await?;
                 None
             }
             LendEffect::SetDueDate => {
@@ -445,7 +473,7 @@ async fn send_forward(
         Some(said.trim().to_owned()),
     );
     if let Some(service) = request.service_info.as_mut() {
-        service.request_subtype = vec!["TransferRequest".to_owned()];
+        service.request_subtype = vec![wire::RequestSubType::TransferRequest];
     }
     let xml = wire::write(&wire::Message::Request(request), wire::Version::V2021);
     let recipient = iso::agency_key(&iso::agency(target));
@@ -599,12 +627,34 @@ async fn send_sam(
     Ok(id)
 }
 
+/// Actions this user may take now, for lists of many requests: as if no return were held (one
+/// read per row would slow the queues); the action itself is decided on what is stored. A
+/// single request's page uses [`allowed_actions_now`].
 pub fn allowed_actions(
     req: &LendRequest,
     user: &CurrentUser,
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, ctx) = context(req)?;
-    Ok(Supplier::allowed(state, &ctx, &user.actors())
+    allowed_in(state, &ctx, user)
+}
+
+/// Actions this user may take now on one request, knowing whether its return is held.
+pub async fn allowed_actions_now(
+    store: &store::Store,
+    req: &LendRequest,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
+    let (state, mut ctx) = context(req)?;
+    ctx.return_held = store.return_held_since(&req.request_id).await?.is_some();
+    allowed_in(state, &ctx, user)
+}
+
+fn allowed_in(
+    state: LendState,
+    ctx: &LendContext,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
+    Ok(Supplier::allowed(state, ctx, &user.actors())
         .into_iter()
         .filter(|a| a.is_manual())
         .map(|a| a.as_str())

@@ -628,11 +628,7 @@ async fn on_request(
     let retry_of = r
         .service_info
         .as_ref()
-        .filter(|s| {
-            s.request_type
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("Retry"))
-        })
+        .filter(|s| s.request_type == Some(wire::RequestType::Retry))
         .map(|s| {
             serde_json::json!({
                 "previous_request_id": s.requesting_agency_previous_request_id,

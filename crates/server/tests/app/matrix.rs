@@ -303,7 +303,7 @@ async fn retry_for_a_higher_cost(engine: Engine) {
         panic!("{retry}")
     };
     let service = r.service_info.unwrap();
-    assert_eq!(service.request_type.as_deref(), Some("Retry"));
+    assert_eq!(service.request_type, Some(iso18626::RequestType::Retry));
     assert_eq!(
         service.requesting_agency_previous_request_id,
         Some(format!("{}.1", l.id))
