@@ -1,5 +1,6 @@
 //! What ISO 18626:2021 added, between nodes and with a 2017 peer: a lender holding the return
-//! of a loan and releasing it, and an item lost at the borrower.
+//! of a loan and releasing it, an item lost at the borrower, and a hub telling a library that
+//! the member it relayed a request to refused it.
 
 use serde_json::{Value, json};
 
@@ -327,5 +328,122 @@ async fn with_a_2017_peer(engine: Engine) {
 async fn a_2017_peer_holds_a_return_in_its_note_and_hears_of_a_loss_in_a_notification() {
     for e in engines() {
         with_a_2017_peer(e).await;
+    }
+}
+
+/// The hub relays BCU's request to HTU, whose node refuses it (it expects credentials from
+/// BCU that the hub does not have): BCU is told Unfilled and moves on to its next lender.
+async fn relay_refused(engine: Engine) {
+    let hub = TestApp::start(engine).await;
+    let a = TestApp::start(engine).await;
+    let b = TestApp::start(engine).await;
+    let at = |codes: &[&str], node: &TestApp| -> Vec<(String, String)> {
+        codes
+            .iter()
+            .map(|c| ((*c).to_owned(), format!("{}/iso18626", node.base)))
+            .collect()
+    };
+    let mut members = at(&["BCU", "XNU"], &a);
+    members.extend(at(&["HTU", "CPL", "NSD"], &b));
+    hub.seed(&members).await;
+    a.seed(&at(&["HUB", "HTU", "CPL", "NSD"], &hub)).await;
+    b.seed(&at(&["HUB", "BCU", "XNU"], &hub)).await;
+    let b_admin = b.login("htu-admin").await;
+    let resp = b
+        .client
+        .put(format!("{}/api/v1/peers/BCU", b.base))
+        .bearer_auth(&b_admin)
+        .json(&json!({
+            "system": "librelay",
+            "endpoint": format!("{}/iso18626", hub.base),
+            "inbound_auth": {"type": "header", "name": "X-Api-Key", "value": "only-for-bcu"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let patron = a.login("bcu-faculty").await;
+    let bcu = a.login("bcu-borrow").await;
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Refused on the way", "author": "Hub, H."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(
+        &bcu,
+        &id,
+        json!({"action": "edit_rota", "rota": ["HTU", "XNU"]}),
+    )
+    .await;
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+
+    // BCU hears that HTU refused and asks XNU, its next lender (on its own node).
+    let v = a
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["lender"] == "XNU" && v["state"] == "sent"
+        })
+        .await;
+    assert_eq!(v["rota"]["entries"][0]["outcome"], "unfilled", "{v}");
+    let (_, history) = a
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    let unfilled = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "lender_unfilled")
+        .unwrap_or_else(|| panic!("{history}"))
+        .clone();
+    let note = unfilled["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("OtherReason") && note.contains("refused") && note.contains("CN-HTU"),
+        "the note says who refused and why: {unfilled}"
+    );
+    let xnu = a.login("xnu-lend").await;
+    assert_eq!(a.lend_for(&xnu, &id).await["state"], "request_received");
+
+    // At the hub: the refused request is parked for its staff, and the answer went to BCU.
+    let hub_staff = hub.login("hub-admin").await;
+    let (_, dead) = hub
+        .get("/api/v1/outbox?status=dead", Some(&hub_staff))
+        .await;
+    let dead = dead.as_array().unwrap();
+    assert!(
+        dead.iter()
+            .any(|m| m["kind"] == "request" && m["recipient"] == "ISIL:CN-HTU"),
+        "{dead:?}"
+    );
+    let delivered = hub
+        .eventually(
+            "/api/v1/outbox?status=delivered&limit=500",
+            &hub_staff,
+            |v| {
+                v.as_array().is_some_and(|m| {
+                    m.iter().any(|m| {
+                        m["recipient"] == "ISIL:CN-BCU" && m["kind"] == "supplying_agency_message"
+                    })
+                })
+            },
+        )
+        .await;
+    for m in delivered.as_array().unwrap() {
+        let xml = m["payload"].as_str().unwrap();
+        if m["recipient"] == "ISIL:CN-BCU" {
+            assert!(xml.contains("<status>Unfilled</status>"), "{xml}");
+        }
+        assert_valid(xml, "ISO-18626-2021-2.xsd");
+    }
+}
+
+#[tokio::test]
+async fn a_request_the_hub_relayed_and_the_member_refused_is_answered_unfilled_to_its_sender() {
+    for e in engines() {
+        relay_refused(e).await;
     }
 }
