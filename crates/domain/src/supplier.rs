@@ -118,6 +118,9 @@ string_enum!(
         BorrowerHoldReturn => "borrower_hold_return",
         /// The borrower reports the item lost (2021 Lost).
         BorrowerLost => "borrower_lost",
+        /// The supplier we passed the request on to refused it: the borrower, still waiting on
+        /// us, is told that we cannot supply it.
+        ForwardRefused => "forward_refused",
     }
 );
 
@@ -210,6 +213,7 @@ const STAFF: &[Actor] = &[Actor::LendingStaff, Actor::Manager];
 const STAFF_OR_SYSTEM: &[Actor] = &[Actor::LendingStaff, Actor::Manager, Actor::System];
 const MANAGER: &[Actor] = &[Actor::Manager];
 const PEER: &[Actor] = &[Actor::Peer];
+const SYSTEM: &[Actor] = &[Actor::System];
 
 const BEFORE_SHIPPING: &[S] = &[
     S::RequestReceived,
@@ -497,6 +501,16 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         &[],
     ),
     rule(ALL, A::BorrowerNotification, G::Always, STAY, PEER, &[]),
+    // The borrower follows the new supplier only once it answers; until then it waits on us.
+    // If that supplier refuses the transfer request, nobody would answer: we do, Unfilled.
+    rule(
+        &[S::Forwarded],
+        A::ForwardRefused,
+        G::Always,
+        go(S::Unfilled),
+        SYSTEM,
+        &[E::SendUnfilled],
+    ),
     rule(
         ALL,
         A::BorrowerStatusRequest,

@@ -212,8 +212,12 @@ async fn park(
         .write(move |tx| {
             Box::pin(async move {
                 tx.outbox_dead(id, &why, &confirmation).await?;
-                // A relayed request that was refused is answered to its sender at once.
-                crate::flow::receive::tell_relay_refusal(tx, now, &parked, &why).await
+                // A relayed or passed-on request that was refused is answered to the library
+                // that waits for it, at once.
+                let relayed =
+                    crate::flow::receive::tell_relay_refusal(tx, now, &parked, &why).await?;
+                let forwarded = crate::flow::lend::forward_refused(tx, now, &parked, &why).await?;
+                Ok::<_, crate::flow::FlowError>(relayed || forwarded)
             })
         })
         .await?;

@@ -493,6 +493,53 @@ async fn send_forward(
     Ok(id)
 }
 
+/// A transfer request of ours (a `forward`) that the library we passed the request on to
+/// refused: the borrower still waits on us (it follows the new supplier only once that one
+/// answers), so the lending request closes as unfilled and the borrower hears it from us, with
+/// who refused and why. Call it in the transaction that parks the refused message; returns
+/// whether it applied (nothing for any other message, or a request no longer `forwarded`).
+pub async fn forward_refused(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    row: &store::OutboxRow,
+    why: &str,
+) -> Result<bool, FlowError> {
+    if row.side != "lend" || row.kind != "request" {
+        return Ok(false);
+    }
+    let mut req = match tx.lend_request_for_update(&row.request_id).await {
+        Ok(r) if r.library_id == row.library_id => r,
+        Ok(_) | Err(StoreError::NotFound) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if req.state != LendState::Forwarded.as_str() {
+        return Ok(false);
+    }
+    let input = ActionInput {
+        reason: Some("OtherReason".to_owned()),
+        note: Some(format!(
+            "We passed the request on to {}, which refused it ({why}); we cannot supply it.",
+            row.recipient
+        )),
+        ..ActionInput::default()
+    };
+    let extra = Extra {
+        data: Some(serde_json::json!({ "refused_by": row.recipient, "why": why })),
+        ..Extra::default()
+    };
+    apply_lend(
+        tx,
+        now,
+        &mut req,
+        LendAction::ForwardRefused,
+        &Acting::system(),
+        &input,
+        &extra,
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Due date from our policy for this borrower (default four weeks), moved off closed days.
 async fn computed_due_date(
     tx: &mut Tx<'_>,

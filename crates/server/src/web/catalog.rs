@@ -815,6 +815,10 @@ impl Msg {
                 "The borrowing library reports it lost: closed without return",
                 "借入馆报告文献丢失：已结束，不再归还",
             ),
+            ForwardRefused => (
+                "The library we passed it on to refused it: the borrowing library was told we cannot supply it",
+                "接手馆拒绝了转交的请求：已告知借入馆无法提供",
+            ),
         };
         self.pick(en, zh)
     }

@@ -447,3 +447,95 @@ async fn a_request_the_hub_relayed_and_the_member_refused_is_answered_unfilled_t
         relay_refused(e).await;
     }
 }
+
+/// XNU passes BCU's request on to HTU on the other node, whose node refuses it (it expects
+/// credentials from BCU): XNU answers BCU Unfilled itself, as BCU still waits on it.
+async fn forward_refused(engine: Engine) {
+    let (a, b) = TestApp::pair(engine).await;
+    let b_admin = b.login("htu-admin").await;
+    let resp = b
+        .client
+        .put(format!("{}/api/v1/peers/BCU", b.base))
+        .bearer_auth(&b_admin)
+        .json(&json!({
+            "system": "librelay",
+            "endpoint": format!("{}/iso18626", a.base),
+            "inbound_auth": {"type": "header", "name": "X-Api-Key", "value": "only-for-bcu"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let patron = a.login("bcu-faculty").await;
+    let bcu = a.login("bcu-borrow").await;
+    let xnu = a.login("xnu-lend").await;
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Passed on and refused", "author": "Fwd, F."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["XNU"]}))
+        .await;
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let at_xnu = a.lend_for(&xnu, &id).await;
+    let xnu_id = at_xnu["id"].as_str().unwrap().to_owned();
+    a.lend_action(
+        &xnu,
+        &xnu_id,
+        json!({"action": "forward", "forward_to": "HTU"}),
+    )
+    .await;
+
+    let lending = a
+        .eventually(&format!("/api/v1/lending/{xnu_id}"), &xnu, |v| {
+            v["state"] == "unfilled"
+        })
+        .await;
+    assert_eq!(lending["library"], "XNU", "{lending}");
+    let (_, history) = a
+        .get(&format!("/api/v1/lending/{xnu_id}/events"), Some(&xnu))
+        .await;
+    let refused = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "forward_refused")
+        .unwrap_or_else(|| panic!("{history}"))
+        .clone();
+    assert_eq!(refused["actor"], "system", "{refused}");
+    assert_eq!(refused["from_state"], "forwarded", "{refused}");
+    let v = a
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "unfilled"
+        })
+        .await;
+    assert_eq!(v["rota"]["entries"][0]["outcome"], "unfilled", "{v}");
+    let (_, history) = a
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    let unfilled = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "lender_unfilled")
+        .unwrap_or_else(|| panic!("{history}"))
+        .clone();
+    assert!(
+        unfilled["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("ISIL:CN-HTU") && n.contains("refused")),
+        "the borrower's staff read who refused: {unfilled}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_passed_on_and_refused_by_the_new_supplier_is_answered_unfilled_by_the_first() {
+    for e in engines() {
+        forward_refused(e).await;
+    }
+}
