@@ -454,13 +454,20 @@ pub fn context(req: &BorrowRequest) -> Result<(BorrowState, BorrowContext), Flow
     Ok((state, ctx))
 }
 
-/// The state and context of `req` as they are in the store now, with the hold on its return.
+/// The state and context of `req` for `action`, with the hold on its return read only for the
+/// actions that look at it (every other step of every request is spared the read).
 async fn context_in(
     tx: &mut Tx<'_>,
     req: &BorrowRequest,
+    action: BorrowAction,
 ) -> Result<(BorrowState, BorrowContext), FlowError> {
     let (state, mut ctx) = context(req)?;
-    ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+    if matches!(
+        action,
+        BorrowAction::ShipReturn | BorrowAction::MarkLost | BorrowAction::LenderReleaseHoldReturn
+    ) {
+        ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+    }
     Ok((state, ctx))
 }
 
@@ -474,7 +481,7 @@ pub async fn apply_borrow(
     acting: &Acting,
     extra: &Extra,
 ) -> Result<Touched, FlowError> {
-    let (state, ctx) = context_in(tx, req).await?;
+    let (state, ctx) = context_in(tx, req, action).await?;
     let decision = Requester::decide(state, action, &ctx, &acting.actors)?;
     let mut messages = Vec::new();
     let outcome = match action {
@@ -582,10 +589,15 @@ pub async fn apply_borrow(
                     .unwrap_or_else(|| "Item reported lost".to_owned());
                 messages.push(send_ram(tx, now, req, IsoAction::Lost, Some(note)).await?)
             }
-            BorrowEffect::MarkReturnHeld | BorrowEffect::ClearReturnHeld => {
-                let held = *effect == BorrowEffect::MarkReturnHeld;
-                tx.set_return_hold(&req.library_id, "borrow", &req.request_id, held, now)
+            BorrowEffect::MarkReturnHeld => {
+                tx.set_return_hold(&req.library_id, "borrow", &req.request_id, true, now)
                     .await?;
+            }
+            BorrowEffect::ClearReturnHeld => {
+                if ctx.return_held {
+                    tx.set_return_hold(&req.library_id, "borrow", &req.request_id, false, now)
+                        .await?;
+                }
             }
             BorrowEffect::TakeDueDate => {
                 if extra.due_date.is_some() {

@@ -163,13 +163,25 @@ pub fn context(req: &LendRequest) -> Result<(LendState, LendContext), FlowError>
     ))
 }
 
-/// The state and context of `req` as they are in the store now, with the hold on its return.
+/// The state and context of `req` for `action`, with the hold on its return read only for the
+/// actions that look at it or end it (every other step of every request is spared the read).
 async fn context_in(
     tx: &mut Tx<'_>,
     req: &LendRequest,
+    action: LendAction,
 ) -> Result<(LendState, LendContext), FlowError> {
     let (state, mut ctx) = context(req)?;
-    ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+    if matches!(
+        action,
+        LendAction::HoldReturn
+            | LendAction::ReleaseHoldReturn
+            | LendAction::CheckIn
+            | LendAction::MarkLost
+            | LendAction::BorrowerShippedReturn
+            | LendAction::BorrowerLost
+    ) {
+        ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+    }
     Ok((state, ctx))
 }
 
@@ -183,7 +195,7 @@ pub async fn apply_lend(
     input: &ActionInput,
     extra: &Extra,
 ) -> Result<Touched, FlowError> {
-    let (state, ctx) = context_in(tx, req).await?;
+    let (state, ctx) = context_in(tx, req, action).await?;
     let decision = Supplier::decide(state, action, &ctx, &acting.actors)?;
     let new_status = decision.to.iso_status();
     // The first answer to a request is its RequestResponse; later ones are status changes.
@@ -318,10 +330,16 @@ pub async fn apply_lend(
                 IsoStatus::ReleaseHoldReturn,
                 input.note.clone(),
             )),
-            LendEffect::MarkReturnHeld | LendEffect::ClearReturnHeld => {
-                let held = *effect == LendEffect::MarkReturnHeld;
-                tx.set_return_hold(&req.library_id, "lend", &req.request_id, held, now)
+            LendEffect::MarkReturnHeld => {
+                tx.set_return_hold(&req.library_id, "lend", &req.request_id, true, now)
                     .await?;
+                None
+            }
+            LendEffect::ClearReturnHeld => {
+                if ctx.return_held {
+                    tx.set_return_hold(&req.library_id, "lend", &req.request_id, false, now)
+                        .await?;
+                }
                 None
             }
             LendEffect::SetDueDate => {
