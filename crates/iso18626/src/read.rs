@@ -370,7 +370,9 @@ pub(crate) fn lenient_date_time(text: &str) -> Option<String> {
         Some('Z' | 'z' | '+' | '-') => ("00:00:00".to_owned(), zone_of(rest)?),
         Some('T' | 't' | ' ') => {
             let rest = rest[1..].trim_start();
-            let at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+            let at = rest
+                .find(|c: char| matches!(c, 'Z' | 'z' | '+' | '-') || c.is_ascii_alphabetic())
+                .unwrap_or(rest.len());
             let (time, zone) = rest.split_at(at);
             (time_of(time.trim_end())?, zone_of(zone)?)
         }
@@ -428,7 +430,10 @@ fn zone_of(z: &str) -> Option<String> {
     if z.is_empty() {
         return Some(String::new());
     }
-    if z.eq_ignore_ascii_case("z") {
+    if ["z", "utc", "gmt"]
+        .iter()
+        .any(|u| z.eq_ignore_ascii_case(u))
+    {
         return Some("Z".to_owned());
     }
     let sign = z.get(..1)?;
@@ -734,6 +739,7 @@ fn physical_address(p: &Node<'_>) -> PhysicalAddress {
 
 fn costs(c: &Node<'_>) -> Result<Costs, ParseError> {
     let amount = c.required("monetaryValue")?;
+    // No leniency for money: "1,000" may be a thousand or one, so a comma is refused.
     let monetary_value = amount.value();
     if !is_decimal(&monetary_value) {
         return Err(ParseError::bad_value(

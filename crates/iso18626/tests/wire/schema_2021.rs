@@ -369,3 +369,86 @@ fn any_namespace_prefix_reads_alike() {
         assert_eq!(message, expected, "{xml}");
     }
 }
+
+/// A requesting agency message with `note`, declaring `encoding`.
+fn note_in(encoding: &str, note: &str) -> String {
+    sample_text_of("RequestingAgencyMessageCancel.xml")
+        .replacen("encoding=\"UTF-8\"", &format!("encoding=\"{encoding}\""), 1)
+        .replace(
+            "</ns1:action>",
+            &format!("</ns1:action><ns1:note>{note}</ns1:note>"),
+        )
+}
+
+fn note_of(bytes: &[u8]) -> Option<String> {
+    match parse(bytes).unwrap_or_else(|e| panic!("{e}")).0 {
+        Message::RequestingAgencyMessage(m) => m.note,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn text_in_the_encoding_its_declaration_names_is_read() {
+    assert!(sample_text_of("RequestingAgencyMessageCancel.xml").contains("encoding=\"UTF-8\""));
+    let title = "图书馆间互借：请于一月五日前归还";
+    for (label, encoding) in [
+        ("GBK", encoding_rs::GBK),
+        ("GB18030", encoding_rs::GB18030),
+        ("Big5", encoding_rs::BIG5),
+    ] {
+        let text = note_in(
+            label,
+            if label == "Big5" {
+                "圖書館間互借"
+            } else {
+                title
+            },
+        );
+        let (bytes, _, unmappable) = encoding.encode(&text);
+        assert!(!unmappable, "{label}");
+        let expected = if label == "Big5" {
+            "圖書館間互借"
+        } else {
+            title
+        };
+        assert_eq!(note_of(&bytes).as_deref(), Some(expected), "{label}");
+    }
+    let text = note_in("windows-1252", "“Quoted” – 12 €");
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+    assert_eq!(note_of(&bytes).as_deref(), Some("“Quoted” – 12 €"));
+}
+
+#[test]
+fn utf16_with_its_byte_order_mark_is_read() {
+    let text = note_in("UTF-16", "Zoë, 北京");
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    assert_eq!(note_of(&bytes).as_deref(), Some("Zoë, 北京"));
+}
+
+#[test]
+fn text_that_is_not_in_its_declared_encoding_is_refused_as_badly_formed() {
+    let text = note_in("UTF-8", "Montr\u{e9}al");
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+    let e = parse(&bytes).unwrap_err();
+    assert_eq!(e.error_type(), ErrorType::BadlyFormedMessage);
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+}
+
+#[test]
+fn a_time_in_utc_spelt_out_is_read() {
+    let xml = sample_text_of("SupplyingAgencyMessageSample1.xml").replace(
+        "<ns1:timestamp>2018-02-08T08:34:54Z</ns1:timestamp>",
+        "<ns1:timestamp>2026-11-30T10:00:00 UTC</ns1:timestamp>",
+    );
+    let (message, _) = parse(xml.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let Message::SupplyingAgencyMessage(m) = &message else {
+        panic!()
+    };
+    assert_eq!(m.header.timestamp, "2026-11-30T10:00:00Z");
+    for version in [Version::V2017, Version::V2021] {
+        written_valid_and_read(&message, version);
+    }
+}
