@@ -949,3 +949,49 @@ fn weigh(element: &Element, parent: &str, is_request: bool, evidence: &mut Evide
         weigh(child, name, is_request, evidence);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::lenient_date_time;
+
+    proptest! {
+        #[test]
+        fn any_text_read_as_a_date_gives_a_value_or_none_never_a_panic(s in "\\PC{0,40}") {
+            let _ = lenient_date_time(&s);
+        }
+
+        #[test]
+        fn a_date_read_leniently_reads_again_as_itself(
+            date in "20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])",
+            sep in "[Tt ]",
+            time in "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,7})?)?",
+            zone in "(|Z|z|UTC|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)",
+        ) {
+            let text = format!("{date}{sep}{time}{zone}");
+            let read = lenient_date_time(&text);
+            prop_assert!(read.is_some(), "{text}");
+            let read = read.unwrap_or_default();
+            prop_assert_eq!(lenient_date_time(&read), Some(read.clone()), "{}", text);
+        }
+    }
+
+    #[test]
+    fn dates_that_are_not_dates_are_none() {
+        for bad in [
+            "",
+            "2026-02",
+            "26-11-30",
+            "2026-11-30T",
+            "2026-11-30T10",
+            "2026-11-30X10:00",
+            "2026-11-30T10:00+5",
+            "2026-11-30T10:00:00+08:0",
+            "2026-11-30T10:00:00 CET",
+            "２０２６-11-30",
+        ] {
+            assert_eq!(lenient_date_time(bad), None, "{bad}");
+        }
+    }
+}
