@@ -204,6 +204,10 @@ pub enum IsoStatus {
     Recalled,
     RetryPossible,
     Unfilled,
+    /// 2021: the lender asks for the item not to be sent back until it says so.
+    HoldReturn,
+    /// 2021: the lender's hold on the return is over.
+    ReleaseHoldReturn,
     CopyCompleted,
     LoanCompleted,
     CompletedWithoutReturn,
@@ -228,9 +232,13 @@ pub enum IsoAction {
     Received,
     Cancel,
     Renew,
+    /// 2021: the borrower keeps the item for now and will send it back later.
+    HoldReturn,
     ShippedReturn,
     ShippedForward,
     Notification,
+    /// 2021: the item is lost at the borrower's end.
+    Lost,
 }
 
 /// Notes carrying a loan condition and its acceptance, as ReShare marks them; peers that do not

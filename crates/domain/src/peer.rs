@@ -123,7 +123,8 @@ pub struct PeerProfile {
     pub timeout_secs: u32,
 }
 
-/// The ISO 18626 status values; the targets of `status_map` must be one of them.
+/// The ISO 18626 status values of both schemas; the targets of `status_map` must be one of
+/// them.
 pub const WIRE_STATUSES: &[&str] = &[
     "RequestReceived",
     "ExpectToSupply",
@@ -133,6 +134,9 @@ pub const WIRE_STATUSES: &[&str] = &[
     "Recalled",
     "RetryPossible",
     "Unfilled",
+    // 2021 only: written to a 2017 peer as Loaned with the value in the note.
+    "HoldReturn",
+    "ReleaseHoldReturn",
     "CopyCompleted",
     "LoanCompleted",
     "CompletedWithoutReturn",

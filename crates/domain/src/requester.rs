@@ -103,6 +103,10 @@ string_enum!(
         LenderLoanCompleted => "lender_loan_completed",
         LenderCompletedWithoutReturn => "lender_completed_without_return",
         LenderNotification => "lender_notification",
+        /// The lender asks us not to send the item back until it releases the hold (2021).
+        LenderHoldReturn => "lender_hold_return",
+        /// The lender's hold on the return is over: the item may go back (2021).
+        LenderReleaseHoldReturn => "lender_release_hold_return",
         LenderDeadlinePassed => "lender_deadline_passed",
     }
 );
@@ -134,6 +138,9 @@ impl BorrowAction {
             }
             (IsoReason::CancelResponse, _) if answer_yes == Some(false) => LenderCancelRefused,
             (IsoReason::CancelResponse, _) => LenderCancelled,
+            // Whatever reason a peer gives, these are news about the return, not a message.
+            (_, IsoStatus::HoldReturn) => LenderHoldReturn,
+            (_, IsoStatus::ReleaseHoldReturn) => LenderReleaseHoldReturn,
             (_, IsoStatus::ExpectToSupply | IsoStatus::WillSupply)
                 if note.contains(CONDITION_MARKER) =>
             {
@@ -164,6 +171,9 @@ pub struct BorrowContext {
     pub has_next_lender: bool,
     pub cancel_pending: bool,
     pub renew_pending: bool,
+    /// The lender asked us to hold the return (ISO 18626:2021 HoldReturn) and has not released
+    /// the hold yet.
+    pub return_held: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +189,8 @@ pub enum BorrowGuard {
     NoCancelPending,
     RenewableLoan,
     RenewPending,
+    /// A loan whose lender has not asked us to hold the return.
+    ReturnableLoan,
 }
 
 /// What must happen besides the state change, in this order, in the same transaction.
@@ -210,8 +222,13 @@ pub enum BorrowEffect {
     RenewAnswered,
     SendShippedReturn,
     SendConditionsAccepted,
-    /// Requesting agency Notification with the staff's note (e.g. an item reported lost).
-    SendNotification,
+    /// Requesting agency message Lost with the staff's note (to a 2017 lender, a Notification
+    /// saying so).
+    SendLost,
+    /// The lender asked to hold the return: remember it, so the item is not sent back.
+    MarkReturnHeld,
+    /// The hold on the return is over.
+    ClearReturnHeld,
     /// Take the due date the lender sent.
     TakeDueDate,
     MarkOverdue,
@@ -409,7 +426,7 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
     rule(
         &[S::ReturnedByPatron, S::Received],
         A::ShipReturn,
-        G::Loan,
+        G::ReturnableLoan,
         go(S::ReturnShipped),
         STAFF,
         &[E::SendShippedReturn],
@@ -433,7 +450,7 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         G::Loan,
         go(S::Lost),
         STAFF,
-        &[E::SendNotification],
+        &[E::SendLost, E::ClearReturnHeld],
     ),
     rule(
         &[S::Unfilled, S::Cancelled],
@@ -641,6 +658,31 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         &[],
     ),
     rule(OPEN, A::LenderNotification, G::Always, STAY, PEER, &[]),
+    // ISO 18626:2021: the lender asks us to keep the item until it says it may come back
+    // (it is closed, moving ...): sending it back waits; the loan otherwise goes on.
+    rule(
+        ITEM_HERE,
+        A::LenderHoldReturn,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::MarkReturnHeld],
+    ),
+    rule(
+        &[
+            S::Shipped,
+            S::Received,
+            S::OnLoanToPatron,
+            S::ReturnedByPatron,
+            S::ReturnShipped,
+            S::Lost,
+        ],
+        A::LenderReleaseHoldReturn,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::ClearReturnHeld],
+    ),
     // The clock: a lender that has not committed by its deadline is passed over.
     rule(
         &[S::Sent, S::ExpectToSupply],
@@ -711,6 +753,7 @@ impl Machine for Requester {
             G::NoCancelPending => !ctx.cancel_pending,
             G::RenewableLoan => !ctx.format.is_copy() && !ctx.renew_pending,
             G::RenewPending => ctx.renew_pending,
+            G::ReturnableLoan => !ctx.format.is_copy() && !ctx.return_held,
         }
     }
 

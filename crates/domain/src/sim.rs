@@ -46,6 +46,7 @@ enum Msg {
 struct Lender {
     state: LendState,
     renew_pending: bool,
+    return_held: bool,
     seq: u32,
 }
 
@@ -55,6 +56,7 @@ struct World {
     rota: Rota,
     cancel_pending: bool,
     renew_pending: bool,
+    return_held: bool,
     /// How many times the request has been sent (the current send's number).
     seq: u32,
     lenders: Vec<Option<Lender>>,
@@ -86,6 +88,7 @@ impl World {
             rota: Rota::new(entries),
             cancel_pending: false,
             renew_pending: false,
+            return_held: false,
             seq: 0,
             lenders: vec![None; lenders],
             queue: VecDeque::new(),
@@ -101,6 +104,7 @@ impl World {
             has_next_lender: self.rota.has_next(),
             cancel_pending: self.cancel_pending,
             renew_pending: self.renew_pending,
+            return_held: self.return_held,
         }
     }
 
@@ -160,6 +164,7 @@ impl World {
                 let ctx = LendContext {
                     format: self.format,
                     renew_pending: l.renew_pending,
+                    return_held: l.return_held,
                 };
                 for a in Supplier::allowed(l.state, &ctx, LENDER_PEOPLE) {
                     // Forwarding brings in a supplier outside the rota; the federation tests
@@ -231,6 +236,7 @@ impl World {
                     self.rota.reset();
                     self.cancel_pending = false;
                     self.renew_pending = false;
+                    self.return_held = false;
                 }
                 BorrowEffect::CancelAtLender => self.ram(cur, IsoAction::Cancel, ""),
                 BorrowEffect::MarkCancelPending => self.cancel_pending = true,
@@ -245,7 +251,9 @@ impl World {
                     IsoAction::Notification,
                     crate::machine::CONDITION_AGREED_MARKER,
                 ),
-                BorrowEffect::SendNotification => self.ram(cur, IsoAction::Notification, "lost"),
+                BorrowEffect::SendLost => self.ram(cur, IsoAction::Lost, "water damage"),
+                BorrowEffect::MarkReturnHeld => self.return_held = true,
+                BorrowEffect::ClearReturnHeld => self.return_held = false,
                 BorrowEffect::ClearLenderDeadline
                 | BorrowEffect::KeepRetryOffer
                 | BorrowEffect::DropRetryOffer
@@ -275,6 +283,7 @@ impl World {
         let ctx = LendContext {
             format: self.format,
             renew_pending: l.renew_pending,
+            return_held: l.return_held,
         };
         let Ok(d) = Supplier::decide(before, action, &ctx, actors) else {
             return;
@@ -319,6 +328,23 @@ impl World {
                     out.push(sam(IsoReason::StatusRequestResponse, None, ""))
                 }
                 LendEffect::SendForward => out.push(sam(IsoReason::Notification, None, "")),
+                LendEffect::SendHoldReturn | LendEffect::SendReleaseHoldReturn => {
+                    let status = if *e == LendEffect::SendHoldReturn {
+                        IsoStatus::HoldReturn
+                    } else {
+                        IsoStatus::ReleaseHoldReturn
+                    };
+                    out.push(Msg::Sam {
+                        from: i,
+                        seq,
+                        reason: IsoReason::StatusChange,
+                        status,
+                        yes: None,
+                        note: "",
+                    });
+                }
+                LendEffect::MarkReturnHeld => l.return_held = true,
+                LendEffect::ClearReturnHeld => l.return_held = false,
                 LendEffect::MarkRenewPending => l.renew_pending = true,
                 LendEffect::ClearRenewPending => l.renew_pending = false,
                 LendEffect::SetDueDate => {}
@@ -334,6 +360,7 @@ impl World {
                 self.lenders[to] = Some(Lender {
                     state: LendState::RequestReceived,
                     renew_pending: false,
+                    return_held: false,
                     seq,
                 });
                 self.seen_lend.insert(LendState::RequestReceived);
@@ -418,6 +445,25 @@ impl World {
             (B::Unfilled, Some(_)) => false,
             _ => false,
         };
+        // While the item is out on loan, both know whether its return is held.
+        let lender_held = self
+            .current()
+            .and_then(|i| self.lenders[i].as_ref())
+            .filter(|l| matches!(l.state, L::Shipped | L::Overdue | L::Recalled))
+            .map(|l| l.return_held);
+        if let Some(held) = lender_held
+            && matches!(
+                self.state,
+                B::Shipped | B::Received | B::OnLoanToPatron | B::ReturnedByPatron
+            )
+        {
+            assert_eq!(
+                self.return_held,
+                held,
+                "borrower and lender disagree on the hold of the return\n{}",
+                self.trace.join("\n")
+            );
+        }
         assert!(
             ok,
             "borrower {:?} but lender {:?} ({:?})\n{}",
@@ -583,6 +629,7 @@ fn a_refused_action_names_the_state_and_what_is_allowed() {
         has_next_lender: true,
         cancel_pending: false,
         renew_pending: false,
+        return_held: false,
     };
     let err = Requester::decide(
         BorrowState::PendingReview,
@@ -640,6 +687,68 @@ fn a_loan_goes_round_trip_between_the_machines() {
     while let Some(m) = w.queue.pop_front() {
         w.deliver(m);
     }
+    assert_eq!(w.state, BorrowState::Completed);
+    w.check_agreement();
+}
+
+fn drain(w: &mut World) {
+    while let Some(m) = w.queue.pop_front() {
+        w.deliver(m);
+    }
+}
+
+#[test]
+fn a_held_return_waits_for_the_lenders_release() {
+    let mut w = World::new(RequestFormat::Loan, 1);
+    w.apply(Step::Borrow(BorrowAction::Approve, Actor::Manager));
+    drain(&mut w);
+    w.apply(Step::Lend(0, LendAction::ShipPhysical));
+    drain(&mut w);
+    for a in [BorrowAction::Receive, BorrowAction::LendToPatron] {
+        w.apply(Step::Borrow(a, Actor::Manager));
+    }
+    w.apply(Step::Lend(0, LendAction::HoldReturn));
+    drain(&mut w);
+    assert!(w.return_held, "{}", w.trace.join("\n"));
+    w.apply(Step::Borrow(BorrowAction::PatronReturn, Actor::Manager));
+    let refused = Requester::decide(
+        w.state,
+        BorrowAction::ShipReturn,
+        &w.bctx(),
+        &[Actor::BorrowingStaff],
+    );
+    assert!(refused.is_err(), "no return while the lender holds it");
+    w.apply(Step::Lend(0, LendAction::ReleaseHoldReturn));
+    drain(&mut w);
+    assert!(!w.return_held);
+    w.apply(Step::Borrow(BorrowAction::ShipReturn, Actor::Manager));
+    drain(&mut w);
+    assert_eq!(w.state, BorrowState::ReturnShipped);
+    w.check_agreement();
+}
+
+#[test]
+fn an_item_lost_at_the_borrower_closes_both_sides() {
+    let mut w = World::new(RequestFormat::Loan, 1);
+    w.apply(Step::Borrow(BorrowAction::Approve, Actor::Manager));
+    drain(&mut w);
+    w.apply(Step::Lend(0, LendAction::ShipPhysical));
+    drain(&mut w);
+    for a in [
+        BorrowAction::Receive,
+        BorrowAction::LendToPatron,
+        BorrowAction::MarkLost,
+    ] {
+        w.apply(Step::Borrow(a, Actor::Manager));
+    }
+    assert_eq!(w.state, BorrowState::Lost);
+    drain(&mut w);
+    assert_eq!(
+        w.lenders[0].as_ref().unwrap().state,
+        LendState::CompletedWithoutReturn,
+        "{}",
+        w.trace.join("\n")
+    );
     assert_eq!(w.state, BorrowState::Completed);
     w.check_agreement();
 }

@@ -100,6 +100,11 @@ string_enum!(
         MarkOverdue => "mark_overdue",
         MarkLost => "mark_lost",
         CheckIn => "check_in",
+        /// Ask the borrower not to send the item back until we release the hold (2021
+        /// HoldReturn; to a 2017 borrower, a note saying so).
+        HoldReturn => "hold_return",
+        /// Tell the borrower the item may come back now (2021 ReleaseHoldReturn).
+        ReleaseHoldReturn => "release_hold_return",
         Reactivate => "reactivate",
         BorrowerReceived => "borrower_received",
         BorrowerCancel => "borrower_cancel",
@@ -109,6 +114,13 @@ string_enum!(
         BorrowerAcceptsConditions => "borrower_accepts_conditions",
         BorrowerNotification => "borrower_notification",
         BorrowerStatusRequest => "borrower_status_request",
+        /// The borrower keeps the item for now and will send it back later (2021).
+        BorrowerHoldReturn => "borrower_hold_return",
+        /// The borrower reports the item lost (2021 Lost).
+        BorrowerLost => "borrower_lost",
+        /// The supplier we passed the request on to refused it: the borrower, still waiting on
+        /// us, is told that we cannot supply it.
+        ForwardRefused => "forward_refused",
     }
 );
 
@@ -132,6 +144,8 @@ impl LendAction {
                 LendAction::BorrowerAcceptsConditions
             }
             IsoAction::Notification => LendAction::BorrowerNotification,
+            IsoAction::HoldReturn => LendAction::BorrowerHoldReturn,
+            IsoAction::Lost => LendAction::BorrowerLost,
         }
     }
 }
@@ -140,6 +154,8 @@ impl LendAction {
 pub struct LendContext {
     pub format: RequestFormat,
     pub renew_pending: bool,
+    /// We asked the borrower to hold the return and have not released it.
+    pub return_held: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +165,8 @@ pub enum LendGuard {
     Copy,
     RenewPending,
     NoRenewPending,
+    ReturnHeld,
+    ReturnNotHeld,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,6 +196,12 @@ pub enum LendEffect {
     ClearRenewPending,
     /// Compute the due date from the partner's loan period and our closed days.
     SetDueDate,
+    /// Status HoldReturn (2021): do not send it back until we say so.
+    SendHoldReturn,
+    /// Status ReleaseHoldReturn (2021): it may come back now.
+    SendReleaseHoldReturn,
+    MarkReturnHeld,
+    ClearReturnHeld,
 }
 
 use LendAction as A;
@@ -189,6 +213,7 @@ const STAFF: &[Actor] = &[Actor::LendingStaff, Actor::Manager];
 const STAFF_OR_SYSTEM: &[Actor] = &[Actor::LendingStaff, Actor::Manager, Actor::System];
 const MANAGER: &[Actor] = &[Actor::Manager];
 const PEER: &[Actor] = &[Actor::Peer];
+const SYSTEM: &[Actor] = &[Actor::System];
 
 const BEFORE_SHIPPING: &[S] = &[
     S::RequestReceived,
@@ -359,7 +384,7 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         G::Always,
         go(S::CompletedWithoutReturn),
         STAFF,
-        &[E::SendStatus],
+        &[E::ClearReturnHeld, E::SendStatus],
     ),
     rule(
         &[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped],
@@ -367,7 +392,23 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         G::Loan,
         go(S::Completed),
         STAFF,
-        &[E::SendStatus],
+        &[E::ClearReturnHeld, E::SendStatus],
+    ),
+    rule(
+        ON_LOAN,
+        A::HoldReturn,
+        G::ReturnNotHeld,
+        STAY,
+        STAFF,
+        &[E::MarkReturnHeld, E::SendHoldReturn],
+    ),
+    rule(
+        ON_LOAN,
+        A::ReleaseHoldReturn,
+        G::ReturnHeld,
+        STAY,
+        STAFF,
+        &[E::ClearReturnHeld, E::SendReleaseHoldReturn],
     ),
     rule(
         &[S::Unfilled, S::Cancelled],
@@ -427,7 +468,21 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         G::Always,
         go(S::ReturnShipped),
         PEER,
-        &[E::ClearRenewPending],
+        // On its way back whatever we asked: the hold is over.
+        &[E::ClearRenewPending, E::ClearReturnHeld],
+    ),
+    // ISO 18626:2021. The borrower keeps the item a while longer: noted for staff, the loan
+    // and its due date stay as they are.
+    rule(ON_LOAN, A::BorrowerHoldReturn, G::Always, STAY, PEER, &[]),
+    // The borrower lost the item: it will not come back. The request closes as completed
+    // without return (what staff do when they mark it lost) and the borrower hears so.
+    rule(
+        &[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped],
+        A::BorrowerLost,
+        G::Always,
+        go(S::CompletedWithoutReturn),
+        PEER,
+        &[E::ClearRenewPending, E::ClearReturnHeld, E::SendStatus],
     ),
     rule(
         ON_LOAN,
@@ -446,6 +501,16 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         &[],
     ),
     rule(ALL, A::BorrowerNotification, G::Always, STAY, PEER, &[]),
+    // The borrower follows the new supplier only once it answers; until then it waits on us.
+    // If that supplier refuses the transfer request, nobody would answer: we do, Unfilled.
+    rule(
+        &[S::Forwarded],
+        A::ForwardRefused,
+        G::Always,
+        go(S::Unfilled),
+        SYSTEM,
+        &[E::SendUnfilled],
+    ),
     rule(
         ALL,
         A::BorrowerStatusRequest,
@@ -476,6 +541,8 @@ impl Machine for Supplier {
             G::Copy => ctx.format.is_copy(),
             G::RenewPending => ctx.renew_pending,
             G::NoRenewPending => !ctx.renew_pending,
+            G::ReturnHeld => ctx.return_held,
+            G::ReturnNotHeld => !ctx.return_held,
         }
     }
 

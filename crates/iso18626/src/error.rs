@@ -8,7 +8,7 @@ use crate::model::{ErrorType, NAMESPACE};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Not well-formed XML, or XML this reader refuses (a DOCTYPE, an undeclared entity, nesting
-    /// too deep, an encoding other than UTF-8 or ISO-8859-1). `position` is a byte offset.
+    /// too deep, text in neither UTF-8 nor the encoding it declares). `position` is a byte offset.
     #[error("badly formed XML at byte {position}: {detail}")]
     BadlyFormed { position: u64, detail: String },
 

@@ -139,8 +139,8 @@ macro_rules! wire_enum {
 wire_enum! {
     /// `type_status`: where the supplying agency is with a request.
     ///
-    /// 2021 adds `HoldReturn` and `ReleaseHoldReturn`; they are not modelled, so a message
-    /// carrying them is refused with `UnrecognisedDataValue`.
+    /// `HoldReturn` and `ReleaseHoldReturn` exist in 2021 only; see [`Status::in_2017`] for how
+    /// they travel to a 2017 peer.
     Status {
         RequestReceived => "RequestReceived",
         ExpectToSupply => "ExpectToSupply",
@@ -150,6 +150,11 @@ wire_enum! {
         Recalled => "Recalled",
         RetryPossible => "RetryPossible",
         Unfilled => "Unfilled",
+        /// 2021: the supplier asks the requester not to send the item back until told (the
+        /// supplier is closed, moving ...). The loan goes on.
+        HoldReturn => "HoldReturn",
+        /// 2021: the hold is over; the item may be sent back.
+        ReleaseHoldReturn => "ReleaseHoldReturn",
         CopyCompleted => "CopyCompleted",
         LoanCompleted => "LoanCompleted",
         CompletedWithoutReturn => "CompletedWithoutReturn",
@@ -172,17 +177,257 @@ wire_enum! {
 wire_enum! {
     /// `type_action` of a requesting agency message.
     ///
-    /// 2021 adds `HoldReturn` and `Lost`; they are not modelled, so a message carrying them is
-    /// refused with `UnsupportedActionType`.
+    /// `HoldReturn` and `Lost` exist in 2021 only; see [`Action::in_2017`] for how they travel
+    /// to a 2017 peer.
     Action {
         StatusRequest => "StatusRequest",
         Received => "Received",
         Cancel => "Cancel",
         Renew => "Renew",
+        /// 2021: the requester keeps the item for now and will return it later (its own
+        /// closure, the reader still needs it ...).
+        HoldReturn => "HoldReturn",
         ShippedReturn => "ShippedReturn",
         ShippedForward => "ShippedForward",
         Notification => "Notification",
+        /// 2021: the item is lost at the requester's end; it will not come back.
+        Lost => "Lost",
     }
+}
+
+/// The note marker that carries a 2021-only status or action to a 2017 peer, e.g.
+/// `#HoldReturn#`, in the style of the markers ReShare puts in notes. A person at the 2017
+/// peer reads the value in the note; a reader of this crate turns it back into the value.
+pub fn marker_2021(value: &str) -> String {
+    format!("#{value}#")
+}
+
+impl Status {
+    /// Whether only the 2021 schema has this value.
+    pub const fn is_2021_only(self) -> bool {
+        matches!(self, Self::HoldReturn | Self::ReleaseHoldReturn)
+    }
+
+    /// What a 2017 message says instead: the item is still on loan, and the note starts with
+    /// [`marker_2021`] of the 2021 value.
+    pub const fn in_2017(self) -> Self {
+        if self.is_2021_only() {
+            Self::Loaned
+        } else {
+            self
+        }
+    }
+}
+
+impl Action {
+    /// Whether only the 2021 schema has this value.
+    pub const fn is_2021_only(self) -> bool {
+        matches!(self, Self::HoldReturn | Self::Lost)
+    }
+
+    /// What a 2017 message says instead: a `Notification` whose note starts with
+    /// [`marker_2021`] of the 2021 value.
+    pub const fn in_2017(self) -> Self {
+        if self.is_2021_only() {
+            Self::Notification
+        } else {
+            self
+        }
+    }
+}
+
+/// Declares a closed code list whose readers keep values outside it: `Other` holds them as
+/// sent. Such a value cannot be written into the element (the schema would refuse it), so the
+/// writer leaves it out; callers see it and decide.
+macro_rules! open_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A value outside the list, as sent (trimmed).
+            Other(String),
+        }
+
+        impl $name {
+            /// Every listed value, in the order of the schema.
+            pub const KNOWN: &'static [Self] = &[$(Self::$variant,)+];
+
+            /// The value as written on the wire, or as it was sent for `Other`.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                    Self::Other(s) => s,
+                }
+            }
+
+            /// Whether the value is one of the list (so it may be written).
+            pub fn is_known(&self) -> bool {
+                !matches!(self, Self::Other(_))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = std::convert::Infallible;
+
+            /// Listed values are matched like [`wire_enum!`] lists; anything else is `Other`.
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let s = s.trim();
+                let words = |t: &str| -> String {
+                    t.chars()
+                        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+                        .flat_map(char::to_lowercase)
+                        .collect()
+                };
+                let wanted = words(s);
+                Ok(Self::KNOWN
+                    .iter()
+                    .find(|v| words(v.as_str()) == wanted)
+                    .cloned()
+                    .unwrap_or_else(|| Self::Other(s.to_owned())))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// `type_requestType`.
+    RequestType {
+        New => "New",
+        Retry => "Retry",
+        Reminder => "Reminder",
+    }
+}
+
+open_enum! {
+    /// `type_requestSubType`.
+    RequestSubType {
+        BookingRequest => "BookingRequest",
+        MultipleItemRequest => "MultipleItemRequest",
+        PatronRequest => "PatronRequest",
+        TransferRequest => "TransferRequest",
+        SupplyingLibrarysChoice => "SupplyingLibrarysChoice",
+    }
+}
+
+open_enum! {
+    /// 2021 `type_preferredEdition`.
+    PreferredEdition {
+        MostRecentEdition => "MostRecentEdition",
+        ThisEdition => "ThisEdition",
+        AnyEdition => "AnyEdition",
+    }
+}
+
+/// The `scheme` attributes of a message's scheme/value pairs (`agencyIdType`, `currencyCode`,
+/// `loanCondition` ...): which code list a value comes from, e.g.
+/// `http://illtransactions.org/ISO18626/OpenCodeList/AgencyIdTypeList-V1.0`.
+///
+/// They are kept beside the values rather than in them, so that the many string fields stay
+/// plain strings for the code that reads them; no decision here depends on a scheme, but a
+/// message passed on (a hub relay) or echoed must keep them. The key is the element's path
+/// below the message element in the 2021 names (`header/supplyingAgencyId/agencyIdType`,
+/// `deliveryInfo/deliveryMethod`, `retryInfo/offeredCosts/currencyCode`), with `[n]` after
+/// the n-th (from 0) of repeated elements when n > 0:
+/// `bibliographicInfo/bibliographicItemId[1]/bibliographicItemIdentifierCode`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Schemes(std::collections::BTreeMap<String, String>);
+
+impl Schemes {
+    /// The scheme of the element at `path`.
+    pub fn get(&self, path: &str) -> Option<&str> {
+        self.0.get(path).map(String::as_str)
+    }
+
+    /// Sets (or, with an empty `scheme`, removes) the scheme of the element at `path`.
+    pub fn set(&mut self, path: impl Into<String>, scheme: impl Into<String>) {
+        let (path, scheme) = (path.into(), scheme.into());
+        if scheme.trim().is_empty() {
+            self.0.remove(&path);
+        } else {
+            self.0.insert(path, scheme);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (path, scheme) pairs in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Keeps only the entries for which `keep(path)` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|k, _| keep(k));
+    }
+}
+
+/// The elements of type `type_schemeValuePair` in either schema (`region` only in 2017), by
+/// local name: the ones whose `scheme` attribute is kept.
+pub const SCHEME_VALUE_ELEMENTS: &[&str] = &[
+    "agencyIdType",
+    "bibliographicItemIdentifierCode",
+    "bibliographicRecordIdentifierCode",
+    "billingMethod",
+    "copyrightCompliance",
+    "country",
+    "courierName",
+    "currencyCode",
+    "deliveredFormat",
+    "deliveryMethod",
+    "electronicAddressType",
+    "itemFormat",
+    "loanCondition",
+    "patronType",
+    "paymentMethod",
+    "preferredFormat",
+    "publicationType",
+    "reasonRetry",
+    "reasonUnfilled",
+    "region",
+    "sentVia",
+    "serviceLevel",
+];
+
+/// The 2021 name of an element that 2017 names otherwise (`sentVia`, `deliveredFormat`,
+/// `preferredFormat`, `confirmationHeader`), for [`Schemes`] paths.
+pub(crate) fn canonical_name(name: &str) -> &str {
+    match name {
+        "sentVia" => "deliveryMethod",
+        "deliveredFormat" | "preferredFormat" => "itemFormat",
+        "confirmationHeader" => "header",
+        other => other,
+    }
+}
+
+/// The [`Schemes`] path of the `index`-th element called `name` (any version's name) under the
+/// element at `parent` ("" for the message element).
+pub(crate) fn scheme_path(parent: &str, name: &str, index: usize) -> String {
+    // 2017 keeps offeredCosts in messageInfo (once), 2021 in retryInfo: one key for both.
+    let parent = if parent == "messageInfo" && name == "offeredCosts" {
+        "retryInfo"
+    } else {
+        parent
+    };
+    let name = canonical_name(name);
+    let mut path = String::with_capacity(parent.len() + name.len() + 4);
+    if !parent.is_empty() {
+        path.push_str(parent);
+        path.push('/');
+    }
+    path.push_str(name);
+    if index > 0 {
+        path.push_str(&format!("[{index}]"));
+    }
+    path
 }
 
 wire_enum! {
@@ -316,6 +561,9 @@ pub struct Header {
     pub error_data: Option<ErrorData>,
     /// Confirmations only: further `errorData`, which 2021 allows.
     pub additional_error_data: Vec<ErrorData>,
+    /// The `scheme` attributes of the whole message (not only of the header: every message
+    /// has a header, so this is where they live).
+    pub schemes: Schemes,
 }
 
 /// `requestingAgencyAuthentication`.
@@ -413,11 +661,9 @@ pub struct PublicationInfo {
 /// `ServiceInfo { service_type, ..Default::default() }`; the standard has no default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceInfo {
-    /// `New`, `Retry` or `Reminder`.
-    pub request_type: Option<String>,
-    /// `BookingRequest`, `MultipleItemRequest`, `PatronRequest`, `TransferRequest`,
-    /// `SupplyingLibrarysChoice`; at most 3 in 2017.
-    pub request_subtype: Vec<String>,
+    pub request_type: Option<RequestType>,
+    /// At most 3 in 2017 (the first 3 listed values are written).
+    pub request_subtype: Vec<RequestSubType>,
     pub requesting_agency_previous_request_id: Option<String>,
     pub service_type: ServiceType,
     pub service_level: Option<String>,
@@ -427,8 +673,8 @@ pub struct ServiceInfo {
     pub copyright_compliance: Option<String>,
     /// `anyEdition` (Y/N); deprecated in 2021 in favour of `preferred_edition`.
     pub any_edition: Option<bool>,
-    /// 2021: `MostRecentEdition`, `ThisEdition` or `AnyEdition`.
-    pub preferred_edition: Option<String>,
+    /// 2021. Written to 2017 peers as `anyEdition` when that is not given.
+    pub preferred_edition: Option<PreferredEdition>,
     /// 2021: loan conditions the requester accepts in advance.
     pub loan_condition: Vec<String>,
     pub start_date: Option<String>,
@@ -460,7 +706,8 @@ impl Default for ServiceInfo {
 /// `supplierInfo`: a possible supplier and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SupplierInfo {
-    pub sort_order: Option<u32>,
+    /// `xs:integer` in 2017 (negative allowed), 0 or more in 2021 (a negative is written as 0).
+    pub sort_order: Option<i64>,
     pub supplier_code: Option<AgencyId>,
     pub supplier_description: Option<String>,
     pub bibliographic_record_id: Option<BibliographicRecordId>,
@@ -472,7 +719,8 @@ pub struct SupplierInfo {
 /// `requestedDeliveryInfo`: where (and in 2021 how) the item should be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequestedDeliveryInfo {
-    pub sort_order: Option<u32>,
+    /// As [`SupplierInfo::sort_order`].
+    pub sort_order: Option<i64>,
     pub address: Option<Address>,
     /// 2021.
     pub delivery_method: Option<String>,

@@ -58,7 +58,75 @@ pub fn parse(xml: &[u8]) -> Result<(Message, Version), ParseError> {
             });
         }
     };
+    let mut message = message;
+    restore_2021_values(&mut message);
+    message.header_mut().schemes = schemes_of(element);
     Ok((message, detect_version(root, element)))
+}
+
+/// A 2017 message that carries a 2021-only status or action as [`marker_2021`] at the start of
+/// its note (as `crate::write` writes them for 2017 peers) gets that value back, and its note
+/// without the marker.
+fn restore_2021_values(message: &mut Message) {
+    fn take_marker<T: Copy>(
+        note: &mut Option<String>,
+        values: &[T],
+        name: fn(T) -> &'static str,
+    ) -> Option<T> {
+        let text = note.as_deref()?;
+        let (value, rest) = values.iter().find_map(|v| {
+            text.strip_prefix(&marker_2021(name(*v)))
+                .map(|rest| (*v, rest.trim_start().to_owned()))
+        })?;
+        *note = (!rest.is_empty()).then_some(rest);
+        Some(value)
+    }
+    match message {
+        Message::SupplyingAgencyMessage(m) if m.status_info.status == Status::Loaned => {
+            let only_2021 = [Status::HoldReturn, Status::ReleaseHoldReturn];
+            if let Some(status) = take_marker(&mut m.message_info.note, &only_2021, Status::as_str)
+            {
+                m.status_info.status = status;
+            }
+        }
+        Message::RequestingAgencyMessage(m) if m.action == Action::Notification => {
+            let only_2021 = [Action::HoldReturn, Action::Lost];
+            if let Some(action) = take_marker(&mut m.note, &only_2021, Action::as_str) {
+                m.action = action;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `scheme` attributes of the scheme/value pairs under `message`, by [`Schemes`] path.
+fn schemes_of(message: &Element) -> Schemes {
+    fn walk(element: &Element, path: &str, out: &mut Schemes) {
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for child in element.own_children().filter(|c| !c.is_empty()) {
+            let name = canonical_name(&child.name);
+            let index = match seen.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count
+                }
+                None => {
+                    seen.push((name, 0));
+                    0
+                }
+            };
+            let child_path = scheme_path(path, &child.name, index);
+            if SCHEME_VALUE_ELEMENTS.contains(&child.name.as_str())
+                && let Some(scheme) = child.attribute("scheme")
+            {
+                out.set(child_path.clone(), scheme.trim());
+            }
+            walk(child, &child_path, out);
+        }
+    }
+    let mut out = Schemes::default();
+    walk(message, "", &mut out);
+    out
 }
 
 /// What could be made out of a message that [`parse`] refused: which message it is, in which
@@ -219,15 +287,39 @@ impl<'a> Node<'a> {
         }
     }
 
-    fn sort_order(&self) -> Result<Option<u32>, ParseError> {
+    /// `xs:integer` (2017 allows negatives; 2021 does not, but a reader need not care).
+    fn sort_order(&self) -> Result<Option<i64>, ParseError> {
         self.child("sortOrder")
             .map(|n| {
                 let value = n.element.value();
-                value.trim_start_matches('+').parse().map_err(|_| {
-                    ParseError::bad_value(&n.path, value, "a whole number of 0 or more")
-                })
+                value
+                    .strip_prefix('+')
+                    .unwrap_or(value)
+                    .parse()
+                    .map_err(|_| ParseError::bad_value(&n.path, value, "a whole number"))
             })
             .transpose()
+    }
+
+    /// An `xs:dateTime`, read leniently (see [`lenient_date_time`]) and kept in its valid
+    /// lexical form, so that what is read can be written again.
+    fn date_time(&self, name: &str) -> Result<Option<String>, ParseError> {
+        self.child(name).map(|n| n.date_time_value()).transpose()
+    }
+
+    fn required_date_time(&self, name: &str) -> Result<String, ParseError> {
+        self.required(name)?.date_time_value()
+    }
+
+    fn date_time_value(&self) -> Result<String, ParseError> {
+        let value = self.element.value();
+        lenient_date_time(value).ok_or_else(|| {
+            ParseError::bad_value(
+                &self.path,
+                value,
+                "a date and time such as 2026-11-23T10:00:00Z (xs:dateTime)",
+            )
+        })
     }
 }
 
@@ -254,6 +346,109 @@ fn error_type_names() -> Vec<&'static str> {
     names(ErrorType::ALL, ErrorType::as_str)
 }
 
+/// A value of a closed list that keeps values outside it ([`RequestType`] ...).
+fn open_value<T: FromStr<Err = std::convert::Infallible>>(value: String) -> T {
+    match value.parse() {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
+}
+
+/// Reads the date-time forms real peers send and gives the `xs:dateTime` lexical form.
+/// `2026-11-23T10:00:00Z` stays as it is; a space or `t` for the `T`, a lower-case `z`, an
+/// offset without its colon (`+0800`) or minutes (`+08`), a time without seconds, and a date
+/// alone (midnight, with its zone if it has one) are repaired. None for anything else.
+pub(crate) fn lenient_date_time(text: &str) -> Option<String> {
+    let text = text.trim();
+    let date = text.get(..10)?;
+    let rest = text.get(10..)?;
+    if !valid_date(date) {
+        return None;
+    }
+    let (time, zone) = match rest.chars().next() {
+        None => ("00:00:00".to_owned(), String::new()),
+        Some('Z' | 'z' | '+' | '-') => ("00:00:00".to_owned(), zone_of(rest)?),
+        Some('T' | 't' | ' ') => {
+            let rest = rest[1..].trim_start();
+            let at = rest
+                .find(|c: char| matches!(c, 'Z' | 'z' | '+' | '-') || c.is_ascii_alphabetic())
+                .unwrap_or(rest.len());
+            let (time, zone) = rest.split_at(at);
+            (time_of(time.trim_end())?, zone_of(zone)?)
+        }
+        Some(_) => return None,
+    };
+    Some(format!("{date}T{time}{zone}"))
+}
+
+fn digits(s: &str, len: usize, max: u32) -> Option<u32> {
+    if s.len() != len || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|n| *n <= max)
+}
+
+fn valid_date(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && digits(&d[..4], 4, 9999).is_some()
+        && digits(&d[5..7], 2, 12).is_some_and(|m| m >= 1)
+        && digits(&d[8..], 2, 31).is_some_and(|day| day >= 1)
+}
+
+/// `hh:mm`, `hh:mm:ss` or `hh:mm:ss.fff` to `hh:mm:ss[.fff]`.
+fn time_of(t: &str) -> Option<String> {
+    let (hms, fraction) = match t.split_once('.') {
+        Some((hms, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => (hms, Some(f)),
+        Some(_) => return None,
+        None => (t, None),
+    };
+    let mut parts = hms.split(':');
+    let h = digits(parts.next()?, 2, 24)?;
+    let m = digits(parts.next()?, 2, 59)?;
+    let s = match parts.next() {
+        Some(s) => digits(s, 2, 60)?,
+        None if fraction.is_none() => 0,
+        None => return None,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    let mut out = format!("{h:02}:{m:02}:{s:02}");
+    if let Some(f) = fraction {
+        out.push('.');
+        out.push_str(f);
+    }
+    Some(out)
+}
+
+/// ``, `Z`, `z`, `+hh:mm`, `+hhmm` or `+hh` (or `-`) to ``, `Z` or `+hh:mm`.
+fn zone_of(z: &str) -> Option<String> {
+    let z = z.trim();
+    if z.is_empty() {
+        return Some(String::new());
+    }
+    if ["z", "utc", "gmt"]
+        .iter()
+        .any(|u| z.eq_ignore_ascii_case(u))
+    {
+        return Some("Z".to_owned());
+    }
+    let sign = z.get(..1)?;
+    let rest = z.get(1..)?;
+    let (h, m) = match rest.len() {
+        2 => (rest, "00"),
+        4 => (rest.get(..2)?, rest.get(2..)?),
+        5 if rest.as_bytes()[2] == b':' => (rest.get(..2)?, rest.get(3..)?),
+        _ => return None,
+    };
+    let h = digits(h, 2, 14)?;
+    let m = digits(m, 2, 59)?;
+    Some(format!("{sign}{h:02}:{m:02}"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Headers
 
@@ -272,7 +467,7 @@ fn header(message: &Node<'_>, supplier_required: bool) -> Result<Header, ParseEr
         requesting_agency_id: agency_id(&h.required("requestingAgencyId")?)?,
         consortial_id: h.child("consortialId").map(|n| agency_id(&n)).transpose()?,
         multiple_item_request_id: h.text("multipleItemRequestId"),
-        timestamp: h.required_text("timestamp")?,
+        timestamp: h.required_date_time("timestamp")?,
         requesting_agency_request_id: h.required_text("requestingAgencyRequestId")?,
         supplying_agency_request_id: h.text("supplyingAgencyRequestId"),
         requesting_agency_authentication: h.child("requestingAgencyAuthentication").map(|a| {
@@ -310,10 +505,10 @@ fn confirmation(message: &Node<'_>, answers: Option<&str>) -> Result<Confirmatio
             .map(|n| agency_id(&n))
             .transpose()?
             .unwrap_or_default(),
-        timestamp: h.required_text("timestamp")?,
+        timestamp: h.required_date_time("timestamp")?,
         requesting_agency_request_id: h.text("requestingAgencyRequestId").unwrap_or_default(),
         multiple_item_request_id: h.text("multipleItemRequestId"),
-        timestamp_received: h.text("timestampReceived"),
+        timestamp_received: h.date_time("timestampReceived")?,
         message_status: Some(h.required("messageStatus")?.code(&message_status_names())?),
         error_data: errors.next(),
         additional_error_data: errors.collect(),
@@ -467,19 +662,23 @@ fn record_id(r: &Node<'_>) -> Result<BibliographicRecordId, ParseError> {
 
 fn service_info(s: &Node<'_>) -> Result<ServiceInfo, ParseError> {
     Ok(ServiceInfo {
-        request_type: s.text("requestType"),
-        request_subtype: s.texts("requestSubType"),
+        request_type: s.text("requestType").map(open_value),
+        request_subtype: s
+            .texts("requestSubType")
+            .into_iter()
+            .map(open_value)
+            .collect(),
         requesting_agency_previous_request_id: s.text("requestingAgencyPreviousRequestId"),
         service_type: s.required("serviceType")?.code(&service_type_names())?,
         service_level: s.text("serviceLevel"),
         preferred_format: s.text_of(&["preferredFormat", "itemFormat"]),
-        need_before_date: s.text("needBeforeDate"),
+        need_before_date: s.date_time("needBeforeDate")?,
         copyright_compliance: s.text("copyrightCompliance"),
         any_edition: s.yes_no("anyEdition")?,
-        preferred_edition: s.text("preferredEdition"),
+        preferred_edition: s.text("preferredEdition").map(open_value),
         loan_condition: s.texts("loanCondition"),
-        start_date: s.text("startDate"),
-        end_date: s.text("endDate"),
+        start_date: s.date_time("startDate")?,
+        end_date: s.date_time("endDate")?,
         note: s.text("note"),
     })
 }
@@ -540,6 +739,7 @@ fn physical_address(p: &Node<'_>) -> PhysicalAddress {
 
 fn costs(c: &Node<'_>) -> Result<Costs, ParseError> {
     let amount = c.required("monetaryValue")?;
+    // No leniency for money: "1,000" may be a thousand or one, so a comma is refused.
     let monetary_value = amount.value();
     if !is_decimal(&monetary_value) {
         return Err(ParseError::bad_value(
@@ -575,9 +775,9 @@ fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
         .chain(retry.iter().flat_map(|r| r.children("offeredCosts")));
     let offered_costs = offered.next().map(|c| costs(&c)).transpose()?;
     let additional_offered_costs = offered.map(|c| costs(&c)).collect::<Result<Vec<_>, _>>()?;
-    let in_either = |name: &str| {
-        m.text(name)
-            .or_else(|| retry.as_ref().and_then(|r| r.text(name)))
+    let in_either = |name: &str| match m.date_time(name)? {
+        Some(date) => Ok(Some(date)),
+        None => retry.as_ref().map_or(Ok(None), |r| r.date_time(name)),
     };
 
     let message_info = MessageInfo {
@@ -587,8 +787,8 @@ fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
         reason_unfilled: m.text("reasonUnfilled"),
         reason_retry: m.text("reasonRetry"),
         offered_costs,
-        retry_after: in_either("retryAfter"),
-        retry_before: in_either("retryBefore"),
+        retry_after: in_either("retryAfter")?,
+        retry_before: in_either("retryBefore")?,
     };
     let retry_info = match &retry {
         Some(r) => RetryInfo {
@@ -612,9 +812,9 @@ fn supplying(message: &Node<'_>) -> Result<SupplyingAgencyMessage, ParseError> {
     let s = message.required("statusInfo")?;
     let status_info = StatusInfo {
         status: s.required("status")?.code(&status_names())?,
-        expected_delivery_date: s.text("expectedDeliveryDate"),
-        due_date: s.text("dueDate"),
-        last_change: s.required_text("lastChange")?,
+        expected_delivery_date: s.date_time("expectedDeliveryDate")?,
+        due_date: s.date_time("dueDate")?,
+        last_change: s.required_date_time("lastChange")?,
     };
     Ok(SupplyingAgencyMessage {
         header,
@@ -666,7 +866,7 @@ fn delivery_info(d: &Node<'_>) -> Result<DeliveryInfo, ParseError> {
         .collect::<Result<Vec<_>, _>>()?
         .into_iter();
     Ok(DeliveryInfo {
-        date_sent: d.required_text("dateSent")?,
+        date_sent: d.required_date_time("dateSent")?,
         item_id: item_ids.next(),
         additional_item_ids: item_ids.collect(),
         url: d.text("URL"),
@@ -747,5 +947,51 @@ fn weigh(element: &Element, parent: &str, is_request: bool, evidence: &mut Evide
     evidence.v2017 += u32::from(only_2017);
     for child in element.own_children() {
         weigh(child, name, is_request, evidence);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::lenient_date_time;
+
+    proptest! {
+        #[test]
+        fn any_text_read_as_a_date_gives_a_value_or_none_never_a_panic(s in "\\PC{0,40}") {
+            let _ = lenient_date_time(&s);
+        }
+
+        #[test]
+        fn a_date_read_leniently_reads_again_as_itself(
+            date in "20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])",
+            sep in "[Tt ]",
+            time in "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,7})?)?",
+            zone in "(|Z|z|UTC|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)",
+        ) {
+            let text = format!("{date}{sep}{time}{zone}");
+            let read = lenient_date_time(&text);
+            prop_assert!(read.is_some(), "{text}");
+            let read = read.unwrap_or_default();
+            prop_assert_eq!(lenient_date_time(&read), Some(read.clone()), "{}", text);
+        }
+    }
+
+    #[test]
+    fn dates_that_are_not_dates_are_none() {
+        for bad in [
+            "",
+            "2026-02",
+            "26-11-30",
+            "2026-11-30T",
+            "2026-11-30T10",
+            "2026-11-30X10:00",
+            "2026-11-30T10:00+5",
+            "2026-11-30T10:00:00+08:0",
+            "2026-11-30T10:00:00 CET",
+            "２０２６-11-30",
+        ] {
+            assert_eq!(lenient_date_time(bad), None, "{bad}");
+        }
     }
 }

@@ -190,42 +190,82 @@ pub(crate) fn parse_document(xml: &[u8]) -> Result<Document, ParseError> {
     }
 }
 
-/// The text as UTF-8 and the length of a byte order mark skipped before it. ISO-8859-1 is
-/// accepted when declared, since older systems still send it; everything else must be UTF-8.
+/// The text as UTF-8 and the offset of where it starts in `xml` (after a byte order mark and
+/// line breaks). UTF-8 is read as it is. Other text is read in the encoding its XML declaration
+/// names (GBK, GB18030, Big5, ISO-8859-1 / windows-1252 ...: older and national systems still
+/// send them), or as UTF-16 when it starts with a UTF-16 byte order mark; anything else is
+/// refused, saying where the first byte that is not UTF-8 is.
 fn decode(xml: &[u8]) -> Result<(Cow<'_, str>, u64), ParseError> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(xml)
+        && encoding != encoding_rs::UTF_8
+    {
+        let text = encoding
+            .decode_without_bom_handling_and_without_replacement(&xml[bom..])
+            .ok_or_else(|| {
+                ParseError::badly_formed(
+                    bom as u64,
+                    format!(
+                        "not valid {} text after its byte order mark",
+                        encoding.name()
+                    ),
+                )
+            })?;
+        let text = text.trim_start();
+        return Ok((Cow::Owned(text.to_owned()), bom as u64));
+    }
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let (body, offset) = match xml.strip_prefix(BOM) {
         Some(rest) => (rest, BOM.len() as u64),
         None => (xml, 0),
     };
+    // Whitespace before the XML declaration is not allowed, but peers' templates and proxies
+    // add line breaks there; nothing is lost by skipping it.
+    let trimmed = body.trim_ascii_start();
+    let offset = offset + (body.len() - trimmed.len()) as u64;
+    let body = trimmed;
     match std::str::from_utf8(body) {
         Ok(s) => Ok((Cow::Borrowed(s), offset)),
-        Err(_) if declares_latin1(body) => Ok((
-            Cow::Owned(body.iter().copied().map(char::from).collect()),
-            offset,
-        )),
-        Err(e) => Err(ParseError::badly_formed(
-            e.valid_up_to() as u64 + offset,
-            "not UTF-8 text (only UTF-8 and a declared ISO-8859-1 are read)",
-        )),
+        Err(e) => match declared_encoding(body).filter(|enc| *enc != encoding_rs::UTF_8) {
+            Some(encoding) => encoding
+                .decode_without_bom_handling_and_without_replacement(body)
+                .map(|text| (Cow::Owned(text.into_owned()), offset))
+                .ok_or_else(|| {
+                    ParseError::badly_formed(
+                        offset,
+                        format!(
+                            "not valid {} text, the encoding it declares",
+                            encoding.name()
+                        ),
+                    )
+                }),
+            None => Err(ParseError::badly_formed(
+                e.valid_up_to() as u64 + offset,
+                "not UTF-8 text, and no other encoding is declared",
+            )),
+        },
     }
 }
 
-/// Whether the XML declaration says `encoding="ISO-8859-1"` (or `latin1`).
-fn declares_latin1(body: &[u8]) -> bool {
-    let Some(decl) = body.strip_prefix(b"<?xml") else {
-        return false;
-    };
-    let end = decl.windows(2).position(|w| w == b"?>").unwrap_or(0);
-    let decl = String::from_utf8_lossy(&decl[..end])
-        .to_ascii_lowercase()
-        .replace(' ', "");
-    ["iso-8859-1", "iso8859-1", "latin1", "latin-1"]
-        .iter()
-        .any(|name| {
-            decl.contains(&format!("encoding=\"{name}\""))
-                || decl.contains(&format!("encoding='{name}'"))
-        })
+/// The encoding the XML declaration names (`<?xml version="1.0" encoding="GBK"?>`), if it is
+/// one known by its label (`ISO-8859-1`, `latin1`, `GB2312`, `Big5` ...).
+fn declared_encoding(body: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let decl = body.strip_prefix(b"<?xml")?;
+    let end = decl.windows(2).position(|w| w == b"?>")?;
+    let decl = &decl[..end];
+    let at = decl
+        .windows(8)
+        .position(|w| w.eq_ignore_ascii_case(b"encoding"))?;
+    let rest = decl[at + 8..]
+        .trim_ascii_start()
+        .strip_prefix(b"=")?
+        .trim_ascii_start();
+    let quote = *rest.first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let label = &rest[1..];
+    let label = &label[..label.iter().position(|b| *b == quote)?];
+    encoding_rs::Encoding::for_label(label)
 }
 
 fn element(start: &BytesStart<'_>) -> Result<Element, String> {

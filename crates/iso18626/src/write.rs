@@ -2,6 +2,14 @@
 //!
 //! What a version cannot carry is left out, so that the output validates against that version's
 //! schema:
+//! - 2017 gets a 2021-only status as `Loaned` and a 2021-only action as `Notification`, each
+//!   named by its marker at the start of the note (`crate::marker_2021`), which `crate::parse`
+//!   turns back into the value. It gets `anyEdition` from `preferred_edition` when that is not
+//!   given, at most 3 `requestSubType`, and a negative `sortOrder` as it is (2021: as 0).
+//! - Values outside the closed lists `requestType`, `requestSubType` and `preferredEdition`
+//!   are left out in both versions (the schemas would refuse them).
+//! - Every scheme/value pair is written with the `ill:scheme` it was read with
+//!   (`Header::schemes`), except 2021's `region`, a plain string there.
 //! - 2017 drops `consortial_id`, `author_id`, `publisher_id`, `preferred_edition`,
 //!   `ServiceInfo::loan_condition`, the 2021 parts of `RequestedDeliveryInfo` and
 //!   `DeliveryInfo`, `retry_info`, `shipping_info` and every `additional_*` list. A missing
@@ -23,6 +31,8 @@ pub fn write(msg: &Message, version: Version) -> String {
         out: String::with_capacity(4096),
         depth: 0,
         version,
+        schemes: &msg.header().schemes,
+        path: vec![Level::default()],
     };
     x.out
         .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -48,14 +58,62 @@ pub fn write(msg: &Message, version: Version) -> String {
 }
 
 /// An indenting XML text builder. Indentation is only whitespace between elements, which both
-/// schemas ignore (no element has mixed content).
-struct Xml {
+/// schemas ignore (no element has mixed content). It keeps the [`Schemes`] path of where it
+/// is, so that every scheme/value pair gets the `scheme` it was read with.
+struct Xml<'a> {
     out: String,
     depth: usize,
     version: Version,
+    schemes: &'a Schemes,
+    /// The open elements below the message element, each with how many children of each name
+    /// it has had so far; the first entry is the message element itself.
+    path: Vec<Level>,
 }
 
-impl Xml {
+/// One open element: its [`Schemes`] path and its children so far, by name.
+#[derive(Default)]
+struct Level {
+    path: String,
+    children: Vec<(String, usize)>,
+}
+
+impl Xml<'_> {
+    /// The [`Schemes`] path of the next child called `name` of the open element, counted.
+    fn next_path(&mut self, name: &str) -> String {
+        let canonical = canonical_name(name);
+        let Some(level) = self.path.last_mut() else {
+            return String::new();
+        };
+        let index = match level.children.iter_mut().find(|(n, _)| n == canonical) {
+            Some((_, count)) => {
+                *count += 1;
+                *count
+            }
+            None => {
+                level.children.push((canonical.to_owned(), 0));
+                0
+            }
+        };
+        scheme_path(&level.path, name, index)
+    }
+
+    /// ` ill:scheme="..."` for the scheme/value pair at `path`, if it was read with one and the
+    /// version lets the element carry it (2021 made `region` a plain string).
+    fn scheme_attribute(&self, name: &str, path: &str) -> String {
+        if !SCHEME_VALUE_ELEMENTS.contains(&name) || (self.is_2021() && name == "region") {
+            return String::new();
+        }
+        match self.schemes.get(path) {
+            Some(scheme) => {
+                let mut out = String::from(" ill:scheme=\"");
+                escape_into(&mut out, scheme);
+                out.push('"');
+                out
+            }
+            None => String::new(),
+        }
+    }
+
     fn is_2021(&self) -> bool {
         self.version == Version::V2021
     }
@@ -68,10 +126,21 @@ impl Xml {
 
     /// `<name>` children `</name>`.
     fn element(&mut self, name: &str, children: impl FnOnce(&mut Self)) {
+        // Paths start below the message element.
+        let path = if self.path.len() == 1 {
+            String::new()
+        } else {
+            self.next_path(name)
+        };
         self.indent();
         self.out.push_str(&format!("<{name}>\n"));
         self.depth += 1;
+        self.path.push(Level {
+            path,
+            children: Vec::new(),
+        });
         children(self);
+        self.path.pop();
         self.depth -= 1;
         self.indent();
         self.out.push_str(&format!("</{name}>\n"));
@@ -83,7 +152,9 @@ impl Xml {
         if value.is_empty() {
             self.out.push_str(&format!("<{name}/>\n"));
         } else {
-            self.out.push_str(&format!("<{name}>"));
+            let path = self.next_path(name);
+            let scheme = self.scheme_attribute(name, &path);
+            self.out.push_str(&format!("<{name}{scheme}>"));
             escape_into(&mut self.out, value);
             self.out.push_str(&format!("</{name}>\n"));
         }
@@ -245,7 +316,8 @@ fn confirmation(x: &mut Xml, name: &str, c: &Confirmation) {
                 );
             }
             "requestingAgencyMessageConfirmation" => {
-                x.opt_code("action", c.action.map(Action::as_str));
+                let action = c.action.map(|a| if x.is_2021() { a } else { a.in_2017() });
+                x.opt_code("action", action.map(Action::as_str));
             }
             _ => {}
         }
@@ -399,8 +471,14 @@ fn record_id(x: &mut Xml, id: &BibliographicRecordId) {
 
 fn service_info(x: &mut Xml, s: &ServiceInfo) {
     x.element("serviceInfo", |x| {
-        x.opt("requestType", &s.request_type);
-        x.each("requestSubType", &s.request_subtype);
+        // Values outside these closed lists cannot be written; they are left out.
+        if let Some(t) = s.request_type.as_ref().filter(|t| t.is_known()) {
+            x.leaf("requestType", t.as_str());
+        }
+        let most = if x.is_2021() { usize::MAX } else { 3 };
+        for t in s.request_subtype.iter().filter(|t| t.is_known()).take(most) {
+            x.leaf("requestSubType", t.as_str());
+        }
         x.opt(
             "requestingAgencyPreviousRequestId",
             &s.requesting_agency_previous_request_id,
@@ -415,9 +493,20 @@ fn service_info(x: &mut Xml, s: &ServiceInfo) {
         x.opt(format, &s.preferred_format);
         x.opt("needBeforeDate", &s.need_before_date);
         x.opt("copyrightCompliance", &s.copyright_compliance);
-        x.yes_no("anyEdition", s.any_edition);
+        let edition = s.preferred_edition.as_ref().filter(|e| e.is_known());
         if x.is_2021() {
-            x.opt("preferredEdition", &s.preferred_edition);
+            x.yes_no("anyEdition", s.any_edition);
+        } else {
+            // 2017 has only anyEdition: the preferred edition says it when that is not given.
+            let any = s
+                .any_edition
+                .or_else(|| edition.map(|e| matches!(e, PreferredEdition::AnyEdition)));
+            x.yes_no("anyEdition", any);
+        }
+        if x.is_2021() {
+            if let Some(e) = edition {
+                x.leaf("preferredEdition", e.as_str());
+            }
             x.each("loanCondition", &s.loan_condition);
         }
         x.opt("startDate", &s.start_date);
@@ -442,8 +531,10 @@ fn supplier_info(x: &mut Xml, s: &SupplierInfo) {
     });
 }
 
-fn sort_order(x: &mut Xml, value: Option<u32>) {
+fn sort_order(x: &mut Xml, value: Option<i64>) {
     if let Some(n) = value {
+        // 2021 allows no negative sort order; 0 still sorts such an entry first.
+        let n = if x.is_2021() { n.max(0) } else { n };
         x.leaf("sortOrder", &n.to_string());
     }
 }
@@ -481,12 +572,22 @@ fn costs(x: &mut Xml, name: &str, c: &Costs) {
 
 fn supplying(x: &mut Xml, m: &SupplyingAgencyMessage) {
     let mi = &m.message_info;
+    let status = m.status_info.status;
+    // A 2021-only status goes to a 2017 peer as the status it stands for, named in the note.
+    let (status, note) = if x.is_2021() || !status.is_2021_only() {
+        (status, mi.note.clone())
+    } else {
+        (
+            status.in_2017(),
+            Some(with_marker(status.as_str(), &mi.note)),
+        )
+    };
     x.element("supplyingAgencyMessage", |x| {
         header(x, &m.header, HeaderKind::Supplying);
         x.element("messageInfo", |x| {
             x.leaf("reasonForMessage", mi.reason_for_message.as_str());
             x.yes_no("answerYesNo", mi.answer_yes_no);
-            x.opt("note", &mi.note);
+            x.opt("note", &note);
             x.opt("reasonUnfilled", &mi.reason_unfilled);
             x.opt("reasonRetry", &mi.reason_retry);
             if !x.is_2021() {
@@ -499,7 +600,7 @@ fn supplying(x: &mut Xml, m: &SupplyingAgencyMessage) {
         });
         let s = &m.status_info;
         x.element("statusInfo", |x| {
-            x.leaf("status", s.status.as_str());
+            x.leaf("status", status.as_str());
             x.opt("expectedDeliveryDate", &s.expected_delivery_date);
             x.opt("dueDate", &s.due_date);
             x.leaf("lastChange", &s.last_change);
@@ -613,9 +714,26 @@ fn shipping_info(x: &mut Xml, s: &ShippingInfo) {
 }
 
 fn requesting(x: &mut Xml, m: &RequestingAgencyMessage) {
+    // A 2021-only action goes to a 2017 peer as a Notification, named in the note.
+    let (action, note) = if x.is_2021() || !m.action.is_2021_only() {
+        (m.action, m.note.clone())
+    } else {
+        (
+            m.action.in_2017(),
+            Some(with_marker(m.action.as_str(), &m.note)),
+        )
+    };
     x.element("requestingAgencyMessage", |x| {
         header(x, &m.header, HeaderKind::Requesting);
-        x.leaf("action", m.action.as_str());
-        x.opt("note", &m.note);
+        x.leaf("action", action.as_str());
+        x.opt("note", &note);
     });
+}
+
+/// `note` after the [`marker_2021`] of a 2021-only `value`.
+fn with_marker(value: &str, note: &Option<String>) -> String {
+    match note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => format!("{} {n}", marker_2021(value)),
+        None => marker_2021(value),
+    }
 }

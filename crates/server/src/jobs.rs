@@ -205,9 +205,25 @@ async fn park(
 ) -> Result<bool, FlowError> {
     tracing::warn!(outbox = row.outbox_id, recipient = %row.recipient, reason = %why, "message parked");
     let id = row.outbox_id;
-    st.store
-        .write(move |tx| Box::pin(async move { tx.outbox_dead(id, &why, &confirmation).await }))
+    let now = st.now();
+    let parked = row.clone();
+    let told = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.outbox_dead(id, &why, &confirmation).await?;
+                // A relayed or passed-on request that was refused is answered to the library
+                // that waits for it, at once.
+                let relayed =
+                    crate::flow::receive::tell_relay_refusal(tx, now, &parked, &why).await?;
+                let forwarded = crate::flow::lend::forward_refused(tx, now, &parked, &why).await?;
+                Ok::<_, crate::flow::FlowError>(relayed || forwarded)
+            })
+        })
         .await?;
+    if told {
+        st.store.notify_outbox();
+    }
     Ok(true)
 }
 

@@ -19,6 +19,7 @@ mod message;
 mod peer;
 mod queue;
 mod request;
+mod return_hold;
 mod routing;
 mod sql;
 mod stats;

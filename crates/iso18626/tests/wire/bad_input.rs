@@ -166,19 +166,26 @@ fn an_unknown_status_is_an_unrecognised_data_value() {
 }
 
 #[test]
-fn the_2021_only_status_and_action_values_are_refused_as_unsupported() {
-    let sam = sample_text("SupplyingAgencyMessageLoaned.xml");
-    let e = refused(&sam.replace(
-        "<ns1:status>Loaned</ns1:status>",
-        "<ns1:status>HoldReturn</ns1:status>",
+fn a_date_that_cannot_be_read_is_refused_naming_its_element() {
+    let e = refused(&RAM.replace(
+        "<timestamp>2026-11-23T10:00:00Z</timestamp>",
+        "<timestamp>yesterday at noon</timestamp>",
     ));
     assert_eq!(e.error_type(), ErrorType::UnrecognisedDataValue);
-
-    let e = refused(&RAM.replace("<action>Received</action>", "<action>Lost</action>"));
-    assert_eq!(e.error_type(), ErrorType::UnsupportedActionType);
     assert!(
-        matches!(&e, ParseError::BadValue { path, .. } if path == "requestingAgencyMessage/action")
+        e.to_string().starts_with(
+            "requestingAgencyMessage/header/timestamp: \"yesterday at noon\" is not a date and time"
+        ),
+        "{e}"
     );
+    for bad in [
+        "2026-13-01T10:00:00Z",
+        "2026-11-23T25:00:00Z",
+        "2026-11-23T10:00:00+2500",
+    ] {
+        let e = refused(&RAM.replace("2026-11-23T10:00:00Z", bad));
+        assert!(e.to_string().contains("header/timestamp"), "{bad}: {e}");
+    }
 }
 
 #[test]

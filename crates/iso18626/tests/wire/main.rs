@@ -6,4 +6,5 @@ mod bad_input;
 mod properties;
 mod samples;
 mod schema;
+mod schema_2021;
 mod support;

@@ -16,7 +16,7 @@ fn schema(version: Version) -> std::path::PathBuf {
     fixtures().join("xsd").join(file)
 }
 
-fn xmllint_available() -> bool {
+pub fn xmllint_available() -> bool {
     let found = Command::new("xmllint")
         .arg("--version")
         .stdout(Stdio::null())
@@ -30,7 +30,7 @@ fn xmllint_available() -> bool {
 }
 
 /// xmllint's complaints about `xml` against the schema of `version`, or None when it is valid.
-fn invalidity(xml: &str, version: Version) -> Option<String> {
+pub fn invalidity(xml: &str, version: Version) -> Option<String> {
     let mut child = Command::new("xmllint")
         .args(["--noout", "--nonet", "--schema"])
         .arg(schema(version))

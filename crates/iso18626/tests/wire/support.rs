@@ -43,6 +43,10 @@ pub fn as_carried_by(msg: &Message, version: Version) -> Message {
     let mut m = msg.clone();
     match version {
         Version::V2021 => {
+            // 2021's region is a plain string.
+            m.header_mut()
+                .schemes
+                .retain(|path| !path.ends_with("/region"));
             let is_request = matches!(m, Message::Request(_));
             let is_supplying = matches!(m, Message::SupplyingAgencyMessage(_));
             let h = m.header_mut();
@@ -96,6 +100,17 @@ pub fn as_carried_by(msg: &Message, version: Version) -> Message {
         }
     }
     m
+}
+
+pub const AGENCY_SCHEME: &str =
+    "http://illtransactions.org/ISO18626/OpenCodeList/AgencyIdTypeList-V1.0";
+
+pub fn schemes(pairs: &[(&str, &str)]) -> Schemes {
+    let mut out = Schemes::default();
+    for (path, scheme) in pairs {
+        out.set(*path, *scheme);
+    }
+    out
 }
 
 pub fn agency(agency_type: &str, value: &str) -> AgencyId {
@@ -153,6 +168,24 @@ fn email(address: &str) -> Address {
 pub fn full_request() -> Message {
     Message::Request(Request {
         header: Header {
+            schemes: schemes(&[
+                ("header/supplyingAgencyId/agencyIdType", AGENCY_SCHEME),
+                ("header/requestingAgencyId/agencyIdType", AGENCY_SCHEME),
+                (
+                    "bibliographicInfo/bibliographicItemId[1]/bibliographicItemIdentifierCode",
+                    "http://illtransactions.org/ISO18626/OpenCodeList/BibliographicItemIdCodeList-V1.0",
+                ),
+                ("serviceInfo/itemFormat", "urn:formats"),
+                (
+                    "requestedDeliveryInfo/address/physicalAddress/country",
+                    "urn:iso:3166-1",
+                ),
+                (
+                    "requestedDeliveryInfo/address/physicalAddress/region",
+                    "urn:iso:3166-2",
+                ),
+                ("billingInfo/maximumCosts/currencyCode", "urn:iso:4217"),
+            ]),
             multiple_item_request_id: s("multi-1"),
             consortial_id: Some(agency("ISIL", "NL-CONS")),
             requesting_agency_authentication: Some(Authentication {
@@ -201,8 +234,11 @@ pub fn full_request() -> Message {
             place_of_publication: s("Amsterdam"),
         }),
         service_info: Some(ServiceInfo {
-            request_type: s("New"),
-            request_subtype: strings(&["PatronRequest", "BookingRequest"]),
+            request_type: Some(RequestType::New),
+            request_subtype: vec![
+                RequestSubType::PatronRequest,
+                RequestSubType::BookingRequest,
+            ],
             requesting_agency_previous_request_id: s("prev-1"),
             service_type: ServiceType::Copy,
             service_level: s("Express"),
@@ -210,7 +246,7 @@ pub fn full_request() -> Message {
             need_before_date: s("2026-12-01T00:00:00Z"),
             copyright_compliance: s("NL-Auteurswet"),
             any_edition: Some(false),
-            preferred_edition: s("ThisEdition"),
+            preferred_edition: Some(PreferredEdition::ThisEdition),
             loan_condition: strings(&["LibraryUseOnly"]),
             start_date: s("2026-11-24T00:00:00Z"),
             end_date: s("2026-11-30T00:00:00Z"),
@@ -267,7 +303,16 @@ pub fn full_request() -> Message {
 /// A supplying agency message with every element of both schemas set.
 pub fn full_supplying() -> Message {
     Message::SupplyingAgencyMessage(SupplyingAgencyMessage {
-        header: header(),
+        header: Header {
+            schemes: schemes(&[
+                ("header/supplyingAgencyId/agencyIdType", AGENCY_SCHEME),
+                ("messageInfo/reasonUnfilled", "urn:reasons"),
+                ("retryInfo/offeredCosts/currencyCode", "urn:iso:4217"),
+                ("deliveryInfo/deliveryMethod", "urn:methods"),
+                ("deliveryInfo/itemFormat", "urn:formats"),
+            ]),
+            ..header()
+        },
         message_info: MessageInfo {
             reason_for_message: ReasonForMessage::StatusChange,
             answer_yes_no: Some(true),

@@ -14,7 +14,7 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::flow::ActionInput;
 use crate::flow::desk::{self, LendQueueParams, Side};
-use crate::flow::lend::{allowed_actions, lend_action, visible_lend};
+use crate::flow::lend::{lend_action, visible_lend};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -114,8 +114,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<LendView>> {
     let req = visible_lend(&st, &user, &id).await?;
-    let allowed = allowed_actions(&req, &user)?;
-    Ok(Json(LendView::new(req, Some(allowed))))
+    Ok(Json(detail(&st, &user, req).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/lending/{id}/events", tag = "lending",
@@ -140,7 +139,7 @@ pub async fn actions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionsView>> {
     let req = visible_lend(&st, &user, &id).await?;
-    let allowed = allowed_actions(&req, &user)?;
+    let allowed = crate::flow::lend::allowed_actions_now(&st.store, &req, &user).await?;
     Ok(Json(ActionsView {
         state: req.state,
         allowed,
@@ -149,7 +148,8 @@ pub async fn actions(
 
 /// Do an action: will_supply, expect_to_supply, conditional, locate, locate_failed,
 /// print_pick_slip, reject, ship_physical, ship_digital, ship_non_returnable, answer_renew_yes,
-/// answer_renew_no, recall, mark_overdue, mark_lost, check_in, reactivate.
+/// answer_renew_no, recall, mark_overdue, mark_lost, check_in, hold_return (ask the borrower not
+/// to send it back yet: ISO 18626 HoldReturn), release_hold_return, reactivate.
 #[utoipa::path(post, path = "/api/v1/lending/{id}/actions", tag = "lending",
     params(("id" = String, Path, description = "lending request id")),
     request_body = ActionInput,
@@ -167,8 +167,7 @@ pub async fn act(
     Body(input): Body<ActionInput>,
 ) -> ApiResult<Json<LendView>> {
     let req = lend_action(&st, &user, &id, input).await?;
-    let allowed = allowed_actions(&req, &user)?;
-    Ok(Json(LendView::new(req, Some(allowed))))
+    Ok(Json(detail(&st, &user, req).await?))
 }
 
 /// Who to assign a request to, and why.
@@ -384,8 +383,17 @@ pub async fn bulk(
 
 async fn current(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult<Json<LendView>> {
     let req = visible_lend(st, user, id).await?;
-    let allowed = allowed_actions(&req, user)?;
-    Ok(Json(LendView::new(req, Some(allowed))))
+    Ok(Json(detail(st, user, req).await?))
+}
+
+/// One request as its detail view shows it: the actions the user may take now, knowing whether
+/// we hold its return, and since when we do.
+async fn detail(st: &AppState, user: &CurrentUser, req: store::LendRequest) -> ApiResult<LendView> {
+    let allowed = crate::flow::lend::allowed_actions_now(&st.store, &req, user).await?;
+    let held = st.store.return_held_since(&req.request_id).await?;
+    let mut view = LendView::new(req, Some(allowed));
+    view.return_held_since = held;
+    Ok(view)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -129,8 +129,7 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<BorrowView>> {
     let req = visible_borrow(&st, &user, &id).await?;
-    let allowed = allowed_actions(&req, &user)?;
-    let mut view = BorrowView::new(req, Some(allowed));
+    let mut view = detail(&st, &user, req).await?;
     super::copyright::annotate(&st, &mut view).await?;
     Ok(Json(view))
 }
@@ -165,7 +164,7 @@ pub async fn actions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ActionsView>> {
     let req = visible_borrow(&st, &user, &id).await?;
-    let allowed = allowed_actions(&req, &user)?;
+    let allowed = crate::flow::borrow::allowed_actions_now(&st.store, &req, &user).await?;
     Ok(Json(ActionsView {
         state: req.state,
         allowed,
@@ -191,8 +190,7 @@ pub async fn act(
     Body(input): Body<ActionInput>,
 ) -> ApiResult<Json<BorrowView>> {
     let req = borrow_action(&st, &user, &id, input).await?;
-    let allowed = allowed_actions(&req, &user)?;
-    Ok(Json(BorrowView::new(req, Some(allowed))))
+    Ok(Json(detail(&st, &user, req).await?))
 }
 
 /// Assign a borrowing request to a staff member (or to oneself), with an optional note; an
@@ -279,6 +277,19 @@ pub async fn add_note(
 
 async fn current(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult<Json<BorrowView>> {
     let req = visible_borrow(st, user, id).await?;
-    let allowed = allowed_actions(&req, user)?;
-    Ok(Json(BorrowView::new(req, Some(allowed))))
+    Ok(Json(detail(st, user, req).await?))
+}
+
+/// One request as its detail view shows it: the actions the user may take now, knowing whether
+/// the lender holds its return, and since when it does.
+async fn detail(
+    st: &AppState,
+    user: &CurrentUser,
+    req: store::BorrowRequest,
+) -> ApiResult<BorrowView> {
+    let allowed = crate::flow::borrow::allowed_actions_now(&st.store, &req, user).await?;
+    let held = st.store.return_held_since(&req.request_id).await?;
+    let mut view = BorrowView::new(req, Some(allowed));
+    view.return_held_since = held;
+    Ok(view)
 }

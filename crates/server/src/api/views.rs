@@ -49,6 +49,14 @@ pub struct BorrowView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub copyright: Option<serde_json::Value>,
+    /// In detail views, for a loan on hold: since when the lender has asked for the item not
+    /// to be sent back until it releases the hold (ISO 18626:2021 HoldReturn).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub return_held_since: Option<OffsetDateTime>,
     /// The earlier request of the library this one repeats, and whether its delivered copy
     /// can fill this one at once (in detail views).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +100,7 @@ impl BorrowView {
             copyright: None,
             duplicate: None,
             availability: None,
+            return_held_since: None,
         }
     }
 }
@@ -123,6 +132,14 @@ pub struct LendView {
     pub updated_at: OffsetDateTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_actions: Option<Vec<&'static str>>,
+    /// In detail views, for a loan on hold: since when we have asked the borrower for the item not
+    /// to be sent back until we release the hold (ISO 18626:2021 HoldReturn).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub return_held_since: Option<OffsetDateTime>,
 }
 
 impl LendView {
@@ -145,6 +162,7 @@ impl LendView {
             created_at: r.created_at,
             updated_at: r.updated_at,
             allowed_actions: allowed,
+            return_held_since: None,
         }
     }
 }

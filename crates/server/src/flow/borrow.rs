@@ -479,7 +479,26 @@ pub fn context(req: &BorrowRequest) -> Result<(BorrowState, BorrowContext), Flow
         has_next_lender: req.rota.0.has_next(),
         cancel_pending: req.cancel_pending,
         renew_pending: req.renew_pending,
+        // Read apart (`return_held`): only loans on hold have a row.
+        return_held: false,
     };
+    Ok((state, ctx))
+}
+
+/// The state and context of `req` for `action`, with the hold on its return read only for the
+/// actions that look at it (every other step of every request is spared the read).
+async fn context_in(
+    tx: &mut Tx<'_>,
+    req: &BorrowRequest,
+    action: BorrowAction,
+) -> Result<(BorrowState, BorrowContext), FlowError> {
+    let (state, mut ctx) = context(req)?;
+    if matches!(
+        action,
+        BorrowAction::ShipReturn | BorrowAction::MarkLost | BorrowAction::LenderReleaseHoldReturn
+    ) {
+        ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+    }
     Ok((state, ctx))
 }
 
@@ -493,7 +512,7 @@ pub async fn apply_borrow(
     acting: &Acting,
     extra: &Extra,
 ) -> Result<Touched, FlowError> {
-    let (state, ctx) = context(req)?;
+    let (state, ctx) = context_in(tx, req, action).await?;
     let decision = Requester::decide(state, action, &ctx, &acting.actors)?;
     let mut messages = Vec::new();
     let outcome = match action {
@@ -594,12 +613,22 @@ pub async fn apply_borrow(
                     .await?,
                 )
             }
-            BorrowEffect::SendNotification => {
+            BorrowEffect::SendLost => {
                 let note = extra
                     .note
                     .clone()
                     .unwrap_or_else(|| "Item reported lost".to_owned());
-                messages.push(send_ram(tx, now, req, IsoAction::Notification, Some(note)).await?)
+                messages.push(send_ram(tx, now, req, IsoAction::Lost, Some(note)).await?)
+            }
+            BorrowEffect::MarkReturnHeld => {
+                tx.set_return_hold(&req.library_id, "borrow", &req.request_id, true, now)
+                    .await?;
+            }
+            BorrowEffect::ClearReturnHeld => {
+                if ctx.return_held {
+                    tx.set_return_hold(&req.library_id, "borrow", &req.request_id, false, now)
+                        .await?;
+                }
             }
             BorrowEffect::TakeDueDate => {
                 if extra.due_date.is_some() {
@@ -836,13 +865,34 @@ pub fn parse_wire_id(id: &str) -> (&str, Option<i64>) {
     }
 }
 
-/// Actions this user may take now, for the UI and API.
+/// Actions this user may take now, for lists of many requests: as if no lender held the
+/// return (one read per row would slow the queues); the action itself is decided on what is
+/// stored. A single request's page uses [`allowed_actions_now`].
 pub fn allowed_actions(
     req: &BorrowRequest,
     user: &CurrentUser,
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, ctx) = context(req)?;
-    Ok(Requester::allowed(state, &ctx, &user.actors())
+    allowed_in(state, &ctx, user)
+}
+
+/// Actions this user may take now on one request, knowing whether its return is held.
+pub async fn allowed_actions_now(
+    store: &store::Store,
+    req: &BorrowRequest,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
+    let (state, mut ctx) = context(req)?;
+    ctx.return_held = store.return_held_since(&req.request_id).await?.is_some();
+    allowed_in(state, &ctx, user)
+}
+
+fn allowed_in(
+    state: BorrowState,
+    ctx: &BorrowContext,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
+    Ok(Requester::allowed(state, ctx, &user.actors())
         .into_iter()
         // Offered only where an earlier delivered copy exists (see the request's `duplicate`) or
         // the text is available already (its `availability`).

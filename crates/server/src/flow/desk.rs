@@ -437,15 +437,18 @@ pub fn lend_states_allowing(actions: &[LendAction]) -> Vec<String> {
         .iter()
         .filter(|s| {
             FORMATS.iter().any(|f| {
-                [false, true].into_iter().any(|renew_pending| {
-                    let ctx = LendContext {
-                        format: *f,
-                        renew_pending,
-                    };
-                    Supplier::allowed(**s, &ctx, &[Actor::LendingStaff, Actor::Manager])
-                        .iter()
-                        .any(|a| actions.contains(a))
-                })
+                [(false, false), (true, false), (false, true), (true, true)]
+                    .into_iter()
+                    .any(|(renew_pending, return_held)| {
+                        let ctx = LendContext {
+                            format: *f,
+                            renew_pending,
+                            return_held,
+                        };
+                        Supplier::allowed(**s, &ctx, &[Actor::LendingStaff, Actor::Manager])
+                            .iter()
+                            .any(|a| actions.contains(a))
+                    })
             })
         })
         .map(|s| s.as_str().to_owned())
@@ -459,6 +462,7 @@ pub fn lend_states_located(already: bool) -> Vec<String> {
     let ctx = |format| LendContext {
         format,
         renew_pending: false,
+        return_held: false,
     };
     LendState::ALL
         .iter()

@@ -127,7 +127,7 @@ pub fn request(
         ..Default::default()
     };
     let service = iso::ServiceInfo {
-        request_type: Some("New".to_owned()),
+        request_type: Some(iso::RequestType::New),
         service_type: if format.is_copy() {
             iso::ServiceType::Copy
         } else {
@@ -233,6 +233,8 @@ pub fn status_to_domain(s: iso::Status) -> IsoStatus {
         W::Recalled => IsoStatus::Recalled,
         W::RetryPossible => IsoStatus::RetryPossible,
         W::Unfilled => IsoStatus::Unfilled,
+        W::HoldReturn => IsoStatus::HoldReturn,
+        W::ReleaseHoldReturn => IsoStatus::ReleaseHoldReturn,
         W::CopyCompleted => IsoStatus::CopyCompleted,
         W::LoanCompleted => IsoStatus::LoanCompleted,
         W::CompletedWithoutReturn => IsoStatus::CompletedWithoutReturn,
@@ -251,6 +253,8 @@ pub fn status_to_wire(s: IsoStatus) -> iso::Status {
         IsoStatus::Recalled => W::Recalled,
         IsoStatus::RetryPossible => W::RetryPossible,
         IsoStatus::Unfilled => W::Unfilled,
+        IsoStatus::HoldReturn => W::HoldReturn,
+        IsoStatus::ReleaseHoldReturn => W::ReleaseHoldReturn,
         IsoStatus::CopyCompleted => W::CopyCompleted,
         IsoStatus::LoanCompleted => W::LoanCompleted,
         IsoStatus::CompletedWithoutReturn => W::CompletedWithoutReturn,
@@ -289,9 +293,11 @@ pub fn action_to_domain(a: iso::Action) -> IsoAction {
         W::Received => IsoAction::Received,
         W::Cancel => IsoAction::Cancel,
         W::Renew => IsoAction::Renew,
+        W::HoldReturn => IsoAction::HoldReturn,
         W::ShippedReturn => IsoAction::ShippedReturn,
         W::ShippedForward => IsoAction::ShippedForward,
         W::Notification => IsoAction::Notification,
+        W::Lost => IsoAction::Lost,
     }
 }
 
@@ -302,9 +308,11 @@ pub fn action_to_wire(a: IsoAction) -> iso::Action {
         IsoAction::Received => W::Received,
         IsoAction::Cancel => W::Cancel,
         IsoAction::Renew => W::Renew,
+        IsoAction::HoldReturn => W::HoldReturn,
         IsoAction::ShippedReturn => W::ShippedReturn,
         IsoAction::ShippedForward => W::ShippedForward,
         IsoAction::Notification => W::Notification,
+        IsoAction::Lost => W::Lost,
     }
 }
 
@@ -452,7 +460,7 @@ pub fn accept_retry(request: &mut iso::Request, offer: &domain::retry::RetryOffe
             });
     }
     let service = request.service_info.get_or_insert_with(Default::default);
-    service.request_type = Some("Retry".to_owned());
+    service.request_type = Some(iso::RequestType::Retry);
     service.requesting_agency_previous_request_id = Some(offer.previous_request_id.clone());
     if let Some(t) = offer.service_type.as_deref().and_then(|t| t.parse().ok()) {
         service.service_type = t;

@@ -157,8 +157,32 @@ pub fn context(req: &LendRequest) -> Result<(LendState, LendContext), FlowError>
         LendContext {
             format,
             renew_pending: req.renew_pending,
+            // Read apart (`return_held`): only loans on hold have a row.
+            return_held: false,
         },
     ))
+}
+
+/// The state and context of `req` for `action`, with the hold on its return read only for the
+/// actions that look at it or end it (every other step of every request is spared the read).
+async fn context_in(
+    tx: &mut Tx<'_>,
+    req: &LendRequest,
+    action: LendAction,
+) -> Result<(LendState, LendContext), FlowError> {
+    let (state, mut ctx) = context(req)?;
+    if matches!(
+        action,
+        LendAction::HoldReturn
+            | LendAction::ReleaseHoldReturn
+            | LendAction::CheckIn
+            | LendAction::MarkLost
+            | LendAction::BorrowerShippedReturn
+            | LendAction::BorrowerLost
+    ) {
+        ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+    }
+    Ok((state, ctx))
 }
 
 /// Decide and carry out a lending action inside the caller's transaction.
@@ -171,7 +195,7 @@ pub async fn apply_lend(
     input: &ActionInput,
     extra: &Extra,
 ) -> Result<Touched, FlowError> {
-    let (state, ctx) = context(req)?;
+    let (state, ctx) = context_in(tx, req, action).await?;
     let decision = Supplier::decide(state, action, &ctx, &acting.actors)?;
     let new_status = decision.to.iso_status();
     // The first answer to a request is its RequestResponse; later ones are status changes.
@@ -294,6 +318,28 @@ pub async fn apply_lend(
             }
             LendEffect::ClearRenewPending => {
                 req.renew_pending = false;
+                None
+            }
+            LendEffect::SendHoldReturn => Some(Sam::new(
+                IsoReason::StatusChange,
+                IsoStatus::HoldReturn,
+                input.note.clone(),
+            )),
+            LendEffect::SendReleaseHoldReturn => Some(Sam::new(
+                IsoReason::StatusChange,
+                IsoStatus::ReleaseHoldReturn,
+                input.note.clone(),
+            )),
+            LendEffect::MarkReturnHeld => {
+                tx.set_return_hold(&req.library_id, "lend", &req.request_id, true, now)
+                    .await?;
+                None
+            }
+            LendEffect::ClearReturnHeld => {
+                if ctx.return_held {
+                    tx.set_return_hold(&req.library_id, "lend", &req.request_id, false, now)
+                        .await?;
+                }
                 None
             }
             LendEffect::SetDueDate => {
@@ -445,7 +491,7 @@ async fn send_forward(
         Some(said.trim().to_owned()),
     );
     if let Some(service) = request.service_info.as_mut() {
-        service.request_subtype = vec!["TransferRequest".to_owned()];
+        service.request_subtype = vec![wire::RequestSubType::TransferRequest];
     }
     let xml = wire::write(&wire::Message::Request(request), wire::Version::V2021);
     let recipient = iso::agency_key(&iso::agency(target));
@@ -463,6 +509,53 @@ async fn send_forward(
         )
         .await?;
     Ok(id)
+}
+
+/// A transfer request of ours (a `forward`) that the library we passed the request on to
+/// refused: the borrower still waits on us (it follows the new supplier only once that one
+/// answers), so the lending request closes as unfilled and the borrower hears it from us, with
+/// who refused and why. Call it in the transaction that parks the refused message; returns
+/// whether it applied (nothing for any other message, or a request no longer `forwarded`).
+pub async fn forward_refused(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    row: &store::OutboxRow,
+    why: &str,
+) -> Result<bool, FlowError> {
+    if row.side != "lend" || row.kind != "request" {
+        return Ok(false);
+    }
+    let mut req = match tx.lend_request_for_update(&row.request_id).await {
+        Ok(r) if r.library_id == row.library_id => r,
+        Ok(_) | Err(StoreError::NotFound) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if req.state != LendState::Forwarded.as_str() {
+        return Ok(false);
+    }
+    let input = ActionInput {
+        reason: Some("OtherReason".to_owned()),
+        note: Some(format!(
+            "We passed the request on to {}, which refused it ({why}); we cannot supply it.",
+            row.recipient
+        )),
+        ..ActionInput::default()
+    };
+    let extra = Extra {
+        data: Some(serde_json::json!({ "refused_by": row.recipient, "why": why })),
+        ..Extra::default()
+    };
+    apply_lend(
+        tx,
+        now,
+        &mut req,
+        LendAction::ForwardRefused,
+        &Acting::system(),
+        &input,
+        &extra,
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Due date from our policy for this borrower (default four weeks), moved off closed days.
@@ -599,12 +692,34 @@ async fn send_sam(
     Ok(id)
 }
 
+/// Actions this user may take now, for lists of many requests: as if no return were held (one
+/// read per row would slow the queues); the action itself is decided on what is stored. A
+/// single request's page uses [`allowed_actions_now`].
 pub fn allowed_actions(
     req: &LendRequest,
     user: &CurrentUser,
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, ctx) = context(req)?;
-    Ok(Supplier::allowed(state, &ctx, &user.actors())
+    allowed_in(state, &ctx, user)
+}
+
+/// Actions this user may take now on one request, knowing whether its return is held.
+pub async fn allowed_actions_now(
+    store: &store::Store,
+    req: &LendRequest,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
+    let (state, mut ctx) = context(req)?;
+    ctx.return_held = store.return_held_since(&req.request_id).await?.is_some();
+    allowed_in(state, &ctx, user)
+}
+
+fn allowed_in(
+    state: LendState,
+    ctx: &LendContext,
+    user: &CurrentUser,
+) -> Result<Vec<&'static str>, FlowError> {
+    Ok(Supplier::allowed(state, ctx, &user.actors())
         .into_iter()
         .filter(|a| a.is_manual())
         .map(|a| a.as_str())

@@ -555,6 +555,76 @@ async fn relay(
     ))
 }
 
+/// A request this hub relayed and the member it was for refused (an ERROR confirmation, or an
+/// HTTP refusal): the library that sent it is told, or it would wait for an answer that never
+/// comes. It gets an Unfilled answer in the name of the member it asked (the library it waits
+/// on), with reasonUnfilled `OtherReason` and a note saying who refused and why, queued in
+/// the hub's outbox behind the relayed messages of that request. Call it in the transaction
+/// that parks the refused message. Returns whether an answer was queued: nothing for other
+/// messages (a refused relayed answer or action stays with the hub's staff, who see it parked).
+pub async fn tell_relay_refusal(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    row: &store::OutboxRow,
+    why: &str,
+) -> Result<bool, FlowError> {
+    if row.side != "relay" || row.kind != "request" {
+        return Ok(false);
+    }
+    let Ok((wire::Message::Request(r), _)) = wire::parse(row.payload.as_bytes()) else {
+        return Ok(false);
+    };
+    let h = &r.header;
+    if h.requesting_agency_id.is_empty() || h.requesting_agency_request_id.trim().is_empty() {
+        return Ok(false);
+    }
+    let hub = tx.library(&row.library_id).await?;
+    let note = format!(
+        "Not delivered: {} refused the request that {} passed on to it ({why}). Ask another library.",
+        iso::agency_key(&h.supplying_agency_id),
+        hub.name_en,
+    );
+    let answer = wire::SupplyingAgencyMessage {
+        header: iso::header(
+            h.requesting_agency_id.clone(),
+            h.supplying_agency_id.clone(),
+            &h.requesting_agency_request_id,
+            None,
+            now,
+        ),
+        message_info: wire::MessageInfo {
+            reason_for_message: wire::ReasonForMessage::RequestResponse,
+            reason_unfilled: Some("OtherReason".to_owned()),
+            note: Some(note),
+            ..wire::MessageInfo::default()
+        },
+        status_info: wire::StatusInfo {
+            status: wire::Status::Unfilled,
+            last_change: iso::timestamp(now),
+            ..wire::StatusInfo::default()
+        },
+        ..wire::SupplyingAgencyMessage::default()
+    };
+    let xml = wire::write(
+        &wire::Message::SupplyingAgencyMessage(answer),
+        wire::Version::V2021,
+    );
+    tx.insert_outbox(
+        &NewOutbox {
+            library_id: &row.library_id,
+            request_id: &row.request_id,
+            side: "relay",
+            kind: "supplying_agency_message",
+            recipient: &iso::agency_key(&h.requesting_agency_id),
+            payload: &xml,
+        },
+        now,
+    )
+    .await?;
+    metrics::counter!("librelay_iso18626_relay_refusals_told_total").increment(1);
+    Ok(true)
+}
+
 enum Outcome {
     Applied(Touched),
     Error(wire::ErrorType, String),
@@ -628,11 +698,7 @@ async fn on_request(
     let retry_of = r
         .service_info
         .as_ref()
-        .filter(|s| {
-            s.request_type
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("Retry"))
-        })
+        .filter(|s| s.request_type == Some(wire::RequestType::Retry))
         .map(|s| {
             serde_json::json!({
                 "previous_request_id": s.requesting_agency_previous_request_id,

@@ -631,6 +631,8 @@ impl Msg {
             MarkOverdue => ("Mark overdue", "标记逾期"),
             MarkLost => ("Mark lost", "标记丢失"),
             CheckIn => ("Check in", "归还入库"),
+            HoldReturn => ("Ask the borrower to hold the return", "请借入馆暂缓归还"),
+            ReleaseHoldReturn => ("Let the borrower send it back", "通知借入馆可以归还"),
             Reactivate => ("Reactivate", "重新激活"),
             _ => return self.lend_event(a),
         };
@@ -778,6 +780,14 @@ impl Msg {
                 "出借馆已结束此请求，无需归还",
             ),
             LenderNotification => ("The lending library sent a message", "出借馆发来消息"),
+            LenderHoldReturn => (
+                "The lending library asks us to keep it and not send it back until it says so",
+                "出借馆要求暂缓归还，待其通知后再寄还",
+            ),
+            LenderReleaseHoldReturn => (
+                "The lending library says it may be sent back now",
+                "出借馆通知现在可以寄还",
+            ),
             LenderDeadlinePassed => (
                 "A lending library did not answer in time; the next one was asked",
                 "出借馆未按时答复，已转向下一馆",
@@ -832,6 +842,14 @@ impl Msg {
             MarkOverdue => ("It was marked overdue", "标记为逾期"),
             MarkLost => ("It was marked lost", "标记为丢失"),
             CheckIn => ("It was checked in", "已归还入库"),
+            HoldReturn => (
+                "We asked the borrowing library to hold the return",
+                "已请借入馆暂缓归还",
+            ),
+            ReleaseHoldReturn => (
+                "We told the borrowing library it may send it back",
+                "已通知借入馆可以归还",
+            ),
             Reactivate => ("The request was reopened", "请求已重新激活"),
             BorrowerReceived => ("The borrowing library received it", "借入馆已收到"),
             BorrowerCancel => ("The borrowing library asked to cancel", "借入馆申请取消"),
@@ -846,6 +864,18 @@ impl Msg {
             BorrowerStatusRequest => (
                 "The borrowing library asked for the status",
                 "借入馆查询了状态",
+            ),
+            BorrowerHoldReturn => (
+                "The borrowing library keeps it a while longer before sending it back",
+                "借入馆暂缓归还，稍后寄还",
+            ),
+            BorrowerLost => (
+                "The borrowing library reports it lost: closed without return",
+                "借入馆报告文献丢失：已结束，不再归还",
+            ),
+            ForwardRefused => (
+                "The library we passed it on to refused it: the borrowing library was told we cannot supply it",
+                "接手馆拒绝了转交的请求：已告知借入馆无法提供",
             ),
         };
         self.pick(en, zh)

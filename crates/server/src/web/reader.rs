@@ -17,7 +17,7 @@ use super::staff::{ActForm, actions_html, borrow_action_forms};
 use super::{Chrome, Ctx, QueryIn, WebError, WebResult, percent_encode, query, see_other};
 use crate::error::ApiError;
 use crate::flow::CreateRequest;
-use crate::flow::borrow::{allowed_actions, borrow_action, visible_borrow};
+use crate::flow::borrow::{borrow_action, visible_borrow};
 
 /// The request form as typed: every field loose text, as the citation's validation wants it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -796,7 +796,9 @@ pub(crate) async fn detail_page(
         let user = ctx.user()?;
         let req = visible_borrow(&ctx.st, user, id).await?;
         let failed = review.is_some();
-        let allowed = allowed_actions(&req, user).map_err(ApiError::from)?;
+        let allowed = crate::flow::borrow::allowed_actions_now(&ctx.st.store, &req, user)
+            .await
+            .map_err(ApiError::from)?;
         let events = ctx
             .st
             .store

@@ -97,6 +97,8 @@ pub fn lend_action_forms(m: &'static Msg, allowed: &[&'static str]) -> Vec<Actio
                     note(m, false),
                 ],
                 "conditional" => vec![note(m, true)],
+                // Why and until when, for the borrower's staff.
+                "hold_return" => vec![note(m, false)],
                 "forward" => vec![
                     ActionField {
                         name: "forward_to",
@@ -837,7 +839,9 @@ pub async fn lend_detail(
         Side::Lending.staff(user)?;
         let q = query(q)?;
         let req = visible_lend(&ctx.st, user, &id).await?;
-        let allowed = lend_allowed(&req, user).map_err(ApiError::from)?;
+        let allowed = crate::flow::lend::allowed_actions_now(&ctx.st.store, &req, user)
+            .await
+            .map_err(ApiError::from)?;
         let events = ctx
             .st
             .store

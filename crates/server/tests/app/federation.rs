@@ -144,13 +144,13 @@ fn sample(name: &str) -> std::path::PathBuf {
 /// A peer of another system, played by the test: it answers HTTP 500 while `failing`, else an
 /// OK confirmation, and keeps what it was sent.
 #[derive(Clone, Default)]
-struct FakePeer {
-    failing: Arc<AtomicBool>,
-    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+pub(crate) struct FakePeer {
+    pub(crate) failing: Arc<AtomicBool>,
+    pub(crate) received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
 }
 
 impl FakePeer {
-    async fn start(self) -> String {
+    pub(crate) async fn start(self) -> String {
         let peer = self.clone();
         let app = axum::Router::new().route(
             "/iso18626",
@@ -461,7 +461,7 @@ pub(crate) async fn assert_sent_valid(app: &TestApp, staff: &str, min: usize) {
 }
 
 /// POST `xml` to the node's ISO 18626 endpoint as a peer would: the HTTP status and the body.
-async fn post_iso(app: &TestApp, xml: String) -> (u16, String) {
+pub(crate) async fn post_iso(app: &TestApp, xml: String) -> (u16, String) {
     let resp = app
         .client
         .post(format!("{}/iso18626", app.base))
@@ -474,7 +474,9 @@ async fn post_iso(app: &TestApp, xml: String) -> (u16, String) {
 }
 
 /// A loan of BCU sent to HTU, which is now a peer on another system played by the test.
-async fn loan_sent_to_a_scripted_peer(engine: Engine) -> (TestApp, FakePeer, String, String) {
+pub(crate) async fn loan_sent_to_a_scripted_peer(
+    engine: Engine,
+) -> (TestApp, FakePeer, String, String) {
     let a = TestApp::spawn(engine).await;
     let admin = a.login("bcu-admin").await;
     let bcu = a.login("bcu-borrow").await;

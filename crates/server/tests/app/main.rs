@@ -12,6 +12,7 @@ mod federation;
 mod fees;
 mod helpers;
 mod holdings;
+mod iso_2021;
 mod iso_endpoint;
 mod lending_desk;
 mod letters;

@@ -1,5 +1,6 @@
 //! The ISO 18626 scenario matrix between two nodes over real HTTP: each step one side takes is
-//! seen on the other through the messages alone.
+//! seen on the other through the messages alone. Every scenario runs on SQLite and, when
+//! `TEST_POSTGRES_URL` is set, on PostgreSQL.
 
 use serde_json::{Value, json};
 
@@ -15,10 +16,6 @@ struct Loan {
 }
 
 impl Loan {
-    async fn sent_to(rota: &[&str]) -> Loan {
-        Self::sent_on(Engine::Sqlite, rota).await
-    }
-
     async fn sent_on(engine: Engine, rota: &[&str]) -> Loan {
         let (a, b) = TestApp::pair(engine).await;
         let patron = a.login("bcu-faculty").await;
@@ -84,7 +81,15 @@ impl Loan {
 
 #[tokio::test]
 async fn will_supply_then_unfilled_moves_on_to_the_next_lender_on_the_other_node() {
-    let l = Loan::sent_to(&["HTU", "XNU"]).await;
+    for e in engines() {
+        will_supply_then_unfilled_moves_on_to_the_next_lender_on_the_other_node_on(e).await;
+    }
+}
+
+async fn will_supply_then_unfilled_moves_on_to_the_next_lender_on_the_other_node_on(
+    engine: Engine,
+) {
+    let l = Loan::sent_on(engine, &["HTU", "XNU"]).await;
     let lend_id = l.at_htu().await;
     l.lend(&lend_id, json!({"action": "will_supply"})).await;
     l.borrower_sees(|v| v["state"] == "will_supply").await;
@@ -101,7 +106,13 @@ async fn will_supply_then_unfilled_moves_on_to_the_next_lender_on_the_other_node
 
 #[tokio::test]
 async fn a_condition_is_accepted_across_nodes() {
-    let l = Loan::sent_to(&["HTU"]).await;
+    for e in engines() {
+        a_condition_is_accepted_across_nodes_on(e).await;
+    }
+}
+
+async fn a_condition_is_accepted_across_nodes_on(engine: Engine) {
+    let l = Loan::sent_on(engine, &["HTU"]).await;
     let lend_id = l.at_htu().await;
     l.lend(
         &lend_id,
@@ -117,7 +128,13 @@ async fn a_condition_is_accepted_across_nodes() {
 
 #[tokio::test]
 async fn a_cancel_before_shipping_is_answered_yes() {
-    let l = Loan::sent_to(&["HTU"]).await;
+    for e in engines() {
+        a_cancel_before_shipping_is_answered_yes_on(e).await;
+    }
+}
+
+async fn a_cancel_before_shipping_is_answered_yes_on(engine: Engine) {
+    let l = Loan::sent_on(engine, &["HTU"]).await;
     let lend_id = l.at_htu().await;
     l.borrow(json!({"action": "cancel"})).await;
     l.lender_sees(&lend_id, |v| v["state"] == "cancelled").await;
@@ -126,7 +143,13 @@ async fn a_cancel_before_shipping_is_answered_yes() {
 
 #[tokio::test]
 async fn renewals_are_answered_yes_then_no() {
-    let l = Loan::sent_to(&["HTU"]).await;
+    for e in engines() {
+        renewals_are_answered_yes_then_no_on(e).await;
+    }
+}
+
+async fn renewals_are_answered_yes_then_no_on(engine: Engine) {
+    let l = Loan::sent_on(engine, &["HTU"]).await;
     let lend_id = l.at_htu().await;
     l.on_loan(&lend_id).await;
     let before = l.borrower_sees(|v| v["state"] == "on_loan_to_patron").await;
@@ -157,7 +180,13 @@ async fn renewals_are_answered_yes_then_no() {
 
 #[tokio::test]
 async fn a_recall_and_an_overdue_reach_the_borrower() {
-    let l = Loan::sent_to(&["HTU"]).await;
+    for e in engines() {
+        a_recall_and_an_overdue_reach_the_borrower_on(e).await;
+    }
+}
+
+async fn a_recall_and_an_overdue_reach_the_borrower_on(engine: Engine) {
+    let l = Loan::sent_on(engine, &["HTU"]).await;
     let lend_id = l.at_htu().await;
     l.on_loan(&lend_id).await;
     // Overdue: the lender's sweep marks it the day after the due date.
@@ -303,7 +332,7 @@ async fn retry_for_a_higher_cost(engine: Engine) {
         panic!("{retry}")
     };
     let service = r.service_info.unwrap();
-    assert_eq!(service.request_type.as_deref(), Some("Retry"));
+    assert_eq!(service.request_type, Some(iso18626::RequestType::Retry));
     assert_eq!(
         service.requesting_agency_previous_request_id,
         Some(format!("{}.1", l.id))
@@ -674,7 +703,13 @@ async fn a_supplier_that_passes_the_request_on_is_followed_to_the_new_supplier()
 /// the history and changes nothing.
 #[tokio::test]
 async fn a_stranger_claiming_a_request_is_not_followed_once_it_has_said_no() {
-    let l = Loan::sent_to(&["XNU", "HTU"]).await;
+    for e in engines() {
+        a_stranger_claiming_a_request_is_not_followed_once_it_has_said_no_on(e).await;
+    }
+}
+
+async fn a_stranger_claiming_a_request_is_not_followed_once_it_has_said_no_on(engine: Engine) {
+    let l = Loan::sent_on(engine, &["XNU", "HTU"]).await;
     // XNU (node A) says no, then claims to supply it after all: it is not taken back.
     let xnu = l.a.login("xnu-lend").await;
     let at_xnu = l.a.lend_for(&xnu, &l.id).await;
