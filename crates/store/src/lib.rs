@@ -13,6 +13,7 @@ mod error;
 mod fees;
 mod files;
 mod letters;
+mod mail;
 mod message;
 mod peer;
 mod queue;
@@ -42,6 +43,7 @@ pub use error::StoreError;
 pub use fees::{FeeLoad, FeeRow, NewFee, SettlementRow};
 pub use files::{DeliveryLink, StoredFile};
 pub use letters::{DigestItem, JobRun, LetterTemplateRow};
+pub use mail::{InboundMailRow, NewInboundMail};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
 pub use queue::{
