@@ -429,7 +429,7 @@ async fn preferences_of(st: &AppState, user: &CurrentUser) -> ApiResult<Preferen
     let settings = st.store.letter_settings(&user.library_id).await?;
     let preferences = LetterKind::ALL
         .iter()
-        .filter(|k| !k.always_immediate())
+        .filter(|k| !k.always_immediate() && !k.for_partner())
         .map(|k| Preference {
             kind: *k,
             delivery: chosen
@@ -445,7 +445,7 @@ async fn preferences_of(st: &AppState, user: &CurrentUser) -> ApiResult<Preferen
         always_immediate: LetterKind::ALL
             .iter()
             .copied()
-            .filter(|k| k.always_immediate())
+            .filter(|k| k.always_immediate() && !k.for_partner())
             .collect(),
     })
 }

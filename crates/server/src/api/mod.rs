@@ -12,6 +12,7 @@ pub mod lending;
 pub mod letters;
 pub mod libraries;
 pub mod lookup;
+pub mod mail;
 pub mod meta;
 pub mod outbox;
 pub mod partners;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(copyright::router())
         .merge(meta::router())
         .merge(letters::router())
+        .merge(mail::router())
         .merge(reset::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

@@ -5,6 +5,7 @@
 pub mod borrow;
 pub mod copyright;
 pub mod desk;
+pub mod email;
 pub mod fees;
 pub mod iso;
 pub mod lend;

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin;
 pub mod catalog;
 pub mod forms;
+pub mod mail;
 pub mod openurl;
 pub mod reader;
 pub mod reset;
@@ -62,6 +63,9 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/copy", get(reader::copy))
         .route("/requests/{id}/clearance", post(review::clear))
         .route("/requests/{id}/fill-from-copy", post(review::fill))
+        .route("/requests/{id}/partner-answer", post(mail::answer))
+        .route("/staff/mail", get(mail::unmatched))
+        .route("/staff/mail/{id}/file", post(mail::file))
         .route("/staff/readers", get(accounts::readers))
         .route(
             "/staff/readers/{id}/approve",

@@ -812,7 +812,15 @@ pub(crate) async fn detail_page(
         let review_html = if user.is_patron() {
             String::new()
         } else {
-            let blocks = super::review::blocks(ctx, &req, review).await?;
+            // A refused form comes back to the block it belongs to.
+            let (review, answer) = match review {
+                Some((p, e)) if super::accounts::value(&p, "form") == super::mail::FORM_TAG => {
+                    (None, Some((p, e)))
+                }
+                other => (other, None),
+            };
+            let mut blocks = super::review::blocks(ctx, &req, review).await?;
+            blocks.extend(super::mail::blocks(ctx, &req, answer).await?);
             super::forms::blocks_html(m, &blocks)
         };
         let (lenders, excluded) = if user.is_patron() {

@@ -298,6 +298,11 @@ pub fn letter_label(m: &Msg, k: LetterKind) -> &'static str {
         LetterKind::RegistrationApproved => ("Registration approved", "注册已批准"),
         LetterKind::PasswordReset => ("Password reset", "重设密码"),
         LetterKind::Digest => ("Daily digest", "每日汇总"),
+        LetterKind::PartnerRequest => ("Request to an e-mail partner", "致邮件合作馆的申请"),
+        LetterKind::PartnerMessage => (
+            "Later message to an e-mail partner",
+            "致邮件合作馆的后续消息",
+        ),
     };
     if m.lang == "zh-CN" { zh } else { en }
 }

@@ -18,6 +18,8 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// The headers as sent, unfolded.
+    pub headers: Vec<String>,
 }
 
 /// A small SMTP server: answers what a client needs to hand over mail, keeps every message;
@@ -144,6 +146,7 @@ fn decode(to: &str, data: &[String]) -> Mail {
         to: to.to_owned(),
         subject,
         body,
+        headers,
     }
 }
 

@@ -7,6 +7,7 @@ mod api_contract;
 mod catalog;
 mod copyright;
 mod delivery;
+mod email_partner;
 mod federation;
 mod fees;
 mod helpers;
