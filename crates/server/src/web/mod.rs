@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/fees", get(settings::fees).post(settings::fees_save))
         .route("/admin/letters", get(settings::letters))
+        .route("/admin/letters/settings", post(settings::letter_rules_save))
         .route(
             "/admin/letters/{kind}/{locale}",
             get(settings::letter).post(settings::letter_save),

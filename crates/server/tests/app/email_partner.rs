@@ -543,6 +543,36 @@ async fn digest_hour(engine: Engine) {
     )
     .await;
     assert!(m.body.contains("Held for the evening"), "{m:?}");
+
+    // The library admin sets the hour on the letters page too.
+    let cookie = crate::web::web_login(&app, "bcu-admin").await;
+    let page = crate::web::get(&app, "/admin/letters", Some(&cookie)).await;
+    assert!(page.body.contains("digest_hour"), "{}", page.body);
+    for bad in ["24", "evening"] {
+        let p = crate::web::post_form(
+            &app,
+            "/admin/letters/settings",
+            Some(&cookie),
+            &[("due_soon_days", "3"), ("digest_hour", bad)],
+        )
+        .await;
+        assert_eq!(p.status, 422, "{bad}: {}", p.body);
+    }
+    let p = crate::web::post_form(
+        &app,
+        "/admin/letters/settings",
+        Some(&cookie),
+        &[("due_soon_days", "5"), ("digest_hour", "17")],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, v) = app
+        .get("/api/v1/libraries/BCU/letter-settings", Some(&admin))
+        .await;
+    assert_eq!(
+        v,
+        json!({"due_soon_days": 5, "allow_never": false, "digest_hour": 17})
+    );
 }
 
 #[tokio::test]
