@@ -463,7 +463,7 @@ pub async fn accept(
         .write(move |tx| {
             Box::pin(async move {
                 let request_id = moved.request.as_ref().map(|(_, r)| r.as_str());
-                let id = tx
+                let Some(id) = tx
                     .insert_inbound_mail(
                         &NewInboundMail {
                             library_id: moved.library_id.as_deref(),
@@ -479,7 +479,10 @@ pub async fn accept(
                         },
                         now,
                     )
-                    .await?;
+                    .await?
+                else {
+                    return Ok::<_, FlowError>(None);
+                };
                 if let Some((library_id, request_id)) = &moved.request {
                     let req = tx.borrow_request_for_update(request_id).await?;
                     let note = match &summary {
@@ -512,10 +515,13 @@ pub async fn accept(
                     )
                     .await?;
                 }
-                Ok::<_, FlowError>(id)
+                Ok::<_, FlowError>(Some(id))
             })
         })
         .await?;
+    let Some(id) = id else {
+        return Ok("already received".to_owned());
+    };
     let filed = if target.request.is_some() {
         "request"
     } else {

@@ -43,17 +43,20 @@ const MAIL_COLUMNS: &str = "inbound_mail_id, library_id, request_id, kind, envel
      from_header, subject, message_id, body, received_at, filed_by, filed_at";
 
 impl Tx<'_> {
-    /// Keep a received mail; returns its id.
+    /// Keep a received mail; returns its id, or None when the same mail (Message-ID, sender
+    /// and recipients) was kept before.
     pub async fn insert_inbound_mail(
         &mut self,
         m: &NewInboundMail<'_>,
         now: OffsetDateTime,
-    ) -> Result<i64> {
-        let (id,): (i64,) = on_tx!(self, c => {
+    ) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = on_tx!(self, c => {
             sqlx::query_as(
                 "INSERT INTO inbound_mail (library_id, request_id, kind, envelope_from, envelope_to,
                    from_header, subject, message_id, body, raw, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING inbound_mail_id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (message_id, envelope_from, envelope_to) WHERE message_id IS NOT NULL
+                 DO NOTHING RETURNING inbound_mail_id",
             )
             .bind(m.library_id)
             .bind(m.request_id)
@@ -66,10 +69,10 @@ impl Tx<'_> {
             .bind(m.body)
             .bind(m.raw)
             .bind(now)
-            .fetch_one(&mut **c)
+            .fetch_optional(&mut **c)
             .await?
         });
-        Ok(id)
+        Ok(row.map(|r| r.0))
     }
 
     /// The unmatched mail `id` for update, when it is still unmatched.

@@ -348,6 +348,15 @@ async fn replies_and_bounces(engine: Engine) {
     )
     .await;
     assert!(said.contains(&id), "{said}");
+    // The same mail delivered again (the server missed our answer) is kept once.
+    let reply = reply.replace(
+        "MIME-Version",
+        "Message-ID: <r1@eds.example.com>\r\nMIME-Version",
+    );
+    let to = format!("ill+{wire}@bcu.example.edu");
+    smtp_send(&app, PARTNER, &[&to], reply.as_bytes()).await;
+    let again = smtp_send(&app, PARTNER, &[&to], reply.as_bytes()).await;
+    assert!(again.contains("already received"), "{again}");
     let (st, log) = app
         .get(&format!("/api/v1/requests/{id}/mail"), Some(&staff))
         .await;
@@ -405,7 +414,7 @@ async fn replies_and_bounces(engine: Engine) {
         .iter()
         .map(|m| m["kind"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(kinds, ["reply", "reply", "bounce"], "{log}");
+    assert_eq!(kinds, ["reply", "reply", "reply", "bounce"], "{log}");
     let ev = events(&app, &staff, &id).await;
     let bounced = ev.iter().find(|e| e["action"] == "mail_bounced").unwrap();
     let note = bounced["note"].as_str().unwrap();
@@ -476,7 +485,7 @@ async fn replies_and_bounces(engine: Engine) {
     let (_, log) = app
         .get(&format!("/api/v1/requests/{id}/mail"), Some(&staff))
         .await;
-    assert_eq!(log["mail"].as_array().unwrap().len(), 4, "{log}");
+    assert_eq!(log["mail"].as_array().unwrap().len(), 5, "{log}");
 }
 
 #[tokio::test]

@@ -21,3 +21,7 @@ CREATE TABLE inbound_mail (
 );
 CREATE INDEX inbound_mail_request ON inbound_mail (request_id, inbound_mail_id);
 CREATE INDEX inbound_mail_unmatched ON inbound_mail (library_id, inbound_mail_id) WHERE request_id IS NULL;
+-- A mail server that did not hear our "250" delivers the same mail again: one row per
+-- Message-ID, sender and recipients.
+CREATE UNIQUE INDEX inbound_mail_once ON inbound_mail (message_id, envelope_from, envelope_to)
+    WHERE message_id IS NOT NULL;
