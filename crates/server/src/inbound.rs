@@ -381,9 +381,12 @@ async fn target_of(
     }
     for place in &places {
         for id in uuids_in(place) {
-            if let Ok(req) = st.store.borrow_request(&id).await
-                && st.store.peer(&req.library_id).await?.is_none()
-            {
+            let req = match st.store.borrow_request(&id).await {
+                Ok(r) => r,
+                Err(store::StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if st.store.peer(&req.library_id).await?.is_none() {
                 return Ok(Target {
                     library_id: Some(req.library_id.clone()),
                     request: Some((req.library_id, req.request_id)),
@@ -394,9 +397,12 @@ async fn target_of(
     // `ill+CODE@…`: mail for a library as a whole.
     for tag in &tags {
         let code = tag.to_uppercase();
-        if let Ok(lib) = st.store.library(&code).await
-            && st.store.peer(&lib.library_id).await?.is_none()
-        {
+        let lib = match st.store.library(&code).await {
+            Ok(l) => l,
+            Err(store::StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if st.store.peer(&lib.library_id).await?.is_none() {
             return Ok(Target {
                 library_id: Some(lib.library_id),
                 request: None,

@@ -302,6 +302,7 @@ impl Ctx {
             if u.can(Actor::BorrowingStaff) {
                 add("/staff/borrowing", m.nav_borrowing);
                 add("/staff/borrowing/new", m.nav_request_for_reader);
+                add("/staff/mail", m.pick("Unmatched mail", "未归档邮件"));
             }
             if u.can(Actor::LendingStaff) {
                 add("/staff/lending", m.nav_lending);
