@@ -422,6 +422,25 @@ async fn replies_and_bounces(engine: Engine) {
         note.contains("Status: 5.1.1") && note.contains(PARTNER),
         "{bounced}"
     );
+    // A plain-text notice from a mailer daemon about the reader's letter, quoting its headers.
+    let to_reader = mail_to(&sink, "bcu-faculty@bcu.example.edu", "三国演义").await;
+    let quoted = header(&to_reader, "Message-ID").to_owned();
+    let notice = format!(
+        "From: postmaster@mx.bcu.example.edu\r\nTo: ill@bcu.example.edu\r\nSubject: Delivery Status Notification (Failure)\r\n\r\nDelivery to bcu-faculty@bcu.example.edu failed: mailbox full.\r\n\r\n----- Original message -----\r\nMessage-ID: {quoted}\r\n"
+    );
+    smtp_send(
+        &app,
+        "postmaster@mx.bcu.example.edu",
+        &["ill@bcu.example.edu"],
+        notice.as_bytes(),
+    )
+    .await;
+    let ev = events(&app, &staff, &id).await;
+    assert_eq!(
+        ev.iter().filter(|e| e["action"] == "mail_bounced").count(),
+        2,
+        "{ev:?}"
+    );
 
     // Mail that names no request: kept for staff; BCU's own (ill+BCU@) for BCU, the rest for
     // hub admins; filed by hand onto a request.
@@ -485,7 +504,7 @@ async fn replies_and_bounces(engine: Engine) {
     let (_, log) = app
         .get(&format!("/api/v1/requests/{id}/mail"), Some(&staff))
         .await;
-    assert_eq!(log["mail"].as_array().unwrap().len(), 5, "{log}");
+    assert_eq!(log["mail"].as_array().unwrap().len(), 6, "{log}");
 }
 
 #[tokio::test]
