@@ -668,3 +668,33 @@ async fn staff_record_an_answer_and_see_unmatched_mail_through_the_pages() {
         through_the_pages(e).await;
     }
 }
+
+async fn refused(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    sink.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (id, _) = request_to_partner(&app, "水浒传").await;
+    let staff = app.login("bcu-borrow").await;
+    let ev = app
+        .eventually(&format!("/api/v1/requests/{id}/events"), &staff, |v| {
+            v.to_string().contains("mail_refused")
+        })
+        .await;
+    let refused = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "mail_refused" && e["note"].to_string().contains("550"))
+        .unwrap_or_else(|| panic!("{ev}"))
+        .clone();
+    assert_eq!(refused["actor"], "system", "{refused}");
+    let (_, dead) = app.get("/api/v1/outbox?status=dead", Some(&staff)).await;
+    assert!(dead.to_string().contains("550"), "{dead}");
+}
+
+#[tokio::test]
+async fn a_partner_letter_the_mail_server_refuses_is_told_on_the_request() {
+    for e in engines() {
+        refused(e).await;
+    }
+}

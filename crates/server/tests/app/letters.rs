@@ -28,6 +28,8 @@ pub struct Mail {
 pub struct SmtpSink {
     pub mails: Arc<Mutex<Vec<Mail>>>,
     pub busy: Arc<AtomicBool>,
+    /// While set, every recipient is refused for good (550).
+    pub refuse: Arc<AtomicBool>,
 }
 
 impl SmtpSink {
@@ -61,7 +63,11 @@ impl SmtpSink {
                 }
             } else if upper.starts_with("RCPT TO") {
                 to = line[8..].trim().trim_matches(['<', '>', ':']).to_owned();
-                b"250 OK\r\n"
+                if self.refuse.load(Ordering::SeqCst) {
+                    b"550 5.1.1 no such user\r\n"
+                } else {
+                    b"250 OK\r\n"
+                }
             } else if upper == "DATA" {
                 let _ = write.write_all(b"354 go ahead\r\n").await;
                 let mut data = Vec::new();
