@@ -27,6 +27,9 @@ pub enum PartnerAnswer {
     Conditional,
     /// It cannot supply; `reason` is the ISO 18626 reasonUnfilled.
     Unfilled,
+    /// It cannot supply now but could on terms: `reason` (reasonRetry), and any of the cost,
+    /// the dates, a loan condition or another format.
+    RetryPossible,
     /// It shipped the loan; `due_date` is when it is due back.
     Loaned,
     /// It sent the copy; `url` where it can be fetched, if it gave one.
@@ -55,6 +58,7 @@ impl PartnerAnswer {
         PartnerAnswer::WillSupply,
         PartnerAnswer::Conditional,
         PartnerAnswer::Unfilled,
+        PartnerAnswer::RetryPossible,
         PartnerAnswer::Loaned,
         PartnerAnswer::CopyCompleted,
         PartnerAnswer::RenewYes,
@@ -73,6 +77,7 @@ impl PartnerAnswer {
             PartnerAnswer::WillSupply => "will_supply",
             PartnerAnswer::Conditional => "conditional",
             PartnerAnswer::Unfilled => "unfilled",
+            PartnerAnswer::RetryPossible => "retry_possible",
             PartnerAnswer::Loaned => "loaned",
             PartnerAnswer::CopyCompleted => "copy_completed",
             PartnerAnswer::RenewYes => "renew_yes",
@@ -97,6 +102,7 @@ impl PartnerAnswer {
             PartnerAnswer::WillSupply => ("Will supply", "将提供"),
             PartnerAnswer::Conditional => ("Will supply on a condition", "有条件提供"),
             PartnerAnswer::Unfilled => ("Cannot supply", "无法提供"),
+            PartnerAnswer::RetryPossible => ("Could supply on terms", "可按条件重试"),
             PartnerAnswer::Loaned => ("Shipped the loan", "已寄出（借阅）"),
             PartnerAnswer::CopyCompleted => ("Sent the copy", "已发送复制件"),
             PartnerAnswer::RenewYes => ("Renewal granted", "同意续借"),
@@ -119,6 +125,7 @@ impl PartnerAnswer {
             PartnerAnswer::WillSupply => (R::RequestResponse, S::WillSupply, None),
             PartnerAnswer::Conditional => (R::Notification, S::WillSupply, None),
             PartnerAnswer::Unfilled => (R::RequestResponse, S::Unfilled, None),
+            PartnerAnswer::RetryPossible => (R::RequestResponse, S::RetryPossible, None),
             PartnerAnswer::Loaned => (R::StatusChange, S::Loaned, None),
             PartnerAnswer::CopyCompleted => (R::StatusChange, S::CopyCompleted, None),
             PartnerAnswer::RenewYes => (R::RenewResponse, S::Loaned, Some(true)),
@@ -144,9 +151,30 @@ pub struct AnswerInput {
     /// What the partner wrote (the condition, for `conditional`; the text, for `note`).
     #[serde(default)]
     pub note: Option<String>,
-    /// `unfilled`: ISO 18626 reasonUnfilled, e.g. `NotHeld`, `NotOnShelf`.
+    /// `unfilled`: ISO 18626 reasonUnfilled, e.g. `NotHeld`, `NotOnShelf`;
+    /// `retry_possible`: reasonRetry, e.g. `CostExceedsMaxCost`, `OnLoan`.
     #[serde(default)]
     pub reason: Option<String>,
+    /// `retry_possible`: the cost the partner would charge, in minor units of `currency`.
+    #[serde(default)]
+    pub cost_minor: Option<i64>,
+    /// `retry_possible`: ISO 4217 code of `cost_minor`, e.g. `CNY`.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// `retry_possible`: from when the partner could supply.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub retry_after: Option<Date>,
+    /// `retry_possible`: until when the offer holds.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub retry_before: Option<Date>,
+    /// `retry_possible`: a loan condition it would lend under, e.g. `LibraryUseOnly`.
+    #[serde(default)]
+    pub loan_condition: Option<String>,
+    /// `retry_possible`: a format it could supply instead, e.g. `PDF`.
+    #[serde(default)]
+    pub item_format: Option<String>,
     /// `loaned`, `renew_yes`: the due date the partner gave.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Date)]
@@ -217,6 +245,9 @@ fn checked(input: &AnswerInput) -> ApiResult<PartnerAnswer> {
                 ));
             }
         }
+        PartnerAnswer::RetryPossible => {
+            super::lend::retry_terms(&retry_input(input)).map_err(ApiError::from)?;
+        }
         PartnerAnswer::Loaned | PartnerAnswer::RenewYes if input.due_date.is_none() => {
             return Err(bad(
                 "due_date_required",
@@ -246,6 +277,21 @@ fn checked(input: &AnswerInput) -> ApiResult<PartnerAnswer> {
     Ok(answer)
 }
 
+/// The retry terms of an answer, as the lender's own `offer_retry` takes them (one check).
+fn retry_input(input: &AnswerInput) -> super::ActionInput {
+    super::ActionInput {
+        action: "offer_retry".to_owned(),
+        reason: input.reason.clone(),
+        cost_minor: input.cost_minor,
+        currency: input.currency.clone(),
+        retry_after: input.retry_after,
+        retry_before: input.retry_before,
+        loan_condition: input.loan_condition.clone(),
+        item_format: input.item_format.clone(),
+        ..super::ActionInput::default()
+    }
+}
+
 /// The supplyingAgencyMessage the partner's answer stands for.
 fn message(
     req: &BorrowRequest,
@@ -254,7 +300,7 @@ fn message(
     answer: PartnerAnswer,
     input: &AnswerInput,
     now: time::OffsetDateTime,
-) -> wire::SupplyingAgencyMessage {
+) -> Result<wire::SupplyingAgencyMessage, FlowError> {
     let (reason, status, yes) = answer.wire();
     let mut note = input
         .note
@@ -285,7 +331,7 @@ fn message(
         req.lender_request_id.as_deref(),
         now,
     );
-    wire::SupplyingAgencyMessage {
+    let mut sam = wire::SupplyingAgencyMessage {
         header,
         message_info: wire::MessageInfo {
             reason_for_message: reason,
@@ -309,7 +355,11 @@ fn message(
         },
         delivery_info: delivery,
         ..Default::default()
+    };
+    if answer == PartnerAnswer::RetryPossible {
+        super::lend::retry_terms(&retry_input(input))?.apply(&mut sam);
     }
+    Ok(sam)
 }
 
 /// Record an e-mail partner's answer on a borrowing request: the staff member's event and the
@@ -386,7 +436,7 @@ pub async fn record_answer(
                     now,
                 )
                 .await?;
-                let msg = message(&req, &ours, &partner, answer, &input, now);
+                let msg = message(&req, &ours, &partner, answer, &input, now)?;
                 let touched =
                     super::receive::apply_recorded(tx, now, &req.library_id, &msg).await?;
                 super::receive::deliver_here(tx, now, touched).await
@@ -409,6 +459,12 @@ mod tests {
             due_date: None,
             url: None,
             mail_id: None,
+            cost_minor: None,
+            currency: None,
+            retry_after: None,
+            retry_before: None,
+            loan_condition: None,
+            item_format: None,
         }
     }
 
@@ -434,6 +490,7 @@ mod tests {
                 PartnerAnswer::WillSupply => BorrowAction::LenderWillSupply,
                 PartnerAnswer::Conditional => BorrowAction::LenderConditional,
                 PartnerAnswer::Unfilled => BorrowAction::LenderUnfilled,
+                PartnerAnswer::RetryPossible => BorrowAction::LenderRetryPossible,
                 PartnerAnswer::Loaned => BorrowAction::LenderLoaned,
                 PartnerAnswer::CopyCompleted => BorrowAction::LenderCopyCompleted,
                 PartnerAnswer::RenewYes => BorrowAction::LenderRenewYes,

@@ -22,8 +22,10 @@ pub const FORM_TAG: &str = "partner_answer";
 
 fn answer_form(m: &'static Msg, id: &str, p: &Pairs) -> FormView {
     let chosen = value(p, "answer");
+    // Retry terms (cost, dates, conditions) are recorded through the API.
     let answers = PartnerAnswer::ALL
         .iter()
+        .filter(|a| **a != PartnerAnswer::RetryPossible)
         .map(|a| {
             let (en, zh) = a.label();
             Opt::new(a.as_str(), m.pick(en, zh), chosen == a.as_str())
@@ -193,6 +195,12 @@ pub async fn answer(
                     due_date,
                     url: some("url"),
                     mail_id: None,
+                    cost_minor: None,
+                    currency: None,
+                    retry_after: None,
+                    retry_before: None,
+                    loan_condition: None,
+                    item_format: None,
                 };
                 record_answer(&ctx.st, user, &id, input).await.map(|_| ())
             }

@@ -698,3 +698,43 @@ async fn a_partner_letter_the_mail_server_refuses_is_told_on_the_request() {
         refused(e).await;
     }
 }
+
+async fn retry_terms(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let (id, _) = request_to_partner(&app, "金瓶梅").await;
+    let staff = app.login("bcu-borrow").await;
+    // The same checks as a lender's own offer: a cost reason needs the cost.
+    let (st, v) = answer(
+        &app,
+        &staff,
+        &id,
+        json!({"answer": "retry_possible", "reason": "CostExceedsMaxCost"}),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("retry_cost_required")),
+        "{v}"
+    );
+    let (st, v) = answer(
+        &app,
+        &staff,
+        &id,
+        json!({"answer": "retry_possible", "reason": "CostExceedsMaxCost",
+               "cost_minor": 5000, "currency": "CNY", "retry_before": "2027-12-31"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "retry_offered", "{v}");
+    let offer = v["retry_offer"].to_string();
+    assert!(offer.contains("5000") || offer.contains("50.00"), "{offer}");
+    assert!(offer.contains("2027-12-31"), "{offer}");
+}
+
+#[tokio::test]
+async fn staff_record_an_email_partners_retry_terms_as_an_offer() {
+    for e in engines() {
+        retry_terms(e).await;
+    }
+}
