@@ -665,7 +665,7 @@ pub async fn send_due_digests(st: &AppState) -> Result<usize, FlowError> {
     let waiting = st.store.digest_waiting(1000).await?;
     let mut cutoffs: BTreeMap<String, time::OffsetDateTime> = BTreeMap::new();
     let mut queued = 0;
-    for (user, library) in waiting {
+    for (user, library, oldest) in waiting {
         let cutoff = match cutoffs.get(&library) {
             Some(c) => *c,
             None => {
@@ -678,6 +678,10 @@ pub async fn send_due_digests(st: &AppState) -> Result<usize, FlowError> {
                 c
             }
         };
+        // Nothing held before the library's last digest hour: no transaction to find that out.
+        if oldest > cutoff {
+            continue;
+        }
         if queue_digest(st, user, Some(cutoff)).await? {
             queued += 1;
         }

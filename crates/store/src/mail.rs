@@ -184,12 +184,15 @@ impl Store {
         Ok(rows)
     }
 
-    /// People with letters waiting for their digest, with their library.
-    pub async fn digest_waiting(&self, limit: i64) -> Result<Vec<(String, String)>> {
+    /// People with letters waiting for their digest: (user, library, when the oldest was held).
+    pub async fn digest_waiting(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, OffsetDateTime)>> {
         let rows = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, (String, String)>(
-                "SELECT DISTINCT user_id, library_id FROM letter_digest WHERE sent_at IS NULL
-                 ORDER BY user_id LIMIT $1",
+            sqlx::query_as::<_, (String, String, OffsetDateTime)>(
+                "SELECT user_id, library_id, MIN(created_at) FROM letter_digest WHERE sent_at IS NULL
+                 GROUP BY user_id, library_id ORDER BY user_id LIMIT $1",
             )
             .bind(limit)
             .fetch_all(p)
