@@ -167,13 +167,21 @@ pub struct LetterSettings {
     /// Whether readers and staff may turn a kind of letter off ("never"); letters that must
     /// always arrive (password reset) are sent regardless.
     pub allow_never: bool,
+    /// The hour of the day (0 to 23, China Standard Time, UTC+8) when the daily digest goes
+    /// out; letters held after it wait for the next day's.
+    pub digest_hour: u32,
 }
+
+/// Libraries keep China Standard Time (UTC+8, no daylight saving) for the hours they set.
+pub const LIBRARY_UTC_OFFSET_HOURS: i8 = 8;
 
 impl Default for LetterSettings {
     fn default() -> Self {
         LetterSettings {
             due_soon_days: 3,
             allow_never: true,
+            // 08:00 in China: midnight UTC, when digests went out before libraries chose.
+            digest_hour: 8,
         }
     }
 }
@@ -188,7 +196,33 @@ impl LetterSettings {
                 "1 to 30 days",
             ));
         }
+        if self.digest_hour > 23 {
+            out.push(crate::citation::FieldError::new(
+                "digest_hour",
+                "out_of_range",
+                "an hour of the day, 0 to 23",
+            ));
+        }
         out
+    }
+
+    /// The latest moment at or before `now` when this library's digest was due: today's
+    /// digest hour (China Standard Time) when it has passed, else yesterday's.
+    pub fn last_digest_due(&self, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        let offset = time::UtcOffset::from_hms(LIBRARY_UTC_OFFSET_HOURS, 0, 0)
+            .unwrap_or(time::UtcOffset::UTC);
+        let local = now.to_offset(offset);
+        let hour = u8::try_from(self.digest_hour.min(23)).unwrap_or(0);
+        let today = local
+            .replace_time(time::Time::MIDNIGHT)
+            .replace_hour(hour)
+            .unwrap_or(local);
+        let due = if today <= local {
+            today
+        } else {
+            today - time::Duration::days(1)
+        };
+        due.to_offset(time::UtcOffset::UTC)
     }
 }
 
@@ -204,8 +238,37 @@ mod letter_settings_tests {
             let s = LetterSettings {
                 due_soon_days: bad,
                 allow_never: false,
+                digest_hour: 8,
             };
             assert_eq!(s.validate()[0].field, "due_soon_days");
         }
+        let late = LetterSettings {
+            digest_hour: 24,
+            ..LetterSettings::default()
+        };
+        assert_eq!(late.validate()[0].field, "digest_hour");
+    }
+
+    #[test]
+    fn the_digest_is_due_at_the_librarys_hour_in_china_time() {
+        use time::macros::datetime;
+        let s = LetterSettings {
+            digest_hour: 17,
+            ..LetterSettings::default()
+        };
+        // 17:00 in China is 09:00 UTC.
+        assert_eq!(
+            s.last_digest_due(datetime!(2026-11-30 09:30 UTC)),
+            datetime!(2026-11-30 09:00 UTC)
+        );
+        assert_eq!(
+            s.last_digest_due(datetime!(2026-11-30 08:59 UTC)),
+            datetime!(2026-11-29 09:00 UTC)
+        );
+        // The default, 08:00 in China, is midnight UTC.
+        assert_eq!(
+            LetterSettings::default().last_digest_due(datetime!(2026-11-30 23:59 UTC)),
+            datetime!(2026-11-30 00:00 UTC)
+        );
     }
 }

@@ -24,6 +24,9 @@ string_enum!(
         #[serde(rename = "worldshare")]
         WorldShare => "worldshare",
         Other => "other",
+        /// A partner that works by e-mail only: messages to it go as readable letters in both
+        /// languages to the `mailto:` address in `endpoint`; staff record its answers.
+        Email => "email",
     }
 );
 
@@ -157,7 +160,9 @@ impl PeerProfile {
     /// The defaults known for `system`, sending to `endpoint`.
     pub fn preset(system: PeerSystem, endpoint: impl Into<String>) -> PeerProfile {
         let (version, accepts_expect_to_supply) = match system {
-            PeerSystem::Librelay | PeerSystem::Other => (SchemaVersion::V2021, true),
+            PeerSystem::Librelay | PeerSystem::Other | PeerSystem::Email => {
+                (SchemaVersion::V2021, true)
+            }
             PeerSystem::ReShare => (SchemaVersion::V2017, true),
             PeerSystem::Alma => (SchemaVersion::V2017, false),
             PeerSystem::WorldShare => (SchemaVersion::V2017, true),
@@ -183,21 +188,43 @@ impl PeerProfile {
         }
     }
 
+    /// The partner's mail address, for an e-mail partner (`mailto:ADDRESS` or a bare address
+    /// in `endpoint`).
+    pub fn mail_address(&self) -> Option<&str> {
+        if self.system != PeerSystem::Email {
+            return None;
+        }
+        let e = self.endpoint.trim();
+        let a = e.strip_prefix("mailto:").unwrap_or(e).trim();
+        is_mail_address(a).then_some(a)
+    }
+
     /// Every problem with the profile, each naming its field.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut out = Vec::new();
         let e = self.endpoint.trim();
-        let rest = e
-            .strip_prefix("https://")
-            .or_else(|| e.strip_prefix("http://"));
-        match rest {
-            Some(r) if !r.is_empty() && !r.starts_with('/') && !e.contains(char::is_whitespace) => {
+        if self.system == PeerSystem::Email {
+            if self.mail_address().is_none() {
+                out.push(FieldError::new(
+                    "endpoint",
+                    "invalid_mail_address",
+                    format!("{e:?} is not a mail address (mailto:ill@library.example)"),
+                ));
             }
-            _ => out.push(FieldError::new(
-                "endpoint",
-                "invalid_url",
-                format!("{e:?} is not an http:// or https:// address"),
-            )),
+        } else {
+            let rest = e
+                .strip_prefix("https://")
+                .or_else(|| e.strip_prefix("http://"));
+            match rest {
+                Some(r)
+                    if !r.is_empty() && !r.starts_with('/') && !e.contains(char::is_whitespace) => {
+                }
+                _ => out.push(FieldError::new(
+                    "endpoint",
+                    "invalid_url",
+                    format!("{e:?} is not an http:// or https:// address"),
+                )),
+            }
         }
         self.auth.validate("auth", &mut out);
         self.inbound_auth.validate("inbound_auth", &mut out);
@@ -249,6 +276,23 @@ impl PeerProfile {
     }
 }
 
+/// A plain `local@domain` address: one `@`, a non-empty local part, a dotted domain, no
+/// spaces, angle brackets or commas (one recipient only).
+pub fn is_mail_address(a: &str) -> bool {
+    let Some((local, domain)) = a.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;:\"()[]".contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +300,12 @@ mod tests {
     #[test]
     fn presets_are_valid_and_alma_skips_expect_to_supply() {
         for s in PeerSystem::ALL {
-            let p = PeerProfile::preset(*s, "https://peer.example/iso18626");
+            let endpoint = if *s == PeerSystem::Email {
+                "mailto:ill@peer.example"
+            } else {
+                "https://peer.example/iso18626"
+            };
+            let p = PeerProfile::preset(*s, endpoint);
             assert!(p.validate().is_empty(), "{s}: {:?}", p.validate());
         }
         let alma = PeerProfile::preset(PeerSystem::Alma, "https://x.example/");
@@ -278,6 +327,26 @@ mod tests {
             fields,
             ["endpoint", "auth", "auth", "status_map", "max_in_flight"]
         );
+    }
+
+    #[test]
+    fn an_email_partner_needs_a_mail_address() {
+        let p = PeerProfile::preset(PeerSystem::Email, "mailto:ill@subito.example.de");
+        assert_eq!(p.mail_address(), Some("ill@subito.example.de"));
+        assert!(p.validate().is_empty());
+        for bad in [
+            "https://x.example/iso",
+            "mailto:",
+            "ill@localhost",
+            "a b@x.example",
+            "<a@x.example>",
+        ] {
+            let p = PeerProfile::preset(PeerSystem::Email, bad);
+            assert_eq!(p.validate()[0].code, "invalid_mail_address", "{bad}");
+        }
+        let http = PeerProfile::preset(PeerSystem::Other, "mailto:ill@x.example");
+        assert_eq!(http.validate()[0].field, "endpoint");
+        assert_eq!(http.mail_address(), None);
     }
 
     #[test]

@@ -212,10 +212,12 @@ enum PeerCommand {
     Set {
         #[arg(long)]
         code: String,
-        /// librelay, reshare, alma, worldshare or other: picks the defaults.
+        /// librelay, reshare, alma, worldshare or other: picks the defaults; email for a
+        /// partner that works by e-mail only (letters in both languages).
         #[arg(long, default_value = "librelay")]
         system: String,
-        /// Where the peer takes ISO 18626 messages, e.g. https://ill.example.edu/iso18626.
+        /// Where the peer takes ISO 18626 messages, e.g. https://ill.example.edu/iso18626; for
+        /// an e-mail partner its address, mailto:ill@supplier.example.
         #[arg(long)]
         endpoint: String,
         /// 2017 or 2021 (default: the system's).

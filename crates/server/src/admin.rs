@@ -160,7 +160,8 @@ pub async fn add_user(
 }
 
 /// Make `code` a partner served elsewhere: messages to it go over HTTP to `endpoint`, written
-/// as the preset of `system` says (librelay, reshare, alma, worldshare, other).
+/// as the preset of `system` says (librelay, reshare, alma, worldshare, other), or as letters
+/// to its `mailto:` address for an e-mail partner (`email`).
 pub async fn set_peer(
     store: &Store,
     code: &str,

@@ -63,6 +63,10 @@ impl App {
             .with_context(|| format!("listening on {}", config.listen))?;
         // Addresses given out must name the port really bound (port 0 in tests).
         config.listen = listener.local_addr()?;
+        let inbound = crate::inbound::bind(&config).await?;
+        if let Some(l) = &inbound {
+            config.inbound_smtp_listen = l.local_addr()?.to_string();
+        }
         let files = crate::files::Files::local(&config.files_path())
             .with_context(|| format!("opening the file store {}", config.files_path().display()))?;
         let state = AppState {
@@ -102,11 +106,14 @@ impl App {
             .layer(TraceLayer::new_for_http());
 
         let (stop, stop_rx) = watch::channel(false);
-        let jobs = if state.config.background_jobs {
-            crate::jobs::spawn(state.clone(), stop_rx)
+        let mut jobs = if state.config.background_jobs {
+            crate::jobs::spawn(state.clone(), stop_rx.clone())
         } else {
             Vec::new()
         };
+        if let Some(l) = inbound {
+            jobs.push(crate::inbound::spawn(state.clone(), l, stop_rx));
+        }
         Ok(App {
             listener,
             router,

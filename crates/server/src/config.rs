@@ -54,6 +54,16 @@ pub struct Config {
     pub smtp_password: String,
     /// The sender of letters, e.g. `Interlibrary Loan <ill@library.example.edu>`.
     pub mail_from: String,
+    /// The mailbox e-mail partners reply to, e.g. `ill@library.example.edu`; each partner
+    /// mail's reply address carries its request as `ill+ID@library.example.edu`. Empty: the
+    /// address of `mail_from`. Point this mailbox (or its plus addresses) at the inbound SMTP
+    /// endpoint.
+    pub mail_reply_to: String,
+    /// Where the inbound SMTP endpoint listens for replies and bounces, e.g. `0.0.0.0:2525`;
+    /// empty (the default): no endpoint. Let only your own mail server reach it.
+    pub inbound_smtp_listen: String,
+    /// Largest inbound mail accepted, in bytes.
+    pub inbound_smtp_max_bytes: usize,
     /// Mark the web pages' cookies `Secure` (sent over HTTPS only). Set it when librelay is
     /// served through HTTPS; leave it off for plain-HTTP local use, where browsers would drop them.
     pub cookie_secure: bool,
@@ -102,6 +112,9 @@ impl Default for Config {
             smtp_username: String::new(),
             smtp_password: String::new(),
             mail_from: "librelay <ill@localhost>".to_owned(),
+            mail_reply_to: String::new(),
+            inbound_smtp_listen: String::new(),
+            inbound_smtp_max_bytes: 25 * 1024 * 1024,
             routing_history_secs: 60,
             cookie_secure: false,
             crossref_url: "https://api.crossref.org".to_owned(),

@@ -100,6 +100,22 @@ const LIBS: &[Lib] = &[
     },
 ];
 
+/// A document supplier that works by e-mail only: requests go to it as bilingual letters and
+/// staff record its answers. It has no lending terms, so routing never picks it by itself;
+/// staff put it in a request's lender string.
+const EMAIL_PARTNER: Lib = Lib {
+    code: "EDS",
+    isil: "CN-EDS",
+    en: "Eastern Document Service (e-mail only, demo)",
+    zh: "东方文献服务社（邮件往来，演示）",
+    kind: LibraryKind::Supplier,
+    region: "Shanghai",
+    closed: &[WeekdayName::Saturday, WeekdayName::Sunday],
+};
+
+/// Where the demo e-mail partner reads its mail.
+pub const EMAIL_PARTNER_ADDRESS: &str = "ill@eds.example.com";
+
 /// The members that lend books (the hub coordinates; the supplier sells copies).
 const LENDERS: &[&str] = &["BCU", "XNU", "HTU", "CPL"];
 
@@ -160,6 +176,13 @@ pub async fn seed_directory_split(
         }
         peers.push((code, profile));
     }
+    peers.push((
+        EMAIL_PARTNER.code.to_owned(),
+        domain::peer::PeerProfile::preset(
+            domain::peer::PeerSystem::Email,
+            format!("mailto:{EMAIL_PARTNER_ADDRESS}"),
+        ),
+    ));
     // One hash for every demo account: Argon2 is slow on purpose, and the demo must answer
     // within a second of start.
     let hash = hash_password(DEMO_PASSWORD.to_owned()).await?;
@@ -171,7 +194,7 @@ pub async fn seed_directory_split(
     st.store
         .write(move |tx| {
             Box::pin(async move {
-                for l in LIBS {
+                for l in LIBS.iter().chain([&EMAIL_PARTNER]) {
                     tx.insert_library(&LibraryRow {
                         library_id: l.code.to_owned(),
                         agency_type: "ISIL".to_owned(),
@@ -180,7 +203,7 @@ pub async fn seed_directory_split(
                         name_zh: l.zh.to_owned(),
                         kind: l.kind.as_str().to_owned(),
                         region: l.region.to_owned(),
-                        address: String::new(),
+                        address: demo_address(l),
                         hub_id: (l.code != HUB).then(|| HUB.to_owned()),
                         closed_days: Json(ClosedDays {
                             weekdays: l.closed.to_vec(),
@@ -231,6 +254,21 @@ pub async fn seed_directory_split(
         .context("indexing the demo catalog")?;
     write_accounts(data_dir, &accounts)?;
     Ok(Some(accounts))
+}
+
+/// A postal address for a demo library (partners ship loans there).
+fn demo_address(l: &Lib) -> String {
+    format!(
+        "{}馆际互借处，{}市示例路 1 号 / ILL Office, {}, 1 Example Road, {}",
+        l.zh,
+        match l.region {
+            "Tianjin" => "天津",
+            "Shanghai" => "上海",
+            _ => "北京",
+        },
+        l.en,
+        l.region
+    )
 }
 
 fn write_accounts(data_dir: &Path, accounts: &[DemoAccount]) -> anyhow::Result<()> {
@@ -572,7 +610,44 @@ async fn activity(st: &AppState) -> anyhow::Result<()> {
         }
         n += 1;
     }
+    if let Some(book) = books.get(30) {
+        if let Err(e) = to_email_partner(&d, "bcu-faculty", book).await {
+            tracing::warn!(error = %e, "demo request to the e-mail partner");
+        }
+        n += 1;
+    }
     tracing::info!(requests = n, "demo requests created");
+    Ok(())
+}
+
+/// A loan asked of the e-mail partner: its letter goes out through the outbox (to the mail
+/// server configured), and the request waits for staff to record the partner's answer.
+async fn to_email_partner(
+    d: &Driver,
+    patron: &str,
+    book: &store::CatalogRecord,
+) -> anyhow::Result<()> {
+    let who = d.user(patron).await?;
+    let staff = d
+        .user(&format!("{}-borrow", lib_of(patron).to_lowercase()))
+        .await?;
+    let mut citation = serde_json::json!({ "title": book.title, "author": book.author, "isbn": book.isbn, "publisher": book.publisher, "need_by": "2027-03-01", "max_cost": {"amount": "30.00", "currency": "CNY"} });
+    if let Some(obj) = citation.as_object_mut() {
+        obj.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
+    }
+    let body = CreateRequest {
+        format: "loan".to_owned(),
+        citation: serde_json::from_value(citation)?,
+        patron_id: None,
+        rota: None,
+    };
+    let req = d.create(&who, body).await?;
+    let rota = ActionInput {
+        rota: Some(vec![EMAIL_PARTNER.code.to_owned()]),
+        ..action("edit_rota")
+    };
+    d.borrow(&staff, &req.request_id, rota).await?;
+    d.borrow(&staff, &req.request_id, action("approve")).await?;
     Ok(())
 }
 

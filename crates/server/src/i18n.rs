@@ -165,6 +165,7 @@ fn field_label_zh(field: &str) -> &str {
         "to" => "截止日期",
         "days" => "有效天数",
         "due_soon_days" => "到期提醒提前天数",
+        "digest_hour" => "每日汇总发送时间（时）",
         "currency" => "币种",
         "rates.loan" => "借书费",
         "rates.copy_flat" => "复制固定费",
@@ -252,6 +253,7 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "unknown_state" => "状态名称无效".to_owned(),
         "unknown_value" => format!("{f}的取值无法识别"),
         "invalid_url" => format!("{f}应为 http:// 或 https:// 开头的地址"),
+        "invalid_mail_address" => format!("{f}应为电子邮件地址（如 mailto:ill@library.example）"),
         "invalid_header_name" => format!("{f}中的 HTTP 头名称无效"),
         "invalid_header_value" => format!("{f}中的 HTTP 头的值不能为空，也不能含控制字符"),
         "invalid_basic_auth" => format!("{f}需要不含冒号的用户名和密码"),
@@ -268,7 +270,9 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "future_month" => format!("{f}尚未开始，不能结算"),
         "unknown_file_format" => "文件名应为“馆代码.csv”或“馆代码.xlsx”".to_owned(),
         "unknown_mode" => "结算方式应为 bilateral（双边轧差）或 hub（中心清算）".to_owned(),
-        "unknown_system" => "对方系统应为 librelay、reshare、alma、worldshare 或 other".to_owned(),
+        "unknown_system" => {
+            "对方系统应为 librelay、reshare、alma、worldshare、other 或 email".to_owned()
+        }
         "unknown_version" => "版本应为 2017 或 2021".to_owned(),
         "unknown_error_style" => "错误应答方式应为 confirmation 或 http_400".to_owned(),
         // Routing settings and the partner file.

@@ -114,6 +114,10 @@ async fn deliver(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
             .increment(1);
         return Ok(true);
     };
+    if profile.system == domain::peer::PeerSystem::Email {
+        let outcome = crate::partner_mail::send(st, &library, &profile, &row.payload).await;
+        return mailed(st, row, outcome).await;
+    }
     let id = row.outbox_id;
     let now = st.now();
     match st
@@ -153,9 +157,19 @@ async fn deliver(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
 /// Send a queued letter; a refusal by the mail server is parked with its reason, a failure
 /// retried like any message.
 async fn mail(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
+    let outcome = crate::letters::send(&st.store, &st.config, &row.payload).await;
+    mailed(st, row, outcome).await
+}
+
+/// Close an outbox row by what became of its mail (a letter, or a partner's letter).
+async fn mailed(
+    st: &AppState,
+    row: OutboxRow,
+    outcome: crate::letters::Mailed,
+) -> Result<bool, FlowError> {
     let id = row.outbox_id;
     let now = st.now();
-    match crate::letters::send(&st.store, &st.config, &row.payload).await {
+    match outcome {
         crate::letters::Mailed::Sent(answer) => {
             metrics::counter!("librelay_letters_sent_total").increment(1);
             st.store
@@ -188,12 +202,57 @@ async fn mail(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
                 .await?;
             Ok(true)
         }
-        crate::letters::Mailed::Refused(why) => park(st, &row, why, String::new()).await,
+        crate::letters::Mailed::Refused(why) => park_mail(st, &row, why).await,
         crate::letters::Mailed::Failed(why) => {
             fail(st, &row, why).await?;
             Ok(false)
         }
     }
+}
+
+/// Park a mail the mail server refused for good; when it is about a borrowing request, the
+/// refusal is told on the request too (in the same transaction), so that staff see it there
+/// and not only in the outbox.
+async fn park_mail(st: &AppState, row: &OutboxRow, why: String) -> Result<bool, FlowError> {
+    tracing::warn!(outbox = row.outbox_id, recipient = %row.recipient, reason = %why, "mail parked");
+    let (request_id, library_id) = (row.request_id.clone(), row.library_id.clone());
+    let on_request = !row.request_id.is_empty() && row.side == "borrow";
+    let (now, outbox_id) = (st.now(), row.outbox_id);
+    st.store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.outbox_dead(outbox_id, &why, "").await?;
+                if !on_request {
+                    return Ok(());
+                }
+                let req = match tx.borrow_request_for_update(&request_id).await {
+                    Ok(r) if r.library_id == library_id => r,
+                    Ok(_) | Err(store::StoreError::NotFound) => return Ok(()),
+                    Err(e) => return Err(FlowError::from(e)),
+                };
+                let note = format!("mail not delivered: {why}");
+                tx.insert_event(
+                    &store::NewEvent {
+                        library_id: &req.library_id,
+                        side: "borrow",
+                        request_id: &req.request_id,
+                        actor_id: None,
+                        actor: "system",
+                        action: "mail_refused",
+                        from_state: Some(&req.state),
+                        to_state: &req.state,
+                        note: Some(&note),
+                        message_id: Some(outbox_id),
+                        data: None,
+                    },
+                    now,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(true)
 }
 
 /// Park a message for staff at once: sending it again as it is would not help.
@@ -508,7 +567,7 @@ async fn sweeps(st: &AppState, every: Duration) {
         ("due_date_reminders", false, |st| {
             Box::pin(sweep_reminders(st))
         }),
-        ("daily_digest", true, |st| Box::pin(send_digests(st))),
+        ("daily_digest", true, |st| Box::pin(send_due_digests(st))),
     ];
     let now = st.now();
     let lease = now + JOB_LEASE;
@@ -545,11 +604,7 @@ async fn sweeps(st: &AppState, every: Duration) {
             }
         };
         let end = st.now();
-        let next = if scheduled {
-            next_digest(end)
-        } else {
-            end + gap
-        };
+        let next = if scheduled { next_hour(end) } else { end + gap };
         finished.push((name, end, outcome, next));
     }
     if finished.is_empty() {
@@ -581,10 +636,16 @@ type JobFn = for<'a> fn(
     Box<dyn std::future::Future<Output = Result<usize, FlowError>> + Send + 'a>,
 >;
 
-/// When the next daily digest is due: the coming midnight UTC (08:00 in China).
-pub fn next_digest(after: time::OffsetDateTime) -> time::OffsetDateTime {
-    let tomorrow = after.date().next_day().unwrap_or(after.date());
-    tomorrow.midnight().assume_utc()
+/// When the digest job looks again: the coming full hour, since each library chooses the hour
+/// of its own digest.
+pub fn next_hour(after: time::OffsetDateTime) -> time::OffsetDateTime {
+    let at = after.to_offset(time::UtcOffset::UTC);
+    let hour = at
+        .replace_minute(0)
+        .and_then(|t| t.replace_second(0))
+        .and_then(|t| t.replace_nanosecond(0))
+        .unwrap_or(at);
+    hour + time::Duration::HOUR
 }
 
 /// Run `job` unless another process is running it (or, when `scheduled`, it is not due yet),
@@ -699,51 +760,13 @@ pub async fn sweep_reminders(st: &AppState) -> Result<usize, FlowError> {
     Ok(queued)
 }
 
-/// Gather each person's held letters into one digest letter, in the outbox. Returns how many
-/// digests were queued.
+/// Gather each person's held letters into one digest letter, in the outbox, now, whatever
+/// the hour. Returns how many digests were queued.
 pub async fn send_digests(st: &AppState) -> Result<usize, FlowError> {
-    use crate::letters::{LetterKind, Queued};
-
     let users = st.store.digest_recipients(1000).await?;
     let mut queued = 0;
     for user in users {
-        let now = st.now();
-        let done = st
-            .store
-            .write(move |tx| {
-                Box::pin(async move {
-                    let items = tx.take_digest_items(&user, now).await?;
-                    let Some(first) = items.first() else {
-                        return Ok(false);
-                    };
-                    let library = first.library_id.clone();
-                    let mut letters = Vec::new();
-                    for item in &items {
-                        match serde_json::from_str::<Queued>(&item.payload) {
-                            Ok(q) => letters.push(q),
-                            Err(e) => tracing::warn!(
-                                item = item.letter_digest_id, error = %e,
-                                "a held letter cannot be read; left out of the digest"
-                            ),
-                        }
-                    }
-                    if letters.is_empty() {
-                        return Ok(false);
-                    }
-                    let digest = Queued {
-                        kind: LetterKind::Digest,
-                        request_id: String::new(),
-                        user_id: Some(user.clone()),
-                        vars: serde_json::json!({}),
-                        items: letters,
-                    };
-                    let recipient = format!("user:{user}");
-                    crate::letters::insert(tx, &library, "", &recipient, &digest, now).await?;
-                    Ok::<_, FlowError>(true)
-                })
-            })
-            .await?;
-        if done {
+        if queue_digest(st, user, None).await? {
             queued += 1;
         }
     }
@@ -751,4 +774,87 @@ pub async fn send_digests(st: &AppState) -> Result<usize, FlowError> {
         st.store.notify_outbox();
     }
     Ok(queued)
+}
+
+/// The digest job: for each person with held letters, a digest of the letters held before
+/// their library's last digest hour (see `LetterSettings::digest_hour`); letters held since
+/// wait for the next one. Idempotent: a letter goes into one digest only.
+pub async fn send_due_digests(st: &AppState) -> Result<usize, FlowError> {
+    let waiting = st.store.digest_waiting(1000).await?;
+    let mut cutoffs: BTreeMap<String, time::OffsetDateTime> = BTreeMap::new();
+    let mut queued = 0;
+    for (user, library, oldest) in waiting {
+        let cutoff = match cutoffs.get(&library) {
+            Some(c) => *c,
+            None => {
+                let c = st
+                    .store
+                    .letter_settings(&library)
+                    .await?
+                    .last_digest_due(st.now());
+                cutoffs.insert(library, c);
+                c
+            }
+        };
+        // Nothing held before the library's last digest hour: no transaction to find that out.
+        if oldest > cutoff {
+            continue;
+        }
+        if queue_digest(st, user, Some(cutoff)).await? {
+            queued += 1;
+        }
+    }
+    if queued > 0 {
+        st.store.notify_outbox();
+    }
+    Ok(queued)
+}
+
+/// Queue one person's digest of the letters held (before `cutoff`, when given). Returns
+/// whether there was anything to send.
+async fn queue_digest(
+    st: &AppState,
+    user: String,
+    cutoff: Option<time::OffsetDateTime>,
+) -> Result<bool, FlowError> {
+    use crate::letters::{LetterKind, Queued};
+
+    let now = st.now();
+    st.store
+        .write(move |tx| {
+            Box::pin(async move {
+                let items = match cutoff {
+                    Some(c) => tx.take_digest_items_before(&user, c, now).await?,
+                    None => tx.take_digest_items(&user, now).await?,
+                };
+                let Some(first) = items.first() else {
+                    return Ok(false);
+                };
+                let library = first.library_id.clone();
+                let mut letters = Vec::new();
+                for item in &items {
+                    match serde_json::from_str::<Queued>(&item.payload) {
+                        Ok(q) => letters.push(q),
+                        Err(e) => tracing::warn!(
+                            item = item.letter_digest_id, error = %e,
+                            "a held letter cannot be read; left out of the digest"
+                        ),
+                    }
+                }
+                if letters.is_empty() {
+                    return Ok(false);
+                }
+                let digest = Queued {
+                    kind: LetterKind::Digest,
+                    request_id: String::new(),
+                    user_id: Some(user.clone()),
+                    vars: serde_json::json!({}),
+                    items: letters,
+                };
+                let recipient = format!("user:{user}");
+                crate::letters::insert(tx, &library, "", &recipient, &digest, now).await?;
+                Ok::<_, FlowError>(true)
+            })
+        })
+        .await
 }

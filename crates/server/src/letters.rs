@@ -49,6 +49,10 @@ pub enum LetterKind {
     PasswordReset,
     /// The day's letters of one person, in one mail.
     Digest,
+    /// A request to an e-mail partner: every citation field, in both languages.
+    PartnerRequest,
+    /// A later message to an e-mail partner (cancel, renewal, returned ...), in both languages.
+    PartnerMessage,
 }
 
 impl LetterKind {
@@ -69,6 +73,8 @@ impl LetterKind {
         LetterKind::RegistrationApproved,
         LetterKind::PasswordReset,
         LetterKind::Digest,
+        LetterKind::PartnerRequest,
+        LetterKind::PartnerMessage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +95,8 @@ impl LetterKind {
             LetterKind::RegistrationApproved => "registration_approved",
             LetterKind::PasswordReset => "password_reset",
             LetterKind::Digest => "digest",
+            LetterKind::PartnerRequest => "partner_request",
+            LetterKind::PartnerMessage => "partner_message",
         }
     }
 
@@ -102,6 +110,14 @@ impl LetterKind {
         matches!(
             self,
             LetterKind::PasswordReset | LetterKind::RegistrationApproved | LetterKind::Digest
+        ) || self.for_partner()
+    }
+
+    /// Letters to e-mail partners (libraries), not to people: no one chooses how to get them.
+    pub fn for_partner(self) -> bool {
+        matches!(
+            self,
+            LetterKind::PartnerRequest | LetterKind::PartnerMessage
         )
     }
 }
@@ -153,6 +169,15 @@ pub const VARIABLES: &[&str] = &[
     "reason",
     "due_date",
     "source",
+    "partner_name",
+    "citation",
+    "service_type",
+    "need_by",
+    "max_cost",
+    "requester_address",
+    "reply_to",
+    "note",
+    "action",
 ];
 
 /// The default (subject, body) of a letter in a language (`zh-CN` or `en`).
@@ -287,6 +312,22 @@ pub fn default_template(kind: LetterKind, lang: &str) -> (&'static str, &'static
             "Interlibrary loan daily digest: {{ count }} letters",
             "Dear {{ recipient_name }},\n\nhere are your {{ count }} interlibrary loan letters of the day:\n\n{{ letters }}\n\n{{ library_name }}",
         ),
+        (LetterKind::PartnerRequest, true) => (
+            "馆际互借申请：{{ title }}（{{ library_name }}）",
+            "{{ partner_name }}：\n\n{{ library_name }}请求贵馆提供以下文献（{{ service_type }}）：\n\n{{ citation }}\n\n需要日期：{% if need_by %}{{ need_by }}{% else %}未指定{% endif %}\n最高费用：{% if max_cost %}{{ max_cost }}{% else %}未指定{% endif %}\n{% if note %}附言：{{ note }}\n{% endif %}\n请寄至：\n{{ requester_address }}\n\n请直接回复本邮件（回复地址 {{ reply_to }}），并保留申请编号 {{ request_id }}：告知能否提供、无法提供的原因、寄出日期与应还日期，或提供的条件。\n\n{{ library_name }} 馆际互借处",
+        ),
+        (LetterKind::PartnerRequest, false) => (
+            "Interlibrary loan request: {{ title }} ({{ library_name }})",
+            "Dear colleagues at {{ partner_name }},\n\n{{ library_name }} asks you to supply the following ({{ service_type }}):\n\n{{ citation }}\n\nNeeded by: {% if need_by %}{{ need_by }}{% else %}not given{% endif %}\nMaximum cost: {% if max_cost %}{{ max_cost }}{% else %}not given{% endif %}\n{% if note %}Note: {{ note }}\n{% endif %}\nPlease send it to:\n{{ requester_address }}\n\nPlease answer by replying to this mail (reply address {{ reply_to }}) and keep the request number {{ request_id }}: whether you can supply it, why not, when you shipped it and when it is due back, or your conditions.\n\n{{ library_name }}, Interlibrary Loan",
+        ),
+        (LetterKind::PartnerMessage, true) => (
+            "{{ action }}：{{ title }}（编号 {{ request_id }}）",
+            "{{ partner_name }}：\n\n关于馆际互借申请《{{ title }}》（编号 {{ request_id }}）：{{ action }}。\n{% if note %}\n附言：{{ note }}\n{% endif %}\n请直接回复本邮件（{{ reply_to }}）。\n\n{{ library_name }} 馆际互借处",
+        ),
+        (LetterKind::PartnerMessage, false) => (
+            "{{ action }}: {{ title }} (number {{ request_id }})",
+            "Dear colleagues at {{ partner_name }},\n\nabout the interlibrary loan request for \"{{ title }}\" (number {{ request_id }}): {{ action }}.\n{% if note %}\nNote: {{ note }}\n{% endif %}\nPlease answer by replying to this mail ({{ reply_to }}).\n\n{{ library_name }}, Interlibrary Loan",
+        ),
     }
 }
 
@@ -403,6 +444,15 @@ pub fn sample_vars(lang: &str) -> serde_json::Value {
         "days": 3,
         "count": 2,
         "letters": if zh { "（示例通知一）\n\n（示例通知二）" } else { "(first letter)\n\n(second letter)" },
+        "partner_name": if zh { "示例文献传递中心" } else { "Example Document Supplier" },
+        "citation": if zh { "题名：红楼梦\n著者：曹雪芹\nISBN：9787020002207" } else { "Title: Moby Dick\nAuthor: Melville, Herman\nISBN: 9780142437247" },
+        "service_type": if zh { "借阅" } else { "loan" },
+        "need_by": "2026-12-31",
+        "max_cost": "50.00 CNY",
+        "requester_address": if zh { "示例大学图书馆\n北京市海淀区示例路 1 号" } else { "Example University Library\n1 Example Road, Beijing" },
+        "reply_to": "ill+0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.1@library.example.edu",
+        "note": if zh { "请尽快寄出" } else { "please send soon" },
+        "action": if zh { "请求续借" } else { "renewal requested" },
     })
 }
 
@@ -730,10 +780,8 @@ pub enum Mailed {
 
 /// Write out and send one queued letter over SMTP.
 pub async fn send(store: &store::Store, config: &Config, payload: &str) -> Mailed {
-    use lettre::message::header::{ContentTransferEncoding, ContentType};
-    use lettre::message::{Body, Mailbox};
-    use lettre::transport::smtp::authentication::Credentials;
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::Message;
+    use lettre::message::Mailbox;
 
     let queued: Queued = match serde_json::from_str(payload) {
         Ok(q) => q,
@@ -773,24 +821,56 @@ pub async fn send(store: &store::Store, config: &Config, payload: &str) -> Maile
         Ok(m) => m,
         Err(e) => return Mailed::Refused(format!("address {:?}: {e}", letter.to)),
     };
-    // Base64 keeps Chinese text intact through any mail server, 8BITMIME or not.
-    let body = match Body::new_with_encoding(
-        letter.body.clone().into_bytes(),
-        ContentTransferEncoding::Base64,
-    ) {
-        Ok(b) => b,
-        Err(_) => return Mailed::Refused("the letter body cannot be encoded".to_owned()),
-    };
-    let message = match Message::builder()
+    let mut builder = Message::builder()
         .from(from)
         .to(to)
-        .subject(letter.subject.clone())
+        .subject(letter.subject.clone());
+    // A letter about a request names it in its Message-ID, so that a bounce quoting our
+    // headers is filed on the request (see `inbound`).
+    if !queued.request_id.is_empty() {
+        builder = builder.message_id(Some(message_id(
+            config,
+            &format!("letter.{}", queued.request_id),
+        )));
+    }
+    let message = match text_message(builder, &letter.body) {
+        Ok(m) => m,
+        Err(why) => return Mailed::Refused(why),
+    };
+    smtp_deliver(config, message).await
+}
+
+/// A Message-ID naming `what` (a request id, with a prefix), unique by a random part, at the
+/// domain of our reply address.
+pub fn message_id(config: &Config, what: &str) -> String {
+    let domain = crate::inbound::reply_domain(config);
+    format!("<{what}.{}@{domain}>", uuid::Uuid::new_v4().simple())
+}
+
+/// A plain-text mail with `body`: base64 keeps Chinese text intact through any mail server,
+/// 8BITMIME or not.
+pub fn text_message(
+    builder: lettre::message::MessageBuilder,
+    body: &str,
+) -> Result<lettre::Message, String> {
+    use lettre::message::Body;
+    use lettre::message::header::{ContentTransferEncoding, ContentType};
+    let body = Body::new_with_encoding(body.as_bytes().to_vec(), ContentTransferEncoding::Base64)
+        .map_err(|_| "the letter body cannot be encoded".to_owned())?;
+    builder
         .header(ContentType::TEXT_PLAIN)
         .body(body)
-    {
-        Ok(m) => m,
-        Err(e) => return Mailed::Refused(format!("the letter cannot be built: {e}")),
-    };
+        .map_err(|e| format!("the letter cannot be built: {e}"))
+}
+
+/// Hand one mail to the configured SMTP server.
+pub async fn smtp_deliver(config: &Config, message: lettre::Message) -> Mailed {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+    if config.smtp_host.trim().is_empty() {
+        return Mailed::Skipped("not sent: no mail server is configured (smtp_host)".to_owned());
+    }
     let host = config.smtp_host.trim();
     let builder = match config.smtp_tls.as_str() {
         "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),

@@ -5,7 +5,6 @@
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-use crate::request::BorrowRequest;
 use crate::{Result, Store, Tx, on_pool, on_tx};
 use domain::copyright::CopyrightSettings;
 
@@ -60,6 +59,23 @@ pub struct CopyrightReportRow {
     /// 1 when a copy was stored for the request.
     pub has_copy: i64,
 }
+
+/// An earlier request that may repeat a new one: what the comparison needs, nothing more
+/// (a library's common title words can make up to `MAX_CANDIDATES` of them per request).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MatchCandidate {
+    pub request_id: String,
+    pub format: String,
+    pub citation: Json<domain::citation::Citation>,
+    pub created_at: OffsetDateTime,
+}
+
+crate::sql::lite_row!(MatchCandidate {
+    request_id,
+    format,
+    citation,
+    created_at
+});
 
 /// Which earlier request a request repeats.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -249,7 +265,7 @@ impl Tx<'_> {
         library_id: &str,
         keys: &[String],
         since: OffsetDateTime,
-    ) -> Result<Vec<BorrowRequest>> {
+    ) -> Result<Vec<MatchCandidate>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -257,16 +273,15 @@ impl Tx<'_> {
         let sql = format!(
             // The limit goes on the keys' own rows: a key many requests share (a common
             // title word and no year) then costs index entries, not every request's row.
-            "SELECT {cols} FROM borrow_request WHERE request_id IN (
+            "SELECT request_id, format, citation, created_at FROM borrow_request WHERE request_id IN (
                 SELECT request_id FROM request_match_key
                  WHERE library_id = $1 AND created_at >= $2 AND match_key IN ({marks})
                  ORDER BY created_at DESC LIMIT $3)
              ORDER BY created_at DESC",
-            cols = crate::request::BORROW_COLUMNS,
             marks = marks.join(", ")
         );
         let rows = on_tx!(self, c => {
-            let mut q = crate::sql::query_as::<BorrowRequest>(sqlx::AssertSqlSafe(sql))
+            let mut q = crate::sql::query_as::<MatchCandidate>(sqlx::AssertSqlSafe(sql))
                 .bind(library_id)
                 .bind(since)
                 .bind(MAX_CANDIDATES);

@@ -15,6 +15,7 @@ mod files;
 mod lender_copies;
 mod letters;
 mod licences;
+mod mail;
 mod message;
 mod peer;
 mod queue;
@@ -41,13 +42,14 @@ pub use catalog::{
     CatalogRecord, HoldingKey, HoldingRow, HoldingView, ImportRecord, NewCatalogRecord, NewHolding,
     Stored, UnionRecord,
 };
-pub use copyright::{CopyrightReportRow, CopyrightUse, Duplicate};
+pub use copyright::{CopyrightReportRow, CopyrightUse, Duplicate, MatchCandidate};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
 pub use fees::{FeeLoad, FeeRow, NewFee, SettlementRow};
 pub use files::{DeliveryLink, StoredFile};
 pub use letters::{DigestItem, JobRun, LetterTemplateRow};
 pub use licences::{Availability, LicencePackage, LicensedMatch};
+pub use mail::{InboundMailRow, NewInboundMail};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
 pub use queue::{

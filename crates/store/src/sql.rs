@@ -481,6 +481,19 @@ pub(crate) fn col<T: LiteCol, I: rusqlite::RowIndex + Copy + std::fmt::Debug>(
     })
 }
 
+/// Read the column named `name`, expected at position `at` (row structs list their columns in
+/// field order, so the name is found without a search; else it is looked up).
+pub(crate) fn named_col<T: LiteCol>(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+    name: &'static str,
+) -> rusqlite::Result<T> {
+    match row.as_ref().column_name(at) {
+        Ok(n) if n == name => col(row, at),
+        _ => col(row, name),
+    }
+}
+
 fn text<'a>(v: ValueRef<'a>) -> std::result::Result<&'a str, String> {
     match v {
         ValueRef::Text(t) => std::str::from_utf8(t).map_err(|e| e.to_string()),
@@ -635,9 +648,16 @@ macro_rules! lite_row {
             fn from_pg(row: &sqlx::postgres::PgRow) -> std::result::Result<Self, sqlx::Error> {
                 sqlx::FromRow::from_row(row)
             }
+            // The position after the last field is counted and not read.
+            #[allow(unused_assignments)]
             fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                let mut at = 0usize;
                 Ok(Self {
-                    $($f: $crate::sql::col(row, stringify!($f))?,)+
+                    $($f: {
+                        let v = $crate::sql::named_col(row, at, stringify!($f))?;
+                        at += 1;
+                        v
+                    },)+
                 })
             }
         }

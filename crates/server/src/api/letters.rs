@@ -394,16 +394,26 @@ pub async fn put_settings(
     Path(code): Path<String>,
     Body(input): Body<LetterSettings>,
 ) -> ApiResult<Json<LetterSettings>> {
-    require_admin_of(&user, &code)?;
+    Ok(Json(save_settings(&st, &user, &code, input).await?))
+}
+
+/// Check and save a library's letter rules (the API and the admin page both come here).
+pub async fn save_settings(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+    input: LetterSettings,
+) -> ApiResult<LetterSettings> {
+    require_admin_of(user, code)?;
     let errors = input.validate();
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let (now, saved) = (st.now(), input.clone());
+    let (now, saved, code) = (st.now(), input.clone(), code.to_owned());
     st.store
         .write(move |tx| Box::pin(async move { tx.set_letter_settings(&code, &saved, now).await }))
         .await?;
-    Ok(Json(input))
+    Ok(input)
 }
 
 /// A person's choice for one kind of letter.
@@ -429,7 +439,7 @@ async fn preferences_of(st: &AppState, user: &CurrentUser) -> ApiResult<Preferen
     let settings = st.store.letter_settings(&user.library_id).await?;
     let preferences = LetterKind::ALL
         .iter()
-        .filter(|k| !k.always_immediate())
+        .filter(|k| !k.always_immediate() && !k.for_partner())
         .map(|k| Preference {
             kind: *k,
             delivery: chosen
@@ -445,7 +455,7 @@ async fn preferences_of(st: &AppState, user: &CurrentUser) -> ApiResult<Preferen
         always_immediate: LetterKind::ALL
             .iter()
             .copied()
-            .filter(|k| k.always_immediate())
+            .filter(|k| k.always_immediate() && !k.for_partner())
             .collect(),
     })
 }

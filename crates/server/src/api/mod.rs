@@ -13,6 +13,7 @@ pub mod letters;
 pub mod libraries;
 pub mod licences;
 pub mod lookup;
+pub mod mail;
 pub mod meta;
 pub mod outbox;
 pub mod partners;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(licences::router(state.config.max_file_bytes))
         .merge(meta::router())
         .merge(letters::router())
+        .merge(mail::router())
         .merge(reset::router())
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

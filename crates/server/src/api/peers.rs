@@ -121,7 +121,8 @@ pub async fn get_one(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeerInput {
-    /// librelay, reshare, alma, worldshare or other.
+    /// librelay, reshare, alma, worldshare, other or email (an e-mail-only partner: `endpoint`
+    /// is then `mailto:ADDRESS`, and messages go as bilingual letters).
     pub system: String,
     pub endpoint: String,
     /// 2017 or 2021.
@@ -174,7 +175,7 @@ pub fn profile_from(
             "system",
             "unknown_system",
             format!(
-                "{:?} is not librelay, reshare, alma, worldshare or other",
+                "{:?} is not librelay, reshare, alma, worldshare, other or email",
                 input.system
             ),
         ));
@@ -293,7 +294,7 @@ pub async fn delete(
 
 /// The built-in defaults for one system (librelay, reshare, alma, worldshare, other).
 #[utoipa::path(get, path = "/api/v1/peer-presets/{system}", tag = "admin",
-    params(("system" = String, Path, description = "librelay, reshare, alma, worldshare or other")),
+    params(("system" = String, Path, description = "librelay, reshare, alma, worldshare, other or email")),
     responses((status = 200, body = PresetView), (status = 404, body = ErrorBody)))]
 pub async fn preset(
     _user: CurrentUser,

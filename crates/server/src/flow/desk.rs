@@ -46,7 +46,17 @@ impl Side {
 /// The desk's own events (assignments, staff notes) are for staff: a reader's view of the
 /// history leaves them out.
 pub fn staff_only(action: &str) -> bool {
-    matches!(action, "assign" | "release" | "note" | "note_to_partner")
+    matches!(
+        action,
+        "assign"
+            | "release"
+            | "note"
+            | "note_to_partner"
+            | "mail_received"
+            | "mail_bounced"
+            | "mail_refused"
+            | "partner_answer_recorded"
+    )
 }
 
 /// A note as given: trimmed, empty as none, refused (naming `field`) past the limit.

@@ -728,7 +728,7 @@ fn allowed_in(
 
 /// The terms of an `offer_retry`, checked: a reasonRetry, and what that reason needs (a cost
 /// for `CostExceedsMaxCost`, a loan condition for `LoanCondition`), each said in both languages.
-fn retry_terms(input: &ActionInput) -> Result<iso::RetryTerms, FlowError> {
+pub(crate) fn retry_terms(input: &ActionInput) -> Result<iso::RetryTerms, FlowError> {
     use domain::money::{Currency, Money};
     let bad = |code: &'static str, en: String, zh: String| FlowError::BadInput {
         status: 422,

@@ -6,6 +6,7 @@ pub mod available;
 pub mod borrow;
 pub mod copyright;
 pub mod desk;
+pub mod email;
 pub mod fees;
 pub mod iso;
 pub mod lend;

@@ -422,7 +422,7 @@ async fn apply(
     let outcome = match msg {
         wire::Message::Request(r) => on_request(tx, now, &library.library_id, r, version).await?,
         wire::Message::SupplyingAgencyMessage(m) => {
-            on_supplying(tx, now, &library.library_id, m).await?
+            on_supplying(tx, now, &library.library_id, m, false).await?
         }
         wire::Message::RequestingAgencyMessage(m) => {
             on_requesting(tx, now, &library.library_id, m).await?
@@ -741,11 +741,34 @@ async fn on_request(
     }))
 }
 
+/// Apply an answer of an e-mail partner that staff recorded from its mail, in the caller's
+/// transaction: the very path of an incoming supplyingAgencyMessage, so the request moves
+/// exactly as the ISO message would move it. Unlike a peer's message, a step the request's
+/// state does not allow is refused (the caller's transaction is then dropped), not kept in
+/// the history: the person recording it can correct it.
+pub async fn apply_recorded(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    library_id: &str,
+    m: &wire::SupplyingAgencyMessage,
+) -> Result<Touched, FlowError> {
+    match on_supplying(tx, now, library_id, m, true).await? {
+        Outcome::Applied(t) => Ok(t),
+        Outcome::Error(_, what) => Err(FlowError::BadInput {
+            status: 409,
+            code: "answer_not_applicable",
+            zh: format!("无法记录此答复：{what}"),
+            en: format!("the answer cannot be recorded: {what}"),
+        }),
+    }
+}
+
 async fn on_supplying(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
     library_id: &str,
     m: &wire::SupplyingAgencyMessage,
+    strict: bool,
 ) -> Result<Outcome, FlowError> {
     let h = &m.header;
     let (request_id, seq) = super::borrow::parse_wire_id(&h.requesting_agency_request_id);
@@ -819,6 +842,12 @@ async fn on_supplying(
         Some(l) => Some(iso::agency_key(&iso::agency(&tx.library(l).await?))),
         None => None,
     };
+    if strict && (current.as_deref() != Some(sender.as_str()) || !this_send) {
+        return Ok(Outcome::Error(
+            wire::ErrorType::UnrecognisedDataValue,
+            "the partner is not the request's current lender".to_owned(),
+        ));
+    }
     if current.as_deref() != Some(sender.as_str()) || !this_send {
         // A former lender, or an answer to an earlier send: keep it in the history for staff,
         // change nothing. A shipment after we moved on needs a person (the cancel crossed it).
@@ -866,7 +895,11 @@ async fn on_supplying(
         data: Some(data.clone()),
         retry_offer,
     };
-    let mut result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
+    let result = apply_borrow(tx, now, &mut req, action, &Acting::peer(), &extra).await;
+    let mut result = match result {
+        Err(e) if strict => return Err(e),
+        r => r,
+    };
     if let Ok(touched) = &mut result {
         let url = m
             .delivery_info

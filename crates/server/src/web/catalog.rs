@@ -485,7 +485,7 @@ impl Msg {
         self.lang == ZH.lang
     }
 
-    fn pick(&self, en: &'static str, zh: &'static str) -> &'static str {
+    pub fn pick(&self, en: &'static str, zh: &'static str) -> &'static str {
         if self.is_zh() { zh } else { en }
     }
 
@@ -678,6 +678,27 @@ impl Msg {
                 return self.pick(
                     "This repeats an earlier request of the library",
                     "此请求与本馆此前的一个请求重复",
+                );
+            }
+            "mail_received" => {
+                return self.pick("Mail from the partner was received", "收到合作馆的邮件");
+            }
+            "mail_bounced" => {
+                return self.pick(
+                    "A mail about this request bounced",
+                    "有关此请求的一封邮件被退回",
+                );
+            }
+            "mail_refused" => {
+                return self.pick(
+                    "The mail server refused a mail about this request",
+                    "邮件服务器拒收了有关此请求的一封邮件",
+                );
+            }
+            "partner_answer_recorded" => {
+                return self.pick(
+                    "Staff recorded the e-mail partner's answer",
+                    "馆员记录了邮件合作馆的答复",
                 );
             }
             "message_not_applied" => {

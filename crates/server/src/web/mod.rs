@@ -7,6 +7,7 @@ pub mod admin;
 pub mod catalog;
 pub mod forms;
 pub mod licences;
+pub mod mail;
 pub mod openurl;
 pub mod reader;
 pub mod reset;
@@ -64,6 +65,9 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/clearance", post(review::clear))
         .route("/requests/{id}/fill-from-copy", post(review::fill))
         .route("/requests/{id}/fill-from-link", post(licences::fill))
+        .route("/requests/{id}/partner-answer", post(mail::answer))
+        .route("/staff/mail", get(mail::unmatched))
+        .route("/staff/mail/{id}/file", post(mail::file))
         .route("/staff/readers", get(accounts::readers))
         .route(
             "/staff/readers/{id}/approve",
@@ -116,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/fees", get(settings::fees).post(settings::fees_save))
         .route("/admin/letters", get(settings::letters))
+        .route("/admin/letters/settings", post(settings::letter_rules_save))
         .route(
             "/admin/letters/{kind}/{locale}",
             get(settings::letter).post(settings::letter_save),
@@ -309,6 +314,7 @@ impl Ctx {
             if u.can(Actor::BorrowingStaff) {
                 add("/staff/borrowing", m.nav_borrowing);
                 add("/staff/borrowing/new", m.nav_request_for_reader);
+                add("/staff/mail", m.pick("Unmatched mail", "未归档邮件"));
             }
             if u.can(Actor::LendingStaff) {
                 add("/staff/lending", m.nav_lending);

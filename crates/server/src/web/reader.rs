@@ -811,9 +811,17 @@ pub(crate) async fn detail_page(
         facts.add(m.f_max_cost, c.max_cost.as_ref().map(|v| v.to_string()));
         facts.add(m.f_note, c.patron_note.clone());
         facts.add(m.col_due, req.due_date.map(|d| d.to_string()));
+        // A refused form comes back to the block it belongs to.
+        let (review, answer) = match review {
+            Some((p, e)) if super::accounts::value(&p, "form") == super::mail::FORM_TAG => {
+                (None, Some((p, e)))
+            }
+            other => (other, None),
+        };
         let mut blocks = super::licences::blocks(ctx, user, &req).await?;
         if !user.is_patron() {
             blocks.extend(super::review::blocks(ctx, &req, review).await?);
+            blocks.extend(super::mail::blocks(ctx, &req, answer).await?);
         }
         let review_html = if blocks.is_empty() {
             String::new()

@@ -302,6 +302,11 @@ pub fn letter_label(m: &Msg, k: LetterKind) -> &'static str {
         LetterKind::RegistrationApproved => ("Registration approved", "注册已批准"),
         LetterKind::PasswordReset => ("Password reset", "重设密码"),
         LetterKind::Digest => ("Daily digest", "每日汇总"),
+        LetterKind::PartnerRequest => ("Request to an e-mail partner", "致邮件合作馆的申请"),
+        LetterKind::PartnerMessage => (
+            "Later message to an e-mail partner",
+            "致邮件合作馆的后续消息",
+        ),
     };
     if m.lang == "zh-CN" { zh } else { en }
 }
@@ -311,45 +316,146 @@ fn locale_label(l: &str) -> &'static str {
 }
 
 /// `GET /admin/letters`: every letter in both languages, the library's own or the default.
-pub async fn letters(ctx: Ctx) -> Response {
+pub async fn letters(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
     let r = async {
         let a = admin(&ctx)?;
-        let m = ctx.m;
-        let mut rows = Vec::new();
-        for kind in LetterKind::ALL {
-            for lang in ["zh-CN", "en"] {
-                let v = crate::api::letters::view(&ctx.st, &a.library_id, *kind, lang).await?;
-                rows.push(vec![
-                    Cell::link(
-                        letter_label(m, *kind),
-                        format!("/admin/letters/{}/{lang}", kind.as_str()),
-                    ),
-                    Cell::text(locale_label(lang)),
-                    Cell::text(v.subject),
-                    Cell::text(if v.custom {
-                        m.letter_custom
+        let q = query(q)?;
+        let settings = ctx.st.store.letter_settings(&a.library_id).await?;
+        let form = rules_form(ctx.m, &rules_values(&settings));
+        let notice = q.done.as_ref().map(|_| ctx.m.saved.to_owned());
+        letters_page(&ctx, &a.library_id, form, notice).await
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// The letter rules as form values.
+fn rules_values(s: &domain::library::LetterSettings) -> Pairs {
+    vec![
+        ("due_soon_days".to_owned(), s.due_soon_days.to_string()),
+        (
+            "allow_never".to_owned(),
+            if s.allow_never { "on" } else { "" }.to_owned(),
+        ),
+        ("digest_hour".to_owned(), s.digest_hour.to_string()),
+    ]
+}
+
+/// The library's letter rules: the due-soon reminder's days, whether people may turn letters
+/// off, and the hour of the daily digest.
+fn rules_form(m: &'static Msg, p: &Pairs) -> FormView {
+    FormView::post("letter-rules", "/admin/letters/settings", m.save)
+        .heading(m.pick("Letter rules", "通知规则"))
+        .input(
+            Input::new(
+                "due_soon_days",
+                m.pick(
+                    "Days before the due date for the reminder",
+                    "到期前几天提醒",
+                ),
+                "number",
+                &value(p, "due_soon_days"),
+            )
+            .hint(m.pick("1 to 30", "1 至 30")),
+        )
+        .input(Input::new(
+            "allow_never",
+            m.pick("People may turn letters off", "允许读者和馆员关闭通知"),
+            "checkbox",
+            &value(p, "allow_never"),
+        ))
+        .input(
+            Input::new(
+                "digest_hour",
+                m.pick("Hour of the daily digest", "每日汇总发送时间（时）"),
+                "number",
+                &value(p, "digest_hour"),
+            )
+            .hint(m.pick("0 to 23, China time (UTC+8)", "0 至 23，北京时间")),
+        )
+}
+
+async fn letters_page(
+    ctx: &Ctx,
+    library_id: &str,
+    form: FormView,
+    notice: Option<String>,
+) -> WebResult<Response> {
+    let m = ctx.m;
+    let mut rows = Vec::new();
+    for kind in LetterKind::ALL {
+        for lang in ["zh-CN", "en"] {
+            let v = crate::api::letters::view(&ctx.st, library_id, *kind, lang).await?;
+            rows.push(vec![
+                Cell::link(
+                    letter_label(m, *kind),
+                    format!("/admin/letters/{}/{lang}", kind.as_str()),
+                ),
+                Cell::text(locale_label(lang)),
+                Cell::text(v.subject),
+                Cell::text(if v.custom {
+                    m.letter_custom
+                } else {
+                    m.letter_default
+                }),
+            ]);
+        }
+    }
+    let mut page = AdminPage::new(m, ctx.chrome(), m.letters_title);
+    page.links
+        .push(("/admin".to_owned(), m.nav_admin.to_owned()));
+    page.intro = Some(m.letters_intro.to_owned());
+    page.notice = notice;
+    page.blocks.push(Block::table(TableView {
+        caption: None,
+        headers: vec![
+            m.col_letter.to_owned(),
+            m.language.to_owned(),
+            m.f_subject.to_owned(),
+            m.col_source.to_owned(),
+        ],
+        rows,
+        empty: String::new(),
+    }));
+    page.blocks.push(Block::form(form));
+    Ok(respond(ctx, page))
+}
+
+/// `POST /admin/letters/settings`: saved through the API's function.
+pub async fn letter_rules_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let p = pairs(form)?;
+        let mut form = rules_form(ctx.m, &p);
+        let number = |field: &'static str, form: &mut FormView| -> Option<u32> {
+            let v = value(&p, field);
+            match v.parse::<u32>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    let msg = if ctx.m.lang == "zh-CN" {
+                        format!("{v:?} 不是整数")
                     } else {
-                        m.letter_default
-                    }),
-                ]);
+                        format!("{v:?} is not a whole number")
+                    };
+                    form.field_error(field, msg);
+                    None
+                }
+            }
+        };
+        let days = number("due_soon_days", &mut form);
+        let hour = number("digest_hour", &mut form);
+        if let (Some(due_soon_days), Some(digest_hour)) = (days, hour) {
+            let input = domain::library::LetterSettings {
+                due_soon_days,
+                allow_never: value(&p, "allow_never") == "on",
+                digest_hour,
+            };
+            match crate::api::letters::save_settings(&ctx.st, a, &a.library_id, input).await {
+                Ok(_) => return Ok(see_other("/admin/letters?done=saved")),
+                Err(e) => form.refusal(ctx.m, e)?,
             }
         }
-        let mut page = AdminPage::new(m, ctx.chrome(), m.letters_title);
-        page.links
-            .push(("/admin".to_owned(), m.nav_admin.to_owned()));
-        page.intro = Some(m.letters_intro.to_owned());
-        page.blocks.push(Block::table(TableView {
-            caption: None,
-            headers: vec![
-                m.col_letter.to_owned(),
-                m.language.to_owned(),
-                m.f_subject.to_owned(),
-                m.col_source.to_owned(),
-            ],
-            rows,
-            empty: String::new(),
-        }));
-        Ok(ctx.page(page))
+        letters_page(&ctx, &a.library_id, form, None).await
     }
     .await;
     ctx.finish(r)

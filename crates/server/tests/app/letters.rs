@@ -18,6 +18,8 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// The headers as sent, unfolded.
+    pub headers: Vec<String>,
 }
 
 /// A small SMTP server: answers what a client needs to hand over mail, keeps every message;
@@ -26,6 +28,8 @@ pub struct Mail {
 pub struct SmtpSink {
     pub mails: Arc<Mutex<Vec<Mail>>>,
     pub busy: Arc<AtomicBool>,
+    /// While set, every recipient is refused for good (550).
+    pub refuse: Arc<AtomicBool>,
 }
 
 impl SmtpSink {
@@ -59,7 +63,11 @@ impl SmtpSink {
                 }
             } else if upper.starts_with("RCPT TO") {
                 to = line[8..].trim().trim_matches(['<', '>', ':']).to_owned();
-                b"250 OK\r\n"
+                if self.refuse.load(Ordering::SeqCst) {
+                    b"550 5.1.1 no such user\r\n"
+                } else {
+                    b"250 OK\r\n"
+                }
             } else if upper == "DATA" {
                 let _ = write.write_all(b"354 go ahead\r\n").await;
                 let mut data = Vec::new();
@@ -144,6 +152,7 @@ fn decode(to: &str, data: &[String]) -> Mail {
         to: to.to_owned(),
         subject,
         body,
+        headers,
     }
 }
 

@@ -8,6 +8,7 @@ mod available;
 mod catalog;
 mod copyright;
 mod delivery;
+mod email_partner;
 mod federation;
 mod fees;
 mod helpers;

@@ -627,7 +627,7 @@ async fn digest(engine: Engine) {
         "{digest}"
     );
     assert!(
-        digest["next_run"].as_str().unwrap().ends_with("T00:00:00Z"),
+        digest["next_run"].as_str().unwrap().ends_with(":00:00Z"),
         "{digest}"
     );
     for name in ["due_date_reminders", "lender_deadlines", "overdue_loans"] {

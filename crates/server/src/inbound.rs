@@ -1,0 +1,595 @@
+//! The inbound SMTP endpoint inside `serve` (off unless `inbound_smtp_listen` is set): the
+//! library's mail server hands it replies of e-mail partners and bounces of the mail we sent.
+//! Each mail is filed on the borrowing request its address (`ill+ID@…`), subject
+//! (`[ILL:ID]`), In-Reply-To / References (our Message-IDs name the request) or, for a
+//! bounce, the returned headers name, as a history event in the same transaction; mail that
+//! names no request is kept in the unmatched list for staff. A small SMTP server of our own:
+//! receiving needs only the few commands below, and a crate for it would pull a second TLS
+//! and I/O stack into the build for no gain (TLS, when wanted, is the mail server's job).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::{NewEvent, NewInboundMail};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::AppState;
+use crate::flow::FlowError;
+use crate::mime;
+
+/// Sessions served at once; more are told to come back later.
+const SESSIONS: usize = 32;
+/// Recipients of one mail.
+const MAX_RECIPIENTS: usize = 100;
+/// How long a client may stay silent.
+const IDLE: Duration = Duration::from_secs(300);
+/// Longest command line (RFC 5321 says 512; some clients send long parameters).
+const MAX_COMMAND: usize = 4096;
+
+/// The mailbox replies go to: `mail_reply_to`, else the address in `mail_from`.
+pub fn reply_mailbox(config: &crate::Config) -> String {
+    let raw = if config.mail_reply_to.trim().is_empty() {
+        config.mail_from.as_str()
+    } else {
+        config.mail_reply_to.as_str()
+    };
+    let raw = raw.trim();
+    let addr = match (raw.rfind('<'), raw.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &raw[a + 1..b],
+        _ => raw,
+    };
+    addr.trim().to_owned()
+}
+
+/// The domain of the reply mailbox (for Message-IDs).
+pub fn reply_domain(config: &crate::Config) -> String {
+    let m = reply_mailbox(config);
+    match m.rsplit_once('@') {
+        Some((_, d)) if !d.is_empty() => d.to_owned(),
+        _ => "localhost".to_owned(),
+    }
+}
+
+/// The reply address for a request: `local+ID@domain`.
+pub fn reply_address(config: &crate::Config, id: &str) -> String {
+    let m = reply_mailbox(config);
+    match m.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split('+').next().unwrap_or(local);
+            format!("{local}+{id}@{domain}")
+        }
+        None => format!("ill+{id}@localhost"),
+    }
+}
+
+/// Bind the endpoint when configured; returns the listener and its real address.
+pub async fn bind(config: &crate::Config) -> anyhow::Result<Option<TcpListener>> {
+    use anyhow::Context;
+    let addr = config.inbound_smtp_listen.trim();
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for inbound mail on {addr} (inbound_smtp_listen)"))?;
+    Ok(Some(listener))
+}
+
+/// Serve SMTP sessions until `stop` turns true.
+pub fn spawn(
+    st: AppState,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let sessions = Arc::new(Semaphore::new(SESSIONS));
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.changed() => return,
+            };
+            let (mut stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbound mail: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = sessions.clone().try_acquire_owned() else {
+                let _ = stream
+                    .write_all(b"421 4.3.2 too many connections, try again later\r\n")
+                    .await;
+                continue;
+            };
+            let st = st.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(e) = session(&st, stream).await {
+                    tracing::debug!(peer = %peer, error = %e, "inbound mail session ended");
+                }
+            });
+        }
+    })
+}
+
+/// Read one line (up to `limit` bytes) into `buf`, within the idle time. `Ok(0)`: closed.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<usize> {
+    buf.clear();
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    match tokio::time::timeout(IDLE, (&mut *r).take(limit).read_until(b'\n', buf)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client idle",
+        )),
+    }
+}
+
+/// The address inside `FROM:<…>` / `TO:<…>`, with parameters after it.
+fn path_of(arg: &str) -> Option<(String, &str)> {
+    let arg = arg.trim_start();
+    let (_, rest) = arg.split_once(':')?;
+    let rest = rest.trim_start();
+    if let Some(inner) = rest.strip_prefix('<') {
+        let end = inner.find('>')?;
+        return Some((inner[..end].trim().to_owned(), &inner[end + 1..]));
+    }
+    let (addr, params) = rest.split_once(' ').unwrap_or((rest, ""));
+    Some((addr.trim().to_owned(), params))
+}
+
+async fn session(st: &AppState, stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    let max = st.config.inbound_smtp_max_bytes.max(1024);
+    let domain = reply_domain(&st.config);
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    write
+        .write_all(format!("220 {domain} librelay ESMTP ready\r\n").as_bytes())
+        .await?;
+    let mut from: Option<String> = None;
+    let mut rcpts: Vec<String> = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        if read_line(&mut read, &mut line, MAX_COMMAND).await? == 0 {
+            return Ok(());
+        }
+        if !line.ends_with(b"\n") {
+            write.write_all(b"500 5.5.2 line too long\r\n").await?;
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
+        let answer = match verb.to_ascii_uppercase().as_str() {
+            "EHLO" => format!(
+                "250-{domain}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-PIPELINING\r\n250 SIZE {max}\r\n"
+            ),
+            "HELO" => format!("250 {domain}\r\n"),
+            "MAIL" => match path_of(arg) {
+                Some((addr, params)) => {
+                    let size = params
+                        .split_whitespace()
+                        .find_map(|p| {
+                            p.to_ascii_uppercase()
+                                .strip_prefix("SIZE=")
+                                .and_then(|n| n.parse::<usize>().ok())
+                        })
+                        .unwrap_or(0);
+                    if size > max {
+                        "552 5.3.4 message too big\r\n".to_owned()
+                    } else {
+                        from = Some(addr);
+                        rcpts.clear();
+                        "250 2.1.0 OK\r\n".to_owned()
+                    }
+                }
+                None => "501 5.5.4 MAIL FROM:<address>\r\n".to_owned(),
+            },
+            "RCPT" => match (&from, path_of(arg)) {
+                (None, _) => "503 5.5.1 MAIL first\r\n".to_owned(),
+                (_, None) => "501 5.5.4 RCPT TO:<address>\r\n".to_owned(),
+                (Some(_), Some(_)) if rcpts.len() >= MAX_RECIPIENTS => {
+                    "452 4.5.3 too many recipients\r\n".to_owned()
+                }
+                (Some(_), Some((addr, _))) => {
+                    rcpts.push(addr);
+                    "250 2.1.5 OK\r\n".to_owned()
+                }
+            },
+            "DATA" => {
+                if rcpts.is_empty() {
+                    "503 5.5.1 RCPT first\r\n".to_owned()
+                } else {
+                    write
+                        .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
+                        .await?;
+                    let raw = read_data(&mut read, max).await?;
+                    let envelope_from = from.take().unwrap_or_default();
+                    let to = std::mem::take(&mut rcpts);
+                    match raw {
+                        None => "552 5.3.4 message too big\r\n".to_owned(),
+                        Some(raw) => match accept(st, &envelope_from, &to, &raw).await {
+                            Ok(filed) => format!("250 2.0.0 {filed}\r\n"),
+                            Err(e) => {
+                                tracing::error!(error = %e, "inbound mail could not be stored");
+                                "451 4.3.0 could not store the message; try again later\r\n"
+                                    .to_owned()
+                            }
+                        },
+                    }
+                }
+            }
+            "RSET" => {
+                from = None;
+                rcpts.clear();
+                "250 2.0.0 OK\r\n".to_owned()
+            }
+            "NOOP" => "250 2.0.0 OK\r\n".to_owned(),
+            "VRFY" => "252 2.5.2 cannot verify, send it\r\n".to_owned(),
+            "QUIT" => {
+                write.write_all(b"221 2.0.0 bye\r\n").await?;
+                return Ok(());
+            }
+            _ => "502 5.5.2 command not implemented\r\n".to_owned(),
+        };
+        write.write_all(answer.as_bytes()).await?;
+    }
+}
+
+/// The message after DATA, up to the lone "."; dot-stuffing undone. None when it was larger
+/// than `max` (read to its end all the same, so the session can go on).
+async fn read_data<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut too_big = false;
+    let mut line = Vec::new();
+    let mut at_line_start = true;
+    loop {
+        if read_line(r, &mut line, 64 * 1024).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed inside DATA",
+            ));
+        }
+        let mut chunk: &[u8] = &line;
+        if at_line_start {
+            if chunk == b".\r\n" || chunk == b".\n" {
+                break;
+            }
+            if chunk.starts_with(b".") {
+                chunk = &chunk[1..];
+            }
+        }
+        at_line_start = line.ends_with(b"\n");
+        if out.len() + chunk.len() > max {
+            too_big = true;
+            out.clear();
+        }
+        if !too_big {
+            out.extend_from_slice(chunk);
+        }
+    }
+    Ok((!too_big).then_some(out))
+}
+
+/// Whether a mail is a bounce: a delivery report, a null sender, or a mailer daemon's notice.
+fn is_bounce(envelope_from: &str, m: &mime::Mail) -> bool {
+    let from = m.header("From").unwrap_or_default().to_ascii_lowercase();
+    let subject = m.subject().to_ascii_lowercase();
+    m.is_report
+        || envelope_from.trim().is_empty()
+        || from.contains("mailer-daemon")
+        || from.contains("postmaster@")
+        || [
+            "delivery status notification",
+            "undelivered mail",
+            "undeliverable",
+            "mail delivery failed",
+            "returned mail",
+            "delivery failure",
+        ]
+        .iter()
+        .any(|p| subject.contains(p))
+        || m.subject().contains("退信")
+}
+
+/// Request ids (UUIDs) written in `s`, in order.
+fn uuids_in(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 36 <= b.len() {
+        let w = &b[i..i + 36];
+        let shaped = w.iter().enumerate().all(|(k, c)| match k {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+        let bounded = (i == 0 || !b[i - 1].is_ascii_hexdigit())
+            && (i + 36 == b.len() || !b[i + 36].is_ascii_hexdigit());
+        if shaped && bounded {
+            let id = s[i..i + 36].to_ascii_lowercase();
+            if !out.contains(&id) {
+                out.push(id);
+            }
+            i += 36;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The `TAG` of `local+TAG@domain` addresses in `s`.
+fn plus_tags(s: &str) -> Vec<String> {
+    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '<' | '>' | ';' | '"'))
+        .filter_map(|a| {
+            let (local, _) = a.rsplit_once('@')?;
+            let (_, tag) = local.split_once('+')?;
+            (!tag.is_empty()).then(|| tag.to_owned())
+        })
+        .collect()
+}
+
+/// Where a mail belongs: a borrowing request (with its library), else a library, else none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    library_id: Option<String>,
+    request: Option<(String, String)>,
+}
+
+/// Find the request a mail names: first in its recipients' plus tags, then its subject's
+/// `[ILL:…]`, then the Message-IDs it answers; for a bounce also in the returned headers, the
+/// delivery report and the text. Each candidate must be a request of a library on this node.
+async fn target_of(
+    st: &AppState,
+    envelope_to: &[String],
+    m: &mime::Mail,
+    bounce: bool,
+) -> Result<Target, FlowError> {
+    let mut places: Vec<String> = Vec::new();
+    let mut tags: Vec<String> = envelope_to.iter().flat_map(|a| plus_tags(a)).collect();
+    for h in ["To", "Cc", "Delivered-To", "X-Original-To"] {
+        for (name, v) in &m.headers {
+            if name.eq_ignore_ascii_case(h) {
+                tags.extend(plus_tags(v));
+            }
+        }
+    }
+    places.extend(tags.iter().cloned());
+    let subject = m.subject();
+    if let Some(i) = subject.find("[ILL:") {
+        places.push(subject[i..].chars().take(60).collect());
+    }
+    for h in ["In-Reply-To", "References"] {
+        if let Some(v) = m.header(h) {
+            places.push(v.to_owned());
+        }
+    }
+    if bounce {
+        places.extend(m.returned_headers.clone());
+        places.extend(m.delivery_status.clone());
+        places.push(m.text.clone());
+    }
+    for place in &places {
+        for id in uuids_in(place) {
+            let req = match st.store.borrow_request(&id).await {
+                Ok(r) => r,
+                Err(store::StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if st.store.peer(&req.library_id).await?.is_none() {
+                return Ok(Target {
+                    library_id: Some(req.library_id.clone()),
+                    request: Some((req.library_id, req.request_id)),
+                });
+            }
+        }
+    }
+    // `ill+CODE@…`: mail for a library as a whole.
+    for tag in &tags {
+        let code = tag.to_uppercase();
+        let lib = match st.store.library(&code).await {
+            Ok(l) => l,
+            Err(store::StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if st.store.peer(&lib.library_id).await?.is_none() {
+            return Ok(Target {
+                library_id: Some(lib.library_id),
+                request: None,
+            });
+        }
+    }
+    Ok(Target {
+        library_id: None,
+        request: None,
+    })
+}
+
+/// What a bounce says went wrong, in one line: the failed recipient, status and diagnosis.
+fn bounce_summary(m: &mime::Mail) -> String {
+    let mut said = Vec::new();
+    if let Some(ds) = &m.delivery_status {
+        for line in ds.lines() {
+            let l = line.trim();
+            let lower = l.to_ascii_lowercase();
+            if lower.starts_with("final-recipient:")
+                || lower.starts_with("status:")
+                || lower.starts_with("diagnostic-code:")
+                || lower.starts_with("action:")
+            {
+                said.push(l.to_owned());
+            }
+        }
+    }
+    if said.is_empty() {
+        said.push(m.subject().to_owned());
+    }
+    let text = said.join("; ");
+    text.chars().take(500).collect()
+}
+
+/// Keep one received mail, filed on its request (with an event in the same transaction) or in
+/// the unmatched list. Returns a word for the SMTP answer.
+pub async fn accept(
+    st: &AppState,
+    envelope_from: &str,
+    envelope_to: &[String],
+    raw: &[u8],
+) -> Result<String, FlowError> {
+    let m = mime::parse(raw);
+    let bounce = is_bounce(envelope_from, &m);
+    let target = target_of(st, envelope_to, &m, bounce).await?;
+    let now = st.now();
+    let kind = if bounce { "bounce" } else { "reply" };
+    let from_header = m.header("From").unwrap_or_default().to_owned();
+    let subject = m.subject().to_owned();
+    let message_id = m.header("Message-ID").map(str::to_owned);
+    let summary = bounce.then(|| bounce_summary(&m));
+    let body = m.text.clone();
+    let raw = raw.to_vec();
+    let (envelope_from, envelope_to) = (envelope_from.to_owned(), envelope_to.join(", "));
+    let sender = if from_header.is_empty() {
+        envelope_from.clone()
+    } else {
+        from_header.clone()
+    };
+    let moved = target.clone();
+    let id = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let request_id = moved.request.as_ref().map(|(_, r)| r.as_str());
+                let Some(id) = tx
+                    .insert_inbound_mail(
+                        &NewInboundMail {
+                            library_id: moved.library_id.as_deref(),
+                            request_id,
+                            kind,
+                            envelope_from: &envelope_from,
+                            envelope_to: &envelope_to,
+                            from_header: &from_header,
+                            subject: &subject,
+                            message_id: message_id.as_deref(),
+                            body: &body,
+                            raw: &raw,
+                        },
+                        now,
+                    )
+                    .await?
+                else {
+                    return Ok::<_, FlowError>(None);
+                };
+                if let Some((library_id, request_id)) = &moved.request {
+                    let req = tx.borrow_request_for_update(request_id).await?;
+                    let note = match &summary {
+                        Some(s) => format!("bounce: {s}"),
+                        None => subject.clone(),
+                    };
+                    tx.insert_event(
+                        &NewEvent {
+                            library_id,
+                            side: "borrow",
+                            request_id,
+                            actor_id: None,
+                            actor: if bounce { "system" } else { "peer" },
+                            action: if bounce {
+                                "mail_bounced"
+                            } else {
+                                "mail_received"
+                            },
+                            from_state: Some(&req.state),
+                            to_state: &req.state,
+                            note: Some(&note),
+                            message_id: None,
+                            data: Some(serde_json::json!({
+                                "inbound_mail_id": id,
+                                "from": sender,
+                                "kind": kind,
+                            })),
+                        },
+                        now,
+                    )
+                    .await?;
+                }
+                Ok::<_, FlowError>(Some(id))
+            })
+        })
+        .await?;
+    let Some(id) = id else {
+        return Ok("already received".to_owned());
+    };
+    let filed = if target.request.is_some() {
+        "request"
+    } else {
+        "unmatched"
+    };
+    metrics::counter!("librelay_inbound_mail_total", "kind" => kind, "filed" => filed).increment(1);
+    match &target.request {
+        Some((_, request_id)) => {
+            st.waiters.changed(request_id);
+            Ok(format!("filed as mail {id} on request {request_id}"))
+        }
+        None => Ok(format!("kept as unmatched mail {id}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_tags_are_found_where_we_put_them() {
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(
+            uuids_in(&format!("Re: x [ILL:{id}.2]")),
+            vec![id.to_owned()]
+        );
+        assert_eq!(
+            uuids_in(&format!("<letter.{id}.abc@x>")),
+            vec![id.to_owned()]
+        );
+        assert!(uuids_in("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5bff").is_empty());
+        assert_eq!(
+            plus_tags(&format!("Ill <ill+{id}.1@lib.example>, other@x.example")),
+            vec![format!("{id}.1")]
+        );
+        assert!(plus_tags("ill@lib.example").is_empty());
+    }
+
+    #[test]
+    fn reply_addresses_carry_the_id() {
+        let mut c = crate::Config {
+            mail_from: "Interlibrary Loan <ill@bcu.example.edu>".into(),
+            ..crate::Config::default()
+        };
+        assert_eq!(reply_address(&c, "r.1"), "ill+r.1@bcu.example.edu");
+        c.mail_reply_to = "replies+x@mail.example".into();
+        assert_eq!(reply_address(&c, "r.1"), "replies+r.1@mail.example");
+        assert_eq!(reply_domain(&c), "mail.example");
+        assert_eq!(
+            path_of("FROM:<a@b.example> SIZE=10"),
+            Some(("a@b.example".to_owned(), " SIZE=10"))
+        );
+        assert_eq!(path_of("FROM:<>"), Some((String::new(), "")));
+    }
+
+    #[tokio::test]
+    async fn data_is_read_to_the_lone_dot_with_stuffing_undone() {
+        let input: &[u8] = b"Subject: x\r\n\r\n..leading dot\r\nline\r\n.\r\nQUIT\r\n";
+        let mut r = BufReader::new(input);
+        let got = read_data(&mut r, 1000).await.unwrap().unwrap();
+        assert_eq!(got, b"Subject: x\r\n\r\n.leading dot\r\nline\r\n");
+        let mut r = BufReader::new(input);
+        assert_eq!(read_data(&mut r, 10).await.unwrap(), None);
+    }
+}

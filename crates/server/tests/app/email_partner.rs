@@ -1,0 +1,740 @@
+//! E-mail partners, on SQLite and PostgreSQL, with the SMTP sink on loopback for outgoing mail
+//! and a real SMTP conversation with the app's inbound endpoint for replies: a request to an
+//! e-mail partner goes as one bilingual letter with every field; staff record its answers and
+//! the request moves as the ISO message would move it; later messages go as letters too; a
+//! reply (GBK, quoted-printable, encoded subject) lands in its request's log; a bounce is
+//! recorded on its request; unmatched mail is listed and filed by hand; the digest goes at the
+//! library's hour.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::helpers::{Engine, TestApp, engines};
+use crate::letters::{Mail, SmtpSink};
+
+const PARTNER: &str = "ill@eds.example.com";
+
+async fn app_on(engine: Engine, sink: &SmtpSink) -> TestApp {
+    let port = sink.start().await;
+    TestApp::spawn_with(engine, |c| {
+        c.smtp_host = "127.0.0.1".to_owned();
+        c.smtp_port = port;
+        c.smtp_tls = "none".to_owned();
+        c.mail_from = "Interlibrary Loan <ill@bcu.example.edu>".to_owned();
+        c.inbound_smtp_listen = "127.0.0.1:0".to_owned();
+    })
+    .await
+}
+
+/// Wait for a mail to `to` whose subject contains `subject`.
+async fn mail_to(sink: &SmtpSink, to: &str, subject: &str) -> Mail {
+    for _ in 0..400 {
+        if let Some(m) = sink
+            .mails
+            .lock()
+            .await
+            .iter()
+            .find(|m| m.to == to && m.subject.contains(subject))
+        {
+            return m.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no mail to {to} with {subject:?}; got {:#?}",
+        sink.mails.lock().await.clone()
+    );
+}
+
+fn header<'a>(m: &'a Mail, name: &str) -> &'a str {
+    m.headers
+        .iter()
+        .find_map(|h| {
+            let (n, v) = h.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} header in {m:?}"))
+}
+
+/// Hand `raw` to the app's inbound SMTP endpoint as a mail server would; the final answer.
+async fn smtp_send(app: &TestApp, from: &str, to: &[&str], raw: &[u8]) -> String {
+    let addr = app.state.config.inbound_smtp_listen.clone();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut answer = String::new();
+    async fn reply(lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, out: &mut String) {
+        // Multi-line answers end with a line whose fourth character is a space.
+        loop {
+            out.clear();
+            lines.read_line(out).await.unwrap();
+            if out.len() < 4 || out.as_bytes()[3] == b' ' {
+                return;
+            }
+        }
+    }
+    reply(&mut lines, &mut answer).await;
+    assert!(answer.starts_with("220"), "{answer}");
+    let mut send = async |cmd: String, expect: &str, answer: &mut String| {
+        write.write_all(cmd.as_bytes()).await.unwrap();
+        reply(&mut lines, answer).await;
+        assert!(answer.starts_with(expect), "{cmd}: {answer}");
+    };
+    send("EHLO mx.test\r\n".into(), "250", &mut answer).await;
+    send(format!("MAIL FROM:<{from}>\r\n"), "250", &mut answer).await;
+    for t in to {
+        send(format!("RCPT TO:<{t}>\r\n"), "250", &mut answer).await;
+    }
+    send("DATA\r\n".into(), "354", &mut answer).await;
+    // Dot-stuffing, CRLF line ends.
+    let mut data = Vec::new();
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(b".\r\n");
+    send(
+        String::from_utf8_lossy(&data).into_owned(),
+        "250",
+        &mut answer,
+    )
+    .await;
+    let filed = answer.clone();
+    send("QUIT\r\n".into(), "221", &mut answer).await;
+    filed
+}
+
+/// A loan request of a BCU reader, sent by BCU's staff to the e-mail partner: (id, wire id).
+async fn request_to_partner(app: &TestApp, title: &str) -> (String, String) {
+    let reader = app.login("bcu-faculty").await;
+    let (st, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {
+                "title": title, "author": "曹雪芹", "isbn": "9787020002207",
+                "edition": "第3版", "publisher": "人民文学出版社", "place_of_publication": "北京",
+                "year": "1996", "volume": "上册", "language": "chi",
+                "need_by": "2027-03-01", "max_cost": {"amount": "30.00", "currency": "CNY"}}}),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    let staff = app.login("bcu-borrow").await;
+    app.borrow_action(&staff, &id, json!({"action": "edit_rota", "rota": ["EDS"]}))
+        .await;
+    let sent = app
+        .borrow_action(&staff, &id, json!({"action": "approve"}))
+        .await;
+    assert_eq!(sent["state"], "sent", "{sent}");
+    assert_eq!(sent["lender"], "EDS", "{sent}");
+    let wire = format!("{id}.1");
+    (id, wire)
+}
+
+async fn answer(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
+    app.post(
+        &format!("/api/v1/requests/{id}/partner-answers"),
+        body,
+        Some(token),
+    )
+    .await
+}
+
+async fn events(app: &TestApp, token: &str, id: &str) -> Vec<Value> {
+    let (st, v) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(token))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v.as_array().unwrap().clone()
+}
+
+async fn letter_and_answers(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let (id, wire) = request_to_partner(&app, "红楼梦").await;
+
+    // One mail, both languages, every field, the reply address carrying the id.
+    let m = mail_to(&sink, PARTNER, &format!("[ILL:{wire}]")).await;
+    assert!(m.subject.contains("馆际互借申请：红楼梦"), "{m:?}");
+    assert!(
+        m.subject.contains("Interlibrary loan request: 红楼梦"),
+        "{m:?}"
+    );
+    for want in [
+        "北辰大学图书馆请求贵馆提供以下文献（借阅（返还式））",
+        "Beichen University Library asks you to supply the following (loan (to be returned))",
+        "题名：红楼梦",
+        "Title: 红楼梦",
+        "著者：曹雪芹",
+        "ISBN：9787020002207",
+        "ISBN: 9787020002207",
+        "Edition: 第3版",
+        "Publisher: 人民文学出版社",
+        "Place of publication: 北京",
+        "Year: 1996",
+        "Volume: 上册",
+        "需要日期：2027-03-01",
+        "Needed by: 2027-03-01",
+        "最高费用：30.00 CNY",
+        "Maximum cost: 30.00 CNY",
+        "北辰大学图书馆馆际互借处",
+        "ILL Office, Beichen University Library",
+        "Agency id ISIL:CN-BCU",
+        &format!("ill+{wire}@bcu.example.edu"),
+        &format!("request number {wire}"),
+    ] {
+        assert!(m.body.contains(want), "{want:?} missing in\n{}", m.body);
+    }
+    assert_eq!(
+        header(&m, "Reply-To"),
+        format!("ill+{wire}@bcu.example.edu")
+    );
+    assert!(
+        header(&m, "Message-ID").contains(&wire),
+        "{}",
+        header(&m, "Message-ID")
+    );
+
+    // Staff record the partner's answers; each moves the request as the ISO message would.
+    let staff = app.login("bcu-borrow").await;
+    let (st, v) = answer(
+        &app,
+        &staff,
+        &id,
+        json!({"answer": "will_supply", "note": "下周寄出"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "will_supply", "{v}");
+    let ev = events(&app, &staff, &id).await;
+    let recorded = ev
+        .iter()
+        .find(|e| e["action"] == "partner_answer_recorded")
+        .unwrap();
+    assert_eq!(recorded["actor"], "staff", "{recorded}");
+    assert!(
+        ev.iter()
+            .any(|e| e["actor"] == "peer" && e["to_state"] == "will_supply"),
+        "{ev:?}"
+    );
+
+    // A shipped loan needs its due date: refused naming the field, in both languages.
+    let (st, v) = answer(&app, &staff, &id, json!({"answer": "loaned"})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("due_date_required")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("due_date"),
+        "{v}"
+    );
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/requests/{id}/partner-answers", app.base))
+        .bearer_auth(&staff)
+        .header("accept-language", "zh-CN")
+        .json(&json!({"answer": "loaned"}))
+        .send()
+        .await
+        .unwrap();
+    let zh: Value = resp.json().await.unwrap();
+    assert!(
+        zh["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("应还日期"),
+        "{zh}"
+    );
+    // An answer that does not fit the stage is refused, and nothing changes.
+    let (st, v) = answer(
+        &app,
+        &staff,
+        &id,
+        json!({"answer": "renew_yes", "due_date": "2027-02-01"}),
+    )
+    .await;
+    assert_eq!(st, 409, "{v}");
+    let (st, v) = answer(
+        &app,
+        &staff,
+        &id,
+        json!({"answer": "loaned", "due_date": "2027-01-15"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "shipped", "{v}");
+    assert_eq!(v["due_date"], "2027-01-15", "{v}");
+
+    // Received, lent, returned by the reader, shipped back: the return goes as a letter.
+    for a in ["receive", "lend_to_patron", "patron_return", "ship_return"] {
+        app.borrow_action(&staff, &id, json!({"action": a})).await;
+    }
+    let back = mail_to(&sink, PARTNER, "我馆已将原件寄还").await;
+    assert!(back.subject.contains(&format!("[ILL:{wire}]")), "{back:?}");
+    assert!(
+        back.body.contains("we have shipped the item back to you"),
+        "{back:?}"
+    );
+    let (st, v) = answer(&app, &staff, &id, json!({"answer": "loan_completed"})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "completed", "{v}");
+
+    // A request at a partner that answers over ISO 18626 takes no recorded answers.
+    let reader = app.login("bcu-faculty").await;
+    let (_, other) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Another book"}}),
+            Some(&reader),
+        )
+        .await;
+    let other_id = other["id"].as_str().unwrap();
+    app.borrow_action(
+        &staff,
+        other_id,
+        json!({"action": "edit_rota", "rota": ["XNU"]}),
+    )
+    .await;
+    app.borrow_action(&staff, other_id, json!({"action": "approve"}))
+        .await;
+    let (st, v) = answer(&app, &staff, other_id, json!({"answer": "will_supply"})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("not_an_email_partner")),
+        "{v}"
+    );
+    // Readers cannot record answers.
+    let (st, _) = answer(&app, &reader, &id, json!({"answer": "note", "note": "x"})).await;
+    assert_eq!(st, 403);
+}
+
+#[tokio::test]
+async fn an_email_partner_gets_a_bilingual_letter_and_staff_record_its_answers() {
+    for e in engines() {
+        letter_and_answers(e).await;
+    }
+}
+
+async fn replies_and_bounces(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let (id, wire) = request_to_partner(&app, "三国演义").await;
+    let letter = mail_to(&sink, PARTNER, &format!("[ILL:{wire}]")).await;
+    let staff = app.login("bcu-borrow").await;
+
+    // A reply from a Chinese mail client: GB2312 subject, GBK quoted-printable text.
+    let gbk = |s: &str| encoding_rs::GB18030.encode(s).0.into_owned();
+    let subject = base64::engine::general_purpose::STANDARD.encode(gbk("回复：馆际互借申请"));
+    let qp: String = gbk("可以提供，预计下周寄出。")
+        .iter()
+        .map(|c| format!("={c:02X}"))
+        .collect();
+    let reply = format!(
+        "From: =?GB2312?B?{}?= <{PARTNER}>\r\nTo: ill+{wire}@bcu.example.edu\r\nSubject: =?GB2312?B?{subject}?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"==b1\"\r\n\r\n--==b1\r\nContent-Type: text/plain; charset=GB2312\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{qp}\r\n.line starting with a dot\r\n--==b1\r\nContent-Type: text/html; charset=GB2312\r\n\r\n<p>html</p>\r\n--==b1--\r\n",
+        base64::engine::general_purpose::STANDARD.encode(gbk("东方文献"))
+    );
+    let said = smtp_send(
+        &app,
+        PARTNER,
+        &[&format!("ill+{wire}@bcu.example.edu")],
+        reply.as_bytes(),
+    )
+    .await;
+    assert!(said.contains(&id), "{said}");
+    // The same mail delivered again (the server missed our answer) is kept once.
+    let reply = reply.replace(
+        "MIME-Version",
+        "Message-ID: <r1@eds.example.com>\r\nMIME-Version",
+    );
+    let to = format!("ill+{wire}@bcu.example.edu");
+    smtp_send(&app, PARTNER, &[&to], reply.as_bytes()).await;
+    let again = smtp_send(&app, PARTNER, &[&to], reply.as_bytes()).await;
+    assert!(again.contains("already received"), "{again}");
+    let (st, log) = app
+        .get(&format!("/api/v1/requests/{id}/mail"), Some(&staff))
+        .await;
+    assert_eq!(st, 200, "{log}");
+    assert_eq!(log["email_partner"], PARTNER, "{log}");
+    let mail = &log["mail"][0];
+    assert_eq!(mail["kind"], "reply", "{log}");
+    assert_eq!(mail["subject"], "回复：馆际互借申请", "{log}");
+    assert_eq!(mail["from"], format!("东方文献 <{PARTNER}>"), "{log}");
+    assert!(
+        mail["body"]
+            .as_str()
+            .unwrap()
+            .contains("可以提供，预计下周寄出。\r\n.line starting with a dot"),
+        "{log}"
+    );
+    let ev = events(&app, &staff, &id).await;
+    assert!(
+        ev.iter()
+            .any(|e| e["action"] == "mail_received" && e["note"] == "回复：馆际互借申请"),
+        "{ev:?}"
+    );
+    // Readers do not see the library's mail, in the log or the history.
+    let reader = app.login("bcu-faculty").await;
+    let (st, _) = app
+        .get(&format!("/api/v1/requests/{id}/mail"), Some(&reader))
+        .await;
+    assert_eq!(st, 403);
+    assert!(
+        !events(&app, &reader, &id)
+            .await
+            .iter()
+            .any(|e| e["action"] == "mail_received")
+    );
+
+    // Matched by the subject alone, when the partner writes to the plain address.
+    let plain = format!(
+        "From: {PARTNER}\r\nTo: ill@bcu.example.edu\r\nSubject: Re: your request [ILL:{wire}]\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        base64::engine::general_purpose::STANDARD.encode("Shipped today.")
+    );
+    smtp_send(&app, PARTNER, &["ill@bcu.example.edu"], plain.as_bytes()).await;
+
+    // A bounce of the partner letter: a delivery report quoting the letter's headers.
+    let message_id = header(&letter, "Message-ID").to_owned();
+    let bounce = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.bcu.example.edu>\r\nTo: ill@bcu.example.edu\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"r1\"\r\n\r\n--r1\r\nContent-Type: text/plain\r\n\r\nThe mail system could not deliver your message.\r\n--r1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.bcu.example.edu\r\n\r\nFinal-Recipient: rfc822; {PARTNER}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--r1\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Interlibrary Loan <ill@bcu.example.edu>\r\nTo: {PARTNER}\r\nMessage-ID: {message_id}\r\nSubject: something\r\n--r1--\r\n"
+    );
+    smtp_send(&app, "", &["ill@bcu.example.edu"], bounce.as_bytes()).await;
+    let (_, log) = app
+        .get(&format!("/api/v1/requests/{id}/mail"), Some(&staff))
+        .await;
+    let kinds: Vec<_> = log["mail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["reply", "reply", "reply", "bounce"], "{log}");
+    let ev = events(&app, &staff, &id).await;
+    let bounced = ev.iter().find(|e| e["action"] == "mail_bounced").unwrap();
+    let note = bounced["note"].as_str().unwrap();
+    assert!(
+        note.contains("Status: 5.1.1") && note.contains(PARTNER),
+        "{bounced}"
+    );
+    // A plain-text notice from a mailer daemon about the reader's letter, quoting its headers.
+    let to_reader = mail_to(&sink, "bcu-faculty@bcu.example.edu", "三国演义").await;
+    let quoted = header(&to_reader, "Message-ID").to_owned();
+    let notice = format!(
+        "From: postmaster@mx.bcu.example.edu\r\nTo: ill@bcu.example.edu\r\nSubject: Delivery Status Notification (Failure)\r\n\r\nDelivery to bcu-faculty@bcu.example.edu failed: mailbox full.\r\n\r\n----- Original message -----\r\nMessage-ID: {quoted}\r\n"
+    );
+    smtp_send(
+        &app,
+        "postmaster@mx.bcu.example.edu",
+        &["ill@bcu.example.edu"],
+        notice.as_bytes(),
+    )
+    .await;
+    let ev = events(&app, &staff, &id).await;
+    assert_eq!(
+        ev.iter().filter(|e| e["action"] == "mail_bounced").count(),
+        2,
+        "{ev:?}"
+    );
+
+    // Mail that names no request: kept for staff; BCU's own (ill+BCU@) for BCU, the rest for
+    // hub admins; filed by hand onto a request.
+    let stray = "From: someone@elsewhere.example\r\nTo: ill@bcu.example.edu\r\nSubject: A question about fees\r\n\r\nHow much is a loan?\r\n";
+    smtp_send(
+        &app,
+        "someone@elsewhere.example",
+        &["ill@bcu.example.edu"],
+        stray.as_bytes(),
+    )
+    .await;
+    let ours = "From: someone@elsewhere.example\r\nTo: ill+BCU@bcu.example.edu\r\nSubject: For Beichen\r\n\r\nHello.\r\n";
+    smtp_send(
+        &app,
+        "someone@elsewhere.example",
+        &["ill+bcu@bcu.example.edu"],
+        ours.as_bytes(),
+    )
+    .await;
+    let (st, list) = app.get("/api/v1/mail/unmatched", Some(&staff)).await;
+    assert_eq!(st, 200, "{list}");
+    let subjects: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(subjects, ["For Beichen"], "{list}");
+    let hub = app.login("hub-admin").await;
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&hub)).await;
+    assert!(list.to_string().contains("A question about fees"), "{list}");
+    let xnu = app.login("xnu-borrow").await;
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&xnu)).await;
+    assert_eq!(list, json!([]), "another library sees none of it");
+    let mail_id = app.get("/api/v1/mail/unmatched", Some(&staff)).await.1[0]["id"]
+        .as_i64()
+        .unwrap();
+    let (st, v) = app
+        .post(
+            &format!("/api/v1/mail/{mail_id}/file"),
+            json!({"request_id": "no-such-request"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (404, Some("unknown_request")),
+        "{v}"
+    );
+    let (st, v) = app
+        .post(
+            &format!("/api/v1/mail/{mail_id}/file"),
+            json!({"request_id": id}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["request_id"], id.as_str());
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&staff)).await;
+    assert_eq!(list, json!([]));
+    let (_, log) = app
+        .get(&format!("/api/v1/requests/{id}/mail"), Some(&staff))
+        .await;
+    assert_eq!(log["mail"].as_array().unwrap().len(), 6, "{log}");
+}
+
+#[tokio::test]
+async fn replies_and_bounces_over_smtp_are_filed_on_their_request_and_the_rest_listed() {
+    for e in engines() {
+        replies_and_bounces(e).await;
+    }
+}
+
+async fn digest_hour(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let admin = app.login("bcu-admin").await;
+    // Two hours from now, in China time: the letters held now wait until then.
+    let china_hour = (app.state.now().hour() + 8) % 24;
+    let hour = (u32::from(china_hour) + 2) % 24;
+    let (st, v) = app
+        .put_json(
+            "/api/v1/libraries/BCU/letter-settings",
+            json!({"due_soon_days": 3, "allow_never": true, "digest_hour": 24}),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.to_string().contains("digest_hour"), "{v}");
+    let (st, v) = app
+        .put_json(
+            "/api/v1/libraries/BCU/letter-settings",
+            json!({"due_soon_days": 3, "allow_never": true, "digest_hour": hour}),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let reader = app.login("bcu-external").await;
+    let (st, _) = app
+        .put_json(
+            "/api/v1/me/letter-preferences",
+            json!([{"kind": "request_received", "delivery": "daily_digest"}]),
+            &reader,
+        )
+        .await;
+    assert_eq!(st, 200);
+    app.post(
+        "/api/v1/requests",
+        json!({"format": "loan", "citation": {"title": "Held for the evening"}}),
+        Some(&reader),
+    )
+    .await;
+    let staff = app.login("bcu-borrow").await;
+    app.eventually("/api/v1/outbox?status=skipped", &staff, |v| {
+        v.to_string().contains("held for the recipient")
+    })
+    .await;
+    assert_eq!(server::jobs::send_due_digests(&app.state).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(sink.mails.lock().await.is_empty());
+    // Past the library's hour: the digest goes (by the job, or by this call).
+    app.clock.advance(time::Duration::hours(3));
+    let _ = server::jobs::send_due_digests(&app.state).await.unwrap();
+    let m = mail_to(
+        &sink,
+        "bcu-external@bcu.example.edu",
+        "daily digest: 1 letters",
+    )
+    .await;
+    assert!(m.body.contains("Held for the evening"), "{m:?}");
+
+    // The library admin sets the hour on the letters page too.
+    let cookie = crate::web::web_login(&app, "bcu-admin").await;
+    let page = crate::web::get(&app, "/admin/letters", Some(&cookie)).await;
+    assert!(page.body.contains("digest_hour"), "{}", page.body);
+    for bad in ["24", "evening"] {
+        let p = crate::web::post_form(
+            &app,
+            "/admin/letters/settings",
+            Some(&cookie),
+            &[("due_soon_days", "3"), ("digest_hour", bad)],
+        )
+        .await;
+        assert_eq!(p.status, 422, "{bad}: {}", p.body);
+    }
+    let p = crate::web::post_form(
+        &app,
+        "/admin/letters/settings",
+        Some(&cookie),
+        &[("due_soon_days", "5"), ("digest_hour", "17")],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, v) = app
+        .get("/api/v1/libraries/BCU/letter-settings", Some(&admin))
+        .await;
+    assert_eq!(
+        v,
+        json!({"due_soon_days": 5, "allow_never": false, "digest_hour": 17})
+    );
+}
+
+#[tokio::test]
+async fn the_daily_digest_goes_at_the_hour_the_library_chose() {
+    for e in engines() {
+        digest_hour(e).await;
+    }
+}
+
+async fn through_the_pages(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let (id, _) = request_to_partner(&app, "西游记").await;
+    let cookie = crate::web::web_login(&app, "bcu-borrow").await;
+    let page = crate::web::get(&app, &format!("/requests/{id}"), Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("partner-answer"), "{}", page.body);
+    assert!(page.body.contains(PARTNER), "{}", page.body);
+    // A shipped loan without its due date comes back with the error next to the form.
+    let path = format!("/requests/{id}/partner-answer");
+    let p = crate::web::post_form(
+        &app,
+        &path,
+        Some(&cookie),
+        &[("form", "partner_answer"), ("answer", "loaned")],
+    )
+    .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("due_date"), "{}", p.body);
+    let p = crate::web::post_form(
+        &app,
+        &path,
+        Some(&cookie),
+        &[
+            ("form", "partner_answer"),
+            ("answer", "unfilled"),
+            ("reason", "NotHeld"),
+            ("note", "本馆无此书"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let staff = app.login("bcu-borrow").await;
+    let (_, v) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&staff))
+        .await;
+    assert_eq!(v["state"], "unfilled", "no other lender: {v}");
+    // The unmatched mail page lists what names no request.
+    let ours = "From: a@elsewhere.example\r\nTo: ill+BCU@bcu.example.edu\r\nSubject: Stray note\r\n\r\nHello.\r\n";
+    smtp_send(
+        &app,
+        "a@elsewhere.example",
+        &["ill+BCU@bcu.example.edu"],
+        ours.as_bytes(),
+    )
+    .await;
+    let page = crate::web::get(&app, "/staff/mail", Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Stray note"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn staff_record_an_answer_and_see_unmatched_mail_through_the_pages() {
+    for e in engines() {
+        through_the_pages(e).await;
+    }
+}
+
+async fn refused(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    sink.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (id, _) = request_to_partner(&app, "水浒传").await;
+    let staff = app.login("bcu-borrow").await;
+    let ev = app
+        .eventually(&format!("/api/v1/requests/{id}/events"), &staff, |v| {
+            v.to_string().contains("mail_refused")
+        })
+        .await;
+    let refused = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "mail_refused" && e["note"].to_string().contains("550"))
+        .unwrap_or_else(|| panic!("{ev}"))
+        .clone();
+    assert_eq!(refused["actor"], "system", "{refused}");
+    let (_, dead) = app.get("/api/v1/outbox?status=dead", Some(&staff)).await;
+    assert!(dead.to_string().contains("550"), "{dead}");
+}
+
+#[tokio::test]
+async fn a_partner_letter_the_mail_server_refuses_is_told_on_the_request() {
+    for e in engines() {
+        refused(e).await;
+    }
+}
+
+async fn retry_terms(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let (id, _) = request_to_partner(&app, "金瓶梅").await;
+    let staff = app.login("bcu-borrow").await;
+    // The same checks as a lender's own offer: a cost reason needs the cost.
+    let (st, v) = answer(
+        &app,
+        &staff,
+        &id,
+        json!({"answer": "retry_possible", "reason": "CostExceedsMaxCost"}),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("retry_cost_required")),
+        "{v}"
+    );
+    let (st, v) = answer(
+        &app,
+        &staff,
+        &id,
+        json!({"answer": "retry_possible", "reason": "CostExceedsMaxCost",
+               "cost_minor": 5000, "currency": "CNY", "retry_before": "2027-12-31"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "retry_offered", "{v}");
+    let offer = v["retry_offer"].to_string();
+    assert!(offer.contains("5000") || offer.contains("50.00"), "{offer}");
+    assert!(offer.contains("2027-12-31"), "{offer}");
+}
+
+#[tokio::test]
+async fn staff_record_an_email_partners_retry_terms_as_an_offer() {
+    for e in engines() {
+        retry_terms(e).await;
+    }
+}
