@@ -40,6 +40,12 @@ pub enum BenchCommand {
         /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
         #[arg(long)]
         database: Option<String>,
+        /// Citations: `real` (titles, authors and years of the demo's Library of Congress
+        /// records, cycled, so some requests repeat earlier ones as in a library) or
+        /// `numbered` ("Benchmark book N": every title a near-duplicate of every other, the
+        /// worst case for the duplicate check).
+        #[arg(long, default_value = "real")]
+        titles: String,
     },
     /// Loan lifecycles between two nodes on loopback: every ISO 18626 message goes over HTTP
     /// (six messages and six confirmations a loan), against the same node's `/healthz`
@@ -125,7 +131,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             baseline,
             sync,
             database,
-        } => lifecycle(n, concurrency, baseline, &sync, database).await,
+            titles,
+        } => lifecycle(n, concurrency, baseline, &sync, database, &titles).await,
         BenchCommand::Catalog {
             file,
             queries,
@@ -141,7 +148,18 @@ async fn lifecycle(
     baseline: u32,
     sync: &str,
     database: Option<String>,
+    titles: &str,
 ) -> anyhow::Result<()> {
+    let citations: Arc<Vec<serde_json::Value>> = Arc::new(match titles {
+        "real" => server::demo::demo_citations()
+            .into_iter()
+            .map(|(title, author, year)| {
+                serde_json::json!({ "title": title, "author": author, "year": year })
+            })
+            .collect(),
+        "numbered" => Vec::new(),
+        other => anyhow::bail!("--titles {other:?}: use real or numbered"),
+    });
     let dir = tempfile::tempdir()?;
     let mut config = Config::for_tests(dir.path().to_path_buf());
     config.sqlite_synchronous = sync.to_owned();
@@ -175,8 +193,14 @@ async fn lifecycle(
         let permit = limit.clone().acquire_owned().await?;
         let d = d.clone();
         let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
+        let citation = match citations.get(i % citations.len().max(1)) {
+            Some(c) => c.clone(),
+            None => {
+                serde_json::json!({ "title": format!("Benchmark book {i}"), "author": "Bench, B." })
+            }
+        };
         tasks.spawn(async move {
-            let r = one_lifecycle(&d, &staff, &patron.user_id, &lender, i).await;
+            let r = one_lifecycle(&d, &staff, &patron.user_id, &lender, i, citation).await;
             drop(permit);
             r
         });
@@ -191,7 +215,9 @@ async fn lifecycle(
         eprintln!("first failure: {e:#}");
     }
     let rate = (n - failed) as f64 / secs;
-    println!("librelay bench lifecycle ({engine}, synchronous={sync}, {concurrency} in flight)");
+    println!(
+        "librelay bench lifecycle ({engine}, synchronous={sync}, {concurrency} in flight, {titles} titles)"
+    );
     println!("  lifecycles:            {n} ({failed} failed) in {secs:.2} s");
     println!("  lifecycles per second: {rate:.0}");
     println!("  raw single-row commits per second (baseline, same store): {raw:.0}");
@@ -215,9 +241,8 @@ async fn one_lifecycle(
     patron_id: &str,
     lender: &server::auth::CurrentUser,
     i: usize,
+    citation: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let citation =
-        serde_json::json!({ "title": format!("Benchmark book {i}"), "author": "Bench, B." });
     let body = CreateRequest {
         format: "loan".to_owned(),
         citation: serde_json::from_value(citation)?,

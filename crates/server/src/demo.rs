@@ -468,6 +468,19 @@ fn department(t: PatronType) -> &'static str {
 
 /// Catalog records with their holders: each record is held by one to three lenders, chosen by
 /// its position so every run gives the same catalog.
+/// (title, author, year) of the demo's real catalog records, for benchmarks that need
+/// citations as varied as a library's.
+pub fn demo_citations() -> Vec<(String, Option<String>, Option<String>)> {
+    marc::Iso2709Reader::new(std::io::BufReader::new(RECORDS))
+        .filter_map(Result::ok)
+        .filter_map(|rec| {
+            let bib = marc::BibRecord::from_record(&rec);
+            let title = bib.title.clone().filter(|t| !t.trim().is_empty())?;
+            Some((title, bib.author.clone(), bib.year))
+        })
+        .collect()
+}
+
 fn catalog_records() -> anyhow::Result<Vec<(NewCatalogRecord, Vec<&'static str>)>> {
     let mut out = Vec::new();
     let reader = marc::Iso2709Reader::new(std::io::BufReader::new(RECORDS));
