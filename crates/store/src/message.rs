@@ -182,13 +182,16 @@ impl Tx<'_> {
         } else {
             ""
         };
+        // `+outbox_id`: ordered by an expression, not by the key itself, so that SQLite finds
+        // the due messages through the pending-only index and sorts those few, instead of
+        // walking every message ever sent in key order (the table keeps delivered ones).
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
                 SELECT outbox_id FROM outbox o WHERE status = 'pending' AND next_attempt_at <= $1
                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending'
                     AND e.request_id = o.request_id AND e.recipient = o.recipient
                     AND e.outbox_id < o.outbox_id AND e.next_attempt_at > $1)
-                ORDER BY outbox_id LIMIT $3{lock})
+                ORDER BY +outbox_id LIMIT $3{lock})
              RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
         );
         let mut rows = on_tx!(self, c => {
