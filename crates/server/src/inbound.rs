@@ -27,6 +27,14 @@ const MAX_RECIPIENTS: usize = 100;
 const IDLE: Duration = Duration::from_secs(300);
 /// Longest command line (RFC 5321 says 512; some clients send long parameters).
 const MAX_COMMAND: usize = 4096;
+/// How long one session may last in all, however busy the client keeps it.
+const SESSION_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Commands one session may send (a mail takes a handful).
+const MAX_COMMANDS: usize = 1000;
+/// Request ids a mail is searched for at most: a crafted bounce full of ids costs no more.
+const MAX_LOOKUPS: usize = 20;
+/// Longest Message-ID and envelope kept with a mail (PostgreSQL's index entries are limited).
+const MAX_ID_BYTES: usize = 500;
 
 /// The mailbox replies go to: `mail_reply_to`, else the address in `mail_from`.
 pub fn reply_mailbox(config: &crate::Config) -> String {
@@ -107,8 +115,14 @@ pub fn spawn(
             let st = st.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(e) = session(&st, stream).await {
-                    tracing::debug!(peer = %peer, error = %e, "inbound mail session ended");
+                match tokio::time::timeout(SESSION_LIMIT, session(&st, stream)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer, error = %e, "inbound mail session ended");
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %peer, "inbound mail session too long: closed")
+                    }
                 }
             });
         }
@@ -156,7 +170,8 @@ async fn session(st: &AppState, stream: tokio::net::TcpStream) -> std::io::Resul
     let mut from: Option<String> = None;
     let mut rcpts: Vec<String> = Vec::new();
     let mut line = Vec::new();
-    loop {
+    let mut close = false;
+    for _ in 0..MAX_COMMANDS {
         if read_line(&mut read, &mut line, MAX_COMMAND).await? == 0 {
             return Ok(());
         }
@@ -214,8 +229,12 @@ async fn session(st: &AppState, stream: tokio::net::TcpStream) -> std::io::Resul
                     let envelope_from = from.take().unwrap_or_default();
                     let to = std::mem::take(&mut rcpts);
                     match raw {
-                        None => "552 5.3.4 message too big\r\n".to_owned(),
-                        Some(raw) => match accept(st, &envelope_from, &to, &raw).await {
+                        // The rest of the message is not read: the session ends here.
+                        None => {
+                            close = true;
+                            "552 5.3.4 message too big, closing\r\n".to_owned()
+                        }
+                        Some(raw) => match accept(st, &envelope_from, &to, raw).await {
                             Ok(filed) => format!("250 2.0.0 {filed}\r\n"),
                             Err(e) => {
                                 tracing::error!(error = %e, "inbound mail could not be stored");
@@ -240,17 +259,23 @@ async fn session(st: &AppState, stream: tokio::net::TcpStream) -> std::io::Resul
             _ => "502 5.5.2 command not implemented\r\n".to_owned(),
         };
         write.write_all(answer.as_bytes()).await?;
+        if close {
+            return Ok(());
+        }
     }
+    write
+        .write_all(b"421 4.7.0 too many commands, closing\r\n")
+        .await?;
+    Ok(())
 }
 
-/// The message after DATA, up to the lone "."; dot-stuffing undone. None when it was larger
-/// than `max` (read to its end all the same, so the session can go on).
+/// The message after DATA, up to the lone "."; dot-stuffing undone. None as soon as it is
+/// larger than `max` (the rest is not read; the session is then closed).
 async fn read_data<R: AsyncBufRead + Unpin>(
     r: &mut R,
     max: usize,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let mut out = Vec::new();
-    let mut too_big = false;
     let mut line = Vec::new();
     let mut at_line_start = true;
     loop {
@@ -271,14 +296,11 @@ async fn read_data<R: AsyncBufRead + Unpin>(
         }
         at_line_start = line.ends_with(b"\n");
         if out.len() + chunk.len() > max {
-            too_big = true;
-            out.clear();
+            return Ok(None);
         }
-        if !too_big {
-            out.extend_from_slice(chunk);
-        }
+        out.extend_from_slice(chunk);
     }
-    Ok((!too_big).then_some(out))
+    Ok(Some(out))
 }
 
 /// Whether a mail is a bounce: a delivery report, a null sender, or a mailer daemon's notice.
@@ -379,19 +401,26 @@ async fn target_of(
         places.extend(m.delivery_status.clone());
         places.push(m.text.clone());
     }
-    for place in &places {
-        for id in uuids_in(place) {
-            let req = match st.store.borrow_request(&id).await {
-                Ok(r) => r,
-                Err(store::StoreError::NotFound) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if st.store.peer(&req.library_id).await?.is_none() {
-                return Ok(Target {
-                    library_id: Some(req.library_id.clone()),
-                    request: Some((req.library_id, req.request_id)),
-                });
-            }
+    let mut ids: Vec<String> = Vec::new();
+    for id in places.iter().flat_map(|p| uuids_in(p)) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if ids.len() >= MAX_LOOKUPS {
+            break;
+        }
+    }
+    for id in ids {
+        let req = match st.store.borrow_request(&id).await {
+            Ok(r) => r,
+            Err(store::StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if st.store.peer(&req.library_id).await?.is_none() {
+            return Ok(Target {
+                library_id: Some(req.library_id.clone()),
+                request: Some((req.library_id, req.request_id)),
+            });
         }
     }
     // `ill+CODE@…`: mail for a library as a whole.
@@ -413,6 +442,15 @@ async fn target_of(
         library_id: None,
         request: None,
     })
+}
+
+/// The longest start of `s` of at most `max` bytes that ends on a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// What a bounce says went wrong, in one line: the failed recipient, status and diagnosis.
@@ -444,20 +482,24 @@ pub async fn accept(
     st: &AppState,
     envelope_from: &str,
     envelope_to: &[String],
-    raw: &[u8],
+    raw: Vec<u8>,
 ) -> Result<String, FlowError> {
-    let m = mime::parse(raw);
+    let m = mime::parse(&raw);
     let bounce = is_bounce(envelope_from, &m);
     let target = target_of(st, envelope_to, &m, bounce).await?;
     let now = st.now();
     let kind = if bounce { "bounce" } else { "reply" };
     let from_header = m.header("From").unwrap_or_default().to_owned();
     let subject = m.subject().to_owned();
-    let message_id = m.header("Message-ID").map(str::to_owned);
+    let message_id = m
+        .header("Message-ID")
+        .map(|v| clip(v, MAX_ID_BYTES).to_owned());
     let summary = bounce.then(|| bounce_summary(&m));
     let body = m.text.clone();
-    let raw = raw.to_vec();
-    let (envelope_from, envelope_to) = (envelope_from.to_owned(), envelope_to.join(", "));
+    let (envelope_from, envelope_to) = (
+        clip(envelope_from, MAX_ID_BYTES).to_owned(),
+        clip(&envelope_to.join(", "), 2 * MAX_ID_BYTES).to_owned(),
+    );
     let sender = if from_header.is_empty() {
         envelope_from.clone()
     } else {

@@ -151,7 +151,9 @@ impl From<LookupError> for ApiError {
     }
 }
 
-fn client() -> Result<&'static reqwest::Client, String> {
+/// The shared client for outside services (bibliographic lookups, open access); a request
+/// that needs a shorter wait sets its own timeout.
+pub(crate) fn client() -> Result<&'static reqwest::Client, String> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c);

@@ -82,6 +82,9 @@ pub(crate) enum Arg {
     /// Serialised JSON.
     Json(String),
     Blob(Vec<u8>),
+    /// A value that could not be encoded (JSON that does not serialise): the statement is not
+    /// run and says why.
+    Unencodable(String),
 }
 
 /// A value that can be an argument. Implemented for the types the store binds, for `Option`
@@ -198,9 +201,7 @@ impl<T: serde::Serialize> ToArg for Json<T> {
     fn to_arg(&self) -> Arg {
         match serde_json::to_string(&self.0) {
             Ok(s) => Arg::Json(s),
-            // Serialising the store's own types does not fail (no maps with non-string keys);
-            // should it, the statement stores NULL and the column's constraint says so.
-            Err(_) => Arg::Null(Kind::Json),
+            Err(e) => Arg::Unencodable(e.to_string()),
         }
     }
 }
@@ -249,6 +250,8 @@ fn bind_pg<'q>(
         Arg::Date(v) => q.bind(v),
         Arg::Json(v) => q.bind(PgJson(v)),
         Arg::Blob(v) => q.bind(v),
+        // Refused before any statement runs (`Query::encodable`).
+        Arg::Unencodable(_) => q.bind(None::<String>),
     }
 }
 
@@ -270,6 +273,9 @@ impl rusqlite::ToSql for Arg {
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
             ),
             Arg::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Arg::Unencodable(e) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(e.clone().into()));
+            }
         })
     }
 }
@@ -317,15 +323,29 @@ impl<R> Query<R> {
         self
     }
 
-    fn pg(&self) -> sqlx::query::Query<'static, Postgres, PgArguments> {
-        let q = match &self.sql {
-            Sql::Static(s) => sqlx::query(*s),
-            Sql::Built(s) => sqlx::query(sqlx::AssertSqlSafe(s.clone())),
+    /// An argument that could not be encoded stops the statement with the reason.
+    fn encodable(&self) -> Result<()> {
+        match self.args.iter().find_map(|a| match a {
+            Arg::Unencodable(e) => Some(e),
+            _ => None,
+        }) {
+            Some(e) => Err(StoreError::Corrupt(format!(
+                "a value could not be stored: {e}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn pg(self) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+        let q = match self.sql {
+            Sql::Static(s) => sqlx::query(s),
+            Sql::Built(s) => sqlx::query(sqlx::AssertSqlSafe(s)),
         };
-        self.args.iter().cloned().fold(q, bind_pg)
+        self.args.into_iter().fold(q, bind_pg)
     }
 
     pub(crate) async fn execute(self, conn: &mut Conn<'_>) -> Result<Done> {
+        self.encodable()?;
         match conn {
             Conn::Lite(c) => {
                 lite_run(c, &self.sql, &self.args, |_| Ok(())).map(|(_, rows)| Done { rows })
@@ -342,6 +362,7 @@ impl<R> Query<R> {
 
 impl<R: Row> Query<R> {
     pub(crate) async fn fetch_all(self, conn: &mut Conn<'_>) -> Result<Vec<R>> {
+        self.encodable()?;
         match conn {
             Conn::Lite(c) => lite_run(c, &self.sql, &self.args, R::from_lite).map(|(rows, _)| rows),
             Conn::Postgres(c) => {
@@ -354,6 +375,7 @@ impl<R: Row> Query<R> {
     }
 
     pub(crate) async fn fetch_optional(self, conn: &mut Conn<'_>) -> Result<Option<R>> {
+        self.encodable()?;
         match conn {
             Conn::Lite(c) => lite_first(c, &self.sql, &self.args),
             Conn::Postgres(c) => {
@@ -389,10 +411,10 @@ pub(crate) async fn batch(conn: &mut Conn<'_>, sql: &str) -> Result<()> {
 fn lite_bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> rusqlite::Result<()> {
     for i in 1..=stmt.parameter_count() {
         let at = match stmt.parameter_name(i) {
-            Some(name) => name
-                .trim_start_matches(['$', '?', ':', '@'])
-                .parse::<usize>()
-                .unwrap_or(i),
+            Some(name) => match name.strip_prefix(['$', '?']).map(str::parse::<usize>) {
+                Some(Ok(n)) => n,
+                _ => return Err(rusqlite::Error::InvalidParameterName(name.to_owned())),
+            },
             None => i,
         };
         let Some(arg) = at.checked_sub(1).and_then(|k| args.get(k)) else {
@@ -424,9 +446,20 @@ fn lite_run<T>(
     Ok((out, c.changes()))
 }
 
-/// The first row of a statement, if any; the statement still runs to the end (a write with
-/// RETURNING finishes its work).
+/// The first row of a statement, if any. A write (with RETURNING) still runs to the end, so it
+/// finishes its work.
 fn lite_first<R: Row>(c: &rusqlite::Connection, sql: &Sql, args: &[Arg]) -> Result<Option<R>> {
+    let mut stmt = c.prepare_cached(sql.as_str())?;
+    if stmt.readonly() {
+        // A read need not go on past the row wanted.
+        lite_bind(&mut stmt, args)?;
+        let mut rows = stmt.raw_query();
+        return Ok(match rows.next()? {
+            Some(row) => Some(R::from_lite(row)?),
+            None => None,
+        });
+    }
+    drop(stmt);
     let mut first = None;
     lite_run(c, sql, args, |row| {
         if first.is_none() {

@@ -4,7 +4,6 @@
 //! sees the link on their request, and staff fill the request from it or send it on. Also the
 //! trusted sender: a copy from a partner the library trusts goes straight to the reader.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use domain::citation::{Citation, RequestFormat};
@@ -141,19 +140,6 @@ pub async fn licensed(
     Ok(None)
 }
 
-fn client() -> Option<&'static reqwest::Client> {
-    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("librelay/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| tracing::warn!(error = %e, "no HTTP client for open access"))
-                .ok()
-        })
-        .as_ref()
-}
-
 /// A DOI as a path of the service's URL: its `/` kept, everything but unreserved characters
 /// percent-encoded.
 fn doi_path(doi: &str) -> String {
@@ -215,8 +201,9 @@ pub async fn open_access(st: &AppState, c: &Citation) -> Option<Flag> {
     if base.is_empty() {
         return None;
     }
-    let Some(client) = client() else {
-        return Some(unchecked(doi, "no HTTP client".to_owned()));
+    let client = match crate::lookup::client() {
+        Ok(c) => c,
+        Err(e) => return Some(unchecked(doi, format!("no HTTP client ({e})"))),
     };
     let mut url = format!("{base}/{}", doi_path(doi));
     let email = st.config.open_access_email.trim();
