@@ -39,9 +39,39 @@ pub struct LenderRecord {
     pub unfilled: u32,
     /// Median time from our request to its shipment, in minutes.
     pub median_minutes: Option<i64>,
-    /// Requests its library sent out as a borrower (the other side of load levelling).
+    /// Requests its library sent out as a borrower.
     pub borrowed: u32,
+    /// Times it answered a request before its deadline (said yes, no, or shipped).
+    pub on_time: u32,
+    /// Times it let the deadline pass without an answer.
+    pub late: u32,
+    /// Requests waiting for its answer now (its current load).
+    pub open_now: u32,
 }
+
+/// What a partner is worth as a lender, from its record: a score out of 100 and the parts
+/// it is made of, each out of 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Capability {
+    /// 40 % fill rate, 25 % speed, 20 % reliability, 15 % load.
+    pub score: u32,
+    /// The fill rate, drawn towards 80 % while there is little history.
+    pub fill: u32,
+    /// 100 for a median of a day or less from request to shipment, falling to 0 at 15 days;
+    /// 50 while nothing was shipped.
+    pub speed: u32,
+    /// Share of requests answered before the deadline, drawn towards 90 % while there is
+    /// little history.
+    pub reliability: u32,
+    /// 100 with nothing waiting for it, 50 at 10 open requests, less the more it has.
+    pub load: u32,
+}
+
+/// How the capability score is made, for admins.
+pub const CAPABILITY_EXPLAINED: &str = "The capability score (0 to 100) weighs four things measured from the last year of requests on this node: fill rate 40 % (supplied out of answered; a partner with little history counts as about 80 %), speed 25 % (median time from our request to its shipment: full marks for a day or less, none at 15 days or more), reliability 20 % (answered before the deadline, rather than letting it pass) and load 15 % (requests waiting for its answer now: full marks with none, half at 10). Routing ranks partners of the same priority tier, cost and region by this score, in steps of 5 points.";
+
+/// How the capability score is made, in Chinese.
+pub const CAPABILITY_EXPLAINED_ZH: &str = "能力评分（0–100）由本节点近一年的请求记录计算，包括四项：满足率占 40%（已答复请求中提供的比例；记录较少的馆按约 80% 计）、速度占 25%（从发出请求到对方寄出的中位时间：一天以内满分，15 天及以上为零）、可靠性占 20%（在期限内答复而非逾期）、负载占 15%（当前等待其答复的请求数：为零时满分，10 件时一半）。在优先级、费用和地区相同的馆之间，路由按此评分排序，每 5 分为一档。";
 
 impl LenderRecord {
     /// Fill rate in per mille, when anything was decided.
@@ -57,10 +87,42 @@ impl LenderRecord {
         (i64::from(self.filled) * 1000 + 800 * 2) / (decided + 2)
     }
 
-    /// Loans made per request borrowed, floored: 0 for a balanced library, higher for one
-    /// that already lends much more than it borrows.
+    /// Requests waiting for it now, in steps of five: the tie-break after the score.
     fn load_band(&self) -> u32 {
-        (self.asked / self.borrowed.max(1)).min(20)
+        (self.open_now / 5).min(20)
+    }
+
+    /// Answered before the deadline, in per mille, drawn towards 90 % like the fill rate.
+    fn smoothed_reliability(&self) -> i64 {
+        let n = i64::from(self.on_time) + i64::from(self.late);
+        (i64::from(self.on_time) * 1000 + 900 * 2) / (n + 2)
+    }
+
+    /// The capability score and its parts.
+    pub fn capability(&self) -> Capability {
+        let fill = (self.smoothed_fill() / 10).clamp(0, 100);
+        let speed = match self.median_minutes {
+            None => 50,
+            Some(m) => (100 - (m - 1440).max(0) * 100 / (14 * 1440)).clamp(0, 100),
+        };
+        let reliability = (self.smoothed_reliability() / 10).clamp(0, 100);
+        let load = 1000 / (10 + i64::from(self.open_now));
+        let load = load.clamp(0, 100);
+        let score = (40 * fill + 25 * speed + 20 * reliability + 15 * load) / 100;
+        let part = |v: i64| u32::try_from(v).unwrap_or(0);
+        Capability {
+            score: part(score),
+            fill: part(fill),
+            speed: part(speed),
+            reliability: part(reliability),
+            load: part(load),
+        }
+    }
+
+    /// Answered before the deadline, in per mille, when any answer was due.
+    pub fn reliability_per_mille(&self) -> Option<i64> {
+        let n = i64::from(self.on_time) + i64::from(self.late);
+        (n > 0).then(|| i64::from(self.on_time) * 1000 / n)
     }
 }
 
@@ -259,7 +321,7 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
             foreign,
             amount,
             !l.same_region,
-            -(l.record.smoothed_fill() / 100),
+            -i64::from(l.record.capability().score / 5),
             l.record.load_band(),
             l.record.median_minutes.unwrap_or(3 * 1440),
             -i64::from(l.policy.as_ref().map_or(0, |p| p.loan_days)),
@@ -319,15 +381,15 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
                 en.push(format!("may miss the need-by date ({left} days left)"));
                 zh.push(format!("可能赶不上需要日期（剩 {left} 天）"));
             }
+            if let Some(r) = l.record.reliability_per_mille()
+                && l.record.late > 0
+            {
+                en.push(format!("answers in time {} %", percent(r)));
+                zh.push(format!("按期答复率 {}%", percent(r)));
+            }
             if l.record.load_band() >= 2 {
-                en.push(format!(
-                    "busy lender (lent {}, borrowed {})",
-                    l.record.asked, l.record.borrowed
-                ));
-                zh.push(format!(
-                    "出借负担重（借出 {}，借入 {}）",
-                    l.record.asked, l.record.borrowed
-                ));
+                en.push(format!("busy lender ({} open requests)", l.record.open_now));
+                zh.push(format!("出借负担重（待处理 {} 件）", l.record.open_now));
             }
             if needs.service == Service::Loan
                 && let Some(p) = &l.policy
@@ -395,7 +457,7 @@ fn check(l: &LenderFacts, needs: &Needs) -> Result<Option<Money>, Refused> {
     Ok(fee)
 }
 
-/// One step of a borrowing request's history that named a lender, in event order.
+/// One step of a borrowing request's history, in event order.
 #[derive(Debug, Clone)]
 pub struct HistoryStep {
     pub request_id: String,
@@ -405,11 +467,24 @@ pub struct HistoryStep {
     pub state: String,
     pub action: String,
     pub at: OffsetDateTime,
-    /// The lender that had the request after this step.
+    /// The lender that had the request after this step; empty when none had it.
     pub lender: String,
 }
 
 const FILLED: &[&str] = &["lender_loaned", "lender_copy_completed"];
+
+/// A lender's answers: whatever it said, it said before its deadline.
+const ANSWERS: &[&str] = &[
+    "lender_expect_to_supply",
+    "lender_will_supply",
+    "lender_conditional",
+    "lender_retry_possible",
+    "lender_loaned",
+    "lender_copy_completed",
+    "lender_unfilled",
+];
+
+const DEADLINE_PASSED: &str = "lender_deadline_passed";
 
 /// Per-library figures from history steps grouped by request (steps of one request together,
 /// in order). A lender "said no" when the request moved on from it, or ended unfilled with it;
@@ -428,35 +503,84 @@ pub fn measure(steps: &[HistoryStep]) -> HashMap<String, LenderRecord> {
         i = end;
         let Some(first) = group.first() else { continue };
         out.entry(first.borrower.clone()).or_default().borrowed += 1;
-        // (lender, first seen, filled)
-        let mut current: Option<(&str, OffsetDateTime, bool)> = None;
+        struct Visit<'a> {
+            lender: &'a str,
+            since: OffsetDateTime,
+            filled: bool,
+            answered: bool,
+        }
+        let mut current: Option<Visit> = None;
         for s in group {
-            match current {
-                Some((l, _, filled)) if l != s.lender => {
-                    if !filled {
-                        out.entry(l.to_owned()).or_default().unfilled += 1;
+            let action = s.action.as_str();
+            let answer = ANSWERS.contains(&action);
+            if s.lender.is_empty() {
+                // No lender has it after this step: the last one's answer (or silence) still
+                // counts for its reliability; whether it filled is told by the request's end.
+                if let Some(v) = &mut current
+                    && !v.answered
+                    && (answer || action == DEADLINE_PASSED)
+                {
+                    v.answered = true;
+                    let rec = out.entry(v.lender.to_owned()).or_default();
+                    if answer {
+                        rec.on_time += 1;
+                    } else {
+                        rec.late += 1;
                     }
-                    current = None;
                 }
-                _ => {}
+                continue;
             }
-            let (l, since, filled) = current.get_or_insert_with(|| {
+            let mut moved = false;
+            if let Some(v) = &current
+                && v.lender != s.lender
+            {
+                // The step that moved the request on is about the lender it left.
+                let rec = out.entry(v.lender.to_owned()).or_default();
+                if !v.answered {
+                    if action == DEADLINE_PASSED {
+                        rec.late += 1;
+                    } else if answer {
+                        rec.on_time += 1;
+                    }
+                }
+                if !v.filled {
+                    rec.unfilled += 1;
+                }
+                current = None;
+                moved = true;
+            }
+            let v = current.get_or_insert_with(|| {
                 out.entry(s.lender.clone()).or_default().asked += 1;
-                (s.lender.as_str(), s.at, false)
+                Visit {
+                    lender: s.lender.as_str(),
+                    since: s.at,
+                    filled: false,
+                    answered: false,
+                }
             });
-            if !*filled && FILLED.contains(&s.action.as_str()) {
-                *filled = true;
-                out.entry((*l).to_owned()).or_default().filled += 1;
+            if !moved && !v.answered && (answer || action == DEADLINE_PASSED) {
+                v.answered = true;
+                let rec = out.entry(v.lender.to_owned()).or_default();
+                if answer {
+                    rec.on_time += 1;
+                } else {
+                    rec.late += 1;
+                }
+            }
+            if !v.filled && FILLED.contains(&action) {
+                v.filled = true;
+                out.entry(v.lender.to_owned()).or_default().filled += 1;
                 minutes
-                    .entry((*l).to_owned())
+                    .entry(v.lender.to_owned())
                     .or_default()
-                    .push((s.at - *since).whole_minutes());
+                    .push((s.at - v.since).whole_minutes());
             }
         }
-        if let Some((l, _, false)) = current
+        if let Some(v) = current
+            && !v.filled
             && first.state == "unfilled"
         {
-            out.entry(l.to_owned()).or_default().unfilled += 1;
+            out.entry(v.lender.to_owned()).or_default().unfilled += 1;
         }
     }
     for (l, mut v) in minutes {
@@ -572,6 +696,7 @@ mod tests {
             unfilled: 1,
             median_minutes: Some(3024),
             borrowed: 10,
+            ..LenderRecord::default()
         };
         let mut poor = lender("POOR", None, true);
         poor.record = LenderRecord {
@@ -580,6 +705,7 @@ mod tests {
             unfilled: 8,
             median_minutes: Some(1440),
             borrowed: 10,
+            ..LenderRecord::default()
         };
         let settings = RoutingSettings {
             groups: vec![LenderGroup {
@@ -624,6 +750,24 @@ mod tests {
     }
 
     #[test]
+    fn of_two_like_lenders_the_one_with_fewer_open_requests_comes_first() {
+        let mut busy = lender("BUSY", None, true);
+        busy.record.open_now = 40;
+        let r = rank(
+            vec![busy, lender("IDLE", None, true)],
+            &needs(None),
+            &RoutingSettings::default(),
+        );
+        assert_eq!(codes(&r), ["IDLE", "BUSY"]);
+        assert!(
+            r.entries[1]
+                .reason
+                .contains("busy lender (40 open requests)")
+        );
+        assert!(r.entries[1].reason_zh.contains("待处理 40 件"));
+    }
+
+    #[test]
     fn send_rules_match_reader_service_and_free_first_lender() {
         let rules = RoutingSettings {
             groups: vec![],
@@ -664,8 +808,10 @@ mod tests {
             step("r1", "completed", "lender_unfilled", t + h(5), "HTU"),
             step("r1", "completed", "lender_loaned", t + h(53), "HTU"),
             step("r1", "completed", "receive", t + h(70), "HTU"),
-            // HTU is the last lender and says no.
+            // HTU is the last lender and says no: nobody has the request after that.
+            step("r2", "unfilled", "create", t, ""),
             step("r2", "unfilled", "approve", t, "HTU"),
+            step("r2", "unfilled", "lender_unfilled", t + h(3), ""),
             // Still waiting at XNU: not decided.
             step("r3", "sent", "approve", t, "XNU"),
         ];
@@ -676,6 +822,62 @@ mod tests {
         let xnu = &m["XNU"];
         assert_eq!((xnu.asked, xnu.filled, xnu.unfilled), (2, 0, 1));
         assert_eq!(m["BCU"].borrowed, 3);
+        // XNU answered r1 in time, HTU r1 and r2; nobody let a deadline pass.
+        assert_eq!((xnu.on_time, xnu.late, htu.on_time, htu.late), (1, 0, 2, 0));
+    }
+
+    #[test]
+    fn a_deadline_let_pass_counts_against_reliability() {
+        let t = datetime!(2026-03-02 08:00 UTC);
+        let step = |action: &str, lender: &str| HistoryStep {
+            request_id: "r1".into(),
+            borrower: "BCU".into(),
+            state: "sent".into(),
+            action: action.into(),
+            at: t,
+            lender: lender.into(),
+        };
+        let m = measure(&[
+            step("approve", "SLOW"),
+            step("lender_deadline_passed", "NEXT"),
+            step("lender_will_supply", "NEXT"),
+        ]);
+        assert_eq!(
+            (m["SLOW"].on_time, m["SLOW"].late, m["SLOW"].unfilled),
+            (0, 1, 1)
+        );
+        assert_eq!((m["NEXT"].on_time, m["NEXT"].late), (1, 0));
+        assert_eq!(m["SLOW"].reliability_per_mille(), Some(0));
+        let slow = m["SLOW"].capability();
+        let next = m["NEXT"].capability();
+        assert!(slow.score < next.score, "{slow:?} {next:?}");
+    }
+
+    #[test]
+    fn capability_weighs_fill_speed_reliability_and_load() {
+        let proven = LenderRecord {
+            asked: 50,
+            filled: 45,
+            unfilled: 5,
+            median_minutes: Some(1440),
+            on_time: 50,
+            late: 0,
+            ..LenderRecord::default()
+        };
+        let c = proven.capability();
+        assert_eq!((c.fill, c.speed, c.reliability, c.load), (89, 100, 99, 100));
+        assert_eq!(c.score, (40 * 89 + 25 * 100 + 20 * 99 + 15 * 100) / 100);
+        let busy = LenderRecord {
+            open_now: 10,
+            ..proven.clone()
+        };
+        assert_eq!(busy.capability().load, 50);
+        assert!(busy.capability().score < c.score);
+        let unknown = LenderRecord::default().capability();
+        assert_eq!(
+            (unknown.fill, unknown.speed, unknown.reliability),
+            (80, 50, 90)
+        );
     }
 
     #[test]

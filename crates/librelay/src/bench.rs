@@ -97,6 +97,20 @@ pub enum BenchCommand {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Every statistics report (by reader type, department, reader, source, journal,
+    /// partner, library, format, month, year; the hub's view and one library's) over N
+    /// generated borrowing requests with their events, against a plain `SELECT count(*)`.
+    Stats {
+        /// Borrowing requests to seed (each with its whole history of events).
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        /// Timed runs of each report.
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+        /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
+        #[arg(long)]
+        database: Option<String>,
+    },
     /// Duplicate detection: precision and recall on a labelled set of near-duplicate
     /// citations built from real MARC records (true duplicates by realistic rewriting, hard
     /// negatives), and lookup by key against a full scan.
@@ -119,6 +133,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             iterations,
             database,
         } => crate::bench_queue::run(n, active_percent, iterations, database).await,
+        BenchCommand::Stats {
+            n,
+            iterations,
+            database,
+        } => crate::bench_stats::run(n, iterations, database).await,
         BenchCommand::Federation {
             n,
             concurrency,

@@ -5,6 +5,7 @@ mod bench;
 mod bench_catalog;
 mod bench_duplicates;
 mod bench_queue;
+mod bench_stats;
 mod import;
 mod settle;
 

@@ -556,7 +556,16 @@ pub async fn seed_activity(st: AppState) {
     } else {
         tracing::info!("demo activity seeded");
     }
+    // A year of past traffic, written in bulk, so statistics, charts and partner evaluation
+    // have something to show.
+    match crate::traffic::generate(&st, DEMO_HISTORY, st.now(), true, "demo", |_, _| {}).await {
+        Ok(n) => tracing::info!(requests = n, "demo history of the past year generated"),
+        Err(e) => tracing::warn!(error = %e, "demo history not generated"),
+    }
 }
+
+/// Past requests the demo generates (a year of a small consortium's traffic).
+pub const DEMO_HISTORY: usize = 6_000;
 
 async fn activity(st: &AppState) -> anyhow::Result<()> {
     let d = Driver::new(st.clone());

@@ -44,7 +44,7 @@ impl Driver {
     }
 
     pub async fn create(&self, who: &CurrentUser, body: CreateRequest) -> ApiResult<BorrowRequest> {
-        create_borrow_request(&self.st, who, body).await
+        create_borrow_request(&self.st, who, body, domain::stats::Source::Api).await
     }
 
     pub async fn borrow(

@@ -27,6 +27,7 @@ pub mod reset;
 pub mod settle;
 pub mod slips;
 pub mod state;
+pub mod traffic;
 pub mod waiters;
 pub mod web;
 

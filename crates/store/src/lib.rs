@@ -59,7 +59,7 @@ pub use queue::{
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
 };
-pub use stats::{StatEvent, StatRequest};
+pub use stats::{SeedBorrow, SeedEvent, StatKey, StatScope};
 
 pub use sqlx::types::Json;
 

@@ -612,6 +612,11 @@ impl Store {
                     .execute(p)
                     .await?;
                 sqlx::query("VACUUM ANALYZE outbox").execute(p).await?;
+                for table in ["borrow_request", "request_event", "request_fact"] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+                        .execute(p)
+                        .await?;
+                }
             }
         }
         Ok(())

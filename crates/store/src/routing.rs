@@ -1,6 +1,7 @@
 //! What routing reads: each library's routing settings, and the borrowing history of every
 //! lender (one query over a recent window, kept for a short while) from which fill rate,
-//! turnaround and load are measured.
+//! turnaround and reliability are measured, with the requests waiting for each lender now
+//! (its load).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,8 +43,8 @@ impl Store {
         Ok(row.map(|r| r.0.0))
     }
 
-    /// Fill rate, turnaround and load of every library from the borrowing events since
-    /// `since`, reused while younger than `max_age`.
+    /// Fill rate, turnaround and reliability of every library from the borrowing events since
+    /// `since`, and its open requests now, reused while younger than `max_age`.
     pub async fn lender_records(
         &self,
         since: OffsetDateTime,
@@ -56,13 +57,14 @@ impl Store {
         {
             return Ok(map.clone());
         }
-        // The lender after each step is in the event's data; the two engines read JSON
-        // differently, the rest is the same.
+        // The lender after each step is in the event's data (empty when no lender has the
+        // request, e.g. after the last one said no); the two engines read JSON differently,
+        // the rest is the same.
         let select = |lender: &str| {
             format!(
-                "SELECT r.request_id, r.library_id, r.state, e.action, e.at, {lender} AS lender
+                "SELECT r.request_id, r.library_id, r.state, e.action, e.at, COALESCE({lender}, '') AS lender
                  FROM request_event e JOIN borrow_request r ON r.request_id = e.request_id
-                 WHERE e.side = 'borrow' AND e.at >= $1 AND {lender} IS NOT NULL
+                 WHERE e.side = 'borrow' AND e.at >= $1
                  ORDER BY r.request_id, e.event_id"
             )
         };
@@ -93,7 +95,17 @@ impl Store {
                 lender: r.lender,
             })
             .collect();
-        let map = Arc::new(domain::routing::measure(&steps));
+        let mut measured = domain::routing::measure(&steps);
+        // Load is what waits for each lender's answer now, not what it did over the year.
+        let waiting: Vec<&str> = domain::requester::BorrowState::ALL
+            .iter()
+            .filter(|s| s.is_awaiting_lender())
+            .map(|s| s.as_str())
+            .collect();
+        for (lender, n) in self.open_requests_by_lender(&waiting).await? {
+            measured.entry(lender).or_default().open_now = n;
+        }
+        let map = Arc::new(measured);
         if let Ok(mut guard) = cache.inner.lock() {
             *guard = Some((Instant::now(), map.clone()));
         }

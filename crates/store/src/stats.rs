@@ -1,72 +1,615 @@
-//! What statistics are computed from: each borrowing request with its reader's type and
-//! department, and the events of its history.
+//! What statistics are computed from: each borrowing request summarised from its events into
+//! one `request_fact` row (outcome, unfilled reason, minutes per stage) with the keys reports
+//! group by, kept up to date from the events before each report; then reports group those
+//! rows. The rows are derived data: they can always be rebuilt from the events.
 
-use time::OffsetDateTime;
+use std::collections::HashMap;
 
-use crate::{Result, Store, on_pool};
+use domain::stats::{Aggregator, GroupStats, Grouped, Outcome, STAGE_COUNT, StatEvent};
+use futures::TryStreamExt;
+use time::{Duration, OffsetDateTime};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StatRequest {
-    pub request_id: String,
-    pub format: String,
-    pub state: String,
-    pub lender_id: Option<String>,
-    pub rota: sqlx::types::Json<domain::rota::Rota>,
-    pub patron_type: Option<String>,
-    pub department: Option<String>,
-    pub created_at: OffsetDateTime,
+use crate::{Pool, Result, Store, StoreError, on_pool, on_tx};
+
+/// The row of `stat_mark` for request summaries.
+const MARK: &str = "request_fact";
+
+/// Requests whose events are this much older than the mark are summarised again too: a write
+/// transaction that took its time stamp before the last refresh may have committed after it.
+const MARGIN: Duration = Duration::minutes(10);
+
+/// Requests summarised per round trip.
+const PAGE: usize = 2000;
+
+/// Rows per INSERT when summaries are stored.
+const PER_INSERT: usize = 200;
+
+/// What a report groups requests by. Each is one SQL expression over `request_fact f` (and the
+/// reader `u` for `Reader`), written here and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatKey {
+    PatronType,
+    Department,
+    Reader,
+    Source,
+    Journal,
+    Partner,
+    Library,
+    Format,
+    Month,
+    Year,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StatEvent {
-    pub request_id: String,
-    pub action: String,
-    pub at: OffsetDateTime,
+impl StatKey {
+    pub const ALL: &'static [StatKey] = &[
+        StatKey::PatronType,
+        StatKey::Department,
+        StatKey::Reader,
+        StatKey::Source,
+        StatKey::Journal,
+        StatKey::Partner,
+        StatKey::Library,
+        StatKey::Format,
+        StatKey::Month,
+        StatKey::Year,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatKey::PatronType => "patron_type",
+            StatKey::Department => "department",
+            StatKey::Reader => "reader",
+            StatKey::Source => "source",
+            StatKey::Journal => "journal",
+            StatKey::Partner => "partner",
+            StatKey::Library => "library",
+            StatKey::Format => "format",
+            StatKey::Month => "month",
+            StatKey::Year => "year",
+        }
+    }
+
+    /// The name, or `lender` (the older name of `partner`).
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "lender" {
+            return Some(StatKey::Partner);
+        }
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+
+    fn expr(self) -> &'static str {
+        match self {
+            StatKey::PatronType => "f.patron_type",
+            StatKey::Department => "f.department",
+            StatKey::Reader => "COALESCE(u.display_name || ' (' || u.username || ')', f.patron_id)",
+            StatKey::Source => "f.source",
+            StatKey::Journal => "f.journal",
+            StatKey::Partner => "f.partner",
+            StatKey::Library => "f.library_id",
+            StatKey::Format => "f.format",
+            StatKey::Month => "f.month",
+            StatKey::Year => "substr(f.month, 1, 4)",
+        }
+    }
+}
+
+/// Which requests a report counts.
+#[derive(Debug, Clone)]
+pub struct StatScope {
+    /// The borrowing library; `None`: every library on the node (the hub's view).
+    pub library_id: Option<String>,
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct FactSource {
+    request_id: String,
+    library_id: String,
+    patron_id: String,
+    format: String,
+    state: String,
+    lender_id: Option<String>,
+    patron_type: Option<String>,
+    department: Option<String>,
+    journal: Option<String>,
+    created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventSource {
+    request_id: String,
+    action: String,
+    at: OffsetDateTime,
+    source: Option<String>,
+    reason_unfilled: Option<String>,
+    lender: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FactRow {
+    grp: Option<String>,
+    outcome: String,
+    unfilled_reason: Option<String>,
+    stage1: Option<i64>,
+    stage2: Option<i64>,
+    stage3: Option<i64>,
+    stage4: Option<i64>,
+    stage5: Option<i64>,
+}
+
+/// One request's stored summary.
+struct Fact {
+    request_id: String,
+    library_id: String,
+    created_at: OffsetDateTime,
+    month: String,
+    patron_id: String,
+    patron_type: String,
+    department: String,
+    source: String,
+    journal: String,
+    partner: String,
+    format: String,
+    outcome: &'static str,
+    unfilled_reason: Option<String>,
+    stages: [Option<i64>; STAGE_COUNT],
+}
+
+fn key_or_dash(v: Option<String>) -> String {
+    v.map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+/// The summary of `r` from its events, oldest first.
+fn fact_of(r: FactSource, events: &[&EventSource]) -> Fact {
+    let stat_events: Vec<StatEvent> = events
+        .iter()
+        .map(|e| StatEvent {
+            action: e.action.clone(),
+            at: e.at,
+            reason_unfilled: e.reason_unfilled.clone(),
+        })
+        .collect();
+    let s = domain::stats::summarise_request(&r.state, &stat_events);
+    // Requests made before the way in was recorded count under `-`.
+    let source = events
+        .iter()
+        .find(|e| e.action == "create")
+        .and_then(|e| e.source.clone());
+    // The lender that has it, else the last one asked.
+    let partner = r
+        .lender_id
+        .clone()
+        .or_else(|| events.iter().rev().find_map(|e| e.lender.clone()));
+    let journal = if r.format == "loan" { None } else { r.journal };
+    Fact {
+        month: format!(
+            "{}-{:02}",
+            r.created_at.year(),
+            u8::from(r.created_at.month())
+        ),
+        request_id: r.request_id,
+        library_id: r.library_id,
+        created_at: r.created_at,
+        patron_id: r.patron_id,
+        patron_type: key_or_dash(r.patron_type),
+        department: key_or_dash(r.department),
+        source: key_or_dash(source),
+        journal: key_or_dash(journal),
+        partner: key_or_dash(partner),
+        format: r.format,
+        outcome: s.outcome.as_str(),
+        unfilled_reason: s.unfilled_reason,
+        stages: s.stage_minutes,
+    }
+}
+
+/// `$first, $first+1, …` for `n` arguments.
+fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Store {
-    /// The borrowing requests of `library_id` created in [from, to).
-    pub async fn stat_requests(
-        &self,
-        library_id: &str,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> Result<Vec<StatRequest>> {
-        let rows = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, StatRequest>(
-                "SELECT r.request_id, r.format, r.state, r.lender_id, r.rota, u.patron_type, u.department, r.created_at
-                 FROM borrow_request r JOIN app_user u ON u.user_id = r.patron_id
-                 WHERE r.library_id = $1 AND r.created_at >= $2 AND r.created_at < $3",
-            )
-            .bind(library_id)
-            .bind(from)
-            .bind(to)
-            .fetch_all(p)
-            .await?
+    /// Bring the request summaries up to date with the events: every request with an event
+    /// since the last refresh (all of them the first time) is summarised again. `now` becomes
+    /// the new mark. Returns how many requests were summarised.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn refresh_request_facts(&self, now: OffsetDateTime) -> Result<u64> {
+        let mark: Option<(OffsetDateTime,)> = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT at FROM stat_mark WHERE name = $1")
+                .bind(MARK)
+                .fetch_optional(p)
+                .await?
         });
+        let since = mark.map(|(m,)| m - MARGIN);
+        let mut after = String::new();
+        let mut total = 0u64;
+        loop {
+            let page = self.fact_sources(since, &after).await?;
+            let Some(last) = page.last() else { break };
+            after = last.request_id.clone();
+            let events = self.fact_events(&page).await?;
+            let mut by_request: HashMap<&str, Vec<&EventSource>> = HashMap::new();
+            for e in &events {
+                by_request.entry(e.request_id.as_str()).or_default().push(e);
+            }
+            let mut facts = Vec::with_capacity(page.len());
+            for r in page {
+                let evs = by_request
+                    .get(r.request_id.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                facts.push(fact_of(r, evs));
+            }
+            total += facts.len() as u64;
+            self.store_facts(facts).await?;
+        }
+        // Nothing new and a recent mark: the next refresh reads as little as this one did,
+        // and a report costs no write.
+        if total == 0 && mark.is_some_and(|(m,)| now - m < Duration::hours(1)) {
+            return Ok(0);
+        }
+        self.write(move |tx| {
+            Box::pin(async move {
+                on_tx!(tx, c => {
+                    crate::sql::query(
+                        "INSERT INTO stat_mark (name, at) VALUES ($1, $2)
+                         ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+                    )
+                    .bind(MARK)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                });
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
+        Ok(total)
+    }
+
+    /// The next page of requests to summarise, in id order after `after`.
+    async fn fact_sources(
+        &self,
+        since: Option<OffsetDateTime>,
+        after: &str,
+    ) -> Result<Vec<FactSource>> {
+        let changed = if since.is_some() {
+            " AND r.request_id IN (SELECT request_id FROM request_event WHERE side = 'borrow' AND at >= $3)"
+        } else {
+            ""
+        };
+        let select = |journal: &str| {
+            format!(
+                "SELECT r.request_id, r.library_id, r.patron_id, r.format, r.state, r.lender_id,
+                        u.patron_type, u.department, {journal} AS journal, r.created_at
+                 FROM borrow_request r LEFT JOIN app_user u ON u.user_id = r.patron_id
+                 WHERE r.request_id > $1{changed}
+                 ORDER BY r.request_id LIMIT $2"
+            )
+        };
+        let limit = i64::try_from(PAGE).unwrap_or(i64::MAX);
+        let rows = match self.pool() {
+            Pool::Sqlite(p) => {
+                let sql = select("json_extract(r.citation, '$.source_title')");
+                let mut q = sqlx::query_as::<_, FactSource>(sqlx::AssertSqlSafe(sql))
+                    .bind(after)
+                    .bind(limit);
+                if let Some(s) = since {
+                    q = q.bind(s);
+                }
+                q.fetch_all(p).await?
+            }
+            Pool::Postgres(p) => {
+                let sql = select("(r.citation ->> 'source_title')");
+                let mut q = sqlx::query_as::<_, FactSource>(sqlx::AssertSqlSafe(sql))
+                    .bind(after)
+                    .bind(limit);
+                if let Some(s) = since {
+                    q = q.bind(s);
+                }
+                q.fetch_all(p).await?
+            }
+        };
         Ok(rows)
     }
 
-    /// The borrowing-side events of those requests, oldest first.
-    pub async fn stat_events(
-        &self,
-        library_id: &str,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> Result<Vec<StatEvent>> {
-        let rows = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, StatEvent>(
-                "SELECT e.request_id, e.action, e.at FROM request_event e
-                 JOIN borrow_request r ON r.request_id = e.request_id
-                 WHERE e.library_id = $1 AND e.side = 'borrow' AND r.created_at >= $2 AND r.created_at < $3
-                 ORDER BY e.event_id",
+    /// The borrowing events of `requests`, by request, oldest first.
+    async fn fact_events(&self, requests: &[FactSource]) -> Result<Vec<EventSource>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let select = |source: &str, reason: &str, lender: &str| {
+            format!(
+                "SELECT request_id, action, at, {source} AS source,
+                        {reason} AS reason_unfilled, {lender} AS lender
+                 FROM request_event
+                 WHERE side = 'borrow' AND request_id IN ({})
+                 ORDER BY request_id, event_id",
+                marks(1, requests.len())
             )
-            .bind(library_id)
-            .bind(from)
-            .bind(to)
-            .fetch_all(p)
-            .await?
-        });
+        };
+        let rows = match self.pool() {
+            Pool::Sqlite(p) => {
+                let sql = select(
+                    "json_extract(data, '$.source')",
+                    "json_extract(data, '$.reason_unfilled')",
+                    "json_extract(data, '$.lender')",
+                );
+                let mut q = sqlx::query_as::<_, EventSource>(sqlx::AssertSqlSafe(sql));
+                for r in requests {
+                    q = q.bind(r.request_id.as_str());
+                }
+                q.fetch_all(p).await?
+            }
+            Pool::Postgres(p) => {
+                let sql = select(
+                    "(data ->> 'source')",
+                    "(data ->> 'reason_unfilled')",
+                    "(data ->> 'lender')",
+                );
+                let mut q = sqlx::query_as::<_, EventSource>(sqlx::AssertSqlSafe(sql));
+                for r in requests {
+                    q = q.bind(r.request_id.as_str());
+                }
+                q.fetch_all(p).await?
+            }
+        };
         Ok(rows)
+    }
+
+    async fn store_facts(&self, facts: Vec<Fact>) -> Result<()> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                const COLS: usize = 18;
+                for chunk in facts.chunks(PER_INSERT) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("({})", marks(i * COLS + 1, COLS)))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO request_fact (request_id, library_id, created_at, month, patron_id,
+                            patron_type, department, source, journal, partner, format, outcome,
+                            unfilled_reason, stage1, stage2, stage3, stage4, stage5)
+                         VALUES {}
+                         ON CONFLICT (request_id) DO UPDATE SET
+                            patron_type = excluded.patron_type, department = excluded.department,
+                            source = excluded.source, journal = excluded.journal,
+                            partner = excluded.partner, format = excluded.format,
+                            outcome = excluded.outcome, unfilled_reason = excluded.unfilled_reason,
+                            stage1 = excluded.stage1, stage2 = excluded.stage2,
+                            stage3 = excluded.stage3, stage4 = excluded.stage4,
+                            stage5 = excluded.stage5",
+                        values.join(", ")
+                    );
+                    on_tx!(tx, c => {
+                        let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+                        for f in chunk {
+                            q = q
+                                .bind(f.request_id.as_str())
+                                .bind(f.library_id.as_str())
+                                .bind(f.created_at)
+                                .bind(f.month.as_str())
+                                .bind(f.patron_id.as_str())
+                                .bind(f.patron_type.as_str())
+                                .bind(f.department.as_str())
+                                .bind(f.source.as_str())
+                                .bind(f.journal.as_str())
+                                .bind(f.partner.as_str())
+                                .bind(f.format.as_str())
+                                .bind(f.outcome)
+                                .bind(f.unfilled_reason.clone())
+                                .bind(f.stages[0])
+                                .bind(f.stages[1])
+                                .bind(f.stages[2])
+                                .bind(f.stages[3])
+                                .bind(f.stages[4]);
+                        }
+                        q.execute(&mut *c).await?;
+                    });
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// Requests in `scope` grouped by `key`: counts, fill rate, unfilled reasons and stage
+    /// times (see `domain::stats::aggregate`). Reads the summaries as they are: call
+    /// `refresh_request_facts` first.
+    #[tracing::instrument(skip_all, fields(key = key.as_str()), err)]
+    pub async fn stat_report(
+        &self,
+        scope: &StatScope,
+        key: StatKey,
+        top: Option<usize>,
+    ) -> Result<Vec<GroupStats>> {
+        let join = if key == StatKey::Reader {
+            " LEFT JOIN app_user u ON u.user_id = f.patron_id"
+        } else {
+            ""
+        };
+        let library = if scope.library_id.is_some() {
+            " AND f.library_id = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {} AS grp, f.outcome, f.unfilled_reason, f.stage1, f.stage2, f.stage3, f.stage4, f.stage5
+             FROM request_fact f{join}
+             WHERE f.created_at >= $1 AND f.created_at < $2{library}",
+            key.expr()
+        );
+        let mut agg = Aggregator::default();
+        let mut add = |r: FactRow| -> Result<()> {
+            let outcome = Outcome::parse(&r.outcome).ok_or_else(|| {
+                StoreError::Corrupt(format!("request_fact.outcome {:?}", r.outcome))
+            })?;
+            agg.add(Grouped {
+                group: r.grp.unwrap_or_else(|| "-".to_owned()),
+                outcome,
+                unfilled_reason: r.unfilled_reason,
+                stage_minutes: [r.stage1, r.stage2, r.stage3, r.stage4, r.stage5],
+            });
+            Ok(())
+        };
+        on_pool!(self.pool(), p => {
+            let mut q = sqlx::query_as::<_, FactRow>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(scope.from)
+                .bind(scope.to);
+            if let Some(l) = &scope.library_id {
+                q = q.bind(l.as_str());
+            }
+            let mut rows = q.fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                add(r)?;
+            }
+        });
+        Ok(agg.finish(top))
+    }
+
+    /// Requests waiting for each lender's answer now (sent, not yet shipped), by lender.
+    /// `states` are the waiting states, from the requester machine.
+    pub async fn open_requests_by_lender(&self, states: &[&str]) -> Result<HashMap<String, u32>> {
+        if states.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT lender_id, COUNT(*) FROM borrow_request
+             WHERE lender_id IS NOT NULL AND state IN ({}) GROUP BY lender_id",
+            marks(1, states.len())
+        );
+        let rows: Vec<(String, i64)> = on_pool!(self.pool(), p => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            for s in states {
+                q = q.bind(*s);
+            }
+            q.fetch_all(p).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(l, n)| (l, u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect())
+    }
+}
+
+/// One generated event of a seeded request.
+#[derive(Debug, Clone)]
+pub struct SeedEvent {
+    pub action: &'static str,
+    pub actor: &'static str,
+    pub from_state: Option<&'static str>,
+    pub to_state: &'static str,
+    pub at: OffsetDateTime,
+    pub data: Option<serde_json::Value>,
+}
+
+/// A borrowing request with its history, written in bulk (benchmarks, demo traffic).
+#[derive(Debug, Clone)]
+pub struct SeedBorrow {
+    pub request_id: String,
+    pub library_id: String,
+    pub patron_id: String,
+    pub format: String,
+    pub state: String,
+    pub citation: domain::citation::Citation,
+    pub rota: domain::rota::Rota,
+    pub lender_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub events: Vec<SeedEvent>,
+}
+
+impl Store {
+    /// Write generated borrowing requests and their events in one transaction, many rows to
+    /// an INSERT. For benchmarks and demo traffic; the requests are as complete as the
+    /// statistics and routing read them, not as the workflow would leave them.
+    pub async fn seed_borrow_history(&self, rows: Vec<SeedBorrow>) -> Result<u64> {
+        const REQ_PER_INSERT: usize = 400;
+        const EV_PER_INSERT: usize = 1000;
+        self.write(move |tx| {
+            Box::pin(async move {
+                const RCOLS: usize = 12;
+                for chunk in rows.chunks(REQ_PER_INSERT) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("({})", marks(i * RCOLS + 1, RCOLS)))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO borrow_request (request_id, library_id, patron_id, format, state,
+                            title, citation, rota, lender_id, created_by, created_at, updated_at)
+                         VALUES {}",
+                        values.join(", ")
+                    );
+                    on_tx!(tx, c => {
+                        let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+                        for r in chunk {
+                            q = q
+                                .bind(r.request_id.as_str())
+                                .bind(r.library_id.as_str())
+                                .bind(r.patron_id.as_str())
+                                .bind(r.format.as_str())
+                                .bind(r.state.as_str())
+                                .bind(r.citation.title.clone().unwrap_or_default())
+                                .bind(sqlx::types::Json(&r.citation))
+                                .bind(sqlx::types::Json(&r.rota))
+                                .bind(r.lender_id.clone())
+                                .bind(r.patron_id.as_str())
+                                .bind(r.created_at)
+                                .bind(r.updated_at);
+                        }
+                        q.execute(&mut *c).await?;
+                    });
+                }
+                let events: Vec<(&SeedBorrow, &SeedEvent)> = rows
+                    .iter()
+                    .flat_map(|r| r.events.iter().map(move |e| (r, e)))
+                    .collect();
+                const ECOLS: usize = 8;
+                for chunk in events.chunks(EV_PER_INSERT) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("({}, 'borrow')", marks(i * ECOLS + 1, ECOLS)))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO request_event (library_id, request_id, at, actor, action,
+                            from_state, to_state, data, side)
+                         VALUES {}",
+                        values.join(", ")
+                    );
+                    on_tx!(tx, c => {
+                        let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+                        for (r, e) in chunk {
+                            q = q
+                                .bind(r.library_id.as_str())
+                                .bind(r.request_id.as_str())
+                                .bind(e.at)
+                                .bind(e.actor)
+                                .bind(e.action)
+                                .bind(e.from_state)
+                                .bind(e.to_state)
+                                .bind(e.data.as_ref().map(sqlx::types::Json));
+                        }
+                        q.execute(&mut *c).await?;
+                    });
+                }
+                Ok::<_, StoreError>(rows.len() as u64)
+            })
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// How many borrowing events there are (the benchmark's description of its store).
+    pub async fn count_borrow_events(&self) -> Result<i64> {
+        let n: (i64,) = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT COUNT(*) FROM request_event WHERE side = 'borrow'")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(n.0)
     }
 }

@@ -48,6 +48,7 @@ use crate::AppState;
         (name = "lending", description = "Requests partner libraries sent us"),
         (name = "admin", description = "Partners served elsewhere and how to reach them (peer profiles)"),
         (name = "catalog", description = "The union catalog: who holds what"),
+        (name = "statistics", description = "Borrowing statistics from the request history, and partner evaluation"),
         (name = "fees", description = "Fee schedules, charges, monthly settlement and statements"),
         (name = "meta", description = "Health, metrics and this document"),
         (name = "letters", description = "Letters: templates, rules, preferences; background jobs")

@@ -81,7 +81,7 @@ pub async fn create(
     user: CurrentUser,
     Body(body): Body<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<BorrowView>)> {
-    let req = create_borrow_request(&st, &user, body).await?;
+    let req = create_borrow_request(&st, &user, body, domain::stats::Source::Api).await?;
     let allowed = allowed_actions(&req, &user).ok();
     metrics::counter!("librelay_requests_created_total").increment(1);
     let mut view = BorrowView::new(req, allowed);

@@ -1,16 +1,18 @@
-//! Borrowing statistics of the caller's library, from the request history: counts, fill rate
-//! and turnaround per stage, by reader type, department, lender, format, month or year; JSON,
-//! or CSV (UTF-8 with a byte order mark, so spreadsheet programs read Chinese correctly).
-
-use std::collections::HashMap;
+//! Borrowing statistics from the request history: requests, fills, fill rate, unfilled
+//! reasons and turnaround per stage, by reader type, department, reader, source, journal,
+//! partner, library, format, month or year; the caller's library, or (hub admins) every
+//! library on the node. JSON, CSV (UTF-8 with a byte order mark, so spreadsheet programs
+//! read Chinese correctly) or XLSX.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use domain::Actor;
 use domain::citation::FieldError;
-use domain::stats::{GroupStats, RequestFacts, summarise};
-use serde::Deserialize;
+use domain::people::Role;
+use domain::stats::GroupStats;
+use serde::{Deserialize, Serialize};
+use store::{StatKey, StatScope};
 use time::{Date, OffsetDateTime, Time};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,152 +23,382 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(borrowing))
+    OpenApiRouter::new()
+        .routes(routes!(borrowing))
+        .routes(routes!(partners))
 }
 
-const GROUPINGS: &[&str] = &[
-    "patron_type",
-    "department",
-    "lender",
-    "format",
-    "month",
-    "year",
-];
+/// How far back partner evaluation (and routing) looks.
+const HISTORY_DAYS: i64 = 365;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// One partner's capability as a lender, from the request history of every library on the
+/// node and the requests waiting for it now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PartnerScore {
+    /// Library code.
+    pub library: String,
+    pub name: String,
+    pub name_zh: String,
+    /// Capability score, 0 to 100: 40 % fill, 25 % speed, 20 % reliability, 15 % load.
+    pub score: u32,
+    /// The parts of the score, each 0 to 100.
+    pub fill_points: u32,
+    pub speed_points: u32,
+    pub reliability_points: u32,
+    pub load_points: u32,
+    /// Requests it was asked over the last year.
+    pub asked: u32,
+    pub filled: u32,
+    pub unfilled: u32,
+    /// filled / (filled + unfilled), when anything was decided.
+    pub fill_rate: Option<f64>,
+    /// Median hours from our request to its shipment.
+    pub median_hours: Option<f64>,
+    /// Answered before the deadline.
+    pub on_time: u32,
+    /// Let the deadline pass.
+    pub late: u32,
+    /// on_time / (on_time + late), when any answer was due.
+    pub reliability: Option<f64>,
+    /// Requests waiting for its answer now.
+    pub open_now: u32,
+}
+
+/// The partners' scores and how they are made.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PartnerEvaluation {
+    /// How the score is made, in English.
+    pub explanation: String,
+    /// How the score is made, in Chinese.
+    pub explanation_zh: String,
+    /// Best first.
+    pub partners: Vec<PartnerScore>,
+}
+
+/// Every other library's capability as a lender, best first. For admins.
+pub async fn evaluate(st: &AppState, user: &CurrentUser) -> ApiResult<PartnerEvaluation> {
+    if !user.roles.iter().any(|r| r.is_admin()) {
+        return Err(ApiError::Forbidden(
+            "partner evaluation is for the library's admins".to_owned(),
+        ));
+    }
+    let records = st
+        .store
+        .lender_records(
+            st.now() - time::Duration::days(HISTORY_DAYS),
+            std::time::Duration::from_secs(st.config.routing_history_secs),
+        )
+        .await?;
+    let mut partners: Vec<PartnerScore> = st
+        .store
+        .libraries()
+        .await?
+        .into_iter()
+        .filter(|l| l.library_id != user.library_id)
+        .map(|l| {
+            let r = records.get(&l.library_id).cloned().unwrap_or_default();
+            let c = r.capability();
+            PartnerScore {
+                score: c.score,
+                fill_points: c.fill,
+                speed_points: c.speed,
+                reliability_points: c.reliability,
+                load_points: c.load,
+                asked: r.asked,
+                filled: r.filled,
+                unfilled: r.unfilled,
+                fill_rate: r.fill_per_mille().map(|f| f as f64 / 1000.0),
+                median_hours: r.median_minutes.map(|m| m as f64 / 60.0),
+                on_time: r.on_time,
+                late: r.late,
+                reliability: r.reliability_per_mille().map(|f| f as f64 / 1000.0),
+                open_now: r.open_now,
+                library: l.library_id,
+                name: l.name_en,
+                name_zh: l.name_zh,
+            }
+        })
+        .collect();
+    partners.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.library.cmp(&b.library))
+    });
+    Ok(PartnerEvaluation {
+        explanation: domain::routing::CAPABILITY_EXPLAINED.to_owned(),
+        explanation_zh: domain::routing::CAPABILITY_EXPLAINED_ZH.to_owned(),
+        partners,
+    })
+}
+
+/// Partner evaluation: each other library's capability score as a lender (fill rate, speed,
+/// reliability, load now), as routing uses it, with how it is made in English and Chinese.
+#[utoipa::path(get, path = "/api/v1/stats/partners", tag = "statistics",
+    responses((status = 200, body = PartnerEvaluation), (status = 403, body = ErrorBody)))]
+pub async fn partners(
+    State(st): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<axum::Json<PartnerEvaluation>> {
+    Ok(axum::Json(evaluate(&st, &user).await?))
+}
+
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// patron_type (default), department, lender, format, month or year.
+    /// patron_type (default), department, reader, source (form, openurl, lookup, api),
+    /// journal, partner (also `lender`), library, format, month or year.
     pub by: Option<String>,
     /// First day (YYYY-MM-DD) of requests counted, by creation; default 1 January this year.
     pub from: Option<String>,
     /// Last day counted (YYYY-MM-DD); default today.
     pub to: Option<String>,
-    /// json (default) or csv.
+    /// json (default), csv or xlsx.
     pub format: Option<String>,
+    /// Only the N groups with most requests, most first (1 to 1000), e.g. the top journals.
+    pub top: Option<String>,
+    /// library (default): the caller's library; hub: every library on the node (hub admins).
+    pub scope: Option<String>,
+}
+
+/// What a report is asked for, checked.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub key: StatKey,
+    pub from: Date,
+    pub to: Date,
+    pub format: ExportFormat,
+    pub top: Option<usize>,
+    pub hub: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Csv,
+    Xlsx,
 }
 
 fn day(field: &'static str, v: Option<&str>, default: Date) -> Result<Date, FieldError> {
-    match v {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(default),
-        Some(s) => Date::parse(
-            s.trim(),
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map_err(|_| FieldError::new(field, "invalid_date", format!("{s:?} is not YYYY-MM-DD"))),
+        Some(s) => Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|_| {
+                FieldError::new(field, "invalid_date", format!("{s:?} is not YYYY-MM-DD"))
+            }),
     }
 }
 
-/// Requests, fills, fill rate and turnaround per stage (median and 90th percentile, in hours),
-/// grouped as asked, with a total row `all`.
-#[utoipa::path(get, path = "/api/v1/stats/borrowing", tag = "borrowing", params(StatsQuery),
-    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn borrowing(
-    State(st): State<AppState>,
-    user: CurrentUser,
-    Query(q): Query<StatsQuery>,
-) -> ApiResult<Response> {
+impl Report {
+    /// Every problem with the parameters, named by parameter.
+    pub fn parse(q: &StatsQuery, today: Date) -> Result<Report, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let by = q.by.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let key = match by {
+            None => StatKey::PatronType,
+            Some(b) => StatKey::parse(b).unwrap_or_else(|| {
+                let names: Vec<&str> = StatKey::ALL.iter().map(|k| k.as_str()).collect();
+                errors.push(FieldError::new(
+                    "by",
+                    "unknown_grouping",
+                    format!("{b:?} is not one of {}", names.join(", ")),
+                ));
+                StatKey::PatronType
+            }),
+        };
+        let start_of_year = Date::from_ordinal_date(today.year(), 1).unwrap_or(today);
+        let from = day("from", q.from.as_deref(), start_of_year);
+        let to = day("to", q.to.as_deref(), today);
+        let (from, to) = match (from, to) {
+            (Ok(f), Ok(t)) if t < f => {
+                errors.push(FieldError::new(
+                    "to",
+                    "before_from",
+                    format!("to {t} is before from {f}"),
+                ));
+                (f, t)
+            }
+            (Ok(f), Ok(t)) => (f, t),
+            (f, t) => {
+                errors.extend(f.err());
+                errors.extend(t.err());
+                (today, today)
+            }
+        };
+        let format = match q.format.as_deref().map(str::trim) {
+            None | Some("") | Some("json") => ExportFormat::Json,
+            Some("csv") => ExportFormat::Csv,
+            Some("xlsx") => ExportFormat::Xlsx,
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "format",
+                    "unknown_format",
+                    format!("{other:?} is not json, csv or xlsx"),
+                ));
+                ExportFormat::Json
+            }
+        };
+        let top = match q.top.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(t) => match t.parse::<usize>() {
+                Ok(n) if (1..=1000).contains(&n) => Some(n),
+                _ => {
+                    errors.push(FieldError::new(
+                        "top",
+                        "out_of_range",
+                        format!("{t:?} is not a whole number from 1 to 1000"),
+                    ));
+                    None
+                }
+            },
+        };
+        let hub = match q.scope.as_deref().map(str::trim) {
+            None | Some("") | Some("library") => false,
+            Some("hub") => true,
+            Some(other) => {
+                errors.push(FieldError::new(
+                    "scope",
+                    "unknown_scope",
+                    format!("{other:?} is not library or hub"),
+                ));
+                false
+            }
+        };
+        if errors.is_empty() {
+            Ok(Report {
+                key,
+                from,
+                to,
+                format,
+                top,
+                hub,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// A file name for the export, without extension.
+    pub fn file_stem(&self) -> String {
+        format!(
+            "borrowing-statistics-{}-{}-{}",
+            self.key.as_str(),
+            self.from,
+            self.to
+        )
+    }
+}
+
+/// The report's groups for `user`, after bringing the summaries up to date with the events.
+/// Staff only; the hub's view for hub admins only.
+pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Vec<GroupStats>> {
     if !user.can(Actor::BorrowingStaff) {
         return Err(ApiError::Forbidden(
             "statistics are for the library's staff".to_owned(),
         ));
     }
-    let today = st.now().date();
-    let mut errors = Vec::new();
-    let by = q.by.clone().unwrap_or_else(|| "patron_type".to_owned());
-    if !GROUPINGS.contains(&by.as_str()) {
-        errors.push(FieldError::new(
-            "by",
-            "unknown_grouping",
-            format!("{by:?} is not one of {}", GROUPINGS.join(", ")),
+    if r.hub && !user.roles.contains(&Role::HubAdmin) {
+        return Err(ApiError::Forbidden(
+            "scope=hub (every library on the node) is for hub admins".to_owned(),
         ));
     }
-    let start_of_year = Date::from_ordinal_date(today.year(), 1).unwrap_or(today);
-    let from = day("from", q.from.as_deref(), start_of_year);
-    let to = day("to", q.to.as_deref(), today);
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            errors.push(FieldError::new(
-                "format",
-                "unknown_format",
-                format!("{other:?} is not json or csv"),
-            ));
-            false
-        }
+    st.store.refresh_request_facts(st.now()).await?;
+    let scope = StatScope {
+        library_id: (!r.hub).then(|| user.library_id.clone()),
+        from: OffsetDateTime::new_utc(r.from, Time::MIDNIGHT),
+        to: OffsetDateTime::new_utc(r.to, Time::MIDNIGHT) + time::Duration::days(1),
     };
-    let (from, to) = match (from, to) {
-        (Ok(f), Ok(t)) => (f, t),
-        (f, t) => {
-            errors.extend(f.err());
-            errors.extend(t.err());
-            (today, today)
-        }
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Invalid(errors));
-    }
-    let start = OffsetDateTime::new_utc(from, Time::MIDNIGHT);
-    let end = OffsetDateTime::new_utc(to, Time::MIDNIGHT) + time::Duration::days(1);
-    let requests = st.store.stat_requests(&user.library_id, start, end).await?;
-    let mut events: HashMap<String, Vec<(String, OffsetDateTime)>> = HashMap::new();
-    for e in st.store.stat_events(&user.library_id, start, end).await? {
-        events
-            .entry(e.request_id)
-            .or_default()
-            .push((e.action, e.at));
-    }
-    let facts = requests.into_iter().map(|r| {
-        let group = match by.as_str() {
-            "department" => r.department.clone(),
-            // The lender that has it, else the last one that answered.
-            "lender" => r.lender_id.clone().or_else(|| {
-                r.rota
-                    .0
-                    .entries
-                    .iter()
-                    .rev()
-                    .find(|e| e.outcome.is_some())
-                    .map(|e| e.library.to_string())
-            }),
-            "format" => Some(r.format.clone()),
-            "month" => Some(format!(
-                "{}-{:02}",
-                r.created_at.year(),
-                u8::from(r.created_at.month())
-            )),
-            "year" => Some(r.created_at.year().to_string()),
-            _ => r.patron_type.clone(),
-        }
-        .unwrap_or_else(|| "-".to_owned());
-        RequestFacts {
-            group,
-            state: r.state,
-            events: events.remove(&r.request_id).unwrap_or_default(),
-        }
-    });
-    let stats = summarise(facts);
-    if csv {
-        return Ok(to_csv(&by, &stats).into_response());
-    }
-    Ok(axum::Json(stats).into_response())
+    Ok(st.store.stat_report(&scope, r.key, r.top).await?)
 }
 
-fn to_csv(by: &str, stats: &[GroupStats]) -> Response {
-    let mut out = String::from("\u{feff}");
+/// Requests, fills, fill rate, unfilled reasons and turnaround per stage (median and 90th
+/// percentile, in hours), grouped as asked, with a total row `all`; JSON, CSV or XLSX.
+#[utoipa::path(get, path = "/api/v1/stats/borrowing", tag = "statistics", params(StatsQuery),
+    responses(
+        (status = 200, body = Vec<GroupStatsDoc>, description = "groups, then the total `all`; CSV or XLSX with format=csv|xlsx"),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a bad parameter, named in `fields`")))]
+pub async fn borrowing(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<StatsQuery>,
+) -> ApiResult<Response> {
+    let report = Report::parse(&q, st.now().date()).map_err(ApiError::Invalid)?;
+    let stats = run(&st, &user, &report).await?;
+    export(&report, &stats)
+}
+
+/// The report as asked: JSON, CSV or XLSX.
+pub fn export(report: &Report, stats: &[GroupStats]) -> ApiResult<Response> {
+    let stem = report.file_stem();
+    Ok(match report.format {
+        ExportFormat::Json => axum::Json(stats).into_response(),
+        ExportFormat::Csv => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{stem}.csv\""),
+                ),
+            ],
+            to_csv(report.key.as_str(), stats),
+        )
+            .into_response(),
+        ExportFormat::Xlsx => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{stem}.xlsx\""),
+                ),
+            ],
+            to_xlsx(report.key.as_str(), stats)?,
+        )
+            .into_response(),
+    })
+}
+
+/// The columns of an export: (code, Chinese).
+fn columns(key: &str) -> Vec<(String, String)> {
     let mut head = vec![
-        by.to_owned(),
-        "requests".into(),
-        "filled".into(),
-        "unfilled".into(),
-        "cancelled".into(),
-        "fill_rate".into(),
+        (key.to_owned(), "分组".to_owned()),
+        ("requests".into(), "请求数".into()),
+        ("filled".into(), "满足数".into()),
+        ("unfilled".into(), "未满足数".into()),
+        ("cancelled".into(), "取消数".into()),
+        ("fill_rate".into(), "满足率".into()),
     ];
-    for (name, _, _) in domain::stats::STAGES {
-        head.push(format!("{name}_median_hours"));
-        head.push(format!("{name}_p90_hours"));
+    let zh = [
+        "提交至发出",
+        "发出至寄出",
+        "寄出至收到",
+        "收到至交给读者",
+        "归还至签收",
+    ];
+    for ((name, _, _), zh) in domain::stats::STAGES.iter().zip(zh) {
+        head.push((
+            format!("{name}_median_hours"),
+            format!("{zh}中位数（小时）"),
+        ));
+        head.push((format!("{name}_p90_hours"), format!("{zh}90%分位（小时）")));
     }
+    head.push(("unfilled_reasons".into(), "未满足原因".into()));
+    head
+}
+
+fn reasons(g: &GroupStats) -> String {
+    g.unfilled_reasons
+        .iter()
+        .map(|(r, n)| format!("{r}: {n}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn to_csv(key: &str, stats: &[GroupStats]) -> String {
+    let mut out = String::from("\u{feff}");
+    let head: Vec<String> = columns(key).into_iter().map(|(c, _)| c).collect();
     out.push_str(&head.join(","));
     out.push_str("\r\n");
     let num = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_default();
@@ -183,20 +415,50 @@ fn to_csv(by: &str, stats: &[GroupStats]) -> Response {
             row.push(num(s.median_hours));
             row.push(num(s.p90_hours));
         }
+        row.push(csv_field(&reasons(g)));
         out.push_str(&row.join(","));
         out.push_str("\r\n");
     }
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"borrowing-statistics.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response()
+    out
+}
+
+fn to_xlsx(key: &str, stats: &[GroupStats]) -> ApiResult<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let x = |e: rust_xlsxwriter::XlsxError| ApiError::internal(anyhow::anyhow!("statistics: {e}"));
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("统计 Statistics").map_err(x)?;
+    let bold = Format::new().set_bold();
+    let hours = Format::new().set_num_format("0.00");
+    let rate = Format::new().set_num_format("0.0%");
+    for (c, (code, zh)) in columns(key).iter().enumerate() {
+        let c = u16::try_from(c).unwrap_or(u16::MAX);
+        ws.write_string_with_format(0, c, zh, &bold).map_err(x)?;
+        ws.write_string_with_format(1, c, code, &bold).map_err(x)?;
+    }
+    for (r, g) in stats.iter().enumerate() {
+        let r = u32::try_from(r + 2)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("statistics: too many rows")))?;
+        ws.write_string(r, 0, &g.group).map_err(x)?;
+        ws.write_number(r, 1, g.requests as f64).map_err(x)?;
+        ws.write_number(r, 2, g.filled as f64).map_err(x)?;
+        ws.write_number(r, 3, g.unfilled as f64).map_err(x)?;
+        ws.write_number(r, 4, g.cancelled as f64).map_err(x)?;
+        if let Some(f) = g.fill_rate {
+            ws.write_number_with_format(r, 5, f, &rate).map_err(x)?;
+        }
+        let mut c = 6u16;
+        for s in &g.stages {
+            for v in [s.median_hours, s.p90_hours] {
+                if let Some(v) = v {
+                    ws.write_number_with_format(r, c, v, &hours).map_err(x)?;
+                }
+                c += 1;
+            }
+        }
+        ws.write_string(r, c, reasons(g)).map_err(x)?;
+    }
+    wb.save_to_buffer().map_err(x)
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
@@ -206,4 +468,36 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_owned()
     }
+}
+
+/// One group of a statistics report (the JSON shape).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct GroupStatsDoc {
+    /// The group's key; `all` is the total over every request, `-` requests without a key.
+    group: String,
+    requests: u64,
+    /// Supplied by a lender (shipped or delivered at least once).
+    filled: u64,
+    unfilled: u64,
+    cancelled: u64,
+    /// filled / (filled + unfilled); null while nothing is decided.
+    fill_rate: Option<f64>,
+    /// Unfilled requests by reason: the lender's ISO 18626 reasonUnfilled, `deadline_passed`,
+    /// `not_given` or `no_lender`.
+    unfilled_reasons: std::collections::BTreeMap<String, u64>,
+    stages: Vec<StageStatDoc>,
+}
+
+/// Turnaround of one stage.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct StageStatDoc {
+    /// request_to_sent, sent_to_shipped, shipped_to_received, received_to_reader or
+    /// returned_to_checked_in.
+    stage: String,
+    /// Requests that went through the stage.
+    n: u64,
+    median_hours: Option<f64>,
+    p90_hours: Option<f64>,
 }

@@ -35,10 +35,12 @@ pub struct CreateRequest {
 }
 
 /// Create a borrowing request in `pending_review`, with its rota built from who holds the item.
+/// `source` is how it came in (`domain::stats::SOURCES`), kept in its history for statistics.
 pub async fn create_borrow_request(
     st: &AppState,
     user: &CurrentUser,
     body: CreateRequest,
+    source: domain::stats::Source,
 ) -> ApiResult<BorrowRequest> {
     let format = RequestFormat::parse(&body.format).ok_or_else(|| {
         ApiError::Invalid(vec![domain::citation::FieldError {
@@ -146,7 +148,10 @@ pub async fn create_borrow_request(
                 } else {
                     None
                 };
-                let data = serde_json::json!({ "rota": new.rota.entries.iter().map(|e| e.library.as_str()).collect::<Vec<_>>() });
+                let data = serde_json::json!({
+                    "rota": new.rota.entries.iter().map(|e| e.library.as_str()).collect::<Vec<_>>(),
+                    "source": source.as_str(),
+                });
                 tx.insert_event(
                     &NewEvent {
                         library_id: &new.library_id,
@@ -172,7 +177,10 @@ pub async fn create_borrow_request(
                     &new.request_id,
                     format,
                     &new.citation,
-                    &super::copyright::Creator { user_id: &actor_id, label },
+                    &super::copyright::Creator {
+                        user_id: &actor_id,
+                        label,
+                    },
                 )
                 .await?;
                 super::available::record(
@@ -181,7 +189,10 @@ pub async fn create_borrow_request(
                     &new.library_id,
                     &new.request_id,
                     &available,
-                    &super::copyright::Creator { user_id: &actor_id, label },
+                    &super::copyright::Creator {
+                        user_id: &actor_id,
+                        label,
+                    },
                 )
                 .await?;
                 let about = crate::letters::About {

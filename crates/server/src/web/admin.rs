@@ -54,6 +54,14 @@ pub async fn home(ctx: Ctx) -> Response {
             ("/admin/licences", m.licences_title, m.licences_intro),
             ("/admin/fees", m.fees_title, m.fees_intro),
             ("/admin/letters", m.letters_title, m.letters_intro),
+            (
+                "/admin/evaluation",
+                m.pick("Partner evaluation", "合作馆评估"),
+                m.pick(
+                    "Each partner's capability score as a lender (fill rate, speed, reliability, load), as routing uses it.",
+                    "各合作馆作为出借馆的能力评分（满足率、速度、可靠性、负载），路由排序即依据此评分。",
+                ),
+            ),
         ]
         .into_iter()
         .map(|(href, title, intro)| vec![Cell::link(title, href), Cell::text(intro)])

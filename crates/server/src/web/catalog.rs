@@ -481,7 +481,7 @@ impl Msg {
         }
     }
 
-    fn is_zh(&self) -> bool {
+    pub fn is_zh(&self) -> bool {
         self.lang == ZH.lang
     }
 

@@ -280,6 +280,8 @@ pub struct Block {
     pub facts: Vec<(String, String)>,
     pub table: Option<TableView>,
     pub form: Option<FormView>,
+    /// A chart: inline SVG built by `chart` (its text escaped there).
+    pub svg: Option<String>,
 }
 
 impl Block {
@@ -314,6 +316,13 @@ impl Block {
     pub fn table(t: TableView) -> Block {
         Block {
             table: Some(t),
+            ..Block::default()
+        }
+    }
+
+    pub fn svg(s: String) -> Block {
+        Block {
+            svg: Some(s),
             ..Block::default()
         }
     }

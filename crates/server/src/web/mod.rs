@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod catalog;
+pub mod chart;
 pub mod forms;
 pub mod licences;
 pub mod mail;
@@ -15,6 +16,7 @@ pub mod review;
 pub mod session;
 pub mod settings;
 pub mod staff;
+pub mod stats;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -129,6 +131,9 @@ pub fn router(state: AppState) -> Router {
             "/admin/letters/{kind}/{locale}/reset",
             post(settings::letter_reset),
         )
+        .route("/staff/stats", get(stats::page))
+        .route("/staff/stats/export", get(stats::export))
+        .route("/admin/evaluation", get(stats::evaluation))
         .route("/staff/borrowing", get(staff::borrowing))
         .route(
             "/staff/borrowing/new",
@@ -315,6 +320,7 @@ impl Ctx {
                 add("/staff/borrowing", m.nav_borrowing);
                 add("/staff/borrowing/new", m.nav_request_for_reader);
                 add("/staff/mail", m.pick("Unmatched mail", "未归档邮件"));
+                add("/staff/stats", m.pick("Statistics", "统计"));
             }
             if u.can(Actor::LendingStaff) {
                 add("/staff/lending", m.nav_lending);

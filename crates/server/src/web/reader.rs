@@ -63,6 +63,9 @@ pub struct RequestForm {
     /// Borrowing staff asking for a reader: the reader's username.
     #[serde(default)]
     pub patron: Option<String>,
+    /// How the form was filled in: `form`, `openurl` or `lookup` (kept for statistics).
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 impl RequestForm {
@@ -144,6 +147,8 @@ pub struct FormPage {
     pub found: Option<&'static str>,
     /// The copyright declaration the reader accepts: the library's own, in the page's language.
     pub declaration: String,
+    /// How the form was filled in, posted back with it (see `RequestForm::via`).
+    pub via: &'static str,
 }
 
 /// (field name, message) pairs in the reader's language.
@@ -327,6 +332,7 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
         lookup_error: None,
         found: None,
         declaration: m.f_copyright.to_owned(),
+        via: web_source(form.via.as_deref()).as_str(),
     }
 }
 
@@ -357,6 +363,15 @@ async fn form_page_for(
 pub struct LookupParam {
     #[serde(default)]
     pub lookup: Option<String>,
+}
+
+/// How a posted form was filled in; anything but the web's own ways counts as typed in.
+fn web_source(via: Option<&str>) -> domain::stats::Source {
+    use domain::stats::Source;
+    match via.and_then(Source::parse) {
+        Some(s @ (Source::OpenUrl | Source::Lookup)) => s,
+        _ => Source::Form,
+    }
 }
 
 /// The form filled in from what a lookup found.
@@ -442,6 +457,7 @@ pub async fn new_form(ctx: Ctx, q: QueryIn<LookupParam>) -> Response {
             Ok(found) => {
                 let mut page =
                     form_page_for(&ctx, &form_from_found(&found), Vec::new(), false).await?;
+                page.via = domain::stats::Source::Lookup.as_str();
                 page.found = Some(match found.source {
                     "catalog" => m.lookup_from_catalog,
                     "pubmed" => m.lookup_from_pubmed,
@@ -481,7 +497,9 @@ async fn openurl_form(ctx: &Ctx, q: QueryIn<Vec<(String, String)>>) -> WebResult
     requester(ctx)?;
     let Query(pairs) = q.map_err(|e| WebError::Bad(|m| m.err_bad_address, Some(e.body_text())))?;
     let form = super::openurl::form_from_openurl(&pairs);
-    Ok(ctx.page(form_page_for(ctx, &form, Vec::new(), true).await?))
+    let mut page = form_page_for(ctx, &form, Vec::new(), true).await?;
+    page.via = domain::stats::Source::OpenUrl.as_str();
+    Ok(ctx.page(page))
 }
 
 /// Place the request; on bad input the form comes back with each error next to its field.
@@ -527,7 +545,8 @@ pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) ->
             patron_id,
             rota: None,
         };
-        match crate::flow::create_borrow_request(&ctx.st, user, body).await {
+        let source = web_source(form.via.as_deref());
+        match crate::flow::create_borrow_request(&ctx.st, user, body, source).await {
             Ok(req) => {
                 metrics::counter!("librelay_requests_created_total").increment(1);
                 let to = format!("/requests/{}?sent=1", percent_encode(&req.request_id));

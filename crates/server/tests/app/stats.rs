@@ -1,9 +1,12 @@
-//! Borrowing statistics from the request history: counts, fill rate and stage times by reader
-//! type, as JSON and as CSV that spreadsheet programs open in Chinese.
+//! Borrowing statistics from the request history, through the API and the pages: counts, fill
+//! rate, unfilled reasons and stage times by reader type, source, journal and partner; the
+//! hub's view; CSV that spreadsheet programs open in Chinese and XLSX; charts beside tables;
+//! partner evaluation. Every test runs on SQLite and, when configured, PostgreSQL.
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Engine, TestApp};
+use crate::helpers::{Engine, TestApp, engines};
+use crate::web::{get as web_get, post_form, web_login};
 
 async fn loan(app: &TestApp, reader: &str, staff: &str, title: &str) -> String {
     let token = app.login(reader).await;
@@ -23,14 +26,39 @@ async fn loan(app: &TestApp, reader: &str, staff: &str, title: &str) -> String {
     id
 }
 
-#[tokio::test]
-async fn statistics_count_fills_and_stage_times_by_reader_type() {
-    let app = TestApp::spawn(Engine::Sqlite).await;
+fn group(v: &Value, name: &str) -> Value {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no group {name} in {v}"))
+}
+
+async fn raw(app: &TestApp, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+    let resp = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ct, resp.bytes().await.unwrap().to_vec())
+}
+
+/// A filled PhD loan (XNU ships after five hours), a faculty loan XNU refuses (not on the
+/// shelf), and an article from Nature placed through the web form filled from an OpenURL.
+async fn history(app: &TestApp) -> (String, String) {
     let bcu = app.login("bcu-borrow").await;
     let xnu = app.login("xnu-lend").await;
-    // A PhD reader's loan is supplied; a faculty reader's is refused by the only lender.
-    let filled = loan(&app, "bcu-phd", &bcu, "Filled book").await;
-    let refused = loan(&app, "bcu-faculty", &bcu, "Refused book").await;
+    let filled = loan(app, "bcu-phd", &bcu, "Filled book").await;
+    let refused = loan(app, "bcu-faculty", &bcu, "Refused book").await;
     let lend = app.lend_for(&xnu, &filled).await["id"]
         .as_str()
         .unwrap()
@@ -65,59 +93,114 @@ async fn statistics_count_fills_and_stage_times_by_reader_type() {
     })
     .await;
 
+    let reader = web_login(app, "bcu-phd").await;
+    let page = post_form(
+        app,
+        "/my/requests/new",
+        Some(&reader),
+        &[
+            ("format", "article_copy"),
+            ("title", "On counting requests"),
+            ("author", "Count, C."),
+            ("source_title", "Nature"),
+            ("year", "2020"),
+            ("pages", "1-9"),
+            ("copyright", "on"),
+            ("via", "openurl"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    (filled, refused)
+}
+
+async fn statistics(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    history(&app).await;
+    let bcu = app.login("bcu-borrow").await;
+
+    // By reader type: counts, fill rate, unfilled reasons and stage times.
     let (st, v) = app
         .get("/api/v1/stats/borrowing?by=patron_type", Some(&bcu))
         .await;
     assert_eq!(st, 200, "{v}");
-    let group = |name: &str| -> Value {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["group"] == name)
-            .cloned()
-            .unwrap()
-    };
-    let phd = group("phd");
+    let phd = group(&v, "phd");
     assert_eq!(
         (phd["requests"].as_u64(), phd["filled"].as_u64()),
-        (Some(1), Some(1))
+        (Some(2), Some(1))
     );
     assert_eq!(phd["fill_rate"], 1.0);
     let shipped = &phd["stages"][1];
     assert_eq!(shipped["stage"], "sent_to_shipped");
     let hours = shipped["median_hours"].as_f64().unwrap();
     assert!((hours - 5.0).abs() < 0.01, "{phd}");
-    let faculty = group("faculty");
+    let faculty = group(&v, "faculty");
     assert_eq!(
         (faculty["unfilled"].as_u64(), faculty["fill_rate"].as_f64()),
         (Some(1), Some(0.0))
     );
-    let all = group("all");
+    assert_eq!(faculty["unfilled_reasons"], json!({"NotOnShelf": 1}));
+    let all = group(&v, "all");
     assert_eq!(
         (all["requests"].as_u64(), all["fill_rate"].as_f64()),
-        (Some(2), Some(0.5))
+        (Some(3), Some(0.5))
     );
 
-    // CSV with a byte order mark and one row per group.
-    let resp = app
-        .client
-        .get(format!(
-            "{}/api/v1/stats/borrowing?by=lender&format=csv",
-            app.base
-        ))
-        .bearer_auth(&bcu)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
-    let text = resp.text().await.unwrap();
-    assert!(text.starts_with("\u{feff}lender,requests,filled"), "{text}");
+    // How the requests came in, and the top journals (loans have none).
+    let (_, v) = app
+        .get("/api/v1/stats/borrowing?by=source", Some(&bcu))
+        .await;
+    assert_eq!(group(&v, "api")["requests"], 2);
+    assert_eq!(group(&v, "openurl")["requests"], 1);
+    let (_, v) = app
+        .get("/api/v1/stats/borrowing?by=journal&top=5", Some(&bcu))
+        .await;
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Nature", "all"]);
+
+    // CSV with a byte order mark and one row per group; `lender` is the older name of
+    // `partner`.
+    let (st, ct, body) = raw(&app, "/api/v1/stats/borrowing?by=lender&format=csv", &bcu).await;
+    assert_eq!((st, ct.as_str()), (200, "text/csv; charset=utf-8"));
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.starts_with("\u{feff}partner,requests,filled"),
+        "{text}"
+    );
     assert!(text.contains("\r\nXNU,2,1,1,0,0.50,"), "{text}");
+    assert!(text.contains("NotOnShelf: 1"), "{text}");
+
+    // XLSX: a zip container.
+    let (st, ct, body) = raw(&app, "/api/v1/stats/borrowing?by=month&format=xlsx", &bcu).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        ct,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(body.starts_with(b"PK"));
+
+    // The hub's view counts every library, for hub admins only.
+    let (st, _) = app
+        .get("/api/v1/stats/borrowing?scope=hub", Some(&bcu))
+        .await;
+    assert_eq!(st, 403);
+    let hub = app.login("hub-admin").await;
+    let (st, v) = app
+        .get("/api/v1/stats/borrowing?scope=hub&by=library", Some(&hub))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(group(&v, "BCU")["requests"], 3);
+    assert_eq!(group(&v, "all")["requests"], 3);
 
     // Bad parameters are named; readers see no statistics.
     let (st, err) = app
         .get(
-            "/api/v1/stats/borrowing?by=colour&from=2026-13-01",
+            "/api/v1/stats/borrowing?by=colour&from=2026-13-01&top=0&scope=planet&format=pdf",
             Some(&bcu),
         )
         .await;
@@ -128,8 +211,145 @@ async fn statistics_count_fills_and_stage_times_by_reader_type() {
         .iter()
         .map(|f| f["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["by", "from"]);
+    assert_eq!(fields, ["by", "from", "format", "top", "scope"]);
+    let (st, err) = app
+        .get(
+            "/api/v1/stats/borrowing?from=2026-03-02&to=2026-03-01",
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 422);
+    assert_eq!(err["error"]["fields"][0]["field"], "to");
     let reader = app.login("bcu-phd").await;
     let (st, _) = app.get("/api/v1/stats/borrowing", Some(&reader)).await;
     assert_eq!(st, 403);
+
+    // The page: a chart named for screen readers beside a table, in the page's language.
+    let staff = web_login(&app, "bcu-borrow").await;
+    let en = format!("{staff}; librelay_lang=en");
+    let page = web_get(&app, "/staff/stats?by=patron_type", Some(&en)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img""#)
+    );
+    assert!(
+        page.body
+            .contains(r#"<title id="chart-groups-t">Requests and fills · Reader type</title>"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("PhD student"));
+    assert!(page.body.contains("Turnaround per stage"));
+    assert!(page.body.contains("<table>"));
+    assert!(
+        page.body
+            .contains("/staff/stats/export?format=xlsx&#38;by=patron_type"),
+        "{}",
+        page.body
+    );
+    let zh = format!("{staff}; librelay_lang=zh-CN");
+    let page = web_get(&app, "/staff/stats?by=patron_type", Some(&zh)).await;
+    assert!(page.body.contains("博士生") && page.body.contains("各环节用时"));
+    let bad = web_get(&app, "/staff/stats?top=many", Some(&en)).await;
+    assert_eq!(bad.status, 422);
+    let file = web_get(&app, "/staff/stats/export?format=csv&by=journal", Some(&en)).await;
+    assert_eq!(file.status, 200);
+    assert!(file.body.starts_with("\u{feff}journal,"), "{}", file.body);
+
+    // Both resources are in the OpenAPI document, with their shapes.
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    for p in ["/api/v1/stats/borrowing", "/api/v1/stats/partners"] {
+        assert!(doc["paths"].get(p).is_some(), "OpenAPI lacks {p}");
+    }
+    let schemas = &doc["components"]["schemas"];
+    for s in [
+        "GroupStatsDoc",
+        "StageStatDoc",
+        "PartnerEvaluation",
+        "PartnerScore",
+    ] {
+        assert!(schemas.get(s).is_some(), "OpenAPI lacks the schema {s}");
+    }
+}
+
+#[tokio::test]
+async fn statistics_count_fills_reasons_sources_and_stage_times_from_the_history() {
+    for e in engines() {
+        statistics(e).await;
+    }
+}
+
+async fn evaluation(engine: Engine) {
+    let app = TestApp::spawn_with(engine, |c| c.routing_history_secs = 0).await;
+    history(&app).await;
+    let bcu = app.login("bcu-borrow").await;
+    // One more loan now waits for XNU's answer: its load.
+    loan(&app, "bcu-master", &bcu, "Waiting book").await;
+
+    let admin = app.login("bcu-admin").await;
+    let (st, v) = app.get("/api/v1/stats/partners", Some(&admin)).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(
+        v["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("fill rate 40 %")
+    );
+    assert!(
+        v["explanation_zh"]
+            .as_str()
+            .unwrap()
+            .contains("满足率占 40%")
+    );
+    let partners = v["partners"].as_array().unwrap();
+    let xnu = partners.iter().find(|p| p["library"] == "XNU").unwrap();
+    assert_eq!(
+        (
+            xnu["asked"].as_u64(),
+            xnu["filled"].as_u64(),
+            xnu["unfilled"].as_u64(),
+            xnu["open_now"].as_u64()
+        ),
+        (Some(3), Some(1), Some(1), Some(1)),
+        "{xnu}"
+    );
+    assert_eq!(xnu["on_time"], 2);
+    assert_eq!(xnu["fill_rate"], 0.5);
+    let score = xnu["score"].as_u64().unwrap();
+    assert!(score > 0 && score <= 100);
+    assert!(partners.iter().all(|p| p["library"] != "BCU"));
+    let scores: Vec<u64> = partners
+        .iter()
+        .map(|p| p["score"].as_u64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+    let (st, _) = app.get("/api/v1/stats/partners", Some(&bcu)).await;
+    assert_eq!(st, 403);
+
+    let cookie = web_login(&app, "bcu-admin").await;
+    let page = web_get(
+        &app,
+        "/admin/evaluation",
+        Some(&format!("{cookie}; librelay_lang=en")),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"<title id="chart-partners-t">"#));
+    assert!(page.body.contains("The capability score (0 to 100)"));
+    let page = web_get(
+        &app,
+        "/admin/evaluation",
+        Some(&format!("{cookie}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert!(page.body.contains("能力评分（0–100）"));
+}
+
+#[tokio::test]
+async fn partner_evaluation_scores_each_lender_from_its_history_and_open_requests() {
+    for e in engines() {
+        evaluation(e).await;
+    }
 }

@@ -1,0 +1,115 @@
+//! `librelay bench stats`: every statistics report over a store seeded with N borrowing
+//! requests and their events (a year of generated traffic), each timed as the API runs it
+//! (bring the summaries up to date with the events, then group), against a plain
+//! `SELECT count(*)` of the requests measured in the same run.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use server::{App, Config};
+use store::{StatKey, StatScope};
+use time::{Duration, OffsetDateTime};
+
+pub async fn run(n: usize, iterations: usize, database: Option<String>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    config.sqlite_synchronous = "normal".to_owned();
+    config.sweep_interval_ms = 3_600_000;
+    if let Some(db) = database {
+        config.database_url = db;
+    }
+    let app = App::build(config).await?;
+    let st = app.state();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stop_rx.await;
+    }));
+    server::demo::seed_directory(&st, dir.path())
+        .await?
+        .context("the bench store was not empty")?;
+    let engine = st.store.engine();
+    let now = OffsetDateTime::now_utc();
+
+    eprintln!("seeding {n} borrowing requests with their events ({engine})…");
+    let start = Instant::now();
+    let mut last = 0;
+    server::traffic::generate(&st, n, now, false, "bench", |done, secs| {
+        if done - last >= 100_000 || done == n {
+            last = done;
+            eprintln!("  {done} requests, {:.0} a second", done as f64 / secs);
+        }
+    })
+    .await?;
+    let seed_secs = start.elapsed().as_secs_f64();
+    st.store.analyze().await?;
+    let events = st.store.count_borrow_events().await?;
+
+    // The first report summarises every request from its events; later ones only what changed.
+    let t = Instant::now();
+    let summarised = st.store.refresh_request_facts(now).await?;
+    let first_secs = t.elapsed().as_secs_f64();
+    st.store.analyze().await?;
+
+    let iterations = iterations.max(1);
+    let mut baseline = Vec::with_capacity(iterations);
+    let mut count = 0;
+    for _ in 0..iterations {
+        let t = Instant::now();
+        count = std::hint::black_box(st.store.count_borrow_requests().await?);
+        baseline.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "librelay bench stats ({engine}, {count} borrowing requests with {events} events over a year; seeded in {seed_secs:.1} s)"
+    );
+    println!(
+        "  first summary of every request from its events: {summarised} requests in {first_secs:.1} s (once; later reports summarise only requests with new events)"
+    );
+    let b = median(&mut baseline);
+    println!(
+        "  baseline SELECT count(*) FROM borrow_request: median {b:.1} ms ({iterations} runs)"
+    );
+    let hub = StatScope {
+        library_id: None,
+        from: now - Duration::days(366),
+        to: now + Duration::days(1),
+    };
+    let one = StatScope {
+        library_id: Some("BCU".to_owned()),
+        ..hub.clone()
+    };
+    let mut worst: f64 = 0.0;
+    for (scope_name, scope) in [("hub, every library", &hub), ("one library (BCU)", &one)] {
+        for key in StatKey::ALL {
+            let top = (*key == StatKey::Journal).then_some(10);
+            let mut times = Vec::with_capacity(iterations);
+            let mut groups = 0;
+            let mut requests = 0;
+            for _ in 0..iterations {
+                let t = Instant::now();
+                st.store
+                    .refresh_request_facts(OffsetDateTime::now_utc())
+                    .await?;
+                let r = st.store.stat_report(scope, *key, top).await?;
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                groups = r.len().saturating_sub(1);
+                requests = r.last().map_or(0, |g| g.requests);
+            }
+            let m = median(&mut times);
+            worst = worst.max(m);
+            println!(
+                "  by {:<12} {scope_name}: {requests} requests in {groups} groups; median {m:.0} ms ({:.1} x baseline)",
+                key.as_str(),
+                m / b.max(1e-9)
+            );
+        }
+    }
+    println!("  slowest report: {worst:.0} ms; target: <= 1000 ms per report");
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(())
+}
+
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+}
