@@ -237,18 +237,23 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, r: &Grouped) {
+    fn add(&mut self, outcome: Outcome, reason: Option<&str>, stages: [Option<i64>; STAGE_COUNT]) {
         self.requests += 1;
-        match r.outcome {
+        match outcome {
             Outcome::Filled => self.filled += 1,
             Outcome::Unfilled => self.unfilled += 1,
             Outcome::Cancelled => self.cancelled += 1,
             Outcome::Open => {}
         }
-        if let Some(reason) = &r.unfilled_reason {
-            *self.reasons.entry(reason.clone()).or_default() += 1;
+        if let Some(reason) = reason {
+            match self.reasons.get_mut(reason) {
+                Some(n) => *n += 1,
+                None => {
+                    self.reasons.insert(reason.to_owned(), 1);
+                }
+            }
         }
-        for (v, m) in self.stages.iter_mut().zip(r.stage_minutes) {
+        for (v, m) in self.stages.iter_mut().zip(stages) {
             if let Some(m) = m {
                 v.push(m);
             }
@@ -291,13 +296,29 @@ pub struct Aggregator {
 
 impl Aggregator {
     pub fn add(&mut self, r: Grouped) {
-        self.total.add(&r);
-        match self.groups.get_mut(&r.group) {
-            Some(acc) => acc.add(&r),
+        self.add_parts(
+            &r.group,
+            r.outcome,
+            r.unfilled_reason.as_deref(),
+            r.stage_minutes,
+        );
+    }
+
+    /// `add` without owning the parts: a group's key is copied only the first time.
+    pub fn add_parts(
+        &mut self,
+        group: &str,
+        outcome: Outcome,
+        reason: Option<&str>,
+        stages: [Option<i64>; STAGE_COUNT],
+    ) {
+        self.total.add(outcome, reason, stages);
+        match self.groups.get_mut(group) {
+            Some(acc) => acc.add(outcome, reason, stages),
             None => {
                 let mut acc = Acc::default();
-                acc.add(&r);
-                self.groups.insert(r.group, acc);
+                acc.add(outcome, reason, stages);
+                self.groups.insert(group.to_owned(), acc);
             }
         }
     }
