@@ -353,3 +353,61 @@ async fn partner_evaluation_scores_each_lender_from_its_history_and_open_request
         evaluation(e).await;
     }
 }
+
+async fn generated_year(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let now = app.state.now();
+    // The demo's year of history, written in bulk.
+    let n = server::traffic::generate(&app.state, 400, now, true, "gen", |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(n, 400);
+    let hub = app.login("hub-admin").await;
+    let from = (now - time::Duration::days(370)).date();
+    let (st, v) = app
+        .get(
+            &format!("/api/v1/stats/borrowing?scope=hub&by=month&from={from}"),
+            Some(&hub),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let all = group(&v, "all");
+    assert_eq!(all["requests"], 400);
+    let rate = all["fill_rate"].as_f64().unwrap();
+    assert!((0.5..0.98).contains(&rate), "{all}");
+    assert!(v.as_array().unwrap().len() >= 10, "a group a month: {v}");
+    for stage in all["stages"].as_array().unwrap() {
+        assert!(stage["n"].as_u64().unwrap() > 0, "{stage}");
+        assert!(stage["p90_hours"].as_f64() >= stage["median_hours"].as_f64());
+    }
+    let (_, v) = app
+        .get(
+            &format!("/api/v1/stats/borrowing?scope=hub&by=journal&top=5&from={from}"),
+            Some(&hub),
+        )
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 6, "{v}");
+    let (_, v) = app
+        .get(
+            &format!("/api/v1/stats/borrowing?scope=hub&by=partner&from={from}"),
+            Some(&hub),
+        )
+        .await;
+    assert!(group(&v, "all")["unfilled_reasons"]["deadline_passed"].as_u64() > Some(0));
+    // Routing and partner evaluation read the same history.
+    let (_, ev) = app.get("/api/v1/stats/partners", Some(&hub)).await;
+    let asked: u64 = ev["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["asked"].as_u64().unwrap())
+        .sum();
+    assert!(asked > 300, "{ev}");
+}
+
+#[tokio::test]
+async fn a_generated_year_of_traffic_fills_every_view() {
+    for e in engines() {
+        generated_year(e).await;
+    }
+}
