@@ -98,7 +98,7 @@ pub async fn close_month(
                     }
                     return Ok(());
                 }
-                let totals = tx.fee_pair_totals(&m).await?;
+                let (totals, corrections) = tx.fee_month_totals(&m).await?;
                 let positions = net(&totals, mode).map_err(|_| SettleError::Overflow)?;
                 let head = SettlementRow {
                     month: m.clone(),
@@ -106,7 +106,7 @@ pub async fn close_month(
                     closed_at: now,
                     closed_by: by,
                     charges: totals.iter().map(|t| t.charges).sum(),
-                    corrections: tx.fee_corrections(&m).await?,
+                    corrections,
                 };
                 tx.insert_settlement(&head, &positions).await?;
                 Ok(())

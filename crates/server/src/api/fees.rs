@@ -429,12 +429,16 @@ pub async fn record_correction(
             "same_library",
             format!("counterparty: {counterparty} is the library itself"),
         ));
-    } else if st.store.library(&counterparty).await.is_err() {
-        errors.push(FieldError::new(
-            "counterparty",
-            "unknown_library",
-            format!("counterparty: no library has the code {counterparty:?}"),
-        ));
+    } else {
+        match st.store.library(&counterparty).await {
+            Ok(_) => {}
+            Err(store::StoreError::NotFound) => errors.push(FieldError::new(
+                "counterparty",
+                "unknown_library",
+                format!("counterparty: no library has the code {counterparty:?}"),
+            )),
+            Err(e) => return Err(e.into()),
+        }
     }
     let currency_text = input.currency.as_deref().unwrap_or("").trim().to_owned();
     let currency = if currency_text.is_empty() {

@@ -267,6 +267,9 @@ fn correction_defaults(library: &str) -> Pairs {
     ]
 }
 
+/// How many of the latest closed months list every member's statements for a hub's admins.
+const MEMBER_MONTHS: usize = 3;
+
 /// The parts of the fees page below the schedule: the library's statements of closed months
 /// (CSV, XLSX, PDF), the correction form, and the corrections recorded so far.
 async fn settlement_blocks(ctx: &Ctx, library: &str, form: FormView) -> WebResult<Vec<Block>> {
@@ -305,6 +308,46 @@ async fn settlement_blocks(ctx: &Ctx, library: &str, form: FormView) -> WebResul
             .pick("No month has been closed yet.", "尚无已结算的月份。")
             .to_owned(),
     }));
+    // A hub's admins download their members' statements: the latest closed months.
+    let user = ctx.user()?;
+    if user.roles.contains(&domain::people::Role::HubAdmin) && !months.is_empty() {
+        let members: Vec<_> = ctx
+            .st
+            .store
+            .libraries()
+            .await?
+            .into_iter()
+            .filter(|l| l.hub_id.as_deref() == Some(user.library_id.as_str()))
+            .collect();
+        let mut rows = Vec::new();
+        for (month, _) in months.iter().take(MEMBER_MONTHS) {
+            for l in &members {
+                let code = percent_encode(&l.library_id);
+                let href = |ext: &str| format!("/admin/fees/statements/{month}/{code}.{ext}");
+                rows.push(vec![
+                    Cell::text(month.clone()),
+                    Cell::text(format!("{} {} {}", l.library_id, l.name_zh, l.name_en)),
+                    Cell::link("CSV", href("csv")),
+                    Cell::link("XLSX", href("xlsx")),
+                    Cell::link("PDF", href("pdf")),
+                ]);
+            }
+        }
+        blocks.push(Block::table(TableView {
+            caption: Some(m.pick("Members' statements", "成员馆结算单").to_owned()),
+            headers: vec![
+                m.pick("Month", "月份").to_owned(),
+                m.pick("Library", "图书馆").to_owned(),
+                "CSV".to_owned(),
+                "XLSX".to_owned(),
+                "PDF".to_owned(),
+            ],
+            rows,
+            empty: m
+                .pick("The hub has no members.", "本中心馆尚无成员馆。")
+                .to_owned(),
+        }));
+    }
     blocks.push(Block::form(form));
     let (_, corrections) = crate::api::fees::corrections_of(&ctx.st, ctx.user()?, library).await?;
     let rows = corrections

@@ -617,6 +617,21 @@ async fn the_fees_page_links_each_statement_and_records_corrections_in_both_lang
         assert_eq!(pdf.status, 200);
         assert_eq!(pdf.headers["content-type"], "application/pdf");
         assert!(pdf.body.starts_with("%PDF-1.4"));
+        // The hub's admins see every member's statements and may download them.
+        let hub_web = web_login(&app, "hub-admin").await;
+        let page = get(&app, "/admin/fees", Some(&hub_web)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for code in ["BCU", "HTU", "NSD"] {
+            let href = format!("/admin/fees/statements/{month}/{code}.pdf");
+            assert!(page.body.contains(&href), "{code}: {}", page.body);
+        }
+        let htu = get(
+            &app,
+            &format!("/admin/fees/statements/{month}/HTU.xlsx"),
+            Some(&hub_web),
+        )
+        .await;
+        assert_eq!(htu.status, 200);
         // Only one's own library's statements, also through the page.
         let other = get(
             &app,
