@@ -52,7 +52,7 @@ fn print(s: &Settlement) {
 }
 
 /// Close `month` (or give back the closed one) and, with `out`, write each library's
-/// statement there as CSV and XLSX.
+/// statement there as CSV, XLSX and PDF.
 pub async fn settle(
     store: &Store,
     month: &str,
@@ -83,10 +83,12 @@ pub async fn settle(
             let xlsx = st.to_xlsx().map_err(|e| anyhow::anyhow!("{e}"))?;
             std::fs::write(base.with_extension("xlsx"), xlsx)
                 .with_context(|| format!("writing {}.xlsx", base.display()))?;
+            std::fs::write(base.with_extension("pdf"), st.to_pdf())
+                .with_context(|| format!("writing {}.pdf", base.display()))?;
             written += 1;
         }
         println!(
-            "statements of {written} libraries (CSV and XLSX) in {}",
+            "statements of {written} libraries (CSV, XLSX and PDF) in {}",
             dir.display()
         );
     }

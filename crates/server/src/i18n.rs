@@ -167,6 +167,9 @@ fn field_label_zh(field: &str) -> &str {
         "due_soon_days" => "到期提醒提前天数",
         "digest_hour" => "每日汇总发送时间（时）",
         "currency" => "币种",
+        "counterparty" => "对方图书馆",
+        "amount" => "金额",
+        "reason" => "原因",
         "rates.loan" => "借书费",
         "rates.copy_flat" => "复制固定费",
         "rates.copy_per_page" => "复制每页费",
@@ -268,7 +271,9 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "own_library" => format!("{f}不能包含出借馆自己"),
         "invalid_month" => format!("{f}应为 YYYY-MM 格式，例如 2026-11"),
         "future_month" => format!("{f}尚未开始，不能结算"),
-        "unknown_file_format" => "文件名应为“馆代码.csv”或“馆代码.xlsx”".to_owned(),
+        "unknown_file_format" => "文件名应为“馆代码.csv”“馆代码.xlsx”或“馆代码.pdf”".to_owned(),
+        "same_library" => format!("{f}不能是本馆自己"),
+        "zero_amount" => format!("{f}不能为零"),
         "unknown_mode" => "结算方式应为 bilateral（双边轧差）或 hub（中心清算）".to_owned(),
         "unknown_system" => {
             "对方系统应为 librelay、reshare、alma、worldshare、other 或 email".to_owned()

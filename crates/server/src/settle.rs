@@ -98,7 +98,7 @@ pub async fn close_month(
                     }
                     return Ok(());
                 }
-                let totals = tx.fee_pair_totals(&m).await?;
+                let (totals, corrections) = tx.fee_month_totals(&m).await?;
                 let positions = net(&totals, mode).map_err(|_| SettleError::Overflow)?;
                 let head = SettlementRow {
                     month: m.clone(),
@@ -106,7 +106,7 @@ pub async fn close_month(
                     closed_at: now,
                     closed_by: by,
                     charges: totals.iter().map(|t| t.charges).sum(),
-                    corrections: tx.fee_corrections(&m).await?,
+                    corrections,
                 };
                 tx.insert_settlement(&head, &positions).await?;
                 Ok(())
@@ -235,6 +235,26 @@ impl Statement {
                 Cell::Int(p.charges),
             ]);
         }
+        // One total per currency: what the library receives, pays and nets in the month.
+        let mut totals: std::collections::BTreeMap<&str, (i64, i64, i64, i64)> =
+            std::collections::BTreeMap::new();
+        for p in &self.positions {
+            let e = totals.entry(p.currency.as_str()).or_default();
+            e.0 = e.0.saturating_add(p.receivable);
+            e.1 = e.1.saturating_add(p.payable);
+            e.2 = e.2.saturating_add(p.net);
+            e.3 = e.3.saturating_add(p.charges);
+        }
+        for (cur, (receivable, payable, net, charges)) in totals {
+            summary.push(vec![
+                t("合计 Total"),
+                t(cur),
+                Cell::Amount(receivable, cur.to_owned()),
+                Cell::Amount(payable, cur.to_owned()),
+                Cell::Amount(net, cur.to_owned()),
+                Cell::Int(charges),
+            ]);
+        }
         let mut lines = vec![vec![
             t("编号 No."),
             t("发生时间 Occurred (UTC)"),
@@ -250,16 +270,19 @@ impl Statement {
         ]];
         for f in &self.fees {
             let (signed, role, role_zh, other) = self.signed(f);
-            let kind = if f.kind == "correction" {
+            let manual = f.service == store::MANUAL_SERVICE;
+            let kind = if manual {
+                "人工更正 manual correction".to_owned()
+            } else if f.kind == "correction" {
                 let from = Month::of(f.occurred_at);
                 format!("更正 correction (from {from})")
             } else {
                 "收费 charge".to_owned()
             };
-            let service = if f.service == "loan" {
-                "借书 loan"
-            } else {
-                "复制 copy"
+            let service = match f.service.as_str() {
+                "loan" => "借书 loan",
+                s if s == store::MANUAL_SERVICE => "调整 adjustment",
+                _ => "复制 copy",
             };
             lines.push(vec![
                 Cell::Int(f.fee_transaction_id),
@@ -272,7 +295,11 @@ impl Statement {
                 t(other),
                 t(&f.lend_request_id),
                 t(&f.borrow_request_id),
-                t(&f.basis),
+                if manual {
+                    t(format!("原因 reason: {}", f.basis))
+                } else {
+                    t(&f.basis)
+                },
                 t(&f.currency),
                 Cell::Amount(signed, f.currency.clone()),
             ]);
@@ -355,6 +382,79 @@ impl Statement {
             ws.set_column_width(0, 24).map_err(x)?;
         }
         wb.save_to_buffer().map_err(x)
+    }
+}
+
+impl Statement {
+    /// PDF on A4 landscape: the head, the positions with a total per currency, then every
+    /// transaction; the same cells as the CSV and XLSX. Chinese text uses the readers' own
+    /// STSong-Light, so nothing is embedded, and nothing in the file depends on the clock.
+    pub fn to_pdf(&self) -> Vec<u8> {
+        use pdf::Weight;
+        use pdf::layout::{Align, Column, Flow};
+        let (summary, lines) = self.sections();
+        let text = |c: &Cell| match c {
+            Cell::Text(s) => s.clone(),
+            Cell::Amount(m, cur) => amount(*m, cur),
+            Cell::Int(n) => n.to_string(),
+        };
+        let row = |r: &Vec<Cell>| r.iter().map(text).collect::<Vec<String>>();
+        let mut flow = Flow::new(pdf::A4_LANDSCAPE, 36.0);
+        flow.document().set_title(&format!(
+            "结算单 Statement {} {}",
+            self.library, self.settlement.month
+        ));
+        flow.document().set_author("librelay");
+        // Head: the title line, then label / value lines up to the blank row before the
+        // positions' header (row 5, see `sections`).
+        if let Some(first) = summary.first() {
+            flow.paragraph(14.0, Weight::Bold, &row(first).join("  "));
+            flow.space(4.0);
+        }
+        for r in summary.get(1..4).unwrap_or_default() {
+            flow.paragraph(10.0, Weight::Regular, &row(r).join(": "));
+        }
+        flow.space(8.0);
+        let table =
+            |flow: &mut Flow, head: Option<&Vec<Cell>>, body: &[Vec<Cell>], weights: &[f32]| {
+                let Some(head) = head else { return };
+                let columns: Vec<Column> = head
+                    .iter()
+                    .zip(weights)
+                    .enumerate()
+                    .map(|(i, (c, w))| {
+                        // Amounts and counts sit right, as numbers do.
+                        let numeric = body
+                            .iter()
+                            .any(|r| matches!(r.get(i), Some(Cell::Amount(..) | Cell::Int(_))));
+                        let align = if numeric { Align::Right } else { Align::Left };
+                        Column::new(text(c), *w, align)
+                    })
+                    .collect();
+                let body: Vec<Vec<String>> = body.iter().map(row).collect();
+                flow.table(&columns, &body, 8.0);
+            };
+        let positions = summary.get(6..).unwrap_or_default();
+        table(
+            &mut flow,
+            summary.get(5),
+            positions,
+            &[3.0, 1.0, 1.5, 1.5, 2.0, 1.0],
+        );
+        flow.space(12.0);
+        flow.paragraph(11.0, Weight::Bold, "明细 Transactions");
+        flow.space(2.0);
+        table(
+            &mut flow,
+            lines.first(),
+            lines.get(1..).unwrap_or_default(),
+            &[0.7, 2.0, 1.6, 1.3, 1.3, 1.5, 2.3, 2.3, 3.0, 1.0, 1.3],
+        );
+        let footer = format!(
+            "librelay - {} - {} ({})",
+            self.library, self.settlement.month, self.settlement.mode
+        );
+        flow.finish(&footer).to_bytes()
     }
 }
 

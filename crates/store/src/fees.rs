@@ -1,5 +1,7 @@
 //! Fee schedules, the charges recorded when lenders ship, and closed settlement months.
 
+use std::fmt::Write as _;
+
 use domain::fees::{FeeSchedule, Month, PairTotal, Position, booking_month};
 use time::OffsetDateTime;
 
@@ -9,6 +11,12 @@ use crate::{Result, Store, StoreError, Tx, on_pool, on_tx};
 /// so that a charge is never written into a month while that month is being closed. SQLite
 /// has one writer, which gives the same for free.
 const FEE_LOCK: i64 = 0x6c69_6272_6665_6573;
+
+/// Positions stored by one INSERT: seven parameters each plus the month, 897 in all, within
+/// even old SQLite builds' limit of 999. Not wider: SQLite looks each `$N` up by name while it
+/// parses, so the parse time of one statement grows with the square of its parameters (4,680
+/// rows a statement, 32,761 parameters, made closing a 1M-row month take 12 s).
+const POSITIONS_PER_STATEMENT: usize = 128;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct FeeRow {
@@ -43,6 +51,9 @@ crate::sql::lite_row!(FeeRow {
 });
 
 const FEE_COLUMNS: &str = "fee_transaction_id, lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind";
+
+/// The `service` of a correction recorded by hand (its basis is the reason given).
+pub const MANUAL_SERVICE: &str = "adjustment";
 
 /// A charge about to be recorded; its month and kind are decided by the store.
 #[derive(Debug, Clone)]
@@ -177,6 +188,30 @@ impl Store {
         Ok(rows)
     }
 
+    /// The corrections recorded by hand where `library_id` is one side, newest first.
+    pub async fn manual_corrections_of(&self, library_id: &str, limit: i64) -> Result<Vec<FeeRow>> {
+        let sql = format!(
+            "SELECT {FEE_COLUMNS} FROM fee_transaction
+             WHERE service = '{MANUAL_SERVICE}' AND (lender_id = $1 OR borrower_id = $1)
+             ORDER BY fee_transaction_id DESC LIMIT $2"
+        );
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as::<_, FeeRow>(sqlx::AssertSqlSafe(sql)).bind(library_id).bind(limit).fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    /// Closed months with their mode, newest first.
+    pub async fn closed_months(&self, limit: i64) -> Result<Vec<(String, String)>> {
+        let rows = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT month, mode FROM settlement ORDER BY month DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows)
+    }
+
     /// A closed month and its positions, sorted by library, counterparty and currency.
     pub async fn settlement(&self, month: &str) -> Result<Option<(SettlementRow, Vec<Position>)>> {
         let head: Option<SettlementRow> = on_pool!(self.pool(), p => {
@@ -276,14 +311,7 @@ impl Tx<'_> {
     /// Record a charge in the month it happened, or, if that month is closed, in the first
     /// open month after it as a correction. Returns the row as stored.
     pub async fn record_fee(&mut self, f: &NewFee) -> Result<FeeRow> {
-        if self.is_postgres() {
-            on_tx!(self, c => {
-                crate::sql::query("SELECT pg_advisory_xact_lock_shared($1)")
-                    .bind(FEE_LOCK)
-                    .execute(&mut *c)
-                    .await?;
-            });
-        }
+        self.lock_fees_shared().await?;
         let occurred = Month::of(f.occurred_at);
         let closed = self.closed_months_from(&occurred.to_string()).await?;
         let (month, late) = booking_month(occurred, &closed);
@@ -292,6 +320,38 @@ impl Tx<'_> {
             month: month.to_string(),
             kind: if late { "correction" } else { "charge" },
         };
+        self.insert_fee(&load).await
+    }
+
+    /// A correction an admin records by hand (the amount from `lender_id`'s point of view is
+    /// owed to it by `borrower_id`): booked as a correction in the first open month from the
+    /// month it is recorded in, so a closed month never changes.
+    pub async fn record_manual_correction(&mut self, f: &NewFee) -> Result<FeeRow> {
+        self.lock_fees_shared().await?;
+        let now = Month::of(f.occurred_at);
+        let closed = self.closed_months_from(&now.to_string()).await?;
+        let (month, _) = booking_month(now, &closed);
+        let load = FeeLoad {
+            fee: f.clone(),
+            month: month.to_string(),
+            kind: "correction",
+        };
+        self.insert_fee(&load).await
+    }
+
+    async fn lock_fees_shared(&mut self) -> Result<()> {
+        if self.is_postgres() {
+            on_tx!(self, c => {
+                crate::sql::query("SELECT pg_advisory_xact_lock_shared($1)")
+                    .bind(FEE_LOCK)
+                    .execute(&mut *c)
+                    .await?;
+            });
+        }
+        Ok(())
+    }
+
+    async fn insert_fee(&mut self, load: &FeeLoad) -> Result<FeeRow> {
         let sql = format!(
             "INSERT INTO fee_transaction (lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {FEE_COLUMNS}"
@@ -397,6 +457,30 @@ impl Tx<'_> {
         Ok(pair_totals(rows))
     }
 
+    /// A month's sums per lender, borrower and currency, and how many of its rows are
+    /// corrections, in one pass over the month (closing reads both; two queries read the
+    /// month's index twice).
+    pub async fn fee_month_totals(&mut self, month: &str) -> Result<(Vec<PairTotal>, i64)> {
+        let rows: Vec<(String, String, String, i64, i64, i64)> = on_tx!(self, c => {
+            crate::sql::query_as(
+                "SELECT lender_id, borrower_id, currency, CAST(SUM(amount_minor) AS BIGINT), COUNT(*),
+                        CAST(SUM(CASE WHEN kind = 'correction' THEN 1 ELSE 0 END) AS BIGINT)
+                 FROM fee_transaction WHERE month = $1 GROUP BY lender_id, borrower_id, currency
+                 ORDER BY lender_id, borrower_id, currency",
+            )
+            .bind(month)
+            .fetch_all(&mut *c)
+            .await?
+        });
+        let corrections = rows.iter().map(|r| r.5).sum();
+        let totals = pair_totals(
+            rows.into_iter()
+                .map(|(l, b, c, amount, charges, _)| (l, b, c, amount, charges))
+                .collect(),
+        );
+        Ok((totals, corrections))
+    }
+
     /// How many of a month's rows are corrections.
     pub async fn fee_corrections(&mut self, month: &str) -> Result<i64> {
         let (n,): (i64,) = on_tx!(self, c => {
@@ -428,22 +512,43 @@ impl Tx<'_> {
             .execute(&mut *c)
             .await?;
         });
-        for p in positions {
+        // Many rows per statement: one statement per position made storing a month's
+        // positions slower than netting it. `$1` is the month, shared by every row.
+        for chunk in positions.chunks(POSITIONS_PER_STATEMENT) {
+            let mut sql = String::with_capacity(160 + chunk.len() * 48);
+            sql.push_str(
+                "INSERT INTO settlement_line (month, library_id, counterparty_id, currency, receivable_minor, payable_minor, net_minor, charges) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = 2 + i * 7;
+                if i > 0 {
+                    sql.push(',');
+                }
+                let _ = write!(
+                    sql,
+                    "($1,${},${},${},${},${},${},${})",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                );
+            }
             on_tx!(self, c => {
-                crate::sql::query(
-                    "INSERT INTO settlement_line (month, library_id, counterparty_id, currency, receivable_minor, payable_minor, net_minor, charges)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&head.month)
-                .bind(&p.library)
-                .bind(&p.counterparty)
-                .bind(&p.currency)
-                .bind(p.receivable)
-                .bind(p.payable)
-                .bind(p.net)
-                .bind(p.charges)
-                .execute(&mut *c)
-                .await?;
+                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql.clone())).bind(&head.month);
+                for p in chunk {
+                    q = q
+                        .bind(&p.library)
+                        .bind(&p.counterparty)
+                        .bind(&p.currency)
+                        .bind(p.receivable)
+                        .bind(p.payable)
+                        .bind(p.net)
+                        .bind(p.charges);
+                }
+                q.execute(&mut *c).await?;
             });
         }
         Ok(())

@@ -45,7 +45,7 @@ pub use catalog::{
 pub use copyright::{CopyrightReportRow, CopyrightUse, Duplicate, MatchCandidate};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};
 pub use error::StoreError;
-pub use fees::{FeeLoad, FeeRow, NewFee, SettlementRow};
+pub use fees::{FeeLoad, FeeRow, MANUAL_SERVICE, NewFee, SettlementRow};
 pub use files::{DeliveryLink, StoredFile};
 pub use letters::{DigestItem, JobRun, LetterTemplateRow};
 pub use licences::{Availability, LicencePackage, LicensedMatch};

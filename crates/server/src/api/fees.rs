@@ -1,6 +1,6 @@
 //! Fees and settlement: each lender's fee schedule (its admins and the hub's), the charges of
 //! a request, closing a month (hub admins) and each library's statement of a closed month as
-//! CSV or XLSX.
+//! CSV, XLSX or PDF; and corrections admins record by hand after a month is closed.
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lending_fees))
         .routes(routes!(close, get_settlement))
         .routes(routes!(statement_file))
+        .routes(routes!(list_corrections, post_correction))
 }
 
 impl From<SettleError> for ApiError {
@@ -316,11 +317,11 @@ pub async fn get_settlement(
     Ok(axum::Json(settle::closed(&st.store, month(&m)?).await?))
 }
 
-/// One library's statement of a closed month: `CODE.csv` (UTF-8 with a byte order mark) or
-/// `CODE.xlsx`. Hub admins get any member's; library admins their own library's.
+/// One library's statement of a closed month: `CODE.csv` (UTF-8 with a byte order mark),
+/// `CODE.xlsx` or `CODE.pdf` (A4, Chinese in the reader's standard Song font). Hub admins get any member's; library admins their own library's.
 #[utoipa::path(get, path = "/api/v1/settlements/{month}/statements/{file}", tag = "fees",
     params(("month" = String, Path, description = "YYYY-MM"),
-           ("file" = String, Path, description = "the library code and format, e.g. BCU.csv or BCU.xlsx")),
+           ("file" = String, Path, description = "the library code and format: BCU.csv, BCU.xlsx or BCU.pdf")),
     responses((status = 200, description = "the statement file", content_type = "text/csv"),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn statement_file(
@@ -328,25 +329,32 @@ pub async fn statement_file(
     user: CurrentUser,
     Path((m, file)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let m = month(&m)?;
-    let (code, ext) = file.rsplit_once('.').ok_or_else(|| {
+    statement_download(&st, &user, &m, &file).await
+}
+
+/// A statement file as a download: the API's and the fees page's one way.
+pub async fn statement_download(
+    st: &AppState,
+    user: &CurrentUser,
+    m: &str,
+    file: &str,
+) -> ApiResult<Response> {
+    let m = month(m)?;
+    let bad_format = || {
         ApiError::Invalid(vec![FieldError::new(
             "file",
             "unknown_file_format",
-            format!("{file:?} should be CODE.csv or CODE.xlsx"),
+            format!("{file:?} should be CODE.csv, CODE.xlsx or CODE.pdf"),
         )])
-    })?;
-    if ext != "csv" && ext != "xlsx" {
-        return Err(ApiError::Invalid(vec![FieldError::new(
-            "file",
-            "unknown_file_format",
-            format!("{file:?} should be CODE.csv or CODE.xlsx"),
-        )]));
+    };
+    let (code, ext) = file.rsplit_once('.').ok_or_else(bad_format)?;
+    if !matches!(ext, "csv" | "xlsx" | "pdf") {
+        return Err(bad_format());
     }
     let code = code.trim().to_uppercase();
     let own_admin = code == user.library_id && user.roles.iter().any(|r| r.is_admin());
     if !own_admin {
-        require_hub_admin(&user).map_err(|_| {
+        require_hub_admin(user).map_err(|_| {
             ApiError::Forbidden(
                 "statements are for the library's admins and the hub's admins".to_owned(),
             )
@@ -354,13 +362,13 @@ pub async fn statement_file(
     }
     let s = settle::statement(&st.store, m, &code).await?;
     let name = format!("statement-{}-{m}.{ext}", s.library);
-    let (ctype, body) = if ext == "csv" {
-        ("text/csv; charset=utf-8", s.to_csv())
-    } else {
-        (
+    let (ctype, body) = match ext {
+        "csv" => ("text/csv; charset=utf-8", s.to_csv()),
+        "pdf" => ("application/pdf", s.to_pdf()),
+        _ => (
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             s.to_xlsx()?,
-        )
+        ),
     };
     Ok((
         [
@@ -373,4 +381,292 @@ pub async fn statement_file(
         body,
     )
         .into_response())
+}
+
+/// A correction recorded by hand: `amount` is from the library's point of view (positive: the
+/// counterparty owes it to the library; negative: the library owes it), a decimal in
+/// `currency`; `reason` says why and is shown on both libraries' statements.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionInput {
+    /// e.g. "12.50" or "-8.00" (a JSON number is taken too).
+    #[schema(value_type = Option<String>)]
+    pub amount: Option<serde_json::Value>,
+    /// ISO 4217, e.g. CNY.
+    pub currency: Option<String>,
+    /// The other library's code.
+    pub counterparty: Option<String>,
+    pub reason: Option<String>,
+}
+
+const REASON_MAX: usize = 500;
+
+/// Check and record a correction for library `code`: the API's and the fees page's one way.
+/// It is booked in the first open month from now, as a correction, with an event on each side.
+pub async fn record_correction(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+    input: CorrectionInput,
+) -> ApiResult<FeeRow> {
+    use domain::money::{Currency, Money};
+    let lib = require_fee_admin(st, user, code).await?;
+    let mut errors = Vec::new();
+    let counterparty = input
+        .counterparty
+        .as_deref()
+        .map(|c| c.trim().to_uppercase())
+        .unwrap_or_default();
+    if counterparty.is_empty() {
+        errors.push(FieldError::new(
+            "counterparty",
+            "required",
+            "counterparty: the other library's code is required",
+        ));
+    } else if counterparty == lib {
+        errors.push(FieldError::new(
+            "counterparty",
+            "same_library",
+            format!("counterparty: {counterparty} is the library itself"),
+        ));
+    } else {
+        match st.store.library(&counterparty).await {
+            Ok(_) => {}
+            Err(store::StoreError::NotFound) => errors.push(FieldError::new(
+                "counterparty",
+                "unknown_library",
+                format!("counterparty: no library has the code {counterparty:?}"),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let currency_text = input.currency.as_deref().unwrap_or("").trim().to_owned();
+    let currency = if currency_text.is_empty() {
+        errors.push(FieldError::new(
+            "currency",
+            "required",
+            "currency: a currency such as CNY is required",
+        ));
+        None
+    } else {
+        match Currency::parse(&currency_text) {
+            Ok(c) => Some(c),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "currency",
+                    "invalid_currency",
+                    format!("currency: {currency_text:?} is not a three-letter ISO 4217 code"),
+                ));
+                None
+            }
+        }
+    };
+    let amount_text = match &input.amount {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.trim().to_owned(),
+        Some(other) => other.to_string(),
+    };
+    let mut amount = None;
+    if amount_text.is_empty() {
+        errors.push(FieldError::new(
+            "amount",
+            "required",
+            "amount: an amount such as 12.50 or -12.50 is required",
+        ));
+    } else {
+        // Read in the given currency's decimals, or CNY's while the currency is wrong, so
+        // that a bad amount is reported too.
+        let c = currency.clone().or_else(|| Currency::parse("CNY").ok());
+        match c.map(|c| Money::parse_decimal(&amount_text, c)) {
+            Some(Ok(m)) if m.minor == 0 => errors.push(FieldError::new(
+                "amount",
+                "zero_amount",
+                "amount: a correction of zero changes nothing",
+            )),
+            Some(Ok(m)) => amount = Some(m.minor),
+            _ => errors.push(FieldError::new(
+                "amount",
+                "invalid_amount",
+                format!("amount: {amount_text:?} is not an amount such as 12.50 or -12.50"),
+            )),
+        }
+    }
+    let reason = input.reason.as_deref().unwrap_or("").trim().to_owned();
+    if reason.is_empty() {
+        errors.push(FieldError::new(
+            "reason",
+            "required",
+            "reason: say why the correction is made",
+        ));
+    } else if reason.chars().count() > REASON_MAX {
+        errors.push(FieldError::new(
+            "reason",
+            "too_long",
+            format!("reason: at most {REASON_MAX} characters"),
+        ));
+    }
+    let (Some(minor), Some(currency), true) = (amount, currency, errors.is_empty()) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    let Some(size) = minor.checked_abs() else {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "amount",
+            "invalid_amount",
+            "amount: out of range",
+        )]));
+    };
+    // Stored as a charge from the side that is owed to the side that owes.
+    let (lender, borrower) = if minor > 0 {
+        (lib.clone(), counterparty.clone())
+    } else {
+        (counterparty.clone(), lib.clone())
+    };
+    let fee = store::NewFee {
+        lender_id: lender,
+        borrower_id: borrower,
+        lend_request_id: String::new(),
+        borrow_request_id: String::new(),
+        service: store::MANUAL_SERVICE.to_owned(),
+        amount_minor: size,
+        currency: currency.as_str().to_owned(),
+        basis: reason.clone(),
+        occurred_at: st.now(),
+    };
+    let actor = if is_hub_admin(user) {
+        "hub_admin"
+    } else {
+        "library_admin"
+    };
+    let (user_id, now) = (user.user_id.clone(), st.now());
+    let row = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                let row = tx.record_manual_correction(&fee).await?;
+                let request_id = format!("fee-{}", row.fee_transaction_id);
+                for (side, other, signed) in
+                    [(&lib, &counterparty, minor), (&counterparty, &lib, -minor)]
+                {
+                    let data = serde_json::json!({
+                        "fee_transaction_id": row.fee_transaction_id,
+                        "counterparty": other,
+                        "amount_minor": signed,
+                        "currency": row.currency,
+                        "month": row.month,
+                        "recorded_for": lib,
+                    });
+                    tx.insert_event(
+                        &store::NewEvent {
+                            library_id: side,
+                            side: "fees",
+                            request_id: &request_id,
+                            actor_id: Some(user_id.as_str()),
+                            actor,
+                            action: "fee_correction",
+                            from_state: None,
+                            to_state: "recorded",
+                            note: Some(row.basis.as_str()),
+                            message_id: None,
+                            data: Some(data),
+                        },
+                        now,
+                    )
+                    .await?;
+                }
+                Ok::<_, store::StoreError>(row)
+            })
+        })
+        .await?;
+    Ok(row)
+}
+
+/// A correction as shown: the fee row, with the amount from the library's point of view.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CorrectionView {
+    /// The fee transaction; its events are under the request id `fee-{id}`.
+    pub id: i64,
+    pub library: String,
+    pub counterparty: String,
+    /// Positive: the library receives it; negative: it pays.
+    #[schema(value_type = Object)]
+    pub amount: domain::money::Money,
+    pub amount_text: String,
+    pub reason: String,
+    /// The open month it is booked in.
+    pub month: String,
+    pub recorded_at: String,
+}
+
+/// One manual correction from `library`'s side.
+pub fn correction_view(library: &str, f: &FeeRow) -> ApiResult<CorrectionView> {
+    let currency = domain::money::Currency::parse(&f.currency)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored fee currency: {e}")))?;
+    let (signed, counterparty) = if f.lender_id == library {
+        (f.amount_minor, f.borrower_id.clone())
+    } else {
+        (-f.amount_minor, f.lender_id.clone())
+    };
+    let amount = domain::money::Money::new(signed, currency);
+    Ok(CorrectionView {
+        id: f.fee_transaction_id,
+        library: library.to_owned(),
+        counterparty,
+        amount_text: amount.to_decimal_string(),
+        amount,
+        reason: f.basis.clone(),
+        month: f.month.clone(),
+        recorded_at: f
+            .occurred_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    })
+}
+
+/// The library's corrections recorded by hand, newest first (at most 200), including those
+/// its partners or its hub recorded against it.
+pub async fn corrections_of(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+) -> ApiResult<(String, Vec<CorrectionView>)> {
+    let lib = require_fee_admin(st, user, code).await?;
+    let rows = st.store.manual_corrections_of(&lib, 200).await?;
+    let views = rows
+        .iter()
+        .map(|f| correction_view(&lib, f))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok((lib, views))
+}
+
+/// Corrections recorded by hand for or against the library, newest first.
+#[utoipa::path(get, path = "/api/v1/libraries/{code}/fee-corrections", tag = "fees",
+    params(("code" = String, Path, description = "library code")),
+    responses((status = 200, body = Vec<CorrectionView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_corrections(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(code): Path<String>,
+) -> ApiResult<axum::Json<Vec<CorrectionView>>> {
+    Ok(axum::Json(corrections_of(&st, &user, &code).await?.1))
+}
+
+/// Record a correction after a month is closed (the library's admins or its hub's): it goes
+/// into the next open month as a correction, visible on both libraries' statements with its
+/// reason, and writes an event on each side. Every wrong field is named.
+#[utoipa::path(post, path = "/api/v1/libraries/{code}/fee-corrections", tag = "fees",
+    params(("code" = String, Path, description = "the library the amount is seen from")),
+    request_body = CorrectionInput,
+    responses((status = 201, body = CorrectionView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_correction(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(code): Path<String>,
+    Json(input): Json<CorrectionInput>,
+) -> ApiResult<(axum::http::StatusCode, axum::Json<CorrectionView>)> {
+    let row = record_correction(&st, &user, &code, input).await?;
+    let lib = code.trim().to_uppercase();
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(correction_view(&lib, &row)?),
+    ))
 }

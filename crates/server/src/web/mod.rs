@@ -121,6 +121,11 @@ pub fn router(state: AppState) -> Router {
             get(admin::delivery).post(admin::delivery_save),
         )
         .route("/admin/fees", get(settings::fees).post(settings::fees_save))
+        .route("/admin/fees/corrections", post(settings::correction_save))
+        .route(
+            "/admin/fees/statements/{month}/{file}",
+            get(settings::statement),
+        )
         .route("/admin/letters", get(settings::letters))
         .route("/admin/letters/settings", post(settings::letter_rules_save))
         .route(

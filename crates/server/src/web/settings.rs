@@ -1,4 +1,4 @@
-//! More admin pages: the library's fee schedule and its letters (edit, preview with sample
+//! More admin pages: the library's fee schedule, statements and corrections, and its letters (edit, preview with sample
 //! values, back to the default). Saved through the functions of `/api/v1/libraries/{code}/fees`
 //! and `/api/v1/libraries/{code}/letters/…`; a refusal is shown next to the field it names,
 //! with the line where the letter API gives one.
@@ -225,29 +225,200 @@ fn fee_input(m: &'static Msg, p: &Pairs) -> Result<FeeScheduleInput, Vec<(String
     }
 }
 
-fn fees_page(ctx: &Ctx, form: FormView, notice: Option<String>) -> Response {
+/// The correction form: the library the amount is seen from (a hub admin may name a member),
+/// the other library, the signed amount, its currency and the reason.
+fn correction_form(m: &'static Msg, p: &Pairs) -> FormView {
+    let v = |k: &str| value(p, k);
+    FormView::post("correction", "/admin/fees/corrections", m.pick("Record the correction", "登记更正"))
+        .heading(m.pick("Correction after a closed month", "已结算月份的更正"))
+        .intro(m.pick(
+            "A closed month never changes: a correction is booked in the next open month, shown with its reason on both libraries' statements.",
+            "已结算的月份不再改动：更正记入下一个未结算月份，并连同原因显示在双方的结算单上。",
+        ))
+        .input(
+            Input::text("library", m.pick("Library", "本馆"), &v("library"))
+                .hint(m.pick(
+                    "The library the amount is seen from (hub admins may name a member)",
+                    "金额以哪个馆为准（中心馆管理员可填成员馆代码）",
+                ))
+                .required(),
+        )
+        .input(
+            Input::text("counterparty", m.pick("Other library", "对方图书馆"), &v("counterparty"))
+                .hint(m.pick("Library code, e.g. HTU", "图书馆代码，例如 HTU"))
+                .required(),
+        )
+        .input(
+            Input::text("amount", m.pick("Amount", "金额"), &v("amount"))
+                .hint(m.pick(
+                    "Positive: the other library owes it to us; negative: we owe it (e.g. -12.50)",
+                    "正数：对方应付本馆；负数：本馆应付对方（例如 -12.50）",
+                ))
+                .required(),
+        )
+        .input(Input::text("currency", m.f_currency, &v("currency")).hint(m.hint_currency).required())
+        .input(Input::new("reason", m.pick("Reason", "原因"), "textarea", &v("reason")).required())
+}
+
+fn correction_defaults(library: &str) -> Pairs {
+    vec![
+        ("library".to_owned(), library.to_owned()),
+        ("currency".to_owned(), "CNY".to_owned()),
+    ]
+}
+
+/// How many of the latest closed months list every member's statements for a hub's admins.
+const MEMBER_MONTHS: usize = 3;
+
+/// The parts of the fees page below the schedule: the library's statements of closed months
+/// (CSV, XLSX, PDF), the correction form, and the corrections recorded so far.
+async fn settlement_blocks(ctx: &Ctx, library: &str, form: FormView) -> WebResult<Vec<Block>> {
     let m = ctx.m;
+    let mut blocks = vec![Block::heading(m.pick("Statements", "结算单"))];
+    let months = ctx.st.store.closed_months(24).await?;
+    let code = percent_encode(library);
+    let rows = months
+        .iter()
+        .map(|(month, mode)| {
+            let href = |ext: &str| format!("/admin/fees/statements/{month}/{code}.{ext}");
+            vec![
+                Cell::text(month.clone()),
+                Cell::text(if mode == "hub" {
+                    m.pick("hub clearing", "中心清算")
+                } else {
+                    m.pick("bilateral netting", "双边轧差")
+                }),
+                Cell::link("CSV", href("csv")),
+                Cell::link("XLSX", href("xlsx")),
+                Cell::link("PDF", href("pdf")),
+            ]
+        })
+        .collect();
+    blocks.push(Block::table(TableView {
+        caption: None,
+        headers: vec![
+            m.pick("Month", "月份").to_owned(),
+            m.pick("Mode", "方式").to_owned(),
+            "CSV".to_owned(),
+            "XLSX".to_owned(),
+            "PDF".to_owned(),
+        ],
+        rows,
+        empty: m
+            .pick("No month has been closed yet.", "尚无已结算的月份。")
+            .to_owned(),
+    }));
+    // A hub's admins download their members' statements: the latest closed months.
+    let user = ctx.user()?;
+    if user.roles.contains(&domain::people::Role::HubAdmin) && !months.is_empty() {
+        let members: Vec<_> = ctx
+            .st
+            .store
+            .libraries()
+            .await?
+            .into_iter()
+            .filter(|l| l.hub_id.as_deref() == Some(user.library_id.as_str()))
+            .collect();
+        let mut rows = Vec::new();
+        for (month, _) in months.iter().take(MEMBER_MONTHS) {
+            for l in &members {
+                let code = percent_encode(&l.library_id);
+                let href = |ext: &str| format!("/admin/fees/statements/{month}/{code}.{ext}");
+                rows.push(vec![
+                    Cell::text(month.clone()),
+                    Cell::text(format!("{} {} {}", l.library_id, l.name_zh, l.name_en)),
+                    Cell::link("CSV", href("csv")),
+                    Cell::link("XLSX", href("xlsx")),
+                    Cell::link("PDF", href("pdf")),
+                ]);
+            }
+        }
+        blocks.push(Block::table(TableView {
+            caption: Some(m.pick("Members' statements", "成员馆结算单").to_owned()),
+            headers: vec![
+                m.pick("Month", "月份").to_owned(),
+                m.pick("Library", "图书馆").to_owned(),
+                "CSV".to_owned(),
+                "XLSX".to_owned(),
+                "PDF".to_owned(),
+            ],
+            rows,
+            empty: m
+                .pick("The hub has no members.", "本中心馆尚无成员馆。")
+                .to_owned(),
+        }));
+    }
+    blocks.push(Block::form(form));
+    let (_, corrections) = crate::api::fees::corrections_of(&ctx.st, ctx.user()?, library).await?;
+    let rows = corrections
+        .into_iter()
+        .map(|c| {
+            vec![
+                Cell::text(c.month),
+                Cell::text(c.counterparty),
+                Cell::text(format!("{} {}", c.amount_text, c.amount.currency.as_str())),
+                Cell::text(c.reason),
+                Cell::text(c.recorded_at),
+            ]
+        })
+        .collect();
+    blocks.push(Block::table(TableView {
+        caption: Some(m.pick("Corrections recorded", "已登记的更正").to_owned()),
+        headers: vec![
+            m.pick("Booked in", "记入月份").to_owned(),
+            m.pick("Other library", "对方图书馆").to_owned(),
+            m.pick("Amount (+ receive / − pay)", "金额（+ 收 / − 付）")
+                .to_owned(),
+            m.pick("Reason", "原因").to_owned(),
+            m.pick("Recorded at (UTC)", "登记时间（UTC）").to_owned(),
+        ],
+        rows,
+        empty: m.pick("No corrections.", "没有更正。").to_owned(),
+    }));
+    Ok(blocks)
+}
+
+async fn fees_page(
+    ctx: &Ctx,
+    form: FormView,
+    correction: FormView,
+    notice: Option<String>,
+) -> WebResult<Response> {
+    let m = ctx.m;
+    let library = ctx.user()?.library_id.clone();
     let mut page = AdminPage::new(m, ctx.chrome(), m.fees_title);
     page.links
         .push(("/admin".to_owned(), m.nav_admin.to_owned()));
     page.intro = Some(m.fees_intro.to_owned());
     page.notice = notice;
     page.blocks.push(Block::form(form));
-    respond(ctx, page)
+    page.blocks
+        .extend(settlement_blocks(ctx, &library, correction).await?);
+    Ok(respond(ctx, page))
 }
 
-/// `GET /admin/fees`: the library's fee schedule.
+/// `GET /admin/fees`: the library's fee schedule, statements and corrections.
 pub async fn fees(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
     let r = async {
         let a = admin(&ctx)?;
         let q = query(q)?;
         let (_, schedule) = crate::api::fees::schedule_of(&ctx.st, a, &a.library_id).await?;
         let form = fees_form(ctx.m, &fee_values(schedule.as_ref()));
-        Ok(fees_page(
-            &ctx,
-            form,
-            q.done.as_ref().map(|_| ctx.m.saved.to_owned()),
-        ))
+        let mut defaults = correction_defaults(&a.library_id);
+        if let Some(s) = &schedule {
+            defaults[1].1 = s.currency.as_str().to_owned();
+        }
+        let correction = correction_form(ctx.m, &defaults);
+        let notice = match q.done.as_deref() {
+            Some("corrected") => Some(
+                ctx.m
+                    .pick("The correction is recorded.", "更正已登记。")
+                    .to_owned(),
+            ),
+            Some(_) => Some(ctx.m.saved.to_owned()),
+            None => None,
+        };
+        fees_page(&ctx, form, correction, notice).await
     }
     .await;
     ctx.finish(r)
@@ -272,7 +443,59 @@ pub async fn fees_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -> Re
                 }
             }
         }
-        Ok(fees_page(&ctx, form, None))
+        let correction = correction_form(ctx.m, &correction_defaults(&a.library_id));
+        fees_page(&ctx, form, correction, None).await
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// `POST /admin/fees/corrections`: recorded through the API's function; a refusal is shown
+/// next to the field it names.
+pub async fn correction_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -> Response {
+    let r = async {
+        let a = admin(&ctx)?;
+        let p = pairs(form)?;
+        let mut correction = correction_form(ctx.m, &p);
+        let input = crate::api::fees::CorrectionInput {
+            amount: Some(serde_json::Value::String(value(&p, "amount"))),
+            currency: Some(value(&p, "currency")),
+            counterparty: Some(value(&p, "counterparty")),
+            reason: Some(value(&p, "reason")),
+        };
+        let library = value(&p, "library");
+        let library = if library.trim().is_empty() {
+            a.library_id.clone()
+        } else {
+            library
+        };
+        match crate::api::fees::record_correction(&ctx.st, a, &library, input).await {
+            Ok(_) => return Ok(see_other("/admin/fees?done=corrected")),
+            Err(e @ (ApiError::Forbidden(_) | ApiError::NotFound(_))) => {
+                // Another library than one's own (or the hub's member): said at the field.
+                let msg = ctx.m.pick(
+                    "You keep the fees of your own library (hub admins: of its members) only",
+                    "只能登记本馆（中心馆管理员：成员馆）的更正",
+                );
+                tracing::debug!(error = %e, "correction for another library refused");
+                correction.field_error("library", msg.to_owned());
+            }
+            Err(e) => correction.refusal(ctx.m, e)?,
+        }
+        let (_, schedule) = crate::api::fees::schedule_of(&ctx.st, a, &a.library_id).await?;
+        let form = fees_form(ctx.m, &fee_values(schedule.as_ref()));
+        fees_page(&ctx, form, correction, None).await
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// `GET /admin/fees/statements/{month}/{file}`: a statement downloaded from the fees page,
+/// through the API's function (the library's own admins and its hub's admins).
+pub async fn statement(ctx: Ctx, Path((month, file)): Path<(String, String)>) -> Response {
+    let r = async {
+        let u = ctx.user()?;
+        Ok(crate::api::fees::statement_download(&ctx.st, u, &month, &file).await?)
     }
     .await;
     ctx.finish(r)

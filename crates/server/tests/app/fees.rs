@@ -335,6 +335,28 @@ async fn shipping_charges_the_borrower_and_a_closed_month_settles_the_same_every
         assert!(ct.contains("spreadsheetml"));
         assert!(xlsx.starts_with(b"PK"));
         assert_eq!(bytes(&app, &xlsx_path, &hub).await.2, xlsx);
+        // PDF: the same bytes each time, a sound cross-reference table, the Chinese name in
+        // the content as UTF-16BE, and text a PDF reader can extract.
+        let pdf_path = format!("/api/v1/settlements/{month}/statements/BCU.pdf");
+        let (st, ct, pdf) = bytes(&app, &pdf_path, &hub).await;
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&pdf));
+        assert_eq!(ct, "application/pdf");
+        check_pdf(&pdf);
+        assert_eq!(bytes(&app, &pdf_path, &hub).await.2, pdf);
+        let name_hex: String = "北辰大学图书馆"
+            .encode_utf16()
+            .map(|u| format!("{u:04X}"))
+            .collect();
+        assert!(
+            String::from_utf8_lossy(&pdf).contains(&format!("<{name_hex}> Tj")),
+            "the Chinese name is not in the content stream"
+        );
+        if let Some(text) = pdf_text(&pdf) {
+            assert!(text.contains("北辰大学图书馆"), "{text}");
+            assert!(text.contains(&month), "{text}");
+            assert!(text.contains("-30.00"), "{text}");
+            assert!(text.contains("合计"), "{text}");
+        }
         // Another library's admin may not read BCU's statement.
         let (st, _, _) = bytes(&app, &csv_path, &app.login("htu-admin").await).await;
         assert_eq!(st, 403);
@@ -382,6 +404,374 @@ async fn shipping_charges_the_borrower_and_a_closed_month_settles_the_same_every
             text.contains(&format!("更正 correction (from {month})")),
             "{text}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_correction_after_closing_goes_into_the_next_open_month_with_its_reason_and_events() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let hub = app.login("hub-admin").await;
+        let bcu = app.login("bcu-admin").await;
+        let month = current_month(&app);
+        let (st, v) = app
+            .post(
+                &format!("/api/v1/settlements/{month}"),
+                json!({}),
+                Some(&hub),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let csv_path = format!("/api/v1/settlements/{month}/statements/BCU.csv");
+        let (_, _, closed_csv) = bytes(&app, &csv_path, &hub).await;
+        let path = "/api/v1/libraries/BCU/fee-corrections";
+
+        // Every wrong field is named; nothing is recorded.
+        let (st, v) = app
+            .post(
+                path,
+                json!({"amount": "abc", "currency": "C1", "counterparty": "bcu", "reason": " "}),
+                Some(&bcu),
+            )
+            .await;
+        assert_eq!(st, 422, "{v}");
+        let named: Vec<(&str, &str)> = v["error"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["field"].as_str().unwrap(), f["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("counterparty", "same_library"),
+                ("currency", "invalid_currency"),
+                ("amount", "invalid_amount"),
+                ("reason", "required")
+            ]
+        );
+        let (st, v) = app.post(path, json!({}), Some(&bcu)).await;
+        assert_eq!(st, 422, "{v}");
+        assert_eq!(v["error"]["fields"].as_array().unwrap().len(), 4, "{v}");
+        let (st, v) = app
+            .post(
+                path,
+                json!({"amount": "0.00", "currency": "CNY", "counterparty": "NOPE", "reason": "x"}),
+                Some(&bcu),
+            )
+            .await;
+        assert_eq!(st, 422, "{v}");
+        assert_eq!(v["error"]["fields"][0]["code"], "unknown_library", "{v}");
+        assert_eq!(v["error"]["fields"][1]["code"], "zero_amount", "{v}");
+        let (st, v) = app
+            .post(path, json!({"amount": "1", "nonsense": 1}), Some(&bcu))
+            .await;
+        assert_eq!(st, 422, "{v}");
+        // Another library's admin may not record for BCU; readers and staff not at all.
+        let body = json!({"amount": "-12.50", "currency": "CNY", "counterparty": "htu",
+                          "reason": "Lost book refund 遗失赔偿"});
+        let (st, _) = app
+            .post(path, body.clone(), Some(&app.login("htu-admin").await))
+            .await;
+        assert_eq!(st, 403);
+        let (st, _) = app
+            .post(path, body.clone(), Some(&app.login("bcu-borrow").await))
+            .await;
+        assert_eq!(st, 403);
+        assert_eq!(app.get(path, Some(&bcu)).await.1, json!([]));
+
+        // BCU owes HTU 12.50: booked in the next open month, not the closed one.
+        let (st, c) = app.post(path, body, Some(&bcu)).await;
+        assert_eq!(st, 201, "{c}");
+        assert_eq!(c["amount"], json!({"minor": -1250, "currency": "CNY"}));
+        assert_eq!(c["counterparty"], "HTU");
+        let next = c["month"].as_str().unwrap().to_owned();
+        assert!(next > month, "{next} after {month}");
+        // The hub's admin records one for a member, the amount as a JSON number.
+        let (st, h) = app
+            .post(
+                "/api/v1/libraries/HTU/fee-corrections",
+                json!({"amount": 3, "currency": "CNY", "counterparty": "NSD", "reason": "Postage"}),
+                Some(&hub),
+            )
+            .await;
+        assert_eq!(st, 201, "{h}");
+        assert_eq!(h["amount_text"], "3.00");
+        // Both sides see it, each from its own side, newest first.
+        let (_, list) = app
+            .get(
+                "/api/v1/libraries/HTU/fee-corrections",
+                Some(&app.login("htu-admin").await),
+            )
+            .await;
+        let seen: Vec<(&str, &str)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["counterparty"].as_str().unwrap(),
+                    c["amount_text"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(seen, [("NSD", "3.00"), ("BCU", "12.50")], "{list}");
+        // An event on each side says who recorded what and why.
+        let id = c["id"].as_i64().unwrap();
+        for (lib, signed) in [("BCU", -1250), ("HTU", 1250)] {
+            let events = app
+                .state
+                .store
+                .events(lib, &format!("fee-{id}"))
+                .await
+                .unwrap();
+            assert_eq!(events.len(), 1, "{lib}");
+            let e = &events[0];
+            assert_eq!(
+                (e.side.as_str(), e.action.as_str(), e.actor.as_str()),
+                ("fees", "fee_correction", "library_admin")
+            );
+            assert_eq!(e.note.as_deref(), Some("Lost book refund 遗失赔偿"));
+            let data = e.data.as_ref().unwrap();
+            assert_eq!(data["amount_minor"], signed, "{lib}");
+            assert_eq!(data["month"], next.as_str());
+        }
+
+        // The closed month did not change; the next one carries the corrections visibly.
+        assert_eq!(bytes(&app, &csv_path, &hub).await.2, closed_csv);
+        app.clock.advance(time::Duration::days(32));
+        let hub = app.login("hub-admin").await;
+        let (st, s) = app
+            .post(
+                &format!("/api/v1/settlements/{next}"),
+                json!({}),
+                Some(&hub),
+            )
+            .await;
+        assert_eq!(st, 200, "{s}");
+        assert_eq!(s["corrections"], 2, "{s}");
+        assert_eq!(s["balance"], json!({"CNY": 0}), "{s}");
+        let (_, _, csv) = bytes(
+            &app,
+            &format!("/api/v1/settlements/{next}/statements/BCU.csv"),
+            &hub,
+        )
+        .await;
+        let text = String::from_utf8(csv).unwrap();
+        assert!(text.contains("人工更正 manual correction"), "{text}");
+        assert!(
+            text.contains("原因 reason: Lost book refund 遗失赔偿"),
+            "{text}"
+        );
+        assert!(
+            text.contains("清算中心 clearing centre,CNY,0.00,12.50,-12.50,1"),
+            "{text}"
+        );
+        let (_, _, pdf) = bytes(
+            &app,
+            &format!("/api/v1/settlements/{next}/statements/HTU.pdf"),
+            &hub,
+        )
+        .await;
+        check_pdf(&pdf);
+        if let Some(text) = pdf_text(&pdf) {
+            // Table cells wrap: compare without the line breaks.
+            let joined: String = text.split_whitespace().collect();
+            assert!(joined.contains("Lostbookrefund遗失赔偿"), "{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_fees_page_links_each_statement_and_records_corrections_in_both_languages() {
+    use crate::web::{get, post_form, web_login};
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let hub = app.login("hub-admin").await;
+        let month = current_month(&app);
+        let (st, _) = app
+            .post(
+                &format!("/api/v1/settlements/{month}"),
+                json!({"mode": "bilateral"}),
+                Some(&hub),
+            )
+            .await;
+        assert_eq!(st, 200);
+        let admin = web_login(&app, "bcu-admin").await;
+        let page = get(&app, "/admin/fees", Some(&admin)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for ext in ["csv", "xlsx", "pdf"] {
+            let href = format!("/admin/fees/statements/{month}/BCU.{ext}");
+            assert!(
+                page.body.contains(&format!("href=\"{href}\"")),
+                "{ext}: {}",
+                page.body
+            );
+        }
+        let pdf = get(
+            &app,
+            &format!("/admin/fees/statements/{month}/BCU.pdf"),
+            Some(&admin),
+        )
+        .await;
+        assert_eq!(pdf.status, 200);
+        assert_eq!(pdf.headers["content-type"], "application/pdf");
+        assert!(pdf.body.starts_with("%PDF-1.4"));
+        // The hub's admins see every member's statements and may download them.
+        let hub_web = web_login(&app, "hub-admin").await;
+        let page = get(&app, "/admin/fees", Some(&hub_web)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for code in ["BCU", "HTU", "NSD"] {
+            let href = format!("/admin/fees/statements/{month}/{code}.pdf");
+            assert!(page.body.contains(&href), "{code}: {}", page.body);
+        }
+        let htu = get(
+            &app,
+            &format!("/admin/fees/statements/{month}/HTU.xlsx"),
+            Some(&hub_web),
+        )
+        .await;
+        assert_eq!(htu.status, 200);
+        // Only one's own library's statements, also through the page.
+        let other = get(
+            &app,
+            &format!("/admin/fees/statements/{month}/HTU.pdf"),
+            Some(&admin),
+        )
+        .await;
+        assert_eq!(other.status, 403);
+
+        let zh = format!("{admin}; librelay_lang=zh-CN");
+        let bad = post_form(
+            &app,
+            "/admin/fees/corrections",
+            Some(&zh),
+            &[
+                ("library", "BCU"),
+                ("counterparty", "HTU"),
+                ("amount", "十元"),
+                ("currency", "CNY"),
+                ("reason", ""),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        assert!(bad.body.contains("金额应为金额"), "{}", bad.body);
+        assert!(bad.body.contains("原因为必填项"), "{}", bad.body);
+        assert!(bad.body.contains("value=\"十元\""), "typed values are kept");
+        let bad = post_form(
+            &app,
+            "/admin/fees/corrections",
+            Some(&admin),
+            &[
+                ("library", "BCU"),
+                ("counterparty", ""),
+                ("amount", "5"),
+                ("currency", "CNY"),
+                ("reason", "r"),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, 422);
+        assert!(
+            bad.body.contains("counterparty: the other library"),
+            "{}",
+            bad.body
+        );
+        let ok = post_form(
+            &app,
+            "/admin/fees/corrections",
+            Some(&admin),
+            &[
+                ("library", "BCU"),
+                ("counterparty", "XNU"),
+                ("amount", "8.80"),
+                ("currency", "CNY"),
+                ("reason", "Duplicate charge 重复收费"),
+            ],
+        )
+        .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        assert_eq!(ok.location(), "/admin/fees?done=corrected");
+        let page = get(&app, "/admin/fees?done=corrected", Some(&zh)).await;
+        assert!(page.body.contains("更正已登记"), "{}", page.body);
+        assert!(
+            page.body.contains("Duplicate charge 重复收费"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("8.80 CNY"), "{}", page.body);
+        // A library admin cannot record for another library.
+        let other = post_form(
+            &app,
+            "/admin/fees/corrections",
+            Some(&admin),
+            &[
+                ("library", "HTU"),
+                ("counterparty", "XNU"),
+                ("amount", "1"),
+                ("currency", "CNY"),
+                ("reason", "r"),
+            ],
+        )
+        .await;
+        assert_eq!(other.status, 422);
+        assert!(other.body.contains("own library"), "{}", other.body);
+    }
+}
+
+/// Checks a PDF's frame: header, `%%EOF`, and that every cross-reference entry points at
+/// the start of its object.
+fn check_pdf(pdf: &[u8]) {
+    let rfind = |needle: &[u8]| pdf.windows(needle.len()).rposition(|w| w == needle);
+    assert!(pdf.starts_with(b"%PDF-1."));
+    assert!(pdf.ends_with(b"%%EOF\n"));
+    let sx = rfind(b"startxref\n").expect("startxref") + 10;
+    let xref: usize = std::str::from_utf8(&pdf[sx..])
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let table = std::str::from_utf8(&pdf[xref..]).expect("xref table is text");
+    let mut lines = table.lines();
+    assert_eq!(lines.next(), Some("xref"));
+    let count: usize = lines.next().unwrap()[2..].parse().unwrap();
+    assert!(count > 8, "{count} objects");
+    for (n, entry) in lines.take(count).enumerate().skip(1) {
+        let off: usize = entry[..10].parse().unwrap();
+        assert!(
+            pdf[off..].starts_with(format!("{n} 0 obj").as_bytes()),
+            "xref entry {n} points at {off}, not at its object"
+        );
+    }
+}
+
+/// The text a PDF reader extracts (`pdftotext` from poppler-utils), or `None` with a note when
+/// it is not installed.
+fn pdf_text(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("statement.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    match std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8(out.stdout).unwrap())
+        }
+        Err(_) => {
+            println!("note: pdftotext (poppler-utils) is not installed; PDF text not extracted");
+            None
+        }
     }
 }
 
@@ -521,7 +911,7 @@ async fn generated_traffic_nets_to_zero_across_the_network_in_both_modes() {
         assert_eq!(st, 409);
         let (st, _, _) = bytes(
             &app,
-            &format!("/api/v1/settlements/{last}/statements/BCU.pdf"),
+            &format!("/api/v1/settlements/{last}/statements/BCU.ods"),
             &hub,
         )
         .await;
@@ -542,6 +932,8 @@ async fn fee_and_settlement_routes_are_in_the_openapi_document() {
         ("/api/v1/settlements/{month}", "post"),
         ("/api/v1/settlements/{month}", "get"),
         ("/api/v1/settlements/{month}/statements/{file}", "get"),
+        ("/api/v1/libraries/{code}/fee-corrections", "get"),
+        ("/api/v1/libraries/{code}/fee-corrections", "post"),
     ] {
         assert!(
             doc["paths"][path].get(method).is_some(),
