@@ -246,6 +246,9 @@ async fn lifecycle(
         100.0 * rate / raw
     );
     println!("  targets: >= 1000 lifecycles/s and >= 25 % of the raw commit rate");
+    if let Some(report) = store::sql_profile_report() {
+        println!("{report}");
+    }
     let _ = stop_tx.send(());
     let _ = server.await;
     if failed > 0 {

@@ -336,13 +336,10 @@ impl Store {
 
     pub async fn copyright_use(&self, request_id: &str) -> Result<Option<CopyrightUse>> {
         let sql = format!("SELECT {USE_COLUMNS} FROM copyright_use WHERE request_id = $1");
-        let row = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, CopyrightUse>(sqlx::AssertSqlSafe(sql))
-                .bind(request_id)
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(row)
+        crate::sql::query_as::<CopyrightUse>(sqlx::AssertSqlSafe(sql))
+            .bind(request_id)
+            .read_optional(self)
+            .await
     }
 
     /// Every copy the library asked for in `year`, with its request's state, by journal.

@@ -569,14 +569,11 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let row = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(row)
+        crate::sql::query_as::<UserRow>(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .bind(now)
+            .read_optional(self)
+            .await
     }
 }
 

@@ -258,12 +258,12 @@ impl Store {
         &self,
         request_id: &str,
     ) -> Result<(Option<String>, Option<String>)> {
-        let row: Option<(Option<String>, Option<String>)> = on_pool!(self.pool(), p => {
-            sqlx::query_as("SELECT document_url, document_file_id FROM borrow_request WHERE request_id = $1")
-                .bind(request_id)
-                .fetch_optional(p)
-                .await?
-        });
+        let row: Option<(Option<String>, Option<String>)> = crate::sql::query_as(
+            "SELECT document_url, document_file_id FROM borrow_request WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .read_optional(self)
+        .await?;
         Ok(row.unwrap_or((None, None)))
     }
 

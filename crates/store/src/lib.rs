@@ -19,6 +19,7 @@ mod mail;
 mod message;
 mod peer;
 mod queue;
+mod reader;
 mod request;
 mod return_hold;
 mod routing;
@@ -59,6 +60,7 @@ pub use queue::{
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
 };
+pub use sql::profile::report as sql_profile_report;
 pub use stats::{SeedBorrow, SeedEvent, StatKey, StatScope};
 
 pub use sqlx::types::Json;
@@ -233,6 +235,8 @@ pub(crate) use on_tx;
 
 struct Inner {
     pool: Pool,
+    /// SQLite only: plain connections for point reads (see `reader`).
+    readers: Option<reader::Readers>,
     writer: Option<writer::Writer>,
     outbox_ready: Notify,
     /// Libraries and policies change rarely and are read by every step of every request.
@@ -277,6 +281,7 @@ impl Store {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             let inner = Inner {
                 pool: Pool::Postgres(pool),
+                readers: None,
                 writer: None,
                 outbox_ready: Notify::new(),
                 directory: Arc::default(),
@@ -318,6 +323,7 @@ impl Store {
         let directory: Arc<directory::Cache> = Arc::default();
         let inner = Inner {
             pool: Pool::Sqlite(read),
+            readers: Some(reader::Readers::new(path)),
             writer: Some(writer::Writer::start(conn, directory.clone())?),
             outbox_ready: Notify::new(),
             directory,
@@ -348,6 +354,10 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    pub(crate) fn readers(&self) -> Option<&reader::Readers> {
+        self.inner.readers.as_ref()
     }
 
     pub(crate) fn directory_cache(&self) -> &directory::Cache {

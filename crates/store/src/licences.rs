@@ -223,12 +223,9 @@ impl Store {
         let sql = format!(
             "SELECT {AVAILABILITY_COLUMNS} FROM request_availability WHERE request_id = $1 ORDER BY source"
         );
-        let rows = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, Availability>(sqlx::AssertSqlSafe(sql))
-                .bind(request_id)
-                .fetch_all(p)
-                .await?
-        });
-        Ok(rows)
+        crate::sql::query_as::<Availability>(sqlx::AssertSqlSafe(sql))
+            .bind(request_id)
+            .read_all(self)
+            .await
     }
 }

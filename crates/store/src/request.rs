@@ -410,18 +410,20 @@ impl Tx<'_> {
 impl Store {
     pub async fn borrow_request(&self, request_id: &str) -> Result<BorrowRequest> {
         let sql = format!("SELECT {BORROW_COLUMNS} FROM borrow_request WHERE request_id = $1");
-        let row = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, BorrowRequest>(sqlx::AssertSqlSafe(sql)).bind(request_id).fetch_optional(p).await?
-        });
-        row.ok_or(StoreError::NotFound)
+        crate::sql::query_as::<BorrowRequest>(sqlx::AssertSqlSafe(sql))
+            .bind(request_id)
+            .read_optional(self)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn lend_request(&self, request_id: &str) -> Result<LendRequest> {
         let sql = format!("SELECT {LEND_COLUMNS} FROM lend_request WHERE request_id = $1");
-        let row = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(sql)).bind(request_id).fetch_optional(p).await?
-        });
-        row.ok_or(StoreError::NotFound)
+        crate::sql::query_as::<LendRequest>(sqlx::AssertSqlSafe(sql))
+            .bind(request_id)
+            .read_optional(self)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// The lending request `lender` holds for one send of a borrowing request (its
@@ -435,14 +437,11 @@ impl Store {
             "SELECT {LEND_COLUMNS} FROM lend_request WHERE library_id = $1 AND borrower_request_id = $2
              ORDER BY created_at DESC LIMIT 1"
         );
-        let row = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(sql))
-                .bind(lender)
-                .bind(borrower_request_id)
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(row)
+        crate::sql::query_as::<LendRequest>(sqlx::AssertSqlSafe(sql))
+            .bind(lender)
+            .bind(borrower_request_id)
+            .read_optional(self)
+            .await
     }
 
     /// A page of borrowing requests, newest change first, and the total that match.

@@ -390,12 +390,50 @@ impl<R: Row> Query<R> {
     pub(crate) async fn fetch_one(self, conn: &mut Conn<'_>) -> Result<R> {
         self.fetch_optional(conn).await?.ok_or(StoreError::NotFound)
     }
+
+    /// A point read outside a write transaction: on SQLite on a plain read connection, in
+    /// the calling task (see `reader`); on PostgreSQL through the pool.
+    pub(crate) async fn read_optional(self, store: &crate::Store) -> Result<Option<R>> {
+        self.encodable()?;
+        match (store.readers(), store.pool()) {
+            (Some(readers), _) => readers.with(|c| lite_first(c, &self.sql, &self.args)),
+            (None, crate::Pool::Postgres(p)) => {
+                let row = self.pg().fetch_optional(p).await?;
+                row.as_ref()
+                    .map(|r| R::from_pg(r).map_err(StoreError::from))
+                    .transpose()
+            }
+            (None, crate::Pool::Sqlite(_)) => Err(StoreError::Closed),
+        }
+    }
+
+    /// All rows of a short read outside a write transaction (see `read_optional`).
+    pub(crate) async fn read_all(self, store: &crate::Store) -> Result<Vec<R>> {
+        self.encodable()?;
+        match (store.readers(), store.pool()) {
+            (Some(readers), _) => readers.with(|c| {
+                lite_run_inner(c, &self.sql, &self.args, R::from_lite).map(|(rows, _)| rows)
+            }),
+            (None, crate::Pool::Postgres(p)) => {
+                let rows = self.pg().fetch_all(p).await?;
+                rows.iter()
+                    .map(|r| R::from_pg(r).map_err(StoreError::from))
+                    .collect()
+            }
+            (None, crate::Pool::Sqlite(_)) => Err(StoreError::Closed),
+        }
+    }
 }
 
 /// Run statements that take no arguments (transaction control), one after another.
 pub(crate) async fn batch(conn: &mut Conn<'_>, sql: &str) -> Result<()> {
     match conn {
-        Conn::Lite(c) => c.execute_batch(sql).map_err(StoreError::from),
+        Conn::Lite(c) => {
+            let timer = profile::start();
+            let out = c.execute_batch(sql).map_err(StoreError::from);
+            profile::stop(timer, sql);
+            out
+        }
         Conn::Postgres(c) => {
             use sqlx::Executor;
             c.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())))
@@ -431,6 +469,18 @@ fn lite_run<T>(
     c: &rusqlite::Connection,
     sql: &Sql,
     args: &[Arg],
+    read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<(Vec<T>, u64)> {
+    let timer = profile::start();
+    let out = lite_run_inner(c, sql, args, read);
+    profile::stop(timer, sql.as_str());
+    out
+}
+
+fn lite_run_inner<T>(
+    c: &rusqlite::Connection,
+    sql: &Sql,
+    args: &[Arg],
     mut read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<(Vec<T>, u64)> {
     let mut stmt = c.prepare_cached(sql.as_str())?;
@@ -452,12 +502,15 @@ fn lite_first<R: Row>(c: &rusqlite::Connection, sql: &Sql, args: &[Arg]) -> Resu
     let mut stmt = c.prepare_cached(sql.as_str())?;
     if stmt.readonly() {
         // A read need not go on past the row wanted.
+        let timer = profile::start();
         lite_bind(&mut stmt, args)?;
         let mut rows = stmt.raw_query();
-        return Ok(match rows.next()? {
+        let row = match rows.next()? {
             Some(row) => Some(R::from_lite(row)?),
             None => None,
-        });
+        };
+        profile::stop(timer, sql.as_str());
+        return Ok(row);
     }
     drop(stmt);
     let mut first = None;
@@ -697,3 +750,62 @@ macro_rules! lite_row {
     };
 }
 pub(crate) use lite_row;
+
+/// Time spent per SQLite statement on the writer's connection, kept only when the environment
+/// variable `LIBRELAY_SQL_PROFILE` is set (for `librelay bench`): where a write's time goes.
+pub mod profile {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    fn enabled() -> bool {
+        static ON: OnceLock<bool> = OnceLock::new();
+        *ON.get_or_init(|| std::env::var_os("LIBRELAY_SQL_PROFILE").is_some())
+    }
+
+    fn table() -> &'static Mutex<HashMap<String, (u64, Duration)>> {
+        static T: OnceLock<Mutex<HashMap<String, (u64, Duration)>>> = OnceLock::new();
+        T.get_or_init(Mutex::default)
+    }
+
+    pub(crate) fn start() -> Option<Instant> {
+        enabled().then(Instant::now)
+    }
+
+    pub(crate) fn stop(started: Option<Instant>, sql: &str) {
+        let Some(started) = started else { return };
+        let spent = started.elapsed();
+        let key: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        let key: String = key.chars().take(90).collect();
+        if let Ok(mut t) = table().lock() {
+            let e = t.entry(key).or_default();
+            e.0 += 1;
+            e.1 += spent;
+        }
+    }
+
+    /// The statements run so far, most time first: count, total and mean time, and the text.
+    /// `None` when profiling is off.
+    pub fn report() -> Option<String> {
+        if !enabled() {
+            return None;
+        }
+        let t = table().lock().ok()?;
+        let mut rows: Vec<_> = t.iter().collect();
+        rows.sort_by(|a, b| b.1.1.cmp(&a.1.1));
+        let total: Duration = rows.iter().map(|r| r.1.1).sum();
+        let count: u64 = rows.iter().map(|r| r.1.0).sum();
+        let mut out = format!(
+            "SQLite statements (the writer's and point reads): {count} in {:.3} s\n",
+            total.as_secs_f64()
+        );
+        for (sql, (n, spent)) in rows.into_iter().take(40) {
+            out.push_str(&format!(
+                "{n:>9} {:>9.3} s {:>7.1} us  {sql}\n",
+                spent.as_secs_f64(),
+                spent.as_secs_f64() * 1e6 / (*n).max(1) as f64
+            ));
+        }
+        Some(out)
+    }
+}

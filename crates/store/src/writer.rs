@@ -138,7 +138,10 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
             (_, _, true) => "RELEASE job; SAVEPOINT job",
             (_, _, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
         };
-        if let Err(e) = conn.execute_batch(before) {
+        let timer = crate::sql::profile::start();
+        let begun = conn.execute_batch(before);
+        crate::sql::profile::stop(timer, "[writer] begin / savepoint between closures");
+        if let Err(e) = begun {
             tracing::error!(error = %e, "could not begin a write");
             // Nothing of this batch is committed: tell those that ran, drop the rest (their
             // callers get `Closed`).
@@ -149,7 +152,9 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
             }
             return;
         }
+        let timer = crate::sql::profile::start();
         let ran = job(conn, directory).await;
+        crate::sql::profile::stop(timer, "[writer] closures, statements included");
         last_ok = ran.ok;
         reports.push(ran.report);
     }
@@ -159,7 +164,10 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
         (false, true) => "RELEASE job; COMMIT",
         (false, false) => "ROLLBACK TO job; RELEASE job; COMMIT",
     };
-    let commit_error = match conn.execute_batch(end) {
+    let timer = crate::sql::profile::start();
+    let committed = conn.execute_batch(end);
+    crate::sql::profile::stop(timer, "[writer] commit");
+    let commit_error = match committed {
         Ok(_) => None,
         Err(e) => {
             tracing::error!(error = %e, "commit failed");
