@@ -67,8 +67,9 @@ pub async fn borrowing(
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<Response> {
     if !user.can(Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "statistics are for the library's staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "statistics are for the library's staff",
+            "统计数据仅供本馆馆员查看",
         ));
     }
     let today = st.now().date();
