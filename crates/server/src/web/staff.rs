@@ -1102,6 +1102,11 @@ pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
         fact(m.col_id, Some(req.request_id.clone()));
         fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
         fact(m.received_at, Some(when(req.created_at)));
+        // The print-friendly slip counts as printed, like the XLSX and XML slips.
+        ctx.st
+            .store
+            .mark_slips_printed(&user.library_id, &[req.request_id.clone()], ctx.st.now())
+            .await?;
         Ok(ctx.page(SlipPage {
             m,
             ch: ctx.chrome(),
