@@ -1105,7 +1105,11 @@ pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
         // The print-friendly slip counts as printed, like the XLSX and XML slips.
         ctx.st
             .store
-            .mark_slips_printed(&user.library_id, &[req.request_id.clone()], ctx.st.now())
+            .mark_slips_printed(
+                &user.library_id,
+                std::slice::from_ref(&req.request_id),
+                ctx.st.now(),
+            )
             .await?;
         Ok(ctx.page(SlipPage {
             m,
