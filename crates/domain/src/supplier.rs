@@ -41,6 +41,46 @@ string_enum!(
 
 pub const LEND_STATES: &[LendState] = LendState::ALL;
 
+string_enum!(
+    /// How fast the borrower asked for it, as the lending queue shows it.
+    ServiceLevel {
+        Express => "express",
+        Normal => "normal",
+    }
+);
+
+impl ServiceLevel {
+    /// ISO 18626 serviceLevel (an open list: Express, Rush, Urgent, Normal, Standard,
+    /// SecondaryMail...): the hurried ones are express, anything else or nothing is normal.
+    pub fn from_iso(level: Option<&str>) -> Self {
+        match level.map(|l| l.trim().to_ascii_lowercase()).as_deref() {
+            Some("express" | "rush" | "urgent" | "priority") => ServiceLevel::Express,
+            _ => ServiceLevel::Normal,
+        }
+    }
+}
+
+string_enum!(
+    /// How the item went out.
+    SuppliedFormat {
+        Physical => "physical",
+        Digital => "digital",
+        NonReturnable => "non_returnable",
+    }
+);
+
+impl SuppliedFormat {
+    /// The format a shipping action sends; `None` for every other action.
+    pub fn of_action(action: LendAction) -> Option<Self> {
+        match action {
+            LendAction::ShipPhysical => Some(SuppliedFormat::Physical),
+            LendAction::ShipDigital => Some(SuppliedFormat::Digital),
+            LendAction::ShipNonReturnable => Some(SuppliedFormat::NonReturnable),
+            _ => None,
+        }
+    }
+}
+
 impl LendState {
     pub fn is_closed(self) -> bool {
         matches!(

@@ -149,7 +149,7 @@ pub async fn run(
         std::hint::black_box(st.store.count_lend_requests().await?);
         baseline.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let cases: [(&str, LendQueueParams); 4] = [
+    let cases: [(&str, LendQueueParams); 5] = [
         (
             "active queue (the page's default view)",
             LendQueueParams::default(),
@@ -166,6 +166,13 @@ pub async fn run(
             LendQueueParams {
                 // A row that is still active (every `active_every`-th one is).
                 q: Some(format!("BC{:09}", (n / 2) / active_every * active_every)),
+                ..Default::default()
+            },
+        ),
+        (
+            "active, search by title words",
+            LendQueueParams {
+                q: Some(format!("Benchmark book {}", n / 3)),
                 ..Default::default()
             },
         ),

@@ -25,8 +25,9 @@ fn require_admin(user: &CurrentUser) -> ApiResult<()> {
     if user.roles.iter().any(|r| r.is_admin()) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "accounts and roles are kept by the library's admins".to_owned(),
+        Err(ApiError::forbidden(
+            "accounts and roles are kept by the library's admins",
+            "账户和角色由本馆管理员维护",
         ))
     }
 }
@@ -160,8 +161,9 @@ pub async fn set_roles(
     // Only a hub admin may change a hub admin's roles.
     let target_roles = domain::people::parse_roles(&target.roles).unwrap_or_default();
     if target_roles.contains(&Role::HubAdmin) && !admin.roles.contains(&Role::HubAdmin) {
-        return Err(ApiError::Forbidden(
-            "a hub admin's roles are changed by a hub admin".to_owned(),
+        return Err(ApiError::forbidden(
+            "a hub admin's roles are changed by a hub admin",
+            "中心管理员的角色只能由中心管理员更改",
         ));
     }
     let (lib, uid, text) = (
@@ -199,8 +201,9 @@ pub async fn set_staff_status(
     }
     let target_roles = domain::people::parse_roles(&target.roles).unwrap_or_default();
     if target_roles.contains(&Role::HubAdmin) && !admin.roles.contains(&Role::HubAdmin) {
-        return Err(ApiError::Forbidden(
-            "a hub admin's account is kept by a hub admin".to_owned(),
+        return Err(ApiError::forbidden(
+            "a hub admin's account is kept by a hub admin",
+            "中心管理员的账户只能由中心管理员维护",
         ));
     }
     let (lib, uid) = (admin.library_id.clone(), target.user_id.clone());

@@ -126,10 +126,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         if user.status != AccountStatus::Active.as_str() {
-            return Err(ApiError::Forbidden(format!(
-                "the account is {}",
-                user.status
-            )));
+            return Err(ApiError::forbidden(
+                format!("the account is {}", user.status),
+                crate::error::account_status_zh(&user.status),
+            ));
         }
         CurrentUser::from_row(&user, hash)
     }

@@ -73,6 +73,16 @@ impl ApiError {
         ApiError::Internal(e.into())
     }
 
+    /// A refusal for the caller's role or library, said in both languages (code `forbidden`).
+    pub fn forbidden(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        ApiError::Bilingual(403, "forbidden", en.into(), zh.into())
+    }
+
+    /// A refusal because of what is there already, said in both languages (code `conflict`).
+    pub fn conflict(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        ApiError::Bilingual(409, "conflict", en.into(), zh.into())
+    }
+
     /// The stable snake_case code the caller sees.
     pub fn code(&self) -> &'static str {
         self.status_and_code().1
@@ -152,3 +162,13 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Why an account that is not active cannot be used, in Chinese.
+pub fn account_status_zh(status: &str) -> String {
+    use domain::people::AccountStatus;
+    match AccountStatus::parse(status) {
+        Some(AccountStatus::Pending) => "该账户尚待审核批准，暂不能使用".to_owned(),
+        Some(AccountStatus::Suspended) => "该账户已被停用".to_owned(),
+        _ => format!("该账户状态为 {status}，不能使用"),
+    }
+}

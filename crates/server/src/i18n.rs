@@ -221,6 +221,10 @@ fn field_label_zh(field: &str) -> &str {
         "due" => "应还日期（due）",
         "needed_by" => "需要日期（needed_by）",
         "alert" => "提醒（alert）",
+        "service_level" => "服务级别（service_level）",
+        "supplied_format" => "提供方式（supplied_format）",
+        "printed" => "取书单（printed）",
+        "label" => "标签（label）",
         other => other,
     }
 }

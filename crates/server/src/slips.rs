@@ -223,12 +223,18 @@ pub async fn response(
 ) -> ApiResult<Response> {
     let format = SlipFormat::parse(format)?;
     if !user.can(domain::Actor::LendingStaff) {
-        return Err(ApiError::Forbidden(
-            "pick slips are for lending staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "pick slips are for lending staff",
+            "取书单仅供借出馆员使用",
         ));
     }
     let reqs = load(st, user, ids).await?;
     let slips = slips(st, m, &reqs).await?;
+    // The queue's "printed" facet: these requests have a slip now.
+    let printed: Vec<String> = reqs.iter().map(|r| r.request_id.clone()).collect();
+    st.store
+        .mark_slips_printed(&user.library_id, &printed, st.now())
+        .await?;
     let stamp = st.now().unix_timestamp();
     let (body, content_type, name) = match format {
         SlipFormat::Xlsx => (

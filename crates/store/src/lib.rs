@@ -54,8 +54,8 @@ pub use mail::{InboundMailRow, NewInboundMail};
 pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
 pub use queue::{
-    AgeBucket, AlertStates, AssigneeFilter, DayBucket, FacetCount, LendAlert, LendQueueFilter,
-    SeedLend,
+    AgeBucket, AlertStates, AssigneeFilter, DayBucket, FacetCount, KeptCount, LendAlert,
+    LendQueueFilter, MAX_LABELS, SeedLend,
 };
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,

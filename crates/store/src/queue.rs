@@ -149,6 +149,14 @@ pub struct LendQueueFilter {
     pub needed_by: Option<DayBucket>,
     pub assignee: Option<AssigneeFilter>,
     pub alert: Option<LendAlert>,
+    /// `express` or `normal`.
+    pub service_level: Option<String>,
+    /// How it went out; `none`: not shipped yet.
+    pub supplied_format: Option<String>,
+    /// Whether a pick slip was printed.
+    pub printed: Option<bool>,
+    /// A label staff put on it.
+    pub label: Option<String>,
     /// Words of the title, a request id (ours or the borrower's), a barcode, or the requesting
     /// library (code, agency id or name).
     pub text: Option<String>,
@@ -173,6 +181,10 @@ impl LendQueueFilter {
             needed_by: None,
             assignee: None,
             alert: None,
+            service_level: None,
+            supplied_format: None,
+            printed: None,
+            label: None,
             text: None,
             alert_states,
             now,
@@ -185,8 +197,9 @@ impl LendQueueFilter {
 /// One facet value and how many requests of the selection have it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FacetCount {
-    /// `state`, `partner`, `format`, `assignee`, `created`, `modified`, `due`, `needed_by` or
-    /// `alert`.
+    /// `state`, `partner`, `format`, `assignee`, `created`, `modified`, `due`, `needed_by`,
+    /// `service_level`, `supplied_format` (`None`: not shipped yet), `printed` (`yes`, `no`),
+    /// `label` or `alert`.
     pub facet: String,
     /// The value; `None` for "no assignee".
     pub value: Option<String>,
@@ -403,19 +416,260 @@ fn where_clause(sql: &mut Sql, f: &LendQueueFilter) -> String {
     if let Some(a) = f.alert {
         w.push_str(&alert_where(sql, f, a));
     }
+    if let Some(l) = &f.service_level {
+        w.push_str(&format!(
+            " AND service_level = {}",
+            sql.p(Arg::Text(l.clone()))
+        ));
+    }
+    match f.supplied_format.as_deref() {
+        None => {}
+        Some("none") => w.push_str(" AND supplied_format IS NULL"),
+        Some(s) => w.push_str(&format!(
+            " AND supplied_format = {}",
+            sql.p(Arg::Text(s.to_owned()))
+        )),
+    }
+    match f.printed {
+        None => {}
+        Some(true) => w.push_str(" AND slip_printed_at IS NOT NULL"),
+        Some(false) => w.push_str(" AND slip_printed_at IS NULL"),
+    }
+    if let Some(l) = &f.label {
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        let l = sql.p(Arg::Text(l.clone()));
+        w.push_str(&format!(
+            " AND request_id IN (SELECT request_id FROM lend_label WHERE library_id = {lib} AND label = {l})"
+        ));
+    }
     if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         // lower() on both sides: SQLite's LIKE folds only ASCII, PostgreSQL's not at all.
+        // Title words anywhere in the title; a barcode or request id by its start (what a
+        // scanner or a pasted id gives), so that the search index answers them; the requesting
+        // library by its code or agency id, or words of its name. Every compared expression is
+        // one of the search index's columns (migration 0019), written exactly as there.
         let exact = t.to_lowercase();
-        let like = format!("%{}%", exact.replace(['%', '_', '\\'], ""));
-        let l = sql.p(Arg::Text(like));
+        let bare = exact.replace(['%', '_', '\\'], "");
+        let l = sql.p(Arg::Text(format!("%{bare}%")));
+        let pre = sql.p(Arg::Text(format!("{bare}%")));
         let e = sql.p(Arg::Text(exact));
         w.push_str(&format!(
-            " AND (lower(title) LIKE {l} OR lower(request_id) LIKE {l} OR lower(borrower_request_id) LIKE {l}
-               OR lower(barcode) = {e} OR lower(borrower_agency) = {e} OR lower(borrower_id) = {e}
-               OR borrower_id IN (SELECT library_id FROM library WHERE lower(name_en) LIKE {l} OR lower(name_zh) LIKE {l}))"
+            " AND (lower(title) LIKE {l} OR lower(barcode) LIKE {pre} OR lower(request_id) LIKE {pre}
+               OR lower(borrower_request_id) LIKE {pre} OR lower(borrower_agency) = {e} OR lower(borrower_id) = {e}
+               OR lower(borrower_id) IN (SELECT lower(library_id) FROM library WHERE lower(name_en) LIKE {l} OR lower(name_zh) LIKE {l}))"
         ));
     }
     w
+}
+
+impl LendQueueFilter {
+    /// Whether states alone narrow the selection (no other facet, alert or search): then the
+    /// kept counts answer its facets and its total, and its page is read state by state.
+    fn by_states_only(&self) -> bool {
+        self.partner.is_none()
+            && self.format.is_none()
+            && self.created.is_none()
+            && self.modified.is_none()
+            && self.due.is_none()
+            && self.needed_by.is_none()
+            && self.assignee.is_none()
+            && self.alert.is_none()
+            && self.service_level.is_none()
+            && self.supplied_format.is_none()
+            && self.printed.is_none()
+            && self.label.is_none()
+            && self.text.as_deref().is_none_or(|t| t.trim().is_empty())
+    }
+}
+
+/// A UTC day as the kept counts write it.
+fn day_text(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// ` WHERE …` over the kept counts of the filter's library and states (`facet` is added by
+/// the caller).
+fn kept_where(sql: &mut Sql, f: &LendQueueFilter, states: Option<&[String]>) -> String {
+    let mut w = format!(
+        " WHERE library_id = {} AND side = 'lend'",
+        sql.p(Arg::Text(f.library_id.clone()))
+    );
+    match states {
+        None => {}
+        Some([]) => w.push_str(" AND 1 = 0"),
+        Some(states) => w.push_str(&format!(" AND state IN ({})", sql.list(states))),
+    }
+    w
+}
+
+/// `states` (the selection) narrowed to `of` (an alert's states).
+fn within(states: Option<&[String]>, of: &[String]) -> Vec<String> {
+    of.iter()
+        .filter(|s| states.is_none_or(|sel| sel.contains(s)))
+        .cloned()
+        .collect()
+}
+
+/// The facet counts of a selection made by states alone, from the kept counts: the same rows
+/// `lend_facets` groups out of the requests, in a few hundred rows' reading.
+fn kept_facets_sql(f: &LendQueueFilter) -> Sql {
+    let mut sql = Sql::default();
+    let states = f.states.as_deref();
+    let mut parts = Vec::new();
+    let from = |sql: &mut Sql, facet: &str| {
+        format!(
+            "queue_count{} AND facet = '{facet}'",
+            kept_where(sql, f, states)
+        )
+    };
+    // Every request counts once under `format`: its sums per state are the state facet.
+    let src = from(&mut sql, "format");
+    parts.push(format!(
+        "SELECT 'state' AS facet, state AS value, CAST(SUM(n) AS BIGINT) AS count FROM {src} GROUP BY state HAVING SUM(n) > 0"
+    ));
+    for (facet, value) in [
+        ("partner", "value"),
+        ("format", "value"),
+        ("assignee", "NULLIF(value, '')"),
+        ("service_level", "value"),
+        ("supplied_format", "NULLIF(value, '')"),
+        ("printed", "CASE WHEN value = '1' THEN 'yes' ELSE 'no' END"),
+    ] {
+        let src = from(&mut sql, facet);
+        parts.push(format!(
+            "SELECT '{facet}', {value}, CAST(SUM(n) AS BIGINT) FROM {src} GROUP BY value HAVING SUM(n) > 0"
+        ));
+    }
+    {
+        // Labels are not kept: only labelled requests are read, through their own table.
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        let st = match states {
+            None => String::new(),
+            Some([]) => " AND 1 = 0".to_owned(),
+            Some(states) => format!(" AND r.state IN ({})", sql.list(states)),
+        };
+        parts.push(format!(
+            "SELECT 'label', l.label, COUNT(*) FROM lend_label l JOIN lend_request r ON r.request_id = l.request_id WHERE l.library_id = {lib}{st} GROUP BY l.label"
+        ));
+    }
+    let [t0, t7, t30] = age_bounds(f.now).map(|t| day_text(t.date()));
+    for facet in ["created", "modified"] {
+        let (a, b, c) = (
+            sql.p(Arg::Text(t0.clone())),
+            sql.p(Arg::Text(t7.clone())),
+            sql.p(Arg::Text(t30.clone())),
+        );
+        let src = from(&mut sql, facet);
+        parts.push(format!(
+            "SELECT '{facet}', CASE WHEN value >= {a} THEN 'today' WHEN value >= {b} THEN 'week' WHEN value >= {c} THEN 'month' ELSE 'older' END, CAST(SUM(n) AS BIGINT) FROM {src} GROUP BY 2 HAVING SUM(n) > 0"
+        ));
+    }
+    let (today, week) = day_bounds(f.now);
+    let (today, week) = (day_text(today), day_text(week));
+    for facet in ["due", "needed_by"] {
+        let (a, b, c) = (
+            sql.p(Arg::Text(today.clone())),
+            sql.p(Arg::Text(today.clone())),
+            sql.p(Arg::Text(week.clone())),
+        );
+        let src = from(&mut sql, facet);
+        parts.push(format!(
+            "SELECT '{facet}', CASE WHEN value = '' THEN 'none' WHEN value < {a} THEN 'past' WHEN value = {b} THEN 'today' WHEN value <= {c} THEN 'week' ELSE 'later' END, CAST(SUM(n) AS BIGINT) FROM {src} GROUP BY 2 HAVING SUM(n) > 0"
+        ));
+    }
+    let a = &f.alert_states;
+    for alert in LendAlert::ALL {
+        let cond = match alert {
+            LendAlert::Overdue => {
+                let mut c = Vec::new();
+                let marked = within(states, &a.overdue);
+                if !marked.is_empty() {
+                    c.push(format!(
+                        "(facet = 'format' AND state IN ({}))",
+                        sql.list(&marked)
+                    ));
+                }
+                let out = within(states, &a.on_loan);
+                if !out.is_empty() {
+                    let list = sql.list(&out);
+                    let t = sql.p(Arg::Text(today.clone()));
+                    c.push(format!(
+                        "(facet = 'due' AND value <> '' AND value < {t} AND state IN ({list}))"
+                    ));
+                }
+                if c.is_empty() {
+                    "1 = 0".to_owned()
+                } else {
+                    c.join(" OR ")
+                }
+            }
+            LendAlert::Conditional => {
+                let cond = within(states, &a.conditional);
+                if cond.is_empty() {
+                    "1 = 0".to_owned()
+                } else {
+                    format!("facet = 'format' AND state IN ({})", sql.list(&cond))
+                }
+            }
+            LendAlert::RenewPending => "facet = 'renew_pending' AND value = '1'".to_owned(),
+            LendAlert::MessageError => {
+                // Parked messages are few: counted from the outbox's own index, not kept.
+                let lib = sql.p(Arg::Text(f.library_id.clone()));
+                let mut w = format!(" WHERE library_id = {lib}");
+                match states {
+                    None => {}
+                    Some([]) => w.push_str(" AND 1 = 0"),
+                    Some(states) => {
+                        w.push_str(&format!(" AND state IN ({})", sql.list(states)));
+                    }
+                }
+                let lib = sql.p(Arg::Text(f.library_id.clone()));
+                parts.push(format!(
+                    "SELECT 'alert', 'message_error', COUNT(*) FROM lend_request{w} AND request_id IN (SELECT request_id FROM outbox WHERE library_id = {lib} AND status = 'dead' AND side = 'lend')"
+                ));
+                continue;
+            }
+        };
+        let kw = kept_where(&mut sql, f, states);
+        parts.push(format!(
+            "SELECT 'alert', '{}', CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM queue_count{kw} AND ({cond})",
+            alert.as_str()
+        ));
+    }
+    sql.push(&parts.join(" UNION ALL "));
+    sql
+}
+
+/// Above this many rows read per state, a page is read the general way.
+const PER_STATE_MAX: i64 = 5_000;
+
+/// The page of ids of a selection made by states alone, newest change first: the first
+/// `offset + limit` of each state from the (library, state, updated_at) index, merged. A
+/// single scan would read and sort every row of the selection.
+fn page_by_state_sql(f: &LendQueueFilter, states: &[String]) -> Option<Sql> {
+    let (limit, offset) = (f.limit.clamp(1, 500), f.offset.max(0));
+    let per_state = limit + offset;
+    if states.is_empty() || per_state > PER_STATE_MAX {
+        return None;
+    }
+    let mut sql = Sql::default();
+    let mut parts = Vec::new();
+    for (i, state) in states.iter().enumerate() {
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        let st = sql.p(Arg::Text(state.clone()));
+        let k = sql.p(Arg::Int(per_state));
+        parts.push(format!(
+            "SELECT request_id, updated_at FROM (SELECT request_id, updated_at FROM lend_request WHERE library_id = {lib} AND state = {st} ORDER BY updated_at DESC, request_id DESC LIMIT {k}) s{i}"
+        ));
+    }
+    let (lim, off) = (sql.p(Arg::Int(limit)), sql.p(Arg::Int(offset)));
+    sql.push(&format!(
+        "SELECT {LEND_COLUMNS} FROM lend_request WHERE request_id IN
+           (SELECT request_id FROM ({}) u ORDER BY updated_at DESC, request_id DESC LIMIT {lim} OFFSET {off})
+         ORDER BY updated_at DESC, request_id DESC",
+        parts.join(" UNION ALL ")
+    ));
+    Some(sql)
 }
 
 /// One lending request row as the benchmark seeds it.
@@ -438,6 +692,15 @@ impl Store {
     /// A page of the lending queue, newest change first, and how many requests match.
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_queue(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
+        if f.by_states_only() {
+            return self.lend_queue_by_states(f).await;
+        }
+        self.lend_queue_grouped(f).await
+    }
+
+    /// A page of the lending queue and its count, read from the requests for any filter (the
+    /// general way; also what the per-state reading is checked against).
+    pub async fn lend_queue_grouped(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
         let mut list = Sql::default();
         let w = where_clause(&mut list, f);
         let (lim, off) = (
@@ -464,10 +727,77 @@ impl Store {
         Ok((rows, total))
     }
 
+    /// A page of a selection made by states alone and its total, from the kept counts and the
+    /// per-state index.
+    async fn lend_queue_by_states(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
+        let mut count = Sql::default();
+        let kw = kept_where(&mut count, f, f.states.as_deref());
+        count.push(&format!(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM queue_count{kw} AND facet = 'format'"
+        ));
+        let mut present = Sql::default();
+        let kw = kept_where(&mut present, f, None);
+        present.push(&format!(
+            "SELECT state FROM queue_count{kw} AND facet = 'format' GROUP BY state HAVING SUM(n) > 0"
+        ));
+        let (rows, total) = in_snapshot!(self, tx => {
+            // Every state of the library that has requests, when the filter names none.
+            let states = match &f.states {
+                Some(s) => s.clone(),
+                None => {
+                    let q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(present.text.clone()));
+                    bind_all!(q, &present.args)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .map(|r| r.0)
+                        .collect()
+                }
+            };
+            let list = match page_by_state_sql(f, &states) {
+                Some(list) => list,
+                None => {
+                    let mut list = Sql::default();
+                    let w = where_clause(&mut list, f);
+                    let (lim, off) = (
+                        list.p(Arg::Int(f.limit.clamp(1, 500))),
+                        list.p(Arg::Int(f.offset.max(0))),
+                    );
+                    list.push(&format!(
+                        "SELECT {LEND_COLUMNS} FROM lend_request WHERE request_id IN
+                           (SELECT request_id FROM lend_request{w} ORDER BY updated_at DESC, request_id DESC LIMIT {lim} OFFSET {off})
+                         ORDER BY updated_at DESC, request_id DESC"
+                    ));
+                    list
+                }
+            };
+            let q = sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(list.text.clone()));
+            let rows = bind_all!(q, &list.args).fetch_all(&mut *tx).await?;
+            let q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count.text.clone()));
+            let total = bind_all!(q, &count.args).fetch_one(&mut *tx).await?.0;
+            (rows, total)
+        });
+        Ok((rows, total))
+    }
+
     /// The facet counts of the selection `f` makes: for each facet, every value present and
     /// how many requests have it; each alert with its count (zero included).
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_facets(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
+        if f.by_states_only() {
+            let sql = kept_facets_sql(f);
+            let rows = on_pool!(self.pool(), p => {
+                let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
+                bind_all!(q, &sql.args).fetch_all(p).await?
+            });
+            return Ok(rows);
+        }
+        self.lend_facets_grouped(f).await
+    }
+
+    /// The facet counts grouped out of the requests, for any filter (the general way; also
+    /// what the kept counts are checked against).
+    pub async fn lend_facets_grouped(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
         let mut sql = Sql::default();
         // Without a text search every facet groups the queue index itself (no table reads). A
         // text search reads the table: then the selection is read once and every facet groups
@@ -476,7 +806,7 @@ impl Store {
         if searching {
             let w = where_clause(&mut sql, f);
             sql.push(&format!(
-                "WITH sel AS MATERIALIZED (SELECT library_id, request_id, state, borrower_agency, format, assignee_id, created_at, updated_at, due_date, needed_by, renew_pending FROM lend_request{w}) "
+                "WITH sel AS MATERIALIZED (SELECT library_id, request_id, state, borrower_agency, format, assignee_id, created_at, updated_at, due_date, needed_by, renew_pending, service_level, supplied_format, slip_printed_at FROM lend_request{w}) "
             ));
         }
         // `FROM …` of one part, with its WHERE (more conditions may follow with AND).
@@ -493,10 +823,23 @@ impl Store {
             ("partner", "borrower_agency"),
             ("format", "format"),
             ("assignee", "assignee_id"),
+            ("service_level", "service_level"),
+            ("supplied_format", "supplied_format"),
         ] {
             let src = from(&mut sql);
             parts.push(format!(
                 "SELECT '{facet}' AS facet, {expr} AS value, COUNT(*) AS count FROM {src} GROUP BY {expr}"
+            ));
+        }
+        {
+            let src = from(&mut sql);
+            parts.push(format!(
+                "SELECT 'printed', CASE WHEN slip_printed_at IS NULL THEN 'no' ELSE 'yes' END, COUNT(*) FROM {src} GROUP BY 2"
+            ));
+            let src = from(&mut sql);
+            let lib = sql.p(Arg::Text(f.library_id.clone()));
+            parts.push(format!(
+                "SELECT 'label', label, COUNT(*) FROM lend_label WHERE library_id = {lib} AND request_id IN (SELECT request_id FROM {src}) GROUP BY label"
             ));
         }
         for (facet, column, age) in [
@@ -620,5 +963,250 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// One kept count of the staff queues: side (`lend`, `borrow`), state, facet, value ('' for
+/// none) and how many requests.
+pub type KeptCount = (String, String, String, String, i64);
+
+impl Store {
+    /// The kept counts of `library_id` that are not zero, in key order.
+    pub async fn queue_counts(&self, library_id: &str) -> Result<Vec<KeptCount>> {
+        let rows: Vec<KeptCount> = on_pool!(self.pool(), p => {
+            sqlx::query_as(
+                "SELECT side, state, facet, value, CAST(n AS BIGINT) FROM queue_count WHERE library_id = $1 AND n <> 0
+                 ORDER BY side, state, facet, value",
+            )
+            .bind(library_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// The same counts grouped out of the requests themselves, to check the kept ones against.
+    pub async fn queue_recount(&self, library_id: &str) -> Result<Vec<KeptCount>> {
+        let pg = matches!(self.pool(), crate::Pool::Postgres(_));
+        let day = |c: &str| {
+            if pg {
+                format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+            } else {
+                format!("substr({c}, 1, 10)")
+            }
+        };
+        let date = |c: &str| {
+            if pg {
+                format!("COALESCE(to_char({c}, 'YYYY-MM-DD'), '')")
+            } else {
+                format!("COALESCE({c}, '')")
+            }
+        };
+        let lend = [
+            ("partner", "borrower_agency".to_owned()),
+            ("format", "format".to_owned()),
+            ("assignee", "COALESCE(assignee_id, '')".to_owned()),
+            ("created", day("created_at")),
+            ("modified", day("updated_at")),
+            ("due", date("due_date")),
+            ("needed_by", date("needed_by")),
+            (
+                "renew_pending",
+                "CASE WHEN renew_pending THEN '1' ELSE '0' END".to_owned(),
+            ),
+            ("service_level", "service_level".to_owned()),
+            (
+                "supplied_format",
+                "COALESCE(supplied_format, '')".to_owned(),
+            ),
+            (
+                "printed",
+                "CASE WHEN slip_printed_at IS NULL THEN '0' ELSE '1' END".to_owned(),
+            ),
+        ];
+        let borrow = [
+            ("format", "format".to_owned()),
+            ("assignee", "COALESCE(assignee_id, '')".to_owned()),
+        ];
+        let mut parts = Vec::new();
+        for (side, table, facets) in [
+            ("lend", "lend_request", &lend[..]),
+            ("borrow", "borrow_request", &borrow[..]),
+        ] {
+            for (facet, expr) in facets {
+                parts.push(format!(
+                    "SELECT '{side}' AS side, state, '{facet}' AS facet, {expr} AS value, COUNT(*) AS n FROM {table} WHERE library_id = $1 GROUP BY state, {expr}"
+                ));
+            }
+        }
+        let sql = format!(
+            "SELECT side, state, facet, value, n FROM ({}) c ORDER BY side, state, facet, value",
+            parts.join(" UNION ALL ")
+        );
+        let rows: Vec<KeptCount> = on_pool!(self.pool(), p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(library_id)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows)
+    }
+}
+
+/// Most labels one lending request may carry.
+pub const MAX_LABELS: i64 = 20;
+
+impl Store {
+    /// Put `label` on a lending request of `library_id` (again: no change). Returns whether the
+    /// request is there and how many labels it now has, or `None` when it has `MAX_LABELS`.
+    pub async fn add_lend_label(
+        &self,
+        library_id: &str,
+        request_id: &str,
+        label: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<String>>> {
+        let (library_id, request_id, label, user_id) = (
+            library_id.to_owned(),
+            request_id.to_owned(),
+            label.to_owned(),
+            user_id.to_owned(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                let labels = tx.lend_labels_in_tx(&request_id).await?;
+                if labels.contains(&label) {
+                    return Ok(Some(labels));
+                }
+                if labels.len() as i64 >= MAX_LABELS {
+                    return Ok(None);
+                }
+                on_tx!(tx, c => {
+                    crate::sql::query(
+                        "INSERT INTO lend_label (request_id, library_id, label, added_by, added_at)
+                         SELECT request_id, library_id, $3, $4, $5 FROM lend_request WHERE request_id = $1 AND library_id = $2
+                         ON CONFLICT (request_id, label) DO NOTHING",
+                    )
+                    .bind(&request_id)
+                    .bind(&library_id)
+                    .bind(&label)
+                    .bind(&user_id)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                });
+                Ok::<_, StoreError>(Some(tx.lend_labels_in_tx(&request_id).await?))
+            })
+        })
+        .await
+    }
+
+    /// Take `label` off a lending request of `library_id`; returns whether it was there.
+    pub async fn remove_lend_label(
+        &self,
+        library_id: &str,
+        request_id: &str,
+        label: &str,
+    ) -> Result<bool> {
+        let (library_id, request_id, label) = (
+            library_id.to_owned(),
+            request_id.to_owned(),
+            label.to_owned(),
+        );
+        self.write(move |tx| {
+            Box::pin(async move {
+                let n = on_tx!(tx, c => {
+                    crate::sql::query(
+                        "DELETE FROM lend_label WHERE request_id = $1 AND library_id = $2 AND label = $3",
+                    )
+                    .bind(&request_id)
+                    .bind(&library_id)
+                    .bind(&label)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected()
+                });
+                Ok::<_, StoreError>(n > 0)
+            })
+        })
+        .await
+    }
+
+    /// The labels of each of `request_ids` (those with none are left out), in label order.
+    pub async fn lend_labels(&self, request_ids: &[String]) -> Result<Vec<(String, String)>> {
+        if request_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=request_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT request_id, label FROM lend_label WHERE request_id IN ({}) ORDER BY request_id, label",
+            marks.join(", ")
+        );
+        let rows: Vec<(String, String)> = on_pool!(self.pool(), p => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            for id in request_ids {
+                q = q.bind(id.clone());
+            }
+            q.fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    /// The labels in use in `library_id`, most used first: for choosing one on the page.
+    pub async fn lend_label_names(&self, library_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String, i64)> = on_pool!(self.pool(), p => {
+            sqlx::query_as(
+                "SELECT label, COUNT(*) FROM lend_label WHERE library_id = $1 GROUP BY label ORDER BY 2 DESC, 1 LIMIT 100",
+            )
+            .bind(library_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Record that pick slips of `request_ids` (of `library_id`) were produced at `now`. Not a
+    /// change of the request (no version, no event): the queue's "printed" facet reads it.
+    pub async fn mark_slips_printed(
+        &self,
+        library_id: &str,
+        request_ids: &[String],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let library_id = library_id.to_owned();
+        let ids = request_ids.to_vec();
+        self.write(move |tx| {
+            Box::pin(async move {
+                for id in &ids {
+                    on_tx!(tx, c => {
+                        crate::sql::query(
+                            "UPDATE lend_request SET slip_printed_at = $3 WHERE request_id = $1 AND library_id = $2",
+                        )
+                        .bind(id)
+                        .bind(&library_id)
+                        .bind(now)
+                        .execute(&mut *c)
+                        .await?;
+                    });
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+}
+
+impl crate::Tx<'_> {
+    async fn lend_labels_in_tx(&mut self, request_id: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = on_tx!(self, c => {
+            crate::sql::query_as::<(String,)>(
+                "SELECT label FROM lend_label WHERE request_id = $1 ORDER BY label",
+            )
+            .bind(request_id)
+            .fetch_all(&mut *c)
+            .await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 }

@@ -97,6 +97,12 @@ pub struct LendRequest {
     pub assignee_id: Option<String>,
     /// The borrower's need-by date (from the citation), for the queue's filters.
     pub needed_by: Option<Date>,
+    /// `express` or `normal`, as the borrower asked.
+    pub service_level: String,
+    /// How the item went out (`physical`, `digital`, `non_returnable`), once shipped.
+    pub supplied_format: Option<String>,
+    /// When a pick slip for the request was last produced.
+    pub slip_printed_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub version: i64,
@@ -119,6 +125,9 @@ crate::sql::lite_row!(LendRequest {
     renew_pending,
     assignee_id,
     needed_by,
+    service_level,
+    supplied_format,
+    slip_printed_at,
     created_at,
     updated_at,
     version
@@ -137,6 +146,8 @@ pub struct NewLendRequest {
     pub iso_version: String,
     pub call_number: Option<String>,
     pub barcode: Option<String>,
+    /// `express` or `normal`.
+    pub service_level: String,
 }
 
 /// What a borrowing list may be narrowed by. `None` fields do not filter.
@@ -162,7 +173,7 @@ pub struct LendFilter {
 }
 
 pub(crate) const BORROW_COLUMNS: &str = "request_id, library_id, patron_id, format, state, title, citation, rota, lender_id, lender_request_id, send_seq, lender_deadline, due_date, cancel_pending, renew_pending, overdue, recalled, retry_offer, assignee_id, created_by, created_at, updated_at, version";
-pub(crate) const LEND_COLUMNS: &str = "request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, due_date, renew_pending, assignee_id, needed_by, created_at, updated_at, version";
+pub(crate) const LEND_COLUMNS: &str = "request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, due_date, renew_pending, assignee_id, needed_by, service_level, supplied_format, slip_printed_at, created_at, updated_at, version";
 
 /// Builds `WHERE` clauses with numbered placeholders, the same text for both engines.
 struct Where {
@@ -311,8 +322,8 @@ impl Tx<'_> {
         let title = r.citation.title.clone().unwrap_or_default();
         on_tx!(self, c => {
             crate::sql::query(
-                "INSERT INTO lend_request (request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, needed_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)",
+                "INSERT INTO lend_request (request_id, library_id, borrower_agency, borrower_id, borrower_request_id, format, state, title, citation, iso_version, call_number, barcode, needed_by, service_level, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $15, $13, $13)",
             )
             .bind(&r.request_id)
             .bind(&r.library_id)
@@ -328,6 +339,7 @@ impl Tx<'_> {
             .bind(&r.barcode)
             .bind(now)
             .bind(r.citation.need_by)
+            .bind(&r.service_level)
             .execute(&mut *c)
             .await?;
         });
@@ -384,7 +396,8 @@ impl Tx<'_> {
         let n = on_tx!(self, c => {
             crate::sql::query(
                 "UPDATE lend_request SET state = $2, call_number = $3, barcode = $4, due_date = $5,
-                    renew_pending = $6, assignee_id = $7, updated_at = $8, version = version + 1
+                    renew_pending = $6, assignee_id = $7, updated_at = $8, supplied_format = $10,
+                    slip_printed_at = $11, version = version + 1
                  WHERE request_id = $1 AND version = $9",
             )
             .bind(&r.request_id)
@@ -396,6 +409,8 @@ impl Tx<'_> {
             .bind(&r.assignee_id)
             .bind(now)
             .bind(r.version)
+            .bind(&r.supplied_format)
+            .bind(r.slip_printed_at)
             .execute(&mut *c)
             .await?
             .rows_affected()
@@ -554,9 +569,16 @@ impl Store {
         self.state_counts("lend_request", library_id).await
     }
 
+    /// From the kept counts (migration 0019): every request counts once under `format`.
     async fn state_counts(&self, table: &str, library_id: &str) -> Result<Vec<(String, i64)>> {
+        let side = if table == "lend_request" {
+            "lend"
+        } else {
+            "borrow"
+        };
         let sql = format!(
-            "SELECT state, COUNT(*) FROM {table} WHERE library_id = $1 GROUP BY state ORDER BY state"
+            "SELECT state, CAST(SUM(n) AS BIGINT) FROM queue_count WHERE library_id = $1 AND side = '{side}' AND facet = 'format'
+             GROUP BY state HAVING SUM(n) > 0 ORDER BY state"
         );
         let rows: Vec<(String, i64)> = on_pool!(self.pool(), p => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))

@@ -792,7 +792,7 @@ pub mod profile {
         }
         let t = table().lock().ok()?;
         let mut rows: Vec<_> = t.iter().collect();
-        rows.sort_by(|a, b| b.1.1.cmp(&a.1.1));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.1));
         let total: Duration = rows.iter().map(|r| r.1.1).sum();
         let count: u64 = rows.iter().map(|r| r.1.0).sum();
         let mut out = format!(

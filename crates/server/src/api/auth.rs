@@ -95,10 +95,10 @@ pub async fn login(
         return Err(ApiError::BadCredentials);
     }
     if user.status != AccountStatus::Active.as_str() {
-        return Err(ApiError::Forbidden(format!(
-            "the account is {}",
-            user.status
-        )));
+        return Err(ApiError::forbidden(
+            format!("the account is {}", user.status),
+            crate::error::account_status_zh(&user.status),
+        ));
     }
     let (token, hash) = new_token();
     let now = st.now();

@@ -226,8 +226,9 @@ pub async fn import_holdings(
     let allowed = user.roles.contains(&Role::HubAdmin)
         || (user.roles.contains(&Role::LibraryAdmin) && user.library_id == code);
     if !allowed {
-        return Err(ApiError::Forbidden(
-            "holdings are imported by hub admins and the library's own admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "holdings are imported by hub admins and the library's own admins",
+            "馆藏由中心管理员和本馆管理员导入",
         ));
     }
     st.store.library(&code).await.map_err(|e| match e {

@@ -61,8 +61,9 @@ pub async fn save_settings(
     input: CopyrightSettings,
 ) -> ApiResult<CopyrightSettings> {
     if !user.roles.iter().any(|r| r.is_admin()) {
-        return Err(ApiError::Forbidden(
-            "copyright terms are set by the library's admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "copyright terms are set by the library's admins",
+            "版权条款由本馆管理员设置",
         ));
     }
     let errors = input.validate();
@@ -214,8 +215,9 @@ pub async fn report(
     Query(q): Query<ReportQuery>,
 ) -> ApiResult<Response> {
     if !user.can(domain::Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "the copyright report is for borrowing staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "the copyright report is for borrowing staff",
+            "版权报告仅供借入馆员使用",
         ));
     }
     let year = match q.year.as_deref().map(str::trim) {

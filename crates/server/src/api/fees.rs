@@ -70,8 +70,9 @@ async fn require_fee_admin(st: &AppState, user: &CurrentUser, code: &str) -> Api
     if allowed {
         Ok(lib.library_id)
     } else {
-        Err(ApiError::Forbidden(
-            "fee schedules are kept by the library's admins and its hub's admins".to_owned(),
+        Err(ApiError::forbidden(
+            "fee schedules are kept by the library's admins and its hub's admins",
+            "收费标准由本馆管理员和所属中心管理员维护",
         ))
     }
 }
@@ -242,8 +243,9 @@ fn require_hub_admin(user: &CurrentUser) -> ApiResult<()> {
     if is_hub_admin(user) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "months are closed by the hub's admins".to_owned(),
+        Err(ApiError::forbidden(
+            "months are closed by the hub's admins",
+            "月度结算由中心管理员关账",
         ))
     }
 }
@@ -355,8 +357,9 @@ pub async fn statement_download(
     let own_admin = code == user.library_id && user.roles.iter().any(|r| r.is_admin());
     if !own_admin {
         require_hub_admin(user).map_err(|_| {
-            ApiError::Forbidden(
-                "statements are for the library's admins and the hub's admins".to_owned(),
+            ApiError::forbidden(
+                "statements are for the library's admins and the hub's admins",
+                "对账单仅供本馆管理员和中心管理员查看",
             )
         })?;
     }

@@ -68,15 +68,19 @@ pub async fn upload(
 ) -> ApiResult<(axum::http::StatusCode, axum::Json<StoredFile>)> {
     let req = crate::flow::lend::visible_lend(&st, &user, &id).await?;
     if !user.can(Actor::LendingStaff) {
-        return Err(ApiError::Forbidden(
-            "uploading a copy is for lending staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "uploading a copy is for lending staff",
+            "上传复制件须由借出馆员操作",
         ));
     }
     if matches!(req.state.as_str(), "completed" | "cancelled" | "unfilled") {
-        return Err(ApiError::Conflict(format!(
-            "the request is {}: nothing more can be shipped for it",
-            req.state
-        )));
+        return Err(ApiError::conflict(
+            format!(
+                "the request is {}: nothing more can be shipped for it",
+                req.state
+            ),
+            format!("该请求已处于 {} 状态，不能再为其发送任何内容", req.state),
+        ));
     }
     let max = st.config.max_file_bytes;
     if body.is_empty() {
@@ -513,8 +517,9 @@ pub async fn save_settings(
     input: DeliverySettings,
 ) -> ApiResult<DeliverySettings> {
     if !user.roles.iter().any(|r| r.is_admin()) {
-        return Err(ApiError::Forbidden(
-            "delivery terms are set by the library's admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "delivery terms are set by the library's admins",
+            "提供条款由本馆管理员设置",
         ));
     }
     let mut input = input;
@@ -561,8 +566,9 @@ pub async fn reissue(
 ) -> ApiResult<axum::Json<IssuedLink>> {
     let req = crate::flow::borrow::visible_borrow(&st, &user, &id).await?;
     if !user.can(Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "re-issuing a reader's link is for borrowing staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "re-issuing a reader's link is for borrowing staff",
+            "为读者重新签发链接须由借入馆员操作",
         ));
     }
     let (config, now, actor) = (st.config.clone(), st.now(), user.user_id.clone());

@@ -27,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_note))
         .routes(routes!(bulk_assign))
         .routes(routes!(pick_slips))
+        .routes(routes!(labels, add_label))
+        .routes(routes!(remove_label))
 }
 
 /// A page of the lending queue, with the facet counts of the whole selection when asked for.
@@ -70,8 +72,9 @@ pub async fn list(
     Query(extra): Query<ListQuery>,
 ) -> ApiResult<Json<LendQueuePage>> {
     if user.is_patron() {
-        return Err(ApiError::Forbidden(
-            "the lending queue is for staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "the lending queue is for staff",
+            "借出队列仅供馆员使用",
         ));
     }
     if p.scope.is_none() {
@@ -331,6 +334,7 @@ pub async fn bulk_assign(
         bulk(
             &st,
             &user,
+            Side::Lend,
             &body.ids,
             body.release,
             body.assignee.as_deref(),
@@ -345,6 +349,7 @@ pub async fn bulk_assign(
 pub async fn bulk(
     st: &AppState,
     user: &CurrentUser,
+    side: Side,
     ids: &[String],
     release: bool,
     assignee: Option<&str>,
@@ -363,9 +368,9 @@ pub async fn bulk(
     let mut refused = Vec::new();
     for id in ids {
         let r = if release {
-            desk::release(st, user, Side::Lend, id, note).await
+            desk::release(st, user, side, id, note).await
         } else {
-            desk::assign(st, user, Side::Lend, id, assignee, note).await
+            desk::assign(st, user, side, id, assignee, note).await
         };
         match r {
             Ok(()) => done += 1,
@@ -432,4 +437,75 @@ pub async fn pick_slips(
             .and_then(|v| v.to_str().ok()),
     ));
     crate::slips::response(&st, &user, m, &ids, q.format.as_deref()).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LabelBody {
+    /// 1 to 40 characters, e.g. `rare` or `ask Li`.
+    pub label: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LabelsView {
+    /// The request's labels, in order.
+    pub labels: Vec<String>,
+}
+
+/// The labels staff put on a lending request.
+#[utoipa::path(get, path = "/api/v1/lending/{id}/labels", tag = "lending",
+    params(("id" = String, Path, description = "lending request id")),
+    responses((status = 200, body = LabelsView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn labels(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LabelsView>> {
+    Ok(Json(LabelsView {
+        labels: desk::labels(&st, &user, &id).await?,
+    }))
+}
+
+/// Put a label on a lending request (a label it has already changes nothing); the queue
+/// counts and filters by label.
+#[utoipa::path(post, path = "/api/v1/lending/{id}/labels", tag = "lending",
+    params(("id" = String, Path, description = "lending request id")),
+    request_body = LabelBody,
+    responses(
+        (status = 200, body = LabelsView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "too_many_labels (20 at most)", body = ErrorBody),
+        (status = 422, description = "bad_label: 1 to 40 characters, no control characters", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn add_label(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Body(body): Body<LabelBody>,
+) -> ApiResult<Json<LabelsView>> {
+    Ok(Json(LabelsView {
+        labels: desk::add_label(&st, &user, &id, &body.label).await?,
+    }))
+}
+
+/// Take a label off a lending request.
+#[utoipa::path(delete, path = "/api/v1/lending/{id}/labels/{label}", tag = "lending",
+    params(
+        ("id" = String, Path, description = "lending request id"),
+        ("label" = String, Path, description = "the label to take off")
+    ),
+    responses(
+        (status = 200, body = LabelsView),
+        (status = 404, description = "not_found, label_not_found", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn remove_label(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((id, label)): Path<(String, String)>,
+) -> ApiResult<Json<LabelsView>> {
+    Ok(Json(LabelsView {
+        labels: desk::remove_label(&st, &user, &id, &label).await?,
+    }))
 }

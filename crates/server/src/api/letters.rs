@@ -97,9 +97,10 @@ fn require_admin_of(user: &CurrentUser, code: &str) -> ApiResult<()> {
     if user.library_id == code && user.roles.iter().any(|r| r.is_admin()) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!(
-            "the letters of library {code} are set by its own admins"
-        )))
+        Err(ApiError::forbidden(
+            format!("the letters of library {code} are set by its own admins"),
+            format!("{code} 馆的信函由该馆自己的管理员设置"),
+        ))
     }
 }
 
@@ -377,9 +378,10 @@ pub async fn get_settings(
     Path(code): Path<String>,
 ) -> ApiResult<Json<LetterSettings>> {
     if user.library_id != code || user.is_patron() {
-        return Err(ApiError::Forbidden(format!(
-            "the letter rules of library {code} are for its staff"
-        )));
+        return Err(ApiError::forbidden(
+            format!("the letter rules of library {code} are for its staff"),
+            format!("{code} 馆的信函规则仅供该馆馆员查看"),
+        ));
     }
     Ok(Json(st.store.letter_settings(&code).await?))
 }
@@ -548,8 +550,9 @@ pub struct JobView {
     responses((status = 200, body = Vec<JobView>), (status = 403, body = ErrorBody)))]
 pub async fn jobs(State(st): State<AppState>, user: CurrentUser) -> ApiResult<Json<Vec<JobView>>> {
     if !user.roles.iter().any(|r| r.is_admin()) {
-        return Err(ApiError::Forbidden(
-            "the background jobs are shown to admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "the background jobs are shown to admins",
+            "后台任务仅向管理员显示",
         ));
     }
     let now = st.now();

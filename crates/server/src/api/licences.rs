@@ -123,8 +123,9 @@ pub async fn packages(
     let library = library_of(&st, &user, q.library.as_deref()).await?;
     let own_staff = library == user.library_id && !user.is_patron();
     if !own_staff && !user.roles.contains(&Role::HubAdmin) {
-        return Err(ApiError::Forbidden(
-            "a library's licences are seen by its staff and hub admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "a library's licences are seen by its staff and hub admins",
+            "本馆的许可资源仅供本馆馆员和中心管理员查看",
         ));
     }
     Ok(Json(st.store.licence_packages(&library).await?))

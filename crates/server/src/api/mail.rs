@@ -78,8 +78,9 @@ pub struct RequestMail {
 
 fn staff_only(user: &CurrentUser) -> ApiResult<()> {
     if user.is_patron() {
-        Err(ApiError::Forbidden(
-            "the mail of a library is for its staff".to_owned(),
+        Err(ApiError::forbidden(
+            "the mail of a library is for its staff",
+            "本馆邮件仅供本馆馆员查看",
         ))
     } else {
         Ok(())
@@ -198,8 +199,9 @@ pub async fn file_mail(
     request_id: &str,
 ) -> ApiResult<()> {
     if !user.can(domain::Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "mail is filed by borrowing staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "mail is filed by borrowing staff",
+            "邮件由借入馆员归档",
         ));
     }
     let req = visible_borrow(st, user, request_id).await.map_err(|_| {

@@ -56,7 +56,10 @@ fn require_staff(user: &CurrentUser) -> ApiResult<()> {
     if user.can(Actor::BorrowingStaff) || user.can(Actor::LendingStaff) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("the outbox is for staff".to_owned()))
+        Err(ApiError::forbidden(
+            "the outbox is for staff",
+            "发件箱仅供馆员查看",
+        ))
     }
 }
 

@@ -41,8 +41,9 @@ pub async fn import(
     } else if user.roles.contains(&Role::LibraryAdmin) {
         Some(user.library_id.as_str())
     } else {
-        return Err(ApiError::Forbidden(
-            "the partner directory is kept by library and hub admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "the partner directory is kept by library and hub admins",
+            "合作馆目录由本馆管理员和中心管理员维护",
         ));
     };
     match crate::partners::import(&st.store, &body, terms_for, st.now()).await? {

@@ -200,7 +200,9 @@ pub async fn register_reader(st: &AppState, r: Registration) -> ApiResult<store:
         .write(move |tx| Box::pin(async move { tx.insert_user(&user, now).await }))
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::Conflict("that username is taken".to_owned()),
+            StoreError::Conflict(_) => {
+                ApiError::conflict("that username is taken", "该用户名已被占用")
+            }
             other => ApiError::from(other),
         })?;
     Ok(st.store.user(&id).await?)
@@ -217,8 +219,9 @@ pub(crate) fn require_staff(user: &CurrentUser) -> ApiResult<()> {
     if user.can(Actor::BorrowingStaff) || user.can(Actor::Manager) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "readers are managed by borrowing staff".to_owned(),
+        Err(ApiError::forbidden(
+            "readers are managed by borrowing staff",
+            "读者由借入馆员管理",
         ))
     }
 }

@@ -26,8 +26,9 @@ fn require_admin(user: &CurrentUser) -> ApiResult<()> {
     if user.roles.iter().any(|r| r.is_admin()) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "peer profiles are kept by library and hub admins".to_owned(),
+        Err(ApiError::forbidden(
+            "peer profiles are kept by library and hub admins",
+            "对等节点资料由本馆管理员和中心管理员维护",
         ))
     }
 }
@@ -256,8 +257,9 @@ pub async fn put(
         .await
         .map_err(|_| ApiError::NotFound("library"))?;
     if code == user.library_id {
-        return Err(ApiError::Conflict(
-            "your own library is served by this node; it cannot be a peer".to_owned(),
+        return Err(ApiError::conflict(
+            "your own library is served by this node; it cannot be a peer",
+            "本馆由本节点提供服务，不能作为对等节点",
         ));
     }
     let current = st.store.peer(&code).await?;

@@ -80,8 +80,9 @@ fn require_staff(user: &CurrentUser) -> ApiResult<()> {
     if user.can(Actor::BorrowingStaff) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "the lender string is for borrowing staff".to_owned(),
+        Err(ApiError::forbidden(
+            "the lender string is for borrowing staff",
+            "出借馆序列仅供借入馆员使用",
         ))
     }
 }
@@ -222,8 +223,9 @@ pub async fn save_settings(
     input: RoutingSettings,
 ) -> ApiResult<RoutingSettings> {
     if !user.roles.iter().any(|r| r.is_admin()) {
-        return Err(ApiError::Forbidden(
-            "routing settings are set by the library's admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "routing settings are set by the library's admins",
+            "路由设置由本馆管理员设置",
         ));
     }
     let errors = input.validate();

@@ -292,8 +292,9 @@ impl Report {
 /// Staff only; the hub's view for hub admins only.
 pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Vec<GroupStats>> {
     if !user.can(Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "statistics are for the library's staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "statistics are for the library's staff",
+            "统计数据仅供本馆馆员查看",
         ));
     }
     if r.hub && !user.roles.contains(&Role::HubAdmin) {

@@ -84,8 +84,9 @@ fn require_admin(user: &CurrentUser) -> ApiResult<()> {
     if user.roles.iter().any(|r| r.is_admin()) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "accounts and roles are kept by the library's admins".to_owned(),
+        Err(ApiError::forbidden(
+            "accounts and roles are kept by the library's admins",
+            "账户和角色由本馆管理员维护",
         ))
     }
 }

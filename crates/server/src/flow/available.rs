@@ -395,8 +395,9 @@ pub async fn fill_from_link(
 ) -> ApiResult<BorrowRequest> {
     let req = visible_borrow(st, user, request_id).await?;
     if !user.can(domain::Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "filling a request from a link is for borrowing staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "filling a request from a link is for borrowing staff",
+            "用链接满足请求须由借入馆员操作",
         ));
     }
     let source = match input.source.as_deref().map(str::trim) {

@@ -71,8 +71,9 @@ pub async fn create_borrow_request(
             p.clone()
         }
         (Some(_), true) => {
-            return Err(ApiError::Forbidden(
-                "a reader asks for themselves only".to_owned(),
+            return Err(ApiError::forbidden(
+                "a reader asks for themselves only",
+                "读者只能为自己提出请求",
             ));
         }
         (None, false) => {
@@ -84,8 +85,9 @@ pub async fn create_borrow_request(
             ));
         }
         (Some(_), false) => {
-            return Err(ApiError::Forbidden(
-                "only borrowing staff request for a reader".to_owned(),
+            return Err(ApiError::forbidden(
+                "only borrowing staff request for a reader",
+                "只有借入馆员可以代读者提出请求",
             ));
         }
     };
@@ -95,8 +97,9 @@ pub async fn create_borrow_request(
             false,
         ),
         Some(_) => {
-            return Err(ApiError::Forbidden(
-                "readers cannot choose lenders".to_owned(),
+            return Err(ApiError::forbidden(
+                "readers cannot choose lenders",
+                "读者不能指定出借馆",
             ));
         }
         None => (

@@ -237,8 +237,9 @@ pub async fn clear(
 ) -> ApiResult<CopyrightUse> {
     let req = visible_borrow(st, user, request_id).await?;
     if !user.can(domain::Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "copyright is cleared by borrowing staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "copyright is cleared by borrowing staff",
+            "版权审核由借入馆员处理",
         ));
     }
     let method = Clearance::parse(input.method.trim())
@@ -363,8 +364,9 @@ pub async fn fill_from_copy(
 ) -> ApiResult<store::BorrowRequest> {
     let req = visible_borrow(st, user, request_id).await?;
     if !user.can(domain::Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "filling from a delivered copy is for borrowing staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "filling from a delivered copy is for borrowing staff",
+            "用已交付的复制件满足请求须由借入馆员操作",
         ));
     }
     let (now, config, acting) = (st.now(), st.config.clone(), Acting::user(user));

@@ -86,10 +86,13 @@ async fn load(st: &AppState, user: &CurrentUser, side: Side, id: &str) -> ApiRes
         Side::Borrow => Loaded::from(super::borrow::visible_borrow(st, user, id).await?),
     };
     if !user.can(side.capacity()) {
-        return Err(ApiError::Forbidden(format!(
-            "{} requests are worked by other staff",
-            side.as_str()
-        )));
+        return Err(ApiError::forbidden(
+            format!("{} requests are worked by other staff", side.as_str()),
+            match side {
+                Side::Lend => "借出请求由其他馆员处理",
+                Side::Borrow => "借入请求由其他馆员处理",
+            },
+        ));
     }
     Ok(loaded)
 }
@@ -598,6 +601,14 @@ pub struct LendQueueParams {
     pub alert: Option<String>,
     /// `to_locate`, `to_ship_today`, `overdue` or `conditional_awaiting_answer`.
     pub task: Option<String>,
+    /// `express` or `normal`: the service level the borrower asked for.
+    pub service_level: Option<String>,
+    /// How it went out: `physical`, `digital`, `non_returnable`, or `none` (not shipped yet).
+    pub supplied_format: Option<String>,
+    /// `yes` (a pick slip was printed) or `no`.
+    pub printed: Option<String>,
+    /// A label staff put on the request.
+    pub label: Option<String>,
     /// Words of the title, a request id (ours or the borrower's), a barcode, or the requesting
     /// library (code, agency id or name).
     pub q: Option<String>,
@@ -746,6 +757,34 @@ pub async fn lend_queue_filter(
             _ => Some(store::AssigneeFilter::User(who.to_owned())),
         },
     };
+    f.service_level = one_of(
+        "service_level",
+        &p.service_level,
+        |s| domain::supplier::ServiceLevel::parse(s).map(|l| l.as_str().to_owned()),
+        &["express", "normal"],
+    )?;
+    f.supplied_format = one_of(
+        "supplied_format",
+        &p.supplied_format,
+        |s| {
+            (s == "none" || domain::supplier::SuppliedFormat::parse(s).is_some())
+                .then(|| s.to_owned())
+        },
+        &["physical", "digital", "non_returnable", "none"],
+    )?;
+    f.printed = one_of(
+        "printed",
+        &p.printed,
+        |s| match s {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
+        &["yes", "no"],
+    )?;
+    if let Some(l) = given(&p.label) {
+        f.label = Some(label_of(l)?);
+    }
     f.text = given(&p.q).map(str::to_owned);
     f.limit = p.limit.unwrap_or(50);
     f.offset = p.offset.unwrap_or(0);
@@ -770,4 +809,87 @@ pub fn works(u: &UserRow, side: Side) -> bool {
         && domain::people::parse_roles(&u.roles)
             .map(|r| domain::people::capacities(&r).contains(&side.capacity()))
             .unwrap_or(false)
+}
+
+/// Longest label, in characters.
+pub const MAX_LABEL_CHARS: usize = 40;
+
+/// A label as staff typed it: trimmed, 1 to 40 characters, no control characters.
+pub fn label_of(raw: &str) -> ApiResult<String> {
+    let l = raw.trim();
+    if l.is_empty() || l.chars().count() > MAX_LABEL_CHARS || l.chars().any(char::is_control) {
+        return Err(ApiError::Bilingual(
+            422,
+            "bad_label",
+            format!(
+                "label: 1 to {MAX_LABEL_CHARS} characters without control characters, {:?} given",
+                raw.chars().take(60).collect::<String>()
+            ),
+            format!("label（标签）：须为 1 至 {MAX_LABEL_CHARS} 个字符，且不含控制字符"),
+        ));
+    }
+    Ok(l.to_owned())
+}
+
+/// The labels of a lending request the user may work.
+pub async fn labels(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult<Vec<String>> {
+    load(st, user, Side::Lend, id).await?;
+    Ok(st
+        .store
+        .lend_labels(&[id.to_owned()])
+        .await?
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect())
+}
+
+/// Put a label on a lending request (again: no change); returns its labels.
+pub async fn add_label(
+    st: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    raw: &str,
+) -> ApiResult<Vec<String>> {
+    let label = label_of(raw)?;
+    let req = load(st, user, Side::Lend, id).await?;
+    st.store
+        .add_lend_label(&req.library_id, id, &label, &user.user_id, st.now())
+        .await?
+        .ok_or_else(|| {
+            ApiError::Bilingual(
+                409,
+                "too_many_labels",
+                format!(
+                    "label: a request carries at most {} labels; remove one first",
+                    store::MAX_LABELS
+                ),
+                format!(
+                    "label（标签）：一个请求最多 {} 个标签，请先删除一个",
+                    store::MAX_LABELS
+                ),
+            )
+        })
+}
+
+/// Take a label off a lending request; returns its labels.
+pub async fn remove_label(
+    st: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    raw: &str,
+) -> ApiResult<Vec<String>> {
+    let req = load(st, user, Side::Lend, id).await?;
+    if !st
+        .store
+        .remove_lend_label(&req.library_id, id, raw.trim())
+        .await?
+    {
+        return Err(ApiError::Bilingual(
+            404,
+            "label_not_found",
+            format!("label: the request has no label {:?}", raw.trim()),
+            format!("label（标签）：该请求没有标签“{}”", raw.trim()),
+        ));
+    }
+    labels(st, user, id).await
 }

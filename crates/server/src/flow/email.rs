@@ -371,8 +371,9 @@ pub async fn record_answer(
     input: AnswerInput,
 ) -> ApiResult<BorrowRequest> {
     if !user.can(domain::Actor::BorrowingStaff) {
-        return Err(ApiError::Forbidden(
-            "partners' answers are recorded by borrowing staff".to_owned(),
+        return Err(ApiError::forbidden(
+            "partners' answers are recorded by borrowing staff",
+            "合作馆的答复由借入馆员记录",
         ));
     }
     let answer = checked(&input)?;

@@ -214,6 +214,9 @@ pub async fn apply_lend(
     if let Some(c) = &input.call_number {
         req.call_number = Some(c.clone());
     }
+    if let Some(f) = domain::supplier::SuppliedFormat::of_action(action) {
+        req.supplied_format = Some(f.as_str().to_owned());
+    }
     let mut messages = Vec::new();
     for effect in decision.effects {
         let sam = match effect {

@@ -684,6 +684,13 @@ async fn on_request(
         iso_version: iso::version_str(version).to_owned(),
         call_number: located.as_ref().and_then(|l| l.0.clone()),
         barcode: located.as_ref().and_then(|l| l.1.clone()),
+        service_level: domain::supplier::ServiceLevel::from_iso(
+            r.service_info
+                .as_ref()
+                .and_then(|s| s.service_level.as_deref()),
+        )
+        .as_str()
+        .to_owned(),
     };
     tx.insert_lend_request(&new, now).await?;
     let note = match &located {

@@ -200,7 +200,7 @@ pub async fn register_post(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) -
         };
         match register_reader(&ctx.st, reg).await {
             Ok(_) => Ok(see_other("/login?registered=1")),
-            Err(ApiError::Conflict(_)) => {
+            Err(ApiError::Conflict(_) | ApiError::Bilingual(409, ..)) => {
                 let mut f = register_form(&ctx, &p).await?;
                 f.field_error("username", ctx.m.err_username_taken.to_owned());
                 Ok(register_page(&ctx, f))

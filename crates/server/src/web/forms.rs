@@ -189,7 +189,8 @@ impl FormView {
             | ApiError::Unauthenticated
             | ApiError::BadCredentials
             | ApiError::NotFound(_)
-            | ApiError::Forbidden(_)) => {
+            | ApiError::Forbidden(_)
+            | ApiError::Bilingual(403, ..)) => {
                 return Err(e);
             }
             ApiError::Invalid(fields) => {

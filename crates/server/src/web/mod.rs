@@ -163,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/lending/{id}/assign", post(staff::lending_assign))
         .route("/staff/lending/{id}/release", post(staff::lending_release))
         .route("/staff/lending/{id}/note", post(staff::lending_note))
+        .route("/staff/lending/{id}/labels", post(staff::lending_label))
         .route(
             "/staff/lending/slips",
             get(staff::lending_slips).post(staff::lending_slips),
@@ -394,7 +395,13 @@ impl Ctx {
                 ),
                 ApiError::Bilingual(status, _, en, zh) => (
                     StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
-                    m.err_bad_request,
+                    // The heading follows the kind of refusal; the sentence says which.
+                    match status {
+                        403 => m.err_forbidden,
+                        404 => m.err_not_found,
+                        409 => m.err_not_allowed,
+                        _ => m.err_bad_request,
+                    },
                     Some(if m.lang == "en" { en } else { zh }),
                 ),
                 ApiError::Internal(cause) => {

@@ -316,8 +316,11 @@ pub struct QueueRow {
     pub state: String,
     pub due: String,
     pub updated: String,
-    /// Lending: who has the request.
+    /// Who has the request.
     pub assignee: String,
+    /// Lending: the labels staff put on it, and where to post a label.
+    pub labels: Vec<String>,
+    pub labels_url: String,
     /// The row's action forms, already rendered (see [`actions_html`]).
     pub actions_html: String,
 }
@@ -528,6 +531,14 @@ async fn queue_view(
         }
     };
     // The lending queue has its own view (`lend_queue_view`): this one is the borrowing side's.
+    let users = st.store.users(&user.library_id).await?;
+    let person = |id: &str| {
+        users
+            .iter()
+            .find(|u| u.user_id == id)
+            .map(|u| u.display_name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
     let (counts, rows, total) = {
         let counts = st.store.borrow_state_counts(&user.library_id).await?;
         let filter = BorrowFilter {
@@ -554,7 +565,9 @@ async fn queue_view(
                 state: m.borrow_state(&r.state).to_owned(),
                 due: r.due_date.map(|d| d.to_string()).unwrap_or_default(),
                 updated: when(r.updated_at),
-                assignee: String::new(),
+                assignee: r.assignee_id.as_deref().map(&person).unwrap_or_default(),
+                labels: Vec::new(),
+                labels_url: String::new(),
                 id: r.request_id,
             });
         }
@@ -622,16 +635,38 @@ async fn queue_view(
         groups: Vec::new(),
         chips: Vec::new(),
         hidden,
-        assignees: Vec::new(),
+        // Borrowing staff assign and release in bulk too (a plain form post, no script needed).
+        assignees: {
+            let mut a = vec![("me".to_owned(), m.assigned_to_me.to_owned())];
+            a.extend(
+                users
+                    .iter()
+                    .filter(|u| {
+                        u.user_id != user.user_id
+                            && crate::flow::desk::works(u, crate::flow::desk::Side::Borrow)
+                    })
+                    .map(|u| (u.username.clone(), u.display_name.clone())),
+            );
+            a
+        },
         lending: false,
         bulk_actions: match side {
-            Side::Borrowing => BORROW_BULK
-                .iter()
-                .map(|&value| BulkChoice {
-                    value,
-                    label: m.borrow_action(value),
-                })
-                .collect(),
+            Side::Borrowing => [
+                BulkChoice {
+                    value: "assign",
+                    label: m.bulk_assign,
+                },
+                BulkChoice {
+                    value: "release",
+                    label: m.bulk_release,
+                },
+            ]
+            .into_iter()
+            .chain(BORROW_BULK.iter().map(|&value| BulkChoice {
+                value,
+                label: m.borrow_action(value),
+            }))
+            .collect(),
             Side::Lending => LEND_BULK
                 .iter()
                 .map(|&value| BulkChoice {
@@ -801,12 +836,14 @@ pub(crate) fn refusal_text(m: &'static Msg, e: &ApiError) -> String {
         ApiError::Gone(_, msg) | ApiError::Unacceptable(_, _, msg) => {
             format!("{} {msg}", m.err_bad_request)
         }
-        ApiError::Bilingual(_, _, en, zh) => {
-            format!(
-                "{} {}",
-                m.err_bad_request,
-                if m.lang == "en" { en } else { zh }
-            )
+        ApiError::Bilingual(status, _, en, zh) => {
+            let kind = match status {
+                403 => m.err_forbidden,
+                404 => m.err_not_found,
+                409 => m.err_not_allowed,
+                _ => m.err_bad_request,
+            };
+            format!("{kind} {}", if m.lang == "en" { en } else { zh })
         }
     }
 }
@@ -935,7 +972,7 @@ async fn queue_bulk(
             .filter(|(k, v)| k == "ids" && !v.trim().is_empty())
             .map(|(_, v)| v.trim().to_owned())
             .collect();
-        let desk_step = side == Side::Lending && matches!(action.as_str(), "assign" | "release");
+        let desk_step = matches!(action.as_str(), "assign" | "release");
         let offered = match side {
             Side::Borrowing => BORROW_BULK,
             Side::Lending => LEND_BULK,
@@ -957,9 +994,14 @@ async fn queue_bulk(
                 who => Some(who),
             };
             let note = value("note");
+            let desk_side = match side {
+                Side::Borrowing => crate::flow::desk::Side::Borrow,
+                Side::Lending => crate::flow::desk::Side::Lend,
+            };
             let result = crate::api::lending::bulk(
                 &ctx.st,
                 user,
+                desk_side,
                 &ids_all,
                 action == "release",
                 assignee,
@@ -1060,6 +1102,15 @@ pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
         fact(m.col_id, Some(req.request_id.clone()));
         fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
         fact(m.received_at, Some(when(req.created_at)));
+        // The print-friendly slip counts as printed, like the XLSX and XML slips.
+        ctx.st
+            .store
+            .mark_slips_printed(
+                &user.library_id,
+                std::slice::from_ref(&req.request_id),
+                ctx.st.now(),
+            )
+            .await?;
         Ok(ctx.page(SlipPage {
             m,
             ch: ctx.chrome(),
@@ -1090,7 +1141,7 @@ fn in_machine_order<'a>(
 }
 
 /// The lending queue's parameters that a link carries, in the order links write them.
-const LEND_KEYS: [&str; 12] = [
+const LEND_KEYS: [&str; 16] = [
     "scope",
     "task",
     "state",
@@ -1102,6 +1153,10 @@ const LEND_KEYS: [&str; 12] = [
     "due",
     "needed_by",
     "alert",
+    "service_level",
+    "supplied_format",
+    "printed",
+    "label",
     "q",
 ];
 
@@ -1157,6 +1212,10 @@ async fn lend_queue_view(
         assignee: get("assignee"),
         alert: get("alert"),
         task: get("task"),
+        service_level: get("service_level"),
+        supplied_format: get("supplied_format"),
+        printed: get("printed"),
+        label: get("label"),
         q: get("q"),
         limit: Some(PAGE_SIZE),
         offset: match pair(pairs, "offset") {
@@ -1229,6 +1288,10 @@ async fn lend_queue_view(
         "modified",
         "due",
         "needed_by",
+        "service_level",
+        "supplied_format",
+        "printed",
+        "label",
     ] {
         let mut values: Vec<(Option<String>, i64)> = counts
             .iter()
@@ -1257,6 +1320,7 @@ async fn lend_queue_view(
             .map(|(value, count)| {
                 let param = match (facet, &value) {
                     ("assignee", None) => "unassigned".to_owned(),
+                    ("supplied_format", None) => "none".to_owned(),
                     (_, v) => v.clone().unwrap_or_default(),
                 };
                 let label = match facet {
@@ -1265,6 +1329,7 @@ async fn lend_queue_view(
                     "format" => m.format(&param).to_owned(),
                     "assignee" if value.is_none() => m.unassigned.to_owned(),
                     "assignee" => person(&param),
+                    "label" => param.clone(),
                     _ => m.bucket(facet, &param).unwrap_or(param.as_str()).to_owned(),
                 };
                 let current = get(facet).as_deref() == Some(param.as_str());
@@ -1317,8 +1382,15 @@ async fn lend_queue_view(
             }
         })
         .collect();
+    let ids: Vec<String> = reqs.iter().map(|r| r.request_id.clone()).collect();
+    let labels = st.store.lend_labels(&ids).await?;
     let mut rows = Vec::new();
     for r in reqs {
+        let labels = labels
+            .iter()
+            .filter(|(id, _)| *id == r.request_id)
+            .map(|(_, l)| l.clone())
+            .collect();
         let allowed = lend_allowed(&r, user).map_err(ApiError::from)?;
         let act_url = format!("/staff/lending/{}/act", percent_encode(&r.request_id));
         let forms = lend_action_forms(m, &allowed);
@@ -1336,6 +1408,8 @@ async fn lend_queue_view(
             due: r.due_date.map(|d| d.to_string()).unwrap_or_default(),
             updated: when(r.updated_at),
             assignee: r.assignee_id.as_deref().map(&person).unwrap_or_default(),
+            labels,
+            labels_url: format!("/staff/lending/{}/labels", percent_encode(&r.request_id)),
             id: r.request_id,
         });
     }
@@ -1520,6 +1594,50 @@ async fn desk_post(
             }
         }
         Ok(see_other(&format!("{page}?done={what}")))
+    }
+    .await;
+    ctx.finish(r)
+}
+
+#[derive(serde::Deserialize)]
+pub struct LabelForm {
+    /// `add` or `remove`.
+    #[serde(default)]
+    pub op: String,
+    #[serde(default)]
+    pub label: String,
+    /// The queue address to go back to.
+    #[serde(default)]
+    pub back: String,
+}
+
+/// Add or remove a label from the lending queue (a plain form post), then back to the queue.
+pub async fn lending_label(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<LabelForm>, FormRejection>,
+) -> Response {
+    use crate::flow::desk;
+    let r = async {
+        let user = ctx.user()?;
+        Side::Lending.staff(user)?;
+        let Form(form) =
+            form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
+        match form.op.as_str() {
+            "add" => desk::add_label(&ctx.st, user, &id, &form.label).await?,
+            "remove" => desk::remove_label(&ctx.st, user, &id, &form.label).await?,
+            other => {
+                return Err(WebError::Bad(
+                    |m| m.err_bad_form,
+                    Some(format!("op={other}")),
+                ));
+            }
+        };
+        let back = local_path(&form.back)
+            .filter(|b| b.starts_with("/staff/lending"))
+            .unwrap_or("/staff/lending")
+            .to_owned();
+        Ok(see_other(&back))
     }
     .await;
     ctx.finish(r)

@@ -21,6 +21,8 @@ mod lifecycle;
 mod lookup;
 mod matrix;
 mod notices;
+mod queue_counts;
+mod queue_facets;
 mod routing;
 mod stats;
 mod store_contract;

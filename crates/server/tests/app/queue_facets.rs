@@ -1,0 +1,431 @@
+//! The queues' newer facets and forms, on SQLite and PostgreSQL: labels added and removed
+//! through the API and the queue page, counted and filtered; the supplied format once shipped;
+//! pick slips printed; the service level; bulk assignment on the borrowing queue page without
+//! script; refusals said in Chinese.
+
+use serde_json::{Value, json};
+use store::SeedLend;
+use time::Duration;
+
+use crate::helpers::{Engine, TestApp, engines};
+use crate::web::{get, post_form, web_login};
+
+/// Lending requests of XNU from BCU, in `state`, created now.
+async fn seed(app: &TestApp, rows: &[(&str, &str)]) {
+    let now = app.state.now();
+    let bcu = app.state.store.library("BCU").await.unwrap();
+    let rows = rows
+        .iter()
+        .map(|(id, state)| SeedLend {
+            request_id: (*id).to_owned(),
+            borrower_agency: format!("{}:{}", bcu.agency_type, bcu.agency_value),
+            borrower_id: Some("BCU".to_owned()),
+            format: "loan".to_owned(),
+            state: (*state).to_owned(),
+            citation: domain::citation::Citation {
+                title: Some(format!("标签测试 Facet test {id}")),
+                ..Default::default()
+            },
+            barcode: None,
+            due_date: None,
+            assignee_id: None,
+            created_at: now - Duration::hours(1),
+            updated_at: now - Duration::hours(1),
+        })
+        .collect();
+    app.state
+        .store
+        .seed_lend_requests("XNU", rows)
+        .await
+        .unwrap();
+}
+
+fn facet(page: &Value, name: &str, value: Option<&str>) -> i64 {
+    page["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["facet"] == name && f["value"].as_str() == value)
+        .map_or(0, |f| f["count"].as_i64().unwrap())
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    let mut v: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+async fn assert_counts_agree(app: &TestApp) {
+    let kept = app.state.store.queue_counts("XNU").await.unwrap();
+    let recount = app.state.store.queue_recount("XNU").await.unwrap();
+    assert_eq!(kept, recount);
+}
+
+#[tokio::test]
+async fn labels_supplied_format_printed_slips_and_service_level_are_facets() {
+    for engine in engines() {
+        new_facets(engine).await;
+    }
+}
+
+async fn new_facets(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    seed(
+        &app,
+        &[
+            ("nf-1", "request_received"),
+            ("nf-2", "will_supply"),
+            ("nf-3", "will_supply"),
+        ],
+    )
+    .await;
+    let lender = app.login("xnu-lend").await;
+    let page = |q: &'static str| {
+        let (app, lender) = (&app, lender.clone());
+        async move {
+            let (st, v) = app
+                .get(&format!("/api/v1/lending?{q}"), Some(&lender))
+                .await;
+            assert_eq!(st, 200, "{q}: {v}");
+            v
+        }
+    };
+
+    // Labels: added (twice is once), counted, filtered, removed.
+    for label in ["稀见 rare", "稀见 rare", "ask Li"] {
+        let (st, v) = app
+            .post(
+                "/api/v1/lending/nf-1/labels",
+                json!({ "label": label }),
+                Some(&lender),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (st, v) = app
+        .post(
+            "/api/v1/lending/nf-2/labels",
+            json!({"label": "  稀见 rare "}),
+            Some(&lender),
+        )
+        .await;
+    assert_eq!((st, &v["labels"]), (200, &json!(["稀见 rare"])), "{v}");
+    let (_, v) = app.get("/api/v1/lending/nf-1/labels", Some(&lender)).await;
+    assert_eq!(v["labels"], json!(["ask Li", "稀见 rare"]));
+    let all = page("facets=true").await;
+    assert_eq!(facet(&all, "label", Some("稀见 rare")), 2, "{all}");
+    assert_eq!(facet(&all, "label", Some("ask Li")), 1);
+    assert_eq!(
+        ids(&page("label=%E7%A8%80%E8%A7%81%20rare").await),
+        vec!["nf-1", "nf-2"]
+    );
+    let gone = app
+        .client
+        .delete(format!("{}/api/v1/lending/nf-1/labels/ask%20Li", app.base))
+        .bearer_auth(&lender)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 200);
+    let (_, v) = app.get("/api/v1/lending/nf-1/labels", Some(&lender)).await;
+    assert_eq!(v["labels"], json!(["稀见 rare"]));
+    let again = app
+        .client
+        .delete(format!("{}/api/v1/lending/nf-1/labels/ask%20Li", app.base))
+        .bearer_auth(&lender)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 404);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "label_not_found");
+    // A bad label is refused naming the field, in both languages.
+    for bad in [String::new(), "长".repeat(41), "tab\there".to_owned()] {
+        let (st, v) = app
+            .post(
+                "/api/v1/lending/nf-3/labels",
+                json!({ "label": bad }),
+                Some(&lender),
+            )
+            .await;
+        assert_eq!(st, 422, "{v}");
+        assert_eq!(v["error"]["code"], "bad_label");
+        assert!(v["error"]["message"].as_str().unwrap().contains("label"));
+        assert!(v["error"]["message_zh"].as_str().unwrap().contains("标签"));
+    }
+    // Another library's staff do not reach it.
+    let bcu = app.login("bcu-lend").await;
+    let (st, _) = app
+        .post(
+            "/api/v1/lending/nf-3/labels",
+            json!({"label": "x"}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 404);
+
+    // Supplied format: known once shipped.
+    app.lend_action(
+        &lender,
+        "nf-2",
+        json!({"action": "ship_physical", "barcode": "NF-2"}),
+    )
+    .await;
+    let all = page("facets=true").await;
+    assert_eq!(facet(&all, "supplied_format", Some("physical")), 1, "{all}");
+    assert_eq!(facet(&all, "supplied_format", None), 2);
+    assert_eq!(ids(&page("supplied_format=physical").await), vec!["nf-2"]);
+    assert_eq!(
+        ids(&page("supplied_format=none").await),
+        vec!["nf-1", "nf-3"]
+    );
+
+    // Printed: a pick slip for nf-3.
+    let slip = app
+        .client
+        .get(format!(
+            "{}/api/v1/lending/pick-slips?ids=nf-3&format=xml",
+            app.base
+        ))
+        .bearer_auth(&lender)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slip.status().as_u16(), 200);
+    let all = page("facets=true").await;
+    assert_eq!(facet(&all, "printed", Some("yes")), 1, "{all}");
+    assert_eq!(facet(&all, "printed", Some("no")), 2);
+    assert_eq!(ids(&page("printed=yes").await), vec!["nf-3"]);
+
+    // Service level: what the borrower asked for; seeded ones are normal.
+    assert_eq!(facet(&all, "service_level", Some("normal")), 3);
+    assert_eq!(ids(&page("service_level=express").await).len(), 0);
+
+    // The same facets grouped out of the requests (a narrowing filter) agree.
+    let narrowed = page("facets=true&partner=BCU").await;
+    for (f, v) in [
+        ("label", Some("稀见 rare")),
+        ("supplied_format", Some("physical")),
+        ("supplied_format", None),
+        ("printed", Some("yes")),
+        ("printed", Some("no")),
+        ("service_level", Some("normal")),
+    ] {
+        assert_eq!(facet(&narrowed, f, v), facet(&all, f, v), "{f} {v:?}");
+    }
+    assert_counts_agree(&app).await;
+
+    // Values not understood are named.
+    for (q, field) in [
+        ("service_level=slow", "service_level"),
+        ("supplied_format=carrier_pigeon", "supplied_format"),
+        ("printed=maybe", "printed"),
+    ] {
+        let (st, v) = app
+            .get(&format!("/api/v1/lending?{q}"), Some(&lender))
+            .await;
+        assert_eq!(st, 422, "{q}: {v}");
+        assert_eq!(v["error"]["fields"][0]["field"], field, "{v}");
+    }
+}
+
+#[tokio::test]
+async fn the_lending_page_adds_and_removes_labels_and_shows_the_new_facets_in_both_languages() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    seed(&app, &[("lp-1", "request_received")]).await;
+    let session = web_login(&app, "xnu-lend").await;
+    let added = post_form(
+        &app,
+        "/staff/lending/lp-1/labels",
+        Some(&session),
+        &[
+            ("op", "add"),
+            ("label", "加急处理"),
+            ("back", "/staff/lending"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(added.location(), "/staff/lending");
+    for (lang, words) in [
+        ("en", ["Labels", "Service level", "Pick slip", "Add label"]),
+        ("zh-CN", ["标签", "服务级别", "取书单", "加标签"]),
+    ] {
+        let cookie = format!("{session}; librelay_lang={lang}");
+        let page = get(&app, "/staff/lending", Some(&cookie)).await;
+        assert_eq!(page.status, 200);
+        for w in words {
+            assert!(page.body.contains(w), "{lang}: {w}");
+        }
+        assert!(page.body.contains("加急处理"));
+    }
+    let bad = post_form(
+        &app,
+        "/staff/lending/lp-1/labels",
+        Some(&format!("{session}; librelay_lang=zh-CN")),
+        &[("op", "add"), ("label", ""), ("back", "/staff/lending")],
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("标签"), "{}", bad.body);
+    let removed = post_form(
+        &app,
+        "/staff/lending/lp-1/labels",
+        Some(&session),
+        &[
+            ("op", "remove"),
+            ("label", "加急处理"),
+            ("back", "/staff/lending?scope=all"),
+        ],
+    )
+    .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(removed.location(), "/staff/lending?scope=all");
+    let lender = app.login("xnu-lend").await;
+    let (_, v) = app.get("/api/v1/lending/lp-1/labels", Some(&lender)).await;
+    assert_eq!(v["labels"], json!([]));
+}
+
+#[tokio::test]
+async fn borrowing_staff_assign_and_release_in_bulk_from_the_queue_page_without_script() {
+    for engine in engines() {
+        borrowing_bulk(engine).await;
+    }
+}
+
+async fn borrowing_bulk(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let patron = app.login("bcu-faculty").await;
+    let mut placed = Vec::new();
+    for t in ["批量一 Bulk one", "批量二 Bulk two"] {
+        let (st, v) = app
+            .post(
+                "/api/v1/requests",
+                json!({"format": "loan", "citation": {"title": t}}),
+                Some(&patron),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        placed.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let session = web_login(&app, "bcu-borrow").await;
+    for (lang, words) in [
+        ("en", ["Assign to", "Assignee"]),
+        ("zh-CN", ["分配给", "负责人"]),
+    ] {
+        let cookie = format!("{session}; librelay_lang={lang}");
+        let page = get(&app, "/staff/borrowing", Some(&cookie)).await;
+        assert_eq!(page.status, 200);
+        for w in words {
+            assert!(page.body.contains(w), "{lang}: {w}\n{}", page.body);
+        }
+        assert!(page.body.contains(r#"name="assignee""#));
+        assert!(page.body.contains(r#"value="assign""#));
+    }
+    let done = post_form(
+        &app,
+        "/staff/borrowing/bulk",
+        Some(&session),
+        &[
+            ("action", "assign"),
+            ("assignee", "me"),
+            ("note", "批量 bulk"),
+            ("ids", &placed[0]),
+            ("ids", &placed[1]),
+            ("back", "/staff/borrowing"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        done.location().contains("bulk_done=2"),
+        "{}",
+        done.location()
+    );
+    let staff = app.login("bcu-borrow").await;
+    let me = app.get("/api/v1/me", Some(&staff)).await.1["id"].clone();
+    for id in &placed {
+        let (_, v) = app
+            .get(&format!("/api/v1/requests/{id}"), Some(&staff))
+            .await;
+        assert_eq!(v["assignee_id"], me, "{v}");
+    }
+    let page = get(&app, "/staff/borrowing", Some(&session)).await;
+    let display = app.get("/api/v1/me", Some(&staff)).await.1["display_name"].clone();
+    assert!(
+        page.body.contains(display.as_str().unwrap()),
+        "the assignee column names them"
+    );
+    let released = post_form(
+        &app,
+        "/staff/borrowing/bulk",
+        Some(&session),
+        &[
+            ("action", "release"),
+            ("ids", &placed[0]),
+            ("back", "/staff/borrowing"),
+        ],
+    )
+    .await;
+    assert_eq!(released.status, 303);
+    assert!(released.location().contains("bulk_done=1"));
+    let (_, v) = app
+        .get(&format!("/api/v1/requests/{}", placed[0]), Some(&staff))
+        .await;
+    assert!(v["assignee_id"].is_null(), "{v}");
+    // Someone who does not borrow cannot be given them: refused as a whole, in words.
+    let refused = post_form(
+        &app,
+        "/staff/borrowing/bulk",
+        Some(&format!("{session}; librelay_lang=zh-CN")),
+        &[
+            ("action", "assign"),
+            ("assignee", "xnu-lend"),
+            ("ids", &placed[1]),
+            ("back", "/staff/borrowing"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("负责人"), "{}", refused.body);
+}
+
+#[tokio::test]
+async fn refusals_in_the_request_flow_are_said_in_chinese_when_asked() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let patron = app.login("bcu-faculty").await;
+    let zh = |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&patron)
+            .header("accept-language", "zh-CN")
+    };
+    let r = zh("/api/v1/lending").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "forbidden");
+    assert_eq!(v["error"]["message"], "借出队列仅供馆员使用", "{v}");
+    assert_eq!(v["error"]["message_en"], "the lending queue is for staff");
+    // In English, the English sentence (no Chinese field left behind).
+    let (st, v) = app.get("/api/v1/lending", Some(&patron)).await;
+    assert_eq!(st, 403);
+    assert_eq!(v["error"]["message"], "the lending queue is for staff");
+    // A reader choosing lenders is refused with its own reason.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/requests", app.base))
+        .bearer_auth(&patron)
+        .header("accept-language", "zh-CN")
+        .json(&json!({"format": "loan", "citation": {"title": "X"}, "rota": ["XNU"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "读者不能指定出借馆", "{v}");
+}
