@@ -356,6 +356,12 @@ impl Store {
         &self.inner.pool
     }
 
+    /// Whether the staff queues' counts are kept by the database as requests change (SQLite,
+    /// one writer); on PostgreSQL they are grouped out of the requests when asked.
+    pub fn keeps_queue_counts(&self) -> bool {
+        matches!(self.inner.pool, Pool::Sqlite(_))
+    }
+
     pub(crate) fn readers(&self) -> Option<&reader::Readers> {
         self.inner.readers.as_ref()
     }

@@ -692,7 +692,7 @@ impl Store {
     /// A page of the lending queue, newest change first, and how many requests match.
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_queue(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
-        if f.by_states_only() {
+        if f.by_states_only() && self.keeps_queue_counts() {
             return self.lend_queue_by_states(f).await;
         }
         self.lend_queue_grouped(f).await
@@ -784,7 +784,7 @@ impl Store {
     /// how many requests have it; each alert with its count (zero included).
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_facets(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
-        if f.by_states_only() {
+        if f.by_states_only() && self.keeps_queue_counts() {
             let sql = kept_facets_sql(f);
             let rows = on_pool!(self.pool(), p => {
                 let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
