@@ -70,10 +70,12 @@ pub async fn run(n: usize, iterations: usize, database: Option<String>) -> anyho
     );
     let hub = StatScope {
         library_id: None,
+        members: false,
         from: now - Duration::days(366),
         to: now + Duration::days(1),
     };
     let one = StatScope {
+        members: false,
         library_id: Some("BCU".to_owned()),
         ..hub.clone()
     };

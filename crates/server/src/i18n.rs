@@ -267,10 +267,14 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "unknown_status" => format!("{f}两侧都必须是 ISO 18626 状态值"),
         "unknown_reason" => format!("{f}两侧都必须是 ISO 18626 消息原因值"),
         "out_of_range" => format!("{f}超出允许范围"),
-        "unknown_grouping" => {
-            "分组方式应为 patron_type、department、lender、format、month 或 year".to_owned()
-        }
-        "unknown_format" => "格式应为 json 或 csv".to_owned(),
+        "unknown_grouping" => "分组方式应为 patron_type、department、reader、source、journal、partner、library、format、month 或 year".to_owned(),
+        "unknown_format" => "格式应为 json、csv 或 xlsx".to_owned(),
+        "unknown_scope" => "范围应为 library（本馆）或 hub（中心及其成员馆）".to_owned(),
+        "before_from" => "结束日期不能早于开始日期".to_owned(),
+        "reader_in_hub_scope" => "按读者分组仅限本馆：中心视图不列出其他馆的读者".to_owned(),
+        "amount_too_large" => format!("{f}过大（一次更正最多 100,000,000.00）"),
+        "claim_needs_hub" => "向其他馆收款的更正只能由中心管理员登记；本馆只能登记应付的金额（负数）".to_owned(),
+        "outside_network" => format!("{f}不是同一中心的成员馆"),
         "invalid_currency" => format!("{f}应为三个字母的 ISO 4217 代码，例如 CNY"),
         "own_library" => format!("{f}不能包含出借馆自己"),
         "invalid_month" => format!("{f}应为 YYYY-MM 格式，例如 2026-11"),

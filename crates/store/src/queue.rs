@@ -449,14 +449,18 @@ fn where_clause(sql: &mut Sql, f: &LendQueueFilter) -> String {
         // library by its code or agency id, or words of its name. Every compared expression is
         // one of the search index's columns (migration 0019), written exactly as there.
         let exact = t.to_lowercase();
-        let bare = exact.replace(['%', '_', '\\'], "");
+        // `%`, `_` and `\` in what was typed are matched as themselves.
+        let bare = exact
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let l = sql.p(Arg::Text(format!("%{bare}%")));
         let pre = sql.p(Arg::Text(format!("{bare}%")));
         let e = sql.p(Arg::Text(exact));
         w.push_str(&format!(
-            " AND (lower(title) LIKE {l} OR lower(barcode) LIKE {pre} OR lower(request_id) LIKE {pre}
-               OR lower(borrower_request_id) LIKE {pre} OR lower(borrower_agency) = {e} OR lower(borrower_id) = {e}
-               OR lower(borrower_id) IN (SELECT lower(library_id) FROM library WHERE lower(name_en) LIKE {l} OR lower(name_zh) LIKE {l}))"
+            " AND (lower(title) LIKE {l} ESCAPE '\\' OR lower(barcode) LIKE {pre} ESCAPE '\\' OR lower(request_id) LIKE {pre} ESCAPE '\\'
+               OR lower(borrower_request_id) LIKE {pre} ESCAPE '\\' OR lower(borrower_agency) = {e} OR lower(borrower_id) = {e}
+               OR lower(borrower_id) IN (SELECT lower(library_id) FROM library WHERE lower(name_en) LIKE {l} ESCAPE '\\' OR lower(name_zh) LIKE {l} ESCAPE '\\'))"
         ));
     }
     w

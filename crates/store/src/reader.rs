@@ -33,7 +33,9 @@ impl Readers {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        // Readers of a WAL database wait only in rare moments (recovery); a task must not hold
+        // its runtime thread long.
+        conn.busy_timeout(Duration::from_secs(1))?;
         conn.execute_batch("PRAGMA cache_size = -8000; PRAGMA query_only = ON;")?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(conn)

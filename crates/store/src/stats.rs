@@ -96,8 +96,11 @@ impl StatKey {
 /// Which requests a report counts.
 #[derive(Debug, Clone)]
 pub struct StatScope {
-    /// The borrowing library; `None`: every library on the node (the hub's view).
+    /// The borrowing library; with `members`, the hub whose members (and itself) are counted;
+    /// `None`: every library on the node (benchmarks only).
     pub library_id: Option<String>,
+    /// Count the members of the hub `library_id` too (the hub's view).
+    pub members: bool,
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
 }
@@ -470,10 +473,12 @@ impl Store {
         } else {
             ""
         };
-        let library = if scope.library_id.is_some() {
-            " AND f.library_id = $3"
-        } else {
-            ""
+        let library = match (&scope.library_id, scope.members) {
+            (Some(_), false) => " AND f.library_id = $3",
+            (Some(_), true) => {
+                " AND f.library_id IN (SELECT library_id FROM library WHERE library_id = $3 OR hub_id = $3)"
+            }
+            (None, _) => "",
         };
         let sql = format!(
             "SELECT {} AS grp, f.outcome, f.unfilled_reason, f.stage1, f.stage2, f.stage3, f.stage4, f.stage5

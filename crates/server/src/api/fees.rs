@@ -404,6 +404,10 @@ pub struct CorrectionInput {
 
 const REASON_MAX: usize = 500;
 
+/// The largest correction, in minor units (100,000,000.00): beyond any real fee, and far from
+/// where a month's sums could overflow.
+const MAX_CORRECTION_MINOR: i64 = 10_000_000_000;
+
 /// Check and record a correction for library `code`: the API's and the fees page's one way.
 /// It is booked in the first open month from now, as a correction, with an event on each side.
 pub async fn record_correction(
@@ -433,8 +437,21 @@ pub async fn record_correction(
             format!("counterparty: {counterparty} is the library itself"),
         ));
     } else {
+        let own = st.store.library(&lib).await?;
         match st.store.library(&counterparty).await {
-            Ok(_) => {}
+            // Corrections are between libraries of one network: the hub and its members.
+            Ok(other) => {
+                let network = |l: &store::LibraryRow| {
+                    l.hub_id.clone().unwrap_or_else(|| l.library_id.clone())
+                };
+                if network(&own) != network(&other) {
+                    errors.push(FieldError::new(
+                        "counterparty",
+                        "outside_network",
+                        format!("counterparty: {counterparty} is not in the same hub as {lib}"),
+                    ));
+                }
+            }
             Err(store::StoreError::NotFound) => errors.push(FieldError::new(
                 "counterparty",
                 "unknown_library",
@@ -485,6 +502,19 @@ pub async fn record_correction(
                 "amount",
                 "zero_amount",
                 "amount: a correction of zero changes nothing",
+            )),
+            Some(Ok(m)) if m.minor.checked_abs().is_none_or(|a| a > MAX_CORRECTION_MINOR) => {
+                errors.push(FieldError::new(
+                    "amount",
+                    "amount_too_large",
+                    "amount: at most 100,000,000.00 in one correction",
+                ))
+            }
+            // A claim on another library is the hub's to record; a library records what it owes.
+            Some(Ok(m)) if m.minor > 0 && !is_hub_admin(user) => errors.push(FieldError::new(
+                "amount",
+                "claim_needs_hub",
+                "amount: only the hub's admins record a claim on another library; record what your library owes (a negative amount)",
             )),
             Some(Ok(m)) => amount = Some(m.minor),
             _ => errors.push(FieldError::new(

@@ -78,8 +78,9 @@ pub struct PartnerEvaluation {
 /// Every other library's capability as a lender, best first. For admins.
 pub async fn evaluate(st: &AppState, user: &CurrentUser) -> ApiResult<PartnerEvaluation> {
     if !user.roles.iter().any(|r| r.is_admin()) {
-        return Err(ApiError::Forbidden(
-            "partner evaluation is for the library's admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "partner evaluation is for the library's admins",
+            "合作馆评估仅供本馆管理员查看",
         ));
     }
     let records = st
@@ -182,8 +183,17 @@ fn day(field: &'static str, v: Option<&str>, default: Date) -> Result<Date, Fiel
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(default),
         Some(s) => Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| {
-                FieldError::new(field, "invalid_date", format!("{s:?} is not YYYY-MM-DD"))
+            .map_err(|_| FieldError::new(field, "invalid_date", format!("{s:?} is not YYYY-MM-DD")))
+            .and_then(|d| {
+                if (1970..=2200).contains(&d.year()) {
+                    Ok(d)
+                } else {
+                    Err(FieldError::new(
+                        field,
+                        "out_of_range",
+                        format!("{s}: a day between 1970 and 2200"),
+                    ))
+                }
             }),
     }
 }
@@ -298,13 +308,22 @@ pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Vec
         ));
     }
     if r.hub && !user.roles.contains(&Role::HubAdmin) {
-        return Err(ApiError::Forbidden(
-            "scope=hub (every library on the node) is for hub admins".to_owned(),
+        return Err(ApiError::forbidden(
+            "scope=hub (the hub and its members) is for hub admins",
+            "scope=hub（中心及其成员馆）仅供中心管理员使用",
         ));
+    }
+    if r.hub && r.key == StatKey::Reader {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "by",
+            "reader_in_hub_scope",
+            "by=reader is for the library's own readers: the hub's view does not name other libraries' readers",
+        )]));
     }
     st.store.refresh_request_facts(st.now()).await?;
     let scope = StatScope {
-        library_id: (!r.hub).then(|| user.library_id.clone()),
+        library_id: Some(user.library_id.clone()),
+        members: r.hub,
         from: OffsetDateTime::new_utc(r.from, Time::MIDNIGHT),
         to: OffsetDateTime::new_utc(r.to, Time::MIDNIGHT) + time::Duration::days(1),
     };
@@ -464,6 +483,15 @@ fn to_xlsx(key: &str, stats: &[GroupStats]) -> ApiResult<Vec<u8>> {
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
 fn csv_field(s: &str) -> String {
+    // A value a spreadsheet would take for a formula (titles and names come from readers and
+    // partners) is written as text.
+    let guarded;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err() {
+        guarded = format!("'{s}");
+        guarded.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -471,7 +471,9 @@ pub async fn correction_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>)
         };
         match crate::api::fees::record_correction(&ctx.st, a, &library, input).await {
             Ok(_) => return Ok(see_other("/admin/fees?done=corrected")),
-            Err(e @ (ApiError::Forbidden(_) | ApiError::NotFound(_))) => {
+            Err(
+                e @ (ApiError::Forbidden(_) | ApiError::Bilingual(403, ..) | ApiError::NotFound(_)),
+            ) => {
                 // Another library than one's own (or the hub's member): said at the field.
                 let msg = ctx.m.pick(
                     "You keep the fees of your own library (hub admins: of its members) only",

@@ -479,6 +479,22 @@ async fn a_correction_after_closing_goes_into_the_next_open_month_with_its_reaso
             .await;
         assert_eq!(st, 403);
         assert_eq!(app.get(path, Some(&bcu)).await.1, json!([]));
+        // A library records what it owes; a claim on another library is the hub's to record,
+        // and no correction is beyond any real fee.
+        for (amount, code) in [
+            ("12.50", "claim_needs_hub"),
+            ("-100000000.01", "amount_too_large"),
+        ] {
+            let (st, v) = app
+                .post(
+                    path,
+                    json!({"amount": amount, "currency": "CNY", "counterparty": "HTU", "reason": "r"}),
+                    Some(&bcu),
+                )
+                .await;
+            assert_eq!(st, 422, "{v}");
+            assert_eq!(v["error"]["fields"][0]["code"], code, "{v}");
+        }
 
         // BCU owes HTU 12.50: booked in the next open month, not the closed one.
         let (st, c) = app.post(path, body, Some(&bcu)).await;
@@ -685,7 +701,7 @@ async fn the_fees_page_links_each_statement_and_records_corrections_in_both_lang
             &[
                 ("library", "BCU"),
                 ("counterparty", "XNU"),
-                ("amount", "8.80"),
+                ("amount", "-8.80"),
                 ("currency", "CNY"),
                 ("reason", "Duplicate charge 重复收费"),
             ],

@@ -184,7 +184,8 @@ async fn statistics(engine: Engine) {
     );
     assert!(body.starts_with(b"PK"));
 
-    // The hub's view counts every library, for hub admins only.
+    // The hub's view counts the hub and its members, for hub admins only, and names no
+    // other library's readers.
     let (st, _) = app
         .get("/api/v1/stats/borrowing?scope=hub", Some(&bcu))
         .await;
@@ -196,6 +197,11 @@ async fn statistics(engine: Engine) {
     assert_eq!(st, 200, "{v}");
     assert_eq!(group(&v, "BCU")["requests"], 3);
     assert_eq!(group(&v, "all")["requests"], 3);
+    let (st, v) = app
+        .get("/api/v1/stats/borrowing?scope=hub&by=reader", Some(&hub))
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["fields"][0]["field"], "by", "{v}");
 
     // Bad parameters are named; readers see no statistics.
     let (st, err) = app
