@@ -59,7 +59,9 @@ enum Face {
 }
 
 fn face(c: char) -> Face {
-    if (' '..='~').contains(&c) {
+    // Latin-1 letters (é, ü, ß, ø, ñ …) and the euro sign are in Helvetica's WinAnsi
+    // encoding; many are not in the Chinese font at all.
+    if (' '..='~').contains(&c) || ('\u{A0}'..='\u{FF}').contains(&c) || c == '€' {
         Face::Latin
     } else {
         Face::Cjk
@@ -101,6 +103,7 @@ const HELVETICA_BOLD: [u16; 95] = [
 fn char_width(c: char, weight: Weight) -> u16 {
     let c = printable(c);
     match face(c) {
+        Face::Latin if u32::from(c) >= 0xA0 => latin1_width(c),
         Face::Latin => {
             let i = (u32::from(c) - 0x20) as usize;
             let table = match weight {
@@ -110,6 +113,26 @@ fn char_width(c: char, weight: Weight) -> u16 {
             table.get(i).copied().unwrap_or(556)
         }
         Face::Cjk => 1000,
+    }
+}
+
+/// Helvetica's widths for the Latin-1 letters (Adobe's metrics; the bold face differs by a
+/// few units, which a table does not notice) and the euro sign.
+fn latin1_width(c: char) -> u16 {
+    match c {
+        '\u{A0}' => 278,
+        'À'..='Å' | 'È'..='Ë' | 'Ý' | 'Þ' => 667,
+        'Æ' => 1000,
+        'Ç' | 'Ð' | 'Ñ' | 'Ù'..='Ü' => 722,
+        'Ì'..='Ï' | 'ì'..='ï' => 278,
+        'Ò'..='Ö' | 'Ø' => 778,
+        '×' | '÷' => 584,
+        'ß' | 'ø' => 611,
+        'æ' => 889,
+        'ç' | 'ý' | 'ÿ' => 500,
+        '©' | '®' => 737,
+        '°' => 400,
+        _ => 556,
     }
 }
 
@@ -137,10 +160,18 @@ fn latin_literal(run: &str) -> String {
     let mut out = String::with_capacity(run.len() + 2);
     out.push('(');
     for c in run.chars() {
-        if matches!(c, '(' | ')' | '\\') {
-            out.push('\\');
+        match c {
+            '(' | ')' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            // WinAnsi: Latin-1 as its own byte, the euro sign as 0x80, written in octal.
+            '€' => out.push_str("\\200"),
+            c if u32::from(c) >= 0xA0 => {
+                let _ = write!(out, "\\{:03o}", u32::from(c));
+            }
+            c => out.push(c),
         }
-        out.push(c);
     }
     out.push(')');
     out
@@ -423,6 +454,19 @@ fn stream(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin1_letters_and_the_euro_are_set_in_helvetica() {
+        assert_eq!(face('é'), Face::Latin);
+        assert_eq!(face('€'), Face::Latin);
+        assert_eq!(face('中'), Face::Cjk);
+        assert_eq!(
+            latin_literal("Café (Köln) 5€"),
+            "(Caf\\351 \\(K\\366ln\\) 5\\200)"
+        );
+        assert_eq!(char_width('é', Weight::Regular), 556);
+        assert_eq!(char_width('Ø', Weight::Regular), 778);
+    }
 
     /// The byte offsets the xref table gives, checked against where each object starts.
     pub(crate) fn check_structure(pdf: &[u8]) -> usize {
