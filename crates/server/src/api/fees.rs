@@ -356,12 +356,24 @@ pub async fn statement_download(
     let code = code.trim().to_uppercase();
     let own_admin = code == user.library_id && user.roles.iter().any(|r| r.is_admin());
     if !own_admin {
-        require_hub_admin(user).map_err(|_| {
+        let refused = || {
             ApiError::forbidden(
                 "statements are for the library's admins and the hub's admins",
                 "对账单仅供本馆管理员和中心管理员查看",
             )
-        })?;
+        };
+        require_hub_admin(user).map_err(|_| refused())?;
+        // The hub's admins read their own and their members' statements, not another hub's.
+        let member = match st.store.library(&code).await {
+            Ok(l) => {
+                l.library_id == user.library_id || l.hub_id.as_deref() == Some(&user.library_id)
+            }
+            Err(store::StoreError::NotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !member {
+            return Err(refused());
+        }
     }
     let s = settle::statement(&st.store, m, &code).await?;
     let name = format!("statement-{}-{m}.{ext}", s.library);
