@@ -763,9 +763,9 @@ pub async fn sweep_reminders(st: &AppState) -> Result<usize, FlowError> {
 /// Gather each person's held letters into one digest letter, in the outbox, now, whatever
 /// the hour. Returns how many digests were queued.
 pub async fn send_digests(st: &AppState) -> Result<usize, FlowError> {
-    let users = st.store.digest_recipients(1000).await?;
+    let waiting = st.store.digest_waiting(1000).await?;
     let mut queued = 0;
-    for user in users {
+    for (user, _, _) in waiting {
         if queue_digest(st, user, None).await? {
             queued += 1;
         }
@@ -823,10 +823,7 @@ async fn queue_digest(
     st.store
         .write(move |tx| {
             Box::pin(async move {
-                let items = match cutoff {
-                    Some(c) => tx.take_digest_items_before(&user, c, now).await?,
-                    None => tx.take_digest_items(&user, now).await?,
-                };
+                let items = tx.take_digest_items(&user, cutoff, now).await?;
                 let Some(first) = items.first() else {
                     return Ok(false);
                 };

@@ -481,17 +481,6 @@ impl Tx<'_> {
         Ok((totals, corrections))
     }
 
-    /// How many of a month's rows are corrections.
-    pub async fn fee_corrections(&mut self, month: &str) -> Result<i64> {
-        let (n,): (i64,) = on_tx!(self, c => {
-            crate::sql::query_as("SELECT COUNT(*) FROM fee_transaction WHERE month = $1 AND kind = 'correction'")
-                .bind(month)
-                .fetch_one(&mut *c)
-                .await?
-        });
-        Ok(n)
-    }
-
     /// Store a closed month with its positions.
     pub async fn insert_settlement(
         &mut self,

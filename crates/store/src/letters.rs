@@ -125,19 +125,6 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// People with letters waiting for their digest.
-    pub async fn digest_recipients(&self, limit: i64) -> Result<Vec<String>> {
-        let rows = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, (String,)>(
-                "SELECT DISTINCT user_id FROM letter_digest WHERE sent_at IS NULL ORDER BY user_id LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(p)
-            .await?
-        });
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
     /// Whether a reset link would work now (for the form that asks for the new password).
     pub async fn password_reset_valid(
         &self,
@@ -287,11 +274,13 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Take a person's waiting digest letters (oldest first) and mark them sent; on PostgreSQL
-    /// rows another process holds are skipped, so no letter goes into two digests.
+    /// Take a person's waiting digest letters (oldest first), those held before `cutoff` when
+    /// given (later ones wait for the next digest), and mark them sent. On PostgreSQL rows
+    /// another process holds are skipped, so no letter goes into two digests.
     pub async fn take_digest_items(
         &mut self,
         user_id: &str,
+        cutoff: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<Vec<DigestItem>> {
         let lock = if self.is_postgres() {
@@ -299,16 +288,24 @@ impl Tx<'_> {
         } else {
             ""
         };
+        let before = if cutoff.is_some() {
+            " AND created_at <= $3"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE letter_digest SET sent_at = $2 WHERE letter_digest_id IN (
-                SELECT letter_digest_id FROM letter_digest WHERE user_id = $1 AND sent_at IS NULL{lock})
+                SELECT letter_digest_id FROM letter_digest
+                 WHERE user_id = $1 AND sent_at IS NULL{before}{lock})
              RETURNING letter_digest_id, library_id, user_id, payload, created_at"
         );
-        let mut rows = on_tx!(self, c => {
-            crate::sql::query_as::<DigestItem>(sqlx::AssertSqlSafe(sql))
-                .bind(user_id).bind(now)
-                .fetch_all(&mut *c).await?
-        });
+        let mut q = crate::sql::query_as::<DigestItem>(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(now);
+        if let Some(c) = cutoff {
+            q = q.bind(c);
+        }
+        let mut rows = on_tx!(self, c => q.fetch_all(&mut *c).await?);
         rows.sort_by_key(|r| r.letter_digest_id);
         Ok(rows)
     }

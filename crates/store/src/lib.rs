@@ -243,9 +243,6 @@ struct Inner {
     directory: Arc<directory::Cache>,
     /// Lenders' measured figures for routing, kept briefly.
     routing: routing::HistoryCache,
-    /// The SQLite database file: long read-only scans (statistics) open their own plain
-    /// connection to it rather than stream a million rows through the pool's worker thread.
-    sqlite_path: Option<String>,
 }
 
 /// The store. Cheap to clone.
@@ -286,7 +283,6 @@ impl Store {
                 outbox_ready: Notify::new(),
                 directory: Arc::default(),
                 routing: Default::default(),
-                sqlite_path: None,
             };
             return Ok(Store {
                 inner: Arc::new(inner),
@@ -328,7 +324,6 @@ impl Store {
             outbox_ready: Notify::new(),
             directory,
             routing: Default::default(),
-            sqlite_path: Some(path.to_owned()),
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -372,10 +367,6 @@ impl Store {
 
     pub(crate) fn routing_cache(&self) -> &routing::HistoryCache {
         &self.inner.routing
-    }
-
-    pub(crate) fn sqlite_path(&self) -> Option<&str> {
-        self.inner.sqlite_path.as_deref()
     }
 
     /// Run `f` in one write transaction and commit. An `Err` from `f` rolls back everything it

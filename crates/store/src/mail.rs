@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::{DigestItem, Result, Store, Tx, on_pool, on_tx};
+use crate::{Result, Store, Tx, on_pool, on_tx};
 
 /// One received mail, without its raw bytes.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -128,35 +128,6 @@ impl Tx<'_> {
             .execute(&mut *c).await?.rows_affected()
         });
         Ok(n > 0)
-    }
-
-    /// Take a person's waiting digest letters held before `cutoff` (oldest first) and mark
-    /// them sent; letters held later wait for the next digest. On PostgreSQL rows another
-    /// process holds are skipped, so no letter goes into two digests.
-    pub async fn take_digest_items_before(
-        &mut self,
-        user_id: &str,
-        cutoff: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<Vec<DigestItem>> {
-        let lock = if self.is_postgres() {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "UPDATE letter_digest SET sent_at = $2 WHERE letter_digest_id IN (
-                SELECT letter_digest_id FROM letter_digest
-                 WHERE user_id = $1 AND sent_at IS NULL AND created_at <= $3{lock})
-             RETURNING letter_digest_id, library_id, user_id, payload, created_at"
-        );
-        let mut rows = on_tx!(self, c => {
-            crate::sql::query_as::<DigestItem>(sqlx::AssertSqlSafe(sql))
-                .bind(user_id).bind(now).bind(cutoff)
-                .fetch_all(&mut *c).await?
-        });
-        rows.sort_by_key(|r| r.letter_digest_id);
-        Ok(rows)
     }
 }
 

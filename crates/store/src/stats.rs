@@ -209,17 +209,11 @@ fn fact_of(r: FactSource, events: &[&EventSource]) -> Fact {
     }
 }
 
-/// A report's rows read on SQLite through a read-only connection of its own, straight into
-/// the aggregation (the pool's driver hands rows one by one across threads: seconds at a
-/// million rows). `sql` takes from, to and, with a library, the library.
-fn lite_report(path: &str, sql: &str, scope: &StatScope) -> Result<Aggregator> {
-    use rusqlite::OpenFlags;
+/// A report's rows read on SQLite on one of the store's plain read connections (`reader`),
+/// straight into the aggregation (the pool's driver hands rows one by one across threads:
+/// seconds at a million rows). `sql` takes from, to and, with a library, the library.
+fn lite_report(conn: &rusqlite::Connection, sql: &str, scope: &StatScope) -> Result<Aggregator> {
     use time::format_description::well_known::Rfc3339;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let time = |t: OffsetDateTime| {
         t.format(&Rfc3339)
             .map_err(|e| StoreError::Corrupt(format!("statistics period: {e}")))
@@ -486,11 +480,17 @@ impl Store {
              WHERE f.created_at >= $1 AND f.created_at < $2{library}",
             key.expr()
         );
-        if let (Pool::Sqlite(_), Some(path)) = (self.pool(), self.sqlite_path()) {
-            let (path, scope) = (path.to_owned(), scope.clone());
-            let agg = tokio::task::spawn_blocking(move || lite_report(&path, &sql, &scope))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("statistics report task: {e}")))??;
+        if self.readers().is_some() {
+            // A long read: off the runtime's threads.
+            let (store, scope) = (self.clone(), scope.clone());
+            let agg = tokio::task::spawn_blocking(move || {
+                store
+                    .readers()
+                    .ok_or(StoreError::Closed)?
+                    .with(|c| lite_report(c, &sql, &scope))
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("statistics report task: {e}")))??;
             return Ok(agg.finish(top));
         }
         let mut agg = Aggregator::default();
