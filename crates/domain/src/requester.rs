@@ -79,6 +79,10 @@ string_enum!(
         ShipReturn => "ship_return",
         Renew => "renew",
         MarkLost => "mark_lost",
+        /// Tell the lender we keep the item a while before sending it back (ISO 18626:2021
+        /// action HoldReturn; to a 2017 lender, a Notification saying so). Shipping the return
+        /// ends it.
+        HoldReturn => "hold_return",
         /// Staff fill a copy request from a copy the library already delivered for an earlier
         /// request it repeats: the reader gets a link at once and no lender is asked.
         FillFromCopy => "fill_from_copy",
@@ -174,6 +178,9 @@ pub struct BorrowContext {
     /// The lender asked us to hold the return (ISO 18626:2021 HoldReturn) and has not released
     /// the hold yet.
     pub return_held: bool,
+    /// We told the lender we hold the return ourselves (2021 action HoldReturn) and have not
+    /// shipped it yet.
+    pub holding_return: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +198,8 @@ pub enum BorrowGuard {
     RenewPending,
     /// A loan whose lender has not asked us to hold the return.
     ReturnableLoan,
+    /// A loan whose return nobody holds yet: we may tell the lender we keep it a while.
+    HoldableLoan,
 }
 
 /// What must happen besides the state change, in this order, in the same transaction.
@@ -227,8 +236,15 @@ pub enum BorrowEffect {
     SendLost,
     /// The lender asked to hold the return: remember it, so the item is not sent back.
     MarkReturnHeld,
-    /// The hold on the return is over.
+    /// The lender's hold on the return is over.
     ClearReturnHeld,
+    /// Requesting agency message HoldReturn with the staff's note (to a 2017 lender, a
+    /// Notification saying so).
+    SendHoldReturn,
+    /// Remember that we hold the return ourselves.
+    MarkHoldingReturn,
+    /// Our own hold on the return is over (it is shipped, lost or the loan is done).
+    ClearHoldingReturn,
     /// Take the due date the lender sent.
     TakeDueDate,
     MarkOverdue,
@@ -429,7 +445,18 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         G::ReturnableLoan,
         go(S::ReturnShipped),
         STAFF,
-        &[E::SendShippedReturn],
+        &[E::SendShippedReturn, E::ClearHoldingReturn],
+    ),
+    // ISO 18626:2021: we tell the lender we keep the item a while (the library is closing,
+    // the reader still needs it ...); sending the return ends it. Not while the lender holds
+    // the return itself: then it is waiting anyway.
+    rule(
+        &[S::Received, S::OnLoanToPatron, S::ReturnedByPatron],
+        A::HoldReturn,
+        G::HoldableLoan,
+        STAY,
+        STAFF,
+        &[E::MarkHoldingReturn, E::SendHoldReturn],
     ),
     rule(
         &[S::Received, S::OnLoanToPatron],
@@ -450,7 +477,7 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         G::Loan,
         go(S::Lost),
         STAFF,
-        &[E::SendLost, E::ClearReturnHeld],
+        &[E::SendLost, E::ClearReturnHeld, E::ClearHoldingReturn],
     ),
     rule(
         &[S::Unfilled, S::Cancelled],
@@ -640,7 +667,7 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         G::Loan,
         go(S::Completed),
         PEER,
-        &[],
+        &[E::ClearReturnHeld, E::ClearHoldingReturn],
     ),
     rule(
         &[
@@ -655,7 +682,7 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         G::Always,
         go(S::Completed),
         PEER,
-        &[],
+        &[E::ClearReturnHeld, E::ClearHoldingReturn],
     ),
     rule(OPEN, A::LenderNotification, G::Always, STAY, PEER, &[]),
     // ISO 18626:2021: the lender asks us to keep the item until it says it may come back
@@ -754,6 +781,9 @@ impl Machine for Requester {
             G::RenewableLoan => !ctx.format.is_copy() && !ctx.renew_pending,
             G::RenewPending => ctx.renew_pending,
             G::ReturnableLoan => !ctx.format.is_copy() && !ctx.return_held,
+            G::HoldableLoan => {
+                !ctx.format.is_copy() && !ctx.return_held && !ctx.holding_return
+            }
         }
     }
 

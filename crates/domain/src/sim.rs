@@ -47,6 +47,8 @@ struct Lender {
     state: LendState,
     renew_pending: bool,
     return_held: bool,
+    /// The borrower told us it holds the return.
+    borrower_holds: bool,
     seq: u32,
 }
 
@@ -57,6 +59,8 @@ struct World {
     cancel_pending: bool,
     renew_pending: bool,
     return_held: bool,
+    /// We told the lender we hold the return ourselves.
+    holding_return: bool,
     /// How many times the request has been sent (the current send's number).
     seq: u32,
     lenders: Vec<Option<Lender>>,
@@ -89,6 +93,7 @@ impl World {
             cancel_pending: false,
             renew_pending: false,
             return_held: false,
+            holding_return: false,
             seq: 0,
             lenders: vec![None; lenders],
             queue: VecDeque::new(),
@@ -105,6 +110,7 @@ impl World {
             cancel_pending: self.cancel_pending,
             renew_pending: self.renew_pending,
             return_held: self.return_held,
+            holding_return: self.holding_return,
         }
     }
 
@@ -165,6 +171,7 @@ impl World {
                     format: self.format,
                     renew_pending: l.renew_pending,
                     return_held: l.return_held,
+                    borrower_holds: l.borrower_holds,
                 };
                 for a in Supplier::allowed(l.state, &ctx, LENDER_PEOPLE) {
                     // Forwarding brings in a supplier outside the rota; the federation tests
@@ -237,6 +244,7 @@ impl World {
                     self.cancel_pending = false;
                     self.renew_pending = false;
                     self.return_held = false;
+                    self.holding_return = false;
                 }
                 BorrowEffect::CancelAtLender => self.ram(cur, IsoAction::Cancel, ""),
                 BorrowEffect::MarkCancelPending => self.cancel_pending = true,
@@ -254,6 +262,9 @@ impl World {
                 BorrowEffect::SendLost => self.ram(cur, IsoAction::Lost, "water damage"),
                 BorrowEffect::MarkReturnHeld => self.return_held = true,
                 BorrowEffect::ClearReturnHeld => self.return_held = false,
+                BorrowEffect::SendHoldReturn => self.ram(cur, IsoAction::HoldReturn, "closing"),
+                BorrowEffect::MarkHoldingReturn => self.holding_return = true,
+                BorrowEffect::ClearHoldingReturn => self.holding_return = false,
                 BorrowEffect::ClearLenderDeadline
                 | BorrowEffect::KeepRetryOffer
                 | BorrowEffect::DropRetryOffer
@@ -284,6 +295,7 @@ impl World {
             format: self.format,
             renew_pending: l.renew_pending,
             return_held: l.return_held,
+            borrower_holds: l.borrower_holds,
         };
         let Ok(d) = Supplier::decide(before, action, &ctx, actors) else {
             return;
@@ -345,6 +357,8 @@ impl World {
                 }
                 LendEffect::MarkReturnHeld => l.return_held = true,
                 LendEffect::ClearReturnHeld => l.return_held = false,
+                LendEffect::MarkBorrowerHolds => l.borrower_holds = true,
+                LendEffect::ClearBorrowerHolds => l.borrower_holds = false,
                 LendEffect::MarkRenewPending => l.renew_pending = true,
                 LendEffect::ClearRenewPending => l.renew_pending = false,
                 LendEffect::SetDueDate => {}
@@ -361,6 +375,7 @@ impl World {
                     state: LendState::RequestReceived,
                     renew_pending: false,
                     return_held: false,
+                    borrower_holds: false,
                     seq,
                 });
                 self.seen_lend.insert(LendState::RequestReceived);
@@ -445,13 +460,13 @@ impl World {
             (B::Unfilled, Some(_)) => false,
             _ => false,
         };
-        // While the item is out on loan, both know whether its return is held.
+        // While the item is out on loan, both know whether its return is held, and by whom.
         let lender_held = self
             .current()
             .and_then(|i| self.lenders[i].as_ref())
             .filter(|l| matches!(l.state, L::Shipped | L::Overdue | L::Recalled))
-            .map(|l| l.return_held);
-        if let Some(held) = lender_held
+            .map(|l| (l.return_held, l.borrower_holds));
+        if let Some((held, borrower_holds)) = lender_held
             && matches!(
                 self.state,
                 B::Shipped | B::Received | B::OnLoanToPatron | B::ReturnedByPatron
@@ -461,6 +476,12 @@ impl World {
                 self.return_held,
                 held,
                 "borrower and lender disagree on the hold of the return\n{}",
+                self.trace.join("\n")
+            );
+            assert_eq!(
+                self.holding_return,
+                borrower_holds,
+                "borrower and lender disagree on the borrower's hold of the return\n{}",
                 self.trace.join("\n")
             );
         }
@@ -630,6 +651,7 @@ fn a_refused_action_names_the_state_and_what_is_allowed() {
         cancel_pending: false,
         renew_pending: false,
         return_held: false,
+        holding_return: false,
     };
     let err = Requester::decide(
         BorrowState::PendingReview,
@@ -695,6 +717,52 @@ fn drain(w: &mut World) {
     while let Some(m) = w.queue.pop_front() {
         w.deliver(m);
     }
+}
+
+#[test]
+fn a_borrowers_hold_on_the_return_is_known_to_the_lender_until_the_return_ships() {
+    let mut w = World::new(RequestFormat::Loan, 1);
+    w.apply(Step::Borrow(BorrowAction::Approve, Actor::Manager));
+    drain(&mut w);
+    w.apply(Step::Lend(0, LendAction::ShipPhysical));
+    drain(&mut w);
+    let before = Requester::decide(
+        w.state,
+        BorrowAction::HoldReturn,
+        &w.bctx(),
+        &[Actor::BorrowingStaff],
+    );
+    assert!(before.is_err(), "not before the item is here");
+    for a in [BorrowAction::Receive, BorrowAction::LendToPatron] {
+        w.apply(Step::Borrow(a, Actor::Manager));
+    }
+    let patron = Requester::decide(
+        w.state,
+        BorrowAction::HoldReturn,
+        &w.bctx(),
+        &[Actor::Patron],
+    );
+    assert!(patron.is_err(), "staff hold a return, not the reader");
+    w.apply(Step::Borrow(BorrowAction::HoldReturn, Actor::Manager));
+    drain(&mut w);
+    assert!(w.holding_return, "{}", w.trace.join("\n"));
+    assert!(w.lenders[0].as_ref().unwrap().borrower_holds);
+    w.check_agreement();
+    let again = Requester::decide(
+        w.state,
+        BorrowAction::HoldReturn,
+        &w.bctx(),
+        &[Actor::BorrowingStaff],
+    );
+    assert!(again.is_err(), "held once");
+    // Our own hold does not stop us sending it back: shipping it ends the hold on both sides.
+    w.apply(Step::Borrow(BorrowAction::PatronReturn, Actor::Manager));
+    w.apply(Step::Borrow(BorrowAction::ShipReturn, Actor::Manager));
+    drain(&mut w);
+    assert_eq!(w.state, BorrowState::ReturnShipped, "{}", w.trace.join("\n"));
+    assert!(!w.holding_return);
+    assert!(!w.lenders[0].as_ref().unwrap().borrower_holds);
+    w.check_agreement();
 }
 
 #[test]

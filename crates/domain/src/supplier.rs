@@ -196,6 +196,9 @@ pub struct LendContext {
     pub renew_pending: bool,
     /// We asked the borrower to hold the return and have not released it.
     pub return_held: bool,
+    /// The borrower told us it keeps the item a while (2021 action HoldReturn) and has not
+    /// shipped it back yet.
+    pub borrower_holds: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +245,10 @@ pub enum LendEffect {
     SendReleaseHoldReturn,
     MarkReturnHeld,
     ClearReturnHeld,
+    /// Remember that the borrower holds the return (shown to staff; the loan goes on).
+    MarkBorrowerHolds,
+    /// The borrower's hold is over (the item is on its way back, checked in or lost).
+    ClearBorrowerHolds,
 }
 
 use LendAction as A;
@@ -424,7 +431,7 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         G::Always,
         go(S::CompletedWithoutReturn),
         STAFF,
-        &[E::ClearReturnHeld, E::SendStatus],
+        &[E::ClearReturnHeld, E::ClearBorrowerHolds, E::SendStatus],
     ),
     rule(
         &[S::Shipped, S::Overdue, S::Recalled, S::ReturnShipped],
@@ -432,7 +439,7 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         G::Loan,
         go(S::Completed),
         STAFF,
-        &[E::ClearReturnHeld, E::SendStatus],
+        &[E::ClearReturnHeld, E::ClearBorrowerHolds, E::SendStatus],
     ),
     rule(
         ON_LOAN,
@@ -509,11 +516,22 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         go(S::ReturnShipped),
         PEER,
         // On its way back whatever we asked: the hold is over.
-        &[E::ClearRenewPending, E::ClearReturnHeld],
+        &[
+            E::ClearRenewPending,
+            E::ClearReturnHeld,
+            E::ClearBorrowerHolds,
+        ],
     ),
-    // ISO 18626:2021. The borrower keeps the item a while longer: noted for staff, the loan
-    // and its due date stay as they are.
-    rule(ON_LOAN, A::BorrowerHoldReturn, G::Always, STAY, PEER, &[]),
+    // ISO 18626:2021. The borrower keeps the item a while longer: kept for staff to see (who
+    // holds it, since when, why), the loan and its due date stay as they are.
+    rule(
+        ON_LOAN,
+        A::BorrowerHoldReturn,
+        G::Always,
+        STAY,
+        PEER,
+        &[E::MarkBorrowerHolds],
+    ),
     // The borrower lost the item: it will not come back. The request closes as completed
     // without return (what staff do when they mark it lost) and the borrower hears so.
     rule(
@@ -522,7 +540,12 @@ pub static LEND_RULES: &[Rule<S, A, G, E>] = &[
         G::Always,
         go(S::CompletedWithoutReturn),
         PEER,
-        &[E::ClearRenewPending, E::ClearReturnHeld, E::SendStatus],
+        &[
+            E::ClearRenewPending,
+            E::ClearReturnHeld,
+            E::ClearBorrowerHolds,
+            E::SendStatus,
+        ],
     ),
     rule(
         ON_LOAN,

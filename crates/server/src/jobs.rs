@@ -271,12 +271,9 @@ async fn park(
         .write(move |tx| {
             Box::pin(async move {
                 tx.outbox_dead(id, &why, &confirmation).await?;
-                // A relayed or passed-on request that was refused is answered to the library
-                // that waits for it, at once.
-                let relayed =
-                    crate::flow::receive::tell_relay_refusal(tx, now, &parked, &why).await?;
-                let forwarded = crate::flow::lend::forward_refused(tx, now, &parked, &why).await?;
-                Ok::<_, crate::flow::FlowError>(relayed || forwarded)
+                // A relayed message, or a request passed on, that was refused is told to the
+                // library that waits for it, at once.
+                crate::flow::receive::tell_undelivered(tx, now, &parked, &why).await
             })
         })
         .await?;
@@ -287,16 +284,34 @@ async fn park(
 }
 
 /// Record a failed attempt with exponential backoff (30 s, 1 min, 2 min ... at most 6 h).
+/// The attempt that makes the message dead tells whom it concerns in the same transaction,
+/// as a refusal does: a relayed message's sender, or the borrower of a request passed on.
 async fn fail(st: &AppState, row: &OutboxRow, why: String) -> Result<(), FlowError> {
     let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX).min(10);
     let backoff = time::Duration::seconds((30_i64 << attempts).min(6 * 3600));
-    let next = st.now() + backoff;
+    let now = st.now();
+    let next = now + backoff;
     let id = row.outbox_id;
     let max = i64::from(st.config.outbox_max_attempts);
+    let failed = row.clone();
     metrics::counter!("librelay_outbox_delivered_total", "result" => "failed").increment(1);
-    st.store
-        .write(move |tx| Box::pin(async move { tx.outbox_failed(id, &why, next, max).await }))
+    let told = st
+        .store
+        .write(move |tx| {
+            Box::pin(async move {
+                if !tx.outbox_failed(id, &why, next, max).await? {
+                    return Ok(false);
+                }
+                tracing::warn!(outbox = id, recipient = %failed.recipient, reason = %why,
+                    "message dead after its retries");
+                let why = format!("not delivered after {max} attempts: {why}");
+                crate::flow::receive::tell_undelivered(tx, now, &failed, &why).await
+            })
+        })
         .await?;
+    if told {
+        st.store.notify_outbox();
+    }
     Ok(())
 }
 

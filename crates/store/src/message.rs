@@ -291,27 +291,65 @@ impl Tx<'_> {
     }
 
     /// Record a failed attempt; after `max_attempts` the message is dead and waits for staff.
+    /// Returns whether this attempt made it dead (the caller tells whom it concerns, in the
+    /// same transaction).
     pub async fn outbox_failed(
         &mut self,
         outbox_id: i64,
         error: &str,
         next_attempt_at: OffsetDateTime,
         max_attempts: i64,
-    ) -> Result<()> {
-        on_tx!(self, c => {
-            crate::sql::query(
+    ) -> Result<bool> {
+        let row: Option<(String,)> = on_tx!(self, c => {
+            crate::sql::query_as(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3,
                     status = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
-                 WHERE outbox_id = $1",
+                 WHERE outbox_id = $1 RETURNING status",
             )
             .bind(outbox_id)
             .bind(error)
             .bind(next_attempt_at)
             .bind(max_attempts)
-            .execute(&mut *c)
-            .await?;
+            .fetch_optional(&mut *c)
+            .await?
         });
-        Ok(())
+        Ok(row.is_some_and(|r| r.0 == "dead"))
+    }
+
+    /// One message of the outbox, by id.
+    pub async fn outbox_row(&mut self, outbox_id: i64) -> Result<Option<OutboxRow>> {
+        let row = on_tx!(self, c => {
+            crate::sql::query_as::<OutboxRow>(
+                "SELECT outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at
+                 FROM outbox WHERE outbox_id = $1",
+            )
+            .bind(outbox_id)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// The payload of the newest message of `kind` that `library_id` relayed on the thread
+    /// `request_id` and that was delivered (a hub's last word on a relayed request).
+    pub async fn relayed_last_delivered(
+        &mut self,
+        library_id: &str,
+        request_id: &str,
+        kind: &str,
+    ) -> Result<Option<String>> {
+        let row: Option<(String,)> = on_tx!(self, c => {
+            crate::sql::query_as(
+                "SELECT payload FROM outbox WHERE side = 'relay' AND request_id = $2 AND library_id = $1
+                    AND kind = $3 AND status = 'delivered' ORDER BY outbox_id DESC LIMIT 1",
+            )
+            .bind(library_id)
+            .bind(request_id)
+            .bind(kind)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        Ok(row.map(|r| r.0))
     }
 
     /// The confirmation already given for this message, if it was seen before.

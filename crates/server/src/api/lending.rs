@@ -395,9 +395,10 @@ async fn current(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult<Json<
 /// we hold its return, and since when we do.
 async fn detail(st: &AppState, user: &CurrentUser, req: store::LendRequest) -> ApiResult<LendView> {
     let allowed = crate::flow::lend::allowed_actions_now(&st.store, &req, user).await?;
-    let held = st.store.return_held_since(&req.request_id).await?;
+    let holds = st.store.return_holds(&req.request_id).await?;
     let mut view = LendView::new(req, Some(allowed));
-    view.return_held_since = held;
+    view.return_held_since = store::return_held_since(&holds, store::HELD_BY_LENDER);
+    view.return_holds = super::views::ReturnHoldView::of(holds);
     Ok(view)
 }
 

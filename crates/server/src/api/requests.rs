@@ -288,8 +288,9 @@ async fn detail(
     req: store::BorrowRequest,
 ) -> ApiResult<BorrowView> {
     let allowed = crate::flow::borrow::allowed_actions_now(&st.store, &req, user).await?;
-    let held = st.store.return_held_since(&req.request_id).await?;
+    let holds = st.store.return_holds(&req.request_id).await?;
     let mut view = BorrowView::new(req, Some(allowed));
-    view.return_held_since = held;
+    view.return_held_since = store::return_held_since(&holds, store::HELD_BY_LENDER);
+    view.return_holds = super::views::ReturnHoldView::of(holds);
     Ok(view)
 }

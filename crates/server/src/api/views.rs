@@ -57,6 +57,10 @@ pub struct BorrowView {
     )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub return_held_since: Option<OffsetDateTime>,
+    /// In detail views, every open hold on the return of the loan (the lender's and ours):
+    /// who holds it, since when, who set it and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub return_holds: Vec<ReturnHoldView>,
     /// The earlier request of the library this one repeats, and whether its delivered copy
     /// can fill this one at once (in detail views).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,6 +105,7 @@ impl BorrowView {
             duplicate: None,
             availability: None,
             return_held_since: None,
+            return_holds: Vec::new(),
         }
     }
 }
@@ -140,6 +145,39 @@ pub struct LendView {
     )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub return_held_since: Option<OffsetDateTime>,
+    /// In detail views, every open hold on the return of the loan (ours and the borrower's):
+    /// who holds it, since when, who set it and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub return_holds: Vec<ReturnHoldView>,
+}
+
+/// An open hold on the return of a loan (ISO 18626:2021 HoldReturn).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReturnHoldView {
+    /// `lender` (asked for the item not to be sent back until it releases the hold) or
+    /// `borrower` (keeps the item a while before sending it back).
+    pub held_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub since: OffsetDateTime,
+    /// Who set it: a staff member's user name, or the partner's agency (TYPE:VALUE).
+    pub by: Option<String>,
+    /// The reason given with it.
+    pub note: Option<String>,
+}
+
+impl ReturnHoldView {
+    pub fn of(holds: Vec<store::ReturnHold>) -> Vec<Self> {
+        holds
+            .into_iter()
+            .map(|h| ReturnHoldView {
+                held_by: h.held_by,
+                since: h.held_at,
+                by: h.actor,
+                note: h.note,
+            })
+            .collect()
+    }
 }
 
 impl LendView {
@@ -163,6 +201,7 @@ impl LendView {
             updated_at: r.updated_at,
             allowed_actions: allowed,
             return_held_since: None,
+            return_holds: Vec::new(),
         }
     }
 }

@@ -493,8 +493,9 @@ pub fn context(req: &BorrowRequest) -> Result<(BorrowState, BorrowContext), Flow
         has_next_lender: req.rota.0.has_next(),
         cancel_pending: req.cancel_pending,
         renew_pending: req.renew_pending,
-        // Read apart (`return_held`): only loans on hold have a row.
+        // Read apart (`return_held`, `holding_return`): only loans on hold have a row.
         return_held: false,
+        holding_return: false,
     };
     Ok((state, ctx))
 }
@@ -509,11 +510,23 @@ async fn context_in(
     let (state, mut ctx) = context(req)?;
     if matches!(
         action,
-        BorrowAction::ShipReturn | BorrowAction::MarkLost | BorrowAction::LenderReleaseHoldReturn
+        BorrowAction::ShipReturn
+            | BorrowAction::MarkLost
+            | BorrowAction::HoldReturn
+            | BorrowAction::LenderReleaseHoldReturn
+            | BorrowAction::LenderLoanCompleted
+            | BorrowAction::LenderCompletedWithoutReturn
     ) {
-        ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+        let holds = tx.return_holds(&req.request_id).await?;
+        set_holds(&mut ctx, &holds);
     }
     Ok((state, ctx))
+}
+
+/// Who holds the return of a loan, from its open holds.
+fn set_holds(ctx: &mut BorrowContext, holds: &[store::ReturnHold]) {
+    ctx.return_held = store::return_held_since(holds, store::HELD_BY_LENDER).is_some();
+    ctx.holding_return = store::return_held_since(holds, store::HELD_BY_BORROWER).is_some();
 }
 
 /// Decide `action` and carry out its effects inside the caller's transaction: the state, the
@@ -635,12 +648,48 @@ pub async fn apply_borrow(
                 messages.push(send_ram(tx, now, req, IsoAction::Lost, Some(note)).await?)
             }
             BorrowEffect::MarkReturnHeld => {
-                tx.set_return_hold(&req.library_id, "borrow", &req.request_id, true, now)
-                    .await?;
+                // The lender's hold: by the lender's agency, with its words.
+                let by = extra
+                    .data
+                    .as_ref()
+                    .and_then(|d| d["from"].as_str())
+                    .map(str::to_owned);
+                let hold = store::NewReturnHold {
+                    library_id: &req.library_id,
+                    side: "borrow",
+                    request_id: &req.request_id,
+                    held_by: store::HELD_BY_LENDER,
+                    actor: by.as_deref(),
+                    note: extra.note.as_deref(),
+                };
+                tx.open_return_hold(&hold, now).await?;
             }
             BorrowEffect::ClearReturnHeld => {
                 if ctx.return_held {
-                    tx.set_return_hold(&req.library_id, "borrow", &req.request_id, false, now)
+                    tx.release_return_hold(&req.request_id, Some(store::HELD_BY_LENDER))
+                        .await?;
+                }
+            }
+            BorrowEffect::SendHoldReturn => {
+                let note = extra.note.clone().unwrap_or_else(|| {
+                    "We keep the item a while and will send it back later".to_owned()
+                });
+                messages.push(send_ram(tx, now, req, IsoAction::HoldReturn, Some(note)).await?)
+            }
+            BorrowEffect::MarkHoldingReturn => {
+                let hold = store::NewReturnHold {
+                    library_id: &req.library_id,
+                    side: "borrow",
+                    request_id: &req.request_id,
+                    held_by: store::HELD_BY_BORROWER,
+                    actor: acting.username.as_deref(),
+                    note: extra.note.as_deref(),
+                };
+                tx.open_return_hold(&hold, now).await?;
+            }
+            BorrowEffect::ClearHoldingReturn => {
+                if ctx.holding_return {
+                    tx.release_return_hold(&req.request_id, Some(store::HELD_BY_BORROWER))
                         .await?;
                 }
             }
@@ -897,7 +946,8 @@ pub async fn allowed_actions_now(
     user: &CurrentUser,
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, mut ctx) = context(req)?;
-    ctx.return_held = store.return_held_since(&req.request_id).await?.is_some();
+    let holds = store.return_holds(&req.request_id).await?;
+    set_holds(&mut ctx, &holds);
     allowed_in(state, &ctx, user)
 }
 

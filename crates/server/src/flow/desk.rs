@@ -457,6 +457,7 @@ pub fn lend_states_allowing(actions: &[LendAction]) -> Vec<String> {
                             format: *f,
                             renew_pending,
                             return_held,
+                            borrower_holds: false,
                         };
                         Supplier::allowed(**s, &ctx, &[Actor::LendingStaff, Actor::Manager])
                             .iter()
@@ -476,6 +477,7 @@ pub fn lend_states_located(already: bool) -> Vec<String> {
         format,
         renew_pending: false,
         return_held: false,
+        borrower_holds: false,
     };
     LendState::ALL
         .iter()

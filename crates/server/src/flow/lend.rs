@@ -157,8 +157,9 @@ pub fn context(req: &LendRequest) -> Result<(LendState, LendContext), FlowError>
         LendContext {
             format,
             renew_pending: req.renew_pending,
-            // Read apart (`return_held`): only loans on hold have a row.
+            // Read apart (`return_held`, `borrower_holds`): only loans on hold have a row.
             return_held: false,
+            borrower_holds: false,
         },
     ))
 }
@@ -179,10 +180,18 @@ async fn context_in(
             | LendAction::MarkLost
             | LendAction::BorrowerShippedReturn
             | LendAction::BorrowerLost
+            | LendAction::BorrowerHoldReturn
     ) {
-        ctx.return_held = tx.return_held_since(&req.request_id).await?.is_some();
+        let holds = tx.return_holds(&req.request_id).await?;
+        set_holds(&mut ctx, &holds);
     }
     Ok((state, ctx))
+}
+
+/// Who holds the return of a loan, from its open holds.
+fn set_holds(ctx: &mut LendContext, holds: &[store::ReturnHold]) {
+    ctx.return_held = store::return_held_since(holds, store::HELD_BY_LENDER).is_some();
+    ctx.borrower_holds = store::return_held_since(holds, store::HELD_BY_BORROWER).is_some();
 }
 
 /// Decide and carry out a lending action inside the caller's transaction.
@@ -334,13 +343,40 @@ pub async fn apply_lend(
                 input.note.clone(),
             )),
             LendEffect::MarkReturnHeld => {
-                tx.set_return_hold(&req.library_id, "lend", &req.request_id, true, now)
-                    .await?;
+                let hold = store::NewReturnHold {
+                    library_id: &req.library_id,
+                    side: "lend",
+                    request_id: &req.request_id,
+                    held_by: store::HELD_BY_LENDER,
+                    actor: acting.username.as_deref(),
+                    note: input.note.as_deref(),
+                };
+                tx.open_return_hold(&hold, now).await?;
                 None
             }
             LendEffect::ClearReturnHeld => {
                 if ctx.return_held {
-                    tx.set_return_hold(&req.library_id, "lend", &req.request_id, false, now)
+                    tx.release_return_hold(&req.request_id, Some(store::HELD_BY_LENDER))
+                        .await?;
+                }
+                None
+            }
+            LendEffect::MarkBorrowerHolds => {
+                // The borrower's hold: by its agency, with its words.
+                let hold = store::NewReturnHold {
+                    library_id: &req.library_id,
+                    side: "lend",
+                    request_id: &req.request_id,
+                    held_by: store::HELD_BY_BORROWER,
+                    actor: Some(req.borrower_agency.as_str()),
+                    note: extra.note.as_deref(),
+                };
+                tx.open_return_hold(&hold, now).await?;
+                None
+            }
+            LendEffect::ClearBorrowerHolds => {
+                if ctx.borrower_holds {
+                    tx.release_return_hold(&req.request_id, Some(store::HELD_BY_BORROWER))
                         .await?;
                 }
                 None
@@ -539,7 +575,7 @@ pub async fn forward_refused(
     let input = ActionInput {
         reason: Some("OtherReason".to_owned()),
         note: Some(format!(
-            "We passed the request on to {}, which refused it ({why}); we cannot supply it.",
+            "We passed the request on to {}, which refused it or could not be reached ({why}); we cannot supply it.",
             row.recipient
         )),
         ..ActionInput::default()
@@ -713,7 +749,8 @@ pub async fn allowed_actions_now(
     user: &CurrentUser,
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, mut ctx) = context(req)?;
-    ctx.return_held = store.return_held_since(&req.request_id).await?.is_some();
+    let holds = store.return_holds(&req.request_id).await?;
+    set_holds(&mut ctx, &holds);
     allowed_in(state, &ctx, user)
 }
 

@@ -25,6 +25,8 @@ pub use receive::receive;
 #[derive(Debug, Clone)]
 pub struct Acting {
     pub user_id: Option<String>,
+    /// The person's user name, for what staff pages show as "by whom".
+    pub username: Option<String>,
     pub actors: Vec<domain::Actor>,
     /// `patron`, `staff`, `peer` or `system`.
     pub label: &'static str,
@@ -34,6 +36,7 @@ impl Acting {
     pub fn user(u: &crate::auth::CurrentUser) -> Self {
         Acting {
             user_id: Some(u.user_id.clone()),
+            username: Some(u.username.clone()),
             actors: u.actors(),
             label: if u.is_patron() { "patron" } else { "staff" },
         }
@@ -42,6 +45,7 @@ impl Acting {
     pub fn peer() -> Self {
         Acting {
             user_id: None,
+            username: None,
             actors: vec![domain::Actor::Peer],
             label: "peer",
         }
@@ -51,6 +55,7 @@ impl Acting {
     pub fn rule() -> Self {
         Acting {
             user_id: None,
+            username: None,
             actors: vec![domain::Actor::BorrowingStaff],
             label: "system",
         }
@@ -59,6 +64,7 @@ impl Acting {
     pub fn system() -> Self {
         Acting {
             user_id: None,
+            username: None,
             actors: vec![domain::Actor::System],
             label: "system",
         }

@@ -130,13 +130,16 @@ async fn receive_inner(
         .write(move |tx| {
             Box::pin(async move {
                 let (xml, refused, touched) = apply(tx, now, &moved, version, Some(&key)).await?;
-                let touched = deliver_here(tx, now, touched).await?;
+                // Closed before the replies go out: they may follow it on the same thread.
                 if let Some(id) = outbox_id {
                     match &refused {
                         None => tx.outbox_delivered(id, &xml, now).await?,
-                        Some(why) => tx.outbox_dead(id, why, &xml).await?,
+                        Some(why) => {
+                            park_refused(tx, now, id, why, &xml).await?;
+                        }
                     }
                 }
+                let touched = deliver_here(tx, now, touched).await?;
                 Ok::<_, FlowError>((xml, refused.is_none(), touched))
             })
         })
@@ -262,7 +265,10 @@ pub async fn deliver_here(
                 Ok((xml, refused, t)) => {
                     match &refused {
                         None => tx.outbox_delivered(m.outbox_id, &xml, now).await?,
-                        Some(why) => tx.outbox_dead(m.outbox_id, why, &xml).await?,
+                        Some(why) => {
+                            // Refused on this node: told as a refusal by another node is.
+                            park_refused(tx, now, m.outbox_id, why, &xml).await?;
+                        }
                     }
                     tx.release(Savepoint::LocalDelivery).await?;
                     let label = if refused.is_none() { "ok" } else { "refused" };
@@ -555,74 +561,205 @@ async fn relay(
     ))
 }
 
-/// A request this hub relayed and the member it was for refused (an ERROR confirmation, or an
-/// HTTP refusal): the library that sent it is told, or it would wait for an answer that never
-/// comes. It gets an Unfilled answer in the name of the member it asked (the library it waits
-/// on), with reasonUnfilled `OtherReason` and a note saying who refused and why, queued in
-/// the hub's outbox behind the relayed messages of that request. Call it in the transaction
-/// that parks the refused message. Returns whether an answer was queued: nothing for other
-/// messages (a refused relayed answer or action stays with the hub's staff, who see it parked).
+/// Where a hub's word about a relayed message goes: its own outbox, on the relayed request's
+/// thread, marked so that a notice that cannot be delivered either is only parked for staff
+/// (two refusing nodes must not bounce notices between them for ever).
+const RELAY_NOTICE: &str = "relay_notice";
+
+/// A message this hub relayed could not be delivered: the member (or the far peer) refused it
+/// with an ERROR confirmation or an HTTP refusal, or it went dead after its retries. The hub
+/// confirmed it to its sender when it queued it (relaying is asynchronous, so a slow member
+/// never holds the sender's HTTP request open), so an ERROR confirmation is no longer
+/// possible. The sender is told instead in the ISO 18626 way a real peer understands, in the
+/// name of the library it was writing to, queued in the hub's outbox behind the relayed
+/// messages of that request (and the hub's staff still see the message parked):
+///
+/// - a **request**: an Unfilled answer (reasonUnfilled `OtherReason`), as the sender waits for
+///   an answer that would never come; it moves on to its next lender.
+/// - a **requestingAgencyMessage** (cancel, renew, received, shipped return ...): a
+///   supplyingAgencyMessage Notification. Its status is the member's last status the hub
+///   relayed for that request (the standard requires one), or RequestReceived before any.
+///   Nothing changes at the sender; its staff read why in the note and act.
+/// - a **supplyingAgencyMessage** (will supply, loaned, renew answer ...): a
+///   requestingAgencyMessage Notification to the member that sent it.
+///
+/// The note says who refused, why, and through which hub. Call it in the transaction that
+/// parks the message. Returns whether a notice was queued: nothing for a message that is not a
+/// relay, or a notice of the hub's own.
 pub async fn tell_relay_refusal(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
     row: &store::OutboxRow,
     why: &str,
 ) -> Result<bool, FlowError> {
-    if row.side != "relay" || row.kind != "request" {
+    if row.side != "relay" {
         return Ok(false);
     }
-    let Ok((wire::Message::Request(r), _)) = wire::parse(row.payload.as_bytes()) else {
+    let Ok((msg, _)) = wire::parse(row.payload.as_bytes()) else {
         return Ok(false);
     };
-    let h = &r.header;
-    if h.requesting_agency_id.is_empty() || h.requesting_agency_request_id.trim().is_empty() {
+    let h = msg.header().clone();
+    if h.requesting_agency_id.is_empty()
+        || h.supplying_agency_id.is_empty()
+        || h.requesting_agency_request_id.trim().is_empty()
+    {
         return Ok(false);
     }
     let hub = tx.library(&row.library_id).await?;
-    let note = format!(
-        "Not delivered: {} refused the request that {} passed on to it ({why}). Ask another library.",
-        iso::agency_key(&h.supplying_agency_id),
-        hub.name_en,
-    );
-    let answer = wire::SupplyingAgencyMessage {
-        header: iso::header(
-            h.requesting_agency_id.clone(),
-            h.supplying_agency_id.clone(),
-            &h.requesting_agency_request_id,
-            None,
-            now,
-        ),
-        message_info: wire::MessageInfo {
-            reason_for_message: wire::ReasonForMessage::RequestResponse,
-            reason_unfilled: Some("OtherReason".to_owned()),
-            note: Some(note),
-            ..wire::MessageInfo::default()
-        },
-        status_info: wire::StatusInfo {
-            status: wire::Status::Unfilled,
-            last_change: iso::timestamp(now),
-            ..wire::StatusInfo::default()
-        },
-        ..wire::SupplyingAgencyMessage::default()
+    let requester = iso::agency_key(&h.requesting_agency_id);
+    let supplier = iso::agency_key(&h.supplying_agency_id);
+    let (to, notice) = match &msg {
+        wire::Message::Request(_) => {
+            let note = format!(
+                "Not delivered: the request that {} passed on to {supplier} was refused or could not reach it ({why}). Ask another library.",
+                hub.name_en,
+            );
+            (
+                requester,
+                relay_sam(&h, now, wire::Status::Unfilled, Some("OtherReason"), note),
+            )
+        }
+        wire::Message::RequestingAgencyMessage(m) => {
+            let status = last_relayed_status(tx, row).await?;
+            let note = format!(
+                "Not delivered: {supplier} did not take the {} message that {} passed on to it ({why}). Nothing changed there; send it again or contact that library.",
+                m.action.as_str(),
+                hub.name_en,
+            );
+            (
+                requester,
+                relay_sam(&h, now, status, None, note),
+            )
+        }
+        wire::Message::SupplyingAgencyMessage(m) => {
+            let note = format!(
+                "Not delivered: {requester} did not take the {} message ({}) that {} passed on to it ({why}). Nothing changed there; send it again or contact that library.",
+                m.status_info.status.as_str(),
+                m.message_info.reason_for_message.as_str(),
+                hub.name_en,
+            );
+            let ram = wire::RequestingAgencyMessage {
+                header: iso::header(
+                    h.requesting_agency_id.clone(),
+                    h.supplying_agency_id.clone(),
+                    &h.requesting_agency_request_id,
+                    h.supplying_agency_request_id.as_deref(),
+                    now,
+                ),
+                action: wire::Action::Notification,
+                note: Some(note),
+            };
+            (supplier, wire::Message::RequestingAgencyMessage(ram))
+        }
+        _ => return Ok(false),
     };
-    let xml = wire::write(
-        &wire::Message::SupplyingAgencyMessage(answer),
-        wire::Version::V2021,
-    );
+    let kind = match &notice {
+        wire::Message::RequestingAgencyMessage(_) => "requesting_agency_message",
+        _ => "supplying_agency_message",
+    };
+    let xml = wire::write(&notice, wire::Version::V2021);
     tx.insert_outbox(
         &NewOutbox {
             library_id: &row.library_id,
             request_id: &row.request_id,
-            side: "relay",
-            kind: "supplying_agency_message",
-            recipient: &iso::agency_key(&h.requesting_agency_id),
+            side: RELAY_NOTICE,
+            kind,
+            recipient: &to,
             payload: &xml,
         },
         now,
     )
     .await?;
-    metrics::counter!("librelay_iso18626_relay_refusals_told_total").increment(1);
+    metrics::counter!("librelay_iso18626_relay_refusals_told_total", "kind" => row.kind.clone())
+        .increment(1);
     Ok(true)
+}
+
+/// A supplying agency message in the name of the supplier of `h`, to its requester.
+fn relay_sam(
+    h: &wire::Header,
+    now: OffsetDateTime,
+    status: wire::Status,
+    reason_unfilled: Option<&str>,
+    note: String,
+) -> wire::Message {
+    let reason = if status == wire::Status::Unfilled {
+        wire::ReasonForMessage::RequestResponse
+    } else {
+        wire::ReasonForMessage::Notification
+    };
+    wire::Message::SupplyingAgencyMessage(wire::SupplyingAgencyMessage {
+        header: iso::header(
+            h.requesting_agency_id.clone(),
+            h.supplying_agency_id.clone(),
+            &h.requesting_agency_request_id,
+            h.supplying_agency_request_id.as_deref(),
+            now,
+        ),
+        message_info: wire::MessageInfo {
+            reason_for_message: reason,
+            reason_unfilled: reason_unfilled.map(str::to_owned),
+            note: Some(note),
+            ..wire::MessageInfo::default()
+        },
+        status_info: wire::StatusInfo {
+            status,
+            last_change: iso::timestamp(now),
+            ..wire::StatusInfo::default()
+        },
+        ..wire::SupplyingAgencyMessage::default()
+    })
+}
+
+/// The member's last status the hub relayed on the thread of `row`, for a notice that must
+/// carry one. A hold on the return is news, not a stage: it stands as Loaned. Before the
+/// member said anything, RequestReceived (the hub delivered the request to it).
+async fn last_relayed_status(
+    tx: &mut Tx<'_>,
+    row: &store::OutboxRow,
+) -> Result<wire::Status, FlowError> {
+    let last = tx
+        .relayed_last_delivered(&row.library_id, &row.request_id, "supplying_agency_message")
+        .await?;
+    let status = match last.as_deref().map(|x| wire::parse(x.as_bytes())) {
+        Some(Ok((wire::Message::SupplyingAgencyMessage(m), _))) => m.status_info.status,
+        _ => wire::Status::RequestReceived,
+    };
+    Ok(match status {
+        wire::Status::HoldReturn | wire::Status::ReleaseHoldReturn => wire::Status::Loaned,
+        s => s,
+    })
+}
+
+/// Park an outgoing message the recipient refused, and tell whom it concerns, in the caller's
+/// transaction: a relayed message's sender (see [`tell_relay_refusal`]), or, for a transfer
+/// request of ours, the borrower still waiting on us (see `lend::forward_refused`). Libraries
+/// on this node and on other nodes are handled alike. Returns whether anything was told.
+pub async fn park_refused(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    outbox_id: i64,
+    why: &str,
+    confirmation: &str,
+) -> Result<bool, FlowError> {
+    tx.outbox_dead(outbox_id, why, confirmation).await?;
+    let Some(row) = tx.outbox_row(outbox_id).await? else {
+        return Ok(false);
+    };
+    tell_undelivered(tx, now, &row, why).await
+}
+
+/// Tell whom it concerns that the message `row` will not be delivered (refused, or dead after
+/// its retries): see [`park_refused`].
+pub async fn tell_undelivered(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    row: &store::OutboxRow,
+    why: &str,
+) -> Result<bool, FlowError> {
+    let relayed = tell_relay_refusal(tx, now, row, why).await?;
+    let forwarded = super::lend::forward_refused(tx, now, row, why).await?;
+    Ok(relayed || forwarded)
 }
 
 enum Outcome {
@@ -645,15 +782,30 @@ async fn on_request(
         ));
     }
     let borrower_agency = iso::agency_key(&h.requesting_agency_id);
-    if tx
+    if let Some(had) = tx
         .lend_request_by_borrower(
             library_id,
             &borrower_agency,
             &h.requesting_agency_request_id,
         )
         .await?
-        .is_some()
     {
+        // A transfer request for a request we had and closed (we passed it on ourselves, or
+        // said no): it went round in a circle. Refused, so the library that passed it to us
+        // answers the borrower, rather than taken as a repeat and left unanswered.
+        let transfer = r.service_info.as_ref().is_some_and(|s| {
+            s.request_subtype
+                .contains(&wire::RequestSubType::TransferRequest)
+        });
+        if transfer && LendState::parse(&had.state).is_some_and(LendState::is_closed) {
+            return Ok(Outcome::Error(
+                wire::ErrorType::UnrecognisedDataValue,
+                format!(
+                    "header/requestingAgencyRequestId {} from {borrower_agency}: this library had this request already and closed it ({}); a transfer request cannot bring it back",
+                    h.requesting_agency_request_id, had.state
+                ),
+            ));
+        }
         // The same request again (a retry with a new timestamp): it exists once.
         return Ok(Outcome::Applied(Touched::default()));
     }

@@ -135,6 +135,12 @@ catalog! {
     retry_cost_label: "Cost we would charge, e.g. 25.00 CNY", "本馆收费，例如 25.00 CNY";
     loan_condition_label: "Loan condition, e.g. LibraryUseOnly", "借阅条件，例如 LibraryUseOnly";
     forward_to_label: "Code of the library to pass it on to", "接手图书馆的代码";
+    hold_by_lender_borrow: "Return held by the lender (do not send it back yet)", "出借馆要求暂缓归还（暂勿寄还）";
+    hold_by_us_borrow: "We hold the return (the lender was told)", "本馆暂缓归还（已告知出借馆）";
+    hold_by_us_lend: "We asked the borrower to hold the return", "本馆已要求借入馆暂缓归还";
+    hold_by_borrower_lend: "The borrower holds the return", "借入馆暂缓归还";
+    hold_since: "since", "始于";
+    hold_set_by: "set by", "设置者";
     err_bad_cost: "The cost must be an amount and a currency, e.g. 25.00 CNY.", "费用应为金额加币种，例如 25.00 CNY。";
     url_label: "Address of the copy (http or https)", "复制件地址（http 或 https）";
     rota_label: "Lender library codes in order, separated by commas", "出借馆代码，按顺序，用逗号分隔";
@@ -593,6 +599,10 @@ impl Msg {
             ShipReturn => ("Send back to the lender", "寄还出借馆"),
             Renew => ("Ask to renew", "申请续借"),
             MarkLost => ("Mark as lost", "标记为丢失"),
+            HoldReturn => (
+                "Tell the lender we keep it a while (hold the return)",
+                "告知出借馆暂缓归还",
+            ),
             FillFromCopy => (
                 "Fill from the copy already delivered",
                 "用已交付的复制件满足",
@@ -751,6 +761,10 @@ impl Msg {
             ShipReturn => ("It was sent back to the lending library", "已寄还出借馆"),
             Renew => ("A renewal was asked for", "申请了续借"),
             MarkLost => ("It was reported lost", "报告为丢失"),
+            HoldReturn => (
+                "We told the lending library we keep it a while before sending it back",
+                "已告知出借馆本馆暂缓归还，稍后寄还",
+            ),
             FillFromCopy => (
                 "Filled at once from a copy the library had already delivered",
                 "已用本馆此前交付的复制件直接满足",

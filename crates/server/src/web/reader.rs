@@ -605,6 +605,29 @@ pub fn paging(
     (prev, next)
 }
 
+/// The open holds on the return of a loan, for staff: who holds it, since when, who set it
+/// (a colleague's user name or the partner's agency) and why. `lend` is the lending side's
+/// page (the lender is us there).
+pub fn hold_facts(facts: &mut Facts, m: &'static Msg, holds: &[store::ReturnHold], lend: bool) {
+    for h in holds {
+        let by_lender = h.held_by == store::HELD_BY_LENDER;
+        let label = match (lend, by_lender) {
+            (false, true) => m.hold_by_lender_borrow,
+            (false, false) => m.hold_by_us_borrow,
+            (true, true) => m.hold_by_us_lend,
+            (true, false) => m.hold_by_borrower_lend,
+        };
+        let mut value = format!("{} {} UTC", m.hold_since, when(h.held_at));
+        if let Some(by) = h.actor.as_deref().filter(|b| !b.is_empty()) {
+            value.push_str(&format!("; {} {by}", m.hold_set_by));
+        }
+        if let Some(note) = h.note.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            value.push_str(&format!(" — {note}"));
+        }
+        facts.add(label, Some(value));
+    }
+}
+
 pub fn when(t: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
     t.to_offset(time::UtcOffset::UTC)
@@ -818,6 +841,11 @@ pub(crate) async fn detail_page(
         let allowed = crate::flow::borrow::allowed_actions_now(&ctx.st.store, &req, user)
             .await
             .map_err(ApiError::from)?;
+        let holds = if user.is_patron() {
+            Vec::new()
+        } else {
+            ctx.st.store.return_holds(&req.request_id).await?
+        };
         let events = ctx
             .st
             .store
@@ -852,6 +880,7 @@ pub(crate) async fn detail_page(
         } else {
             facts.add(m.col_lender, req.lender_id.clone());
             facts.add(m.lenders_in_order, Some(m.rota_line(&req.rota.0)));
+            hold_facts(&mut facts, m, &holds, false);
             if let Some(offer) = &req.retry_offer {
                 let o = &offer.0;
                 facts.add(m.retry_reason, o.reason.clone());

@@ -72,6 +72,8 @@ pub fn borrow_action_forms(m: &'static Msg, allowed: &[&'static str]) -> Vec<Act
                     options: Vec::new(),
                     required: true,
                 }],
+                // Why and until when, for the lender's staff.
+                "hold_return" => vec![note(m, false)],
                 _ => Vec::new(),
             },
         })
@@ -891,6 +893,8 @@ pub async fn lend_detail(
         facts.citation(m, c);
         facts.add(m.barcode_label, req.barcode.clone());
         facts.add(m.col_due, req.due_date.map(|d| d.to_string()));
+        let holds = ctx.st.store.return_holds(&req.request_id).await?;
+        super::reader::hold_facts(&mut facts, m, &holds, true);
         let mut flags = Vec::new();
         if req.renew_pending {
             flags.push(m.renew_pending);

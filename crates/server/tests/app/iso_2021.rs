@@ -1,6 +1,7 @@
 //! What ISO 18626:2021 added, between nodes and with a 2017 peer: a lender holding the return
-//! of a loan and releasing it, an item lost at the borrower, and a hub telling a library that
-//! the member it relayed a request to refused it.
+//! of a loan and releasing it, a borrower holding it, an item lost at the borrower; and
+//! refusals told to whom they concern: a hub telling a library that the member it relayed a
+//! message to refused it (or never took it), a transfer request refused on one node.
 
 use serde_json::{Value, json};
 
@@ -140,6 +141,35 @@ async fn hold_and_release(engine: Engine) {
             .as_str()
             .is_some_and(|n| n.contains("stocktaking")),
         "the lender's words reach the borrower's staff: {held}"
+    );
+    // The request's own page says who holds the return, since when and why, on both sides.
+    let (_, v) =
+        l.a.get(&format!("/api/v1/requests/{}", l.id), Some(&l.bcu))
+            .await;
+    let theirs = hold_by(&v, "lender").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(theirs["by"], "ISIL:CN-HTU", "{v}");
+    let session = crate::web::web_login(&l.a, "bcu-borrow").await;
+    let detail = format!("/requests/{}", l.id);
+    let en = page(&l.a, &detail, &session, "en").await;
+    assert!(
+        en.contains("Return held by the lender (do not send it back yet)")
+            && en.contains("set by ISIL:CN-HTU")
+            && en.contains("stocktaking"),
+        "{en}"
+    );
+    let zh = page(&l.a, &detail, &session, "zh-CN").await;
+    assert!(zh.contains("出借馆要求暂缓归还") && zh.contains("始于"), "{zh}");
+    let lender_session = crate::web::web_login(&l.b, "htu-lend").await;
+    let lend_page = format!("/staff/lending/{}", l.lend_id);
+    let en = page(&l.b, &lend_page, &lender_session, "en").await;
+    assert!(
+        en.contains("We asked the borrower to hold the return") && en.contains("set by htu-lend"),
+        "{en}"
+    );
+    assert!(
+        page(&l.b, &lend_page, &lender_session, "zh-CN")
+            .await
+            .contains("本馆已要求借入馆暂缓归还")
     );
 
     l.b.lend_action(&l.htu, &l.lend_id, json!({"action": "release_hold_return"}))
@@ -286,6 +316,33 @@ async fn with_a_2017_peer(engine: Engine) {
     assert_eq!(st, 200, "{conf}");
     a.eventually(&path, &bcu, |v| v["return_held_since"].is_null())
         .await;
+
+    // Our own hold goes to a 2017 peer as a Notification with the marker, valid against its
+    // schema.
+    a.borrow_action(
+        &bcu,
+        &id,
+        json!({"action": "hold_return", "note": "Closed until Monday"}),
+    )
+    .await;
+    let mut held = None;
+    for _ in 0..200 {
+        held = fake
+            .received
+            .lock()
+            .await
+            .iter()
+            .map(|(_, body)| body.clone())
+            .find(|b| b.contains("requestingAgencyMessage") && b.contains("#HoldReturn#"));
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let held = held.expect("the peer was told of our hold");
+    assert!(held.contains("<action>Notification</action>"), "{held}");
+    assert!(held.contains("#HoldReturn# Closed until Monday"), "{held}");
+    assert_valid(&held, "ISO-18626-v1_2.xsd");
 
     // Lost goes to a 2017 peer as a Notification saying so, valid against its schema.
     a.borrow_action(
@@ -537,5 +594,499 @@ async fn forward_refused(engine: Engine) {
 async fn a_request_passed_on_and_refused_by_the_new_supplier_is_answered_unfilled_by_the_first() {
     for e in engines() {
         forward_refused(e).await;
+    }
+}
+
+/// A hub node with BCU and XNU on node `a` and HTU, CPL and NSD on node `b` (HTU at `htu_at`
+/// when given: a peer the test plays), each member knowing the others at the hub's address.
+async fn three_nodes(engine: Engine, htu_at: Option<&str>) -> (TestApp, TestApp, TestApp) {
+    let hub = TestApp::start(engine).await;
+    let a = TestApp::start(engine).await;
+    let b = TestApp::start(engine).await;
+    let at = |codes: &[&str], node: &TestApp| -> Vec<(String, String)> {
+        codes
+            .iter()
+            .map(|c| ((*c).to_owned(), format!("{}/iso18626", node.base)))
+            .collect()
+    };
+    let mut members = at(&["BCU", "XNU"], &a);
+    members.extend(at(&["CPL", "NSD"], &b));
+    members.push((
+        "HTU".to_owned(),
+        htu_at.map_or_else(|| format!("{}/iso18626", b.base), str::to_owned),
+    ));
+    hub.seed(&members).await;
+    a.seed(&at(&["HUB", "HTU", "CPL", "NSD"], &hub)).await;
+    b.seed(&at(&["HUB", "BCU", "XNU"], &hub)).await;
+    (hub, a, b)
+}
+
+/// `admin` of `app` sets the peer profile of `code`: a librelay node at `endpoint`, expecting
+/// `secret` in X-Api-Key from it when given.
+async fn set_peer(app: &TestApp, admin: &str, code: &str, endpoint: &str, secret: Option<&str>) {
+    let token = app.login(admin).await;
+    let mut profile = json!({"system": "librelay", "endpoint": endpoint});
+    if let Some(s) = secret {
+        profile["inbound_auth"] = json!({"type": "header", "name": "X-Api-Key", "value": s});
+    }
+    let resp = app
+        .client
+        .put(format!("{}/api/v1/peers/{code}", app.base))
+        .bearer_auth(&token)
+        .json(&profile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+fn has_event(v: &Value, action: &str, words: &[&str]) -> bool {
+    v.as_array().is_some_and(|events| {
+        events.iter().any(|e| {
+            e["action"] == action
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| words.iter().all(|w| n.contains(w)))
+        })
+    })
+}
+
+/// Everything `staff` of `app` delivered with `side` is valid against the 2021 schema, and
+/// there is something.
+async fn delivered_valid(app: &TestApp, staff: &str, side: &str, recipient: &str) -> Vec<String> {
+    let delivered = app
+        .eventually("/api/v1/outbox?status=delivered&limit=500", staff, |v| {
+            v.as_array().is_some_and(|m| {
+                m.iter()
+                    .any(|m| m["side"] == side && m["recipient"] == recipient)
+            })
+        })
+        .await;
+    let mut out = Vec::new();
+    for m in delivered.as_array().unwrap() {
+        let xml = m["payload"].as_str().unwrap();
+        assert_valid(xml, "ISO-18626-2021-2.xsd");
+        if m["side"] == side && m["recipient"] == recipient {
+            out.push(xml.to_owned());
+        }
+    }
+    out
+}
+
+/// The hub relays BCU's cancel to HTU, whose node refuses it (it now expects credentials from
+/// BCU that the hub does not have): BCU hears of it in a Notification from HTU. Then HTU's
+/// answer is refused by BCU's node in the same way, and HTU hears of it from BCU.
+async fn relayed_messages_refused(engine: Engine) {
+    let (hub, a, b) = three_nodes(engine, None).await;
+    let hub_at = format!("{}/iso18626", hub.base);
+    let patron = a.login("bcu-faculty").await;
+    let bcu = a.login("bcu-borrow").await;
+    let htu = b.login("htu-lend").await;
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Answers lost on the way", "author": "Hub, H."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["HTU"]}))
+        .await;
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let lend_id = b.lend_for(&htu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A requesting agency message refused at the member: the sender is told.
+    set_peer(&b, "htu-admin", "BCU", &hub_at, Some("only-for-bcu")).await;
+    a.borrow_action(&bcu, &id, json!({"action": "cancel"})).await;
+    let events = format!("/api/v1/requests/{id}/events");
+    let history = a
+        .eventually(&events, &bcu, |v| {
+            has_event(v, "lender_notification", &["Not delivered", "Cancel"])
+        })
+        .await;
+    let told = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "lender_notification")
+        .unwrap()
+        .clone();
+    let note = told["note"].as_str().unwrap();
+    assert!(
+        note.contains("ISIL:CN-HTU") && note.contains("Hub"),
+        "who did not take it, and through which hub: {told}"
+    );
+    assert_eq!(told["actor"], "peer", "{told}");
+    let (_, v) = a.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
+    assert_eq!(v["state"], "sent", "nothing changed but the history: {v}");
+    assert_eq!(v["lender"], "HTU", "{v}");
+    let hub_staff = hub.login("hub-admin").await;
+    let (_, dead) = hub
+        .get("/api/v1/outbox?status=dead", Some(&hub_staff))
+        .await;
+    assert!(
+        dead.as_array().unwrap().iter().any(|m| m["kind"]
+            == "requesting_agency_message"
+            && m["recipient"] == "ISIL:CN-HTU"),
+        "the hub's staff still see it parked: {dead}"
+    );
+    let notices = delivered_valid(&hub, &hub_staff, "relay_notice", "ISIL:CN-BCU").await;
+    assert!(
+        notices.iter().any(|x| x.contains("<reasonForMessage>Notification</reasonForMessage>")
+            && x.contains("<status>RequestReceived</status>")),
+        "{notices:?}"
+    );
+    let (_, lending) = b
+        .get(&format!("/api/v1/lending/{lend_id}"), Some(&htu))
+        .await;
+    assert_eq!(lending["state"], "request_received", "{lending}");
+
+    // A supplying agency message refused at the borrower: the member that sent it is told.
+    set_peer(&b, "htu-admin", "BCU", &hub_at, None).await;
+    set_peer(&a, "bcu-admin", "HTU", &hub_at, Some("only-for-htu")).await;
+    b.lend_action(&htu, &lend_id, json!({"action": "will_supply"}))
+        .await;
+    b.eventually(&format!("/api/v1/lending/{lend_id}/events"), &htu, |v| {
+        has_event(
+            v,
+            "borrower_notification",
+            &["Not delivered", "WillSupply", "ISIL:CN-BCU"],
+        )
+    })
+    .await;
+    let (_, v) = a.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
+    assert_eq!(v["state"], "sent", "{v}");
+    let notices = delivered_valid(&hub, &hub_staff, "relay_notice", "ISIL:CN-HTU").await;
+    assert!(
+        notices
+            .iter()
+            .any(|x| x.contains("<action>Notification</action>")),
+        "{notices:?}"
+    );
+    let (_, dead) = hub
+        .get("/api/v1/outbox?status=dead", Some(&hub_staff))
+        .await;
+    assert!(
+        dead.as_array().unwrap().iter().any(|m| m["kind"]
+            == "supplying_agency_message"
+            && m["recipient"] == "ISIL:CN-BCU"),
+        "{dead}"
+    );
+}
+
+#[tokio::test]
+async fn relayed_messages_the_far_side_refuses_are_told_to_their_senders_as_notifications() {
+    for e in engines() {
+        relayed_messages_refused(e).await;
+    }
+}
+
+/// The hub relays BCU's request to HTU, whose system answers HTTP 500 every time: after its
+/// retries the request is dead at the hub, and in the same step BCU hears Unfilled and moves on
+/// to its next lender.
+async fn relay_dead(engine: Engine) {
+    let fake = crate::federation::FakePeer::default();
+    fake.failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let endpoint = fake.clone().start().await;
+    let (hub, a, _b) = three_nodes(engine, Some(&endpoint)).await;
+    let patron = a.login("bcu-faculty").await;
+    let bcu = a.login("bcu-borrow").await;
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Never arrived", "author": "Down, D."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(
+        &bcu,
+        &id,
+        json!({"action": "edit_rota", "rota": ["HTU", "XNU"]}),
+    )
+    .await;
+    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let hub_staff = hub.login("hub-admin").await;
+    let mut parked = Value::Null;
+    for _ in 0..40 {
+        hub.clock.advance(time::Duration::hours(7));
+        server::jobs::deliver_once(&hub.state).await.unwrap();
+        let (_, dead) = hub
+            .get("/api/v1/outbox?status=dead", Some(&hub_staff))
+            .await;
+        if let Some(m) = dead
+            .as_array()
+            .and_then(|d| d.iter().find(|m| m["recipient"] == "ISIL:CN-HTU"))
+        {
+            parked = m.clone();
+            break;
+        }
+    }
+    assert_eq!(parked["attempts"], 8, "{parked}");
+    assert_eq!(parked["kind"], "request", "{parked}");
+    let v = a
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["lender"] == "XNU" && v["state"] == "sent"
+        })
+        .await;
+    assert_eq!(v["rota"]["entries"][0]["outcome"], "unfilled", "{v}");
+    let (_, history) = a
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    assert!(
+        has_event(
+            &history,
+            "lender_unfilled",
+            &["Not delivered", "ISIL:CN-HTU", "after 8 attempts", "HTTP 500"]
+        ),
+        "{history}"
+    );
+    delivered_valid(&hub, &hub_staff, "relay_notice", "ISIL:CN-BCU").await;
+    assert!(fake.received.lock().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_relayed_request_dead_after_its_retries_is_answered_unfilled_to_its_sender() {
+    for e in engines() {
+        relay_dead(e).await;
+    }
+}
+
+/// On one node: XNU passes BCU's request on to HTU, which takes it (BCU follows it) and then
+/// passes it back to XNU. XNU refuses a request it passed on itself; HTU, which BCU now waits
+/// on, closes as unfilled and tells BCU, as a refusal from another node would.
+async fn forward_refused_here(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let patron = app.login("bcu-faculty").await;
+    let bcu = app.login("bcu-borrow").await;
+    let xnu = app.login("xnu-lend").await;
+    let htu = app.login("htu-lend").await;
+    let (st, req) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Round in a circle", "author": "Loop, L."}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    app.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["XNU"]}))
+        .await;
+    app.borrow_action(&bcu, &id, json!({"action": "approve"}))
+        .await;
+    let xnu_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.lend_action(
+        &xnu,
+        &xnu_id,
+        json!({"action": "forward", "forward_to": "HTU"}),
+    )
+    .await;
+    let htu_id = app.lend_for(&htu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.lend_action(&htu, &htu_id, json!({"action": "will_supply"}))
+        .await;
+    app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+        v["lender"] == "HTU"
+    })
+    .await;
+    app.lend_action(
+        &htu,
+        &htu_id,
+        json!({"action": "forward", "forward_to": "XNU", "note": "Ours is at the bindery"}),
+    )
+    .await;
+
+    let lending = app
+        .eventually(&format!("/api/v1/lending/{htu_id}"), &htu, |v| {
+            v["state"] == "unfilled"
+        })
+        .await;
+    assert_eq!(lending["library"], "HTU", "{lending}");
+    let (_, history) = app
+        .get(&format!("/api/v1/lending/{htu_id}/events"), Some(&htu))
+        .await;
+    let refused = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "forward_refused")
+        .unwrap_or_else(|| panic!("{history}"))
+        .clone();
+    assert_eq!(refused["actor"], "system", "{refused}");
+    assert_eq!(refused["from_state"], "forwarded", "{refused}");
+    assert!(
+        refused["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("ISIL:CN-XNU") && n.contains("closed it")),
+        "who refused and why: {refused}"
+    );
+    // XNU's own request is as it was: passed on.
+    let (_, at_xnu) = app
+        .get(&format!("/api/v1/lending/{xnu_id}"), Some(&xnu))
+        .await;
+    assert_eq!(at_xnu["state"], "forwarded", "{at_xnu}");
+    let v = app
+        .eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "unfilled"
+        })
+        .await;
+    assert_eq!(v["lender"], "HTU", "{v}");
+    let (_, history) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    assert!(
+        has_event(&history, "lender_unfilled", &["ISIL:CN-XNU", "refused"]),
+        "the borrower's staff read who refused: {history}"
+    );
+    // HTU's staff see the refused transfer request parked, with XNU's reason.
+    let (_, dead) = app.get("/api/v1/outbox?status=dead", Some(&htu)).await;
+    assert!(
+        dead.as_array().unwrap().iter().any(|m| m["kind"] == "request"
+            && m["recipient"] == "ISIL:CN-XNU"
+            && m["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("closed it"))),
+        "{dead}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_passed_on_and_refused_by_a_library_of_the_same_node_is_answered_unfilled() {
+    for e in engines() {
+        forward_refused_here(e).await;
+    }
+}
+
+fn hold_by<'a>(v: &'a Value, by: &str) -> Option<&'a Value> {
+    v["return_holds"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["held_by"] == by))
+}
+
+/// A staff page of `app` at `path`, in `lang`.
+async fn page(app: &TestApp, path: &str, session: &str, lang: &str) -> String {
+    let p = crate::web::get(app, path, Some(&format!("{session}; librelay_lang={lang}"))).await;
+    assert_eq!(p.status, 200, "{path}: {}", p.body);
+    p.body
+}
+
+async fn borrower_holds(engine: Engine) {
+    let l = OnLoan::start(engine).await;
+    let v = l.borrower_sees(|v| v["state"] == "on_loan_to_patron").await;
+    assert!(allows(&v, "hold_return"), "{v}");
+    let session = crate::web::web_login(&l.a, "bcu-borrow").await;
+    let detail = format!("/requests/{}", l.id);
+    assert!(
+        page(&l.a, &detail, &session, "en")
+            .await
+            .contains("Tell the lender we keep it a while (hold the return)")
+    );
+    assert!(
+        page(&l.a, &detail, &session, "zh-CN")
+            .await
+            .contains("告知出借馆暂缓归还")
+    );
+    // Only staff hold a return.
+    let reader = l.a.login("bcu-faculty").await;
+    let (st, _) =
+        l.a.post(
+            &format!("/api/v1/requests/{}/actions", l.id),
+            json!({"action": "hold_return"}),
+            Some(&reader),
+        )
+        .await;
+    assert!(st == 403 || st == 409, "{st}");
+
+    l.a.borrow_action(
+        &l.bcu,
+        &l.id,
+        json!({"action": "hold_return", "note": "Library closed for the holidays until 3 January"}),
+    )
+    .await;
+    let (_, v) =
+        l.a.get(&format!("/api/v1/requests/{}", l.id), Some(&l.bcu))
+            .await;
+    let ours = hold_by(&v, "borrower").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(ours["by"], "bcu-borrow", "{v}");
+    assert!(ours["since"].is_string(), "{v}");
+    assert!(v["return_held_since"].is_null(), "the lender holds nothing: {v}");
+    assert!(!allows(&v, "hold_return"), "held once: {v}");
+    let lender = l.lender_sees(|v| hold_by(v, "borrower").is_some()).await;
+    let theirs = hold_by(&lender, "borrower").unwrap();
+    assert_eq!(theirs["by"], "ISIL:CN-BCU", "{lender}");
+    assert!(
+        theirs["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("holidays")),
+        "the borrower's words reach the lender's staff: {lender}"
+    );
+    assert_eq!(lender["state"], "shipped", "the loan goes on: {lender}");
+    let history = OnLoan::history(&l.b, &format!("/api/v1/lending/{}", l.lend_id), &l.htu).await;
+    assert!(
+        history
+            .iter()
+            .any(|e| e["action"] == "borrower_hold_return" && e["actor"] == "peer"),
+        "{history:?}"
+    );
+
+    // Both staff pages say who holds it, since when and why, in both languages.
+    let en = page(&l.a, &detail, &session, "en").await;
+    assert!(
+        en.contains("We hold the return (the lender was told)")
+            && en.contains("set by bcu-borrow")
+            && en.contains("holidays"),
+        "{en}"
+    );
+    assert!(
+        page(&l.a, &detail, &session, "zh-CN")
+            .await
+            .contains("本馆暂缓归还（已告知出借馆）")
+    );
+    let lender_session = crate::web::web_login(&l.b, "htu-lend").await;
+    let lend_page = format!("/staff/lending/{}", l.lend_id);
+    let en = page(&l.b, &lend_page, &lender_session, "en").await;
+    assert!(
+        en.contains("The borrower holds the return") && en.contains("ISIL:CN-BCU"),
+        "{en}"
+    );
+    let zh = page(&l.b, &lend_page, &lender_session, "zh-CN").await;
+    assert!(zh.contains("借入馆暂缓归还") && zh.contains("设置者"), "{zh}");
+
+    // Our own hold does not stop the return; sending it back ends the hold on both sides.
+    for action in ["patron_return", "ship_return"] {
+        l.a.borrow_action(&l.bcu, &l.id, json!({"action": action}))
+            .await;
+    }
+    let (_, v) =
+        l.a.get(&format!("/api/v1/requests/{}", l.id), Some(&l.bcu))
+            .await;
+    assert!(v["return_holds"].is_null(), "{v}");
+    let lender = l
+        .lender_sees(|v| v["state"] == "return_shipped" && v["return_holds"].is_null())
+        .await;
+    assert!(!page(&l.b, &lend_page, &lender_session, "en")
+        .await
+        .contains("The borrower holds the return"));
+    assert!(!allows(&lender, "release_hold_return"), "{lender}");
+    assert_sent_valid(&l.a, &l.bcu, 4).await;
+}
+
+#[tokio::test]
+async fn borrowing_staff_hold_the_return_and_both_sides_show_who_holds_it_until_it_ships() {
+    for e in engines() {
+        borrower_holds(e).await;
     }
 }
