@@ -622,13 +622,14 @@ async fn three_nodes(engine: Engine, htu_at: Option<&str>) -> (TestApp, TestApp,
 }
 
 /// `admin` of `app` sets the peer profile of `code`: a librelay node at `endpoint`, expecting
-/// `secret` in X-Api-Key from it when given.
+/// `secret` in X-Api-Key from it when given, nothing otherwise.
 async fn set_peer(app: &TestApp, admin: &str, code: &str, endpoint: &str, secret: Option<&str>) {
     let token = app.login(admin).await;
-    let mut profile = json!({"system": "librelay", "endpoint": endpoint});
-    if let Some(s) = secret {
-        profile["inbound_auth"] = json!({"type": "header", "name": "X-Api-Key", "value": s});
-    }
+    let inbound = match secret {
+        Some(s) => json!({"type": "header", "name": "X-Api-Key", "value": s}),
+        None => json!({"type": "none"}),
+    };
+    let profile = json!({"system": "librelay", "endpoint": endpoint, "inbound_auth": inbound});
     let resp = app
         .client
         .put(format!("{}/api/v1/peers/{code}", app.base))
@@ -718,7 +719,7 @@ async fn relayed_messages_refused(engine: Engine) {
         .clone();
     let note = told["note"].as_str().unwrap();
     assert!(
-        note.contains("ISIL:CN-HTU") && note.contains("Hub"),
+        note.contains("ISIL:CN-HTU") && note.contains("Consortium passed on"),
         "who did not take it, and through which hub: {told}"
     );
     assert_eq!(told["actor"], "peer", "{told}");
@@ -943,12 +944,13 @@ async fn forward_refused_here(engine: Engine) {
             v["state"] == "unfilled"
         })
         .await;
-    assert_eq!(v["lender"], "HTU", "{v}");
+    assert_eq!(v["rota"]["entries"][0]["outcome"], "unfilled", "{v}");
     let (_, history) = app
         .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
         .await;
     assert!(
-        has_event(&history, "lender_unfilled", &["ISIL:CN-XNU", "refused"]),
+        has_event(&history, "lender_changed", &["HTU"])
+            && has_event(&history, "lender_unfilled", &["ISIL:CN-XNU", "refused"]),
         "the borrower's staff read who refused: {history}"
     );
     // HTU's staff see the refused transfer request parked, with XNU's reason.
