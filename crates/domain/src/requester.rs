@@ -781,9 +781,7 @@ impl Machine for Requester {
             G::RenewableLoan => !ctx.format.is_copy() && !ctx.renew_pending,
             G::RenewPending => ctx.renew_pending,
             G::ReturnableLoan => !ctx.format.is_copy() && !ctx.return_held,
-            G::HoldableLoan => {
-                !ctx.format.is_copy() && !ctx.return_held && !ctx.holding_return
-            }
+            G::HoldableLoan => !ctx.format.is_copy() && !ctx.return_held && !ctx.holding_return,
         }
     }
 

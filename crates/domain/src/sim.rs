@@ -759,7 +759,12 @@ fn a_borrowers_hold_on_the_return_is_known_to_the_lender_until_the_return_ships(
     w.apply(Step::Borrow(BorrowAction::PatronReturn, Actor::Manager));
     w.apply(Step::Borrow(BorrowAction::ShipReturn, Actor::Manager));
     drain(&mut w);
-    assert_eq!(w.state, BorrowState::ReturnShipped, "{}", w.trace.join("\n"));
+    assert_eq!(
+        w.state,
+        BorrowState::ReturnShipped,
+        "{}",
+        w.trace.join("\n")
+    );
     assert!(!w.holding_return);
     assert!(!w.lenders[0].as_ref().unwrap().borrower_holds);
     w.check_agreement();

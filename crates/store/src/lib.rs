@@ -57,11 +57,11 @@ pub use queue::{
     AgeBucket, AlertStates, AssigneeFilter, DayBucket, FacetCount, KeptCount, LendAlert,
     LendQueueFilter, MAX_LABELS, SeedLend,
 };
-pub use return_hold::{
-    HELD_BY_BORROWER, HELD_BY_LENDER, NewReturnHold, ReturnHold, held_since as return_held_since,
-};
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
+};
+pub use return_hold::{
+    HELD_BY_BORROWER, HELD_BY_LENDER, NewReturnHold, ReturnHold, held_since as return_held_since,
 };
 pub use sql::profile::report as sql_profile_report;
 pub use stats::{SeedBorrow, SeedEvent, StatKey, StatScope};

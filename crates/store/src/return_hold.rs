@@ -44,7 +44,11 @@ pub struct NewReturnHold<'a> {
 impl Tx<'_> {
     /// Opens a hold on the return. Opening a hold that is open already keeps its first time,
     /// actor and reason.
-    pub async fn open_return_hold(&mut self, h: &NewReturnHold<'_>, now: OffsetDateTime) -> Result<()> {
+    pub async fn open_return_hold(
+        &mut self,
+        h: &NewReturnHold<'_>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         on_tx!(self, c => {
             crate::sql::query(
                 "INSERT INTO return_hold (request_id, held_by, library_id, side, held_at, actor, note)

@@ -626,10 +626,7 @@ pub async fn tell_relay_refusal(
                 m.action.as_str(),
                 hub.name_en,
             );
-            (
-                requester,
-                relay_sam(&h, now, status, None, note),
-            )
+            (requester, relay_sam(&h, now, status, None, note))
         }
         wire::Message::SupplyingAgencyMessage(m) => {
             let note = format!(

@@ -158,7 +158,10 @@ async fn hold_and_release(engine: Engine) {
         "{en}"
     );
     let zh = page(&l.a, &detail, &session, "zh-CN").await;
-    assert!(zh.contains("出借馆要求暂缓归还") && zh.contains("始于"), "{zh}");
+    assert!(
+        zh.contains("出借馆要求暂缓归还") && zh.contains("始于"),
+        "{zh}"
+    );
     let lender_session = crate::web::web_login(&l.b, "htu-lend").await;
     let lend_page = format!("/staff/lending/{}", l.lend_id);
     let en = page(&l.b, &lend_page, &lender_session, "en").await;
@@ -703,7 +706,8 @@ async fn relayed_messages_refused(engine: Engine) {
 
     // A requesting agency message refused at the member: the sender is told.
     set_peer(&b, "htu-admin", "BCU", &hub_at, Some("only-for-bcu")).await;
-    a.borrow_action(&bcu, &id, json!({"action": "cancel"})).await;
+    a.borrow_action(&bcu, &id, json!({"action": "cancel"}))
+        .await;
     let events = format!("/api/v1/requests/{id}/events");
     let history = a
         .eventually(&events, &bcu, |v| {
@@ -731,15 +735,18 @@ async fn relayed_messages_refused(engine: Engine) {
         .get("/api/v1/outbox?status=dead", Some(&hub_staff))
         .await;
     assert!(
-        dead.as_array().unwrap().iter().any(|m| m["kind"]
-            == "requesting_agency_message"
-            && m["recipient"] == "ISIL:CN-HTU"),
+        dead.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "requesting_agency_message" && m["recipient"] == "ISIL:CN-HTU"),
         "the hub's staff still see it parked: {dead}"
     );
     let notices = delivered_valid(&hub, &hub_staff, "relay_notice", "ISIL:CN-BCU").await;
     assert!(
-        notices.iter().any(|x| x.contains("<reasonForMessage>Notification</reasonForMessage>")
-            && x.contains("<status>RequestReceived</status>")),
+        notices.iter().any(
+            |x| x.contains("<reasonForMessage>Notification</reasonForMessage>")
+                && x.contains("<status>RequestReceived</status>")
+        ),
         "{notices:?}"
     );
     let (_, lending) = b
@@ -773,9 +780,10 @@ async fn relayed_messages_refused(engine: Engine) {
         .get("/api/v1/outbox?status=dead", Some(&hub_staff))
         .await;
     assert!(
-        dead.as_array().unwrap().iter().any(|m| m["kind"]
-            == "supplying_agency_message"
-            && m["recipient"] == "ISIL:CN-BCU"),
+        dead.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "supplying_agency_message" && m["recipient"] == "ISIL:CN-BCU"),
         "{dead}"
     );
 }
@@ -846,7 +854,12 @@ async fn relay_dead(engine: Engine) {
         has_event(
             &history,
             "lender_unfilled",
-            &["Not delivered", "ISIL:CN-HTU", "after 8 attempts", "HTTP 500"]
+            &[
+                "Not delivered",
+                "ISIL:CN-HTU",
+                "after 8 attempts",
+                "HTTP 500"
+            ]
         ),
         "{history}"
     );
@@ -956,11 +969,14 @@ async fn forward_refused_here(engine: Engine) {
     // HTU's staff see the refused transfer request parked, with XNU's reason.
     let (_, dead) = app.get("/api/v1/outbox?status=dead", Some(&htu)).await;
     assert!(
-        dead.as_array().unwrap().iter().any(|m| m["kind"] == "request"
-            && m["recipient"] == "ISIL:CN-XNU"
-            && m["last_error"]
-                .as_str()
-                .is_some_and(|e| e.contains("closed it"))),
+        dead.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "request"
+                && m["recipient"] == "ISIL:CN-XNU"
+                && m["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("closed it"))),
         "{dead}"
     );
 }
@@ -1024,7 +1040,10 @@ async fn borrower_holds(engine: Engine) {
     let ours = hold_by(&v, "borrower").unwrap_or_else(|| panic!("{v}"));
     assert_eq!(ours["by"], "bcu-borrow", "{v}");
     assert!(ours["since"].is_string(), "{v}");
-    assert!(v["return_held_since"].is_null(), "the lender holds nothing: {v}");
+    assert!(
+        v["return_held_since"].is_null(),
+        "the lender holds nothing: {v}"
+    );
     assert!(!allows(&v, "hold_return"), "held once: {v}");
     let lender = l.lender_sees(|v| hold_by(v, "borrower").is_some()).await;
     let theirs = hold_by(&lender, "borrower").unwrap();
@@ -1065,7 +1084,10 @@ async fn borrower_holds(engine: Engine) {
         "{en}"
     );
     let zh = page(&l.b, &lend_page, &lender_session, "zh-CN").await;
-    assert!(zh.contains("借入馆暂缓归还") && zh.contains("设置者"), "{zh}");
+    assert!(
+        zh.contains("借入馆暂缓归还") && zh.contains("设置者"),
+        "{zh}"
+    );
 
     // Our own hold does not stop the return; sending it back ends the hold on both sides.
     for action in ["patron_return", "ship_return"] {
@@ -1079,9 +1101,11 @@ async fn borrower_holds(engine: Engine) {
     let lender = l
         .lender_sees(|v| v["state"] == "return_shipped" && v["return_holds"].is_null())
         .await;
-    assert!(!page(&l.b, &lend_page, &lender_session, "en")
-        .await
-        .contains("The borrower holds the return"));
+    assert!(
+        !page(&l.b, &lend_page, &lender_session, "en")
+            .await
+            .contains("The borrower holds the return")
+    );
     assert!(!allows(&lender, "release_hold_return"), "{lender}");
     assert_sent_valid(&l.a, &l.bcu, 4).await;
 }
