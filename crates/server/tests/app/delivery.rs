@@ -9,7 +9,7 @@ use crate::helpers::{Engine, TestApp, engines};
 pub(crate) const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     lend_id: &str,
