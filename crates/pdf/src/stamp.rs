@@ -75,11 +75,8 @@ pub struct Plan {
 
 /// Read what an update of `bytes` needs.
 pub fn plan(bytes: &[u8]) -> Result<Plan, Refusal> {
-    if !bytes.starts_with(b"%PDF-")
-        && !bytes
-            .get(..1024)
-            .is_some_and(|h| find(h, b"%PDF-").is_some())
-    {
+    // The header may follow some junk, within the first kilobyte.
+    if find(bytes.get(..1024).unwrap_or(bytes), b"%PDF-").is_none() {
         return Err(Refusal::Broken("no %PDF- header".to_owned()));
     }
     let file = File::read(bytes)?;
@@ -584,10 +581,10 @@ impl<'a> Lexer<'a> {
             // "n g R" is a reference.
             if n >= 0 {
                 let save = self.pos;
-                if let Some(g) = self.uint() {
-                    if self.word() == b"R" {
-                        return Ok(Obj::Ref(n as u64, g));
-                    }
+                if let Some(g) = self.uint()
+                    && self.word() == b"R"
+                {
+                    return Ok(Obj::Ref(n as u64, g));
                 }
                 self.pos = save;
             }
