@@ -590,8 +590,10 @@ impl<'a> Lexer<'a> {
             }
             return Ok(Obj::Int(n));
         }
-        if text.parse::<f64>().is_ok()
-            || text
+        // Only digits, a sign and a point: f64's own parser would also take "inf" or "1e5",
+        // which a PDF reader would not.
+        if text.chars().any(|c| c.is_ascii_digit())
+            && text
                 .chars()
                 .all(|c| c.is_ascii_digit() || "+-.".contains(c))
         {
@@ -1335,6 +1337,22 @@ mod tests {
         assert!(p.needs_eol);
         let stamped = prepend(&bytes, &cover()).unwrap();
         assert_eq!(super::plan(&stamped).unwrap().page_count(), 2);
+    }
+
+    #[test]
+    fn numbers_references_and_names_are_read_as_written() {
+        let obj = |s: &[u8]| Lexer::new(s, 0).object(0);
+        assert_eq!(obj(b"-.5"), Ok(Obj::Real("-.5".into())));
+        assert_eq!(obj(b"12 0 R"), Ok(Obj::Ref(12, 0)));
+        assert_eq!(obj(b"12 0 obj"), Ok(Obj::Int(12)));
+        assert!(obj(b"-inf").is_err());
+        assert!(obj(b"1e5").is_err());
+        let Ok(Obj::Dict(d)) = obj(b"<< /A#20B (x\\)y) /K [1 2 0 R] >>") else {
+            panic!("not a dictionary");
+        };
+        let mut out = String::new();
+        write_obj(&mut out, &Obj::Dict(d));
+        assert_eq!(out, "<< /A#20B <782979> /K [1 2 0 R] >>");
     }
 
     #[test]
