@@ -2,11 +2,12 @@
 //! (classic cross-reference tables, and cross-reference and object streams), with the
 //! library's declaration, the request, the reader, the date and this view's count; the
 //! original pages kept; staff and the borrowing library get the file as stored; an encrypted
-//! file is delivered unchanged; a copy stored before covers existed is read at its first view.
+//! file is delivered unchanged; a copy stored before covers existed is read at its first view;
+//! a copy fetched from a lender on another node gets its cover on the borrower's node.
 
 use serde_json::{Value, json};
 
-use crate::delivery::{article_for, upload};
+use crate::delivery::{article_for, ship_and_deliver_file, upload};
 use crate::helpers::{Engine, TestApp, engines};
 
 const OBJSTM: &[u8] = include_bytes!("../../../../fixtures/pdf/qpdf-objstm.pdf");
@@ -243,5 +244,44 @@ async fn unchanged_and_late(engine: Engine) {
 async fn an_encrypted_pdf_is_delivered_unchanged_and_an_older_copy_is_read_at_its_first_view() {
     for e in engines() {
         unchanged_and_late(e).await;
+    }
+}
+
+async fn across_nodes(engine: Engine) {
+    let (a, b) = TestApp::pair(engine).await;
+    let id = article_for(&a, "bcu-phd", "HTU").await;
+    ship_and_deliver_file(&b, "htu-lend", &a, &id, CLASSIC).await;
+    // The borrowing node fetched the copy as the lender stored it, and read it for its cover.
+    let req = a.state.store.borrow_request(&id).await.unwrap();
+    let reader = a.state.store.user(&req.patron_id).await.unwrap();
+    let (_, file_id) = a.state.store.borrow_document(&id).await.unwrap();
+    let f = a
+        .state
+        .store
+        .file(&file_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.size_bytes, CLASSIC.len() as i64);
+    assert!(f.cover_plan.unwrap().contains("\"kind\":\"stamp\""));
+    let phd = a.login("bcu-phd").await;
+    let (st, _, body) = fetch(&a, &format!("/api/v1/requests/{id}/document"), Some(&phd)).await;
+    assert_eq!(st, 200);
+    // One cover, the borrowing library's (BCU's default declaration).
+    let Some(_) = poppler("pdfinfo", &[], &body) else {
+        return;
+    };
+    assert_eq!(pdf::stamp::plan(&body).unwrap().page_count(), 3);
+    let cover = page_text(&body, 1).unwrap();
+    assert!(cover.contains(&id), "{cover}");
+    assert!(cover.contains(&reader.display_name), "{cover}");
+    assert!(cover.contains("opened 1 of 5 times"), "{cover}");
+    assert!(cover.contains("private study or research"), "{cover}");
+}
+
+#[tokio::test]
+async fn a_copy_from_another_node_gets_its_cover_where_the_reader_is() {
+    for e in engines() {
+        across_nodes(e).await;
     }
 }
