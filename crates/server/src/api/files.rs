@@ -135,6 +135,7 @@ pub async fn upload(
             Box::pin(async move {
                 tx.insert_file(&saved).await?;
                 let note = format!("{} ({} bytes)", saved.filename, saved.size_bytes);
+                let note_zh = format!("{}（{} 字节）", saved.filename, saved.size_bytes);
                 tx.insert_event(
                     &NewEvent {
                         library_id: &saved.library_id,
@@ -147,9 +148,9 @@ pub async fn upload(
                         to_state: &req.state,
                         note: Some(&note),
                         message_id: None,
-                        data: Some(
-                            serde_json::json!({"file_id": saved.file_id, "sha256": saved.sha256}),
-                        ),
+                        data: Some(serde_json::json!({
+                            "file_id": saved.file_id, "sha256": saved.sha256, "note_zh": note_zh,
+                        })),
                     },
                     now,
                 )
@@ -437,8 +438,8 @@ async fn take_view(
         .await?;
     let left = link.max_views.map(|m| m - link.views - 1);
     let (how_en, how_zh) = match how {
-        How::LoggedIn => ("logged in", "登录后打开"),
-        How::Link => ("link", "通过链接打开"),
+        How::LoggedIn => ("logged in", "登录后"),
+        How::Link => ("link", "通过链接"),
     };
     let (note, note_zh) = match left {
         Some(n) => (
@@ -736,7 +737,9 @@ pub async fn reissue(
                             to_state: &req.state,
                             note: Some(&format!("new link until {}", l.expires_at.date())),
                             message_id: None,
-                            data: None,
+                            data: Some(serde_json::json!({
+                                "note_zh": format!("新链接有效期至 {}", l.expires_at.date()),
+                            })),
                         },
                         now,
                     )

@@ -468,7 +468,13 @@ pub async fn fill_from_link(
                 let url = found.url.clone().unwrap_or_default();
                 let extra = Extra {
                     internal_note: Some(format!("filled from the {} link {url}", found.source)),
-                    data: Some(serde_json::json!({ "source": found.source, "url": url })),
+                    data: Some(serde_json::json!({
+                        "source": found.source, "url": url,
+                        "note_zh": format!(
+                            "已用{}链接满足：{url}",
+                            if found.source == "licensed" { "本馆订购资源的" } else { "开放获取的" }
+                        ),
+                    })),
                     ..Extra::default()
                 };
                 let touched =

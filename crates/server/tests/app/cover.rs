@@ -172,6 +172,41 @@ async fn cover_on_each_view(engine: Engine) {
     let (st, _, body) = fetch(&app, link["link"].as_str().unwrap(), None).await;
     assert_eq!(st, 200);
     check_cover(&body, OBJSTM, 3, &id, &reader.display_name, 1);
+    // The history says so in both languages, each page in its own.
+    let (_, events) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    let reissued = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "document_link_reissued")
+        .unwrap_or_else(|| panic!("{events}"));
+    let until = link["expires_at"].as_str().unwrap()[..10].to_owned();
+    assert_eq!(reissued["note"], format!("new link until {until}").as_str());
+    assert_eq!(
+        reissued["data"]["note_zh"],
+        format!("新链接有效期至 {until}").as_str()
+    );
+    let staff = crate::web::web_login(&app, "bcu-borrow").await;
+    let zh = crate::web::get(
+        &app,
+        &format!("/requests/{id}"),
+        Some(&format!("{staff}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert!(
+        zh.body.contains(&format!("新链接有效期至 {until}")),
+        "{}",
+        zh.body
+    );
+    assert!(
+        zh.body
+            .contains("复制件已打开（通过链接）；还可打开 4 次"),
+        "{}",
+        zh.body
+    );
+    assert!(!zh.body.contains("copy opened"), "{}", zh.body);
     // The plan was read when the file was stored.
     let f = app.state.store.file(&file_id).await.unwrap().unwrap();
     assert!(f.cover_plan.unwrap().contains("\"kind\":\"stamp\""));
@@ -216,7 +251,7 @@ async fn unchanged_and_late(engine: Engine) {
     assert_eq!(viewed[0]["note"], "copy opened (logged in); 4 views left");
     assert_eq!(
         viewed[0]["data"]["note_zh"],
-        "复制件已打开（登录后打开）；还可打开 4 次"
+        "复制件已打开（登录后）；还可打开 4 次"
     );
 
     // A copy stored before covers existed (no plan kept): read at its first view, then kept.
