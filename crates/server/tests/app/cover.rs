@@ -201,8 +201,7 @@ async fn cover_on_each_view(engine: Engine) {
         zh.body
     );
     assert!(
-        zh.body
-            .contains("复制件已打开（通过链接）；还可打开 4 次"),
+        zh.body.contains("复制件已打开（通过链接）；还可打开 4 次"),
         "{}",
         zh.body
     );
