@@ -622,6 +622,31 @@ pub fn covers(t: &LicensedTitle, wanted: Wanted<'_>, today: Date) -> Result<Vec<
     Ok(reasons)
 }
 
+/// When a licensed title that does not cover the article today only because of its moving
+/// wall (`R…`) will cover it: the first day the embargo lets the citation's year in. `None`
+/// when the title covers it already, or does not for another reason (dates, volumes, depth,
+/// a `P…` window that only moves away from it).
+pub fn embargo_lifts(t: &LicensedTitle, wanted: Wanted<'_>, today: Date) -> Option<Date> {
+    let embargo = Embargo::parse(t.embargo.as_deref()?).ok()?;
+    let year = wanted.year?;
+    if covers(t, wanted, today).is_ok() {
+        return None;
+    }
+    // The year is in once the wall has moved past its first day.
+    let start = Date::from_calendar_date(year, Month::January, 1).ok()?;
+    let mut lift = start;
+    for p in embargo.0.iter().filter(|p| p.restricted) {
+        let n = i32::try_from(p.n).ok()?;
+        let d = match p.unit {
+            Unit::Year => Date::from_calendar_date(year.checked_add(n)?, Month::January, 1).ok()?,
+            Unit::Month => months_back(start, n.checked_neg()?)?,
+            Unit::Day => start.checked_add(time::Duration::days(i64::from(p.n)))?,
+        };
+        lift = lift.max(d);
+    }
+    (lift > today && covers(t, wanted, lift).is_ok()).then_some(lift)
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::date;
@@ -759,6 +784,46 @@ mod tests {
         // In June, six months back reaches into the year before.
         assert!(covers(&t, year(2025), date!(2026 - 06 - 15)).is_ok());
         assert!(covers(&t, year(2024), date!(2026 - 06 - 15)).is_err());
+    }
+
+    #[test]
+    fn an_embargoed_year_says_when_it_comes_in() {
+        let today = date!(2026 - 11 - 30);
+        let t = title(Some(date!(2000 - 01 - 01)), None, Some("R1Y"));
+        assert_eq!(
+            embargo_lifts(&t, year(2026), today),
+            Some(date!(2027 - 01 - 01))
+        );
+        // Covered already: nothing to wait for.
+        assert_eq!(embargo_lifts(&t, year(2025), today), None);
+        let months = title(Some(date!(2000 - 01 - 01)), None, Some("R6M"));
+        assert!(covers(&months, year(2026), date!(2026 - 05 - 01)).is_err());
+        assert_eq!(
+            embargo_lifts(&months, year(2026), date!(2026 - 05 - 01)),
+            Some(date!(2026 - 07 - 01))
+        );
+        let days = title(Some(date!(2000 - 01 - 01)), None, Some("R90D"));
+        assert_eq!(
+            embargo_lifts(&days, year(2026), date!(2026 - 02 - 01)),
+            Some(date!(2026 - 04 - 01))
+        );
+        // A window that only moves away never lets an old year in.
+        let window = title(Some(date!(1990 - 01 - 01)), None, Some("P6M"));
+        assert_eq!(embargo_lifts(&window, year(2020), today), None);
+        // Outside the licensed dates for good: not an embargo.
+        let ended = title(
+            Some(date!(2000 - 01 - 01)),
+            Some(date!(2010 - 12 - 31)),
+            Some("R1Y"),
+        );
+        assert_eq!(embargo_lifts(&ended, year(2026), today), None);
+        // No embargo at all.
+        let open = title(
+            Some(date!(2000 - 01 - 01)),
+            Some(date!(2010 - 12 - 31)),
+            None,
+        );
+        assert_eq!(embargo_lifts(&open, year(2026), today), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod layout;
+pub mod stamp;
 
 use std::fmt::Write as _;
 
@@ -296,14 +297,24 @@ impl Page {
     }
 }
 
-/// The fonts every page may use, as file objects 3 to 7 (see [`Document::to_bytes`]).
-const FONT_OBJECTS: [&str; 5] = [
-    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
-    "<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light-UniGB-UCS2-H /Encoding /UniGB-UCS2-H /DescendantFonts [6 0 R] /ToUnicode 8 0 R >>",
-    "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 7 0 R /DW 1000 >>",
-    "<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 626 /StemV 93 >>",
-];
+/// The fonts every page may use, as five file objects numbered from `first` (3 to 7 in
+/// [`Document::to_bytes`]); the ToUnicode map of the Chinese font is object `first + 5`.
+fn font_objects(first: usize) -> [String; 5] {
+    [
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>".to_owned(),
+        format!(
+            "<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light-UniGB-UCS2-H /Encoding /UniGB-UCS2-H /DescendantFonts [{} 0 R] /ToUnicode {} 0 R >>",
+            first + 3,
+            first + 5
+        ),
+        format!(
+            "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor {} 0 R /DW 1000 >>",
+            first + 4
+        ),
+        "<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 626 /StemV 93 >>".to_owned(),
+    ]
+}
 
 /// The ToUnicode map of the Chinese font: each UCS-2 code is its own Unicode value.
 fn to_unicode_cmap() -> String {
@@ -395,7 +406,7 @@ impl Document {
             )
             .into_bytes(),
         ];
-        objects.extend(FONT_OBJECTS.iter().map(|o| o.as_bytes().to_vec()));
+        objects.extend(font_objects(3).into_iter().map(String::into_bytes));
         objects.push(stream(to_unicode_cmap().as_bytes()));
         let mut info = String::from("<< /Producer (librelay)");
         if let Some(t) = &self.title {

@@ -104,6 +104,19 @@ impl Files {
             .await?)
     }
 
+    /// The stored bytes of `key` as a stream, with their length: a large copy is sent on
+    /// without being held in memory.
+    pub async fn get_stream(
+        &self,
+        key: &str,
+    ) -> anyhow::Result<(
+        u64,
+        futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    )> {
+        let got = self.inner.get(&ObjectPath::from(key)).await?;
+        Ok((got.meta.size, got.into_stream()))
+    }
+
     /// Delete `key`; a key already gone is not an error.
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
         match self.inner.delete(&ObjectPath::from(key)).await {

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod cover;
 pub mod demo;
 pub mod drive;
 pub mod error;

@@ -21,6 +21,10 @@ pub struct StoredFile {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub purged_at: Option<OffsetDateTime>,
+    /// For a PDF: how its copyright cover page is put in front, or why it is not (JSON, read
+    /// once when the file is stored; see the server's `cover`).
+    #[serde(skip)]
+    pub cover_plan: Option<String>,
 }
 
 crate::sql::lite_row!(StoredFile {
@@ -34,7 +38,8 @@ crate::sql::lite_row!(StoredFile {
     storage_key,
     fetch_token_hash,
     created_at,
-    purged_at
+    purged_at,
+    cover_plan
 });
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -66,15 +71,15 @@ crate::sql::lite_row!(DeliveryLink {
     created_at
 });
 
-pub(crate) const FILE_COLUMNS: &str = "file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at, purged_at";
+pub(crate) const FILE_COLUMNS: &str = "file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at, purged_at, cover_plan";
 const LINK_COLUMNS: &str = "link_id, token_hash, library_id, borrow_request_id, patron_id, file_id, max_views, views, expires_at, revoked_at, created_at";
 
 impl Tx<'_> {
     pub async fn insert_file(&mut self, f: &StoredFile) -> Result<()> {
         on_tx!(self, c => {
             crate::sql::query(
-                "INSERT INTO stored_file (file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO stored_file (file_id, library_id, lend_request_id, filename, content_type, size_bytes, sha256, storage_key, fetch_token_hash, created_at, cover_plan)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&f.file_id)
             .bind(&f.library_id)
@@ -86,8 +91,21 @@ impl Tx<'_> {
             .bind(&f.storage_key)
             .bind(&f.fetch_token_hash)
             .bind(f.created_at)
+            .bind(&f.cover_plan)
             .execute(&mut *c)
             .await?;
+        });
+        Ok(())
+    }
+
+    /// Keep what reading a stored PDF found for its cover page (see `StoredFile::cover_plan`).
+    pub async fn set_cover_plan(&mut self, file_id: &str, plan: &str) -> Result<()> {
+        on_tx!(self, c => {
+            crate::sql::query("UPDATE stored_file SET cover_plan = $2 WHERE file_id = $1")
+                .bind(file_id)
+                .bind(plan)
+                .execute(&mut *c)
+                .await?;
         });
         Ok(())
     }

@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use super::extract::Query;
 use crate::AppState;
 use crate::auth::CurrentUser;
+use crate::cover::CoverPlan;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::files::{ACCEPTED, clean_filename, sniff};
 
@@ -107,6 +108,7 @@ pub async fn upload(
     let file_id = uuid::Uuid::now_v7().to_string();
     let key = format!("files/{}/{file_id}", req.library_id);
     let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+    let cover_plan = cover_plan_of(&file_id, content_type, &body).await;
     let sha256 = st
         .files
         .put(&key, body.to_vec())
@@ -124,6 +126,7 @@ pub async fn upload(
         fetch_token_hash: None,
         created_at: st.now(),
         purged_at: None,
+        cover_plan,
     };
     let (saved, now, actor) = (row.clone(), st.now(), user.user_id.clone());
     let stored = st
@@ -132,6 +135,7 @@ pub async fn upload(
             Box::pin(async move {
                 tx.insert_file(&saved).await?;
                 let note = format!("{} ({} bytes)", saved.filename, saved.size_bytes);
+                let note_zh = format!("{}（{} 字节）", saved.filename, saved.size_bytes);
                 tx.insert_event(
                     &NewEvent {
                         library_id: &saved.library_id,
@@ -144,9 +148,9 @@ pub async fn upload(
                         to_state: &req.state,
                         note: Some(&note),
                         message_id: None,
-                        data: Some(
-                            serde_json::json!({"file_id": saved.file_id, "sha256": saved.sha256}),
-                        ),
+                        data: Some(serde_json::json!({
+                            "file_id": saved.file_id, "sha256": saved.sha256, "note_zh": note_zh,
+                        })),
                     },
                     now,
                 )
@@ -215,6 +219,14 @@ pub async fn fetch(
     Ok(resp)
 }
 
+/// A PDF's cover plan, read once as it is stored; other types have none.
+async fn cover_plan_of(file_id: &str, content_type: &str, body: &Bytes) -> Option<String> {
+    if content_type != "application/pdf" {
+        return None;
+    }
+    Some(CoverPlan::read(file_id, body.clone()).await.to_json())
+}
+
 fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
@@ -224,17 +236,36 @@ fn constant_eq(a: &str, b: &str) -> bool {
 }
 
 async fn send_file(st: &AppState, file: &StoredFile) -> ApiResult<Response> {
+    send_with_tail(st, file, None).await
+}
+
+/// The stored bytes of `file`, streamed, then `tail` if given (a PDF's cover page update).
+async fn send_with_tail(
+    st: &AppState,
+    file: &StoredFile,
+    tail: Option<Vec<u8>>,
+) -> ApiResult<Response> {
+    use futures::StreamExt as _;
+
     if file.purged_at.is_some() {
         return Err(ApiError::Gone(
             "file_purged",
             "the copy was deleted after its delivery period".to_owned(),
         ));
     }
-    let bytes = st
+    let (size, stream) = st
         .files
-        .get(&file.storage_key)
+        .get_stream(&file.storage_key)
         .await
         .map_err(ApiError::internal)?;
+    let tail = tail.unwrap_or_default();
+    let length = size + tail.len() as u64;
+    let body = if tail.is_empty() {
+        axum::body::Body::from_stream(stream)
+    } else {
+        let tail = futures::stream::once(async move { Ok(Bytes::from(tail)) });
+        axum::body::Body::from_stream(stream.chain(tail))
+    };
     let disposition = format!(
         "inline; filename=\"{}\"; filename*=UTF-8''{}",
         file.filename
@@ -243,8 +274,9 @@ async fn send_file(st: &AppState, file: &StoredFile) -> ApiResult<Response> {
             .collect::<String>(),
         percent_encode(&file.filename)
     );
-    let mut resp = bytes.into_response();
+    let mut resp = body.into_response();
     let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Ok(v) = HeaderValue::from_str(&file.content_type) {
         h.insert(header::CONTENT_TYPE, v);
     }
@@ -262,6 +294,93 @@ async fn send_file(st: &AppState, file: &StoredFile) -> ApiResult<Response> {
     Ok(resp)
 }
 
+/// The copy as its reader receives it: a PDF with the copyright cover page in front (this
+/// view's number on it), anything else, or a PDF that cannot take a cover, as stored.
+async fn send_reader_copy(
+    st: &AppState,
+    file: &StoredFile,
+    link: &store::DeliveryLink,
+    now: OffsetDateTime,
+) -> ApiResult<Response> {
+    if file.purged_at.is_some() || file.content_type != "application/pdf" {
+        return send_file(st, file).await;
+    }
+    let plan = match CoverPlan::from_json(file.cover_plan.as_deref()) {
+        Some(plan) => plan,
+        None => {
+            // Stored before covers existed: read it now, once, and keep what was found.
+            let bytes = st
+                .files
+                .get(&file.storage_key)
+                .await
+                .map_err(ApiError::internal)?;
+            let plan = CoverPlan::read(&file.file_id, bytes).await;
+            let (id, json) = (file.file_id.clone(), plan.to_json());
+            let kept = st
+                .store
+                .write(move |tx| Box::pin(async move { tx.set_cover_plan(&id, &json).await }))
+                .await;
+            if let Err(e) = kept {
+                tracing::warn!(error = %e, file_id = %file.file_id, "could not keep a cover plan");
+            }
+            plan
+        }
+    };
+    let plan = match plan {
+        CoverPlan::Stamp { plan } if i64::try_from(plan.file_len).ok() == Some(file.size_bytes) => {
+            plan
+        }
+        CoverPlan::Stamp { plan } => {
+            tracing::warn!(
+                file_id = %file.file_id,
+                planned = plan.file_len,
+                stored = file.size_bytes,
+                "the cover plan is for another length: the copy goes without a cover page"
+            );
+            return send_file(st, file).await;
+        }
+        CoverPlan::Unchanged { reason } => {
+            tracing::info!(
+                file_id = %file.file_id,
+                request_id = %link.borrow_request_id,
+                reason = %reason,
+                "copy delivered without a copyright cover page"
+            );
+            return send_file(st, file).await;
+        }
+    };
+    let facts = cover_facts(st, link, now).await?;
+    let tail = plan.update(&crate::cover::page(&facts));
+    send_with_tail(st, file, Some(tail)).await
+}
+
+/// What the cover of `link`'s copy says at this view (the link's count already includes it).
+async fn cover_facts(
+    st: &AppState,
+    link: &store::DeliveryLink,
+    now: OffsetDateTime,
+) -> ApiResult<crate::cover::CoverFacts> {
+    let library = st.store.library(&link.library_id).await?;
+    let declaration = st.store.copyright_settings(&link.library_id).await?;
+    let req = st.store.borrow_request(&link.borrow_request_id).await?;
+    let reader = st.store.user(&link.patron_id).await?;
+    let c = &req.citation.0;
+    Ok(crate::cover::CoverFacts {
+        library_en: library.name_en,
+        library_zh: library.name_zh,
+        declaration,
+        request_id: req.request_id.clone(),
+        title: c.title.clone(),
+        source: c.source_title.clone(),
+        reader_name: reader.display_name,
+        reader_login: reader.username,
+        date: now.date(),
+        view: link.views,
+        max_views: link.max_views,
+        expires_at: link.expires_at,
+    })
+}
+
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -274,13 +393,21 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-/// Count one view of `link` if it may still be opened, with an event on the request.
+/// How a reader opened a copy.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    LoggedIn,
+    Link,
+}
+
+/// Count one view of `link` if it may still be opened, with an event on the request. Returns
+/// the link with this view counted.
 async fn take_view(
     tx: &mut Tx<'_>,
     link: &store::DeliveryLink,
     now: OffsetDateTime,
-    how: &str,
-) -> Result<(), ApiError> {
+    how: How,
+) -> Result<store::DeliveryLink, ApiError> {
     if link.revoked_at.is_some() {
         return Err(ApiError::Gone(
             "link_revoked",
@@ -310,9 +437,19 @@ async fn take_view(
         .borrow_request_for_update(&link.borrow_request_id)
         .await?;
     let left = link.max_views.map(|m| m - link.views - 1);
-    let note = match left {
-        Some(n) => format!("copy opened ({how}); {n} views left"),
-        None => format!("copy opened ({how})"),
+    let (how_en, how_zh) = match how {
+        How::LoggedIn => ("logged in", "登录后"),
+        How::Link => ("link", "通过链接"),
+    };
+    let (note, note_zh) = match left {
+        Some(n) => (
+            format!("copy opened ({how_en}); {n} views left"),
+            format!("复制件已打开（{how_zh}）；还可打开 {n} 次"),
+        ),
+        None => (
+            format!("copy opened ({how_en})"),
+            format!("复制件已打开（{how_zh}）"),
+        ),
     };
     tx.insert_event(
         &NewEvent {
@@ -326,12 +463,16 @@ async fn take_view(
             to_state: &req.state,
             note: Some(&note),
             message_id: None,
-            data: Some(serde_json::json!({"views": link.views + 1, "max_views": link.max_views})),
+            data: Some(serde_json::json!({
+                "views": link.views + 1, "max_views": link.max_views, "note_zh": note_zh,
+            })),
         },
         now,
     )
     .await?;
-    Ok(())
+    let mut counted = link.clone();
+    counted.views += 1;
+    Ok(counted)
 }
 
 /// The reader opens the copy delivered for their request (one view counted). Staff of the
@@ -353,27 +494,33 @@ pub async fn open_copy(st: &AppState, user: &CurrentUser, id: &str) -> ApiResult
     let st = st.clone();
     let req = crate::flow::borrow::visible_borrow(&st, user, id).await?;
     let now = st.now();
-    let file_id = if user.is_patron() {
+    if user.is_patron() {
         let rid = req.request_id.clone();
-        st.store
+        let link = st
+            .store
             .write(move |tx| {
                 Box::pin(async move {
                     let link = tx
                         .current_delivery_link(&rid)
                         .await?
                         .ok_or(ApiError::NotFound("delivered copy"))?;
-                    take_view(tx, &link, now, "logged in").await?;
-                    Ok::<_, ApiError>(link.file_id)
+                    take_view(tx, &link, now, How::LoggedIn).await
                 })
             })
+            .await?;
+        let file = st
+            .store
+            .file(&link.file_id)
             .await?
-    } else {
-        st.store
-            .borrow_document(&req.request_id)
-            .await?
-            .1
-            .ok_or(ApiError::NotFound("delivered copy"))?
-    };
+            .ok_or(ApiError::NotFound("delivered copy"))?;
+        return send_reader_copy(&st, &file, &link, now).await;
+    }
+    let file_id = st
+        .store
+        .borrow_document(&req.request_id)
+        .await?
+        .1
+        .ok_or(ApiError::NotFound("delivered copy"))?;
     let file = st
         .store
         .file(&file_id)
@@ -392,7 +539,7 @@ pub async fn open_by_link(
 ) -> ApiResult<Response> {
     let now = st.now();
     let hash = hash_token(&token);
-    let file_id = st
+    let link = st
         .store
         .write(move |tx| {
             Box::pin(async move {
@@ -400,17 +547,16 @@ pub async fn open_by_link(
                     .delivery_link_by_token(&hash)
                     .await?
                     .ok_or(ApiError::NotFound("link"))?;
-                take_view(tx, &link, now, "link").await?;
-                Ok::<_, ApiError>(link.file_id)
+                take_view(tx, &link, now, How::Link).await
             })
         })
         .await?;
     let file = st
         .store
-        .file(&file_id)
+        .file(&link.file_id)
         .await?
         .ok_or(ApiError::NotFound("delivered copy"))?;
-    send_file(&st, &file).await
+    send_reader_copy(&st, &file, &link, now).await
 }
 
 /// A reader's delivery link as issued: the token is shown once.
@@ -591,7 +737,9 @@ pub async fn reissue(
                             to_state: &req.state,
                             note: Some(&format!("new link until {}", l.expires_at.date())),
                             message_id: None,
-                            data: None,
+                            data: Some(serde_json::json!({
+                                "note_zh": format!("新链接有效期至 {}", l.expires_at.date()),
+                            })),
                         },
                         now,
                     )
@@ -674,6 +822,7 @@ pub async fn fetch_remote_copy(
     };
     let file_id = uuid::Uuid::now_v7().to_string();
     let key = format!("files/{library_id}/{file_id}");
+    let cover_plan = cover_plan_of(&file_id, content_type, &body).await;
     let sha256 = st
         .files
         .put(&key, body.to_vec())
@@ -691,6 +840,7 @@ pub async fn fetch_remote_copy(
         fetch_token_hash: None,
         created_at: st.now(),
         purged_at: None,
+        cover_plan,
     };
     let rid = request_id.to_owned();
     let stored = st

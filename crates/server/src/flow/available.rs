@@ -26,7 +26,8 @@ use crate::letters::LetterKind;
 pub struct Flag {
     /// `licensed` or `open_access`.
     pub source: &'static str,
-    /// `available` or `unchecked`.
+    /// `available`, `unchecked`, or `embargoed` (licensed, but the article is under the
+    /// title's moving wall until `facts.embargo_until`).
     pub status: &'static str,
     pub url: Option<String>,
     pub reasons: Vec<Said>,
@@ -95,6 +96,9 @@ pub async fn licensed(
         year: domain::copyright::publication_year(c),
         volume: c.volume.as_deref(),
     };
+    // A licensed title that would cover the article but for its embargo: said (with the day it
+    // lifts) when no other title covers it.
+    let mut embargoed: Option<Flag> = None;
     for m in matches {
         let t = &m.coverage.0;
         let by_id = ids
@@ -134,10 +138,33 @@ pub async fn licensed(
             }
             Err(why) => {
                 tracing::debug!(package = %m.package, title = %t.title, why = %why.en, "licensed title does not cover the citation");
+                if embargoed.is_none()
+                    && let Some(until) = kbart::embargo_lifts(t, wanted, today)
+                {
+                    embargoed = Some(Flag {
+                        source: "licensed",
+                        status: "embargoed",
+                        url: Some(t.url.clone()),
+                        reasons: vec![
+                            matched,
+                            why,
+                            Said {
+                                en: format!("licensed, but under embargo until {until}"),
+                                zh: format!("本馆已订购，但该文处于封锁期，{until} 起可获取"),
+                            },
+                        ],
+                        facts: serde_json::json!({
+                            "package": m.package, "title": t.title, "line": t.line,
+                            "print_id": t.print_id, "online_id": t.online_id,
+                            "embargo": t.embargo, "embargo_until": until.to_string(),
+                            "matched_by": if by_id.is_some() { "issn" } else { "title" },
+                        }),
+                    });
+                }
             }
         }
     }
-    Ok(None)
+    Ok(embargoed)
 }
 
 /// A DOI as a path of the service's URL: its `/` kept, everything but unreserved characters
@@ -323,10 +350,11 @@ pub async fn record(
             created_at: now,
         })
         .await?;
-        let action = match (f.source, f.is_available()) {
+        let action = match (f.source, f.status) {
+            ("licensed", "embargoed") => "licensed_embargoed",
             ("licensed", _) => "licensed_available",
-            (_, true) => "open_access_available",
-            (_, false) => "open_access_unchecked",
+            (_, "available") => "open_access_available",
+            _ => "open_access_unchecked",
         };
         let note = f
             .reasons
@@ -334,6 +362,12 @@ pub async fn record(
             .map(|r| r.en.as_str())
             .collect::<Vec<_>>()
             .join("; ");
+        let note_zh = f
+            .reasons
+            .iter()
+            .map(|r| r.zh.as_str())
+            .collect::<Vec<_>>()
+            .join("；");
         tx.insert_event(
             &NewEvent {
                 library_id,
@@ -346,7 +380,9 @@ pub async fn record(
                 to_state: state,
                 note: Some(&note),
                 message_id: None,
-                data: Some(serde_json::json!({ "url": f.url, "detail": detail })),
+                data: Some(
+                    serde_json::json!({ "url": f.url, "detail": detail, "note_zh": note_zh }),
+                ),
             },
             now,
         )
@@ -432,7 +468,13 @@ pub async fn fill_from_link(
                 let url = found.url.clone().unwrap_or_default();
                 let extra = Extra {
                     internal_note: Some(format!("filled from the {} link {url}", found.source)),
-                    data: Some(serde_json::json!({ "source": found.source, "url": url })),
+                    data: Some(serde_json::json!({
+                        "source": found.source, "url": url,
+                        "note_zh": format!(
+                            "已用{}链接满足：{url}",
+                            if found.source == "licensed" { "本馆订购资源的" } else { "开放获取的" }
+                        ),
+                    })),
                     ..Extra::default()
                 };
                 let touched =
@@ -483,9 +525,10 @@ pub async fn trusted_delivery(
         return Ok(None);
     }
     let note = format!("{lender} is a trusted sender: the copy went straight to the reader");
+    let note_zh = format!("{lender} 为可信发送方：复制件已直接交付读者");
     let extra = Extra {
         internal_note: Some(note.clone()),
-        data: Some(serde_json::json!({ "trusted_sender": lender })),
+        data: Some(serde_json::json!({ "trusted_sender": lender, "note_zh": note_zh })),
         ..Extra::default()
     };
     let acting = Acting::rule();
@@ -524,7 +567,7 @@ pub async fn trusted_delivery(
             to_state: &req.state,
             note: Some(&note),
             message_id: None,
-            data: Some(serde_json::json!({ "lender": lender })),
+            data: Some(serde_json::json!({ "lender": lender, "note_zh": note_zh })),
         },
         now,
     )

@@ -81,6 +81,10 @@ pub async fn check_new_request(
                 "{earlier} copies from {} already this year (limit {}): copyright clearance needed before sending",
                 journal.label, settings.limit
             );
+            let note_zh = format!(
+                "本年度已从《{}》复制 {earlier} 篇（限额 {}）：发送前须经版权审核",
+                journal.label, settings.limit
+            );
             tx.insert_event(
                 &NewEvent {
                     library_id,
@@ -96,6 +100,7 @@ pub async fn check_new_request(
                     data: Some(serde_json::json!({
                         "journal": journal.label, "journal_key": journal.key,
                         "earlier": earlier, "limit": settings.limit, "year": year,
+                        "note_zh": note_zh,
                     })),
                 },
                 now,
@@ -139,6 +144,12 @@ pub async fn check_new_request(
             earlier.created_at.date(),
             m.by.as_str()
         );
+        let note_zh = format!(
+            "与 {} 提交的请求 {} 重复（匹配依据：{}）",
+            earlier.created_at.date(),
+            earlier.request_id,
+            m.by.as_str()
+        );
         tx.insert_event(
             &NewEvent {
                 library_id,
@@ -154,6 +165,7 @@ pub async fn check_new_request(
                 data: Some(serde_json::json!({
                     "earlier_request_id": earlier.request_id,
                     "matched_by": m.by.as_str(), "score_percent": score_percent,
+                    "note_zh": note_zh,
                 })),
             },
             now,
@@ -381,9 +393,10 @@ pub async fn fill_from_copy(
                     .await?;
                 let extra = Extra {
                     internal_note: Some(format!("copy delivered for request {earlier}")),
-                    data: Some(
-                        serde_json::json!({ "earlier_request_id": earlier, "file_id": file_id }),
-                    ),
+                    data: Some(serde_json::json!({
+                        "earlier_request_id": earlier, "file_id": file_id,
+                        "note_zh": format!("使用为请求 {earlier} 交付的复制件"),
+                    })),
                     ..Extra::default()
                 };
                 let touched = apply_borrow(

@@ -403,6 +403,8 @@ catalog! {
     source_licensed: "Licensed by the library", "本馆订购资源";
     source_open_access: "Open access", "开放获取";
     oa_unchecked: "Open access could not be checked", "未能查询开放获取情况";
+    embargoed_until: "Licensed, but under embargo until {date}", "本馆已订购，但处于封锁期，{date} 起可获取";
+    embargoed_reader: "The library licenses this journal, but this article is under the publisher's embargo until {date}: until then it is obtained from another library for you.", "本馆已订购该刊，但该文处于出版方的封锁期内，{date} 起方可在本馆资源中获取；在此之前将通过馆际互借为您获取。";
     col_link: "Link", "链接";
     col_where: "Where", "来源";
     col_reasons: "Why", "依据";
@@ -670,6 +672,12 @@ impl Msg {
                 return self.pick(
                     "Available already in an e-resource the library licenses",
                     "本馆已订购的电子资源中可获取全文",
+                );
+            }
+            "licensed_embargoed" => {
+                return self.pick(
+                    "Licensed by the library, but the article is under the publisher's embargo",
+                    "本馆已订购该刊，但该文尚处于出版方的封锁期内",
                 );
             }
             "open_access_available" => {

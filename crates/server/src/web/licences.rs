@@ -40,6 +40,17 @@ fn reasons(m: &Msg, a: &store::Availability) -> String {
         .unwrap_or_default()
 }
 
+/// "Licensed, but under embargo until …" for a flag of a title under its embargo.
+fn embargo_words(template: &str, a: &store::Availability) -> Option<String> {
+    (a.status == "embargoed").then(|| {
+        let until = a.detail.0["facts"]["embargo_until"]
+            .as_str()
+            .unwrap_or("…")
+            .to_owned();
+        template.replace("{date}", &until)
+    })
+}
+
 /// The "available already" blocks of a borrowing request: for its reader the links only; for
 /// staff the links with their reasons, the flag of an open-access check that failed, and
 /// "fill from this link" while the request waits for review.
@@ -60,7 +71,15 @@ pub async fn blocks(
         .filter(|a| a.status == "available" && a.url.is_some())
         .collect();
     if patron {
+        // An embargo is worth a sentence to the reader only when nothing else is available.
         if usable.is_empty() {
+            if let Some(words) = found
+                .iter()
+                .find_map(|a| embargo_words(m.embargoed_reader, a))
+            {
+                out.push(Block::heading(m.available_heading));
+                out.push(Block::text(words));
+            }
             return Ok(out);
         }
         out.push(Block::heading(m.available_heading));
@@ -87,8 +106,9 @@ pub async fn blocks(
     let rows = found
         .iter()
         .map(|a| {
-            let link = match &a.url {
-                Some(u) if a.status == "available" => Cell::link(u.clone(), u.clone()),
+            let link = match (&a.url, embargo_words(m.embargoed_until, a)) {
+                (_, Some(words)) => Cell::text(words),
+                (Some(u), None) if a.status == "available" => Cell::link(u.clone(), u.clone()),
                 _ => Cell::text(m.oa_unchecked),
             };
             vec![

@@ -682,6 +682,21 @@ pub struct EventLine {
     pub note: Option<String>,
 }
 
+/// An event's note in the page's language: a Chinese page shows the Chinese text kept with a
+/// note written by librelay itself (`note_zh` in the event's data) where there is one.
+pub fn event_note(m: &Msg, e: &store::EventRow) -> Option<String> {
+    if m.lang == "zh-CN"
+        && let Some(zh) = e
+            .data
+            .as_ref()
+            .and_then(|d| d.0.get("note_zh"))
+            .and_then(serde_json::Value::as_str)
+    {
+        return Some(zh.to_owned());
+    }
+    e.note.clone()
+}
+
 pub struct Fact {
     pub label: &'static str,
     pub value: String,
@@ -922,7 +937,7 @@ pub(crate) async fn detail_page(
                 by: m.actor(&e.actor).to_owned(),
                 state: m.borrow_state(&e.to_state).to_owned(),
                 // Staff notes may be internal: a reader sees only what they wrote themselves.
-                note: e.note.filter(|_| !patron || e.actor == "patron"),
+                note: event_note(m, &e).filter(|_| !patron || e.actor == "patron"),
             })
             .collect();
         let notice = if q.sent.is_some() {

@@ -909,7 +909,7 @@ pub async fn lend_detail(
                 },
                 by: m.actor(&e.actor).to_owned(),
                 state: m.lend_state(&e.to_state).to_owned(),
-                note: e.note,
+                note: super::reader::event_note(m, &e),
             })
             .collect();
         let here = format!("/staff/lending/{}", percent_encode(&req.request_id));

@@ -270,9 +270,72 @@ async fn licensed_link(engine: Engine) {
         "the reader is told: {letters:?}"
     );
 
-    // This year is under the embargo: no flag; the request waits for a lender as usual.
+    // This year is under the embargo: flagged with the day it lifts, not available; the
+    // request waits for a lender as usual.
     let req = request(&app, "bcu-phd", jdoc(&year.to_string())).await;
-    assert!(req["availability"].is_null(), "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    let flag = &req["availability"]["sources"][0];
+    let lifts = format!("{}-01-01", year + 1);
+    assert_eq!(flag["status"], "embargoed", "{req}");
+    assert_eq!(flag["facts"]["embargo_until"], lifts.as_str(), "{req}");
+    assert!(
+        flag["reasons_en"]
+            .to_string()
+            .contains(&format!("under embargo until {lifts}")),
+        "{flag}"
+    );
+    assert!(flag["reasons_zh"].to_string().contains("封锁期"), "{flag}");
+    assert_eq!(req["availability"]["can_fill_from_link"], false, "{req}");
+    assert_ne!(req["state"], "completed", "{req}");
+    let (st, err) = app
+        .post(
+            &format!("/api/v1/requests/{id}/fill-from-link"),
+            json!({"source": "licensed"}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 409, "an embargoed title is no link to fill from: {err}");
+    // Staff see it on the request page, in either language, and so does the reader.
+    let page = get_page(&app, &format!("/requests/{id}"), Some(&staff_cookie)).await;
+    assert!(
+        page.body
+            .contains(&format!("Licensed, but under embargo until {lifts}")),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("fill-link-licensed"), "{}", page.body);
+    let zh_cookie = format!("{staff_cookie}; librelay_lang=zh-CN");
+    let zh_page = get_page(&app, &format!("/requests/{id}"), Some(&zh_cookie)).await;
+    assert!(
+        zh_page
+            .body
+            .contains(&format!("本馆已订购，但处于封锁期，{lifts} 起可获取")),
+        "{}",
+        zh_page.body
+    );
+    let page = get_page(&app, &format!("/requests/{id}"), Some(&cookie)).await;
+    assert!(
+        page.body
+            .contains(&format!("embargo until {lifts}: until then it is obtained")),
+        "{}",
+        page.body
+    );
+    let (_, events) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    let embargoed = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "licensed_embargoed")
+        .unwrap_or_else(|| panic!("{events}"));
+    assert!(
+        embargoed["data"]["note_zh"]
+            .as_str()
+            .unwrap()
+            .contains("封锁期"),
+        "{embargoed}"
+    );
 
     // Found by the title alone (no ISSN), within its dates and volumes.
     let req = request(
@@ -526,6 +589,49 @@ async fn trusted_sender(engine: Engine) {
             .contains("XNU is a trusted sender"),
         "{trusted}"
     );
+    // The note is kept in both languages, and each page shows its own.
+    assert_eq!(
+        trusted["data"]["note_zh"], "XNU 为可信发送方：复制件已直接交付读者",
+        "{trusted}"
+    );
+    let delivered = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "deliver_to_patron")
+        .unwrap_or_else(|| panic!("{events}"));
+    assert!(
+        delivered["data"]["note_zh"]
+            .as_str()
+            .unwrap()
+            .contains("可信发送方"),
+        "{delivered}"
+    );
+    let staff = web_login(&app, "bcu-borrow").await;
+    let en = get_page(
+        &app,
+        &format!("/requests/{id}"),
+        Some(&format!("{staff}; librelay_lang=en")),
+    )
+    .await;
+    assert!(
+        en.body
+            .contains("XNU is a trusted sender: the copy went straight to the reader"),
+        "{}",
+        en.body
+    );
+    let zh = get_page(
+        &app,
+        &format!("/requests/{id}"),
+        Some(&format!("{staff}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert!(
+        zh.body.contains("XNU 为可信发送方：复制件已直接交付读者"),
+        "{}",
+        zh.body
+    );
+    assert!(!zh.body.contains("is a trusted sender"), "{}", zh.body);
     // The reader opens it at once.
     let phd = app.login("bcu-phd").await;
     let resp = app

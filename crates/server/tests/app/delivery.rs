@@ -9,7 +9,7 @@ use crate::helpers::{Engine, TestApp, engines};
 pub(crate) const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     lend_id: &str,
@@ -91,13 +91,24 @@ pub(crate) async fn ship_and_deliver(
     borrower_node: &TestApp,
     id: &str,
 ) -> Value {
+    ship_and_deliver_file(lender_node, lender, borrower_node, id, PDF).await
+}
+
+/// `ship_and_deliver` with the file `body`.
+pub(crate) async fn ship_and_deliver_file(
+    lender_node: &TestApp,
+    lender: &str,
+    borrower_node: &TestApp,
+    id: &str,
+    body: &[u8],
+) -> Value {
     let token = lender_node.login(lender).await;
     let bcu = borrower_node.login("bcu-borrow").await;
     let lend_id = lender_node.lend_for(&token, id).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (st, file) = upload(lender_node, &token, &lend_id, "copy.pdf", PDF).await;
+    let (st, file) = upload(lender_node, &token, &lend_id, "copy.pdf", body).await;
     assert_eq!(st, 201, "{file}");
     lender_node
         .lend_action(

@@ -7,6 +7,7 @@ mod api_contract;
 mod available;
 mod catalog;
 mod copyright;
+mod cover;
 mod delivery;
 mod email_partner;
 mod federation;
