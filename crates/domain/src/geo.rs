@@ -82,8 +82,16 @@ impl GeoPoint {
         let (lat, lon) = (lat.trim(), lon.trim());
         match (lat.is_empty(), lon.is_empty()) {
             (true, true) => return Ok(None),
-            (false, true) => return Err(GeoError::Half { missing: "longitude" }),
-            (true, false) => return Err(GeoError::Half { missing: "latitude" }),
+            (false, true) => {
+                return Err(GeoError::Half {
+                    missing: "longitude",
+                });
+            }
+            (true, false) => {
+                return Err(GeoError::Half {
+                    missing: "latitude",
+                });
+            }
             (false, false) => {}
         }
         let lat_e6 = degrees_e6("latitude", lat, 90)?;
@@ -167,7 +175,11 @@ fn degrees_e6(field: &'static str, text: &str, max: i64) -> Result<i64, GeoError
         return Err(GeoError::OutOfRange {
             field,
             value: text.to_owned(),
-            range: if max == 90 { "-90 to 90" } else { "-180 to 180" },
+            range: if max == 90 {
+                "-90 to 90"
+            } else {
+                "-180 to 180"
+            },
         });
     }
     Ok(if neg { -e6 } else { e6 })
@@ -210,7 +222,10 @@ mod tests {
     fn degrees_are_read_exactly_and_written_back() {
         let x = p("39.9929", "-116.3");
         assert_eq!((x.lat_e6(), x.lon_e6()), (39_992_900, -116_300_000));
-        assert_eq!((x.latitude_text(), x.longitude_text()), ("39.9929".into(), "-116.3".into()));
+        assert_eq!(
+            (x.latitude_text(), x.longitude_text()),
+            ("39.9929".into(), "-116.3".into())
+        );
         assert_eq!(p("0.0000005", "1").lat_e6(), 1);
         assert_eq!(p("90", "180").lat_e6(), 90_000_000);
     }

@@ -557,12 +557,7 @@ pub fn check_row((line, pairs): RawRow) -> Result<PartnerRecord, Vec<RowError>> 
     let location = match GeoPoint::parse(&get("latitude"), &get("longitude")) {
         Ok(p) => has_location.then_some(p),
         Err(e) => {
-            errors.push(err(
-                line,
-                e.field(),
-                e.code(),
-                format!("line {line}: {e}"),
-            ));
+            errors.push(err(line, e.field(), e.code(), format!("line {line}: {e}")));
             None
         }
     };
@@ -697,8 +692,17 @@ mod tests {
         assert_eq!((pku.lat_e6(), pku.lon_e6()), (39_992_900, 116_305_900));
         assert_eq!(good[1].code.as_str(), "NONE");
         assert_eq!(good[1].location, Some(None));
-        let got: Vec<_> = bad.iter().map(|e| (e.line, e.field.as_str(), e.code)).collect();
-        assert_eq!(got, [(3, "latitude", "out_of_range"), (4, "longitude", "required")]);
+        let got: Vec<_> = bad
+            .iter()
+            .map(|e| (e.line, e.field.as_str(), e.code))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, "latitude", "out_of_range"),
+                (4, "longitude", "required")
+            ]
+        );
         assert_eq!(bad[0].message_zh, "第 3 行 latitude：超出允许范围");
         assert!(bad[0].message.contains("-90 to 90"), "{}", bad[0].message);
     }

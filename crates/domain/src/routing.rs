@@ -337,9 +337,14 @@ const CLOSURE_LOOKAHEAD_DAYS: i64 = 2;
 enum Opening {
     Open,
     /// Open today, closed from `from` through `to` within the next days.
-    ClosingSoon { from: Date, to: Date },
+    ClosingSoon {
+        from: Date,
+        to: Date,
+    },
     /// Closed today; opens again on `reopens` (`None`: its calendar has no open day).
-    ClosedNow { reopens: Option<Date> },
+    ClosedNow {
+        reopens: Option<Date>,
+    },
 }
 
 impl Opening {
@@ -1197,7 +1202,11 @@ mod tests {
             r.entries[0].reason,
             "1st: 0.00 CNY, free partner, same region, 2 km, no history yet, holds 1"
         );
-        assert!(r.entries[1].reason.contains(", 123 km,"), "{}", r.entries[1].reason);
+        assert!(
+            r.entries[1].reason.contains(", 123 km,"),
+            "{}",
+            r.entries[1].reason
+        );
         assert!(r.entries[0].reason_zh.contains("同地区，2 公里"));
         assert!(!r.entries[2].reason.contains("km"));
     }
@@ -1227,14 +1236,24 @@ mod tests {
         // Closed today sinks below even a paying lender; a weekly Sunday closure does not matter
         // on a Monday.
         assert_eq!(codes(&r), ["SUNDAY", "PAID", "SHUT"]);
-        assert!(r.entries[2].reason.contains("closed until 3 Dec"), "{}", r.entries[2].reason);
+        assert!(
+            r.entries[2].reason.contains("closed until 3 Dec"),
+            "{}",
+            r.entries[2].reason
+        );
         assert!(r.entries[2].reason_zh.contains("闭馆至12月3日开馆"));
         // Open today but closed tomorrow and the day after: after an open twin, before a payer.
         let mut soon = shut.clone();
         soon.library = LibraryCode::parse("SOON").unwrap();
-        soon.closed.dates.retain(|d| *d > time::macros::date!(2026 - 11 - 30));
+        soon.closed
+            .dates
+            .retain(|d| *d > time::macros::date!(2026 - 11 - 30));
         let r = rank(
-            vec![soon, lender("OPEN", None, true), lender("PAID", Some(500), true)],
+            vec![
+                soon,
+                lender("OPEN", None, true),
+                lender("PAID", Some(500), true),
+            ],
             &needs(None),
             &RoutingSettings::default(),
         );
@@ -1244,8 +1263,16 @@ mod tests {
         // A closure longer than the reader can wait makes the lender late too.
         let mut n = needs(None);
         n.days_left = Some(2);
-        let r = rank(vec![shut, lender("PAID", Some(500), false)], &n, &RoutingSettings::default());
-        assert!(r.entries[1].reason.contains("may miss the need-by date (2 days left)"));
+        let r = rank(
+            vec![shut, lender("PAID", Some(500), false)],
+            &n,
+            &RoutingSettings::default(),
+        );
+        assert!(
+            r.entries[1]
+                .reason
+                .contains("may miss the need-by date (2 days left)")
+        );
     }
 
     #[test]
@@ -1274,19 +1301,45 @@ mod tests {
             &settings,
         );
         assert_eq!(codes(&r), ["GOOD", "QUIET"]);
-        assert!(r.entries[0].reason.contains("delivery by courier, payment by hub_clearing"));
-        assert!(r.entries[0].reason_zh.contains("递送方式 courier，付款方式 hub_clearing"));
-        assert!(r.entries[1].reason.contains("delivery methods not stated, payment methods not stated"));
+        assert!(
+            r.entries[0]
+                .reason
+                .contains("delivery by courier, payment by hub_clearing")
+        );
+        assert!(
+            r.entries[0]
+                .reason_zh
+                .contains("递送方式 courier，付款方式 hub_clearing")
+        );
+        assert!(
+            r.entries[1]
+                .reason
+                .contains("delivery methods not stated, payment methods not stated")
+        );
         assert!(r.entries[1].reason_zh.contains("未说明递送方式"));
-        let ex: Vec<_> = r.excluded.iter().map(|e| (e.library.as_str(), e.code.as_str())).collect();
-        assert_eq!(ex, [("CASH", "payment_not_accepted"), ("MAILONLY", "delivery_not_accepted")]);
+        let ex: Vec<_> = r
+            .excluded
+            .iter()
+            .map(|e| (e.library.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            ex,
+            [
+                ("CASH", "payment_not_accepted"),
+                ("MAILONLY", "delivery_not_accepted")
+            ]
+        );
         assert_eq!(
             r.excluded[1].reason,
             "delivers only by mail, which we do not accept (we accept Courier, URL)"
         );
         assert!(r.excluded[1].reason_zh.contains("本馆不接受"));
         // Accepting anything (the default) checks nothing.
-        let r = rank(vec![with("MAILONLY", &["mail"], &["cash"])], &needs(None), &RoutingSettings::default());
+        let r = rank(
+            vec![with("MAILONLY", &["mail"], &["cash"])],
+            &needs(None),
+            &RoutingSettings::default(),
+        );
         assert_eq!(codes(&r), ["MAILONLY"]);
         assert!(!r.entries[0].reason.contains("delivery"));
     }
@@ -1301,7 +1354,10 @@ mod tests {
         let fields: Vec<_> = s.validate().iter().map(|e| (e.field, e.code)).collect();
         assert_eq!(
             fields,
-            [("delivery_methods", "invalid_method_name"), ("payment_methods", "too_many")]
+            [
+                ("delivery_methods", "invalid_method_name"),
+                ("payment_methods", "too_many")
+            ]
         );
     }
 

@@ -76,9 +76,9 @@ impl Dialect {
             return Dialect::Marc21;
         }
         let titled = r.subfield("200", 'a').is_some();
-        let dated = r.subfield("100", 'a').is_some_and(|a| {
-            a.len() >= 9 && a.as_bytes().iter().take(8).all(u8::is_ascii_digit)
-        });
+        let dated = r
+            .subfield("100", 'a')
+            .is_some_and(|a| a.len() >= 9 && a.as_bytes().iter().take(8).all(u8::is_ascii_digit));
         if titled || dated {
             Dialect::Unimarc
         } else {
@@ -666,12 +666,21 @@ mod tests {
             &[("001", "CAL 012000123456")],
             vec![
                 field("010", "  ", &[('a', "7-02-000220-X"), ('d', "CNY59.70")]),
-                field("100", "  ", &[('a', "19820301d1982    em y0chiy50      ea")]),
+                field(
+                    "100",
+                    "  ",
+                    &[('a', "19820301d1982    em y0chiy50      ea")],
+                ),
                 field("101", "0 ", &[('a', "chi")]),
                 field(
                     "200",
                     "1 ",
-                    &[('a', "红楼梦"), ('9', "hong lou meng"), ('e', "脂评本"), ('f', "曹雪芹著")],
+                    &[
+                        ('a', "红楼梦"),
+                        ('9', "hong lou meng"),
+                        ('e', "脂评本"),
+                        ('f', "曹雪芹著"),
+                    ],
                 ),
                 field("205", "  ", &[('a', "第3版")]),
                 field(
@@ -709,8 +718,16 @@ mod tests {
             &[],
             vec![
                 field("011", "  ", &[('a', "1001-8867")]),
-                field("100", "  ", &[('a', "19570101a19579999km y0chiy50      ea")]),
-                field("200", "1 ", &[('a', "中国图书馆学报"), ('f', "中国图书馆学会")]),
+                field(
+                    "100",
+                    "  ",
+                    &[('a', "19570101a19579999km y0chiy50      ea")],
+                ),
+                field(
+                    "200",
+                    "1 ",
+                    &[('a', "中国图书馆学报"), ('f', "中国图书馆学会")],
+                ),
                 field("700", " 1", &[('a', "Knuth"), ('b', "Donald E.")]),
             ],
         );
@@ -718,7 +735,10 @@ mod tests {
         assert_eq!(b.issns, ["1001-8867"]);
         assert_eq!(b.year.as_deref(), Some("1957"));
         assert_eq!(b.author.as_deref(), Some("Knuth, Donald E."));
-        let no_author = record(&[], vec![field("200", "1 ", &[('a', "围城"), ('f', "钱锺书著")])]);
+        let no_author = record(
+            &[],
+            vec![field("200", "1 ", &[('a', "围城"), ('f', "钱锺书著")])],
+        );
         assert_eq!(
             BibRecord::from_unimarc(&no_author).author.as_deref(),
             Some("钱锺书著")

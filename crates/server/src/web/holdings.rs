@@ -27,7 +27,12 @@ async fn choices(ctx: &Ctx, a: &CurrentUser) -> WebResult<Vec<(String, String)>>
     Ok(out)
 }
 
-fn upload_form(m: &'static Msg, libraries: &[(String, String)], chosen: &str, text: &str) -> FormView {
+fn upload_form(
+    m: &'static Msg,
+    libraries: &[(String, String)],
+    chosen: &str,
+    text: &str,
+) -> FormView {
     let options = libraries
         .iter()
         .map(|(code, name)| Opt::new(code.clone(), format!("{code} {name}"), code == chosen))

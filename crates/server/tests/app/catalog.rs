@@ -344,6 +344,10 @@ async fn cnmarc_records_are_told_by_their_fields_mapped_like_marc_21_and_searcha
         .unwrap();
         assert_eq!(forced.rejected, 4, "{engine:?}");
         assert_eq!(seen.0[0].code, "no_title");
-        assert!(seen.0[0].reason.contains("200 $a in CNMARC"), "{}", seen.0[0]);
+        assert!(
+            seen.0[0].reason.contains("200 $a in CNMARC"),
+            "{}",
+            seen.0[0]
+        );
     }
 }

@@ -248,7 +248,10 @@ async fn import_marc(app: &TestApp, library: &str, xml: &str) {
 }
 
 /// BCU's items of the union record with `isbn13`: (call number, barcode, location).
-async fn bcu_items(app: &TestApp, isbn13: &str) -> Vec<(Option<String>, Option<String>, Option<String>)> {
+async fn bcu_items(
+    app: &TestApp,
+    isbn13: &str,
+) -> Vec<(Option<String>, Option<String>, Option<String>)> {
     let store = &app.state.store;
     let ids: Vec<String> = store
         .catalog_sample(5000)
@@ -282,7 +285,12 @@ async fn a_spreadsheet_row_updates_the_librarys_marc_item_of_the_same_work_in_pl
         import_marc(
             &app,
             "BCU",
-            &marcxml("bcu-0001", bare, "The art of computer programming. Vol. 1", None),
+            &marcxml(
+                "bcu-0001",
+                bare,
+                "The art of computer programming. Vol. 1",
+                None,
+            ),
         )
         .await;
         import_marc(
@@ -353,16 +361,25 @@ async fn a_spreadsheet_row_updates_the_librarys_marc_item_of_the_same_work_in_pl
             .unwrap();
         assert_eq!(
             found,
-            Some((Some("QA76.6 .K64 v.1".to_owned()), Some("B-7000".to_owned()))),
+            Some((
+                Some("QA76.6 .K64 v.1".to_owned()),
+                Some("B-7000".to_owned())
+            )),
             "{engine:?}"
         );
 
         // Act again: the same file changes nothing.
-        let after = (bcu_items(&app, bare).await, bcu_items(&app, with_item).await);
+        let after = (
+            bcu_items(&app, bare).await,
+            bcu_items(&app, with_item).await,
+        );
         let (status, again) = post_holdings(&app, &admin, "BCU", csv).await;
         assert_eq!(status, 200, "{engine:?}: {again}");
         assert_eq!(
-            (bcu_items(&app, bare).await, bcu_items(&app, with_item).await),
+            (
+                bcu_items(&app, bare).await,
+                bcu_items(&app, with_item).await
+            ),
             after,
             "{engine:?}"
         );

@@ -562,7 +562,10 @@ async fn distance_closures_and_methods(engine: Engine) {
         "第 3 行 latitude：超出允许范围"
     );
     let htu = app.state.store.library("HTU").await.unwrap();
-    assert_eq!((htu.latitude_e6, htu.longitude_e6), (Some(40_060_000), Some(116_420_000)));
+    assert_eq!(
+        (htu.latitude_e6, htu.longitude_e6),
+        (Some(40_060_000), Some(116_420_000))
+    );
     let today = app
         .state
         .now()
@@ -636,7 +639,10 @@ async fn distance_closures_and_methods(engine: Engine) {
         )
         .await;
     assert_eq!(st, 422, "{bad}");
-    assert_eq!(bad["error"]["fields"][0]["field"], "payment_methods", "{bad}");
+    assert_eq!(
+        bad["error"]["fields"][0]["field"], "payment_methods",
+        "{bad}"
+    );
     assert_eq!(bad["error"]["fields"][0]["code"], "invalid_method_name");
     let req = ask(&app, &reader, citation).await;
     let v = lenders(&app, &staff, req["id"].as_str().unwrap()).await;
@@ -674,7 +680,11 @@ async fn distance_closures_and_methods(engine: Engine) {
     let page = crate::web::get(&app, "/admin/routing", Some(&cookie)).await;
     assert!(page.body.contains("courier, URL"), "{}", page.body);
     let page = crate::web::get(&app, "/admin/partners/HTU", Some(&cookie)).await;
-    assert!(page.body.contains("40.06") && page.body.contains("116.42"), "{}", page.body);
+    assert!(
+        page.body.contains("40.06") && page.body.contains("116.42"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test]

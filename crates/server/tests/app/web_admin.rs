@@ -1119,7 +1119,11 @@ async fn holdings_upload(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let admin = web_login(&app, "bcu-admin").await;
     let home = get(&app, "/admin", Some(&admin)).await;
-    assert!(home.body.contains(r#"href="/admin/holdings""#), "{}", home.body);
+    assert!(
+        home.body.contains(r#"href="/admin/holdings""#),
+        "{}",
+        home.body
+    );
     let form = get(&app, "/admin/holdings", Some(&admin)).await;
     assert_eq!(form.status, 200);
     assert!(form.body.contains(r#"enctype="multipart/form-data""#));
@@ -1155,9 +1159,9 @@ async fn holdings_upload(engine: Engine) {
     let again = holdings_post(&app, &admin, "BCU", None, csv).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert!(
-        again
-            .body
-            .contains("BCU — rows read: 2 · holdings written: 1 · new union records: 0 · rows left out: 1"),
+        again.body.contains(
+            "BCU — rows read: 2 · holdings written: 1 · new union records: 0 · rows left out: 1"
+        ),
         "{}",
         again.body
     );
@@ -1165,7 +1169,14 @@ async fn holdings_upload(engine: Engine) {
 
     // A file that cannot be read is refused next to the file field, naming the column;
     // another library's holdings, no file, and staff are refused.
-    let unknown = holdings_post(&app, &admin, "BCU", Some(b"isbn,shelf\n9780306406157,A\n"), "").await;
+    let unknown = holdings_post(
+        &app,
+        &admin,
+        "BCU",
+        Some(b"isbn,shelf\n9780306406157,A\n"),
+        "",
+    )
+    .await;
     assert_eq!(unknown.status, 422, "{}", unknown.body);
     assert!(
         error_text(&unknown.body, "holdings-e-file").contains("shelf"),
@@ -1201,7 +1212,11 @@ async fn holdings_upload(engine: Engine) {
     )
     .await;
     assert_eq!(for_xnu.status, 200, "{}", for_xnu.body);
-    assert!(for_xnu.body.contains("XNU — rows read: 1"), "{}", for_xnu.body);
+    assert!(
+        for_xnu.body.contains("XNU — rows read: 1"),
+        "{}",
+        for_xnu.body
+    );
 }
 
 #[tokio::test]
