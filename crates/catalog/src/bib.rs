@@ -3,7 +3,7 @@
 //! and the holdings.
 
 use domain::ident::{Isbn, Issn};
-use marc::{BibRecord, Record};
+use marc::{BibRecord, Dialect, Record};
 use serde::{Deserialize, Serialize};
 use store::{ImportRecord, NewCatalogRecord, NewHolding};
 
@@ -41,7 +41,7 @@ pub struct Bib {
 /// Why a record that was read cannot go into the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unusable {
-    #[error("no title: 245 $a / $b (and its 880) are missing or empty")]
+    #[error("no title: 245 $a / $b (and its 880) are missing or empty (200 $a in CNMARC)")]
     NoTitle,
 }
 
@@ -169,9 +169,50 @@ pub fn holdings(record: &Record) -> Vec<NewHolding> {
     }]
 }
 
-/// Everything the store needs for one record, or why it cannot be stored.
+/// CNMARC holdings: 905 (the CALIS holdings field) with $b the accession number (the item's
+/// barcode) and $d / $e the class and book number that make the call number ("I242.47/1");
+/// one holding without item details when there is none, with the class number (690 $a, the
+/// Chinese Library Classification) as its call number.
+pub fn unimarc_holdings(record: &Record) -> Vec<NewHolding> {
+    let text = |s: Option<&str>| {
+        s.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let from_905: Vec<NewHolding> = record
+        .fields("905")
+        .map(|f| {
+            let call_number = match (text(f.subfield('d')), text(f.subfield('e'))) {
+                (Some(d), Some(e)) => Some(format!("{d}/{e}")),
+                (d, e) => d.or(e),
+            };
+            NewHolding {
+                location: None,
+                call_number,
+                barcode: text(f.subfield('b')),
+            }
+        })
+        .collect();
+    if !from_905.is_empty() {
+        return from_905;
+    }
+    vec![NewHolding {
+        location: None,
+        call_number: text(record.subfield("690", 'a')),
+        barcode: None,
+    }]
+}
+
+/// Everything the store needs for one record, or why it cannot be stored; the record's format
+/// is told by its fields.
 pub fn prepare(record: &Record) -> Result<ImportRecord, Unusable> {
-    let mapped = BibRecord::from_record(record);
+    prepare_as(record, None)
+}
+
+/// As [`prepare`], for a record known to be in `dialect` (`None`: told by its fields).
+pub fn prepare_as(record: &Record, dialect: Option<Dialect>) -> Result<ImportRecord, Unusable> {
+    let dialect = dialect.unwrap_or_else(|| Dialect::detect(record));
+    let mapped = BibRecord::from_record_as(record, dialect);
     let bib = Bib::from_marc(&mapped)?;
     let trimmed = |s: Option<&str>| {
         s.map(str::trim)
@@ -202,7 +243,10 @@ pub fn prepare(record: &Record) -> Result<ImportRecord, Unusable> {
         },
         keys,
         bib_json,
-        holdings: holdings(record),
+        holdings: match dialect {
+            Dialect::Marc21 => holdings(record),
+            Dialect::Unimarc => unimarc_holdings(record),
+        },
         holdings_only: false,
     })
 }

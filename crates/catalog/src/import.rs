@@ -89,6 +89,9 @@ pub struct ImportOptions {
     pub library_id: String,
     /// Records per store transaction.
     pub batch_size: usize,
+    /// The records' format when the source is known (`--format cnmarc`); `None`: told by each
+    /// record's fields.
+    pub dialect: Option<marc::Dialect>,
 }
 
 impl ImportOptions {
@@ -96,6 +99,7 @@ impl ImportOptions {
         ImportOptions {
             library_id: library_id.to_owned(),
             batch_size: 2000,
+            dialect: None,
         }
     }
 }
@@ -149,13 +153,14 @@ async fn import_file(
     // Two batches in flight: one being parsed, one being written.
     let (tx, mut rx) = mpsc::channel::<Vec<Item>>(2);
     let owned_path = path.to_owned();
+    let dialect = options.dialect;
     let reader = std::thread::spawn(move || -> Result<(), String> {
         let input = BufReader::with_capacity(256 * 1024, file);
         let mut records = marc::Records::detect(input).map_err(|e| e.to_string())?;
         let mut batch = Vec::with_capacity(batch_size);
         while let Some(record) = records.next() {
             let item = match record {
-                Ok(record) => match bib::prepare(&record) {
+                Ok(record) => match bib::prepare_as(&record, dialect) {
                     Ok(r) => Item::Ok(Box::new(r)),
                     Err(unusable) => Item::Rejected(Rejection {
                         file: owned_path.clone(),

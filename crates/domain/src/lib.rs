@@ -8,6 +8,7 @@ pub mod citation;
 pub mod copyright;
 pub mod duplicate;
 pub mod fees;
+pub mod geo;
 pub mod ident;
 pub mod kbart;
 pub mod library;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::calendar::{ClosedDays, WeekdayName};
+use crate::geo::GeoPoint;
 use crate::ident::{AgencyId, LibraryCode};
 use crate::library::{LibraryKind, PartnerPolicy, Service};
 use crate::money::{Currency, Money};
@@ -24,6 +25,9 @@ pub struct PartnerRecord {
     pub address: String,
     pub hub: Option<LibraryCode>,
     pub closed: ClosedDays,
+    /// Where it is (columns `latitude`, `longitude` in decimal degrees): `None` when the file
+    /// has neither column (the directory keeps what it has), `Some(None)` when they are empty.
+    pub location: Option<Option<GeoPoint>>,
     pub policy: PartnerPolicy,
 }
 
@@ -70,6 +74,7 @@ fn zh(line: usize, field: &str, code: &str) -> String {
         "invalid_issn" => "不是有效的 ISSN（NNNN-NNNC，校验位须正确）",
         "invalid_oclc_number" => "不是有效的 OCLC 号（数字，可带 (OCoLC)、ocm、ocn 或 on 前缀）",
         "invalid_year" => "应为四位数字的年份",
+        "invalid_coordinate" => "不是以度为单位的数值（如 39.9929）",
         "no_identifier" => "须至少给出 isbn、issn、oclc 或 title 之一",
         "duplicate_column" => "列名重复",
         _ => "无效",
@@ -92,6 +97,8 @@ pub const COLUMNS: &[&str] = &[
     "kind",
     "region",
     "address",
+    "latitude",
+    "longitude",
     "hub",
     "services",
     "currency",
@@ -544,6 +551,16 @@ pub fn check_row((line, pairs): RawRow) -> Result<PartnerRecord, Vec<RowError>> 
     }
     dates.sort();
     dates.dedup();
+    let has_location = pairs
+        .iter()
+        .any(|(k, _)| k == "latitude" || k == "longitude");
+    let location = match GeoPoint::parse(&get("latitude"), &get("longitude")) {
+        Ok(p) => has_location.then_some(p),
+        Err(e) => {
+            errors.push(err(line, e.field(), e.code(), format!("line {line}: {e}")));
+            None
+        }
+    };
     let active_text = get("active").to_lowercase();
     let active = match active_text.as_str() {
         "" | "true" | "yes" | "y" | "1" | "是" => true,
@@ -572,6 +589,7 @@ pub fn check_row((line, pairs): RawRow) -> Result<PartnerRecord, Vec<RowError>> 
         address: get("address"),
         hub,
         closed: ClosedDays { weekdays, dates },
+        location,
         policy: PartnerPolicy {
             services,
             loan_days,
@@ -660,6 +678,33 @@ mod tests {
                 (5, "code", "duplicate_code"),
             ]
         );
+    }
+
+    #[test]
+    fn coordinates_are_read_in_degrees_and_checked_as_a_pair() {
+        let csv = "code,agency,name_en,name_zh,latitude,longitude\n\
+            PKU,ISIL:CN-100871,Peking University Library,北京大学图书馆,39.9929,116.3059\n\
+            NOPE,ISIL:CN-2,Nowhere,无处,95,116\n\
+            HALF,ISIL:CN-3,Half,一半,39.9,\n\
+            NONE,ISIL:CN-4,No place,无坐标,,\n";
+        let (good, bad) = check_rows(read_csv(csv).unwrap());
+        let pku = good[0].location.unwrap().unwrap();
+        assert_eq!((pku.lat_e6(), pku.lon_e6()), (39_992_900, 116_305_900));
+        assert_eq!(good[1].code.as_str(), "NONE");
+        assert_eq!(good[1].location, Some(None));
+        let got: Vec<_> = bad
+            .iter()
+            .map(|e| (e.line, e.field.as_str(), e.code))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, "latitude", "out_of_range"),
+                (4, "longitude", "required")
+            ]
+        );
+        assert_eq!(bad[0].message_zh, "第 3 行 latitude：超出允许范围");
+        assert!(bad[0].message.contains("-90 to 90"), "{}", bad[0].message);
     }
 
     #[test]

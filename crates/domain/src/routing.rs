@@ -1,16 +1,21 @@
 //! Routing: which partners a borrowing request asks, in which order, and why. The order follows
 //! the practice of CALIS and NSTL: partners the library put in its own priority tiers first,
-//! then free (reciprocal) partners, then the cheapest paying ones, commercial suppliers last;
-//! within that, lenders that can meet the reader's date, the same region, proven fill rate,
-//! light load and quick turnaround. Every place carries its reasons in English and Chinese,
-//! and every lender left out says why. Pure: the server gathers the facts.
+//! then lenders that can meet the reader's date, then lenders open today before closed ones,
+//! then free (reciprocal) partners, the cheapest paying ones, commercial suppliers last; within
+//! that, lenders whose delivery and payment methods are known to suit us, nearer ones (by
+//! distance when both libraries have coordinates, else by region), proven fill rate, light load
+//! and quick turnaround. Lenders whose methods we do not accept are left out. Every place
+//! carries its reasons in English and Chinese, and every lender left out says why. Pure: the
+//! server gathers the facts.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
+use crate::calendar::ClosedDays;
 use crate::citation::FieldError;
+use crate::geo::GeoPoint;
 use crate::ident::LibraryCode;
 use crate::library::{PartnerPolicy, Service};
 use crate::money::{Currency, Money};
@@ -27,6 +32,10 @@ pub struct Needs {
     pub days_left: Option<i64>,
     /// The borrower's currency: fees in it compare directly; "0 CNY" is written in it.
     pub currency: Currency,
+    /// The borrower's date today (library time): closed days are read from it.
+    pub today: Date,
+    /// Where the borrower is, when its directory entry says.
+    pub borrower_at: Option<GeoPoint>,
 }
 
 /// What was measured of a lender from the request history.
@@ -134,6 +143,10 @@ pub struct LenderFacts {
     pub supplier: bool,
     pub copies: u32,
     pub same_region: bool,
+    /// Where it is, when its directory entry says.
+    pub location: Option<GeoPoint>,
+    /// Its closed weekdays and dates.
+    pub closed: ClosedDays,
     /// Its terms for the borrower; `None` when it has none.
     pub policy: Option<PartnerPolicy>,
     pub record: LenderRecord,
@@ -149,7 +162,19 @@ pub struct RoutingSettings {
     /// When any rule matches, a new request goes to its first lender at once, without staff
     /// review.
     pub unmediated: Vec<SendRule>,
+    /// Delivery methods we accept (e.g. `courier`, `mail`, `url`), compared without regard to
+    /// case; empty: any. A lender that names only others is left out; one that names none is
+    /// asked after those known to suit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delivery_methods: Vec<String>,
+    /// Payment methods we accept (e.g. `hub_clearing`, `invoice`), the same way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub payment_methods: Vec<String>,
 }
+
+/// The most methods of one kind a library lists, and the longest name.
+const MAX_METHODS: usize = 20;
+const MAX_METHOD_CHARS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,6 +233,28 @@ impl RoutingSettings {
                 }
             }
         }
+        for (field, list) in [
+            ("delivery_methods", &self.delivery_methods),
+            ("payment_methods", &self.payment_methods),
+        ] {
+            if list.len() > MAX_METHODS {
+                out.push(FieldError::new(
+                    field,
+                    "too_many",
+                    format!("{field}: at most {MAX_METHODS} methods"),
+                ));
+            }
+            for (i, m) in list.iter().enumerate() {
+                let n = m.trim().chars().count();
+                if n == 0 || n > MAX_METHOD_CHARS {
+                    out.push(FieldError::new(
+                        field,
+                        "invalid_method_name",
+                        format!("{field}[{i}] must be 1 to {MAX_METHOD_CHARS} characters"),
+                    ));
+                }
+            }
+        }
         out
     }
 
@@ -247,7 +294,7 @@ impl RoutingSettings {
 pub struct Excluded {
     pub library: LibraryCode,
     /// Stable: `no_terms`, `inactive`, `service_not_offered`, `over_max_cost`,
-    /// `currency_differs`.
+    /// `currency_differs`, `delivery_not_accepted`, `payment_not_accepted`.
     pub code: String,
     pub reason: String,
     pub reason_zh: String,
@@ -281,13 +328,156 @@ fn percent(per_mille: i64) -> i64 {
     (per_mille + 5) / 10
 }
 
+/// How many days after today a closure still demotes a lender open today: a request sent now
+/// waits through it before anyone reads it.
+const CLOSURE_LOOKAHEAD_DAYS: i64 = 2;
+
+/// A lender's calendar as seen from the borrower's today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    Open,
+    /// Open today, closed from `from` through `to` within the next days.
+    ClosingSoon {
+        from: Date,
+        to: Date,
+    },
+    /// Closed today; opens again on `reopens` (`None`: its calendar has no open day).
+    ClosedNow {
+        reopens: Option<Date>,
+    },
+}
+
+impl Opening {
+    fn of(closed: &ClosedDays, today: Date) -> Opening {
+        if closed.is_closed(today) {
+            let reopens = closed.next_open(today);
+            return Opening::ClosedNow {
+                reopens: (reopens != today).then_some(reopens),
+            };
+        }
+        let mut d = today;
+        for _ in 0..CLOSURE_LOOKAHEAD_DAYS {
+            let Some(n) = d.next_day() else { break };
+            d = n;
+            if closed.is_closed(d) {
+                let to = closed.next_open(d).previous_day().unwrap_or(d).max(d);
+                return Opening::ClosingSoon { from: d, to };
+            }
+        }
+        Opening::Open
+    }
+
+    /// Whole days until the lender can read a request sent now.
+    fn wait_days(&self, today: Date) -> i64 {
+        match self {
+            Opening::ClosedNow { reopens: Some(r) } => (*r - today).whole_days(),
+            // Closed on every day its calendar knows: as good as never.
+            Opening::ClosedNow { reopens: None } => 366,
+            _ => 0,
+        }
+    }
+}
+
+/// "3 Dec" and "12月3日".
+fn day_en(d: Date) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = MONTHS
+        .get(usize::from(u8::from(d.month())) - 1)
+        .copied()
+        .unwrap_or("");
+    format!("{} {m}", d.day())
+}
+
+fn day_zh(d: Date) -> String {
+    format!("{}月{}日", u8::from(d.month()), d.day())
+}
+
+/// How near a lender is, coarsely, so that capability still decides between lenders at much
+/// the same distance: 0 within 50 km (the same city), 1 within 300 km (or the same region when
+/// either library has no coordinates), 2 within 1,000 km, 3 farther (or another region).
+fn proximity(l: &LenderFacts, needs: &Needs) -> (u8, Option<u32>) {
+    match (&needs.borrower_at, &l.location) {
+        (Some(a), Some(b)) => {
+            let km = a.distance_km(b);
+            let band = match km {
+                0..=50 => 0,
+                51..=300 => 1,
+                301..=1000 => 2,
+                _ => 3,
+            };
+            (band, Some(km))
+        }
+        _ => (if l.same_region { 1 } else { 3 }, None),
+    }
+}
+
+/// Whether a lender's methods of one kind suit the borrower's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fit {
+    /// We accept any, or it named none we could check.
+    Any,
+    /// These of its methods are ones we accept.
+    Matches(Vec<String>),
+    /// It names none: asked after those known to suit.
+    Unstated,
+}
+
+fn fit(accepted: &[String], offered: &[String]) -> Result<Fit, ()> {
+    if accepted.is_empty() {
+        return Ok(Fit::Any);
+    }
+    let offered: Vec<&str> = offered
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if offered.is_empty() {
+        return Ok(Fit::Unstated);
+    }
+    let ok: Vec<String> = offered
+        .iter()
+        .filter(|m| accepted.iter().any(|a| a.trim().eq_ignore_ascii_case(m)))
+        .map(|m| (*m).to_owned())
+        .collect();
+    if ok.is_empty() {
+        Err(())
+    } else {
+        Ok(Fit::Matches(ok))
+    }
+}
+
+/// What the ranking decided about a lender that stays in.
+struct Kept {
+    facts: LenderFacts,
+    fee: Option<Money>,
+    delivery: Fit,
+    payment: Fit,
+    opening: Opening,
+    band: u8,
+    km: Option<u32>,
+}
+
 /// Rank `lenders` for `needs` under the library's `settings`.
 pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings) -> Ranking {
     let mut excluded = Vec::new();
     let mut kept = Vec::new();
     for l in lenders {
-        match check(&l, needs) {
-            Ok(fee) => kept.push((l, fee)),
+        match check(&l, needs, settings) {
+            Ok((fee, delivery, payment)) => {
+                let opening = Opening::of(&l.closed, needs.today);
+                let (band, km) = proximity(&l, needs);
+                kept.push(Kept {
+                    facts: l,
+                    fee,
+                    delivery,
+                    payment,
+                    opening,
+                    band,
+                    km,
+                });
+            }
             Err((code, en, zh)) => excluded.push(Excluded {
                 library: l.library,
                 code: code.to_owned(),
@@ -297,9 +487,16 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
         }
     }
     excluded.sort_by(|a, b| a.library.cmp(&b.library));
-    let late = |l: &LenderFacts| match (needs.days_left, l.record.median_minutes) {
-        (Some(left), Some(m)) => m > left.max(0) * 1440,
-        _ => false,
+    // Late when the days it stays closed plus its median turnaround run past the need-by date.
+    let late = |k: &Kept| {
+        let Some(left) = needs.days_left else {
+            return false;
+        };
+        let wait = k.opening.wait_days(needs.today) * 1440;
+        match k.facts.record.median_minutes {
+            Some(m) => wait + m > left.max(0) * 1440,
+            None => wait > left.max(0) * 1440,
+        }
     };
     let class = |l: &LenderFacts, fee: &Option<Money>| {
         if l.supplier {
@@ -310,19 +507,24 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
             0
         }
     };
-    kept.sort_by_cached_key(|(l, fee)| {
+    kept.sort_by_cached_key(|k| {
+        let l = &k.facts;
         let tier = settings.tier_of(&l.library).map_or(u32::MAX, |(t, _)| t);
-        let foreign = fee.as_ref().is_some_and(|f| f.currency != needs.currency);
-        let amount = fee.as_ref().map_or(0, |f| f.minor);
+        let foreign = k.fee.as_ref().is_some_and(|f| f.currency != needs.currency);
+        let amount = k.fee.as_ref().map_or(0, |f| f.minor);
+        let unstated = u8::from(k.delivery == Fit::Unstated) + u8::from(k.payment == Fit::Unstated);
+        // Nested: a tuple orders at most 12 parts.
         (
-            tier,
-            late(l),
-            class(l, fee),
-            foreign,
-            amount,
-            !l.same_region,
+            (tier, late(k), k.opening.wait_days(needs.today)),
+            (class(l, &k.fee), foreign, amount),
+            (
+                unstated,
+                k.band,
+                matches!(k.opening, Opening::ClosingSoon { .. }),
+            ),
             -i64::from(l.record.capability().score / 5),
             l.record.load_band(),
+            k.km.unwrap_or(u32::MAX),
             l.record.median_minutes.unwrap_or(3 * 1440),
             -i64::from(l.policy.as_ref().map_or(0, |p| p.loan_days)),
             -i64::from(l.copies),
@@ -332,20 +534,49 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
     let entries = kept
         .into_iter()
         .enumerate()
-        .map(|(i, (l, fee))| {
+        .map(|(i, k)| {
             let mut en = Vec::new();
             let mut zh = Vec::new();
             let zero = Money::zero(needs.currency.clone());
-            let shown = fee.clone().unwrap_or(zero);
+            let shown = k.fee.clone().unwrap_or(zero);
             en.push(shown.to_string());
             zh.push(if shown.minor == 0 {
                 "免费".to_owned()
             } else {
                 format!("费用 {shown}")
             });
+            let is_late = late(&k);
+            let Kept {
+                facts: l,
+                fee,
+                delivery,
+                payment,
+                opening,
+                km,
+                ..
+            } = k;
             if let Some((t, g)) = settings.tier_of(&l.library) {
                 en.push(format!("tier {t} ({g})"));
                 zh.push(format!("第 {t} 优先级（{g}）"));
+            }
+            match opening {
+                Opening::Open => {}
+                Opening::ClosedNow { reopens: Some(r) } => {
+                    en.push(format!("closed until {}", day_en(r)));
+                    zh.push(format!("闭馆至{}开馆", day_zh(r)));
+                }
+                Opening::ClosedNow { reopens: None } => {
+                    en.push("closed, no opening day set".to_owned());
+                    zh.push("闭馆，未设开馆日".to_owned());
+                }
+                Opening::ClosingSoon { from, to } if from == to => {
+                    en.push(format!("closed {}", day_en(from)));
+                    zh.push(format!("{}闭馆", day_zh(from)));
+                }
+                Opening::ClosingSoon { from, to } => {
+                    en.push(format!("closed {} – {}", day_en(from), day_en(to)));
+                    zh.push(format!("{}至{}闭馆", day_zh(from), day_zh(to)));
+                }
             }
             match class(&l, &fee) {
                 0 => {
@@ -362,6 +593,26 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
                 en.push("same region".to_owned());
                 zh.push("同地区".to_owned());
             }
+            if let Some(km) = km {
+                en.push(format!("{km} km"));
+                zh.push(format!("{km} 公里"));
+            }
+            for (f, en_kind, zh_kind) in [
+                (&delivery, "delivery", "递送"),
+                (&payment, "payment", "付款"),
+            ] {
+                match f {
+                    Fit::Any => {}
+                    Fit::Matches(m) => {
+                        en.push(format!("{en_kind} by {}", m.join(" or ")));
+                        zh.push(format!("{zh_kind}方式 {}", m.join("/")));
+                    }
+                    Fit::Unstated => {
+                        en.push(format!("{en_kind} methods not stated"));
+                        zh.push(format!("未说明{zh_kind}方式"));
+                    }
+                }
+            }
             match (l.record.fill_per_mille(), l.record.median_minutes) {
                 (None, _) => {
                     en.push("no history yet".to_owned());
@@ -376,7 +627,7 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
                     }
                 }
             }
-            if late(&l) {
+            if is_late {
                 let left = needs.days_left.unwrap_or(0).max(0);
                 en.push(format!("may miss the need-by date ({left} days left)"));
                 zh.push(format!("可能赶不上需要日期（剩 {left} 天）"));
@@ -414,8 +665,13 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
 
 type Refused = (&'static str, String, String);
 
-/// The fee the lender asks (`None`: free), or why it is left out.
-fn check(l: &LenderFacts, needs: &Needs) -> Result<Option<Money>, Refused> {
+/// The fee the lender asks (`None`: free) and how its delivery and payment methods suit us, or
+/// why it is left out.
+fn check(
+    l: &LenderFacts,
+    needs: &Needs,
+    settings: &RoutingSettings,
+) -> Result<(Option<Money>, Fit, Fit), Refused> {
     let Some(p) = &l.policy else {
         return Err((
             "no_terms",
@@ -454,7 +710,37 @@ fn check(l: &LenderFacts, needs: &Needs) -> Result<Option<Money>, Refused> {
             ));
         }
     }
-    Ok(fee)
+    let delivery = fit(&settings.delivery_methods, &p.delivery_methods).map_err(|()| {
+        (
+            "delivery_not_accepted",
+            format!(
+                "delivers only by {}, which we do not accept (we accept {})",
+                p.delivery_methods.join(", "),
+                settings.delivery_methods.join(", ")
+            ),
+            format!(
+                "仅以 {} 递送，本馆不接受（本馆接受 {}）",
+                p.delivery_methods.join("、"),
+                settings.delivery_methods.join("、")
+            ),
+        )
+    })?;
+    let payment = fit(&settings.payment_methods, &p.payment_methods).map_err(|()| {
+        (
+            "payment_not_accepted",
+            format!(
+                "takes payment only by {}, which we do not use (we pay by {})",
+                p.payment_methods.join(", "),
+                settings.payment_methods.join(", ")
+            ),
+            format!(
+                "仅接受 {} 付款，本馆不使用（本馆付款方式 {}）",
+                p.payment_methods.join("、"),
+                settings.payment_methods.join("、")
+            ),
+        )
+    })?;
+    Ok((fee, delivery, payment))
 }
 
 /// One step of a borrowing request's history, in event order.
@@ -597,6 +883,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::calendar::WeekdayName;
 
     fn cny(minor: i64) -> Money {
         Money::new(minor, Currency::parse("CNY").unwrap())
@@ -621,6 +908,8 @@ mod tests {
             supplier: false,
             copies: 1,
             same_region: region,
+            location: None,
+            closed: ClosedDays::default(),
             policy: Some(policy(fee, fee)),
             record: LenderRecord::default(),
         }
@@ -632,6 +921,9 @@ mod tests {
             max_cost: max.map(cny),
             days_left: None,
             currency: Currency::parse("CNY").unwrap(),
+            // A Monday.
+            today: time::macros::date!(2026 - 11 - 30),
+            borrower_at: None,
         }
     }
 
@@ -714,6 +1006,7 @@ mod tests {
                 members: vec!["paid".into()],
             }],
             unmediated: vec![],
+            ..RoutingSettings::default()
         };
         let r = rank(
             vec![poor, good, lender("PAID", Some(500), false)],
@@ -776,6 +1069,7 @@ mod tests {
                 services: vec![],
                 first_lender_free: true,
             }],
+            ..RoutingSettings::default()
         };
         let r = rank(vec![lender("AA", None, true)], &needs(None), &rules);
         let first = r.entries.first();
@@ -877,6 +1171,193 @@ mod tests {
         assert_eq!(
             (unknown.fill, unknown.speed, unknown.reliability),
             (80, 50, 90)
+        );
+    }
+
+    fn at(lat: &str, lon: &str) -> Option<GeoPoint> {
+        GeoPoint::parse(lat, lon).unwrap()
+    }
+
+    #[test]
+    fn nearer_lenders_come_first_and_say_how_far() {
+        // The borrower in Beijing; one lender across town, one in Tianjin (another region but
+        // 110 km), one in Shanghai, one with no coordinates in the same region.
+        let mut n = needs(None);
+        n.borrower_at = at("39.9929", "116.3059");
+        let mut town = lender("TOWN", None, true);
+        town.location = at("39.9990", "116.3260");
+        let mut tianjin = lender("TJU", None, false);
+        tianjin.location = at("39.1070", "117.1700");
+        let mut shanghai = lender("FUDAN", None, false);
+        shanghai.location = at("31.2984", "121.5015");
+        let unknown = lender("NOWHERE", None, true);
+        let r = rank(
+            vec![shanghai, unknown, tianjin, town],
+            &n,
+            &RoutingSettings::default(),
+        );
+        // Within 300 km TJU's distance beats NOWHERE, which counts as "same region" only.
+        assert_eq!(codes(&r), ["TOWN", "TJU", "NOWHERE", "FUDAN"]);
+        assert_eq!(
+            r.entries[0].reason,
+            "1st: 0.00 CNY, free partner, same region, 2 km, no history yet, holds 1"
+        );
+        assert!(
+            r.entries[1].reason.contains(", 123 km,"),
+            "{}",
+            r.entries[1].reason
+        );
+        assert!(r.entries[0].reason_zh.contains("同地区，2 公里"));
+        assert!(!r.entries[2].reason.contains("km"));
+    }
+
+    #[test]
+    fn a_lender_closed_today_goes_below_open_ones_and_says_until_when() {
+        // Today is Monday 30 Nov; SHUT is closed from 28 Nov to 2 Dec, SUNDAY only on Sundays.
+        let mut shut = lender("SHUT", None, true);
+        shut.closed = ClosedDays {
+            weekdays: vec![],
+            dates: (28..=30)
+                .map(|d| time::Date::from_calendar_date(2026, time::Month::November, d).unwrap())
+                .chain([
+                    time::macros::date!(2026 - 12 - 01),
+                    time::macros::date!(2026 - 12 - 02),
+                ])
+                .collect(),
+        };
+        let mut sunday = lender("SUNDAY", None, true);
+        sunday.closed.weekdays = vec![WeekdayName::Sunday];
+        let paid = lender("PAID", Some(500), false);
+        let r = rank(
+            vec![shut.clone(), paid, sunday],
+            &needs(None),
+            &RoutingSettings::default(),
+        );
+        // Closed today sinks below even a paying lender; a weekly Sunday closure does not matter
+        // on a Monday.
+        assert_eq!(codes(&r), ["SUNDAY", "PAID", "SHUT"]);
+        assert!(
+            r.entries[2].reason.contains("closed until 3 Dec"),
+            "{}",
+            r.entries[2].reason
+        );
+        assert!(r.entries[2].reason_zh.contains("闭馆至12月3日开馆"));
+        // Open today but closed tomorrow and the day after: after an open twin, before a payer.
+        let mut soon = shut.clone();
+        soon.library = LibraryCode::parse("SOON").unwrap();
+        soon.closed
+            .dates
+            .retain(|d| *d > time::macros::date!(2026 - 11 - 30));
+        let r = rank(
+            vec![
+                soon,
+                lender("OPEN", None, true),
+                lender("PAID", Some(500), true),
+            ],
+            &needs(None),
+            &RoutingSettings::default(),
+        );
+        assert_eq!(codes(&r), ["OPEN", "SOON", "PAID"]);
+        assert!(r.entries[1].reason.contains("closed 1 Dec – 2 Dec"));
+        assert!(r.entries[1].reason_zh.contains("12月1日至12月2日闭馆"));
+        // A closure longer than the reader can wait makes the lender late too.
+        let mut n = needs(None);
+        n.days_left = Some(2);
+        let r = rank(
+            vec![shut, lender("PAID", Some(500), false)],
+            &n,
+            &RoutingSettings::default(),
+        );
+        assert!(
+            r.entries[1]
+                .reason
+                .contains("may miss the need-by date (2 days left)")
+        );
+    }
+
+    #[test]
+    fn lenders_with_methods_we_do_not_accept_are_left_out_or_asked_later() {
+        let settings = RoutingSettings {
+            delivery_methods: vec!["Courier".into(), "URL".into()],
+            payment_methods: vec!["hub_clearing".into()],
+            ..RoutingSettings::default()
+        };
+        let with = |code: &str, delivery: &[&str], payment: &[&str]| {
+            let mut l = lender(code, None, true);
+            if let Some(p) = &mut l.policy {
+                p.delivery_methods = delivery.iter().map(|s| s.to_string()).collect();
+                p.payment_methods = payment.iter().map(|s| s.to_string()).collect();
+            }
+            l
+        };
+        let r = rank(
+            vec![
+                with("MAILONLY", &["mail"], &["hub_clearing"]),
+                with("CASH", &["courier"], &["cash"]),
+                with("QUIET", &[], &[]),
+                with("GOOD", &["mail", "courier"], &["hub_clearing", "invoice"]),
+            ],
+            &needs(None),
+            &settings,
+        );
+        assert_eq!(codes(&r), ["GOOD", "QUIET"]);
+        assert!(
+            r.entries[0]
+                .reason
+                .contains("delivery by courier, payment by hub_clearing")
+        );
+        assert!(
+            r.entries[0]
+                .reason_zh
+                .contains("递送方式 courier，付款方式 hub_clearing")
+        );
+        assert!(
+            r.entries[1]
+                .reason
+                .contains("delivery methods not stated, payment methods not stated")
+        );
+        assert!(r.entries[1].reason_zh.contains("未说明递送方式"));
+        let ex: Vec<_> = r
+            .excluded
+            .iter()
+            .map(|e| (e.library.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            ex,
+            [
+                ("CASH", "payment_not_accepted"),
+                ("MAILONLY", "delivery_not_accepted")
+            ]
+        );
+        assert_eq!(
+            r.excluded[1].reason,
+            "delivers only by mail, which we do not accept (we accept Courier, URL)"
+        );
+        assert!(r.excluded[1].reason_zh.contains("本馆不接受"));
+        // Accepting anything (the default) checks nothing.
+        let r = rank(
+            vec![with("MAILONLY", &["mail"], &["cash"])],
+            &needs(None),
+            &RoutingSettings::default(),
+        );
+        assert_eq!(codes(&r), ["MAILONLY"]);
+        assert!(!r.entries[0].reason.contains("delivery"));
+    }
+
+    #[test]
+    fn method_lists_are_checked() {
+        let s = RoutingSettings {
+            delivery_methods: vec![" ".into()],
+            payment_methods: (0..21).map(|i| format!("m{i}")).collect(),
+            ..RoutingSettings::default()
+        };
+        let fields: Vec<_> = s.validate().iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("delivery_methods", "invalid_method_name"),
+                ("payment_methods", "too_many")
+            ]
         );
     }
 

@@ -65,6 +65,7 @@ pub async fn marc(
     files: &[PathBuf],
     library: &str,
     batch: usize,
+    dialect: Option<marc::Dialect>,
 ) -> anyhow::Result<()> {
     let code = library.trim().to_uppercase();
     st.library(&code).await.with_context(|| {
@@ -73,6 +74,7 @@ pub async fn marc(
     let index = CatalogIndex::open(&catalog::index_dir(data_dir))?;
     let mut options = ImportOptions::new(&code);
     options.batch_size = batch;
+    options.dialect = dialect;
     let mut printer = Printer::new();
     let summary = catalog::import_files(st, Some(&index), files, &options, &mut printer).await;
     printer.end_line();

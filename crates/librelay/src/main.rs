@@ -128,9 +128,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImportCommand {
-    /// MARC 21 records, ISO 2709 or MARCXML (told by content), for one library. Re-importing
-    /// updates records in place; records of other libraries with the same ISBN / ISSN / OCLC
-    /// number or title, author and year join one union record.
+    /// MARC 21 or CNMARC (UNIMARC) records, ISO 2709 or MARCXML (told by content), for one
+    /// library. Re-importing updates records in place; records of other libraries with the same
+    /// ISBN / ISSN / OCLC number or title, author and year join one union record.
     Marc {
         /// Files to read, in order.
         #[arg(required = true)]
@@ -141,6 +141,10 @@ enum ImportCommand {
         /// Records per store transaction.
         #[arg(long, default_value_t = 2000)]
         batch: usize,
+        /// The records' format: marc21 or cnmarc; by default told by each record's fields (245
+        /// and 008 are MARC 21's, 200 and a dated 100 $a CNMARC's).
+        #[arg(long, value_parser = parse_dialect)]
+        format: Option<marc::Dialect>,
     },
     /// One library's holdings from a spreadsheet (CSV or tab-separated, UTF-8, first line the
     /// columns isbn, issn, oclc, title, author, year, call_number, barcode, location). Each row
@@ -474,13 +478,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     files,
                     library,
                     batch,
+                    format,
                 },
             store,
         } => {
             let config = load_config(cli.config.as_deref(), &store, None)?;
             init_tracing("warn");
             let st = open_store(&config).await?;
-            import::marc(&st, &config.data_dir, &files, &library, batch).await
+            import::marc(&st, &config.data_dir, &files, &library, batch, format).await
         }
         Command::Import {
             what: ImportCommand::Holdings { file, library },
@@ -602,4 +607,9 @@ async fn serve(config: Config, demo: bool, remote: &[(String, String)]) -> anyho
         );
     }
     app.run_until_stopped().await
+}
+
+/// `--format`: marc21, or cnmarc / unimarc.
+fn parse_dialect(s: &str) -> Result<marc::Dialect, String> {
+    marc::Dialect::parse(s).ok_or_else(|| format!("{s:?} is not a MARC format: marc21 or cnmarc"))
 }

@@ -126,6 +126,8 @@ pub async fn bench(n: usize, libraries: usize) -> anyhow::Result<()> {
                         hub_id: None,
                         closed_days: store::Json(Default::default()),
                         created_at: now,
+                        latitude_e6: None,
+                        longitude_e6: None,
                     })
                     .await?;
                 }

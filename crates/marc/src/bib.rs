@@ -1,11 +1,12 @@
-//! The bibliographic fields librelay uses, taken from a MARC 21 record: what the catalog shows,
-//! searches and matches requests on.
+//! The bibliographic fields librelay uses, taken from a MARC 21 record or a UNIMARC one as used
+//! in China (CNMARC, from union catalogs such as CALIS or NLC): what the catalog shows, searches
+//! and matches requests on.
 //!
-//! This mapping is MARC 21 only. CNMARC / UNIMARC records (from Chinese union catalogs such as
-//! CALIS or NLC) put the title in 200$a (subtitle 200$e, responsibility 200$f), the author in
-//! 700/701/710, the publisher in 210$c (place $a, date $d), the ISBN in 010$a and the language
-//! in 101$a. That mapping belongs beside this one as `BibRecord::from_unimarc`, chosen by the
-//! importer per source: nothing in a record says reliably which dialect it is.
+//! CNMARC puts the title in 200 $a (subtitle $e, responsibility $f), the author in 700/701/710,
+//! the publisher in 210 $c (place $a, date $d), the ISBN in 010 $a, the ISSN in 011 $a and the
+//! language in 101 $a. No single byte says which format a record is in; [`Dialect::detect`]
+//! reads the fields (245 and 008 are MARC 21's, 200 and a dated 100 $a UNIMARC's), and an
+//! importer that knows its source says so instead.
 
 use crate::record::{DataField, Record};
 
@@ -48,6 +49,44 @@ pub struct BibRecord {
     pub publisher_vernacular: Option<String>,
 }
 
+/// The cataloguing format of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Marc21,
+    /// UNIMARC, as CNMARC in China.
+    Unimarc,
+}
+
+impl Dialect {
+    /// `marc21`, or `cnmarc` / `unimarc`.
+    pub fn parse(s: &str) -> Option<Dialect> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "marc21" | "marc" => Some(Dialect::Marc21),
+            "cnmarc" | "unimarc" => Some(Dialect::Unimarc),
+            _ => None,
+        }
+    }
+
+    /// Told by the fields: a 245 (mandatory in MARC 21) or an 008 makes MARC 21; otherwise a
+    /// 200 with $a, or a 100 whose $a opens with a date (UNIMARC's general processing data,
+    /// "19820301d1982…"), makes UNIMARC. A record with neither is taken for MARC 21, whose
+    /// mapping then says what is missing.
+    pub fn detect(r: &Record) -> Dialect {
+        if r.field("245").is_some() || r.control("008").is_some() {
+            return Dialect::Marc21;
+        }
+        let titled = r.subfield("200", 'a').is_some();
+        let dated = r
+            .subfield("100", 'a')
+            .is_some_and(|a| a.len() >= 9 && a.as_bytes().iter().take(8).all(u8::is_ascii_digit));
+        if titled || dated {
+            Dialect::Unimarc
+        } else {
+            Dialect::Marc21
+        }
+    }
+}
+
 impl From<&Record> for BibRecord {
     fn from(record: &Record) -> Self {
         BibRecord::from_record(record)
@@ -55,7 +94,60 @@ impl From<&Record> for BibRecord {
 }
 
 impl BibRecord {
-    /// Map a MARC 21 bibliographic record (see the module docs for CNMARC).
+    /// Map a record in `dialect`.
+    pub fn from_record_as(r: &Record, dialect: Dialect) -> BibRecord {
+        match dialect {
+            Dialect::Marc21 => BibRecord::from_record(r),
+            Dialect::Unimarc => BibRecord::from_unimarc(r),
+        }
+    }
+
+    /// Map a UNIMARC (CNMARC) bibliographic record. Its text is in its own script already, so
+    /// there is nothing "vernacular" beside it.
+    pub fn from_unimarc(r: &Record) -> BibRecord {
+        let f200 = r.field("200");
+        let publication = r.field("210").or_else(|| r.field("214"));
+        let year = publication
+            .and_then(|f| f.subfield('d'))
+            .and_then(first_year)
+            .or_else(|| {
+                // 100 $a/09-12: date 1.
+                r.subfield("100", 'a')
+                    .and_then(|a| a.get(9..13))
+                    .filter(|y| y.bytes().all(|b| b.is_ascii_digit()))
+                    .map(str::to_owned)
+            });
+        let is_code = |s: &&str| s.len() == 3 && s.bytes().all(|b| b.is_ascii_lowercase());
+        let mut subjects: Vec<String> = Vec::new();
+        for subject in r.fields("606").filter_map(|f| clean(f.subfield('a'))) {
+            if !subjects.contains(&subject) {
+                subjects.push(subject);
+            }
+        }
+        BibRecord {
+            title: f200.and_then(unimarc_title),
+            author: unimarc_author(r).or_else(|| clean(f200.and_then(|f| f.subfield('f')))),
+            publisher: publication.and_then(|f| clean(f.subfield('c'))),
+            place: publication.and_then(|f| clean(f.subfield('a'))),
+            year,
+            edition: clean(r.subfield("205", 'a')),
+            isbns: leading_numbers(r, "010"),
+            issns: leading_numbers(r, "011"),
+            lccn: None,
+            oclc_numbers: oclc_numbers(r),
+            language: r
+                .subfield("101", 'a')
+                .map(str::trim)
+                .filter(is_code)
+                .map(str::to_owned),
+            subjects,
+            title_vernacular: None,
+            author_vernacular: None,
+            publisher_vernacular: None,
+        }
+    }
+
+    /// Map a MARC 21 bibliographic record (see [`BibRecord::from_unimarc`] for CNMARC).
     pub fn from_record(r: &Record) -> BibRecord {
         let f008 = r.control("008").unwrap_or_default();
         let publication = publication_field(r);
@@ -95,6 +187,37 @@ impl BibRecord {
             publisher_vernacular: linked(r, publication_tag).and_then(|f| clean(f.subfield('b'))),
         }
     }
+}
+
+/// UNIMARC 200 $a, with the other title information ($e) after a colon and the number and
+/// name of a part ($h, $i) after a full stop: "红楼梦: 脂评本. 第1卷".
+fn unimarc_title(field: &DataField) -> Option<String> {
+    let a = clean(field.subfield('a'))?;
+    let mut out = a;
+    if let Some(e) = clean(field.subfield('e')) {
+        out = format!("{out}: {e}");
+    }
+    let part: Vec<String> = [field.subfield('h'), field.subfield('i')]
+        .into_iter()
+        .filter_map(clean)
+        .collect();
+    if !part.is_empty() {
+        out = format!("{out}. {}", part.join(", "));
+    }
+    Some(out)
+}
+
+/// UNIMARC 700 (primary responsibility), else 701, else a corporate body (710, 711, 712): $a,
+/// and the rest of a Western name ($b) after a comma ("Knuth, Donald E.").
+fn unimarc_author(r: &Record) -> Option<String> {
+    ["700", "701", "710", "711", "712"].iter().find_map(|tag| {
+        let f = r.field(tag)?;
+        let a = clean(f.subfield('a'))?;
+        Some(match clean(f.subfield('b')) {
+            Some(b) => format!("{a}, {b}"),
+            None => a,
+        })
+    })
 }
 
 /// The field naming the publisher: 264 with second indicator 1 (publication), else any 264,
@@ -536,5 +659,113 @@ mod tests {
         assert_eq!(first_year("12345 2001").as_deref(), Some("2001"));
         assert_eq!(first_year("[19--]"), None);
         assert_eq!(first_year("民国二十年 [1931]").as_deref(), Some("1931"));
+    }
+
+    fn hongloumeng() -> Record {
+        record(
+            &[("001", "CAL 012000123456")],
+            vec![
+                field("010", "  ", &[('a', "7-02-000220-X"), ('d', "CNY59.70")]),
+                field(
+                    "100",
+                    "  ",
+                    &[('a', "19820301d1982    em y0chiy50      ea")],
+                ),
+                field("101", "0 ", &[('a', "chi")]),
+                field(
+                    "200",
+                    "1 ",
+                    &[
+                        ('a', "红楼梦"),
+                        ('9', "hong lou meng"),
+                        ('e', "脂评本"),
+                        ('f', "曹雪芹著"),
+                    ],
+                ),
+                field("205", "  ", &[('a', "第3版")]),
+                field(
+                    "210",
+                    "  ",
+                    &[('a', "北京 :"), ('c', "人民文学出版社,"), ('d', "1982.")],
+                ),
+                field("606", "0 ", &[('a', "章回小说"), ('y', "中国")]),
+                field("606", "0 ", &[('a', "章回小说")]),
+                field("701", " 0", &[('a', "曹雪芹"), ('f', "约1715-约1763")]),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_cnmarc_record_maps_title_author_publisher_and_identifiers() {
+        let r = hongloumeng();
+        assert_eq!(Dialect::detect(&r), Dialect::Unimarc);
+        let b = BibRecord::from_record_as(&r, Dialect::Unimarc);
+        assert_eq!(b.title.as_deref(), Some("红楼梦: 脂评本"));
+        assert_eq!(b.author.as_deref(), Some("曹雪芹"));
+        assert_eq!(b.publisher.as_deref(), Some("人民文学出版社"));
+        assert_eq!(b.place.as_deref(), Some("北京"));
+        assert_eq!(b.year.as_deref(), Some("1982"));
+        assert_eq!(b.edition.as_deref(), Some("第3版"));
+        assert_eq!(b.isbns, ["7-02-000220-X"]);
+        assert_eq!(b.language.as_deref(), Some("chi"));
+        assert_eq!(b.subjects, ["章回小说"]);
+        assert_eq!(b.title_vernacular, None);
+    }
+
+    #[test]
+    fn cnmarc_falls_back_to_the_statement_of_responsibility_and_the_coded_date() {
+        let r = record(
+            &[],
+            vec![
+                field("011", "  ", &[('a', "1001-8867")]),
+                field(
+                    "100",
+                    "  ",
+                    &[('a', "19570101a19579999km y0chiy50      ea")],
+                ),
+                field(
+                    "200",
+                    "1 ",
+                    &[('a', "中国图书馆学报"), ('f', "中国图书馆学会")],
+                ),
+                field("700", " 1", &[('a', "Knuth"), ('b', "Donald E.")]),
+            ],
+        );
+        let b = BibRecord::from_unimarc(&r);
+        assert_eq!(b.issns, ["1001-8867"]);
+        assert_eq!(b.year.as_deref(), Some("1957"));
+        assert_eq!(b.author.as_deref(), Some("Knuth, Donald E."));
+        let no_author = record(
+            &[],
+            vec![field("200", "1 ", &[('a', "围城"), ('f', "钱锺书著")])],
+        );
+        assert_eq!(
+            BibRecord::from_unimarc(&no_author).author.as_deref(),
+            Some("钱锺书著")
+        );
+    }
+
+    #[test]
+    fn the_dialect_is_told_by_the_fields() {
+        let marc21 = record(
+            &[("008", F008)],
+            vec![field("245", "10", &[('a', "Title")])],
+        );
+        assert_eq!(Dialect::detect(&marc21), Dialect::Marc21);
+        // A MARC 21 record's 100 is a name, not a date: still MARC 21 by its 245.
+        let named = record(
+            &[],
+            vec![
+                field("100", "1 ", &[('a', "Smith, John")]),
+                field("245", "10", &[('a', "T")]),
+            ],
+        );
+        assert_eq!(Dialect::detect(&named), Dialect::Marc21);
+        let dated_only = record(&[], vec![field("100", "  ", &[('a', "20200101d2020")])]);
+        assert_eq!(Dialect::detect(&dated_only), Dialect::Unimarc);
+        assert_eq!(Dialect::detect(&record(&[], vec![])), Dialect::Marc21);
+        assert_eq!(Dialect::parse("CNMARC"), Some(Dialect::Unimarc));
+        assert_eq!(Dialect::parse("marc21"), Some(Dialect::Marc21));
+        assert_eq!(Dialect::parse("mods"), None);
     }
 }

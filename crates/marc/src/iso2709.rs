@@ -280,7 +280,8 @@ fn salvage_001(frame: &[u8]) -> Option<String> {
         .then(|| text.to_owned())
 }
 
-/// The text of one field: UTF-8 when leader/09 is 'a'; MARC-8 when it is blank, decoded from
+/// The text of one field: UTF-8 when leader/09 is 'a', or when it is blank and the field is
+/// valid UTF-8 (UNIMARC / CNMARC); otherwise MARC-8 when it is blank, decoded from
 /// its default sets (ASCII and the ANSEL extended Latin set, with diacritics moved after their
 /// letter and composed); a record that switches to another set (Greek, Cyrillic, CJK...) with
 /// an escape is refused with that reason.
@@ -305,6 +306,15 @@ fn decode(raw: &[u8], coding: u8, tag: Tag) -> Result<Cow<'_, str>, Reason> {
             .map_err(|_| Reason::InvalidUtf8 {
                 tag: tag.to_string(),
             });
+    }
+    if coding == b' '
+        && let Ok(text) = std::str::from_utf8(raw)
+    {
+        // UNIMARC has no leader/09 (CNMARC exports say UTF-8 in 100 $a/26-29, or nowhere) and
+        // is written in UTF-8 with it blank. MARC-8's extended Latin bytes (a diacritic before
+        // its ASCII letter) practically never form valid multi-byte UTF-8, so text that is
+        // valid UTF-8 is read as such; the rest is MARC-8.
+        return Ok(Cow::Borrowed(text));
     }
     if coding != b' ' {
         return Err(Reason::UnknownEncoding {
@@ -757,6 +767,16 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "record 1 at byte 0 (001 426705): invalid UTF-8 in field 245"
+        );
+    }
+
+    #[test]
+    fn utf8_with_a_blank_leader_09_is_read_as_cnmarc_exports_write_it() {
+        let mut cnmarc = book("CAL 0120001", "红楼梦");
+        cnmarc[9] = b' ';
+        assert_eq!(
+            parse_record(&cnmarc).unwrap().subfield("245", 'a'),
+            Some("红楼梦")
         );
     }
 

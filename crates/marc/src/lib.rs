@@ -1,5 +1,6 @@
-//! MARC 21 records for librelay: streaming ISO 2709 and MARCXML readers that never stop on a bad
-//! record, and the mapping to the bibliographic fields the catalog uses ([`BibRecord`]).
+//! MARC 21 and UNIMARC (CNMARC) records for librelay: streaming ISO 2709 and MARCXML readers that
+//! never stop on a bad record, and the mapping to the bibliographic fields the catalog uses
+//! ([`BibRecord`], per [`Dialect`]).
 //!
 //! ```
 //! let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/demo/loc-demo.mrc"))?;
@@ -26,7 +27,7 @@ mod testutil;
 
 use std::io::BufRead;
 
-pub use bib::BibRecord;
+pub use bib::{BibRecord, Dialect};
 pub use error::{Reason, RecordError};
 pub use iso2709::Iso2709Reader;
 pub use marcxml::MarcXmlReader;

@@ -62,6 +62,8 @@ pub async fn add_library(
         hub_id: hub,
         closed_days: Json(ClosedDays::default()),
         created_at: now,
+        latitude_e6: None,
+        longitude_e6: None,
     };
     let policy = PartnerPolicy {
         services: vec![Service::Loan, Service::Copy],

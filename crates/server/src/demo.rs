@@ -39,6 +39,8 @@ struct Lib {
     kind: LibraryKind,
     region: &'static str,
     closed: &'static [WeekdayName],
+    /// Latitude and longitude in millionths of a degree (made-up sites in the right cities).
+    at: (i64, i64),
 }
 
 const HUB: &str = "HUB";
@@ -52,6 +54,7 @@ const LIBS: &[Lib] = &[
         kind: LibraryKind::Hub,
         region: "Beijing",
         closed: &[WeekdayName::Saturday, WeekdayName::Sunday],
+        at: (39_904_200, 116_407_400),
     },
     Lib {
         code: "BCU",
@@ -61,6 +64,7 @@ const LIBS: &[Lib] = &[
         kind: LibraryKind::University,
         region: "Beijing",
         closed: &[WeekdayName::Sunday],
+        at: (40_049_800, 116_410_300),
     },
     Lib {
         code: "XNU",
@@ -70,6 +74,7 @@ const LIBS: &[Lib] = &[
         kind: LibraryKind::University,
         region: "Beijing",
         closed: &[WeekdayName::Sunday],
+        at: (39_990_800, 116_196_500),
     },
     Lib {
         code: "HTU",
@@ -79,6 +84,7 @@ const LIBS: &[Lib] = &[
         kind: LibraryKind::University,
         region: "Tianjin",
         closed: &[WeekdayName::Sunday],
+        at: (39_107_000, 117_170_000),
     },
     Lib {
         code: "CPL",
@@ -88,6 +94,7 @@ const LIBS: &[Lib] = &[
         kind: LibraryKind::Public,
         region: "Beijing",
         closed: &[WeekdayName::Monday],
+        at: (39_930_100, 116_390_500),
     },
     Lib {
         code: "NSD",
@@ -97,6 +104,7 @@ const LIBS: &[Lib] = &[
         kind: LibraryKind::Supplier,
         region: "Beijing",
         closed: &[WeekdayName::Saturday, WeekdayName::Sunday],
+        at: (39_959_600, 116_331_700),
     },
 ];
 
@@ -111,6 +119,7 @@ const EMAIL_PARTNER: Lib = Lib {
     kind: LibraryKind::Supplier,
     region: "Shanghai",
     closed: &[WeekdayName::Saturday, WeekdayName::Sunday],
+    at: (31_230_400, 121_473_700),
 };
 
 /// Where the demo e-mail partner reads its mail.
@@ -217,6 +226,8 @@ pub async fn seed_directory_split(
                             ],
                         }),
                         created_at: now,
+                        latitude_e6: Some(l.at.0),
+                        longitude_e6: Some(l.at.1),
                     })
                     .await?;
                 }

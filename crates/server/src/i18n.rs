@@ -201,6 +201,8 @@ fn field_label_zh(field: &str) -> &str {
         "groups.name" => "出借馆组名称",
         "groups.tier" => "出借馆组优先级",
         "groups.members" => "出借馆组成员",
+        "delivery_methods" => "本馆接受的递送方式",
+        "payment_methods" => "本馆接受的付款方式",
         "closed_weekdays" => "每周闭馆日",
         "closed_dates" => "闭馆日期",
         "code" => "图书馆代码",
@@ -291,6 +293,7 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         // Routing settings and the partner file.
         "invalid_name" => format!("{f}应为 1 至 64 个字符"),
         "duplicate_name" => format!("{f}重复"),
+        "invalid_method_name" => format!("{f}中每种方式应为 1 至 64 个字符"),
         "unknown_column" => "文件中有未知的列名".to_owned(),
         "missing_column" => "文件缺少必需的列（code、agency、name_en、name_zh）".to_owned(),
         "unclosed_quote" => "文件中有未闭合的引号".to_owned(),

@@ -114,6 +114,17 @@ pub async fn import_rows(
         .filter_map(|p| p.hub.as_ref().map(|h| h.to_string()))
         .collect();
     accepted.sort_by_key(|p| !hubs.contains(p.code.as_str()));
+    // A file without coordinate columns keeps the coordinates on record.
+    for p in &mut accepted {
+        if p.location.is_none() {
+            p.location = Some(
+                known
+                    .iter()
+                    .find(|l| l.library_id == p.code.as_str())
+                    .and_then(LibraryRow::location),
+            );
+        }
+    }
     errors.sort_by_key(|e| e.line);
     let rejected = errors.iter().map(|e| e.line).collect::<HashSet<_>>().len();
     let terms_for = terms_for.map(str::to_owned);
@@ -122,6 +133,7 @@ pub async fn import_rows(
             Box::pin(async move {
                 let (mut created, mut updated) = (0, 0);
                 for p in &accepted {
+                    let location = p.location.flatten();
                     let row = LibraryRow {
                         library_id: p.code.to_string(),
                         agency_type: p.agency.agency_type.clone(),
@@ -134,6 +146,8 @@ pub async fn import_rows(
                         hub_id: p.hub.as_ref().map(|h| h.to_string()),
                         closed_days: Json(p.closed.clone()),
                         created_at: now,
+                        latitude_e6: location.map(|g| g.lat_e6()),
+                        longitude_e6: location.map(|g| g.lon_e6()),
                     };
                     if tx.upsert_library(&row).await? {
                         created += 1;
@@ -178,6 +192,18 @@ pub fn columns_of(lib: &LibraryRow, policy: Option<&PartnerPolicy>) -> Vec<(Stri
         ("kind", lib.kind.clone()),
         ("region", lib.region.clone()),
         ("address", lib.address.clone()),
+        (
+            "latitude",
+            lib.location()
+                .map(|g| g.latitude_text())
+                .unwrap_or_default(),
+        ),
+        (
+            "longitude",
+            lib.location()
+                .map(|g| g.longitude_text())
+                .unwrap_or_default(),
+        ),
         ("hub", lib.hub_id.clone().unwrap_or_default()),
         (
             "closed_weekdays",

@@ -297,6 +297,18 @@ impl Tx<'_> {
         let mut pending = Pending::default();
         let mut out = Vec::with_capacity(records.len());
         for (at, r) in records.iter().enumerate() {
+            if r.holdings_only {
+                // A spreadsheet row merges into the library's holdings of its work one by one
+                // (see `import_holdings_row`), after what is pending is written.
+                self.flush(library_id, records, &mut pending, now).await?;
+                let stored = self.import_holdings_row(library_id, r, now).await?;
+                for k in &r.keys {
+                    keys.entry(k.clone())
+                        .or_insert_with(|| stored.record_id().to_owned());
+                }
+                out.push(stored);
+                continue;
+            }
             let id = identity(r);
             if id.as_ref().is_some_and(|id| sources.contains_key(id)) {
                 // The record (or its twin earlier in this batch) is stored: update it in place,
@@ -587,6 +599,142 @@ impl Tx<'_> {
             }
         };
         Ok(stored)
+    }
+
+    /// Store one work's rows of a holdings file. The row keeps a source of its own (its
+    /// identity, so a re-import finds it), but its items merge into the library's holdings of
+    /// the union record whatever source gave them: an item with the same barcode, else one
+    /// without a barcode (a MARC record's item with no 852 $p), else, for a row without a
+    /// barcode, the first one not yet matched, is updated in place (call number, barcode and
+    /// location, where the row gives them); only an item that matches none is added. Items this
+    /// file gave earlier that no row matches now are removed, so a re-import replaces the
+    /// file's earlier rows, and importing the same file twice changes nothing.
+    async fn import_holdings_row(
+        &mut self,
+        library_id: &str,
+        r: &ImportRecord,
+        now: OffsetDateTime,
+    ) -> Result<Stored> {
+        let (source_id, record_id, inserted) = match self.find_source(library_id, r).await? {
+            Some((source_id, record_id)) => {
+                on_tx!(self, c => {
+                    crate::sql::query("UPDATE catalog_source SET bib = $2, updated_at = $3 WHERE source_id = $1")
+                        .bind(&source_id)
+                        .bind(&r.bib_json)
+                        .bind(now)
+                        .execute(&mut *c)
+                        .await?;
+                });
+                (source_id, record_id, false)
+            }
+            None => {
+                let found = self.keys_lookup(&r.keys).await?;
+                let record_id = match r.keys.iter().find_map(|k| found.get(k)) {
+                    Some(id) => id.clone(),
+                    None => {
+                        let mut new = r.record.clone();
+                        new.record_id = uuid::Uuid::now_v7().to_string();
+                        self.insert_union_record(&new, now).await?;
+                        new.record_id
+                    }
+                };
+                let source_id = uuid::Uuid::now_v7().to_string();
+                on_tx!(self, c => {
+                    crate::sql::query(
+                        "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .bind(&source_id)
+                    .bind(&record_id)
+                    .bind(library_id)
+                    .bind(&r.control_number)
+                    .bind(&r.system_number)
+                    .bind(&r.isbn)
+                    .bind(&r.bib_json)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                });
+                (source_id, record_id, true)
+            }
+        };
+        self.add_keys(&record_id, &r.keys).await?;
+        let existing: Vec<(i64, Option<String>, Option<String>)> = on_tx!(self, c => {
+            crate::sql::query_as(
+                "SELECT holding_id, source_id, barcode FROM holding WHERE record_id = $1 AND library_id = $2 ORDER BY holding_id",
+            )
+            .bind(&record_id)
+            .bind(library_id)
+            .fetch_all(&mut *c)
+            .await?
+        });
+        let mut matched: Vec<i64> = Vec::new();
+        // Barcodes given by this file's rows so far: a second row with the same barcode is
+        // the same item and changes nothing (an item is unique by barcode within a record).
+        let mut given: Vec<&str> = Vec::new();
+        for h in &r.holdings {
+            if let Some(b) = h.barcode.as_deref() {
+                if given.contains(&b) {
+                    continue;
+                }
+                given.push(b);
+            }
+            let free = |e: &&(i64, Option<String>, Option<String>)| !matched.contains(&e.0);
+            let target = h
+                .barcode
+                .as_ref()
+                .and_then(|b| {
+                    existing
+                        .iter()
+                        .filter(free)
+                        .find(|e| e.2.as_deref() == Some(b.as_str()))
+                })
+                .or_else(|| existing.iter().filter(free).find(|e| e.2.is_none()))
+                .or_else(|| {
+                    h.barcode
+                        .is_none()
+                        .then(|| existing.iter().find(free))
+                        .flatten()
+                })
+                .map(|e| e.0);
+            match target {
+                Some(holding_id) => {
+                    matched.push(holding_id);
+                    on_tx!(self, c => {
+                        crate::sql::query(
+                            "UPDATE holding SET barcode = COALESCE($2, barcode), call_number = COALESCE($3, call_number),
+                                    location = COALESCE($4, location)
+                             WHERE holding_id = $1",
+                        )
+                        .bind(holding_id)
+                        .bind(&h.barcode)
+                        .bind(&h.call_number)
+                        .bind(&h.location)
+                        .execute(&mut *c)
+                        .await?;
+                    });
+                }
+                None => {
+                    self.add_holdings(&record_id, library_id, &source_id, std::slice::from_ref(h))
+                        .await?;
+                }
+            }
+        }
+        for (holding_id, from, _) in &existing {
+            if from.as_deref() == Some(source_id.as_str()) && !matched.contains(holding_id) {
+                on_tx!(self, c => {
+                    crate::sql::query("DELETE FROM holding WHERE holding_id = $1")
+                        .bind(*holding_id)
+                        .execute(&mut *c)
+                        .await?;
+                });
+            }
+        }
+        Ok(if inserted {
+            Stored::Inserted { record_id }
+        } else {
+            Stored::Updated { record_id }
+        })
     }
 
     /// This library's earlier copy of `r`: by 001 when it has one, else by its first 035, else

@@ -20,6 +20,16 @@ pub struct LibraryRow {
     pub hub_id: Option<String>,
     pub closed_days: Json<ClosedDays>,
     pub created_at: OffsetDateTime,
+    /// Where it is, in millionths of a degree; both or neither (see `location`).
+    pub latitude_e6: Option<i64>,
+    pub longitude_e6: Option<i64>,
+}
+
+impl LibraryRow {
+    /// Its coordinates, when both are set and in range.
+    pub fn location(&self) -> Option<domain::geo::GeoPoint> {
+        domain::geo::GeoPoint::from_e6(self.latitude_e6?, self.longitude_e6?).ok()
+    }
 }
 
 crate::sql::lite_row!(LibraryRow {
@@ -33,7 +43,9 @@ crate::sql::lite_row!(LibraryRow {
     address,
     hub_id,
     closed_days,
-    created_at
+    created_at,
+    latitude_e6,
+    longitude_e6
 });
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -196,7 +208,7 @@ impl Cache {
     }
 }
 
-const LIBRARY_COLUMNS: &str = "library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at";
+const LIBRARY_COLUMNS: &str = "library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at, latitude_e6, longitude_e6";
 pub(crate) const USER_COLUMNS: &str = "user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at";
 
 impl Tx<'_> {
@@ -204,8 +216,8 @@ impl Tx<'_> {
         self.directory.clear();
         on_tx!(self, c => {
             crate::sql::query(
-                "INSERT INTO library (library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                "INSERT INTO library (library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at, latitude_e6, longitude_e6)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&lib.library_id)
             .bind(&lib.agency_type)
@@ -218,6 +230,8 @@ impl Tx<'_> {
             .bind(&lib.hub_id)
             .bind(&lib.closed_days)
             .bind(lib.created_at)
+            .bind(lib.latitude_e6)
+            .bind(lib.longitude_e6)
             .execute(&mut *c)
             .await?;
         });
@@ -595,7 +609,8 @@ impl Tx<'_> {
         on_tx!(self, c => {
             crate::sql::query(
                 "UPDATE library SET agency_type = $2, agency_value = $3, name_en = $4, name_zh = $5, kind = $6,
-                        region = $7, address = $8, hub_id = $9, closed_days = $10
+                        region = $7, address = $8, hub_id = $9, closed_days = $10,
+                        latitude_e6 = $11, longitude_e6 = $12
                  WHERE library_id = $1",
             )
             .bind(&lib.library_id)
@@ -608,6 +623,8 @@ impl Tx<'_> {
             .bind(&lib.address)
             .bind(&lib.hub_id)
             .bind(&lib.closed_days)
+            .bind(lib.latitude_e6)
+            .bind(lib.longitude_e6)
             .execute(&mut *c)
             .await?;
         });

@@ -220,41 +220,8 @@ pub async fn import_holdings(
     Query(q): Query<HoldingsImportQuery>,
     body: String,
 ) -> ApiResult<Json<HoldingsImported>> {
-    let code = domain::ident::LibraryCode::parse(&q.library.trim().to_uppercase())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let code = code.as_str().to_owned();
-    let allowed = user.roles.contains(&Role::HubAdmin)
-        || (user.roles.contains(&Role::LibraryAdmin) && user.library_id == code);
-    if !allowed {
-        return Err(ApiError::forbidden(
-            "holdings are imported by hub admins and the library's own admins",
-            "馆藏由中心管理员和本馆管理员导入",
-        ));
-    }
-    st.store.library(&code).await.map_err(|e| match e {
-        store::StoreError::NotFound => ApiError::NotFound("library"),
-        other => other.into(),
-    })?;
-    let outcome = catalog::holdings::import_holdings(&st.store, Some(&st.catalog), &code, &body)
-        .await
-        .map_err(ApiError::internal)?;
-    match outcome {
-        Ok(s) => {
-            tracing::info!(
-                read = s.read,
-                holdings = s.holdings,
-                new_records = s.new_records,
-                rejected = s.rejected,
-                "holdings imported"
-            );
-            Ok(Json(HoldingsImported {
-                read: s.read,
-                holdings: s.holdings,
-                new_records: s.new_records,
-                rejected: s.rejected,
-                errors: s.errors,
-            }))
-        }
+    match import_holdings_as(&st, &user, &q.library, &body).await? {
+        Ok(s) => Ok(Json(s)),
         Err(errors) => {
             // The file as a whole: said in both languages, every problem in one message.
             let code = errors.first().map_or("invalid_file", |e| e.code);
@@ -271,4 +238,50 @@ pub async fn import_holdings(
             Err(ApiError::Bilingual(422, code, en, zh))
         }
     }
+}
+
+/// Import `text` as the holdings of `library` for `user`: who may (hub admins, and that
+/// library's admins), the library checked, the rows imported. A file that cannot be read as a
+/// whole is the inner error, problem by problem. Shared by the API and the admin page.
+pub async fn import_holdings_as(
+    st: &AppState,
+    user: &CurrentUser,
+    library: &str,
+    text: &str,
+) -> ApiResult<Result<HoldingsImported, Vec<domain::partner::RowError>>> {
+    let code = domain::ident::LibraryCode::parse(&library.trim().to_uppercase())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let code = code.as_str().to_owned();
+    let allowed = user.roles.contains(&Role::HubAdmin)
+        || (user.roles.contains(&Role::LibraryAdmin) && user.library_id == code);
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "holdings are imported by hub admins and the library's own admins",
+            "馆藏由中心管理员和本馆管理员导入",
+        ));
+    }
+    st.store.library(&code).await.map_err(|e| match e {
+        store::StoreError::NotFound => ApiError::NotFound("library"),
+        other => other.into(),
+    })?;
+    let outcome = catalog::holdings::import_holdings(&st.store, Some(&st.catalog), &code, text)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(outcome.map(|s| {
+        tracing::info!(
+            library = %code,
+            read = s.read,
+            holdings = s.holdings,
+            new_records = s.new_records,
+            rejected = s.rejected,
+            "holdings imported"
+        );
+        HoldingsImported {
+            read: s.read,
+            holdings: s.holdings,
+            new_records: s.new_records,
+            rejected: s.rejected,
+            errors: s.errors,
+        }
+    }))
 }

@@ -24,6 +24,12 @@ pub struct LibraryView {
     /// university, public, research, supplier or hub.
     pub kind: String,
     pub region: String,
+    /// Where it is, in decimal degrees, when the directory says (routing prefers nearer
+    /// lenders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<String>,
     pub hub: Option<String>,
     /// What this library lends to the caller's library, when it has a policy for it.
     #[schema(value_type = Option<Object>)]
@@ -47,7 +53,10 @@ pub async fn list(
                 .await?
                 .and_then(|p| serde_json::to_value(p).ok())
         };
+        let at = lib.location();
         out.push(LibraryView {
+            latitude: at.map(|g| g.latitude_text()),
+            longitude: at.map(|g| g.longitude_text()),
             agency: format!("{}:{}", lib.agency_type, lib.agency_value),
             code: lib.library_id,
             name_en: lib.name_en,

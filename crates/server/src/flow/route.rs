@@ -1,5 +1,6 @@
 //! Routing a borrowing request: gather what the ranking needs (who holds the item, their terms
-//! for us, their measured fill rate, turnaround and load, our own lender groups) and let
+//! for us, where they are and when they are closed, their measured fill rate, turnaround and
+//! load, our own lender groups and the methods we accept) and let
 //! `domain::routing` order them, with reasons.
 
 use domain::citation::{Citation, RequestFormat};
@@ -30,6 +31,13 @@ pub fn holding_key(c: &Citation) -> HoldingKey {
             .filter(|_| c.isbn.is_none() && c.issn.is_none())
             .map(|t| t.to_lowercase()),
     }
+}
+
+/// Today in library time (China Standard Time), the day closed days are read against.
+fn library_today(now: time::OffsetDateTime) -> time::Date {
+    let offset = time::UtcOffset::from_hms(domain::library::LIBRARY_UTC_OFFSET_HOURS, 0, 0)
+        .unwrap_or(time::UtcOffset::UTC);
+    now.to_offset(offset).date()
 }
 
 /// The library's routing settings, or the defaults when it set none.
@@ -77,6 +85,8 @@ pub async fn build(
             supplier: LibraryKind::parse(&lender.kind) == Some(LibraryKind::Supplier),
             copies: u32::try_from(h.copies).unwrap_or(u32::MAX),
             same_region: lender.region == own.region,
+            location: lender.location(),
+            closed: lender.closed_days.0.clone(),
             policy: st.store.policy_between(&h.library_id, borrower).await?,
             record: records.get(&h.library_id).cloned().unwrap_or_default(),
         });
@@ -91,6 +101,8 @@ pub async fn build(
         max_cost: c.max_cost.clone(),
         days_left: c.need_by.map(|d| (d - now.date()).whole_days()),
         currency,
+        today: library_today(now),
+        borrower_at: own.location(),
     };
     let ranking = routing::rank(lenders, &needs, &settings);
     let mut rota = Rota::new(ranking.entries);

@@ -51,6 +51,7 @@ pub async fn home(ctx: Ctx) -> Response {
             ("/admin/routing", m.routing_title, m.routing_intro),
             ("/admin/copyright", m.copyright_title, m.copyright_intro),
             ("/admin/delivery", m.delivery_title, m.delivery_intro),
+            ("/admin/holdings", m.holdings_title, m.holdings_intro),
             ("/admin/licences", m.licences_title, m.licences_intro),
             ("/admin/fees", m.fees_title, m.fees_intro),
             ("/admin/letters", m.letters_title, m.letters_intro),
@@ -255,6 +256,8 @@ const PARTNER_FIELDS: &[&str] = &[
     "kind",
     "region",
     "address",
+    "latitude",
+    "longitude",
     "hub",
     "services",
     "currency",
@@ -316,6 +319,8 @@ fn partner_form(m: &'static Msg, action: &str, values: &Pairs, editing: bool) ->
     .input(Input::new("kind", m.f_kind, "select", "").options(kinds))
     .input(Input::text("region", m.f_region, &v("region")))
     .input(Input::text("address", m.f_address, &v("address")))
+    .input(Input::text("latitude", m.f_latitude, &v("latitude")).hint(m.hint_coordinates))
+    .input(Input::text("longitude", m.f_longitude, &v("longitude")))
     .input(Input::text("hub", m.f_hub, &v("hub")))
     .input(Input::new("services", m.f_services, "checkboxes", "").options(services))
     .input(Input::text("currency", m.f_currency, &v("currency")).hint(m.hint_currency))
@@ -797,9 +802,14 @@ fn parse_routing(
     m: &'static Msg,
     groups: &str,
     rules: &str,
+    methods: (&str, &str),
 ) -> Result<RoutingSettings, Vec<(&'static str, String)>> {
     let mut errors = Vec::new();
-    let mut out = RoutingSettings::default();
+    let mut out = RoutingSettings {
+        delivery_methods: words(methods.0).map(str::to_owned).collect(),
+        payment_methods: words(methods.1).map(str::to_owned).collect(),
+        ..RoutingSettings::default()
+    };
     for (n, line) in groups
         .lines()
         .enumerate()
@@ -876,7 +886,7 @@ fn parse_routing(
     }
 }
 
-fn routing_form(m: &'static Msg, groups: &str, rules: &str) -> FormView {
+fn routing_form(m: &'static Msg, groups: &str, rules: &str, methods: (&str, &str)) -> FormView {
     let types = PatronType::ALL
         .iter()
         .map(|t| format!("{} ({})", t.as_str(), patron_type_label(m, t.as_str())))
@@ -887,6 +897,14 @@ fn routing_form(m: &'static Msg, groups: &str, rules: &str) -> FormView {
         .input(
             Input::new("rules", m.f_rules, "textarea", rules)
                 .hint(&format!("{} {types}", m.hint_rules)),
+        )
+        .input(
+            Input::text("delivery_methods", m.f_accept_delivery, methods.0)
+                .hint(m.hint_accept_delivery),
+        )
+        .input(
+            Input::text("payment_methods", m.f_accept_payment, methods.1)
+                .hint(m.hint_accept_payment),
         )
 }
 
@@ -906,7 +924,13 @@ pub async fn routing(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
         let a = admin(&ctx)?;
         let q = query(q)?;
         let s = crate::flow::route::settings(&ctx.st, &a.library_id).await?;
-        let form = routing_form(ctx.m, &groups_text(&s), &rules_text(&s));
+        let (delivery, payment) = (s.delivery_methods.join(", "), s.payment_methods.join(", "));
+        let form = routing_form(
+            ctx.m,
+            &groups_text(&s),
+            &rules_text(&s),
+            (&delivery, &payment),
+        );
         Ok(routing_page(&ctx, form, saved(ctx.m, &q)))
     }
     .await;
@@ -919,8 +943,10 @@ pub async fn routing_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) ->
         let a = admin(&ctx)?;
         let p = pairs(form)?;
         let (groups, rules) = (value(&p, "groups"), value(&p, "rules"));
-        let mut form = routing_form(ctx.m, &groups, &rules);
-        match parse_routing(ctx.m, &groups, &rules) {
+        let (delivery, payment) = (value(&p, "delivery_methods"), value(&p, "payment_methods"));
+        let methods = (delivery.as_str(), payment.as_str());
+        let mut form = routing_form(ctx.m, &groups, &rules, methods);
+        match parse_routing(ctx.m, &groups, &rules, methods) {
             Err(errors) => {
                 for (field, e) in errors {
                     form.field_error(field, e);

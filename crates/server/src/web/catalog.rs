@@ -323,6 +323,9 @@ catalog! {
     f_kind: "Kind of library", "图书馆类型";
     f_region: "Region", "地区";
     f_address: "Address", "地址";
+    f_latitude: "Latitude", "纬度";
+    f_longitude: "Longitude", "经度";
+    hint_coordinates: "Decimal degrees, e.g. 39.9929 and 116.3059; both or neither. Routing prefers nearer lenders.", "十进制度数，例如 39.9929 和 116.3059；须同时填写或同时留空。路由优先选择较近的出借馆。";
     f_hub: "Hub (library code), if any", "所属中心馆（代码），如有";
     f_services: "Services", "服务";
     service_loan: "Loans", "借书";
@@ -350,7 +353,7 @@ catalog! {
     import_title: "Import a partner file", "导入合作馆文件";
     import_intro: "Paste a CSV file (the first line names the columns) or a JSON array of partners. Partners are added, or updated in place by code; bad rows are listed by line and field and left out.", "粘贴 CSV 文件（第一行为列名）或合作馆 JSON 数组。按代码新增或更新合作馆；有错误的行按行号和字段列出并跳过。";
     import_file: "Partner file (CSV or JSON)", "合作馆文件（CSV 或 JSON）";
-    import_hint: "Columns: code, agency, name_en, name_zh (required), kind, region, address, hub, services, currency, loan_fee, copy_fee, loan_days, answer_days, delivery_methods, payment_methods, closed_weekdays, closed_dates, active", "列：code、agency、name_en、name_zh（必需），kind、region、address、hub、services、currency、loan_fee、copy_fee、loan_days、answer_days、delivery_methods、payment_methods、closed_weekdays、closed_dates、active";
+    import_hint: "Columns: code, agency, name_en, name_zh (required), kind, region, address, latitude, longitude, hub, services, currency, loan_fee, copy_fee, loan_days, answer_days, delivery_methods, payment_methods, closed_weekdays, closed_dates, active", "列：code、agency、name_en、name_zh（必需），kind、region、address、latitude、longitude、hub、services、currency、loan_fee、copy_fee、loan_days、answer_days、delivery_methods、payment_methods、closed_weekdays、closed_dates、active";
     import_button: "Import", "导入";
     import_rejected_rows: "Rows left out", "未导入的行";
     col_line: "Line", "行号";
@@ -362,6 +365,14 @@ catalog! {
     import_created: "added:", "新增：";
     import_updated: "updated:", "更新：";
     import_rejected: "rejected:", "拒绝：";
+    holdings_title: "Upload holdings", "上传馆藏";
+    holdings_intro: "Upload a library's holdings from a spreadsheet saved as CSV UTF-8 or tab-separated text. Each row joins the union record its ISBN, ISSN, OCLC number or title, author and year matches, or starts a new one; a row for a work the library already holds updates that holding in place. Bad rows are listed by line and field and left out; the rest are imported. Uploading the same file again changes nothing.", "从另存为“CSV UTF-8”或制表符分隔文本的表格上传某馆的馆藏。每行按 ISBN、ISSN、OCLC 号或题名、著者与出版年匹配联合目录记录，无匹配时新建记录；本馆已有馆藏的作品则就地更新该馆藏。有错误的行按行号和字段列出并跳过，其余照常导入。重复上传同一文件不会产生变化。";
+    holdings_library: "Library", "图书馆";
+    holdings_file: "Holdings file (CSV or tab-separated)", "馆藏文件（CSV 或制表符分隔）";
+    holdings_hint: "First line: the columns, from isbn, issn, oclc, title, author, year, call_number, barcode, location; each row needs isbn, issn, oclc or title", "第一行为列名，可用 isbn、issn、oclc、title、author、year、call_number、barcode、location；每行须有 isbn、issn、oclc 或 title 之一";
+    holdings_button: "Upload", "上传";
+    holdings_err_library: "Choose a library whose holdings you may upload.", "请选择您有权上传馆藏的图书馆。";
+    holdings_result: "{library} — rows read: {read} · holdings written: {holdings} · new union records: {new_records} · rows left out: {rejected}", "{library}——读取行数：{read} · 写入馆藏：{holdings} · 新建联合目录记录：{new_records} · 跳过行数：{rejected}";
     closed_title: "Closed days", "闭馆日";
     closed_intro: "The days your library is closed: due dates and answer deadlines skip them.", "本馆闭馆的日子：应还日期和答复期限会跳过这些日子。";
     routing_title: "Lender groups and routing", "出借馆组与路由";
@@ -370,6 +381,10 @@ catalog! {
     hint_groups: "One group per line: tier | name | library codes, e.g. 1 | Jing-Jin | XNU CPL (tier 1 is asked first).", "每行一个组：优先级 | 名称 | 馆代码，例如 1 | 京津 | XNU CPL（优先级 1 最先询问）。";
     f_rules: "Send at once, without review", "无需审核直接发送";
     hint_rules: "One rule per line: reader types | services | free, e.g. faculty phd | loan | free (an empty part means any; free: only when the first lender charges nothing). Reader types:", "每行一条规则：读者类型 | 服务 | free，例如 faculty phd | loan | free（留空表示不限；free：仅当第一出借馆免费时）。读者类型：";
+    f_accept_delivery: "Delivery methods we accept", "本馆接受的递送方式";
+    hint_accept_delivery: "Separated by commas, e.g. courier, url. Lenders that deliver only by other methods are left out; lenders that state none are asked after the others. Empty: any.", "用逗号分隔，例如 courier, url。仅以其他方式递送的出借馆不予考虑；未说明方式的出借馆排在其他馆之后。留空表示不限。";
+    f_accept_payment: "Payment methods we use", "本馆使用的付款方式";
+    hint_accept_payment: "Separated by commas, e.g. hub_clearing, invoice; the same rule as delivery. Empty: any.", "用逗号分隔，例如 hub_clearing, invoice；规则同递送方式。留空表示不限。";
     err_group_line: "write tier | name | library codes", "应为 优先级 | 名称 | 馆代码";
     err_group_tier: "the tier must be a whole number from 1 to 9", "优先级应为 1 至 9 的整数";
     err_rule_line: "write reader types | services | free", "应为 读者类型 | 服务 | free";

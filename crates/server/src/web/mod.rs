@@ -7,6 +7,7 @@ pub mod admin;
 pub mod catalog;
 pub mod chart;
 pub mod forms;
+pub mod holdings;
 pub mod licences;
 pub mod mail;
 pub mod openurl;
@@ -111,6 +112,16 @@ pub fn router(state: AppState) -> Router {
             // A publisher's KBART file may be larger than an ordinary form: up to the size of
             // a delivered copy, like the API's import.
             get(licences::licences).post(licences::upload).layer(
+                axum::extract::DefaultBodyLimit::max(
+                    state.config.max_file_bytes.max(state.config.max_body_bytes),
+                ),
+            ),
+        )
+        .route(
+            "/admin/holdings",
+            // A library's holdings file is larger than an ordinary form: up to the size of a
+            // delivered copy, like the licences page.
+            get(holdings::holdings).post(holdings::upload).layer(
                 axum::extract::DefaultBodyLimit::max(
                     state.config.max_file_bytes.max(state.config.max_body_bytes),
                 ),

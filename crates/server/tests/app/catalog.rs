@@ -260,3 +260,94 @@ async fn an_isbn_10_finds_the_record_catalogued_with_its_isbn_13_and_back() {
         }
     }
 }
+
+fn cnmarc_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/catalog/cnmarc-sample.mrc")
+}
+
+fn hit<'a>(body: &'a Value, title: &str) -> &'a Value {
+    body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["title"] == title)
+        .unwrap_or_else(|| panic!("no hit titled {title}: {body}"))
+}
+
+#[tokio::test]
+async fn cnmarc_records_are_told_by_their_fields_mapped_like_marc_21_and_searchable_in_chinese() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let token = app.login("bcu-borrow").await;
+
+        // Act: the CNMARC file, its format told by the records' fields.
+        let (summary, rejected) = import(&app, "CPL", &cnmarc_fixture()).await;
+
+        // Assert: every record read and stored, titles from 200 $a, authors from 700/701, the
+        // ISBN-10 from 010 (X check digit) as ISBN-13, publisher and year from 210, language
+        // from 101, the holding from 905.
+        assert_eq!(
+            (summary.read, summary.stored, summary.rejected),
+            (4, 4, 0),
+            "{engine:?}: {:?}",
+            rejected.0
+        );
+        let body = search(&app, &token, "红楼梦").await;
+        let h = hit(&body, "红楼梦");
+        assert_eq!(h["author"], "曹雪芹", "{h}");
+        assert_eq!(h["year"], "1982", "{h}");
+        assert_eq!(h["language"], "chi", "{h}");
+        assert_eq!(h["identifiers"]["isbn"][0], "9787020002207", "{h}");
+        assert_eq!(h["holdings"][0]["library"], "CPL", "{h}");
+        assert_eq!(h["holdings"][0]["call_number"], "I242.47/12", "{h}");
+        assert_eq!(h["holdings"][0]["barcode"], "C0012345", "{h}");
+        // Traditional script, the author, the ISBN-10 and a word of the publisher find it too.
+        for q in ["紅樓夢", "曹雪芹", "7-02-000220-X", "9787020002207"] {
+            let body = search(&app, &token, q).await;
+            hit(&body, "红楼梦");
+        }
+        let body = search(&app, &token, "钱锺书").await;
+        assert_eq!(hit(&body, "围城")["author"], "钱锺书");
+        let body = search(&app, &token, "Knuth").await;
+        let knuth = hit(
+            &body,
+            "The art of computer programming. Vol. 1, Fundamental algorithms",
+        );
+        assert_eq!(knuth["author"], "Knuth, Donald E.", "{knuth}");
+        assert_eq!(knuth["year"], "1997", "{knuth}");
+        // The journal (011 ISSN) joins the demo's record of the same ISSN as another holder.
+        let body = search(&app, &token, "1001-8867").await;
+        let journal = hit(&body, "中国图书馆学报");
+        assert!(
+            journal["holdings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["library"] == "CPL"),
+            "{journal}"
+        );
+
+        // Re-importing updates in place; forcing MARC 21 onto CNMARC finds no 245 and says so.
+        let (again, _) = import(&app, "CPL", &cnmarc_fixture()).await;
+        assert_eq!((again.stored, again.updated), (0, 4), "{engine:?}");
+        let mut seen = CollectRejections::default();
+        let mut options = ImportOptions::new("XNU");
+        options.dialect = Some(marc::Dialect::Marc21);
+        let forced = import_files(
+            &app.state.store,
+            Some(&app.state.catalog),
+            &[cnmarc_fixture()],
+            &options,
+            &mut seen,
+        )
+        .await
+        .unwrap();
+        assert_eq!(forced.rejected, 4, "{engine:?}");
+        assert_eq!(seen.0[0].code, "no_title");
+        assert!(
+            seen.0[0].reason.contains("200 $a in CNMARC"),
+            "{}",
+            seen.0[0]
+        );
+    }
+}

@@ -81,6 +81,31 @@ impl TestApp {
             .await
             .unwrap()
             .expect("empty store");
+        // Routing ranks a lender closed today below open ones, so the demo's closed weekdays
+        // would change the lender order with the day the tests run. Tests start with every
+        // library open every day; those about closed days set their own.
+        self.open_every_day().await;
+    }
+
+    /// Clear every library's closed weekdays and dates.
+    pub async fn open_every_day(&self) {
+        let libs = self.state.store.libraries().await.unwrap();
+        self.state
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    for l in libs {
+                        let row = store::LibraryRow {
+                            closed_days: store::Json(Default::default()),
+                            ..l
+                        };
+                        tx.upsert_library(&row).await?;
+                    }
+                    Ok::<_, store::StoreError>(())
+                })
+            })
+            .await
+            .unwrap();
     }
 
     /// The demo app with configuration changed by `change`.

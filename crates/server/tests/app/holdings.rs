@@ -207,3 +207,201 @@ async fn an_unknown_column_refuses_the_whole_file_and_only_admins_may_import() {
         assert_eq!(app.state.store.catalog_counts().await.unwrap(), before);
     }
 }
+
+/// One MARCXML record of BCU: 001, an ISBN and, when `item` is set, an 852 with a call
+/// number and a barcode.
+fn marcxml(control: &str, isbn: &str, title: &str, item: Option<(&str, &str)>) -> String {
+    let item = item
+        .map(|(call, barcode)| {
+            format!(
+                r#"<datafield tag="852" ind1=" " ind2=" "><subfield code="b">Stacks</subfield><subfield code="h">{call}</subfield><subfield code="p">{barcode}</subfield></datafield>"#
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<collection xmlns="http://www.loc.gov/MARC21/slim"><record>
+<leader>00000nam a2200000 a 4500</leader>
+<controlfield tag="001">{control}</controlfield>
+<datafield tag="020" ind1=" " ind2=" "><subfield code="a">{isbn}</subfield></datafield>
+<datafield tag="100" ind1="1" ind2=" "><subfield code="a">Knuth, Donald E.</subfield></datafield>
+<datafield tag="245" ind1="1" ind2="0"><subfield code="a">{title}</subfield></datafield>
+{item}
+</record></collection>"#
+    )
+}
+
+async fn import_marc(app: &TestApp, library: &str, xml: &str) {
+    let path = app.dir.path().join(format!("{library}-merge.xml"));
+    std::fs::write(&path, xml).unwrap();
+    let mut seen = catalog::CollectRejections::default();
+    let summary = catalog::import_files(
+        &app.state.store,
+        Some(&app.state.catalog),
+        &[path],
+        &catalog::ImportOptions::new(library),
+        &mut seen,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.rejected, 0, "{:?}", seen.0);
+}
+
+/// BCU's items of the union record with `isbn13`: (call number, barcode, location).
+async fn bcu_items(
+    app: &TestApp,
+    isbn13: &str,
+) -> Vec<(Option<String>, Option<String>, Option<String>)> {
+    let store = &app.state.store;
+    let ids: Vec<String> = store
+        .catalog_sample(5000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.isbn.as_deref() == Some(isbn13))
+        .map(|r| r.record_id)
+        .collect();
+    assert_eq!(ids.len(), 1, "one union record for {isbn13}: {ids:?}");
+    store
+        .holdings_of(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.library_id == "BCU")
+        .map(|h| (h.call_number, h.barcode, h.location))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_spreadsheet_row_updates_the_librarys_marc_item_of_the_same_work_in_place() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let admin = app.login("bcu-admin").await;
+        // Arrange: BCU's MARC record of one work has an item with no barcode (no 852: the
+        // importer files one item with the record), another work's record an item with a
+        // barcode and an old call number.
+        let bare = "9780201896831";
+        let with_item = "9780201896848";
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0001",
+                bare,
+                "The art of computer programming. Vol. 1",
+                None,
+            ),
+        )
+        .await;
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0002",
+                with_item,
+                "The art of computer programming. Vol. 2",
+                Some(("QA76.6 .K64 1997", "B-7001")),
+            ),
+        )
+        .await;
+        assert_eq!(bcu_items(&app, bare).await.len(), 1, "{engine:?}");
+        let counts = app.state.store.catalog_counts().await.unwrap();
+
+        // Act: the spreadsheet has the first work by its ISBN-10 with a barcode, the second by
+        // its barcode with a new call number and a location, and a second copy of it.
+        let csv = "isbn,call_number,barcode,location\n\
+                   0-201-89683-4,QA76.6 .K64 v.1,B-7000,Science library\n\
+                   9780201896848,QA76.6 .K64 1997 v.2,B-7001,Science library\n\
+                   9780201896848,QA76.6 .K64 1997 v.2 c.2,B-7002,Science library\n";
+        let (status, summary) = post_holdings(&app, &admin, "BCU", csv).await;
+
+        // Assert: the items were updated in place; only the second copy is new.
+        assert_eq!(status, 200, "{engine:?}: {summary}");
+        assert_eq!(summary["new_records"], 0, "{engine:?}: {summary}");
+        assert_eq!(
+            bcu_items(&app, bare).await,
+            [(
+                Some("QA76.6 .K64 v.1".to_owned()),
+                Some("B-7000".to_owned()),
+                Some("Science library".to_owned())
+            )],
+            "{engine:?}"
+        );
+        let second = bcu_items(&app, with_item).await;
+        assert_eq!(second.len(), 2, "{engine:?}: {second:?}");
+        assert!(
+            second.contains(&(
+                Some("QA76.6 .K64 1997 v.2".to_owned()),
+                Some("B-7001".to_owned()),
+                Some("Science library".to_owned())
+            )),
+            "{engine:?}: {second:?}"
+        );
+        assert!(
+            second.iter().any(|i| i.1.as_deref() == Some("B-7002")),
+            "{engine:?}: {second:?}"
+        );
+        // Locate finds the merged item for a request.
+        let found = app
+            .state
+            .store
+            .write(|tx| {
+                Box::pin(async move {
+                    tx.locate(
+                        "BCU",
+                        &store::HoldingKey {
+                            isbn: Some("9780201896831".to_owned()),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            found,
+            Some((
+                Some("QA76.6 .K64 v.1".to_owned()),
+                Some("B-7000".to_owned())
+            )),
+            "{engine:?}"
+        );
+
+        // Act again: the same file changes nothing.
+        let after = (
+            bcu_items(&app, bare).await,
+            bcu_items(&app, with_item).await,
+        );
+        let (status, again) = post_holdings(&app, &admin, "BCU", csv).await;
+        assert_eq!(status, 200, "{engine:?}: {again}");
+        assert_eq!(
+            (
+                bcu_items(&app, bare).await,
+                bcu_items(&app, with_item).await
+            ),
+            after,
+            "{engine:?}"
+        );
+
+        // A file without the second copy takes it away again; the MARC items stay.
+        let (status, _) = post_holdings(
+            &app,
+            &admin,
+            "BCU",
+            "isbn,barcode\n9780201896848,B-7001\n0201896834,B-7000\n",
+        )
+        .await;
+        assert_eq!(status, 200, "{engine:?}");
+        let second = bcu_items(&app, with_item).await;
+        assert_eq!(second.len(), 1, "{engine:?}: {second:?}");
+        assert_eq!(second[0].1.as_deref(), Some("B-7001"));
+        assert_eq!(bcu_items(&app, bare).await.len(), 1, "{engine:?}");
+        // Union records: none added by the spreadsheet at any point.
+        assert_eq!(
+            app.state.store.catalog_counts().await.unwrap().0,
+            counts.0,
+            "{engine:?}"
+        );
+    }
+}

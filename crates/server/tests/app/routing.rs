@@ -116,19 +116,19 @@ async fn string_with_reasons(engine: Engine) {
     let l = &v["lenders"];
     assert_eq!(
         l[0]["reason"],
-        "1st: 0.00 CNY, free partner, same region, no history yet, loan 21 days, holds 1"
+        "1st: 0.00 CNY, free partner, same region, 13 km, no history yet, loan 21 days, holds 1"
     );
     assert_eq!(
         l[0]["reason_zh"],
-        "第 1 位：免费，互惠馆，同地区，暂无历史记录，借期 21 天，馆藏 1 册"
+        "第 1 位：免费，互惠馆，同地区，13 公里，暂无历史记录，借期 21 天，馆藏 1 册"
     );
     assert_eq!(
         l[1]["reason"],
-        "2nd: 0.00 CNY, free partner, no history yet, loan 14 days, holds 1"
+        "2nd: 0.00 CNY, free partner, 123 km, no history yet, loan 14 days, holds 1"
     );
     assert_eq!(
         l[2]["reason"],
-        "3rd: 5.00 CNY, same region, no history yet, loan 30 days, holds 1"
+        "3rd: 5.00 CNY, same region, 19 km, no history yet, loan 30 days, holds 1"
     );
     assert_eq!(
         l[2]["reason_zh"].as_str().unwrap().split('：').next(),
@@ -238,7 +238,7 @@ async fn string_with_reasons(engine: Engine) {
     assert_eq!(page.status, 200);
     assert!(
         page.body
-            .contains("1st: 0.00 CNY, free partner, same region, no history yet"),
+            .contains("1st: 0.00 CNY, free partner, same region, 13 km, no history yet"),
         "{}",
         page.body
     );
@@ -300,13 +300,13 @@ async fn history_counts(engine: Engine) {
     let next = ask(&app, &reader, second).await;
     let v = lenders(&app, &staff, next["id"].as_str().unwrap()).await;
 
-    // Assert: the history shows in the reasons (XNU stays first: same region and free).
+    // Assert: the history shows in the reasons (XNU stays first: nearer, and free).
     assert_eq!(codes(&v, "lenders"), ["XNU", "HTU"]);
     let xnu_reason = v["lenders"][0]["reason"].as_str().unwrap();
     assert!(xnu_reason.contains("fill rate 0 %"), "{xnu_reason}");
     assert_eq!(
         v["lenders"][1]["reason"],
-        "2nd: 0.00 CNY, free partner, fill rate 100 %, median 2.0 days, loan 14 days, holds 1"
+        "2nd: 0.00 CNY, free partner, 123 km, fill rate 100 %, median 2.0 days, loan 14 days, holds 1"
     );
     assert!(
         v["lenders"][1]["reason_zh"]
@@ -526,5 +526,170 @@ async fn import_partners(engine: Engine) {
 async fn a_partner_file_with_bad_rows_reports_them_and_imports_the_rest() {
     for e in engines() {
         import_partners(e).await;
+    }
+}
+
+/// "3 Dec" and "12月3日", as the reasons write a day.
+fn day_texts(d: time::Date) -> (String, String) {
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = u8::from(d.month());
+    (
+        format!("{} {}", d.day(), months[usize::from(m) - 1]),
+        format!("{m}月{}日", d.day()),
+    )
+}
+
+async fn distance_closures_and_methods(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.login("bcu-admin").await;
+    let staff = app.login("bcu-borrow").await;
+    let reader = app.login("bcu-faculty").await;
+    // Arrange: Haitang (another region) moves to a site about a kilometre from BCU and sends
+    // by mail only, through the partner file with coordinates; Jinghua Public is closed today
+    // and the next two days (library time).
+    let csv = "code,agency,name_en,name_zh,kind,region,latitude,longitude,services,loan_days,delivery_methods,payment_methods\n\
+        HTU,ISIL:CN-HTU,Haitang University of Technology Library,海棠理工大学图书馆,university,Tianjin,40.0600,116.4200,loan;copy,14,mail,hub_clearing\n\
+        XNU,ISIL:CN-XNU,Xishan Normal University Library,西山师范大学图书馆,university,Beijing,91,116.2,loan;copy,30,courier,hub_clearing\n";
+    let (st, summary) = post_file(&app, &admin, csv, "text/csv").await;
+    assert_eq!(st, 200, "{summary}");
+    assert_eq!(summary["updated"], 1, "{summary}");
+    assert_eq!(summary["errors"][0]["field"], "latitude", "{summary}");
+    assert_eq!(summary["errors"][0]["code"], "out_of_range", "{summary}");
+    assert_eq!(
+        summary["errors"][0]["message_zh"],
+        "第 3 行 latitude：超出允许范围"
+    );
+    let htu = app.state.store.library("HTU").await.unwrap();
+    assert_eq!(
+        (htu.latitude_e6, htu.longitude_e6),
+        (Some(40_060_000), Some(116_420_000))
+    );
+    let today = app
+        .state
+        .now()
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap())
+        .date();
+    let cpl = app.state.store.library("CPL").await.unwrap();
+    let closed = store::LibraryRow {
+        closed_days: store::Json(domain::calendar::ClosedDays {
+            weekdays: vec![],
+            dates: (0..3).map(|d| today + time::Duration::days(d)).collect(),
+        }),
+        ..cpl
+    };
+    app.state
+        .store
+        .write(move |tx| Box::pin(async move { tx.upsert_library(&closed).await }))
+        .await
+        .unwrap();
+    let citation = book(
+        &app,
+        "9780262033848",
+        "Distance test book",
+        &["CPL", "HTU", "XNU"],
+    )
+    .await;
+
+    // Act
+    let req = ask(&app, &reader, citation.clone()).await;
+    let v = lenders(&app, &staff, req["id"].as_str().unwrap()).await;
+
+    // Assert: the nearest first though in another region, then Xishan at 19 km; Jinghua, the
+    // nearest free one of all but closed, last, saying until when.
+    assert_eq!(codes(&v, "lenders"), ["HTU", "XNU", "CPL"], "{v}");
+    let l = &v["lenders"];
+    assert_eq!(
+        l[0]["reason"],
+        "1st: 0.00 CNY, free partner, 1 km, no history yet, loan 14 days, holds 1"
+    );
+    assert_eq!(
+        l[1]["reason"],
+        "2nd: 0.00 CNY, free partner, same region, 19 km, no history yet, loan 30 days, holds 1"
+    );
+    let (en, zh) = day_texts(today + time::Duration::days(3));
+    assert_eq!(
+        l[2]["reason"],
+        format!(
+            "3rd: 0.00 CNY, closed until {en}, free partner, same region, 13 km, no history yet, loan 21 days, holds 1"
+        )
+    );
+    assert_eq!(
+        l[2]["reason_zh"],
+        format!(
+            "第 3 位：免费，闭馆至{zh}开馆，互惠馆，同地区，13 公里，暂无历史记录，借期 21 天，馆藏 1 册"
+        )
+    );
+
+    // The library accepts delivery by courier or URL and pays through the hub only.
+    let (st, body) = app
+        .put_json(
+            "/api/v1/routing-settings",
+            json!({"delivery_methods": ["courier", "URL"], "payment_methods": ["hub_clearing"]}),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, bad) = app
+        .put_json(
+            "/api/v1/routing-settings",
+            json!({"payment_methods": [" "]}),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 422, "{bad}");
+    assert_eq!(
+        bad["error"]["fields"][0]["field"], "payment_methods",
+        "{bad}"
+    );
+    assert_eq!(bad["error"]["fields"][0]["code"], "invalid_method_name");
+    let req = ask(&app, &reader, citation).await;
+    let v = lenders(&app, &staff, req["id"].as_str().unwrap()).await;
+
+    // Assert: Haitang, by mail only, is left out and says why; the others say how they suit.
+    assert_eq!(codes(&v, "lenders"), ["XNU", "CPL"], "{v}");
+    assert!(
+        v["lenders"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("19 km, delivery by courier or url, payment by hub_clearing,"),
+        "{v}"
+    );
+    assert!(
+        v["lenders"][1]["reason_zh"]
+            .as_str()
+            .unwrap()
+            .contains("递送方式 courier/url，付款方式 hub_clearing"),
+        "{v}"
+    );
+    assert_eq!(codes(&v, "excluded"), ["HTU"]);
+    let x = &v["excluded"][0];
+    assert_eq!(x["code"], "delivery_not_accepted");
+    assert_eq!(
+        x["reason"],
+        "delivers only by mail, which we do not accept (we accept courier, URL)"
+    );
+    assert_eq!(
+        x["reason_zh"],
+        "仅以 mail 递送，本馆不接受（本馆接受 courier、URL）"
+    );
+
+    // The routing page shows the methods, and a partner's page its coordinates.
+    let cookie = crate::web::web_login(&app, "bcu-admin").await;
+    let page = crate::web::get(&app, "/admin/routing", Some(&cookie)).await;
+    assert!(page.body.contains("courier, URL"), "{}", page.body);
+    let page = crate::web::get(&app, "/admin/partners/HTU", Some(&cookie)).await;
+    assert!(
+        page.body.contains("40.06") && page.body.contains("116.42"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn nearer_open_lenders_come_first_and_lenders_whose_methods_we_refuse_are_left_out() {
+    for e in engines() {
+        distance_closures_and_methods(e).await;
     }
 }

@@ -42,6 +42,8 @@ async fn seed_library(store: &Store, code: &'static str) {
                     hub_id: None,
                     closed_days: store::Json(Default::default()),
                     created_at: t,
+                    latitude_e6: None,
+                    longitude_e6: None,
                 })
                 .await
             })
@@ -130,6 +132,8 @@ async fn a_duplicate_key_is_a_conflict_not_a_crash() {
                         hub_id: None,
                         closed_days: store::Json(Default::default()),
                         created_at: now(),
+                        latitude_e6: None,
+                        longitude_e6: None,
                     })
                     .await
                 })

@@ -949,6 +949,7 @@ async fn every_page_each_role_can_reach_answers_in_its_language_without_broken_l
                     "/admin/partners/XNU",
                     "/admin/closed-days",
                     "/admin/routing",
+                    "/admin/holdings",
                     "/admin/copyright",
                     "/admin/delivery",
                     "/admin/fees",

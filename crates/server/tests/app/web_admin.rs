@@ -1065,3 +1065,163 @@ async fn staff_fill_a_repeated_request_from_the_delivered_copy_through_its_page(
         fill_through_the_page(engine).await;
     }
 }
+
+/// A multipart/form-data post of the holdings upload form.
+async fn holdings_post(
+    app: &TestApp,
+    cookie: &str,
+    library: &str,
+    file: Option<&[u8]>,
+    text: &str,
+) -> crate::web::Page {
+    let boundary = "HoLdInGs42";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"library\"\r\n\r\n{library}\r\n"
+    )
+    .into_bytes();
+    if let Some(f) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"holdings.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(f);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n{text}\r\n--{boundary}--\r\n")
+            .as_bytes(),
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/admin/holdings", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", cookie)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    crate::web::Page {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.unwrap(),
+    }
+}
+
+async fn holdings_upload(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = web_login(&app, "bcu-admin").await;
+    let home = get(&app, "/admin", Some(&admin)).await;
+    assert!(
+        home.body.contains(r#"href="/admin/holdings""#),
+        "{}",
+        home.body
+    );
+    let form = get(&app, "/admin/holdings", Some(&admin)).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains(r#"enctype="multipart/form-data""#));
+    assert!(form.body.contains(r#"value="BCU""#), "{}", form.body);
+    assert!(!form.body.contains(r#"value="XNU""#), "{}", form.body);
+
+    // A file with a good row and a row with a bad check digit, in Chinese.
+    let csv = "\u{feff}isbn,title,call_number,barcode,location\n\
+               ,本地馆藏测试书,K825.6/1,Z-0001,中文书库\n\
+               978-0-306-40615-8,Bad check digit,,Z-0002,\n";
+    let done = holdings_post(&app, &zh(&admin), "BCU", Some(csv.as_bytes()), "").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body
+            .contains("BCU——读取行数：2 · 写入馆藏：1 · 新建联合目录记录：1 · 跳过行数：1"),
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("第 3 行 isbn"), "{}", done.body);
+    let holders = app
+        .state
+        .store
+        .holders(&store::HoldingKey {
+            title_lower: Some("本地馆藏测试书".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(holders.len(), 1);
+    assert_eq!(holders[0].library_id, "BCU");
+
+    // Pasted the second time, in English: nothing new, the bad row named again.
+    let again = holdings_post(&app, &admin, "BCU", None, csv).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(
+        again.body.contains(
+            "BCU — rows read: 2 · holdings written: 1 · new union records: 0 · rows left out: 1"
+        ),
+        "{}",
+        again.body
+    );
+    assert!(again.body.contains("line 3: "), "{}", again.body);
+
+    // A file that cannot be read is refused next to the file field, naming the column;
+    // another library's holdings, no file, and staff are refused.
+    let unknown = holdings_post(
+        &app,
+        &admin,
+        "BCU",
+        Some(b"isbn,shelf\n9780306406157,A\n"),
+        "",
+    )
+    .await;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert!(
+        error_text(&unknown.body, "holdings-e-file").contains("shelf"),
+        "{}",
+        unknown.body
+    );
+    let other = holdings_post(&app, &admin, "XNU", None, "isbn\n9780306406157\n").await;
+    assert_eq!(other.status, 422, "{}", other.body);
+    assert!(
+        error_text(&other.body, "holdings-e-library").contains("library"),
+        "{}",
+        other.body
+    );
+    let nothing = holdings_post(&app, &zh(&admin), "BCU", None, "").await;
+    assert_eq!(nothing.status, 422);
+    assert!(error_text(&nothing.body, "holdings-e-file").contains("请选择文件"));
+    let staff = web_login(&app, "bcu-borrow").await;
+    assert_eq!(
+        holdings_post(&app, &staff, "BCU", None, "isbn\n9780306406157\n")
+            .await
+            .status,
+        403
+    );
+
+    // A hub admin uploads for any member.
+    let hub = web_login(&app, "hub-admin").await;
+    let for_xnu = holdings_post(
+        &app,
+        &hub,
+        "XNU",
+        None,
+        "title,barcode\nHub upload test book,X-1\n",
+    )
+    .await;
+    assert_eq!(for_xnu.status, 200, "{}", for_xnu.body);
+    assert!(
+        for_xnu.body.contains("XNU — rows read: 1"),
+        "{}",
+        for_xnu.body
+    );
+}
+
+#[tokio::test]
+async fn holdings_are_uploaded_through_the_admin_page_with_bad_rows_by_line_and_field() {
+    for engine in engines() {
+        holdings_upload(engine).await;
+    }
+}
