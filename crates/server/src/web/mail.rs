@@ -15,7 +15,6 @@ use super::catalog::Msg;
 use super::forms::{AdminPage, Block, Cell, FormView, Input, Opt, TableView};
 use super::reader::{DetailQuery, detail_page, when};
 use super::{Ctx, WebError, WebResult, percent_encode, see_other};
-
 use crate::error::ApiError;
 use crate::flow::email::{AnswerInput, PartnerAnswer, record_answer};
 
