@@ -874,3 +874,80 @@ async fn the_due_soon_reminder_follows_the_librarys_days() {
         reminder_days(e).await;
     }
 }
+
+async fn cancelled_and_unfilled(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let staff = app.login("bcu-borrow").await;
+    let lender = app.login("xnu-lend").await;
+    for (reader, cancelled, unfilled, reason) in [
+        (
+            "bcu-external",
+            "Request cancelled: ",
+            "We could not obtain: ",
+            "Reason: ",
+        ),
+        (
+            "bcu-faculty",
+            "馆际互借申请已取消：",
+            "很抱歉，未能为您借到：",
+            "原因：",
+        ),
+    ] {
+        let token = app.login(reader).await;
+        let to = format!("{reader}@bcu.example.edu");
+        // Cancelled by the reader before it was worked.
+        let title = format!("取消 Cancelled for {reader}");
+        let (st, v) = app
+            .post(
+                "/api/v1/requests",
+                json!({"format": "loan", "citation": {"title": title}}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let (st, v) = app
+            .post(
+                &format!("/api/v1/requests/{id}/actions"),
+                json!({"action": "cancel"}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!((st, &v["state"]), (200, &json!("cancelled")), "{v}");
+        let m = mail_to(&sink, &to, &format!("{cancelled}{title}")).await;
+        assert!(m.body.contains(&id), "{m:?}");
+        // Unfilled: the only lender cannot supply, and says why.
+        let title = format!("无法提供 Unfilled for {reader}");
+        let (_, v) = app
+            .post(
+                "/api/v1/requests",
+                json!({"format": "loan", "citation": {"title": title}}),
+                Some(&token),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        app.borrow_action(&staff, &id, json!({"action": "edit_rota", "rota": ["XNU"]}))
+            .await;
+        app.borrow_action(&staff, &id, json!({"action": "approve"}))
+            .await;
+        let lend = app.lend_for(&lender, &id).await;
+        app.lend_action(
+            &lender,
+            lend["id"].as_str().unwrap(),
+            json!({"action": "reject", "reason": "NotOnShelf", "note": "missing from the shelf 书架上没有"}),
+        )
+        .await;
+        let m = mail_to(&sink, &to, &format!("{unfilled}{title}")).await;
+        assert!(m.body.contains(&id), "{m:?}");
+        assert!(m.body.contains(reason), "the reason is told: {m:?}");
+        assert!(m.body.contains("书架上没有"), "{m:?}");
+    }
+}
+
+#[tokio::test]
+async fn cancelled_and_unfilled_letters_reach_the_reader_in_their_language() {
+    for e in engines() {
+        cancelled_and_unfilled(e).await;
+    }
+}
