@@ -331,7 +331,12 @@ async fn session(
             let Some(acceptor) = tls else {
                 return Ok(());
             };
-            let stream = acceptor.accept(plain.into_inner()).await?;
+            // A client that stalls in the handshake is let go like an idle one.
+            let stream = tokio::time::timeout(IDLE, acceptor.accept(plain.into_inner()))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake stalled")
+                })??;
             let mut secure = BufReader::new(stream);
             commands(st, accepted, &mut secure, false, &mut budget).await?;
             Ok(())

@@ -679,6 +679,30 @@ async fn welcome(engine: Engine) {
         m.body.contains("Dear New Reader") && m.body.contains("new-reader"),
         "{m:?}"
     );
+    // A reader who registered in Chinese is welcomed in Chinese.
+    let (st, v) = app
+        .post(
+            "/api/v1/register",
+            json!({"library": "BCU", "username": "xin-duzhe", "password": "long enough 2",
+                   "display_name": "新读者", "email": "xin-duzhe@example.edu",
+                   "patron_type": "master", "locale": "zh-CN"}),
+            None,
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/patrons/{}/approve", v["id"].as_str().unwrap()),
+            json!({}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let m = mail_to(&sink, "xin-duzhe@example.edu", "您的馆际互借账户已开通").await;
+    assert!(
+        m.body.contains("新读者") && m.body.contains("xin-duzhe"),
+        "{m:?}"
+    );
 }
 
 #[tokio::test]
