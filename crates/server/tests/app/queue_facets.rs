@@ -753,6 +753,54 @@ async fn express(engine: Engine) {
 }
 
 #[tokio::test]
+async fn an_express_request_to_an_email_partner_says_so_in_both_languages() {
+    let sink = crate::letters::SmtpSink::default();
+    let port = sink.start().await;
+    let app = TestApp::spawn_with(Engine::Sqlite, |c| {
+        c.smtp_host = "127.0.0.1".to_owned();
+        c.smtp_port = port;
+        c.mail_from = "Interlibrary Loan <ill@bcu.example.edu>".to_owned();
+    })
+    .await;
+    let patron = app.login("bcu-faculty").await;
+    let (st, v) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "急件 Rush job", "express": true}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let staff = app.login("bcu-borrow").await;
+    app.borrow_action(&staff, &id, json!({"action": "edit_rota", "rota": ["EDS"]}))
+        .await;
+    app.borrow_action(&staff, &id, json!({"action": "approve"}))
+        .await;
+    for _ in 0..400 {
+        if let Some(m) = sink
+            .mails
+            .lock()
+            .await
+            .iter()
+            .find(|m| m.to == "ill@eds.example.com" && m.subject.contains("急件 Rush job"))
+        {
+            assert!(m.body.contains("借阅（返还式），加急"), "{m:?}");
+            assert!(
+                m.body.contains("loan (to be returned), express service"),
+                "{m:?}"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no letter to the e-mail partner: {:#?}",
+        sink.mails.lock().await.clone()
+    );
+}
+
+#[tokio::test]
 async fn an_express_request_reaches_the_lender_as_express() {
     for engine in engines() {
         express(engine).await;
