@@ -102,6 +102,10 @@ pub struct Citation {
     /// The reader declared the copy is for private study (copyright law asks for this).
     #[serde(default)]
     pub copyright_declaration: bool,
+    /// The borrower asked for express service: sent to the lender as ISO 18626
+    /// serviceLevel `Express` (a lender may charge its express fee).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub express: bool,
 }
 
 /// How much of the normalised title goes into the dedup key: enough to tell works apart,
@@ -216,6 +220,9 @@ pub struct CitationInput {
     pub patron_note: Option<String>,
     #[serde(default)]
     pub copyright_declaration: Option<bool>,
+    /// Ask the lender for express service (ISO 18626 serviceLevel `Express`).
+    #[serde(default)]
+    pub express: Option<bool>,
 }
 
 /// Limits in characters, not bytes: a Chinese title is three bytes a character in UTF-8 and
@@ -519,6 +526,7 @@ impl CitationInput {
             max_cost: c.max_cost(self.max_cost),
             patron_note: c.text("citation.patron_note", self.patron_note, MAX_TEXT),
             copyright_declaration: self.copyright_declaration.unwrap_or(false),
+            express: self.express.unwrap_or(false),
         };
         if c.errors.is_empty() {
             Ok(citation)

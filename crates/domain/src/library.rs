@@ -170,6 +170,31 @@ pub struct LetterSettings {
     /// The hour of the day (0 to 23, China Standard Time, UTC+8) when the daily digest goes
     /// out; letters held after it wait for the next day's.
     pub digest_hour: u32,
+    /// The library's own interlibrary loan mailboxes (e.g. `ill@library.example.edu`) whose
+    /// mail its mail server hands to this node's inbound endpoint: mail to one of them (or to
+    /// its plus addresses) that names no request is listed for the library's staff. At most
+    /// 10, stored in lower case.
+    pub mail_addresses: Vec<String>,
+}
+
+/// Whether `a` is a plain mailbox `local@domain`: one `@`, a dotted domain, no spaces or
+/// angle brackets, at most 254 characters.
+pub fn is_mailbox(a: &str) -> bool {
+    let a = a.trim();
+    match a.split_once('@') {
+        Some((local, domain)) => {
+            a.len() <= 254
+                && !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !a.contains(|c: char| {
+                    c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"')
+                })
+        }
+        None => false,
+    }
 }
 
 /// Libraries keep China Standard Time (UTC+8, no daylight saving) for the hours they set.
@@ -182,6 +207,7 @@ impl Default for LetterSettings {
             allow_never: true,
             // 08:00 in China: midnight UTC, when digests went out before libraries chose.
             digest_hour: 8,
+            mail_addresses: Vec::new(),
         }
     }
 }
@@ -203,7 +229,34 @@ impl LetterSettings {
                 "an hour of the day, 0 to 23",
             ));
         }
+        if self.mail_addresses.len() > 10 {
+            out.push(crate::citation::FieldError::new(
+                "mail_addresses",
+                "too_many_addresses",
+                "at most 10 mail addresses",
+            ));
+        }
+        if let Some(bad) = self.mail_addresses.iter().find(|a| !is_mailbox(a)) {
+            out.push(crate::citation::FieldError::new(
+                "mail_addresses",
+                "invalid_address",
+                format!("{bad:?} is not a mail address such as ill@library.example.edu"),
+            ));
+        }
         out
+    }
+
+    /// The settings as kept: mail addresses trimmed, in lower case, without repeats.
+    pub fn normalised(mut self) -> Self {
+        let mut seen: Vec<String> = Vec::new();
+        for a in &self.mail_addresses {
+            let a = a.trim().to_lowercase();
+            if !a.is_empty() && !seen.contains(&a) {
+                seen.push(a);
+            }
+        }
+        self.mail_addresses = seen;
+        self
     }
 
     /// The latest moment at or before `now` when this library's digest was due: today's
@@ -239,6 +292,7 @@ mod letter_settings_tests {
                 due_soon_days: bad,
                 allow_never: false,
                 digest_hour: 8,
+                mail_addresses: Vec::new(),
             };
             assert_eq!(s.validate()[0].field, "due_soon_days");
         }
@@ -247,6 +301,28 @@ mod letter_settings_tests {
             ..LetterSettings::default()
         };
         assert_eq!(late.validate()[0].field, "digest_hour");
+        let addresses = LetterSettings {
+            mail_addresses: vec![" ILL@Lib.Example.edu ".into(), "ill@lib.example.edu".into()],
+            ..LetterSettings::default()
+        }
+        .normalised();
+        assert!(addresses.validate().is_empty());
+        assert_eq!(addresses.mail_addresses, ["ill@lib.example.edu"]);
+        for bad in [
+            "ill",
+            "ill@localhost",
+            "a b@x.example",
+            "<ill@x.example>",
+            "@x.example",
+        ] {
+            let s = LetterSettings {
+                mail_addresses: vec![bad.into()],
+                ..LetterSettings::default()
+            };
+            let e = s.validate();
+            assert_eq!(e[0].field, "mail_addresses", "{bad}");
+            assert!(e[0].message.contains(bad.trim()), "{bad}: {}", e[0].message);
+        }
     }
 
     #[test]

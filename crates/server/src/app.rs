@@ -65,7 +65,7 @@ impl App {
         config.listen = listener.local_addr()?;
         let inbound = crate::inbound::bind(&config).await?;
         if let Some(l) = &inbound {
-            config.inbound_smtp_listen = l.local_addr()?.to_string();
+            config.inbound_smtp_listen = l.listener.local_addr()?.to_string();
         }
         let files = crate::files::Files::local(&config.files_path())
             .with_context(|| format!("opening the file store {}", config.files_path().display()))?;

@@ -64,6 +64,15 @@ pub struct Config {
     pub inbound_smtp_listen: String,
     /// Largest inbound mail accepted, in bytes.
     pub inbound_smtp_max_bytes: usize,
+    /// Domains whose every address the inbound endpoint takes mail for (e.g.
+    /// `["ill.library.example.edu"]`), besides the reply mailbox, `mail_from` and the
+    /// libraries' own addresses; mail for anyone else is refused (550).
+    pub inbound_smtp_domains: Vec<String>,
+    /// PEM file of the inbound endpoint's certificate chain; with `inbound_smtp_tls_key`, EHLO
+    /// offers STARTTLS. Empty (the default): no TLS.
+    pub inbound_smtp_tls_cert: String,
+    /// PEM file of that certificate's private key.
+    pub inbound_smtp_tls_key: String,
     /// Mark the web pages' cookies `Secure` (sent over HTTPS only). Set it when librelay is
     /// served through HTTPS; leave it off for plain-HTTP local use, where browsers would drop them.
     pub cookie_secure: bool,
@@ -115,6 +124,9 @@ impl Default for Config {
             mail_reply_to: String::new(),
             inbound_smtp_listen: String::new(),
             inbound_smtp_max_bytes: 25 * 1024 * 1024,
+            inbound_smtp_domains: Vec::new(),
+            inbound_smtp_tls_cert: String::new(),
+            inbound_smtp_tls_key: String::new(),
             routing_history_secs: 60,
             cookie_secure: false,
             crossref_url: "https://api.crossref.org".to_owned(),

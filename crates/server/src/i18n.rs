@@ -166,6 +166,7 @@ fn field_label_zh(field: &str) -> &str {
         "days" => "有效天数",
         "due_soon_days" => "到期提醒提前天数",
         "digest_hour" => "每日汇总发送时间（时）",
+        "mail_addresses" => "本馆邮箱地址",
         "currency" => "币种",
         "counterparty" => "对方图书馆",
         "amount" => "金额",
@@ -227,6 +228,12 @@ fn field_label_zh(field: &str) -> &str {
         "supplied_format" => "提供方式（supplied_format）",
         "printed" => "取书单（printed）",
         "label" => "标签（label）",
+        "retry_reason" => "重试原因",
+        "cost" => "对方收费",
+        "retry_after" => "最早可重新申请日期",
+        "retry_before" => "条件有效期至",
+        "loan_condition" => "借阅条件",
+        "item_format" => "可改提供的格式",
         other => other,
     }
 }
@@ -269,6 +276,15 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "unknown_status" => format!("{f}两侧都必须是 ISO 18626 状态值"),
         "unknown_reason" => format!("{f}两侧都必须是 ISO 18626 消息原因值"),
         "out_of_range" => format!("{f}超出允许范围"),
+        "retry_cost_required" => {
+            format!("原因为 CostExceedsMaxCost（费用超出上限）时须填写{f}，例如 50.00 CNY")
+        }
+        "before_retry_after" => format!("{f}不能早于最早可重新申请日期"),
+        "too_many_addresses" => format!("{f}最多 10 个"),
+        "invalid_address" => {
+            format!("{f}中有无效的邮箱地址；每行一个，例如 ill@library.example.edu")
+        }
+        "address_taken" => format!("{f}中的地址已是另一图书馆的邮箱"),
         "unknown_grouping" => "分组方式应为 patron_type、department、reader、source、journal、partner、library、format、month 或 year".to_owned(),
         "unknown_format" => "格式应为 json、csv 或 xlsx".to_owned(),
         "unknown_scope" => "范围应为 library（本馆）或 hub（中心及其成员馆）".to_owned(),

@@ -3,17 +3,26 @@
 //! Each mail is filed on the borrowing request its address (`ill+ID@…`), subject
 //! (`[ILL:ID]`), In-Reply-To / References (our Message-IDs name the request) or, for a
 //! bounce, the returned headers name, as a history event in the same transaction; mail that
-//! names no request is kept in the unmatched list for staff. A small SMTP server of our own:
-//! receiving needs only the few commands below, and a crate for it would pull a second TLS
-//! and I/O stack into the build for no gain (TLS, when wanted, is the mail server's job).
+//! names no request is kept in the unmatched list for staff (the library's, when it was sent
+//! to one of the library's own addresses). Only this node's mailboxes are taken: the reply
+//! mailbox and `mail_from` (with their plus addresses), the libraries' own addresses and the
+//! domains in `inbound_smtp_domains`; any other recipient is refused with 550, so the endpoint
+//! relays nothing. With `inbound_smtp_tls_cert` and `inbound_smtp_tls_key` set, EHLO offers
+//! STARTTLS (RFC 3207) through rustls, which the build already has for outgoing mail and
+//! HTTPS. A small SMTP server of our own: receiving needs only the few commands below, and a
+//! crate for it would pull a second TLS and I/O stack into the build for no gain.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use store::{NewEvent, NewInboundMail};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 
 use crate::AppState;
 use crate::flow::FlowError;
@@ -72,25 +81,158 @@ pub fn reply_address(config: &crate::Config, id: &str) -> String {
     }
 }
 
-/// Bind the endpoint when configured; returns the listener and its real address.
-pub async fn bind(config: &crate::Config) -> anyhow::Result<Option<TcpListener>> {
+/// The bare address of a mailbox written `Name <a@b>` or `a@b`, in lower case.
+fn bare_address(raw: &str) -> String {
+    let raw = raw.trim();
+    let addr = match (raw.rfind('<'), raw.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &raw[a + 1..b],
+        _ => raw,
+    };
+    addr.trim().to_lowercase()
+}
+
+/// `local+tag@domain` without its tag, in lower case: the mailbox the address belongs to.
+fn mailbox_of(addr: &str) -> String {
+    let addr = addr.trim().to_lowercase();
+    match addr.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split('+').next().unwrap_or(local);
+            format!("{local}@{domain}")
+        }
+        None => addr,
+    }
+}
+
+/// The mailboxes and domains this node takes mail for (besides the libraries' own addresses,
+/// which are read from the store for each recipient, so a library's change counts at once).
+#[derive(Debug, Clone, Default)]
+pub struct Accepted {
+    mailboxes: Vec<String>,
+    domains: Vec<String>,
+}
+
+impl Accepted {
+    pub fn of(config: &crate::Config) -> Accepted {
+        let mut mailboxes = vec![mailbox_of(&reply_mailbox(config))];
+        let from = mailbox_of(&bare_address(&config.mail_from));
+        if !mailboxes.contains(&from) {
+            mailboxes.push(from);
+        }
+        let domains = config
+            .inbound_smtp_domains
+            .iter()
+            .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        Accepted { mailboxes, domains }
+    }
+
+    /// Whether `addr` is this node's without asking the store.
+    fn takes(&self, addr: &str) -> bool {
+        let addr = addr.trim().to_lowercase();
+        // RFC 5321 4.5.1: `postmaster` without a domain is always taken.
+        if addr == "postmaster" {
+            return true;
+        }
+        if self.mailboxes.contains(&mailbox_of(&addr)) {
+            return true;
+        }
+        match addr.rsplit_once('@') {
+            Some((_, domain)) => self.domains.iter().any(|d| d == domain),
+            None => false,
+        }
+    }
+}
+
+/// Whether a recipient is one of this node's mailboxes; the store's failure is the caller's
+/// temporary failure.
+async fn is_ours(st: &AppState, accepted: &Accepted, addr: &str) -> Result<bool, FlowError> {
+    if accepted.takes(addr) {
+        return Ok(true);
+    }
+    Ok(library_of_address(st, addr).await?.is_some())
+}
+
+/// The library whose own address (see `LetterSettings::mail_addresses`) `addr` is, or a plus
+/// address of.
+async fn library_of_address(st: &AppState, addr: &str) -> Result<Option<String>, FlowError> {
+    let mailbox = mailbox_of(&bare_address(addr));
+    if !mailbox.contains('@') {
+        return Ok(None);
+    }
+    Ok(st
+        .store
+        .library_mail_addresses()
+        .await?
+        .into_iter()
+        .find(|(_, addresses)| addresses.contains(&mailbox))
+        .map(|(library, _)| library))
+}
+
+/// The endpoint's listener and, when a certificate is configured, its STARTTLS acceptor.
+pub struct Inbound {
+    pub listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+/// The STARTTLS acceptor from `inbound_smtp_tls_cert` / `inbound_smtp_tls_key` (PEM files);
+/// None when neither is set. Each failure names the setting and the file.
+pub fn tls_acceptor(config: &crate::Config) -> anyhow::Result<Option<TlsAcceptor>> {
+    use anyhow::{Context, bail};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = (
+        config.inbound_smtp_tls_cert.trim(),
+        config.inbound_smtp_tls_key.trim(),
+    );
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) => return Ok(None),
+        (false, true) => bail!("inbound_smtp_tls_cert is set but inbound_smtp_tls_key is not"),
+        (true, false) => bail!("inbound_smtp_tls_key is set but inbound_smtp_tls_cert is not"),
+        (false, false) => {}
+    }
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading inbound_smtp_tls_cert {cert}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("inbound_smtp_tls_cert {cert}: not a PEM certificate chain"))?;
+    if chain.is_empty() {
+        bail!("inbound_smtp_tls_cert {cert}: no CERTIFICATE in the file");
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("inbound_smtp_tls_key {key}: no PEM private key read"))?;
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions for the inbound SMTP endpoint")?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .context("inbound_smtp_tls_cert and inbound_smtp_tls_key do not make a usable pair")?;
+    Ok(Some(TlsAcceptor::from(Arc::new(server))))
+}
+
+/// Bind the endpoint when configured (and read its certificate, when it has one).
+pub async fn bind(config: &crate::Config) -> anyhow::Result<Option<Inbound>> {
     use anyhow::Context;
     let addr = config.inbound_smtp_listen.trim();
     if addr.is_empty() {
         return Ok(None);
     }
+    let tls = tls_acceptor(config)?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening for inbound mail on {addr} (inbound_smtp_listen)"))?;
-    Ok(Some(listener))
+    Ok(Some(Inbound { listener, tls }))
 }
 
 /// Serve SMTP sessions until `stop` turns true.
 pub fn spawn(
     st: AppState,
-    listener: TcpListener,
+    inbound: Inbound,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let Inbound { listener, tls } = inbound;
+    let mailboxes = Arc::new(Accepted::of(&st.config));
     tokio::spawn(async move {
         let sessions = Arc::new(Semaphore::new(SESSIONS));
         loop {
@@ -112,10 +254,11 @@ pub fn spawn(
                     .await;
                 continue;
             };
-            let st = st.clone();
+            let (st, tls, mailboxes) = (st.clone(), tls.clone(), mailboxes.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                match tokio::time::timeout(SESSION_LIMIT, session(&st, stream)).await {
+                let served = session(&st, &mailboxes, stream, tls);
+                match tokio::time::timeout(SESSION_LIMIT, served).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         tracing::debug!(peer = %peer, error = %e, "inbound mail session ended");
@@ -159,34 +302,100 @@ fn path_of(arg: &str) -> Option<(String, &str)> {
     Some((addr.trim().to_owned(), params))
 }
 
-async fn session(st: &AppState, stream: tokio::net::TcpStream) -> std::io::Result<()> {
-    let max = st.config.inbound_smtp_max_bytes.max(1024);
+/// How a run of commands ended.
+enum Ended {
+    /// The client quit or the session must close.
+    Closed,
+    /// The client asked for TLS and was told to go ahead.
+    StartTls,
+}
+
+/// One SMTP session: commands in the clear, then, after STARTTLS, the same over TLS with a
+/// fresh state (RFC 3207: the client says EHLO again; nothing said before counts).
+async fn session(
+    st: &AppState,
+    accepted: &Accepted,
+    stream: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+) -> std::io::Result<()> {
     let domain = reply_domain(&st.config);
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    write
+    let mut plain = BufReader::new(stream);
+    plain
         .write_all(format!("220 {domain} librelay ESMTP ready\r\n").as_bytes())
         .await?;
+    let mut budget = MAX_COMMANDS;
+    let offer = tls.is_some();
+    match commands(st, accepted, &mut plain, offer, &mut budget).await? {
+        Ended::Closed => Ok(()),
+        Ended::StartTls => {
+            let Some(acceptor) = tls else {
+                return Ok(());
+            };
+            // A client that stalls in the handshake is let go like an idle one.
+            let stream = tokio::time::timeout(IDLE, acceptor.accept(plain.into_inner()))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake stalled")
+                })??;
+            let mut secure = BufReader::new(stream);
+            commands(st, accepted, &mut secure, false, &mut budget).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Serve commands on `io` until the client quits, asks for TLS (when `offer_tls`) or runs out
+/// of its `budget` of commands.
+async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
+    st: &AppState,
+    accepted: &Accepted,
+    io: &mut BufReader<S>,
+    offer_tls: bool,
+    budget: &mut usize,
+) -> std::io::Result<Ended> {
+    let max = st.config.inbound_smtp_max_bytes.max(1024);
+    let domain = reply_domain(&st.config);
     let mut from: Option<String> = None;
     let mut rcpts: Vec<String> = Vec::new();
     let mut line = Vec::new();
     let mut close = false;
-    for _ in 0..MAX_COMMANDS {
-        if read_line(&mut read, &mut line, MAX_COMMAND).await? == 0 {
-            return Ok(());
+    while *budget > 0 {
+        *budget -= 1;
+        if read_line(io, &mut line, MAX_COMMAND).await? == 0 {
+            return Ok(Ended::Closed);
         }
         if !line.ends_with(b"\n") {
-            write.write_all(b"500 5.5.2 line too long\r\n").await?;
-            return Ok(());
+            io.write_all(b"500 5.5.2 line too long\r\n").await?;
+            io.flush().await?;
+            return Ok(Ended::Closed);
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\r', '\n']);
         let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
         let answer = match verb.to_ascii_uppercase().as_str() {
-            "EHLO" => format!(
-                "250-{domain}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-PIPELINING\r\n250 SIZE {max}\r\n"
-            ),
+            "EHLO" => {
+                let starttls = if offer_tls { "250-STARTTLS\r\n" } else { "" };
+                format!(
+                    "250-{domain}\r\n{starttls}250-8BITMIME\r\n250-SMTPUTF8\r\n250-PIPELINING\r\n250 SIZE {max}\r\n"
+                )
+            }
             "HELO" => format!("250 {domain}\r\n"),
+            "STARTTLS" if offer_tls => {
+                if !arg.trim().is_empty() {
+                    "501 5.5.4 STARTTLS takes no parameters\r\n".to_owned()
+                } else if !io.buffer().is_empty() {
+                    // Commands sent behind STARTTLS before the handshake would be taken as
+                    // if they came over TLS (RFC 3207 section 6): refused, session closed.
+                    close = true;
+                    "554 5.5.1 commands sent after STARTTLS before TLS began; closing\r\n"
+                        .to_owned()
+                } else {
+                    io.write_all(b"220 2.0.0 ready to start TLS\r\n").await?;
+                    io.flush().await?;
+                    return Ok(Ended::StartTls);
+                }
+            }
+            "STARTTLS" => "502 5.5.1 TLS is not offered here\r\n".to_owned(),
             "MAIL" => match path_of(arg) {
                 Some((addr, params)) => {
                     let size = params
@@ -210,22 +419,37 @@ async fn session(st: &AppState, stream: tokio::net::TcpStream) -> std::io::Resul
             "RCPT" => match (&from, path_of(arg)) {
                 (None, _) => "503 5.5.1 MAIL first\r\n".to_owned(),
                 (_, None) => "501 5.5.4 RCPT TO:<address>\r\n".to_owned(),
+                (Some(_), Some((addr, _))) if addr.is_empty() => {
+                    "501 5.1.3 RCPT TO needs an address\r\n".to_owned()
+                }
                 (Some(_), Some(_)) if rcpts.len() >= MAX_RECIPIENTS => {
                     "452 4.5.3 too many recipients\r\n".to_owned()
                 }
-                (Some(_), Some((addr, _))) => {
-                    rcpts.push(addr);
-                    "250 2.1.5 OK\r\n".to_owned()
-                }
+                (Some(_), Some((addr, _))) => match is_ours(st, accepted, &addr).await {
+                    Ok(true) => {
+                        rcpts.push(addr);
+                        "250 2.1.5 OK\r\n".to_owned()
+                    }
+                    Ok(false) => {
+                        let shown: String = addr.chars().take(200).collect();
+                        format!(
+                            "550 5.7.1 <{shown}> is not a mailbox of this interlibrary loan node; relaying is refused\r\n"
+                        )
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "inbound mail: recipient check failed");
+                        "451 4.3.0 cannot check the recipient now; try again later\r\n".to_owned()
+                    }
+                },
             },
             "DATA" => {
                 if rcpts.is_empty() {
                     "503 5.5.1 RCPT first\r\n".to_owned()
                 } else {
-                    write
-                        .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
+                    io.write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
                         .await?;
-                    let raw = read_data(&mut read, max).await?;
+                    io.flush().await?;
+                    let raw = read_data(io, max).await?;
                     let envelope_from = from.take().unwrap_or_default();
                     let to = std::mem::take(&mut rcpts);
                     match raw {
@@ -253,20 +477,22 @@ async fn session(st: &AppState, stream: tokio::net::TcpStream) -> std::io::Resul
             "NOOP" => "250 2.0.0 OK\r\n".to_owned(),
             "VRFY" => "252 2.5.2 cannot verify, send it\r\n".to_owned(),
             "QUIT" => {
-                write.write_all(b"221 2.0.0 bye\r\n").await?;
-                return Ok(());
+                io.write_all(b"221 2.0.0 bye\r\n").await?;
+                io.flush().await?;
+                return Ok(Ended::Closed);
             }
             _ => "502 5.5.2 command not implemented\r\n".to_owned(),
         };
-        write.write_all(answer.as_bytes()).await?;
+        io.write_all(answer.as_bytes()).await?;
+        io.flush().await?;
         if close {
-            return Ok(());
+            return Ok(Ended::Closed);
         }
     }
-    write
-        .write_all(b"421 4.7.0 too many commands, closing\r\n")
+    io.write_all(b"421 4.7.0 too many commands, closing\r\n")
         .await?;
-    Ok(())
+    io.flush().await?;
+    Ok(Ended::Closed)
 }
 
 /// The message after DATA, up to the lone "."; dot-stuffing undone. None as soon as it is
@@ -436,6 +662,27 @@ async fn target_of(
                 library_id: Some(lib.library_id),
                 request: None,
             });
+        }
+    }
+    // Sent to a library's own address: the envelope's recipients first, then the headers'.
+    let mut addressed: Vec<String> = envelope_to.to_vec();
+    for h in ["To", "Cc", "Delivered-To", "X-Original-To"] {
+        for (name, v) in &m.headers {
+            if name.eq_ignore_ascii_case(h) {
+                addressed.extend(v.split(',').map(bare_address).filter(|a| a.contains('@')));
+            }
+        }
+    }
+    if !addressed.is_empty() {
+        let owners = st.store.library_mail_addresses().await?;
+        for a in &addressed {
+            let mailbox = mailbox_of(&bare_address(a));
+            if let Some((library, _)) = owners.iter().find(|(_, list)| list.contains(&mailbox)) {
+                return Ok(Target {
+                    library_id: Some(library.clone()),
+                    request: None,
+                });
+            }
         }
     }
     Ok(Target {
@@ -623,6 +870,38 @@ mod tests {
             Some(("a@b.example".to_owned(), " SIZE=10"))
         );
         assert_eq!(path_of("FROM:<>"), Some((String::new(), "")));
+    }
+
+    #[test]
+    fn only_this_nodes_mailboxes_and_domains_are_taken() {
+        let c = crate::Config {
+            mail_from: "Interlibrary Loan <ILL@bcu.example.edu>".into(),
+            mail_reply_to: "replies@mail.example".into(),
+            inbound_smtp_domains: vec!["@Lib.Example.org".into(), " ".into()],
+            ..crate::Config::default()
+        };
+        let a = Accepted::of(&c);
+        for ours in [
+            "replies@mail.example",
+            "replies+0190a1b2.1@MAIL.example",
+            "ill@bcu.example.edu",
+            "ill+BCU@bcu.example.edu",
+            "anyone@lib.example.org",
+            "Postmaster",
+        ] {
+            assert!(a.takes(ours), "{ours}");
+        }
+        for other in [
+            "someone@bcu.example.edu",
+            "replies@elsewhere.example",
+            "victim@gmail.example",
+            "anyone@sub.lib.example.org",
+            "replies",
+        ] {
+            assert!(!a.takes(other), "{other}");
+        }
+        assert_eq!(mailbox_of("Ill+X.1@Lib.Example"), "ill@lib.example");
+        assert_eq!(bare_address("Name <A@B.example>"), "a@b.example");
     }
 
     #[tokio::test]

@@ -87,6 +87,8 @@ struct Facts {
     action: Option<wire::Action>,
     status: Option<wire::Status>,
     service: Option<wire::ServiceType>,
+    /// The request asks for express service (serviceLevel Express).
+    express: bool,
     need_by: Option<String>,
     max_cost: Option<String>,
     citation: Option<(RequestFormat, Citation)>,
@@ -147,6 +149,7 @@ pub async fn write(
         action: None,
         status: None,
         service: None,
+        express: false,
         need_by: None,
         max_cost: None,
         citation: request
@@ -164,6 +167,9 @@ pub async fn write(
             facts.kind = LetterKind::PartnerRequest;
             let service = r.service_info.as_ref();
             facts.service = service.map(|s| s.service_type);
+            facts.express = domain::supplier::ServiceLevel::from_iso(
+                service.and_then(|s| s.service_level.as_deref()),
+            ) == domain::supplier::ServiceLevel::Express;
             facts.note = service.and_then(|s| s.note.clone());
             if let Some(d) = service.and_then(|s| s.need_before_date.as_deref()) {
                 facts.need_by = Some(d.chars().take(10).collect());
@@ -255,6 +261,11 @@ fn variables(f: &Facts, partner: &LibraryRow, reply_to: &str, lang: &str) -> ser
         (wire::ServiceType::Copy, false) => "copy (not returned)",
         (wire::ServiceType::CopyOrLoan, true) => "复制或借阅",
         (wire::ServiceType::CopyOrLoan, false) => "copy or loan",
+    });
+    let service = service.map(|s| match (f.express, zh) {
+        (true, true) => format!("{s}，加急"),
+        (true, false) => format!("{s}, express service"),
+        (false, _) => s.to_owned(),
     });
     let action = match (f.action, f.status) {
         (Some(a), _) => Some(action_text(a, zh).to_owned()),

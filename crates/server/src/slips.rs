@@ -8,7 +8,6 @@ use store::LendRequest;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
-use crate::flow::lend::visible_lend;
 use crate::web::catalog::Msg;
 
 /// The most requests one file carries.
@@ -67,11 +66,25 @@ pub async fn load(
             ),
         ));
     }
-    let mut out = Vec::with_capacity(ids.len());
+    if user.is_patron() {
+        return Err(ApiError::NotFound("request"));
+    }
+    // One read for the whole selection, then in the order asked (a repeated id once).
+    let mut found: std::collections::HashMap<String, LendRequest> = st
+        .store
+        .lend_requests_of(&user.library_id, ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.request_id.clone(), r))
+        .collect();
+    let mut out: Vec<LendRequest> = Vec::with_capacity(found.len());
     for id in ids {
-        match visible_lend(st, user, id).await {
-            Ok(r) => out.push(r),
-            Err(ApiError::NotFound(_)) => {
+        if out.iter().any(|r| &r.request_id == id) {
+            continue;
+        }
+        match found.remove(id) {
+            Some(r) => out.push(r),
+            None => {
                 return Err(ApiError::Bilingual(
                     404,
                     "not_found",
@@ -79,7 +92,6 @@ pub async fn load(
                     format!("ids（请求编号）：{id:?} 不是本馆的借出请求"),
                 ));
             }
-            Err(e) => return Err(e),
         }
     }
     Ok(out)
@@ -213,6 +225,30 @@ pub fn to_xml(library: &str, slips: &[Slip]) -> String {
     out
 }
 
+/// Whether producing the file counts the requests as printed (the queue's "printed" facet).
+/// A download asked for by a POST does; reading one with a GET changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkPrinted {
+    Yes,
+    No,
+}
+
+/// Count the requests `ids` names as printed (each must be the user's library's).
+pub async fn mark(st: &AppState, user: &CurrentUser, ids: &[String]) -> ApiResult<()> {
+    if !user.can(domain::Actor::LendingStaff) {
+        return Err(ApiError::forbidden(
+            "pick slips are for lending staff",
+            "取书单仅供借出馆员使用",
+        ));
+    }
+    let reqs = load(st, user, ids).await?;
+    let printed: Vec<String> = reqs.into_iter().map(|r| r.request_id).collect();
+    st.store
+        .mark_slips_printed(&user.library_id, &printed, st.now())
+        .await?;
+    Ok(())
+}
+
 /// The file for `ids` in `format`, as a download.
 pub async fn response(
     st: &AppState,
@@ -220,6 +256,7 @@ pub async fn response(
     m: &'static Msg,
     ids: &[String],
     format: Option<&str>,
+    mark: MarkPrinted,
 ) -> ApiResult<Response> {
     let format = SlipFormat::parse(format)?;
     if !user.can(domain::Actor::LendingStaff) {
@@ -230,11 +267,13 @@ pub async fn response(
     }
     let reqs = load(st, user, ids).await?;
     let slips = slips(st, m, &reqs).await?;
-    // The queue's "printed" facet: these requests have a slip now.
-    let printed: Vec<String> = reqs.iter().map(|r| r.request_id.clone()).collect();
-    st.store
-        .mark_slips_printed(&user.library_id, &printed, st.now())
-        .await?;
+    if mark == MarkPrinted::Yes {
+        // The queue's "printed" facet: these requests have a slip now.
+        let printed: Vec<String> = reqs.iter().map(|r| r.request_id.clone()).collect();
+        st.store
+            .mark_slips_printed(&user.library_id, &printed, st.now())
+            .await?;
+    }
     let stamp = st.now().unix_timestamp();
     let (body, content_type, name) = match format {
         SlipFormat::Xlsx => (

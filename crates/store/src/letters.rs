@@ -84,6 +84,21 @@ impl Store {
         Ok(row.map(|r| r.0.0).unwrap_or_default())
     }
 
+    /// Every library's own mail addresses (see `LetterSettings::mail_addresses`), for the
+    /// libraries that set any: (library, addresses).
+    pub async fn library_mail_addresses(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows: Vec<(String, Json<LetterSettings>)> = on_pool!(self.pool(), p => {
+            sqlx::query_as("SELECT library_id, settings FROM letter_settings ORDER BY library_id")
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter(|(_, s)| !s.0.mail_addresses.is_empty())
+            .map(|(l, s)| (l, s.0.mail_addresses))
+            .collect())
+    }
+
     /// A person's choices: (kind, delivery) for the kinds they changed.
     pub async fn letter_preferences(&self, user_id: &str) -> Result<Vec<(String, String)>> {
         let rows = on_pool!(self.pool(), p => {

@@ -1178,22 +1178,27 @@ impl Store {
         request_ids: &[String],
         now: OffsetDateTime,
     ) -> Result<()> {
+        if request_ids.is_empty() {
+            return Ok(());
+        }
         let library_id = library_id.to_owned();
         let ids = request_ids.to_vec();
+        let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE lend_request SET slip_printed_at = $2 WHERE library_id = $1 AND request_id IN ({})",
+            marks.join(", ")
+        );
         self.write(move |tx| {
             Box::pin(async move {
-                for id in &ids {
-                    on_tx!(tx, c => {
-                        crate::sql::query(
-                            "UPDATE lend_request SET slip_printed_at = $3 WHERE request_id = $1 AND library_id = $2",
-                        )
-                        .bind(id)
+                on_tx!(tx, c => {
+                    let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql))
                         .bind(&library_id)
-                        .bind(now)
-                        .execute(&mut *c)
-                        .await?;
-                    });
-                }
+                        .bind(now);
+                    for id in &ids {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *c).await?;
+                });
                 Ok::<_, StoreError>(())
             })
         })

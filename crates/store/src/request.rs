@@ -432,6 +432,30 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// The lending requests of `library_id` among `request_ids`, in one read; ids of another
+    /// library's requests or of none are left out. At most a few hundred ids at once.
+    pub async fn lend_requests_of(
+        &self,
+        library_id: &str,
+        request_ids: &[String],
+    ) -> Result<Vec<LendRequest>> {
+        if request_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..request_ids.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT {LEND_COLUMNS} FROM lend_request WHERE library_id = $1 AND request_id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = crate::sql::query_as::<LendRequest>(sqlx::AssertSqlSafe(sql)).bind(library_id);
+        for id in request_ids {
+            q = q.bind(id.as_str());
+        }
+        q.read_all(self).await
+    }
+
     pub async fn lend_request(&self, request_id: &str) -> Result<LendRequest> {
         let sql = format!("SELECT {LEND_COLUMNS} FROM lend_request WHERE request_id = $1");
         crate::sql::query_as::<LendRequest>(sqlx::AssertSqlSafe(sql))

@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(release))
         .routes(routes!(add_note))
         .routes(routes!(bulk_assign))
-        .routes(routes!(pick_slips))
+        .routes(routes!(pick_slips, print_pick_slips))
         .routes(routes!(labels, add_label))
         .routes(routes!(remove_label))
 }
@@ -209,7 +209,8 @@ pub struct NoteBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkAssignBody {
-    /// Lending request ids (at most 500).
+    /// Request ids of the queue called: lending requests at `/lending/assignments`,
+    /// borrowing requests at `/requests/assignments` (at most 500).
     pub ids: Vec<String>,
     /// As for one request; absent: the caller.
     #[serde(default)]
@@ -363,6 +364,19 @@ pub async fn bulk(
             format!("ids（请求编号）：一次最多 500 个，收到 {} 个", ids.len()),
         ));
     }
+    // Not one of them could move: refused as a whole, not request by request.
+    if user.is_patron() || !user.can(side.capacity()) {
+        return Err(match side {
+            Side::Lend => ApiError::forbidden(
+                "lending requests are assigned by lending staff",
+                "借出请求由借出馆员分配",
+            ),
+            Side::Borrow => ApiError::forbidden(
+                "borrowing requests are assigned by borrowing staff",
+                "借入请求由借入馆员分配",
+            ),
+        });
+    }
     desk::check_note("note", note)?;
     let mut done = 0;
     let mut refused = Vec::new();
@@ -413,6 +427,8 @@ pub struct SlipQuery {
 
 /// Pick slips for the selected lending requests, as a spreadsheet or as XML: what the
 /// shelver needs to find each item and where it goes. Column names follow Accept-Language.
+/// Reading them changes nothing; `POST` the same to print them (the requests then count as
+/// printed).
 #[utoipa::path(get, path = "/api/v1/lending/pick-slips", tag = "lending", params(SlipQuery),
     responses(
         (status = 200, description = "XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) or XML"),
@@ -437,7 +453,62 @@ pub async fn pick_slips(
             .get(axum::http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     ));
-    crate::slips::response(&st, &user, m, &ids, q.format.as_deref()).await
+    crate::slips::response(
+        &st,
+        &user,
+        m,
+        &ids,
+        q.format.as_deref(),
+        crate::slips::MarkPrinted::No,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrintSlips {
+    /// The lending requests (at most 500).
+    pub ids: Vec<String>,
+    /// `xlsx` (default) or `xml`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// The pick slips of the selection to print: the file as `GET` gives it, and the requests
+/// count as printed from now (the queue's `printed` facet).
+#[utoipa::path(post, path = "/api/v1/lending/pick-slips", tag = "lending",
+    request_body = PrintSlips,
+    responses(
+        (status = 200, description = "XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) or XML"),
+        (status = 404, description = "an id is not a lending request of the library; it is named", body = ErrorBody),
+        (status = 422, description = "no ids, too many, or an unknown format", body = ErrorBody)
+    ))]
+pub async fn print_pick_slips(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    headers: axum::http::HeaderMap,
+    Body(input): Body<PrintSlips>,
+) -> ApiResult<axum::response::Response> {
+    let ids: Vec<String> = input
+        .ids
+        .iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let m = crate::web::catalog::Msg::for_locale(crate::i18n::negotiate(
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    ));
+    crate::slips::response(
+        &st,
+        &user,
+        m,
+        &ids,
+        input.format.as_deref(),
+        crate::slips::MarkPrinted::Yes,
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

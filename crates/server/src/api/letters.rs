@@ -407,9 +407,23 @@ pub async fn save_settings(
     input: LetterSettings,
 ) -> ApiResult<LetterSettings> {
     require_admin_of(user, code)?;
+    let input = input.normalised();
     let errors = input.validate();
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
+    }
+    // A mailbox is one library's: its mail could not be told apart otherwise.
+    for (other, addresses) in st.store.library_mail_addresses().await? {
+        if other == code {
+            continue;
+        }
+        if let Some(taken) = input.mail_addresses.iter().find(|a| addresses.contains(a)) {
+            return Err(ApiError::Invalid(vec![domain::citation::FieldError::new(
+                "mail_addresses",
+                "address_taken",
+                format!("{taken:?} is already the mail address of library {other}"),
+            )]));
+        }
     }
     let (now, saved, code) = (st.now(), input.clone(), code.to_owned());
     st.store

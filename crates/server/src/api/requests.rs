@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events))
         .routes(routes!(actions, act))
         .routes(routes!(assign))
+        .routes(routes!(bulk_assign))
         .routes(routes!(release))
         .routes(routes!(add_note))
 }
@@ -220,6 +221,35 @@ pub async fn assign(
     )
     .await?;
     current(&st, &user, &id).await
+}
+
+/// Assign or release many borrowing requests, as the borrowing queue page's bulk form does:
+/// each one on its own, through the same steps as one, the refusals listed.
+#[utoipa::path(post, path = "/api/v1/requests/assignments", tag = "borrowing",
+    request_body = super::lending::BulkAssignBody,
+    responses(
+        (status = 200, body = super::lending::BulkResult),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "too many ids, note_too_long or assignee_not_staff; in English and Chinese", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, n = body.ids.len()))]
+pub async fn bulk_assign(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Body(body): Body<super::lending::BulkAssignBody>,
+) -> ApiResult<Json<super::lending::BulkResult>> {
+    Ok(Json(
+        super::lending::bulk(
+            &st,
+            &user,
+            Side::Borrow,
+            &body.ids,
+            body.release,
+            body.assignee.as_deref(),
+            body.note.as_deref(),
+        )
+        .await?,
+    ))
 }
 
 /// Take a borrowing request off whoever has it, with an optional note (a `release` event).

@@ -134,6 +134,7 @@ pub fn request(
             iso::ServiceType::Loan
         },
         need_before_date: c.need_by.map(|d| format!("{d}T23:59:59Z")),
+        service_level: c.express.then(|| "Express".to_owned()),
         note,
         ..Default::default()
     };
@@ -205,6 +206,8 @@ pub fn citation_of(r: &iso::Request) -> (RequestFormat, Citation) {
     }
     if let Some(s) = &r.service_info {
         c.need_by = s.need_before_date.as_deref().and_then(parse_date);
+        c.express = domain::supplier::ServiceLevel::from_iso(s.service_level.as_deref())
+            == domain::supplier::ServiceLevel::Express;
     }
     if c.title.is_none() {
         c.title = Some("(no title given)".to_owned());

@@ -62,6 +62,8 @@ catalog! {
     f_doi: "DOI", "DOI";
     f_pmid: "PubMed id (PMID)", "PubMed 编号（PMID）";
     f_need_by: "Needed by", "需要日期";
+    f_express: "Express service", "加急服务";
+    hint_express: "Ask the lender to hurry; it may charge an express fee.", "请出借馆加急处理；对方可能收取加急费。";
     f_max_cost: "The most you will pay, in yuan (CNY)", "可接受的最高费用（人民币元）";
     f_note: "Note to the library", "给图书馆的备注";
     f_copyright: "I need the copy for private study or research only.", "本人声明：复制件仅用于个人学习或研究。";
@@ -222,6 +224,10 @@ catalog! {
     slip_link: "Pick slip, ready to print", "取书单（可打印）";
     open_copy: "Open the delivered copy", "打开已送达的文献";
     slip_print_hint: "Print this page with the browser's Print command; only the slip is printed.", "请使用浏览器的“打印”功能打印本页，只会打印取书单。";
+    slip_mark_printed: "Mark as printed", "标记为已打印";
+    slip_printed_at: "Marked as printed", "已标记为打印于";
+    slip_not_printed: "Not marked as printed yet: after printing, mark it, so that the queue's “printed” facet counts it.", "尚未标记为已打印：打印后请标记，队列的“已打印”筛选才会计入。";
+    slip_marked: "Marked as printed.", "已标记为已打印。";
     back_to_request: "Back to the request", "返回请求";
     call_number: "Call number", "索书号";
     borrower_request_id: "Borrower's request id", "借入馆请求编号";

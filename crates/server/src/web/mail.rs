@@ -8,6 +8,7 @@ use axum::Form;
 use axum::extract::Path;
 use axum::extract::rejection::FormRejection;
 use axum::response::Response;
+use domain::citation::FieldError;
 
 use super::accounts::{Pairs, pairs, value};
 use super::catalog::Msg;
@@ -22,10 +23,8 @@ pub const FORM_TAG: &str = "partner_answer";
 
 fn answer_form(m: &'static Msg, id: &str, p: &Pairs) -> FormView {
     let chosen = value(p, "answer");
-    // Retry terms (cost, dates, conditions) are recorded through the API.
     let answers = PartnerAnswer::ALL
         .iter()
-        .filter(|a| **a != PartnerAnswer::RetryPossible)
         .map(|a| {
             let (en, zh) = a.label();
             Opt::new(a.as_str(), m.pick(en, zh), chosen == a.as_str())
@@ -38,6 +37,14 @@ fn answer_form(m: &'static Msg, id: &str, p: &Pairs) -> FormView {
             .iter()
             .map(|r| Opt::new(*r, *r, reason == *r)),
     );
+    let retry_reason = value(p, "retry_reason");
+    let mut retry_reasons = vec![Opt::new("", "—", retry_reason.is_empty())];
+    retry_reasons.extend(
+        domain::retry::REASONS_RETRY
+            .iter()
+            .map(|r| Opt::new(*r, *r, retry_reason == *r)),
+    );
+    let terms = m.pick("For “Could supply on terms”.", "用于“可按条件重试”。");
     FormView::post(
         FORM_TAG,
         &format!("/requests/{}/partner-answer", percent_encode(id)),
@@ -86,6 +93,198 @@ fn answer_form(m: &'static Msg, id: &str, p: &Pairs) -> FormView {
         )
         .hint(m.pick("If the partner sent a link.", "对方提供链接时填写。")),
     )
+    .input(
+        Input::new(
+            "retry_reason",
+            m.pick(
+                "Why it cannot supply now (terms)",
+                "暂不能提供的原因（重试条件）",
+            ),
+            "select",
+            "",
+        )
+        .options(retry_reasons)
+        .hint(terms),
+    )
+    .input(
+        Input::text(
+            "cost",
+            m.pick(
+                "Cost the partner would charge, e.g. 50.00 CNY",
+                "对方收费，例如 50.00 CNY",
+            ),
+            &value(p, "cost"),
+        )
+        .hint(m.pick(
+            "Needed when the reason is CostExceedsMaxCost.",
+            "原因为 CostExceedsMaxCost（费用超出上限）时必填。",
+        )),
+    )
+    .input(
+        Input::new(
+            "retry_after",
+            m.pick("Could supply from", "最早可重新申请日期"),
+            "date",
+            &value(p, "retry_after"),
+        )
+        .hint(terms),
+    )
+    .input(
+        Input::new(
+            "retry_before",
+            m.pick("The offer holds until", "条件有效期至"),
+            "date",
+            &value(p, "retry_before"),
+        )
+        .hint(terms),
+    )
+    .input(
+        Input::text(
+            "loan_condition",
+            m.pick(
+                "Loan condition, e.g. LibraryUseOnly",
+                "借阅条件，例如 LibraryUseOnly",
+            ),
+            &value(p, "loan_condition"),
+        )
+        .hint(m.pick(
+            "Needed when the reason is LoanCondition.",
+            "原因为 LoanCondition（借阅条件）时必填。",
+        )),
+    )
+    .input(
+        Input::text(
+            "item_format",
+            m.pick(
+                "Format it could supply instead, e.g. PDF",
+                "可改提供的格式，例如 PDF",
+            ),
+            &value(p, "item_format"),
+        )
+        .hint(terms),
+    )
+}
+
+/// A date typed in the form (YYYY-MM-DD); empty is none. A bad one names its field.
+fn form_date(p: &Pairs, field: &'static str) -> Result<Option<time::Date>, FieldError> {
+    match value(p, field) {
+        d if d.is_empty() => Ok(None),
+        d => time::Date::parse(
+            &d,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Some)
+        .map_err(|_| {
+            FieldError::new(
+                field,
+                "invalid_date",
+                format!("{field}: {d:?} is not a date (YYYY-MM-DD)"),
+            )
+        }),
+    }
+}
+
+/// "50.00 CNY" (or "CNY 50.00") as minor units and a currency; empty is none.
+fn form_cost(p: &Pairs) -> Result<Option<domain::money::Money>, FieldError> {
+    use domain::money::{Currency, Money};
+    let text = value(p, "cost");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let parsed = match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [a, b] => Currency::parse(b)
+            .and_then(|c| Money::parse_decimal(a, c))
+            .or_else(|_| Currency::parse(a).and_then(|c| Money::parse_decimal(b, c)))
+            .ok(),
+        _ => None,
+    };
+    parsed.map(Some).ok_or_else(|| {
+        FieldError::new(
+            "cost",
+            "invalid_money",
+            format!("cost: {text:?} is not an amount and an ISO 4217 currency, e.g. 50.00 CNY"),
+        )
+    })
+}
+
+/// The answer as the flow takes it, from the form; every field that cannot be read is named.
+fn answer_input(p: &Pairs) -> Result<AnswerInput, ApiError> {
+    let some = |k: &str| Some(value(p, k)).filter(|v| !v.is_empty());
+    let retry = value(p, "answer") == PartnerAnswer::RetryPossible.as_str();
+    let mut errors = Vec::new();
+    let due_date = form_date(p, "due_date").unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    let (mut cost, mut retry_after, mut retry_before) = (None, None, None);
+    if retry {
+        cost = form_cost(p).unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        retry_after = form_date(p, "retry_after").unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+        retry_before = form_date(p, "retry_before").unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    Ok(AnswerInput {
+        answer: value(p, "answer"),
+        note: some("note"),
+        // The reason of a retry is a reasonRetry, chosen from its own list.
+        reason: if retry {
+            some("retry_reason")
+        } else {
+            some("reason")
+        },
+        due_date,
+        url: some("url"),
+        mail_id: None,
+        cost_minor: cost.as_ref().map(|c| c.minor),
+        currency: cost.map(|c| c.currency.as_str().to_owned()),
+        retry_after,
+        retry_before,
+        loan_condition: retry.then(|| some("loan_condition")).flatten(),
+        item_format: retry.then(|| some("item_format")).flatten(),
+    })
+}
+
+/// A refusal of the retry terms, put next to the page's field it is about.
+fn on_retry_field(e: ApiError) -> ApiError {
+    let ApiError::Bilingual(_, code, en, _) = &e else {
+        return e;
+    };
+    let (field, field_code, text) = match *code {
+        "retry_reason_required" => (
+            "retry_reason",
+            "required",
+            "retry_reason: choose why the partner cannot supply now",
+        ),
+        "retry_cost_required" => (
+            "cost",
+            "retry_cost_required",
+            "cost: the reason CostExceedsMaxCost needs the cost the partner would charge, e.g. 50.00 CNY",
+        ),
+        "retry_condition_required" => (
+            "loan_condition",
+            "required",
+            "loan_condition: the reason LoanCondition needs the condition, e.g. LibraryUseOnly",
+        ),
+        "invalid_retry_dates" => (
+            "retry_before",
+            "before_retry_after",
+            "retry_before: the offer cannot end before the partner could supply",
+        ),
+        "invalid_cost" | "invalid_currency" => ("cost", "invalid_money", en.as_str()),
+        _ => return e,
+    };
+    ApiError::Invalid(vec![FieldError::new(field, field_code, text)])
 }
 
 /// Staff blocks of a borrowing request: the e-mail partner's answer form and the mail
@@ -168,42 +367,11 @@ pub async fn answer(
     let r = async {
         let user = ctx.user()?;
         let p = pairs(form)?;
-        let due_date = match value(&p, "due_date") {
-            d if d.is_empty() => None,
-            d => Some(
-                time::Date::parse(
-                    &d,
-                    time::macros::format_description!("[year]-[month]-[day]"),
-                )
-                .map_err(|_| {
-                    ApiError::Bilingual(
-                        422,
-                        "invalid_date",
-                        format!("due_date: {d:?} is not a date (YYYY-MM-DD)"),
-                        format!("due_date：{d:?} 不是日期（YYYY-MM-DD）"),
-                    )
-                }),
-            ),
-        };
-        let some = |k: &str| Some(value(&p, k)).filter(|v| !v.is_empty());
-        let result = match due_date.transpose() {
-            Ok(due_date) => {
-                let input = AnswerInput {
-                    answer: value(&p, "answer"),
-                    note: some("note"),
-                    reason: some("reason"),
-                    due_date,
-                    url: some("url"),
-                    mail_id: None,
-                    cost_minor: None,
-                    currency: None,
-                    retry_after: None,
-                    retry_before: None,
-                    loan_condition: None,
-                    item_format: None,
-                };
-                record_answer(&ctx.st, user, &id, input).await.map(|_| ())
-            }
+        let result = match answer_input(&p) {
+            Ok(input) => record_answer(&ctx.st, user, &id, input)
+                .await
+                .map(|_| ())
+                .map_err(on_retry_field),
             Err(e) => Err(e),
         };
         match result {

@@ -170,6 +170,10 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/lending/bulk", post(staff::lending_bulk))
         .route("/staff/lending/{id}", get(staff::lend_detail))
         .route("/staff/lending/{id}/slip", get(staff::lend_slip))
+        .route(
+            "/staff/lending/{id}/slip/printed",
+            post(staff::lend_slip_printed),
+        )
         .route("/staff/lending/{id}/act", post(staff::lending_act))
         .route("/staff/lending/{id}/assign", post(staff::lending_assign))
         .route("/staff/lending/{id}/release", post(staff::lending_release))

@@ -60,6 +60,9 @@ pub struct RequestForm {
     pub patron_note: Option<String>,
     #[serde(default)]
     pub copyright: Option<String>,
+    /// The express box, ticked.
+    #[serde(default)]
+    pub express: Option<String>,
     /// Borrowing staff asking for a reader: the reader's username.
     #[serde(default)]
     pub patron: Option<String>,
@@ -92,6 +95,7 @@ impl RequestForm {
             }),
             patron_note: self.patron_note.clone(),
             copyright_declaration: Some(self.copyright.is_some()),
+            express: Some(self.express.is_some()),
             ..CitationInput::default()
         }
     }
@@ -137,6 +141,7 @@ pub struct FormPage {
     pub format_error: Option<String>,
     pub sections: Vec<Section>,
     pub copyright: bool,
+    pub express: bool,
     pub errors: Vec<ErrorLink>,
     /// Where the form posts: the reader's own route, or the staff one.
     pub action: &'static str,
@@ -316,6 +321,7 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
         format_error: err("format"),
         sections,
         copyright: f.copyright.is_some(),
+        express: f.express.is_some(),
         action: if staff {
             "/staff/borrowing/new"
         } else {
@@ -729,6 +735,9 @@ impl Facts {
         self.add(m.f_doi, c.doi.as_ref().map(|v| v.to_string()));
         self.add(m.f_pmid, c.pmid.as_ref().map(|v| v.to_string()));
         self.add(m.f_need_by, c.need_by.map(|d| d.to_string()));
+        if c.express {
+            self.add(m.f_express, Some(m.pick("Express", "加急").to_owned()));
+        }
     }
 }
 
@@ -961,6 +970,7 @@ pub(crate) async fn detail_page(
                 &format!("/staff/borrowing/{}", percent_encode(&req.request_id)),
                 req.assignee_id.as_deref(),
                 req.lender_id.is_some(),
+                None,
             )
             .await?
         } else {

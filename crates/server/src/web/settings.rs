@@ -563,6 +563,7 @@ fn rules_values(s: &domain::library::LetterSettings) -> Pairs {
             if s.allow_never { "on" } else { "" }.to_owned(),
         ),
         ("digest_hour".to_owned(), s.digest_hour.to_string()),
+        ("mail_addresses".to_owned(), s.mail_addresses.join("\n")),
     ]
 }
 
@@ -597,6 +598,18 @@ fn rules_form(m: &'static Msg, p: &Pairs) -> FormView {
                 &value(p, "digest_hour"),
             )
             .hint(m.pick("0 to 23, China time (UTC+8)", "0 至 23，北京时间")),
+        )
+        .input(
+            Input::new(
+                "mail_addresses",
+                m.pick("The library's mail addresses", "本馆邮箱地址"),
+                "textarea",
+                &value(p, "mail_addresses"),
+            )
+            .hint(m.pick(
+                "One a line, at most 10, e.g. ill@library.example.edu: mailboxes whose mail your mail server hands to librelay. Mail to them that names no request is listed for your staff under Unmatched mail.",
+                "每行一个，最多 10 个，例如 ill@library.example.edu：由本馆邮件服务器转交 librelay 的邮箱。发往这些地址、又未写明申请编号的邮件列入本馆的“未归档邮件”。",
+            )),
         )
 }
 
@@ -674,6 +687,12 @@ pub async fn letter_rules_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection
                 due_soon_days,
                 allow_never: value(&p, "allow_never") == "on",
                 digest_hour,
+                mail_addresses: value(&p, "mail_addresses")
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             };
             match crate::api::letters::save_settings(&ctx.st, a, &a.library_id, input).await {
                 Ok(_) => return Ok(see_other("/admin/letters?done=saved")),

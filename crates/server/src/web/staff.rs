@@ -916,6 +916,14 @@ pub async fn lend_detail(
         let forms = lend_action_forms(m, &allowed);
         let act_url = format!("{here}/act");
         let actions_html = actions_html(&forms, &act_url, &here, false, "detail")?;
+        let labels = ctx
+            .st
+            .store
+            .lend_labels(std::slice::from_ref(&req.request_id))
+            .await?
+            .into_iter()
+            .map(|(_, label)| label)
+            .collect();
         let desk_html = desk_html(
             &ctx,
             user,
@@ -923,6 +931,7 @@ pub async fn lend_detail(
             &here,
             req.assignee_id.as_deref(),
             true,
+            Some(labels),
         )
         .await?;
         Ok(ctx.page(DetailPage {
@@ -1072,12 +1081,48 @@ pub struct SlipPage {
     pub title: String,
     pub facts: Vec<Fact>,
     pub back: String,
+    /// When the slip was marked printed, if it was.
+    pub printed: Option<String>,
+    pub mark_url: String,
+    pub notice: Option<&'static str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SlipQuery {
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+/// `POST /staff/lending/{id}/slip/printed`: the slip was printed; the request counts as
+/// printed in the queue from now.
+pub async fn lend_slip_printed(ctx: Ctx, Path(id): Path<String>) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        Side::Lending.staff(user)?;
+        let req = visible_lend(&ctx.st, user, &id).await?;
+        ctx.st
+            .store
+            .mark_slips_printed(
+                &user.library_id,
+                std::slice::from_ref(&req.request_id),
+                ctx.st.now(),
+            )
+            .await?;
+        Ok(see_other(&format!(
+            "/staff/lending/{}/slip?done=printed",
+            percent_encode(&req.request_id)
+        )))
+    }
+    .await;
+    ctx.finish(r)
 }
 
 /// A lending request's pick slip: what the shelver needs to find the item and where it goes,
-/// on a page that prints as the slip alone.
-pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
+/// on a page that prints as the slip alone. Opening it changes nothing; the button on it
+/// marks it printed.
+pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>, q: QueryIn<SlipQuery>) -> Response {
     let r = async {
+        let done = query(q)?.done;
         let user = ctx.user()?;
         Side::Lending.staff(user)?;
         let req = visible_lend(&ctx.st, user, &id).await?;
@@ -1106,21 +1151,16 @@ pub async fn lend_slip(ctx: Ctx, Path(id): Path<String>) -> Response {
         fact(m.col_id, Some(req.request_id.clone()));
         fact(m.f_need_by, c.need_by.map(|d| d.to_string()));
         fact(m.received_at, Some(when(req.created_at)));
-        // The print-friendly slip counts as printed, like the XLSX and XML slips.
-        ctx.st
-            .store
-            .mark_slips_printed(
-                &user.library_id,
-                std::slice::from_ref(&req.request_id),
-                ctx.st.now(),
-            )
-            .await?;
+        let here = format!("/staff/lending/{}", percent_encode(&req.request_id));
         Ok(ctx.page(SlipPage {
             m,
             ch: ctx.chrome(),
             title: req.title.clone(),
             facts: facts.0,
-            back: format!("/staff/lending/{}", percent_encode(&req.request_id)),
+            mark_url: format!("{here}/slip/printed"),
+            back: here,
+            printed: req.slip_printed_at.map(when),
+            notice: (done.as_deref() == Some("printed")).then_some(m.slip_marked),
         }))
     }
     .await;
@@ -1492,6 +1532,8 @@ struct DeskForms<'a> {
     /// (value, name, currently assigned)
     staff: Vec<(String, String, bool)>,
     partner: bool,
+    /// Lending: the request's labels, with the forms to add and remove them.
+    labels: Option<Vec<String>>,
 }
 
 /// The desk forms for a request at `base` (its page's address).
@@ -1502,6 +1544,7 @@ pub async fn desk_html(
     base: &str,
     assignee_id: Option<&str>,
     partner: bool,
+    labels: Option<Vec<String>>,
 ) -> WebResult<String> {
     let m = ctx.m;
     let staff = crate::flow::desk::staff_of(&ctx.st, &user.library_id, side).await?;
@@ -1532,6 +1575,7 @@ pub async fn desk_html(
         assigned: assignee_id.is_some(),
         staff: choices,
         partner,
+        labels,
     }
     .render()
     .map_err(|e| WebError::Api(ApiError::internal(e)))
@@ -1717,7 +1761,10 @@ pub async fn lending_slips(
             .map(str::to_owned)
             .collect();
         let format = pair(&pairs, "format").map(str::to_owned);
-        if ctx.htmx && method == axum::http::Method::POST {
+        let post = method == axum::http::Method::POST;
+        if ctx.htmx && post {
+            // Counted as printed now: the address the browser is sent to only reads.
+            crate::slips::mark(&ctx.st, user, &ids).await?;
             let to = format!(
                 "/staff/lending/slips?format={}&ids={}",
                 percent_encode(format.as_deref().unwrap_or("xlsx")),
@@ -1730,7 +1777,13 @@ pub async fn lending_slips(
             }
             return Ok(resp);
         }
-        Ok(crate::slips::response(&ctx.st, user, ctx.m, &ids, format.as_deref()).await?)
+        // The queue's form posts: those slips are printed. The address form only reads.
+        let mark = if post {
+            crate::slips::MarkPrinted::Yes
+        } else {
+            crate::slips::MarkPrinted::No
+        };
+        Ok(crate::slips::response(&ctx.st, user, ctx.m, &ids, format.as_deref(), mark).await?)
     }
     .await;
     ctx.finish(r)

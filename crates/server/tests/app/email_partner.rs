@@ -599,7 +599,7 @@ async fn digest_hour(engine: Engine) {
         .await;
     assert_eq!(
         v,
-        json!({"due_soon_days": 5, "allow_never": false, "digest_hour": 17})
+        json!({"due_soon_days": 5, "allow_never": false, "digest_hour": 17, "mail_addresses": []})
     );
 }
 
@@ -736,5 +736,394 @@ async fn retry_terms(engine: Engine) {
 async fn staff_record_an_email_partners_retry_terms_as_an_offer() {
     for e in engines() {
         retry_terms(e).await;
+    }
+}
+
+/// One SMTP conversation with the app's endpoint: each command's final answer line.
+async fn smtp_talk(app: &TestApp, commands: &[&str]) -> Vec<String> {
+    let addr = app.state.config.inbound_smtp_listen.clone();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    // Multi-line answers: every line kept, joined, until the one whose fourth character is a
+    // space.
+    async fn reply(lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            lines.read_line(&mut line).await.unwrap();
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] == b' ' {
+                return all;
+            }
+        }
+    }
+    let mut out = vec![reply(&mut lines).await];
+    for c in commands {
+        write
+            .write_all(format!("{c}\r\n").as_bytes())
+            .await
+            .unwrap();
+        out.push(reply(&mut lines).await);
+    }
+    out
+}
+
+async fn recipients(engine: Engine) {
+    let sink = SmtpSink::default();
+    let port = sink.start().await;
+    let app = TestApp::spawn_with(engine, |c| {
+        c.smtp_host = "127.0.0.1".to_owned();
+        c.smtp_port = port;
+        c.mail_from = "Interlibrary Loan <ill@bcu.example.edu>".to_owned();
+        c.mail_reply_to = "replies@hub.example.net".to_owned();
+        c.inbound_smtp_domains = vec!["ill.example.org".to_owned()];
+        c.inbound_smtp_listen = "127.0.0.1:0".to_owned();
+    })
+    .await;
+    // No certificate: no STARTTLS in EHLO, and asking for it is refused.
+    let said = smtp_talk(
+        &app,
+        &[
+            "EHLO mx.test",
+            "STARTTLS",
+            "MAIL FROM:<spammer@elsewhere.example>",
+            "RCPT TO:<victim@gmail.example>",
+            "RCPT TO:<someone@bcu.example.edu>",
+            "RCPT TO:<replies+0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b.1@HUB.example.net>",
+            "RCPT TO:<ill+BCU@bcu.example.edu>",
+            "RCPT TO:<anyone@ill.example.org>",
+            "RCPT TO:<postmaster>",
+            "RCPT TO:<ill@xnu.example.edu>",
+            "QUIT",
+        ],
+    )
+    .await;
+    assert!(said[1].starts_with("250"), "{said:?}");
+    assert!(!said[1].contains("STARTTLS"), "{}", said[1]);
+    assert!(said[2].starts_with("502"), "{said:?}");
+    for refused in [4, 5, 10] {
+        assert!(said[refused].starts_with("550 5.7.1"), "{said:?}");
+        assert!(
+            said[refused].contains("not a mailbox of this interlibrary loan node"),
+            "{}",
+            said[refused]
+        );
+    }
+    assert!(said[4].contains("<victim@gmail.example>"), "{}", said[4]);
+    for taken in [6, 7, 8, 9] {
+        assert!(said[taken].starts_with("250"), "{said:?}");
+    }
+
+    // XNU gives its own mailbox; from then on mail to it (and its plus addresses) is taken
+    // and, naming no request, listed for XNU's staff only.
+    let admin = app.login("xnu-admin").await;
+    let (st, v) = app
+        .get("/api/v1/libraries/XNU/letter-settings", Some(&admin))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let mut settings = v.clone();
+    settings["mail_addresses"] = json!(["not an address"]);
+    let (st, v) = app
+        .put_json(
+            "/api/v1/libraries/XNU/letter-settings",
+            settings.clone(),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.to_string().contains("mail_addresses"), "{v}");
+    assert!(v.to_string().contains("not an address"), "{v}");
+    settings["mail_addresses"] = json!([" ILL@xnu.example.edu "]);
+    let (st, v) = app
+        .put_json(
+            "/api/v1/libraries/XNU/letter-settings",
+            settings.clone(),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["mail_addresses"], json!(["ill@xnu.example.edu"]), "{v}");
+    // Another library cannot claim the same mailbox.
+    let bcu_admin = app.login("bcu-admin").await;
+    let (_, mut bcu) = app
+        .get("/api/v1/libraries/BCU/letter-settings", Some(&bcu_admin))
+        .await;
+    bcu["mail_addresses"] = json!(["ill@xnu.example.edu"]);
+    let (st, v) = app
+        .put_json("/api/v1/libraries/BCU/letter-settings", bcu, &bcu_admin)
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(
+        v.to_string()
+            .contains("already the mail address of library XNU"),
+        "{v}"
+    );
+
+    let mail = "From: a@elsewhere.example\r\nTo: Xinan ILL <ill@xnu.example.edu>\r\nSubject: Opening hours at Christmas\r\n\r\nAre you open?\r\n";
+    let filed = smtp_send(
+        &app,
+        "a@elsewhere.example",
+        &["ill+question@xnu.example.edu"],
+        mail.as_bytes(),
+    )
+    .await;
+    assert!(filed.contains("unmatched"), "{filed}");
+    let xnu = app.login("xnu-borrow").await;
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&xnu)).await;
+    assert!(
+        list.to_string().contains("Opening hours at Christmas"),
+        "{list}"
+    );
+    let bcu = app.login("bcu-borrow").await;
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&bcu)).await;
+    assert_eq!(list, json!([]), "BCU sees none of XNU's mail");
+    let hub = app.login("hub-admin").await;
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&hub)).await;
+    assert!(
+        !list.to_string().contains("Opening hours at Christmas"),
+        "not left to the hub: {list}"
+    );
+    // And on the page, in Chinese.
+    let cookie = crate::web::web_login(&app, "xnu-borrow").await;
+    let page = crate::web::get(
+        &app,
+        "/staff/mail",
+        Some(&format!("{cookie}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Opening hours at Christmas"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("未归档邮件"), "{}", page.body);
+    // The address on the admin page: a bad line is named next to its field.
+    let cookie = crate::web::web_login(&app, "xnu-admin").await;
+    let p = crate::web::post_form(
+        &app,
+        "/admin/letters/settings",
+        Some(&cookie),
+        &[
+            ("due_soon_days", "3"),
+            ("digest_hour", "8"),
+            ("allow_never", "on"),
+            ("mail_addresses", "ill@xnu.example.edu\nill at xnu"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body.contains("is not a mail address such as"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("ill at xnu"), "{}", p.body);
+    let page = crate::web::get(&app, "/admin/letters", Some(&cookie)).await;
+    assert!(page.body.contains("ill@xnu.example.edu"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn the_inbound_endpoint_refuses_mail_for_others_and_files_a_librarys_own_for_its_staff() {
+    for e in engines() {
+        recipients(e).await;
+    }
+}
+
+fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/tls")
+        .join(name)
+}
+
+async fn starttls(engine: Engine) {
+    use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let sink = SmtpSink::default();
+    let port = sink.start().await;
+    let app = TestApp::spawn_with(engine, |c| {
+        c.smtp_host = "127.0.0.1".to_owned();
+        c.smtp_port = port;
+        c.mail_from = "Interlibrary Loan <ill@bcu.example.edu>".to_owned();
+        c.inbound_smtp_listen = "127.0.0.1:0".to_owned();
+        c.inbound_smtp_tls_cert = tls_fixture("localhost.crt").display().to_string();
+        c.inbound_smtp_tls_key = tls_fixture("localhost.key").display().to_string();
+    })
+    .await;
+    let (id, wire) = request_to_partner(&app, "镜花缘").await;
+    // STARTTLS is offered, takes no parameters, and refuses commands pipelined behind it.
+    let said = smtp_talk(&app, &["EHLO mx.test", "STARTTLS now"]).await;
+    assert!(said[1].contains("250-STARTTLS"), "{}", said[1]);
+    assert!(said[2].starts_with("501"), "{said:?}");
+    let said = smtp_talk(
+        &app,
+        &["EHLO mx.test", "STARTTLS\r\nMAIL FROM:<a@b.example>"],
+    )
+    .await;
+    assert!(said[2].starts_with("554"), "{said:?}");
+
+    // A client that upgrades and checks the certificate (the fixture is its only root).
+    let pem = std::fs::read(tls_fixture("localhost.crt")).unwrap();
+    let tls = TlsParameters::builder("localhost".to_owned())
+        .certificate_store(CertificateStore::None)
+        .add_root_certificate(Certificate::from_pem(&pem).unwrap())
+        .build_rustls()
+        .unwrap();
+    let smtp_port: u16 = app
+        .state
+        .config
+        .inbound_smtp_listen
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let client = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("localhost")
+        .port(smtp_port)
+        .tls(Tls::Required(tls))
+        .build();
+    let reply = lettre::Message::builder()
+        .from(PARTNER.parse().unwrap())
+        .to(format!("ill+{wire}@bcu.example.edu").parse().unwrap())
+        .subject("Re: 镜花缘 — over TLS")
+        .body("We will send it on Monday.".to_owned())
+        .unwrap();
+    let sent = client.send(reply).await.unwrap();
+    let said = sent.message().collect::<Vec<_>>().join(" ");
+    assert!(said.contains(&format!("on request {id}")), "{said}");
+    let staff = app.login("bcu-borrow").await;
+    let (_, log) = app
+        .get(&format!("/api/v1/requests/{id}/mail"), Some(&staff))
+        .await;
+    assert!(log.to_string().contains("over TLS"), "{log}");
+
+    // A client that does not trust the certificate is not let through in the clear either.
+    let untrusted = TlsParameters::builder("localhost".to_owned())
+        .certificate_store(CertificateStore::None)
+        .build_rustls()
+        .unwrap();
+    let client = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("localhost")
+        .port(smtp_port)
+        .tls(Tls::Required(untrusted))
+        .build();
+    let again = lettre::Message::builder()
+        .from(PARTNER.parse().unwrap())
+        .to(format!("ill+{wire}@bcu.example.edu").parse().unwrap())
+        .subject("Re: 镜花缘 — untrusted")
+        .body("x".to_owned())
+        .unwrap();
+    assert!(client.send(again).await.is_err());
+}
+
+#[tokio::test]
+async fn the_inbound_endpoint_offers_starttls_with_a_configured_certificate() {
+    for e in engines() {
+        starttls(e).await;
+    }
+}
+
+async fn retry_terms_on_the_page(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let (id, _) = request_to_partner(&app, "儒林外史").await;
+    let cookie = crate::web::web_login(&app, "bcu-borrow").await;
+    let page = crate::web::get(&app, &format!("/requests/{id}"), Some(&cookie)).await;
+    assert!(
+        page.body.contains(r#"value="retry_possible""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"name="retry_reason""#),
+        "{}",
+        page.body
+    );
+    let path = format!("/requests/{id}/partner-answer");
+    let form = |extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![("form", "partner_answer"), ("answer", "retry_possible")];
+        f.extend_from_slice(extra);
+        f
+    };
+    // Each refusal names the field it is about, in the page's language.
+    for (fields, expect_en, expect_zh) in [
+        (
+            form(&[]),
+            "retry_reason: choose why the partner cannot supply now",
+            "重试原因为必填项",
+        ),
+        (
+            form(&[("retry_reason", "CostExceedsMaxCost")]),
+            "cost: the reason CostExceedsMaxCost needs the cost",
+            "须填写对方收费",
+        ),
+        (
+            form(&[
+                ("retry_reason", "CostExceedsMaxCost"),
+                ("cost", "fifty yuan"),
+            ]),
+            "is not an amount and an ISO 4217 currency",
+            "对方收费金额或币种无效",
+        ),
+        (
+            form(&[("retry_reason", "OnLoan"), ("retry_after", "next week")]),
+            "is not a date (YYYY-MM-DD)",
+            "最早可重新申请日期应为 YYYY-MM-DD 格式",
+        ),
+        (
+            form(&[
+                ("retry_reason", "OnLoan"),
+                ("retry_after", "2027-06-01"),
+                ("retry_before", "2027-05-01"),
+            ]),
+            "retry_before: the offer cannot end before",
+            "条件有效期至不能早于最早可重新申请日期",
+        ),
+        (
+            form(&[("retry_reason", "LoanCondition")]),
+            "loan_condition: the reason LoanCondition needs the condition",
+            "借阅条件为必填项",
+        ),
+    ] {
+        let p = crate::web::post_form(&app, &path, Some(&cookie), &fields).await;
+        assert_eq!(p.status, 422, "{fields:?}: {}", p.body);
+        assert!(p.body.contains(expect_en), "{fields:?}: {}", p.body);
+        let zh = format!("{cookie}; librelay_lang=zh-CN");
+        let p = crate::web::post_form(&app, &path, Some(&zh), &fields).await;
+        assert_eq!(p.status, 422, "{fields:?}: {}", p.body);
+        assert!(p.body.contains(expect_zh), "{fields:?}: {}", p.body);
+    }
+    let staff = app.login("bcu-borrow").await;
+    let (_, v) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&staff))
+        .await;
+    assert_eq!(v["state"], "sent", "nothing recorded by a refusal: {v}");
+    let p = crate::web::post_form(
+        &app,
+        &path,
+        Some(&cookie),
+        &form(&[
+            ("retry_reason", "CostExceedsMaxCost"),
+            ("cost", "50.00 CNY"),
+            ("retry_before", "2027-12-31"),
+            ("note", "我们可以提供，但需收费 50 元"),
+        ]),
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, v) = app
+        .get(&format!("/api/v1/requests/{id}"), Some(&staff))
+        .await;
+    assert_eq!(v["state"], "retry_offered", "{v}");
+    let offer = v["retry_offer"].to_string();
+    assert!(offer.contains("CostExceedsMaxCost"), "{offer}");
+    assert!(offer.contains("5000") || offer.contains("50.00"), "{offer}");
+    assert!(offer.contains("2027-12-31"), "{offer}");
+}
+
+#[tokio::test]
+async fn staff_record_an_email_partners_retry_terms_on_the_request_page() {
+    for e in engines() {
+        retry_terms_on_the_page(e).await;
     }
 }

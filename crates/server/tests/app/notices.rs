@@ -679,6 +679,30 @@ async fn welcome(engine: Engine) {
         m.body.contains("Dear New Reader") && m.body.contains("new-reader"),
         "{m:?}"
     );
+    // A reader who registered in Chinese is welcomed in Chinese.
+    let (st, v) = app
+        .post(
+            "/api/v1/register",
+            json!({"library": "BCU", "username": "xin-duzhe", "password": "long enough 2",
+                   "display_name": "新读者", "email": "xin-duzhe@example.edu",
+                   "patron_type": "master", "locale": "zh-CN"}),
+            None,
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, _) = app
+        .post(
+            &format!("/api/v1/patrons/{}/approve", v["id"].as_str().unwrap()),
+            json!({}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let m = mail_to(&sink, "xin-duzhe@example.edu", "您的馆际互借账户已开通").await;
+    assert!(
+        m.body.contains("新读者") && m.body.contains("xin-duzhe"),
+        "{m:?}"
+    );
 }
 
 #[tokio::test]
@@ -872,5 +896,82 @@ async fn reminder_days(engine: Engine) {
 async fn the_due_soon_reminder_follows_the_librarys_days() {
     for e in engines() {
         reminder_days(e).await;
+    }
+}
+
+async fn cancelled_and_unfilled(engine: Engine) {
+    let sink = SmtpSink::default();
+    let app = app_on(engine, &sink).await;
+    let staff = app.login("bcu-borrow").await;
+    let lender = app.login("xnu-lend").await;
+    for (reader, cancelled, unfilled, reason) in [
+        (
+            "bcu-external",
+            "Request cancelled: ",
+            "We could not obtain: ",
+            "Reason: ",
+        ),
+        (
+            "bcu-faculty",
+            "馆际互借申请已取消：",
+            "很抱歉，未能为您借到：",
+            "原因：",
+        ),
+    ] {
+        let token = app.login(reader).await;
+        let to = format!("{reader}@bcu.example.edu");
+        // Cancelled by the reader before it was worked.
+        let title = format!("取消 Cancelled for {reader}");
+        let (st, v) = app
+            .post(
+                "/api/v1/requests",
+                json!({"format": "loan", "citation": {"title": title}}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let (st, v) = app
+            .post(
+                &format!("/api/v1/requests/{id}/actions"),
+                json!({"action": "cancel"}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!((st, &v["state"]), (200, &json!("cancelled")), "{v}");
+        let m = mail_to(&sink, &to, &format!("{cancelled}{title}")).await;
+        assert!(m.body.contains(&id), "{m:?}");
+        // Unfilled: the only lender cannot supply, and says why.
+        let title = format!("无法提供 Unfilled for {reader}");
+        let (_, v) = app
+            .post(
+                "/api/v1/requests",
+                json!({"format": "loan", "citation": {"title": title}}),
+                Some(&token),
+            )
+            .await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        app.borrow_action(&staff, &id, json!({"action": "edit_rota", "rota": ["XNU"]}))
+            .await;
+        app.borrow_action(&staff, &id, json!({"action": "approve"}))
+            .await;
+        let lend = app.lend_for(&lender, &id).await;
+        app.lend_action(
+            &lender,
+            lend["id"].as_str().unwrap(),
+            json!({"action": "reject", "reason": "NotOnShelf", "note": "missing from the shelf 书架上没有"}),
+        )
+        .await;
+        let m = mail_to(&sink, &to, &format!("{unfilled}{title}")).await;
+        assert!(m.body.contains(&id), "{m:?}");
+        assert!(m.body.contains(reason), "the reason is told: {m:?}");
+        assert!(m.body.contains("书架上没有"), "{m:?}");
+    }
+}
+
+#[tokio::test]
+async fn cancelled_and_unfilled_letters_reach_the_reader_in_their_language() {
+    for e in engines() {
+        cancelled_and_unfilled(e).await;
     }
 }

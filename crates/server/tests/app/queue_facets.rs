@@ -188,11 +188,12 @@ async fn new_facets(engine: Engine) {
         vec!["nf-1", "nf-3"]
     );
 
-    // Printed: a pick slip for nf-3.
+    // Printed: reading slips (GET), or opening the printable slip page, marks nothing;
+    // printing them (POST) or the slip page's button does.
     let slip = app
         .client
         .get(format!(
-            "{}/api/v1/lending/pick-slips?ids=nf-3&format=xml",
+            "{}/api/v1/lending/pick-slips?ids=nf-3,nf-1&format=xml",
             app.base
         ))
         .bearer_auth(&lender)
@@ -200,6 +201,55 @@ async fn new_facets(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(slip.status().as_u16(), 200);
+    let xml = slip.text().await.unwrap();
+    assert!(
+        xml.find("nf-3").unwrap() < xml.find("nf-1").unwrap(),
+        "in the order asked: {xml}"
+    );
+    let cookie = web_login(&app, "xnu-lend").await;
+    let slip_page = get(&app, "/staff/lending/nf-1/slip", Some(&cookie)).await;
+    assert_eq!(slip_page.status, 200, "{}", slip_page.body);
+    assert!(
+        slip_page.body.contains("Not marked as printed yet"),
+        "{}",
+        slip_page.body
+    );
+    assert!(
+        slip_page
+            .body
+            .contains(r#"action="/staff/lending/nf-1/slip/printed""#),
+        "{}",
+        slip_page.body
+    );
+    let all = page("facets=true").await;
+    assert_eq!(facet(&all, "printed", Some("yes")), 0, "{all}");
+    let slip = app
+        .client
+        .post(format!("{}/api/v1/lending/pick-slips", app.base))
+        .bearer_auth(&lender)
+        .json(&json!({"ids": ["nf-3"], "format": "xml"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slip.status().as_u16(), 200);
+    assert!(
+        slip.text()
+            .await
+            .unwrap()
+            .contains("<requestId>nf-3</requestId>")
+    );
+    let (st, v) = app
+        .post(
+            "/api/v1/lending/pick-slips",
+            json!({"ids": ["nf-3", "elsewhere"]}),
+            Some(&lender),
+        )
+        .await;
+    assert_eq!(st, 404, "{v}");
+    assert!(
+        v["error"]["message"].to_string().contains("elsewhere"),
+        "{v}"
+    );
     let all = page("facets=true").await;
     assert_eq!(facet(&all, "printed", Some("yes")), 1, "{all}");
     assert_eq!(facet(&all, "printed", Some("no")), 2);
@@ -222,6 +272,28 @@ async fn new_facets(engine: Engine) {
         assert_eq!(facet(&narrowed, f, v), facet(&all, f, v), "{f} {v:?}");
     }
     assert_counts_agree(&app).await;
+    // The slip page's button marks nf-1, in Chinese too.
+    let zh = format!("{cookie}; librelay_lang=zh-CN");
+    let marked = post_form(&app, "/staff/lending/nf-1/slip/printed", Some(&zh), &[]).await;
+    assert_eq!(marked.status, 303, "{}", marked.body);
+    let slip_page = get(&app, marked.location(), Some(&zh)).await;
+    assert!(
+        slip_page.body.contains("已标记为已打印。"),
+        "{}",
+        slip_page.body
+    );
+    assert!(
+        slip_page.body.contains("已标记为打印于"),
+        "{}",
+        slip_page.body
+    );
+    let other = web_login(&app, "htu-lend").await;
+    let refused = post_form(&app, "/staff/lending/nf-1/slip/printed", Some(&other), &[]).await;
+    assert_eq!(
+        refused.status, 404,
+        "another library's request is not found"
+    );
+    assert_eq!(ids(&page("printed=yes").await), vec!["nf-1", "nf-3"]);
 
     // Values not understood are named.
     for (q, field) in [
@@ -396,6 +468,81 @@ async fn borrowing_bulk(engine: Engine) {
     .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
     assert!(refused.body.contains("负责人"), "{}", refused.body);
+
+    // The same through the API: each on its own, the unknown one listed with why.
+    let (st, v) = app
+        .post(
+            "/api/v1/requests/assignments",
+            json!({"ids": [placed[0], placed[1], "no-such-request"],
+                   "assignee": "bcu-manager", "note": "接手 taking over"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["done"], 2, "{v}");
+    assert_eq!(v["refused"][0]["id"], "no-such-request", "{v}");
+    assert_eq!(v["refused"][0]["code"], "not_found", "{v}");
+    let manager = app.login("bcu-manager").await;
+    let manager_id = app.get("/api/v1/me", Some(&manager)).await.1["id"].clone();
+    for id in &placed {
+        let (_, v) = app
+            .get(&format!("/api/v1/requests/{id}"), Some(&staff))
+            .await;
+        assert_eq!(v["assignee_id"], manager_id, "{v}");
+        let (_, events) = app
+            .get(&format!("/api/v1/requests/{id}/events"), Some(&staff))
+            .await;
+        assert!(
+            events.to_string().contains("接手 taking over"),
+            "the note is in the history: {events}"
+        );
+    }
+    let (st, v) = app
+        .post(
+            "/api/v1/requests/assignments",
+            json!({"ids": [placed[0]], "release": true}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!((st, &v["done"]), (200, &json!(1)), "{v}");
+    let (st, v) = app
+        .post(
+            "/api/v1/requests/assignments",
+            json!({"ids": [placed[1]], "note": "长".repeat(1001)}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("note_too_long")),
+        "{v}"
+    );
+    let (st, v) = app
+        .post(
+            "/api/v1/requests/assignments",
+            json!({"ids": [placed[1]], "assignee": "xnu-lend"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    for outsider in ["bcu-faculty", "xnu-lend"] {
+        let token = app.login(outsider).await;
+        let (st, v) = app
+            .post(
+                "/api/v1/requests/assignments",
+                json!({"ids": [placed[1]]}),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(st, 403, "{outsider}: {v}");
+    }
+    let (_, v) = app
+        .get(&format!("/api/v1/requests/{}", placed[1]), Some(&staff))
+        .await;
+    assert_eq!(
+        v["assignee_id"], manager_id,
+        "nothing changed by the refusals: {v}"
+    );
 }
 
 #[tokio::test]
@@ -431,4 +578,231 @@ async fn refusals_in_the_request_flow_are_said_in_chinese_when_asked() {
     assert_eq!(r.status().as_u16(), 403);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["message"], "读者不能指定出借馆", "{v}");
+}
+
+async fn labels_on_the_request_page(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    seed(&app, &[("lp-1", "request_received")]).await;
+    let cookie = web_login(&app, "xnu-lend").await;
+    let here = "/staff/lending/lp-1";
+    let page = get(&app, here, Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("No labels yet."), "{}", page.body);
+    assert!(
+        page.body.contains(r#"action="/staff/lending/lp-1/labels""#),
+        "{}",
+        page.body
+    );
+    // Added on the request's own page, it comes back to that page and shows there, and in
+    // the API and the queue's label facet.
+    let added = post_form(
+        &app,
+        &format!("{here}/labels"),
+        Some(&cookie),
+        &[("op", "add"), ("label", "善本 rare book"), ("back", here)],
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(added.location(), here);
+    let zh = format!("{cookie}; librelay_lang=zh-CN");
+    let page = get(&app, here, Some(&zh)).await;
+    assert!(
+        page.body
+            .contains(r#"<span class="chip">善本 rare book</span>"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("标签"), "{}", page.body);
+    let lender = app.login("xnu-lend").await;
+    let (_, v) = app.get("/api/v1/lending/lp-1/labels", Some(&lender)).await;
+    assert_eq!(v["labels"], json!(["善本 rare book"]));
+    let (_, q) = app.get("/api/v1/lending?facets=true", Some(&lender)).await;
+    assert_eq!(facet(&q, "label", Some("善本 rare book")), 1, "{q}");
+    // And removed there.
+    let removed = post_form(
+        &app,
+        &format!("{here}/labels"),
+        Some(&cookie),
+        &[
+            ("op", "remove"),
+            ("label", "善本 rare book"),
+            ("back", here),
+        ],
+    )
+    .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    let page = get(&app, here, Some(&cookie)).await;
+    assert!(!page.body.contains("善本 rare book"), "{}", page.body);
+    // Another library's staff reach neither the page nor its labels.
+    let other = web_login(&app, "htu-lend").await;
+    let refused = post_form(
+        &app,
+        &format!("{here}/labels"),
+        Some(&other),
+        &[("op", "add"), ("label", "x"), ("back", here)],
+    )
+    .await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_lending_requests_own_page_shows_and_edits_its_labels() {
+    for engine in engines() {
+        labels_on_the_request_page(engine).await;
+    }
+}
+
+async fn express(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    // The reader ticks "express" on the request form; the staff form has it too.
+    let reader = web_login(&app, "bcu-faculty").await;
+    let form = get(&app, "/my/requests/new", Some(&reader)).await;
+    assert!(form.body.contains(r#"name="express""#), "{}", form.body);
+    assert!(form.body.contains("Express service"), "{}", form.body);
+    let zh = get(
+        &app,
+        "/my/requests/new",
+        Some(&format!("{reader}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert!(zh.body.contains("加急服务"), "{}", zh.body);
+    let staff_cookie = web_login(&app, "bcu-borrow").await;
+    let staff_form = get(&app, "/staff/borrowing/new", Some(&staff_cookie)).await;
+    assert!(
+        staff_form.body.contains(r#"name="express""#),
+        "{}",
+        staff_form.body
+    );
+    let placed = post_form(
+        &app,
+        "/my/requests/new",
+        Some(&reader),
+        &[
+            ("format", "loan"),
+            ("title", "加急 Express by the form"),
+            ("express", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let fast = placed
+        .location()
+        .trim_start_matches("/requests/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let detail = get(&app, placed.location(), Some(&reader)).await;
+    assert!(detail.body.contains("Express service"), "{}", detail.body);
+    // Through the API, one without.
+    let patron = app.login("bcu-faculty").await;
+    let (st, v) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "普通 Normal by the API"}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let slow = v["id"].as_str().unwrap().to_owned();
+    let (st, v) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "Bad", "express": "soon"}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+
+    // Both go to XNU; its queue tells them apart by the serviceLevel that came with them.
+    let staff = app.login("bcu-borrow").await;
+    for id in [&fast, &slow] {
+        app.borrow_action(&staff, id, json!({"action": "edit_rota", "rota": ["XNU"]}))
+            .await;
+        let sent = app
+            .borrow_action(&staff, id, json!({"action": "approve"}))
+            .await;
+        assert_eq!(sent["state"], "sent", "{sent}");
+    }
+    let lender = app.login("xnu-lend").await;
+    let fast_lend = app.lend_for(&lender, &fast).await;
+    let slow_lend = app.lend_for(&lender, &slow).await;
+    let (_, v) = app
+        .get("/api/v1/lending?service_level=express", Some(&lender))
+        .await;
+    let listed: Vec<_> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
+    assert_eq!(listed, vec![fast_lend["id"].clone()], "{v}");
+    let (_, v) = app
+        .get("/api/v1/lending?service_level=normal", Some(&lender))
+        .await;
+    assert!(
+        v.to_string().contains(slow_lend["id"].as_str().unwrap()),
+        "{v}"
+    );
+    assert!(
+        !v.to_string().contains(fast_lend["id"].as_str().unwrap()),
+        "{v}"
+    );
+    let (_, v) = app.get("/api/v1/lending?facets=true", Some(&lender)).await;
+    assert_eq!(facet(&v, "service_level", Some("express")), 1, "{v}");
+}
+
+#[tokio::test]
+async fn an_express_request_to_an_email_partner_says_so_in_both_languages() {
+    let sink = crate::letters::SmtpSink::default();
+    let port = sink.start().await;
+    let app = TestApp::spawn_with(Engine::Sqlite, |c| {
+        c.smtp_host = "127.0.0.1".to_owned();
+        c.smtp_port = port;
+        c.mail_from = "Interlibrary Loan <ill@bcu.example.edu>".to_owned();
+    })
+    .await;
+    let patron = app.login("bcu-faculty").await;
+    let (st, v) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "急件 Rush job", "express": true}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let staff = app.login("bcu-borrow").await;
+    app.borrow_action(&staff, &id, json!({"action": "edit_rota", "rota": ["EDS"]}))
+        .await;
+    app.borrow_action(&staff, &id, json!({"action": "approve"}))
+        .await;
+    for _ in 0..400 {
+        if let Some(m) = sink
+            .mails
+            .lock()
+            .await
+            .iter()
+            .find(|m| m.to == "ill@eds.example.com" && m.subject.contains("急件 Rush job"))
+        {
+            assert!(m.body.contains("借阅（返还式），加急"), "{m:?}");
+            assert!(
+                m.body.contains("loan (to be returned), express service"),
+                "{m:?}"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no letter to the e-mail partner: {:#?}",
+        sink.mails.lock().await.clone()
+    );
+}
+
+#[tokio::test]
+async fn an_express_request_reaches_the_lender_as_express() {
+    for engine in engines() {
+        express(engine).await;
+    }
 }
