@@ -136,6 +136,10 @@ pub struct LenderFacts {
     pub same_region: bool,
     /// Its terms for the borrower; `None` when it has none.
     pub policy: Option<PartnerPolicy>,
+    /// What its fee schedule charges the borrower for this request, when it keeps one here:
+    /// `Some(None)` is free (reciprocal, or nothing charged). Takes the place of the flat fee
+    /// in its terms; `None` when it keeps no schedule.
+    pub schedule_fee: Option<Option<Money>>,
     pub record: LenderRecord,
 }
 
@@ -287,7 +291,7 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
     let mut kept = Vec::new();
     for l in lenders {
         match check(&l, needs) {
-            Ok(fee) => kept.push((l, fee)),
+            Ok((fee, over)) => kept.push((l, fee, over)),
             Err((code, en, zh)) => excluded.push(Excluded {
                 library: l.library,
                 code: code.to_owned(),
@@ -310,12 +314,13 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
             0
         }
     };
-    kept.sort_by_cached_key(|(l, fee)| {
+    kept.sort_by_cached_key(|(l, fee, over)| {
         let tier = settings.tier_of(&l.library).map_or(u32::MAX, |(t, _)| t);
         let foreign = fee.as_ref().is_some_and(|f| f.currency != needs.currency);
         let amount = fee.as_ref().map_or(0, |f| f.minor);
         (
-            tier,
+            // Over the reader's limit: asked only when every other lender said no.
+            (*over, tier),
             late(l),
             class(l, fee),
             foreign,
@@ -332,7 +337,7 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
     let entries = kept
         .into_iter()
         .enumerate()
-        .map(|(i, (l, fee))| {
+        .map(|(i, (l, fee, over))| {
             let mut en = Vec::new();
             let mut zh = Vec::new();
             let zero = Money::zero(needs.currency.clone());
@@ -343,6 +348,14 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
             } else {
                 format!("费用 {shown}")
             });
+            if over && let Some(max) = &needs.max_cost {
+                en.push(format!("over the reader's limit {max}: asked last"));
+                zh.push(format!("超出读者可接受的最高费用 {max}：排在最后"));
+            }
+            if l.schedule_fee.is_some() {
+                en.push("fee from its fee schedule".to_owned());
+                zh.push("费用按其收费标准".to_owned());
+            }
             if let Some((t, g)) = settings.tier_of(&l.library) {
                 en.push(format!("tier {t} ({g})"));
                 zh.push(format!("第 {t} 优先级（{g}）"));
@@ -414,8 +427,9 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
 
 type Refused = (&'static str, String, String);
 
-/// The fee the lender asks (`None`: free), or why it is left out.
-fn check(l: &LenderFacts, needs: &Needs) -> Result<Option<Money>, Refused> {
+/// The fee the lender asks (`None`: free) and whether it is over the reader's limit, or why
+/// it is left out.
+fn check(l: &LenderFacts, needs: &Needs) -> Result<(Option<Money>, bool), Refused> {
     let Some(p) = &l.policy else {
         return Err((
             "no_terms",
@@ -437,7 +451,12 @@ fn check(l: &LenderFacts, needs: &Needs) -> Result<Option<Money>, Refused> {
         };
         return Err(("service_not_offered", en.to_owned(), zh.to_owned()));
     }
-    let fee = p.fee_for(needs.service).filter(|f| f.minor > 0).cloned();
+    let fee = match &l.schedule_fee {
+        Some(scheduled) => scheduled.clone(),
+        None => p.fee_for(needs.service).cloned(),
+    }
+    .filter(|f| f.minor > 0);
+    let mut over = false;
     if let (Some(f), Some(max)) = (&fee, &needs.max_cost) {
         if f.currency != max.currency {
             return Err((
@@ -446,15 +465,9 @@ fn check(l: &LenderFacts, needs: &Needs) -> Result<Option<Money>, Refused> {
                 format!("费用 {f} 与读者的最高费用 {max} 币种不同，无法比较"),
             ));
         }
-        if f.minor > max.minor {
-            return Err((
-                "over_max_cost",
-                format!("fee {f} is over the reader's limit {max}"),
-                format!("费用 {f} 超出读者可接受的最高费用 {max}"),
-            ));
-        }
+        over = f.minor > max.minor;
     }
-    Ok(fee)
+    Ok((fee, over))
 }
 
 /// One step of a borrowing request's history, in event order.
@@ -622,6 +635,7 @@ mod tests {
             copies: 1,
             same_region: region,
             policy: Some(policy(fee, fee)),
+            schedule_fee: None,
             record: LenderRecord::default(),
         }
     }
@@ -669,22 +683,57 @@ mod tests {
     }
 
     #[test]
-    fn over_max_cost_is_excluded_with_the_reason() {
+    fn over_max_cost_goes_to_the_end_with_the_reason() {
+        let mut tiered = lender("DEAR", Some(3000), true);
+        tiered.policy = Some(policy(Some(3000), Some(3000)));
         let r = rank(
             vec![
-                lender("CHEAP", Some(1000), true),
-                lender("DEAR", Some(3000), true),
+                tiered,
+                lender("CHEAP", Some(1000), false),
+                lender("FAR", Some(1500), false),
             ],
+            &needs(Some(2000)),
+            &RoutingSettings {
+                groups: vec![LenderGroup {
+                    name: "first".into(),
+                    tier: 1,
+                    members: vec!["DEAR".into()],
+                }],
+                ..RoutingSettings::default()
+            },
+        );
+        // Even a first-tier lender goes after every lender within the limit.
+        assert_eq!(codes(&r), ["CHEAP", "FAR", "DEAR"]);
+        assert!(r.excluded.is_empty());
+        assert!(
+            r.entries[2]
+                .reason
+                .contains("over the reader's limit 20.00 CNY: asked last"),
+            "{}",
+            r.entries[2].reason
+        );
+        assert!(r.entries[2].reason_zh.contains("超出读者可接受的最高费用"));
+        assert!(!r.entries[0].reason.contains("limit"));
+    }
+
+    #[test]
+    fn the_fee_schedule_takes_the_place_of_the_terms_fee() {
+        // Terms say free, the schedule charges over the limit: the schedule counts.
+        let mut scheduled = lender("SCHED", None, true);
+        scheduled.schedule_fee = Some(Some(cny(2500)));
+        // Terms charge over the limit, the schedule makes it free (reciprocal).
+        let mut reciprocal = lender("RECIP", Some(5000), false);
+        reciprocal.schedule_fee = Some(None);
+        let r = rank(
+            vec![scheduled, reciprocal, lender("TERMS", Some(1000), false)],
             &needs(Some(2000)),
             &RoutingSettings::default(),
         );
-        assert_eq!(codes(&r), ["CHEAP"]);
-        assert_eq!(r.excluded[0].code, "over_max_cost");
-        assert_eq!(
-            r.excluded[0].reason,
-            "fee 30.00 CNY is over the reader's limit 20.00 CNY"
-        );
-        assert!(r.excluded[0].reason_zh.contains("超出"));
+        assert_eq!(codes(&r), ["RECIP", "TERMS", "SCHED"]);
+        assert_eq!(r.entries[0].fee, None);
+        assert_eq!(r.entries[2].fee, Some(cny(2500)));
+        assert!(r.entries[2].reason.contains("fee from its fee schedule"));
+        assert!(r.entries[2].reason.contains("asked last"));
     }
 
     #[test]

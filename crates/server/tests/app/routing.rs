@@ -38,7 +38,7 @@ async fn book(app: &TestApp, isbn: &str, title: &str, holders: &[&str]) -> Value
     json!({"title": title, "isbn": isbn})
 }
 
-/// XNU charges BCU 5 CNY a loan (its own terms for BCU, not its default).
+/// XNU charges BCU 5 CNY a loan (its own terms for BCU, not its default, and its schedule).
 async fn xnu_charges_bcu(app: &TestApp) {
     let policy = PartnerPolicy {
         services: vec![Service::Loan, Service::Copy],
@@ -50,10 +50,32 @@ async fn xnu_charges_bcu(app: &TestApp) {
         payment_methods: vec!["hub_clearing".into()],
         active: true,
     };
+    // Its fee schedule says the same (the demo's makes BCU a reciprocal partner): routing
+    // prices a lender by its schedule where it keeps one.
+    let schedule = domain::fees::FeeSchedule {
+        currency: Currency::parse("CNY").unwrap(),
+        rates: domain::fees::Rates {
+            loan: 1000,
+            ..Default::default()
+        },
+        partner_groups: vec![domain::fees::PartnerGroup {
+            name: "BCU".into(),
+            members: vec!["BCU".into()],
+            rates: domain::fees::Rates {
+                loan: 500,
+                ..Default::default()
+            },
+        }],
+        reciprocal_groups: vec![],
+    };
+    let now = app.state.now();
     app.state
         .store
         .write(move |tx| {
-            Box::pin(async move { tx.upsert_policy("XNU", Some("BCU"), &policy).await })
+            Box::pin(async move {
+                tx.upsert_policy("XNU", Some("BCU"), &policy).await?;
+                tx.set_fee_schedule("XNU", &schedule, now).await
+            })
         })
         .await
         .unwrap();
@@ -149,25 +171,19 @@ async fn string_with_reasons(engine: Engine) {
     // The same string is part of the request resource.
     assert_eq!(req["rota"]["entries"][0]["library"], "CPL");
 
-    // A reader who will pay at most 3 CNY: Xishan is left out, over the limit.
+    // A reader who will pay at most 3 CNY: Xishan goes to the end, over the limit, and says so.
     citation["max_cost"] = json!({"amount": "3.00", "currency": "CNY"});
     let cheap = ask(&app, &reader, citation.clone()).await;
     let v = lenders(&app, &staff, cheap["id"].as_str().unwrap()).await;
-    assert_eq!(codes(&v, "lenders"), ["CPL", "HTU"]);
-    let over = v["excluded"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["library"] == "XNU")
-        .unwrap();
-    assert_eq!(over["code"], "over_max_cost");
+    assert_eq!(codes(&v, "lenders"), ["CPL", "HTU", "XNU"], "{v}");
+    assert_eq!(codes(&v, "excluded"), ["HUB", "NSD"]);
     assert_eq!(
-        over["reason"],
-        "fee 5.00 CNY is over the reader's limit 3.00 CNY"
+        v["lenders"][2]["reason"],
+        "3rd: 5.00 CNY, over the reader's limit 3.00 CNY: asked last, same region, no history yet, loan 30 days, holds 1"
     );
     assert_eq!(
-        over["reason_zh"],
-        "费用 5.00 CNY 超出读者可接受的最高费用 3.00 CNY"
+        v["lenders"][2]["reason_zh"],
+        "第 3 位：费用 5.00 CNY，超出读者可接受的最高费用 3.00 CNY：排在最后，同地区，暂无历史记录，借期 30 天，馆藏 1 册"
     );
 
     // The library puts Xishan in its first tier: it is asked first, and says why.
