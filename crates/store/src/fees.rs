@@ -496,10 +496,12 @@ impl Tx<'_> {
         } else {
             ("borrower_id", "lender_id", "library_id, counterparty_id, currency")
         };
-        let order = if postgres {
-            r#"library_id COLLATE "C", counterparty_id COLLATE "C" NULLS FIRST, currency COLLATE "C""#
-        } else {
-            "library_id, counterparty_id, currency"
+        // Byte order on PostgreSQL too, whatever the database's collation.
+        let order = match (hub, postgres) {
+            (true, true) => r#"library_id COLLATE "C", currency COLLATE "C""#,
+            (true, false) => "library_id, currency",
+            (false, true) => r#"library_id COLLATE "C", counterparty_id COLLATE "C", currency COLLATE "C""#,
+            (false, false) => "library_id, counterparty_id, currency",
         };
         let pick_counterparty = if hub { counterparty } else { "counterparty_id" };
         let sql = format!(

@@ -1,7 +1,8 @@
 //! Routing through the API: the ranked lender string with its reasons in English and Chinese
-//! for a realistic set of partners, lenders left out with why (over the reader's limit, no
-//! such service, no terms), lender groups with tiers, measured fill rate and turnaround, a
-//! lender's "no" moving the request on by itself, and the rule that sends without review.
+//! for a realistic set of partners priced by their fee schedules, lenders over the reader's
+//! limit asked last with why, lenders left out with why (no such service, no terms), lender
+//! groups with tiers, measured fill rate and turnaround, a lender's "no" moving the request on
+//! by itself, and the rule that sends without review.
 
 use domain::library::{PartnerPolicy, Service};
 use domain::money::{Currency, Money};
@@ -114,9 +115,10 @@ async fn string_with_reasons(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let reader = app.login("bcu-faculty").await;
     let staff = app.login("bcu-borrow").await;
-    // Arrange: Jinghua Public (Beijing, free, 21-day loans), Haitang (Tianjin, free, 14 days
-    // for BCU), Xishan (Beijing, 5 CNY for BCU), the document supplier (copies only) and the
-    // hub (no lending terms) all hold the book.
+    // Arrange: Jinghua Public (Beijing, free, 21-day loans, no fee schedule), Haitang
+    // (Tianjin, 14 days; its fee schedule charges its region, BCU among it, 15.00 a loan),
+    // Xishan (Beijing, 5.00 for BCU by its terms and its schedule), the document supplier
+    // (copies only) and the hub (no lending terms) all hold the book.
     xnu_charges_bcu(&app).await;
     let mut citation = book(
         &app,
@@ -132,9 +134,10 @@ async fn string_with_reasons(engine: Engine) {
     let id = req["id"].as_str().unwrap();
     let v = lenders(&app, &staff, id).await;
 
-    // Assert: free partners first (same region before the other), then the paying one; the
-    // supplier and the hub are left out with why.
-    assert_eq!(codes(&v, "lenders"), ["CPL", "HTU", "XNU"], "{v}");
+    // Assert: the free partner first, then the paying one within the reader's limit; Haitang,
+    // whose schedule asks more than the limit, last with why; the supplier and the hub are
+    // left out with why.
+    assert_eq!(codes(&v, "lenders"), ["CPL", "XNU", "HTU"], "{v}");
     let l = &v["lenders"];
     assert_eq!(
         l[0]["reason"],
@@ -146,17 +149,18 @@ async fn string_with_reasons(engine: Engine) {
     );
     assert_eq!(
         l[1]["reason"],
-        "2nd: 0.00 CNY, free partner, no history yet, loan 14 days, holds 1"
+        "2nd: 5.00 CNY, fee from its fee schedule, same region, no history yet, loan 30 days, holds 1"
     );
     assert_eq!(
         l[2]["reason"],
-        "3rd: 5.00 CNY, same region, no history yet, loan 30 days, holds 1"
+        "3rd: 15.00 CNY, over the reader's limit 10.00 CNY: asked last, fee from its fee schedule, no history yet, loan 14 days, holds 1"
     );
     assert_eq!(
-        l[2]["reason_zh"].as_str().unwrap().split('：').next(),
-        Some("第 3 位")
+        l[2]["reason_zh"],
+        "第 3 位：费用 15.00 CNY，超出读者可接受的最高费用 10.00 CNY：排在最后，费用按其收费标准，暂无历史记录，借期 14 天，馆藏 1 册"
     );
-    assert_eq!(l[2]["fee"]["minor"], 500, "{v}");
+    assert_eq!(l[1]["fee"]["minor"], 500, "{v}");
+    assert_eq!(l[2]["fee"]["minor"], 1500, "{v}");
     assert_eq!(l[0]["status"], "waiting");
     assert_eq!(codes(&v, "excluded"), ["HUB", "NSD"]);
     let x = &v["excluded"];
@@ -171,19 +175,15 @@ async fn string_with_reasons(engine: Engine) {
     // The same string is part of the request resource.
     assert_eq!(req["rota"]["entries"][0]["library"], "CPL");
 
-    // A reader who will pay at most 3 CNY: Xishan goes to the end, over the limit, and says so.
+    // A reader who will pay at most 3 CNY: both paying lenders go to the end, cheaper first.
     citation["max_cost"] = json!({"amount": "3.00", "currency": "CNY"});
     let cheap = ask(&app, &reader, citation.clone()).await;
     let v = lenders(&app, &staff, cheap["id"].as_str().unwrap()).await;
-    assert_eq!(codes(&v, "lenders"), ["CPL", "HTU", "XNU"], "{v}");
+    assert_eq!(codes(&v, "lenders"), ["CPL", "XNU", "HTU"], "{v}");
     assert_eq!(codes(&v, "excluded"), ["HUB", "NSD"]);
     assert_eq!(
-        v["lenders"][2]["reason"],
-        "3rd: 5.00 CNY, over the reader's limit 3.00 CNY: asked last, same region, no history yet, loan 30 days, holds 1"
-    );
-    assert_eq!(
-        v["lenders"][2]["reason_zh"],
-        "第 3 位：费用 5.00 CNY，超出读者可接受的最高费用 3.00 CNY：排在最后，同地区，暂无历史记录，借期 30 天，馆藏 1 册"
+        v["lenders"][1]["reason"],
+        "2nd: 5.00 CNY, over the reader's limit 3.00 CNY: asked last, fee from its fee schedule, same region, no history yet, loan 30 days, holds 1"
     );
 
     // The library puts Xishan in its first tier: it is asked first, and says why.
@@ -207,9 +207,17 @@ async fn string_with_reasons(engine: Engine) {
         v["lenders"][0]["reason"]
             .as_str()
             .unwrap()
-            .starts_with("1st: 5.00 CNY, tier 1 (Xishan first), same region"),
+            .starts_with(
+                "1st: 5.00 CNY, fee from its fee schedule, tier 1 (Xishan first), same region"
+            ),
         "{v}"
     );
+    // A tier does not lift a lender over the reader's limit out of the last places.
+    citation["max_cost"] = json!({"amount": "3.00", "currency": "CNY"});
+    let over = ask(&app, &reader, citation.clone()).await;
+    let v = lenders(&app, &staff, over["id"].as_str().unwrap()).await;
+    assert_eq!(codes(&v, "lenders"), ["CPL", "XNU", "HTU"], "{v}");
+    citation["max_cost"] = json!({"amount": "10.00", "currency": "CNY"});
 
     // Staff may edit the string before it goes; lenders the ranking chose keep their reasons.
     let tid = tiered["id"].as_str().unwrap();
@@ -229,7 +237,7 @@ async fn string_with_reasons(engine: Engine) {
         v["lenders"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("free partner")
+            .contains("15.00 CNY, over the reader's limit")
     );
 
     // Bad settings are refused field by field; readers cannot see the string.
@@ -316,13 +324,14 @@ async fn history_counts(engine: Engine) {
     let next = ask(&app, &reader, second).await;
     let v = lenders(&app, &staff, next["id"].as_str().unwrap()).await;
 
-    // Assert: the history shows in the reasons (XNU stays first: same region and free).
+    // Assert: the history shows in the reasons (XNU stays first: same region and free to
+    // BCU by its fee schedule; HTU's schedule charges BCU 15.00).
     assert_eq!(codes(&v, "lenders"), ["XNU", "HTU"]);
     let xnu_reason = v["lenders"][0]["reason"].as_str().unwrap();
     assert!(xnu_reason.contains("fill rate 0 %"), "{xnu_reason}");
     assert_eq!(
         v["lenders"][1]["reason"],
-        "2nd: 0.00 CNY, free partner, fill rate 100 %, median 2.0 days, loan 14 days, holds 1"
+        "2nd: 15.00 CNY, fee from its fee schedule, fill rate 100 %, median 2.0 days, loan 14 days, holds 1"
     );
     assert!(
         v["lenders"][1]["reason_zh"]
