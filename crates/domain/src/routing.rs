@@ -941,8 +941,9 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the lenders, each one is either ranked or excluded, exactly once; nobody
-        /// over the reader's limit is ranked; and free partners never follow paying ones
+        /// Whatever the lenders, each one is either ranked or excluded, exactly once; lenders
+        /// over the reader's limit come after every other, saying so; and free partners never
+        /// follow paying ones
         /// without a tier saying so.
         #[test]
         fn every_lender_is_ranked_or_excluded_once(
@@ -965,9 +966,11 @@ mod tests {
             all.sort();
             all.dedup();
             prop_assert_eq!(all.len(), n);
-            for e in &r.entries {
-                if let (Some(f), Some(m)) = (&e.fee, max) {
-                    prop_assert!(f.minor <= m);
+            let over = |e: &RotaEntry| matches!((&e.fee, max), (Some(f), Some(m)) if f.minor > m);
+            for (i, e) in r.entries.iter().enumerate() {
+                if over(e) {
+                    prop_assert!(e.reason.contains("asked last"), "{}", e.reason);
+                    prop_assert!(r.entries[i..].iter().all(over), "within the limit after one over it");
                 }
                 prop_assert!(!e.reason.is_empty() && !e.reason_zh.is_empty());
             }
