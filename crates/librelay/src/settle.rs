@@ -202,7 +202,10 @@ pub async fn bench(n: usize, libraries: usize) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let read_back = t.elapsed().as_secs_f64();
-    anyhow::ensure!(again.positions == s.positions, "the month read back differs");
+    anyhow::ensure!(
+        again.positions == s.positions,
+        "the month read back differs"
+    );
     let balanced = s.balance.values().all(|v| *v == 0);
     println!(
         "fee transactions in the month:   {n} (+{} in the month before)",

@@ -491,16 +491,26 @@ impl Tx<'_> {
         // One side row carries one amount and a zero, so `receivable - payable` cannot
         // overflow there, and SUM refuses a total that does not fit.
         let (counterparty, swapped, group) = if hub {
-            let null = if postgres { "CAST(NULL AS TEXT)" } else { "NULL" };
+            let null = if postgres {
+                "CAST(NULL AS TEXT)"
+            } else {
+                "NULL"
+            };
             (null, null, "library_id, currency")
         } else {
-            ("borrower_id", "lender_id", "library_id, counterparty_id, currency")
+            (
+                "borrower_id",
+                "lender_id",
+                "library_id, counterparty_id, currency",
+            )
         };
         // Byte order on PostgreSQL too, whatever the database's collation.
         let order = match (hub, postgres) {
             (true, true) => r#"library_id COLLATE "C", currency COLLATE "C""#,
             (true, false) => "library_id, currency",
-            (false, true) => r#"library_id COLLATE "C", counterparty_id COLLATE "C", currency COLLATE "C""#,
+            (false, true) => {
+                r#"library_id COLLATE "C", counterparty_id COLLATE "C", currency COLLATE "C""#
+            }
             (false, false) => "library_id, counterparty_id, currency",
         };
         let pick_counterparty = if hub { counterparty } else { "counterparty_id" };

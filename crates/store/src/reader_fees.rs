@@ -180,7 +180,8 @@ impl Store {
 
     /// What the reader was charged for a request, and who paid.
     pub async fn reader_charge(&self, request_id: &str) -> Result<Option<ReaderChargeRow>> {
-        let sql = format!("SELECT {CHARGE_COLUMNS} FROM reader_charge WHERE borrow_request_id = $1");
+        let sql =
+            format!("SELECT {CHARGE_COLUMNS} FROM reader_charge WHERE borrow_request_id = $1");
         let row = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, ReaderChargeRow>(sqlx::AssertSqlSafe(sql))
                 .bind(request_id)

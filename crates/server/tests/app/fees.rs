@@ -1012,11 +1012,8 @@ async fn netting_in_the_database_matches_the_domain_rule() {
             ("2025-03", SettlementMode::Bilateral, 700, 42),
             ("2025-04", SettlementMode::Hub, 300, 18),
         ] {
-            let expected = net(
-                &app.state.store.fee_pair_totals(month).await.unwrap(),
-                mode,
-            )
-            .unwrap();
+            let expected =
+                net(&app.state.store.fee_pair_totals(month).await.unwrap(), mode).unwrap();
             let s = server::settle::close_month(
                 &app.state.store,
                 Month::parse(month).unwrap(),

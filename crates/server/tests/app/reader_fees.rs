@@ -203,7 +203,11 @@ async fn the_subsidy_pays_first_then_the_deposit_then_the_reader_is_invoiced() {
             .find(|e| e.action == "reader_charged")
             .expect("a reader_charged event");
         assert!(
-            charged.note.as_deref().unwrap().contains("paid from the reader's deposit"),
+            charged
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("paid from the reader's deposit"),
             "{:?}",
             charged.note
         );
@@ -216,7 +220,10 @@ async fn the_subsidy_pays_first_then_the_deposit_then_the_reader_is_invoiced() {
             .await;
         assert_eq!(st, 404);
         let (st, _) = app
-            .get(&format!("/api/v1/requests/{loan1}/reader-charge"), Some(&htu))
+            .get(
+                &format!("/api/v1/requests/{loan1}/reader-charge"),
+                Some(&htu),
+            )
             .await;
         assert_eq!(st, 404);
     }
@@ -313,9 +320,17 @@ async fn bad_policies_and_deposit_movements_are_named_in_both_languages() {
             assert_eq!(resp.status().as_u16(), 422, "{body}");
             let v: Value = resp.json().await.unwrap();
             let f = &v["error"]["fields"][0];
-            assert_eq!((f["field"].as_str(), f["code"].as_str()), (Some(field), Some(code)), "{v}");
+            assert_eq!(
+                (f["field"].as_str(), f["code"].as_str()),
+                (Some(field), Some(code)),
+                "{v}"
+            );
             assert!(
-                f["message"].as_str().unwrap().chars().any(|c| c > '\u{2e80}'),
+                f["message"]
+                    .as_str()
+                    .unwrap()
+                    .chars()
+                    .any(|c| c > '\u{2e80}'),
                 "Chinese: {v}"
             );
         }
@@ -336,7 +351,10 @@ async fn bad_policies_and_deposit_movements_are_named_in_both_languages() {
             )
             .await;
         assert_eq!(st, 201, "{m}");
-        assert_eq!((&m["kind"], &m["balance"]["minor"]), (&json!("refund"), &json!(0)));
+        assert_eq!(
+            (&m["kind"], &m["balance"]["minor"]),
+            (&json!("refund"), &json!(0))
+        );
         // A staff account is not a reader with a deposit.
         let (st, _) = app
             .post(
@@ -417,7 +435,11 @@ async fn the_admin_page_keeps_the_policy_and_deposits_and_the_reader_sees_the_ba
         )
         .await;
         assert_eq!(bad.status, 422, "{}", bad.body);
-        assert!(bad.body.contains("本馆没有使用此用户名的读者"), "{}", bad.body);
+        assert!(
+            bad.body.contains("本馆没有使用此用户名的读者"),
+            "{}",
+            bad.body
+        );
         let ok = post_form(
             &app,
             "/admin/reader-fees/deposits",
@@ -437,7 +459,11 @@ async fn the_admin_page_keeps_the_policy_and_deposits_and_the_reader_sees_the_ba
         let reader = web_login(&app, "bcu-phd").await;
         let mine = get(&app, "/my/requests", Some(&reader)).await;
         assert_eq!(mine.status, 200);
-        assert!(mine.body.contains("Deposit balance: 50.00 CNY"), "{}", mine.body);
+        assert!(
+            mine.body.contains("Deposit balance: 50.00 CNY"),
+            "{}",
+            mine.body
+        );
         let mine = get(
             &app,
             "/my/requests",

@@ -204,12 +204,9 @@ async fn string_with_reasons(engine: Engine) {
     let v = lenders(&app, &staff, tiered["id"].as_str().unwrap()).await;
     assert_eq!(codes(&v, "lenders"), ["XNU", "CPL", "HTU"]);
     assert!(
-        v["lenders"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with(
-                "1st: 5.00 CNY, fee from its fee schedule, tier 1 (Xishan first), same region"
-            ),
+        v["lenders"][0]["reason"].as_str().unwrap().starts_with(
+            "1st: 5.00 CNY, fee from its fee schedule, tier 1 (Xishan first), same region"
+        ),
         "{v}"
     );
     // A tier does not lift a lender over the reader's limit out of the last places.
