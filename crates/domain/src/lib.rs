@@ -17,6 +17,7 @@ pub mod money;
 pub mod partner;
 pub mod peer;
 pub mod people;
+pub mod reader_fees;
 pub mod requester;
 pub mod retry;
 pub mod rota;

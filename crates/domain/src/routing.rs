@@ -149,6 +149,10 @@ pub struct LenderFacts {
     pub closed: ClosedDays,
     /// Its terms for the borrower; `None` when it has none.
     pub policy: Option<PartnerPolicy>,
+    /// What its fee schedule charges the borrower for this request, when it keeps one here:
+    /// `Some(None)` is free (reciprocal, or nothing charged). Takes the place of the flat fee
+    /// in its terms; `None` when it keeps no schedule.
+    pub schedule_fee: Option<Option<Money>>,
     pub record: LenderRecord,
 }
 
@@ -452,6 +456,8 @@ fn fit(accepted: &[String], offered: &[String]) -> Result<Fit, ()> {
 struct Kept {
     facts: LenderFacts,
     fee: Option<Money>,
+    /// Over the reader's maximum cost: asked last.
+    over: bool,
     delivery: Fit,
     payment: Fit,
     opening: Opening,
@@ -465,12 +471,13 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
     let mut kept = Vec::new();
     for l in lenders {
         match check(&l, needs, settings) {
-            Ok((fee, delivery, payment)) => {
+            Ok((fee, over, delivery, payment)) => {
                 let opening = Opening::of(&l.closed, needs.today);
                 let (band, km) = proximity(&l, needs);
                 kept.push(Kept {
                     facts: l,
                     fee,
+                    over,
                     delivery,
                     payment,
                     opening,
@@ -515,7 +522,8 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
         let unstated = u8::from(k.delivery == Fit::Unstated) + u8::from(k.payment == Fit::Unstated);
         // Nested: a tuple orders at most 12 parts.
         (
-            (tier, late(k), k.opening.wait_days(needs.today)),
+            // Over the reader's limit: asked only when every other lender said no.
+            (k.over, tier, late(k), k.opening.wait_days(needs.today)),
             (class(l, &k.fee), foreign, amount),
             (
                 unstated,
@@ -549,12 +557,21 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
             let Kept {
                 facts: l,
                 fee,
+                over,
                 delivery,
                 payment,
                 opening,
                 km,
                 ..
             } = k;
+            if over && let Some(max) = &needs.max_cost {
+                en.push(format!("over the reader's limit {max}: asked last"));
+                zh.push(format!("超出读者可接受的最高费用 {max}：排在最后"));
+            }
+            if l.schedule_fee.is_some() {
+                en.push("fee from its fee schedule".to_owned());
+                zh.push("费用按其收费标准".to_owned());
+            }
             if let Some((t, g)) = settings.tier_of(&l.library) {
                 en.push(format!("tier {t} ({g})"));
                 zh.push(format!("第 {t} 优先级（{g}）"));
@@ -665,13 +682,13 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
 
 type Refused = (&'static str, String, String);
 
-/// The fee the lender asks (`None`: free) and how its delivery and payment methods suit us, or
-/// why it is left out.
+/// The fee the lender asks (`None`: free), whether it is over the reader's limit, and how its
+/// delivery and payment methods suit us, or why it is left out.
 fn check(
     l: &LenderFacts,
     needs: &Needs,
     settings: &RoutingSettings,
-) -> Result<(Option<Money>, Fit, Fit), Refused> {
+) -> Result<(Option<Money>, bool, Fit, Fit), Refused> {
     let Some(p) = &l.policy else {
         return Err((
             "no_terms",
@@ -693,7 +710,12 @@ fn check(
         };
         return Err(("service_not_offered", en.to_owned(), zh.to_owned()));
     }
-    let fee = p.fee_for(needs.service).filter(|f| f.minor > 0).cloned();
+    let fee = match &l.schedule_fee {
+        Some(scheduled) => scheduled.clone(),
+        None => p.fee_for(needs.service).cloned(),
+    }
+    .filter(|f| f.minor > 0);
+    let mut over = false;
     if let (Some(f), Some(max)) = (&fee, &needs.max_cost) {
         if f.currency != max.currency {
             return Err((
@@ -702,13 +724,7 @@ fn check(
                 format!("费用 {f} 与读者的最高费用 {max} 币种不同，无法比较"),
             ));
         }
-        if f.minor > max.minor {
-            return Err((
-                "over_max_cost",
-                format!("fee {f} is over the reader's limit {max}"),
-                format!("费用 {f} 超出读者可接受的最高费用 {max}"),
-            ));
-        }
+        over = f.minor > max.minor;
     }
     let delivery = fit(&settings.delivery_methods, &p.delivery_methods).map_err(|()| {
         (
@@ -740,7 +756,7 @@ fn check(
             ),
         )
     })?;
-    Ok((fee, delivery, payment))
+    Ok((fee, over, delivery, payment))
 }
 
 /// One step of a borrowing request's history, in event order.
@@ -911,6 +927,7 @@ mod tests {
             location: None,
             closed: ClosedDays::default(),
             policy: Some(policy(fee, fee)),
+            schedule_fee: None,
             record: LenderRecord::default(),
         }
     }
@@ -961,22 +978,57 @@ mod tests {
     }
 
     #[test]
-    fn over_max_cost_is_excluded_with_the_reason() {
+    fn over_max_cost_goes_to_the_end_with_the_reason() {
+        let mut tiered = lender("DEAR", Some(3000), true);
+        tiered.policy = Some(policy(Some(3000), Some(3000)));
         let r = rank(
             vec![
-                lender("CHEAP", Some(1000), true),
-                lender("DEAR", Some(3000), true),
+                tiered,
+                lender("CHEAP", Some(1000), false),
+                lender("FAR", Some(1500), false),
             ],
+            &needs(Some(2000)),
+            &RoutingSettings {
+                groups: vec![LenderGroup {
+                    name: "first".into(),
+                    tier: 1,
+                    members: vec!["DEAR".into()],
+                }],
+                ..RoutingSettings::default()
+            },
+        );
+        // Even a first-tier lender goes after every lender within the limit.
+        assert_eq!(codes(&r), ["CHEAP", "FAR", "DEAR"]);
+        assert!(r.excluded.is_empty());
+        assert!(
+            r.entries[2]
+                .reason
+                .contains("over the reader's limit 20.00 CNY: asked last"),
+            "{}",
+            r.entries[2].reason
+        );
+        assert!(r.entries[2].reason_zh.contains("超出读者可接受的最高费用"));
+        assert!(!r.entries[0].reason.contains("limit"));
+    }
+
+    #[test]
+    fn the_fee_schedule_takes_the_place_of_the_terms_fee() {
+        // Terms say free, the schedule charges over the limit: the schedule counts.
+        let mut scheduled = lender("SCHED", None, true);
+        scheduled.schedule_fee = Some(Some(cny(2500)));
+        // Terms charge over the limit, the schedule makes it free (reciprocal).
+        let mut reciprocal = lender("RECIP", Some(5000), false);
+        reciprocal.schedule_fee = Some(None);
+        let r = rank(
+            vec![scheduled, reciprocal, lender("TERMS", Some(1000), false)],
             &needs(Some(2000)),
             &RoutingSettings::default(),
         );
-        assert_eq!(codes(&r), ["CHEAP"]);
-        assert_eq!(r.excluded[0].code, "over_max_cost");
-        assert_eq!(
-            r.excluded[0].reason,
-            "fee 30.00 CNY is over the reader's limit 20.00 CNY"
-        );
-        assert!(r.excluded[0].reason_zh.contains("超出"));
+        assert_eq!(codes(&r), ["RECIP", "TERMS", "SCHED"]);
+        assert_eq!(r.entries[0].fee, None);
+        assert_eq!(r.entries[2].fee, Some(cny(2500)));
+        assert!(r.entries[2].reason.contains("fee from its fee schedule"));
+        assert!(r.entries[2].reason.contains("asked last"));
     }
 
     #[test]
@@ -1373,8 +1425,9 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the lenders, each one is either ranked or excluded, exactly once; nobody
-        /// over the reader's limit is ranked; and free partners never follow paying ones
+        /// Whatever the lenders, each one is either ranked or excluded, exactly once; lenders
+        /// over the reader's limit come after every other, saying so; and free partners never
+        /// follow paying ones
         /// without a tier saying so.
         #[test]
         fn every_lender_is_ranked_or_excluded_once(
@@ -1397,9 +1450,11 @@ mod tests {
             all.sort();
             all.dedup();
             prop_assert_eq!(all.len(), n);
-            for e in &r.entries {
-                if let (Some(f), Some(m)) = (&e.fee, max) {
-                    prop_assert!(f.minor <= m);
+            let over = |e: &RotaEntry| matches!((&e.fee, max), (Some(f), Some(m)) if f.minor > m);
+            for (i, e) in r.entries.iter().enumerate() {
+                if over(e) {
+                    prop_assert!(e.reason.contains("asked last"), "{}", e.reason);
+                    prop_assert!(r.entries[i..].iter().all(over), "within the limit after one over it");
                 }
                 prop_assert!(!e.reason.is_empty() && !e.reason_zh.is_empty());
             }

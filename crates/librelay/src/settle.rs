@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use domain::fees::{Month, SettlementMode};
 use domain::money::{Currency, Money};
-use server::settle::{Settlement, close_month, statement};
+use server::settle::{Settlement, close_month, closed, statement};
 use store::{FeeLoad, LibraryRow, NewFee, Store, StoreConfig};
 use time::OffsetDateTime;
 
@@ -198,6 +198,16 @@ pub async fn bench(n: usize, libraries: usize) -> anyhow::Result<()> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let netting = t.elapsed().as_secs_f64();
+    // Closing answers with the month as stored: this is the reading back alone.
+    let t = Instant::now();
+    let again = closed(&store, month)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let read_back = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        again.positions == s.positions,
+        "the month read back differs"
+    );
     let balanced = s.balance.values().all(|v| *v == 0);
     println!(
         "fee transactions in the month:   {n} (+{} in the month before)",
@@ -207,6 +217,9 @@ pub async fn bench(n: usize, libraries: usize) -> anyhow::Result<()> {
     println!(
         "close the month (bilateral):     {netting:.3} s ({} positions stored, sums balance: {balanced})",
         s.positions.len()
+    );
+    println!(
+        "  of which reading it back:      {read_back:.3} s (the stored month, as closing answers)"
     );
     println!(
         "ratio netting / plain SQL:       {:.2}",

@@ -7,7 +7,7 @@
 //! month as corrections. So statements are rendered from stored rows alone, and the same month
 //! always gives the same bytes.
 
-use domain::fees::{Month, Position, SettlementMode, balance, net};
+use domain::fees::{Month, Position, SettlementMode, balance};
 use domain::money::{Currency, Money};
 use serde::Serialize;
 use store::{FeeRow, SettlementRow, Store, StoreError};
@@ -98,17 +98,26 @@ pub async fn close_month(
                     }
                     return Ok(());
                 }
-                let (totals, corrections) = tx.fee_month_totals(&m).await?;
-                let positions = net(&totals, mode).map_err(|_| SettleError::Overflow)?;
+                // Netted inside the database: the month's rows are read once and never
+                // leave it (`domain::fees::net` is the same rule, and the tests hold the two
+                // to each other).
                 let head = SettlementRow {
                     month: m.clone(),
                     mode: mode.as_str().to_owned(),
                     closed_at: now,
                     closed_by: by,
-                    charges: totals.iter().map(|t| t.charges).sum(),
-                    corrections,
+                    charges: 0,
+                    corrections: 0,
                 };
-                tx.insert_settlement(&head, &positions).await?;
+                tx.close_fee_month(&head, mode == SettlementMode::Hub)
+                    .await
+                    .map_err(|e| {
+                        if e.is_numeric_overflow() {
+                            SettleError::Overflow
+                        } else {
+                            SettleError::Store(e)
+                        }
+                    })?;
                 Ok(())
             })
         })

@@ -23,6 +23,26 @@ pub enum StoreError {
     Sqlite(#[source] Arc<rusqlite::Error>),
     #[error("migration: {0}")]
     Migrate(#[source] Arc<sqlx::migrate::MigrateError>),
+    /// A sum or difference that does not fit in 64 bits (SQLite would store a float).
+    #[error("a sum does not fit in 64 bits: {0}")]
+    NumericOverflow(String),
+}
+
+impl StoreError {
+    /// A number too large for its column or for 64-bit arithmetic, on either engine: the
+    /// caller's data, not a fault of the store.
+    pub fn is_numeric_overflow(&self) -> bool {
+        match self {
+            StoreError::NumericOverflow(_) => true,
+            // numeric_value_out_of_range
+            StoreError::Database(e) => match e.as_ref() {
+                sqlx::Error::Database(db) => db.code().as_deref() == Some("22003"),
+                _ => false,
+            },
+            StoreError::Sqlite(e) => e.to_string().contains("integer overflow"),
+            _ => false,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

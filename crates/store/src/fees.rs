@@ -1,7 +1,5 @@
 //! Fee schedules, the charges recorded when lenders ship, and closed settlement months.
 
-use std::fmt::Write as _;
-
 use domain::fees::{FeeSchedule, Month, PairTotal, Position, booking_month};
 use time::OffsetDateTime;
 
@@ -11,12 +9,6 @@ use crate::{Result, Store, StoreError, Tx, on_pool, on_tx};
 /// so that a charge is never written into a month while that month is being closed. SQLite
 /// has one writer, which gives the same for free.
 const FEE_LOCK: i64 = 0x6c69_6272_6665_6573;
-
-/// Positions stored by one INSERT: seven parameters each plus the month, 897 in all, within
-/// even old SQLite builds' limit of 999. Not wider: SQLite looks each `$N` up by name while it
-/// parses, so the parse time of one statement grows with the square of its parameters (4,680
-/// rows a statement, 32,761 parameters, made closing a 1M-row month take 12 s).
-const POSITIONS_PER_STATEMENT: usize = 128;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct FeeRow {
@@ -238,8 +230,8 @@ impl Store {
         )))
     }
 
-    /// Sums per lender, borrower and currency of a month, read from the pool (benchmarks and
-    /// previews; closing reads inside its transaction).
+    /// Sums per lender, borrower and currency of a month, read from the pool: what
+    /// `domain::fees::net` nets, to check the store's own netting against.
     pub async fn fee_pair_totals(&self, month: &str) -> Result<Vec<PairTotal>> {
         let rows = on_pool!(self.pool(), p => {
             sqlx::query_as(PAIR_TOTALS_SQL).bind(month).fetch_all(p).await?
@@ -306,6 +298,28 @@ impl Tx<'_> {
                 Month::parse(&m).ok_or_else(|| StoreError::Corrupt(format!("settlement month {m}")))
             })
             .collect()
+    }
+
+    /// What lenders charged the borrowing library for a request so far, per currency (the
+    /// charges of its shipments; corrections recorded by hand are not a request's charge).
+    pub async fn lender_charges_of_borrow_request(
+        &mut self,
+        request_id: &str,
+        borrower_id: &str,
+    ) -> Result<Vec<(String, i64)>> {
+        let sql = format!(
+            "SELECT currency, CAST(SUM(amount_minor) AS BIGINT) FROM fee_transaction
+             WHERE borrow_request_id = $1 AND borrower_id = $2 AND service <> '{MANUAL_SERVICE}'
+             GROUP BY currency ORDER BY currency"
+        );
+        let rows = on_tx!(self, c => {
+            crate::sql::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(request_id)
+                .bind(borrower_id)
+                .fetch_all(&mut *c)
+                .await?
+        });
+        Ok(rows)
     }
 
     /// Record a charge in the month it happened, or, if that month is closed, in the first
@@ -450,96 +464,120 @@ impl Tx<'_> {
         Ok(row)
     }
 
-    pub async fn fee_pair_totals(&mut self, month: &str) -> Result<Vec<PairTotal>> {
-        let rows = on_tx!(self, c => {
-            crate::sql::query_as(PAIR_TOTALS_SQL).bind(month).fetch_all(&mut *c).await?
-        });
-        Ok(pair_totals(rows))
-    }
-
-    /// A month's sums per lender, borrower and currency, and how many of its rows are
-    /// corrections, in one pass over the month (closing reads both; two queries read the
-    /// month's index twice).
-    pub async fn fee_month_totals(&mut self, month: &str) -> Result<(Vec<PairTotal>, i64)> {
-        let rows: Vec<(String, String, String, i64, i64, i64)> = on_tx!(self, c => {
-            crate::sql::query_as(
-                "SELECT lender_id, borrower_id, currency, CAST(SUM(amount_minor) AS BIGINT), COUNT(*),
-                        CAST(SUM(CASE WHEN kind = 'correction' THEN 1 ELSE 0 END) AS BIGINT)
-                 FROM fee_transaction WHERE month = $1 GROUP BY lender_id, borrower_id, currency
-                 ORDER BY lender_id, borrower_id, currency",
-            )
-            .bind(month)
-            .fetch_all(&mut *c)
-            .await?
-        });
-        let corrections = rows.iter().map(|r| r.5).sum();
-        let totals = pair_totals(
-            rows.into_iter()
-                .map(|(l, b, c, amount, charges, _)| (l, b, c, amount, charges))
-                .collect(),
-        );
-        Ok((totals, corrections))
-    }
-
-    /// Store a closed month with its positions.
-    pub async fn insert_settlement(
-        &mut self,
-        head: &SettlementRow,
-        positions: &[Position],
-    ) -> Result<()> {
+    /// Close a month inside the database: store `head`, then every library's position, netted
+    /// by one `INSERT … SELECT … GROUP BY` over the month's rows (bilateral: per library,
+    /// counterparty and currency; `hub`: per library and currency against the clearing
+    /// centre), then the head's counts. The month's rows are read once, through the month
+    /// index, and never leave the database; the positions come out in the order
+    /// `domain::fees::net` gives (library, counterparty, currency; byte order).
+    ///
+    /// A sum that does not fit in 64 bits fails the statement (see
+    /// `StoreError::is_numeric_overflow`) and nothing is stored.
+    pub async fn close_fee_month(&mut self, head: &SettlementRow, hub: bool) -> Result<()> {
         on_tx!(self, c => {
             crate::sql::query(
                 "INSERT INTO settlement (month, mode, closed_at, closed_by, charges, corrections)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 VALUES ($1, $2, $3, $4, 0, 0)",
             )
             .bind(&head.month)
             .bind(&head.mode)
             .bind(head.closed_at)
             .bind(&head.closed_by)
-            .bind(head.charges)
-            .bind(head.corrections)
             .execute(&mut *c)
             .await?;
         });
-        // Many rows per statement: one statement per position made storing a month's
-        // positions slower than netting it. `$1` is the month, shared by every row.
-        for chunk in positions.chunks(POSITIONS_PER_STATEMENT) {
-            let mut sql = String::with_capacity(160 + chunk.len() * 48);
-            sql.push_str(
-                "INSERT INTO settlement_line (month, library_id, counterparty_id, currency, receivable_minor, payable_minor, net_minor, charges) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = 2 + i * 7;
-                if i > 0 {
-                    sql.push(',');
-                }
-                let _ = write!(
-                    sql,
-                    "($1,${},${},${},${},${},${},${})",
-                    b,
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                );
+        let postgres = self.is_postgres();
+        // Each pair's sum once, then each side of it: the lender receives, the borrower pays.
+        // One side row carries one amount and a zero, so `receivable - payable` cannot
+        // overflow there, and SUM refuses a total that does not fit.
+        let (counterparty, swapped, group) = if hub {
+            let null = if postgres {
+                "CAST(NULL AS TEXT)"
+            } else {
+                "NULL"
+            };
+            (null, null, "library_id, currency")
+        } else {
+            (
+                "borrower_id",
+                "lender_id",
+                "library_id, counterparty_id, currency",
+            )
+        };
+        // Byte order on PostgreSQL too, whatever the database's collation.
+        let order = match (hub, postgres) {
+            (true, true) => r#"library_id COLLATE "C", currency COLLATE "C""#,
+            (true, false) => "library_id, currency",
+            (false, true) => {
+                r#"library_id COLLATE "C", counterparty_id COLLATE "C", currency COLLATE "C""#
             }
-            on_tx!(self, c => {
-                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql.clone())).bind(&head.month);
-                for p in chunk {
-                    q = q
-                        .bind(&p.library)
-                        .bind(&p.counterparty)
-                        .bind(&p.currency)
-                        .bind(p.receivable)
-                        .bind(p.payable)
-                        .bind(p.net)
-                        .bind(p.charges);
-                }
-                q.execute(&mut *c).await?;
+            (false, false) => "library_id, counterparty_id, currency",
+        };
+        let pick_counterparty = if hub { counterparty } else { "counterparty_id" };
+        let sql = format!(
+            "WITH pair AS (
+                 SELECT lender_id, borrower_id, currency, SUM(amount_minor) AS amount, COUNT(*) AS n
+                 FROM fee_transaction WHERE month = $1 AND lender_id <> borrower_id
+                 GROUP BY lender_id, borrower_id, currency)
+             INSERT INTO settlement_line (month, library_id, counterparty_id, currency, receivable_minor, payable_minor, net_minor, charges)
+             SELECT $1, library_id, {pick_counterparty}, currency, SUM(receivable), SUM(payable),
+                    SUM(receivable - payable), SUM(n)
+             FROM (SELECT lender_id AS library_id, {counterparty} AS counterparty_id, currency,
+                          amount AS receivable, 0 AS payable, n FROM pair
+                   UNION ALL
+                   SELECT borrower_id, {swapped}, currency, 0, amount, n FROM pair) side
+             GROUP BY {group}
+             ORDER BY {order}"
+        );
+        on_tx!(self, c => {
+            crate::sql::query(sqlx::AssertSqlSafe(sql))
+                .bind(&head.month)
+                .execute(&mut *c)
+                .await?;
+        });
+        if !postgres {
+            // SQLite turns an integer that overflows into a float instead of failing.
+            let (floats,): (i64,) = on_tx!(self, c => {
+                crate::sql::query_as(
+                    "SELECT COUNT(*) FROM settlement_line WHERE month = $1
+                     AND (typeof(net_minor) <> 'integer' OR typeof(receivable_minor) <> 'integer'
+                          OR typeof(payable_minor) <> 'integer')",
+                )
+                .bind(&head.month)
+                .fetch_one(&mut *c)
+                .await?
             });
+            if floats > 0 {
+                return Err(StoreError::NumericOverflow(format!(
+                    "{floats} positions of {} do not fit in 64-bit minor units",
+                    head.month
+                )));
+            }
         }
+        // Every charge is on two lines (its lender's and its borrower's); the corrections are
+        // counted through their own partial index, not by reading the month again. SQLite's
+        // planner prefers the month index (it also starts with the month, and covers `kind`),
+        // which reads every row of the month a second time: a third of the closing's time at
+        // a million rows. So it is named there; PostgreSQL's planner finds the small index.
+        let corrections_from = if postgres {
+            "fee_transaction"
+        } else {
+            "fee_transaction INDEXED BY fee_transaction_correction"
+        };
+        let sql = format!(
+            "UPDATE settlement SET
+                 charges = (SELECT CAST(COALESCE(SUM(charges), 0) AS BIGINT) / 2
+                            FROM settlement_line WHERE month = $1),
+                 corrections = (SELECT COUNT(*) FROM {corrections_from}
+                                WHERE month = $1 AND kind = 'correction')
+             WHERE month = $1"
+        );
+        on_tx!(self, c => {
+            crate::sql::query(sqlx::AssertSqlSafe(sql))
+            .bind(&head.month)
+            .execute(&mut *c)
+            .await?;
+        });
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ mod message;
 mod peer;
 mod queue;
 mod reader;
+mod reader_fees;
 mod request;
 mod return_hold;
 mod routing;
@@ -56,6 +57,9 @@ pub use peer::PeerRow;
 pub use queue::{
     AgeBucket, AlertStates, AssigneeFilter, DayBucket, FacetCount, KeptCount, LendAlert,
     LendQueueFilter, MAX_LABELS, SeedLend,
+};
+pub use reader_fees::{
+    ChargeReviewRow, DepositBalance, DepositMovementRow, NewDepositMovement, ReaderChargeRow,
 };
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,

@@ -58,7 +58,11 @@ fn is_hub_admin(user: &CurrentUser) -> bool {
 }
 
 /// Library admins keep their own library's fees; hub admins those of every member of their hub.
-async fn require_fee_admin(st: &AppState, user: &CurrentUser, code: &str) -> ApiResult<String> {
+pub(crate) async fn require_fee_admin(
+    st: &AppState,
+    user: &CurrentUser,
+    code: &str,
+) -> ApiResult<String> {
     let lib = st
         .store
         .library(&code.trim().to_uppercase())

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod partners;
 pub mod patrons;
 pub mod peers;
+pub mod reader_fees;
 pub mod requests;
 pub mod reset;
 pub mod routing;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(routing::router())
         .merge(partners::router())
         .merge(fees::router())
+        .merge(reader_fees::router())
         .merge(files::router(state.config.max_file_bytes))
         .merge(copyright::router())
         .merge(licences::router(state.config.max_file_bytes))

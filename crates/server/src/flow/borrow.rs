@@ -198,6 +198,8 @@ pub async fn create_borrow_request(
                     },
                 )
                 .await?;
+                // A deposit that will not cover the expected charge: flagged for staff.
+                super::reader_fees::check_new_request(tx, now, &new).await?;
                 let about = crate::letters::About {
                     library_id: &new.library_id,
                     request_id: &new.request_id,
@@ -735,6 +737,15 @@ pub async fn apply_borrow(
     )
     .await?;
     touched.messages = messages.len();
+    // The lender shipped: what the reader pays, and who pays it, in the same transaction.
+    if decision.to == BorrowState::Shipped
+        && matches!(
+            action,
+            BorrowAction::LenderLoaned | BorrowAction::LenderCopyCompleted
+        )
+    {
+        super::reader_fees::charge_on_shipment(tx, now, req).await?;
+    }
     // The reader hears of the steps that concern them, in the same transaction.
     if decision.to != state {
         let letter = match decision.to {

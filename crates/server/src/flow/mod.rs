@@ -10,6 +10,7 @@ pub mod email;
 pub mod fees;
 pub mod iso;
 pub mod lend;
+pub mod reader_fees;
 pub mod receive;
 pub mod route;
 pub mod send;

@@ -4,9 +4,10 @@
 //! `domain::routing` order them, with reasons.
 
 use domain::citation::{Citation, RequestFormat};
+use domain::fees::{Charge, page_count};
 use domain::ident::LibraryCode;
 use domain::library::{LibraryKind, Service};
-use domain::money::Currency;
+use domain::money::{Currency, Money};
 use domain::rota::Rota;
 use domain::routing::{self, LenderFacts, Needs, RoutingSettings};
 use store::{HoldingKey, StoreError};
@@ -49,6 +50,32 @@ pub async fn settings(st: &AppState, library: &str) -> Result<RoutingSettings, S
         .unwrap_or_default())
 }
 
+/// What `lender`'s fee schedule charges `borrower` for this request (`Some(None)`: nothing,
+/// e.g. a reciprocal partner); `None` when the lender keeps no schedule here, or its
+/// schedule cannot price it (then its terms' fee counts, as without a schedule).
+async fn scheduled_fee(
+    st: &AppState,
+    lender: &str,
+    borrower: &str,
+    format: RequestFormat,
+    c: &Citation,
+) -> Result<Option<Option<Money>>, StoreError> {
+    let Some(schedule) = st.store.fee_schedule(lender).await? else {
+        return Ok(None);
+    };
+    let pages = page_count(c.pages.as_deref());
+    Ok(
+        match schedule.charge(borrower, Service::for_format(format), pages, false) {
+            Ok(Charge::Reciprocal(_)) => Some(None),
+            Ok(Charge::Amount { money, .. }) => Some(Some(money)),
+            Err(e) => {
+                tracing::warn!(error = %e, lender, borrower, "fee schedule could not price a request");
+                None
+            }
+        },
+    )
+}
+
 /// Rank the partners that hold the item for `borrower`: the lender string with a reason for
 /// each place, and the holders left out with why.
 pub async fn build(
@@ -88,6 +115,7 @@ pub async fn build(
             location: lender.location(),
             closed: lender.closed_days.0.clone(),
             policy: st.store.policy_between(&h.library_id, borrower).await?,
+            schedule_fee: scheduled_fee(st, &h.library_id, borrower, format, c).await?,
             record: records.get(&h.library_id).cloned().unwrap_or_default(),
         });
     }

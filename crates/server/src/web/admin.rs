@@ -54,6 +54,14 @@ pub async fn home(ctx: Ctx) -> Response {
             ("/admin/holdings", m.holdings_title, m.holdings_intro),
             ("/admin/licences", m.licences_title, m.licences_intro),
             ("/admin/fees", m.fees_title, m.fees_intro),
+            (
+                "/admin/reader-fees",
+                m.pick("Reader charges", "读者收费"),
+                m.pick(
+                    "What readers pay when a lender ships, subsidies by reader type per year, and readers' deposits.",
+                    "出借馆发货时读者支付的费用、按读者类型的年度补贴，以及读者预存款。",
+                ),
+            ),
             ("/admin/letters", m.letters_title, m.letters_intro),
             (
                 "/admin/evaluation",

@@ -689,6 +689,18 @@ impl Msg {
             "copyright_cleared" => {
                 return self.pick("Copyright was cleared", "版权审核已通过");
             }
+            "reader_charged" => {
+                return self.pick(
+                    "The reader's charge was recorded (who pays it is shown with the fees)",
+                    "已记录读者费用（支付方式见费用部分）",
+                );
+            }
+            "deposit_short" => {
+                return self.pick(
+                    "The reader's deposit does not cover the expected charge: for staff to check",
+                    "读者预存款不足以支付预计费用：请馆员核实",
+                );
+            }
             "licensed_available" => {
                 return self.pick(
                     "Available already in an e-resource the library licenses",

@@ -12,6 +12,7 @@ pub mod licences;
 pub mod mail;
 pub mod openurl;
 pub mod reader;
+pub mod reader_fees;
 pub mod reset;
 pub mod review;
 pub mod session;
@@ -133,6 +134,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/fees", get(settings::fees).post(settings::fees_save))
         .route("/admin/fees/corrections", post(settings::correction_save))
+        .route(
+            "/admin/reader-fees",
+            get(reader_fees::show).post(reader_fees::save),
+        )
+        .route(
+            "/admin/reader-fees/deposits",
+            post(reader_fees::deposit_save),
+        )
         .route(
             "/admin/fees/statements/{month}/{file}",
             get(settings::statement),

@@ -576,6 +576,8 @@ pub struct RequestRow {
     pub format: String,
     pub state: String,
     pub updated: String,
+    /// What the reader pays for it and who pays, once the lender shipped.
+    pub charge: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -584,6 +586,8 @@ pub struct MyRequestsPage {
     pub m: &'static Msg,
     pub ch: Chrome,
     pub rows: Vec<RequestRow>,
+    /// The reader's deposit balances, e.g. "50.00 CNY"; empty without a deposit.
+    pub balance: String,
     pub total: i64,
     pub prev: Option<String>,
     pub next: Option<String>,
@@ -656,9 +660,32 @@ pub async fn my_requests(ctx: Ctx, q: QueryIn<PageQuery>) -> Response {
         let (rows, total) = ctx.st.store.borrow_requests(&filter).await?;
         let (prev, next) = paging("/my/requests", offset, rows.len(), total);
         let m = ctx.m;
+        let mine = crate::api::reader_fees::my_charges_of(&ctx.st, user).await?;
+        let balance = mine
+            .deposit
+            .balances
+            .iter()
+            .map(|b| format!("{} {}", b.text, b.currency))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let charge_of = |id: &str| {
+            mine.charges
+                .iter()
+                .find(|c| c.request_id == id)
+                .map(|c| {
+                    let who = if m.is_zh() {
+                        &c.payer_text_zh
+                    } else {
+                        &c.payer_text
+                    };
+                    format!("{} {} · {who}", c.amount.text, c.amount.currency)
+                })
+                .unwrap_or_default()
+        };
         let rows = rows
             .into_iter()
             .map(|r| RequestRow {
+                charge: charge_of(&r.request_id),
                 href: format!("/requests/{}", percent_encode(&r.request_id)),
                 title: r.title,
                 format: m.format(&r.format).to_owned(),
@@ -671,6 +698,7 @@ pub async fn my_requests(ctx: Ctx, q: QueryIn<PageQuery>) -> Response {
             m,
             ch: ctx.chrome(),
             rows,
+            balance,
             total,
             prev,
             next,
@@ -890,7 +918,9 @@ pub(crate) async fn detail_page(
             other => (other, None),
         };
         let mut blocks = super::licences::blocks(ctx, user, &req).await?;
-        if !user.is_patron() {
+        if user.is_patron() {
+            blocks.extend(super::review::reader_charge_blocks(&ctx.st, m, &req).await?);
+        } else {
             blocks.extend(super::review::blocks(ctx, &req, review).await?);
             blocks.extend(super::mail::blocks(ctx, &req, answer).await?);
         }

@@ -220,6 +220,71 @@ pub async fn blocks(
             empty: String::new(),
         }));
     }
+    out.extend(reader_charge_blocks(st, m, req).await?);
+    Ok(out)
+}
+
+/// What the reader pays for the request and who pays it, and the review flag of a deposit
+/// that will not cover the expected charge, with the reader's balance now.
+pub(crate) async fn reader_charge_blocks(
+    st: &crate::AppState,
+    m: &'static Msg,
+    req: &store::BorrowRequest,
+) -> Result<Vec<Block>, ApiError> {
+    let mut out = Vec::new();
+    let review = st.store.charge_review(&req.request_id).await?;
+    let charge = st.store.reader_charge(&req.request_id).await?;
+    if review.is_none() && charge.is_none() {
+        return Ok(out);
+    }
+    out.push(Block::heading(m.pick("The reader's charge", "读者费用")));
+    if let Some(r) = review {
+        let r = crate::api::reader_fees::review_view(r)?;
+        out.push(Block::text(if m.is_zh() {
+            r.message_zh
+        } else {
+            r.message
+        }));
+        let now: Vec<String> = st
+            .store
+            .deposit_balances(&req.patron_id)
+            .await?
+            .into_iter()
+            .map(|b| {
+                Currency::parse(&b.currency).map_or_else(
+                    |_| format!("{} {}", b.balance_minor, b.currency),
+                    |c| Money::new(b.balance_minor, c).to_string(),
+                )
+            })
+            .collect();
+        let now = if now.is_empty() {
+            m.pick("no deposit", "无预存款").to_owned()
+        } else {
+            now.join(", ")
+        };
+        out.push(Block::facts(vec![(
+            m.pick("Deposit balance now", "当前预存款余额").to_owned(),
+            now,
+        )]));
+    }
+    if let Some(c) = charge {
+        let c = crate::api::reader_fees::charge_view(c)?;
+        let zh = m.is_zh();
+        out.push(Block::facts(vec![
+            (
+                m.pick("Charged to the reader", "向读者收取").to_owned(),
+                format!("{} {}", c.amount.text, c.amount.currency),
+            ),
+            (
+                m.pick("Paid by", "支付方式").to_owned(),
+                if zh { c.payer_text_zh } else { c.payer_text },
+            ),
+            (
+                m.col_basis.to_owned(),
+                if zh { c.basis_zh } else { c.basis },
+            ),
+        ]));
+    }
     Ok(out)
 }
 

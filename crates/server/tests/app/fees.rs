@@ -957,3 +957,76 @@ async fn fee_and_settlement_routes_are_in_the_openapi_document() {
         );
     }
 }
+
+/// Closing nets inside the database; `domain::fees::net` is the same rule written in Rust.
+/// On random months (several currencies, negative corrections, both modes) the two give the
+/// same positions in the same order, and the head counts every charge and correction.
+#[tokio::test]
+async fn netting_in_the_database_matches_the_domain_rule() {
+    use domain::fees::{Month, SettlementMode, net};
+    use store::{FeeLoad, NewFee};
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let libs = ["BCU", "XNU", "HTU", "CPL", "NSD"];
+        let mut seed: u64 = 7;
+        let mut rnd = move |k: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % k
+        };
+        let now = app.state.now();
+        let mut rows = Vec::new();
+        for (month, n) in [("2025-03", 700), ("2025-04", 300)] {
+            for k in 0..n {
+                let l = rnd(5) as usize;
+                let b = (l + 1 + rnd(4) as usize) % 5;
+                let correction = k % 17 == 0;
+                rows.push(FeeLoad {
+                    fee: NewFee {
+                        lender_id: libs[l].to_owned(),
+                        borrower_id: libs[b].to_owned(),
+                        lend_request_id: format!("l{month}{k}"),
+                        borrow_request_id: format!("b{month}{k}"),
+                        service: "loan".to_owned(),
+                        amount_minor: if correction {
+                            -(rnd(900) as i64)
+                        } else {
+                            1 + rnd(5000) as i64
+                        },
+                        currency: ["CNY", "CNY", "USD"][rnd(3) as usize].to_owned(),
+                        basis: "test".to_owned(),
+                        occurred_at: now,
+                    },
+                    month: month.to_owned(),
+                    kind: if correction { "correction" } else { "charge" },
+                });
+            }
+        }
+        app.state
+            .store
+            .write(move |tx| Box::pin(async move { tx.load_fees(&rows).await }))
+            .await
+            .unwrap();
+        for (month, mode, n, corrections) in [
+            ("2025-03", SettlementMode::Bilateral, 700, 42),
+            ("2025-04", SettlementMode::Hub, 300, 18),
+        ] {
+            let expected =
+                net(&app.state.store.fee_pair_totals(month).await.unwrap(), mode).unwrap();
+            let s = server::settle::close_month(
+                &app.state.store,
+                Month::parse(month).unwrap(),
+                mode,
+                "test",
+                now,
+            )
+            .await
+            .unwrap();
+            assert_eq!(s.positions, expected, "{engine:?} {month}");
+            assert!(s.positions.len() >= 10, "{}", s.positions.len());
+            assert!(s.balance.values().all(|v| *v == 0), "{:?}", s.balance);
+            assert_eq!((s.charges, s.corrections), (n, corrections), "{month}");
+        }
+    }
+}

@@ -24,6 +24,7 @@ mod matrix;
 mod notices;
 mod queue_counts;
 mod queue_facets;
+mod reader_fees;
 mod routing;
 mod stats;
 mod store_contract;

@@ -1,7 +1,8 @@
 //! Routing through the API: the ranked lender string with its reasons in English and Chinese
-//! for a realistic set of partners, lenders left out with why (over the reader's limit, no
-//! such service, no terms), lender groups with tiers, measured fill rate and turnaround, a
-//! lender's "no" moving the request on by itself, and the rule that sends without review.
+//! for a realistic set of partners priced by their fee schedules, lenders over the reader's
+//! limit asked last with why, lenders left out with why (no such service, no terms), lender
+//! groups with tiers, measured fill rate and turnaround, a lender's "no" moving the request on
+//! by itself, and the rule that sends without review.
 
 use domain::library::{PartnerPolicy, Service};
 use domain::money::{Currency, Money};
@@ -38,7 +39,7 @@ async fn book(app: &TestApp, isbn: &str, title: &str, holders: &[&str]) -> Value
     json!({"title": title, "isbn": isbn})
 }
 
-/// XNU charges BCU 5 CNY a loan (its own terms for BCU, not its default).
+/// XNU charges BCU 5 CNY a loan (its own terms for BCU, not its default, and its schedule).
 async fn xnu_charges_bcu(app: &TestApp) {
     let policy = PartnerPolicy {
         services: vec![Service::Loan, Service::Copy],
@@ -50,10 +51,32 @@ async fn xnu_charges_bcu(app: &TestApp) {
         payment_methods: vec!["hub_clearing".into()],
         active: true,
     };
+    // Its fee schedule says the same (the demo's makes BCU a reciprocal partner): routing
+    // prices a lender by its schedule where it keeps one.
+    let schedule = domain::fees::FeeSchedule {
+        currency: Currency::parse("CNY").unwrap(),
+        rates: domain::fees::Rates {
+            loan: 1000,
+            ..Default::default()
+        },
+        partner_groups: vec![domain::fees::PartnerGroup {
+            name: "BCU".into(),
+            members: vec!["BCU".into()],
+            rates: domain::fees::Rates {
+                loan: 500,
+                ..Default::default()
+            },
+        }],
+        reciprocal_groups: vec![],
+    };
+    let now = app.state.now();
     app.state
         .store
         .write(move |tx| {
-            Box::pin(async move { tx.upsert_policy("XNU", Some("BCU"), &policy).await })
+            Box::pin(async move {
+                tx.upsert_policy("XNU", Some("BCU"), &policy).await?;
+                tx.set_fee_schedule("XNU", &schedule, now).await
+            })
         })
         .await
         .unwrap();
@@ -92,9 +115,10 @@ async fn string_with_reasons(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let reader = app.login("bcu-faculty").await;
     let staff = app.login("bcu-borrow").await;
-    // Arrange: Jinghua Public (Beijing, free, 21-day loans), Haitang (Tianjin, free, 14 days
-    // for BCU), Xishan (Beijing, 5 CNY for BCU), the document supplier (copies only) and the
-    // hub (no lending terms) all hold the book.
+    // Arrange: Jinghua Public (Beijing, free, 21-day loans, no fee schedule), Haitang
+    // (Tianjin, 14 days; its fee schedule charges its region, BCU among it, 15.00 a loan),
+    // Xishan (Beijing, 5.00 for BCU by its terms and its schedule), the document supplier
+    // (copies only) and the hub (no lending terms) all hold the book.
     xnu_charges_bcu(&app).await;
     let mut citation = book(
         &app,
@@ -110,9 +134,10 @@ async fn string_with_reasons(engine: Engine) {
     let id = req["id"].as_str().unwrap();
     let v = lenders(&app, &staff, id).await;
 
-    // Assert: free partners first (same region before the other), then the paying one; the
-    // supplier and the hub are left out with why.
-    assert_eq!(codes(&v, "lenders"), ["CPL", "HTU", "XNU"], "{v}");
+    // Assert: the free partner first, then the paying one within the reader's limit; Haitang,
+    // whose schedule asks more than the limit, last with why; the supplier and the hub are
+    // left out with why.
+    assert_eq!(codes(&v, "lenders"), ["CPL", "XNU", "HTU"], "{v}");
     let l = &v["lenders"];
     assert_eq!(
         l[0]["reason"],
@@ -124,17 +149,18 @@ async fn string_with_reasons(engine: Engine) {
     );
     assert_eq!(
         l[1]["reason"],
-        "2nd: 0.00 CNY, free partner, 123 km, no history yet, loan 14 days, holds 1"
+        "2nd: 5.00 CNY, fee from its fee schedule, same region, 19 km, no history yet, loan 30 days, holds 1"
     );
     assert_eq!(
         l[2]["reason"],
-        "3rd: 5.00 CNY, same region, 19 km, no history yet, loan 30 days, holds 1"
+        "3rd: 15.00 CNY, over the reader's limit 10.00 CNY: asked last, fee from its fee schedule, 123 km, no history yet, loan 14 days, holds 1"
     );
     assert_eq!(
-        l[2]["reason_zh"].as_str().unwrap().split('：').next(),
-        Some("第 3 位")
+        l[2]["reason_zh"],
+        "第 3 位：费用 15.00 CNY，超出读者可接受的最高费用 10.00 CNY：排在最后，费用按其收费标准，123 公里，暂无历史记录，借期 14 天，馆藏 1 册"
     );
-    assert_eq!(l[2]["fee"]["minor"], 500, "{v}");
+    assert_eq!(l[1]["fee"]["minor"], 500, "{v}");
+    assert_eq!(l[2]["fee"]["minor"], 1500, "{v}");
     assert_eq!(l[0]["status"], "waiting");
     assert_eq!(codes(&v, "excluded"), ["HUB", "NSD"]);
     let x = &v["excluded"];
@@ -149,25 +175,15 @@ async fn string_with_reasons(engine: Engine) {
     // The same string is part of the request resource.
     assert_eq!(req["rota"]["entries"][0]["library"], "CPL");
 
-    // A reader who will pay at most 3 CNY: Xishan is left out, over the limit.
+    // A reader who will pay at most 3 CNY: both paying lenders go to the end, cheaper first.
     citation["max_cost"] = json!({"amount": "3.00", "currency": "CNY"});
     let cheap = ask(&app, &reader, citation.clone()).await;
     let v = lenders(&app, &staff, cheap["id"].as_str().unwrap()).await;
-    assert_eq!(codes(&v, "lenders"), ["CPL", "HTU"]);
-    let over = v["excluded"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["library"] == "XNU")
-        .unwrap();
-    assert_eq!(over["code"], "over_max_cost");
+    assert_eq!(codes(&v, "lenders"), ["CPL", "XNU", "HTU"], "{v}");
+    assert_eq!(codes(&v, "excluded"), ["HUB", "NSD"]);
     assert_eq!(
-        over["reason"],
-        "fee 5.00 CNY is over the reader's limit 3.00 CNY"
-    );
-    assert_eq!(
-        over["reason_zh"],
-        "费用 5.00 CNY 超出读者可接受的最高费用 3.00 CNY"
+        v["lenders"][1]["reason"],
+        "2nd: 5.00 CNY, over the reader's limit 3.00 CNY: asked last, fee from its fee schedule, same region, 19 km, no history yet, loan 30 days, holds 1"
     );
 
     // The library puts Xishan in its first tier: it is asked first, and says why.
@@ -188,12 +204,17 @@ async fn string_with_reasons(engine: Engine) {
     let v = lenders(&app, &staff, tiered["id"].as_str().unwrap()).await;
     assert_eq!(codes(&v, "lenders"), ["XNU", "CPL", "HTU"]);
     assert!(
-        v["lenders"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("1st: 5.00 CNY, tier 1 (Xishan first), same region"),
+        v["lenders"][0]["reason"].as_str().unwrap().starts_with(
+            "1st: 5.00 CNY, fee from its fee schedule, tier 1 (Xishan first), same region"
+        ),
         "{v}"
     );
+    // A tier does not lift a lender over the reader's limit out of the last places.
+    citation["max_cost"] = json!({"amount": "3.00", "currency": "CNY"});
+    let over = ask(&app, &reader, citation.clone()).await;
+    let v = lenders(&app, &staff, over["id"].as_str().unwrap()).await;
+    assert_eq!(codes(&v, "lenders"), ["CPL", "XNU", "HTU"], "{v}");
+    citation["max_cost"] = json!({"amount": "10.00", "currency": "CNY"});
 
     // Staff may edit the string before it goes; lenders the ranking chose keep their reasons.
     let tid = tiered["id"].as_str().unwrap();
@@ -213,7 +234,7 @@ async fn string_with_reasons(engine: Engine) {
         v["lenders"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("free partner")
+            .contains("15.00 CNY, over the reader's limit")
     );
 
     // Bad settings are refused field by field; readers cannot see the string.
@@ -300,13 +321,14 @@ async fn history_counts(engine: Engine) {
     let next = ask(&app, &reader, second).await;
     let v = lenders(&app, &staff, next["id"].as_str().unwrap()).await;
 
-    // Assert: the history shows in the reasons (XNU stays first: nearer, and free).
+    // Assert: the history shows in the reasons (XNU stays first: same region and free to
+    // BCU by its fee schedule; HTU's schedule charges BCU 15.00).
     assert_eq!(codes(&v, "lenders"), ["XNU", "HTU"]);
     let xnu_reason = v["lenders"][0]["reason"].as_str().unwrap();
     assert!(xnu_reason.contains("fill rate 0 %"), "{xnu_reason}");
     assert_eq!(
         v["lenders"][1]["reason"],
-        "2nd: 0.00 CNY, free partner, 123 km, fill rate 100 %, median 2.0 days, loan 14 days, holds 1"
+        "2nd: 15.00 CNY, fee from its fee schedule, 123 km, fill rate 100 %, median 2.0 days, loan 14 days, holds 1"
     );
     assert!(
         v["lenders"][1]["reason_zh"]
@@ -566,6 +588,28 @@ async fn distance_closures_and_methods(engine: Engine) {
         (htu.latitude_e6, htu.longitude_e6),
         (Some(40_060_000), Some(116_420_000))
     );
+    // Haitang's fee schedule makes BCU a reciprocal partner, so that only distance and
+    // closures tell the free lenders apart (the demo's schedule charges BCU).
+    let free_to_bcu = domain::fees::FeeSchedule {
+        currency: Currency::parse("CNY").unwrap(),
+        rates: domain::fees::Rates {
+            loan: 1500,
+            ..Default::default()
+        },
+        partner_groups: vec![],
+        reciprocal_groups: vec![domain::fees::ReciprocalGroup {
+            name: "Beijing".into(),
+            members: vec!["BCU".into()],
+        }],
+    };
+    let now = app.state.now();
+    app.state
+        .store
+        .write(move |tx| {
+            Box::pin(async move { tx.set_fee_schedule("HTU", &free_to_bcu, now).await })
+        })
+        .await
+        .unwrap();
     let today = app
         .state
         .now()
@@ -602,11 +646,11 @@ async fn distance_closures_and_methods(engine: Engine) {
     let l = &v["lenders"];
     assert_eq!(
         l[0]["reason"],
-        "1st: 0.00 CNY, free partner, 1 km, no history yet, loan 14 days, holds 1"
+        "1st: 0.00 CNY, fee from its fee schedule, free partner, 1 km, no history yet, loan 14 days, holds 1"
     );
     assert_eq!(
         l[1]["reason"],
-        "2nd: 0.00 CNY, free partner, same region, 19 km, no history yet, loan 30 days, holds 1"
+        "2nd: 0.00 CNY, fee from its fee schedule, free partner, same region, 19 km, no history yet, loan 30 days, holds 1"
     );
     let (en, zh) = day_texts(today + time::Duration::days(3));
     assert_eq!(

@@ -1,0 +1,240 @@
+//! What a reader pays for a request, decided by the library's reader fee policy: checked when
+//! the request is placed (a deposit that will not cover the expected charge flags the request
+//! for staff, it is not refused) and recorded when the lender ships, with who paid it (the
+//! library's subsidy, the reader's deposit or an invoice to the reader). Both write in the
+//! transaction of the step that causes them, with an event.
+
+use domain::citation::RequestFormat;
+use domain::library::Service;
+use domain::money::{Currency, Money};
+use domain::people::PatronType;
+use domain::reader_fees::{Payer, ReaderCharge, ReaderFeePolicy, payer};
+use store::{
+    BorrowRequest, ChargeReviewRow, NewBorrowRequest, NewDepositMovement, NewEvent,
+    ReaderChargeRow, Tx,
+};
+use time::OffsetDateTime;
+
+use super::FlowError;
+
+/// The reader's type, if the account has one.
+async fn patron_type(tx: &mut Tx<'_>, patron_id: &str) -> Result<Option<PatronType>, FlowError> {
+    Ok(tx
+        .user_by_id(patron_id)
+        .await?
+        .and_then(|u| u.patron_type)
+        .as_deref()
+        .and_then(PatronType::parse))
+}
+
+fn service_of(format: &str) -> Result<Service, FlowError> {
+    RequestFormat::parse(format)
+        .map(Service::for_format)
+        .ok_or_else(|| FlowError::Internal(format!("format {format}")))
+}
+
+/// What lenders charged the library for this request, in one currency; else the fee the
+/// current lender listed when the request was routed (a lender on another node records its
+/// charge there, not here).
+async fn lender_charge(tx: &mut Tx<'_>, req: &BorrowRequest) -> Result<Option<Money>, FlowError> {
+    let rows = tx
+        .lender_charges_of_borrow_request(&req.request_id, &req.library_id)
+        .await?;
+    if let [(currency, minor)] = rows.as_slice() {
+        let currency = Currency::parse(currency)
+            .map_err(|e| FlowError::Internal(format!("stored fee currency: {e}")))?;
+        return Ok(Some(Money::new(*minor, currency)));
+    }
+    if rows.len() > 1 {
+        // Charges in several currencies have no one sum: staff settle this by hand.
+        return Ok(None);
+    }
+    Ok(req
+        .rota
+        .0
+        .entries
+        .iter()
+        .find(|e| Some(e.library.as_str()) == req.lender_id.as_deref())
+        .and_then(|e| e.fee.clone()))
+}
+
+/// Whether the subsidy, the deposit or an invoice pays `charge` for this reader now, with the
+/// deposit balance in the charge's currency.
+async fn who_pays(
+    tx: &mut Tx<'_>,
+    policy: &ReaderFeePolicy,
+    patron_id: &str,
+    service: Service,
+    charge: &Money,
+    year: i32,
+) -> Result<(Payer, i64), FlowError> {
+    let quota = policy.quota(patron_type(tx, patron_id).await?, service);
+    let used = tx
+        .subsidy_used(patron_id, i64::from(year), service.as_str())
+        .await?;
+    let balance = tx
+        .deposit_balance(patron_id, charge.currency.as_str())
+        .await?;
+    let used = u32::try_from(used).unwrap_or(u32::MAX);
+    Ok((payer(charge.minor, quota, used, Some(balance)), balance))
+}
+
+/// At a new request: when the reader will be charged and neither a subsidy nor the deposit
+/// covers the expected charge, flag the request for staff and say so in its history.
+pub async fn check_new_request(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &NewBorrowRequest,
+) -> Result<(), FlowError> {
+    let Some(policy) = tx.reader_fee_policy(&req.library_id).await? else {
+        return Ok(());
+    };
+    let service = service_of(&req.format)?;
+    let listed = req.rota.entries.first().and_then(|e| e.fee.clone());
+    let Some(expected) = policy.reader_charge(service, listed.as_ref()) else {
+        return Ok(());
+    };
+    let (who, balance) = who_pays(
+        tx,
+        &policy,
+        &req.patron_id,
+        service,
+        &expected.money,
+        now.year(),
+    )
+    .await?;
+    if who != Payer::Invoice {
+        return Ok(());
+    }
+    tx.insert_charge_review(&ChargeReviewRow {
+        borrow_request_id: req.request_id.clone(),
+        library_id: req.library_id.clone(),
+        expected_minor: expected.money.minor,
+        currency: expected.money.currency.as_str().to_owned(),
+        balance_minor: balance,
+        created_at: now,
+    })
+    .await?;
+    let shown = Money::new(balance, expected.money.currency.clone());
+    let note = format!(
+        "The reader's deposit ({shown}) does not cover the expected charge of {} ({})",
+        expected.money, expected.basis
+    );
+    tx.insert_event(
+        &NewEvent {
+            library_id: &req.library_id,
+            side: "borrow",
+            request_id: &req.request_id,
+            actor_id: None,
+            actor: "system",
+            action: "deposit_short",
+            from_state: None,
+            to_state: &req.state,
+            note: Some(&note),
+            message_id: None,
+            data: Some(serde_json::json!({
+                "expected": expected.money,
+                "balance": shown,
+                "basis": expected.basis,
+                "basis_zh": expected.basis_zh,
+            })),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// When the lender has shipped: record what the reader is charged and who pays it (taking it
+/// from the deposit when the deposit pays), once per request, with an event.
+pub async fn charge_on_shipment(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &BorrowRequest,
+) -> Result<(), FlowError> {
+    let Some(policy) = tx.reader_fee_policy(&req.library_id).await? else {
+        return Ok(());
+    };
+    if tx.reader_charge_exists(&req.request_id).await? {
+        return Ok(());
+    }
+    let service = service_of(&req.format)?;
+    let lent = lender_charge(tx, req).await?;
+    let Some(ReaderCharge {
+        money,
+        basis,
+        basis_zh,
+    }) = policy.reader_charge(service, lent.as_ref())
+    else {
+        tx.clear_charge_review(&req.request_id).await?;
+        return Ok(());
+    };
+    let (mut who, _) = who_pays(tx, &policy, &req.patron_id, service, &money, now.year()).await?;
+    let mut deposit_after = None;
+    if who == Payer::Deposit {
+        let reason = format!("charge for request {}: {basis}", req.request_id);
+        match tx
+            .move_deposit(
+                &NewDepositMovement {
+                    library_id: &req.library_id,
+                    patron_id: &req.patron_id,
+                    currency: money.currency.as_str(),
+                    amount_minor: -money.minor,
+                    kind: "charge",
+                    borrow_request_id: Some(&req.request_id),
+                    reason: &reason,
+                    actor_id: None,
+                },
+                now,
+            )
+            .await?
+        {
+            Some(m) => deposit_after = Some(m.balance_minor),
+            // Spent in between by another charge: the reader is invoiced instead.
+            None => who = Payer::Invoice,
+        }
+    }
+    tx.insert_reader_charge(&ReaderChargeRow {
+        borrow_request_id: req.request_id.clone(),
+        library_id: req.library_id.clone(),
+        patron_id: req.patron_id.clone(),
+        service: service.as_str().to_owned(),
+        amount_minor: money.minor,
+        currency: money.currency.as_str().to_owned(),
+        payer: who.as_str().to_owned(),
+        basis: basis.clone(),
+        basis_zh: basis_zh.clone(),
+        year: i64::from(now.year()),
+        created_at: now,
+    })
+    .await?;
+    tx.clear_charge_review(&req.request_id).await?;
+    let (en, _) = who.words();
+    let note = format!("The reader is charged {money} ({basis}), {en}");
+    tx.insert_event(
+        &NewEvent {
+            library_id: &req.library_id,
+            side: "borrow",
+            request_id: &req.request_id,
+            actor_id: None,
+            actor: "system",
+            action: "reader_charged",
+            from_state: Some(&req.state),
+            to_state: &req.state,
+            note: Some(&note),
+            message_id: None,
+            data: Some(serde_json::json!({
+                "amount": money,
+                "payer": who.as_str(),
+                "basis": basis,
+                "basis_zh": basis_zh,
+                "deposit_balance": deposit_after,
+                // Routing reads the lender after each step from here.
+                "lender": req.lender_id,
+            })),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
