@@ -518,15 +518,9 @@ async fn context_in(
             | BorrowAction::LenderCompletedWithoutReturn
     ) {
         let holds = tx.return_holds(&req.request_id).await?;
-        set_holds(&mut ctx, &holds);
+        (ctx.return_held, ctx.holding_return) = store::held_by_each(&holds);
     }
     Ok((state, ctx))
-}
-
-/// Who holds the return of a loan, from its open holds.
-fn set_holds(ctx: &mut BorrowContext, holds: &[store::ReturnHold]) {
-    ctx.return_held = store::return_held_since(holds, store::HELD_BY_LENDER).is_some();
-    ctx.holding_return = store::return_held_since(holds, store::HELD_BY_BORROWER).is_some();
 }
 
 /// Decide `action` and carry out its effects inside the caller's transaction: the state, the
@@ -947,7 +941,7 @@ pub async fn allowed_actions_now(
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, mut ctx) = context(req)?;
     let holds = store.return_holds(&req.request_id).await?;
-    set_holds(&mut ctx, &holds);
+    (ctx.return_held, ctx.holding_return) = store::held_by_each(&holds);
     allowed_in(state, &ctx, user)
 }
 

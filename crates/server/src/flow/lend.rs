@@ -183,15 +183,9 @@ async fn context_in(
             | LendAction::BorrowerHoldReturn
     ) {
         let holds = tx.return_holds(&req.request_id).await?;
-        set_holds(&mut ctx, &holds);
+        (ctx.return_held, ctx.borrower_holds) = store::held_by_each(&holds);
     }
     Ok((state, ctx))
-}
-
-/// Who holds the return of a loan, from its open holds.
-fn set_holds(ctx: &mut LendContext, holds: &[store::ReturnHold]) {
-    ctx.return_held = store::return_held_since(holds, store::HELD_BY_LENDER).is_some();
-    ctx.borrower_holds = store::return_held_since(holds, store::HELD_BY_BORROWER).is_some();
 }
 
 /// Decide and carry out a lending action inside the caller's transaction.
@@ -750,7 +744,7 @@ pub async fn allowed_actions_now(
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, mut ctx) = context(req)?;
     let holds = store.return_holds(&req.request_id).await?;
-    set_holds(&mut ctx, &holds);
+    (ctx.return_held, ctx.borrower_holds) = store::held_by_each(&holds);
     allowed_in(state, &ctx, user)
 }
 
