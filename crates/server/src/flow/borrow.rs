@@ -523,6 +523,12 @@ async fn context_in(
     Ok((state, ctx))
 }
 
+/// What we tell the lender when staff hold the return without a note of their own.
+const HOLD_RETURN_NOTE: (&str, &str) = (
+    "We keep the item a while and will send it back later",
+    "本馆暂留该资料，稍后归还",
+);
+
 /// Decide `action` and carry out its effects inside the caller's transaction: the state, the
 /// rota, the flags, the event and every outgoing message.
 pub async fn apply_borrow(
@@ -536,6 +542,8 @@ pub async fn apply_borrow(
     let (state, ctx) = context_in(tx, req, action).await?;
     let decision = Requester::decide(state, action, &ctx, &acting.actors)?;
     let mut messages = Vec::new();
+    // A note librelay writes itself, in English and Chinese, for the event.
+    let mut own_note: Option<(&str, &str)> = None;
     let outcome = match action {
         // A retry offer left unanswered past its last day counts as declined.
         BorrowAction::LenderDeadlinePassed if state == BorrowState::RetryOffered => {
@@ -665,9 +673,14 @@ pub async fn apply_borrow(
                 }
             }
             BorrowEffect::SendHoldReturn => {
-                let note = extra.note.clone().unwrap_or_else(|| {
-                    "We keep the item a while and will send it back later".to_owned()
-                });
+                // Both languages, as partner letters: the lender's staff may read either.
+                let note = match &extra.note {
+                    Some(n) => n.clone(),
+                    None => {
+                        own_note = Some(HOLD_RETURN_NOTE);
+                        format!("{} / {}", HOLD_RETURN_NOTE.0, HOLD_RETURN_NOTE.1)
+                    }
+                };
                 messages.push(send_ram(tx, now, req, IsoAction::HoldReturn, Some(note)).await?)
             }
             BorrowEffect::MarkHoldingReturn => {
@@ -698,12 +711,19 @@ pub async fn apply_borrow(
     }
     req.state = decision.to.as_str().to_owned();
     tx.update_borrow_request(req, now).await?;
-    let note = match (&extra.note, &extra.internal_note) {
-        (Some(n), Some(i)) => Some(format!("{n} / {i}")),
-        (n, i) => n.clone().or_else(|| i.clone()),
+    let note = match (&extra.note, &extra.internal_note, own_note) {
+        (Some(n), Some(i), _) => Some(format!("{n} / {i}")),
+        (None, i, Some((en, _))) => Some(match i {
+            Some(i) => format!("{en} / {i}"),
+            None => en.to_owned(),
+        }),
+        (n, i, _) => n.clone().or_else(|| i.clone()),
     };
     let mut data = extra.data.clone().unwrap_or_else(|| serde_json::json!({}));
     if let Some(obj) = data.as_object_mut() {
+        if let (Some((_, zh)), None) = (own_note, &extra.internal_note) {
+            obj.insert("note_zh".to_owned(), serde_json::json!(zh));
+        }
         if !messages.is_empty() {
             obj.insert("messages".to_owned(), serde_json::json!(messages));
         }
