@@ -1,7 +1,8 @@
 //! Routing: which partners a borrowing request asks, in which order, and why. The order follows
 //! the practice of CALIS and NSTL: partners the library put in its own priority tiers first,
-//! then lenders that can meet the reader's date, then lenders open today before closed ones,
-//! then free (reciprocal) partners, the cheapest paying ones, commercial suppliers last; within
+//! then lenders that can meet the reader's date, then free (reciprocal) partners, the cheapest
+//! paying ones, commercial suppliers last; at the same cost, lenders open today before closed
+//! ones (the sooner they reopen the better) and before ones closing in the next days; within
 //! that, lenders whose delivery and payment methods are known to suit us, nearer ones (by
 //! distance when both libraries have coordinates, else by region), proven fill rate, light load
 //! and quick turnaround. Lenders whose methods we do not accept are left out. Every place
@@ -521,15 +522,17 @@ pub fn rank(lenders: Vec<LenderFacts>, needs: &Needs, settings: &RoutingSettings
         let amount = k.fee.as_ref().map_or(0, |f| f.minor);
         let unstated = u8::from(k.delivery == Fit::Unstated) + u8::from(k.payment == Fit::Unstated);
         // Nested: a tuple orders at most 12 parts.
+        // Closure only decides between lenders of the same cost: a free partner that reopens
+        // in time stays ahead of an open paying lender.
         (
             // Over the reader's limit: asked only when every other lender said no.
-            (k.over, tier, late(k), k.opening.wait_days(needs.today)),
+            (k.over, tier, late(k)),
             (class(l, &k.fee), foreign, amount),
             (
-                unstated,
-                k.band,
+                k.opening.wait_days(needs.today),
                 matches!(k.opening, Opening::ClosingSoon { .. }),
             ),
+            (unstated, k.band),
             -i64::from(l.record.capability().score / 5),
             l.record.load_band(),
             k.km.unwrap_or(u32::MAX),
@@ -1285,15 +1288,37 @@ mod tests {
             &needs(None),
             &RoutingSettings::default(),
         );
-        // Closed today sinks below even a paying lender; a weekly Sunday closure does not matter
-        // on a Monday.
-        assert_eq!(codes(&r), ["SUNDAY", "PAID", "SHUT"]);
+        // Closed today goes below an open free partner but, with time enough, stays above a
+        // paying lender; a weekly Sunday closure does not matter on a Monday.
+        assert_eq!(codes(&r), ["SUNDAY", "SHUT", "PAID"]);
         assert!(
-            r.entries[2].reason.contains("closed until 3 Dec"),
+            r.entries[1].reason.contains("closed until 3 Dec"),
             "{}",
-            r.entries[2].reason
+            r.entries[1].reason
         );
-        assert!(r.entries[2].reason_zh.contains("闭馆至12月3日开馆"));
+        assert!(r.entries[1].reason_zh.contains("闭馆至12月3日开馆"));
+        assert!(!r.entries[1].reason.contains("may miss"));
+        // With weeks to go, a free partner closed over a long holiday still comes before an open
+        // paying lender and an open commercial supplier.
+        let mut holiday = lender("HOLIDAY", None, true);
+        holiday.closed.dates =
+            (30..=30)
+                .map(|d| time::Date::from_calendar_date(2026, time::Month::November, d).unwrap())
+                .chain((1..=10).map(|d| {
+                    time::Date::from_calendar_date(2026, time::Month::December, d).unwrap()
+                }))
+                .collect();
+        let mut supplier = lender("SUPPLY", Some(900), false);
+        supplier.supplier = true;
+        let mut n = needs(None);
+        n.days_left = Some(30);
+        let r = rank(
+            vec![supplier, lender("PAID", Some(500), false), holiday],
+            &n,
+            &RoutingSettings::default(),
+        );
+        assert_eq!(codes(&r), ["HOLIDAY", "PAID", "SUPPLY"]);
+        assert!(r.entries[0].reason.contains("closed until 11 Dec"));
         // Open today but closed tomorrow and the day after: after an open twin, before a payer.
         let mut soon = shut.clone();
         soon.library = LibraryCode::parse("SOON").unwrap();

@@ -65,7 +65,8 @@ pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
 };
 pub use return_hold::{
-    HELD_BY_BORROWER, HELD_BY_LENDER, NewReturnHold, ReturnHold, held_since as return_held_since,
+    HELD_BY_BORROWER, HELD_BY_LENDER, NewReturnHold, ReturnHold, held_by_each,
+    held_since as return_held_since,
 };
 pub use sql::profile::report as sql_profile_report;
 pub use stats::{SeedBorrow, SeedEvent, StatKey, StatScope};

@@ -126,3 +126,11 @@ impl Store {
 pub fn held_since(holds: &[ReturnHold], by: &str) -> Option<OffsetDateTime> {
     holds.iter().find(|h| h.held_by == by).map(|h| h.held_at)
 }
+
+/// Whether the lender and whether the borrower hold the return, among `holds`.
+pub fn held_by_each(holds: &[ReturnHold]) -> (bool, bool) {
+    (
+        held_since(holds, HELD_BY_LENDER).is_some(),
+        held_since(holds, HELD_BY_BORROWER).is_some(),
+    )
+}

@@ -520,16 +520,16 @@ async fn context_in(
             | BorrowAction::LenderCompletedWithoutReturn
     ) {
         let holds = tx.return_holds(&req.request_id).await?;
-        set_holds(&mut ctx, &holds);
+        (ctx.return_held, ctx.holding_return) = store::held_by_each(&holds);
     }
     Ok((state, ctx))
 }
 
-/// Who holds the return of a loan, from its open holds.
-fn set_holds(ctx: &mut BorrowContext, holds: &[store::ReturnHold]) {
-    ctx.return_held = store::return_held_since(holds, store::HELD_BY_LENDER).is_some();
-    ctx.holding_return = store::return_held_since(holds, store::HELD_BY_BORROWER).is_some();
-}
+/// What we tell the lender when staff hold the return without a note of their own.
+const HOLD_RETURN_NOTE: (&str, &str) = (
+    "We keep the item a while and will send it back later",
+    "本馆暂留该资料，稍后归还",
+);
 
 /// Decide `action` and carry out its effects inside the caller's transaction: the state, the
 /// rota, the flags, the event and every outgoing message.
@@ -544,6 +544,8 @@ pub async fn apply_borrow(
     let (state, ctx) = context_in(tx, req, action).await?;
     let decision = Requester::decide(state, action, &ctx, &acting.actors)?;
     let mut messages = Vec::new();
+    // A note librelay writes itself, in English and Chinese, for the event.
+    let mut own_note: Option<(&str, &str)> = None;
     let outcome = match action {
         // A retry offer left unanswered past its last day counts as declined.
         BorrowAction::LenderDeadlinePassed if state == BorrowState::RetryOffered => {
@@ -673,9 +675,14 @@ pub async fn apply_borrow(
                 }
             }
             BorrowEffect::SendHoldReturn => {
-                let note = extra.note.clone().unwrap_or_else(|| {
-                    "We keep the item a while and will send it back later".to_owned()
-                });
+                // Both languages, as partner letters: the lender's staff may read either.
+                let note = match &extra.note {
+                    Some(n) => n.clone(),
+                    None => {
+                        own_note = Some(HOLD_RETURN_NOTE);
+                        format!("{} / {}", HOLD_RETURN_NOTE.0, HOLD_RETURN_NOTE.1)
+                    }
+                };
                 messages.push(send_ram(tx, now, req, IsoAction::HoldReturn, Some(note)).await?)
             }
             BorrowEffect::MarkHoldingReturn => {
@@ -706,12 +713,19 @@ pub async fn apply_borrow(
     }
     req.state = decision.to.as_str().to_owned();
     tx.update_borrow_request(req, now).await?;
-    let note = match (&extra.note, &extra.internal_note) {
-        (Some(n), Some(i)) => Some(format!("{n} / {i}")),
-        (n, i) => n.clone().or_else(|| i.clone()),
+    let note = match (&extra.note, &extra.internal_note, own_note) {
+        (Some(n), Some(i), _) => Some(format!("{n} / {i}")),
+        (None, i, Some((en, _))) => Some(match i {
+            Some(i) => format!("{en} / {i}"),
+            None => en.to_owned(),
+        }),
+        (n, i, _) => n.clone().or_else(|| i.clone()),
     };
     let mut data = extra.data.clone().unwrap_or_else(|| serde_json::json!({}));
     if let Some(obj) = data.as_object_mut() {
+        if let (Some((_, zh)), None) = (own_note, &extra.internal_note) {
+            obj.insert("note_zh".to_owned(), serde_json::json!(zh));
+        }
         if !messages.is_empty() {
             obj.insert("messages".to_owned(), serde_json::json!(messages));
         }
@@ -958,7 +972,7 @@ pub async fn allowed_actions_now(
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, mut ctx) = context(req)?;
     let holds = store.return_holds(&req.request_id).await?;
-    set_holds(&mut ctx, &holds);
+    (ctx.return_held, ctx.holding_return) = store::held_by_each(&holds);
     allowed_in(state, &ctx, user)
 }
 

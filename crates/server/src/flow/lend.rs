@@ -183,16 +183,16 @@ async fn context_in(
             | LendAction::BorrowerHoldReturn
     ) {
         let holds = tx.return_holds(&req.request_id).await?;
-        set_holds(&mut ctx, &holds);
+        (ctx.return_held, ctx.borrower_holds) = store::held_by_each(&holds);
     }
     Ok((state, ctx))
 }
 
-/// Who holds the return of a loan, from its open holds.
-fn set_holds(ctx: &mut LendContext, holds: &[store::ReturnHold]) {
-    ctx.return_held = store::return_held_since(holds, store::HELD_BY_LENDER).is_some();
-    ctx.borrower_holds = store::return_held_since(holds, store::HELD_BY_BORROWER).is_some();
-}
+/// What we tell the borrower when staff hold the return without a note of their own.
+const HOLD_RETURN_NOTE: (&str, &str) = (
+    "Please keep the item until we ask for it back",
+    "请暂缓归还，待本馆通知后再寄回",
+);
 
 /// Decide and carry out a lending action inside the caller's transaction.
 pub async fn apply_lend(
@@ -227,6 +227,8 @@ pub async fn apply_lend(
         req.supplied_format = Some(f.as_str().to_owned());
     }
     let mut messages = Vec::new();
+    // A note librelay writes itself, in English and Chinese, for the event.
+    let mut own_note: Option<(&str, &str)> = None;
     for effect in decision.effects {
         let sam = match effect {
             LendEffect::SendStatus => Some(Sam::new(change_reason, new_status, input.note.clone())),
@@ -332,11 +334,21 @@ pub async fn apply_lend(
                 req.renew_pending = false;
                 None
             }
-            LendEffect::SendHoldReturn => Some(Sam::new(
-                IsoReason::StatusChange,
-                IsoStatus::HoldReturn,
-                input.note.clone(),
-            )),
+            LendEffect::SendHoldReturn => {
+                // Both languages, as partner letters: the borrower's staff may read either.
+                let note = match &input.note {
+                    Some(n) => n.clone(),
+                    None => {
+                        own_note = Some(HOLD_RETURN_NOTE);
+                        format!("{} / {}", HOLD_RETURN_NOTE.0, HOLD_RETURN_NOTE.1)
+                    }
+                };
+                Some(Sam::new(
+                    IsoReason::StatusChange,
+                    IsoStatus::HoldReturn,
+                    Some(note),
+                ))
+            }
             LendEffect::SendReleaseHoldReturn => Some(Sam::new(
                 IsoReason::StatusChange,
                 IsoStatus::ReleaseHoldReturn,
@@ -403,10 +415,17 @@ pub async fn apply_lend(
     let note = match (&input.note, &input.internal_note, &extra.note) {
         (_, _, Some(peer)) => Some(peer.clone()),
         (Some(n), Some(i), _) => Some(format!("{n} / {i}")),
+        (None, i, None) if own_note.is_some() => own_note.map(|(en, _)| match i {
+            Some(i) => format!("{en} / {i}"),
+            None => en.to_owned(),
+        }),
         (n, i, _) => n.clone().or_else(|| i.clone()),
     };
     let mut data = extra.data.clone().unwrap_or_else(|| serde_json::json!({}));
     if let Some(obj) = data.as_object_mut() {
+        if let (Some((_, zh)), None, None) = (own_note, &input.internal_note, &extra.note) {
+            obj.insert("note_zh".to_owned(), serde_json::json!(zh));
+        }
         if !messages.is_empty() {
             obj.insert("messages".to_owned(), serde_json::json!(messages));
         }
@@ -750,7 +769,7 @@ pub async fn allowed_actions_now(
 ) -> Result<Vec<&'static str>, FlowError> {
     let (state, mut ctx) = context(req)?;
     let holds = store.return_holds(&req.request_id).await?;
-    set_holds(&mut ctx, &holds);
+    (ctx.return_held, ctx.borrower_holds) = store::held_by_each(&holds);
     allowed_in(state, &ctx, user)
 }
 

@@ -610,9 +610,10 @@ pub async fn tell_relay_refusal(
     let supplier = iso::agency_key(&h.supplying_agency_id);
     let (to, notice) = match &msg {
         wire::Message::Request(_) => {
+            // Both languages, as partner letters: the reader of the note may be either.
             let note = format!(
-                "Not delivered: the request that {} passed on to {supplier} was refused or could not reach it ({why}). Ask another library.",
-                hub.name_en,
+                "Not delivered: the request that {} passed on to {supplier} was refused or could not reach it ({why}). Ask another library. / 未送达：{} 转发给 {supplier} 的请求被拒收或无法送达（{why}）。请向其他图书馆申请。",
+                hub.name_en, hub.name_zh,
             );
             (
                 requester,
@@ -622,18 +623,20 @@ pub async fn tell_relay_refusal(
         wire::Message::RequestingAgencyMessage(m) => {
             let status = last_relayed_status(tx, row).await?;
             let note = format!(
-                "Not delivered: {supplier} did not take the {} message that {} passed on to it ({why}). Nothing changed there; send it again or contact that library.",
-                m.action.as_str(),
+                "Not delivered: {supplier} did not take the {action} message that {} passed on to it ({why}). Nothing changed there; send it again or contact that library. / 未送达：{supplier} 未接收 {} 转发的 {action} 消息（{why}）。对方处无任何变化；请重新发送或联系该馆。",
                 hub.name_en,
+                hub.name_zh,
+                action = m.action.as_str(),
             );
             (requester, relay_sam(&h, now, status, None, note))
         }
         wire::Message::SupplyingAgencyMessage(m) => {
             let note = format!(
-                "Not delivered: {requester} did not take the {} message ({}) that {} passed on to it ({why}). Nothing changed there; send it again or contact that library.",
-                m.status_info.status.as_str(),
-                m.message_info.reason_for_message.as_str(),
+                "Not delivered: {requester} did not take the {status} message ({reason}) that {} passed on to it ({why}). Nothing changed there; send it again or contact that library. / 未送达：{requester} 未接收 {} 转发的 {status} 消息（{reason}）（{why}）。对方处无任何变化；请重新发送或联系该馆。",
                 hub.name_en,
+                hub.name_zh,
+                status = m.status_info.status.as_str(),
+                reason = m.message_info.reason_for_message.as_str(),
             );
             let ram = wire::RequestingAgencyMessage {
                 header: iso::header(

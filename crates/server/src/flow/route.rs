@@ -41,6 +41,11 @@ fn library_today(now: time::OffsetDateTime) -> time::Date {
     now.to_offset(offset).date()
 }
 
+/// Whole days from today in library time to the reader's need-by date.
+fn days_left(need_by: Option<time::Date>, now: time::OffsetDateTime) -> Option<i64> {
+    need_by.map(|d| (d - library_today(now)).whole_days())
+}
+
 /// The library's routing settings, or the defaults when it set none.
 pub async fn settings(st: &AppState, library: &str) -> Result<RoutingSettings, StoreError> {
     Ok(st
@@ -127,7 +132,7 @@ pub async fn build(
     let needs = Needs {
         service: Service::for_format(format),
         max_cost: c.max_cost.clone(),
-        days_left: c.need_by.map(|d| (d - now.date()).whole_days()),
+        days_left: days_left(c.need_by, now),
         currency,
         today: library_today(now),
         borrower_at: own.location(),
@@ -136,4 +141,23 @@ pub async fn build(
     let mut rota = Rota::new(ranking.entries);
     rota.excluded = ranking.excluded;
     Ok(rota)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    #[test]
+    fn days_left_counts_from_today_in_library_time() {
+        // 18:00 UTC on 30 Nov is already 1 Dec in China: a 3 Dec need-by leaves two days.
+        let evening = datetime!(2026-11-30 18:00 UTC);
+        assert_eq!(library_today(evening), date!(2026 - 12 - 01));
+        assert_eq!(days_left(Some(date!(2026 - 12 - 03)), evening), Some(2));
+        // Earlier the same UTC day it is still 30 Nov in China.
+        let morning = datetime!(2026-11-30 10:00 UTC);
+        assert_eq!(days_left(Some(date!(2026 - 12 - 03)), morning), Some(3));
+        assert_eq!(days_left(None, morning), None);
+    }
 }

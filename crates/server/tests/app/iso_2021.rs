@@ -711,7 +711,11 @@ async fn relayed_messages_refused(engine: Engine) {
     let events = format!("/api/v1/requests/{id}/events");
     let history = a
         .eventually(&events, &bcu, |v| {
-            has_event(v, "lender_notification", &["Not delivered", "Cancel"])
+            has_event(
+                v,
+                "lender_notification",
+                &["Not delivered", "Cancel", "未送达：", "消息"],
+            )
         })
         .await;
     let told = history
@@ -858,7 +862,9 @@ async fn relay_dead(engine: Engine) {
                 "Not delivered",
                 "ISIL:CN-HTU",
                 "after 8 attempts",
-                "HTTP 500"
+                "HTTP 500",
+                "/ 未送达：",
+                "请向其他图书馆申请"
             ]
         ),
         "{history}"
@@ -1114,5 +1120,72 @@ async fn borrower_holds(engine: Engine) {
 async fn borrowing_staff_hold_the_return_and_both_sides_show_who_holds_it_until_it_ships() {
     for e in engines() {
         borrower_holds(e).await;
+    }
+}
+
+async fn own_hold_notes(engine: Engine) {
+    let l = OnLoan::start(engine).await;
+    l.lender_sees(|v| v["state"] == "shipped").await;
+    l.borrower_sees(|v| v["state"] == "on_loan_to_patron").await;
+    let lender_session = crate::web::web_login(&l.b, "htu-lend").await;
+    let lend_page = format!("/staff/lending/{}", l.lend_id);
+    let session = crate::web::web_login(&l.a, "bcu-borrow").await;
+    let detail = format!("/requests/{}", l.id);
+
+    // The lender holds the return without a note: librelay's words, in the page's language
+    // at home and in both languages at the borrower.
+    l.b.lend_action(&l.htu, &l.lend_id, json!({"action": "hold_return"}))
+        .await;
+    let zh = page(&l.b, &lend_page, &lender_session, "zh-CN").await;
+    assert!(zh.contains("请暂缓归还，待本馆通知后再寄回"), "{zh}");
+    let en = page(&l.b, &lend_page, &lender_session, "en").await;
+    assert!(
+        en.contains("Please keep the item until we ask for it back"),
+        "{en}"
+    );
+    l.borrower_sees(|v| v["return_held_since"].is_string())
+        .await;
+    let history = OnLoan::history(
+        &l.a,
+        &detail.replace("/requests", "/api/v1/requests"),
+        &l.bcu,
+    )
+    .await;
+    assert!(
+        has_event(
+            &Value::Array(history.clone()),
+            "lender_hold_return",
+            &["Please keep the item", "/ 请暂缓归还"]
+        ),
+        "{history:?}"
+    );
+    l.b.lend_action(&l.htu, &l.lend_id, json!({"action": "release_hold_return"}))
+        .await;
+    l.borrower_sees(|v| v["return_held_since"].is_null()).await;
+
+    // The borrower holds it without a note: the same, the other way round.
+    l.a.borrow_action(&l.bcu, &l.id, json!({"action": "hold_return"}))
+        .await;
+    let zh = page(&l.a, &detail, &session, "zh-CN").await;
+    assert!(zh.contains("本馆暂留该资料，稍后归还"), "{zh}");
+    let en = page(&l.a, &detail, &session, "en").await;
+    assert!(
+        en.contains("We keep the item a while and will send it back later"),
+        "{en}"
+    );
+    let lender = l.lender_sees(|v| hold_by(v, "borrower").is_some()).await;
+    let theirs = hold_by(&lender, "borrower").unwrap();
+    assert!(
+        theirs["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("We keep the item") && n.contains("/ 本馆暂留该资料")),
+        "{lender}"
+    );
+}
+
+#[tokio::test]
+async fn hold_notes_librelay_writes_itself_read_in_both_languages() {
+    for e in engines() {
+        own_hold_notes(e).await;
     }
 }

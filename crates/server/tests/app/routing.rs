@@ -688,7 +688,7 @@ async fn distance_closures_and_methods(engine: Engine) {
         "{bad}"
     );
     assert_eq!(bad["error"]["fields"][0]["code"], "invalid_method_name");
-    let req = ask(&app, &reader, citation).await;
+    let req = ask(&app, &reader, citation.clone()).await;
     let v = lenders(&app, &staff, req["id"].as_str().unwrap()).await;
 
     // Assert: Haitang, by mail only, is left out and says why; the others say how they suit.
@@ -717,6 +717,20 @@ async fn distance_closures_and_methods(engine: Engine) {
     assert_eq!(
         x["reason_zh"],
         "仅以 mail 递送，本馆不接受（本馆接受 courier、URL）"
+    );
+
+    // Once Xishan charges, Jinghua, free though closed for the next days, comes before it: a
+    // closure decides only between lenders of the same cost.
+    xnu_charges_bcu(&app).await;
+    let req = ask(&app, &reader, citation).await;
+    let v = lenders(&app, &staff, req["id"].as_str().unwrap()).await;
+    assert_eq!(codes(&v, "lenders"), ["CPL", "XNU"], "{v}");
+    assert!(
+        v["lenders"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("1st: 0.00 CNY, closed until {en}, free partner,")),
+        "{v}"
     );
 
     // The routing page shows the methods, and a partner's page its coordinates.
