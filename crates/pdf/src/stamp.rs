@@ -15,6 +15,7 @@
 //! updates are handled. An encrypted file (its new objects would have to be encrypted too) or
 //! one whose structure cannot be read is refused with the reason: it is then delivered as it is.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -178,7 +179,26 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, Refusal> {
         write_obj(&mut pages_entries, v);
         pages_entries.push(' ');
     }
-    let first_free = size.max(pages.0 + 1).max(root.0 + 1);
+    // A trailer's /Size may be too small: the new objects must not take the number of one
+    // the cross-reference (or the catalog and page tree) already uses.
+    let highest = file
+        .entries
+        .iter()
+        .flat_map(|(n, e)| match e {
+            Entry::InStream(s) => [*n, *s],
+            Entry::At(_) => [*n, *n],
+        })
+        .chain([pages.0, root.0])
+        .max()
+        .unwrap_or(0);
+    let first_free = size.max(highest.saturating_add(1));
+    // The update numbers nine objects from `first_free` on; the standard's limit on object
+    // numbers is far below this.
+    if first_free > MAX_OBJECT_NUMBER {
+        return Err(Refusal::Unsupported(format!(
+            "object numbers up to {first_free}"
+        )));
+    }
     Ok(Plan {
         file_len: bytes.len() as u64,
         needs_eol: !matches!(bytes.last(), Some(b'\n' | b'\r')),
@@ -379,6 +399,12 @@ const MAX_DEPTH: usize = 64;
 const MAX_SECTIONS: usize = 256;
 /// A decompressed stream larger than this is refused.
 const MAX_INFLATED: u64 = 64 * 1024 * 1024;
+/// All the streams inflated while reading one file's structure, together, may not exceed
+/// this (a hostile file could otherwise make each of its many sections inflate the maximum).
+const MAX_INFLATED_TOTAL: u64 = 128 * 1024 * 1024;
+/// Object numbers above this (or a /Size above it) are refused: the standard allows at most
+/// 8,388,607 objects, and the update's own numbers must not overflow.
+const MAX_OBJECT_NUMBER: u64 = 1 << 40;
 
 fn is_ws(b: u8) -> bool {
     matches!(b, 0 | b'\t' | b'\n' | 0x0C | b'\r' | b' ')
@@ -755,8 +781,9 @@ fn raw_stream<'a>(b: &'a [u8], dict: &Dict, start: usize) -> Result<&'a [u8], Re
     Ok(data)
 }
 
-/// A stream's data decoded (no filter, or FlateDecode with or without a PNG predictor).
-fn decode(dict: &Dict, raw: &[u8]) -> Result<Vec<u8>, Refusal> {
+/// A stream's data decoded (no filter, or FlateDecode with or without a PNG predictor);
+/// what is inflated is taken from `budget`, the bytes left to inflate for this file.
+fn decode(dict: &Dict, raw: &[u8], budget: &Cell<u64>) -> Result<Vec<u8>, Refusal> {
     let filters: Vec<&[u8]> = match dict.get("Filter") {
         None | Some(Obj::Null) => Vec::new(),
         Some(Obj::Name(n)) => vec![n.as_slice()],
@@ -777,10 +804,21 @@ fn decode(dict: &Dict, raw: &[u8]) -> Result<Vec<u8>, Refusal> {
                 String::from_utf8_lossy(f)
             )));
         }
+        let limit = MAX_INFLATED.min(budget.get());
         let mut out = Vec::new();
+        // One byte more than allowed tells a stream at the limit from one beyond it.
         let read = flate2::read::ZlibDecoder::new(data.as_slice())
-            .take(MAX_INFLATED)
+            .take(limit.saturating_add(1))
             .read_to_end(&mut out);
+        let inflated = out.len() as u64;
+        if inflated > limit {
+            return Err(Refusal::Unsupported(format!(
+                "structural streams inflating to more than {} MiB ({} MiB in all)",
+                MAX_INFLATED >> 20,
+                MAX_INFLATED_TOTAL >> 20
+            )));
+        }
+        budget.set(budget.get().saturating_sub(inflated));
         // Some producers write a bad checksum or cut the stream short: what was inflated is
         // still the data.
         if read.is_err() && out.is_empty() {
@@ -803,7 +841,7 @@ fn decode(dict: &Dict, raw: &[u8]) -> Result<Vec<u8>, Refusal> {
             let colors = parms.int("Colors").unwrap_or(1).clamp(1, 32) as usize;
             let bpc = parms.int("BitsPerComponent").unwrap_or(8).clamp(1, 16) as usize;
             let columns = parms.int("Columns").unwrap_or(1).clamp(1, 1 << 20) as usize;
-            Ok(unpredict_png(&data, colors, bpc, columns))
+            unpredict_png(&data, colors, bpc, columns)
         }
         p => Err(Refusal::Unsupported(format!(
             "predictor {p} on a structural stream"
@@ -811,9 +849,26 @@ fn decode(dict: &Dict, raw: &[u8]) -> Result<Vec<u8>, Refusal> {
     }
 }
 
-/// Undo PNG row filters: each row starts with its filter type.
-fn unpredict_png(data: &[u8], colors: usize, bpc: usize, columns: usize) -> Vec<u8> {
-    let row_len = (colors * bpc * columns).div_ceil(8);
+/// Undo PNG row filters: each row starts with its filter type. A row longer than the data
+/// is refused (its buffers would be allocated for nothing).
+fn unpredict_png(
+    data: &[u8],
+    colors: usize,
+    bpc: usize,
+    columns: usize,
+) -> Result<Vec<u8>, Refusal> {
+    let row_len = colors
+        .checked_mul(bpc)
+        .and_then(|b| b.checked_mul(columns))
+        .map(|bits| bits.div_ceil(8))
+        .filter(|len| *len <= data.len())
+        .ok_or_else(|| {
+            broken(format!(
+                "a predictor's rows ({columns} columns of {colors} colours at {bpc} bits) are \
+                 longer than the {} bytes of data",
+                data.len()
+            ))
+        })?;
     let bpp = (colors * bpc).div_ceil(8).max(1);
     let mut out = Vec::with_capacity(data.len());
     let mut prev = vec![0u8; row_len];
@@ -853,7 +908,21 @@ fn unpredict_png(data: &[u8], colors: usize, bpc: usize, columns: usize) -> Vec<
         out.extend_from_slice(&cur);
         prev = cur;
     }
-    out
+    Ok(out)
+}
+
+/// The number of the `i`th entry of a cross-reference subsection starting at `start` (in the
+/// section at byte `at`), refused when it would overflow or exceed [`MAX_OBJECT_NUMBER`].
+fn object_number(start: u64, i: u64, at: usize) -> Result<u64, Refusal> {
+    start
+        .checked_add(i)
+        .filter(|n| *n <= MAX_OBJECT_NUMBER)
+        .ok_or_else(|| {
+            broken(format!(
+                "the cross-reference section at byte {at} numbers objects from {start}, \
+                 beyond the largest object number"
+            ))
+        })
 }
 
 /// Where an object lives.
@@ -871,6 +940,8 @@ struct File<'a> {
     trailer: Dict,
     last_xref: usize,
     last_is_stream: bool,
+    /// Bytes that may still be inflated while reading this file (see [`MAX_INFLATED_TOTAL`]).
+    budget: Cell<u64>,
 }
 
 impl<'a> File<'a> {
@@ -890,6 +961,7 @@ impl<'a> File<'a> {
             trailer: Dict::default(),
             last_xref,
             last_is_stream: false,
+            budget: Cell::new(MAX_INFLATED_TOTAL),
         };
         let mut next = Some(last_xref);
         let mut seen = HashSet::new();
@@ -944,7 +1016,7 @@ impl<'a> File<'a> {
                         )));
                     };
                     if kind == b"n" && off > 0 {
-                        let n = start + i;
+                        let n = object_number(start, i, at)?;
                         if let Ok(off) = usize::try_from(off) {
                             self.entries.entry(n).or_insert(Entry::At(off));
                         }
@@ -977,7 +1049,7 @@ impl<'a> File<'a> {
                     "the object at byte {at} is not a cross-reference stream"
                 )));
             }
-            let data = decode(d, raw_stream(self.b, d, start)?)?;
+            let data = decode(d, raw_stream(self.b, d, start)?, &self.budget)?;
             let w: Vec<usize> = match d.get("W") {
                 Some(Obj::Array(a)) if a.len() == 3 => a
                     .iter()
@@ -1011,7 +1083,7 @@ impl<'a> File<'a> {
                     let Some(r) = rows.next() else { break };
                     let kind = if w[0] == 0 { 1 } else { field(&r[..w[0]]) };
                     let f2 = field(&r[w[0]..w[0] + w[1]]);
-                    let n = start + i;
+                    let n = object_number(*start, i, at)?;
                     match kind {
                         1 if f2 > 0 => {
                             if let Ok(off) = usize::try_from(f2) {
@@ -1055,7 +1127,7 @@ impl<'a> File<'a> {
                 let (Obj::Dict(d), Some(start)) = (&ind.obj, ind.stream_at) else {
                     return Err(broken(format!("object {s} is not an object stream")));
                 };
-                let data = decode(d, raw_stream(self.b, d, start)?)?;
+                let data = decode(d, raw_stream(self.b, d, start)?, &self.budget)?;
                 let n = d.int("N").unwrap_or(0).max(0);
                 let first = d
                     .int("First")
@@ -1353,6 +1425,128 @@ mod tests {
         let mut out = String::new();
         write_obj(&mut out, &Obj::Dict(d));
         assert_eq!(out, "<< /A#20B <782979> /K [1 2 0 R] >>");
+    }
+
+    /// `bytes` with `from` replaced by `to` once (both in the tail, after every object).
+    fn patched(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at = rfind(bytes, from).unwrap();
+        let mut out = bytes[..at].to_vec();
+        out.extend_from_slice(to);
+        out.extend_from_slice(&bytes[at + from.len()..]);
+        out
+    }
+
+    #[test]
+    fn a_too_small_trailer_size_does_not_make_the_cover_reuse_live_object_numbers() {
+        let bytes = own_pdf();
+        let size_at = rfind(&bytes, b"/Size ").unwrap();
+        let digits = bytes[size_at + 6..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let size = &bytes[size_at..size_at + 6 + digits];
+        let small = patched(&bytes, size, b"/Size 2");
+        let highest = File::read(&small)
+            .unwrap()
+            .entries
+            .keys()
+            .copied()
+            .max()
+            .unwrap();
+        assert!(highest > 2, "the fixture has more than two objects");
+        let p = plan(&small).unwrap();
+        assert_eq!(p.first_free, highest + 1);
+        let stamped = prepend(&small, &cover()).unwrap();
+        assert_eq!(super::plan(&stamped).unwrap().page_count(), 2);
+        let Some(info) = tool("pdfinfo", &[], &stamped) else {
+            println!("note: pdfinfo (poppler-utils) is not installed; not checked");
+            return;
+        };
+        assert!(info.contains("Pages:           2"), "{info}");
+        assert!(!info.contains("Syntax Error"), "{info}");
+        let first = tool(
+            "pdftotext",
+            &["-enc", "UTF-8", "-f", "1", "-l", "1"],
+            &stamped,
+        )
+        .unwrap_or_default();
+        assert!(first.contains("版权声明"), "{first}");
+        let second = tool(
+            "pdftotext",
+            &["-enc", "UTF-8", "-f", "2", "-l", "2"],
+            &stamped,
+        )
+        .unwrap_or_default();
+        assert!(second.contains("Original page 1"), "{second}");
+    }
+
+    #[test]
+    fn a_cross_reference_subsection_numbered_past_the_largest_number_is_refused() {
+        let bytes = own_pdf();
+        for start in [u64::MAX, u64::MAX - 1, MAX_OBJECT_NUMBER] {
+            let extra = format!("{start} 2\n0000000009 00000 n\r\n0000000009 00000 n\r\ntrailer\n");
+            let hostile = patched(&bytes, b"trailer\n", extra.as_bytes());
+            let e = plan(&hostile).unwrap_err();
+            assert!(matches!(e, Refusal::Broken(_)), "{start}: {e}");
+            assert!(e.to_string().contains("largest object number"), "{e}");
+        }
+        // A huge /Size is refused too: the update's own numbers would overflow.
+        let hostile = patched(&bytes, b"/Size ", b"/Size 9223372036854775807 /Old ");
+        let e = plan(&hostile).unwrap_err();
+        assert!(matches!(e, Refusal::Unsupported(_)), "{e}");
+    }
+
+    fn deflated(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    fn flate_dict(parms: &str) -> Dict {
+        let text = format!("<< /Filter /FlateDecode {parms} >>");
+        let Ok(Obj::Dict(d)) = Lexer::new(text.as_bytes(), 0).object(0) else {
+            panic!("not a dictionary");
+        };
+        d
+    }
+
+    #[test]
+    fn all_the_streams_of_one_file_share_one_inflation_budget() {
+        let zeros = deflated(&vec![0u8; 1 << 20]);
+        let d = flate_dict("");
+        let budget = Cell::new((5 << 20) / 2);
+        assert_eq!(decode(&d, &zeros, &budget).unwrap().len(), 1 << 20);
+        assert_eq!(decode(&d, &zeros, &budget).unwrap().len(), 1 << 20);
+        assert_eq!(budget.get(), 1 << 19);
+        let e = decode(&d, &zeros, &budget).unwrap_err();
+        assert!(matches!(e, Refusal::Unsupported(_)), "{e}");
+        // A stream exactly at what is left still inflates.
+        let budget = Cell::new(1 << 20);
+        assert!(decode(&d, &zeros, &budget).is_ok());
+        assert_eq!(budget.get(), 0);
+        // A file's budget starts at the total.
+        let file = File::read(include_bytes!("../../../fixtures/pdf/qpdf-objstm.pdf")).unwrap();
+        assert!(file.budget.get() < MAX_INFLATED_TOTAL);
+    }
+
+    #[test]
+    fn predictor_rows_longer_than_the_data_are_refused_before_allocating() {
+        let tiny = deflated(&[2, 0, 0, 0]);
+        let d = flate_dict(
+            "/DecodeParms << /Predictor 12 /Columns 1048576 /Colors 32 /BitsPerComponent 16 >>",
+        );
+        let e = decode(&d, &tiny, &Cell::new(MAX_INFLATED_TOTAL)).unwrap_err();
+        assert!(matches!(e, Refusal::Broken(_)), "{e}");
+        assert!(e.to_string().contains("longer than the 4 bytes"), "{e}");
+        // Rows that fit are decoded as before.
+        let d = flate_dict("/DecodeParms << /Predictor 12 /Columns 3 >>");
+        let rows = deflated(&[0, 1, 2, 3, 2, 1, 1, 1]);
+        assert_eq!(
+            decode(&d, &rows, &Cell::new(MAX_INFLATED_TOTAL)).unwrap(),
+            vec![1, 2, 3, 2, 3, 4]
+        );
+        assert!(unpredict_png(&[0; 8], usize::MAX, 16, 1 << 20).is_err());
     }
 
     #[test]

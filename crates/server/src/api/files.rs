@@ -349,7 +349,19 @@ async fn send_reader_copy(
             return send_file(st, file).await;
         }
     };
-    let facts = cover_facts(st, link, now).await?;
+    // The view is already counted: a cover that cannot be made must not cost the reader it.
+    let facts = match cover_facts(st, link, now).await {
+        Ok(facts) => facts,
+        Err(e) => {
+            tracing::error!(
+                file_id = %file.file_id,
+                request_id = %link.borrow_request_id,
+                error = ?e,
+                "the cover's facts cannot be read: the copy goes without a cover page"
+            );
+            return send_file(st, file).await;
+        }
+    };
     let tail = plan.update(&crate::cover::page(&facts));
     send_with_tail(st, file, Some(tail)).await
 }

@@ -319,3 +319,54 @@ async fn a_copy_from_another_node_gets_its_cover_where_the_reader_is() {
         across_nodes(e).await;
     }
 }
+
+/// Run `sql` on the app's own database, behind its back.
+async fn raw_sql(app: &TestApp, sql: &'static str) {
+    let url = app.state.config.store_config().url;
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    }
+}
+
+async fn facts_unreadable(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let phd = app.login("bcu-phd").await;
+    let (id, _) = delivered(&app, CLASSIC).await;
+    // The declaration the cover quotes cannot be read any more.
+    raw_sql(
+        &app,
+        "DELETE FROM copyright_settings; \
+         INSERT INTO copyright_settings (library_id, settings, updated_at) \
+         SELECT library_id, '\"not settings\"', '2026-01-01T00:00:00Z' FROM library",
+    )
+    .await;
+    let (st, _, body) = fetch(&app, &format!("/api/v1/requests/{id}/document"), Some(&phd)).await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        body.as_slice(),
+        CLASSIC,
+        "the copy as stored, without a cover"
+    );
+    let bcu = app.login("bcu-borrow").await;
+    let (_, events) = app
+        .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+        .await;
+    let viewed = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "document_viewed")
+        .count();
+    assert_eq!(viewed, 1, "{events}");
+}
+
+#[tokio::test]
+async fn a_counted_view_still_gets_the_copy_when_the_cover_cannot_be_made() {
+    for e in engines() {
+        facts_unreadable(e).await;
+    }
+}
