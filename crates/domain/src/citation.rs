@@ -149,6 +149,10 @@ pub struct FieldError {
     pub code: &'static str,
     /// Plain English, for the caller who has no translation of `code`.
     pub message: String,
+    /// Chinese text for this one error, when it names particulars (an address, a library)
+    /// that the translation keyed on `code` alone cannot; it then wins over that translation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_zh: Option<String>,
 }
 
 impl FieldError {
@@ -157,7 +161,14 @@ impl FieldError {
             field,
             code,
             message: message.into(),
+            message_zh: None,
         }
+    }
+
+    /// The same error with its own Chinese text (see `message_zh`).
+    pub fn with_zh(mut self, zh: impl Into<String>) -> Self {
+        self.message_zh = Some(zh.into());
+        self
     }
 }
 
@@ -255,6 +266,7 @@ impl Checker {
             field,
             code,
             message,
+            message_zh: None,
         });
     }
 

@@ -293,7 +293,11 @@ pub(crate) fn field_zh(field: &str, code: &str) -> Option<String> {
         "invalid_address" => {
             format!("{f}中有无效的邮箱地址；每行一个，例如 ill@library.example.edu")
         }
-        "address_taken" => format!("{f}中的地址已是另一图书馆的邮箱"),
+        // The error itself says which address and whose (`FieldError::message_zh`); this is
+        // the fallback for a caller that has only the code.
+        "address_taken" => format!("{f}中的地址已是另一图书馆或本节点自己的邮箱"),
+        "node_mailbox" => format!("{f}中的地址是本节点自己的邮箱，不能登记为图书馆的地址"),
+        "hub_domain_only" => format!("{f}中的地址属于本节点收信的域名，只有联盟管理员才能登记"),
         "unknown_grouping" => "分组方式应为 patron_type、department、reader、source、journal、partner、library、format、month 或 year".to_owned(),
         "unknown_format" => "格式应为 json、csv 或 xlsx".to_owned(),
         "unknown_scope" => "范围应为 library（本馆）或 hub（中心及其成员馆）".to_owned(),
@@ -400,7 +404,11 @@ pub async fn localize(req: Request, next: Next) -> Response {
                     f["field"].as_str().unwrap_or_default().to_owned(),
                     f["code"].as_str().unwrap_or_default().to_owned(),
                 );
-                if let Some(zh) = field_zh(&name, &code) {
+                let own_zh = f
+                    .as_object_mut()
+                    .and_then(|o| o.remove("message_zh"))
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                if let Some(zh) = own_zh.or_else(|| field_zh(&name, &code)) {
                     let en = f["message"].clone();
                     f["message_en"] = en;
                     f["message"] = Value::String(zh);

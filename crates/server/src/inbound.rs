@@ -52,12 +52,7 @@ pub fn reply_mailbox(config: &crate::Config) -> String {
     } else {
         config.mail_reply_to.as_str()
     };
-    let raw = raw.trim();
-    let addr = match (raw.rfind('<'), raw.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &raw[a + 1..b],
-        _ => raw,
-    };
-    addr.trim().to_owned()
+    angle_address(raw).to_owned()
 }
 
 /// The domain of the reply mailbox (for Message-IDs).
@@ -81,14 +76,19 @@ pub fn reply_address(config: &crate::Config, id: &str) -> String {
     }
 }
 
-/// The bare address of a mailbox written `Name <a@b>` or `a@b`, in lower case.
-fn bare_address(raw: &str) -> String {
+/// The address of a mailbox written `Name <a@b>` or `a@b`, as written.
+fn angle_address(raw: &str) -> &str {
     let raw = raw.trim();
     let addr = match (raw.rfind('<'), raw.rfind('>')) {
         (Some(a), Some(b)) if a < b => &raw[a + 1..b],
         _ => raw,
     };
-    addr.trim().to_lowercase()
+    addr.trim()
+}
+
+/// The bare address of a mailbox written `Name <a@b>` or `a@b`, in lower case.
+fn bare_address(raw: &str) -> String {
+    angle_address(raw).to_lowercase()
 }
 
 /// `local+tag@domain` without its tag, in lower case: the mailbox the address belongs to.
@@ -104,7 +104,7 @@ fn mailbox_of(addr: &str) -> String {
 }
 
 /// The mailboxes and domains this node takes mail for (besides the libraries' own addresses,
-/// which are read from the store for each recipient, so a library's change counts at once).
+/// which are read from the store once per mail, so a library's change counts from the next).
 #[derive(Debug, Clone, Default)]
 pub struct Accepted {
     mailboxes: Vec<String>,
@@ -127,6 +127,24 @@ impl Accepted {
         Accepted { mailboxes, domains }
     }
 
+    /// Whether `addr` is one of the node's own mailboxes (the reply mailbox, `mail_from`, their
+    /// plus addresses, any `postmaster`): its mail is the node's, never one library's.
+    pub fn is_node_mailbox(&self, addr: &str) -> bool {
+        let mailbox = mailbox_of(&bare_address(addr));
+        let local = mailbox
+            .rsplit_once('@')
+            .map_or(mailbox.as_str(), |(l, _)| l);
+        local == "postmaster" || self.mailboxes.contains(&mailbox)
+    }
+
+    /// Whether `addr` is in one of `inbound_smtp_domains`, whose every address reaches the node.
+    pub fn in_node_domain(&self, addr: &str) -> bool {
+        match bare_address(addr).rsplit_once('@') {
+            Some((_, domain)) => self.domains.iter().any(|d| d == domain),
+            None => false,
+        }
+    }
+
     /// Whether `addr` is this node's without asking the store.
     fn takes(&self, addr: &str) -> bool {
         let addr = addr.trim().to_lowercase();
@@ -144,29 +162,53 @@ impl Accepted {
     }
 }
 
+/// The libraries' own addresses (see `LetterSettings::mail_addresses`) as read for one mail:
+/// the store is asked at the first recipient that needs them, not at every one, and again
+/// for the next mail, so a library's change counts from then on without a cache to keep.
+#[derive(Debug, Default)]
+struct Owners(Option<Vec<(String, Vec<String>)>>);
+
+impl Owners {
+    async fn list(&mut self, st: &AppState) -> Result<&[(String, Vec<String>)], FlowError> {
+        if self.0.is_none() {
+            self.0 = Some(st.store.library_mail_addresses().await?);
+        }
+        Ok(self.0.as_deref().unwrap_or_default())
+    }
+
+    /// The library whose own address `addr` is, or a plus address of; never for one of the
+    /// node's own mailboxes, which no library may claim.
+    async fn library_of(
+        &mut self,
+        st: &AppState,
+        accepted: &Accepted,
+        addr: &str,
+    ) -> Result<Option<String>, FlowError> {
+        let mailbox = mailbox_of(&bare_address(addr));
+        if !mailbox.contains('@') || accepted.is_node_mailbox(&mailbox) {
+            return Ok(None);
+        }
+        Ok(self
+            .list(st)
+            .await?
+            .iter()
+            .find(|(_, addresses)| addresses.contains(&mailbox))
+            .map(|(library, _)| library.clone()))
+    }
+}
+
 /// Whether a recipient is one of this node's mailboxes; the store's failure is the caller's
 /// temporary failure.
-async fn is_ours(st: &AppState, accepted: &Accepted, addr: &str) -> Result<bool, FlowError> {
+async fn is_ours(
+    st: &AppState,
+    accepted: &Accepted,
+    owners: &mut Owners,
+    addr: &str,
+) -> Result<bool, FlowError> {
     if accepted.takes(addr) {
         return Ok(true);
     }
-    Ok(library_of_address(st, addr).await?.is_some())
-}
-
-/// The library whose own address (see `LetterSettings::mail_addresses`) `addr` is, or a plus
-/// address of.
-async fn library_of_address(st: &AppState, addr: &str) -> Result<Option<String>, FlowError> {
-    let mailbox = mailbox_of(&bare_address(addr));
-    if !mailbox.contains('@') {
-        return Ok(None);
-    }
-    Ok(st
-        .store
-        .library_mail_addresses()
-        .await?
-        .into_iter()
-        .find(|(_, addresses)| addresses.contains(&mailbox))
-        .map(|(library, _)| library))
+    Ok(owners.library_of(st, accepted, addr).await?.is_some())
 }
 
 /// The endpoint's listener and, when a certificate is configured, its STARTTLS acceptor.
@@ -357,6 +399,7 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
     let domain = reply_domain(&st.config);
     let mut from: Option<String> = None;
     let mut rcpts: Vec<String> = Vec::new();
+    let mut owners = Owners::default();
     let mut line = Vec::new();
     let mut close = false;
     while *budget > 0 {
@@ -411,6 +454,7 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
                     } else {
                         from = Some(addr);
                         rcpts.clear();
+                        owners = Owners::default();
                         "250 2.1.0 OK\r\n".to_owned()
                     }
                 }
@@ -425,7 +469,8 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
                 (Some(_), Some(_)) if rcpts.len() >= MAX_RECIPIENTS => {
                     "452 4.5.3 too many recipients\r\n".to_owned()
                 }
-                (Some(_), Some((addr, _))) => match is_ours(st, accepted, &addr).await {
+                (Some(_), Some((addr, _))) => match is_ours(st, accepted, &mut owners, &addr).await
+                {
                     Ok(true) => {
                         rcpts.push(addr);
                         "250 2.1.5 OK\r\n".to_owned()
@@ -452,26 +497,31 @@ async fn commands<S: AsyncRead + AsyncWrite + Unpin>(
                     let raw = read_data(io, max).await?;
                     let envelope_from = from.take().unwrap_or_default();
                     let to = std::mem::take(&mut rcpts);
+                    let mut owners = std::mem::take(&mut owners);
                     match raw {
                         // The rest of the message is not read: the session ends here.
                         None => {
                             close = true;
                             "552 5.3.4 message too big, closing\r\n".to_owned()
                         }
-                        Some(raw) => match accept(st, &envelope_from, &to, raw).await {
-                            Ok(filed) => format!("250 2.0.0 {filed}\r\n"),
-                            Err(e) => {
-                                tracing::error!(error = %e, "inbound mail could not be stored");
-                                "451 4.3.0 could not store the message; try again later\r\n"
-                                    .to_owned()
+                        Some(raw) => {
+                            match accept(st, accepted, &mut owners, &envelope_from, &to, raw).await
+                            {
+                                Ok(filed) => format!("250 2.0.0 {filed}\r\n"),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "inbound mail could not be stored");
+                                    "451 4.3.0 could not store the message; try again later\r\n"
+                                        .to_owned()
+                                }
                             }
-                        },
+                        }
                     }
                 }
             }
             "RSET" => {
                 from = None;
                 rcpts.clear();
+                owners = Owners::default();
                 "250 2.0.0 OK\r\n".to_owned()
             }
             "NOOP" => "250 2.0.0 OK\r\n".to_owned(),
@@ -599,6 +649,8 @@ struct Target {
 /// delivery report and the text. Each candidate must be a request of a library on this node.
 async fn target_of(
     st: &AppState,
+    accepted: &Accepted,
+    owners: &mut Owners,
     envelope_to: &[String],
     m: &mime::Mail,
     bounce: bool,
@@ -673,16 +725,13 @@ async fn target_of(
             }
         }
     }
-    if !addressed.is_empty() {
-        let owners = st.store.library_mail_addresses().await?;
-        for a in &addressed {
-            let mailbox = mailbox_of(&bare_address(a));
-            if let Some((library, _)) = owners.iter().find(|(_, list)| list.contains(&mailbox)) {
-                return Ok(Target {
-                    library_id: Some(library.clone()),
-                    request: None,
-                });
-            }
+    // The node's own mailboxes are skipped: what reaches them unmatched is no library's.
+    for a in &addressed {
+        if let Some(library) = owners.library_of(st, accepted, a).await? {
+            return Ok(Target {
+                library_id: Some(library),
+                request: None,
+            });
         }
     }
     Ok(Target {
@@ -725,15 +774,17 @@ fn bounce_summary(m: &mime::Mail) -> String {
 
 /// Keep one received mail, filed on its request (with an event in the same transaction) or in
 /// the unmatched list. Returns a word for the SMTP answer.
-pub async fn accept(
+async fn accept(
     st: &AppState,
+    accepted: &Accepted,
+    owners: &mut Owners,
     envelope_from: &str,
     envelope_to: &[String],
     raw: Vec<u8>,
 ) -> Result<String, FlowError> {
     let m = mime::parse(&raw);
     let bounce = is_bounce(envelope_from, &m);
-    let target = target_of(st, envelope_to, &m, bounce).await?;
+    let target = target_of(st, accepted, owners, envelope_to, &m, bounce).await?;
     let now = st.now();
     let kind = if bounce { "bounce" } else { "reply" };
     let from_header = m.header("From").unwrap_or_default().to_owned();

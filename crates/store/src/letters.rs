@@ -214,6 +214,28 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
+    /// Every library's own mail addresses as this transaction sees them, after taking the
+    /// mail-address lock (PostgreSQL; SQLite has one writer): two libraries saving the same
+    /// address at once are checked one after the other, so only the first gets it.
+    pub async fn library_mail_addresses_locked(&mut self) -> Result<Vec<(String, Vec<String>)>> {
+        if let crate::Conn::Postgres(c) = &mut self.conn {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind("letter_settings|mail_addresses")
+                .execute(&mut **c)
+                .await?;
+        }
+        let rows: Vec<(String, Json<LetterSettings>)> = on_tx!(self, c => {
+            crate::sql::query_as("SELECT library_id, settings FROM letter_settings ORDER BY library_id")
+                .fetch_all(&mut *c)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter(|(_, s)| !s.0.mail_addresses.is_empty())
+            .map(|(l, s)| (l, s.0.mail_addresses))
+            .collect())
+    }
+
     pub async fn set_letter_settings(
         &mut self,
         library_id: &str,

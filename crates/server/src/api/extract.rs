@@ -20,6 +20,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::Invalid(vec![domain::citation::FieldError {
+                    message_zh: None,
                     field: "body",
                     code: "invalid_json_shape",
                     message: e.body_text(),

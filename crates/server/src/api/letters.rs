@@ -4,7 +4,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use domain::citation::FieldError;
 use domain::library::LetterSettings;
+use domain::people::Role;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
@@ -412,22 +414,77 @@ pub async fn save_settings(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    // A mailbox is one library's: its mail could not be told apart otherwise.
-    for (other, addresses) in st.store.library_mail_addresses().await? {
-        if other == code {
-            continue;
-        }
-        if let Some(taken) = input.mail_addresses.iter().find(|a| addresses.contains(a)) {
-            return Err(ApiError::Invalid(vec![domain::citation::FieldError::new(
+    // The node's own mailboxes take the mail that names no library; a library holding one of
+    // them would be shown every other library's unmatched mail.
+    let accepted = crate::inbound::Accepted::of(&st.config);
+    if let Some(own) = input
+        .mail_addresses
+        .iter()
+        .find(|a| accepted.is_node_mailbox(a))
+    {
+        return Err(ApiError::Invalid(vec![
+            FieldError::new(
                 "mail_addresses",
-                "address_taken",
-                format!("{taken:?} is already the mail address of library {other}"),
-            )]));
-        }
+                "node_mailbox",
+                format!(
+                    "{own:?} is one of this node's own mailboxes (its reply address, sender \
+                     or postmaster) and cannot be a library's address"
+                ),
+            )
+            .with_zh(format!(
+                "邮箱地址“{own}”是本节点自己的邮箱（回信地址、发件地址或 postmaster），不能登记为图书馆的地址"
+            )),
+        ]));
     }
+    // Every address in the node's own mail domains reaches the node; which library gets one is
+    // for the hub to decide.
+    let hub_admin = user.roles.contains(&Role::HubAdmin);
+    if !hub_admin
+        && let Some(inside) = input
+            .mail_addresses
+            .iter()
+            .find(|a| accepted.in_node_domain(a))
+    {
+        return Err(ApiError::Invalid(vec![
+            FieldError::new(
+                "mail_addresses",
+                "hub_domain_only",
+                format!(
+                    "{inside:?} is in one of this node's own mail domains; only a hub admin \
+                     may give such an address to a library"
+                ),
+            )
+            .with_zh(format!(
+                "邮箱地址“{inside}”属于本节点收信的域名，只有联盟管理员才能把这样的地址登记给图书馆"
+            )),
+        ]));
+    }
+    // A mailbox is one library's: its mail could not be told apart otherwise. Checked in the
+    // transaction that saves, under the store's lock, so two libraries cannot both claim one.
     let (now, saved, code) = (st.now(), input.clone(), code.to_owned());
     st.store
-        .write(move |tx| Box::pin(async move { tx.set_letter_settings(&code, &saved, now).await }))
+        .write(move |tx| {
+            Box::pin(async move {
+                for (other, addresses) in tx.library_mail_addresses_locked().await? {
+                    if other == code {
+                        continue;
+                    }
+                    if let Some(taken) = saved.mail_addresses.iter().find(|a| addresses.contains(a))
+                    {
+                        return Err(ApiError::Invalid(vec![
+                            FieldError::new(
+                                "mail_addresses",
+                                "address_taken",
+                                format!("{taken:?} is already the mail address of library {other}"),
+                            )
+                            .with_zh(format!("邮箱地址“{taken}”已是 {other} 馆的邮箱")),
+                        ]));
+                    }
+                }
+                tx.set_letter_settings(&code, &saved, now).await?;
+                Ok(())
+            })
+        })
         .await?;
     Ok(input)
 }

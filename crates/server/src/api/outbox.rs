@@ -78,6 +78,7 @@ pub async fn list(
         "pending" | "delivered" | "skipped" | "dead"
     ) {
         return Err(ApiError::Invalid(vec![domain::citation::FieldError {
+            message_zh: None,
             field: "status",
             code: "unknown_state",
             message: format!("{status:?} is not pending, delivered, skipped or dead"),

@@ -61,6 +61,7 @@ pub async fn import(
             errors
                 .into_iter()
                 .map(|e| domain::citation::FieldError {
+                    message_zh: None,
                     field: "file",
                     code: e.code,
                     message: e.message,

@@ -73,6 +73,7 @@ impl From<store::UserRow> for PatronView {
 
 fn field(field: &'static str, code: &'static str, message: impl Into<String>) -> FieldError {
     FieldError {
+        message_zh: None,
         field,
         code,
         message: message.into(),

@@ -59,6 +59,7 @@ pub fn states_of(s: &Option<String>, known: impl Fn(&str) -> bool) -> ApiResult<
     match states.iter().find(|st| !known(st)) {
         Some(bad) => Err(crate::error::ApiError::Invalid(vec![
             domain::citation::FieldError {
+                message_zh: None,
                 field: "state",
                 code: "unknown_state",
                 message: format!("{bad:?} is not a state"),

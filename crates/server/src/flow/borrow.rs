@@ -44,6 +44,7 @@ pub async fn create_borrow_request(
 ) -> ApiResult<BorrowRequest> {
     let format = RequestFormat::parse(&body.format).ok_or_else(|| {
         ApiError::Invalid(vec![domain::citation::FieldError {
+            message_zh: None,
             field: "format",
             code: "invalid_format",
             message: format!(
@@ -249,6 +250,7 @@ async fn rota_entries(store: &Store, own: &str, codes: &[String]) -> ApiResult<V
     for (i, code) in codes.iter().enumerate() {
         let lib = LibraryCode::parse(code).map_err(|e| {
             ApiError::Invalid(vec![domain::citation::FieldError {
+                message_zh: None,
                 field: "rota",
                 code: "invalid_library_code",
                 message: format!("rota[{i}]: {e}"),
@@ -256,6 +258,7 @@ async fn rota_entries(store: &Store, own: &str, codes: &[String]) -> ApiResult<V
         })?;
         if lib.as_str() == own || store.library(lib.as_str()).await.is_err() {
             return Err(ApiError::Invalid(vec![domain::citation::FieldError {
+                message_zh: None,
                 field: "rota",
                 code: "unknown_library",
                 message: format!("rota[{i}]: {lib} is not a partner library"),

@@ -620,6 +620,7 @@ pub struct LendQueueParams {
 
 fn invalid(field: &'static str, code: &'static str, message: String) -> ApiError {
     ApiError::Invalid(vec![domain::citation::FieldError {
+        message_zh: None,
         field,
         code,
         message,

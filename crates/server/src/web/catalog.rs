@@ -1057,6 +1057,16 @@ impl Msg {
 
     /// A field error in this language: the Chinese text keyed on the stable code where there is
     /// one, else the English message (which names the field and the problem).
+    /// A field error in this language: its own Chinese text where it has one, else as
+    /// `field_error`.
+    pub fn field_error_of(&self, e: &domain::citation::FieldError) -> String {
+        match (&e.message_zh, self.is_zh()) {
+            (Some(zh), true) => zh.clone(),
+            _ => self.field_error(e.field, e.code, &e.message),
+        }
+    }
+
+    /// A field error in this language from its parts (see `field_error_of`).
     pub fn field_error(&self, field: &str, code: &str, english: &str) -> String {
         if self.is_zh() {
             crate::i18n::field_zh(field, code).unwrap_or_else(|| english.to_owned())

@@ -195,7 +195,7 @@ impl FormView {
             }
             ApiError::Invalid(fields) => {
                 for f in fields {
-                    let msg = m.field_error(f.field, f.code, &f.message);
+                    let msg = m.field_error_of(&f);
                     self.field_error(f.field, msg);
                 }
             }

@@ -412,7 +412,7 @@ impl Ctx {
                     Some(
                         fields
                             .iter()
-                            .map(|f| m.field_error(f.field, f.code, &f.message))
+                            .map(|f| m.field_error_of(f))
                             .collect::<Vec<_>>()
                             .join("; "),
                     ),

@@ -521,7 +521,7 @@ pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) ->
                 .map(|f| {
                     (
                         f.field.trim_start_matches("citation.").to_owned(),
-                        ctx.m.field_error(f.field, f.code, &f.message),
+                        ctx.m.field_error_of(f),
                     )
                 })
                 .collect()

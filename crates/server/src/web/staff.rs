@@ -828,7 +828,7 @@ pub(crate) fn refusal_text(m: &'static Msg, e: &ApiError) -> String {
         ApiError::BadRequest(msg) => format!("{} {msg}", m.err_bad_request),
         ApiError::Invalid(fields) => fields
             .iter()
-            .map(|f| m.field_error(f.field, f.code, &f.message))
+            .map(|f| m.field_error_of(f))
             .collect::<Vec<_>>()
             .join("; "),
         ApiError::Internal(_) | ApiError::Unauthenticated | ApiError::BadCredentials => {

@@ -183,7 +183,7 @@ pub async fn page(ctx: Ctx, q: QueryIn<StatsQuery>) -> Response {
             Err(fields) => {
                 let mut f = form(m, &q, None, hub_admin);
                 for e in fields {
-                    f.field_error(e.field, m.field_error(e.field, e.code, &e.message));
+                    f.field_error(e.field, m.field_error_of(&e));
                 }
                 page.blocks.push(Block::form(f));
                 return Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page));

@@ -1127,3 +1127,200 @@ async fn staff_record_an_email_partners_retry_terms_on_the_request_page() {
         retry_terms_on_the_page(e).await;
     }
 }
+
+/// PUT a library's letter settings with the given mail addresses, asking for Chinese.
+async fn put_addresses_zh(
+    app: &TestApp,
+    code: &str,
+    token: &str,
+    addresses: &[&str],
+) -> (u16, Value) {
+    let body = json!({"due_soon_days": 3, "allow_never": true, "digest_hour": 8,
+        "mail_addresses": addresses});
+    let resp = app
+        .client
+        .put(format!(
+            "{}/api/v1/libraries/{code}/letter-settings",
+            app.base
+        ))
+        .bearer_auth(token)
+        .header("accept-language", "zh-CN")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn node_mailboxes(engine: Engine) {
+    let sink = SmtpSink::default();
+    let port = sink.start().await;
+    let app = TestApp::spawn_with(engine, |c| {
+        c.smtp_host = "127.0.0.1".to_owned();
+        c.smtp_port = port;
+        c.mail_from = "Interlibrary Loan <ill@bcu.example.edu>".to_owned();
+        c.mail_reply_to = "replies@hub.example.net".to_owned();
+        c.inbound_smtp_domains = vec!["ill.example.org".to_owned()];
+        c.inbound_smtp_listen = "127.0.0.1:0".to_owned();
+    })
+    .await;
+    let admin = app.login("xnu-admin").await;
+    // The node's own mailboxes, their plus addresses and postmaster are no library's.
+    for own in [
+        "replies@hub.example.net",
+        "Replies+anything@HUB.example.net",
+        "ill@bcu.example.edu",
+        "ill+XNU@bcu.example.edu",
+        "postmaster@xnu.example.edu",
+    ] {
+        let (st, v) = app
+            .put_json(
+                "/api/v1/libraries/XNU/letter-settings",
+                json!({"due_soon_days": 3, "allow_never": true, "digest_hour": 8,
+                    "mail_addresses": [own]}),
+                &admin,
+            )
+            .await;
+        assert_eq!(st, 422, "{own}: {v}");
+        assert_eq!(
+            v["error"]["fields"][0]["code"], "node_mailbox",
+            "{own}: {v}"
+        );
+        assert!(
+            v.to_string().contains(&own.to_lowercase()),
+            "names the address {own}: {v}"
+        );
+    }
+    let (st, v) = put_addresses_zh(&app, "XNU", &admin, &["replies@hub.example.net"]).await;
+    assert_eq!(st, 422, "{v}");
+    let zh = v["error"]["fields"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        zh.contains("replies@hub.example.net") && zh.contains("本节点"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["fields"][0]["message_en"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("own mailboxes"),
+        "{v}"
+    );
+    // An address in the node's own mail domains is the hub's to give.
+    let (st, v) = put_addresses_zh(&app, "XNU", &admin, &["xnu@ill.example.org"]).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["fields"][0]["code"], "hub_domain_only", "{v}");
+    let zh = v["error"]["fields"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        zh.contains("xnu@ill.example.org") && zh.contains("联盟管理员"),
+        "{v}"
+    );
+    let hub = app.login("hub-admin").await;
+    let (st, v) = put_addresses_zh(&app, "HUB", &hub, &["hub@ill.example.org"]).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["mail_addresses"], json!(["hub@ill.example.org"]), "{v}");
+
+    // A taken address is named with its library, in Chinese too.
+    let (st, v) = put_addresses_zh(&app, "XNU", &admin, &["ill@xnu.example.edu"]).await;
+    assert_eq!(st, 200, "{v}");
+    let bcu_admin = app.login("bcu-admin").await;
+    let (st, v) = put_addresses_zh(&app, "BCU", &bcu_admin, &["ill@xnu.example.edu"]).await;
+    assert_eq!(st, 422, "{v}");
+    let zh = v["error"]["fields"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        zh.contains("ill@xnu.example.edu") && zh.contains("XNU"),
+        "{v}"
+    );
+    // And on the admin page, in Chinese.
+    let cookie = crate::web::web_login(&app, "bcu-admin").await;
+    let p = crate::web::post_form(
+        &app,
+        "/admin/letters/settings",
+        Some(&format!("{cookie}; librelay_lang=zh-CN")),
+        &[
+            ("due_soon_days", "3"),
+            ("digest_hour", "8"),
+            ("allow_never", "on"),
+            ("mail_addresses", "ill@xnu.example.edu"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body
+            .contains("邮箱地址“ill@xnu.example.edu”已是 XNU 馆的邮箱"),
+        "{}",
+        p.body
+    );
+
+    // Two libraries claiming one address at once: only one gets it.
+    let body = |code: &str| {
+        json!({"due_soon_days": 3, "allow_never": true, "digest_hour": 8,
+            "mail_addresses": [format!("{}@elsewhere.example", code.to_lowercase()), "shared@elsewhere.example"]})
+    };
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            app.put_json("/api/v1/libraries/XNU/letter-settings", body("XNU"), &admin),
+            app.put_json(
+                "/api/v1/libraries/BCU/letter-settings",
+                body("BCU"),
+                &bcu_admin
+            ),
+        );
+        let ok = [a.0, b.0].iter().filter(|s| **s == 200).count();
+        assert_eq!(ok, 1, "{a:?} {b:?}");
+        // Free the address for the next round.
+        for (code, token) in [("XNU", &admin), ("BCU", &bcu_admin)] {
+            let (st, v) = put_addresses_zh(&app, code, token, &[]).await;
+            assert_eq!(st, 200, "{v}");
+        }
+    }
+
+    // A claim saved before the node refused them: mail to the node's mailbox that names no
+    // request is still not that library's.
+    let claimed = domain::library::LetterSettings {
+        mail_addresses: vec!["replies@hub.example.net".to_owned()],
+        ..domain::library::LetterSettings::default()
+    };
+    let now = app.state.now();
+    app.state
+        .store
+        .write(move |tx| {
+            Box::pin(async move { tx.set_letter_settings("XNU", &claimed, now).await })
+        })
+        .await
+        .unwrap();
+    let mail = "From: b@elsewhere.example\r\nTo: <replies@hub.example.net>\r\nSubject: Question for the hub\r\n\r\nHello\r\n";
+    let filed = smtp_send(
+        &app,
+        "b@elsewhere.example",
+        &["replies@hub.example.net"],
+        mail.as_bytes(),
+    )
+    .await;
+    assert!(filed.contains("unmatched"), "{filed}");
+    let xnu = app.login("xnu-borrow").await;
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&xnu)).await;
+    assert!(
+        !list.to_string().contains("Question for the hub"),
+        "XNU does not get the node's mail: {list}"
+    );
+    let (_, list) = app.get("/api/v1/mail/unmatched", Some(&hub)).await;
+    assert!(
+        list.to_string().contains("Question for the hub"),
+        "left to the hub: {list}"
+    );
+}
+
+#[tokio::test]
+async fn a_library_cannot_claim_the_nodes_own_mailboxes_or_another_librarys() {
+    for e in engines() {
+        node_mailboxes(e).await;
+    }
+}
