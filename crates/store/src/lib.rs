@@ -328,7 +328,7 @@ impl Store {
         let inner = Inner {
             pool: Pool::Sqlite(read),
             readers: Some(reader::Readers::new(path)),
-            writer: Some(writer::Writer::start(conn, directory.clone())?),
+            writer: Some(writer::Writer::start(path, conn, directory.clone())?),
             outbox_ready: Notify::new(),
             directory,
             routing: Default::default(),

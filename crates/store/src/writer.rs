@@ -49,21 +49,75 @@ pub(crate) fn open_connection(
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;",
     )?;
+    // Checkpoints (copying the WAL back into the database file, with its fsync) run on a
+    // thread of their own (`Checkpointer`), not inside the writer's commits.
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
     conn.set_prepared_statement_cache_capacity(512);
     Ok(conn)
 }
 
+/// How often the checkpointer copies what the WAL gathered. A round with nothing new to copy
+/// writes nothing.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL back into the database file on its own thread and connection, so that the
+/// writer's commits only append to the WAL. A PASSIVE checkpoint never waits for the writer or
+/// for readers; what it cannot copy yet it copies on a later round. The thread ends when the
+/// writer (which holds `_stop`) is dropped.
+struct Checkpointer {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &str) -> Result<Self, StoreError> {
+        let conn = rusqlite::Connection::open(Path::new(path))?;
+        conn.busy_timeout(Duration::from_secs(1))?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".to_owned())
+            .spawn(move || {
+                let mut failing = false;
+                loop {
+                    match stopped.recv_timeout(CHECKPOINT_EVERY) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                    // (busy, pages in the WAL, pages copied); -1s when not in WAL mode.
+                    let ran = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    });
+                    match ran {
+                        Ok((log, done)) => {
+                            failing = false;
+                            metrics::gauge!("librelay_sqlite_wal_pages").set((log - done) as f64);
+                        }
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Config(format!("the SQLite checkpoint thread: {e}")))?;
+        Ok(Checkpointer { _stop: stop })
+    }
+}
+
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    _checkpointer: Checkpointer,
 }
 
 impl Writer {
     /// Starts the writer on a thread of its own, so a batch never waits in line behind request
     /// handlers on the shared runtime.
     pub(crate) fn start(
+        path: &str,
         conn: rusqlite::Connection,
         directory: Arc<Cache>,
     ) -> Result<Self, StoreError> {
+        let checkpointer = Checkpointer::start(path)?;
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -73,7 +127,10 @@ impl Writer {
             .name("sqlite-writer".to_owned())
             .spawn(move || runtime.block_on(run(conn, directory, rx)))
             .map_err(|e| StoreError::Config(format!("the SQLite writer's thread: {e}")))?;
-        Ok(Writer { jobs: tx })
+        Ok(Writer {
+            jobs: tx,
+            _checkpointer: checkpointer,
+        })
     }
 
     pub(crate) async fn run<T, E, F>(&self, f: F) -> Result<T, E>
@@ -132,14 +189,14 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
         Vec::with_capacity(batch.len());
     let mut last_ok = true;
     for (i, job) in batch.drain(..).enumerate() {
-        let before = match (i, single, last_ok) {
-            (0, true, _) => "BEGIN IMMEDIATE",
-            (0, false, _) => "BEGIN IMMEDIATE; SAVEPOINT job",
-            (_, _, true) => "RELEASE job; SAVEPOINT job",
-            (_, _, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+        let before: &[&str] = match (i, single, last_ok) {
+            (0, true, _) => &["BEGIN IMMEDIATE"],
+            (0, false, _) => &["BEGIN IMMEDIATE", "SAVEPOINT job"],
+            (_, _, true) => &["RELEASE job", "SAVEPOINT job"],
+            (_, _, false) => &["ROLLBACK TO job", "RELEASE job", "SAVEPOINT job"],
         };
         let timer = crate::sql::profile::start();
-        let begun = conn.execute_batch(before);
+        let begun = run_cached(conn, before);
         crate::sql::profile::stop(timer, "[writer] begin / savepoint between closures");
         if let Err(e) = begun {
             tracing::error!(error = %e, "could not begin a write");
@@ -158,14 +215,14 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
         last_ok = ran.ok;
         reports.push(ran.report);
     }
-    let end = match (single, last_ok) {
-        (true, true) => "COMMIT",
-        (true, false) => "ROLLBACK",
-        (false, true) => "RELEASE job; COMMIT",
-        (false, false) => "ROLLBACK TO job; RELEASE job; COMMIT",
+    let end: &[&str] = match (single, last_ok) {
+        (true, true) => &["COMMIT"],
+        (true, false) => &["ROLLBACK"],
+        (false, true) => &["RELEASE job", "COMMIT"],
+        (false, false) => &["ROLLBACK TO job", "RELEASE job", "COMMIT"],
     };
     let timer = crate::sql::profile::start();
-    let committed = conn.execute_batch(end);
+    let committed = run_cached(conn, end);
     crate::sql::profile::stop(timer, "[writer] commit");
     let commit_error = match committed {
         Ok(_) => None,
@@ -178,4 +235,13 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
     for report in reports {
         report(commit_error.clone());
     }
+}
+
+/// Run transaction-control statements through the statement cache: they run a dozen times a
+/// commit, and parsing them each time (as `execute_batch` does) showed in profiles.
+fn run_cached(conn: &rusqlite::Connection, statements: &[&str]) -> rusqlite::Result<()> {
+    for sql in statements {
+        conn.prepare_cached(sql)?.raw_execute()?;
+    }
+    Ok(())
 }
