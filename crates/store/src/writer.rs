@@ -77,11 +77,10 @@ impl Checkpointer {
             .name("sqlite-checkpoint".to_owned())
             .spawn(move || {
                 let mut failing = false;
-                loop {
-                    match stopped.recv_timeout(CHECKPOINT_EVERY) {
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
+                // Until the writer is dropped (its end of the channel closes).
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
                     // (busy, pages in the WAL, pages copied); -1s when not in WAL mode.
                     let ran = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
