@@ -541,14 +541,8 @@ impl Tx<'_> {
                         .await?;
                     });
                 }
-                on_tx!(self, c => {
-                    crate::sql::query("DELETE FROM holding WHERE source_id = $1")
-                        .bind(&source_id)
-                        .execute(&mut *c)
-                        .await?;
-                });
                 self.add_keys(&record_id, &r.keys).await?;
-                self.add_holdings(&record_id, library_id, &source_id, &r.holdings)
+                self.replace_source_holdings(&record_id, library_id, &source_id, &r.holdings)
                     .await?;
                 Stored::Updated { record_id }
             }
@@ -817,6 +811,98 @@ impl Tx<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Bring the items a re-imported record lists into line with those its earlier import
+    /// made: each item is matched by barcode, else to the next one left in order, and updated
+    /// in place; what the record gives wins, and what it leaves empty keeps the value a
+    /// holdings spreadsheet merged in; items the record no longer lists go, new ones are added.
+    async fn replace_source_holdings(
+        &mut self,
+        record_id: &str,
+        library_id: &str,
+        source_id: &str,
+        holdings: &[NewHolding],
+    ) -> Result<()> {
+        let existing: Vec<(i64, Option<String>)> = on_tx!(self, c => {
+            crate::sql::query_as(
+                "SELECT holding_id, barcode FROM holding WHERE source_id = $1 ORDER BY holding_id",
+            )
+            .bind(source_id)
+            .fetch_all(&mut *c)
+            .await?
+        });
+        let mut taken = vec![false; existing.len()];
+        // First the items the record names by a barcode they already have.
+        let mut target: Vec<Option<usize>> = holdings
+            .iter()
+            .map(|h| {
+                let b = h.barcode.as_deref()?;
+                let i = existing
+                    .iter()
+                    .enumerate()
+                    .position(|(i, e)| !taken[i] && e.1.as_deref() == Some(b))?;
+                taken[i] = true;
+                Some(i)
+            })
+            .collect();
+        let mut added = Vec::new();
+        for (h, t) in holdings.iter().zip(target.iter_mut()) {
+            if t.is_some() {
+                continue;
+            }
+            if let Some(b) = h.barcode.as_deref() {
+                // An item of this record with the barcode already (another import's, or a
+                // repeat within the record): it is that item, nothing to change.
+                let held: Option<(i64,)> = on_tx!(self, c => {
+                    crate::sql::query_as(
+                        "SELECT holding_id FROM holding WHERE record_id = $1 AND library_id = $2 AND barcode = $3",
+                    )
+                    .bind(record_id)
+                    .bind(library_id)
+                    .bind(b)
+                    .fetch_optional(&mut *c)
+                    .await?
+                });
+                if held.is_some() {
+                    continue;
+                }
+            }
+            // Then the rest in order: the next item this record's import made.
+            *t = taken.iter().position(|t| !t);
+            match *t {
+                Some(i) => taken[i] = true,
+                None => added.push(h.clone()),
+            }
+        }
+        for (h, t) in holdings.iter().zip(&target) {
+            let Some(i) = *t else { continue };
+            on_tx!(self, c => {
+                crate::sql::query(
+                    "UPDATE holding SET barcode = COALESCE($2, barcode), call_number = COALESCE($3, call_number),
+                            location = COALESCE($4, location)
+                     WHERE holding_id = $1",
+                )
+                .bind(existing[i].0)
+                .bind(&h.barcode)
+                .bind(&h.call_number)
+                .bind(&h.location)
+                .execute(&mut *c)
+                .await?;
+            });
+        }
+        for (i, (holding_id, _)) in existing.iter().enumerate() {
+            if !taken[i] {
+                on_tx!(self, c => {
+                    crate::sql::query("DELETE FROM holding WHERE holding_id = $1")
+                        .bind(holding_id)
+                        .execute(&mut *c)
+                        .await?;
+                });
+            }
+        }
+        self.add_holdings(record_id, library_id, source_id, &added)
+            .await
     }
 
     async fn add_holdings(

@@ -384,6 +384,42 @@ async fn a_spreadsheet_row_updates_the_librarys_marc_item_of_the_same_work_in_pl
             "{engine:?}"
         );
 
+        // The library's MARC records imported again: what the spreadsheet merged into their
+        // items stays where the records say nothing, and the records' own values stand.
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0001",
+                bare,
+                "The art of computer programming. Vol. 1",
+                None,
+            ),
+        )
+        .await;
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0002",
+                with_item,
+                "The art of computer programming. Vol. 2",
+                Some(("QA76.6 .K64 1997", "B-7001")),
+            ),
+        )
+        .await;
+        assert_eq!(bcu_items(&app, bare).await, after.0, "{engine:?}");
+        let second = bcu_items(&app, with_item).await;
+        assert_eq!(second.len(), 2, "{engine:?}: {second:?}");
+        assert!(
+            second.contains(&(
+                Some("QA76.6 .K64 1997".to_owned()),
+                Some("B-7001".to_owned()),
+                Some("Stacks".to_owned())
+            )),
+            "{engine:?}: {second:?}"
+        );
+
         // A file without the second copy takes it away again; the MARC items stay.
         let (status, _) = post_holdings(
             &app,
