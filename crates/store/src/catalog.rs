@@ -694,19 +694,7 @@ impl Tx<'_> {
             match target {
                 Some(holding_id) => {
                     matched.push(holding_id);
-                    on_tx!(self, c => {
-                        crate::sql::query(
-                            "UPDATE holding SET barcode = COALESCE($2, barcode), call_number = COALESCE($3, call_number),
-                                    location = COALESCE($4, location)
-                             WHERE holding_id = $1",
-                        )
-                        .bind(holding_id)
-                        .bind(&h.barcode)
-                        .bind(&h.call_number)
-                        .bind(&h.location)
-                        .execute(&mut *c)
-                        .await?;
-                    });
+                    self.merge_into_holding(holding_id, h).await?;
                 }
                 None => {
                     self.add_holdings(&record_id, library_id, &source_id, std::slice::from_ref(h))
@@ -877,19 +865,7 @@ impl Tx<'_> {
         }
         for (h, t) in holdings.iter().zip(&target) {
             let Some(i) = *t else { continue };
-            on_tx!(self, c => {
-                crate::sql::query(
-                    "UPDATE holding SET barcode = COALESCE($2, barcode), call_number = COALESCE($3, call_number),
-                            location = COALESCE($4, location)
-                     WHERE holding_id = $1",
-                )
-                .bind(existing[i].0)
-                .bind(&h.barcode)
-                .bind(&h.call_number)
-                .bind(&h.location)
-                .execute(&mut *c)
-                .await?;
-            });
+            self.merge_into_holding(existing[i].0, h).await?;
         }
         for (i, (holding_id, _)) in existing.iter().enumerate() {
             if !taken[i] {
@@ -903,6 +879,24 @@ impl Tx<'_> {
         }
         self.add_holdings(record_id, library_id, source_id, &added)
             .await
+    }
+
+    /// Update an item in place with what `h` says; what it leaves empty keeps its value.
+    async fn merge_into_holding(&mut self, holding_id: i64, h: &NewHolding) -> Result<()> {
+        on_tx!(self, c => {
+            crate::sql::query(
+                "UPDATE holding SET barcode = COALESCE($2, barcode), call_number = COALESCE($3, call_number),
+                        location = COALESCE($4, location)
+                 WHERE holding_id = $1",
+            )
+            .bind(holding_id)
+            .bind(&h.barcode)
+            .bind(&h.call_number)
+            .bind(&h.location)
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(())
     }
 
     async fn add_holdings(

@@ -173,6 +173,25 @@ impl FakePeer {
         });
         format!("http://{addr}/iso18626")
     }
+
+    /// The first body the peer was sent that `matches`, waiting up to five seconds for it.
+    pub(crate) async fn wait_for(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        for _ in 0..200 {
+            let found = self
+                .received
+                .lock()
+                .await
+                .iter()
+                .map(|(_, body)| body)
+                .find(|b| matches(b))
+                .cloned();
+            if found.is_some() {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        None
+    }
 }
 
 /// The OK confirmation a peer gives a request, in the request's own version.
@@ -505,14 +524,8 @@ pub(crate) async fn loan_sent_to_a_scripted_peer(
         .await;
     a.borrow_action(&bcu, &id, json!({"action": "approve"}))
         .await;
-    for _ in 0..200 {
-        if !fake.received.lock().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
     assert!(
-        !fake.received.lock().await.is_empty(),
+        fake.wait_for(|_| true).await.is_some(),
         "the peer got the request"
     );
     (a, fake, id, bcu)

@@ -328,21 +328,10 @@ async fn with_a_2017_peer(engine: Engine) {
         json!({"action": "hold_return", "note": "Closed until Monday"}),
     )
     .await;
-    let mut held = None;
-    for _ in 0..200 {
-        held = fake
-            .received
-            .lock()
-            .await
-            .iter()
-            .map(|(_, body)| body.clone())
-            .find(|b| b.contains("requestingAgencyMessage") && b.contains("#HoldReturn#"));
-        if held.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let held = held.expect("the peer was told of our hold");
+    let held = fake
+        .wait_for(|b| b.contains("requestingAgencyMessage") && b.contains("#HoldReturn#"))
+        .await
+        .expect("the peer was told of our hold");
     assert!(held.contains("<action>Notification</action>"), "{held}");
     assert!(held.contains("#HoldReturn# Closed until Monday"), "{held}");
     assert_valid(&held, "ISO-18626-v1_2.xsd");
@@ -354,21 +343,10 @@ async fn with_a_2017_peer(engine: Engine) {
         json!({"action": "mark_lost", "note": "Water damage"}),
     )
     .await;
-    let mut sent = None;
-    for _ in 0..200 {
-        sent = fake
-            .received
-            .lock()
-            .await
-            .iter()
-            .map(|(_, body)| body.clone())
-            .find(|b| b.contains("requestingAgencyMessage") && b.contains("#Lost#"));
-        if sent.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let sent = sent.expect("the peer was told of the loss");
+    let sent = fake
+        .wait_for(|b| b.contains("requestingAgencyMessage") && b.contains("#Lost#"))
+        .await
+        .expect("the peer was told of the loss");
     assert!(sent.contains("<action>Notification</action>"), "{sent}");
     assert!(sent.contains("#Lost# Water damage"), "{sent}");
     assert_valid(&sent, "ISO-18626-v1_2.xsd");
