@@ -200,6 +200,23 @@ pub fn is_mailbox(a: &str) -> bool {
 /// Libraries keep China Standard Time (UTC+8, no daylight saving) for the hours they set.
 pub const LIBRARY_UTC_OFFSET_HOURS: i8 = 8;
 
+/// The libraries' time (see [`LIBRARY_UTC_OFFSET_HOURS`]): dates a person reads are in it.
+pub fn library_offset() -> time::UtcOffset {
+    time::UtcOffset::from_hms(LIBRARY_UTC_OFFSET_HOURS, 0, 0).unwrap_or(time::UtcOffset::UTC)
+}
+
+/// `t` as a date and time in library time, e.g. `2026-12-30 08:15 (UTC+8)`.
+pub fn library_time_label(t: time::OffsetDateTime) -> String {
+    let local = t.to_offset(library_offset());
+    format!(
+        "{} {:02}:{:02} (UTC{:+})",
+        local.date(),
+        local.hour(),
+        local.minute(),
+        LIBRARY_UTC_OFFSET_HOURS
+    )
+}
+
 impl Default for LetterSettings {
     fn default() -> Self {
         LetterSettings {

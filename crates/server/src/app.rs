@@ -67,8 +67,7 @@ impl App {
         if let Some(l) = &inbound {
             config.inbound_smtp_listen = l.listener.local_addr()?.to_string();
         }
-        let files = crate::files::Files::local(&config.files_path())
-            .with_context(|| format!("opening the file store {}", config.files_path().display()))?;
+        let files = crate::files::Files::from_config(&config).await?;
         let state = AppState {
             store,
             catalog: Arc::new(catalog),

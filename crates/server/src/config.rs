@@ -41,6 +41,24 @@ pub struct Config {
     pub files_dir: String,
     /// Largest copy a lender may upload, in bytes.
     pub max_file_bytes: usize,
+    /// Keep copies in this S3-compatible bucket instead of `files_dir`; empty (the default):
+    /// the local file system. The start stops with the reason if the bucket cannot be written.
+    pub s3_bucket: String,
+    /// The S3-compatible service's address, e.g. `http://127.0.0.1:9000` for MinIO; empty:
+    /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, else AWS itself (from the region).
+    pub s3_endpoint: String,
+    /// The bucket's region; empty: `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub s3_region: String,
+    /// Access key id; empty: `AWS_ACCESS_KEY_ID` (with `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN`).
+    pub s3_access_key_id: String,
+    /// Secret access key; empty: `AWS_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: String,
+    /// Path-style addresses (`https://host/bucket/key`, what MinIO and most S3-compatible
+    /// services expect); off: virtual-hosted style (`https://bucket.host/key`).
+    pub s3_path_style: bool,
+    /// A folder of the bucket the copies are kept under, e.g. `librelay/`; empty: its root.
+    pub s3_prefix: String,
     /// How many times a reader may open a delivered copy (1–10; 0 for no limit).
     pub delivery_max_views: u32,
     /// For how many days a reader's link works (1–60).
@@ -113,6 +131,13 @@ impl Default for Config {
             public_url: String::new(),
             files_dir: String::new(),
             max_file_bytes: 100 * 1024 * 1024,
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: String::new(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_path_style: true,
+            s3_prefix: String::new(),
             delivery_max_views: 5,
             delivery_days: 30,
             smtp_host: String::new(),

@@ -70,6 +70,7 @@ pub struct CoverFacts {
     /// The reader's name and user name.
     pub reader_name: String,
     pub reader_login: String,
+    /// Today in the library's time.
     pub date: Date,
     /// This view's number (1 for the first) and the limit, if any.
     pub view: i64,
@@ -142,7 +143,10 @@ pub fn page(f: &CoverFacts) -> Page {
     ));
     rows.push(("日期  Date", f.date.to_string()));
     rows.push(("查看  Views", views));
-    rows.push(("有效期至  Valid until", f.expires_at.date().to_string()));
+    rows.push((
+        "有效期至  Valid until",
+        domain::library::library_time_label(f.expires_at),
+    ));
     let label_w = 120.0;
     for (label, value) in rows {
         p.bold_text(MARGIN, y, 10.0, label);

@@ -1,6 +1,6 @@
-//! Where delivered copies live: object storage (a folder in the data dir by default; the
-//! `object_store` crate keeps S3-compatible storage one setting away), what may be stored
-//! (checked by content, not by name) and how big.
+//! Where delivered copies live: object storage (a folder in the data dir by default, or an
+//! S3-compatible bucket by configuration), what may be stored (checked by content, not by
+//! name) and how big.
 
 use std::sync::Arc;
 
@@ -85,8 +85,32 @@ impl Files {
         })
     }
 
-    /// Store `bytes` under `key`; returns its SHA-256 (hex).
-    pub async fn put(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<String> {
+    /// The store the configuration names: an S3-compatible bucket when `s3_bucket` is set
+    /// (checked by writing and deleting a small object, so a wrong setting stops the start with
+    /// its reason), else the local folder.
+    pub async fn from_config(config: &crate::Config) -> anyhow::Result<Files> {
+        let settings = crate::files_s3::S3Settings::from_config(config, |k| std::env::var(k).ok())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        match settings {
+            Some(s3) => {
+                let inner = crate::files_s3::open(&s3).await?;
+                Ok(Files { inner })
+            }
+            None => {
+                let dir = config.files_path();
+                Files::local(&dir).map_err(|e| {
+                    anyhow::anyhow!(
+                        "opening the file store {d}: {e} / 无法打开文件存储目录 {d}：{e}",
+                        d = dir.display()
+                    )
+                })
+            }
+        }
+    }
+
+    /// Store `bytes` under `key`; returns its SHA-256 (hex). The object appears whole or not at
+    /// all: the local store writes a temporary file and renames it, S3 takes a single PUT.
+    pub async fn put(&self, key: &str, bytes: bytes::Bytes) -> anyhow::Result<String> {
         let digest = Sha256::digest(&bytes);
         let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
         self.inner
@@ -115,6 +139,15 @@ impl Files {
     )> {
         let got = self.inner.get(&ObjectPath::from(key)).await?;
         Ok((got.meta.size, got.into_stream()))
+    }
+
+    /// Whether `key` is stored.
+    pub async fn exists(&self, key: &str) -> anyhow::Result<bool> {
+        match self.inner.head(&ObjectPath::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Delete `key`; a key already gone is not an error.

@@ -831,9 +831,10 @@ async fn accept(
                 };
                 if let Some((library_id, request_id)) = &moved.request {
                     let req = tx.borrow_request_for_update(request_id).await?;
-                    let note = match &summary {
-                        Some(s) => format!("bounce: {s}"),
-                        None => subject.clone(),
+                    let (note, note_zh) = match &summary {
+                        Some(s) => (format!("bounce: {s}"), format!("退信：{s}")),
+                        // The subject as the partner wrote it, in whatever language.
+                        None => (subject.clone(), subject.clone()),
                     };
                     tx.insert_event(
                         &NewEvent {
@@ -855,6 +856,7 @@ async fn accept(
                                 "inbound_mail_id": id,
                                 "from": sender,
                                 "kind": kind,
+                                "note_zh": note_zh,
                             })),
                         },
                         now,

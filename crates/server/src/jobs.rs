@@ -243,7 +243,9 @@ async fn park_mail(st: &AppState, row: &OutboxRow, why: String) -> Result<bool, 
                         to_state: &req.state,
                         note: Some(&note),
                         message_id: Some(outbox_id),
-                        data: None,
+                        data: Some(serde_json::json!({
+                            "note_zh": format!("邮件未能送达：{why}"),
+                        })),
                     },
                     now,
                 )
@@ -546,7 +548,10 @@ pub async fn purge_lender_copies(st: &AppState) -> Result<usize, FlowError> {
                                 "the borrowing library fetched the copy and keeps its own: ours was deleted",
                             ),
                             message_id: None,
-                            data: Some(serde_json::json!({ "file_id": id })),
+                            data: Some(serde_json::json!({
+                                "file_id": id,
+                                "note_zh": "借入馆已取回复制件并自行保存：本馆的副本已删除",
+                            })),
                         },
                         now,
                     )

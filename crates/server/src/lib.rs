@@ -14,6 +14,7 @@ pub mod demo;
 pub mod drive;
 pub mod error;
 pub mod files;
+pub mod files_s3;
 pub mod flow;
 pub mod i18n;
 pub mod inbound;

@@ -111,7 +111,7 @@ pub async fn upload(
     let cover_plan = cover_plan_of(&file_id, content_type, &body).await;
     let sha256 = st
         .files
-        .put(&key, body.to_vec())
+        .put(&key, body.clone())
         .await
         .map_err(ApiError::internal)?;
     let row = StoredFile {
@@ -386,7 +386,8 @@ async fn cover_facts(
         source: c.source_title.clone(),
         reader_name: reader.display_name,
         reader_login: reader.username,
-        date: now.date(),
+        // What the reader reads is in the library's time, not UTC.
+        date: now.to_offset(domain::library::library_offset()).date(),
         view: link.views,
         max_views: link.max_views,
         expires_at: link.expires_at,
@@ -431,7 +432,7 @@ async fn take_view(
             "link_expired",
             format!(
                 "the copy could be opened until {}; ask the library to send it again",
-                link.expires_at.date()
+                domain::library::library_time_label(link.expires_at)
             ),
         ));
     }
@@ -747,10 +748,16 @@ pub async fn reissue(
                             action: "document_link_reissued",
                             from_state: Some(&req.state),
                             to_state: &req.state,
-                            note: Some(&format!("new link until {}", l.expires_at.date())),
+                            note: Some(&format!(
+                                "new link until {}",
+                                domain::library::library_time_label(l.expires_at)
+                            )),
                             message_id: None,
                             data: Some(serde_json::json!({
-                                "note_zh": format!("新链接有效期至 {}", l.expires_at.date()),
+                                "note_zh": format!(
+                                    "新链接有效期至 {}",
+                                    domain::library::library_time_label(l.expires_at)
+                                ),
                             })),
                         },
                         now,
@@ -837,7 +844,7 @@ pub async fn fetch_remote_copy(
     let cover_plan = cover_plan_of(&file_id, content_type, &body).await;
     let sha256 = st
         .files
-        .put(&key, body.to_vec())
+        .put(&key, body.clone())
         .await
         .map_err(ApiError::internal)?;
     let row = StoredFile {

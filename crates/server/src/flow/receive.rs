@@ -845,12 +845,21 @@ async fn on_request(
         .to_owned(),
     };
     tx.insert_lend_request(&new, now).await?;
-    let note = match &located {
-        Some((call, _)) => format!(
-            "located: {}",
-            call.clone().unwrap_or_else(|| "held".to_owned())
+    let (note, note_zh) = match &located {
+        Some((call, _)) => (
+            format!(
+                "located: {}",
+                call.clone().unwrap_or_else(|| "held".to_owned())
+            ),
+            format!(
+                "已找到馆藏：{}",
+                call.clone().unwrap_or_else(|| "本馆有藏".to_owned())
+            ),
         ),
-        None => "not found in our holdings".to_owned(),
+        None => (
+            "not found in our holdings".to_owned(),
+            "本馆馆藏中未找到".to_owned(),
+        ),
     };
     let service_note = r.service_info.as_ref().and_then(|s| s.note.clone());
     // A retry names the request it follows and the terms accepted: staff see both.
@@ -867,12 +876,15 @@ async fn on_request(
                     .map(|c| format!("{} {}", c.monetary_value, c.currency_code)),
             })
         });
-    let note = match retry_of
+    let (note, note_zh) = match retry_of
         .as_ref()
         .and_then(|r| r["previous_request_id"].as_str())
     {
-        Some(previous) => format!("{note}; retry of {previous}"),
-        None => note,
+        Some(previous) => (
+            format!("{note}; retry of {previous}"),
+            format!("{note_zh}；重新申请，前一申请为 {previous}"),
+        ),
+        None => (note, note_zh),
     };
     tx.insert_event(
         &NewEvent {
@@ -886,7 +898,10 @@ async fn on_request(
             to_state: &new.state,
             note: Some(&note),
             message_id: None,
-            data: Some(serde_json::json!({ "from": borrower_agency, "note": service_note, "located": located.is_some(), "retry_of": retry_of })),
+            data: Some(serde_json::json!({
+                "from": borrower_agency, "note": service_note, "located": located.is_some(),
+                "retry_of": retry_of, "note_zh": note_zh,
+            })),
         },
         now,
     )
@@ -976,6 +991,11 @@ async fn on_supplying(
             new.library_id,
             before.as_deref().unwrap_or("-")
         );
+        let note_zh = format!(
+            "现由 {}（{sender}）提供，由 {} 转交",
+            new.library_id,
+            before.as_deref().unwrap_or("-")
+        );
         tx.insert_event(
             &NewEvent {
                 library_id,
@@ -988,9 +1008,9 @@ async fn on_supplying(
                 to_state: &req.state,
                 note: Some(&note),
                 message_id: None,
-                data: Some(
-                    serde_json::json!({ "from": before, "to": new.library_id, "agency": sender }),
-                ),
+                data: Some(serde_json::json!({
+                    "from": before, "to": new.library_id, "agency": sender, "note_zh": note_zh,
+                })),
             },
             now,
         )
@@ -1010,12 +1030,23 @@ async fn on_supplying(
     if current.as_deref() != Some(sender.as_str()) || !this_send {
         // A former lender, or an answer to an earlier send: keep it in the history for staff,
         // change nothing. A shipment after we moved on needs a person (the cancel crossed it).
-        let why = match m.status_info.status {
-            wire::Status::Loaned | wire::Status::CopyCompleted => {
-                "a library that no longer has this request reports it shipped: receive and return it, or settle with that library"
-            }
-            _ => "message from a library that no longer has this request",
+        let (why, why_zh) = match m.status_info.status {
+            wire::Status::Loaned | wire::Status::CopyCompleted => (
+                "a library that no longer has this request reports it shipped: receive and return it, or settle with that library",
+                "已不再负责此申请的图书馆报告已发出：请签收并归还，或与该馆结算",
+            ),
+            _ => (
+                "message from a library that no longer has this request",
+                "来自已不再负责此申请的图书馆的消息",
+            ),
         };
+        let mut data = data;
+        if let Some(o) = data.as_object_mut() {
+            o.insert(
+                "note_zh".to_owned(),
+                serde_json::Value::String(why_zh.to_owned()),
+            );
+        }
         let at = Target::of(library_id, "borrow", &req.request_id, &req.state);
         record_unapplied(tx, now, &at, why, data).await?;
         return Ok(Outcome::Applied(Touched {
@@ -1214,6 +1245,13 @@ async fn settle(
         Ok(t) => Ok(Outcome::Applied(t)),
         Err(FlowError::Refused(r)) => {
             let why = format!("not applied: {r}");
+            let mut data = data;
+            if let Some(o) = data.as_object_mut() {
+                o.insert(
+                    "note_zh".to_owned(),
+                    serde_json::Value::String(format!("对方的消息未被处理：{r}")),
+                );
+            }
             record_unapplied(tx, now, &at, &why, data).await?;
             Ok(Outcome::Applied(Touched {
                 request_ids: vec![at.request_id.to_owned()],

@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::delivery::article_for;
-use crate::helpers::{Engine, TestApp, engines};
+use crate::helpers::{Bucket, Engine, TestApp, engines};
 use crate::web::{get as get_page, web_login};
 
 const HEADER: &str = "publication_title\tprint_identifier\tonline_identifier\tdate_first_issue_online\tnum_first_vol_online\tnum_first_issue_online\tdate_last_issue_online\tnum_last_vol_online\tnum_last_issue_online\ttitle_url\tfirst_author\ttitle_id\tembargo_info\tcoverage_depth\tnotes\tpublisher_name\tpublication_type";
@@ -686,8 +686,7 @@ async fn a_copy_from_a_trusted_sender_goes_straight_to_the_reader() {
     }
 }
 
-async fn lender_purge(engine: Engine) {
-    let (a, b) = TestApp::pair(engine).await;
+async fn lender_purge((a, b): (TestApp, TestApp)) {
     // BCU (node a) borrows from HTU (node b); staff deliver, which fetches the copy to a.
     let id = article_for(&a, "bcu-phd", "HTU").await;
     let file = crate::delivery::ship_and_deliver(&b, "htu-lend", &a, &id).await;
@@ -738,7 +737,31 @@ async fn lender_purge(engine: Engine) {
 #[tokio::test]
 async fn the_lenders_copy_is_deleted_a_day_after_the_borrowing_node_fetched_it() {
     for e in engines() {
-        lender_purge(e).await;
+        lender_purge(TestApp::pair(e).await).await;
+    }
+}
+
+#[tokio::test]
+async fn the_same_with_both_nodes_keeping_their_copies_in_one_s3_bucket() {
+    for e in engines() {
+        let Some(bucket) = Bucket::fresh("lender purge on S3").await else {
+            return;
+        };
+        // Each node has its own folder of the bucket.
+        let pair = TestApp::pair_with(
+            e,
+            |c| bucket.apply_prefixed(c, "node-a"),
+            |c| bucket.apply_prefixed(c, "node-b"),
+        )
+        .await;
+        lender_purge(pair).await;
+        let keys = bucket.keys().await;
+        assert_eq!(
+            keys.len(),
+            1,
+            "only the borrowing node's copy is left: {keys:?}"
+        );
+        assert!(keys[0].starts_with("node-a/files/"), "{keys:?}");
     }
 }
 

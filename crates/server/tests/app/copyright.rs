@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::delivery::{article_for, ship_and_deliver};
-use crate::helpers::{Engine, TestApp, engines};
+use crate::helpers::{Bucket, Engine, TestApp, engines};
 
 fn journal_article(n: usize, year: i32) -> Value {
     json!({
@@ -370,8 +370,7 @@ async fn a_request_repeating_an_earlier_one_by_doi_or_by_citation_is_flagged() {
     }
 }
 
-async fn fill_from_copy(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
+async fn fill_from_copy(app: TestApp) {
     let bcu = app.login("bcu-borrow").await;
     // The first reader's copy is delivered, and opened once.
     let first = article_for(&app, "bcu-phd", "XNU").await;
@@ -488,7 +487,17 @@ async fn fill_from_copy(engine: Engine) {
 #[tokio::test]
 async fn a_second_reader_is_filled_at_once_from_the_delivered_copy() {
     for e in engines() {
-        fill_from_copy(e).await;
+        fill_from_copy(TestApp::spawn(e).await).await;
+    }
+}
+
+#[tokio::test]
+async fn the_same_with_the_copy_kept_in_an_s3_compatible_bucket() {
+    for e in engines() {
+        let Some(bucket) = Bucket::fresh("fill from copy on S3").await else {
+            return;
+        };
+        fill_from_copy(TestApp::spawn_with(e, |c| bucket.apply(c)).await).await;
     }
 }
 

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::delivery::{article_for, ship_and_deliver_file, upload};
-use crate::helpers::{Engine, TestApp, engines};
+use crate::helpers::{Bucket, Engine, TestApp, engines};
 
 const OBJSTM: &[u8] = include_bytes!("../../../../fixtures/pdf/qpdf-objstm.pdf");
 const CLASSIC: &[u8] = include_bytes!("../../../../fixtures/pdf/fpdf2-classic.pdf");
@@ -128,8 +128,7 @@ fn check_cover(got: &[u8], original: &[u8], pages: i64, id: &str, reader: &str, 
     );
 }
 
-async fn cover_on_each_view(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
+async fn cover_on_each_view(app: TestApp) {
     // The library's own declaration goes on the cover.
     let admin = app.login("bcu-admin").await;
     let (st, saved) = app
@@ -182,7 +181,14 @@ async fn cover_on_each_view(engine: Engine) {
         .iter()
         .find(|e| e["action"] == "document_link_reissued")
         .unwrap_or_else(|| panic!("{events}"));
-    let until = link["expires_at"].as_str().unwrap()[..10].to_owned();
+    // In the library's time (UTC+8), not UTC.
+    let expires = time::OffsetDateTime::parse(
+        link["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let until = domain::library::library_time_label(expires);
+    assert!(until.ends_with("(UTC+8)"), "{until}");
     assert_eq!(reissued["note"], format!("new link until {until}").as_str());
     assert_eq!(
         reissued["data"]["note_zh"],
@@ -220,12 +226,22 @@ async fn cover_on_each_view(engine: Engine) {
 #[tokio::test]
 async fn a_delivered_pdf_opens_with_the_copyright_cover_page_in_front_of_its_pages() {
     for e in engines() {
-        cover_on_each_view(e).await;
+        cover_on_each_view(TestApp::spawn(e).await).await;
     }
 }
 
-async fn unchanged_and_late(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
+#[tokio::test]
+async fn covers_are_the_same_with_the_copies_kept_in_an_s3_compatible_bucket() {
+    for e in engines() {
+        let Some(bucket) = Bucket::fresh("cover on S3").await else {
+            return;
+        };
+        cover_on_each_view(TestApp::spawn_with(e, |c| bucket.apply(c)).await).await;
+        unchanged_and_late(TestApp::spawn_with(e, |c| bucket.apply(c)).await).await;
+    }
+}
+
+async fn unchanged_and_late(app: TestApp) {
     let phd = app.login("bcu-phd").await;
 
     // Encrypted: delivered as it is, the reason kept with the file; the view still counts.
@@ -277,7 +293,7 @@ async fn unchanged_and_late(engine: Engine) {
 #[tokio::test]
 async fn an_encrypted_pdf_is_delivered_unchanged_and_an_older_copy_is_read_at_its_first_view() {
     for e in engines() {
-        unchanged_and_late(e).await;
+        unchanged_and_late(TestApp::spawn(e).await).await;
     }
 }
 

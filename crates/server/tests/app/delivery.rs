@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Engine, TestApp, engines};
+use crate::helpers::{Bucket, Engine, TestApp, engines};
 
 pub(crate) const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
@@ -131,8 +131,21 @@ pub(crate) async fn ship_and_deliver_file(
     file
 }
 
-async fn copy_delivered_on_one_node(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
+/// The largest upload in `copy_delivered_on_one_node`'s app, small enough to send one byte more.
+const SMALL_LIMIT: usize = 64 * 1024;
+
+/// The objects in `bucket` (when the copies are kept in S3): the keys the app stored.
+async fn stored_keys(bucket: Option<&Bucket>) -> Option<Vec<String>> {
+    match bucket {
+        Some(b) => Some(b.keys().await),
+        None => None,
+    }
+}
+
+/// The whole delivery on one node; `bucket`: the app keeps its copies there (checked after
+/// each step on the S3 server itself).
+async fn copy_delivered_on_one_node(app: TestApp, bucket: Option<&Bucket>) {
+    assert_eq!(app.state.config.max_file_bytes, SMALL_LIMIT);
     let id = article_sent_to(&app, "XNU").await;
     let xnu = app.login("xnu-lend").await;
     let bcu = app.login("bcu-borrow").await;
@@ -155,10 +168,36 @@ async fn copy_delivered_on_one_node(engine: Engine) {
         (st, err["error"]["code"].as_str()),
         (422, Some("empty_file"))
     );
+    // One byte over the limit: refused, saying the limit.
+    let mut big = PDF.to_vec();
+    big.resize(SMALL_LIMIT + 1, b' ');
+    let (st, err) = upload(&app, &xnu, &lend_id, "big.pdf", &big).await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (413, Some("file_too_large")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message_en"]
+            .as_str()
+            .unwrap()
+            .contains(&SMALL_LIMIT.to_string()),
+        "{err}"
+    );
     // Another library's staff cannot upload to it.
     let htu = app.login("htu-lend").await;
     let (st, _) = upload(&app, &htu, &lend_id, "x.pdf", PDF).await;
     assert_eq!(st, 404);
+    // Nothing refused was stored, not even in part.
+    assert_eq!(stored_keys(bucket).await, bucket.map(|_| Vec::new()));
+    assert!(
+        app.state
+            .store
+            .files_for_lend(&lend_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let (st, file) = upload(&app, &xnu, &lend_id, "../Wang 2025.pdf", PDF).await;
     assert_eq!(st, 201, "{file}");
@@ -166,6 +205,25 @@ async fn copy_delivered_on_one_node(engine: Engine) {
     assert_eq!(file["filename"], "Wang 2025.pdf");
     assert_eq!(file["size_bytes"], PDF.len());
     let file_id = file["file_id"].as_str().unwrap();
+    let stored = app.state.store.file(file_id).await.unwrap().unwrap();
+    let key = stored.storage_key.as_str();
+    if let Some(keys) = stored_keys(bucket).await {
+        let prefix = app.state.config.s3_prefix.trim_matches('/');
+        let want = if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}/{key}")
+        };
+        assert_eq!(
+            keys,
+            vec![want],
+            "the copy is in the bucket, under the prefix"
+        );
+        assert!(
+            !app.dir.path().join("files").exists(),
+            "nothing on the local file system"
+        );
+    }
     app.lend_action(
         &xnu,
         &lend_id,
@@ -264,6 +322,9 @@ async fn copy_delivered_on_one_node(engine: Engine) {
     assert!(purged >= 1);
     let f = app.state.store.file(file_id).await.unwrap().unwrap();
     assert!(f.purged_at.is_some());
+    assert!(!app.state.files.exists(key).await.unwrap());
+    assert!(app.state.files.get(key).await.is_err());
+    assert_eq!(stored_keys(bucket).await, bucket.map(|_| Vec::new()));
     let bcu = app.login("bcu-borrow").await;
     let (st, _, _) = open(&app, &format!("/api/v1/requests/{id}/document"), Some(&bcu)).await;
     assert_eq!(st, 410);
@@ -272,8 +333,91 @@ async fn copy_delivered_on_one_node(engine: Engine) {
 #[tokio::test]
 async fn a_copy_is_uploaded_shipped_and_opened_by_its_reader_within_the_limits() {
     for e in engines() {
-        copy_delivered_on_one_node(e).await;
+        let app = TestApp::spawn_with(e, |c| c.max_file_bytes = SMALL_LIMIT).await;
+        copy_delivered_on_one_node(app, None).await;
     }
+}
+
+#[tokio::test]
+async fn the_same_with_the_copies_kept_in_an_s3_compatible_bucket() {
+    for (n, e) in engines().into_iter().enumerate() {
+        let Some(bucket) = Bucket::fresh("delivery on S3").await else {
+            return;
+        };
+        // On the second engine the copies go under a folder of the bucket.
+        let app = TestApp::spawn_with(e, |c| {
+            bucket.apply_prefixed(c, if n == 0 { "" } else { "ill/copies" });
+            c.max_file_bytes = SMALL_LIMIT;
+        })
+        .await;
+        copy_delivered_on_one_node(app, Some(&bucket)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_store_leaves_no_record_and_says_so() {
+    let Some(bucket) = Bucket::fresh("failed S3 upload").await else {
+        return;
+    };
+    let app = TestApp::spawn_with(Engine::Sqlite, |c| bucket.apply(c)).await;
+    let id = article_sent_to(&app, "XNU").await;
+    let xnu = app.login("xnu-lend").await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The bucket goes away under the running app: the upload fails whole.
+    bucket.remove().await;
+    let (st, err) = upload(&app, &xnu, &lend_id, "copy.pdf", PDF).await;
+    assert_eq!(st, 500, "{err}");
+    assert!(
+        app.state
+            .store
+            .files_for_lend(&lend_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_that_cannot_be_written_stops_the_start_with_the_reason() {
+    let Some(bucket) = Bucket::fresh("S3 start checks").await else {
+        return;
+    };
+    let start = |change: Box<dyn FnOnce(&mut server::Config)>| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = server::Config::for_tests(dir.path().to_path_buf());
+        change(&mut config);
+        match server::App::build(config).await {
+            Ok(_) => panic!("started"),
+            Err(e) => format!("{e:#}"),
+        }
+    };
+    let missing = Bucket {
+        name: format!("{}-missing", bucket.name),
+        ..bucket.clone()
+    };
+    let err = start(Box::new(move |c| missing.apply(c))).await;
+    assert!(err.contains("cannot be reached or written"), "{err}");
+    assert!(err.contains("无法访问或写入"), "{err}");
+    // Nothing answers there.
+    let b = bucket.clone();
+    let err = start(Box::new(move |c| {
+        b.apply(c);
+        c.s3_endpoint = "http://127.0.0.1:9".to_owned();
+    }))
+    .await;
+    assert!(err.contains("cannot be reached"), "{err}");
+    // Incomplete: a key without its secret.
+    let b = bucket.clone();
+    let err = start(Box::new(move |c| {
+        b.apply(c);
+        c.s3_secret_access_key = String::new();
+    }))
+    .await;
+    assert!(err.contains("s3_secret_access_key is not"), "{err}");
+    assert!(err.contains("未设置 s3_secret_access_key"), "{err}");
 }
 
 #[tokio::test]

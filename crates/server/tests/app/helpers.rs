@@ -75,6 +75,25 @@ impl TestApp {
         (a, b)
     }
 
+    /// `pair` with each node's configuration changed (e.g. its copies kept in S3).
+    pub async fn pair_with(
+        engine: Engine,
+        change_a: impl FnOnce(&mut Config),
+        change_b: impl FnOnce(&mut Config),
+    ) -> (TestApp, TestApp) {
+        let a = Self::start_with(engine, change_a).await;
+        let b = Self::start_with(engine, change_b).await;
+        let remote = |codes: &[&str], node: &TestApp| -> Vec<(String, String)> {
+            codes
+                .iter()
+                .map(|c| ((*c).to_owned(), format!("{}/iso18626", node.base)))
+                .collect()
+        };
+        a.seed(&remote(&["HTU", "CPL", "NSD"], &b)).await;
+        b.seed(&remote(&["HUB", "BCU", "XNU"], &a)).await;
+        (a, b)
+    }
+
     /// Seed the demo directory; `remote` libraries are served by another node.
     pub async fn seed(&self, remote: &[(String, String)]) {
         server::demo::seed_directory_split(&self.state, self.dir.path(), remote)
@@ -120,7 +139,7 @@ impl TestApp {
         Self::start_with(engine, |_| {}).await
     }
 
-    async fn start_with(engine: Engine, change: impl FnOnce(&mut Config)) -> TestApp {
+    pub async fn start_with(engine: Engine, change: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_tests(dir.path().to_path_buf());
         change(&mut config);
@@ -263,5 +282,82 @@ impl Drop for TestApp {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// A fresh bucket on the S3-compatible server of the tests (`TEST_S3_ENDPOINT`, e.g.
+/// `moto_server`, which `scripts/test` installs and starts on a free loopback port).
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub endpoint: String,
+    pub name: String,
+}
+
+impl Bucket {
+    /// A new empty bucket; `None` (saying the S3 part of `test` is skipped) without a server.
+    pub async fn fresh(test: &str) -> Option<Bucket> {
+        let endpoint = match std::env::var("TEST_S3_ENDPOINT") {
+            Ok(e) if !e.trim().is_empty() => e.trim().trim_end_matches('/').to_owned(),
+            _ => {
+                eprintln!(
+                    "{test}: S3 part skipped: no S3-compatible server (set TEST_S3_ENDPOINT, e.g. to a moto_server; scripts/test starts one)"
+                );
+                return None;
+            }
+        };
+        let name = format!("librelay-t-{}", uuid_like());
+        let resp = reqwest::Client::new()
+            .put(format!("{endpoint}/{name}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("TEST_S3_ENDPOINT {endpoint} does not answer: {e}"));
+        assert!(
+            resp.status().is_success(),
+            "creating bucket {name}: HTTP {}",
+            resp.status()
+        );
+        Some(Bucket { endpoint, name })
+    }
+
+    /// Point `c` at this bucket.
+    pub fn apply(&self, c: &mut Config) {
+        c.s3_bucket = self.name.clone();
+        c.s3_endpoint = self.endpoint.clone();
+        c.s3_region = "us-east-1".to_owned();
+        c.s3_access_key_id = "librelay-test".to_owned();
+        c.s3_secret_access_key = "librelay-test-secret".to_owned();
+    }
+
+    /// Point `c` at the folder `prefix` of this bucket.
+    pub fn apply_prefixed(&self, c: &mut Config, prefix: &str) {
+        self.apply(c);
+        c.s3_prefix = prefix.to_owned();
+    }
+
+    /// The keys of every object in the bucket, read from the server itself.
+    pub async fn keys(&self) -> Vec<String> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/{}?list-type=2", self.endpoint, self.name))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Remove the (empty) bucket.
+    pub async fn remove(&self) {
+        let resp = reqwest::Client::new()
+            .delete(format!("{}/{}", self.endpoint, self.name))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "HTTP {}", resp.status());
     }
 }
