@@ -205,6 +205,11 @@ pub fn library_offset() -> time::UtcOffset {
     time::UtcOffset::from_hms(LIBRARY_UTC_OFFSET_HOURS, 0, 0).unwrap_or(time::UtcOffset::UTC)
 }
 
+/// The day `t` falls on in library time.
+pub fn library_date(t: time::OffsetDateTime) -> time::Date {
+    t.to_offset(library_offset()).date()
+}
+
 /// `t` as a date and time in library time, e.g. `2026-12-30 08:15 (UTC+8)`.
 pub fn library_time_label(t: time::OffsetDateTime) -> String {
     let local = t.to_offset(library_offset());

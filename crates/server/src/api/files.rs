@@ -387,7 +387,7 @@ async fn cover_facts(
         reader_name: reader.display_name,
         reader_login: reader.username,
         // What the reader reads is in the library's time, not UTC.
-        date: now.to_offset(domain::library::library_offset()).date(),
+        date: domain::library::library_date(now),
         view: link.views,
         max_views: link.max_views,
         expires_at: link.expires_at,

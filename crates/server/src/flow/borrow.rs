@@ -421,7 +421,7 @@ pub async fn borrow_action(
                 {
                     let vars = serde_json::json!({
                         "link": link.link,
-                        "expires": link.expires_at.date().to_string(),
+                        "expires": domain::library::library_date(link.expires_at).to_string(),
                         "views": link.max_views,
                     });
                     crate::letters::queue(
