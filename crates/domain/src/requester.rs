@@ -47,6 +47,12 @@ impl BorrowState {
         )
     }
 
+    /// Not shipped and not closed: the reader's charge, recorded at shipment, is still to come.
+    pub fn is_before_shipment(self) -> bool {
+        matches!(self, BorrowState::PendingReview | BorrowState::RetryOffered)
+            || self.is_awaiting_lender()
+    }
+
     /// Still with a lender and not yet shipped: a deadline runs, the patron may cancel.
     pub fn is_awaiting_lender(self) -> bool {
         matches!(

@@ -215,15 +215,29 @@ pub struct GroupStats {
     pub stages: Vec<StageStat>,
 }
 
-/// The value below which `p` of the sorted values lie (nearest rank).
-fn percentile(sorted: &[i64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
+/// Where the value below which `p` of `n` values lie is in their sorted order (nearest rank).
+fn rank_index(n: usize, p: f64) -> usize {
+    let rank = (p * n as f64).ceil().max(1.0) as usize;
+    rank.min(n).saturating_sub(1)
+}
+
+/// The median and 90th percentile of `v` (nearest rank), in hours. Each is found by selection,
+/// not by sorting: a report over a million requests has millions of stage times, and sorting
+/// them took most of its time. `v` is left in no particular order.
+fn median_and_p90(v: &mut [i64]) -> (Option<f64>, Option<f64>) {
+    if v.is_empty() {
+        return (None, None);
     }
-    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted
-        .get(rank.min(sorted.len()) - 1)
-        .map(|m| *m as f64 / 60.0)
+    let (m, p) = (rank_index(v.len(), 0.5), rank_index(v.len(), 0.9));
+    let (_, median, above) = v.select_nth_unstable(m);
+    let median = *median;
+    // Everything after the median's place is at least the median, in no order.
+    let p90 = match p.checked_sub(m + 1) {
+        Some(k) => *above.select_nth_unstable(k).1,
+        None => median,
+    };
+    let hours = |x: i64| Some(x as f64 / 60.0);
+    (hours(median), hours(p90))
 }
 
 #[derive(Default)]
@@ -260,6 +274,41 @@ impl Acc {
         }
     }
 
+    fn add_bulk(
+        &mut self,
+        outcome: Outcome,
+        reason: Option<&str>,
+        count: usize,
+        stages: &[Vec<i64>; STAGE_COUNT],
+    ) {
+        self.requests += count;
+        match outcome {
+            Outcome::Filled => self.filled += count,
+            Outcome::Unfilled => self.unfilled += count,
+            Outcome::Cancelled => self.cancelled += count,
+            Outcome::Open => {}
+        }
+        if let Some(reason) = reason {
+            *self.reasons.entry(reason.to_owned()).or_insert(0) += count;
+        }
+        for (v, w) in self.stages.iter_mut().zip(stages) {
+            v.extend_from_slice(w);
+        }
+    }
+
+    fn merge(&mut self, other: Acc) {
+        self.requests += other.requests;
+        self.filled += other.filled;
+        self.unfilled += other.unfilled;
+        self.cancelled += other.cancelled;
+        for (reason, n) in other.reasons {
+            *self.reasons.entry(reason).or_insert(0) += n;
+        }
+        for (v, w) in self.stages.iter_mut().zip(other.stages) {
+            v.extend(w);
+        }
+    }
+
     fn finish(self, group: String) -> GroupStats {
         let decided = self.filled + self.unfilled;
         GroupStats {
@@ -274,12 +323,12 @@ impl Acc {
                 .iter()
                 .zip(self.stages)
                 .map(|((name, _, _), mut v)| {
-                    v.sort_unstable();
+                    let (median_hours, p90_hours) = median_and_p90(&mut v);
                     StageStat {
                         stage: name,
                         n: v.len(),
-                        median_hours: percentile(&v, 0.5),
-                        p90_hours: percentile(&v, 0.9),
+                        median_hours,
+                        p90_hours,
                     }
                 })
                 .collect(),
@@ -320,6 +369,54 @@ impl Aggregator {
                 acc.add(outcome, reason, stages);
                 self.groups.insert(group.to_owned(), acc);
             }
+        }
+    }
+
+    /// `count` requests of one group with the same outcome and unfilled reason at once, with
+    /// the stage times of those that went through each stage: the same as adding them one by
+    /// one (a store that groups in SQL hands them over like this).
+    pub fn add_bulk(
+        &mut self,
+        group: &str,
+        outcome: Outcome,
+        reason: Option<&str>,
+        count: usize,
+        stages: [Vec<i64>; STAGE_COUNT],
+    ) {
+        self.total.add_bulk(outcome, reason, count, &stages);
+        match self.groups.get_mut(group) {
+            Some(acc) => acc.add_bulk(outcome, reason, count, &stages),
+            None => {
+                let mut acc = Acc::default();
+                acc.add_bulk(outcome, reason, count, &stages);
+                self.groups.insert(group.to_owned(), acc);
+            }
+        }
+    }
+
+    /// The group keys seen so far, in no order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+
+    /// Rename every group by `label` (keys it leaves out keep their name); groups given the
+    /// same name become one, as if their requests had been added under it. A report can group
+    /// by a narrow key (a reader's id) and show a wider one (the reader's name) without
+    /// looking the wide one up for every request.
+    pub fn relabel(self, label: &HashMap<String, String>) -> Aggregator {
+        let mut groups: HashMap<String, Acc> = HashMap::with_capacity(self.groups.len());
+        for (k, acc) in self.groups {
+            let name = label.get(&k).cloned().unwrap_or(k);
+            match groups.get_mut(&name) {
+                Some(into) => into.merge(acc),
+                None => {
+                    groups.insert(name, acc);
+                }
+            }
+        }
+        Aggregator {
+            groups,
+            total: self.total,
         }
     }
 
@@ -438,5 +535,88 @@ mod tests {
         assert_eq!(Outcome::parse("open"), Some(Outcome::Open));
         let s = summarise_request("unfilled", &[ev("create", t0)]);
         assert_eq!(s.unfilled_reason.as_deref(), Some("no_lender"));
+    }
+
+    proptest::proptest! {
+        /// Selection gives the values that sorting and taking the nearest rank gives.
+        #[test]
+        fn percentiles_by_selection_match_the_sorted_values(
+            v in proptest::collection::vec(-5i64..5000, 0..300)
+        ) {
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            let at = |p: f64| {
+                (!sorted.is_empty()).then(|| sorted[rank_index(sorted.len(), p)] as f64 / 60.0)
+            };
+            let mut w = v;
+            proptest::prop_assert_eq!(median_and_p90(&mut w), (at(0.5), at(0.9)));
+        }
+    }
+
+    #[test]
+    fn relabelled_groups_merge_as_if_added_under_the_new_name() {
+        let t0 = datetime!(2026-03-02 08:00 UTC);
+        let done = [
+            ev("create", t0),
+            ev("approve", t0 + time::Duration::hours(2)),
+        ];
+        let rows = vec![
+            grouped("u1", "unfilled", &done),
+            grouped("u2", "sent", &[ev("create", t0)]),
+            grouped("u3", "cancelled", &done),
+            grouped("x", "unfilled", &done),
+        ];
+        let mut agg = Aggregator::default();
+        for r in rows.clone() {
+            agg.add(r);
+        }
+        let label: HashMap<String, String> =
+            [("u1", "Li (li)"), ("u3", "Li (li)"), ("u2", "Wang (w)")]
+                .into_iter()
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .collect();
+        let expected = aggregate(
+            rows.into_iter().map(|mut r| {
+                r.group = label.get(&r.group).cloned().unwrap_or(r.group);
+                r
+            }),
+            None,
+        );
+        assert_eq!(agg.relabel(&label).finish(None), expected);
+        assert_eq!(expected.len(), 4);
+    }
+
+    #[test]
+    fn adding_in_bulk_is_adding_one_by_one() {
+        let t0 = datetime!(2026-03-02 08:00 UTC);
+        let steps = |h: i64| {
+            vec![
+                ev("create", t0),
+                ev("approve", t0 + time::Duration::hours(h)),
+            ]
+        };
+        let rows = vec![
+            grouped("a", "unfilled", &steps(1)),
+            grouped("a", "unfilled", &steps(3)),
+            grouped("a", "sent", &[ev("create", t0)]),
+            grouped("b", "cancelled", &steps(2)),
+        ];
+        let mut bulk = Aggregator::default();
+        bulk.add_bulk(
+            "a",
+            Outcome::Unfilled,
+            Some("no_lender"),
+            2,
+            [vec![180, 60], vec![], vec![], vec![], vec![]],
+        );
+        bulk.add_bulk("a", Outcome::Open, None, 1, Default::default());
+        bulk.add_bulk(
+            "b",
+            Outcome::Cancelled,
+            None,
+            1,
+            [vec![120], vec![], vec![], vec![], vec![]],
+        );
+        assert_eq!(bulk.finish(None), aggregate(rows, None));
     }
 }

@@ -11,8 +11,8 @@ use server::{App, Config};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Closing a month of N generated fee transactions on SQLite (bilateral netting, positions
-    /// stored) against a plain SQL `SUM … GROUP BY` over the same rows.
+    /// Closing a month of N generated fee transactions (bilateral netting, positions stored)
+    /// against a plain SQL `SUM … GROUP BY` over the same rows.
     Settle {
         /// Fee transactions in the month.
         #[arg(long, default_value_t = 1_000_000)]
@@ -20,6 +20,9 @@ pub enum BenchCommand {
         /// Libraries trading with each other.
         #[arg(long, default_value_t = 100)]
         libraries: usize,
+        /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Full loan lifecycles (create, send, will supply, ship, receive, lend, return, ship
     /// return, check in, complete: events and outbox included) against the raw commit rate of
@@ -107,9 +110,17 @@ pub enum BenchCommand {
         /// Timed runs of each report.
         #[arg(long, default_value_t = 5)]
         iterations: usize,
-        /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
+        /// postgres://… to measure PostgreSQL instead (a fresh, empty database, or one
+        /// this bench seeded before, with `--reuse`).
         #[arg(long)]
         database: Option<String>,
+        /// Keep the SQLite store in this directory instead of a temporary one.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Measure the requests a previous run of this bench left in the store (`--data-dir`
+        /// or `--database`) instead of seeding: seeding a million takes many minutes.
+        #[arg(long)]
+        reuse: bool,
     },
     /// Duplicate detection: precision and recall on a labelled set of near-duplicate
     /// citations built from real MARC records (true duplicates by realistic rewriting, hard
@@ -126,7 +137,11 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Duplicates { file, limit } => crate::bench_duplicates::run(&file, limit),
-        BenchCommand::Settle { n, libraries } => crate::settle::bench(n, libraries).await,
+        BenchCommand::Settle {
+            n,
+            libraries,
+            database,
+        } => crate::settle::bench(n, libraries, database).await,
         BenchCommand::Queue {
             n,
             active_percent,
@@ -137,7 +152,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             n,
             iterations,
             database,
-        } => crate::bench_stats::run(n, iterations, database).await,
+            data_dir,
+            reuse,
+        } => crate::bench_stats::run(n, iterations, database, data_dir, reuse).await,
         BenchCommand::Federation {
             n,
             concurrency,

@@ -239,6 +239,72 @@ impl Store {
         Ok(pair_totals(rows))
     }
 
+    /// Bulk loads of fee rows (benchmarks): drop `fee_transaction`'s secondary indexes and
+    /// return the statements that create them again as the migrations made them. Building an
+    /// index once over loaded rows is many times faster than keeping it up to date row by
+    /// row, with millions of rows in random key order. Call `create_indexes` after the load.
+    pub async fn drop_fee_indexes(&self) -> Result<Vec<String>> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let postgres = tx.is_postgres();
+                let sql = if postgres {
+                    // Not those behind a constraint (the primary key).
+                    "SELECT indexname, indexdef FROM pg_indexes
+                     WHERE schemaname = current_schema() AND tablename = 'fee_transaction'
+                       AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                                       WHERE k.conname = indexname)
+                     ORDER BY indexname"
+                } else {
+                    // Automatic indexes have no SQL.
+                    "SELECT name, sql FROM sqlite_master
+                     WHERE type = 'index' AND tbl_name = 'fee_transaction' AND sql IS NOT NULL
+                     ORDER BY name"
+                };
+                let rows: Vec<(String, String)> = on_tx!(tx, c => {
+                    crate::sql::query_as(sql).fetch_all(&mut *c).await?
+                });
+                for (name, _) in &rows {
+                    // Names from the catalog, quoted.
+                    let drop = format!("DROP INDEX \"{}\"", name.replace('"', "\"\""));
+                    on_tx!(tx, c => {
+                        crate::sql::query(sqlx::AssertSqlSafe(drop)).execute(&mut *c).await?;
+                    });
+                }
+                Ok::<_, StoreError>(rows.into_iter().map(|(_, def)| def).collect())
+            })
+        })
+        .await
+    }
+
+    /// Run index definitions as `drop_fee_indexes` gave them, in one transaction.
+    pub async fn create_indexes(&self, definitions: Vec<String>) -> Result<()> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                for def in definitions {
+                    on_tx!(tx, c => {
+                        crate::sql::query(sqlx::AssertSqlSafe(def)).execute(&mut *c).await?;
+                    });
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// After a bulk load of fee rows: the planner's statistics, and on PostgreSQL the
+    /// visibility map that index-only scans need (what autovacuum would do after a while).
+    pub async fn analyze_fees(&self) -> Result<()> {
+        match self.pool() {
+            crate::Pool::Sqlite(_) => Ok(()),
+            crate::Pool::Postgres(p) => {
+                sqlx::query("VACUUM ANALYZE fee_transaction")
+                    .execute(p)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
     /// Baseline for the settlement benchmark: the plain `SUM … GROUP BY` over a month's rows,
     /// every group fetched. Returns the number of groups.
     pub async fn bench_plain_fee_sum(&self, month: &str) -> Result<usize> {
@@ -390,49 +456,33 @@ impl Tx<'_> {
     }
 
     /// Many fee rows at once, months and kinds as given (benchmarks, imports of past traffic).
+    /// SQLite: one prepared single-row INSERT run per row (the writer's connection is in
+    /// process, so a row costs no round trip, and a statement with thousands of `$N`
+    /// parameters costs more to bind than it saves). PostgreSQL: `COPY … FROM STDIN`.
     pub async fn load_fees(&mut self, rows: &[FeeLoad]) -> Result<()> {
-        const PER_STATEMENT: usize = 500;
-        for chunk in rows.chunks(PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO fee_transaction (lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 11;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10,
-                    b + 11
-                ));
-            }
+        const COLUMNS: &str = "lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind";
+        if let crate::Conn::Postgres(c) = &mut self.conn {
+            return copy_fees(c, COLUMNS, rows).await;
+        }
+        for r in rows {
             on_tx!(self, c => {
-                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql.clone()));
-                for r in chunk {
-                    q = q
-                        .bind(&r.fee.lender_id)
-                        .bind(&r.fee.borrower_id)
-                        .bind(&r.fee.lend_request_id)
-                        .bind(&r.fee.borrow_request_id)
-                        .bind(&r.fee.service)
-                        .bind(r.fee.amount_minor)
-                        .bind(&r.fee.currency)
-                        .bind(&r.fee.basis)
-                        .bind(r.fee.occurred_at)
-                        .bind(&r.month)
-                        .bind(r.kind);
-                }
-                q.execute(&mut *c).await?;
+                crate::sql::query(
+                    "INSERT INTO fee_transaction (lender_id, borrower_id, lend_request_id, borrow_request_id, service, amount_minor, currency, basis, occurred_at, month, kind)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                    .bind(&r.fee.lender_id)
+                    .bind(&r.fee.borrower_id)
+                    .bind(&r.fee.lend_request_id)
+                    .bind(&r.fee.borrow_request_id)
+                    .bind(&r.fee.service)
+                    .bind(r.fee.amount_minor)
+                    .bind(&r.fee.currency)
+                    .bind(&r.fee.basis)
+                    .bind(r.fee.occurred_at)
+                    .bind(&r.month)
+                    .bind(r.kind)
+                    .execute(&mut *c)
+                    .await?;
             });
         }
         Ok(())
@@ -580,4 +630,69 @@ impl Tx<'_> {
         });
         Ok(())
     }
+}
+
+/// A text-format `COPY` field: backslash, tab, newline and carriage return escaped.
+fn copy_field(out: &mut String, v: &str) {
+    for ch in v.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `rows` into `fee_transaction` by `COPY … FROM STDIN` (text format), sent in pieces of about
+/// a megabyte. Times go as RFC 3339 text, which `TIMESTAMPTZ` reads as the same instant.
+async fn copy_fees(c: &mut sqlx::PgConnection, columns: &str, rows: &[FeeLoad]) -> Result<()> {
+    use std::fmt::Write;
+
+    use time::format_description::well_known::Rfc3339;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut copy = c
+        .copy_in_raw(&format!("COPY fee_transaction ({columns}) FROM STDIN"))
+        .await?;
+    let mut buf = String::with_capacity(1 << 20);
+    for r in rows {
+        let at = r
+            .fee
+            .occurred_at
+            .format(&Rfc3339)
+            .map_err(|e| StoreError::Corrupt(format!("fee time: {e}")))?;
+        for v in [
+            &r.fee.lender_id,
+            &r.fee.borrower_id,
+            &r.fee.lend_request_id,
+            &r.fee.borrow_request_id,
+            &r.fee.service,
+        ] {
+            copy_field(&mut buf, v);
+            buf.push('\t');
+        }
+        let _ = write!(buf, "{}\t", r.fee.amount_minor);
+        copy_field(&mut buf, &r.fee.currency);
+        buf.push('\t');
+        copy_field(&mut buf, &r.fee.basis);
+        buf.push('\t');
+        buf.push_str(&at);
+        buf.push('\t');
+        copy_field(&mut buf, &r.month);
+        buf.push('\t');
+        copy_field(&mut buf, r.kind);
+        buf.push('\n');
+        if buf.len() >= 1 << 20 {
+            copy.send(buf.as_bytes()).await?;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf.as_bytes()).await?;
+    }
+    copy.finish().await?;
+    Ok(())
 }

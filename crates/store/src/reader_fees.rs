@@ -5,7 +5,8 @@
 use domain::reader_fees::ReaderFeePolicy;
 use time::OffsetDateTime;
 
-use crate::{Result, Store, Tx, on_pool, on_tx};
+use crate::request::BORROW_COLUMNS;
+use crate::{BorrowRequest, Result, Store, Tx, on_pool, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct DepositMovementRow {
@@ -358,10 +359,13 @@ impl Tx<'_> {
 
     pub async fn reader_charge_exists(&mut self, request_id: &str) -> Result<bool> {
         let row: Option<(i64,)> = on_tx!(self, c => {
-            crate::sql::query_as("SELECT 1 FROM reader_charge WHERE borrow_request_id = $1")
-                .bind(request_id)
-                .fetch_optional(&mut *c)
-                .await?
+            // Typed: PostgreSQL's plain `1` is an INTEGER, which does not read as i64.
+            crate::sql::query_as(
+                "SELECT CAST(1 AS BIGINT) FROM reader_charge WHERE borrow_request_id = $1",
+            )
+            .bind(request_id)
+            .fetch_optional(&mut *c)
+            .await?
         });
         Ok(row.is_some())
     }
@@ -408,6 +412,62 @@ impl Tx<'_> {
             .await?;
         });
         Ok(())
+    }
+
+    /// The library's requests in one of `states` that have no reader charge yet (one
+    /// reader's, with `patron_id`), oldest first: those whose review flag a change of deposit,
+    /// subsidy or policy can turn.
+    pub async fn uncharged_requests(
+        &mut self,
+        library_id: &str,
+        patron_id: Option<&str>,
+        states: &[&str],
+    ) -> Result<Vec<BorrowRequest>> {
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reader = if patron_id.is_some() {
+            " AND patron_id = $2"
+        } else {
+            ""
+        };
+        let first = if patron_id.is_some() { 3 } else { 2 };
+        let marks: Vec<String> = (first..first + states.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        let sql = format!(
+            "SELECT {BORROW_COLUMNS} FROM borrow_request
+             WHERE library_id = $1{reader} AND state IN ({})
+               AND NOT EXISTS (SELECT 1 FROM reader_charge c
+                               WHERE c.borrow_request_id = borrow_request.request_id)
+             ORDER BY created_at, request_id",
+            marks.join(", ")
+        );
+        let rows = on_tx!(self, c => {
+            let mut q = crate::sql::query_as::<BorrowRequest>(sqlx::AssertSqlSafe(sql))
+                .bind(library_id);
+            if let Some(p) = patron_id {
+                q = q.bind(p);
+            }
+            for s in states {
+                q = q.bind(*s);
+            }
+            q.fetch_all(&mut *c).await?
+        });
+        Ok(rows)
+    }
+
+    /// Whether a request carries the review flag.
+    pub async fn charge_review_exists(&mut self, request_id: &str) -> Result<bool> {
+        let row: Option<(i64,)> = on_tx!(self, c => {
+            crate::sql::query_as(
+                "SELECT CAST(1 AS BIGINT) FROM reader_charge_review WHERE borrow_request_id = $1",
+            )
+            .bind(request_id)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        Ok(row.is_some())
     }
 
     /// Clear a request's review flag; true when there was one.

@@ -24,8 +24,8 @@ const PAGE: usize = 2000;
 /// Rows per INSERT when summaries are stored.
 const PER_INSERT: usize = 200;
 
-/// What a report groups requests by. Each is one SQL expression over `request_fact f` (and the
-/// reader `u` for `Reader`), written here and nowhere else.
+/// What a report groups requests by. Each is one SQL expression over `request_fact f`, written
+/// here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatKey {
     PatronType,
@@ -81,7 +81,9 @@ impl StatKey {
         match self {
             StatKey::PatronType => "f.patron_type",
             StatKey::Department => "f.department",
-            StatKey::Reader => "COALESCE(u.display_name || ' (' || u.username || ')', f.patron_id)",
+            // Grouped by the reader's id; the groups are named after the readers afterwards
+            // (see `reader_labels`), not by joining the reader to every request.
+            StatKey::Reader => "f.patron_id",
             StatKey::Source => "f.source",
             StatKey::Journal => "f.journal",
             StatKey::Partner => "f.partner",
@@ -236,6 +238,59 @@ fn lite_report(conn: &rusqlite::Connection, sql: &str, scope: &StatScope) -> Res
         let stage = |i: usize| r.get::<_, Option<i64>>(i);
         let stages = [stage(3)?, stage(4)?, stage(5)?, stage(6)?, stage(7)?];
         agg.add_parts(group, outcome, reason, stages);
+    }
+    Ok(agg)
+}
+
+#[derive(sqlx::FromRow)]
+struct FactGroupRow {
+    grp: Option<String>,
+    outcome: String,
+    unfilled_reason: Option<String>,
+    n: i64,
+    s1: Vec<i64>,
+    s2: Vec<i64>,
+    s3: Vec<i64>,
+    s4: Vec<i64>,
+    s5: Vec<i64>,
+}
+
+/// A report's rows on PostgreSQL, grouped there by key, outcome and unfilled reason: a few rows
+/// with each stage's times as an array, instead of a row per request (sqlx decodes rows one
+/// at a time, about a second at a million). The aggregation is the same as row by row.
+/// `sql` is the per-request query `stat_report` builds.
+async fn pg_report(p: &sqlx::PgPool, sql: &str, scope: &StatScope) -> Result<Aggregator> {
+    let stage = |i: usize| {
+        format!("COALESCE(array_agg(stage{i}) FILTER (WHERE stage{i} IS NOT NULL), '{{}}') AS s{i}")
+    };
+    let grouped = format!(
+        "SELECT grp, outcome, unfilled_reason, COUNT(*) AS n, {}, {}, {}, {}, {}
+         FROM ({sql}) fact GROUP BY grp, outcome, unfilled_reason",
+        stage(1),
+        stage(2),
+        stage(3),
+        stage(4),
+        stage(5)
+    );
+    let mut q = sqlx::query_as::<_, FactGroupRow>(sqlx::AssertSqlSafe(grouped))
+        .bind(scope.from)
+        .bind(scope.to);
+    if let Some(l) = &scope.library_id {
+        q = q.bind(l.as_str());
+    }
+    let mut agg = Aggregator::default();
+    for r in q.fetch_all(p).await? {
+        let outcome = Outcome::parse(&r.outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("request_fact.outcome {:?}", r.outcome)))?;
+        let n = usize::try_from(r.n)
+            .map_err(|_| StoreError::Corrupt(format!("request count {}", r.n)))?;
+        agg.add_bulk(
+            r.grp.as_deref().unwrap_or("-"),
+            outcome,
+            r.unfilled_reason.as_deref(),
+            n,
+            [r.s1, r.s2, r.s3, r.s4, r.s5],
+        );
     }
     Ok(agg)
 }
@@ -462,11 +517,6 @@ impl Store {
         key: StatKey,
         top: Option<usize>,
     ) -> Result<Vec<GroupStats>> {
-        let join = if key == StatKey::Reader {
-            " LEFT JOIN app_user u ON u.user_id = f.patron_id"
-        } else {
-            ""
-        };
         let library = match (&scope.library_id, scope.members) {
             (Some(_), false) => " AND f.library_id = $3",
             (Some(_), true) => {
@@ -476,7 +526,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT {} AS grp, f.outcome, f.unfilled_reason, f.stage1, f.stage2, f.stage3, f.stage4, f.stage5
-             FROM request_fact f{join}
+             FROM request_fact f
              WHERE f.created_at >= $1 AND f.created_at < $2{library}",
             key.expr()
         );
@@ -491,34 +541,72 @@ impl Store {
             })
             .await
             .map_err(|e| StoreError::Corrupt(format!("statistics report task: {e}")))??;
-            return Ok(agg.finish(top));
+            return self.finish_report(agg, key, top).await;
         }
-        let mut agg = Aggregator::default();
-        let mut add = |r: FactRow| -> Result<()> {
-            let outcome = Outcome::parse(&r.outcome).ok_or_else(|| {
-                StoreError::Corrupt(format!("request_fact.outcome {:?}", r.outcome))
-            })?;
-            agg.add(Grouped {
-                group: r.grp.unwrap_or_else(|| "-".to_owned()),
-                outcome,
-                unfilled_reason: r.unfilled_reason,
-                stage_minutes: [r.stage1, r.stage2, r.stage3, r.stage4, r.stage5],
-            });
-            Ok(())
+        let agg = match self.pool() {
+            Pool::Postgres(p) => pg_report(p, &sql, scope).await?,
+            Pool::Sqlite(p) => {
+                let mut agg = Aggregator::default();
+                let mut rows = sqlx::query_as::<_, FactRow>(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(scope.from)
+                    .bind(scope.to);
+                if let Some(l) = &scope.library_id {
+                    rows = rows.bind(l.as_str());
+                }
+                let mut rows = rows.fetch(p);
+                while let Some(r) = rows.try_next().await? {
+                    let outcome = Outcome::parse(&r.outcome).ok_or_else(|| {
+                        StoreError::Corrupt(format!("request_fact.outcome {:?}", r.outcome))
+                    })?;
+                    agg.add(Grouped {
+                        group: r.grp.unwrap_or_else(|| "-".to_owned()),
+                        outcome,
+                        unfilled_reason: r.unfilled_reason,
+                        stage_minutes: [r.stage1, r.stage2, r.stage3, r.stage4, r.stage5],
+                    });
+                }
+                agg
+            }
         };
-        on_pool!(self.pool(), p => {
-            let mut q = sqlx::query_as::<_, FactRow>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(scope.from)
-                .bind(scope.to);
-            if let Some(l) = &scope.library_id {
-                q = q.bind(l.as_str());
-            }
-            let mut rows = q.fetch(p);
-            while let Some(r) = rows.try_next().await? {
-                add(r)?;
-            }
-        });
+        self.finish_report(agg, key, top).await
+    }
+
+    async fn finish_report(
+        &self,
+        agg: Aggregator,
+        key: StatKey,
+        top: Option<usize>,
+    ) -> Result<Vec<GroupStats>> {
+        let agg = if key == StatKey::Reader {
+            let ids: Vec<String> = agg.keys().map(str::to_owned).collect();
+            agg.relabel(&self.reader_labels(&ids).await?)
+        } else {
+            agg
+        };
         Ok(agg.finish(top))
+    }
+
+    /// How reports name readers: "display name (username)" by user id, for the ids that are
+    /// readers' accounts (others keep their id).
+    async fn reader_labels(&self, ids: &[String]) -> Result<HashMap<String, String>> {
+        const PER_QUERY: usize = 500;
+        let mut labels = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(PER_QUERY) {
+            let sql = format!(
+                "SELECT user_id, display_name || ' (' || username || ')' FROM app_user
+                 WHERE user_id IN ({})",
+                marks(1, chunk.len())
+            );
+            let rows: Vec<(String, Option<String>)> = on_pool!(self.pool(), p => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for id in chunk {
+                    q = q.bind(id.as_str());
+                }
+                q.fetch_all(p).await?
+            });
+            labels.extend(rows.into_iter().filter_map(|(id, l)| l.map(|l| (id, l))));
+        }
+        Ok(labels)
     }
 
     /// Requests waiting for each lender's answer now (sent, not yet shipped), by lender.

@@ -88,7 +88,14 @@ pub async fn save_policy(
     let now = st.now();
     let (l, p, by) = (lib.clone(), policy.clone(), user.user_id.clone());
     st.store
-        .write(move |tx| Box::pin(async move { tx.set_reader_fee_policy(&l, &p, &by, now).await }))
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.set_reader_fee_policy(&l, &p, &by, now).await?;
+                // What readers are expected to pay changed: so may the review flags.
+                crate::flow::reader_fees::review_open_requests(tx, now, &l, None).await?;
+                Ok::<_, ApiError>(())
+            })
+        })
         .await?;
     Ok((lib, policy))
 }
@@ -320,7 +327,9 @@ pub async fn record_deposit(
                     now,
                 )
                 .await?;
-                Ok::<_, store::StoreError>(Some(row))
+                crate::flow::reader_fees::review_open_requests(tx, now, &library, Some(&patron))
+                    .await?;
+                Ok::<_, ApiError>(Some(row))
             })
         })
         .await?;

@@ -1,14 +1,16 @@
 //! What a reader pays for a request, decided by the library's reader fee policy: checked when
 //! the request is placed (a deposit that will not cover the expected charge flags the request
 //! for staff, it is not refused) and recorded when the lender ships, with who paid it (the
-//! library's subsidy, the reader's deposit or an invoice to the reader). Both write in the
-//! transaction of the step that causes them, with an event.
+//! library's subsidy, the reader's deposit or an invoice to the reader). The flag is looked at
+//! again whenever the deposit, the subsidy used or the policy changes. Each writes in the
+//! transaction of the step that causes it, with an event.
 
 use domain::citation::RequestFormat;
 use domain::library::Service;
 use domain::money::{Currency, Money};
 use domain::people::PatronType;
 use domain::reader_fees::{Payer, ReaderCharge, ReaderFeePolicy, payer};
+use domain::requester::BorrowState;
 use store::{
     BorrowRequest, ChargeReviewRow, NewBorrowRequest, NewDepositMovement, NewEvent,
     ReaderChargeRow, Tx,
@@ -79,42 +81,49 @@ async fn who_pays(
     Ok((payer(charge.minor, quota, used, Some(balance)), balance))
 }
 
-/// At a new request: when the reader will be charged and neither a subsidy nor the deposit
-/// covers the expected charge, flag the request for staff and say so in its history.
-pub async fn check_new_request(
+/// The charge the reader is expected to pay when neither the subsidy nor the deposit covers it,
+/// with the deposit balance in its currency; `None` when it is covered or nothing is due.
+async fn shortfall(
+    tx: &mut Tx<'_>,
+    policy: &ReaderFeePolicy,
+    patron_id: &str,
+    format: &str,
+    listed: Option<&Money>,
+    year: i32,
+) -> Result<Option<(ReaderCharge, i64)>, FlowError> {
+    let service = service_of(format)?;
+    let Some(expected) = policy.reader_charge(service, listed) else {
+        return Ok(None);
+    };
+    let (who, balance) = who_pays(tx, policy, patron_id, service, &expected.money, year).await?;
+    Ok((who == Payer::Invoice).then_some((expected, balance)))
+}
+
+/// Flag a request for staff (or update the flag's figures) and, when it was not flagged yet,
+/// say so in its history.
+#[allow(clippy::too_many_arguments)]
+async fn flag_short(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
-    req: &NewBorrowRequest,
+    library_id: &str,
+    request_id: &str,
+    state: &str,
+    expected: &ReaderCharge,
+    balance: i64,
+    already: bool,
 ) -> Result<(), FlowError> {
-    let Some(policy) = tx.reader_fee_policy(&req.library_id).await? else {
-        return Ok(());
-    };
-    let service = service_of(&req.format)?;
-    let listed = req.rota.entries.first().and_then(|e| e.fee.clone());
-    let Some(expected) = policy.reader_charge(service, listed.as_ref()) else {
-        return Ok(());
-    };
-    let (who, balance) = who_pays(
-        tx,
-        &policy,
-        &req.patron_id,
-        service,
-        &expected.money,
-        now.year(),
-    )
-    .await?;
-    if who != Payer::Invoice {
-        return Ok(());
-    }
     tx.insert_charge_review(&ChargeReviewRow {
-        borrow_request_id: req.request_id.clone(),
-        library_id: req.library_id.clone(),
+        borrow_request_id: request_id.to_owned(),
+        library_id: library_id.to_owned(),
         expected_minor: expected.money.minor,
         currency: expected.money.currency.as_str().to_owned(),
         balance_minor: balance,
         created_at: now,
     })
     .await?;
+    if already {
+        return Ok(());
+    }
     let shown = Money::new(balance, expected.money.currency.clone());
     let note = format!(
         "The reader's deposit ({shown}) does not cover the expected charge of {} ({})",
@@ -122,14 +131,14 @@ pub async fn check_new_request(
     );
     tx.insert_event(
         &NewEvent {
-            library_id: &req.library_id,
+            library_id,
             side: "borrow",
-            request_id: &req.request_id,
+            request_id,
             actor_id: None,
             actor: "system",
             action: "deposit_short",
             from_state: None,
-            to_state: &req.state,
+            to_state: state,
             note: Some(&note),
             message_id: None,
             data: Some(serde_json::json!({
@@ -142,6 +151,128 @@ pub async fn check_new_request(
         now,
     )
     .await?;
+    Ok(())
+}
+
+/// At a new request: when the reader will be charged and neither a subsidy nor the deposit
+/// covers the expected charge, flag the request for staff and say so in its history.
+pub async fn check_new_request(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &NewBorrowRequest,
+) -> Result<(), FlowError> {
+    let Some(policy) = tx.reader_fee_policy(&req.library_id).await? else {
+        return Ok(());
+    };
+    let listed = req.rota.entries.first().and_then(|e| e.fee.clone());
+    let short = shortfall(
+        tx,
+        &policy,
+        &req.patron_id,
+        &req.format,
+        listed.as_ref(),
+        now.year(),
+    )
+    .await?;
+    if let Some((expected, balance)) = short {
+        flag_short(
+            tx,
+            now,
+            &req.library_id,
+            &req.request_id,
+            &req.state,
+            &expected,
+            balance,
+            false,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Look again at the review flag of requests not yet charged, after what pays for them
+/// changed: the reader's deposit (a top-up, a refund, a charge taken from it), the subsidy used
+/// (a charge the library paid), or the library's policy (every reader's, without `patron_id`).
+/// A request the deposit or subsidy no longer covers is flagged (`deposit_short`); a flagged
+/// one that is covered now, or no longer charged, is cleared (`deposit_covered`). Each in the
+/// transaction of the change, with an event.
+pub async fn review_open_requests(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    library_id: &str,
+    patron_id: Option<&str>,
+) -> Result<(), FlowError> {
+    let states: Vec<&str> = BorrowState::ALL
+        .iter()
+        .filter(|s| s.is_before_shipment())
+        .map(|s| s.as_str())
+        .collect();
+    let policy = tx.reader_fee_policy(library_id).await?;
+    for req in tx
+        .uncharged_requests(library_id, patron_id, &states)
+        .await?
+    {
+        let flagged = tx.charge_review_exists(&req.request_id).await?;
+        let short = match &policy {
+            Some(policy) => {
+                // The fee of the lender it is with, else of the first it will be sent to.
+                let entries = &req.rota.0.entries;
+                let listed = entries
+                    .iter()
+                    .find(|e| Some(e.library.as_str()) == req.lender_id.as_deref())
+                    .or_else(|| entries.first())
+                    .and_then(|e| e.fee.clone());
+                shortfall(
+                    tx,
+                    policy,
+                    &req.patron_id,
+                    &req.format,
+                    listed.as_ref(),
+                    now.year(),
+                )
+                .await?
+            }
+            None => None,
+        };
+        match short {
+            Some((expected, balance)) => {
+                flag_short(
+                    tx,
+                    now,
+                    &req.library_id,
+                    &req.request_id,
+                    &req.state,
+                    &expected,
+                    balance,
+                    flagged,
+                )
+                .await?;
+            }
+            None if flagged => {
+                tx.clear_charge_review(&req.request_id).await?;
+                tx.insert_event(
+                    &NewEvent {
+                        library_id: &req.library_id,
+                        side: "borrow",
+                        request_id: &req.request_id,
+                        actor_id: None,
+                        actor: "system",
+                        action: "deposit_covered",
+                        from_state: None,
+                        to_state: &req.state,
+                        note: Some(
+                            "The reader's subsidy or deposit now covers the expected charge (or none is due): no review needed",
+                        ),
+                        message_id: None,
+                        data: None,
+                    },
+                    now,
+                )
+                .await?;
+            }
+            None => {}
+        }
+    }
     Ok(())
 }
 
@@ -236,5 +367,10 @@ pub async fn charge_on_shipment(
         now,
     )
     .await?;
+    // The deposit or the subsidy this charge used may no longer cover the reader's other
+    // requests.
+    if who != Payer::Invoice {
+        review_open_requests(tx, now, &req.library_id, Some(&req.patron_id)).await?;
+    }
     Ok(())
 }

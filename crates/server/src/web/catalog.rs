@@ -701,6 +701,12 @@ impl Msg {
                     "读者预存款不足以支付预计费用：请馆员核实",
                 );
             }
+            "deposit_covered" => {
+                return self.pick(
+                    "The reader's subsidy or deposit now covers the expected charge (or none is due): no review needed",
+                    "读者的补贴或预存款现已足以支付预计费用（或已无需付费）：无需再核实",
+                );
+            }
             "licensed_available" => {
                 return self.pick(
                     "Available already in an e-resource the library licenses",

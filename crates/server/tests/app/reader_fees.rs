@@ -473,3 +473,119 @@ async fn the_admin_page_keeps_the_policy_and_deposits_and_the_reader_sees_the_ba
         assert!(mine.body.contains("预存款余额: 50.00 CNY"), "{}", mine.body);
     }
 }
+
+/// The actions of a request's review-flag events, oldest first.
+async fn flag_events(app: &TestApp, id: &str) -> Vec<String> {
+    app.state
+        .store
+        .events("BCU", id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "deposit_short" || e.action == "deposit_covered")
+        .map(|e| e.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_review_flag_follows_the_deposit_the_subsidy_and_the_policy() {
+    use crate::web::{get, web_login};
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let admin = app.login("bcu-admin").await;
+        let staff = app.login("bcu-borrow").await;
+        let phd = phd_id(&app).await;
+        // Copies cost a flat 3.00; PhD readers have one copy a year paid by the library.
+        let with_copies = |copies: u32| {
+            json!({
+                "currency": "CNY",
+                "loan": {"mode": "lender"},
+                "copy": {"mode": "flat", "flat": 300},
+                "subsidies": [{"patron_type": "phd", "loans": 0, "copies": copies}]
+            })
+        };
+        let (st, v) = app
+            .put_json("/api/v1/libraries/BCU/reader-fees", with_copies(1), &admin)
+            .await;
+        assert_eq!(st, 200, "{v}");
+
+        // Both placed while the subsidy is unused: neither is flagged.
+        let first = request_to(&app, "article_copy", "XNU", "First subsidised article").await;
+        let second = request_to(&app, "article_copy", "XNU", "Second article").await;
+        assert!(charge_of(&app, &staff, &second).await["review"].is_null());
+
+        // The first uses the subsidy up: the second, with an empty deposit, is flagged now.
+        ship(&app, "xnu-lend", &first, false).await;
+        assert_eq!(
+            charge_of(&app, &staff, &first).await["charge"]["payer"],
+            "subsidy"
+        );
+        let v = charge_of(&app, &staff, &second).await;
+        assert_eq!(v["review"]["expected"]["minor"], 300, "{v}");
+        assert_eq!(v["review"]["balance_then"]["minor"], 0, "{v}");
+        assert_eq!(flag_events(&app, &second).await, ["deposit_short"]);
+
+        // A top-up that covers it clears the flag; a refund below it sets it again.
+        let deposit = |amount: &str, reason: &str| json!({"amount": amount, "currency": "CNY", "reason": reason});
+        let (st, m) = app
+            .post(
+                &format!("/api/v1/readers/{phd}/deposit"),
+                deposit("5.00", "receipt 1"),
+                Some(&staff),
+            )
+            .await;
+        assert_eq!(st, 201, "{m}");
+        assert!(charge_of(&app, &staff, &second).await["review"].is_null());
+        assert_eq!(
+            flag_events(&app, &second).await,
+            ["deposit_short", "deposit_covered"]
+        );
+        let (st, m) = app
+            .post(
+                &format!("/api/v1/readers/{phd}/deposit"),
+                deposit("-3.00", "cash back"),
+                Some(&staff),
+            )
+            .await;
+        assert_eq!(st, 201, "{m}");
+        let v = charge_of(&app, &staff, &second).await;
+        assert_eq!(v["review"]["balance_then"]["minor"], 200, "{v}");
+
+        // A second subsidised copy in the policy covers it again.
+        let (st, v) = app
+            .put_json("/api/v1/libraries/BCU/reader-fees", with_copies(2), &admin)
+            .await;
+        assert_eq!(st, 200, "{v}");
+        assert!(charge_of(&app, &staff, &second).await["review"].is_null());
+        assert_eq!(
+            flag_events(&app, &second).await,
+            [
+                "deposit_short",
+                "deposit_covered",
+                "deposit_short",
+                "deposit_covered"
+            ]
+        );
+        // The request's history says so in both languages.
+        let page = web_login(&app, "bcu-borrow").await;
+        let en = get(&app, &format!("/requests/{second}"), Some(&page)).await;
+        assert_eq!(en.status, 200, "{}", en.body);
+        assert!(
+            en.body.contains("now covers the expected charge"),
+            "{}",
+            en.body
+        );
+        let zh = get(
+            &app,
+            &format!("/requests/{second}"),
+            Some(&format!("{page}; librelay_lang=zh-CN")),
+        )
+        .await;
+        assert!(zh.body.contains("现已足以支付预计费用"), "{}", zh.body);
+        assert!(
+            zh.body.contains("读者预存款不足以支付预计费用"),
+            "{}",
+            zh.body
+        );
+    }
+}
