@@ -175,7 +175,18 @@ pub struct RoutingSettings {
     /// Payment methods we accept (e.g. `hub_clearing`, `invoice`), the same way.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub payment_methods: Vec<String>,
+    /// A need-by date this many days away or sooner makes a new request express: lenders'
+    /// normal turnaround is longer. `None`: `DEFAULT_EXPRESS_WITHIN_DAYS`; 0: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub express_within_days: Option<u32>,
 }
+
+/// Days within which a need-by date makes a request express, when the library set none: a
+/// loan at normal speed takes about a week between libraries.
+pub const DEFAULT_EXPRESS_WITHIN_DAYS: u32 = 5;
+
+/// The most days a library may set for `express_within_days`.
+pub const MAX_EXPRESS_WITHIN_DAYS: u32 = 60;
 
 /// The most methods of one kind a library lists, and the longest name.
 const MAX_METHODS: usize = 20;
@@ -201,9 +212,30 @@ pub struct SendRule {
 }
 
 impl RoutingSettings {
+    /// Days within which a need-by date makes a request express (0: never).
+    pub fn express_within_days(&self) -> u32 {
+        self.express_within_days
+            .unwrap_or(DEFAULT_EXPRESS_WITHIN_DAYS)
+    }
+
+    /// Whether a request needed in `days_left` days (from today, library time) goes express.
+    pub fn need_by_makes_express(&self, days_left: Option<i64>) -> bool {
+        let within = i64::from(self.express_within_days());
+        within > 0 && days_left.is_some_and(|d| d <= within)
+    }
+
     /// Every problem, named by field.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut out = Vec::new();
+        if let Some(d) = self.express_within_days
+            && d > MAX_EXPRESS_WITHIN_DAYS
+        {
+            out.push(FieldError::new(
+                "express_within_days",
+                "out_of_range",
+                format!("express_within_days must be 0 to {MAX_EXPRESS_WITHIN_DAYS}, not {d}"),
+            ));
+        }
         let mut names = Vec::new();
         for (i, g) in self.groups.iter().enumerate() {
             let name = g.name.trim();
@@ -1489,5 +1521,25 @@ mod tests {
                 prop_assert!(supplier_free_after);
             }
         }
+    }
+
+    #[test]
+    fn a_near_need_by_date_makes_a_request_express() {
+        let default = RoutingSettings::default();
+        assert_eq!(default.express_within_days(), DEFAULT_EXPRESS_WITHIN_DAYS);
+        assert!(default.need_by_makes_express(Some(0)));
+        assert!(default.need_by_makes_express(Some(5)));
+        assert!(!default.need_by_makes_express(Some(6)));
+        assert!(!default.need_by_makes_express(None));
+        let never = RoutingSettings {
+            express_within_days: Some(0),
+            ..Default::default()
+        };
+        assert!(!never.need_by_makes_express(Some(0)));
+        let bad = RoutingSettings {
+            express_within_days: Some(MAX_EXPRESS_WITHIN_DAYS + 1),
+            ..Default::default()
+        };
+        assert_eq!(bad.validate()[0].field, "express_within_days");
     }
 }

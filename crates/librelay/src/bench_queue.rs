@@ -15,6 +15,15 @@ use time::{Duration, OffsetDateTime};
 /// Rows handed to the store per transaction (it writes them 500 to an INSERT).
 const BATCH: usize = 10_000;
 
+/// Words the seeded titles are made of, two to a title, so that a Chinese search finds some
+/// titles and not others (one word: about 1 title in 20; two: 1 in 1,600).
+const ZH_WORDS: [&str; 40] = [
+    "经济", "历史", "文学", "哲学", "物理", "化学", "生物", "数学", "法律", "教育", "艺术", "音乐",
+    "医学", "工程", "农业", "地理", "天文", "心理", "社会", "政治", "语言", "宗教", "建筑", "考古",
+    "军事", "新闻", "体育", "环境", "能源", "材料", "海洋", "气候", "城市", "乡村", "交通", "金融",
+    "管理", "统计", "计算", "信息",
+];
+
 pub async fn run(
     n: usize,
     active_percent: f64,
@@ -40,16 +49,19 @@ pub async fn run(
     let engine = st.store.engine();
     let driver = server::drive::Driver::new(st.clone());
     let lender = driver.user("xnu-lend").await?;
-    let partners: Vec<(String, String)> = st
+    let libraries: Vec<_> = st
         .store
         .libraries()
         .await?
         .into_iter()
         .filter(|l| l.library_id != lender.library_id)
+        .collect();
+    let partners: Vec<(String, String)> = libraries
+        .iter()
         .map(|l| {
             (
                 format!("{}:{}", l.agency_type, l.agency_value),
-                l.library_id,
+                l.library_id.clone(),
             )
         })
         .collect();
@@ -103,8 +115,12 @@ pub async fn run(
             };
             let created = now - Duration::minutes(age_minutes as i64);
             let updated = created + Duration::minutes(((r >> 40) % 600) as i64);
+            let (w1, w2) = (
+                ZH_WORDS[((r >> 44) % 40) as usize],
+                ZH_WORDS[((r >> 52) % 40) as usize],
+            );
             let mut citation = domain::citation::Citation {
-                title: Some(format!("基准测试图书 Benchmark book {i}")),
+                title: Some(format!("{w1}与{w2}研究 Benchmark book {i}")),
                 author: Some("Bench, B.".to_owned()),
                 ..Default::default()
             };
@@ -149,7 +165,22 @@ pub async fn run(
         std::hint::black_box(st.store.count_lend_requests().await?);
         baseline.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let cases: [(&str, LendQueueParams); 5] = [
+    // A row that is still active (every `active_every`-th one is), and one that is not.
+    let active_row = (n / 2) / active_every * active_every;
+    let closed_row = if active_every == 1 {
+        active_row
+    } else {
+        active_row + 1
+    };
+    let (partner_agency, partner_code) = partners[0].clone();
+    let partner_name = libraries[0].name_zh.clone();
+    let search = |scope: Option<&str>, q: String| LendQueueParams {
+        scope: scope.map(str::to_owned),
+        q: Some(q),
+        ..Default::default()
+    };
+    let all = Some("all");
+    let cases: Vec<(&str, LendQueueParams)> = vec![
         (
             "active queue (the page's default view)",
             LendQueueParams::default(),
@@ -163,18 +194,35 @@ pub async fn run(
         ),
         (
             "active, search by barcode",
-            LendQueueParams {
-                // A row that is still active (every `active_every`-th one is).
-                q: Some(format!("BC{:09}", (n / 2) / active_every * active_every)),
-                ..Default::default()
-            },
+            search(None, format!("BC{active_row:09}")),
         ),
         (
             "active, search by title words",
-            LendQueueParams {
-                q: Some(format!("Benchmark book {}", n / 3)),
-                ..Default::default()
-            },
+            search(None, format!("Benchmark book {}", n / 3)),
+        ),
+        (
+            "active, search by request id",
+            search(None, format!("bench-{active_row:09}")),
+        ),
+        (
+            "active, search by Chinese title words (经济与历史)",
+            search(None, "经济与历史".to_owned()),
+        ),
+        (
+            "active, search by a Chinese title word (经济)",
+            search(None, "经济".to_owned()),
+        ),
+        (
+            "active, search by requester code",
+            search(None, partner_code.clone()),
+        ),
+        (
+            "active, search by requester agency id",
+            search(None, partner_agency.clone()),
+        ),
+        (
+            "active, search by requester name",
+            search(None, partner_name.clone()),
         ),
         (
             "all history (scope=all)",
@@ -182,6 +230,34 @@ pub async fn run(
                 scope: Some("all".to_owned()),
                 ..Default::default()
             },
+        ),
+        (
+            "all history, search by barcode",
+            search(all, format!("BC{closed_row:09}")),
+        ),
+        (
+            "all history, search by title words",
+            search(all, format!("Benchmark book {}", n / 3 + 1)),
+        ),
+        (
+            "all history, search by request id",
+            search(all, format!("bench-{closed_row:09}")),
+        ),
+        (
+            "all history, search by Chinese title words (经济与历史)",
+            search(all, "经济与历史".to_owned()),
+        ),
+        (
+            "all history, search by a Chinese title word (经济)",
+            search(all, "经济".to_owned()),
+        ),
+        (
+            "all history, search by requester code",
+            search(all, partner_code.clone()),
+        ),
+        (
+            "all history, search by requester name",
+            search(all, partner_name.clone()),
         ),
     ];
     println!(
@@ -194,9 +270,15 @@ pub async fn run(
         b.0, b.1
     );
     for (name, params) in cases {
-        // The whole history is slow by nature (it is every row): a few runs tell its figure.
-        let runs = if params.scope.is_some() {
-            iterations.min(5)
+        // What matches a large part of the whole history is slow by nature: a few runs tell
+        // its figure.
+        let broad = params.scope.is_some()
+            && params
+                .q
+                .as_deref()
+                .is_none_or(|q| q == partner_code || q == partner_name || q == "经济");
+        let runs = if broad {
+            iterations.min(10)
         } else {
             iterations
         };
@@ -223,7 +305,9 @@ pub async fn run(
             s.1 / b.1.max(1e-9)
         );
     }
-    println!("  target: <= 50 ms at p95 for the active queue with facets");
+    println!(
+        "  target: <= 50 ms at p95 for the active queue with facets, and for each search of it"
+    );
     let _ = stop_tx.send(());
     let _ = server.await;
     Ok(())

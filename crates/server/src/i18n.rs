@@ -213,6 +213,7 @@ fn field_label_zh(field: &str) -> &str {
         "groups.members" => "出借馆组成员",
         "delivery_methods" => "本馆接受的递送方式",
         "payment_methods" => "本馆接受的付款方式",
+        "express_within_days" => "按加急处理的需要日期天数",
         "closed_weekdays" => "每周闭馆日",
         "closed_dates" => "闭馆日期",
         "code" => "图书馆代码",

@@ -244,7 +244,13 @@ pub async fn mark(st: &AppState, user: &CurrentUser, ids: &[String]) -> ApiResul
     let reqs = load(st, user, ids).await?;
     let printed: Vec<String> = reqs.into_iter().map(|r| r.request_id).collect();
     st.store
-        .mark_slips_printed(&user.library_id, &printed, st.now())
+        .mark_slips_printed(
+            &user.library_id,
+            &printed,
+            Some(&user.user_id),
+            crate::flow::Acting::user(user).label,
+            st.now(),
+        )
         .await?;
     Ok(())
 }
@@ -271,7 +277,13 @@ pub async fn response(
         // The queue's "printed" facet: these requests have a slip now.
         let printed: Vec<String> = reqs.iter().map(|r| r.request_id.clone()).collect();
         st.store
-            .mark_slips_printed(&user.library_id, &printed, st.now())
+            .mark_slips_printed(
+                &user.library_id,
+                &printed,
+                Some(&user.user_id),
+                crate::flow::Acting::user(user).label,
+                st.now(),
+            )
             .await?;
     }
     let stamp = st.now().unix_timestamp();

@@ -56,7 +56,7 @@ pub use message::{EventRow, NewEvent, NewOutbox, OutboxRow};
 pub use peer::PeerRow;
 pub use queue::{
     AgeBucket, AlertStates, AssigneeFilter, DayBucket, FacetCount, KeptCount, LendAlert,
-    LendQueueFilter, MAX_LABELS, SeedLend,
+    LendQueueFilter, MAX_LABELS, PartnerNotes, SeedLend,
 };
 pub use reader_fees::{
     ChargeReviewRow, DepositBalance, DepositMovementRow, NewDepositMovement, ReaderChargeRow,
@@ -476,9 +476,13 @@ impl Store {
     pub async fn schema_columns(&self) -> Result<Vec<(String, String)>> {
         let rows: Vec<(String, String)> = match self.pool() {
             Pool::Sqlite(p) => {
+                // Plain tables only: SQLite's full-text index of lending titles (a virtual
+                // table, its shadow tables and its key table, migration 0029) is that engine's
+                // own way to search; PostgreSQL's is an index.
                 sqlx::query_as(
-                    "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
-                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'
+                    "SELECT m.name, p.name FROM pragma_table_list m JOIN pragma_table_info(m.name) p
+                     WHERE m.schema = 'main' AND m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'
+                       AND m.name <> 'lend_title_doc'
                      ORDER BY 1, 2",
                 )
                 .fetch_all(p)

@@ -37,6 +37,8 @@ pub struct EventRow {
     pub note: Option<String>,
     pub message_id: Option<i64>,
     pub data: Option<Json<serde_json::Value>>,
+    /// The first message of the communications thread this one answers or closes.
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +105,52 @@ impl Tx<'_> {
             .await?
         });
         Ok(id.0)
+    }
+
+    /// Put event `event_id` in the communications thread that `reply_to` starts.
+    pub async fn set_reply_to(&mut self, event_id: i64, reply_to: i64) -> Result<()> {
+        on_tx!(self, c => {
+            crate::sql::query("UPDATE request_event SET reply_to = $2 WHERE event_id = $1")
+                .bind(event_id)
+                .bind(reply_to)
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Event `event_id` of `request_id` (of `library_id`): its action and the thread it is in.
+    pub async fn event_of(
+        &mut self,
+        library_id: &str,
+        request_id: &str,
+        event_id: i64,
+    ) -> Result<Option<(String, Option<i64>)>> {
+        let row: Option<(String, Option<i64>)> = on_tx!(self, c => {
+            crate::sql::query_as::<(String, Option<i64>)>(
+                "SELECT action, reply_to FROM request_event WHERE event_id = $1 AND library_id = $2 AND request_id = $3",
+            )
+            .bind(event_id)
+            .bind(library_id)
+            .bind(request_id)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// The action of the last event of the thread that `root` starts (`root`'s own when
+    /// nothing answered it).
+    pub async fn thread_last_action(&mut self, root: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> = on_tx!(self, c => {
+            crate::sql::query_as::<(String,)>(
+                "SELECT action FROM request_event WHERE event_id = $1 OR reply_to = $1 ORDER BY event_id DESC LIMIT 1",
+            )
+            .bind(root)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        Ok(row.map(|r| r.0))
     }
 
     pub async fn insert_outbox(&mut self, m: &NewOutbox<'_>, now: OffsetDateTime) -> Result<i64> {
@@ -389,7 +437,7 @@ impl Store {
     pub async fn events(&self, library_id: &str, request_id: &str) -> Result<Vec<EventRow>> {
         let rows = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, EventRow>(
-                "SELECT event_id, library_id, side, request_id, at, actor_id, actor, action, from_state, to_state, note, message_id, data
+                "SELECT event_id, library_id, side, request_id, at, actor_id, actor, action, from_state, to_state, note, message_id, data, reply_to
                  FROM request_event WHERE library_id = $1 AND request_id = $2 ORDER BY event_id",
             )
             .bind(library_id)

@@ -88,6 +88,61 @@ pub enum AssigneeFilter {
     User(String),
 }
 
+/// The lending queue's "partner notes" facet: requests with messages from the borrowing
+/// library (ISO 18626 Notifications), by whether one waits for an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerNotes {
+    /// A message of the partner is the last word of its thread.
+    Waiting,
+    /// The partner wrote, and every such thread was answered or closed.
+    Answered,
+}
+
+impl PartnerNotes {
+    pub const ALL: [PartnerNotes; 2] = [PartnerNotes::Waiting, PartnerNotes::Answered];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerNotes::Waiting => "waiting",
+            PartnerNotes::Answered => "answered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// The requests of the filter's library with a partner's message that waits for an answer
+/// (nothing in its thread after it; a partner's message always starts a thread).
+fn partner_waiting_sql(sql: &mut Sql, f: &LendQueueFilter) -> String {
+    let lib = sql.p(Arg::Text(f.library_id.clone()));
+    format!(
+        "SELECT e.request_id FROM request_event e WHERE e.library_id = {lib} AND e.action = 'borrower_notification'
+           AND NOT EXISTS (SELECT 1 FROM request_event r WHERE r.reply_to = e.event_id)"
+    )
+}
+
+/// The requests of the filter's library with any message from the partner.
+fn partner_wrote_sql(sql: &mut Sql, f: &LendQueueFilter) -> String {
+    let lib = sql.p(Arg::Text(f.library_id.clone()));
+    format!(
+        "SELECT request_id FROM request_event WHERE library_id = {lib} AND action = 'borrower_notification'"
+    )
+}
+
+/// ` AND …` keeping the requests with `notes`.
+fn partner_notes_where(sql: &mut Sql, f: &LendQueueFilter, notes: PartnerNotes) -> String {
+    match notes {
+        PartnerNotes::Waiting => format!(" AND request_id IN ({})", partner_waiting_sql(sql, f)),
+        PartnerNotes::Answered => {
+            let wrote = partner_wrote_sql(sql, f);
+            let waiting = partner_waiting_sql(sql, f);
+            format!(" AND request_id IN ({wrote}) AND request_id NOT IN ({waiting})")
+        }
+    }
+}
+
 /// Requests that need attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LendAlert {
@@ -157,6 +212,9 @@ pub struct LendQueueFilter {
     pub printed: Option<bool>,
     /// A label staff put on it.
     pub label: Option<String>,
+    /// Messages from the borrowing library: `waiting` (one is the last word of its thread,
+    /// neither answered nor closed) or `answered` (there are some, none waiting).
+    pub partner_notes: Option<PartnerNotes>,
     /// Words of the title, a request id (ours or the borrower's), a barcode, or the requesting
     /// library (code, agency id or name).
     pub text: Option<String>,
@@ -185,6 +243,7 @@ impl LendQueueFilter {
             supplied_format: None,
             printed: None,
             label: None,
+            partner_notes: None,
             text: None,
             alert_states,
             now,
@@ -199,7 +258,7 @@ impl LendQueueFilter {
 pub struct FacetCount {
     /// `state`, `partner`, `format`, `assignee`, `created`, `modified`, `due`, `needed_by`,
     /// `service_level`, `supplied_format` (`None`: not shipped yet), `printed` (`yes`, `no`),
-    /// `label` or `alert`.
+    /// `label`, `partner_notes` (`waiting`, `answered`; zero included) or `alert`.
     pub facet: String,
     /// The value; `None` for "no assignee".
     pub value: Option<String>,
@@ -371,16 +430,176 @@ fn alert_where(sql: &mut Sql, f: &LendQueueFilter, alert: LendAlert) -> String {
     }
 }
 
-/// ` WHERE …` for the filter.
-fn where_clause(sql: &mut Sql, f: &LendQueueFilter) -> String {
+/// How a text search finds its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TextPlan {
+    /// Compare every row the other conditions select (no search, or so many candidates that
+    /// reading the selection is cheaper).
+    Compare,
+    /// The candidates come from one index per kind of match (the title's trigrams, the
+    /// barcode's and ids' starts, the requester); only they are compared.
+    Candidates(TitleHits),
+}
+
+/// Where a title search's candidates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TitleHits {
+    /// SQLite, three characters or more: the search as an FTS5 phrase.
+    Phrase(String),
+    /// SQLite, one or two characters: the trigrams that start with them (every indexed title
+    /// ends with two padding characters, so every occurrence starts one), from `lo` below
+    /// `hi`.
+    Terms(String, String),
+    /// PostgreSQL, three characters or more: the LIKE itself, which the trigram index
+    /// answers.
+    Like,
+    /// No index finds them (PostgreSQL's trigrams need three characters; SQLite's case
+    /// folding might write the characters differently): the selection is compared.
+    None,
+}
+
+/// The search text of a filter, trimmed, when there is one.
+fn search_text(f: &LendQueueFilter) -> Option<&str> {
+    f.text.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Just above every string that starts with `s` (in SQLite's byte order).
+fn prefix_end(s: &str) -> String {
+    format!("{s}\u{10FFFF}")
+}
+
+/// Where the title candidates of `exact` (the lowered search) come from.
+fn title_hits(exact: &str, pg: bool) -> TitleHits {
+    let n = exact.chars().count();
+    if pg {
+        return if n >= 3 {
+            TitleHits::Like
+        } else {
+            TitleHits::None
+        };
+    }
+    if n >= 3 {
+        return TitleHits::Phrase(format!("\"{}\"", exact.replace('"', "\"\"")));
+    }
+    // The trigram tokenizer folds case itself; a range of its terms must be written as it
+    // writes them, which is sure only for characters without case (Chinese) and ASCII.
+    let caseless = |c: char| {
+        c.is_ascii()
+            || (c.to_lowercase().eq(std::iter::once(c)) && c.to_uppercase().eq(std::iter::once(c)))
+    };
+    if exact.chars().all(caseless) {
+        TitleHits::Terms(exact.to_owned(), prefix_end(exact))
+    } else {
+        TitleHits::None
+    }
+}
+
+/// The ids of the rows a search may match (a superset: each is compared after), one
+/// `SELECT` per index, joined by `joiner` (`UNION`, or `UNION ALL` to count them roughly
+/// without reading them all).
+fn candidates_sql(
+    sql: &mut Sql,
+    f: &LendQueueFilter,
+    exact: &str,
+    title: &TitleHits,
+    joiner: &str,
+) -> String {
+    let mut arms = Vec::new();
+    match title {
+        TitleHits::Phrase(m) => {
+            let m = sql.p(Arg::Text(m.clone()));
+            arms.push(format!(
+                "SELECT d.request_id FROM lend_title_fts t JOIN lend_title_doc d ON d.doc = t.rowid WHERE lend_title_fts MATCH {m}"
+            ));
+        }
+        TitleHits::Terms(lo, hi) => {
+            let (lo, hi) = (sql.p(Arg::Text(lo.clone())), sql.p(Arg::Text(hi.clone())));
+            arms.push(format!(
+                "SELECT d.request_id FROM lend_title_term t JOIN lend_title_doc d ON d.doc = t.doc WHERE t.term >= {lo} AND t.term < {hi}"
+            ));
+        }
+        TitleHits::Like => {
+            let lib = sql.p(Arg::Text(f.library_id.clone()));
+            let l = sql.p(Arg::Text(format!("%{}%", like_escaped(exact))));
+            arms.push(format!(
+                "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lower(title) LIKE {l} ESCAPE '\\'"
+            ));
+        }
+        TitleHits::None => {}
+    }
+    // Only PostgreSQL's title candidates are a LIKE.
+    let pg = matches!(title, TitleHits::Like);
+    for column in ["barcode", "request_id", "borrower_request_id"] {
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        if pg {
+            // A LIKE of a fixed start: the text_pattern_ops index answers it, whatever the
+            // database's collation.
+            let pre = sql.p(Arg::Text(format!("{}%", like_escaped(exact))));
+            arms.push(format!(
+                "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lower({column}) LIKE {pre} ESCAPE '\\'"
+            ));
+        } else {
+            // SQLite uses an index for LIKE only on a NOCASE column: a range of the bytes.
+            let lo = sql.p(Arg::Text(exact.to_owned()));
+            let hi = sql.p(Arg::Text(prefix_end(exact)));
+            arms.push(format!(
+                "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lower({column}) >= {lo} AND lower({column}) < {hi}"
+            ));
+        }
+    }
+    // A requester has many requests: only those in the states asked for (their indexes end
+    // with the state).
+    let states = |sql: &mut Sql| match &f.states {
+        None => String::new(),
+        Some(s) if s.is_empty() => " AND 1 = 0".to_owned(),
+        Some(s) => format!(" AND state IN ({})", sql.list(s)),
+    };
+    for column in ["borrower_agency", "borrower_id"] {
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        let e = sql.p(Arg::Text(exact.to_owned()));
+        let st = states(sql);
+        arms.push(format!(
+            "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lower({column}) = {e}{st}"
+        ));
+    }
+    {
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        let l = sql.p(Arg::Text(format!("%{}%", like_escaped(exact))));
+        let st = states(sql);
+        arms.push(format!(
+            "SELECT request_id FROM lend_request WHERE library_id = {lib}{st} AND lower(borrower_id) IN (SELECT lower(library_id) FROM library WHERE lower(name_en) LIKE {l} ESCAPE '\\' OR lower(name_zh) LIKE {l} ESCAPE '\\')"
+        ));
+    }
+    arms.join(joiner)
+}
+
+/// `s` with `%`, `_` and `\` escaped for LIKE … ESCAPE '\', so that they match themselves.
+fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// ` WHERE …` for the filter, the search found as `plan` says.
+fn where_clause(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool) -> String {
+    // With candidates, the rows are read by id from them: the unary `+` keeps SQLite from
+    // reading the whole state range of the queue index instead.
+    let plus = if matches!(
+        plan,
+        TextPlan::Candidates(TitleHits::Phrase(_) | TitleHits::Terms(..))
+    ) {
+        "+"
+    } else {
+        ""
+    };
     let mut w = format!(
-        " WHERE library_id = {}",
+        " WHERE {plus}library_id = {}",
         sql.p(Arg::Text(f.library_id.clone()))
     );
     match &f.states {
         None => {}
         Some(states) if states.is_empty() => w.push_str(" AND 1 = 0"),
-        Some(states) => w.push_str(&format!(" AND state IN ({})", sql.list(states))),
+        Some(states) => w.push_str(&format!(" AND {plus}state IN ({})", sql.list(states))),
     }
     if let Some(p) = &f.partner {
         w.push_str(&format!(
@@ -442,25 +661,42 @@ fn where_clause(sql: &mut Sql, f: &LendQueueFilter) -> String {
             " AND request_id IN (SELECT request_id FROM lend_label WHERE library_id = {lib} AND label = {l})"
         ));
     }
-    if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(n) = f.partner_notes {
+        w.push_str(&partner_notes_where(sql, f, n));
+    }
+    if let Some(t) = search_text(f) {
         // lower() on both sides: SQLite's LIKE folds only ASCII, PostgreSQL's not at all.
         // Title words anywhere in the title; a barcode or request id by its start (what a
-        // scanner or a pasted id gives), so that the search index answers them; the requesting
-        // library by its code or agency id, or words of its name. Every compared expression is
-        // one of the search index's columns (migration 0019), written exactly as there.
+        // scanner or a pasted id gives); the requesting library by its code or agency id, or
+        // words of its name. Each compared expression has an index (migration 0029), written
+        // exactly as there. This condition is what a search means on both engines; SQLite's
+        // candidates only narrow the rows it is compared on.
         let exact = t.to_lowercase();
+        if let TextPlan::Candidates(title) = plan {
+            let c = candidates_sql(sql, f, &exact, title, " UNION ");
+            w.push_str(&format!(" AND request_id IN ({c})"));
+        }
         // `%`, `_` and `\` in what was typed are matched as themselves.
-        let bare = exact
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
+        let bare = like_escaped(&exact);
         let l = sql.p(Arg::Text(format!("%{bare}%")));
         let pre = sql.p(Arg::Text(format!("{bare}%")));
         let e = sql.p(Arg::Text(exact));
+        let names = format!(
+            "SELECT lower(library_id) FROM library WHERE lower(name_en) LIKE {l} ESCAPE '\\' OR lower(name_zh) LIKE {l} ESCAPE '\\'"
+        );
+        // SQLite: instr() finds the same titles as the LIKE (neither side has an ASCII capital
+        // left, and other characters compare as they are either way), several times faster
+        // when every row of the selection is compared. PostgreSQL: the LIKE, which its trigram
+        // index answers.
+        let in_title = if pg {
+            format!("lower(title) LIKE {l} ESCAPE '\\'")
+        } else {
+            format!("instr(lower(title), {e}) > 0")
+        };
         w.push_str(&format!(
-            " AND (lower(title) LIKE {l} ESCAPE '\\' OR lower(barcode) LIKE {pre} ESCAPE '\\' OR lower(request_id) LIKE {pre} ESCAPE '\\'
+            " AND ({in_title} OR lower(barcode) LIKE {pre} ESCAPE '\\' OR lower(request_id) LIKE {pre} ESCAPE '\\'
                OR lower(borrower_request_id) LIKE {pre} ESCAPE '\\' OR lower(borrower_agency) = {e} OR lower(borrower_id) = {e}
-               OR lower(borrower_id) IN (SELECT lower(library_id) FROM library WHERE lower(name_en) LIKE {l} ESCAPE '\\' OR lower(name_zh) LIKE {l} ESCAPE '\\'))"
+               OR lower(borrower_id) IN ({names}))"
         ));
     }
     w
@@ -482,6 +718,7 @@ impl LendQueueFilter {
             && self.supplied_format.is_none()
             && self.printed.is_none()
             && self.label.is_none()
+            && self.partner_notes.is_none()
             && self.text.as_deref().is_none_or(|t| t.trim().is_empty())
     }
 }
@@ -554,6 +791,21 @@ fn kept_facets_sql(f: &LendQueueFilter) -> Sql {
         };
         parts.push(format!(
             "SELECT 'label', l.label, COUNT(*) FROM lend_label l JOIN lend_request r ON r.request_id = l.request_id WHERE l.library_id = {lib}{st} GROUP BY l.label"
+        ));
+    }
+    for notes in PartnerNotes::ALL {
+        // Not kept either: the partners' messages are few, found through their own index, and
+        // only their requests are read (by id: the `+` keeps SQLite off the state index).
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        let st = match states {
+            None => String::new(),
+            Some([]) => " AND 1 = 0".to_owned(),
+            Some(states) => format!(" AND +state IN ({})", sql.list(states)),
+        };
+        let cond = partner_notes_where(&mut sql, f, notes);
+        parts.push(format!(
+            "SELECT 'partner_notes', '{}', COUNT(*) FROM lend_request WHERE +library_id = {lib}{st}{cond}",
+            notes.as_str()
         ));
     }
     let [t0, t7, t30] = age_bounds(f.now).map(|t| day_text(t.date()));
@@ -692,6 +944,60 @@ pub struct SeedLend {
     pub updated_at: OffsetDateTime,
 }
 
+/// Below this many candidates a SQLite search reads its candidates, whatever the selection's
+/// size (a few thousand rows by id are read in milliseconds).
+const CANDIDATES_MIN: i64 = 1_000;
+
+/// On PostgreSQL, up to this many candidates are read by id.
+const CANDIDATES_MAX_PG: i64 = 5_000;
+
+impl Store {
+    /// How the search of `f` finds its rows. On SQLite the candidates are counted first (up
+    /// to a limit): when they are more than a quarter of the rows the states select, reading
+    /// the selection itself is cheaper than reading them one by one.
+    async fn text_plan(&self, f: &LendQueueFilter) -> Result<TextPlan> {
+        let Some(t) = search_text(f) else {
+            return Ok(TextPlan::Compare);
+        };
+        let kept = self.keeps_queue_counts();
+        let exact = t.to_lowercase();
+        let title = title_hits(&exact, !kept);
+        if title == TitleHits::None {
+            return Ok(TextPlan::Compare);
+        }
+        let limit = if kept {
+            let mut selected = Sql::default();
+            let kw = kept_where(&mut selected, f, f.states.as_deref());
+            selected.push(&format!(
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM queue_count{kw} AND facet = 'format'"
+            ));
+            let selected: (i64,) = on_pool!(self.pool(), p => {
+                let q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(selected.text.clone()));
+                bind_all!(q, &selected.args).fetch_one(p).await?
+            });
+            (selected.0 / 4).max(CANDIDATES_MIN)
+        } else {
+            // Without kept counts the selection's size is not known cheaply: a fixed bound.
+            CANDIDATES_MAX_PG
+        };
+        let mut probe = Sql::default();
+        let c = candidates_sql(&mut probe, f, &exact, &title, " UNION ALL ");
+        let lim = probe.p(Arg::Int(limit + 1));
+        probe.push(&format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM ({c}) u LIMIT {lim}) n"
+        ));
+        let found: (i64,) = on_pool!(self.pool(), p => {
+            let q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(probe.text.clone()));
+            bind_all!(q, &probe.args).fetch_one(p).await?
+        });
+        Ok(if found.0 <= limit {
+            TextPlan::Candidates(title)
+        } else {
+            TextPlan::Compare
+        })
+    }
+}
+
 impl Store {
     /// A page of the lending queue, newest change first, and how many requests match.
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
@@ -705,8 +1011,10 @@ impl Store {
     /// A page of the lending queue and its count, read from the requests for any filter (the
     /// general way; also what the per-state reading is checked against).
     pub async fn lend_queue_grouped(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
+        let plan = self.text_plan(f).await?;
+        let pg = !self.keeps_queue_counts();
         let mut list = Sql::default();
-        let w = where_clause(&mut list, f);
+        let w = where_clause(&mut list, f, &plan, pg);
         let (lim, off) = (
             list.p(Arg::Int(f.limit.clamp(1, 500))),
             list.p(Arg::Int(f.offset.max(0))),
@@ -718,7 +1026,7 @@ impl Store {
              ORDER BY updated_at DESC, request_id DESC"
         ));
         let mut count = Sql::default();
-        let w = where_clause(&mut count, f);
+        let w = where_clause(&mut count, f, &plan, pg);
         count.push(&format!("SELECT COUNT(*) FROM lend_request{w}"));
         // The page and its count read one snapshot, so they agree while requests change.
         let (rows, total) = in_snapshot!(self, tx => {
@@ -762,7 +1070,8 @@ impl Store {
                 Some(list) => list,
                 None => {
                     let mut list = Sql::default();
-                    let w = where_clause(&mut list, f);
+                    // States alone: no search.
+                    let w = where_clause(&mut list, f, &TextPlan::Compare, false);
                     let (lim, off) = (
                         list.p(Arg::Int(f.limit.clamp(1, 500))),
                         list.p(Arg::Int(f.offset.max(0))),
@@ -806,9 +1115,11 @@ impl Store {
         // Without a text search every facet groups the queue index itself (no table reads). A
         // text search reads the table: then the selection is read once and every facet groups
         // that copy, rather than each applying the search again.
-        let searching = f.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+        let searching = search_text(f).is_some();
+        let plan = self.text_plan(f).await?;
+        let pg = !self.keeps_queue_counts();
         if searching {
-            let w = where_clause(&mut sql, f);
+            let w = where_clause(&mut sql, f, &plan, pg);
             sql.push(&format!(
                 "WITH sel AS MATERIALIZED (SELECT library_id, request_id, state, borrower_agency, format, assignee_id, created_at, updated_at, due_date, needed_by, renew_pending, service_level, supplied_format, slip_printed_at FROM lend_request{w}) "
             ));
@@ -818,7 +1129,7 @@ impl Store {
             if searching {
                 "sel WHERE 1 = 1".to_owned()
             } else {
-                format!("lend_request{}", where_clause(sql, f))
+                format!("lend_request{}", where_clause(sql, f, &plan, pg))
             }
         };
         let mut parts = Vec::new();
@@ -844,6 +1155,14 @@ impl Store {
             let lib = sql.p(Arg::Text(f.library_id.clone()));
             parts.push(format!(
                 "SELECT 'label', label, COUNT(*) FROM lend_label WHERE library_id = {lib} AND request_id IN (SELECT request_id FROM {src}) GROUP BY label"
+            ));
+        }
+        for notes in PartnerNotes::ALL {
+            let src = from(&mut sql);
+            let cond = partner_notes_where(&mut sql, f, notes);
+            parts.push(format!(
+                "SELECT 'partner_notes', '{}', COUNT(*) FROM {src}{cond}",
+                notes.as_str()
             ));
         }
         for (facet, column, age) in [
@@ -1170,30 +1489,55 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// Record that pick slips of `request_ids` (of `library_id`) were produced at `now`. Not a
-    /// change of the request (no version, no event): the queue's "printed" facet reads it.
+    /// Record that pick slips of `request_ids` (of `library_id`) were marked printed at `now`
+    /// by `actor_id` (acting as `actor`). Not a change of the request (no version, no state):
+    /// the queue's "printed" facet reads it, and each request's history gets a
+    /// `slip_printed` event, in the same transaction.
     pub async fn mark_slips_printed(
         &self,
         library_id: &str,
         request_ids: &[String],
+        actor_id: Option<&str>,
+        actor: &str,
         now: OffsetDateTime,
     ) -> Result<()> {
         if request_ids.is_empty() {
             return Ok(());
         }
-        let library_id = library_id.to_owned();
+        let (library_id, actor_id, actor) = (
+            library_id.to_owned(),
+            actor_id.map(str::to_owned),
+            actor.to_owned(),
+        );
         let ids = request_ids.to_vec();
         let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
-        let sql = format!(
+        let update = format!(
             "UPDATE lend_request SET slip_printed_at = $2 WHERE library_id = $1 AND request_id IN ({})",
+            marks.join(", ")
+        );
+        let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+        let events = format!(
+            "INSERT INTO request_event (library_id, side, request_id, at, actor_id, actor, action, from_state, to_state)
+             SELECT library_id, 'lend', request_id, $2, $3, $4, 'slip_printed', state, state FROM lend_request
+             WHERE library_id = $1 AND request_id IN ({})
+             ORDER BY request_id",
             marks.join(", ")
         );
         self.write(move |tx| {
             Box::pin(async move {
                 on_tx!(tx, c => {
-                    let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql))
+                    let mut q = crate::sql::query(sqlx::AssertSqlSafe(update))
                         .bind(&library_id)
                         .bind(now);
+                    for id in &ids {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *c).await?;
+                    let mut q = crate::sql::query(sqlx::AssertSqlSafe(events))
+                        .bind(&library_id)
+                        .bind(now)
+                        .bind(&actor_id)
+                        .bind(&actor);
                     for id in &ids {
                         q = q.bind(id);
                     }

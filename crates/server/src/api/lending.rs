@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(assign))
         .routes(routes!(release))
         .routes(routes!(add_note))
+        .routes(routes!(close_thread))
         .routes(routes!(bulk_assign))
         .routes(routes!(pick_slips, print_pick_slips))
         .routes(routes!(labels, add_label))
@@ -37,7 +38,8 @@ pub struct LendQueuePage {
     pub total: i64,
     pub items: Vec<LendView>,
     /// With `facets=true`: for each facet (`state`, `partner`, `format`, `assignee`, `created`,
-    /// `modified`, `due`, `needed_by`, `alert`) the values present and their counts.
+    /// `modified`, `due`, `needed_by`, `service_level`, `supplied_format`, `printed`, `label`,
+    /// `partner_notes`, `alert`) the values present and their counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub facets: Option<Vec<FacetView>>,
 }
@@ -133,6 +135,30 @@ pub async fn events(
     Ok(Json(events.into_iter().map(EventView::from).collect()))
 }
 
+/// Close the communications thread that message `event` of a lending request is in. The
+/// thread takes no more replies, and a partner's message in it no longer waits for an answer
+/// (the queue's "partner notes" facet).
+#[utoipa::path(post, path = "/api/v1/lending/{id}/threads/{event}/close", tag = "lending",
+    params(("id" = String, Path, description = "lending request id"),
+           ("event" = i64, Path, description = "a message of the thread (its event id)")),
+    responses(
+        (status = 200, body = Vec<EventView>),
+        (status = 404, description = "message_not_found", body = ErrorBody),
+        (status = 409, description = "thread_closed", body = ErrorBody),
+        (status = 422, description = "not_a_message", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn close_thread(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((id, event)): Path<(String, i64)>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    desk::close_thread(&st, &user, Side::Lend, &id, event).await?;
+    let req = visible_lend(&st, &user, &id).await?;
+    let events = st.store.events(&req.library_id, &req.request_id).await?;
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
+}
+
 #[utoipa::path(get, path = "/api/v1/lending/{id}/actions", tag = "lending",
     params(("id" = String, Path, description = "lending request id")),
     responses((status = 200, body = ActionsView), (status = 404, body = ErrorBody)))]
@@ -203,6 +229,10 @@ pub struct NoteBody {
     /// Also send it to the partner library as an ISO 18626 Notification.
     #[serde(default)]
     pub to_partner: bool,
+    /// The id of a message (event) of the request this note answers: the note joins that
+    /// message's thread in the communications log.
+    #[serde(default)]
+    pub reply_to: Option<i64>,
 }
 
 /// Assign (or release) many requests at once.
@@ -311,6 +341,7 @@ pub async fn add_note(
         &id,
         Some(&body.note),
         body.to_partner,
+        body.reply_to,
     )
     .await?;
     let req = visible_lend(&st, &user, &id).await?;

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(bulk_assign))
         .routes(routes!(release))
         .routes(routes!(add_note))
+        .routes(routes!(close_thread))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -299,8 +300,31 @@ pub async fn add_note(
         &id,
         Some(&body.note),
         body.to_partner,
+        body.reply_to,
     )
     .await?;
+    let req = visible_borrow(&st, &user, &id).await?;
+    let events = st.store.events(&req.library_id, &req.request_id).await?;
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
+}
+
+/// Close the communications thread that message `event` of a borrowing request is in (staff).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/threads/{event}/close", tag = "borrowing",
+    params(("id" = String, Path, description = "request id"),
+           ("event" = i64, Path, description = "a message of the thread (its event id)")),
+    responses(
+        (status = 200, body = Vec<EventView>),
+        (status = 404, description = "message_not_found", body = ErrorBody),
+        (status = 409, description = "thread_closed", body = ErrorBody),
+        (status = 422, description = "not_a_message", body = ErrorBody)
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, request = %id))]
+pub async fn close_thread(
+    State(st): State<AppState>,
+    user: CurrentUser,
+    Path((id, event)): Path<(String, i64)>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    desk::close_thread(&st, &user, Side::Borrow, &id, event).await?;
     let req = visible_borrow(&st, &user, &id).await?;
     let events = st.store.events(&req.library_id, &req.request_id).await?;
     Ok(Json(events.into_iter().map(EventView::from).collect()))

@@ -222,6 +222,10 @@ pub struct EventView {
     pub message_id: Option<i64>,
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
+    /// A message of the communications log: the first message of the thread it answers or
+    /// (`thread_closed`) closes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
 }
 
 impl From<EventRow> for EventView {
@@ -237,6 +241,7 @@ impl From<EventRow> for EventView {
             note: e.note,
             message_id: e.message_id,
             data: e.data.map(|d| d.0),
+            reply_to: e.reply_to,
         }
     }
 }

@@ -54,10 +54,18 @@ pub async fn create_borrow_request(
         }])
     })?;
     let now = st.now();
-    let citation = body
+    let mut citation = body
         .citation
         .validate(format, now.date())
         .map_err(ApiError::Invalid)?;
+    // A need-by date sooner than lenders supply at normal speed makes the request express
+    // (the library's `express_within_days`); the form says so beside the date.
+    let routing = super::route::settings(st, &user.library_id).await?;
+    let express_by_date = !citation.express
+        && routing.need_by_makes_express(super::route::days_left_of(&citation, now));
+    if express_by_date {
+        citation.express = true;
+    }
     let patron_id = match (&body.patron_id, user.is_patron()) {
         (None, true) => user.user_id.clone(),
         (Some(p), false) if user.can(domain::Actor::BorrowingStaff) => {
@@ -121,13 +129,11 @@ pub async fn create_borrow_request(
             .patron_type
             .as_deref()
             .and_then(PatronType::parse);
-        super::route::settings(st, &user.library_id)
-            .await?
-            .sends_at_once(
-                patron_type,
-                Service::for_format(format),
-                rota.entries.first(),
-            )
+        routing.sends_at_once(
+            patron_type,
+            Service::for_format(format),
+            rota.entries.first(),
+        )
     };
     let new = NewBorrowRequest {
         request_id: uuid::Uuid::now_v7().to_string(),
@@ -152,10 +158,13 @@ pub async fn create_borrow_request(
                 } else {
                     None
                 };
-                let data = serde_json::json!({
+                let mut data = serde_json::json!({
                     "rota": new.rota.entries.iter().map(|e| e.library.as_str()).collect::<Vec<_>>(),
                     "source": source.as_str(),
                 });
+                if express_by_date {
+                    data["express_by_need_by"] = serde_json::json!(true);
+                }
                 tx.insert_event(
                     &NewEvent {
                         library_id: &new.library_id,

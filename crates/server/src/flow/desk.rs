@@ -52,6 +52,8 @@ pub fn staff_only(action: &str) -> bool {
             | "release"
             | "note"
             | "note_to_partner"
+            | "slip_printed"
+            | "thread_closed"
             | "mail_received"
             | "mail_bounced"
             | "mail_refused"
@@ -312,8 +314,112 @@ async fn set_assignee(
     })
 }
 
+/// The events that are messages of a request's communications log: staff notes, notes to
+/// the partner, and the partner's own messages (ISO 18626 Notifications).
+pub const MESSAGE_ACTIONS: [&str; 4] = [
+    "note",
+    "note_to_partner",
+    "borrower_notification",
+    "lender_notification",
+];
+
+/// The messages from the partner library, on each side.
+pub fn from_partner(action: &str) -> bool {
+    matches!(action, "borrower_notification" | "lender_notification")
+}
+
+/// The thread that a reply to message `event_id` of the request joins (its first message),
+/// refused when that is no message of this request, or its thread is closed.
+async fn thread_of(
+    tx: &mut store::Tx<'_>,
+    library_id: &str,
+    request_id: &str,
+    event_id: i64,
+) -> ApiResult<i64> {
+    let Some((action, reply_to)) = tx.event_of(library_id, request_id, event_id).await? else {
+        return Err(ApiError::Bilingual(
+            404,
+            "message_not_found",
+            format!("reply_to: this request has no message {event_id}"),
+            format!("reply_to（回复）：该请求没有编号为 {event_id} 的消息"),
+        ));
+    };
+    if !MESSAGE_ACTIONS.contains(&action.as_str()) && action != "thread_closed" {
+        return Err(ApiError::Bilingual(
+            422,
+            "not_a_message",
+            format!("reply_to: event {event_id} is a step of the request, not a message"),
+            format!("reply_to（回复）：事件 {event_id} 是请求的处理步骤，不是消息"),
+        ));
+    }
+    let root = reply_to.unwrap_or(event_id);
+    if tx.thread_last_action(root).await?.as_deref() == Some("thread_closed") {
+        return Err(ApiError::Bilingual(
+            409,
+            "thread_closed",
+            format!("reply_to: the thread of message {root} is closed"),
+            format!("reply_to（回复）：消息 {root} 所在的会话已关闭"),
+        ));
+    }
+    Ok(root)
+}
+
+/// Close the communications thread that message `event_id` is in: an event in the request's
+/// history; the thread then takes no more replies, and a partner's message in it no longer
+/// counts as waiting for an answer.
+pub async fn close_thread(
+    st: &AppState,
+    user: &CurrentUser,
+    side: Side,
+    request_id: &str,
+    event_id: i64,
+) -> ApiResult<()> {
+    load(st, user, side, request_id).await?;
+    let acting = Acting::user(user);
+    let id = request_id.to_owned();
+    let now = st.now();
+    st.store
+        .write(move |tx| {
+            Box::pin(async move {
+                let (library_id, state) = match side {
+                    Side::Lend => {
+                        let r = tx.lend_request_for_update(&id).await?;
+                        (r.library_id, r.state)
+                    }
+                    Side::Borrow => {
+                        let r = tx.borrow_request_for_update(&id).await?;
+                        (r.library_id, r.state)
+                    }
+                };
+                let root = thread_of(tx, &library_id, &id, event_id).await?;
+                let closed = tx
+                    .insert_event(
+                        &NewEvent {
+                            library_id: &library_id,
+                            side: side.as_str(),
+                            request_id: &id,
+                            actor_id: acting.user_id.as_deref(),
+                            actor: acting.label,
+                            action: "thread_closed",
+                            from_state: Some(&state),
+                            to_state: &state,
+                            note: None,
+                            message_id: None,
+                            data: None,
+                        },
+                        now,
+                    )
+                    .await?;
+                tx.set_reply_to(closed, root).await?;
+                Ok::<_, ApiError>(())
+            })
+        })
+        .await
+}
+
 /// A staff note on a request: kept in its history, and with `to_partner` also sent to the
 /// partner library as an ISO 18626 Notification (refused where there is no partner yet).
+/// With `reply_to` (a message of the request) it answers that message's thread.
 pub async fn add_note(
     st: &AppState,
     user: &CurrentUser,
@@ -321,6 +427,7 @@ pub async fn add_note(
     request_id: &str,
     note: Option<&str>,
     to_partner: bool,
+    reply_to: Option<i64>,
 ) -> ApiResult<()> {
     let Some(note) = check_note("note", note)? else {
         return Err(ApiError::Bilingual(
@@ -406,7 +513,11 @@ pub async fn add_note(
                         (r.library_id, r.state, message, Vec::new())
                     }
                 };
-                tx.insert_event(
+                let thread = match reply_to {
+                    Some(r) => Some(thread_of(tx, &library_id, &id, r).await?),
+                    None => None,
+                };
+                let event = tx.insert_event(
                     &NewEvent {
                         library_id: &library_id,
                         side: side.as_str(),
@@ -423,6 +534,9 @@ pub async fn add_note(
                     now,
                 )
                 .await?;
+                if let Some(root) = thread {
+                    tx.set_reply_to(event, root).await?;
+                }
                 ids.push(id.clone());
                 let touched = Touched {
                     request_ids: ids,
@@ -611,6 +725,9 @@ pub struct LendQueueParams {
     pub printed: Option<String>,
     /// A label staff put on the request.
     pub label: Option<String>,
+    /// Messages from the borrowing library: `waiting` (one waits for an answer) or
+    /// `answered`.
+    pub partner_notes: Option<String>,
     /// Words of the title, a request id (ours or the borrower's), a barcode, or the requesting
     /// library (code, agency id or name).
     pub q: Option<String>,
@@ -760,6 +877,12 @@ pub async fn lend_queue_filter(
             _ => Some(store::AssigneeFilter::User(who.to_owned())),
         },
     };
+    f.partner_notes = one_of(
+        "partner_notes",
+        &p.partner_notes,
+        store::PartnerNotes::parse,
+        &["waiting", "answered"],
+    )?;
     f.service_level = one_of(
         "service_level",
         &p.service_level,

@@ -206,6 +206,31 @@ pub async fn apply_lend(
 ) -> Result<Touched, FlowError> {
     let (state, ctx) = context_in(tx, req, action).await?;
     let decision = Supplier::decide(state, action, &ctx, &acting.actors)?;
+    // The borrower's request decides the express fee (its service level), not the shipment:
+    // a ship action that says otherwise is refused rather than silently overruled.
+    let express = domain::supplier::ServiceLevel::parse(&req.service_level)
+        == Some(domain::supplier::ServiceLevel::Express);
+    if let Some(asked) = input.express
+        && asked != express
+    {
+        let (en, zh) = if express {
+            (
+                "express: this request asks for express service, so the express fee applies; leave express out",
+                "express（加急）：该请求要求加急服务，须收取加急费；请不要填写此项",
+            )
+        } else {
+            (
+                "express: this request asks for normal service; the express fee applies only to requests that ask for express service",
+                "express（加急）：该请求为普通服务；只有要求加急服务的请求才收取加急费",
+            )
+        };
+        return Err(FlowError::BadInput {
+            status: 422,
+            code: "express_set_by_request",
+            en: en.to_owned(),
+            zh: zh.to_owned(),
+        });
+    }
     let new_status = decision.to.iso_status();
     // The first answer to a request is its RequestResponse; later ones are status changes.
     let first_answer = matches!(
@@ -408,7 +433,7 @@ pub async fn apply_lend(
     req.state = decision.to.as_str().to_owned();
     tx.update_lend_request(req, now).await?;
     let fee = if decision.effects.contains(&LendEffect::SendShipped) {
-        super::fees::charge_shipment(tx, now, req, input.express.unwrap_or(false)).await?
+        super::fees::charge_shipment(tx, now, req, express).await?
     } else {
         None
     };

@@ -110,7 +110,8 @@ pub struct ActionInput {
     /// `ship_digital`: a copy uploaded for this request (instead of `url`).
     #[serde(default)]
     pub file_id: Option<String>,
-    /// `ship_physical`, `ship_digital`: sent by express; the lender's express surcharge applies.
+    /// Deprecated: the request's service level decides the express surcharge. When given, it
+    /// must agree with it (`true` for an express request), else the action is refused.
     #[serde(default)]
     pub express: Option<bool>,
     /// `offer_retry`: the day from which the borrower may ask again (e.g. back from loan).

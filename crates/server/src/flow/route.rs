@@ -46,6 +46,11 @@ fn days_left(need_by: Option<time::Date>, now: time::OffsetDateTime) -> Option<i
     need_by.map(|d| (d - library_today(now)).whole_days())
 }
 
+/// Whole days from today (library time) to the need-by date of `c`.
+pub fn days_left_of(c: &Citation, now: time::OffsetDateTime) -> Option<i64> {
+    days_left(c.need_by, now)
+}
+
 /// The library's routing settings, or the defaults when it set none.
 pub async fn settings(st: &AppState, library: &str) -> Result<RoutingSettings, StoreError> {
     Ok(st

@@ -811,6 +811,7 @@ fn parse_routing(
     groups: &str,
     rules: &str,
     methods: (&str, &str),
+    express_days: &str,
 ) -> Result<RoutingSettings, Vec<(&'static str, String)>> {
     let mut errors = Vec::new();
     let mut out = RoutingSettings {
@@ -818,6 +819,15 @@ fn parse_routing(
         payment_methods: words(methods.1).map(str::to_owned).collect(),
         ..RoutingSettings::default()
     };
+    match express_days.trim() {
+        "" => {}
+        d => match d.parse::<u32>() {
+            Ok(n) if n <= domain::routing::MAX_EXPRESS_WITHIN_DAYS => {
+                out.express_within_days = Some(n);
+            }
+            _ => errors.push(("express_within_days", m.err_express_within_days.to_owned())),
+        },
+    }
     for (n, line) in groups
         .lines()
         .enumerate()
@@ -894,7 +904,13 @@ fn parse_routing(
     }
 }
 
-fn routing_form(m: &'static Msg, groups: &str, rules: &str, methods: (&str, &str)) -> FormView {
+fn routing_form(
+    m: &'static Msg,
+    groups: &str,
+    rules: &str,
+    methods: (&str, &str),
+    express_days: &str,
+) -> FormView {
     let types = PatronType::ALL
         .iter()
         .map(|t| format!("{} ({})", t.as_str(), patron_type_label(m, t.as_str())))
@@ -913,6 +929,10 @@ fn routing_form(m: &'static Msg, groups: &str, rules: &str, methods: (&str, &str
         .input(
             Input::text("payment_methods", m.f_accept_payment, methods.1)
                 .hint(m.hint_accept_payment),
+        )
+        .input(
+            Input::text("express_within_days", m.f_express_within_days, express_days)
+                .hint(m.hint_express_within_days),
         )
 }
 
@@ -933,11 +953,16 @@ pub async fn routing(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
         let q = query(q)?;
         let s = crate::flow::route::settings(&ctx.st, &a.library_id).await?;
         let (delivery, payment) = (s.delivery_methods.join(", "), s.payment_methods.join(", "));
+        let express_days = s
+            .express_within_days
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         let form = routing_form(
             ctx.m,
             &groups_text(&s),
             &rules_text(&s),
             (&delivery, &payment),
+            &express_days,
         );
         Ok(routing_page(&ctx, form, saved(ctx.m, &q)))
     }
@@ -953,8 +978,9 @@ pub async fn routing_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection>) ->
         let (groups, rules) = (value(&p, "groups"), value(&p, "rules"));
         let (delivery, payment) = (value(&p, "delivery_methods"), value(&p, "payment_methods"));
         let methods = (delivery.as_str(), payment.as_str());
-        let mut form = routing_form(ctx.m, &groups, &rules, methods);
-        match parse_routing(ctx.m, &groups, &rules, methods) {
+        let express_days = value(&p, "express_within_days");
+        let mut form = routing_form(ctx.m, &groups, &rules, methods, &express_days);
+        match parse_routing(ctx.m, &groups, &rules, methods, &express_days) {
             Err(errors) => {
                 for (field, e) in errors {
                     form.field_error(field, e);

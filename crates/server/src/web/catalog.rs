@@ -397,6 +397,9 @@ catalog! {
     err_rule_type: "not a reader type:", "不是读者类型：";
     err_rule_service: "not a service (loan or copy):", "不是服务（loan 或 copy）：";
     err_rule_free: "the last part must be free or empty, not", "最后一部分应为 free 或留空，而不是";
+    f_express_within_days: "Express when needed within (days)", "需要日期在几天内按加急处理";
+    hint_express_within_days: "A request whose need-by date is this many days away or sooner goes express, and the reader's form says so. Empty: 5 days; 0: never.", "需要日期距今不超过此天数的请求按加急处理，读者的申请表上会说明。留空为 5 天；0 表示从不。";
+    err_express_within_days: "write a whole number of days from 0 to 60", "请填写 0 到 60 之间的整数天数";
     copyright_title: "Copyright terms", "版权条款";
     copyright_intro: "The declaration readers accept on copy requests, the rule of five, the compliance code and how far back duplicates are searched.", "读者申请复制时接受的声明、“五篇规则”、合规代码，以及重复请求的查找范围。";
     f_declaration_zh: "Declaration in Chinese", "中文版权声明";
@@ -516,6 +519,32 @@ impl Msg {
 
     pub fn pick(&self, en: &'static str, zh: &'static str) -> &'static str {
         if self.is_zh() { zh } else { en }
+    }
+
+    /// What a line of a communications thread is.
+    pub fn thread_kind(&self, action: &str) -> &'static str {
+        match action {
+            "note_to_partner" => self.pick("To the partner", "发给合作馆"),
+            "borrower_notification" | "lender_notification" => {
+                self.pick("From the partner", "合作馆来信")
+            }
+            "thread_closed" => self.pick("Thread closed", "会话已关闭"),
+            _ => self.pick("Staff response", "馆员答复"),
+        }
+    }
+
+    /// Beside the express box: a need-by date within `days` days makes the request express.
+    pub fn express_by_date(&self, days: u32) -> String {
+        if self.is_zh() {
+            format!(
+                "需要日期在 {days} 天之内的请求按加急处理（普通速度难以及时送达），出借馆可能收取加急费。"
+            )
+        } else {
+            let unit = if days == 1 { "day" } else { "days" };
+            format!(
+                "A need-by date within {days} {unit} makes the request express (normal speed would not make it), and the lender may charge an express fee."
+            )
+        }
     }
 
     pub fn format<'a>(&self, f: &'a str) -> &'a str {
@@ -970,6 +999,8 @@ impl Msg {
             "release" => ("Released: nobody has it now", "已释放，暂无负责人"),
             "note" => ("Staff note", "馆员备注"),
             "note_to_partner" => ("Note sent to the partner library", "备注已发给合作馆"),
+            "slip_printed" => ("Pick slip marked printed", "取书单已标记为已打印"),
+            "thread_closed" => ("Message thread closed", "消息会话已关闭"),
             _ => return None,
         };
         Some(self.pick(en, zh))
@@ -1006,6 +1037,8 @@ impl Msg {
             ("supplied_format", "none") => self.pick("Not shipped yet", "尚未发送"),
             ("printed", "yes") => self.pick("Slip printed", "已打印取书单"),
             ("printed", "no") => self.pick("Slip not printed", "未打印取书单"),
+            ("partner_notes", "waiting") => self.pick("Waiting for our answer", "待我方回复"),
+            ("partner_notes", "answered") => self.pick("Answered or closed", "已回复或已关闭"),
             _ => return None,
         })
     }
@@ -1026,6 +1059,7 @@ impl Msg {
             "supplied_format" => self.pick("Supplied format", "提供方式"),
             "printed" => self.pick("Pick slip", "取书单"),
             "label" => self.pick("Labels", "标签"),
+            "partner_notes" => self.pick("Partner notes", "合作馆留言"),
             "task" => self.tasks_label,
             "scope" => self.scope_label,
             "q" => self.search_button,

@@ -175,6 +175,7 @@ pub fn router(state: AppState) -> Router {
             post(staff::borrowing_release),
         )
         .route("/staff/borrowing/{id}/note", post(staff::borrowing_note))
+        .route("/staff/borrowing/{id}/close", post(staff::borrowing_close))
         .route("/staff/lending", get(staff::lending))
         .route("/staff/lending/bulk", post(staff::lending_bulk))
         .route("/staff/lending/{id}", get(staff::lend_detail))
@@ -187,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/staff/lending/{id}/assign", post(staff::lending_assign))
         .route("/staff/lending/{id}/release", post(staff::lending_release))
         .route("/staff/lending/{id}/note", post(staff::lending_note))
+        .route("/staff/lending/{id}/close", post(staff::lending_close))
         .route("/staff/lending/{id}/labels", post(staff::lending_label))
         .route(
             "/staff/lending/slips",

@@ -142,6 +142,9 @@ pub struct FormPage {
     pub sections: Vec<Section>,
     pub copyright: bool,
     pub express: bool,
+    /// That a near need-by date makes the request express, with the library's days; empty
+    /// when the library turned that off.
+    pub express_by_date: String,
     pub errors: Vec<ErrorLink>,
     /// Where the form posts: the reader's own route, or the staff one.
     pub action: &'static str,
@@ -322,6 +325,7 @@ fn form_page(ctx: &Ctx, form: &RequestForm, errors: FieldErrors, prefilled: bool
         sections,
         copyright: f.copyright.is_some(),
         express: f.express.is_some(),
+        express_by_date: String::new(),
         action: if staff {
             "/staff/borrowing/new"
         } else {
@@ -360,6 +364,12 @@ async fn form_page_for(
     };
     if !text.trim().is_empty() {
         page.declaration = text.trim().to_owned();
+    }
+    let days = crate::flow::route::settings(&ctx.st, &user.library_id)
+        .await?
+        .express_within_days();
+    if days > 0 {
+        page.express_by_date = ctx.m.express_by_date(days);
     }
     Ok(page)
 }
@@ -967,6 +977,11 @@ pub(crate) async fn detail_page(
             flags.push(m.recalled_flag);
         }
         let patron = user.is_patron();
+        let threads = if patron {
+            Vec::new()
+        } else {
+            super::staff::threads(m, &events)
+        };
         let events = events
             .into_iter()
             .filter(|e| !(patron && crate::flow::desk::staff_only(&e.action)))
@@ -1000,7 +1015,10 @@ pub(crate) async fn detail_page(
                 &format!("/staff/borrowing/{}", percent_encode(&req.request_id)),
                 req.assignee_id.as_deref(),
                 req.lender_id.is_some(),
-                None,
+                super::staff::DeskLog {
+                    labels: None,
+                    threads,
+                },
             )
             .await?
         } else {

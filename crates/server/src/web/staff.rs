@@ -899,6 +899,7 @@ pub async fn lend_detail(
         if req.renew_pending {
             flags.push(m.renew_pending);
         }
+        let threads = threads(m, &events);
         let events = events
             .into_iter()
             .map(|e| EventLine {
@@ -931,7 +932,10 @@ pub async fn lend_detail(
             &here,
             req.assignee_id.as_deref(),
             true,
-            Some(labels),
+            DeskLog {
+                labels: Some(labels),
+                threads,
+            },
         )
         .await?;
         Ok(ctx.page(DetailPage {
@@ -1105,6 +1109,8 @@ pub async fn lend_slip_printed(ctx: Ctx, Path(id): Path<String>) -> Response {
             .mark_slips_printed(
                 &user.library_id,
                 std::slice::from_ref(&req.request_id),
+                Some(&user.user_id),
+                crate::flow::Acting::user(user).label,
                 ctx.st.now(),
             )
             .await?;
@@ -1185,7 +1191,7 @@ fn in_machine_order<'a>(
 }
 
 /// The lending queue's parameters that a link carries, in the order links write them.
-const LEND_KEYS: [&str; 16] = [
+const LEND_KEYS: [&str; 17] = [
     "scope",
     "task",
     "state",
@@ -1201,6 +1207,7 @@ const LEND_KEYS: [&str; 16] = [
     "supplied_format",
     "printed",
     "label",
+    "partner_notes",
     "q",
 ];
 
@@ -1260,6 +1267,7 @@ async fn lend_queue_view(
         supplied_format: get("supplied_format"),
         printed: get("printed"),
         label: get("label"),
+        partner_notes: get("partner_notes"),
         q: get("q"),
         limit: Some(PAGE_SIZE),
         offset: match pair(pairs, "offset") {
@@ -1336,6 +1344,7 @@ async fn lend_queue_view(
         "supplied_format",
         "printed",
         "label",
+        "partner_notes",
     ] {
         let mut values: Vec<(Option<String>, i64)> = counts
             .iter()
@@ -1534,6 +1543,69 @@ struct DeskForms<'a> {
     partner: bool,
     /// Lending: the request's labels, with the forms to add and remove them.
     labels: Option<Vec<String>>,
+    /// The communications log in threads, oldest first.
+    threads: Vec<ThreadView>,
+}
+
+/// What the desk forms show of the request besides its assignee.
+pub struct DeskLog {
+    /// Lending: the request's labels.
+    pub labels: Option<Vec<String>>,
+    /// The communications log in threads.
+    pub threads: Vec<ThreadView>,
+}
+
+/// One thread of a request's communications log as the page shows it.
+pub struct ThreadView {
+    /// Its first message's event id.
+    pub id: i64,
+    pub lines: Vec<ThreadLine>,
+    pub closed: bool,
+    /// The partner's message is the last word: it waits for an answer.
+    pub waiting: bool,
+}
+
+pub struct ThreadLine {
+    pub at: String,
+    /// From the partner, to the partner, staff response, closed.
+    pub kind: &'static str,
+    pub by: String,
+    pub text: String,
+}
+
+/// The messages of a request's history (`events`, oldest first) in threads: each message that
+/// answers none starts one; replies, responses and the closing join the thread they name.
+pub fn threads(m: &'static Msg, events: &[store::EventRow]) -> Vec<ThreadView> {
+    use crate::flow::desk::{MESSAGE_ACTIONS, from_partner};
+    let mut out: Vec<ThreadView> = Vec::new();
+    for e in events {
+        let message = MESSAGE_ACTIONS.contains(&e.action.as_str());
+        let closing = e.action == "thread_closed";
+        if !message && !closing {
+            continue;
+        }
+        let line = ThreadLine {
+            at: super::reader::when(e.at),
+            kind: m.thread_kind(&e.action),
+            by: m.actor(&e.actor).to_owned(),
+            text: super::reader::event_note(m, e).unwrap_or_default(),
+        };
+        match e.reply_to.and_then(|r| out.iter_mut().find(|t| t.id == r)) {
+            Some(t) => {
+                t.closed = closing;
+                t.waiting = from_partner(&e.action);
+                t.lines.push(line);
+            }
+            None if message => out.push(ThreadView {
+                id: e.event_id,
+                lines: vec![line],
+                closed: false,
+                waiting: from_partner(&e.action),
+            }),
+            None => {}
+        }
+    }
+    out
 }
 
 /// The desk forms for a request at `base` (its page's address).
@@ -1544,8 +1616,9 @@ pub async fn desk_html(
     base: &str,
     assignee_id: Option<&str>,
     partner: bool,
-    labels: Option<Vec<String>>,
+    log: DeskLog,
 ) -> WebResult<String> {
+    let DeskLog { labels, threads } = log;
     let m = ctx.m;
     let staff = crate::flow::desk::staff_of(&ctx.st, &user.library_id, side).await?;
     let assignee = assignee_id
@@ -1576,6 +1649,7 @@ pub async fn desk_html(
         staff: choices,
         partner,
         labels,
+        threads,
     }
     .render()
     .map_err(|e| WebError::Api(ApiError::internal(e)))
@@ -1590,6 +1664,23 @@ pub struct DeskForm {
     pub note: Option<String>,
     #[serde(default)]
     pub to_partner: Option<String>,
+    /// A note: the thread (its first message's id) it answers.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Closing: the thread to close.
+    #[serde(default)]
+    pub thread: Option<String>,
+}
+
+/// A thread id as posted: empty is none, anything but a number is a bad form.
+fn thread_id(v: Option<&str>) -> WebResult<Option<i64>> {
+    match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| WebError::Bad(|m| m.err_bad_form, Some(format!("thread {v:?}")))),
+    }
 }
 
 /// Assign, release or add a note on the request's page, then show the page again.
@@ -1629,6 +1720,12 @@ async fn desk_post(
                 .await?
             }
             "release" => desk::release(&ctx.st, user, desk_side, &id, form.note.as_deref()).await?,
+            "close" => {
+                let Some(thread) = thread_id(form.thread.as_deref())? else {
+                    return Err(WebError::Bad(|m| m.err_bad_form, Some("thread".to_owned())));
+                };
+                desk::close_thread(&ctx.st, user, desk_side, &id, thread).await?
+            }
             _ => {
                 desk::add_note(
                     &ctx.st,
@@ -1637,6 +1734,7 @@ async fn desk_post(
                     &id,
                     form.note.as_deref(),
                     form.to_partner.as_deref() == Some("true"),
+                    thread_id(form.reply_to.as_deref())?,
                 )
                 .await?
             }
@@ -1713,6 +1811,22 @@ pub async fn lending_note(
     form: Result<Form<DeskForm>, FormRejection>,
 ) -> Response {
     desk_post(ctx, Side::Lending, id, "note", form).await
+}
+
+pub async fn lending_close(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Lending, id, "close", form).await
+}
+
+pub async fn borrowing_close(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Form<DeskForm>, FormRejection>,
+) -> Response {
+    desk_post(ctx, Side::Borrowing, id, "close", form).await
 }
 
 pub async fn borrowing_assign(

@@ -39,10 +39,21 @@ async fn bytes(app: &TestApp, path: &str, token: &str) -> (u16, String, Vec<u8>)
 
 /// A BCU reader's request sent to `lender` alone and approved; returns the borrowing id.
 async fn request_to(app: &TestApp, format: &str, lender: &str, pages: &str) -> String {
+    request_with(app, format, lender, pages, false).await
+}
+
+/// The same, asking for express service when `express`.
+async fn request_with(
+    app: &TestApp,
+    format: &str,
+    lender: &str,
+    pages: &str,
+    express: bool,
+) -> String {
     let patron = app.login("bcu-phd").await;
     let bcu = app.login("bcu-borrow").await;
     let citation = if format == "loan" {
-        json!({"title": format!("Fee book for {lender}"), "author": "Fee, F."})
+        json!({"title": format!("Fee book for {lender}"), "author": "Fee, F.", "express": express})
     } else {
         json!({"title": "Fees at speed", "author": "Wang, L.", "source_title": "Journal of Documentation",
                "issn": "0022-0418", "year": "2025", "pages": pages, "copyright_declaration": true})
@@ -193,12 +204,14 @@ async fn shipping_charges_the_borrower_and_a_closed_month_settles_the_same_every
         let hub = app.login("hub-admin").await;
         // Demo schedules: HTU charges its region 15.00 a loan (+15.00 express); NSD sells
         // copies at 10.00 + 0.50 a page; XNU and BCU are reciprocal; CPL charges nothing.
-        let loan = request_to(&app, "loan", "HTU", "").await;
+        // The reader asked for express service: the lender's express surcharge applies,
+        // though the ship action does not mention it.
+        let loan = request_with(&app, "loan", "HTU", "", true).await;
         let htu_lend = ship(
             &app,
             "htu-lend",
             &loan,
-            json!({"action": "ship_physical", "barcode": "F1", "express": true}),
+            json!({"action": "ship_physical", "barcode": "F1"}),
         )
         .await;
         let copy = request_to(&app, "article_copy", "NSD", "101-119").await;
@@ -1028,5 +1041,85 @@ async fn netting_in_the_database_matches_the_domain_rule() {
             assert!(s.balance.values().all(|v| *v == 0), "{:?}", s.balance);
             assert_eq!((s.charges, s.corrections), (n, corrections), "{month}");
         }
+    }
+}
+
+#[tokio::test]
+async fn the_requests_service_level_not_the_ship_action_decides_the_express_fee() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let bcu = app.login("bcu-borrow").await;
+        let htu = app.login("htu-lend").await;
+        // A normal request: a ship action that says "express" is refused, in both languages,
+        // and changes nothing.
+        let normal = request_to(&app, "loan", "HTU", "").await;
+        let lend = app.lend_for(&htu, &normal).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.lend_action(&htu, &lend, json!({"action": "will_supply"}))
+            .await;
+        let (st, v) = app
+            .post(
+                &format!("/api/v1/lending/{lend}/actions"),
+                json!({"action": "ship_physical", "barcode": "N1", "express": true}),
+                Some(&htu),
+            )
+            .await;
+        assert_eq!(st, 422, "{v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("normal service"), "{v}");
+        let zh = v["error"]["message_zh"].as_str().unwrap_or_default();
+        assert!(zh.contains("普通服务"), "{v}");
+        let (_, got) = app
+            .get(&format!("/api/v1/lending/{lend}"), Some(&htu))
+            .await;
+        assert_eq!(got["state"], "will_supply", "{got}");
+        // Shipped as it asked: the loan fee alone.
+        app.lend_action(
+            &htu,
+            &lend,
+            json!({"action": "ship_physical", "barcode": "N1", "express": false}),
+        )
+        .await;
+        let (_, fees) = app
+            .get(&format!("/api/v1/requests/{normal}/fees"), Some(&bcu))
+            .await;
+        assert_eq!(fees[0]["amount"]["minor"], 1500, "{fees}");
+
+        // An express request: the surcharge whatever the ship action leaves out, and a ship
+        // action that calls it normal is refused.
+        let express = request_with(&app, "loan", "HTU", "", true).await;
+        let lend = app.lend_for(&htu, &express).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.lend_action(&htu, &lend, json!({"action": "will_supply"}))
+            .await;
+        let (st, v) = app
+            .post(
+                &format!("/api/v1/lending/{lend}/actions"),
+                json!({"action": "ship_physical", "barcode": "E1", "express": false}),
+                Some(&htu),
+            )
+            .await;
+        assert_eq!(st, 422, "{v}");
+        app.lend_action(
+            &htu,
+            &lend,
+            json!({"action": "ship_physical", "barcode": "E1"}),
+        )
+        .await;
+        let (_, fees) = app
+            .get(&format!("/api/v1/requests/{express}/fees"), Some(&bcu))
+            .await;
+        assert_eq!(fees[0]["amount"]["minor"], 3000, "{fees}");
+        assert!(
+            fees[0]["basis"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("express"),
+            "{fees}"
+        );
     }
 }

@@ -287,6 +287,27 @@ async fn new_facets(engine: Engine) {
         "{}",
         slip_page.body
     );
+    // Each marking is in the request's history, in both languages; opening a slip is not.
+    let history = get(&app, "/staff/lending/nf-1", Some(&zh)).await;
+    assert_eq!(
+        history.body.matches("取书单已标记为已打印").count(),
+        1,
+        "{}",
+        history.body
+    );
+    let history = get(&app, "/staff/lending/nf-3", Some(&cookie)).await;
+    assert_eq!(
+        history.body.matches("Pick slip marked printed").count(),
+        1,
+        "{}",
+        history.body
+    );
+    let history = get(&app, "/staff/lending/nf-2", Some(&cookie)).await;
+    assert!(
+        !history.body.contains("Pick slip marked printed"),
+        "{}",
+        history.body
+    );
     let other = web_login(&app, "htu-lend").await;
     let refused = post_form(&app, "/staff/lending/nf-1/slip/printed", Some(&other), &[]).await;
     assert_eq!(
@@ -804,5 +825,431 @@ async fn an_express_request_to_an_email_partner_says_so_in_both_languages() {
 async fn an_express_request_reaches_the_lender_as_express() {
     for engine in engines() {
         express(engine).await;
+    }
+}
+
+async fn near_need_by(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    // The form says what a near need-by date does, with the library's days, in both languages.
+    let reader = web_login(&app, "bcu-faculty").await;
+    let form = get(&app, "/my/requests/new", Some(&reader)).await;
+    assert!(
+        form.body
+            .contains("A need-by date within 5 days makes the request express"),
+        "{}",
+        form.body
+    );
+    let zh = get(
+        &app,
+        "/my/requests/new",
+        Some(&format!("{reader}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert!(
+        zh.body.contains("需要日期在 5 天之内的请求按加急处理"),
+        "{}",
+        zh.body
+    );
+    let patron = app.login("bcu-faculty").await;
+    let today = app.state.now().date();
+    let place = |title: &'static str, days: i64| {
+        let app = &app;
+        let patron = patron.clone();
+        async move {
+            let (st, v) = app
+                .post(
+                    "/api/v1/requests",
+                    json!({"format": "loan", "citation": {"title": title,
+                           "need_by": (today + Duration::days(days)).to_string()}}),
+                    Some(&patron),
+                )
+                .await;
+            assert_eq!(st, 201, "{v}");
+            v
+        }
+    };
+    // Needed in two days: express, though the reader did not tick it; in a month: normal.
+    let soon = place("急需 Needed soon", 2).await;
+    assert_eq!(soon["citation"]["express"], true, "{soon}");
+    let later = place("不急 Needed later", 30).await;
+    assert!(later["citation"].get("express").is_none(), "{later}");
+    // The reader's own page says so.
+    let detail = get(
+        &app,
+        &format!("/requests/{}", soon["id"].as_str().unwrap()),
+        Some(&reader),
+    )
+    .await;
+    assert!(detail.body.contains("Express service"), "{}", detail.body);
+
+    // The library's setting: 0 turns it off (the form no longer says it); past 60 is refused.
+    let admin = app.login("bcu-admin").await;
+    let (st, v) = app.get("/api/v1/routing-settings", Some(&admin)).await;
+    assert_eq!(st, 200, "{v}");
+    let mut off = v.clone();
+    off["express_within_days"] = json!(0);
+    let (st, v) = app.put_json("/api/v1/routing-settings", off, &admin).await;
+    assert_eq!(st, 200, "{v}");
+    let relaxed = place("不再加急 Not express now", 2).await;
+    assert!(relaxed["citation"].get("express").is_none(), "{relaxed}");
+    let form = get(&app, "/my/requests/new", Some(&reader)).await;
+    assert!(
+        !form.body.contains("makes the request express"),
+        "{}",
+        form.body
+    );
+    let (_, mut bad) = app.get("/api/v1/routing-settings", Some(&admin)).await;
+    bad["express_within_days"] = json!(61);
+    let (st, v) = app.put_json("/api/v1/routing-settings", bad, &admin).await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(
+        v["error"]["fields"][0]["field"], "express_within_days",
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_need_by_date_sooner_than_the_library_allows_makes_the_request_express() {
+    for engine in engines() {
+        near_need_by(engine).await;
+    }
+}
+
+async fn search(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let now = app.state.now();
+    let bcu = app.state.store.library("BCU").await.unwrap();
+    // 1,200 requests: enough that a search matching all of them reads the selection, while
+    // one matching a few reads its candidates (SQLite); the results must not differ.
+    let titles = [
+        "经济与历史研究 Economics",
+        "文学与哲学 Literature_and 100%",
+        "Ünïcode Straße",
+    ];
+    let rows = (0..1_200)
+        .map(|i| SeedLend {
+            request_id: format!("sr-{i:04}"),
+            borrower_agency: format!("{}:{}", bcu.agency_type, bcu.agency_value),
+            borrower_id: Some("BCU".to_owned()),
+            format: "loan".to_owned(),
+            state: if i % 2 == 0 {
+                "request_received"
+            } else {
+                "completed"
+            }
+            .to_owned(),
+            citation: domain::citation::Citation {
+                title: Some(format!("{} 检索 Search book {i}", titles[i % 3])),
+                ..Default::default()
+            },
+            barcode: Some(format!("SB{i:05}")),
+            due_date: None,
+            assignee_id: None,
+            created_at: now - Duration::hours(1),
+            updated_at: now - Duration::minutes(i as i64),
+        })
+        .collect();
+    app.state
+        .store
+        .seed_lend_requests("XNU", rows)
+        .await
+        .unwrap();
+    let lender = app.login("xnu-lend").await;
+    let total = |q: String| {
+        let (app, lender) = (&app, lender.clone());
+        async move {
+            let (st, v) = app
+                .get(
+                    &format!("/api/v1/lending?{q}&facets=true&limit=5"),
+                    Some(&lender),
+                )
+                .await;
+            assert_eq!(st, 200, "{q}: {v}");
+            let state_sum: i64 = v["facets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["facet"] == "state")
+                .map(|f| f["count"].as_i64().unwrap())
+                .sum();
+            assert_eq!(v["total"].as_i64().unwrap(), state_sum, "{q}: {v}");
+            (v["total"].as_i64().unwrap(), ids(&v))
+        }
+    };
+    let enc = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    for (q, all, active) in [
+        // Chinese title words: two characters, one, a phrase; in the whole history and active.
+        ("经济", 400, 200),
+        ("济", 400, 200),
+        ("检索", 1_200, 600),
+        ("与哲学", 400, 200),
+        ("经济与历史研究 economics", 400, 200),
+        // Words in any case; `%` and `_` are themselves.
+        ("SEARCH BOOK 1199", 1, 0),
+        ("search book 11", 111, 55),
+        ("100%", 400, 200),
+        ("e_a", 400, 200),
+        ("h_b", 0, 0),
+        ("%", 400, 200),
+        ("straße", 400, 200),
+        // A barcode or request id by its start, the requester by code or name.
+        ("sb0119", 10, 5),
+        ("SB01200", 0, 0),
+        ("sr-0042", 1, 1),
+        ("sr-1", 200, 100),
+        ("bcu", 1_200, 600),
+        ("no such words", 0, 0),
+    ] {
+        let (n, _) = total(format!("scope=all&q={}", enc(q))).await;
+        assert_eq!(n, all, "{q} in all history");
+        let (n, page) = total(format!("scope=active&q={}", enc(q))).await;
+        assert_eq!(n, active, "{q} in the active queue");
+        assert!(page.len() as i64 <= 5.min(active), "{q}: {page:?}");
+    }
+    // SQLite's lower() leaves non-ASCII capitals as they are, PostgreSQL's lowers them: each
+    // engine keeps its meaning.
+    let capital = if engine == Engine::Postgres { 400 } else { 0 };
+    for q in ["ünïcode", "Ünïcode"] {
+        let (n, _) = total(format!("scope=all&q={}", enc(q))).await;
+        assert_eq!(n, capital, "{q}");
+    }
+    let (_, page) = total(format!("scope=all&q={}", enc("sr-0042"))).await;
+    assert_eq!(page, vec!["sr-0042"]);
+    let (n, _) = total(format!("scope=all&q={}", enc(&bcu.name_zh))).await;
+    assert_eq!(n, 1_200, "{}", bcu.name_zh);
+}
+
+#[tokio::test]
+async fn every_kind_of_search_finds_the_same_rows_from_its_index_or_by_comparing() {
+    for engine in engines() {
+        search(engine).await;
+    }
+}
+
+async fn threads(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let patron = app.login("bcu-faculty").await;
+    let bcu = app.login("bcu-borrow").await;
+    let (st, v) = app
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": "往来信函 Letters between libraries"}}),
+            Some(&patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let borrow = v["id"].as_str().unwrap().to_owned();
+    app.borrow_action(
+        &bcu,
+        &borrow,
+        json!({"action": "edit_rota", "rota": ["XNU"]}),
+    )
+    .await;
+    app.borrow_action(&bcu, &borrow, json!({"action": "approve"}))
+        .await;
+    let xnu = app.login("xnu-lend").await;
+    let lend = app.lend_for(&xnu, &borrow).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let waiting = |q: &'static str| {
+        let (app, xnu) = (&app, xnu.clone());
+        async move {
+            let (st, v) = app
+                .get(&format!("/api/v1/lending?facets=true{q}"), Some(&xnu))
+                .await;
+            assert_eq!(st, 200, "{v}");
+            (
+                facet(&v, "partner_notes", Some("waiting")),
+                facet(&v, "partner_notes", Some("answered")),
+                ids(&v),
+            )
+        }
+    };
+    assert_eq!(waiting("").await.0, 0);
+
+    // The borrowing library writes: the lender's queue has a partner note waiting.
+    let (st, v) = app
+        .post(
+            &format!("/api/v1/requests/{borrow}/notes"),
+            json!({"note": "能否加急？ Could you hurry?", "to_partner": true}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let events = app
+        .eventually(&format!("/api/v1/lending/{lend}/events"), &xnu, |v| {
+            v.as_array()
+                .is_some_and(|e| e.iter().any(|e| e["action"] == "borrower_notification"))
+        })
+        .await;
+    let theirs = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "borrower_notification")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    for q in ["", "&scope=all", "&partner=BCU"] {
+        let (w, a, _) = waiting(q).await;
+        assert_eq!((w, a), (1, 0), "{q}");
+    }
+    assert_eq!(
+        waiting("&partner_notes=waiting").await.2,
+        vec![lend.clone()]
+    );
+    assert!(waiting("&partner_notes=answered").await.2.is_empty());
+
+    // A step of the request is no message to answer; an unknown one is not found.
+    let create = events.as_array().unwrap()[0]["id"].as_i64().unwrap();
+    let (st, v) = app
+        .post(
+            &format!("/api/v1/lending/{lend}/notes"),
+            json!({"note": "x", "reply_to": create}),
+            Some(&xnu),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["code"], "not_a_message", "{v}");
+    let (st, v) = app
+        .post(
+            &format!("/api/v1/lending/{lend}/notes"),
+            json!({"note": "x", "reply_to": 999_999_999}),
+            Some(&xnu),
+        )
+        .await;
+    assert_eq!(st, 404, "{v}");
+
+    // The lender's page shows the thread, waiting, with its reply forms, in both languages.
+    let cookie = web_login(&app, "xnu-lend").await;
+    let page = get(&app, &format!("/staff/lending/{lend}"), Some(&cookie)).await;
+    assert!(
+        page.body.contains("waiting for our answer"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("From the partner"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!(r#"name="reply_to" value="{theirs}""#)),
+        "{}",
+        page.body
+    );
+    let zh = format!("{cookie}; librelay_lang=zh-CN");
+    let page = get(&app, &format!("/staff/lending/{lend}"), Some(&zh)).await;
+    assert!(page.body.contains("待我方回复"), "{}", page.body);
+
+    // Replying to the partner from the page answers it: the facet moves to "answered", and the
+    // borrower receives the reply.
+    let theirs_text = theirs.to_string();
+    let replied = post_form(
+        &app,
+        &format!("/staff/lending/{lend}/note"),
+        Some(&zh),
+        &[
+            ("note", "今天寄出 Shipping today"),
+            ("reply_to", theirs_text.as_str()),
+            ("to_partner", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(replied.status, 303, "{}", replied.body);
+    let (w, a, _) = waiting("").await;
+    assert_eq!((w, a), (0, 1));
+    let (_, events) = app
+        .get(&format!("/api/v1/lending/{lend}/events"), Some(&xnu))
+        .await;
+    let reply = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "note_to_partner")
+        .unwrap();
+    assert_eq!(reply["reply_to"], theirs, "{events}");
+    let borrowed = app
+        .eventually(&format!("/api/v1/requests/{borrow}/events"), &bcu, |v| {
+            v.as_array()
+                .is_some_and(|e| e.iter().any(|e| e["action"] == "lender_notification"))
+        })
+        .await;
+    let answer = borrowed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "lender_notification")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+
+    // The borrowing staff add an internal response to it, then close the thread; a closed
+    // thread takes no more, and closing it again is refused.
+    let (st, v) = app
+        .post(
+            &format!("/api/v1/requests/{borrow}/notes"),
+            json!({"note": "已告知读者 Reader told", "reply_to": answer}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = app
+        .post(
+            &format!("/api/v1/requests/{borrow}/threads/{answer}/close"),
+            json!({}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let closed: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reply_to"] == answer)
+        .collect();
+    assert_eq!(closed.len(), 2, "{v}");
+    assert_eq!(closed[1]["action"], "thread_closed");
+    for (path, body) in [
+        (
+            format!("/api/v1/requests/{borrow}/threads/{answer}/close"),
+            json!({}),
+        ),
+        (
+            format!("/api/v1/requests/{borrow}/notes"),
+            json!({"note": "again", "reply_to": answer}),
+        ),
+    ] {
+        let (st, v) = app.post(&path, body, Some(&bcu)).await;
+        assert_eq!(st, 409, "{path}: {v}");
+        assert_eq!(v["error"]["code"], "thread_closed", "{v}");
+    }
+    let staff_cookie = web_login(&app, "bcu-borrow").await;
+    let page = get(&app, &format!("/requests/{borrow}"), Some(&staff_cookie)).await;
+    assert!(page.body.contains("Thread closed"), "{}", page.body);
+
+    // The lender closes its own thread from the page.
+    let closed = post_form(
+        &app,
+        &format!("/staff/lending/{lend}/close"),
+        Some(&cookie),
+        &[("thread", theirs_text.as_str())],
+    )
+    .await;
+    assert_eq!(closed.status, 303, "{}", closed.body);
+    let page = get(&app, &format!("/staff/lending/{lend}"), Some(&cookie)).await;
+    assert!(
+        !page
+            .body
+            .contains(&format!(r#"name="reply_to" value="{theirs}""#)),
+        "{}",
+        page.body
+    );
+    let (w, a, _) = waiting("").await;
+    assert_eq!((w, a), (0, 1));
+}
+
+#[tokio::test]
+async fn the_communications_log_keeps_reply_threads_and_the_queue_shows_partner_notes() {
+    for engine in engines() {
+        threads(engine).await;
     }
 }
