@@ -2,14 +2,13 @@
 //! idempotent and claims its work in the store, so several processes can run them together.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use domain::requester::BorrowAction;
 use domain::supplier::LendAction;
 use futures::future::join_all;
 use store::{NewEvent, OutboxRow};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::AppState;
 use crate::flow::borrow::{Extra, apply_borrow};
@@ -31,34 +30,13 @@ pub fn spawn(st: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::Join
     ]
 }
 
-/// Messages (of all recipients) the outbox loop keeps in flight at once.
-const IN_FLIGHT: usize = 256;
-
-/// Claims due messages and delivers them without waiting for earlier claims to finish: a
-/// message queued while others are being sent is claimed at once (the commit that queued it
-/// wakes the loop), not after the slowest message of the round before. Order within a request
-/// still holds: the claim skips a message while an earlier one of the same request to the same
-/// recipient is leased or waiting for its retry.
 async fn outbox_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     let poll = Duration::from_millis(st.config.outbox_poll_ms.max(10));
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut running = tokio::task::JoinSet::new();
     loop {
         if *stop.borrow() {
-            break;
+            return;
         }
-        while running.try_join_next().is_some() {}
-        // Wait for a free slot before claiming, so a claimed message is never left leased
-        // with nobody to send it.
-        let free = slots.available_permits();
-        if free == 0 {
-            tokio::select! {
-                _ = running.join_next() => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        match claim_and_spawn(&st, &slots, free, &mut running).await {
+        match deliver_once(&st).await {
             Ok(n) if n > 0 => continue, // more may be waiting
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "outbox round failed"),
@@ -67,68 +45,6 @@ async fn outbox_loop(st: AppState, mut stop: watch::Receiver<bool>) {
             _ = st.store.outbox_notified() => {}
             _ = tokio::time::sleep(poll) => {}
             _ = stop.changed() => {}
-        }
-    }
-    // Let the messages being sent finish their bookkeeping.
-    while running.join_next().await.is_some() {}
-}
-
-/// Claim up to `free` due messages and start their delivery, one task per (recipient,
-/// request) in order; returns how many were claimed.
-async fn claim_and_spawn(
-    st: &AppState,
-    slots: &Arc<Semaphore>,
-    free: usize,
-    running: &mut tokio::task::JoinSet<()>,
-) -> Result<usize, FlowError> {
-    let now = st.now();
-    let limit = i64::try_from(free).unwrap_or(CLAIM).min(CLAIM);
-    let rows = st
-        .store
-        .write(move |tx| Box::pin(async move { tx.claim_outbox(now, now + LEASE, limit).await }))
-        .await?;
-    let n = rows.len();
-    for group in by_request(rows).into_values() {
-        let k = u32::try_from(group.len()).unwrap_or(u32::MAX);
-        // At most `free` rows were claimed, so the permits are there.
-        let Ok(permits) = slots.clone().try_acquire_many_owned(k) else {
-            tracing::warn!(
-                "outbox: no slot for claimed messages; they are retried after their lease"
-            );
-            continue;
-        };
-        let st = st.clone();
-        running.spawn(async move {
-            deliver_in_order(&st, group).await;
-            drop(permits);
-        });
-    }
-    Ok(n)
-}
-
-/// Claimed rows grouped by (recipient, request), each group in outbox order.
-fn by_request(rows: Vec<OutboxRow>) -> BTreeMap<(String, String), Vec<OutboxRow>> {
-    let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
-    for row in rows {
-        groups
-            .entry((row.recipient.clone(), row.request_id.clone()))
-            .or_default()
-            .push(row);
-    }
-    groups
-}
-
-/// Deliver one group in order; after a failure the rest of the group waits for the retry
-/// (the claim query holds later messages back while an earlier one waits).
-async fn deliver_in_order(st: &AppState, group: Vec<OutboxRow>) {
-    for row in group {
-        match deliver(st, row).await {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "delivery bookkeeping failed");
-                break;
-            }
         }
     }
 }
@@ -141,9 +57,29 @@ pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
         .write(move |tx| Box::pin(async move { tx.claim_outbox(now, now + LEASE, CLAIM).await }))
         .await?;
     let n = rows.len();
-    join_all(by_request(rows).into_values().map(|group| {
+    let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
+    for row in rows {
+        groups
+            .entry((row.recipient.clone(), row.request_id.clone()))
+            .or_default()
+            .push(row);
+    }
+    join_all(groups.into_values().map(|group| {
         let st = st.clone();
-        async move { deliver_in_order(&st, group).await }
+        async move {
+            // In order within a request; after a failure the rest of the group waits for the
+            // retry (the claim query holds later messages back while an earlier one waits).
+            for row in group {
+                match deliver(&st, row).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delivery bookkeeping failed");
+                        break;
+                    }
+                }
+            }
+        }
     }))
     .await;
     Ok(n)
@@ -176,8 +112,6 @@ async fn deliver(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
             crate::flow::receive::deliver_local(st, row.payload.as_bytes(), row.outbox_id).await;
         metrics::counter!("librelay_outbox_delivered_total", "result" => if answer.ok { "ok" } else { "refused" })
             .increment(1);
-        // A message of the same request waiting behind this one may go now.
-        st.store.notify_outbox();
         return Ok(true);
     };
     if profile.system == domain::peer::PeerSystem::Email {
@@ -198,8 +132,6 @@ async fn deliver(st: &AppState, row: OutboxRow) -> Result<bool, FlowError> {
                     Box::pin(async move { tx.outbox_delivered(id, &confirmation, now).await })
                 })
                 .await?;
-            // A message of the same request waiting behind this one may go now.
-            st.store.notify_outbox();
             Ok(true)
         }
         Sent::Skipped(why) => {
