@@ -5,6 +5,9 @@
 //!
 //! The connection is a plain SQLite connection used synchronously on the writer thread (see
 //! `sql`): a statement costs what SQLite needs for it, with no hand-off to another thread.
+//!
+//! Before each commit the writer adds up the queue counts' deltas the batch's writes left
+//! (migration 0025), so counters shared by many steps are written once a commit.
 
 use std::path::Path;
 use std::time::Duration;
@@ -214,14 +217,23 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
         last_ok = ran.ok;
         reports.push(ran.report);
     }
-    let end: &[&str] = match (single, last_ok) {
-        (true, true) => &["COMMIT"],
-        (true, false) => &["ROLLBACK"],
-        (false, true) => &["RELEASE job", "COMMIT"],
-        (false, false) => &["ROLLBACK TO job", "RELEASE job", "COMMIT"],
+    // What closes the last closure, then (unless the batch was a single closure that failed)
+    // the queue counts' deltas and the commit.
+    let (close, commit): (&[&str], bool) = match (single, last_ok) {
+        (true, true) => (&[], true),
+        (true, false) => (&["ROLLBACK"], false),
+        (false, true) => (&["RELEASE job"], true),
+        (false, false) => (&["ROLLBACK TO job", "RELEASE job"], true),
     };
     let timer = crate::sql::profile::start();
-    let committed = run_cached(conn, end);
+    let committed = run_cached(conn, close).and_then(|()| {
+        if commit {
+            flush_counts(conn)?;
+            run_cached(conn, &["COMMIT"])
+        } else {
+            Ok(())
+        }
+    });
     crate::sql::profile::stop(timer, "[writer] commit");
     let commit_error = match committed {
         Ok(_) => None,
@@ -234,6 +246,28 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
     for report in reports {
         report(commit_error.clone());
     }
+}
+
+/// The queue counts' triggers append what each write changed to `queue_count_delta`
+/// (migration 0025); once per commit, in the committing transaction, the deltas are added to
+/// `queue_count` grouped by key, so that steps sharing a key (same library, state, partner,
+/// day…) write its counter once, not once each.
+const FLUSH_COUNTS: &str = "INSERT INTO queue_count (library_id, side, state, facet, value, n)
+    SELECT library_id, side, state, facet, value, SUM(n) FROM queue_count_delta WHERE true
+    GROUP BY library_id, side, state, facet, value HAVING SUM(n) <> 0
+    ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = n + excluded.n";
+const EMPTY_DELTAS: &str = "DELETE FROM queue_count_delta";
+
+/// Add the batch's queue count deltas to the counts (see `FLUSH_COUNTS`); a batch that
+/// changed no request writes nothing.
+fn flush_counts(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let any: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM queue_count_delta)")?
+        .query_row([], |r| r.get(0))?;
+    if any {
+        run_cached(conn, &[FLUSH_COUNTS, EMPTY_DELTAS])?;
+    }
+    Ok(())
 }
 
 /// Run transaction-control statements through the statement cache: they run a dozen times a
