@@ -100,6 +100,7 @@ fn error_zh(code: &str, detail: &Value) -> Option<String> {
         "link_revoked" => "此链接已被新链接取代，请向图书馆索取新链接".to_owned(),
         "view_limit_reached" => "此文献的打开次数已达到图书馆允许的上限".to_owned(),
         "file_purged" => "文献已在提供期满后删除".to_owned(),
+        "file_missing" => "在文件存储中找不到此文献的副本，请联系图书馆重新发送".to_owned(),
         "empty_file" => "文件为空".to_owned(),
         "file_too_large" => "文件过大，超出允许的上限".to_owned(),
         "unsupported_file_type" => {

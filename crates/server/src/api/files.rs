@@ -257,7 +257,7 @@ async fn send_with_tail(
         .files
         .get_stream(&file.storage_key)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(missing_or_internal)?;
     let tail = tail.unwrap_or_default();
     let length = size + tail.len() as u64;
     let body = if tail.is_empty() {
@@ -313,7 +313,7 @@ async fn send_reader_copy(
                 .files
                 .get(&file.storage_key)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(missing_or_internal)?;
             let plan = CoverPlan::read(&file.file_id, bytes).await;
             let (id, json) = (file.file_id.clone(), plan.to_json());
             let kept = st
@@ -878,4 +878,17 @@ pub async fn fetch_remote_copy(
         return Err(e.into());
     }
     Ok(file_id)
+}
+
+/// A stored copy the file store does not have (deleted by hand, or stored before the node
+/// moved to another store) is gone for the reader, not a server failure.
+fn missing_or_internal(e: anyhow::Error) -> ApiError {
+    match e.downcast_ref::<object_store::Error>() {
+        Some(object_store::Error::NotFound { .. }) => ApiError::Gone(
+            "file_missing",
+            "the stored copy cannot be found in the file store; ask the library to send it again"
+                .to_owned(),
+        ),
+        _ => ApiError::internal(e),
+    }
 }

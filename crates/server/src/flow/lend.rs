@@ -212,6 +212,7 @@ pub async fn apply_lend(
         == Some(domain::supplier::ServiceLevel::Express);
     if let Some(asked) = input.express
         && asked != express
+        && decision.effects.contains(&LendEffect::SendShipped)
     {
         let (en, zh) = if express {
             (

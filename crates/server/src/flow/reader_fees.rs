@@ -129,6 +129,10 @@ async fn flag_short(
         "The reader's deposit ({shown}) does not cover the expected charge of {} ({})",
         expected.money, expected.basis
     );
+    let note_zh = format!(
+        "读者押金（{shown}）不足以支付预计费用 {}（{}）",
+        expected.money, expected.basis_zh
+    );
     tx.insert_event(
         &NewEvent {
             library_id,
@@ -146,6 +150,7 @@ async fn flag_short(
                 "balance": shown,
                 "basis": expected.basis,
                 "basis_zh": expected.basis_zh,
+                "note_zh": note_zh,
             })),
         },
         now,
@@ -264,7 +269,9 @@ pub async fn review_open_requests(
                             "The reader's subsidy or deposit now covers the expected charge (or none is due): no review needed",
                         ),
                         message_id: None,
-                        data: None,
+                        data: Some(serde_json::json!({
+                            "note_zh": "读者的补贴或押金现已足以支付预计费用（或无需付费）：无需复核",
+                        })),
                     },
                     now,
                 )

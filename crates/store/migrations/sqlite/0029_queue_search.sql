@@ -62,3 +62,15 @@ CREATE INDEX request_event_reply ON request_event (reply_to) WHERE reply_to IS N
 -- the millions of events, so only they are indexed (no cost to any other event's insert).
 CREATE INDEX request_event_partner_message ON request_event (library_id, request_id)
     WHERE action = 'borrower_notification';
+
+-- Messages from before threads existed: a note to the partner written after a partner's
+-- message answered it (the last such message before the note), so a request whose partner
+-- was already answered does not show as waiting after the upgrade.
+UPDATE request_event
+   SET reply_to = (
+        SELECT max(m.event_id) FROM request_event m
+         WHERE m.library_id = request_event.library_id
+           AND m.request_id = request_event.request_id
+           AND m.action IN ('borrower_notification', 'lender_notification')
+           AND m.event_id < request_event.event_id)
+ WHERE action = 'note_to_partner' AND reply_to IS NULL;
