@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use domain::ident::{Isbn, Issn, OclcNumber};
 use domain::partner::{RowError, split_csv};
 use serde::Serialize;
-use store::{ImportRecord, NewCatalogRecord, NewHolding, Store, Stored};
+use store::{ImportRecord, Imported, NewCatalogRecord, NewHolding, Store};
 use time::OffsetDateTime;
 
 use crate::CatalogError;
@@ -292,12 +292,14 @@ pub async fn import_holdings(
         let batch = std::mem::replace(&mut records, rest);
         let library = library_id.to_owned();
         let now = OffsetDateTime::now_utc();
-        let outcomes: Vec<Stored> = store
+        let imported: Imported = store
             .write(move |tx| {
                 Box::pin(async move { tx.import_catalog_records(&library, &batch, now).await })
             })
             .await?;
+        let outcomes = imported.stored;
         if let Some(index) = index {
+            index.remove(&imported.merged)?;
             let mut touched: Vec<String> =
                 outcomes.iter().map(|o| o.record_id().to_owned()).collect();
             touched.sort_unstable();

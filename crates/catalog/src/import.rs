@@ -1,13 +1,17 @@
-//! `librelay import marc`: stream MARC files into the store and the search index. A reader
-//! thread parses and maps records while the store writes the previous batch, so parsing and
-//! writing overlap on two cores; memory stays bounded by the batch size whatever the file size.
+//! `librelay import marc`: stream MARC files into the store and the search index. Three things
+//! overlap: a reader thread parses and maps records, the store writes a batch, and the index
+//! takes the batch stored before it. New union records (nearly all of a first import) are
+//! indexed from the records in hand; only those that existed before are read back. Memory stays
+//! bounded by the batch size whatever the file size.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use store::{ImportRecord, Store, StoreError, Stored};
+use store::{CatalogRecord, ImportRecord, Imported, Store, StoreError, Stored, UnionRecord};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
@@ -197,10 +201,28 @@ async fn import_file(
     let mut last_commit = Instant::now();
     let mut analyzed_at = 0u64;
     let mut result = Ok(());
+    // The index work of the batch stored last: done while the store writes the next one (on
+    // SQLite the writer has a thread of its own, so the two run on both cores at once).
+    let mut to_index = ToIndex::default();
     while let Some(batch) = rx.recv().await {
-        if let Err(e) = store_batch(store, index, options, batch, observer, summary).await {
-            result = Err(e);
-            break;
+        let indexing = std::mem::take(&mut to_index);
+        let (stored, indexed) = tokio::join!(
+            store_batch(store, options, batch, observer, summary),
+            async {
+                // Let the store's write start first.
+                tokio::task::yield_now().await;
+                match index {
+                    Some(index) => indexing.run(store, index).await,
+                    None => Ok(()),
+                }
+            }
+        );
+        match (stored, indexed) {
+            (Ok(next), Ok(())) => to_index = next,
+            (Err(e), _) | (_, Err(e)) => {
+                result = Err(e);
+                break;
+            }
         }
         let written = summary.stored + summary.updated;
         if written >= analyzed_at.saturating_mul(2).max(2000) {
@@ -227,6 +249,11 @@ async fn import_file(
             last_progress = Instant::now();
         }
     }
+    if result.is_ok()
+        && let Some(index) = index
+    {
+        result = std::mem::take(&mut to_index).run(store, index).await;
+    }
     drop(rx);
     match reader.join() {
         Ok(Ok(())) => {}
@@ -246,14 +273,80 @@ async fn import_file(
     result
 }
 
+/// What a stored batch leaves for the search index.
+#[derive(Default)]
+struct ToIndex {
+    /// Union records merged into others: their documents go.
+    remove: Vec<String>,
+    /// Union records made wholly of this batch's new records, built from them.
+    built: Vec<UnionRecord>,
+    /// Other union records the batch touched, read back from the store.
+    read: Vec<String>,
+}
+
+impl ToIndex {
+    /// From a batch's records and what the store did with them.
+    fn of(library_id: &str, records: &[ImportRecord], imported: Imported) -> ToIndex {
+        let created: HashSet<&str> = imported.created.iter().map(String::as_str).collect();
+        let mut built: HashMap<&str, UnionRecord> = HashMap::new();
+        let mut read: Vec<String> = Vec::new();
+        for (r, o) in records.iter().zip(&imported.stored) {
+            let id = o.record_id();
+            if !created.contains(id) {
+                read.push(id.to_owned());
+                continue;
+            }
+            let u = built.entry(id).or_insert_with(|| UnionRecord {
+                record: CatalogRecord {
+                    record_id: id.to_owned(),
+                    title: r.record.title.clone(),
+                    author: r.record.author.clone(),
+                    publisher: r.record.publisher.clone(),
+                    year: r.record.year.clone(),
+                    isbn: r.record.isbn.clone(),
+                    issn: r.record.issn.clone(),
+                    oclc_number: r.record.oclc_number.clone(),
+                    lccn: r.record.lccn.clone(),
+                    language: r.record.language.clone(),
+                    title_vernacular: r.record.title_vernacular.clone(),
+                    author_vernacular: r.record.author_vernacular.clone(),
+                },
+                member_bibs: Vec::new(),
+                libraries: Vec::new(),
+            });
+            u.member_bibs.push(r.bib_json.clone());
+            if !r.holdings.is_empty() && u.libraries.is_empty() {
+                u.libraries.push(library_id.to_owned());
+            }
+        }
+        read.sort_unstable();
+        read.dedup();
+        ToIndex {
+            remove: imported.merged,
+            built: built.into_values().collect(),
+            read,
+        }
+    }
+
+    async fn run(self, store: &Store, index: &CatalogIndex) -> Result<(), CatalogError> {
+        index.remove(&self.remove)?;
+        index.add_new(&self.built)?;
+        if !self.read.is_empty() {
+            let unions = store.union_records(&self.read).await?;
+            index.upsert(&unions)?;
+        }
+        Ok(())
+    }
+}
+
+/// Store one batch; returns what the index is to do with it.
 async fn store_batch(
     store: &Store,
-    index: Option<&CatalogIndex>,
     options: &ImportOptions,
     batch: Vec<Item>,
     observer: &mut dyn ImportObserver,
     summary: &mut ImportSummary,
-) -> Result<(), CatalogError> {
+) -> Result<ToIndex, CatalogError> {
     let mut records = Vec::with_capacity(batch.len());
     for item in batch {
         summary.read += 1;
@@ -266,29 +359,23 @@ async fn store_batch(
         }
     }
     if records.is_empty() {
-        return Ok(());
+        return Ok(ToIndex::default());
     }
     let library_id = options.library_id.clone();
     let now = OffsetDateTime::now_utc();
-    let outcomes: Vec<Stored> = store
+    let records = Arc::new(records);
+    let writing = Arc::clone(&records);
+    let imported: Imported = store
         .write(move |tx| {
-            Box::pin(async move { tx.import_catalog_records(&library_id, &records, now).await })
+            Box::pin(async move { tx.import_catalog_records(&library_id, &writing, now).await })
         })
         .await
         .map_err(|e: StoreError| CatalogError::Store(e))?;
-    let mut touched: Vec<String> = Vec::with_capacity(outcomes.len());
-    for o in &outcomes {
+    for o in &imported.stored {
         match o {
             Stored::Inserted { .. } => summary.stored += 1,
             Stored::Updated { .. } => summary.updated += 1,
         }
-        touched.push(o.record_id().to_owned());
     }
-    if let Some(index) = index {
-        touched.sort_unstable();
-        touched.dedup();
-        let unions = store.union_records(&touched).await?;
-        index.upsert(&unions)?;
-    }
-    Ok(())
+    Ok(ToIndex::of(&options.library_id, &records, imported))
 }

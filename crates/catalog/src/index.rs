@@ -206,6 +206,35 @@ impl CatalogIndex {
         })
     }
 
+    /// Add the documents of union records new to the index (just created in the store): no
+    /// earlier document to replace, so no delete to apply at the next commit.
+    pub fn add_new(&self, records: &[UnionRecord]) -> Result<(), CatalogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let docs: Vec<TantivyDocument> = records.iter().map(|r| self.document(r)).collect();
+        self.with_writer(|w| {
+            for doc in docs {
+                w.add_document(doc).map_err(index_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Drop the documents of union records `ids` (merged into another).
+    pub fn remove(&self, ids: &[String]) -> Result<(), CatalogError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let id = self.fields.id;
+        self.with_writer(|w| {
+            for record_id in ids {
+                w.delete_term(Term::from_field_text(id, record_id));
+            }
+            Ok(())
+        })
+    }
+
     /// Make what was written visible to searches (here at once; in other processes within a
     /// second).
     pub fn commit(&self) -> Result<(), CatalogError> {
@@ -272,116 +301,39 @@ impl CatalogIndex {
 
     fn document(&self, u: &UnionRecord) -> TantivyDocument {
         let f = self.fields;
-        let r = &u.record;
-        let members: Vec<Bib> = u
-            .member_bibs
-            .iter()
-            .filter_map(|j| serde_json::from_str(j).ok())
-            .collect();
+        let fields = SearchFields::of(u);
         let mut doc = TantivyDocument::default();
-        doc.add_text(f.id, &r.record_id);
-        let mut ids = Identifiers {
-            lccn: r.lccn.clone(),
-            ..Identifiers::default()
-        };
-        let add_isbn = |ids: &mut Identifiers, s: &str| {
-            if let Ok(i) = Isbn::parse(s) {
-                let i13 = i.as_isbn13().to_owned();
-                if !ids.isbn.contains(&i13) {
-                    ids.isbn.push(i13);
-                    if let Some(i10) = i.as_isbn10() {
-                        ids.isbn.push(i10);
-                    }
-                }
-            }
-        };
-        let mut texts = |field: Field, values: &mut Vec<String>, v: Option<&str>| {
-            if let Some(v) = v.filter(|v| !v.is_empty())
-                && !values.iter().any(|x| x == v)
-            {
-                values.push(v.to_owned());
+        doc.add_text(f.id, &u.record.record_id);
+        for (field, values) in [
+            (f.title, &fields.titles),
+            (f.author, &fields.authors),
+            (f.subject, &fields.subjects),
+            (f.publisher, &fields.publishers),
+        ] {
+            for v in values {
                 doc.add_text(field, v);
             }
-        };
-        let (mut titles, mut authors, mut subjects, mut publishers) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        texts(f.title, &mut titles, Some(&r.title));
-        texts(f.title, &mut titles, r.title_vernacular.as_deref());
-        texts(f.author, &mut authors, r.author.as_deref());
-        texts(f.author, &mut authors, r.author_vernacular.as_deref());
-        texts(f.publisher, &mut publishers, r.publisher.as_deref());
-        let mut languages: Vec<String> = r.language.iter().cloned().collect();
-        let mut years: Vec<String> = r.year.iter().cloned().collect();
-        if let Some(i) = &r.isbn {
-            add_isbn(&mut ids, i);
         }
-        ids.issn.extend(r.issn.iter().cloned());
-        ids.oclc.extend(r.oclc_number.iter().cloned());
-        for m in &members {
-            texts(f.title, &mut titles, Some(&m.title));
-            texts(f.title, &mut titles, m.title_vernacular.as_deref());
-            texts(f.author, &mut authors, m.author.as_deref());
-            texts(f.author, &mut authors, m.author_vernacular.as_deref());
-            texts(f.publisher, &mut publishers, m.publisher.as_deref());
-            texts(
-                f.publisher,
-                &mut publishers,
-                m.publisher_vernacular.as_deref(),
-            );
-            for s in &m.subjects {
-                texts(f.subject, &mut subjects, Some(s));
-            }
-            for i in &m.isbns {
-                add_isbn(&mut ids, i);
-            }
-            for i in &m.issns {
-                if !ids.issn.contains(i) {
-                    ids.issn.push(i.clone());
-                }
-            }
-            for o in &m.oclc_numbers {
-                if !ids.oclc.contains(o) {
-                    ids.oclc.push(o.clone());
-                }
-            }
-            for (list, v) in [(&mut languages, &m.language), (&mut years, &m.year)] {
-                if let Some(v) = v
-                    && !list.contains(v)
-                {
-                    list.push(v.clone());
-                }
-            }
-        }
-        for i in &ids.isbn {
+        for i in &fields.display.identifiers.isbn {
             doc.add_text(f.isbn, i);
         }
-        for i in &ids.issn {
+        for i in &fields.display.identifiers.issn {
             doc.add_text(f.issn, i);
         }
-        for l in &languages {
+        for l in &fields.languages {
             doc.add_text(f.language, l);
             doc.add_facet(f.f_language, Facet::from_path([l.as_str()]));
         }
-        for y in &years {
+        for y in &fields.years {
             doc.add_text(f.year, y);
             doc.add_facet(f.f_year, Facet::from_path([y.as_str()]));
         }
         for lib in &u.libraries {
             doc.add_facet(f.f_library, Facet::from_path([lib.as_str()]));
         }
-        let display = Display {
-            record_id: r.record_id.clone(),
-            title: r.title.clone(),
-            title_vernacular: r.title_vernacular.clone(),
-            author: r.author.clone(),
-            author_vernacular: r.author_vernacular.clone(),
-            year: r.year.clone(),
-            language: r.language.clone(),
-            identifiers: ids,
-        };
         doc.add_text(
             f.display,
-            serde_json::to_string(&display).unwrap_or_default(),
+            serde_json::to_string(&fields.display).unwrap_or_default(),
         );
         doc
     }
@@ -441,11 +393,9 @@ impl CatalogIndex {
     }
 
     /// Each word must match: an ISBN (either form) or ISSN its identifier field, other words
-    /// any text field. Chinese runs must contain every bigram of the query run (so any
-    /// substring of a title finds it); jieba's words only raise the score.
+    /// any text field (see [`query_parts`]).
     fn query(&self, q: &str) -> Box<dyn Query> {
         let f = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let term_in_fields = |t: &str| -> Box<dyn Query> {
             let fields = [
                 (f.title, 2.0),
@@ -468,51 +418,29 @@ impl CatalogIndex {
                 .collect();
             Box::new(BooleanQuery::new(any))
         };
-        let mut analyzer = text::analyzer();
-        for word in q.split_whitespace() {
-            if let Ok(isbn) = Isbn::parse(word) {
-                clauses.push((
-                    Occur::Must,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(f.isbn, isbn.as_isbn13()),
-                        IndexRecordOption::Basic,
-                    )),
-                ));
-                continue;
-            }
-            if word.contains('-')
-                && let Ok(issn) = Issn::parse(word)
-            {
-                clauses.push((
-                    Occur::Must,
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(f.issn, &issn.to_string()),
-                        IndexRecordOption::Basic,
-                    )),
-                ));
-                continue;
-            }
-            let folded = text::fold(word);
-            for run in text::runs(&folded) {
-                match run {
-                    Run::Word(w) => {
-                        let mut stream = analyzer.token_stream(w);
-                        while tantivy::tokenizer::TokenStream::advance(&mut stream) {
-                            let t = tantivy::tokenizer::TokenStream::token(&stream).text.clone();
-                            clauses.push((Occur::Must, term_in_fields(&t)));
-                        }
-                    }
-                    Run::Cjk(c) => {
-                        for b in text::bigrams(c) {
-                            clauses.push((Occur::Must, term_in_fields(&b)));
-                        }
-                        for w in text::jieba_words(c) {
-                            clauses.push((Occur::Should, term_in_fields(&w)));
-                        }
-                    }
+        let clauses: Vec<(Occur, Box<dyn Query>)> = query_parts(q)
+            .into_iter()
+            .map(|part| -> (Occur, Box<dyn Query>) {
+                match part {
+                    QueryPart::Isbn(i) => (
+                        Occur::Must,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(f.isbn, &i),
+                            IndexRecordOption::Basic,
+                        )),
+                    ),
+                    QueryPart::Issn(i) => (
+                        Occur::Must,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(f.issn, &i),
+                            IndexRecordOption::Basic,
+                        )),
+                    ),
+                    QueryPart::Must(t) => (Occur::Must, term_in_fields(&t)),
+                    QueryPart::Should(t) => (Occur::Should, term_in_fields(&t)),
                 }
-            }
-        }
+            })
+            .collect();
         if clauses.is_empty() {
             if q.trim().is_empty() {
                 return Box::new(AllQuery);
@@ -522,6 +450,168 @@ impl CatalogIndex {
         }
         Box::new(BooleanQuery::new(clauses))
     }
+}
+
+/// What a union record offers to search, the same for the index and for any other engine
+/// measured against it (the benchmark's SQLite FTS5 table): each text field's distinct values
+/// over all members, raw (the analyzer makes the terms), identifiers normalised.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFields {
+    pub titles: Vec<String>,
+    pub authors: Vec<String>,
+    pub subjects: Vec<String>,
+    pub publishers: Vec<String>,
+    pub years: Vec<String>,
+    pub languages: Vec<String>,
+    /// What a hit shows; its identifiers are the ones searched (ISBNs in both forms).
+    pub display: Display,
+}
+
+impl SearchFields {
+    pub fn of(u: &UnionRecord) -> SearchFields {
+        let r = &u.record;
+        let members: Vec<Bib> = u
+            .member_bibs
+            .iter()
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect();
+        let mut ids = Identifiers {
+            lccn: r.lccn.clone(),
+            ..Identifiers::default()
+        };
+        let add_isbn = |ids: &mut Identifiers, s: &str| {
+            if let Ok(i) = Isbn::parse(s) {
+                let i13 = i.as_isbn13().to_owned();
+                if !ids.isbn.contains(&i13) {
+                    ids.isbn.push(i13);
+                    if let Some(i10) = i.as_isbn10() {
+                        ids.isbn.push(i10);
+                    }
+                }
+            }
+        };
+        let texts = |values: &mut Vec<String>, v: Option<&str>| {
+            if let Some(v) = v.filter(|v| !v.is_empty())
+                && !values.iter().any(|x| x == v)
+            {
+                values.push(v.to_owned());
+            }
+        };
+        let (mut titles, mut authors, mut subjects, mut publishers) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        texts(&mut titles, Some(&r.title));
+        texts(&mut titles, r.title_vernacular.as_deref());
+        texts(&mut authors, r.author.as_deref());
+        texts(&mut authors, r.author_vernacular.as_deref());
+        texts(&mut publishers, r.publisher.as_deref());
+        let mut languages: Vec<String> = r.language.iter().cloned().collect();
+        let mut years: Vec<String> = r.year.iter().cloned().collect();
+        if let Some(i) = &r.isbn {
+            add_isbn(&mut ids, i);
+        }
+        ids.issn.extend(r.issn.iter().cloned());
+        ids.oclc.extend(r.oclc_number.iter().cloned());
+        for m in &members {
+            texts(&mut titles, Some(&m.title));
+            texts(&mut titles, m.title_vernacular.as_deref());
+            texts(&mut authors, m.author.as_deref());
+            texts(&mut authors, m.author_vernacular.as_deref());
+            texts(&mut publishers, m.publisher.as_deref());
+            texts(&mut publishers, m.publisher_vernacular.as_deref());
+            for s in &m.subjects {
+                texts(&mut subjects, Some(s));
+            }
+            for i in &m.isbns {
+                add_isbn(&mut ids, i);
+            }
+            for i in &m.issns {
+                if !ids.issn.contains(i) {
+                    ids.issn.push(i.clone());
+                }
+            }
+            for o in &m.oclc_numbers {
+                if !ids.oclc.contains(o) {
+                    ids.oclc.push(o.clone());
+                }
+            }
+            for (list, v) in [(&mut languages, &m.language), (&mut years, &m.year)] {
+                if let Some(v) = v
+                    && !list.contains(v)
+                {
+                    list.push(v.clone());
+                }
+            }
+        }
+        SearchFields {
+            titles,
+            authors,
+            subjects,
+            publishers,
+            years,
+            languages,
+            display: Display {
+                record_id: r.record_id.clone(),
+                title: r.title.clone(),
+                title_vernacular: r.title_vernacular.clone(),
+                author: r.author.clone(),
+                author_vernacular: r.author_vernacular.clone(),
+                year: r.year.clone(),
+                language: r.language.clone(),
+                identifiers: ids,
+            },
+        }
+    }
+}
+
+/// One part of a parsed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryPart {
+    /// An ISBN, as 13 digits: must match the ISBN field.
+    Isbn(String),
+    /// An ISSN (NNNN-NNNC): must match the ISSN field.
+    Issn(String),
+    /// An analyzed term that must match some text field.
+    Must(String),
+    /// An analyzed term that only raises the score (jieba's words of a Chinese run).
+    Should(String),
+}
+
+/// A query as the index reads it: an ISBN (either form) or ISSN word matches its identifier
+/// field; other words are analyzed like the records and each term must match. Chinese runs
+/// must contain every bigram of the query run (so any substring of a title finds it); jieba's
+/// words only raise the score.
+pub fn query_parts(q: &str) -> Vec<QueryPart> {
+    let mut parts = Vec::new();
+    let mut analyzer = text::analyzer();
+    for word in q.split_whitespace() {
+        if let Ok(isbn) = Isbn::parse(word) {
+            parts.push(QueryPart::Isbn(isbn.as_isbn13().to_owned()));
+            continue;
+        }
+        if word.contains('-')
+            && let Ok(issn) = Issn::parse(word)
+        {
+            parts.push(QueryPart::Issn(issn.to_string()));
+            continue;
+        }
+        let folded = text::fold(word);
+        for run in text::runs(&folded) {
+            match run {
+                Run::Word(w) => {
+                    let mut stream = analyzer.token_stream(w);
+                    while tantivy::tokenizer::TokenStream::advance(&mut stream) {
+                        let t = tantivy::tokenizer::TokenStream::token(&stream).text.clone();
+                        parts.push(QueryPart::Must(t));
+                    }
+                }
+                Run::Cjk(c) => {
+                    parts.extend(text::bigrams(c).into_iter().map(QueryPart::Must));
+                    parts.extend(text::jieba_words(c).into_iter().map(QueryPart::Should));
+                }
+            }
+        }
+    }
+    parts
 }
 
 fn index_error(e: impl std::fmt::Display) -> CatalogError {

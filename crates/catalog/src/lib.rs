@@ -15,7 +15,9 @@ use std::path::PathBuf;
 pub use import::{
     CollectRejections, ImportObserver, ImportOptions, ImportSummary, Rejection, import_files,
 };
-pub use index::{CatalogIndex, Display, Facets, Identifiers, SearchPage};
+pub use index::{
+    CatalogIndex, Display, Facets, Identifiers, QueryPart, SearchFields, SearchPage, query_parts,
+};
 
 /// Where the search index lives under a data directory.
 pub fn index_dir(data_dir: &std::path::Path) -> PathBuf {

@@ -27,6 +27,17 @@ pub fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// The index terms of `text`, in order: what the analyzer makes of it.
+pub fn terms(text: &str) -> Vec<String> {
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
 /// Whether `c` is written without spaces between words: Han, kana, Hangul.
 pub fn is_cjk(c: char) -> bool {
     matches!(u32::from(c),

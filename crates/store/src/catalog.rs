@@ -194,6 +194,20 @@ pub enum Stored {
     Updated { record_id: String },
 }
 
+/// What one import batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Each record's outcome, in order.
+    pub stored: Vec<Stored>,
+    /// Union records folded into another because a record linked their clusters: gone from
+    /// the store, to be dropped from the search index.
+    pub merged: Vec<String>,
+    /// Union records this batch started whose members are all records of this batch (those
+    /// whose outcome names them): the importer can index them from what it holds, without
+    /// reading them back.
+    pub created: Vec<String>,
+}
+
 impl Stored {
     pub fn record_id(&self) -> &str {
         match self {
@@ -264,7 +278,7 @@ impl Tx<'_> {
         library_id: &str,
         records: &[ImportRecord],
         now: OffsetDateTime,
-    ) -> Result<Vec<Stored>> {
+    ) -> Result<Imported> {
         use std::collections::HashMap;
         let identity = |r: &ImportRecord| -> Option<(usize, String)> {
             if let Some(v) = &r.control_number {
@@ -296,6 +310,8 @@ impl Tx<'_> {
         let mut keys: HashMap<String, String> = self.keys_lookup(&all_keys).await?;
         let mut pending = Pending::default();
         let mut out = Vec::with_capacity(records.len());
+        let mut merged: Vec<String> = Vec::new();
+        let mut created: Vec<String> = Vec::new();
         for (at, r) in records.iter().enumerate() {
             if r.holdings_only {
                 // A spreadsheet row merges into the library's holdings of its work one by one
@@ -322,13 +338,48 @@ impl Tx<'_> {
                 out.push(stored);
                 continue;
             }
-            let record_id = match r.keys.iter().find_map(|k| keys.get(k)) {
+            // The union records this record's keys name, strongest key first.
+            let mut named: Vec<String> = Vec::new();
+            for id in r.keys.iter().filter_map(|k| keys.get(k)) {
+                if !named.contains(id) {
+                    named.push(id.clone());
+                }
+            }
+            if named.len() > 1 {
+                // The record links clusters filed apart (an ISBN in one, an OCLC number in
+                // another): they become one, the cluster of its strongest key.
+                self.flush(library_id, records, &mut pending, now).await?;
+                let keep = named[0].clone();
+                let gone = named.split_off(1);
+                self.merge_union_records(&keep, &gone).await?;
+                for v in keys.values_mut() {
+                    if gone.contains(v) {
+                        v.clone_from(&keep);
+                    }
+                }
+                for o in &mut out {
+                    if gone.iter().any(|g| g == o.record_id()) {
+                        *o = match o {
+                            Stored::Inserted { .. } => Stored::Inserted {
+                                record_id: keep.clone(),
+                            },
+                            Stored::Updated { .. } => Stored::Updated {
+                                record_id: keep.clone(),
+                            },
+                        };
+                    }
+                }
+                created.retain(|c| *c != keep && !gone.contains(c));
+                merged.extend(gone);
+            }
+            let record_id = match named.first() {
                 Some(id) => id.clone(),
                 None => {
                     let mut union = r.record.clone();
                     union.record_id = uuid::Uuid::now_v7().to_string();
                     let id = union.record_id.clone();
                     pending.unions.push(union);
+                    created.push(id.clone());
                     id
                 }
             };
@@ -351,7 +402,46 @@ impl Tx<'_> {
             out.push(Stored::Inserted { record_id });
         }
         self.flush(library_id, records, &mut pending, now).await?;
-        Ok(out)
+        // A union record started here that a spreadsheet row or an update joined has members
+        // from outside the batch's new records.
+        let joined: std::collections::HashSet<&str> = records
+            .iter()
+            .zip(&out)
+            .filter(|(r, o)| r.holdings_only || matches!(o, Stored::Updated { .. }))
+            .map(|(_, o)| o.record_id())
+            .collect();
+        created.retain(|c| !joined.contains(c.as_str()));
+        Ok(Imported {
+            stored: out,
+            merged,
+            created,
+        })
+    }
+
+    /// Fold union records `gone` into `keep`: their members, items and keys move to `keep`
+    /// and they are deleted. An item of a library with the same barcode on both sides is one
+    /// item: the copy under `gone` goes.
+    async fn merge_union_records(&mut self, keep: &str, gone: &[String]) -> Result<()> {
+        for g in gone {
+            for sql in [
+                "DELETE FROM holding WHERE record_id = $2 AND barcode IS NOT NULL AND EXISTS (
+                     SELECT 1 FROM holding k WHERE k.record_id = $1 AND k.library_id = holding.library_id
+                                             AND k.barcode = holding.barcode)",
+                "UPDATE holding SET record_id = $1 WHERE record_id = $2",
+                "UPDATE catalog_source SET record_id = $1 WHERE record_id = $2",
+                "UPDATE catalog_key SET record_id = $1 WHERE record_id = $2",
+                "DELETE FROM catalog_record WHERE record_id = $2 AND $1 <> $2",
+            ] {
+                on_tx!(self, c => {
+                    crate::sql::query(sql)
+                        .bind(keep)
+                        .bind(g)
+                        .execute(&mut *c)
+                        .await?;
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `(value, (source_id, record_id))` of this library's sources whose `column` is one of
@@ -476,8 +566,8 @@ impl Tx<'_> {
         }
         for chunk in p.holdings.chunks(200) {
             let sql = format!(
-                "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location) VALUES {} ON CONFLICT DO NOTHING",
-                rows_of(6, chunk.len())
+                "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location, marc_call_number) VALUES {} ON CONFLICT DO NOTHING",
+                rows_of(7, chunk.len())
             );
             on_tx!(self, c => {
                 let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
@@ -488,7 +578,8 @@ impl Tx<'_> {
                         .bind(&h.call_number)
                         .bind(&h.barcode)
                         .bind(source_id)
-                        .bind(&h.location);
+                        .bind(&h.location)
+                        .bind(&h.call_number);
                 }
                 q.execute(&mut *c).await?;
             });
@@ -587,8 +678,14 @@ impl Tx<'_> {
                     .await?;
                 });
                 self.add_keys(&record_id, &r.keys).await?;
-                self.add_holdings(&record_id, library_id, &source_id, &r.holdings)
-                    .await?;
+                self.add_holdings(
+                    &record_id,
+                    library_id,
+                    &source_id,
+                    &r.holdings,
+                    !r.holdings_only,
+                )
+                .await?;
                 Stored::Inserted { record_id }
             }
         };
@@ -694,11 +791,17 @@ impl Tx<'_> {
             match target {
                 Some(holding_id) => {
                     matched.push(holding_id);
-                    self.merge_into_holding(holding_id, h).await?;
+                    self.merge_into_holding(holding_id, h, false).await?;
                 }
                 None => {
-                    self.add_holdings(&record_id, library_id, &source_id, std::slice::from_ref(h))
-                        .await?;
+                    self.add_holdings(
+                        &record_id,
+                        library_id,
+                        &source_id,
+                        std::slice::from_ref(h),
+                        false,
+                    )
+                    .await?;
                 }
             }
         }
@@ -865,7 +968,7 @@ impl Tx<'_> {
         }
         for (h, t) in holdings.iter().zip(&target) {
             let Some(i) = *t else { continue };
-            self.merge_into_holding(existing[i].0, h).await?;
+            self.merge_into_holding(existing[i].0, h, true).await?;
         }
         for (i, (holding_id, _)) in existing.iter().enumerate() {
             if !taken[i] {
@@ -877,18 +980,34 @@ impl Tx<'_> {
                 });
             }
         }
-        self.add_holdings(record_id, library_id, source_id, &added)
+        self.add_holdings(record_id, library_id, source_id, &added, true)
             .await
     }
 
-    /// Update an item in place with what `h` says; what it leaves empty keeps its value.
-    async fn merge_into_holding(&mut self, holding_id: i64, h: &NewHolding) -> Result<()> {
+    /// Update an item in place with what `h` says; what it leaves empty keeps its value, except
+    /// that a MARC record (`from_marc`) that no longer gives a call number clears the one it
+    /// gave before (a spreadsheet's call number stays).
+    async fn merge_into_holding(
+        &mut self,
+        holding_id: i64,
+        h: &NewHolding,
+        from_marc: bool,
+    ) -> Result<()> {
+        let sql = if from_marc {
+            "UPDATE holding SET barcode = COALESCE($2, barcode),
+                    call_number = CASE WHEN $3 IS NOT NULL THEN $3
+                                       WHEN call_number IS NOT DISTINCT FROM marc_call_number THEN NULL
+                                       ELSE call_number END,
+                    marc_call_number = $3,
+                    location = COALESCE($4, location)
+             WHERE holding_id = $1"
+        } else {
+            "UPDATE holding SET barcode = COALESCE($2, barcode), call_number = COALESCE($3, call_number),
+                    location = COALESCE($4, location)
+             WHERE holding_id = $1"
+        };
         on_tx!(self, c => {
-            crate::sql::query(
-                "UPDATE holding SET barcode = COALESCE($2, barcode), call_number = COALESCE($3, call_number),
-                        location = COALESCE($4, location)
-                 WHERE holding_id = $1",
-            )
+            crate::sql::query(sql)
             .bind(holding_id)
             .bind(&h.barcode)
             .bind(&h.call_number)
@@ -899,18 +1018,22 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Add items; `from_marc`: they come from a MARC record, whose call number is remembered
+    /// as the record's (see `merge_into_holding`).
     async fn add_holdings(
         &mut self,
         record_id: &str,
         library_id: &str,
         source_id: &str,
         holdings: &[NewHolding],
+        from_marc: bool,
     ) -> Result<()> {
         for h in holdings {
+            let marc_call_number = h.call_number.as_ref().filter(|_| from_marc);
             on_tx!(self, c => {
                 crate::sql::query(
-                    "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location, marc_call_number)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(record_id)
                 .bind(library_id)
@@ -918,6 +1041,7 @@ impl Tx<'_> {
                 .bind(&h.barcode)
                 .bind(source_id)
                 .bind(&h.location)
+                .bind(marc_call_number)
                 .execute(&mut *c)
                 .await?;
             });

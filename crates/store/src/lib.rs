@@ -41,8 +41,8 @@ use sqlx::{ConnectOptions, PgConnection, PgPool, SqlitePool};
 use tokio::sync::Notify;
 
 pub use catalog::{
-    CatalogRecord, HoldingKey, HoldingRow, HoldingView, ImportRecord, NewCatalogRecord, NewHolding,
-    Stored, UnionRecord,
+    CatalogRecord, HoldingKey, HoldingRow, HoldingView, ImportRecord, Imported, NewCatalogRecord,
+    NewHolding, Stored, UnionRecord,
 };
 pub use copyright::{CopyrightReportRow, CopyrightUse, Duplicate, MatchCandidate};
 pub use directory::{LibraryRow, NewUser, PolicyRow, UserRow};

@@ -351,3 +351,96 @@ async fn cnmarc_records_are_told_by_their_fields_mapped_like_marc_21_and_searcha
         );
     }
 }
+
+/// One MARCXML record: 001, optionally an ISBN and an OCLC number (035), a title and no
+/// author (so no title + author + year key).
+fn linked_record(control: &str, isbn: Option<&str>, oclc: Option<&str>, title: &str) -> String {
+    let isbn = isbn
+        .map(|i| {
+            format!(
+                r#"<datafield tag="020" ind1=" " ind2=" "><subfield code="a">{i}</subfield></datafield>"#
+            )
+        })
+        .unwrap_or_default();
+    let oclc = oclc
+        .map(|o| {
+            format!(
+                r#"<datafield tag="035" ind1=" " ind2=" "><subfield code="a">(OCoLC){o}</subfield></datafield>"#
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<collection xmlns="http://www.loc.gov/MARC21/slim"><record>
+<leader>00000nam a2200000 a 4500</leader>
+<controlfield tag="001">{control}</controlfield>
+{isbn}{oclc}
+<datafield tag="245" ind1="0" ind2="0"><subfield code="a">{title}</subfield></datafield>
+</record></collection>"#
+    )
+}
+
+#[tokio::test]
+async fn a_record_that_links_two_clusters_merges_them_into_one_union_record() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let write = |name: &str, xml: String| {
+            let path = app.dir.path().join(name);
+            std::fs::write(&path, xml).unwrap();
+            path
+        };
+        // Arrange: BCU files the work by its ISBN, XNU by its OCLC number: two union records.
+        let by_isbn = write(
+            "bcu.xml",
+            linked_record("bcu-1", Some("9787875366127"), None, "Zymurgical handbook"),
+        );
+        let by_oclc = write(
+            "xnu.xml",
+            linked_record("xnu-1", None, Some("ocm00777001"), "Zymurgy handbook"),
+        );
+        let (unions_before, _, _) = counts(&app).await;
+        import(&app, "BCU", &by_isbn).await;
+        import(&app, "XNU", &by_oclc).await;
+        assert_eq!(counts(&app).await.0, unions_before + 2, "{engine:?}");
+
+        // Act: a third record carries both identifiers.
+        let both = write(
+            "both.xml",
+            linked_record(
+                "bcu-2",
+                Some("7-87536-612-7"),
+                Some("777001"),
+                "Zymurgical handbook",
+            ),
+        );
+        let (summary, _) = import(&app, "BCU", &both).await;
+
+        // Assert: one union record with every member and both libraries' holdings, found
+        // once by either member's title.
+        assert_eq!(summary.stored, 1, "{engine:?}");
+        let (unions, _, _) = counts(&app).await;
+        assert_eq!(unions, unions_before + 1, "{engine:?}");
+        let token = app.login("bcu-borrow").await;
+        for q in ["zymurgy", "zymurgical", "9787875366127"] {
+            let body = search(&app, &token, q).await;
+            assert_eq!(body["total"], 1, "{engine:?} {q}: {body}");
+            let libs: Vec<&str> = body["hits"][0]["holdings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["library"].as_str().unwrap())
+                .collect();
+            assert!(
+                libs.contains(&"BCU") && libs.contains(&"XNU"),
+                "{engine:?} {q}: {libs:?}"
+            );
+        }
+        let key = store::HoldingKey {
+            oclc_number: Some("777001".to_owned()),
+            ..Default::default()
+        };
+        let holders = app.state.store.holders(&key).await.unwrap();
+        let ids: Vec<&str> = holders.iter().map(|h| h.library_id.as_str()).collect();
+        assert_eq!(ids, ["BCU", "XNU"], "{engine:?}");
+    }
+}

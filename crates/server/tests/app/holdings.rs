@@ -441,3 +441,86 @@ async fn a_spreadsheet_row_updates_the_librarys_marc_item_of_the_same_work_in_pl
         );
     }
 }
+
+#[tokio::test]
+async fn a_marc_record_imported_again_without_its_call_number_does_not_keep_the_old_one() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let admin = app.login("bcu-admin").await;
+        let dropped = "9780201896831";
+        let merged = "9780201896848";
+        // Arrange: two of BCU's records with an item each, a call number and a barcode; a
+        // spreadsheet then gives the second item a call number of its own.
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0001",
+                dropped,
+                "The art of computer programming. Vol. 1",
+                Some(("QA76.6 .K64 v.1", "B-7000")),
+            ),
+        )
+        .await;
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0002",
+                merged,
+                "The art of computer programming. Vol. 2",
+                Some(("QA76.6 .K64 v.2", "B-7001")),
+            ),
+        )
+        .await;
+        let (status, summary) = post_holdings(
+            &app,
+            &admin,
+            "BCU",
+            "isbn,call_number,barcode\n9780201896848,QA76.6 .K64 1997 v.2,B-7001\n",
+        )
+        .await;
+        assert_eq!(status, 200, "{engine:?}: {summary}");
+
+        // Act: both records come again with the item (same barcode) but no call number.
+        // (An empty 852 $h: no call number.)
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0001",
+                dropped,
+                "The art of computer programming. Vol. 1",
+                Some(("", "B-7000")),
+            ),
+        )
+        .await;
+        import_marc(
+            &app,
+            "BCU",
+            &marcxml(
+                "bcu-0002",
+                merged,
+                "The art of computer programming. Vol. 2",
+                Some(("", "B-7001")),
+            ),
+        )
+        .await;
+
+        // Assert: the record's own call number is gone; the spreadsheet's stays.
+        assert_eq!(
+            bcu_items(&app, dropped).await,
+            [(None, Some("B-7000".to_owned()), Some("Stacks".to_owned()))],
+            "{engine:?}"
+        );
+        assert_eq!(
+            bcu_items(&app, merged).await,
+            [(
+                Some("QA76.6 .K64 1997 v.2".to_owned()),
+                Some("B-7001".to_owned()),
+                Some("Stacks".to_owned())
+            )],
+            "{engine:?}"
+        );
+    }
+}
