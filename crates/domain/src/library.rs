@@ -167,8 +167,8 @@ pub struct LetterSettings {
     /// Whether readers and staff may turn a kind of letter off ("never"); letters that must
     /// always arrive (password reset) are sent regardless.
     pub allow_never: bool,
-    /// The hour of the day (0 to 23, China Standard Time, UTC+8) when the daily digest goes
-    /// out; letters held after it wait for the next day's.
+    /// The hour of the day (0 to 23, in the library's time, see [`LibraryOffset`]) when the
+    /// daily digest goes out; letters held after it wait for the next day's.
     pub digest_hour: u32,
     /// The library's own interlibrary loan mailboxes (e.g. `ill@library.example.edu`) whose
     /// mail its mail server hands to this node's inbound endpoint: mail to one of them (or to
@@ -197,29 +197,235 @@ pub fn is_mailbox(a: &str) -> bool {
     }
 }
 
-/// Libraries keep China Standard Time (UTC+8, no daylight saving) for the hours they set.
-pub const LIBRARY_UTC_OFFSET_HOURS: i8 = 8;
-
-/// The libraries' time (see [`LIBRARY_UTC_OFFSET_HOURS`]): dates a person reads are in it.
-pub fn library_offset() -> time::UtcOffset {
-    time::UtcOffset::from_hms(LIBRARY_UTC_OFFSET_HOURS, 0, 0).unwrap_or(time::UtcOffset::UTC)
+/// A library's time: a fixed offset from UTC, e.g. `+08:00` (China Standard Time, the default),
+/// `+09:00`, `-05:00`. Only an offset, no named zone: a library where clocks change for
+/// daylight saving sets its offset again when they do. Dates a person reads (cover pages,
+/// "valid until", letters), the hour the digest goes out and the day closed days and need-by
+/// dates are read against are in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LibraryOffset {
+    minutes: i16,
 }
 
-/// The day `t` falls on in library time.
-pub fn library_date(t: time::OffsetDateTime) -> time::Date {
-    t.to_offset(library_offset()).date()
+/// Offsets in use run from UTC-12:00 to UTC+14:00.
+const MIN_OFFSET_MINUTES: i64 = -12 * 60;
+const MAX_OFFSET_MINUTES: i64 = 14 * 60;
+
+/// Why a text is not an offset, in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{en}")]
+pub struct OffsetError {
+    pub en: String,
+    pub zh: String,
 }
 
-/// `t` as a date and time in library time, e.g. `2026-12-30 08:15 (UTC+8)`.
-pub fn library_time_label(t: time::OffsetDateTime) -> String {
-    let local = t.to_offset(library_offset());
-    format!(
-        "{} {:02}:{:02} (UTC{:+})",
-        local.date(),
-        local.hour(),
-        local.minute(),
-        LIBRARY_UTC_OFFSET_HOURS
-    )
+impl LibraryOffset {
+    /// UTC+08:00, China Standard Time: every library's until it sets its own.
+    pub const CHINA: LibraryOffset = LibraryOffset { minutes: 8 * 60 };
+
+    /// The offset of `minutes` east of UTC; refused outside -12:00..=+14:00 or when not a
+    /// whole quarter of an hour.
+    pub fn from_minutes(minutes: i64) -> Result<LibraryOffset, OffsetError> {
+        if !(MIN_OFFSET_MINUTES..=MAX_OFFSET_MINUTES).contains(&minutes) || minutes % 15 != 0 {
+            return Err(OffsetError {
+                en: format!(
+                    "{minutes} minutes is not a UTC offset: offsets run from -12:00 to +14:00 in quarters of an hour"
+                ),
+                zh: format!(
+                    "{minutes} 分钟不是有效的 UTC 时差：时差应在 -12:00 至 +14:00 之间，以一刻钟为单位"
+                ),
+            });
+        }
+        Ok(LibraryOffset {
+            minutes: minutes as i16,
+        })
+    }
+
+    /// `+08:00`, `-05:00`, `+05:30`; also `+8`, `+0800`, `UTC+8`, `GMT-5`, `Z` / `UTC` for 0.
+    pub fn parse(text: &str) -> Result<LibraryOffset, OffsetError> {
+        let bad = || OffsetError {
+            en: format!(
+                "{text:?} is not a UTC offset; write it as +08:00, +09:00 or -05:00 (a sign, hours and minutes)"
+            ),
+            zh: format!(
+                "“{text}”不是有效的 UTC 时差，请写成 +08:00、+09:00 或 -05:00（正负号、小时和分钟）"
+            ),
+        };
+        let t = text.trim();
+        let upper = t.to_ascii_uppercase();
+        let rest = upper
+            .strip_prefix("UTC")
+            .or_else(|| upper.strip_prefix("GMT"))
+            .unwrap_or(&upper)
+            .trim();
+        if rest.is_empty() || rest == "Z" {
+            return if t.is_empty() {
+                Err(bad())
+            } else {
+                Ok(LibraryOffset { minutes: 0 })
+            };
+        }
+        let (sign, digits) = match rest.as_bytes()[0] {
+            b'+' => (1, &rest[1..]),
+            b'-' => (-1, &rest[1..]),
+            _ => return Err(bad()),
+        };
+        let (hours, mins) = match digits.split_once(':') {
+            Some((h, m)) => (h, m),
+            None if digits.len() == 4 => digits.split_at(2),
+            None => (digits, "0"),
+        };
+        let all_digits =
+            |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(hours) || !all_digits(mins) {
+            return Err(bad());
+        }
+        let (h, m): (i64, i64) = match (hours.parse(), mins.parse()) {
+            (Ok(h), Ok(m)) if m < 60 => (h, m),
+            _ => return Err(bad()),
+        };
+        LibraryOffset::from_minutes(sign * (h * 60 + m))
+    }
+
+    /// Minutes east of UTC.
+    pub fn minutes(self) -> i64 {
+        i64::from(self.minutes)
+    }
+
+    pub fn utc_offset(self) -> time::UtcOffset {
+        time::UtcOffset::from_whole_seconds(i32::from(self.minutes) * 60)
+            .unwrap_or(time::UtcOffset::UTC)
+    }
+
+    /// The day `t` falls on in this time.
+    pub fn date(self, t: time::OffsetDateTime) -> time::Date {
+        t.to_offset(self.utc_offset()).date()
+    }
+
+    /// `t` as a date and time here, e.g. `2026-12-30 08:15 (UTC+8)`, `… (UTC-5)`,
+    /// `… (UTC+5:30)`.
+    pub fn time_label(self, t: time::OffsetDateTime) -> String {
+        let local = t.to_offset(self.utc_offset());
+        format!(
+            "{} {:02}:{:02} ({})",
+            local.date(),
+            local.hour(),
+            local.minute(),
+            self.short_label()
+        )
+    }
+
+    /// `UTC+8`, `UTC-5`, `UTC+5:30`, `UTC`.
+    pub fn short_label(self) -> String {
+        let m = self.minutes();
+        if m == 0 {
+            return "UTC".to_owned();
+        }
+        let sign = if m < 0 { '-' } else { '+' };
+        match m.abs() % 60 {
+            0 => format!("UTC{sign}{}", m.abs() / 60),
+            r => format!("UTC{sign}{}:{r:02}", m.abs() / 60),
+        }
+    }
+}
+
+impl Default for LibraryOffset {
+    fn default() -> Self {
+        LibraryOffset::CHINA
+    }
+}
+
+/// `+08:00`, `-05:00`: how it is stored in settings and shown in forms.
+impl std::fmt::Display for LibraryOffset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.minutes();
+        let sign = if m < 0 { '-' } else { '+' };
+        write!(f, "{sign}{:02}:{:02}", m.abs() / 60, m.abs() % 60)
+    }
+}
+
+impl TryFrom<String> for LibraryOffset {
+    type Error = OffsetError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        LibraryOffset::parse(&s)
+    }
+}
+
+impl From<LibraryOffset> for String {
+    fn from(o: LibraryOffset) -> String {
+        o.to_string()
+    }
+}
+
+#[cfg(test)]
+mod offset_tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_read_in_the_usual_ways_and_refused_with_a_reason() {
+        for (text, minutes) in [
+            ("+08:00", 480),
+            ("+09:00", 540),
+            ("-05:00", -300),
+            ("+05:30", 330),
+            ("+0545", 345),
+            ("UTC+8", 480),
+            ("GMT-5", -300),
+            (" +8 ", 480),
+            ("Z", 0),
+            ("UTC", 0),
+            ("+14:00", 840),
+            ("-12:00", -720),
+        ] {
+            assert_eq!(
+                LibraryOffset::parse(text).map(|o| o.minutes()),
+                Ok(minutes),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "8",
+            "+15:00",
+            "-13:00",
+            "+08:61",
+            "+08:10",
+            "Asia/Shanghai",
+            "+a",
+            "+123:00",
+            "++8",
+        ] {
+            let e = LibraryOffset::parse(text).unwrap_err();
+            assert!(!e.en.is_empty() && !e.zh.is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_offset_shows_and_reads_back_the_same() {
+        for m in (-720..=840).step_by(15) {
+            let o = LibraryOffset::from_minutes(m).unwrap();
+            assert_eq!(LibraryOffset::parse(&o.to_string()), Ok(o));
+            assert_eq!(LibraryOffset::parse(&o.short_label()), Ok(o));
+        }
+        assert_eq!(LibraryOffset::default().to_string(), "+08:00");
+        assert_eq!(LibraryOffset::CHINA.short_label(), "UTC+8");
+    }
+
+    #[test]
+    fn dates_and_labels_are_in_the_library_s_time() {
+        let t = time::macros::datetime!(2026-12-30 20:15 UTC);
+        let tokyo = LibraryOffset::parse("+09:00").unwrap();
+        let new_york = LibraryOffset::parse("-05:00").unwrap();
+        assert_eq!(tokyo.date(t).to_string(), "2026-12-31");
+        assert_eq!(new_york.date(t).to_string(), "2026-12-30");
+        assert_eq!(tokyo.time_label(t), "2026-12-31 05:15 (UTC+9)");
+        assert_eq!(new_york.time_label(t), "2026-12-30 15:15 (UTC-5)");
+        assert_eq!(
+            LibraryOffset::CHINA.time_label(t),
+            "2026-12-31 04:15 (UTC+8)"
+        );
+    }
 }
 
 impl Default for LetterSettings {
@@ -282,11 +488,13 @@ impl LetterSettings {
     }
 
     /// The latest moment at or before `now` when this library's digest was due: today's
-    /// digest hour (China Standard Time) when it has passed, else yesterday's.
-    pub fn last_digest_due(&self, now: time::OffsetDateTime) -> time::OffsetDateTime {
-        let offset = time::UtcOffset::from_hms(LIBRARY_UTC_OFFSET_HOURS, 0, 0)
-            .unwrap_or(time::UtcOffset::UTC);
-        let local = now.to_offset(offset);
+    /// digest hour (in the library's time, `offset`) when it has passed, else yesterday's.
+    pub fn last_digest_due(
+        &self,
+        now: time::OffsetDateTime,
+        offset: LibraryOffset,
+    ) -> time::OffsetDateTime {
+        let local = now.to_offset(offset.utc_offset());
         let hour = u8::try_from(self.digest_hour.min(23)).unwrap_or(0);
         let today = local
             .replace_time(time::Time::MIDNIGHT)
@@ -356,17 +564,28 @@ mod letter_settings_tests {
         };
         // 17:00 in China is 09:00 UTC.
         assert_eq!(
-            s.last_digest_due(datetime!(2026-11-30 09:30 UTC)),
+            s.last_digest_due(datetime!(2026-11-30 09:30 UTC), LibraryOffset::CHINA),
             datetime!(2026-11-30 09:00 UTC)
         );
         assert_eq!(
-            s.last_digest_due(datetime!(2026-11-30 08:59 UTC)),
+            s.last_digest_due(datetime!(2026-11-30 08:59 UTC), LibraryOffset::CHINA),
             datetime!(2026-11-29 09:00 UTC)
         );
         // The default, 08:00 in China, is midnight UTC.
         assert_eq!(
-            LetterSettings::default().last_digest_due(datetime!(2026-11-30 23:59 UTC)),
+            LetterSettings::default()
+                .last_digest_due(datetime!(2026-11-30 23:59 UTC), LibraryOffset::CHINA),
             datetime!(2026-11-30 00:00 UTC)
+        );
+        // A library at UTC-5: 17:00 there is 22:00 UTC.
+        let new_york = LibraryOffset::parse("-05:00").unwrap();
+        assert_eq!(
+            s.last_digest_due(datetime!(2026-11-30 21:59 UTC), new_york),
+            datetime!(2026-11-29 22:00 UTC)
+        );
+        assert_eq!(
+            s.last_digest_due(datetime!(2026-11-30 22:00 UTC), new_york),
+            datetime!(2026-11-30 22:00 UTC)
         );
     }
 }

@@ -135,6 +135,7 @@ pub async fn bench(n: usize, libraries: usize, database: Option<String>) -> anyh
                         created_at: now,
                         latitude_e6: None,
                         longitude_e6: None,
+                        utc_offset_minutes: domain::library::LibraryOffset::CHINA.minutes(),
                     })
                     .await?;
                 }

@@ -15,6 +15,7 @@
 //! updates are handled. An encrypted file (its new objects would have to be encrypted too) or
 //! one whose structure cannot be read is refused with the reason: it is then delivered as it is.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -74,13 +75,43 @@ pub struct Plan {
     pub count: i64,
 }
 
+/// Where a file's bytes are read from: the whole file in memory, or a stored object read a
+/// range at a time, so that a large copy's structure is read without holding all of it.
+pub trait Source {
+    /// The file's length in bytes.
+    fn size(&self) -> u64;
+    /// The bytes from offset `at`: at least `want` of them, or all up to the end of the file
+    /// (more may be given). The error says what failed.
+    fn read_at(&self, at: u64, want: usize) -> Result<Cow<'_, [u8]>, String>;
+}
+
+impl Source for [u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&self, at: u64, _want: usize) -> Result<Cow<'_, [u8]>, String> {
+        let at = usize::try_from(at).unwrap_or(usize::MAX);
+        Ok(Cow::Borrowed(self.get(at..).unwrap_or_default()))
+    }
+}
+
 /// Read what an update of `bytes` needs.
 pub fn plan(bytes: &[u8]) -> Result<Plan, Refusal> {
+    plan_from(bytes)
+}
+
+/// Read what an update of the file in `src` needs, reading only the parts of it that the
+/// structure names (its head, its tail, the cross-reference sections, the catalog and the
+/// page tree's root): a few windows of the file, not all of it.
+pub fn plan_from<S: Source + ?Sized>(src: &S) -> Result<Plan, Refusal> {
     // The header may follow some junk, within the first kilobyte.
-    if find(bytes.get(..1024).unwrap_or(bytes), b"%PDF-").is_none() {
+    let head = read_window(src, 0, 1024)?;
+    if find(head.get(..1024).unwrap_or(&head), b"%PDF-").is_none() {
         return Err(Refusal::Broken("no %PDF- header".to_owned()));
     }
-    let file = File::read(bytes)?;
+    drop(head);
+    let file = File::read(src)?;
     if file.trailer.get("Encrypt").is_some() {
         return Err(Refusal::Encrypted);
     }
@@ -200,8 +231,8 @@ pub fn plan(bytes: &[u8]) -> Result<Plan, Refusal> {
         )));
     }
     Ok(Plan {
-        file_len: bytes.len() as u64,
-        needs_eol: !matches!(bytes.last(), Some(b'\n' | b'\r')),
+        file_len: file.len as u64,
+        needs_eol: !file.ends_with_eol,
         prev_xref: file.last_xref as u64,
         first_free,
         xref_stream: file.last_is_stream,
@@ -724,13 +755,14 @@ struct Indirect {
     stream_at: Option<usize>,
 }
 
+/// `b` starts at the object, which is at byte `at` of the file.
 fn indirect_at(b: &[u8], at: usize) -> Result<Indirect, Refusal> {
-    if at >= b.len() {
+    if b.is_empty() {
         return Err(broken(format!(
             "an offset ({at}) points past the end of the file"
         )));
     }
-    let mut lx = Lexer::new(b, at);
+    let mut lx = Lexer::new(b, 0);
     let num = lx
         .uint()
         .ok_or_else(|| broken(format!("no object at byte {at}")))?;
@@ -758,20 +790,38 @@ fn indirect_at(b: &[u8], at: usize) -> Result<Indirect, Refusal> {
     })
 }
 
-/// A stream's data as stored: `/Length` when it is right, else up to `endstream`.
-fn raw_stream<'a>(b: &'a [u8], dict: &Dict, start: usize) -> Result<&'a [u8], Refusal> {
+/// A stream's data as stored: `/Length` when it is right, else up to `endstream`. `b` is a
+/// window of the file starting at byte `base`; `to_end`: it reaches the end of the file.
+fn raw_stream<'a>(
+    b: &'a [u8],
+    dict: &Dict,
+    start: usize,
+    base: usize,
+    to_end: bool,
+) -> Result<&'a [u8], Refusal> {
     if let Some(len) = dict.int("Length").and_then(|l| usize::try_from(l).ok())
         && let Some(end) = start.checked_add(len)
-        && let Some(data) = b.get(start..end)
     {
-        let mut after = Lexer::new(b, end);
-        if after.word() == b"endstream" {
-            return Ok(data);
+        match b.get(start..end) {
+            Some(data) => {
+                let mut after = Lexer::new(b, end);
+                if after.word() == b"endstream" {
+                    return Ok(data);
+                }
+            }
+            // The window ends inside the stream: a larger one is read.
+            None if !to_end => {
+                return Err(broken(format!(
+                    "the stream at byte {} runs past the bytes read",
+                    base + start
+                )));
+            }
+            None => {}
         }
     }
     let rest = b.get(start..).unwrap_or_default();
     let end = find(rest, b"endstream")
-        .ok_or_else(|| broken(format!("the stream at byte {start} has no end")))?;
+        .ok_or_else(|| broken(format!("the stream at byte {} has no end", base + start)))?;
     let mut data = &rest[..end];
     if data.ends_with(b"\r\n") {
         data = &data[..data.len() - 2];
@@ -933,9 +983,29 @@ enum Entry {
     InStream(u64),
 }
 
+/// The first window read at an offset; it grows (4 times each step) while what is there does
+/// not fit, up to [`MAX_WINDOW`].
+const FIRST_WINDOW: usize = 64 * 1024;
+/// The largest window read at one offset: a structural stream or table longer than this is
+/// refused rather than read whole.
+const MAX_WINDOW: usize = 64 * 1024 * 1024;
+
+/// `want` bytes of `src` from `at` (fewer at the end of the file).
+fn read_window<S: Source + ?Sized>(
+    src: &S,
+    at: usize,
+    want: usize,
+) -> Result<Cow<'_, [u8]>, Refusal> {
+    src.read_at(at as u64, want)
+        .map_err(|e| broken(format!("reading bytes {at}.. of the file failed: {e}")))
+}
+
 /// The file's cross-reference, newest definitions first, and its newest trailer.
-struct File<'a> {
-    b: &'a [u8],
+struct File<'a, S: Source + ?Sized> {
+    src: &'a S,
+    len: usize,
+    /// The file's last byte is a line end.
+    ends_with_eol: bool,
     entries: HashMap<u64, Entry>,
     trailer: Dict,
     last_xref: usize,
@@ -944,19 +1014,28 @@ struct File<'a> {
     budget: Cell<u64>,
 }
 
-impl<'a> File<'a> {
-    fn read(b: &'a [u8]) -> Result<Self, Refusal> {
-        let tail_from = b.len().saturating_sub(4096);
-        let tail = b.get(tail_from..).unwrap_or_default();
+/// What one cross-reference section says: its entries in order, its trailer, whether it is a
+/// stream.
+type Section = (Vec<(u64, Entry)>, Dict, bool);
+
+impl<'a, S: Source + ?Sized> File<'a, S> {
+    fn read(src: &'a S) -> Result<Self, Refusal> {
+        let len = usize::try_from(src.size())
+            .map_err(|_| Refusal::Unsupported("a file this large".to_owned()))?;
+        let tail_from = len.saturating_sub(4096);
+        let tail_bytes = read_window(src, tail_from, len - tail_from)?;
+        let tail: &[u8] = tail_bytes.get(..len - tail_from).unwrap_or(&tail_bytes[..]);
         let sx = rfind(tail, b"startxref")
             .ok_or_else(|| broken("no startxref near the end (the file may be cut short)"))?;
-        let mut lx = Lexer::new(b, tail_from + sx + 9);
+        let mut lx = Lexer::new(tail, sx + 9);
         let last_xref = lx
             .uint()
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| broken("startxref is not followed by an offset"))?;
         let mut file = File {
-            b,
+            src,
+            len,
+            ends_with_eol: matches!(tail.last(), Some(b'\n' | b'\r')),
             entries: HashMap::new(),
             trailer: Dict::default(),
             last_xref,
@@ -989,10 +1068,50 @@ impl<'a> File<'a> {
         Ok(file)
     }
 
+    /// `f` over a window of the file from byte `at` (and whether it reaches the end), read
+    /// again larger while `f` fails on one that does not: most structures fit in the first.
+    fn at<T>(
+        &self,
+        at: usize,
+        f: impl Fn(&[u8], bool) -> Result<T, Refusal>,
+    ) -> Result<T, Refusal> {
+        if at >= self.len {
+            return Err(broken(format!(
+                "an offset ({at}) points past the end of the file"
+            )));
+        }
+        let mut want = FIRST_WINDOW;
+        loop {
+            let window = read_window(self.src, at, want)?;
+            let to_end = at.saturating_add(window.len()) >= self.len;
+            let budget = self.budget.get();
+            match f(&window, to_end) {
+                Ok(t) => return Ok(t),
+                Err(e) if to_end || want >= MAX_WINDOW => return Err(e),
+                // What a failed attempt inflated is not counted twice.
+                Err(_) => {
+                    self.budget.set(budget);
+                    want = want.saturating_mul(4).min(MAX_WINDOW);
+                }
+            }
+        }
+    }
+
     /// Read one cross-reference section (table or stream) at `at`; entries already known (from
     /// a newer section) are kept. Returns its trailer dictionary.
     fn section(&mut self, at: usize) -> Result<(Dict, bool), Refusal> {
-        let mut lx = Lexer::new(self.b, at);
+        let (entries, trailer, is_stream) =
+            self.at(at, |w, to_end| self.section_in(w, at, to_end))?;
+        for (n, e) in entries {
+            self.entries.entry(n).or_insert(e);
+        }
+        Ok((trailer, is_stream))
+    }
+
+    /// The section in window `w`, which starts at byte `at` of the file.
+    fn section_in(&self, w: &[u8], at: usize, to_end: bool) -> Result<Section, Refusal> {
+        let mut found = Vec::new();
+        let mut lx = Lexer::new(w, 0);
         lx.skip_ws();
         if lx.rest().starts_with(b"xref") {
             lx.pos += 4;
@@ -1012,30 +1131,30 @@ impl<'a> File<'a> {
                     let Some(off) = off else {
                         return Err(broken(format!(
                             "a bad cross-reference entry near byte {}",
-                            lx.pos
+                            at + lx.pos
                         )));
                     };
                     if kind == b"n" && off > 0 {
                         let n = object_number(start, i, at)?;
                         if let Ok(off) = usize::try_from(off) {
-                            self.entries.entry(n).or_insert(Entry::At(off));
+                            found.push((n, Entry::At(off)));
                         }
                     } else if kind != b"f" && kind != b"n" {
                         return Err(broken(format!(
                             "a bad cross-reference entry near byte {}",
-                            lx.pos
+                            at + lx.pos
                         )));
                     }
                 }
             }
             match lx.object(0)? {
-                Obj::Dict(d) => Ok((d, false)),
+                Obj::Dict(d) => Ok((found, d, false)),
                 _ => Err(broken(format!(
                     "the trailer after byte {at} is not a dictionary"
                 ))),
             }
         } else {
-            let ind = indirect_at(self.b, at).map_err(|e| match e {
+            let ind = indirect_at(w, at).map_err(|e| match e {
                 Refusal::Broken(why) => broken(format!(
                     "startxref or /Prev names byte {at}, where no cross-reference section is ({why})"
                 )),
@@ -1049,7 +1168,7 @@ impl<'a> File<'a> {
                     "the object at byte {at} is not a cross-reference stream"
                 )));
             }
-            let data = decode(d, raw_stream(self.b, d, start)?, &self.budget)?;
+            let data = decode(d, raw_stream(w, d, start, at, to_end)?, &self.budget)?;
             let w: Vec<usize> = match d.get("W") {
                 Some(Obj::Array(a)) if a.len() == 3 => a
                     .iter()
@@ -1087,17 +1206,15 @@ impl<'a> File<'a> {
                     match kind {
                         1 if f2 > 0 => {
                             if let Ok(off) = usize::try_from(f2) {
-                                self.entries.entry(n).or_insert(Entry::At(off));
+                                found.push((n, Entry::At(off)));
                             }
                         }
-                        2 => {
-                            self.entries.entry(n).or_insert(Entry::InStream(f2));
-                        }
+                        2 => found.push((n, Entry::InStream(f2))),
                         _ => {}
                     }
                 }
             }
-            Ok((d.clone(), true))
+            Ok((found, d.clone(), true))
         }
     }
 
@@ -1108,7 +1225,7 @@ impl<'a> File<'a> {
                 "object {num} is not in the cross-reference"
             ))),
             Some(Entry::At(off)) => {
-                let ind = indirect_at(self.b, *off)?;
+                let ind = self.at(*off, |w, _| indirect_at(w, *off))?;
                 if ind.num != num {
                     return Err(broken(format!(
                         "the cross-reference puts object {num} at byte {off}, where object {} is",
@@ -1123,11 +1240,14 @@ impl<'a> File<'a> {
                         "object stream {s} (holding object {num}) is not in the file"
                     )));
                 };
-                let ind = indirect_at(self.b, *off)?;
-                let (Obj::Dict(d), Some(start)) = (&ind.obj, ind.stream_at) else {
-                    return Err(broken(format!("object {s} is not an object stream")));
-                };
-                let data = decode(d, raw_stream(self.b, d, start)?, &self.budget)?;
+                let (d, data) = self.at(*off, |w, to_end| {
+                    let ind = indirect_at(w, *off)?;
+                    let (Obj::Dict(d), Some(start)) = (&ind.obj, ind.stream_at) else {
+                        return Err(broken(format!("object {s} is not an object stream")));
+                    };
+                    let data = decode(d, raw_stream(w, d, start, *off, to_end)?, &self.budget)?;
+                    Ok((d.clone(), data))
+                })?;
                 let n = d.int("N").unwrap_or(0).max(0);
                 let first = d
                     .int("First")
@@ -1213,6 +1333,86 @@ fn write_obj(out: &mut String, o: &Obj) {
 mod tests {
     use super::*;
     use crate::A4_PORTRAIT;
+
+    /// A file read a window at a time, counting the bytes asked for.
+    struct Ranged<'a> {
+        bytes: &'a [u8],
+        read: Cell<u64>,
+    }
+
+    impl Source for Ranged<'_> {
+        fn size(&self) -> u64 {
+            self.bytes.len() as u64
+        }
+
+        fn read_at(&self, at: u64, want: usize) -> Result<Cow<'_, [u8]>, String> {
+            let at = at as usize;
+            let end = at.saturating_add(want).min(self.bytes.len());
+            let got = self.bytes.get(at..end).ok_or("past the end")?;
+            self.read.set(self.read.get() + got.len() as u64);
+            Ok(Cow::Borrowed(got))
+        }
+    }
+
+    #[test]
+    fn a_file_read_by_windows_gives_the_same_plan_or_refusal_as_read_whole() {
+        let mut all: Vec<(&str, &[u8])> = FIXTURES.iter().map(|(n, b, _)| (*n, *b)).collect();
+        all.push((
+            "encrypted",
+            include_bytes!("../../../fixtures/pdf/encrypted.pdf"),
+        ));
+        all.push((
+            "truncated",
+            include_bytes!("../../../fixtures/pdf/truncated.pdf"),
+        ));
+        for (name, bytes) in all {
+            let ranged = Ranged {
+                bytes,
+                read: Cell::new(0),
+            };
+            assert_eq!(plan_from(&ranged), plan(bytes), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_large_file_is_planned_from_a_few_windows_of_it() {
+        // Catalog, page tree and page first, then an 8 MiB image, then the cross-reference.
+        let mut f = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for body in [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>".to_owned(),
+        ] {
+            offsets.push(f.len());
+            f.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", offsets.len()).as_bytes());
+        }
+        let image = vec![0x5Au8; 8 << 20];
+        offsets.push(f.len());
+        f.extend_from_slice(format!("4 0 obj\n<< /Length {} >>\nstream\n", image.len()).as_bytes());
+        f.extend_from_slice(&image);
+        f.extend_from_slice(b"\nendstream\nendobj\n");
+        let xref = f.len();
+        f.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
+        for o in &offsets {
+            f.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        f.extend_from_slice(
+            format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        );
+        let ranged = Ranged {
+            bytes: &f,
+            read: Cell::new(0),
+        };
+        let p = plan_from(&ranged).unwrap();
+        assert_eq!(p, plan(&f).unwrap());
+        assert_eq!(p.page_count(), 1);
+        assert!(
+            ranged.read.get() < 1 << 20,
+            "read {} bytes",
+            ranged.read.get()
+        );
+    }
 
     const FIXTURES: [(&str, &[u8], i64); 6] = [
         (
@@ -1446,7 +1646,7 @@ mod tests {
             .count();
         let size = &bytes[size_at..size_at + 6 + digits];
         let small = patched(&bytes, size, b"/Size 2");
-        let highest = File::read(&small)
+        let highest = File::read(&small[..])
             .unwrap()
             .entries
             .keys()
@@ -1526,7 +1726,8 @@ mod tests {
         assert!(decode(&d, &zeros, &budget).is_ok());
         assert_eq!(budget.get(), 0);
         // A file's budget starts at the total.
-        let file = File::read(include_bytes!("../../../fixtures/pdf/qpdf-objstm.pdf")).unwrap();
+        let file =
+            File::read(&include_bytes!("../../../fixtures/pdf/qpdf-objstm.pdf")[..]).unwrap();
         assert!(file.budget.get() < MAX_INFLATED_TOTAL);
     }
 

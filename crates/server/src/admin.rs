@@ -64,6 +64,7 @@ pub async fn add_library(
         created_at: now,
         latitude_e6: None,
         longitude_e6: None,
+        utc_offset_minutes: domain::library::LibraryOffset::CHINA.minutes(),
     };
     let policy = PartnerPolicy {
         services: vec![Service::Loan, Service::Copy],

@@ -98,6 +98,10 @@ impl App {
             .layer(RequestBodyLimitLayer::new(
                 state.config.max_body_bytes.max(state.config.max_file_bytes),
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                body_too_large_as_json,
+            ))
             .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::internal(anyhow::anyhow!("a handler panicked")).into_response()
             }))
@@ -197,5 +201,36 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+/// The body limit answers a body declared too large with plain text before any handler runs:
+/// callers get the JSON error contract instead, in both languages, saying the limit.
+async fn body_too_large_as_json(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let upload = req.method() == axum::http::Method::POST && req.uri().path().ends_with("/files");
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return resp;
+    }
+    let max = st.config.max_body_bytes.max(st.config.max_file_bytes);
+    if upload {
+        crate::api::files::too_large(st.config.max_file_bytes as u64).into_response()
+    } else {
+        ApiError::Bilingual(
+            413,
+            "body_too_large",
+            format!("the request body is larger than the {max} bytes this server takes"),
+            format!("请求内容超过本服务器接受的上限 {max} 字节"),
+        )
+        .into_response()
     }
 }

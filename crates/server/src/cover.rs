@@ -23,14 +23,41 @@ pub enum CoverPlan {
 }
 
 impl CoverPlan {
-    /// Read `bytes` (a PDF) for its cover. Runs off the async threads: an object stream may
-    /// need inflating.
-    pub async fn read(file_id: &str, bytes: bytes::Bytes) -> CoverPlan {
-        let id = file_id.to_owned();
-        let plan = tokio::task::spawn_blocking(move || pdf::stamp::plan(&bytes)).await;
-        let plan = match plan {
-            Ok(Ok(plan)) => CoverPlan::Stamp { plan },
-            Ok(Err(refusal)) => CoverPlan::Unchanged {
+    /// Read the stored PDF `key` (`size` bytes) for its cover: only the parts its structure
+    /// names are fetched from the store (its head and tail, the cross-reference, the catalog
+    /// and the page tree), not the whole file. Runs off the async threads: an object stream
+    /// may need inflating. `None` when the store failed meanwhile: the plan is read again at
+    /// the first view, rather than the copy going without a cover for good.
+    pub async fn read_stored(
+        files: &crate::files::Files,
+        file_id: &str,
+        key: &str,
+        size: u64,
+    ) -> Option<CoverPlan> {
+        let source = StoredSource {
+            files: files.clone(),
+            key: key.to_owned(),
+            size,
+            runtime: tokio::runtime::Handle::current(),
+            failed: std::sync::Mutex::new(None),
+        };
+        let read = tokio::task::spawn_blocking(move || {
+            let plan = pdf::stamp::plan_from(&source);
+            let failed = source.failed.lock().ok().and_then(|mut f| f.take());
+            (plan, failed)
+        })
+        .await;
+        let plan = match read {
+            Ok((_, Some(store_error))) => {
+                tracing::warn!(
+                    file_id = %file_id,
+                    error = %store_error,
+                    "the stored copy could not be read for its cover: read again at its first view"
+                );
+                return None;
+            }
+            Ok((Ok(plan), None)) => CoverPlan::Stamp { plan },
+            Ok((Err(refusal), None)) => CoverPlan::Unchanged {
                 reason: refusal.to_string(),
             },
             Err(e) => CoverPlan::Unchanged {
@@ -39,12 +66,12 @@ impl CoverPlan {
         };
         if let CoverPlan::Unchanged { reason } = &plan {
             tracing::warn!(
-                file_id = %id,
+                file_id = %file_id,
                 reason = %reason,
                 "this PDF will be delivered without a copyright cover page"
             );
         }
-        plan
+        Some(plan)
     }
 
     /// As kept in the file's row.
@@ -55,6 +82,38 @@ impl CoverPlan {
     /// From the file's row; `None` when absent or unreadable (then the file is read again).
     pub fn from_json(s: Option<&str>) -> Option<CoverPlan> {
         serde_json::from_str(s?).ok()
+    }
+}
+
+/// A stored copy read a range at a time, from a blocking thread (see `CoverPlan::read_stored`).
+struct StoredSource {
+    files: crate::files::Files,
+    key: String,
+    size: u64,
+    runtime: tokio::runtime::Handle,
+    /// The first store failure: the planner only sees that the bytes could not be read.
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+impl pdf::stamp::Source for StoredSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, at: u64, want: usize) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+        let got = self
+            .runtime
+            .block_on(self.files.get_range(&self.key, at, want as u64));
+        match got {
+            Ok(bytes) => Ok(std::borrow::Cow::Owned(bytes.to_vec())),
+            Err(e) => {
+                let why = format!("{e:#}");
+                if let Ok(mut f) = self.failed.lock() {
+                    f.get_or_insert_with(|| why.clone());
+                }
+                Err(why)
+            }
+        }
     }
 }
 
@@ -72,6 +131,8 @@ pub struct CoverFacts {
     pub reader_login: String,
     /// Today in the library's time.
     pub date: Date,
+    /// The library's time, for the last day the copy may be opened.
+    pub offset: domain::library::LibraryOffset,
     /// This view's number (1 for the first) and the limit, if any.
     pub view: i64,
     pub max_views: Option<i64>,
@@ -143,10 +204,7 @@ pub fn page(f: &CoverFacts) -> Page {
     ));
     rows.push(("日期  Date", f.date.to_string()));
     rows.push(("查看  Views", views));
-    rows.push((
-        "有效期至  Valid until",
-        domain::library::library_time_label(f.expires_at),
-    ));
+    rows.push(("有效期至  Valid until", f.offset.time_label(f.expires_at)));
     let label_w = 120.0;
     for (label, value) in rows {
         p.bold_text(MARGIN, y, 10.0, label);

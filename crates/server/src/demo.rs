@@ -228,6 +228,7 @@ pub async fn seed_directory_split(
                         created_at: now,
                         latitude_e6: Some(l.at.0),
                         longitude_e6: Some(l.at.1),
+                        utc_offset_minutes: domain::library::LibraryOffset::CHINA.minutes(),
                     })
                     .await?;
                 }

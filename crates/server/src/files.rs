@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::{Stream, StreamExt as _};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 /// The types a delivered copy may have, recognised by their first bytes.
@@ -64,6 +66,65 @@ pub fn clean_filename(given: &str, content_type: &str) -> String {
     name
 }
 
+/// The size of one part of a multipart upload: S3's smallest (every part but the last must
+/// have at least 5 MiB). A copy no larger is stored in one request.
+pub const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts sent at once: memory held for one upload stays near this many parts.
+const PARTS_IN_FLIGHT: usize = 2;
+/// The bytes that tell a type apart (an EPUB's `mimetype` entry ends at byte 58).
+const SNIFF_BYTES: usize = 58;
+
+/// A copy as it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub content_type: &'static str,
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+}
+
+/// Why a streamed copy was not stored; nothing of it remains in the store.
+#[derive(Debug)]
+pub enum PutRefused {
+    Empty,
+    /// More bytes came than the limit allows.
+    TooLarge,
+    /// Not a type librelay delivers (judged by the first bytes).
+    NotAccepted,
+    /// The sender's stream broke off: what it said.
+    Body(String),
+    /// The store failed.
+    Store(anyhow::Error),
+}
+
+/// A request body that broke off, or was cut at the server's limit on bodies.
+impl From<axum::Error> for PutRefused {
+    fn from(e: axum::Error) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if c.is::<http_body_util::LengthLimitError>() {
+                return PutRefused::TooLarge;
+            }
+            cause = c.source();
+        }
+        PutRefused::Body(e.to_string())
+    }
+}
+
+/// A copy fetched from a partner's node that broke off.
+impl From<reqwest::Error> for PutRefused {
+    fn from(e: reqwest::Error) -> Self {
+        PutRefused::Body(e.to_string())
+    }
+}
+
+/// Where a streamed copy is being written: nowhere yet (its first part is still in memory),
+/// or a multipart upload under way.
+enum Sink {
+    Buffered(Vec<Bytes>, usize),
+    Parts(WriteMultipart),
+}
+
 #[derive(Clone)]
 pub struct Files {
     inner: Arc<dyn ObjectStore>,
@@ -119,6 +180,130 @@ impl Files {
         Ok(hex)
     }
 
+    /// Store what `body` streams under `key`, checking it as it comes: its type by its first
+    /// bytes, its size against `max` (refused as soon as it is passed). Memory stays near
+    /// [`PART_BYTES`] times [`PARTS_IN_FLIGHT`] whatever the size: a copy up to one part is
+    /// stored in one request, a larger one as a multipart upload. The object appears under
+    /// `key` whole when the last part is in, or not at all: a refused or failed upload is
+    /// aborted (the local store writes a staging file and renames it; S3 drops the parts).
+    pub async fn put_stream<S, E>(
+        &self,
+        key: &str,
+        body: &mut S,
+        max: u64,
+    ) -> Result<Stored, PutRefused>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<PutRefused>,
+    {
+        let path = ObjectPath::from(key);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut content_type: Option<&'static str> = None;
+        let mut sink = Sink::Buffered(Vec::new(), 0);
+        let refused = |sink: Sink, why: PutRefused| async move {
+            if let Sink::Parts(upload) = sink
+                && let Err(e) = upload.abort().await
+            {
+                tracing::warn!(error = %e, "could not abort a refused multipart upload");
+            }
+            Err(why)
+        };
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => return refused(sink, e.into()).await,
+            };
+            size += chunk.len() as u64;
+            if size > max {
+                return refused(sink, PutRefused::TooLarge).await;
+            }
+            hasher.update(&chunk);
+            sink = match sink {
+                Sink::Buffered(mut chunks, len) => {
+                    let len = len + chunk.len();
+                    chunks.push(chunk);
+                    if content_type.is_none() && len >= SNIFF_BYTES {
+                        match sniff(&first_bytes(&chunks, SNIFF_BYTES)) {
+                            Some(t) => content_type = Some(t),
+                            None => return Err(PutRefused::NotAccepted),
+                        }
+                    }
+                    if len > PART_BYTES {
+                        // Larger than one part: from here on, a multipart upload.
+                        let upload = match self.inner.put_multipart(&path).await {
+                            Ok(u) => u,
+                            Err(e) => return Err(PutRefused::Store(e.into())),
+                        };
+                        let mut upload = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+                        for c in chunks {
+                            upload.put(c);
+                        }
+                        Sink::Parts(upload)
+                    } else {
+                        Sink::Buffered(chunks, len)
+                    }
+                }
+                Sink::Parts(mut upload) => {
+                    if let Err(e) = upload.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                        return refused(Sink::Parts(upload), PutRefused::Store(e.into())).await;
+                    }
+                    upload.put(chunk);
+                    Sink::Parts(upload)
+                }
+            };
+        }
+        if size == 0 {
+            return Err(PutRefused::Empty);
+        }
+        let content_type = match content_type {
+            Some(t) => t,
+            None => {
+                let Sink::Buffered(chunks, _) = &sink else {
+                    return refused(sink, PutRefused::NotAccepted).await;
+                };
+                match sniff(&first_bytes(chunks, SNIFF_BYTES)) {
+                    Some(t) => t,
+                    None => return Err(PutRefused::NotAccepted),
+                }
+            }
+        };
+        match sink {
+            Sink::Buffered(chunks, _) => {
+                let payload: PutPayload = chunks.into_iter().collect();
+                self.inner
+                    .put(&path, payload)
+                    .await
+                    .map_err(|e| PutRefused::Store(e.into()))?;
+            }
+            Sink::Parts(upload) => {
+                // `finish` aborts the upload itself when a part or the completion fails.
+                upload
+                    .finish()
+                    .await
+                    .map_err(|e| PutRefused::Store(e.into()))?;
+            }
+        }
+        let sha256 = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Stored {
+            content_type,
+            size,
+            sha256,
+        })
+    }
+
+    /// `len` bytes of `key` from offset `at` (fewer at its end).
+    pub async fn get_range(&self, key: &str, at: u64, len: u64) -> anyhow::Result<Bytes> {
+        Ok(self
+            .inner
+            .get_range(&ObjectPath::from(key), at..at.saturating_add(len))
+            .await?)
+    }
+
     pub async fn get(&self, key: &str) -> anyhow::Result<bytes::Bytes> {
         Ok(self
             .inner
@@ -157,6 +342,19 @@ impl Files {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The first `n` bytes of `chunks` (fewer if they hold fewer), in one piece.
+fn first_bytes(chunks: &[Bytes], n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    for c in chunks {
+        let take = (n - out.len()).min(c.len());
+        out.extend_from_slice(&c[..take]);
+        if out.len() == n {
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

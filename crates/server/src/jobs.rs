@@ -807,11 +807,12 @@ pub async fn send_due_digests(st: &AppState) -> Result<usize, FlowError> {
         let cutoff = match cutoffs.get(&library) {
             Some(c) => *c,
             None => {
+                let offset = st.store.library(&library).await?.offset();
                 let c = st
                     .store
                     .letter_settings(&library)
                     .await?
-                    .last_digest_due(st.now());
+                    .last_digest_due(st.now(), offset);
                 cutoffs.insert(library, c);
                 c
             }

@@ -148,6 +148,7 @@ pub async fn import_rows(
                         created_at: now,
                         latitude_e6: location.map(|g| g.lat_e6()),
                         longitude_e6: location.map(|g| g.lon_e6()),
+                        utc_offset_minutes: domain::library::LibraryOffset::CHINA.minutes(),
                     };
                     if tx.upsert_library(&row).await? {
                         created += 1;

@@ -23,9 +23,17 @@ pub struct LibraryRow {
     /// Where it is, in millionths of a degree; both or neither (see `location`).
     pub latitude_e6: Option<i64>,
     pub longitude_e6: Option<i64>,
+    /// Its time: minutes east of UTC (see `offset`); set by its admins, not by a directory
+    /// import.
+    pub utc_offset_minutes: i64,
 }
 
 impl LibraryRow {
+    /// Its time; a value the checks would refuse reads as the default, UTC+8.
+    pub fn offset(&self) -> domain::library::LibraryOffset {
+        domain::library::LibraryOffset::from_minutes(self.utc_offset_minutes).unwrap_or_default()
+    }
+
     /// Its coordinates, when both are set and in range.
     pub fn location(&self) -> Option<domain::geo::GeoPoint> {
         domain::geo::GeoPoint::from_e6(self.latitude_e6?, self.longitude_e6?).ok()
@@ -45,7 +53,8 @@ crate::sql::lite_row!(LibraryRow {
     closed_days,
     created_at,
     latitude_e6,
-    longitude_e6
+    longitude_e6,
+    utc_offset_minutes
 });
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -208,7 +217,7 @@ impl Cache {
     }
 }
 
-const LIBRARY_COLUMNS: &str = "library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at, latitude_e6, longitude_e6";
+const LIBRARY_COLUMNS: &str = "library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at, latitude_e6, longitude_e6, utc_offset_minutes";
 pub(crate) const USER_COLUMNS: &str = "user_id, library_id, username, display_name, email, password_hash, kind, patron_type, department, roles, status, locale, created_at";
 
 impl Tx<'_> {
@@ -216,8 +225,8 @@ impl Tx<'_> {
         self.directory.clear();
         on_tx!(self, c => {
             crate::sql::query(
-                "INSERT INTO library (library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at, latitude_e6, longitude_e6)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                "INSERT INTO library (library_id, agency_type, agency_value, name_en, name_zh, kind, region, address, hub_id, closed_days, created_at, latitude_e6, longitude_e6, utc_offset_minutes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&lib.library_id)
             .bind(&lib.agency_type)
@@ -232,9 +241,31 @@ impl Tx<'_> {
             .bind(lib.created_at)
             .bind(lib.latitude_e6)
             .bind(lib.longitude_e6)
+            .bind(lib.utc_offset_minutes)
             .execute(&mut *c)
             .await?;
         });
+        Ok(())
+    }
+
+    /// Set the library's time (its admins' choice).
+    pub async fn set_library_offset(
+        &mut self,
+        library_id: &str,
+        offset: domain::library::LibraryOffset,
+    ) -> Result<()> {
+        self.directory.clear();
+        let done = on_tx!(self, c => {
+            crate::sql::query("UPDATE library SET utc_offset_minutes = $2 WHERE library_id = $1")
+                .bind(library_id)
+                .bind(offset.minutes())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! through a link that only they hold, a limited number of times and days.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,12 +21,13 @@ use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::cover::CoverPlan;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::files::{ACCEPTED, clean_filename, sniff};
+use crate::files::{ACCEPTED, PutRefused, clean_filename};
 
-pub fn router(max_file_bytes: usize) -> OpenApiRouter<AppState> {
+/// The upload streams its body (see `Files::put_stream`), holding it to `max_file_bytes`
+/// itself: no extractor's limit applies.
+pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload, list_uploads))
-        .layer(DefaultBodyLimit::max(max_file_bytes.saturating_add(1)))
         .routes(routes!(fetch))
         .routes(routes!(open_as_reader))
         .routes(routes!(open_by_link))
@@ -54,18 +55,22 @@ pub struct UploadQuery {
 }
 
 /// Upload the copy for a lending request (the body is the file: PDF, TIFF, JPEG, PNG or EPUB,
-/// recognised by its content). Then ship it with `ship_digital` and `file_id`.
+/// recognised by its content). Then ship it with `ship_digital` and `file_id`. The body is
+/// streamed into the store (any size up to `max_file_bytes`, declared or chunked); 413
+/// `file_too_large` as soon as it passes the limit, 400 `upload_interrupted` when it breaks
+/// off; nothing of a refused upload is kept.
 #[utoipa::path(post, path = "/api/v1/lending/{id}/files", tag = "lending",
     params(("id" = String, Path, description = "lending request id"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Object), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+    responses((status = 201, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn upload(
     State(st): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
     Query(q): Query<UploadQuery>,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> ApiResult<(axum::http::StatusCode, axum::Json<StoredFile>)> {
     let req = crate::flow::lend::visible_lend(&st, &user, &id).await?;
     if !user.can(Actor::LendingStaff) {
@@ -83,37 +88,31 @@ pub async fn upload(
             format!("该请求已处于 {} 状态，不能再为其发送任何内容", req.state),
         ));
     }
-    let max = st.config.max_file_bytes;
-    if body.is_empty() {
-        return Err(ApiError::Unacceptable(
-            422,
-            "empty_file",
-            "the file is empty".to_owned(),
-        ));
+    // A declared length over the limit is refused before a byte is read or stored.
+    let max = st.config.max_file_bytes as u64;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = body.into_data_stream();
+    if declared.is_some_and(|n| n > max) {
+        drain(&mut body).await;
+        return Err(too_large(max));
     }
-    if body.len() > max {
-        return Err(ApiError::Unacceptable(
-            413,
-            "file_too_large",
-            format!("the file has {} bytes; at most {max} are taken", body.len()),
-        ));
-    }
-    let Some(content_type) = sniff(&body) else {
-        return Err(ApiError::Unacceptable(
-            415,
-            "unsupported_file_type",
-            format!("the file is not a {ACCEPTED} file (judged by its content, not its name)"),
-        ));
-    };
     let file_id = uuid::Uuid::now_v7().to_string();
     let key = format!("files/{}/{file_id}", req.library_id);
-    let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
-    let cover_plan = cover_plan_of(&file_id, content_type, &body).await;
-    let sha256 = st
-        .files
-        .put(&key, body.clone())
-        .await
-        .map_err(ApiError::internal)?;
+    let stored = match st.files.put_stream(&key, &mut body, max).await {
+        Ok(stored) => stored,
+        Err(refused) => {
+            // The sender gets the answer rather than a connection cut while it still sends.
+            drain(&mut body).await;
+            return Err(upload_refused(refused, max));
+        }
+    };
+    let content_type = stored.content_type;
+    let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
+    let sha256 = stored.sha256.clone();
+    let cover_plan = cover_plan_of(&st, &file_id, &key, &stored).await;
     let row = StoredFile {
         file_id: file_id.clone(),
         library_id: req.library_id.clone(),
@@ -219,12 +218,70 @@ pub async fn fetch(
     Ok(resp)
 }
 
-/// A PDF's cover plan, read once as it is stored; other types have none.
-async fn cover_plan_of(file_id: &str, content_type: &str, body: &Bytes) -> Option<String> {
-    if content_type != "application/pdf" {
+/// A PDF's cover plan, read once when it is stored (from the store, the parts its structure
+/// needs); other types have none.
+async fn cover_plan_of(
+    st: &AppState,
+    file_id: &str,
+    key: &str,
+    stored: &crate::files::Stored,
+) -> Option<String> {
+    if stored.content_type != "application/pdf" {
         return None;
     }
-    Some(CoverPlan::read(file_id, body.clone()).await.to_json())
+    CoverPlan::read_stored(&st.files, file_id, key, stored.size)
+        .await
+        .map(|p| p.to_json())
+}
+
+/// At most this much of a refused upload is read (and dropped) so that its sender gets the
+/// answer; a larger one is cut off.
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+/// Read what is left of a refused upload, up to [`DRAIN_BYTES`], keeping nothing.
+async fn drain(body: &mut axum::body::BodyDataStream) {
+    use futures::StreamExt as _;
+    let mut read = 0;
+    while let Some(Ok(chunk)) = body.next().await {
+        read += chunk.len();
+        if read > DRAIN_BYTES {
+            break;
+        }
+    }
+}
+
+/// The refusal of a copy over the size limit, in both languages.
+pub(crate) fn too_large(max: u64) -> ApiError {
+    ApiError::Bilingual(
+        413,
+        "file_too_large",
+        format!("the file is larger than the {max} bytes a copy may have; nothing was stored"),
+        format!("文件超过复制件允许的上限 {max} 字节，未保存任何内容"),
+    )
+}
+
+/// Why an upload was not stored, as the caller sees it.
+fn upload_refused(refused: PutRefused, max: u64) -> ApiError {
+    match refused {
+        PutRefused::Empty => {
+            ApiError::Unacceptable(422, "empty_file", "the file is empty".to_owned())
+        }
+        PutRefused::TooLarge => too_large(max),
+        PutRefused::NotAccepted => ApiError::Unacceptable(
+            415,
+            "unsupported_file_type",
+            format!("the file is not a {ACCEPTED} file (judged by its content, not its name)"),
+        ),
+        PutRefused::Body(why) => ApiError::Bilingual(
+            400,
+            "upload_interrupted",
+            format!(
+                "the upload broke off before its end ({why}); nothing was stored, send it again"
+            ),
+            format!("上传在结束前中断（{why}），未保存任何内容，请重新发送"),
+        ),
+        PutRefused::Store(e) => ApiError::internal(e.context("storing an uploaded copy")),
+    }
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
@@ -308,13 +365,15 @@ async fn send_reader_copy(
     let plan = match CoverPlan::from_json(file.cover_plan.as_deref()) {
         Some(plan) => plan,
         None => {
-            // Stored before covers existed: read it now, once, and keep what was found.
-            let bytes = st
-                .files
-                .get(&file.storage_key)
-                .await
-                .map_err(missing_or_internal)?;
-            let plan = CoverPlan::read(&file.file_id, bytes).await;
+            // Stored before covers existed (or the store failed when it was): read it now,
+            // from the store, once, and keep what was found.
+            let size = u64::try_from(file.size_bytes).unwrap_or_default();
+            let Some(plan) =
+                CoverPlan::read_stored(&st.files, &file.file_id, &file.storage_key, size).await
+            else {
+                // The store cannot be read now: say so as the plain copy would.
+                return send_file(st, file).await;
+            };
             let (id, json) = (file.file_id.clone(), plan.to_json());
             let kept = st
                 .store
@@ -377,6 +436,7 @@ async fn cover_facts(
     let req = st.store.borrow_request(&link.borrow_request_id).await?;
     let reader = st.store.user(&link.patron_id).await?;
     let c = &req.citation.0;
+    let offset = library.offset();
     Ok(crate::cover::CoverFacts {
         library_en: library.name_en,
         library_zh: library.name_zh,
@@ -387,7 +447,8 @@ async fn cover_facts(
         reader_name: reader.display_name,
         reader_login: reader.username,
         // What the reader reads is in the library's time, not UTC.
-        date: domain::library::library_date(now),
+        date: offset.date(now),
+        offset,
         view: link.views,
         max_views: link.max_views,
         expires_at: link.expires_at,
@@ -428,12 +489,15 @@ async fn take_view(
         ));
     }
     if link.expires_at <= now {
+        // The last moment in the library's time, as the reader's letter and cover gave it.
+        let until = tx
+            .library(&link.library_id)
+            .await?
+            .offset()
+            .time_label(link.expires_at);
         return Err(ApiError::Gone(
             "link_expired",
-            format!(
-                "the copy could be opened until {}; ask the library to send it again",
-                domain::library::library_time_label(link.expires_at)
-            ),
+            format!("the copy could be opened until {until}; ask the library to send it again"),
         ));
     }
     if link.max_views.is_some_and(|m| link.views >= m) {
@@ -737,6 +801,7 @@ pub async fn reissue(
             Box::pin(async move {
                 let req = tx.borrow_request_for_update(&req.request_id).await?;
                 let issued = issue_link(tx, &config, &req, now).await?;
+                let offset = tx.library(&req.library_id).await?.offset();
                 if let Some(l) = &issued {
                     tx.insert_event(
                         &NewEvent {
@@ -750,13 +815,13 @@ pub async fn reissue(
                             to_state: &req.state,
                             note: Some(&format!(
                                 "new link until {}",
-                                domain::library::library_time_label(l.expires_at)
+                                offset.time_label(l.expires_at)
                             )),
                             message_id: None,
                             data: Some(serde_json::json!({
                                 "note_zh": format!(
                                     "新链接有效期至 {}",
-                                    domain::library::library_time_label(l.expires_at)
+                                    offset.time_label(l.expires_at)
                                 ),
                             })),
                         },
@@ -832,28 +897,43 @@ pub async fn fetch_remote_copy(
         .and_then(|v| v.split('"').next())
         .unwrap_or("copy")
         .to_owned();
-    let body = resp.bytes().await.map_err(|e| unreachable(e.to_string()))?;
-    if body.len() > max {
-        return Err(unreachable(format!("larger than {max} bytes")));
-    }
-    let Some(content_type) = sniff(&body) else {
-        return Err(unreachable(format!("not a {ACCEPTED} file")));
-    };
+    // Streamed into the store as it arrives, checked like an upload: a large copy is never
+    // held whole in memory.
     let file_id = uuid::Uuid::now_v7().to_string();
     let key = format!("files/{library_id}/{file_id}");
-    let cover_plan = cover_plan_of(&file_id, content_type, &body).await;
-    let sha256 = st
-        .files
-        .put(&key, body.clone())
-        .await
-        .map_err(ApiError::internal)?;
+    let mut body = Box::pin(futures::stream::unfold(Some(resp), |resp| async move {
+        let mut resp = resp?;
+        match resp.chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(resp))),
+            Ok(None) => None,
+            // The error ends the stream.
+            Err(e) => Some((Err::<Bytes, _>(e), None)),
+        }
+    }));
+    let stored = match st.files.put_stream(&key, &mut body, max as u64).await {
+        Ok(stored) => stored,
+        Err(PutRefused::Empty) => return Err(unreachable("the file is empty".to_owned())),
+        Err(PutRefused::TooLarge) => {
+            return Err(unreachable(format!("larger than {max} bytes")));
+        }
+        Err(PutRefused::NotAccepted) => {
+            return Err(unreachable(format!("not a {ACCEPTED} file")));
+        }
+        Err(PutRefused::Body(why)) => return Err(unreachable(why)),
+        Err(PutRefused::Store(e)) => {
+            return Err(ApiError::internal(e.context("storing a fetched copy")));
+        }
+    };
+    let content_type = stored.content_type;
+    let cover_plan = cover_plan_of(st, &file_id, &key, &stored).await;
+    let sha256 = stored.sha256.clone();
     let row = StoredFile {
         file_id: file_id.clone(),
         library_id: library_id.to_owned(),
         lend_request_id: None,
         filename: clean_filename(&filename, content_type),
         content_type: content_type.to_owned(),
-        size_bytes: i64::try_from(body.len()).unwrap_or(i64::MAX),
+        size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
         sha256,
         storage_key: key.clone(),
         fetch_token_hash: None,

@@ -87,7 +87,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(partners::router())
         .merge(fees::router())
         .merge(reader_fees::router())
-        .merge(files::router(state.config.max_file_bytes))
+        .merge(files::router())
         .merge(copyright::router())
         .merge(licences::router(state.config.max_file_bytes))
         .merge(meta::router())

@@ -549,7 +549,7 @@ pub async fn trusted_delivery(
     if let Some(link) = crate::api::files::issue_link_with(tx, &settings, &req, now).await? {
         let vars = serde_json::json!({
             "link": link.link,
-            "expires": domain::library::library_date(link.expires_at).to_string(),
+            "expires": tx.library(&req.library_id).await?.offset().date(link.expires_at).to_string(),
             "views": link.max_views,
         });
         crate::letters::queue(tx, LetterKind::DocumentDelivered, (&req).into(), vars, now).await?;

@@ -61,8 +61,9 @@ pub async fn create_borrow_request(
     // A need-by date sooner than lenders supply at normal speed makes the request express
     // (the library's `express_within_days`); the form says so beside the date.
     let routing = super::route::settings(st, &user.library_id).await?;
+    let offset = st.store.library(&user.library_id).await?.offset();
     let express_by_date = !citation.express
-        && routing.need_by_makes_express(super::route::days_left_of(&citation, now));
+        && routing.need_by_makes_express(super::route::days_left_of(&citation, now, offset));
     if express_by_date {
         citation.express = true;
     }
@@ -430,7 +431,7 @@ pub async fn borrow_action(
                 {
                     let vars = serde_json::json!({
                         "link": link.link,
-                        "expires": domain::library::library_date(link.expires_at).to_string(),
+                        "expires": tx.library(&req.library_id).await?.offset().date(link.expires_at).to_string(),
                         "views": link.max_views,
                     });
                     crate::letters::queue(

@@ -413,7 +413,7 @@ pub async fn fill_from_copy(
                     .ok_or_else(|| FlowError::Internal("no file after filling".into()))?;
                 let vars = serde_json::json!({
                     "link": link.link,
-                    "expires": domain::library::library_date(link.expires_at).to_string(),
+                    "expires": tx.library(&req.library_id).await?.offset().date(link.expires_at).to_string(),
                     "views": link.max_views,
                 });
                 crate::letters::queue(tx, LetterKind::DocumentDelivered, (&req).into(), vars, now)

@@ -1030,25 +1030,12 @@ async fn on_supplying(
     if current.as_deref() != Some(sender.as_str()) || !this_send {
         // A former lender, or an answer to an earlier send: keep it in the history for staff,
         // change nothing. A shipment after we moved on needs a person (the cancel crossed it).
-        let (why, why_zh) = match m.status_info.status {
-            wire::Status::Loaned | wire::Status::CopyCompleted => (
-                "a library that no longer has this request reports it shipped: receive and return it, or settle with that library",
-                "已不再负责此申请的图书馆报告已发出：请签收并归还，或与该馆结算",
-            ),
-            _ => (
-                "message from a library that no longer has this request",
-                "来自已不再负责此申请的图书馆的消息",
-            ),
+        let why = match m.status_info.status {
+            wire::Status::Loaned | wire::Status::CopyCompleted => NotApplied::FormerLenderShipped,
+            _ => NotApplied::FormerLender,
         };
-        let mut data = data;
-        if let Some(o) = data.as_object_mut() {
-            o.insert(
-                "note_zh".to_owned(),
-                serde_json::Value::String(why_zh.to_owned()),
-            );
-        }
         let at = Target::of(library_id, "borrow", &req.request_id, &req.state);
-        record_unapplied(tx, now, &at, why, data).await?;
+        record_unapplied(tx, now, &at, &why, data).await?;
         return Ok(Outcome::Applied(Touched {
             request_ids: vec![req.request_id.clone()],
             messages: 0,
@@ -1244,14 +1231,10 @@ async fn settle(
     match result {
         Ok(t) => Ok(Outcome::Applied(t)),
         Err(FlowError::Refused(r)) => {
-            let why = format!("not applied: {r}");
-            let mut data = data;
-            if let Some(o) = data.as_object_mut() {
-                o.insert(
-                    "note_zh".to_owned(),
-                    serde_json::Value::String(format!("对方的消息未被处理：{r}")),
-                );
-            }
+            let why = NotApplied::OutOfStep {
+                side: at.side,
+                refusal: r,
+            };
             record_unapplied(tx, now, &at, &why, data).await?;
             Ok(Outcome::Applied(Touched {
                 request_ids: vec![at.request_id.to_owned()],
@@ -1262,13 +1245,133 @@ async fn settle(
     }
 }
 
+/// Why a partner's message was kept in the history without being applied: a typed reason
+/// with its words in English and Chinese (the event keeps both, as every generated note does).
+#[derive(Debug, Clone)]
+pub enum NotApplied {
+    /// What the message stands for is not allowed at the request's stage (`side`: "borrow"
+    /// or "lend", whose state machine refused it).
+    OutOfStep {
+        side: &'static str,
+        refusal: domain::Refusal,
+    },
+    /// A library that no longer has the request reports it shipped.
+    FormerLenderShipped,
+    /// Any other message from a library that no longer has the request.
+    FormerLender,
+}
+
+impl NotApplied {
+    /// Stable snake_case code, kept in the event's data.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NotApplied::OutOfStep { .. } => "out_of_step",
+            NotApplied::FormerLenderShipped => "former_lender_shipped",
+            NotApplied::FormerLender => "former_lender",
+        }
+    }
+
+    pub fn en(&self) -> String {
+        match self {
+            NotApplied::OutOfStep { refusal, .. } => format!("not applied: {refusal}"),
+            NotApplied::FormerLenderShipped => "a library that no longer has this request reports it shipped: receive and return it, or settle with that library".to_owned(),
+            NotApplied::FormerLender => {
+                "message from a library that no longer has this request".to_owned()
+            }
+        }
+    }
+
+    pub fn zh(&self) -> String {
+        match self {
+            NotApplied::OutOfStep { side, refusal } => {
+                format!("对方的消息未被处理：{}", refusal_zh(side, refusal))
+            }
+            NotApplied::FormerLenderShipped => {
+                "已不再负责此申请的图书馆报告已发出：请签收并归还，或与该馆结算".to_owned()
+            }
+            NotApplied::FormerLender => "来自已不再负责此申请的图书馆的消息".to_owned(),
+        }
+    }
+}
+
+/// A state machine's refusal in Chinese: the stage and the actions in the words of the pages.
+fn refusal_zh(side: &str, refusal: &domain::Refusal) -> String {
+    let zh = &crate::web::catalog::ZH;
+    let state = |s: &'static str| {
+        if side == "lend" {
+            zh.lend_state(s)
+        } else {
+            zh.borrow_state(s)
+        }
+    };
+    let action = |a: &str| -> String {
+        if side == "lend" {
+            zh.lend_action(a).to_owned()
+        } else {
+            zh.borrow_action(a).to_owned()
+        }
+    };
+    match refusal {
+        domain::Refusal::NotAllowed {
+            state: s,
+            action: a,
+            allowed,
+        } => {
+            let allowed: Vec<String> = allowed.iter().map(|a| format!("“{}”", action(a))).collect();
+            format!(
+                "请求处于“{}”阶段，不能执行“{}”；现在可执行：{}",
+                state(s),
+                action(a),
+                if allowed.is_empty() {
+                    "无".to_owned()
+                } else {
+                    allowed.join("、")
+                }
+            )
+        }
+        domain::Refusal::Forbidden {
+            state: s,
+            action: a,
+            who,
+        } => {
+            let who: Vec<&str> = who.iter().map(|w| actor_zh(*w)).collect();
+            format!(
+                "请求处于“{}”阶段，“{}”须由{}执行",
+                state(s),
+                action(a),
+                who.join("、")
+            )
+        }
+    }
+}
+
+fn actor_zh(a: domain::Actor) -> &'static str {
+    match a {
+        domain::Actor::Patron => "读者",
+        domain::Actor::BorrowingStaff => "借入馆员",
+        domain::Actor::LendingStaff => "借出馆员",
+        domain::Actor::Manager => "馆际互借主管或管理员",
+        domain::Actor::Peer => "合作馆",
+        domain::Actor::System => "系统",
+    }
+}
+
 async fn record_unapplied(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
     at: &Target<'_>,
-    why: &str,
+    why: &NotApplied,
     data: serde_json::Value,
 ) -> Result<(), FlowError> {
+    let mut data = data;
+    if let Some(o) = data.as_object_mut() {
+        o.insert("note_zh".to_owned(), serde_json::Value::String(why.zh()));
+        o.insert(
+            "reason".to_owned(),
+            serde_json::Value::String(why.code().to_owned()),
+        );
+    }
+    let note = why.en();
     tx.insert_event(
         &NewEvent {
             library_id: at.library_id,
@@ -1279,7 +1382,7 @@ async fn record_unapplied(
             action: "message_not_applied",
             from_state: Some(at.state),
             to_state: at.state,
-            note: Some(why),
+            note: Some(&note),
             message_id: None,
             data: Some(data),
         },

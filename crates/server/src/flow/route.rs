@@ -6,7 +6,7 @@
 use domain::citation::{Citation, RequestFormat};
 use domain::fees::{Charge, page_count};
 use domain::ident::LibraryCode;
-use domain::library::{LibraryKind, Service};
+use domain::library::{LibraryKind, LibraryOffset, Service};
 use domain::money::{Currency, Money};
 use domain::rota::Rota;
 use domain::routing::{self, LenderFacts, Needs, RoutingSettings};
@@ -34,21 +34,20 @@ pub fn holding_key(c: &Citation) -> HoldingKey {
     }
 }
 
-/// Today in library time (China Standard Time), the day closed days are read against.
-fn library_today(now: time::OffsetDateTime) -> time::Date {
-    let offset = time::UtcOffset::from_hms(domain::library::LIBRARY_UTC_OFFSET_HOURS, 0, 0)
-        .unwrap_or(time::UtcOffset::UTC);
-    now.to_offset(offset).date()
+/// Whole days from today in the borrowing library's time (`offset`) to the reader's need-by
+/// date.
+fn days_left(
+    need_by: Option<time::Date>,
+    now: time::OffsetDateTime,
+    offset: LibraryOffset,
+) -> Option<i64> {
+    need_by.map(|d| (d - offset.date(now)).whole_days())
 }
 
-/// Whole days from today in library time to the reader's need-by date.
-fn days_left(need_by: Option<time::Date>, now: time::OffsetDateTime) -> Option<i64> {
-    need_by.map(|d| (d - library_today(now)).whole_days())
-}
-
-/// Whole days from today (library time) to the need-by date of `c`.
-pub fn days_left_of(c: &Citation, now: time::OffsetDateTime) -> Option<i64> {
-    days_left(c.need_by, now)
+/// Whole days from today (in the borrowing library's time, `offset`) to the need-by date of
+/// `c`.
+pub fn days_left_of(c: &Citation, now: time::OffsetDateTime, offset: LibraryOffset) -> Option<i64> {
+    days_left(c.need_by, now, offset)
 }
 
 /// The library's routing settings, or the defaults when it set none.
@@ -137,9 +136,10 @@ pub async fn build(
     let needs = Needs {
         service: Service::for_format(format),
         max_cost: c.max_cost.clone(),
-        days_left: days_left(c.need_by, now),
+        days_left: days_left(c.need_by, now, own.offset()),
         currency,
-        today: library_today(now),
+        // Closed days are read against today in the borrowing library's time.
+        today: own.offset().date(now),
         borrower_at: own.location(),
     };
     let ranking = routing::rank(lenders, &needs, &settings);
@@ -156,13 +156,26 @@ mod tests {
 
     #[test]
     fn days_left_counts_from_today_in_library_time() {
+        let china = LibraryOffset::CHINA;
         // 18:00 UTC on 30 Nov is already 1 Dec in China: a 3 Dec need-by leaves two days.
         let evening = datetime!(2026-11-30 18:00 UTC);
-        assert_eq!(library_today(evening), date!(2026 - 12 - 01));
-        assert_eq!(days_left(Some(date!(2026 - 12 - 03)), evening), Some(2));
+        assert_eq!(china.date(evening), date!(2026 - 12 - 01));
+        assert_eq!(
+            days_left(Some(date!(2026 - 12 - 03)), evening, china),
+            Some(2)
+        );
         // Earlier the same UTC day it is still 30 Nov in China.
         let morning = datetime!(2026-11-30 10:00 UTC);
-        assert_eq!(days_left(Some(date!(2026 - 12 - 03)), morning), Some(3));
-        assert_eq!(days_left(None, morning), None);
+        assert_eq!(
+            days_left(Some(date!(2026 - 12 - 03)), morning, china),
+            Some(3)
+        );
+        assert_eq!(days_left(None, morning, china), None);
+        // A library at UTC-5 is still on 30 Nov at 18:00 UTC: three days.
+        let west = LibraryOffset::parse("-05:00").unwrap();
+        assert_eq!(
+            days_left(Some(date!(2026 - 12 - 03)), evening, west),
+            Some(3)
+        );
     }
 }

@@ -9,6 +9,7 @@ use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::fees::{FeeSchedule, FeeScheduleInput, PartnerGroup, Rates, ReciprocalGroup};
+use domain::library::LibraryOffset;
 use domain::money::{Currency, Money};
 
 use super::accounts::{DoneQuery, Pairs, admin, pairs, value};
@@ -546,7 +547,8 @@ pub async fn letters(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
         let a = admin(&ctx)?;
         let q = query(q)?;
         let settings = ctx.st.store.letter_settings(&a.library_id).await?;
-        let form = rules_form(ctx.m, &rules_values(&settings));
+        let offset = ctx.st.store.library(&a.library_id).await?.offset();
+        let form = rules_form(ctx.m, &rules_values(&settings, offset));
         let notice = q.done.as_ref().map(|_| ctx.m.saved.to_owned());
         letters_page(&ctx, &a.library_id, form, notice).await
     }
@@ -554,9 +556,10 @@ pub async fn letters(ctx: Ctx, q: QueryIn<DoneQuery>) -> Response {
     ctx.finish(r)
 }
 
-/// The letter rules as form values.
-fn rules_values(s: &domain::library::LetterSettings) -> Pairs {
+/// The letter rules and the library's time as form values.
+fn rules_values(s: &domain::library::LetterSettings, offset: LibraryOffset) -> Pairs {
     vec![
+        ("utc_offset".to_owned(), offset.to_string()),
         ("due_soon_days".to_owned(), s.due_soon_days.to_string()),
         (
             "allow_never".to_owned(),
@@ -568,10 +571,29 @@ fn rules_values(s: &domain::library::LetterSettings) -> Pairs {
 }
 
 /// The library's letter rules: the due-soon reminder's days, whether people may turn letters
-/// off, and the hour of the daily digest.
+/// off, and the hour of the daily digest; with the library's time, which the hour (and every
+/// date a letter or cover page gives) is in.
 fn rules_form(m: &'static Msg, p: &Pairs) -> FormView {
+    let shown = LibraryOffset::parse(&value(p, "utc_offset")).unwrap_or_default();
+    let hour_hint = if m.lang == "zh-CN" {
+        format!("0 至 23，按本馆时间（{}）", shown.short_label())
+    } else {
+        format!("0 to 23, in the library's time ({})", shown.short_label())
+    };
     FormView::post("letter-rules", "/admin/letters/settings", m.save)
         .heading(m.pick("Letter rules", "通知规则"))
+        .input(
+            Input::text(
+                "utc_offset",
+                m.pick("The library's time (offset from UTC)", "本馆时间（与 UTC 的时差）"),
+                &value(p, "utc_offset"),
+            )
+            .required()
+            .hint(m.pick(
+                "e.g. +08:00 (China Standard Time), +09:00, -05:00, +05:30. Dates on cover pages, links and letters, the digest hour, and the days need-by dates count from are in this time. A fixed offset: where clocks change for summer time, change it when they do.",
+                "例如 +08:00（北京时间）、+09:00、-05:00、+05:30。复制件封面、链接和通知中的日期、每日汇总的发送时间以及需要日期的天数均按此时间计算。这是固定时差：如当地实行夏令时，请在调整时钟时一并修改。",
+            )),
+        )
         .input(
             Input::new(
                 "due_soon_days",
@@ -597,7 +619,7 @@ fn rules_form(m: &'static Msg, p: &Pairs) -> FormView {
                 "number",
                 &value(p, "digest_hour"),
             )
-            .hint(m.pick("0 to 23, China time (UTC+8)", "0 至 23，北京时间")),
+            .hint(&hour_hint),
         )
         .input(
             Input::new(
@@ -682,7 +704,24 @@ pub async fn letter_rules_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection
         };
         let days = number("due_soon_days", &mut form);
         let hour = number("digest_hour", &mut form);
-        if let (Some(due_soon_days), Some(digest_hour)) = (days, hour) {
+        // The library's time is checked with the rest: nothing is saved while any field is
+        // wrong. A form without the field (an older page) leaves it as it is.
+        let given = p.iter().any(|(k, _)| k == "utc_offset");
+        let offset = if given {
+            match LibraryOffset::parse(&value(&p, "utc_offset")) {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    form.field_error(
+                        "utc_offset",
+                        if ctx.m.lang == "zh-CN" { e.zh } else { e.en },
+                    );
+                    None
+                }
+            }
+        } else {
+            Some(ctx.st.store.library(&a.library_id).await?.offset())
+        };
+        if let (Some(due_soon_days), Some(digest_hour), Some(offset)) = (days, hour, offset) {
             let input = domain::library::LetterSettings {
                 due_soon_days,
                 allow_never: value(&p, "allow_never") == "on",
@@ -694,7 +733,13 @@ pub async fn letter_rules_save(ctx: Ctx, form: Result<Form<Pairs>, FormRejection
                     .map(str::to_owned)
                     .collect(),
             };
-            match crate::api::letters::save_settings(&ctx.st, a, &a.library_id, input).await {
+            let saved = match crate::api::letters::save_settings(&ctx.st, a, &a.library_id, input)
+                .await
+            {
+                Ok(_) => crate::api::libraries::save_offset(&ctx.st, a, &offset.to_string()).await,
+                Err(e) => Err(e),
+            };
+            match saved {
                 Ok(_) => return Ok(see_other("/admin/letters?done=saved")),
                 Err(e) => form.refusal(ctx.m, e)?,
             }

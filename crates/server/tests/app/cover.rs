@@ -187,7 +187,7 @@ async fn cover_on_each_view(app: TestApp) {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    let until = domain::library::library_time_label(expires);
+    let until = domain::library::LibraryOffset::CHINA.time_label(expires);
     assert!(until.ends_with("(UTC+8)"), "{until}");
     assert_eq!(reissued["note"], format!("new link until {until}").as_str());
     assert_eq!(
@@ -384,5 +384,112 @@ async fn facts_unreadable(engine: Engine) {
 async fn a_counted_view_still_gets_the_copy_when_the_cover_cannot_be_made() {
     for e in engines() {
         facts_unreadable(e).await;
+    }
+}
+
+/// A library that sets its time to UTC-5 gets its cover dates, its links' last day and the
+/// history's notes in that time; the setting is its admins', and a wrong one is refused with
+/// the reason in both languages.
+#[tokio::test]
+async fn a_library_in_another_time_gets_its_dates_in_its_time() {
+    for e in engines() {
+        let app = TestApp::spawn(e).await;
+        let admin = app.login("bcu-admin").await;
+        let bcu = app.login("bcu-borrow").await;
+        let (st, v) = app.get("/api/v1/library-time", Some(&bcu)).await;
+        assert_eq!((st, v["utc_offset"].as_str()), (200, Some("+08:00")), "{v}");
+        let (st, _) = app
+            .put_json(
+                "/api/v1/library-time",
+                json!({"utc_offset": "-05:00"}),
+                &bcu,
+            )
+            .await;
+        assert_eq!(st, 403, "only its admins");
+        let resp = app
+            .client
+            .put(format!("{}/api/v1/library-time", app.base))
+            .bearer_auth(&admin)
+            .header("accept-language", "zh-CN")
+            .json(&json!({"utc_offset": "America/New_York"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 422);
+        let err: Value = resp.json().await.unwrap();
+        let field = &err["error"]["fields"][0];
+        assert_eq!(field["field"], "utc_offset", "{err}");
+        assert!(field["message"].as_str().unwrap().contains("时差"), "{err}");
+        assert!(
+            field["message_en"].as_str().unwrap().contains("-05:00"),
+            "{err}"
+        );
+        let (st, v) = app
+            .put_json(
+                "/api/v1/library-time",
+                json!({"utc_offset": "-05:00"}),
+                &admin,
+            )
+            .await;
+        assert_eq!((st, v["utc_offset"].as_str()), (200, Some("-05:00")), "{v}");
+        let (_, libs) = app.get("/api/v1/libraries", Some(&bcu)).await;
+        let own = libs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["code"] == "BCU")
+            .unwrap();
+        assert_eq!(own["utc_offset"], "-05:00");
+
+        let west = domain::library::LibraryOffset::parse("-05:00").unwrap();
+        let (id, _) = delivered(&app, OBJSTM).await;
+        let (st, link) = app
+            .post(
+                &format!("/api/v1/requests/{id}/document/reissue"),
+                json!({}),
+                Some(&bcu),
+            )
+            .await;
+        assert_eq!(st, 200, "{link}");
+        let expires = time::OffsetDateTime::parse(
+            link["expires_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let until = west.time_label(expires);
+        assert!(until.ends_with("(UTC-5)"), "{until}");
+        let (_, events) = app
+            .get(&format!("/api/v1/requests/{id}/events"), Some(&bcu))
+            .await;
+        let reissued = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "document_link_reissued")
+            .unwrap();
+        assert_eq!(reissued["note"], format!("new link until {until}").as_str());
+        let path = link["link"].as_str().unwrap().to_owned();
+        let (st, _, body) = fetch(&app, &path, None).await;
+        assert_eq!(st, 200);
+        if let Some(cover) = page_text(&body, 1) {
+            let today = west.date(app.state.now()).to_string();
+            assert!(cover.contains(&until), "{until} on the cover: {cover}");
+            assert!(cover.contains(&today), "{today} on the cover: {cover}");
+        }
+        // After its last day the refusal says that day, in the library's time.
+        app.clock.advance(time::Duration::days(61));
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 410);
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "link_expired", "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(&until),
+            "{err}"
+        );
     }
 }

@@ -530,3 +530,236 @@ async fn a_copy_that_cannot_be_fetched_is_not_delivered_and_staff_are_told() {
     let (_, v) = app.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
     assert_eq!(v["state"], "received", "nothing changed: {v}");
 }
+
+/// A PDF of about `size` bytes that can take a cover: a one-page document whose bulk is an
+/// image stream between the page and the cross-reference.
+fn pdf_of_size(size: usize) -> Vec<u8> {
+    let mut f = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for body in [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+    ] {
+        offsets.push(f.len());
+        f.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", offsets.len()).as_bytes());
+    }
+    let image: Vec<u8> = (0..size.saturating_sub(600))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    offsets.push(f.len());
+    f.extend_from_slice(format!("4 0 obj\n<< /Length {} >>\nstream\n", image.len()).as_bytes());
+    f.extend_from_slice(&image);
+    f.extend_from_slice(b"\nendstream\nendobj\n");
+    let xref = f.len();
+    f.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
+    for o in &offsets {
+        f.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    f.extend_from_slice(
+        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    f
+}
+
+/// Upload `body` sent in pieces of 64 KiB with no declared length (chunked), as a client
+/// streaming a file does: the server learns the size only as the bytes come.
+async fn upload_chunked(app: &TestApp, token: &str, lend_id: &str, body: Vec<u8>) -> (u16, Value) {
+    use std::io::{Read as _, Write as _};
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /api/v1/lending/{lend_id}/files?filename=big.pdf HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n\
+         Accept-Language: zh-CN\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        // A refusal may close the connection before the last piece: then the answer is read.
+        let mut sent = true;
+        for piece in body.chunks(64 * 1024) {
+            let mut frame = format!("{:x}\r\n", piece.len()).into_bytes();
+            frame.extend_from_slice(piece);
+            frame.extend_from_slice(b"\r\n");
+            if s.write_all(&frame).is_err() {
+                sent = false;
+                break;
+            }
+        }
+        if sent {
+            let _ = s.write_all(b"0\r\n\r\n");
+        }
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let json = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// Every file under `dir`, at any depth (staging files included).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// `app` (limit `limit`) refuses `big` whether its length is declared or only streamed: 413
+/// in both languages, saying the limit, and nothing stored, not even in part.
+async fn too_large_is_refused_with_nothing_left(
+    app: &TestApp,
+    bucket: Option<&Bucket>,
+    limit: usize,
+    big: Vec<u8>,
+) {
+    let id = article_sent_to(app, "XNU").await;
+    let xnu = app.login("xnu-lend").await;
+    let lend_id = app.lend_for(&xnu, &id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for declared in [true, false] {
+        let (st, err) = if declared {
+            upload(app, &xnu, &lend_id, "big.pdf", &big).await
+        } else {
+            upload_chunked(app, &xnu, &lend_id, big.clone()).await
+        };
+        assert_eq!(
+            (st, err["error"]["code"].as_str()),
+            (413, Some("file_too_large")),
+            "{err}"
+        );
+        let zh = err["error"]["message"].as_str().unwrap();
+        let en = err["error"]["message_en"].as_str().unwrap();
+        assert!(
+            zh.contains("上限") && zh.contains(&limit.to_string()),
+            "{err}"
+        );
+        assert!(en.contains(&limit.to_string()), "{err}");
+        assert!(
+            app.state
+                .store
+                .files_for_lend(&lend_id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            files_under(&app.dir.path().join("files")),
+            Vec::<std::path::PathBuf>::new()
+        );
+        if let Some(b) = bucket {
+            assert_eq!(b.keys().await, Vec::<String>::new(), "declared: {declared}");
+            assert_eq!(b.uploads_in_progress().await, 0, "declared: {declared}");
+        }
+    }
+    // A copy within the limit still goes in, in one piece or streamed.
+    let ok = pdf_of_size(limit / 2);
+    let (st, file) = upload_chunked(app, &xnu, &lend_id, ok.clone()).await;
+    assert_eq!(st, 201, "{file}");
+    assert_eq!(file["size_bytes"], ok.len());
+}
+
+#[tokio::test]
+async fn a_copy_over_the_size_limit_is_refused_and_nothing_of_it_is_kept() {
+    for e in engines() {
+        let app = TestApp::spawn_with(e, |c| c.max_file_bytes = SMALL_LIMIT).await;
+        too_large_is_refused_with_nothing_left(
+            &app,
+            None,
+            SMALL_LIMIT,
+            pdf_of_size(4 * SMALL_LIMIT),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn on_s3_a_copy_over_the_limit_is_refused_and_its_parts_are_dropped() {
+    for e in engines() {
+        let Some(bucket) = Bucket::fresh("S3 size limit").await else {
+            return;
+        };
+        // Over one part: the refusal comes after a multipart upload has begun.
+        let limit = server::files::PART_BYTES + 512 * 1024;
+        let app = TestApp::spawn_with(e, |c| {
+            bucket.apply(c);
+            c.max_file_bytes = limit;
+        })
+        .await;
+        too_large_is_refused_with_nothing_left(&app, Some(&bucket), limit, pdf_of_size(2 * limit))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn on_s3_a_copy_larger_than_a_part_is_stored_in_parts_and_gets_its_cover() {
+    let Some(bucket) = Bucket::fresh("S3 multipart").await else {
+        return;
+    };
+    for e in engines() {
+        let app = TestApp::spawn_with(e, |c| {
+            bucket.apply(c);
+            c.max_file_bytes = 3 * server::files::PART_BYTES;
+        })
+        .await;
+        let id = article_sent_to(&app, "XNU").await;
+        let patron = app.login("bcu-phd").await;
+        let body = pdf_of_size(server::files::PART_BYTES + 300 * 1024);
+        let file = ship_and_deliver_file(&app, "xnu-lend", &app, &id, &body).await;
+        assert_eq!(file["size_bytes"], body.len());
+        let stored = app
+            .state
+            .store
+            .file(file["file_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        use sha2::Digest as _;
+        let sha: String = sha2::Sha256::digest(&body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(stored.sha256, sha);
+        // Two parts on the server, and no upload left open.
+        let etag = bucket.etag(&stored.storage_key).await;
+        assert!(etag.trim_matches('"').ends_with("-2"), "{etag}");
+        assert_eq!(bucket.uploads_in_progress().await, 0);
+        // Its structure was read from the store: the reader's copy has the cover in front.
+        assert!(
+            stored.cover_plan.as_deref().unwrap().contains("\"stamp\""),
+            "{:?}",
+            stored.cover_plan
+        );
+        let (st, ct, got) = open(
+            &app,
+            &format!("/api/v1/requests/{id}/document"),
+            Some(&patron),
+        )
+        .await;
+        assert_eq!((st, ct.as_str()), (200, "application/pdf"));
+        assert_eq!(&got[..body.len()], body.as_slice());
+        assert_eq!(pdf::stamp::plan(&got).unwrap().page_count(), 2);
+    }
+}

@@ -518,9 +518,18 @@ async fn digest_hour(engine: Engine) {
     let sink = SmtpSink::default();
     let app = app_on(engine, &sink).await;
     let admin = app.login("bcu-admin").await;
-    // Two hours from now, in China time: the letters held now wait until then.
-    let china_hour = (app.state.now().hour() + 8) % 24;
-    let hour = (u32::from(china_hour) + 2) % 24;
+    // BCU keeps UTC-5 (were the hour read in China time, it would have passed long ago).
+    let (st, v) = app
+        .put_json(
+            "/api/v1/library-time",
+            json!({"utc_offset": "-05:00"}),
+            &admin,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // Two hours from now, in the library's time: the letters held now wait until then.
+    let local_hour = (u32::from(app.state.now().hour()) + 24 - 5) % 24;
+    let hour = (local_hour + 2) % 24;
     let (st, v) = app
         .put_json(
             "/api/v1/libraries/BCU/letter-settings",
@@ -586,14 +595,56 @@ async fn digest_hour(engine: Engine) {
         .await;
         assert_eq!(p.status, 422, "{bad}: {}", p.body);
     }
+    // The library's time is on the same form: a wrong one is named next to its field.
     let p = crate::web::post_form(
         &app,
         "/admin/letters/settings",
         Some(&cookie),
-        &[("due_soon_days", "5"), ("digest_hour", "17")],
+        &[
+            ("due_soon_days", "5"),
+            ("digest_hour", "17"),
+            ("utc_offset", "Tokyo"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("is not a UTC offset"), "{}", p.body);
+    let p = crate::web::post_form(
+        &app,
+        "/admin/letters/settings",
+        Some(&format!("{cookie}; librelay_lang=zh-CN")),
+        &[
+            ("due_soon_days", "5"),
+            ("digest_hour", "17"),
+            ("utc_offset", "+15:00"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("不是有效的 UTC 时差"), "{}", p.body);
+    let (_, t) = app.get("/api/v1/library-time", Some(&admin)).await;
+    assert_eq!(t["utc_offset"], "+08:00", "nothing saved: {t}");
+    let p = crate::web::post_form(
+        &app,
+        "/admin/letters/settings",
+        Some(&cookie),
+        &[
+            ("due_soon_days", "5"),
+            ("digest_hour", "17"),
+            ("utc_offset", "+09:00"),
+        ],
     )
     .await;
     assert_eq!(p.status, 303, "{}", p.body);
+    let (_, t) = app.get("/api/v1/library-time", Some(&admin)).await;
+    assert_eq!(t["utc_offset"], "+09:00", "{t}");
+    let page = crate::web::get(&app, "/admin/letters", Some(&cookie)).await;
+    assert!(
+        page.body.contains("in the library&#39;s time (UTC+9)")
+            || page.body.contains("in the library's time (UTC+9)"),
+        "{}",
+        page.body
+    );
     let (_, v) = app
         .get("/api/v1/libraries/BCU/letter-settings", Some(&admin))
         .await;

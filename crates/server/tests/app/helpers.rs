@@ -351,6 +351,34 @@ impl Bucket {
             .collect()
     }
 
+    /// The multipart uploads begun in the bucket and neither completed nor aborted.
+    pub async fn uploads_in_progress(&self) -> usize {
+        let text = reqwest::Client::new()
+            .get(format!("{}/{}?uploads", self.endpoint, self.name))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.matches("<Upload>").count()
+    }
+
+    /// The ETag of `key` as the server gives it (a multipart object's ends in `-PARTS"`).
+    pub async fn etag(&self, key: &str) -> String {
+        let resp = reqwest::Client::new()
+            .head(format!("{}/{}/{key}", self.endpoint, self.name))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "HEAD {key}: HTTP {}",
+            resp.status()
+        );
+        resp.headers()["etag"].to_str().unwrap().to_owned()
+    }
+
     /// Remove the (empty) bucket.
     pub async fn remove(&self) {
         let resp = reqwest::Client::new()

@@ -799,3 +799,99 @@ async fn borrow_state(app: &TestApp, token: &str, id: &str, want: &str) {
         .await;
     assert_eq!(v["state"], want, "{v}");
 }
+
+/// A message out of step with the request (a recall while the request is still with the
+/// lender, not yet shipped) is kept, not applied; its reason reads in the page's language.
+#[tokio::test]
+async fn a_message_out_of_step_is_kept_with_its_reason_in_chinese_on_a_chinese_page() {
+    for e in crate::helpers::engines() {
+        let app = TestApp::spawn(e).await;
+        let bcu = app.login("bcu-borrow").await;
+        let htu = app.login("htu-lend").await;
+        let patron_id = app
+            .get("/api/v1/me", Some(&app.login("bcu-staff").await))
+            .await
+            .1["id"]
+            .clone();
+        let (_, req) = app
+            .post("/api/v1/requests", json!({"format": "loan", "patron_id": patron_id, "citation": {"title": "Out of step"}, "rota": ["HTU"]}), Some(&bcu))
+            .await;
+        let id = req["id"].as_str().unwrap().to_owned();
+        app.borrow_action(&bcu, &id, json!({"action": "approve"}))
+            .await;
+        app.lend_for(&htu, &id).await;
+        let recall = iso18626::Message::SupplyingAgencyMessage(iso18626::SupplyingAgencyMessage {
+            header: iso18626::Header {
+                supplying_agency_id: iso18626::AgencyId {
+                    agency_type: "ISIL".into(),
+                    value: "CN-HTU".into(),
+                },
+                requesting_agency_id: iso18626::AgencyId {
+                    agency_type: "ISIL".into(),
+                    value: "CN-BCU".into(),
+                },
+                timestamp: "2026-11-30T08:00:00Z".into(),
+                requesting_agency_request_id: id.clone(),
+                ..Default::default()
+            },
+            message_info: iso18626::MessageInfo {
+                reason_for_message: iso18626::ReasonForMessage::StatusChange,
+                ..Default::default()
+            },
+            status_info: iso18626::StatusInfo {
+                status: iso18626::Status::Recalled,
+                last_change: "2026-11-30T08:00:00Z".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let resp = app
+            .client
+            .post(format!("{}/iso18626", app.base))
+            .header("content-type", "application/xml")
+            .body(iso18626::write(&recall, iso18626::Version::V2021))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let events = app
+            .eventually(&format!("/api/v1/requests/{id}/events"), &bcu, |v| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["action"] == "message_not_applied")
+            })
+            .await;
+        let kept = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "message_not_applied")
+            .unwrap()
+            .clone();
+        assert_eq!(kept["data"]["reason"], "out_of_step", "{kept}");
+        let (_, v) = app.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
+        assert_eq!(v["state"], "sent", "nothing changed: {v}");
+
+        let cookie = crate::web::web_login(&app, "bcu-borrow").await;
+        let page = |lang: &'static str| {
+            app.client
+                .get(format!("{}/requests/{id}", app.base))
+                .header("cookie", &cookie)
+                .header("accept-language", lang)
+                .send()
+        };
+        let zh = page("zh-CN").await.unwrap().text().await.unwrap();
+        assert!(
+            zh.contains("对方的消息未被处理：请求处于“已发往出借馆”阶段，不能执行"),
+            "{zh}"
+        );
+        assert!(!zh.contains("not applied"), "{zh}");
+        assert!(!zh.contains("is not allowed in state"), "{zh}");
+        let en = page("en").await.unwrap().text().await.unwrap();
+        assert!(
+            en.contains("not applied: action lender_recalled is not allowed in state sent"),
+            "{en}"
+        );
+    }
+}

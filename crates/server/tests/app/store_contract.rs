@@ -44,6 +44,7 @@ async fn seed_library(store: &Store, code: &'static str) {
                     created_at: t,
                     latitude_e6: None,
                     longitude_e6: None,
+                    utc_offset_minutes: 480,
                 })
                 .await
             })
@@ -134,6 +135,7 @@ async fn a_duplicate_key_is_a_conflict_not_a_crash() {
                         created_at: now(),
                         latitude_e6: None,
                         longitude_e6: None,
+                        utc_offset_minutes: 480,
                     })
                     .await
                 })
