@@ -623,7 +623,7 @@ async fn digest_hour(engine: Engine) {
     assert_eq!(p.status, 422, "{}", p.body);
     assert!(p.body.contains("不是有效的 UTC 时差"), "{}", p.body);
     let (_, t) = app.get("/api/v1/library-time", Some(&admin)).await;
-    assert_eq!(t["utc_offset"], "+08:00", "nothing saved: {t}");
+    assert_eq!(t["utc_offset"], "-05:00", "nothing saved: {t}");
     let p = crate::web::post_form(
         &app,
         "/admin/letters/settings",
