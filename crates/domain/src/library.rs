@@ -273,7 +273,8 @@ impl LibraryOffset {
         };
         let (hours, mins) = match digits.split_once(':') {
             Some((h, m)) => (h, m),
-            None if digits.len() == 4 => digits.split_at(2),
+            // Four ASCII digits (0800); anything else falls to the digit check below.
+            None if digits.len() == 4 && digits.is_ascii() => digits.split_at(2),
             None => (digits, "0"),
         };
         let all_digits =
@@ -395,9 +396,20 @@ mod offset_tests {
             "+a",
             "+123:00",
             "++8",
+            "+1€",
+            "-€1",
+            "+８００",
         ] {
             let e = LibraryOffset::parse(text).unwrap_err();
             assert!(!e.en.is_empty() && !e.zh.is_empty(), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a form or a caller sends, the answer is an offset or a refusal.
+        #[test]
+        fn reading_an_offset_never_panics(text in "\\PC{0,8}") {
+            let _ = LibraryOffset::parse(&text);
         }
     }
 

@@ -96,7 +96,11 @@ impl App {
             // set their own, so the outer bound is the larger of the two.
             .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
             .layer(RequestBodyLimitLayer::new(
-                state.config.max_body_bytes.max(state.config.max_file_bytes),
+                // (a copy sent from the staff page's form: its other fields too)
+                state
+                    .config
+                    .max_body_bytes
+                    .max(state.config.max_file_bytes.saturating_add(64 * 1024)),
             ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -213,12 +217,14 @@ async fn body_too_large_as_json(
 ) -> axum::response::Response {
     let upload = req.method() == axum::http::Method::POST && req.uri().path().ends_with("/files");
     let resp = next.run(req).await;
-    let is_json = resp
+    // The handlers' own answers (JSON for the API, a page for the browser) stay as they are;
+    // only the bare text of a limit layer is rewritten.
+    let answered = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/json"));
-    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        .is_some_and(|c| c.starts_with("application/json") || c.starts_with("text/html"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || answered {
         return resp;
     }
     let max = st.config.max_body_bytes.max(st.config.max_file_bytes);

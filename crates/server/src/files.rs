@@ -111,6 +111,16 @@ impl From<axum::Error> for PutRefused {
     }
 }
 
+/// A file field of a browser's form that broke off, or passed the route's limit on bodies.
+impl From<axum::extract::multipart::MultipartError> for PutRefused {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return PutRefused::TooLarge;
+        }
+        PutRefused::Body(e.body_text())
+    }
+}
+
 /// A copy fetched from a partner's node that broke off.
 impl From<reqwest::Error> for PutRefused {
     fn from(e: reqwest::Error) -> Self {
@@ -340,6 +350,47 @@ impl Files {
         match self.inner.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A guard for `key` while it is being stored and recorded: see [`Unrecorded`].
+    pub fn unrecorded(&self, key: &str) -> Unrecorded {
+        Unrecorded {
+            files: self.clone(),
+            key: Some(key.to_owned()),
+        }
+    }
+}
+
+/// An object being stored whose row is not written yet. When the work is dropped half-way (the
+/// sender went away and the server stopped the request's handler, or the node shut down), the
+/// guard deletes the key in the background, so no copy is left that no row names. Whoever
+/// finishes the work, recorded or cleaned up, calls [`Unrecorded::settled`].
+pub struct Unrecorded {
+    files: Files,
+    key: Option<String>,
+}
+
+impl Unrecorded {
+    /// The object is recorded, or was already removed: nothing left to do.
+    pub fn settled(mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let files = self.files.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = files.delete(&key).await {
+                        tracing::warn!(error = %e, key, "could not remove an abandoned copy");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(key, "an abandoned copy is left in the file store"),
         }
     }
 }

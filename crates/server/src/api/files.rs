@@ -72,7 +72,41 @@ pub async fn upload(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<(axum::http::StatusCode, axum::Json<StoredFile>)> {
-    let req = crate::flow::lend::visible_lend(&st, &user, &id).await?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = body.into_data_stream();
+    let row = store_copy(
+        &st,
+        &user,
+        &id,
+        q.filename.as_deref().unwrap_or(""),
+        declared,
+        &mut body,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(row)))
+}
+
+/// Store a copy for lending request `id` from `body` (the API's upload and the staff page's
+/// file field): the caller must be lending staff who see the request, and the request still
+/// open. `declared` is the sender's Content-Length, when it gave one: over the limit, nothing
+/// is read. On any refusal nothing is kept, and what is left of the body is read (up to
+/// [`DRAIN_BYTES`]) so the sender gets the answer.
+pub(crate) async fn store_copy<S, E>(
+    st: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    filename: &str,
+    declared: Option<u64>,
+    body: &mut S,
+) -> ApiResult<StoredFile>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<PutRefused>,
+{
+    let req = crate::flow::lend::visible_lend(st, user, id).await?;
     if !user.can(Actor::LendingStaff) {
         return Err(ApiError::forbidden(
             "uploading a copy is for lending staff",
@@ -90,34 +124,33 @@ pub async fn upload(
     }
     // A declared length over the limit is refused before a byte is read or stored.
     let max = st.config.max_file_bytes as u64;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let mut body = body.into_data_stream();
     if declared.is_some_and(|n| n > max) {
-        drain(&mut body).await;
+        drain(body).await;
         return Err(too_large(max));
     }
     let file_id = uuid::Uuid::now_v7().to_string();
     let key = format!("files/{}/{file_id}", req.library_id);
-    let stored = match st.files.put_stream(&key, &mut body, max).await {
+    // Dropped half-way (the sender gone), the copy is removed rather than left unnamed.
+    let guard = st.files.unrecorded(&key);
+    let stored = match st.files.put_stream(&key, body, max).await {
         Ok(stored) => stored,
         Err(refused) => {
-            // The sender gets the answer rather than a connection cut while it still sends.
-            drain(&mut body).await;
+            // put_stream kept nothing. The sender gets the answer rather than a connection
+            // cut while it still sends.
+            guard.settled();
+            drain(body).await;
             return Err(upload_refused(refused, max));
         }
     };
     let content_type = stored.content_type;
     let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
     let sha256 = stored.sha256.clone();
-    let cover_plan = cover_plan_of(&st, &file_id, &key, &stored).await;
+    let cover_plan = cover_plan_of(st, &file_id, &key, &stored).await;
     let row = StoredFile {
         file_id: file_id.clone(),
         library_id: req.library_id.clone(),
         lend_request_id: Some(req.request_id.clone()),
-        filename: clean_filename(q.filename.as_deref().unwrap_or(""), content_type),
+        filename: clean_filename(filename, content_type),
         content_type: content_type.to_owned(),
         size_bytes: size,
         sha256,
@@ -162,9 +195,11 @@ pub async fn upload(
         if let Err(d) = st.files.delete(&key).await {
             tracing::warn!(error = %d, key, "could not remove an orphaned upload");
         }
+        guard.settled();
         return Err(e.into());
     }
-    Ok((axum::http::StatusCode::CREATED, axum::Json(row)))
+    guard.settled();
+    Ok(row)
 }
 
 /// The copies uploaded for a lending request, newest first.
@@ -239,7 +274,10 @@ async fn cover_plan_of(
 const DRAIN_BYTES: usize = 8 * 1024 * 1024;
 
 /// Read what is left of a refused upload, up to [`DRAIN_BYTES`], keeping nothing.
-async fn drain(body: &mut axum::body::BodyDataStream) {
+async fn drain<S, E>(body: &mut S)
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
     use futures::StreamExt as _;
     let mut read = 0;
     while let Some(Ok(chunk)) = body.next().await {
@@ -924,6 +962,9 @@ pub async fn fetch_remote_copy(
             return Err(ApiError::internal(e.context("storing a fetched copy")));
         }
     };
+    // Dropped from here on (the borrowing action given up), the copy is removed, not left
+    // unnamed.
+    let guard = st.files.unrecorded(&key);
     let content_type = stored.content_type;
     let cover_plan = cover_plan_of(st, &file_id, &key, &stored).await;
     let sha256 = stored.sha256.clone();
@@ -955,8 +996,10 @@ pub async fn fetch_remote_copy(
         if let Err(d) = st.files.delete(&key).await {
             tracing::warn!(error = %d, key, "could not remove an orphaned copy");
         }
+        guard.settled();
         return Err(e.into());
     }
+    guard.settled();
     Ok(file_id)
 }
 

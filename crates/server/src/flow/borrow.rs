@@ -54,14 +54,15 @@ pub async fn create_borrow_request(
         }])
     })?;
     let now = st.now();
+    // "Today" for the need-by date is the library's day, not UTC's.
+    let offset = st.store.library(&user.library_id).await?.offset();
     let mut citation = body
         .citation
-        .validate(format, now.date())
+        .validate(format, offset.date(now))
         .map_err(ApiError::Invalid)?;
     // A need-by date sooner than lenders supply at normal speed makes the request express
     // (the library's `express_within_days`); the form says so beside the date.
     let routing = super::route::settings(st, &user.library_id).await?;
-    let offset = st.store.library(&user.library_id).await?.offset();
     let express_by_date = !citation.express
         && routing.need_by_makes_express(super::route::days_left_of(&citation, now, offset));
     if express_by_date {

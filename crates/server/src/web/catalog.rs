@@ -145,6 +145,7 @@ catalog! {
     hold_set_by: "set by", "设置者";
     err_bad_cost: "The cost must be an amount and a currency, e.g. 25.00 CNY.", "费用应为金额加币种，例如 25.00 CNY。";
     url_label: "Address of the copy (http or https)", "复制件地址（http 或 https）";
+    copy_file_label: "Or the copy itself (PDF, TIFF, JPEG, PNG or EPUB)", "或直接上传复制件（PDF、TIFF、JPEG、PNG 或 EPUB）";
     rota_label: "Lender library codes in order, separated by commas", "出借馆代码，按顺序，用逗号分隔";
     barcode_label: "Item barcode", "条码";
     note_to_partner: "Note to the partner library", "给合作馆的说明";

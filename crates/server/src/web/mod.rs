@@ -185,6 +185,14 @@ pub fn router(state: AppState) -> Router {
             post(staff::lend_slip_printed),
         )
         .route("/staff/lending/{id}/act", post(staff::lending_act))
+        .route(
+            "/staff/lending/{id}/ship-file",
+            // The copy streams into the store, held to its own limit there (max_file_bytes);
+            // the route lets that much through, with room for the form's other fields.
+            post(staff::lending_ship_file).layer(axum::extract::DefaultBodyLimit::max(
+                state.config.max_file_bytes.saturating_add(64 * 1024),
+            )),
+        )
         .route("/staff/lending/{id}/assign", post(staff::lending_assign))
         .route("/staff/lending/{id}/release", post(staff::lending_release))
         .route("/staff/lending/{id}/note", post(staff::lending_note))

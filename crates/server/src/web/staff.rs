@@ -5,8 +5,9 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, Query};
+use axum::extract::{Multipart, Path, Query};
 use axum::http::Uri;
 use axum::response::Response;
 use domain::Actor;
@@ -30,7 +31,7 @@ use crate::flow::{ActionInput, REASONS_UNFILLED};
 pub struct ActionField {
     pub name: &'static str,
     pub label: &'static str,
-    /// `text`, `url`, `textarea` or `select`.
+    /// `text`, `url`, `textarea`, `select` or `file`.
     pub kind: &'static str,
     pub options: Vec<&'static str>,
     pub required: bool,
@@ -41,6 +42,13 @@ pub struct ActionForm {
     pub action: &'static str,
     pub label: &'static str,
     pub fields: Vec<ActionField>,
+}
+
+impl ActionForm {
+    /// The form sends a file (multipart, to the request's `ship-file` route).
+    pub fn sends_file(&self) -> bool {
+        self.fields.iter().any(|f| f.kind == "file")
+    }
 }
 
 fn note(m: &'static Msg, required: bool) -> ActionField {
@@ -149,13 +157,23 @@ pub fn lend_action_forms(m: &'static Msg, allowed: &[&'static str]) -> Vec<Actio
                     },
                     note(m, false),
                 ],
-                "ship_digital" => vec![ActionField {
-                    name: "url",
-                    label: m.url_label,
-                    kind: "url",
-                    options: Vec::new(),
-                    required: true,
-                }],
+                // An address, or the file itself (the file last: the text is read first).
+                "ship_digital" => vec![
+                    ActionField {
+                        name: "url",
+                        label: m.url_label,
+                        kind: "url",
+                        options: Vec::new(),
+                        required: false,
+                    },
+                    ActionField {
+                        name: "file",
+                        label: m.copy_file_label,
+                        kind: "file",
+                        options: Vec::new(),
+                        required: false,
+                    },
+                ],
                 "ship_physical" => vec![ActionField {
                     name: "barcode",
                     label: m.barcode_label,
@@ -175,6 +193,8 @@ pub fn lend_action_forms(m: &'static Msg, allowed: &[&'static str]) -> Vec<Actio
 struct ActionForms<'a> {
     actions: &'a [ActionForm],
     act_url: &'a str,
+    /// Where a form that sends a file posts (`…/ship-file` beside `…/act`).
+    file_url: &'a str,
     back: &'a str,
     htmx_target: bool,
     form_id: &'a str,
@@ -188,9 +208,14 @@ pub fn actions_html(
     htmx_target: bool,
     form_id: &str,
 ) -> Result<String, ApiError> {
+    let file_url = match act_url.strip_suffix("/act") {
+        Some(base) => format!("{base}/ship-file"),
+        None => act_url.to_owned(),
+    };
     ActionForms {
         actions,
         act_url,
+        file_url: &file_url,
         back,
         htmx_target,
         form_id,
@@ -785,34 +810,148 @@ async fn queue_act(
         side.staff(user)?;
         let Form(form) =
             form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
-        let back = form
-            .back
-            .as_deref()
-            .and_then(local_path)
-            .filter(|b| b.starts_with(side.base()))
-            .unwrap_or(side.base())
-            .to_owned();
         let input = form.input()?;
         let done = match side {
             Side::Borrowing => borrow_action(&ctx.st, user, &id, input).await.map(|_| ()),
             Side::Lending => lend_action(&ctx.st, user, &id, input).await.map(|_| ()),
         };
-        if !ctx.htmx {
-            done?;
-            let sep = if back.contains('?') { '&' } else { '?' };
-            let to = format!("{back}{sep}done={}", percent_encode(form.action.trim()));
-            return Ok(see_other(&to));
+        after_act(&ctx, side, user, &form, done).await
+    }
+    .await;
+    ctx.finish(r)
+}
+
+/// After a row's action: back to the queue page the form came from (after a redirect without
+/// JavaScript), or the queue alone for htmx with the notice or the refusal in it.
+async fn after_act(
+    ctx: &Ctx,
+    side: Side,
+    user: &CurrentUser,
+    form: &ActForm,
+    done: Result<(), ApiError>,
+) -> WebResult<Response> {
+    let back = form
+        .back
+        .as_deref()
+        .and_then(local_path)
+        .filter(|b| b.starts_with(side.base()))
+        .unwrap_or(side.base())
+        .to_owned();
+    if !ctx.htmx {
+        done?;
+        let sep = if back.contains('?') { '&' } else { '?' };
+        let to = format!("{back}{sep}done={}", percent_encode(form.action.trim()));
+        return Ok(see_other(&to));
+    }
+    let uri: Uri = back
+        .parse()
+        .map_err(|_| WebError::Bad(|m| m.err_bad_back, None))?;
+    let mut v = view_at(ctx, side, user, &uri, None).await?;
+    match done {
+        Ok(()) => v.notice = Some(ctx.m.action_done.to_owned()),
+        Err(e @ ApiError::Internal(_)) => return Err(WebError::Api(e)),
+        Err(e) => v.error = Some(refusal_text(ctx.m, &e)),
+    }
+    Ok(render(ctx, v))
+}
+
+/// `POST /staff/lending/{id}/ship-file`: `ship_digital` from the browser with the copy chosen
+/// in the form's file field, streamed into the store as the API's upload does (checked by
+/// content, held to the size limit, nothing kept of a refused one), then shipped; or with the
+/// address typed in when no file was chosen. The text fields come before the file in the form,
+/// so they are read first.
+pub async fn lending_ship_file(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    form: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let r = async {
+        let user = ctx.user()?;
+        Side::Lending.staff(user)?;
+        let mut parts = form.map_err(|e| WebError::Bad(|m| m.err_bad_form, Some(e.body_text())))?;
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            WebError::Bad(|m| m.err_bad_form, Some(e.body_text()))
+        };
+        let mut form = ActForm {
+            action: "ship_digital".to_owned(),
+            ..ActForm::default()
+        };
+        let mut stored: Option<Result<String, ApiError>> = None;
+        while let Some(mut field) = parts.next_field().await.map_err(bad)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            match name.as_str() {
+                "file" => {
+                    // A form sent with no file chosen still has the part, nameless and empty.
+                    let filename = field.file_name().unwrap_or_default().to_owned();
+                    if filename.is_empty() || stored.is_some() {
+                        while field.chunk().await.map_err(bad)?.is_some() {}
+                        continue;
+                    }
+                    // Only stored when it can be shipped now: a refused action keeps nothing.
+                    let req = visible_lend(&ctx.st, user, &id).await?;
+                    let allowed = crate::flow::lend::allowed_actions_now(&ctx.st.store, &req, user)
+                        .await
+                        .map_err(ApiError::from)?;
+                    if !allowed.contains(&"ship_digital") {
+                        stored = Some(Err(ApiError::Bilingual(
+                            409,
+                            "action_not_allowed",
+                            format!(
+                                "a copy cannot be shipped while the request is {}",
+                                req.state
+                            ),
+                            format!("请求处于 {} 状态，不能发送复制件", req.state),
+                        )));
+                        break;
+                    }
+                    stored = Some(
+                        crate::api::files::store_copy(
+                            &ctx.st, user, &id, &filename, None, &mut field,
+                        )
+                        .await
+                        .map(|f| f.file_id),
+                    );
+                    if matches!(stored, Some(Err(_))) {
+                        // Refused (too large, not a copy's type, broken off): answer now rather
+                        // than read the rest of a body that may be far over the limit.
+                        break;
+                    }
+                }
+                "back" | "note" | "url" => {
+                    let text = field.text().await.map_err(bad)?;
+                    match name.as_str() {
+                        "back" => form.back = Some(text),
+                        "note" => form.note = Some(text),
+                        _ => form.url = Some(text),
+                    }
+                }
+                _ => while field.chunk().await.map_err(bad)?.is_some() {},
+            }
         }
-        let uri: Uri = back
-            .parse()
-            .map_err(|_| WebError::Bad(|m| m.err_bad_back, None))?;
-        let mut v = view_at(&ctx, side, user, &uri, None).await?;
-        match done {
-            Ok(()) => v.notice = Some(ctx.m.action_done.to_owned()),
-            Err(e @ ApiError::Internal(_)) => return Err(WebError::Api(e)),
-            Err(e) => v.error = Some(refusal_text(ctx.m, &e)),
-        }
-        Ok(render(&ctx, v))
+        let done = match stored {
+            Some(Err(e)) => Err(e),
+            Some(Ok(file_id)) => {
+                let mut input = form.input()?;
+                input.url = None;
+                input.file_id = Some(file_id);
+                lend_action(&ctx.st, user, &id, input).await.map(|_| ())
+            }
+            None => {
+                let input = form.input()?;
+                if input.url.is_none() {
+                    Err(ApiError::Bilingual(
+                        400,
+                        "no_copy",
+                        "choose the copy's file, or give the address where it can be fetched"
+                            .to_owned(),
+                        "请选择复制件文件，或填写可获取复制件的网址".to_owned(),
+                    ))
+                } else {
+                    lend_action(&ctx.st, user, &id, input).await.map(|_| ())
+                }
+            }
+        };
+        after_act(&ctx, Side::Lending, user, &form, done).await
     }
     .await;
     ctx.finish(r)

@@ -763,3 +763,154 @@ async fn on_s3_a_copy_larger_than_a_part_is_stored_in_parts_and_gets_its_cover()
         assert_eq!(pdf::stamp::plan(&got).unwrap().page_count(), 2);
     }
 }
+
+/// A form post as a browser sends one with a file field: multipart/form-data, the text fields
+/// first, then the file (`None`: no file chosen, an empty nameless part, as browsers send it).
+async fn post_multipart(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, &[u8])>,
+) -> (u16, String, String) {
+    let boundary = "----librelay-test-boundary-7d2f";
+    let mut body: Vec<u8> = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let (filename, bytes) = file.unwrap_or(("", b""));
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{path}", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", cookie)
+        .header("accept-language", "zh-CN")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, location, resp.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_lender_ships_the_copy_from_the_request_page_and_the_reader_opens_it() {
+    for engine in engines() {
+        let app = TestApp::spawn_with(engine, |c| c.max_file_bytes = SMALL_LIMIT).await;
+        let id = article_sent_to(&app, "XNU").await;
+        let xnu = app.login("xnu-lend").await;
+        let bcu = app.login("bcu-borrow").await;
+        let patron = app.login("bcu-phd").await;
+        let lend_id = app.lend_for(&xnu, &id).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let cookie = crate::web::web_login(&app, "xnu-lend").await;
+
+        // The request's page offers the file field in a form that can send it.
+        let page = crate::web::get(&app, &format!("/staff/lending/{lend_id}"), Some(&cookie)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let form_at =
+            format!(r#"action="/staff/lending/{lend_id}/ship-file" enctype="multipart/form-data""#);
+        assert!(page.body.contains(&form_at), "{}", page.body);
+        assert!(page.body.contains(r#"type="file""#), "{}", page.body);
+
+        let path = format!("/staff/lending/{lend_id}/ship-file");
+        let back = format!("/staff/lending/{lend_id}");
+        // Neither a file nor an address: refused, saying what is missing; nothing stored.
+        let (st, _, body) =
+            post_multipart(&app, &path, &cookie, &[("back", back.as_str())], None).await;
+        assert_eq!(st, 400, "{body}");
+        assert!(body.contains("请选择复制件文件"), "{body}");
+        // Not a copy's type, and over the limit: refused by content and by size, nothing kept.
+        let fields = [("back", back.as_str()), ("note", "")];
+        let (st, _, body) = post_multipart(
+            &app,
+            &path,
+            &cookie,
+            &fields,
+            Some(("paper.pdf", b"<html>not a pdf</html>")),
+        )
+        .await;
+        assert_eq!(st, 415, "{body}");
+        let mut big = PDF.to_vec();
+        big.resize(SMALL_LIMIT + 1, b' ');
+        let (st, _, body) =
+            post_multipart(&app, &path, &cookie, &fields, Some(("big.pdf", &big))).await;
+        assert_eq!(st, 413, "{body}");
+        assert!(body.contains(&SMALL_LIMIT.to_string()), "{body}");
+        assert!(
+            app.state
+                .store
+                .files_for_lend(&lend_id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // The copy itself: stored, shipped, and back to the page it came from.
+        let (st, location, body) =
+            post_multipart(&app, &path, &cookie, &fields, Some(("Wang 2025.pdf", PDF))).await;
+        assert_eq!(st, 303, "{body}");
+        assert!(location.starts_with(&back), "{location}");
+        let files = app.state.store.files_for_lend(&lend_id).await.unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].filename, "Wang 2025.pdf");
+        assert_eq!(files[0].size_bytes, PDF.len() as i64);
+        app.eventually(&format!("/api/v1/requests/{id}"), &bcu, |v| {
+            v["state"] == "shipped"
+        })
+        .await;
+        app.borrow_action(&bcu, &id, json!({"action": "receive"}))
+            .await;
+        app.borrow_action(&bcu, &id, json!({"action": "deliver_to_patron"}))
+            .await;
+        let (st, ct, body) = open(
+            &app,
+            &format!("/api/v1/requests/{id}/document"),
+            Some(&patron),
+        )
+        .await;
+        assert_eq!((st, ct.as_str()), (200, "application/pdf"));
+        assert!(body.starts_with(PDF), "the reader gets the uploaded copy");
+
+        // Shipped once: a second file is refused before anything of it is kept.
+        let (st, _, body) =
+            post_multipart(&app, &path, &cookie, &fields, Some(("again.pdf", PDF))).await;
+        assert_eq!(st, 409, "{body}");
+        assert_eq!(
+            app.state
+                .store
+                .files_for_lend(&lend_id)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
