@@ -9,13 +9,17 @@ use std::sync::Mutex;
 use domain::ident::{Isbn, Issn};
 use serde::{Deserialize, Serialize};
 use store::{Store, UnionRecord};
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::fastfield::FacetReader;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Facet, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocId, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Score, SegmentOrdinal,
+    SegmentReader, TantivyDocument, Term,
+};
 
 use crate::CatalogError;
 use crate::bib::Bib;
@@ -65,6 +69,17 @@ fn schema() -> (Schema, Fields) {
         f_year: b.add_facet_field("pubyear", FacetOptions::default()),
     };
     (b.build(), fields)
+}
+
+/// The settings of a new index (an existing one keeps those it was made with). The stored
+/// part holds only what a hit shows, a few hundred bytes a record, and every search reads 20
+/// of them from blocks all over the store: uncompressed, a hit costs a copy rather than a
+/// block's decompression.
+fn settings() -> IndexSettings {
+    IndexSettings {
+        docstore_compression: tantivy::store::Compressor::None,
+        ..IndexSettings::default()
+    }
 }
 
 /// The identifiers a hit shows, normalised; ISBNs in both forms.
@@ -136,19 +151,28 @@ impl CatalogIndex {
             .map_err(|e| CatalogError::Index(format!("creating {}: {e}", dir.display())))?;
         let mmap = tantivy::directory::MmapDirectory::open(dir)
             .map_err(|e| CatalogError::Index(format!("opening {}: {e}", dir.display())))?;
-        let index = Index::open_or_create(mmap, schema).map_err(|e| {
-            CatalogError::Index(format!(
-                "{}: {e} (an index of another version? `librelay reindex` rebuilds it)",
-                dir.display()
-            ))
-        })?;
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings())
+            .open_or_create(mmap)
+            .map_err(|e| {
+                CatalogError::Index(format!(
+                    "{}: {e} (an index of another version? `librelay reindex` rebuilds it)",
+                    dir.display()
+                ))
+            })?;
         Self::finish(index, fields)
     }
 
     /// An index in memory, for tests.
     pub fn in_memory() -> Result<CatalogIndex, CatalogError> {
         let (schema, fields) = schema();
-        Self::finish(Index::create_in_ram(schema), fields)
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings())
+            .create_in_ram()
+            .map_err(index_error)?;
+        Self::finish(index, fields)
     }
 
     fn finish(index: Index, fields: Fields) -> Result<CatalogIndex, CatalogError> {
@@ -272,6 +296,12 @@ impl CatalogIndex {
         Ok(())
     }
 
+    /// How many segments searches go through (for benchmarks: each costs every query a
+    /// dictionary lookup per term and field).
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
     /// See other processes' commits now rather than within a second.
     pub fn refresh(&self) -> Result<(), CatalogError> {
         self.reader.reload().map_err(index_error)
@@ -346,20 +376,35 @@ impl CatalogIndex {
         page: usize,
         per_page: usize,
     ) -> Result<SearchPage, CatalogError> {
+        self.search_page(q, page, per_page, true)
+    }
+
+    /// As [`CatalogIndex::search`] without the facet counts (left empty): what a caller that
+    /// shows none needs, and the like-for-like figure against an engine that has none.
+    pub fn search_without_facets(
+        &self,
+        q: &str,
+        page: usize,
+        per_page: usize,
+    ) -> Result<SearchPage, CatalogError> {
+        self.search_page(q, page, per_page, false)
+    }
+
+    fn search_page(
+        &self,
+        q: &str,
+        page: usize,
+        per_page: usize,
+        facets: bool,
+    ) -> Result<SearchPage, CatalogError> {
         let query = self.query(q);
         let searcher = self.reader.searcher();
         let offset = page.saturating_sub(1).saturating_mul(per_page);
-        let mut lib = FacetCollector::for_field("library");
-        lib.add_facet("/");
-        let mut lang = FacetCollector::for_field("lang");
-        lang.add_facet("/");
-        let mut year = FacetCollector::for_field("pubyear");
-        year.add_facet("/");
         let top = TopDocs::with_limit(per_page.max(1))
             .and_offset(offset)
             .order_by_score();
-        let (total, top, (lib, lang, year)) = searcher
-            .search(&query, &(Count, top, (lib, lang, year)))
+        let (total, top, tally) = searcher
+            .search(&query, &(Count, top, facets.then_some(FacetTally)))
             .map_err(index_error)?;
         let mut hits = Vec::with_capacity(top.len());
         for (_, address) in top {
@@ -372,22 +417,14 @@ impl CatalogIndex {
                 hits.push(d);
             }
         }
-        let counts = |c: &tantivy::collector::FacetCounts, k: usize| -> Vec<(String, u64)> {
-            c.top_k("/", k)
-                .into_iter()
-                .map(|(facet, n)| {
-                    let path = facet.to_path();
-                    (path.last().map(|s| (*s).to_owned()).unwrap_or_default(), n)
-                })
-                .collect()
-        };
+        let [lib, lang, year] = tally.unwrap_or_default();
         Ok(SearchPage {
             total,
             hits,
             facets: Facets {
-                library: counts(&lib, 50),
-                language: counts(&lang, 20),
-                year: counts(&year, 20),
+                library: top_counts(lib, 50),
+                language: top_counts(lang, 20),
+                year: top_counts(year, 20),
             },
         })
     }
@@ -612,6 +649,104 @@ pub fn query_parts(q: &str) -> Vec<QueryPart> {
         }
     }
     parts
+}
+
+/// The facet fields counted for every search, in the order of [`FacetTally`]'s counts.
+const FACET_FIELDS: [&str; 3] = ["library", "lang", "pubyear"];
+
+/// Counts of each value of the three facet fields over all matches, done in one pass: each
+/// segment counts by the facet's ordinal in that segment, and only the values counted are
+/// named (tantivy's `FacetCollector` walks every facet of the field in each segment for each
+/// search first, which cost more than the search itself for small result sets). All facets
+/// here are one level deep ("/eng").
+struct FacetTally;
+
+struct SegmentTally {
+    readers: Vec<FacetReader>,
+    counts: Vec<Vec<u64>>,
+}
+
+/// Per facet field: value and count.
+type Tally = [std::collections::HashMap<String, u64>; 3];
+
+impl Collector for FacetTally {
+    type Fruit = Tally;
+    type Child = SegmentTally;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentTally> {
+        let mut readers = Vec::with_capacity(FACET_FIELDS.len());
+        let mut counts = Vec::with_capacity(FACET_FIELDS.len());
+        for name in FACET_FIELDS {
+            let r = reader.facet_reader(name)?;
+            counts.push(vec![0u64; r.num_facets()]);
+            readers.push(r);
+        }
+        Ok(SegmentTally { readers, counts })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Tally>) -> tantivy::Result<Tally> {
+        let mut out = Tally::default();
+        for fruit in fruits {
+            for (all, one) in out.iter_mut().zip(fruit) {
+                for (value, n) in one {
+                    *all.entry(value).or_insert(0) += n;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for SegmentTally {
+    type Fruit = Tally;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for (reader, counts) in self.readers.iter().zip(self.counts.iter_mut()) {
+            let mut previous = u64::MAX;
+            for ord in reader.facet_ords(doc) {
+                // A document's ordinals come sorted: a value given twice counts once.
+                if ord != previous
+                    && let Some(c) = usize::try_from(ord).ok().and_then(|i| counts.get_mut(i))
+                {
+                    *c += 1;
+                }
+                previous = ord;
+            }
+        }
+    }
+
+    fn harvest(self) -> Tally {
+        let mut out = Tally::default();
+        let mut facet = Facet::root();
+        for ((reader, counts), named) in self.readers.iter().zip(&self.counts).zip(out.iter_mut()) {
+            for (ord, &n) in counts.iter().enumerate() {
+                if n == 0 || reader.facet_from_ord(ord as u64, &mut facet).is_err() {
+                    continue;
+                }
+                if let Some(value) = facet.to_path().last() {
+                    *named.entry((*value).to_owned()).or_insert(0) += n;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The `k` most frequent values, most frequent first, then by value (as tantivy's
+/// `FacetCounts::top_k` orders them).
+fn top_counts(counts: std::collections::HashMap<String, u64>, k: usize) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = counts.into_iter().collect();
+    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.truncate(k);
+    all
 }
 
 fn index_error(e: impl std::fmt::Display) -> CatalogError {
