@@ -121,7 +121,6 @@ pub async fn run(
     let seed_secs = start.elapsed().as_secs_f64();
     st.store.analyze().await?;
 
-
     let iterations = iterations.max(1);
     let mut baseline = Vec::with_capacity(iterations);
     for _ in 0..iterations {
@@ -403,10 +402,7 @@ async fn seed_requests(
             });
             i += 1;
         }
-        written += st
-            .store
-            .seed_lend_requests(library_id, rows)
-            .await?;
+        written += st.store.seed_lend_requests(library_id, rows).await?;
         if written % 100_000 < BATCH as u64 {
             eprintln!(
                 "  {written} rows, {:.0} rows/s",

@@ -975,7 +975,12 @@ fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool
         ));
         buckets.push((facet, "later", format!("{column} > {b}"), false));
     }
-    buckets.push(("printed", "yes", "slip_printed_at IS NOT NULL".to_owned(), false));
+    buckets.push((
+        "printed",
+        "yes",
+        "slip_printed_at IS NOT NULL".to_owned(),
+        false,
+    ));
     buckets.push(("printed", "no", "slip_printed_at IS NULL".to_owned(), false));
     for alert in [
         LendAlert::Overdue,
@@ -1014,7 +1019,9 @@ fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool
         parts.push(if *always {
             format!("SELECT '{facet}', '{value}', CAST(COALESCE(SUM(s{i}), 0) AS BIGINT) FROM g")
         } else {
-            format!("SELECT '{facet}', '{value}', CAST(SUM(s{i}) AS BIGINT) FROM g HAVING SUM(s{i}) > 0")
+            format!(
+                "SELECT '{facet}', '{value}', CAST(SUM(s{i}) AS BIGINT) FROM g HAVING SUM(s{i}) > 0"
+            )
         });
     }
     // Labels, partners' messages and parked messages are few: each request they name is read

@@ -1092,9 +1092,8 @@ async fn page_agrees_with_a_recount(app: &TestApp) {
         let what = format!("{:?} {:?} offset {}", f.text, f.states, f.offset);
         let (rows, total, mut facets) = app.state.store.lend_queue_page(&f).await.unwrap();
         let (lrows, ltotal) = app.state.store.lend_queue(&f).await.unwrap();
-        let ids = |r: &[store::LendRequest]| {
-            r.iter().map(|r| r.request_id.clone()).collect::<Vec<_>>()
-        };
+        let ids =
+            |r: &[store::LendRequest]| r.iter().map(|r| r.request_id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&rows), ids(&lrows), "{what}");
         assert_eq!(total, ltotal, "{what}");
         let mut grouped = app.state.store.lend_facets_grouped(&f).await.unwrap();
@@ -1158,7 +1157,14 @@ async fn page_agrees_with_a_recount(app: &TestApp) {
                 ("needed_by", Some(day(r.needed_by).to_owned())),
                 (
                     "printed",
-                    Some(if r.slip_printed_at.is_some() { "yes" } else { "no" }.to_owned()),
+                    Some(
+                        if r.slip_printed_at.is_some() {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .to_owned(),
+                    ),
                 ),
             ];
             if overdue {
