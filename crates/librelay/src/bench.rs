@@ -96,9 +96,18 @@ pub enum BenchCommand {
         /// Timed runs of each query.
         #[arg(long, default_value_t = 50)]
         iterations: usize,
-        /// postgres://… to measure PostgreSQL instead (a fresh, empty database).
+        /// postgres://… to measure PostgreSQL instead (a fresh, empty database, or one
+        /// this bench seeded before, with `--reuse`).
         #[arg(long)]
         database: Option<String>,
+        /// Keep the SQLite store in this directory instead of a temporary one.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Measure the requests a previous run of this bench left in the store (`--data-dir`
+        /// or `--database`) instead of seeding: seeding a million takes many minutes. Give
+        /// the same `--active-percent` as the run that seeded it.
+        #[arg(long)]
+        reuse: bool,
     },
     /// Every statistics report (by reader type, department, reader, source, journal,
     /// partner, library, format, month, year; the hub's view and one library's) over N
@@ -147,7 +156,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             active_percent,
             iterations,
             database,
-        } => crate::bench_queue::run(n, active_percent, iterations, database).await,
+            data_dir,
+            reuse,
+        } => {
+            crate::bench_queue::run(n, active_percent, iterations, database, data_dir, reuse).await
+        }
         BenchCommand::Stats {
             n,
             iterations,

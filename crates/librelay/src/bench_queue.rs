@@ -29,9 +29,18 @@ pub async fn run(
     active_percent: f64,
     iterations: usize,
     database: Option<String>,
+    data_dir: Option<std::path::PathBuf>,
+    reuse: bool,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut config = Config::for_tests(dir.path().to_path_buf());
+    let temp = tempfile::tempdir()?;
+    let dir = match &data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.clone()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let mut config = Config::for_tests(dir.clone());
     config.sqlite_synchronous = "normal".to_owned();
     config.sweep_interval_ms = 3_600_000;
     if let Some(db) = database {
@@ -43,9 +52,11 @@ pub async fn run(
     let server = tokio::spawn(app.run_until(async move {
         let _ = stop_rx.await;
     }));
-    server::demo::seed_directory(&st, dir.path())
-        .await?
-        .context("the bench store was not empty")?;
+    let seed = server::demo::seed_directory(&st, &dir).await?.is_some();
+    anyhow::ensure!(
+        seed || reuse,
+        "the bench store was not empty (give --reuse to measure what an earlier run seeded)"
+    );
     let engine = st.store.engine();
     let driver = server::drive::Driver::new(st.clone());
     let lender = driver.user("xnu-lend").await?;
@@ -74,7 +85,6 @@ pub async fn run(
     anyhow::ensure!(!partners.is_empty() && !staff.is_empty(), "demo directory");
     let open = lend_open_states();
     let closed = lend_closed_states();
-    let formats = ["loan", "article_copy", "chapter_copy"];
     let now = OffsetDateTime::now_utc();
     let active_every = if active_percent <= 0.0 {
         usize::MAX
@@ -82,79 +92,32 @@ pub async fn run(
         ((100.0 / active_percent).round() as usize).max(1)
     };
 
-    eprintln!(
-        "seeding {n} lending requests of {} ({engine})…",
-        lender.library_id
-    );
     let start = Instant::now();
-    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        // xorshift64*: reproducible figures from run to run.
-        rng ^= rng >> 12;
-        rng ^= rng << 25;
-        rng ^= rng >> 27;
-        rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    let n = if seed {
+        eprintln!(
+            "seeding {n} lending requests of {} ({engine})…",
+            lender.library_id
+        );
+        seed_requests(
+            &st,
+            &lender.library_id,
+            n,
+            active_every,
+            now,
+            &SeedFrom {
+                open: &open,
+                closed: &closed,
+                partners: &partners,
+                staff: &staff,
+            },
+        )
+        .await?;
+        n
+    } else {
+        let n = usize::try_from(st.store.count_lend_requests().await?)?;
+        eprintln!("reusing the {n} lending requests seeded by an earlier run ({engine})");
+        n
     };
-    let mut written = 0u64;
-    let mut i = 0usize;
-    while i < n {
-        let mut rows = Vec::with_capacity(BATCH.min(n - i));
-        for _ in 0..BATCH.min(n - i) {
-            let r = next();
-            let active = i.is_multiple_of(active_every);
-            let state = if active {
-                &open[(r % open.len() as u64) as usize]
-            } else {
-                &closed[(r % closed.len() as u64) as usize]
-            };
-            let (agency, code) = &partners[((r >> 8) % partners.len() as u64) as usize];
-            let age_minutes = if active {
-                (r >> 16) % (60 * 24 * 45)
-            } else {
-                (r >> 16) % (60 * 24 * 365 * 3)
-            };
-            let created = now - Duration::minutes(age_minutes as i64);
-            let updated = created + Duration::minutes(((r >> 40) % 600) as i64);
-            let (w1, w2) = (
-                ZH_WORDS[((r >> 44) % 40) as usize],
-                ZH_WORDS[((r >> 52) % 40) as usize],
-            );
-            let mut citation = domain::citation::Citation {
-                title: Some(format!("{w1}与{w2}研究 Benchmark book {i}")),
-                author: Some("Bench, B.".to_owned()),
-                ..Default::default()
-            };
-            if r % 3 == 0 {
-                citation.need_by = Some(now.date() + Duration::days(((r >> 20) % 40) as i64 - 10));
-            }
-            rows.push(SeedLend {
-                request_id: format!("bench-{i:09}"),
-                borrower_agency: agency.clone(),
-                borrower_id: Some(code.clone()),
-                format: formats[((r >> 4) % 3) as usize].to_owned(),
-                state: state.clone(),
-                citation,
-                barcode: Some(format!("BC{i:09}")),
-                due_date: (r % 4 == 0)
-                    .then(|| now.date() + Duration::days(((r >> 24) % 60) as i64 - 20)),
-                assignee_id: (r % 5 != 0)
-                    .then(|| staff[((r >> 32) % staff.len() as u64) as usize].clone()),
-                created_at: created,
-                updated_at: updated.min(now),
-            });
-            i += 1;
-        }
-        written += st
-            .store
-            .seed_lend_requests(&lender.library_id, rows)
-            .await?;
-        if written % 100_000 < BATCH as u64 {
-            eprintln!(
-                "  {written} rows, {:.0} rows/s",
-                written as f64 / start.elapsed().as_secs_f64()
-            );
-        }
-    }
     let seed_secs = start.elapsed().as_secs_f64();
     st.store.analyze().await?;
 
@@ -189,6 +152,41 @@ pub async fn run(
             "task \"to locate\"",
             LendQueueParams {
                 task: Some("to_locate".to_owned()),
+                ..Default::default()
+            },
+        ),
+        (
+            "task \"overdue\"",
+            LendQueueParams {
+                task: Some("overdue".to_owned()),
+                ..Default::default()
+            },
+        ),
+        (
+            "active, one partner (facet)",
+            LendQueueParams {
+                partner: Some(partner_code.clone()),
+                ..Default::default()
+            },
+        ),
+        (
+            "active, format loan (facet)",
+            LendQueueParams {
+                format: Some("loan".to_owned()),
+                ..Default::default()
+            },
+        ),
+        (
+            "active, unassigned (facet)",
+            LendQueueParams {
+                assignee: Some("unassigned".to_owned()),
+                ..Default::default()
+            },
+        ),
+        (
+            "active, needed by this week (facet)",
+            LendQueueParams {
+                needed_by: Some("week".to_owned()),
                 ..Default::default()
             },
         ),
@@ -260,9 +258,16 @@ pub async fn run(
             search(all, partner_name.clone()),
         ),
     ];
+    let seeded = if seed {
+        format!(
+            "seeded in {seed_secs:.1} s, {:.0} rows/s",
+            n as f64 / seed_secs
+        )
+    } else {
+        "seeded by an earlier run".to_owned()
+    };
     println!(
-        "librelay bench queue ({engine}, {n} lending requests of one library, {active_percent} % still active; seeded in {seed_secs:.1} s, {:.0} rows/s)",
-        n as f64 / seed_secs
+        "librelay bench queue ({engine}, {n} lending requests of one library, {active_percent} % still active; {seeded})"
     );
     let b = summary(&mut baseline);
     println!(
@@ -290,8 +295,7 @@ pub async fn run(
             let filter = lend_queue_filter(&st, &lender, &params)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let (rows, n) = st.store.lend_queue(&filter).await?;
-            let f = st.store.lend_facets(&filter).await?;
+            let (rows, n, f) = st.store.lend_queue_page(&filter).await?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             std::hint::black_box(rows);
             total = n;
@@ -310,6 +314,102 @@ pub async fn run(
     );
     let _ = stop_tx.send(());
     let _ = server.await;
+    drop(temp);
+    Ok(())
+}
+
+/// What the seeded requests are drawn from.
+struct SeedFrom<'a> {
+    open: &'a [String],
+    closed: &'a [String],
+    /// (agency id, library code) of each requesting library.
+    partners: &'a [(String, String)],
+    staff: &'a [String],
+}
+
+/// Write `n` generated lending requests of `library_id`, every `active_every`-th one still
+/// being worked.
+async fn seed_requests(
+    st: &server::AppState,
+    library_id: &str,
+    n: usize,
+    active_every: usize,
+    now: OffsetDateTime,
+    from: &SeedFrom<'_>,
+) -> anyhow::Result<()> {
+    let SeedFrom {
+        open,
+        closed,
+        partners,
+        staff,
+    } = from;
+    let formats = ["loan", "article_copy", "chapter_copy"];
+    let start = Instant::now();
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift64*: reproducible figures from run to run.
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut written = 0u64;
+    let mut i = 0usize;
+    while i < n {
+        let mut rows = Vec::with_capacity(BATCH.min(n - i));
+        for _ in 0..BATCH.min(n - i) {
+            let r = next();
+            let active = i.is_multiple_of(active_every);
+            let state = if active {
+                &open[(r % open.len() as u64) as usize]
+            } else {
+                &closed[(r % closed.len() as u64) as usize]
+            };
+            let (agency, code) = &partners[((r >> 8) % partners.len() as u64) as usize];
+            let age_minutes = if active {
+                (r >> 16) % (60 * 24 * 45)
+            } else {
+                (r >> 16) % (60 * 24 * 365 * 3)
+            };
+            let created = now - Duration::minutes(age_minutes as i64);
+            let updated = created + Duration::minutes(((r >> 40) % 600) as i64);
+            let (w1, w2) = (
+                ZH_WORDS[((r >> 44) % 40) as usize],
+                ZH_WORDS[((r >> 52) % 40) as usize],
+            );
+            let mut citation = domain::citation::Citation {
+                title: Some(format!("{w1}与{w2}研究 Benchmark book {i}")),
+                author: Some("Bench, B.".to_owned()),
+                ..Default::default()
+            };
+            if r % 3 == 0 {
+                citation.need_by = Some(now.date() + Duration::days(((r >> 20) % 40) as i64 - 10));
+            }
+            rows.push(SeedLend {
+                request_id: format!("bench-{i:09}"),
+                borrower_agency: agency.clone(),
+                borrower_id: Some(code.clone()),
+                format: formats[((r >> 4) % 3) as usize].to_owned(),
+                state: state.clone(),
+                citation,
+                barcode: Some(format!("BC{i:09}")),
+                due_date: (r % 4 == 0)
+                    .then(|| now.date() + Duration::days(((r >> 24) % 60) as i64 - 20)),
+                assignee_id: (r % 5 != 0)
+                    .then(|| staff[((r >> 32) % staff.len() as u64) as usize].clone()),
+                created_at: created,
+                updated_at: updated.min(now),
+            });
+            i += 1;
+        }
+        written += st.store.seed_lend_requests(library_id, rows).await?;
+        if written % 100_000 < BATCH as u64 {
+            eprintln!(
+                "  {written} rows, {:.0} rows/s",
+                written as f64 / start.elapsed().as_secs_f64()
+            );
+        }
+    }
     Ok(())
 }
 

@@ -335,32 +335,6 @@ fn day_bounds(now: OffsetDateTime) -> (Date, Date) {
     (today, today.saturating_add(Duration::days(7)))
 }
 
-/// `column`'s age bucket as an SQL expression.
-fn age_case(sql: &mut Sql, column: &str, now: OffsetDateTime) -> String {
-    let [t0, t7, t30] = age_bounds(now);
-    let (a, b, c) = (
-        sql.p(Arg::Time(t0)),
-        sql.p(Arg::Time(t7)),
-        sql.p(Arg::Time(t30)),
-    );
-    format!(
-        "CASE WHEN {column} >= {a} THEN 'today' WHEN {column} >= {b} THEN 'week' WHEN {column} >= {c} THEN 'month' ELSE 'older' END"
-    )
-}
-
-/// `column`'s day bucket as an SQL expression.
-fn day_case(sql: &mut Sql, column: &str, now: OffsetDateTime) -> String {
-    let (today, week) = day_bounds(now);
-    let (a, b, c) = (
-        sql.p(Arg::Date(today)),
-        sql.p(Arg::Date(today)),
-        sql.p(Arg::Date(week)),
-    );
-    format!(
-        "CASE WHEN {column} IS NULL THEN 'none' WHEN {column} < {a} THEN 'past' WHEN {column} = {b} THEN 'today' WHEN {column} <= {c} THEN 'week' ELSE 'later' END"
-    )
-}
-
 fn age_where(sql: &mut Sql, column: &str, bucket: AgeBucket, now: OffsetDateTime) -> String {
     let [t0, t7, t30] = age_bounds(now);
     match bucket {
@@ -396,8 +370,13 @@ fn day_where(sql: &mut Sql, column: &str, bucket: DayBucket, now: OffsetDateTime
 
 /// The condition of one alert, as ` AND (…)`.
 fn alert_where(sql: &mut Sql, f: &LendQueueFilter, alert: LendAlert) -> String {
+    format!(" AND {}", alert_cond(sql, f, alert))
+}
+
+/// The condition of one alert, as an SQL expression.
+fn alert_cond(sql: &mut Sql, f: &LendQueueFilter, alert: LendAlert) -> String {
     let s = &f.alert_states;
-    let none = || " AND 1 = 0".to_owned();
+    let none = || "1 = 0".to_owned();
     match alert {
         LendAlert::Overdue => {
             let mut parts = Vec::new();
@@ -415,16 +394,16 @@ fn alert_where(sql: &mut Sql, f: &LendQueueFilter, alert: LendAlert) -> String {
             if parts.is_empty() {
                 none()
             } else {
-                format!(" AND ({})", parts.join(" OR "))
+                format!("({})", parts.join(" OR "))
             }
         }
         LendAlert::Conditional if s.conditional.is_empty() => none(),
-        LendAlert::Conditional => format!(" AND state IN ({})", sql.list(&s.conditional)),
-        LendAlert::RenewPending => format!(" AND renew_pending = {}", sql.p(Arg::Bool(true))),
+        LendAlert::Conditional => format!("state IN ({})", sql.list(&s.conditional)),
+        LendAlert::RenewPending => format!("renew_pending = {}", sql.p(Arg::Bool(true))),
         LendAlert::MessageError => {
             let lib = sql.p(Arg::Text(f.library_id.clone()));
             format!(
-                " AND request_id IN (SELECT request_id FROM outbox WHERE library_id = {lib} AND status = 'dead' AND side = 'lend')"
+                "request_id IN (SELECT request_id FROM outbox WHERE library_id = {lib} AND status = 'dead' AND side = 'lend')"
             )
         }
     }
@@ -506,16 +485,20 @@ fn candidates_sql(
 ) -> String {
     let mut arms = Vec::new();
     match title {
+        // Other libraries' titles are dropped by their key (migration 0032), before any of
+        // their requests is read.
         TitleHits::Phrase(m) => {
             let m = sql.p(Arg::Text(m.clone()));
+            let lib = sql.p(Arg::Text(f.library_id.clone()));
             arms.push(format!(
-                "SELECT d.request_id FROM lend_title_fts t JOIN lend_title_doc d ON d.doc = t.rowid WHERE lend_title_fts MATCH {m}"
+                "SELECT d.request_id FROM lend_title_fts t JOIN lend_title_doc d ON d.doc = t.rowid WHERE lend_title_fts MATCH {m} AND d.library_id = {lib}"
             ));
         }
         TitleHits::Terms(lo, hi) => {
             let (lo, hi) = (sql.p(Arg::Text(lo.clone())), sql.p(Arg::Text(hi.clone())));
+            let lib = sql.p(Arg::Text(f.library_id.clone()));
             arms.push(format!(
-                "SELECT d.request_id FROM lend_title_term t JOIN lend_title_doc d ON d.doc = t.doc WHERE t.term >= {lo} AND t.term < {hi}"
+                "SELECT d.request_id FROM lend_title_term t JOIN lend_title_doc d ON d.doc = t.doc WHERE t.term >= {lo} AND t.term < {hi} AND d.library_id = {lib}"
             ));
         }
         TitleHits::Like => {
@@ -584,14 +567,23 @@ fn like_escaped(s: &str) -> String {
 fn where_clause(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool) -> String {
     // With candidates, the rows are read by id from them: the unary `+` keeps SQLite from
     // reading the whole state range of the queue index instead.
-    let plus = if matches!(
+    let plus = matches!(
         plan,
         TextPlan::Candidates(TitleHits::Phrase(_) | TitleHits::Terms(..))
-    ) {
-        "+"
-    } else {
-        ""
-    };
+    );
+    where_of(sql, f, plan, pg, plus)
+}
+
+/// ` WHERE …` for the filter, for a query driven by a few request ids found elsewhere (labels,
+/// partners' messages, parked messages): SQLite reads the requests by id only (every other
+/// index of the requests starts with the library, which the unary `+` keeps it from using),
+/// and the search is compared on them.
+fn where_driven(sql: &mut Sql, f: &LendQueueFilter, pg: bool) -> String {
+    where_of(sql, f, &TextPlan::Compare, pg, !pg)
+}
+
+fn where_of(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool, plus: bool) -> String {
+    let plus = if plus { "+" } else { "" };
     let mut w = format!(
         " WHERE {plus}library_id = {}",
         sql.p(Arg::Text(f.library_id.clone()))
@@ -928,6 +920,149 @@ fn page_by_state_sql(f: &LendQueueFilter, states: &[String]) -> Option<Sql> {
     Some(sql)
 }
 
+/// The facet name under which `grouped_facets_sql` returns the ids of the page (no facet has
+/// an empty name).
+const PAGE_FACET: &str = "";
+
+/// The facet counts of the selection `f` makes, grouped out of the requests in one statement;
+/// with `page`, also the ids of its page (facet `PAGE_FACET`, count 0, in no order).
+///
+/// The selection is read once (not once a facet: at a million requests each such reading of
+/// the working queue's index took 10-15 ms on SQLite, and seventeen of them made a page). That
+/// one reading groups it by the facets of open values (state, partner, format, assignee,
+/// service level, supplied format: a few hundred groups) and counts, in each group, how many
+/// fall in each bucket of the facets of fixed values (dates, printed, alerts); the facets are
+/// then summed out of those groups. Labels, the partners' messages and parked messages are
+/// counted from their own few rows, each request they name read by id.
+fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool) -> Sql {
+    let mut sql = Sql::default();
+    // (facet, value, condition, shown when zero) of each bucket counted in the groups.
+    let mut buckets: Vec<(&str, &str, String, bool)> = Vec::new();
+    let [t0, t7, t30] = age_bounds(f.now);
+    for (facet, column) in [("created", "created_at"), ("modified", "updated_at")] {
+        let (a, b, c) = (
+            sql.p(Arg::Time(t0)),
+            sql.p(Arg::Time(t7)),
+            sql.p(Arg::Time(t30)),
+        );
+        // Both columns are never NULL.
+        buckets.push((facet, "today", format!("{column} >= {a}"), false));
+        buckets.push((
+            facet,
+            "week",
+            format!("{column} >= {b} AND {column} < {a}"),
+            false,
+        ));
+        buckets.push((
+            facet,
+            "month",
+            format!("{column} >= {c} AND {column} < {b}"),
+            false,
+        ));
+        buckets.push((facet, "older", format!("{column} < {c}"), false));
+    }
+    let (today, week) = day_bounds(f.now);
+    for (facet, column) in [("due", "due_date"), ("needed_by", "needed_by")] {
+        let (a, b) = (sql.p(Arg::Date(today)), sql.p(Arg::Date(week)));
+        buckets.push((facet, "none", format!("{column} IS NULL"), false));
+        buckets.push((facet, "past", format!("{column} < {a}"), false));
+        buckets.push((facet, "today", format!("{column} = {a}"), false));
+        buckets.push((
+            facet,
+            "week",
+            format!("{column} > {a} AND {column} <= {b}"),
+            false,
+        ));
+        buckets.push((facet, "later", format!("{column} > {b}"), false));
+    }
+    buckets.push((
+        "printed",
+        "yes",
+        "slip_printed_at IS NOT NULL".to_owned(),
+        false,
+    ));
+    buckets.push(("printed", "no", "slip_printed_at IS NULL".to_owned(), false));
+    for alert in [
+        LendAlert::Overdue,
+        LendAlert::Conditional,
+        LendAlert::RenewPending,
+    ] {
+        let cond = alert_cond(&mut sql, f, alert);
+        buckets.push(("alert", alert.as_str(), cond, true));
+    }
+    let sums: Vec<String> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, cond, _))| format!("COUNT(*) FILTER (WHERE {cond}) AS s{i}"))
+        .collect();
+    let w = where_clause(&mut sql, f, plan, pg);
+    const OPEN_VALUED: &str =
+        "state, borrower_agency, format, assignee_id, service_level, supplied_format";
+    sql.push(&format!(
+        "WITH g AS MATERIALIZED (SELECT {OPEN_VALUED}, COUNT(*) AS n, {} FROM lend_request{w} GROUP BY {OPEN_VALUED}) ",
+        sums.join(", ")
+    ));
+    let mut parts = Vec::new();
+    for (facet, column) in [
+        ("state", "state"),
+        ("partner", "borrower_agency"),
+        ("format", "format"),
+        ("assignee", "assignee_id"),
+        ("service_level", "service_level"),
+        ("supplied_format", "supplied_format"),
+    ] {
+        parts.push(format!(
+            "SELECT '{facet}' AS facet, {column} AS value, CAST(SUM(n) AS BIGINT) AS count FROM g GROUP BY {column}"
+        ));
+    }
+    for (i, (facet, value, _, always)) in buckets.iter().enumerate() {
+        parts.push(if *always {
+            format!("SELECT '{facet}', '{value}', CAST(COALESCE(SUM(s{i}), 0) AS BIGINT) FROM g")
+        } else {
+            format!(
+                "SELECT '{facet}', '{value}', CAST(SUM(s{i}) AS BIGINT) FROM g HAVING SUM(s{i}) > 0"
+            )
+        });
+    }
+    // Labels, partners' messages and parked messages are few: each request they name is read
+    // by id and checked against the filter.
+    {
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        let w = where_driven(&mut sql, f, pg);
+        parts.push(format!(
+            "SELECT 'label', l.label, COUNT(*) FROM lend_label l WHERE l.library_id = {lib} AND EXISTS (SELECT 1 FROM lend_request{w} AND request_id = l.request_id) GROUP BY l.label"
+        ));
+    }
+    for notes in PartnerNotes::ALL {
+        let w = where_driven(&mut sql, f, pg);
+        let cond = partner_notes_where(&mut sql, f, notes);
+        parts.push(format!(
+            "SELECT 'partner_notes', '{}', COUNT(*) FROM lend_request{w}{cond}",
+            notes.as_str()
+        ));
+    }
+    {
+        let w = where_driven(&mut sql, f, pg);
+        let cond = alert_where(&mut sql, f, LendAlert::MessageError);
+        parts.push(format!(
+            "SELECT 'alert', '{}', COUNT(*) FROM lend_request{w}{cond}",
+            LendAlert::MessageError.as_str()
+        ));
+    }
+    if page {
+        let w = where_clause(&mut sql, f, plan, pg);
+        let (lim, off) = (
+            sql.p(Arg::Int(f.limit.clamp(1, 500))),
+            sql.p(Arg::Int(f.offset.max(0))),
+        );
+        parts.push(format!(
+            "SELECT '{PAGE_FACET}', request_id, 0 FROM (SELECT request_id FROM lend_request{w} ORDER BY updated_at DESC, request_id DESC LIMIT {lim} OFFSET {off}) pg"
+        ));
+    }
+    sql.push(&parts.join(" UNION ALL "));
+    sql
+}
+
 /// One lending request row as the benchmark seeds it.
 #[derive(Debug, Clone)]
 pub struct SeedLend {
@@ -1111,90 +1246,59 @@ impl Store {
     /// The facet counts grouped out of the requests, for any filter (the general way; also
     /// what the kept counts are checked against).
     pub async fn lend_facets_grouped(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
-        let mut sql = Sql::default();
-        // Without a text search every facet groups the queue index itself (no table reads). A
-        // text search reads the table: then the selection is read once and every facet groups
-        // that copy, rather than each applying the search again.
-        let searching = search_text(f).is_some();
         let plan = self.text_plan(f).await?;
-        let pg = !self.keeps_queue_counts();
-        if searching {
-            let w = where_clause(&mut sql, f, &plan, pg);
-            sql.push(&format!(
-                "WITH sel AS MATERIALIZED (SELECT library_id, request_id, state, borrower_agency, format, assignee_id, created_at, updated_at, due_date, needed_by, renew_pending, service_level, supplied_format, slip_printed_at FROM lend_request{w}) "
-            ));
-        }
-        // `FROM …` of one part, with its WHERE (more conditions may follow with AND).
-        let from = |sql: &mut Sql| {
-            if searching {
-                "sel WHERE 1 = 1".to_owned()
-            } else {
-                format!("lend_request{}", where_clause(sql, f, &plan, pg))
-            }
-        };
-        let mut parts = Vec::new();
-        for (facet, expr) in [
-            ("state", "state"),
-            ("partner", "borrower_agency"),
-            ("format", "format"),
-            ("assignee", "assignee_id"),
-            ("service_level", "service_level"),
-            ("supplied_format", "supplied_format"),
-        ] {
-            let src = from(&mut sql);
-            parts.push(format!(
-                "SELECT '{facet}' AS facet, {expr} AS value, COUNT(*) AS count FROM {src} GROUP BY {expr}"
-            ));
-        }
-        {
-            let src = from(&mut sql);
-            parts.push(format!(
-                "SELECT 'printed', CASE WHEN slip_printed_at IS NULL THEN 'no' ELSE 'yes' END, COUNT(*) FROM {src} GROUP BY 2"
-            ));
-            let src = from(&mut sql);
-            let lib = sql.p(Arg::Text(f.library_id.clone()));
-            parts.push(format!(
-                "SELECT 'label', label, COUNT(*) FROM lend_label WHERE library_id = {lib} AND request_id IN (SELECT request_id FROM {src}) GROUP BY label"
-            ));
-        }
-        for notes in PartnerNotes::ALL {
-            let src = from(&mut sql);
-            let cond = partner_notes_where(&mut sql, f, notes);
-            parts.push(format!(
-                "SELECT 'partner_notes', '{}', COUNT(*) FROM {src}{cond}",
-                notes.as_str()
-            ));
-        }
-        for (facet, column, age) in [
-            ("created", "created_at", true),
-            ("modified", "updated_at", true),
-            ("due", "due_date", false),
-            ("needed_by", "needed_by", false),
-        ] {
-            let expr = if age {
-                age_case(&mut sql, column, f.now)
-            } else {
-                day_case(&mut sql, column, f.now)
-            };
-            let src = from(&mut sql);
-            parts.push(format!(
-                "SELECT '{facet}' AS facet, {expr} AS value, COUNT(*) AS count FROM {src} GROUP BY 2"
-            ));
-        }
-        for alert in LendAlert::ALL {
-            let src = from(&mut sql);
-            let cond = alert_where(&mut sql, f, alert);
-            parts.push(format!(
-                "SELECT 'alert' AS facet, '{}' AS value, COUNT(*) AS count FROM {src}{cond}",
-                alert.as_str()
-            ));
-        }
-        sql.push(&parts.join(" UNION ALL "));
+        let sql = grouped_facets_sql(f, &plan, !self.keeps_queue_counts(), false);
         let rows = on_pool!(self.pool(), p => {
             let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
             bind_all!(q, &sql.args).fetch_all(p).await?
         });
         Ok(rows)
+    }
+
+    /// What the queue page shows: a page of the lending queue (newest change first), how many
+    /// requests match, and the facet counts of the selection. The search is planned once, and
+    /// the selection is read once for its facets, its total and its page's ids together: the
+    /// total is the sum of the state facet (every request has one state).
+    #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
+    pub async fn lend_queue_page(
+        &self,
+        f: &LendQueueFilter,
+    ) -> Result<(Vec<LendRequest>, i64, Vec<FacetCount>)> {
+        if f.by_states_only() && self.keeps_queue_counts() {
+            let (rows, total) = self.lend_queue_by_states(f).await?;
+            let facets = self.lend_facets(f).await?;
+            return Ok((rows, total, facets));
+        }
+        let plan = self.text_plan(f).await?;
+        let sql = grouped_facets_sql(f, &plan, !self.keeps_queue_counts(), true);
+        let (page, facets) = in_snapshot!(self, tx => {
+            let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
+            let all = bind_all!(q, &sql.args).fetch_all(&mut *tx).await?;
+            let (page, facets): (Vec<FacetCount>, Vec<FacetCount>) =
+                all.into_iter().partition(|c| c.facet == PAGE_FACET);
+            let ids: Vec<String> = page.into_iter().filter_map(|c| c.value).collect();
+            let rows = if ids.is_empty() {
+                Vec::new()
+            } else {
+                let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let list = format!(
+                    "SELECT {LEND_COLUMNS} FROM lend_request WHERE request_id IN ({}) ORDER BY updated_at DESC, request_id DESC",
+                    marks.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(list));
+                for id in &ids {
+                    q = q.bind(id.clone());
+                }
+                q.fetch_all(&mut *tx).await?
+            };
+            (rows, facets)
+        });
+        let total = facets
+            .iter()
+            .filter(|c| c.facet == "state")
+            .map(|c| c.count)
+            .sum();
+        Ok((page, total, facets))
     }
 
     /// Write many lending requests at once, in batches of multi-row inserts (benchmark seeding;

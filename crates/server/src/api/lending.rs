@@ -86,22 +86,20 @@ pub async fn list(
         p.partner = extra.borrower.clone();
     }
     let filter = desk::lend_queue_filter(&st, &user, &p).await?;
-    let (rows, total) = st.store.lend_queue(&filter).await?;
-    let facets = if extra.facets.unwrap_or(false) {
-        Some(
-            st.store
-                .lend_facets(&filter)
-                .await?
-                .into_iter()
-                .map(|f| FacetView {
-                    facet: f.facet,
-                    value: f.value,
-                    count: f.count,
-                })
-                .collect(),
-        )
+    let (rows, total, facets) = if extra.facets.unwrap_or(false) {
+        let (rows, total, facets) = st.store.lend_queue_page(&filter).await?;
+        let facets = facets
+            .into_iter()
+            .map(|f| FacetView {
+                facet: f.facet,
+                value: f.value,
+                count: f.count,
+            })
+            .collect();
+        (rows, total, Some(facets))
     } else {
-        None
+        let (rows, total) = st.store.lend_queue(&filter).await?;
+        (rows, total, None)
     };
     Ok(Json(LendQueuePage {
         total,

@@ -1419,8 +1419,7 @@ async fn lend_queue_view(
         },
     };
     let filter = desk::lend_queue_filter(st, user, &params).await?;
-    let (reqs, total) = st.store.lend_queue(&filter).await?;
-    let counts = st.store.lend_facets(&filter).await?;
+    let (reqs, total, counts) = st.store.lend_queue_page(&filter).await?;
     let scope = params.scope()?;
     let task = params.task()?;
     let cur: Vec<(&'static str, String)> = LEND_KEYS
