@@ -104,6 +104,26 @@ impl Outcome {
         }
     }
 
+    /// The number a store keeps for it.
+    pub fn code(self) -> i64 {
+        match self {
+            Outcome::Filled => 0,
+            Outcome::Unfilled => 1,
+            Outcome::Cancelled => 2,
+            Outcome::Open => 3,
+        }
+    }
+
+    pub fn from_code(c: i64) -> Option<Self> {
+        match c {
+            0 => Some(Outcome::Filled),
+            1 => Some(Outcome::Unfilled),
+            2 => Some(Outcome::Cancelled),
+            3 => Some(Outcome::Open),
+            _ => None,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         [
             Outcome::Filled,
@@ -442,6 +462,195 @@ impl Aggregator {
     }
 }
 
+/// The counts of one group whose unfilled reasons are numbers (see `KeyedAggregator`).
+#[derive(Default)]
+struct Tally {
+    requests: usize,
+    filled: usize,
+    unfilled: usize,
+    cancelled: usize,
+    /// (reason, requests), in the order first seen: a group has a handful of reasons.
+    reasons: Vec<(i64, usize)>,
+    stages: [Vec<i64>; STAGE_COUNT],
+}
+
+impl Tally {
+    fn count(&mut self, outcome: Outcome, reason: Option<i64>, n: usize) {
+        self.requests += n;
+        match outcome {
+            Outcome::Filled => self.filled += n,
+            Outcome::Unfilled => self.unfilled += n,
+            Outcome::Cancelled => self.cancelled += n,
+            Outcome::Open => {}
+        }
+        if let Some(reason) = reason {
+            match self.reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, m)) => *m += n,
+                None => self.reasons.push((reason, n)),
+            }
+        }
+    }
+
+    fn into_acc(self, reason: &HashMap<i64, String>) -> Result<Acc, i64> {
+        let mut reasons = BTreeMap::new();
+        for (r, n) in self.reasons {
+            let name = reason.get(&r).ok_or(r)?;
+            *reasons.entry(name.clone()).or_insert(0) += n;
+        }
+        Ok(Acc {
+            requests: self.requests,
+            filled: self.filled,
+            unfilled: self.unfilled,
+            cancelled: self.cancelled,
+            reasons,
+            stages: self.stages,
+        })
+    }
+}
+
+/// Keys below this find their group by indexing a table, larger ones through a hash map. A
+/// store's ids for texts are small and dense, and so is a YYYYMM month.
+const DIRECT_KEYS: i64 = 1 << 22;
+
+/// `Aggregator` for groups and unfilled reasons given as numbers (a store's ids for the
+/// texts, a YYYYMM month): a report over a million requests spent most of its time hashing
+/// and copying the texts of its keys. The numbers are named once, at the end (`named`), and
+/// the result is what `Aggregator` gives for the named requests.
+#[derive(Default)]
+pub struct KeyedAggregator {
+    /// The slot + 1 of each key below `DIRECT_KEYS` (0: not seen yet).
+    direct: Vec<u32>,
+    other: HashMap<i64, usize>,
+    keys: Vec<i64>,
+    groups: Vec<Tally>,
+}
+
+impl KeyedAggregator {
+    fn slot(&mut self, key: i64) -> usize {
+        let fresh = self.groups.len();
+        if (0..DIRECT_KEYS).contains(&key) {
+            let k = usize::try_from(key).unwrap_or_default();
+            if k >= self.direct.len() {
+                self.direct.resize(k + 1, 0);
+            }
+            match self.direct[k] {
+                0 => {
+                    self.direct[k] = u32::try_from(fresh + 1).unwrap_or(u32::MAX);
+                }
+                s => return s as usize - 1,
+            }
+        } else {
+            match self.other.get(&key) {
+                Some(s) => return *s,
+                None => {
+                    self.other.insert(key, fresh);
+                }
+            }
+        }
+        self.keys.push(key);
+        self.groups.push(Tally::default());
+        fresh
+    }
+
+    /// One summarised request of group `key`.
+    pub fn add(
+        &mut self,
+        key: i64,
+        outcome: Outcome,
+        reason: Option<i64>,
+        stages: [Option<i64>; STAGE_COUNT],
+    ) {
+        let slot = self.slot(key);
+        let t = &mut self.groups[slot];
+        t.count(outcome, reason, 1);
+        for (v, m) in t.stages.iter_mut().zip(stages) {
+            if let Some(m) = m {
+                v.push(m);
+            }
+        }
+    }
+
+    /// `count` requests of group `key` with the same outcome and reason, with the stage times
+    /// of those that went through each stage (see `Aggregator::add_bulk`).
+    pub fn add_bulk(
+        &mut self,
+        key: i64,
+        outcome: Outcome,
+        reason: Option<i64>,
+        count: usize,
+        stages: [Vec<i64>; STAGE_COUNT],
+    ) {
+        let slot = self.slot(key);
+        let t = &mut self.groups[slot];
+        t.count(outcome, reason, count);
+        for (v, w) in t.stages.iter_mut().zip(stages) {
+            if v.is_empty() {
+                *v = w;
+            } else {
+                v.extend(w);
+            }
+        }
+    }
+
+    /// The group keys seen, in the order first seen.
+    pub fn keys(&self) -> &[i64] {
+        &self.keys
+    }
+
+    /// The unfilled reasons seen, each once.
+    pub fn reasons(&self) -> Vec<i64> {
+        let mut v: Vec<i64> = self
+            .groups
+            .iter()
+            .flat_map(|t| t.reasons.iter().map(|(r, _)| *r))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The groups named by `group` and the reasons by `reason`, as an `Aggregator` that had
+    /// been given the named requests (keys given the same name become one group). Fails with
+    /// a key or reason that has no name.
+    pub fn named(
+        self,
+        group: impl Fn(i64) -> Option<String>,
+        reason: &HashMap<i64, String>,
+    ) -> Result<Aggregator, i64> {
+        let mut total = Tally::default();
+        for t in &self.groups {
+            total.requests += t.requests;
+            total.filled += t.filled;
+            total.unfilled += t.unfilled;
+            total.cancelled += t.cancelled;
+            for (r, n) in &t.reasons {
+                match total.reasons.iter_mut().find(|(x, _)| x == r) {
+                    Some((_, m)) => *m += n,
+                    None => total.reasons.push((*r, *n)),
+                }
+            }
+            for (v, w) in total.stages.iter_mut().zip(&t.stages) {
+                v.extend_from_slice(w);
+            }
+        }
+        let mut groups: HashMap<String, Acc> = HashMap::with_capacity(self.groups.len());
+        for (key, t) in self.keys.into_iter().zip(self.groups) {
+            let name = group(key).ok_or(key)?;
+            let acc = t.into_acc(reason)?;
+            match groups.get_mut(&name) {
+                Some(into) => into.merge(acc),
+                None => {
+                    groups.insert(name, acc);
+                }
+            }
+        }
+        Ok(Aggregator {
+            groups,
+            total: total.into_acc(reason)?,
+        })
+    }
+}
+
 /// Group and summarise: see `Aggregator::finish`.
 pub fn aggregate(rows: impl IntoIterator<Item = Grouped>, top: Option<usize>) -> Vec<GroupStats> {
     let mut agg = Aggregator::default();
@@ -584,6 +793,40 @@ mod tests {
         );
         assert_eq!(agg.relabel(&label).finish(None), expected);
         assert_eq!(expected.len(), 4);
+    }
+
+    proptest::proptest! {
+        /// Grouping by numbers and naming them at the end gives what grouping by the names
+        /// gives, also when two numbers share a name.
+        #[test]
+        fn keyed_groups_match_named_groups(
+            rows in proptest::collection::vec(
+                (0i64..6, 0usize..4, proptest::option::of(0i64..3),
+                 proptest::collection::vec(proptest::option::of(-3i64..500), 5)),
+                0..200),
+            top in proptest::option::of(1usize..4),
+        ) {
+            let name = |k: i64| match k {
+                0 => "-".to_owned(),
+                5 => "k1".to_owned(),
+                k => format!("k{k}"),
+            };
+            let reasons: HashMap<i64, String> =
+                (0..3).map(|r| (r, format!("reason {r}"))).collect();
+            let outcomes = [Outcome::Filled, Outcome::Unfilled, Outcome::Cancelled, Outcome::Open];
+            let mut keyed = KeyedAggregator::default();
+            let mut plain = Aggregator::default();
+            for (i, (k, o, r, st)) in rows.iter().enumerate() {
+                let stages = [st[0], st[1], st[2], st[3], st[4]];
+                let key = if i % 7 == 0 { k + DIRECT_KEYS } else { *k };
+                keyed.add(key, outcomes[*o], *r, stages);
+                plain.add_parts(&name(*k), outcomes[*o], r.map(|r| reasons[&r].as_str()), stages);
+            }
+            let keyed = keyed
+                .named(|k| Some(name(k % DIRECT_KEYS)), &reasons)
+                .map_err(|k| proptest::test_runner::TestCaseError::fail(format!("{k}")))?;
+            proptest::prop_assert_eq!(keyed.finish(top), plain.finish(top));
+        }
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! What statistics are computed from: each borrowing request summarised from its events into
 //! one `request_fact` row (outcome, unfilled reason, minutes per stage) with the keys reports
 //! group by, kept up to date from the events before each report; then reports group those
-//! rows. The rows are derived data: they can always be rebuilt from the events.
+//! rows. The rows are derived data: they can always be rebuilt from the events. The keys are
+//! kept as numbers for their texts (`stat_value`), so that a report reads and groups a few
+//! integers per request and names its groups once at the end.
 
 use std::collections::HashMap;
 
-use domain::stats::{Aggregator, GroupStats, Grouped, Outcome, STAGE_COUNT, StatEvent};
-use futures::TryStreamExt;
+use domain::stats::{Aggregator, GroupStats, KeyedAggregator, Outcome, STAGE_COUNT, StatEvent};
 use time::{Duration, OffsetDateTime};
 
-use crate::{Pool, Result, Store, StoreError, on_pool, on_tx};
+use crate::{Pool, Result, Store, StoreError, Tx, on_pool, on_tx};
 
 /// The row of `stat_mark` for request summaries.
 const MARK: &str = "request_fact";
@@ -77,21 +78,28 @@ impl StatKey {
         Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 
+    /// The number each request is grouped by: a `stat_value` id, or for months and years
+    /// the YYYYMM or YYYY itself.
     fn expr(self) -> &'static str {
         match self {
-            StatKey::PatronType => "f.patron_type",
-            StatKey::Department => "f.department",
+            StatKey::PatronType => "f.patron_type_value",
+            StatKey::Department => "f.department_value",
             // Grouped by the reader's id; the groups are named after the readers afterwards
             // (see `reader_labels`), not by joining the reader to every request.
-            StatKey::Reader => "f.patron_id",
-            StatKey::Source => "f.source",
-            StatKey::Journal => "f.journal",
-            StatKey::Partner => "f.partner",
-            StatKey::Library => "f.library_id",
-            StatKey::Format => "f.format",
+            StatKey::Reader => "f.reader_value",
+            StatKey::Source => "f.source_value",
+            StatKey::Journal => "f.journal_value",
+            StatKey::Partner => "f.partner_value",
+            StatKey::Library => "f.library_value",
+            StatKey::Format => "f.format_value",
             StatKey::Month => "f.month",
-            StatKey::Year => "substr(f.month, 1, 4)",
+            StatKey::Year => "(f.month / 100)",
         }
+    }
+
+    /// Whether the group numbers are `stat_value` ids (else months or years).
+    fn by_value(self) -> bool {
+        !matches!(self, StatKey::Month | StatKey::Year)
     }
 }
 
@@ -121,6 +129,19 @@ struct FactSource {
     created_at: OffsetDateTime,
 }
 
+crate::sql::lite_row!(FactSource {
+    request_id,
+    library_id,
+    patron_id,
+    format,
+    state,
+    lender_id,
+    patron_type,
+    department,
+    journal,
+    created_at,
+});
+
 #[derive(sqlx::FromRow)]
 struct EventSource {
     request_id: String,
@@ -131,24 +152,22 @@ struct EventSource {
     lender: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct FactRow {
-    grp: Option<String>,
-    outcome: String,
-    unfilled_reason: Option<String>,
-    stage1: Option<i64>,
-    stage2: Option<i64>,
-    stage3: Option<i64>,
-    stage4: Option<i64>,
-    stage5: Option<i64>,
-}
+crate::sql::lite_row!(EventSource {
+    request_id,
+    action,
+    at,
+    source,
+    reason_unfilled,
+    lender,
+});
 
 /// One request's stored summary.
 struct Fact {
     request_id: String,
     library_id: String,
     created_at: OffsetDateTime,
-    month: String,
+    /// YYYYMM.
+    month: i64,
     patron_id: String,
     patron_type: String,
     department: String,
@@ -156,7 +175,7 @@ struct Fact {
     journal: String,
     partner: String,
     format: String,
-    outcome: &'static str,
+    outcome: Outcome,
     unfilled_reason: Option<String>,
     stages: [Option<i64>; STAGE_COUNT],
 }
@@ -190,11 +209,7 @@ fn fact_of(r: FactSource, events: &[&EventSource]) -> Fact {
         .or_else(|| events.iter().rev().find_map(|e| e.lender.clone()));
     let journal = if r.format == "loan" { None } else { r.journal };
     Fact {
-        month: format!(
-            "{}-{:02}",
-            r.created_at.year(),
-            u8::from(r.created_at.month())
-        ),
+        month: i64::from(r.created_at.year()) * 100 + i64::from(u8::from(r.created_at.month())),
         request_id: r.request_id,
         library_id: r.library_id,
         created_at: r.created_at,
@@ -205,7 +220,7 @@ fn fact_of(r: FactSource, events: &[&EventSource]) -> Fact {
         journal: key_or_dash(journal),
         partner: key_or_dash(partner),
         format: r.format,
-        outcome: s.outcome.as_str(),
+        outcome: s.outcome,
         unfilled_reason: s.unfilled_reason,
         stages: s.stage_minutes,
     }
@@ -213,8 +228,14 @@ fn fact_of(r: FactSource, events: &[&EventSource]) -> Fact {
 
 /// A report's rows read on SQLite on one of the store's plain read connections (`reader`),
 /// straight into the aggregation (the pool's driver hands rows one by one across threads:
-/// seconds at a million rows). `sql` takes from, to and, with a library, the library.
-fn lite_report(conn: &rusqlite::Connection, sql: &str, scope: &StatScope) -> Result<Aggregator> {
+/// seconds at a million rows). `sql` takes from, to and, with a library, the library, and
+/// gives per request its group, outcome, unfilled reason and stage minutes, all numbers.
+fn lite_report(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    scope: &StatScope,
+) -> Result<KeyedAggregator> {
+    use rusqlite::types::ValueRef;
     use time::format_description::well_known::Rfc3339;
     let time = |t: OffsetDateTime| {
         t.format(&Rfc3339)
@@ -226,27 +247,34 @@ fn lite_report(conn: &rusqlite::Connection, sql: &str, scope: &StatScope) -> Res
         Some(l) => stmt.query(rusqlite::params![from, to, l])?,
         None => stmt.query(rusqlite::params![from, to])?,
     };
-    let mut agg = Aggregator::default();
+    let int = |r: &rusqlite::Row<'_>, i: usize| -> Result<Option<i64>> {
+        match r.get_ref(i)? {
+            ValueRef::Integer(v) => Ok(Some(v)),
+            ValueRef::Null => Ok(None),
+            v => Err(StoreError::Corrupt(format!(
+                "request_fact column {i}: {:?} where a number belongs",
+                v.data_type()
+            ))),
+        }
+    };
+    let mut agg = KeyedAggregator::default();
     while let Some(r) = rows.next()? {
-        let bad =
-            |e: rusqlite::types::FromSqlError| StoreError::Corrupt(format!("request_fact: {e}"));
-        let group = r.get_ref(0)?.as_str_or_null().map_err(bad)?.unwrap_or("-");
-        let outcome = r.get_ref(1)?.as_str().map_err(bad)?;
-        let outcome = Outcome::parse(outcome)
-            .ok_or_else(|| StoreError::Corrupt(format!("request_fact.outcome {outcome:?}")))?;
-        let reason = r.get_ref(2)?.as_str_or_null().map_err(bad)?;
-        let stage = |i: usize| r.get::<_, Option<i64>>(i);
-        let stages = [stage(3)?, stage(4)?, stage(5)?, stage(6)?, stage(7)?];
-        agg.add_parts(group, outcome, reason, stages);
+        let group = int(r, 0)?.unwrap_or(0);
+        let outcome = int(r, 1)?.unwrap_or(-1);
+        let outcome = Outcome::from_code(outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("request_fact.outcome {outcome}")))?;
+        let reason = int(r, 2)?;
+        let stages = [int(r, 3)?, int(r, 4)?, int(r, 5)?, int(r, 6)?, int(r, 7)?];
+        agg.add(group, outcome, reason, stages);
     }
     Ok(agg)
 }
 
 #[derive(sqlx::FromRow)]
 struct FactGroupRow {
-    grp: Option<String>,
-    outcome: String,
-    unfilled_reason: Option<String>,
+    grp: i64,
+    outcome: i64,
+    reason: Option<i64>,
     n: i64,
     s1: Vec<i64>,
     s2: Vec<i64>,
@@ -259,13 +287,13 @@ struct FactGroupRow {
 /// with each stage's times as an array, instead of a row per request (sqlx decodes rows one
 /// at a time, about a second at a million). The aggregation is the same as row by row.
 /// `sql` is the per-request query `stat_report` builds.
-async fn pg_report(p: &sqlx::PgPool, sql: &str, scope: &StatScope) -> Result<Aggregator> {
+async fn pg_report(p: &sqlx::PgPool, sql: &str, scope: &StatScope) -> Result<KeyedAggregator> {
     let stage = |i: usize| {
         format!("COALESCE(array_agg(stage{i}) FILTER (WHERE stage{i} IS NOT NULL), '{{}}') AS s{i}")
     };
     let grouped = format!(
-        "SELECT grp, outcome, unfilled_reason, COUNT(*) AS n, {}, {}, {}, {}, {}
-         FROM ({sql}) fact GROUP BY grp, outcome, unfilled_reason",
+        "SELECT grp, outcome, reason, COUNT(*) AS n, {}, {}, {}, {}, {}
+         FROM ({sql}) fact GROUP BY grp, outcome, reason",
         stage(1),
         stage(2),
         stage(3),
@@ -278,21 +306,67 @@ async fn pg_report(p: &sqlx::PgPool, sql: &str, scope: &StatScope) -> Result<Agg
     if let Some(l) = &scope.library_id {
         q = q.bind(l.as_str());
     }
-    let mut agg = Aggregator::default();
+    let mut agg = KeyedAggregator::default();
     for r in q.fetch_all(p).await? {
-        let outcome = Outcome::parse(&r.outcome)
-            .ok_or_else(|| StoreError::Corrupt(format!("request_fact.outcome {:?}", r.outcome)))?;
+        let outcome = Outcome::from_code(r.outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("request_fact.outcome {}", r.outcome)))?;
         let n = usize::try_from(r.n)
             .map_err(|_| StoreError::Corrupt(format!("request count {}", r.n)))?;
-        agg.add_bulk(
-            r.grp.as_deref().unwrap_or("-"),
-            outcome,
-            r.unfilled_reason.as_deref(),
-            n,
-            [r.s1, r.s2, r.s3, r.s4, r.s5],
-        );
+        agg.add_bulk(r.grp, outcome, r.reason, n, [r.s1, r.s2, r.s3, r.s4, r.s5]);
     }
     Ok(agg)
+}
+
+/// The texts `stat_value` keeps, by id, for `ids`.
+async fn value_names(store: &Store, ids: &[i64]) -> Result<HashMap<i64, String>> {
+    const PER_QUERY: usize = 500;
+    let mut names = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(PER_QUERY) {
+        let sql = format!(
+            "SELECT value_id, value FROM stat_value WHERE value_id IN ({})",
+            marks(1, chunk.len())
+        );
+        let mut q = crate::sql::query_as::<(i64, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        names.extend(q.read_all(store).await?);
+    }
+    Ok(names)
+}
+
+/// The ids of `values` in `stat_value`, adding those it lacks, in the caller's transaction.
+async fn value_ids(tx: &mut Tx<'_>, values: &[&str]) -> Result<HashMap<String, i64>> {
+    const PER_QUERY: usize = 500;
+    let mut ids = HashMap::with_capacity(values.len());
+    for chunk in values.chunks(PER_QUERY) {
+        let add = format!(
+            "INSERT INTO stat_value (value) VALUES {} ON CONFLICT (value) DO NOTHING",
+            (1..=chunk.len())
+                .map(|i| format!("(${i})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let find = format!(
+            "SELECT value_id, value FROM stat_value WHERE value IN ({})",
+            marks(1, chunk.len())
+        );
+        on_tx!(tx, c => {
+            let mut q = crate::sql::query(sqlx::AssertSqlSafe(add));
+            for v in chunk {
+                q = q.bind(*v);
+            }
+            q.execute(&mut *c).await?;
+            let mut q = crate::sql::query_as::<(i64, String)>(sqlx::AssertSqlSafe(find));
+            for v in chunk {
+                q = q.bind(*v);
+            }
+            for (id, v) in q.fetch_all(&mut *c).await? {
+                ids.insert(v, id);
+            }
+        });
+    }
+    Ok(ids)
 }
 
 /// `$first, $first+1, …` for `n` arguments.
@@ -383,29 +457,19 @@ impl Store {
             )
         };
         let limit = i64::try_from(PAGE).unwrap_or(i64::MAX);
-        let rows = match self.pool() {
-            Pool::Sqlite(p) => {
-                let sql = select("json_extract(r.citation, '$.source_title')");
-                let mut q = sqlx::query_as::<_, FactSource>(sqlx::AssertSqlSafe(sql))
-                    .bind(after)
-                    .bind(limit);
-                if let Some(s) = since {
-                    q = q.bind(s);
-                }
-                q.fetch_all(p).await?
-            }
-            Pool::Postgres(p) => {
-                let sql = select("(r.citation ->> 'source_title')");
-                let mut q = sqlx::query_as::<_, FactSource>(sqlx::AssertSqlSafe(sql))
-                    .bind(after)
-                    .bind(limit);
-                if let Some(s) = since {
-                    q = q.bind(s);
-                }
-                q.fetch_all(p).await?
-            }
+        // On SQLite through a plain read connection: sqlx's driver hands each row across
+        // threads, which at millions of rows was most of the first summary's time.
+        let sql = match self.pool() {
+            Pool::Sqlite(_) => select("json_extract(r.citation, '$.source_title')"),
+            Pool::Postgres(_) => select("(r.citation ->> 'source_title')"),
         };
-        Ok(rows)
+        let mut q = crate::sql::query_as::<FactSource>(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(limit);
+        if let Some(s) = since {
+            q = q.bind(s);
+        }
+        q.read_all(self).await
     }
 
     /// The borrowing events of `requests`, by request, oldest first.
@@ -423,81 +487,99 @@ impl Store {
                 marks(1, requests.len())
             )
         };
-        let rows = match self.pool() {
-            Pool::Sqlite(p) => {
-                let sql = select(
-                    "json_extract(data, '$.source')",
-                    "json_extract(data, '$.reason_unfilled')",
-                    "json_extract(data, '$.lender')",
-                );
-                let mut q = sqlx::query_as::<_, EventSource>(sqlx::AssertSqlSafe(sql));
-                for r in requests {
-                    q = q.bind(r.request_id.as_str());
-                }
-                q.fetch_all(p).await?
-            }
-            Pool::Postgres(p) => {
-                let sql = select(
-                    "(data ->> 'source')",
-                    "(data ->> 'reason_unfilled')",
-                    "(data ->> 'lender')",
-                );
-                let mut q = sqlx::query_as::<_, EventSource>(sqlx::AssertSqlSafe(sql));
-                for r in requests {
-                    q = q.bind(r.request_id.as_str());
-                }
-                q.fetch_all(p).await?
-            }
+        let sql = match self.pool() {
+            Pool::Sqlite(_) => select(
+                "json_extract(data, '$.source')",
+                "json_extract(data, '$.reason_unfilled')",
+                "json_extract(data, '$.lender')",
+            ),
+            Pool::Postgres(_) => select(
+                "(data ->> 'source')",
+                "(data ->> 'reason_unfilled')",
+                "(data ->> 'lender')",
+            ),
         };
-        Ok(rows)
+        let mut q = crate::sql::query_as::<EventSource>(sqlx::AssertSqlSafe(sql));
+        for r in requests {
+            q = q.bind(r.request_id.as_str());
+        }
+        q.read_all(self).await
     }
 
     async fn store_facts(&self, facts: Vec<Fact>) -> Result<()> {
         self.write(move |tx| {
             Box::pin(async move {
-                const COLS: usize = 18;
+                let mut texts: Vec<&str> = Vec::with_capacity(facts.len() + 64);
+                for f in &facts {
+                    texts.extend([
+                        f.library_id.as_str(),
+                        f.patron_id.as_str(),
+                        f.patron_type.as_str(),
+                        f.department.as_str(),
+                        f.source.as_str(),
+                        f.journal.as_str(),
+                        f.partner.as_str(),
+                        f.format.as_str(),
+                    ]);
+                    texts.extend(f.unfilled_reason.as_deref());
+                }
+                texts.sort_unstable();
+                texts.dedup();
+                let ids = value_ids(tx, &texts).await?;
+                let id = |v: &str| {
+                    ids.get(v).copied().ok_or_else(|| {
+                        StoreError::Corrupt(format!("stat_value lacks {v:?} after adding it"))
+                    })
+                };
+                const COLS: usize = 19;
                 for chunk in facts.chunks(PER_INSERT) {
                     let values: Vec<String> = (0..chunk.len())
                         .map(|i| format!("({})", marks(i * COLS + 1, COLS)))
                         .collect();
                     let sql = format!(
-                        "INSERT INTO request_fact (request_id, library_id, created_at, month, patron_id,
-                            patron_type, department, source, journal, partner, format, outcome,
-                            unfilled_reason, stage1, stage2, stage3, stage4, stage5)
+                        "INSERT INTO request_fact (library_id, created_at, request_id, month,
+                            library_value, reader_value, patron_type_value, department_value,
+                            source_value, journal_value, partner_value, format_value, outcome,
+                            unfilled_reason_value, stage1, stage2, stage3, stage4, stage5)
                          VALUES {}
                          ON CONFLICT (request_id) DO UPDATE SET
-                            patron_type = excluded.patron_type, department = excluded.department,
-                            source = excluded.source, journal = excluded.journal,
-                            partner = excluded.partner, format = excluded.format,
-                            outcome = excluded.outcome, unfilled_reason = excluded.unfilled_reason,
+                            patron_type_value = excluded.patron_type_value,
+                            department_value = excluded.department_value,
+                            source_value = excluded.source_value,
+                            journal_value = excluded.journal_value,
+                            partner_value = excluded.partner_value,
+                            format_value = excluded.format_value,
+                            outcome = excluded.outcome,
+                            unfilled_reason_value = excluded.unfilled_reason_value,
                             stage1 = excluded.stage1, stage2 = excluded.stage2,
                             stage3 = excluded.stage3, stage4 = excluded.stage4,
                             stage5 = excluded.stage5",
                         values.join(", ")
                     );
+                    let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+                    for f in chunk {
+                        q = q
+                            .bind(f.library_id.as_str())
+                            .bind(f.created_at)
+                            .bind(f.request_id.as_str())
+                            .bind(f.month)
+                            .bind(id(&f.library_id)?)
+                            .bind(id(&f.patron_id)?)
+                            .bind(id(&f.patron_type)?)
+                            .bind(id(&f.department)?)
+                            .bind(id(&f.source)?)
+                            .bind(id(&f.journal)?)
+                            .bind(id(&f.partner)?)
+                            .bind(id(&f.format)?)
+                            .bind(f.outcome.code())
+                            .bind(f.unfilled_reason.as_deref().map(id).transpose()?)
+                            .bind(f.stages[0])
+                            .bind(f.stages[1])
+                            .bind(f.stages[2])
+                            .bind(f.stages[3])
+                            .bind(f.stages[4]);
+                    }
                     on_tx!(tx, c => {
-                        let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
-                        for f in chunk {
-                            q = q
-                                .bind(f.request_id.as_str())
-                                .bind(f.library_id.as_str())
-                                .bind(f.created_at)
-                                .bind(f.month.as_str())
-                                .bind(f.patron_id.as_str())
-                                .bind(f.patron_type.as_str())
-                                .bind(f.department.as_str())
-                                .bind(f.source.as_str())
-                                .bind(f.journal.as_str())
-                                .bind(f.partner.as_str())
-                                .bind(f.format.as_str())
-                                .bind(f.outcome)
-                                .bind(f.unfilled_reason.clone())
-                                .bind(f.stages[0])
-                                .bind(f.stages[1])
-                                .bind(f.stages[2])
-                                .bind(f.stages[3])
-                                .bind(f.stages[4]);
-                        }
                         q.execute(&mut *c).await?;
                     });
                 }
@@ -525,53 +607,55 @@ impl Store {
             (None, _) => "",
         };
         let sql = format!(
-            "SELECT {} AS grp, f.outcome, f.unfilled_reason, f.stage1, f.stage2, f.stage3, f.stage4, f.stage5
+            "SELECT {} AS grp, f.outcome, f.unfilled_reason_value AS reason,
+                    f.stage1, f.stage2, f.stage3, f.stage4, f.stage5
              FROM request_fact f
              WHERE f.created_at >= $1 AND f.created_at < $2{library}",
             key.expr()
         );
-        if self.readers().is_some() {
-            // A long read: off the runtime's threads.
-            let (store, scope) = (self.clone(), scope.clone());
-            let agg = tokio::task::spawn_blocking(move || {
-                store
-                    .readers()
-                    .ok_or(StoreError::Closed)?
-                    .with(|c| lite_report(c, &sql, &scope))
-            })
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("statistics report task: {e}")))??;
-            return self.finish_report(agg, key, top).await;
-        }
-        let agg = match self.pool() {
-            Pool::Postgres(p) => pg_report(p, &sql, scope).await?,
-            Pool::Sqlite(p) => {
-                let mut agg = Aggregator::default();
-                let mut rows = sqlx::query_as::<_, FactRow>(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(scope.from)
-                    .bind(scope.to);
-                if let Some(l) = &scope.library_id {
-                    rows = rows.bind(l.as_str());
-                }
-                let mut rows = rows.fetch(p);
-                while let Some(r) = rows.try_next().await? {
-                    let outcome = Outcome::parse(&r.outcome).ok_or_else(|| {
-                        StoreError::Corrupt(format!("request_fact.outcome {:?}", r.outcome))
-                    })?;
-                    agg.add(Grouped {
-                        group: r.grp.unwrap_or_else(|| "-".to_owned()),
-                        outcome,
-                        unfilled_reason: r.unfilled_reason,
-                        stage_minutes: [r.stage1, r.stage2, r.stage3, r.stage4, r.stage5],
-                    });
-                }
-                agg
+        let agg = match (self.readers(), self.pool()) {
+            (Some(_), _) => {
+                // A long read: off the runtime's threads.
+                let (store, scope) = (self.clone(), scope.clone());
+                tokio::task::spawn_blocking(move || {
+                    store
+                        .readers()
+                        .ok_or(StoreError::Closed)?
+                        .with(|c| lite_report(c, &sql, &scope))
+                })
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("statistics report task: {e}")))??
             }
+            (None, Pool::Postgres(p)) => pg_report(p, &sql, scope).await?,
+            (None, Pool::Sqlite(_)) => return Err(StoreError::Closed),
         };
         self.finish_report(agg, key, top).await
     }
 
+    /// Name the groups and reasons of a report, then sum it up.
     async fn finish_report(
+        &self,
+        agg: KeyedAggregator,
+        key: StatKey,
+        top: Option<usize>,
+    ) -> Result<Vec<GroupStats>> {
+        let mut ids = agg.reasons();
+        if key.by_value() {
+            ids.extend_from_slice(agg.keys());
+        }
+        let names = value_names(self, &ids).await?;
+        let group = |k: i64| match key {
+            StatKey::Month => Some(format!("{:04}-{:02}", k / 100, k % 100)),
+            StatKey::Year => Some(format!("{k:04}")),
+            _ => names.get(&k).cloned(),
+        };
+        let agg = agg
+            .named(group, &names)
+            .map_err(|k| StoreError::Corrupt(format!("request_fact: no stat_value {k}")))?;
+        self.finish_named(agg, key, top).await
+    }
+
+    async fn finish_named(
         &self,
         agg: Aggregator,
         key: StatKey,
@@ -584,6 +668,74 @@ impl Store {
             agg
         };
         Ok(agg.finish(top))
+    }
+
+    /// What `stat_report` gives, computed the straightforward way: every borrowing request on
+    /// the node summarised from its events in memory and grouped by the texts of its keys,
+    /// without the stored summaries. It reads every event: for tests that check the stored
+    /// summaries and the reports read from them against it.
+    pub async fn stat_report_from_events(
+        &self,
+        scope: &StatScope,
+        key: StatKey,
+        top: Option<usize>,
+    ) -> Result<Vec<GroupStats>> {
+        let libraries: Option<Vec<String>> = match (&scope.library_id, scope.members) {
+            (Some(l), false) => Some(vec![l.clone()]),
+            (Some(l), true) => Some(
+                crate::sql::query_as::<(String,)>(
+                    "SELECT library_id FROM library WHERE library_id = $1 OR hub_id = $1",
+                )
+                .bind(l.as_str())
+                .read_all(self)
+                .await?
+                .into_iter()
+                .map(|(l,)| l)
+                .collect(),
+            ),
+            (None, _) => None,
+        };
+        let mut agg = Aggregator::default();
+        let mut after = String::new();
+        loop {
+            let page = self.fact_sources(None, &after).await?;
+            let Some(last) = page.last() else { break };
+            after = last.request_id.clone();
+            let events = self.fact_events(&page).await?;
+            let mut by_request: HashMap<&str, Vec<&EventSource>> = HashMap::new();
+            for e in &events {
+                by_request.entry(e.request_id.as_str()).or_default().push(e);
+            }
+            for r in page {
+                let evs = by_request
+                    .get(r.request_id.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let f = fact_of(r, evs);
+                let counted = f.created_at >= scope.from
+                    && f.created_at < scope.to
+                    && libraries
+                        .as_ref()
+                        .is_none_or(|ls| ls.contains(&f.library_id));
+                if !counted {
+                    continue;
+                }
+                let group = match key {
+                    StatKey::PatronType => f.patron_type.clone(),
+                    StatKey::Department => f.department.clone(),
+                    StatKey::Reader => f.patron_id.clone(),
+                    StatKey::Source => f.source.clone(),
+                    StatKey::Journal => f.journal.clone(),
+                    StatKey::Partner => f.partner.clone(),
+                    StatKey::Library => f.library_id.clone(),
+                    StatKey::Format => f.format.clone(),
+                    StatKey::Month => format!("{:04}-{:02}", f.month / 100, f.month % 100),
+                    StatKey::Year => format!("{:04}", f.month / 100),
+                };
+                agg.add_parts(&group, f.outcome, f.unfilled_reason.as_deref(), f.stages);
+            }
+        }
+        self.finish_named(agg, key, top).await
     }
 
     /// How reports name readers: "display name (username)" by user id, for the ids that are

@@ -417,3 +417,72 @@ async fn a_generated_year_of_traffic_fills_every_view() {
         generated_year(e).await;
     }
 }
+
+async fn same_as_from_events(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let now = app.state.now();
+    let store = &app.state.store;
+    // A year of generated traffic, recent requests still open, summarised once …
+    server::traffic::generate(&app.state, 600, now, false, "mix", |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(store.refresh_request_facts(now).await.unwrap(), 600);
+    // … then requests made and answered through the workflow after that summary, which the
+    // next refresh picks up.
+    history(&app).await;
+    store.refresh_request_facts(app.state.now()).await.unwrap();
+
+    let year = store::StatScope {
+        library_id: None,
+        members: false,
+        from: now - time::Duration::days(400),
+        to: app.state.now() + time::Duration::days(1),
+    };
+    let recent = store::StatScope {
+        from: now - time::Duration::days(75),
+        to: now - time::Duration::days(5),
+        ..year.clone()
+    };
+    let mut scopes = Vec::new();
+    for period in [&year, &recent] {
+        scopes.push(period.clone());
+        scopes.push(store::StatScope {
+            library_id: Some("HUB".to_owned()),
+            members: true,
+            ..period.clone()
+        });
+        scopes.push(store::StatScope {
+            library_id: Some("BCU".to_owned()),
+            members: false,
+            ..period.clone()
+        });
+    }
+    for scope in &scopes {
+        for key in store::StatKey::ALL {
+            for top in [None, Some(3)] {
+                let fast = store.stat_report(scope, *key, top).await.unwrap();
+                let plain = store
+                    .stat_report_from_events(scope, *key, top)
+                    .await
+                    .unwrap();
+                assert_eq!(fast, plain, "{engine:?} {scope:?} by {}", key.as_str());
+                let all = fast.last().unwrap();
+                assert_eq!(all.group, "all");
+            }
+        }
+    }
+    // The whole year counts every request, in more than one group.
+    let by_month = store
+        .stat_report(&year, store::StatKey::Month, None)
+        .await
+        .unwrap();
+    assert_eq!(by_month.last().unwrap().requests, 603);
+    assert!(by_month.len() > 10, "{by_month:?}");
+}
+
+#[tokio::test]
+async fn reports_from_the_summaries_match_the_reports_computed_from_the_events() {
+    for e in engines() {
+        same_as_from_events(e).await;
+    }
+}
