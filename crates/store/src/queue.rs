@@ -335,21 +335,46 @@ fn day_bounds(now: OffsetDateTime) -> (Date, Date) {
     (today, today.saturating_add(Duration::days(7)))
 }
 
-fn age_where(sql: &mut Sql, column: &str, bucket: AgeBucket, now: OffsetDateTime) -> String {
-    let [t0, t7, t30] = age_bounds(now);
+/// An age bound (a UTC midnight) as the engine compares it with a time column. SQLite keeps
+/// times as RFC 3339 text, whose fraction of a second is written only when it is not zero:
+/// `…T00:00:00Z` sorts after `…T00:00:00.25Z`, so a request changed in the first second after
+/// midnight would fall on the day before (and disagree with the kept counts, which go by the
+/// date). The bound without its zone, `…T00:00:00`, sorts before every time of that second.
+fn age_arg(t: OffsetDateTime, pg: bool) -> Arg {
+    if pg {
+        return Arg::Time(t);
+    }
+    let t = t.to_offset(time::UtcOffset::UTC);
+    Arg::Text(format!(
+        "{}T{:02}:{:02}:{:02}",
+        day_text(t.date()),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+fn age_where(
+    sql: &mut Sql,
+    column: &str,
+    bucket: AgeBucket,
+    now: OffsetDateTime,
+    pg: bool,
+) -> String {
+    let [t0, t7, t30] = age_bounds(now).map(|t| age_arg(t, pg));
     match bucket {
-        AgeBucket::Today => format!(" AND {column} >= {}", sql.p(Arg::Time(t0))),
+        AgeBucket::Today => format!(" AND {column} >= {}", sql.p(t0)),
         AgeBucket::Week => format!(
             " AND {column} >= {} AND {column} < {}",
-            sql.p(Arg::Time(t7)),
-            sql.p(Arg::Time(t0))
+            sql.p(t7),
+            sql.p(t0)
         ),
         AgeBucket::Month => format!(
             " AND {column} >= {} AND {column} < {}",
-            sql.p(Arg::Time(t30)),
-            sql.p(Arg::Time(t7))
+            sql.p(t30),
+            sql.p(t7)
         ),
-        AgeBucket::Older => format!(" AND {column} < {}", sql.p(Arg::Time(t30))),
+        AgeBucket::Older => format!(" AND {column} < {}", sql.p(t30)),
     }
 }
 
@@ -603,10 +628,10 @@ fn where_of(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool, plus:
         w.push_str(&format!(" AND format = {}", sql.p(Arg::Text(fmt.clone()))));
     }
     if let Some(b) = f.created {
-        w.push_str(&age_where(sql, "created_at", b, f.now));
+        w.push_str(&age_where(sql, "created_at", b, f.now, pg));
     }
     if let Some(b) = f.modified {
-        w.push_str(&age_where(sql, "updated_at", b, f.now));
+        w.push_str(&age_where(sql, "updated_at", b, f.now, pg));
     }
     if let Some(b) = f.due {
         w.push_str(&day_where(sql, "due_date", b, f.now));
@@ -941,9 +966,9 @@ fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool
     let [t0, t7, t30] = age_bounds(f.now);
     for (facet, column) in [("created", "created_at"), ("modified", "updated_at")] {
         let (a, b, c) = (
-            sql.p(Arg::Time(t0)),
-            sql.p(Arg::Time(t7)),
-            sql.p(Arg::Time(t30)),
+            sql.p(age_arg(t0, pg)),
+            sql.p(age_arg(t7, pg)),
+            sql.p(age_arg(t30, pg)),
         );
         // Both columns are never NULL.
         buckets.push((facet, "today", format!("{column} >= {a}"), false));

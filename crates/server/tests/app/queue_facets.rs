@@ -1423,3 +1423,74 @@ async fn the_communications_log_keeps_reply_threads_and_the_queue_shows_partner_
         threads(engine).await;
     }
 }
+
+/// A request changed in the first second after midnight (UTC) is "modified today" whichever
+/// way the page counts it: from the kept counts (by date) or from the requests (by time), and
+/// the "today" filter finds it.
+#[tokio::test]
+async fn a_request_changed_just_after_midnight_is_counted_today_everywhere() {
+    for engine in engines() {
+        let app = TestApp::spawn(engine).await;
+        let now = app.state.now();
+        let midnight = now
+            .to_offset(time::UtcOffset::UTC)
+            .replace_time(time::Time::MIDNIGHT);
+        let bcu = app.state.store.library("BCU").await.unwrap();
+        let at = [
+            midnight + Duration::milliseconds(250),
+            midnight,
+            midnight - Duration::milliseconds(250),
+        ];
+        let rows = at
+            .iter()
+            .enumerate()
+            .map(|(i, t)| SeedLend {
+                request_id: format!("mn-{i}"),
+                borrower_agency: format!("{}:{}", bcu.agency_type, bcu.agency_value),
+                borrower_id: Some("BCU".to_owned()),
+                format: "loan".to_owned(),
+                state: "request_received".to_owned(),
+                citation: domain::citation::Citation {
+                    title: Some(format!("Midnight book {i}")),
+                    ..Default::default()
+                },
+                barcode: None,
+                due_date: None,
+                assignee_id: None,
+                created_at: *t,
+                updated_at: *t,
+            })
+            .collect();
+        app.state
+            .store
+            .seed_lend_requests("XNU", rows)
+            .await
+            .unwrap();
+        let f = store::LendQueueFilter::new(
+            "XNU",
+            app.state.now(),
+            server::flow::desk::lend_alert_states(),
+        );
+        let (_, _, mut page) = app.state.store.lend_queue_page(&f).await.unwrap();
+        let mut grouped = app.state.store.lend_facets_grouped(&f).await.unwrap();
+        let key = |c: &store::FacetCount| (c.facet.clone(), c.value.clone());
+        page.sort_by_key(key);
+        grouped.sort_by_key(key);
+        assert_eq!(page, grouped, "{engine:?}");
+        let today = |facets: &[store::FacetCount], facet: &str| {
+            facets
+                .iter()
+                .find(|c| c.facet == facet && c.value.as_deref() == Some("today"))
+                .map(|c| c.count)
+        };
+        assert_eq!(today(&page, "modified"), Some(2), "{engine:?}: {page:?}");
+        assert_eq!(today(&page, "created"), Some(2), "{engine:?}: {page:?}");
+        let mut only_today = f.clone();
+        only_today.modified = Some(store::AgeBucket::Today);
+        let (rows, total) = app.state.store.lend_queue(&only_today).await.unwrap();
+        assert_eq!(total, 2, "{engine:?}");
+        let mut ids: Vec<_> = rows.iter().map(|r| r.request_id.clone()).collect();
+        ids.sort();
+        assert_eq!(ids, ["mn-0", "mn-1"], "{engine:?}");
+    }
+}
