@@ -792,10 +792,7 @@ async fn post_multipart(
     );
     body.extend_from_slice(bytes);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let resp = crate::web::browser()
         .post(format!("{}{path}", app.base))
         .header("sec-fetch-site", "same-origin")
         .header("cookie", cookie)

@@ -8,7 +8,7 @@ use server::demo::DEMO_PASSWORD;
 use crate::helpers::{Engine, TestApp, engines};
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
