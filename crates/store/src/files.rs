@@ -344,7 +344,7 @@ impl Store {
              ORDER BY created_at LIMIT $2"
         );
         let rows = on_pool!(self.pool(), p => {
-            sqlx::query_as::<_, StoredFile>(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(p).await?
+            sqlx::query_as::<_, StoredFile>(sqlx::AssertSqlSafe(sql)).bind(crate::sql::TimeText(before)).bind(limit).fetch_all(p).await?
         });
         Ok(rows)
     }

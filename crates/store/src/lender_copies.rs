@@ -41,8 +41,8 @@ impl Store {
         );
         let rows = on_pool!(self.pool(), p => {
             sqlx::query_as::<_, StoredFile>(sqlx::AssertSqlSafe(sql))
-                .bind(fetched_before)
-                .bind(now)
+                .bind(crate::sql::TimeText(fetched_before))
+                .bind(crate::sql::TimeText(now))
                 .bind(limit)
                 .fetch_all(p)
                 .await?

@@ -150,7 +150,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT user_id FROM password_reset WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
             )
-            .bind(token_hash).bind(now)
+            .bind(token_hash).bind(crate::sql::TimeText(now))
             .fetch_optional(p).await?
         });
         Ok(row.is_some())

@@ -309,7 +309,7 @@ macro_rules! bind_all {
         for a in $args {
             q = match a {
                 Arg::Text(s) => q.bind(s.clone()),
-                Arg::Time(t) => q.bind(*t),
+                Arg::Time(t) => q.bind(crate::sql::TimeText(*t)),
                 Arg::Date(d) => q.bind(*d),
                 Arg::Bool(b) => q.bind(*b),
                 Arg::Int(i) => q.bind(*i),
@@ -335,33 +335,8 @@ fn day_bounds(now: OffsetDateTime) -> (Date, Date) {
     (today, today.saturating_add(Duration::days(7)))
 }
 
-/// An age bound (a UTC midnight) as the engine compares it with a time column. SQLite keeps
-/// times as RFC 3339 text, whose fraction of a second is written only when it is not zero:
-/// `…T00:00:00Z` sorts after `…T00:00:00.25Z`, so a request changed in the first second after
-/// midnight would fall on the day before (and disagree with the kept counts, which go by the
-/// date). The bound without its zone, `…T00:00:00`, sorts before every time of that second.
-fn age_arg(t: OffsetDateTime, pg: bool) -> Arg {
-    if pg {
-        return Arg::Time(t);
-    }
-    let t = t.to_offset(time::UtcOffset::UTC);
-    Arg::Text(format!(
-        "{}T{:02}:{:02}:{:02}",
-        day_text(t.date()),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
-}
-
-fn age_where(
-    sql: &mut Sql,
-    column: &str,
-    bucket: AgeBucket,
-    now: OffsetDateTime,
-    pg: bool,
-) -> String {
-    let [t0, t7, t30] = age_bounds(now).map(|t| age_arg(t, pg));
+fn age_where(sql: &mut Sql, column: &str, bucket: AgeBucket, now: OffsetDateTime) -> String {
+    let [t0, t7, t30] = age_bounds(now).map(Arg::Time);
     match bucket {
         AgeBucket::Today => format!(" AND {column} >= {}", sql.p(t0)),
         AgeBucket::Week => format!(
@@ -628,10 +603,10 @@ fn where_of(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool, plus:
         w.push_str(&format!(" AND format = {}", sql.p(Arg::Text(fmt.clone()))));
     }
     if let Some(b) = f.created {
-        w.push_str(&age_where(sql, "created_at", b, f.now, pg));
+        w.push_str(&age_where(sql, "created_at", b, f.now));
     }
     if let Some(b) = f.modified {
-        w.push_str(&age_where(sql, "updated_at", b, f.now, pg));
+        w.push_str(&age_where(sql, "updated_at", b, f.now));
     }
     if let Some(b) = f.due {
         w.push_str(&day_where(sql, "due_date", b, f.now));
@@ -966,9 +941,9 @@ fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool
     let [t0, t7, t30] = age_bounds(f.now);
     for (facet, column) in [("created", "created_at"), ("modified", "updated_at")] {
         let (a, b, c) = (
-            sql.p(age_arg(t0, pg)),
-            sql.p(age_arg(t7, pg)),
-            sql.p(age_arg(t30, pg)),
+            sql.p(Arg::Time(t0)),
+            sql.p(Arg::Time(t7)),
+            sql.p(Arg::Time(t30)),
         );
         // Both columns are never NULL.
         buckets.push((facet, "today", format!("{column} >= {a}"), false));

@@ -560,7 +560,7 @@ impl Store {
                 "SELECT request_id FROM borrow_request WHERE lender_deadline IS NOT NULL AND lender_deadline <= $1
                  ORDER BY lender_deadline LIMIT $2",
             )
-            .bind(now)
+            .bind(crate::sql::TimeText(now))
             .bind(limit)
             .fetch_all(p)
             .await?

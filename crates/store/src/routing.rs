@@ -72,14 +72,14 @@ impl Store {
             Pool::Sqlite(p) => {
                 let sql = select("json_extract(e.data, '$.lender')");
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(since)
+                    .bind(crate::sql::TimeText(since))
                     .fetch_all(p)
                     .await?
             }
             Pool::Postgres(p) => {
                 let sql = select("(e.data ->> 'lender')");
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(since)
+                    .bind(crate::sql::TimeText(since))
                     .fetch_all(p)
                     .await?
             }

@@ -6,19 +6,23 @@
 //! statement was a round trip to the connection's own worker thread (two thread switches), and
 //! a busy writer spent most of its time waiting for those switches rather than in SQLite.
 //!
-//! Values are stored exactly as sqlx stores them on SQLite (times as RFC 3339 text, dates as
-//! `YYYY-MM-DD`, JSON as text, booleans as 0 / 1), so the read pool, which still uses sqlx,
-//! reads what the writer wrote.
+//! Values are stored as sqlx stores them on SQLite (dates as `YYYY-MM-DD`, JSON as text,
+//! booleans as 0 / 1), so the read pool, which still uses sqlx, reads what the writer wrote.
+//! Times are the exception: sqlx writes RFC 3339 with a fraction of a second only when it is
+//! not zero, and SQLite compares times as text, so `…T00:00:00Z` sorted after
+//! `…T00:00:00.25Z`. Every time is written as `lite_time` text instead (UTC, always six
+//! digits of fraction), whose text order is time order; the read pool binds times through
+//! `TimeText` to compare them the same way.
 
 use std::marker::PhantomData;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
+use sqlx::{Postgres, Sqlite};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{Date, OffsetDateTime, PrimitiveDateTime};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::{Conn, Result, StoreError};
 
@@ -264,10 +268,9 @@ impl rusqlite::ToSql for Arg {
             Arg::Real(v) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
             Arg::Bool(v) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*v))),
             Arg::Text(v) | Arg::Json(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
-            Arg::Time(v) => text(
-                v.format(&Rfc3339)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-            ),
+            Arg::Time(v) => {
+                text(lite_time(*v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?)
+            }
             Arg::Date(v) => text(
                 v.format(format_description!("[year]-[month]-[day]"))
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
@@ -277,6 +280,77 @@ impl rusqlite::ToSql for Arg {
                 return Err(rusqlite::Error::ToSqlConversionFailure(e.clone().into()));
             }
         })
+    }
+}
+
+/// A time as SQLite stores it: UTC, to the microsecond, the fraction always written, e.g.
+/// `2026-11-30T08:00:00.250000Z`. Every stored time has this one width, so comparing two as
+/// text (what SQLite does with `<`, `ORDER BY`, `MIN`) compares them as times, and the first
+/// ten characters are the UTC date (the queue counts' triggers group by them). PostgreSQL
+/// keeps microseconds too, and sqlx cuts finer fractions off there as this does here, so both
+/// engines hold the same instant. Migration 0033 rewrote older values into this form.
+///
+/// Refuses a time whose UTC year is outside 0000–9999 (RFC 3339 cannot write it either).
+pub(crate) fn lite_time(t: OffsetDateTime) -> std::result::Result<String, String> {
+    let utc = t
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|u| (0..=9999).contains(&u.year()))
+        .ok_or_else(|| format!("the time {t} cannot be stored: its year is out of range"))?;
+    let (year, month, day) = utc.to_calendar_date();
+    let (hour, minute, second, micro) = utc.to_hms_micro();
+    // Digits written in place: every bound time goes through here, and this is about twice
+    // as fast as `write!` with padding (55 ns against 130 ns; `time`'s RFC 3339 takes 30).
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for b in out[at..at + width].iter_mut().rev() {
+            *b = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, year.unsigned_abs());
+    put(5, 2, u32::from(u8::from(month)));
+    put(8, 2, u32::from(day));
+    put(11, 2, u32::from(hour));
+    put(14, 2, u32::from(minute));
+    put(17, 2, u32::from(second));
+    put(20, 6, micro);
+    String::from_utf8(out.to_vec()).map_err(|e| e.to_string())
+}
+
+/// A time bound to a statement run through sqlx (the read pool): on SQLite the `lite_time`
+/// text, so that it compares with stored times as they compare in time (sqlx's own encoding
+/// of an `OffsetDateTime` drops a zero fraction and keeps the offset); on PostgreSQL a
+/// `timestamptz` as before.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeText(pub(crate) OffsetDateTime);
+
+impl sqlx::Type<Sqlite> for TimeText {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<Sqlite>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, Sqlite> for TimeText {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Sqlite as sqlx::Database>::ArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<'_, Sqlite>>::encode(lite_time(self.0)?, buf)
+    }
+}
+
+impl sqlx::Type<Postgres> for TimeText {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <OffsetDateTime as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for TimeText {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <OffsetDateTime as sqlx::Encode<'_, Postgres>>::encode_by_ref(&self.0, buf)
     }
 }
 
@@ -843,5 +917,89 @@ pub mod profile {
             ));
         }
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rusqlite::types::ValueRef;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn a_time_is_written_utc_with_six_digits_of_fraction() {
+        let cases = [
+            (
+                datetime!(2026-11-30 08:00:00 UTC),
+                "2026-11-30T08:00:00.000000Z",
+            ),
+            (
+                datetime!(2026-11-30 08:00:00.25 UTC),
+                "2026-11-30T08:00:00.250000Z",
+            ),
+            // Finer than a microsecond is cut, as sqlx does for PostgreSQL.
+            (
+                datetime!(2026-11-30 08:00:00.123456789 UTC),
+                "2026-11-30T08:00:00.123456Z",
+            ),
+            // Another offset is written as the same instant in UTC, on its UTC date.
+            (
+                datetime!(2026-12-01 07:30:00.5 +08:00),
+                "2026-11-30T23:30:00.500000Z",
+            ),
+            (
+                datetime!(0001-01-01 00:00:00 UTC),
+                "0001-01-01T00:00:00.000000Z",
+            ),
+        ];
+        for (t, text) in cases {
+            assert_eq!(lite_time(t).unwrap(), text, "{t}");
+            let back = OffsetDateTime::lite(ValueRef::Text(text.as_bytes())).unwrap();
+            assert_eq!(back, t.replace_nanosecond(t.microsecond() * 1000).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_written_text_sorts_as_the_times_do() {
+        let t = datetime!(2026-11-30 00:00:00 UTC);
+        let times = [
+            t - time::Duration::microseconds(1),
+            t,
+            t + time::Duration::microseconds(1),
+            t + time::Duration::milliseconds(250),
+            t + time::Duration::seconds(1),
+            (t + time::Duration::milliseconds(500)).to_offset(time::macros::offset!(+08:00)),
+        ];
+        let mut texts: Vec<String> = times.iter().map(|t| lite_time(*t).unwrap()).collect();
+        texts.sort();
+        let mut sorted = times;
+        sorted.sort();
+        let want: Vec<String> = sorted.iter().map(|t| lite_time(*t).unwrap()).collect();
+        assert_eq!(texts, want);
+    }
+
+    #[test]
+    fn a_year_outside_rfc_3339_is_refused_not_written() {
+        let before_year_zero = Date::from_calendar_date(-1, time::Month::June, 1).unwrap();
+        assert!(lite_time(before_year_zero.midnight().assume_utc()).is_err());
+        // 9999-12-31 23:00 at -01:00 is in the year 10000 in UTC.
+        assert!(lite_time(datetime!(9999-12-31 23:00:00 -01:00)).is_err());
+    }
+
+    #[test]
+    fn every_older_form_is_still_read() {
+        let t = datetime!(2026-11-30 08:00:00.25 UTC);
+        for old in [
+            "2026-11-30T08:00:00.25Z",
+            "2026-11-30T08:00:00.250000000Z",
+            "2026-11-30T16:00:00.25+08:00",
+            "2026-11-30 08:00:00.25",
+        ] {
+            let read = OffsetDateTime::lite(ValueRef::Text(old.as_bytes())).unwrap();
+            assert_eq!(read, t, "{old}");
+        }
     }
 }

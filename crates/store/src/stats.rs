@@ -248,10 +248,9 @@ fn lite_report(
     scope: &StatScope,
 ) -> Result<KeyedAggregator> {
     use rusqlite::types::ValueRef;
-    use time::format_description::well_known::Rfc3339;
+    // The bounds as the stored times are written, so that they compare as times.
     let time = |t: OffsetDateTime| {
-        t.format(&Rfc3339)
-            .map_err(|e| StoreError::Corrupt(format!("statistics period: {e}")))
+        crate::sql::lite_time(t).map_err(|e| StoreError::Corrupt(format!("statistics period: {e}")))
     };
     let (from, to) = (time(scope.from)?, time(scope.to)?);
     let mut stmt = conn.prepare(sql)?;
