@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use store::{NewEvent, NewOutbox, Store, StoreConfig, StoreError};
-use time::OffsetDateTime;
+use time::macros::{datetime, offset};
+use time::{Duration, OffsetDateTime};
 
 use crate::helpers::{Engine, engines, fresh_postgres};
 
@@ -224,6 +225,127 @@ async fn the_inbox_remembers_a_confirmation() {
     }
 }
 
+/// The ids of the requests whose messages `claim_outbox` hands out at `at`.
+async fn claimed_at(store: &Store, at: OffsetDateTime) -> Vec<String> {
+    let lease = at + Duration::hours(1);
+    let rows = store
+        .write(move |tx| Box::pin(async move { tx.claim_outbox(at, lease, 10).await }))
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = rows.into_iter().map(|r| r.request_id).collect();
+    ids.sort();
+    ids
+}
+
+/// Times within one second, with a fraction and without, and times given with other offsets
+/// compare and order as the times they are, on both engines: in the writer's statements
+/// (claiming messages that are due, using a reset link), in reads through the pool (whether
+/// a reset link is valid) and in MIN (the next message due). On SQLite, whose times are
+/// text, `…T00:00:00Z` once sorted after `…T00:00:00.25Z`.
+#[tokio::test]
+async fn times_within_a_second_and_across_offsets_compare_as_times() {
+    for e in engines() {
+        let (store, _dir) = open(e).await;
+        seed_library(&store, "AAA").await;
+        // A whole second, and times around it.
+        let t = datetime!(2030-01-01 00:00:00 UTC);
+        let quarter = t + Duration::milliseconds(250);
+        let half = t + Duration::milliseconds(500);
+        let due = [
+            ("r1", quarter),
+            ("r2", t),
+            ("r3", half.to_offset(offset!(+08:00))),
+            ("r4", (t + Duration::seconds(2)).to_offset(offset!(-05:00))),
+        ];
+        let long_ago = t - Duration::hours(1);
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    for (rid, at) in due {
+                        let m = NewOutbox {
+                            library_id: "AAA",
+                            request_id: rid,
+                            side: "borrow",
+                            kind: "request",
+                            recipient: "ISIL:XX-B",
+                            payload: "<x/>",
+                        };
+                        tx.insert_outbox_at(&m, long_ago, at).await?;
+                    }
+                    tx.insert_user(
+                        &store::NewUser {
+                            user_id: "u1".to_owned(),
+                            library_id: "AAA".to_owned(),
+                            username: "u1".to_owned(),
+                            display_name: "U".to_owned(),
+                            email: None,
+                            password_hash: "x".to_owned(),
+                            kind: "staff".to_owned(),
+                            patron_type: None,
+                            department: None,
+                            roles: String::new(),
+                            status: "active".to_owned(),
+                            locale: "en".to_owned(),
+                        },
+                        long_ago,
+                    )
+                    .await?;
+                    tx.insert_password_reset("expires-at-half", "u1", long_ago, half)
+                        .await?;
+                    tx.insert_password_reset("expires-at-t", "u1", long_ago, t)
+                        .await?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.next_outbox_due().await.unwrap(),
+            Some(t),
+            "{e:?}: the earliest due time"
+        );
+        assert_eq!(claimed_at(&store, t).await, ["r2"], "{e:?}: due at t");
+        assert_eq!(
+            claimed_at(&store, half).await,
+            ["r1", "r3"],
+            "{e:?}: due by half a second"
+        );
+        let just_before = t + Duration::seconds(2) - Duration::microseconds(1);
+        assert!(claimed_at(&store, just_before).await.is_empty(), "{e:?}");
+        assert_eq!(claimed_at(&store, t + Duration::seconds(2)).await, ["r4"]);
+
+        // Through the read pool: a link expiring half a second after t is still valid at t;
+        // one expiring at t is no longer valid a quarter of a second later.
+        assert!(
+            store
+                .password_reset_valid("expires-at-half", t)
+                .await
+                .unwrap(),
+            "{e:?}"
+        );
+        assert!(
+            !store
+                .password_reset_valid("expires-at-t", quarter)
+                .await
+                .unwrap(),
+            "{e:?}"
+        );
+        // In the writer: the same, when the link is used.
+        let used = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let late = tx.use_password_reset("expires-at-t", quarter).await?;
+                    let in_time = tx.use_password_reset("expires-at-half", t).await?;
+                    Ok::<_, StoreError>((late, in_time))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(used, (None, Some("u1".to_owned())), "{e:?}");
+    }
+}
+
 /// Both migration trees create the same tables with the same columns.
 #[tokio::test]
 async fn both_engines_have_the_same_tables_and_columns() {
@@ -273,5 +395,280 @@ async fn both_engines_have_the_same_tables_and_columns() {
         versions("sqlite"),
         versions("postgres"),
         "migration versions differ"
+    );
+}
+
+/// The fixed form every time is stored in on SQLite, as a GLOB pattern.
+const FIXED_TIME: &str = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z";
+
+/// Every (table, column) of a SQLite store's own tables (not the search index's).
+async fn lite_columns(c: &mut sqlx::SqliteConnection) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'
+           AND m.name NOT LIKE 'lend_title_fts%' AND m.sql NOT LIKE 'CREATE VIRTUAL%'
+         ORDER BY 1, 2",
+    )
+    .fetch_all(c)
+    .await
+    .unwrap()
+}
+
+/// The values in the fixed time form of every column that holds any, sorted.
+async fn fixed_times(
+    c: &mut sqlx::SqliteConnection,
+) -> std::collections::BTreeMap<(String, String), Vec<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (table, column) in lite_columns(&mut *c).await {
+        let sql = format!(
+            "SELECT \"{column}\" FROM \"{table}\" WHERE \"{column}\" GLOB '{FIXED_TIME}' ORDER BY 1"
+        );
+        let values: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+        if !values.is_empty() {
+            out.insert((table, column), values);
+        }
+    }
+    out
+}
+
+/// What the SQLite writer does at each commit: add the queue counts' deltas to the counts.
+async fn flush_queue_counts(c: &mut sqlx::SqliteConnection) {
+    sqlx::raw_sql(
+        "INSERT INTO queue_count (library_id, side, state, facet, value, n)
+         SELECT library_id, side, state, facet, value, SUM(n) FROM queue_count_delta WHERE true
+         GROUP BY library_id, side, state, facet, value HAVING SUM(n) <> 0
+         ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = n + excluded.n;
+         DELETE FROM queue_count_delta;",
+    )
+    .execute(c)
+    .await
+    .unwrap();
+}
+
+/// Migration 0033 rewrites the times stored before it (RFC 3339 with a fraction only when it
+/// is not zero, of any length, with `Z` or any offset, or SQLite's own `YYYY-MM-DD HH:MM:SS`)
+/// into the one fixed-width UTC form, as the same instants. NULLs, dates and other text stay
+/// as they were, and the queue counts follow a request whose UTC day moved.
+#[tokio::test]
+async fn migration_0033_rewrites_older_times_into_the_fixed_form() {
+    use sqlx::Connection;
+
+    let (store, dir) = open(Engine::Sqlite).await;
+    seed_library(&store, "AAA").await;
+    let t = datetime!(2026-11-30 08:00:00.25 UTC);
+    let rows = (0..2)
+        .map(|i| store::SeedLend {
+            request_id: format!("lend-{i}"),
+            borrower_agency: "ISIL:XX-B".to_owned(),
+            borrower_id: None,
+            format: "loan".to_owned(),
+            state: "request_received".to_owned(),
+            citation: domain::citation::Citation {
+                title: Some(format!("Book {i}")),
+                ..Default::default()
+            },
+            barcode: None,
+            due_date: Some(time::macros::date!(2026 - 12 - 05)),
+            assignee_id: None,
+            created_at: t - Duration::days(i),
+            updated_at: t + Duration::microseconds(i),
+        })
+        .collect();
+    store.seed_lend_requests("AAA", rows).await.unwrap();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let m = NewOutbox {
+                    library_id: "AAA",
+                    request_id: "out-1",
+                    side: "borrow",
+                    kind: "request",
+                    recipient: "ISIL:XX-B",
+                    payload: "<x/>",
+                };
+                let id = tx.insert_outbox(&m, t).await?;
+                tx.outbox_delivered(id, "<ok/>", t + Duration::seconds(1))
+                    .await?;
+                tx.insert_outbox(&m, t - Duration::hours(3)).await?;
+                tx.insert_event(&event("out-1", "sent"), t).await?;
+                tx.inbox_record("AAA", "k1", "<conf/>", t - Duration::minutes(1))
+                    .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+        .unwrap();
+    drop(store);
+
+    let url = StoreConfig::sqlite_in(dir.path()).url;
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let before = fixed_times(&mut c).await;
+    assert!(before.contains_key(&("lend_request".to_owned(), "updated_at".to_owned())));
+    assert!(before.contains_key(&("outbox".to_owned(), "delivered_at".to_owned())));
+
+    // Back to the forms written before 0033, in every column holding a time: `Z` when there
+    // is no fraction, else the fraction's digits only, at +08:00 (which moves some onto the
+    // next day there).
+    for (table, column) in before.keys() {
+        let sql = format!(
+            "UPDATE \"{table}\" SET \"{column}\" = CASE
+                 WHEN substr(\"{column}\", 21, 6) = '000000' THEN substr(\"{column}\", 1, 19) || 'Z'
+                 ELSE strftime('%Y-%m-%dT%H:%M:%S', substr(\"{column}\", 1, 19), '+8 hours')
+                      || rtrim(substr(\"{column}\", 20, 7), '0') || '+08:00'
+             END
+             WHERE \"{column}\" GLOB '{FIXED_TIME}'"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let old: (String,) =
+        sqlx::query_as("SELECT updated_at FROM lend_request WHERE request_id = 'lend-0'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(old.0, "2026-11-30T16:00:00.25+08:00");
+    // A request last changed at 01:30 on 1 December at +08:00: its day was the 1st, is the
+    // 30th of November in UTC.
+    sqlx::raw_sql(
+        "UPDATE lend_request SET updated_at = '2026-12-01T01:30:00+08:00' WHERE request_id = 'lend-1'",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    // Each older shape, and what it becomes.
+    let shapes = [
+        ("2026-11-30T08:00:00Z", "2026-11-30T08:00:00.000000Z"),
+        ("2026-11-30T08:00:00.25Z", "2026-11-30T08:00:00.250000Z"),
+        (
+            "2026-11-30T08:00:00.1234567Z",
+            "2026-11-30T08:00:00.123456Z",
+        ),
+        (
+            "2026-11-30T08:00:00.123456789Z",
+            "2026-11-30T08:00:00.123456Z",
+        ),
+        (
+            "2026-11-30T08:00:00.999999999+00:00",
+            "2026-11-30T08:00:00.999999Z",
+        ),
+        ("2026-12-01T07:30:00.5+08:00", "2026-11-30T23:30:00.500000Z"),
+        (
+            "2026-11-30T19:00:00.75-05:00",
+            "2026-12-01T00:00:00.750000Z",
+        ),
+        ("2026-11-30 08:00:00", "2026-11-30T08:00:00.000000Z"),
+        ("2026-11-30 08:00:00.5", "2026-11-30T08:00:00.500000Z"),
+        ("2026-11-30T08:00:00.000000Z", "2026-11-30T08:00:00.000000Z"),
+    ];
+    for (i, (old, _)) in shapes.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO outbox (library_id, request_id, side, kind, recipient, payload, status,
+                                 next_attempt_at, created_at, delivered_at)
+             VALUES ('AAA', $1, 'borrow', 'request', 'ISIL:XX-B', '<x/>', 'pending', $2, $2, NULL)",
+        )
+        .bind(format!("shape-{i}"))
+        .bind(*old)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
+    flush_queue_counts(&mut c).await;
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 33")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+
+    // Opening the store runs the migration again.
+    let store = Store::open(&StoreConfig::sqlite_in(dir.path()))
+        .await
+        .unwrap();
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (i, (old, new)) in shapes.iter().enumerate() {
+        let (next, created, delivered): (String, String, Option<String>) = sqlx::query_as(
+            "SELECT next_attempt_at, created_at, delivered_at FROM outbox WHERE request_id = $1",
+        )
+        .bind(format!("shape-{i}"))
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!((next.as_str(), created.as_str()), (*new, *new), "{old}");
+        assert_eq!(delivered, None, "a NULL stays NULL");
+        let read = |s: &str| {
+            let s = if s.len() == 19 || s.as_bytes().get(10) == Some(&b' ') {
+                format!("{}Z", s.replacen(' ', "T", 1))
+            } else {
+                s.to_owned()
+            };
+            OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        let instant = read(old);
+        let cut = instant
+            .replace_nanosecond(instant.microsecond() * 1000)
+            .unwrap();
+        assert_eq!(
+            read(new),
+            cut,
+            "{old}: the same instant, to the microsecond"
+        );
+    }
+    sqlx::query("DELETE FROM outbox WHERE request_id LIKE 'shape-%'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    // lend-1 was changed at 01:30 +08:00 above, the rest is as the store wrote it.
+    let mut after = fixed_times(&mut c).await;
+    let lend_1 = after
+        .get_mut(&("lend_request".to_owned(), "updated_at".to_owned()))
+        .unwrap();
+    assert!(
+        lend_1.contains(&"2026-11-30T17:30:00.000000Z".to_owned()),
+        "{lend_1:?}"
+    );
+    lend_1.retain(|v| v != "2026-11-30T17:30:00.000000Z");
+    let mut expected = before.clone();
+    expected
+        .get_mut(&("lend_request".to_owned(), "updated_at".to_owned()))
+        .unwrap()
+        .retain(|v| v != "2026-11-30T08:00:00.250001Z");
+    assert_eq!(after, expected, "every time as the store wrote it");
+    let dates: Vec<(Option<String>,)> = sqlx::query_as("SELECT due_date FROM lend_request")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        dates.iter().all(|d| d.0.as_deref() == Some("2026-12-05")),
+        "{dates:?}"
+    );
+
+    // The kept counts agree with the requests' UTC days.
+    let counted: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT facet, value, n FROM queue_count
+         WHERE side = 'lend' AND facet IN ('created', 'modified') AND n <> 0 ORDER BY 1, 2",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let recounted: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT 'created', substr(created_at, 1, 10), COUNT(*) FROM lend_request GROUP BY 2
+         UNION ALL
+         SELECT 'modified', substr(updated_at, 1, 10), COUNT(*) FROM lend_request GROUP BY 2
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(counted, recounted);
+    assert!(recounted.contains(&("modified".to_owned(), "2026-11-30".to_owned(), 2)));
+
+    // And the store reads what the migration wrote.
+    assert_eq!(
+        store.next_outbox_due().await.unwrap(),
+        Some(t - Duration::hours(3))
     );
 }
