@@ -219,3 +219,64 @@ async fn a_due_date_reminder_goes_out_on_the_readers_library_day() {
         }
     }
 }
+
+/// The lending requests `query` selects in XNU's queue, and that selection's count of the due
+/// bucket `bucket` (with `facets=true`, from the kept counts or grouped from the requests).
+async fn xnu_queue(app: &TestApp, query: &str, bucket: &str) -> (Vec<String>, i64) {
+    let xnu = app.login("xnu-lend").await;
+    let (st, v) = app
+        .get(
+            &format!("/api/v1/lending?scope=all&facets=true&{query}"),
+            Some(&xnu),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let ids = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let count = v["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["facet"] == "due" && f["value"] == bucket)
+        .map_or(0, |f| f["count"].as_i64().unwrap());
+    (ids, count)
+}
+
+async fn due_buckets_from_the_lenders_midnight(engine: Engine, offset: &str) {
+    let app = app_without_sweeps(engine).await;
+    set_offset(&app, "XNU", offset).await;
+    let day = tomorrow(&app, offset);
+    let (_, lend_id) = loan_at_xnu(&app, "Due in the queue").await;
+    ship(&app, &lend_id, Some(day)).await;
+
+    // Half an hour into its due day at the lender: due today, not overdue.
+    go_to(&app, local(day, 0, 30, offset));
+    let (ids, today) = xnu_queue(&app, "due=today", "today").await;
+    assert_eq!((ids, today), (vec![lend_id.clone()], 1), "{offset}");
+    let (ids, _) = xnu_queue(&app, "task=overdue", "past").await;
+    assert!(ids.is_empty(), "{offset}: not overdue on its due day");
+    let (_, past) = xnu_queue(&app, "", "past").await;
+    assert_eq!(past, 0, "{offset}");
+
+    // Half an hour into the next day there: past due, and overdue before the sweep marks it.
+    go_to(&app, local(day + Duration::days(1), 0, 30, offset));
+    let (ids, past) = xnu_queue(&app, "due=past", "past").await;
+    assert_eq!((ids, past), (vec![lend_id.clone()], 1), "{offset}");
+    let (ids, _) = xnu_queue(&app, "task=overdue", "past").await;
+    assert_eq!(ids, vec![lend_id.clone()], "{offset}");
+    let (_, today) = xnu_queue(&app, "", "today").await;
+    assert_eq!(today, 0, "{offset}");
+}
+
+#[tokio::test]
+async fn the_lending_queues_due_buckets_start_at_the_lenders_midnight() {
+    for e in engines() {
+        for offset in OFFSETS {
+            due_buckets_from_the_lenders_midnight(e, offset).await;
+        }
+    }
+}
