@@ -280,3 +280,64 @@ async fn the_lending_queues_due_buckets_start_at_the_lenders_midnight() {
         }
     }
 }
+
+/// Close `code` on `day` (and on no other day).
+async fn close_on(app: &TestApp, code: &str, day: Date) {
+    let lib = app.state.store.library(code).await.unwrap();
+    let row = store::LibraryRow {
+        closed_days: store::Json(domain::calendar::ClosedDays {
+            weekdays: Vec::new(),
+            dates: vec![day],
+        }),
+        ..lib
+    };
+    app.state
+        .store
+        .write(move |tx| Box::pin(async move { tx.upsert_library(&row).await }))
+        .await
+        .unwrap();
+}
+
+async fn answer_days_on_the_lenders_calendar(engine: Engine, offset: &str) {
+    let app = app_without_sweeps(engine).await;
+    set_offset(&app, "XNU", offset).await;
+    // A moment when XNU's date is not the UTC date: early morning east of UTC, late evening
+    // west of it.
+    let day = tomorrow(&app, offset);
+    let hour = if offset.starts_with('+') { 4 } else { 21 };
+    go_to(&app, local(day, hour, 0, offset));
+    // XNU is closed today (its day); the request reaches it today, and its three opening
+    // days to answer are the next three days.
+    close_on(&app, "XNU", day).await;
+    let bcu = app.login("bcu-borrow").await;
+    let before = app.state.now();
+    let (id, _) = loan_at_xnu(&app, "Answered on opening days").await;
+    let after = app.state.now();
+    let (_, v) = app.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
+    let deadline = OffsetDateTime::parse(
+        v["lender_deadline"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let answer_days = app
+        .state
+        .store
+        .write(|tx| Box::pin(async move { tx.policy_for("XNU", "BCU").await }))
+        .await
+        .unwrap()
+        .map_or(3, |p| i64::from(p.answer_days.max(1)));
+    let days = Duration::days(answer_days);
+    assert!(
+        before + days <= deadline && deadline <= after + days,
+        "at {offset}: {answer_days} opening days from {before} gave {deadline}"
+    );
+}
+
+#[tokio::test]
+async fn a_lenders_days_to_answer_are_its_own_opening_days() {
+    for e in engines() {
+        for offset in OFFSETS {
+            answer_days_on_the_lenders_calendar(e, offset).await;
+        }
+    }
+}
