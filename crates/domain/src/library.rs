@@ -224,6 +224,13 @@ impl LibraryOffset {
     /// UTC+08:00, China Standard Time: every library's until it sets its own.
     pub const CHINA: LibraryOffset = LibraryOffset { minutes: 8 * 60 };
 
+    /// UTC itself.
+    pub const UTC: LibraryOffset = LibraryOffset { minutes: 0 };
+
+    /// UTC+14:00, the farthest east any library can be: its date is the latest date any
+    /// library is on, which bounds what a sweep over every library has to look at.
+    pub const FARTHEST_EAST: LibraryOffset = LibraryOffset { minutes: 14 * 60 };
+
     /// The offset of `minutes` east of UTC; refused outside -12:00..=+14:00 or when not a
     /// whole quarter of an hour.
     pub fn from_minutes(minutes: i64) -> Result<LibraryOffset, OffsetError> {
@@ -422,6 +429,20 @@ mod offset_tests {
         }
         assert_eq!(LibraryOffset::default().to_string(), "+08:00");
         assert_eq!(LibraryOffset::CHINA.short_label(), "UTC+8");
+    }
+
+    #[test]
+    fn no_library_is_on_a_later_date_than_the_farthest_east() {
+        let t = time::macros::datetime!(2026-12-30 10:15 UTC);
+        assert_eq!(LibraryOffset::FARTHEST_EAST.to_string(), "+14:00");
+        assert_eq!(
+            LibraryOffset::FARTHEST_EAST.date(t).to_string(),
+            "2026-12-31"
+        );
+        for m in (-720..=840).step_by(15) {
+            let o = LibraryOffset::from_minutes(m).unwrap();
+            assert!(o.date(t) <= LibraryOffset::FARTHEST_EAST.date(t), "{o}");
+        }
     }
 
     #[test]

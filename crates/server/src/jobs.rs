@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use domain::library::LibraryOffset;
 use domain::requester::BorrowAction;
 use domain::supplier::LendAction;
 use futures::future::join_all;
@@ -331,11 +332,26 @@ async fn sweep_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Mark loans overdue the day after their due date; the borrower is told by the machine's
-/// status message. Returns how many were marked.
+/// Mark loans overdue the day after their due date, in the lending library's own time (a
+/// loan due today is not late before the lender's midnight, wherever the server's clock
+/// is); the borrower is told by the machine's status message. Returns how many were marked.
 pub async fn sweep_overdue(st: &AppState) -> Result<usize, FlowError> {
     let now = st.now();
-    let due = st.store.lend_overdue_due(now.date(), 500).await?;
+    // Each offset in use with its date now: the query compares every loan with its own
+    // library's day. (An offset out of range reads as the default, as `LibraryRow::offset`.)
+    let today: Vec<(i64, time::Date)> = st
+        .store
+        .library_offsets()
+        .await?
+        .into_iter()
+        .map(|m| {
+            (
+                m,
+                LibraryOffset::from_minutes(m).unwrap_or_default().date(now),
+            )
+        })
+        .collect();
+    let due = st.store.lend_overdue_due(&today, 500).await?;
     let mut marked = 0;
     for id in due {
         let result = st
@@ -343,8 +359,10 @@ pub async fn sweep_overdue(st: &AppState) -> Result<usize, FlowError> {
             .write(move |tx| {
                 Box::pin(async move {
                     let mut req = tx.lend_request_for_update(&id).await?;
+                    // Checked again in the transaction, in the lender's time as it is now.
+                    let today = tx.library(&req.library_id).await?.offset().date(now);
                     if req.state != domain::supplier::LendState::Shipped.as_str()
-                        || req.due_date.is_none_or(|d| d >= now.date())
+                        || req.due_date.is_none_or(|d| d >= today)
                     {
                         return Ok(None);
                     }
@@ -716,27 +734,32 @@ pub async fn sweep_reminders(st: &AppState) -> Result<usize, FlowError> {
     use domain::requester::BorrowState;
 
     let now = st.now();
-    let today = now.date();
+    // Days are counted in the reader's library's time (the library that sends the letter):
+    // the candidates are those due within the longest reminder period of the latest date any
+    // library is on; each is then measured against its own library's date.
+    let latest = LibraryOffset::FARTHEST_EAST.date(now);
     let holding = [BorrowState::OnLoanToPatron.as_str()];
     let ids = st
         .store
-        .borrow_requests_due_by(&holding, today + time::Duration::days(30), 500)
+        .borrow_requests_due_by(&holding, latest + time::Duration::days(30), 500)
         .await?;
-    let mut settings: BTreeMap<String, i64> = BTreeMap::new();
+    // Per library: its reminder period and its date now.
+    let mut settings: BTreeMap<String, (i64, time::Date)> = BTreeMap::new();
     let mut queued = 0;
     for id in ids {
         let req = st.store.borrow_request(&id).await?;
-        let days = match settings.get(&req.library_id) {
+        let (days, today) = match settings.get(&req.library_id) {
             Some(d) => *d,
             None => {
-                let d = i64::from(
+                let days = i64::from(
                     st.store
                         .letter_settings(&req.library_id)
                         .await?
                         .due_soon_days,
                 );
-                settings.insert(req.library_id.clone(), d);
-                d
+                let today = st.store.library(&req.library_id).await?.offset().date(now);
+                settings.insert(req.library_id.clone(), (days, today));
+                (days, today)
             }
         };
         let done = st

@@ -11,6 +11,7 @@ use time::{Date, Duration, OffsetDateTime, Time};
 use crate::request::{LEND_COLUMNS, LendRequest};
 use crate::{Result, Store, StoreError, in_snapshot, on_pool, on_tx};
 use domain::citation::Citation;
+use domain::library::LibraryOffset;
 
 /// When a request was created or last changed, in buckets that do not overlap (days in UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +46,8 @@ impl AgeBucket {
     }
 }
 
-/// Where a date (due back, needed by) falls from today: buckets that do not overlap.
+/// Where a date (due back, needed by) falls from today, the library's day (see
+/// [`LendQueueFilter::utc_offset`]): buckets that do not overlap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayBucket {
     /// Before today.
@@ -221,12 +223,16 @@ pub struct LendQueueFilter {
     pub alert_states: AlertStates,
     /// The moment the buckets are counted from.
     pub now: OffsetDateTime,
+    /// The library's time: "today" of the due and needed-by buckets and of the overdue alert
+    /// is its day, since a loan due today is not late before its midnight.
+    pub utc_offset: LibraryOffset,
     pub limit: i64,
     pub offset: i64,
 }
 
 impl LendQueueFilter {
-    /// Every request of `library_id`, buckets counted from `now`.
+    /// Every request of `library_id`, buckets counted from `now` (the day buckets in UTC
+    /// until `utc_offset` is set to the library's).
     pub fn new(library_id: &str, now: OffsetDateTime, alert_states: AlertStates) -> Self {
         LendQueueFilter {
             library_id: library_id.to_owned(),
@@ -247,6 +253,7 @@ impl LendQueueFilter {
             text: None,
             alert_states,
             now,
+            utc_offset: LibraryOffset::UTC,
             limit: 50,
             offset: 0,
         }
@@ -330,8 +337,11 @@ fn age_bounds(now: OffsetDateTime) -> [OffsetDateTime; 3] {
     [t0, t0 - Duration::days(6), t0 - Duration::days(29)]
 }
 
-fn day_bounds(now: OffsetDateTime) -> (Date, Date) {
-    let today = now.to_offset(time::UtcOffset::UTC).date();
+/// Today and a week from today, in the library's time: dates are compared as they are (a due
+/// date is a day of the lender, a need-by date one of the borrower), so the kept counts,
+/// which hold the dates themselves, agree with the filter whatever the offset.
+fn day_bounds(now: OffsetDateTime, offset: LibraryOffset) -> (Date, Date) {
+    let today = offset.date(now);
     (today, today.saturating_add(Duration::days(7)))
 }
 
@@ -353,8 +363,8 @@ fn age_where(sql: &mut Sql, column: &str, bucket: AgeBucket, now: OffsetDateTime
     }
 }
 
-fn day_where(sql: &mut Sql, column: &str, bucket: DayBucket, now: OffsetDateTime) -> String {
-    let (today, week) = day_bounds(now);
+fn day_where(sql: &mut Sql, column: &str, bucket: DayBucket, f: &LendQueueFilter) -> String {
+    let (today, week) = day_bounds(f.now, f.utc_offset);
     match bucket {
         DayBucket::Past => format!(" AND {column} < {}", sql.p(Arg::Date(today))),
         DayBucket::Today => format!(" AND {column} = {}", sql.p(Arg::Date(today))),
@@ -385,7 +395,7 @@ fn alert_cond(sql: &mut Sql, f: &LendQueueFilter, alert: LendAlert) -> String {
             }
             if !s.on_loan.is_empty() {
                 let states = sql.list(&s.on_loan);
-                let (today, _) = day_bounds(f.now);
+                let (today, _) = day_bounds(f.now, f.utc_offset);
                 parts.push(format!(
                     "(state IN ({states}) AND due_date < {})",
                     sql.p(Arg::Date(today))
@@ -609,10 +619,10 @@ fn where_of(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool, plus:
         w.push_str(&age_where(sql, "updated_at", b, f.now));
     }
     if let Some(b) = f.due {
-        w.push_str(&day_where(sql, "due_date", b, f.now));
+        w.push_str(&day_where(sql, "due_date", b, f));
     }
     if let Some(b) = f.needed_by {
-        w.push_str(&day_where(sql, "needed_by", b, f.now));
+        w.push_str(&day_where(sql, "needed_by", b, f));
     }
     match &f.assignee {
         None => {}
@@ -812,7 +822,7 @@ fn kept_facets_sql(f: &LendQueueFilter) -> Sql {
             "SELECT '{facet}', CASE WHEN value >= {a} THEN 'today' WHEN value >= {b} THEN 'week' WHEN value >= {c} THEN 'month' ELSE 'older' END, CAST(SUM(n) AS BIGINT) FROM {src} GROUP BY 2 HAVING SUM(n) > 0"
         ));
     }
-    let (today, week) = day_bounds(f.now);
+    let (today, week) = day_bounds(f.now, f.utc_offset);
     let (today, week) = (day_text(today), day_text(week));
     for facet in ["due", "needed_by"] {
         let (a, b, c) = (
@@ -961,7 +971,7 @@ fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool
         ));
         buckets.push((facet, "older", format!("{column} < {c}"), false));
     }
-    let (today, week) = day_bounds(f.now);
+    let (today, week) = day_bounds(f.now, f.utc_offset);
     for (facet, column) in [("due", "due_date"), ("needed_by", "needed_by")] {
         let (a, b) = (sql.p(Arg::Date(today)), sql.p(Arg::Date(week)));
         buckets.push((facet, "none", format!("{column} IS NULL"), false));

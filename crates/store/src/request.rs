@@ -568,17 +568,49 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// Loans we lent whose due date has passed and that are not yet marked overdue.
-    pub async fn lend_overdue_due(&self, today: Date, limit: i64) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = on_pool!(self.pool(), p => {
+    /// The UTC offsets (minutes east) the libraries keep, each once: a sweep that goes by
+    /// days works out each one's date, and its query compares each library with its own.
+    pub async fn library_offsets(&self) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = on_pool!(self.pool(), p => {
             sqlx::query_as(
-                "SELECT request_id FROM lend_request WHERE state = 'shipped' AND due_date < $1
-                 ORDER BY due_date LIMIT $2",
+                "SELECT DISTINCT utc_offset_minutes FROM library ORDER BY utc_offset_minutes",
             )
-            .bind(today)
-            .bind(limit)
             .fetch_all(p)
             .await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Loans we lent whose due date has passed in the lending library's own time and that are
+    /// not yet marked overdue. `today` pairs each UTC offset in use (minutes east, as
+    /// [`Store::library_offsets`] gives them) with its date now; a loan of a library at an
+    /// offset not listed (changed since) waits for the next round.
+    pub async fn lend_overdue_due(&self, today: &[(i64, Date)], limit: i64) -> Result<Vec<String>> {
+        if today.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Placeholders only, built from the list's length: no value goes into the text.
+        let each: Vec<String> = (0..today.len())
+            .map(|i| {
+                format!(
+                    "(l.utc_offset_minutes = ${} AND r.due_date < ${})",
+                    2 * i + 2,
+                    2 * i + 3
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT r.request_id FROM lend_request r JOIN library l ON l.library_id = r.library_id
+             WHERE r.state = 'shipped' AND ({})
+             ORDER BY r.due_date, r.request_id LIMIT $1",
+            each.join(" OR ")
+        );
+        let rows = on_pool!(self.pool(), p => {
+            let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql)).bind(limit);
+            for (minutes, date) in today {
+                q = q.bind(*minutes).bind(*date);
+            }
+            q.fetch_all(p).await?
         });
         Ok(rows.into_iter().map(|r| r.0).collect())
     }

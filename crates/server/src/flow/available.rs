@@ -53,7 +53,15 @@ pub async fn check(
         return Vec::new();
     }
     let mut out = Vec::new();
-    match licensed(st, library_id, format, c, st.now().date()).await {
+    // A licence's dates and an embargo's end are read against the library's own day.
+    let today = match st.store.library(library_id).await {
+        Ok(l) => l.offset().date(st.now()),
+        Err(e) => {
+            tracing::warn!(error = %e, library_id, "the library's time could not be read");
+            return out;
+        }
+    };
+    match licensed(st, library_id, format, c, today).await {
         Ok(Some(f)) => out.push(f),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, library_id, "licensed e-resources could not be read"),

@@ -848,13 +848,20 @@ async fn send_request(
     let borrower = tx.library(&req.library_id).await?;
     let policy = tx.policy_for(&lender_id, &req.library_id).await?;
     let answer_days = policy.as_ref().map_or(3, |p| p.answer_days.max(1));
-    let today = now.date();
-    let send_on = retry.map_or(today, |r| r.send_on(today));
-    let send_at = if send_on > today {
-        send_on.midnight().assume_utc()
-    } else {
-        now
+    // A retry's dates travel as UTC times (ISO 18626 `retryAfter` is written `…T00:00:00Z`):
+    // the request goes out at that UTC midnight.
+    let utc_today = now.to_offset(time::UtcOffset::UTC).date();
+    let send_at = match retry.map(|r| r.send_on(utc_today)) {
+        Some(day) if day > utc_today => day.midnight().assume_utc(),
+        _ => now,
     };
+    // The answer days are the lender's opening days, so they are counted on the lender's
+    // calendar in the lender's time: its staff answer in their own day, and its closed days
+    // are days there. (The borrower's days would shift the lender's time to answer by the
+    // difference of the two clocks, on the lender's calendar.)
+    let offset = lender.offset();
+    let today = offset.date(now);
+    let send_on = offset.date(send_at);
     let last_day = lender.closed_days.0.add_open_days(send_on, answer_days);
     let days = (last_day - today).whole_days();
     req.lender_deadline = Some(now + Duration::days(days));

@@ -129,6 +129,12 @@ pub async fn check_new_request(
         });
     if let Some((earlier, m)) = best {
         let score_percent = (m.score * 100.0).round() as i64;
+        // The day the earlier request was placed, as the library's staff count days.
+        let placed = tx
+            .library(library_id)
+            .await?
+            .offset()
+            .date(earlier.created_at);
         tx.insert_duplicate(&Duplicate {
             request_id: request_id.to_owned(),
             library_id: library_id.to_owned(),
@@ -141,12 +147,12 @@ pub async fn check_new_request(
         let note = format!(
             "repeats request {} of {} (matched by {})",
             earlier.request_id,
-            earlier.created_at.date(),
+            placed,
             m.by.as_str()
         );
         let note_zh = format!(
             "与 {} 提交的请求 {} 重复（匹配依据：{}）",
-            earlier.created_at.date(),
+            placed,
             earlier.request_id,
             m.by.as_str()
         );

@@ -803,6 +803,7 @@ pub async fn lend_queue_filter(
     p: &LendQueueParams,
 ) -> ApiResult<store::LendQueueFilter> {
     let mut f = store::LendQueueFilter::new(&user.library_id, st.now(), lend_alert_states());
+    f.utc_offset = st.store.library(&user.library_id).await?.offset();
     let mut states = match p.scope()? {
         Scope::Active => Some(lend_open_states()),
         Scope::Completed => Some(lend_closed_states()),

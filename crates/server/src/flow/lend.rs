@@ -643,6 +643,9 @@ pub async fn forward_refused(
 }
 
 /// Due date from our policy for this borrower (default four weeks), moved off closed days.
+/// The loan period runs from the day it is shipped in our own time: a library east of UTC
+/// shipping in its morning is still on the day before in UTC, and counting from that day
+/// would make the loan a day short.
 async fn computed_due_date(
     tx: &mut Tx<'_>,
     req: &LendRequest,
@@ -654,7 +657,8 @@ async fn computed_due_date(
         None => None,
     };
     let days = policy.map_or(28, |p| p.loan_days);
-    Ok(lender.closed_days.0.due_date(now.date(), days))
+    let shipped = lender.offset().date(now);
+    Ok(lender.closed_days.0.due_date(shipped, days))
 }
 
 /// A message to the borrower outside the machine's steps (a staff note): reason and status

@@ -545,8 +545,16 @@ pub async fn create(ctx: Ctx, form: Result<Form<RequestForm>, FormRejection>) ->
                 Err(patron_error) => {
                     // Show the citation's errors with it, so the form is fixed in one go.
                     let mut errors = vec![patron_error];
+                    // "Today" for the need-by date is the library's day, as when it is placed.
+                    let today = ctx
+                        .st
+                        .store
+                        .library(&user.library_id)
+                        .await?
+                        .offset()
+                        .date(ctx.st.now());
                     if let Some(f) = domain::citation::RequestFormat::parse(&format)
-                        && let Err(fields) = form.citation().validate(f, ctx.st.now().date())
+                        && let Err(fields) = form.citation().validate(f, today)
                     {
                         errors.extend(field_errors(fields));
                     }

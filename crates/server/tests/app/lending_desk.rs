@@ -53,9 +53,18 @@ fn row(id: &'static str, state: &'static str) -> Row {
     }
 }
 
-/// Write `rows` as XNU's lending requests, dates counted from the app's clock.
+/// Write `rows` as XNU's lending requests, dates counted from the app's clock (due and
+/// need-by dates from XNU's day, as its queue counts them).
 async fn seed(app: &TestApp, rows: Vec<Row>) {
     let now: OffsetDateTime = app.state.now();
+    let today = app
+        .state
+        .store
+        .library("XNU")
+        .await
+        .unwrap()
+        .offset()
+        .date(now);
     let mut out = Vec::new();
     for r in rows {
         let lib = app.state.store.library(r.partner).await.unwrap();
@@ -81,11 +90,11 @@ async fn seed(app: &TestApp, rows: Vec<Row>) {
             citation: domain::citation::Citation {
                 title: Some(r.title.to_owned()),
                 author: Some("曹雪芹".to_owned()),
-                need_by: r.need_by.map(|d| now.date() + Duration::days(d)),
+                need_by: r.need_by.map(|d| today + Duration::days(d)),
                 ..Default::default()
             },
             barcode: r.barcode.map(str::to_owned),
-            due_date: r.due.map(|d| now.date() + Duration::days(d)),
+            due_date: r.due.map(|d| today + Duration::days(d)),
             assignee_id: assignee,
             created_at: created,
             updated_at: created,

@@ -19,6 +19,7 @@ mod iso_endpoint;
 mod lending_desk;
 mod letters;
 mod lifecycle;
+mod local_days;
 mod lookup;
 mod matrix;
 mod notices;

@@ -840,7 +840,16 @@ async fn reminder_days(engine: Engine) {
         .as_str()
         .unwrap()
         .to_owned();
-    let due = app.state.now().date() + time::Duration::days(5);
+    // Five days from today at BCU, whose days the reminders count.
+    let bcu_today = app
+        .state
+        .store
+        .library("BCU")
+        .await
+        .unwrap()
+        .offset()
+        .date(app.state.now());
+    let due = bcu_today + time::Duration::days(5);
     app.lend_action(
         &xnu,
         &lend_id,
