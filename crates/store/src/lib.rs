@@ -69,7 +69,7 @@ pub use return_hold::{
     held_since as return_held_since,
 };
 pub use sql::profile::report as sql_profile_report;
-pub use stats::{SeedBorrow, SeedEvent, StatKey, StatScope};
+pub use stats::{FactProgress, FactStep, SeedBorrow, SeedEvent, StatKey, StatScope};
 
 pub use sqlx::types::Json;
 
