@@ -59,7 +59,8 @@ pub use queue::{
     LendQueueFilter, MAX_LABELS, PartnerNotes, SeedLend,
 };
 pub use reader_fees::{
-    ChargeReviewRow, DepositBalance, DepositMovementRow, NewDepositMovement, ReaderChargeRow,
+    ChargeReviewRow, DepositBalance, DepositMovementRow, FeeStanding, NewDepositMovement,
+    ReaderChargeRow,
 };
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
