@@ -684,6 +684,20 @@ async fn refunds(engine: crate::helpers::Engine) {
     assert_eq!(back["kind"], "charge_refund", "{mine}");
     assert_eq!(back["amount"]["minor"], 1500);
     assert_eq!(back["request_id"], at_desk.as_str());
+    // The reader's own page says which charges were given back, in the reader's language.
+    let cookie = crate::web::web_login(&app, "bcu-phd").await;
+    let page = crate::web::get(
+        &app,
+        "/my/requests",
+        Some(&format!("{cookie}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("已退还：读者未收到所借资料"),
+        "{}",
+        page.body
+    );
 
     // A loan the reader received keeps its charge, lost or not.
     let kept = request_to(&app, "loan", "HTU", "Lost by the reader").await;
