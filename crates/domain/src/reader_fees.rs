@@ -11,6 +11,7 @@ use crate::fees::MAX_RATE_MINOR;
 use crate::library::Service;
 use crate::money::{Currency, Money};
 use crate::people::PatronType;
+use crate::requester::BorrowState;
 
 /// Most items a year one subsidy rule may pay for: a typo guard.
 pub const MAX_QUOTA: u32 = 10_000;
@@ -287,6 +288,20 @@ impl Payer {
     }
 }
 
+/// Whether the reader's charge, recorded when the lender shipped, is given back when the
+/// request moves from `from` to `to`: the request ended without the reader getting the item.
+/// Lost while it was on its way or at the library, before the reader had it; cancelled or
+/// unfilled (a charge exists only after a shipment, so such a request never reached the
+/// reader). A copy delivered or a loan the reader received is never refunded: a loan lost
+/// while with the reader, or completed, keeps its charge.
+pub fn charge_refunded_on(from: BorrowState, to: BorrowState) -> bool {
+    match to {
+        BorrowState::Cancelled | BorrowState::Unfilled => from != to,
+        BorrowState::Lost => matches!(from, BorrowState::Shipped | BorrowState::Received),
+        _ => false,
+    }
+}
+
 /// A charge to a reader: the amount and how it was reached (English and Chinese).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReaderCharge {
@@ -463,6 +478,22 @@ impl DepositInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_charge_is_refunded_only_when_the_reader_never_got_the_item() {
+        use BorrowState as S;
+        assert!(charge_refunded_on(S::Shipped, S::Lost));
+        assert!(charge_refunded_on(S::Received, S::Lost));
+        assert!(charge_refunded_on(S::Shipped, S::Cancelled));
+        assert!(charge_refunded_on(S::WillSupply, S::Unfilled));
+        for from in [S::OnLoanToPatron, S::ReturnedByPatron, S::ReturnShipped] {
+            assert!(!charge_refunded_on(from, S::Lost), "{from:?}");
+        }
+        for from in [S::Shipped, S::Received, S::OnLoanToPatron, S::Lost] {
+            assert!(!charge_refunded_on(from, S::Completed), "{from:?}");
+        }
+        assert!(!charge_refunded_on(S::Cancelled, S::Cancelled));
+    }
 
     fn policy() -> ReaderFeePolicy {
         serde_json::from_value::<ReaderFeePolicyInput>(serde_json::json!({

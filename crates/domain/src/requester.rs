@@ -472,8 +472,12 @@ pub static BORROW_RULES: &[Rule<S, A, G, E>] = &[
         PATRON_OR_STAFF,
         &[E::MarkRenewPending, E::SendRenew],
     ),
+    // Lost on its way here (shipped, never received) as well as after: from `shipped` and
+    // `received` the reader never had it, and their charge is given back (see
+    // `reader_fees::charge_refunded_on`).
     rule(
         &[
+            S::Shipped,
             S::Received,
             S::OnLoanToPatron,
             S::ReturnedByPatron,

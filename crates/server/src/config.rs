@@ -27,6 +27,9 @@ pub struct Config {
     pub outbox_poll_ms: u64,
     /// How often lender deadlines and overdue loans are swept, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// How often the statistics job looks for requests to summarise once it has caught up,
+    /// in milliseconds (while catching up it goes on at once).
+    pub statistics_interval_ms: u64,
     /// Run the outbox worker and the sweeps in this process. Off for a process that only
     /// answers the web and API beside another that works the queue (PostgreSQL).
     pub background_jobs: bool,
@@ -125,6 +128,7 @@ impl Default for Config {
             token_ttl_hours: 24 * 7,
             outbox_poll_ms: 1000,
             sweep_interval_ms: 60_000,
+            statistics_interval_ms: 60_000,
             background_jobs: true,
             outbox_max_attempts: 8,
             max_body_bytes: 2 * 1024 * 1024,
@@ -222,6 +226,8 @@ impl Config {
             data_dir,
             outbox_poll_ms: 200,
             sweep_interval_ms: 100,
+            // Once at start only: tests that count summaries run the job themselves.
+            statistics_interval_ms: 24 * 3_600_000,
             // Tests reach no outside service; a test that needs one starts a local fake.
             crossref_url: String::new(),
             pubmed_url: String::new(),

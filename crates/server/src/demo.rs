@@ -571,7 +571,13 @@ pub async fn seed_activity(st: AppState) {
     // A year of past traffic, written in bulk, so statistics, charts and partner evaluation
     // have something to show.
     match crate::traffic::generate(&st, DEMO_HISTORY, st.now(), true, "demo", |_, _| {}).await {
-        Ok(n) => tracing::info!(requests = n, "demo history of the past year generated"),
+        Ok(n) => {
+            tracing::info!(requests = n, "demo history of the past year generated");
+            // Summarised for the statistics now rather than at the job's next round.
+            if let Err(e) = crate::jobs::summarise_for_statistics(&st).await {
+                tracing::warn!(error = %e, "demo history not summarised for the statistics");
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "demo history not generated"),
     }
 }

@@ -1,5 +1,6 @@
-//! Background jobs inside `serve`: outbox delivery and the sweeps (lender deadlines). Each is
-//! idempotent and claims its work in the store, so several processes can run them together.
+//! Background jobs inside `serve`: outbox delivery, the sweeps (lender deadlines …) and the
+//! summaries the statistics read. Each is idempotent and claims its work in the store, so
+//! several processes can run them together.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,8 +28,44 @@ const LEASE: time::Duration = time::Duration::seconds(60);
 pub fn spawn(st: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         tokio::spawn(outbox_loop(st.clone(), stop.clone())),
-        tokio::spawn(sweep_loop(st, stop)),
+        tokio::spawn(sweep_loop(st.clone(), stop.clone())),
+        tokio::spawn(statistics_loop(st, stop)),
     ]
+}
+
+/// Keep the summaries the statistics read (`request_fact`) up to date with the events, a page
+/// of requests at a time: after an upgrade or a restore the first pass reads every request,
+/// which takes minutes on a large store and must not happen inside a report request. Pages
+/// follow each other at once until the pass is done, then the job waits `statistics_interval_ms`.
+/// Several processes may run it together: they step the same pass, kept in the store.
+async fn statistics_loop(st: AppState, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(st.config.statistics_interval_ms.max(10));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match st.store.refresh_request_facts_step(st.now()).await {
+            Ok(step) if step.pending.is_some() => {
+                // Let the requests waiting on the runtime go first between pages.
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "summarising requests for the statistics failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// What the statistics job does, run to the end at once: every page of the pass under way
+/// (or a new one) until the summaries are up to date. Returns how many requests were
+/// summarised.
+pub async fn summarise_for_statistics(st: &AppState) -> Result<usize, FlowError> {
+    let n = st.store.refresh_request_facts(st.now()).await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 async fn outbox_loop(st: AppState, mut stop: watch::Receiver<bool>) {

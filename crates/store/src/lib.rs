@@ -59,7 +59,8 @@ pub use queue::{
     LendQueueFilter, MAX_LABELS, PartnerNotes, SeedLend,
 };
 pub use reader_fees::{
-    ChargeReviewRow, DepositBalance, DepositMovementRow, NewDepositMovement, ReaderChargeRow,
+    ChargeReviewRow, DepositBalance, DepositMovementRow, FeeStanding, NewDepositMovement,
+    ReaderChargeRow,
 };
 pub use request::{
     BorrowFilter, BorrowRequest, LendFilter, LendRequest, NewBorrowRequest, NewLendRequest,
@@ -69,7 +70,7 @@ pub use return_hold::{
     held_since as return_held_since,
 };
 pub use sql::profile::report as sql_profile_report;
-pub use stats::{SeedBorrow, SeedEvent, StatKey, StatScope};
+pub use stats::{FactProgress, FactStep, SeedBorrow, SeedEvent, StatKey, StatScope};
 
 pub use sqlx::types::Json;
 

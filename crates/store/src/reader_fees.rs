@@ -2,6 +2,8 @@
 //! movement, the charge of each request with who paid it, and the review flag of a request
 //! whose expected charge the reader's deposit does not cover.
 
+use std::collections::HashMap;
+
 use domain::reader_fees::ReaderFeePolicy;
 use time::OffsetDateTime;
 
@@ -68,6 +70,9 @@ pub struct ReaderChargeRow {
     pub year: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When the charge was given back: the request ended without the reader getting the item.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub refunded_at: Option<OffsetDateTime>,
 }
 
 crate::sql::lite_row!(ReaderChargeRow {
@@ -81,10 +86,11 @@ crate::sql::lite_row!(ReaderChargeRow {
     basis,
     basis_zh,
     year,
-    created_at
+    created_at,
+    refunded_at
 });
 
-const CHARGE_COLUMNS: &str = "borrow_request_id, library_id, patron_id, service, amount_minor, currency, payer, basis, basis_zh, year, created_at";
+const CHARGE_COLUMNS: &str = "borrow_request_id, library_id, patron_id, service, amount_minor, currency, payer, basis, basis_zh, year, created_at, refunded_at";
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ChargeReviewRow {
@@ -106,6 +112,19 @@ crate::sql::lite_row!(ChargeReviewRow {
     created_at
 });
 
+/// What pays for a library's open requests, read at once (see `Tx::fee_standing`).
+#[derive(Debug, Clone, Default)]
+pub struct FeeStanding {
+    /// Reader id → their type, if their account has one.
+    pub patron_types: HashMap<String, Option<String>>,
+    /// (reader id, service) → the charges the subsidy paid this year.
+    pub subsidy_used: HashMap<(String, String), i64>,
+    /// (reader id, currency) → the deposit balance.
+    pub balances: HashMap<(String, String), i64>,
+    /// Request id → its review flag.
+    pub reviews: HashMap<String, ChargeReviewRow>,
+}
+
 /// A deposit movement about to be written.
 #[derive(Debug, Clone)]
 pub struct NewDepositMovement<'a> {
@@ -114,7 +133,7 @@ pub struct NewDepositMovement<'a> {
     pub currency: &'a str,
     /// Signed: a top-up is positive, a refund or a charge negative.
     pub amount_minor: i64,
-    /// `top_up`, `refund` or `charge`.
+    /// `top_up`, `refund`, `charge` or `charge_refund` (a charge given back).
     pub kind: &'static str,
     pub borrow_request_id: Option<&'a str>,
     pub reason: &'a str,
@@ -346,7 +365,8 @@ impl Tx<'_> {
         let row: (i64,) = on_tx!(self, c => {
             crate::sql::query_as(
                 "SELECT COUNT(*) FROM reader_charge
-                 WHERE patron_id = $1 AND year = $2 AND service = $3 AND payer = 'subsidy'",
+                 WHERE patron_id = $1 AND year = $2 AND service = $3 AND payer = 'subsidy'
+                   AND refunded_at IS NULL",
             )
             .bind(patron_id)
             .bind(year)
@@ -370,9 +390,104 @@ impl Tx<'_> {
         Ok(row.is_some())
     }
 
+    /// Mark a request's charge refunded, once: returns the charge when this call refunded it,
+    /// `None` when there is none or it was refunded already.
+    pub async fn refund_reader_charge(
+        &mut self,
+        request_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ReaderChargeRow>> {
+        let sql = format!(
+            "UPDATE reader_charge SET refunded_at = $2
+             WHERE borrow_request_id = $1 AND refunded_at IS NULL
+             RETURNING {CHARGE_COLUMNS}"
+        );
+        let row = on_tx!(self, c => {
+            crate::sql::query_as::<ReaderChargeRow>(sqlx::AssertSqlSafe(sql))
+                .bind(request_id)
+                .bind(now)
+                .fetch_optional(&mut *c)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// What pays for the library's open requests (one reader's, with `patron_id`), read at
+    /// once for a review of all of them: the readers' types, the subsidies they used in
+    /// `year` and their deposit balances, and the review flags the requests carry. Five
+    /// statements, however many requests and readers.
+    pub async fn fee_standing(
+        &mut self,
+        library_id: &str,
+        patron_id: Option<&str>,
+        states: &[&str],
+        year: i64,
+    ) -> Result<FeeStanding> {
+        let mut out = FeeStanding::default();
+        if states.is_empty() {
+            return Ok(out);
+        }
+        let reader = if patron_id.is_some() {
+            " AND patron_id = $2"
+        } else {
+            " AND $2 IS NULL"
+        };
+        let marks: Vec<String> = (3..3 + states.len()).map(|i| format!("${i}")).collect();
+        let open = format!(
+            "SELECT DISTINCT patron_id FROM borrow_request
+             WHERE library_id = $1{reader} AND state IN ({})",
+            marks.join(", ")
+        );
+        let types_sql =
+            format!("SELECT user_id, patron_type FROM app_user WHERE user_id IN ({open})");
+        let used_sql = "SELECT patron_id, service, COUNT(*) FROM reader_charge
+             WHERE year = $3 AND payer = 'subsidy' AND refunded_at IS NULL
+               AND library_id = $1 AND ($2 IS NULL OR patron_id = $2)
+             GROUP BY patron_id, service";
+        let balances_sql = "SELECT patron_id, currency, balance_minor FROM deposit_account
+             WHERE library_id = $1 AND ($2 IS NULL OR patron_id = $2)";
+        let reviews_sql = "SELECT borrow_request_id, library_id, expected_minor, currency, balance_minor, created_at
+             FROM reader_charge_review r
+             WHERE library_id = $1 AND ($2 IS NULL OR EXISTS (
+                 SELECT 1 FROM borrow_request b
+                 WHERE b.request_id = r.borrow_request_id AND b.patron_id = $2))";
+        on_tx!(self, c => {
+            let mut q = crate::sql::query_as::<(String, Option<String>)>(sqlx::AssertSqlSafe(types_sql))
+                .bind(library_id)
+                .bind(patron_id);
+            for s in states {
+                q = q.bind(*s);
+            }
+            out.patron_types = q.fetch_all(&mut *c).await?.into_iter().collect();
+            let rows = crate::sql::query_as::<(String, String, i64)>(used_sql)
+                .bind(library_id)
+                .bind(patron_id)
+                .bind(year)
+                .fetch_all(&mut *c)
+                .await?;
+            out.subsidy_used = rows.into_iter().map(|(p, s, n)| ((p, s), n)).collect();
+            let rows = crate::sql::query_as::<(String, String, i64)>(balances_sql)
+                .bind(library_id)
+                .bind(patron_id)
+                .fetch_all(&mut *c)
+                .await?;
+            out.balances = rows.into_iter().map(|(p, cur, b)| ((p, cur), b)).collect();
+            let rows = crate::sql::query_as::<ChargeReviewRow>(reviews_sql)
+                .bind(library_id)
+                .bind(patron_id)
+                .fetch_all(&mut *c)
+                .await?;
+            out.reviews = rows
+                .into_iter()
+                .map(|r| (r.borrow_request_id.clone(), r))
+                .collect();
+        });
+        Ok(out)
+    }
+
     pub async fn insert_reader_charge(&mut self, r: &ReaderChargeRow) -> Result<()> {
         let sql = format!(
-            "INSERT INTO reader_charge ({CHARGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO reader_charge ({CHARGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         on_tx!(self, c => {
             crate::sql::query(sqlx::AssertSqlSafe(sql))
@@ -387,6 +502,7 @@ impl Tx<'_> {
                 .bind(&r.basis_zh)
                 .bind(r.year)
                 .bind(r.created_at)
+                .bind(r.refunded_at)
                 .execute(&mut *c)
                 .await?;
         });

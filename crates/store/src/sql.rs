@@ -481,6 +481,27 @@ impl<R: Row> Query<R> {
         }
     }
 
+    /// All rows of a read outside a write transaction, on SQLite on one of the blocking
+    /// threads (a read of thousands of rows does not hold up the runtime's threads, which
+    /// serve every request); on PostgreSQL through the pool like `read_all`.
+    pub(crate) async fn read_all_blocking(self, store: &crate::Store) -> Result<Vec<R>>
+    where
+        R: Send + 'static,
+    {
+        if store.readers().is_none() {
+            return self.read_all(store).await;
+        }
+        self.encodable()?;
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            store.readers().ok_or(StoreError::Closed)?.with(|c| {
+                lite_run_inner(c, &self.sql, &self.args, R::from_lite).map(|(rows, _)| rows)
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("a read on a blocking thread: {e}")))?
+    }
+
     /// All rows of a short read outside a write transaction (see `read_optional`).
     pub(crate) async fn read_all(self, store: &crate::Store) -> Result<Vec<R>> {
         self.encodable()?;

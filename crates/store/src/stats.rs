@@ -347,37 +347,103 @@ async fn value_names(store: &Store, ids: &[i64]) -> Result<HashMap<i64, String>>
 }
 
 /// The ids of `values` in `stat_value`, adding those it lacks, in the caller's transaction.
+/// Only the texts not there yet are inserted: on PostgreSQL an `INSERT … ON CONFLICT DO
+/// NOTHING` takes an identity value for every row it is given, kept or not, so inserting
+/// every text at each refresh used up ids by the thousand. A text another refresh adds at
+/// the same moment meets `ON CONFLICT DO NOTHING` (PostgreSQL waits for the other
+/// transaction, then skips it) and is read back with the rest.
 async fn value_ids(tx: &mut Tx<'_>, values: &[&str]) -> Result<HashMap<String, i64>> {
     const PER_QUERY: usize = 500;
     let mut ids = HashMap::with_capacity(values.len());
     for chunk in values.chunks(PER_QUERY) {
+        find_values(tx, chunk, &mut ids).await?;
+        let missing: Vec<&str> = chunk
+            .iter()
+            .copied()
+            .filter(|v| !ids.contains_key(*v))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
         let add = format!(
             "INSERT INTO stat_value (value) VALUES {} ON CONFLICT (value) DO NOTHING",
-            (1..=chunk.len())
+            (1..=missing.len())
                 .map(|i| format!("(${i})"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let find = format!(
-            "SELECT value_id, value FROM stat_value WHERE value IN ({})",
-            marks(1, chunk.len())
-        );
-        on_tx!(tx, c => {
-            let mut q = crate::sql::query(sqlx::AssertSqlSafe(add));
-            for v in chunk {
-                q = q.bind(*v);
-            }
-            q.execute(&mut *c).await?;
-            let mut q = crate::sql::query_as::<(i64, String)>(sqlx::AssertSqlSafe(find));
-            for v in chunk {
-                q = q.bind(*v);
-            }
-            for (id, v) in q.fetch_all(&mut *c).await? {
-                ids.insert(v, id);
-            }
-        });
+        let mut q = crate::sql::query(sqlx::AssertSqlSafe(add));
+        for v in &missing {
+            q = q.bind(*v);
+        }
+        q.execute(&mut tx.conn).await?;
+        find_values(tx, &missing, &mut ids).await?;
     }
     Ok(ids)
+}
+
+/// The ids `stat_value` has for `values`, into `ids`.
+async fn find_values(
+    tx: &mut Tx<'_>,
+    values: &[&str],
+    ids: &mut HashMap<String, i64>,
+) -> Result<()> {
+    let find = format!(
+        "SELECT value_id, value FROM stat_value WHERE value IN ({})",
+        marks(1, values.len())
+    );
+    let mut q = crate::sql::query_as::<(i64, String)>(sqlx::AssertSqlSafe(find));
+    for v in values {
+        q = q.bind(*v);
+    }
+    for (id, v) in q.fetch_all(&mut tx.conn).await? {
+        ids.insert(v, id);
+    }
+    Ok(())
+}
+
+/// Set the mark: events from `at` on (less the margin) are what the next pass reads.
+async fn write_mark(tx: &mut Tx<'_>, at: OffsetDateTime) -> Result<()> {
+    crate::sql::query(
+        "INSERT INTO stat_mark (name, at) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+    )
+    .bind(MARK)
+    .bind(at)
+    .execute(&mut tx.conn)
+    .await?;
+    Ok(())
+}
+
+/// Move the pass on past the page just written, or end it. Only from where the step read
+/// it: when another process moved it first, that one's move stands.
+async fn move_pass(tx: &mut Tx<'_>, step: PassMove) -> Result<()> {
+    match step.finish {
+        Some(started_at) => {
+            let ended =
+                crate::sql::query("DELETE FROM stat_pass WHERE name = $1 AND after_id = $2")
+                    .bind(MARK)
+                    .bind(step.from.as_str())
+                    .execute(&mut tx.conn)
+                    .await?;
+            if ended.rows_affected() > 0 {
+                write_mark(tx, started_at).await?;
+            }
+        }
+        None => {
+            crate::sql::query(
+                "UPDATE stat_pass SET after_id = $2, done = done + $3
+                 WHERE name = $1 AND after_id = $4",
+            )
+            .bind(MARK)
+            .bind(step.to.as_str())
+            .bind(i64::try_from(step.summarised).unwrap_or(i64::MAX))
+            .bind(step.from.as_str())
+            .execute(&mut tx.conn)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// `$first, $first+1, …` for `n` arguments.
@@ -388,26 +454,141 @@ fn marks(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// How far a pass of summaries has got: `done` of the `total` requests it set out to
+/// summarise (`done` may pass `total` when requests were made during the pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactProgress {
+    pub done: u64,
+    pub total: u64,
+}
+
+impl FactProgress {
+    /// Requests still to summarise in this pass.
+    pub fn remaining(&self) -> u64 {
+        self.total.saturating_sub(self.done)
+    }
+}
+
+/// What one step of refreshing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactStep {
+    /// Requests summarised by this step.
+    pub summarised: u64,
+    /// The pass still under way after this step; `None`: the summaries are up to date.
+    pub pending: Option<FactProgress>,
+    /// When the pass this step finished began (the summaries now hold every event until a
+    /// margin before it); `None` when it finished none.
+    pub finished_from: Option<OffsetDateTime>,
+}
+
+/// The pass under way (`stat_pass`, migration 0035).
+#[derive(sqlx::FromRow)]
+struct PassRow {
+    started_at: OffsetDateTime,
+    since: Option<OffsetDateTime>,
+    after_id: String,
+    done: i64,
+    total: i64,
+}
+
+crate::sql::lite_row!(PassRow {
+    started_at,
+    since,
+    after_id,
+    done,
+    total,
+});
+
+impl PassRow {
+    fn progress(&self) -> FactProgress {
+        let done = u64::try_from(self.done).unwrap_or(0);
+        let total = u64::try_from(self.total).unwrap_or(0);
+        FactProgress {
+            done,
+            total: total.max(done),
+        }
+    }
+}
+
+/// Where a step leaves its pass, written with the step's summaries.
+struct PassMove {
+    /// The pass's cursor that the step read from: a step that lost a race with another
+    /// process doing the same page moves nothing.
+    from: String,
+    to: String,
+    summarised: u64,
+    /// The pass is done: it is removed and its start becomes the mark.
+    finish: Option<OffsetDateTime>,
+}
+
 impl Store {
-    /// Bring the request summaries up to date with the events: every request with an event
-    /// since the last refresh (all of them the first time) is summarised again. `now` becomes
-    /// the new mark. Returns how many requests were summarised.
+    /// Bring the request summaries up to date with the events, all at once: steps of
+    /// `refresh_request_facts_step` until nothing is left. Returns how many requests were
+    /// summarised. For the background job's tests, benchmarks and small stores; a report
+    /// request asks `request_facts_pending` first and does not wait for a long pass.
     #[tracing::instrument(skip_all, err)]
     pub async fn refresh_request_facts(&self, now: OffsetDateTime) -> Result<u64> {
-        let mark: Option<(OffsetDateTime,)> = on_pool!(self.pool(), p => {
-            sqlx::query_as("SELECT at FROM stat_mark WHERE name = $1")
-                .bind(MARK)
-                .fetch_optional(p)
-                .await?
-        });
-        let since = mark.map(|(m,)| m - MARGIN);
-        let mut after = String::new();
-        let mut total = 0u64;
+        let mut total = 0;
         loop {
-            let page = self.fact_sources(since, &after).await?;
-            let Some(last) = page.last() else { break };
-            after = last.request_id.clone();
-            let events = self.fact_events(&page).await?;
+            let step = self.refresh_request_facts_step(now).await?;
+            total += step.summarised;
+            // A pass begun before `now` (by the job, or another process) misses what changed
+            // behind its cursor since it began: one more pass, from its start, follows it.
+            let up_to_date = step.pending.is_none() && step.finished_from.is_none_or(|f| f >= now);
+            if up_to_date {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One bounded step of bringing the summaries up to date: every request with an event
+    /// since the last mark (all of them the first time) is summarised again, a page at a
+    /// time, each page its own short read and its own write transaction (which also moves the
+    /// pass on), so that no read transaction is held for the whole pass (on SQLite a long
+    /// reader keeps the WAL from being recycled). The pass is kept in the store: it resumes
+    /// after a restart, and several processes may step it together (a page done twice is
+    /// written twice, the same). When the pass is done its start becomes the mark.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn refresh_request_facts_step(&self, now: OffsetDateTime) -> Result<FactStep> {
+        let pass = match self.fact_pass().await? {
+            Some(p) => p,
+            None => {
+                let mark = self.fact_mark().await?;
+                let since = mark.map(|m| m - MARGIN);
+                let total = self.facts_to_summarise(since).await?;
+                if total == 0 {
+                    // Nothing new and a recent mark: the next refresh reads as little as
+                    // this one did, and a report costs no write.
+                    if mark.is_none_or(|m| now - m >= Duration::hours(1)) {
+                        self.set_fact_mark(now).await?;
+                    }
+                    return Ok(FactStep {
+                        summarised: 0,
+                        pending: None,
+                        finished_from: None,
+                    });
+                }
+                self.start_fact_pass(now, since, total).await?;
+                match self.fact_pass().await? {
+                    Some(p) => p,
+                    // Another process finished it in between: look again next step.
+                    None => {
+                        return Ok(FactStep {
+                            summarised: 0,
+                            pending: Some(FactProgress { done: 0, total }),
+                            finished_from: None,
+                        });
+                    }
+                }
+            }
+        };
+        let page = self.fact_sources(pass.since, &pass.after_id).await?;
+        let finished = page.len() < PAGE;
+        let to = page
+            .last()
+            .map_or_else(|| pass.after_id.clone(), |r| r.request_id.clone());
+        let events = self.fact_events(&page).await?;
+        let facts = {
             let mut by_request: HashMap<&str, Vec<&EventSource>> = HashMap::new();
             for e in &events {
                 by_request.entry(e.request_id.as_str()).or_default().push(e);
@@ -420,31 +601,113 @@ impl Store {
                     .unwrap_or_default();
                 facts.push(fact_of(r, evs));
             }
-            total += facts.len() as u64;
-            self.store_facts(facts).await?;
+            facts
+        };
+        let summarised = facts.len() as u64;
+        let mut progress = pass.progress();
+        progress.done += summarised;
+        progress.total = progress.total.max(progress.done);
+        self.store_facts(
+            facts,
+            Some(PassMove {
+                from: pass.after_id.clone(),
+                to,
+                summarised,
+                finish: finished.then_some(pass.started_at),
+            }),
+        )
+        .await?;
+        Ok(FactStep {
+            summarised,
+            pending: (!finished).then_some(progress),
+            finished_from: finished.then_some(pass.started_at),
+        })
+    }
+
+    /// How far the summaries are behind the events, without changing anything: the pass
+    /// under way, or the requests the next pass would summarise (`done` 0); `None` when they
+    /// are up to date. Cheap: a row, or a count over an index.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn request_facts_pending(&self) -> Result<Option<FactProgress>> {
+        if let Some(p) = self.fact_pass().await? {
+            return Ok(Some(p.progress()));
         }
-        // Nothing new and a recent mark: the next refresh reads as little as this one did,
-        // and a report costs no write.
-        if total == 0 && mark.is_some_and(|(m,)| now - m < Duration::hours(1)) {
-            return Ok(0);
-        }
+        let since = self.fact_mark().await?.map(|m| m - MARGIN);
+        let total = self.facts_to_summarise(since).await?;
+        Ok((total > 0).then_some(FactProgress { done: 0, total }))
+    }
+
+    async fn fact_pass(&self) -> Result<Option<PassRow>> {
+        crate::sql::query_as::<PassRow>(
+            "SELECT started_at, since, after_id, done, total FROM stat_pass WHERE name = $1",
+        )
+        .bind(MARK)
+        .read_optional(self)
+        .await
+    }
+
+    async fn fact_mark(&self) -> Result<Option<OffsetDateTime>> {
+        Ok(
+            crate::sql::query_as::<(OffsetDateTime,)>("SELECT at FROM stat_mark WHERE name = $1")
+                .bind(MARK)
+                .read_optional(self)
+                .await?
+                .map(|(m,)| m),
+        )
+    }
+
+    /// How many requests a pass from `since` summarises (`None`: every request). A count
+    /// over an index, on a blocking thread on SQLite (every request of a large store).
+    async fn facts_to_summarise(&self, since: Option<OffsetDateTime>) -> Result<u64> {
+        let rows = match since {
+            None => {
+                crate::sql::query_as::<(i64,)>("SELECT COUNT(*) FROM borrow_request")
+                    .read_all_blocking(self)
+                    .await?
+            }
+            Some(s) => {
+                crate::sql::query_as::<(i64,)>(
+                    "SELECT COUNT(DISTINCT request_id) FROM request_event
+                     WHERE side = 'borrow' AND at >= $1",
+                )
+                .bind(s)
+                .read_all_blocking(self)
+                .await?
+            }
+        };
+        let n = rows.first().map_or(0, |(n,)| *n);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn set_fact_mark(&self, at: OffsetDateTime) -> Result<()> {
+        self.write(move |tx| Box::pin(async move { write_mark(tx, at).await }))
+            .await
+    }
+
+    /// Begin a pass, unless another process began one meanwhile (then that one goes on).
+    async fn start_fact_pass(
+        &self,
+        now: OffsetDateTime,
+        since: Option<OffsetDateTime>,
+        total: u64,
+    ) -> Result<()> {
+        let total = i64::try_from(total).unwrap_or(i64::MAX);
         self.write(move |tx| {
             Box::pin(async move {
-                on_tx!(tx, c => {
-                    crate::sql::query(
-                        "INSERT INTO stat_mark (name, at) VALUES ($1, $2)
-                         ON CONFLICT (name) DO UPDATE SET at = excluded.at",
-                    )
-                    .bind(MARK)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                });
+                crate::sql::query(
+                    "INSERT INTO stat_pass (name, started_at, since, after_id, done, total)
+                     VALUES ($1, $2, $3, '', 0, $4) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(MARK)
+                .bind(now)
+                .bind(since)
+                .bind(total)
+                .execute(&mut tx.conn)
+                .await?;
                 Ok::<_, StoreError>(())
             })
         })
-        .await?;
-        Ok(total)
+        .await
     }
 
     /// The next page of requests to summarise, in id order after `after`.
@@ -480,7 +743,7 @@ impl Store {
         if let Some(s) = since {
             q = q.bind(s);
         }
-        q.read_all(self).await
+        q.read_all_blocking(self).await
     }
 
     /// The borrowing events of `requests`, by request, oldest first.
@@ -514,10 +777,11 @@ impl Store {
         for r in requests {
             q = q.bind(r.request_id.as_str());
         }
-        q.read_all(self).await
+        q.read_all_blocking(self).await
     }
 
-    async fn store_facts(&self, facts: Vec<Fact>) -> Result<()> {
+    /// Write `facts` and, in the same transaction, move the pass on (`step`).
+    async fn store_facts(&self, facts: Vec<Fact>, step: Option<PassMove>) -> Result<()> {
         self.write(move |tx| {
             Box::pin(async move {
                 let mut texts: Vec<&str> = Vec::with_capacity(facts.len() + 64);
@@ -593,6 +857,9 @@ impl Store {
                     on_tx!(tx, c => {
                         q.execute(&mut *c).await?;
                     });
+                }
+                if let Some(step) = step {
+                    move_pass(tx, step).await?;
                 }
                 Ok::<_, StoreError>(())
             })
@@ -894,6 +1161,16 @@ impl Store {
                         }
                         q.execute(&mut *c).await?;
                     });
+                }
+                // History written with past times is behind any mark: the summaries read
+                // every request again (a pass under way is started over).
+                for table in ["stat_mark", "stat_pass"] {
+                    crate::sql::query(sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM {table} WHERE name = $1"
+                    )))
+                    .bind(MARK)
+                    .execute(&mut tx.conn)
+                    .await?;
                 }
                 Ok::<_, StoreError>(rows.len() as u64)
             })

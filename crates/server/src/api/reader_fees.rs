@@ -130,7 +130,8 @@ impl Amount {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MovementView {
     pub id: i64,
-    /// top_up, refund or charge.
+    /// top_up, refund, charge or charge_refund (a charge given back: the reader did not get
+    /// the item).
     pub kind: String,
     pub amount: Amount,
     /// The balance after it.
@@ -359,6 +360,12 @@ pub struct ChargeView {
     pub basis: String,
     pub basis_zh: String,
     pub at: String,
+    /// When the charge was given back (the request ended without the reader getting the
+    /// item); null while it stands.
+    pub refunded_at: Option<String>,
+    /// "refunded" in words, when it was (English and Chinese).
+    pub refunded_text: Option<String>,
+    pub refunded_text_zh: Option<String>,
 }
 
 pub fn charge_view(c: ReaderChargeRow) -> ApiResult<ChargeView> {
@@ -373,6 +380,13 @@ pub fn charge_view(c: ReaderChargeRow) -> ApiResult<ChargeView> {
         basis: c.basis,
         basis_zh: c.basis_zh,
         at: rfc3339(c.created_at),
+        refunded_at: c.refunded_at.map(rfc3339),
+        refunded_text: c
+            .refunded_at
+            .map(|_| "refunded: the reader did not get the item".to_owned()),
+        refunded_text_zh: c
+            .refunded_at
+            .map(|_| "已退还：读者未收到所借资料".to_owned()),
     })
 }
 

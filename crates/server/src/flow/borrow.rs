@@ -774,6 +774,12 @@ pub async fn apply_borrow(
     {
         super::reader_fees::charge_on_shipment(tx, now, req).await?;
     }
+    // Ended without the reader getting the item: the charge is given back in the same
+    // transaction.
+    if decision.to != decision.from {
+        super::reader_fees::refund_if_not_received(tx, now, req, decision.from, decision.to)
+            .await?;
+    }
     // The reader hears of the steps that concern them, in the same transaction.
     if decision.to != state {
         let letter = match decision.to {

@@ -12,7 +12,7 @@ use domain::people::PatronType;
 use domain::reader_fees::{Payer, ReaderCharge, ReaderFeePolicy, payer};
 use domain::requester::BorrowState;
 use store::{
-    BorrowRequest, ChargeReviewRow, NewBorrowRequest, NewDepositMovement, NewEvent,
+    BorrowRequest, ChargeReviewRow, FeeStanding, NewBorrowRequest, NewDepositMovement, NewEvent,
     ReaderChargeRow, Tx,
 };
 use time::OffsetDateTime;
@@ -201,6 +201,11 @@ pub async fn check_new_request(
 /// A request the deposit or subsidy no longer covers is flagged (`deposit_short`); a flagged
 /// one that is covered now, or no longer charged, is cleared (`deposit_covered`). Each in the
 /// transaction of the change, with an event.
+///
+/// In one pass: the open requests and what pays for them (readers' types, subsidies used,
+/// balances, flags) are read in a fixed number of statements, the flags worked out here, and
+/// only the flags that change are written (a policy saved for a library with thousands of
+/// open requests read each one's reader, subsidy, balance and flag in turn).
 pub async fn review_open_requests(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,
@@ -212,12 +217,18 @@ pub async fn review_open_requests(
         .filter(|s| s.is_before_shipment())
         .map(|s| s.as_str())
         .collect();
-    let policy = tx.reader_fee_policy(library_id).await?;
-    for req in tx
+    let requests = tx
         .uncharged_requests(library_id, patron_id, &states)
-        .await?
-    {
-        let flagged = tx.charge_review_exists(&req.request_id).await?;
+        .await?;
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let policy = tx.reader_fee_policy(library_id).await?;
+    let standing = tx
+        .fee_standing(library_id, patron_id, &states, i64::from(now.year()))
+        .await?;
+    for req in requests {
+        let flag = standing.reviews.get(&req.request_id);
         let short = match &policy {
             Some(policy) => {
                 // The fee of the lender it is with, else of the first it will be sent to.
@@ -227,33 +238,38 @@ pub async fn review_open_requests(
                     .find(|e| Some(e.library.as_str()) == req.lender_id.as_deref())
                     .or_else(|| entries.first())
                     .and_then(|e| e.fee.clone());
-                shortfall(
-                    tx,
+                shortfall_in(
+                    &standing,
                     policy,
                     &req.patron_id,
                     &req.format,
                     listed.as_ref(),
-                    now.year(),
-                )
-                .await?
+                )?
             }
             None => None,
         };
-        match short {
-            Some((expected, balance)) => {
-                flag_short(
-                    tx,
-                    now,
-                    &req.library_id,
-                    &req.request_id,
-                    &req.state,
-                    &expected,
-                    balance,
-                    flagged,
-                )
-                .await?;
+        match (short, flag) {
+            (Some((expected, balance)), flag) => {
+                let unchanged = flag.is_some_and(|f| {
+                    f.expected_minor == expected.money.minor
+                        && f.currency == expected.money.currency.as_str()
+                        && f.balance_minor == balance
+                });
+                if !unchanged {
+                    flag_short(
+                        tx,
+                        now,
+                        &req.library_id,
+                        &req.request_id,
+                        &req.state,
+                        &expected,
+                        balance,
+                        flag.is_some(),
+                    )
+                    .await?;
+                }
             }
-            None if flagged => {
+            (None, Some(_)) => {
                 tx.clear_charge_review(&req.request_id).await?;
                 tx.insert_event(
                     &NewEvent {
@@ -277,8 +293,136 @@ pub async fn review_open_requests(
                 )
                 .await?;
             }
-            None => {}
+            (None, None) => {}
         }
+    }
+    Ok(())
+}
+
+/// `shortfall` from figures read beforehand (`Tx::fee_standing`).
+fn shortfall_in(
+    standing: &FeeStanding,
+    policy: &ReaderFeePolicy,
+    patron_id: &str,
+    format: &str,
+    listed: Option<&Money>,
+) -> Result<Option<(ReaderCharge, i64)>, FlowError> {
+    let service = service_of(format)?;
+    let Some(expected) = policy.reader_charge(service, listed) else {
+        return Ok(None);
+    };
+    let patron_type = standing
+        .patron_types
+        .get(patron_id)
+        .and_then(|t| t.as_deref())
+        .and_then(PatronType::parse);
+    let quota = policy.quota(patron_type, service);
+    let used = standing
+        .subsidy_used
+        .get(&(patron_id.to_owned(), service.as_str().to_owned()))
+        .copied()
+        .unwrap_or(0);
+    let balance = standing
+        .balances
+        .get(&(
+            patron_id.to_owned(),
+            expected.money.currency.as_str().to_owned(),
+        ))
+        .copied()
+        .unwrap_or(0);
+    let used = u32::try_from(used).unwrap_or(u32::MAX);
+    let who = payer(expected.money.minor, quota, used, Some(balance));
+    Ok((who == Payer::Invoice).then_some((expected, balance)))
+}
+
+/// When a request moves from `from` to `to` and so ends without the reader getting the item
+/// (see `domain::reader_fees::charge_refunded_on`): the reader's charge is given back, once,
+/// in the transaction of that step. A deposit gets the money back (a `charge_refund`
+/// movement); a subsidy charge no longer counts against the year's subsidy; an invoiced
+/// charge is no longer owed. Said in the history (`reader_charge_refunded`).
+pub async fn refund_if_not_received(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    req: &BorrowRequest,
+    from: BorrowState,
+    to: BorrowState,
+) -> Result<(), FlowError> {
+    if !domain::reader_fees::charge_refunded_on(from, to) {
+        return Ok(());
+    }
+    let Some(charge) = tx.refund_reader_charge(&req.request_id, now).await? else {
+        return Ok(());
+    };
+    let currency = Currency::parse(&charge.currency)
+        .map_err(|e| FlowError::Internal(format!("stored charge currency: {e}")))?;
+    let money = Money::new(charge.amount_minor, currency);
+    let who = Payer::parse(&charge.payer)
+        .ok_or_else(|| FlowError::Internal(format!("stored charge payer {}", charge.payer)))?;
+    let mut deposit_after = None;
+    if who == Payer::Deposit {
+        let reason = format!(
+            "refund of the charge for request {}: the reader did not get the item",
+            req.request_id
+        );
+        let moved = tx
+            .move_deposit(
+                &NewDepositMovement {
+                    library_id: &req.library_id,
+                    patron_id: &charge.patron_id,
+                    currency: money.currency.as_str(),
+                    amount_minor: money.minor,
+                    kind: "charge_refund",
+                    borrow_request_id: Some(&req.request_id),
+                    reason: &reason,
+                    actor_id: None,
+                },
+                now,
+            )
+            .await?;
+        deposit_after = moved.map(|m| m.balance_minor);
+    }
+    let (how_en, how_zh) = match who {
+        Payer::Deposit => ("credited to the reader's deposit", "已退回读者预存款"),
+        Payer::Subsidy => (
+            "the library's subsidy is given back to the reader",
+            "已恢复读者的图书馆补贴额度",
+        ),
+        Payer::Invoice => ("the reader no longer owes it", "读者无需再支付"),
+    };
+    let note = format!(
+        "Reader charge refunded: {money} ({}), {how_en}; the reader did not get the item",
+        charge.basis
+    );
+    let note_zh = format!(
+        "已退还读者费用：{money}（{}），{how_zh}；读者未收到所借资料",
+        charge.basis_zh
+    );
+    tx.insert_event(
+        &NewEvent {
+            library_id: &req.library_id,
+            side: "borrow",
+            request_id: &req.request_id,
+            actor_id: None,
+            actor: "system",
+            action: "reader_charge_refunded",
+            from_state: Some(to.as_str()),
+            to_state: to.as_str(),
+            note: Some(&note),
+            message_id: None,
+            data: Some(serde_json::json!({
+                "amount": money,
+                "payer": who.as_str(),
+                "deposit_balance": deposit_after,
+                "note_zh": note_zh,
+                "lender": req.lender_id,
+            })),
+        },
+        now,
+    )
+    .await?;
+    // The money or the subsidy given back may cover the reader's other requests now.
+    if who != Payer::Invoice {
+        review_open_requests(tx, now, &req.library_id, Some(&charge.patron_id)).await?;
     }
     Ok(())
 }
@@ -344,6 +488,7 @@ pub async fn charge_on_shipment(
         basis_zh: basis_zh.clone(),
         year: i64::from(now.year()),
         created_at: now,
+        refunded_at: None,
     })
     .await?;
     tx.clear_charge_review(&req.request_id).await?;

@@ -725,6 +725,12 @@ impl Msg {
                     "已记录读者费用（支付方式见费用部分）",
                 );
             }
+            "reader_charge_refunded" => {
+                return self.pick(
+                    "Reader charge refunded: the reader did not get the item",
+                    "已退还读者费用：读者未收到所借资料",
+                );
+            }
             "deposit_short" => {
                 return self.pick(
                     "The reader's deposit does not cover the expected charge: for staff to check",

@@ -696,7 +696,15 @@ pub async fn my_requests(ctx: Ctx, q: QueryIn<PageQuery>) -> Response {
                     } else {
                         &c.payer_text
                     };
-                    format!("{} {} · {who}", c.amount.text, c.amount.currency)
+                    let refunded = if m.is_zh() {
+                        &c.refunded_text_zh
+                    } else {
+                        &c.refunded_text
+                    };
+                    match refunded {
+                        Some(r) => format!("{} {} · {who} · {r}", c.amount.text, c.amount.currency),
+                        None => format!("{} {} · {who}", c.amount.text, c.amount.currency),
+                    }
                 })
                 .unwrap_or_default()
         };

@@ -270,7 +270,7 @@ pub(crate) async fn reader_charge_blocks(
     if let Some(c) = charge {
         let c = crate::api::reader_fees::charge_view(c)?;
         let zh = m.is_zh();
-        out.push(Block::facts(vec![
+        let mut facts = vec![
             (
                 m.pick("Charged to the reader", "向读者收取").to_owned(),
                 format!("{} {}", c.amount.text, c.amount.currency),
@@ -283,7 +283,14 @@ pub(crate) async fn reader_charge_blocks(
                 m.col_basis.to_owned(),
                 if zh { c.basis_zh } else { c.basis },
             ),
-        ]));
+        ];
+        if let (Some(en), Some(zh_text)) = (c.refunded_text, c.refunded_text_zh) {
+            facts.push((
+                m.pick("Refunded", "已退还").to_owned(),
+                if zh { zh_text } else { en },
+            ));
+        }
+        out.push(Block::facts(facts));
     }
     Ok(out)
 }

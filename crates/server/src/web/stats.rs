@@ -189,7 +189,9 @@ pub async fn page(ctx: Ctx, q: QueryIn<StatsQuery>) -> Response {
                 return Ok(ctx.respond(StatusCode::UNPROCESSABLE_ENTITY, page));
             }
         };
-        let stats = crate::api::stats::run(&ctx.st, user, &report).await?;
+        let crate::api::stats::Ran { stats, preparing } =
+            crate::api::stats::run(&ctx.st, user, &report).await?;
+        page.notice = preparing.map(|p| p.message_in(m).to_owned());
         page.blocks.push(Block::form(form(m, &q, Some(&report), hub_admin)));
         page.links = vec![
             (
@@ -368,8 +370,8 @@ pub async fn export(ctx: Ctx, q: QueryIn<StatsQuery>) -> Response {
                 ),
             ])));
         }
-        let stats = crate::api::stats::run(&ctx.st, user, &report).await?;
-        Ok(crate::api::stats::export(&report, &stats)?)
+        let ran = crate::api::stats::run(&ctx.st, user, &report).await?;
+        Ok(crate::api::stats::export(&report, ran)?)
     }
     .await;
     ctx.finish(r)

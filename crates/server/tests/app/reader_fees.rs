@@ -589,3 +589,140 @@ async fn the_review_flag_follows_the_deposit_the_subsidy_and_the_policy() {
         );
     }
 }
+
+async fn deposit_minor(app: &TestApp, token: &str, reader: &str) -> i64 {
+    let (st, v) = app
+        .get(&format!("/api/v1/readers/{reader}/deposit"), Some(token))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    v["balances"][0]["minor"].as_i64().unwrap_or(0)
+}
+
+async fn refunded_events(app: &TestApp, id: &str) -> Vec<store::EventRow> {
+    app.state
+        .store
+        .events("BCU", id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "reader_charge_refunded")
+        .collect()
+}
+
+async fn refunds(engine: crate::helpers::Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.login("bcu-admin").await;
+    let staff = app.login("bcu-borrow").await;
+    let reader = app.login("bcu-phd").await;
+    let phd = phd_id(&app).await;
+    let (st, v) = app
+        .put_json("/api/v1/libraries/BCU/reader-fees", policy(), &admin)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, m) = app
+        .post(
+            &format!("/api/v1/readers/{phd}/deposit"),
+            json!({"amount": "20.00", "currency": "CNY", "reason": "receipt 7"}),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(st, 201, "{m}");
+
+    // The PhD reader's one subsidised loan is lost on its way: the subsidy is given back, in
+    // the step that marks it lost, and said in the history in both languages.
+    let lost = request_to(&app, "loan", "HTU", "Lost in the post").await;
+    ship(&app, "htu-lend", &lost, true).await;
+    assert_eq!(
+        charge_of(&app, &staff, &lost).await["charge"]["payer"],
+        "subsidy"
+    );
+    app.borrow_action(
+        &staff,
+        &lost,
+        json!({"action": "mark_lost", "note": "never arrived"}),
+    )
+    .await;
+    let v = charge_of(&app, &reader, &lost).await;
+    assert!(v["charge"]["refunded_at"].is_string(), "{v}");
+    assert_eq!(
+        v["charge"]["refunded_text_zh"],
+        "已退还：读者未收到所借资料"
+    );
+    let events = refunded_events(&app, &lost).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let note_zh = events[0].data.as_ref().unwrap().0["note_zh"]
+        .as_str()
+        .unwrap();
+    assert!(note_zh.starts_with("已退还读者费用"), "{note_zh}");
+    // So the next loan is subsidised again.
+    let second = request_to(&app, "loan", "HTU", "Subsidised again").await;
+    ship(&app, "htu-lend", &second, true).await;
+    assert_eq!(
+        charge_of(&app, &staff, &second).await["charge"]["payer"],
+        "subsidy"
+    );
+
+    // A loan paid from the deposit and lost at the library before the reader had it: the
+    // money goes back to the deposit.
+    let at_desk = request_to(&app, "loan", "HTU", "Lost at the desk").await;
+    ship(&app, "htu-lend", &at_desk, true).await;
+    let v = charge_of(&app, &staff, &at_desk).await;
+    assert_eq!(v["charge"]["payer"], "deposit", "{v}");
+    assert_eq!(deposit_minor(&app, &staff, &phd).await, 500);
+    app.borrow_action(&staff, &at_desk, json!({"action": "receive"}))
+        .await;
+    app.borrow_action(
+        &staff,
+        &at_desk,
+        json!({"action": "mark_lost", "note": "gone from the hold shelf"}),
+    )
+    .await;
+    assert_eq!(deposit_minor(&app, &staff, &phd).await, 2000);
+    assert_eq!(refunded_events(&app, &at_desk).await.len(), 1);
+    let (_, mine) = app.get("/api/v1/me/charges", Some(&reader)).await;
+    let back = &mine["deposit"]["movements"][0];
+    assert_eq!(back["kind"], "charge_refund", "{mine}");
+    assert_eq!(back["amount"]["minor"], 1500);
+    assert_eq!(back["request_id"], at_desk.as_str());
+    // The reader's own page says which charges were given back, in the reader's language.
+    let cookie = crate::web::web_login(&app, "bcu-phd").await;
+    let page = crate::web::get(
+        &app,
+        "/my/requests",
+        Some(&format!("{cookie}; librelay_lang=zh-CN")),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("已退还：读者未收到所借资料"),
+        "{}",
+        page.body
+    );
+
+    // A loan the reader received keeps its charge, lost or not.
+    let kept = request_to(&app, "loan", "HTU", "Lost by the reader").await;
+    ship(&app, "htu-lend", &kept, true).await;
+    assert_eq!(
+        charge_of(&app, &staff, &kept).await["charge"]["payer"],
+        "deposit"
+    );
+    for a in ["receive", "lend_to_patron"] {
+        app.borrow_action(&staff, &kept, json!({"action": a})).await;
+    }
+    app.borrow_action(
+        &staff,
+        &kept,
+        json!({"action": "mark_lost", "note": "lost by the reader"}),
+    )
+    .await;
+    assert_eq!(deposit_minor(&app, &staff, &phd).await, 500);
+    assert!(charge_of(&app, &staff, &kept).await["charge"]["refunded_at"].is_null());
+    assert!(refunded_events(&app, &kept).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_charge_is_refunded_when_the_reader_never_gets_the_item() {
+    for engine in engines() {
+        refunds(engine).await;
+    }
+}
