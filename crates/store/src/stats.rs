@@ -460,6 +460,10 @@ fn marks(first: usize, n: usize) -> String {
 pub struct FactProgress {
     pub done: u64,
     pub total: u64,
+    /// Whether this is a pass over every request (the first after an upgrade or a restore,
+    /// when nothing is summarised yet), rather than the routine one over what changed since
+    /// the last pass.
+    pub full: bool,
 }
 
 impl FactProgress {
@@ -506,6 +510,7 @@ impl PassRow {
         FactProgress {
             done,
             total: total.max(done),
+            full: self.since.is_none(),
         }
     }
 }
@@ -575,7 +580,11 @@ impl Store {
                     None => {
                         return Ok(FactStep {
                             summarised: 0,
-                            pending: Some(FactProgress { done: 0, total }),
+                            pending: Some(FactProgress {
+                                done: 0,
+                                total,
+                                full: since.is_none(),
+                            }),
                             finished_from: None,
                         });
                     }
@@ -629,12 +638,22 @@ impl Store {
     /// are up to date. Cheap: a row, or a count over an index.
     #[tracing::instrument(skip_all, err)]
     pub async fn request_facts_pending(&self) -> Result<Option<FactProgress>> {
-        if let Some(p) = self.fact_pass().await? {
+        let pass = self.fact_pass().await?;
+        if let Some(p) = &pass
+            && p.since.is_none()
+        {
             return Ok(Some(p.progress()));
         }
-        let since = self.fact_mark().await?.map(|m| m - MARGIN);
-        let total = self.facts_to_summarise(since).await?;
-        Ok((total > 0).then_some(FactProgress { done: 0, total }))
+        // A routine pass re-reads a margin before the mark, which is summarised already: what
+        // is behind is what changed since the mark itself.
+        let mark = self.fact_mark().await?;
+        let total = self.facts_to_summarise(mark).await?;
+        let full = mark.is_none();
+        Ok((total > 0).then_some(FactProgress {
+            done: 0,
+            total,
+            full,
+        }))
     }
 
     async fn fact_pass(&self) -> Result<Option<PassRow>> {

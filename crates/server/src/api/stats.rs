@@ -382,13 +382,17 @@ pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Ran
             "by=reader is for the library's own readers: the hub's view does not name other libraries' readers",
         )]));
     }
+    // Far behind only when nothing was summarised yet (after an upgrade or a restore): then
+    // the report says it is incomplete. Otherwise a few changes are summarised here, and more
+    // (a busy hub's last minute) are left to the job, which runs every
+    // `statistics_interval_ms`: the figures are that much behind, not incomplete.
     let preparing = match st.store.request_facts_pending().await? {
-        Some(p) if p.remaining() > INLINE_SUMMARY => Some(Preparing::of(p)),
-        Some(_) => {
+        Some(p) if p.remaining() <= INLINE_SUMMARY => {
             st.store.refresh_request_facts(st.now()).await?;
             None
         }
-        None => None,
+        Some(p) if p.full => Some(Preparing::of(p)),
+        Some(_) | None => None,
     };
     let scope = StatScope {
         library_id: Some(user.library_id.clone()),
@@ -405,7 +409,8 @@ pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Ran
 #[utoipa::path(get, path = "/api/v1/stats/borrowing", tag = "statistics", params(StatsQuery),
     responses(
         (status = 200, body = Vec<GroupStatsDoc>, description = "groups, then the total `all`; CSV or XLSX with format=csv|xlsx"),
-        (status = 202, body = PartialReport, description = "the statistics are being prepared (after an upgrade or a restore): the groups counted so far and how many requests are summarised; a CSV or XLSX export says so in the header X-Librelay-Statistics-Preparing"),
+        (status = 202, body = PartialReport, description = "JSON only: the statistics are being prepared (after an upgrade or a restore, nothing summarised yet): the groups counted so far and how many requests are summarised"),
+        (status = 503, body = ErrorBody, description = "`statistics_preparing`: a CSV or XLSX export while the statistics are being prepared; ask again when they are ready"),
         (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "a bad parameter, named in `fields`")))]
 pub async fn borrowing(
@@ -424,29 +429,25 @@ pub fn export(report: &Report, ran: Ran) -> ApiResult<Response> {
     let Ran { stats, preparing } = ran;
     let stats = stats.as_slice();
     let stem = report.file_stem();
-    let mut response = match (report.format, preparing.clone()) {
-        (ExportFormat::Json, Some(preparing)) => {
-            return Ok((
-                axum::http::StatusCode::ACCEPTED,
-                axum::Json(PartialReport {
-                    preparing,
-                    groups: stats.to_vec(),
-                }),
-            )
-                .into_response());
-        }
-        _ => export_file(report, &stem, stats)?,
-    };
-    if let Some(p) = preparing {
-        *response.status_mut() = axum::http::StatusCode::ACCEPTED;
-        // Header values are ASCII: the English notice.
-        if let Ok(v) = header::HeaderValue::from_str(&p.message) {
-            response
-                .headers_mut()
-                .insert("x-librelay-statistics-preparing", v);
-        }
+    match (report.format, preparing) {
+        (ExportFormat::Json, Some(preparing)) => Ok((
+            axum::http::StatusCode::ACCEPTED,
+            axum::Json(PartialReport {
+                preparing,
+                groups: stats.to_vec(),
+            }),
+        )
+            .into_response()),
+        // A file carries no notice that a reader of it would see: none is made until the
+        // figures are whole.
+        (_, Some(p)) => Err(ApiError::Bilingual(
+            503,
+            "statistics_preparing",
+            format!("{} Export the file again when they are ready.", p.message),
+            format!("{}准备完成后请重新导出文件。", p.message_zh),
+        )),
+        (_, None) => export_file(report, &stem, stats),
     }
-    Ok(response)
 }
 
 fn export_file(report: &Report, stem: &str, stats: &[GroupStats]) -> ApiResult<Response> {

@@ -40,7 +40,9 @@ pub async fn check_new_request(
     let settings = tx.copyright_settings(library_id).await?;
     let state = BorrowState::PendingReview.as_str();
     if let Some(journal) = copyright::journal_of(format, citation) {
-        let year = i64::from(now.year());
+        // The library's own year: the limit counts from its midnight on 1 January.
+        let local_year = tx.library(library_id).await?.offset().date(now).year();
+        let year = i64::from(local_year);
         let not_supplied = NOT_SUPPLIED.map(|s| s.as_str());
         let earlier = tx
             .count_copyright_uses(library_id, &journal.key, year, &not_supplied)
@@ -49,7 +51,7 @@ pub async fn check_new_request(
         let a = copyright::assess(
             &settings,
             pub_year,
-            now.year(),
+            local_year,
             u32::try_from(earlier).unwrap_or(u32::MAX),
         );
         let clearance = if a.over_limit {

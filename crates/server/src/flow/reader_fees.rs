@@ -38,6 +38,16 @@ fn service_of(format: &str) -> Result<Service, FlowError> {
 /// What lenders charged the library for this request, in one currency; else the fee the
 /// current lender listed when the request was routed (a lender on another node records its
 /// charge there, not here).
+/// The year it is at `library_id`: subsidies and charges count by the library's own year,
+/// which starts at its midnight on 1 January, not UTC's.
+async fn local_year(
+    tx: &mut Tx<'_>,
+    library_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<i32, FlowError> {
+    Ok(tx.library(library_id).await?.offset().date(now).year())
+}
+
 async fn lender_charge(tx: &mut Tx<'_>, req: &BorrowRequest) -> Result<Option<Money>, FlowError> {
     let rows = tx
         .lender_charges_of_borrow_request(&req.request_id, &req.library_id)
@@ -170,13 +180,14 @@ pub async fn check_new_request(
         return Ok(());
     };
     let listed = req.rota.entries.first().and_then(|e| e.fee.clone());
+    let year = local_year(tx, &req.library_id, now).await?;
     let short = shortfall(
         tx,
         &policy,
         &req.patron_id,
         &req.format,
         listed.as_ref(),
-        now.year(),
+        year,
     )
     .await?;
     if let Some((expected, balance)) = short {
@@ -224,8 +235,9 @@ pub async fn review_open_requests(
         return Ok(());
     }
     let policy = tx.reader_fee_policy(library_id).await?;
+    let year = local_year(tx, library_id, now).await?;
     let standing = tx
-        .fee_standing(library_id, patron_id, &states, i64::from(now.year()))
+        .fee_standing(library_id, patron_id, &states, i64::from(year))
         .await?;
     for req in requests {
         let flag = standing.reviews.get(&req.request_id);
@@ -451,7 +463,8 @@ pub async fn charge_on_shipment(
         tx.clear_charge_review(&req.request_id).await?;
         return Ok(());
     };
-    let (mut who, _) = who_pays(tx, &policy, &req.patron_id, service, &money, now.year()).await?;
+    let year = local_year(tx, &req.library_id, now).await?;
+    let (mut who, _) = who_pays(tx, &policy, &req.patron_id, service, &money, year).await?;
     let mut deposit_after = None;
     if who == Payer::Deposit {
         let reason = format!("charge for request {}: {basis}", req.request_id);
@@ -486,7 +499,7 @@ pub async fn charge_on_shipment(
         payer: who.as_str().to_owned(),
         basis: basis.clone(),
         basis_zh: basis_zh.clone(),
-        year: i64::from(now.year()),
+        year: i64::from(year),
         created_at: now,
         refunded_at: None,
     })

@@ -544,7 +544,8 @@ async fn catching_up(engine: Engine) {
         v["groups"].as_array().unwrap().last().unwrap()["requests"],
         0
     );
-    // A file says so in a header.
+    // A file, which could not say so to whoever opens it, is refused until the figures are
+    // whole, in both languages.
     let resp = app
         .client
         .get(format!("{}{path}&format=csv", app.base))
@@ -552,12 +553,13 @@ async fn catching_up(engine: Engine) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    let head = resp.headers()["x-librelay-statistics-preparing"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(head.starts_with("Statistics are being prepared"), "{head}");
+    assert_eq!(resp.status().as_u16(), 503);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "statistics_preparing", "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("Statistics are being prepared"), "{e}");
+    let zh = e["error"]["message_zh"].as_str().unwrap_or_default();
+    assert!(zh.contains("统计数据正在准备中"), "{e}");
 
     // The page says it too, in the reader's language.
     let staff = web_login(&app, "hub-admin").await;

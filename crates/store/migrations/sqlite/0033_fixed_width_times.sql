@@ -184,3 +184,9 @@ SELECT library_id, side, state, facet, value, SUM(n) FROM queue_count_delta WHER
  GROUP BY library_id, side, state, facet, value HAVING SUM(n) <> 0
     ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = n + excluded.n;
 DELETE FROM queue_count_delta;
+
+-- A summary's month is its request's month in UTC (0031): one taken from a time that carried
+-- another offset is taken again from the time as now written.
+UPDATE request_fact
+   SET month = CAST(substr(created_at, 1, 4) AS INTEGER) * 100 + CAST(substr(created_at, 6, 2) AS INTEGER)
+ WHERE month <> CAST(substr(created_at, 1, 4) AS INTEGER) * 100 + CAST(substr(created_at, 6, 2) AS INTEGER);
