@@ -211,6 +211,15 @@ pub fn prepare(record: &Record) -> Result<ImportRecord, Unusable> {
 
 /// As [`prepare`], for a record known to be in `dialect` (`None`: told by its fields).
 pub fn prepare_as(record: &Record, dialect: Option<Dialect>) -> Result<ImportRecord, Unusable> {
+    prepare_with_bib(record, dialect).map(|(r, _)| r)
+}
+
+/// As [`prepare_as`], with the mapped fields too: the importer indexes a new union record from
+/// them rather than parsing back the JSON it stores.
+pub fn prepare_with_bib(
+    record: &Record,
+    dialect: Option<Dialect>,
+) -> Result<(ImportRecord, Bib), Unusable> {
     let dialect = dialect.unwrap_or_else(|| Dialect::detect(record));
     let mapped = BibRecord::from_record_as(record, dialect);
     let bib = Bib::from_marc(&mapped)?;
@@ -223,7 +232,7 @@ pub fn prepare_as(record: &Record, dialect: Option<Dialect>) -> Result<ImportRec
     let system_number = trimmed(record.subfield("035", 'a'));
     let keys = bib.cluster_keys();
     let bib_json = serde_json::to_string(&bib).unwrap_or_default();
-    Ok(ImportRecord {
+    let prepared = ImportRecord {
         control_number,
         system_number,
         isbn: bib.isbns.first().cloned(),
@@ -248,7 +257,8 @@ pub fn prepare_as(record: &Record, dialect: Option<Dialect>) -> Result<ImportRec
             Dialect::Unimarc => unimarc_holdings(record),
         },
         holdings_only: false,
-    })
+    };
+    Ok((prepared, bib))
 }
 
 #[cfg(test)]

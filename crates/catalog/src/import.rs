@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use store::{CatalogRecord, ImportRecord, Imported, Store, StoreError, Stored, UnionRecord};
+use store::{CatalogRecord, ImportRecord, Imported, Store, StoreError, Stored};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::CatalogError;
-use crate::bib;
-use crate::index::CatalogIndex;
+use crate::bib::{self, Bib};
+use crate::index::{CatalogIndex, NewUnion};
 
 /// One record that did not go into the catalog, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,8 @@ impl ImportOptions {
 const COMMIT_EVERY: Duration = Duration::from_secs(30);
 
 enum Item {
-    Ok(Box<ImportRecord>),
+    /// A record ready to store, with its mapped fields for the index.
+    Ok(Box<(ImportRecord, Bib)>),
     Rejected(Rejection),
 }
 
@@ -164,7 +165,7 @@ async fn import_file(
         let mut batch = Vec::with_capacity(batch_size);
         while let Some(record) = records.next() {
             let item = match record {
-                Ok(record) => match bib::prepare_as(&record, dialect) {
+                Ok(record) => match bib::prepare_with_bib(&record, dialect) {
                     Ok(r) => Item::Ok(Box::new(r)),
                     Err(unusable) => Item::Rejected(Rejection {
                         file: owned_path.clone(),
@@ -279,24 +280,29 @@ struct ToIndex {
     /// Union records merged into others: their documents go.
     remove: Vec<String>,
     /// Union records made wholly of this batch's new records, built from them.
-    built: Vec<UnionRecord>,
+    built: Vec<NewUnion>,
     /// Other union records the batch touched, read back from the store.
     read: Vec<String>,
 }
 
 impl ToIndex {
     /// From a batch's records and what the store did with them.
-    fn of(library_id: &str, records: &[ImportRecord], imported: Imported) -> ToIndex {
+    fn of(
+        library_id: &str,
+        records: &[ImportRecord],
+        bibs: Vec<Bib>,
+        imported: Imported,
+    ) -> ToIndex {
         let created: HashSet<&str> = imported.created.iter().map(String::as_str).collect();
-        let mut built: HashMap<&str, UnionRecord> = HashMap::new();
+        let mut built: HashMap<&str, NewUnion> = HashMap::new();
         let mut read: Vec<String> = Vec::new();
-        for (r, o) in records.iter().zip(&imported.stored) {
+        for ((r, bib), o) in records.iter().zip(bibs).zip(&imported.stored) {
             let id = o.record_id();
             if !created.contains(id) {
                 read.push(id.to_owned());
                 continue;
             }
-            let u = built.entry(id).or_insert_with(|| UnionRecord {
+            let u = built.entry(id).or_insert_with(|| NewUnion {
                 record: CatalogRecord {
                     record_id: id.to_owned(),
                     title: r.record.title.clone(),
@@ -311,10 +317,10 @@ impl ToIndex {
                     title_vernacular: r.record.title_vernacular.clone(),
                     author_vernacular: r.record.author_vernacular.clone(),
                 },
-                member_bibs: Vec::new(),
+                members: Vec::new(),
                 libraries: Vec::new(),
             });
-            u.member_bibs.push(r.bib_json.clone());
+            u.members.push(bib);
             if !r.holdings.is_empty() && u.libraries.is_empty() {
                 u.libraries.push(library_id.to_owned());
             }
@@ -330,7 +336,7 @@ impl ToIndex {
 
     async fn run(self, store: &Store, index: &CatalogIndex) -> Result<(), CatalogError> {
         index.remove(&self.remove)?;
-        index.add_new(&self.built)?;
+        index.add_new_unions(&self.built)?;
         if !self.read.is_empty() {
             let unions = store.union_records(&self.read).await?;
             index.upsert(&unions)?;
@@ -348,10 +354,15 @@ async fn store_batch(
     summary: &mut ImportSummary,
 ) -> Result<ToIndex, CatalogError> {
     let mut records = Vec::with_capacity(batch.len());
+    let mut bibs = Vec::with_capacity(batch.len());
     for item in batch {
         summary.read += 1;
         match item {
-            Item::Ok(r) => records.push(*r),
+            Item::Ok(r) => {
+                let (r, bib) = *r;
+                records.push(r);
+                bibs.push(bib);
+            }
             Item::Rejected(r) => {
                 summary.rejected += 1;
                 observer.rejected(&r);
@@ -377,5 +388,5 @@ async fn store_batch(
             Stored::Updated { .. } => summary.updated += 1,
         }
     }
-    Ok(ToIndex::of(&options.library_id, &records, imported))
+    Ok(ToIndex::of(&options.library_id, &records, bibs, imported))
 }

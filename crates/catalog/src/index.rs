@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use domain::ident::{Isbn, Issn};
 use serde::{Deserialize, Serialize};
-use store::{Store, UnionRecord};
+use store::{CatalogRecord, Store, UnionRecord};
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::fastfield::FacetReader;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
@@ -233,10 +233,24 @@ impl CatalogIndex {
     /// Add the documents of union records new to the index (just created in the store): no
     /// earlier document to replace, so no delete to apply at the next commit.
     pub fn add_new(&self, records: &[UnionRecord]) -> Result<(), CatalogError> {
-        if records.is_empty() {
+        let docs: Vec<TantivyDocument> = records.iter().map(|r| self.document(r)).collect();
+        self.add_documents(docs)
+    }
+
+    /// As [`CatalogIndex::add_new`], from the members' mapped fields in hand (an import's new
+    /// union records): the same documents without parsing back the JSON the store keeps.
+    pub fn add_new_unions(&self, unions: &[NewUnion]) -> Result<(), CatalogError> {
+        let docs: Vec<TantivyDocument> = unions
+            .iter()
+            .map(|u| self.document_of(&u.record, &u.members, &u.libraries))
+            .collect();
+        self.add_documents(docs)
+    }
+
+    fn add_documents(&self, docs: Vec<TantivyDocument>) -> Result<(), CatalogError> {
+        if docs.is_empty() {
             return Ok(());
         }
-        let docs: Vec<TantivyDocument> = records.iter().map(|r| self.document(r)).collect();
         self.with_writer(|w| {
             for doc in docs {
                 w.add_document(doc).map_err(index_error)?;
@@ -330,10 +344,19 @@ impl CatalogIndex {
     }
 
     fn document(&self, u: &UnionRecord) -> TantivyDocument {
+        self.document_of(&u.record, &members_of(u), &u.libraries)
+    }
+
+    fn document_of(
+        &self,
+        record: &CatalogRecord,
+        members: &[Bib],
+        libraries: &[String],
+    ) -> TantivyDocument {
         let f = self.fields;
-        let fields = SearchFields::of(u);
+        let fields = SearchFields::from_members(record, members);
         let mut doc = TantivyDocument::default();
-        doc.add_text(f.id, &u.record.record_id);
+        doc.add_text(f.id, &record.record_id);
         for (field, values) in [
             (f.title, &fields.titles),
             (f.author, &fields.authors),
@@ -358,7 +381,7 @@ impl CatalogIndex {
             doc.add_text(f.year, y);
             doc.add_facet(f.f_year, Facet::from_path([y.as_str()]));
         }
-        for lib in &u.libraries {
+        for lib in libraries {
             doc.add_facet(f.f_library, Facet::from_path([lib.as_str()]));
         }
         doc.add_text(
@@ -506,12 +529,11 @@ pub struct SearchFields {
 
 impl SearchFields {
     pub fn of(u: &UnionRecord) -> SearchFields {
-        let r = &u.record;
-        let members: Vec<Bib> = u
-            .member_bibs
-            .iter()
-            .filter_map(|j| serde_json::from_str(j).ok())
-            .collect();
+        SearchFields::from_members(&u.record, &members_of(u))
+    }
+
+    /// From a union record's own fields and its members' mapped fields.
+    pub fn from_members(r: &CatalogRecord, members: &[Bib]) -> SearchFields {
         let mut ids = Identifiers {
             lccn: r.lccn.clone(),
             ..Identifiers::default()
@@ -548,7 +570,7 @@ impl SearchFields {
         }
         ids.issn.extend(r.issn.iter().cloned());
         ids.oclc.extend(r.oclc_number.iter().cloned());
-        for m in &members {
+        for m in members {
             texts(&mut titles, Some(&m.title));
             texts(&mut titles, m.title_vernacular.as_deref());
             texts(&mut authors, m.author.as_deref());
@@ -598,6 +620,24 @@ impl SearchFields {
             },
         }
     }
+}
+
+/// A union record an import has just created, with its members' mapped fields as the importer
+/// holds them (what [`UnionRecord`] keeps as JSON).
+#[derive(Debug, Clone)]
+pub struct NewUnion {
+    pub record: CatalogRecord,
+    pub members: Vec<Bib>,
+    pub libraries: Vec<String>,
+}
+
+/// The members' mapped fields of a union record read from the store; a member whose JSON does
+/// not read (never written so by the importer) adds nothing to search.
+fn members_of(u: &UnionRecord) -> Vec<Bib> {
+    u.member_bibs
+        .iter()
+        .filter_map(|j| serde_json::from_str(j).ok())
+        .collect()
 }
 
 /// One part of a parsed query.
@@ -751,4 +791,69 @@ fn top_counts(counts: std::collections::HashMap<String, u64>, k: usize) -> Vec<(
 
 fn index_error(e: impl std::fmt::Display) -> CatalogError {
     CatalogError::Index(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use tantivy::schema::document::Document;
+
+    use super::*;
+
+    #[test]
+    fn a_new_union_record_indexes_the_same_from_its_fields_as_from_the_store() {
+        let index = CatalogIndex::in_memory().unwrap();
+        let members = vec![
+            Bib {
+                title: "中國歷史: a survey".into(),
+                title_vernacular: Some("中國歷史".into()),
+                author: Some("Wang, Xiaobo".into()),
+                publisher: Some("Zhonghua shu ju".into()),
+                year: Some("1990".into()),
+                language: Some("chi".into()),
+                subjects: vec!["China -- History".into(), "History".into()],
+                isbns: vec!["9780306406157".into()],
+                issns: vec!["0317-8471".into()],
+                oclc_numbers: vec!["12345".into()],
+                ..Bib::default()
+            },
+            Bib {
+                title: "Another member".into(),
+                author: Some("Wang, X.".into()),
+                year: Some("1991".into()),
+                language: Some("eng".into()),
+                isbns: vec!["9780306406157".into()],
+                ..Bib::default()
+            },
+        ];
+        let record = CatalogRecord {
+            record_id: "r1".into(),
+            title: "中國歷史: a survey".into(),
+            author: Some("Wang, Xiaobo".into()),
+            publisher: Some("Zhonghua shu ju".into()),
+            year: Some("1990".into()),
+            isbn: Some("9780306406157".into()),
+            issn: Some("0317-8471".into()),
+            oclc_number: Some("12345".into()),
+            lccn: Some("  90123456".into()),
+            language: Some("chi".into()),
+            title_vernacular: Some("中國歷史".into()),
+            author_vernacular: None,
+        };
+        let libraries = vec!["LIB".to_owned()];
+        let stored = UnionRecord {
+            record: record.clone(),
+            member_bibs: members
+                .iter()
+                .map(|m| serde_json::to_string(m).unwrap())
+                .collect(),
+            libraries: libraries.clone(),
+        };
+        let schema = index.index.schema();
+        assert_eq!(
+            index
+                .document_of(&record, &members, &libraries)
+                .to_json(&schema),
+            index.document(&stored).to_json(&schema)
+        );
+    }
 }

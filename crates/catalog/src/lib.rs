@@ -16,7 +16,8 @@ pub use import::{
     CollectRejections, ImportObserver, ImportOptions, ImportSummary, Rejection, import_files,
 };
 pub use index::{
-    CatalogIndex, Display, Facets, Identifiers, QueryPart, SearchFields, SearchPage, query_parts,
+    CatalogIndex, Display, Facets, Identifiers, NewUnion, QueryPart, SearchFields, SearchPage,
+    query_parts,
 };
 
 /// Where the search index lives under a data directory.

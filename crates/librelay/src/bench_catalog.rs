@@ -98,14 +98,10 @@ pub async fn run(
     let index = CatalogIndex::open(&catalog::index_dir(dir.path()))?;
     let mut quiet = Quiet { rejected: 0 };
     let files = [file.to_path_buf()];
-    let s = catalog::import_files(
-        &store,
-        Some(&index),
-        &files,
-        &ImportOptions::new("BENCH"),
-        &mut quiet,
-    )
-    .await?;
+    // As `librelay import marc` imports, batch size included.
+    let mut options = ImportOptions::new("BENCH");
+    options.batch_size = crate::import::MARC_BATCH;
+    let s = catalog::import_files(&store, Some(&index), &files, &options, &mut quiet).await?;
     eprintln!();
     println!(
         "  import (store {} + index):  {:>7.2} s  {:>8.0} records/s  ({} stored, {} rejected)",

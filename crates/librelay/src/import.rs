@@ -59,6 +59,13 @@ impl ImportObserver for Printer {
     }
 }
 
+/// Records per store transaction of `librelay import marc` (and of `librelay bench catalog`,
+/// which measures the command). Each commit writes every page the batch changed, and the
+/// catalog's indexes on keys and titles take new entries all over: in bigger batches a page
+/// takes more entries per write. On 50,000 LoC records, 8,000 a batch cost about a tenth
+/// less CPU than 2,000; memory stays bounded (a few batches in flight, tens of MB).
+pub const MARC_BATCH: usize = 8000;
+
 pub async fn marc(
     st: &store::Store,
     data_dir: &Path,

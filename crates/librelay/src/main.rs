@@ -139,7 +139,7 @@ enum ImportCommand {
         #[arg(long)]
         library: String,
         /// Records per store transaction.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = import::MARC_BATCH)]
         batch: usize,
         /// The records' format: marc21 or cnmarc; by default told by each record's fields (245
         /// and 008 are MARC 21's, 200 and a dated 100 $a CNMARC's).
