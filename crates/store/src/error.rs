@@ -17,6 +17,10 @@ pub enum StoreError {
     Config(String),
     #[error("the store is closed")]
     Closed,
+    /// A commit was written but could not be flushed to the disk (fsync failed): it may not
+    /// survive a crash of the machine.
+    #[error("the commit could not be made durable: {0}")]
+    NotDurable(String),
     #[error("database: {0}")]
     Database(#[source] Arc<sqlx::Error>),
     #[error("database: {0}")]

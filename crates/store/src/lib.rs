@@ -247,6 +247,8 @@ struct Inner {
     /// SQLite only: plain connections for point reads (see `reader`).
     readers: Option<reader::Readers>,
     writer: Option<writer::Writer>,
+    /// SQLite: whether every commit is flushed to the disk before it is acknowledged.
+    sqlite_synchronous_full: bool,
     outbox_ready: Notify,
     /// Libraries and policies change rarely and are read by every step of every request.
     directory: Arc<directory::Cache>,
@@ -289,6 +291,7 @@ impl Store {
                 pool: Pool::Postgres(pool),
                 readers: None,
                 writer: None,
+                sqlite_synchronous_full: false,
                 outbox_ready: Notify::new(),
                 directory: Arc::default(),
                 routing: Default::default(),
@@ -320,7 +323,7 @@ impl Store {
             use sqlx::Connection;
             conn.close().await?;
         }
-        let conn = writer::open_connection(path, config.sqlite_synchronous_full)?;
+        let (conn, durability) = writer::open_connection(path, config.sqlite_synchronous_full)?;
         let read = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(2))
             .connect_with(opts.read_only(true))
@@ -329,7 +332,13 @@ impl Store {
         let inner = Inner {
             pool: Pool::Sqlite(read),
             readers: Some(reader::Readers::new(path)),
-            writer: Some(writer::Writer::start(path, conn, directory.clone())?),
+            writer: Some(writer::Writer::start(
+                path,
+                conn,
+                durability,
+                directory.clone(),
+            )?),
+            sqlite_synchronous_full: config.sqlite_synchronous_full,
             outbox_ready: Notify::new(),
             directory,
             routing: Default::default(),
@@ -430,8 +439,17 @@ impl Store {
     }
 
     /// Raw commit rate baseline for benchmarks: `n` single-row transactions, one after another,
-    /// on this store's write path with its durability settings. Returns commits per second.
+    /// with this store's durability. On SQLite they run on a plain connection of their own to
+    /// the store's file (SQLite's own rate, not the writer's); on PostgreSQL on the store's
+    /// write path. Returns commits per second.
     pub async fn bench_single_row_commits(&self, n: u32) -> Result<f64> {
+        if let Some(readers) = self.readers() {
+            let path = readers.path().to_owned();
+            let full = self.inner.sqlite_synchronous_full;
+            return tokio::task::spawn_blocking(move || raw_sqlite_commits(&path, full, n))
+                .await
+                .map_err(|e| StoreError::Config(format!("the commit baseline: {e}")))?;
+        }
         self.write(|tx| {
             Box::pin(async move {
                 on_tx!(tx, c => {
@@ -470,6 +488,33 @@ impl Store {
         .await?;
         Ok(f64::from(n) / secs.max(1e-9))
     }
+}
+
+/// SQLite's own rate of single-row commits (see `Store::bench_single_row_commits`).
+fn raw_sqlite_commits(path: &std::path::Path, full: bool, n: u32) -> Result<f64> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(if full {
+        "PRAGMA synchronous = FULL;"
+    } else {
+        "PRAGMA synchronous = NORMAL;"
+    })?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS bench_commit (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+    )?;
+    let start = std::time::Instant::now();
+    {
+        let mut insert = conn.prepare("INSERT INTO bench_commit (id, v) VALUES (?1, ?2)")?;
+        for i in 0..n {
+            insert.execute(rusqlite::params![
+                i64::from(i) + 1_000_000_000,
+                format!("row {i}")
+            ])?;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    conn.execute_batch("DROP TABLE bench_commit")?;
+    Ok(f64::from(n) / secs.max(1e-9))
 }
 
 impl Store {

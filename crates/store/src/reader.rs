@@ -21,6 +21,11 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
+    /// The database file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     pub(crate) fn new(path: &str) -> Self {
         Readers {
             path: PathBuf::from(path),

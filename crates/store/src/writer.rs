@@ -34,18 +34,40 @@ struct Ran {
 type Job =
     Box<dyn for<'c> FnOnce(&'c mut rusqlite::Connection, &'c Cache) -> BoxFuture<'c, Ran> + Send>;
 
+/// How the writer's commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `synchronous = NORMAL`: a commit is on the disk at the next checkpoint. A crash of
+    /// librelay loses nothing; a crash of the machine may lose the last commits.
+    Deferred,
+    /// Every commit is on the disk before anyone is told it succeeded: the writer commits
+    /// without waiting for the disk, and the syncer thread (`Syncer`) flushes the log (one
+    /// fsync for every commit made meanwhile) and only then answers the batches' callers. The
+    /// writer runs the next batch during that flush instead of waiting for it.
+    Synced,
+    /// The same guarantee from SQLite itself (`synchronous = FULL`, the flush inside the
+    /// commit), when the database could not be put in WAL mode (whose log `Synced` flushes).
+    InCommit,
+}
+
 /// The writer's connection to the database file (created and migrated already), with the
 /// store's durability and the statement cache sized for all of the store's statements.
 pub(crate) fn open_connection(
     path: &str,
     synchronous_full: bool,
-) -> Result<rusqlite::Connection, StoreError> {
+) -> Result<(rusqlite::Connection, Durability), StoreError> {
     let conn = rusqlite::Connection::open(Path::new(path))?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch(if synchronous_full {
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let durability = match (synchronous_full, mode.eq_ignore_ascii_case("wal")) {
+        (false, _) => Durability::Deferred,
+        (true, true) => Durability::Synced,
+        (true, false) => Durability::InCommit,
+    };
+    conn.execute_batch(if durability == Durability::InCommit {
+        "PRAGMA synchronous = FULL;"
     } else {
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+        "PRAGMA synchronous = NORMAL;"
     })?;
     // Every closure of a batch runs under a savepoint, and SQLite keeps the pages a savepoint
     // changes in a statement journal: in memory, not in a temporary file written page by page.
@@ -56,7 +78,71 @@ pub(crate) fn open_connection(
     // thread of their own (`Checkpointer`), not inside the writer's commits.
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
     conn.set_prepared_statement_cache_capacity(512);
-    Ok(conn)
+    Ok((conn, durability))
+}
+
+/// What tells a batch's callers how their closures ended.
+type Reports = Vec<Box<dyn FnOnce(Option<StoreError>) + Send>>;
+
+/// Flushes the WAL to the disk on its own thread (`Durability::Synced`), then answers the
+/// callers of the batches committed before the flush. Batches that queue up while one flush
+/// runs share the next. SQLite writes a commit to the WAL before its COMMIT returns, so an
+/// fsync of the WAL file after that makes the commit as durable as `synchronous = FULL` does
+/// (and a checkpoint never recycles the WAL before the database file holds what it copied).
+/// The thread ends when the writer, which holds the sending end, is dropped.
+struct Syncer {
+    batches: std::sync::mpsc::Sender<Reports>,
+}
+
+impl Syncer {
+    fn start(path: &str) -> Result<Self, StoreError> {
+        let wal_path = format!("{path}-wal");
+        let (batches, waiting) = std::sync::mpsc::channel::<Reports>();
+        std::thread::Builder::new()
+            .name("sqlite-sync".to_owned())
+            .spawn(move || {
+                let mut wal: Option<std::fs::File> = None;
+                while let Ok(first) = waiting.recv() {
+                    let mut ready = vec![first];
+                    ready.extend(waiting.try_iter());
+                    let timer = crate::sql::profile::start();
+                    let flushed = flush(&mut wal, &wal_path);
+                    crate::sql::profile::stop(timer, "[syncer] fsync of the WAL");
+                    let error = flushed.err().map(|e| {
+                        tracing::error!(error = %e, "could not flush the SQLite log to the disk");
+                        // Opened afresh next time, in case the file was replaced.
+                        wal = None;
+                        StoreError::NotDurable(format!("fsync of {wal_path}: {e}"))
+                    });
+                    for reports in ready {
+                        for report in reports {
+                            report(error.clone());
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Config(format!("the SQLite sync thread: {e}")))?;
+        Ok(Syncer { batches })
+    }
+
+    /// Answer `reports` once everything committed so far is on the disk.
+    fn after_flush(&self, reports: Reports) {
+        if let Err(std::sync::mpsc::SendError(reports)) = self.batches.send(reports) {
+            for report in reports {
+                report(Some(StoreError::NotDurable(
+                    "the sync thread has stopped".to_owned(),
+                )));
+            }
+        }
+    }
+}
+
+fn flush(wal: &mut Option<std::fs::File>, path: &str) -> std::io::Result<()> {
+    let file = match wal {
+        Some(f) => f,
+        None => wal.insert(std::fs::OpenOptions::new().write(true).open(path)?),
+    };
+    file.sync_data()
 }
 
 /// How often the checkpointer copies what the WAL gathered. A round with nothing new to copy
@@ -111,15 +197,29 @@ pub(crate) struct Writer {
     _checkpointer: Checkpointer,
 }
 
+/// What the writer's thread holds besides its connection.
+struct Ctx {
+    directory: Arc<Cache>,
+    syncer: Option<Syncer>,
+}
+
 impl Writer {
     /// Starts the writer on a thread of its own, so a batch never waits in line behind request
     /// handlers on the shared runtime.
     pub(crate) fn start(
         path: &str,
         conn: rusqlite::Connection,
+        durability: Durability,
         directory: Arc<Cache>,
     ) -> Result<Self, StoreError> {
         let checkpointer = Checkpointer::start(path)?;
+        let ctx = Ctx {
+            directory,
+            syncer: match durability {
+                Durability::Synced => Some(Syncer::start(path)?),
+                Durability::Deferred | Durability::InCommit => None,
+            },
+        };
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -127,7 +227,7 @@ impl Writer {
             .map_err(|e| StoreError::Config(format!("the SQLite writer's runtime: {e}")))?;
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || runtime.block_on(run(conn, directory, rx)))
+            .spawn(move || runtime.block_on(run(conn, ctx, rx)))
             .map_err(|e| StoreError::Config(format!("the SQLite writer's thread: {e}")))?;
         Ok(Writer {
             jobs: tx,
@@ -168,7 +268,7 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: rusqlite::Connection, directory: Arc<Cache>, mut rx: mpsc::Receiver<Job>) {
+async fn run(mut conn: rusqlite::Connection, ctx: Ctx, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -178,17 +278,17 @@ async fn run(mut conn: rusqlite::Connection, directory: Arc<Cache>, mut rx: mpsc
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &directory, &mut batch).await;
+        run_batch(&mut conn, &ctx, &mut batch).await;
         metrics::histogram!("librelay_sqlite_commit_batch").record(batch.len() as f64);
         batch.clear();
     }
 }
 
-async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &mut Vec<Job>) {
+async fn run_batch(conn: &mut rusqlite::Connection, ctx: &Ctx, batch: &mut Vec<Job>) {
+    let directory: &Cache = &ctx.directory;
     // Each closure runs under its own savepoint.
     let single = batch.len() == 1;
-    let mut reports: Vec<Box<dyn FnOnce(Option<StoreError>) + Send>> =
-        Vec::with_capacity(batch.len());
+    let mut reports: Reports = Vec::with_capacity(batch.len());
     let mut last_ok = true;
     for (i, job) in batch.drain(..).enumerate() {
         let before: &[&str] = match (i, single, last_ok) {
@@ -243,8 +343,14 @@ async fn run_batch(conn: &mut rusqlite::Connection, directory: &Cache, batch: &m
             Some(StoreError::from(e))
         }
     };
-    for report in reports {
-        report(commit_error.clone());
+    match (&ctx.syncer, commit, commit_error) {
+        // Committed: answered once the commit is on the disk.
+        (Some(syncer), true, None) => syncer.after_flush(reports),
+        (_, _, commit_error) => {
+            for report in reports {
+                report(commit_error.clone());
+            }
+        }
     }
 }
 
