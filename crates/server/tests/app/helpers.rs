@@ -223,6 +223,25 @@ impl TestApp {
         body["token"].as_str().unwrap().to_owned()
     }
 
+    /// A loan of `title` that borrowing staff (`staff`, a token) ask for on behalf of the reader
+    /// `patron` (a username) from the lenders `rota`, in that order; its id.
+    pub async fn loan_for(&self, staff: &str, patron: &str, title: &str, rota: &[&str]) -> String {
+        let patron_id = self
+            .get("/api/v1/me", Some(&self.login(patron).await))
+            .await
+            .1["id"]
+            .clone();
+        let (st, req) = self
+            .post(
+                "/api/v1/requests",
+                json!({"format": "loan", "patron_id": patron_id, "citation": {"title": title}, "rota": rota}),
+                Some(staff),
+            )
+            .await;
+        assert_eq!(st, 201, "{req}");
+        req["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn borrow_action(&self, token: &str, id: &str, body: Value) -> Value {
         let (st, v) = self
             .post(

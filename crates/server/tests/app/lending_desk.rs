@@ -339,20 +339,9 @@ async fn notes(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let bcu = app.login("bcu-borrow").await;
     let xnu = app.login("xnu-lend").await;
-    let patron = app
-        .get("/api/v1/me", Some(&app.login("bcu-faculty").await))
-        .await
-        .1["id"]
-        .clone();
-    let (st, req) = app
-        .post(
-            "/api/v1/requests",
-            json!({"format": "loan", "patron_id": patron, "citation": {"title": "Notes across"}, "rota": ["XNU"]}),
-            Some(&bcu),
-        )
+    let id = app
+        .loan_for(&bcu, "bcu-faculty", "Notes across", &["XNU"])
         .await;
-    assert_eq!(st, 201, "{req}");
-    let id = req["id"].as_str().unwrap().to_owned();
     // Before it is sent there is nobody to write to.
     let (st, v) = app
         .post(

@@ -323,20 +323,14 @@ async fn deadline_passes(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let bcu = app.login("bcu-borrow").await;
     let xnu = app.login("xnu-lend").await;
-    let patron_id = app
-        .get("/api/v1/me", Some(&app.login("bcu-master").await))
-        .await
-        .1["id"]
-        .clone();
-    let (st, req) = app
-        .post(
-            "/api/v1/requests",
-            json!({"format": "loan", "patron_id": patron_id, "citation": {"title": "A book nobody answers for"}, "rota": ["XNU", "HTU"]}),
-            Some(&bcu),
+    let id = app
+        .loan_for(
+            &bcu,
+            "bcu-master",
+            "A book nobody answers for",
+            &["XNU", "HTU"],
         )
         .await;
-    assert_eq!(st, 201, "{req}");
-    let id = req["id"].as_str().unwrap().to_owned();
     let v = app
         .borrow_action(&bcu, &id, json!({"action": "approve"}))
         .await;
@@ -474,15 +468,7 @@ async fn a_loan_past_its_due_date_is_marked_overdue_and_the_borrower_told() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let bcu = app.login("bcu-borrow").await;
     let xnu = app.login("xnu-lend").await;
-    let patron_id = app
-        .get("/api/v1/me", Some(&app.login("bcu-phd").await))
-        .await
-        .1["id"]
-        .clone();
-    let (_, req) = app
-        .post("/api/v1/requests", json!({"format": "loan", "patron_id": patron_id, "citation": {"title": "Due soon"}, "rota": ["XNU"]}), Some(&bcu))
-        .await;
-    let id = req["id"].as_str().unwrap().to_owned();
+    let id = app.loan_for(&bcu, "bcu-phd", "Due soon", &["XNU"]).await;
     let approved = app
         .borrow_action(&bcu, &id, json!({"action": "approve"}))
         .await;
@@ -552,15 +538,9 @@ async fn a_former_lenders_late_answer_is_kept_in_the_history_but_changes_nothing
     let bcu = app.login("bcu-borrow").await;
     let xnu = app.login("xnu-lend").await;
     let xnu_manager = app.login("xnu-manager").await;
-    let patron_id = app
-        .get("/api/v1/me", Some(&app.login("bcu-staff").await))
-        .await
-        .1["id"]
-        .clone();
-    let (_, req) = app
-        .post("/api/v1/requests", json!({"format": "loan", "patron_id": patron_id, "citation": {"title": "Changed minds"}, "rota": ["XNU", "HTU"]}), Some(&bcu))
+    let id = app
+        .loan_for(&bcu, "bcu-staff", "Changed minds", &["XNU", "HTU"])
         .await;
-    let id = req["id"].as_str().unwrap().to_owned();
     app.borrow_action(&bcu, &id, json!({"action": "approve"}))
         .await;
     let lend_id = app.lend_for(&xnu, &id).await["id"]
@@ -808,15 +788,9 @@ async fn a_message_out_of_step_is_kept_with_its_reason_in_chinese_on_a_chinese_p
         let app = TestApp::spawn(e).await;
         let bcu = app.login("bcu-borrow").await;
         let htu = app.login("htu-lend").await;
-        let patron_id = app
-            .get("/api/v1/me", Some(&app.login("bcu-staff").await))
-            .await
-            .1["id"]
-            .clone();
-        let (_, req) = app
-            .post("/api/v1/requests", json!({"format": "loan", "patron_id": patron_id, "citation": {"title": "Out of step"}, "rota": ["HTU"]}), Some(&bcu))
+        let id = app
+            .loan_for(&bcu, "bcu-staff", "Out of step", &["HTU"])
             .await;
-        let id = req["id"].as_str().unwrap().to_owned();
         app.borrow_action(&bcu, &id, json!({"action": "approve"}))
             .await;
         app.lend_for(&htu, &id).await;

@@ -57,20 +57,7 @@ fn tomorrow(app: &TestApp, offset: &str) -> Date {
 async fn loan_at_xnu(app: &TestApp, title: &str) -> (String, String) {
     let bcu = app.login("bcu-borrow").await;
     let xnu = app.login("xnu-lend").await;
-    let patron_id = app
-        .get("/api/v1/me", Some(&app.login("bcu-faculty").await))
-        .await
-        .1["id"]
-        .clone();
-    let (st, req) = app
-        .post(
-            "/api/v1/requests",
-            json!({"format": "loan", "patron_id": patron_id, "citation": {"title": title}, "rota": ["XNU"]}),
-            Some(&bcu),
-        )
-        .await;
-    assert_eq!(st, 201, "{req}");
-    let id = req["id"].as_str().unwrap().to_owned();
+    let id = app.loan_for(&bcu, "bcu-faculty", title, &["XNU"]).await;
     app.borrow_action(&bcu, &id, json!({"action": "approve"}))
         .await;
     let lend_id = app.lend_for(&xnu, &id).await["id"]

@@ -117,20 +117,7 @@ async fn a_loan_told_step_by_step(engine: Engine) {
     ] {
         let to = format!("{reader}@bcu.example.edu");
         let title = format!("Letters for {reader}");
-        let patron = app
-            .get("/api/v1/me", Some(&app.login(reader).await))
-            .await
-            .1["id"]
-            .clone();
-        let (st, req) = app
-            .post(
-                "/api/v1/requests",
-                json!({"format": "loan", "patron_id": patron, "citation": {"title": title}, "rota": ["XNU"]}),
-                Some(&bcu),
-            )
-            .await;
-        assert_eq!(st, 201, "{req}");
-        let id = req["id"].as_str().unwrap().to_owned();
+        let id = app.loan_for(&bcu, reader, &title, &["XNU"]).await;
 
         app.borrow_action(&bcu, &id, json!({"action": "approve"}))
             .await;
