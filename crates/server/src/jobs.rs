@@ -37,7 +37,8 @@ pub fn spawn(st: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::Join
 /// of requests at a time: after an upgrade or a restore the first pass reads every request,
 /// which takes minutes on a large store and must not happen inside a report request. Pages
 /// follow each other at once until the pass is done, then the job waits `statistics_interval_ms`.
-/// Several processes may run it together: they step the same pass, kept in the store.
+/// Several processes may share a PostgreSQL database: one at a time runs it (it holds the
+/// job's lease in the store, which runs out if that process dies); the others skip the round.
 async fn statistics_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     let every = Duration::from_millis(st.config.statistics_interval_ms.max(10));
     loop {

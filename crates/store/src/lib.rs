@@ -254,6 +254,8 @@ struct Inner {
     directory: Arc<directory::Cache>,
     /// Lenders' measured figures for routing, kept briefly.
     routing: routing::HistoryCache,
+    /// Who this handle (one per process) is when it holds a job's lease (`job_lease`).
+    holder: String,
 }
 
 /// The store. Cheap to clone.
@@ -295,6 +297,7 @@ impl Store {
                 outbox_ready: Notify::new(),
                 directory: Arc::default(),
                 routing: Default::default(),
+                holder: uuid::Uuid::now_v7().to_string(),
             };
             return Ok(Store {
                 inner: Arc::new(inner),
@@ -342,6 +345,7 @@ impl Store {
             outbox_ready: Notify::new(),
             directory,
             routing: Default::default(),
+            holder: uuid::Uuid::now_v7().to_string(),
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -385,6 +389,11 @@ impl Store {
 
     pub(crate) fn routing_cache(&self) -> &routing::HistoryCache {
         &self.inner.routing
+    }
+
+    /// Who this handle is when it holds a job's lease: one per opened store.
+    pub(crate) fn holder(&self) -> &str {
+        &self.inner.holder
     }
 
     /// Run `f` in one write transaction and commit. An `Err` from `f` rolls back everything it

@@ -15,9 +15,15 @@ use crate::{Pool, Result, Store, StoreError, Tx, on_pool, on_tx};
 /// The row of `stat_mark` for request summaries.
 const MARK: &str = "request_fact";
 
-/// Requests whose events are this much older than the mark are summarised again too: a write
-/// transaction that took its time stamp before the last refresh may have committed after it.
-const MARGIN: Duration = Duration::minutes(10);
+/// The statistics job's row of `job_lease` (migration 0037).
+const LEASE_NAME: &str = "statistics";
+
+/// How long a claim on the statistics job lasts: a process that died holds it no longer.
+const LEASE: Duration = Duration::minutes(5);
+
+/// A holder renews its claim when less than this is left, so that a step (seconds) never
+/// outlives it; otherwise a step costs no write for the lease.
+const RENEW: Duration = Duration::minutes(3);
 
 /// Requests summarised per round trip.
 const PAGE: usize = 2000;
@@ -402,14 +408,16 @@ async fn find_values(
     Ok(())
 }
 
-/// Set the mark: events from `at` on (less the margin) are what the next pass reads.
-async fn write_mark(tx: &mut Tx<'_>, at: OffsetDateTime) -> Result<()> {
+/// Set the mark: the next pass reads the requests with events from change `seq` on (see
+/// `Store::change_mark`); `at` is when the pass that read up to it began.
+async fn write_mark(tx: &mut Tx<'_>, at: OffsetDateTime, seq: i64) -> Result<()> {
     crate::sql::query(
-        "INSERT INTO stat_mark (name, at) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+        "INSERT INTO stat_mark (name, at, seq) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET at = excluded.at, seq = excluded.seq",
     )
     .bind(MARK)
     .bind(at)
+    .bind(seq)
     .execute(&mut tx.conn)
     .await?;
     Ok(())
@@ -419,7 +427,7 @@ async fn write_mark(tx: &mut Tx<'_>, at: OffsetDateTime) -> Result<()> {
 /// it: when another process moved it first, that one's move stands.
 async fn move_pass(tx: &mut Tx<'_>, step: PassMove) -> Result<()> {
     match step.finish {
-        Some(started_at) => {
+        Some((started_at, seq)) => {
             let ended =
                 crate::sql::query("DELETE FROM stat_pass WHERE name = $1 AND after_id = $2")
                     .bind(MARK)
@@ -427,7 +435,7 @@ async fn move_pass(tx: &mut Tx<'_>, step: PassMove) -> Result<()> {
                     .execute(&mut tx.conn)
                     .await?;
             if ended.rows_affected() > 0 {
-                write_mark(tx, started_at).await?;
+                write_mark(tx, started_at, seq).await?;
             }
         }
         None => {
@@ -480,16 +488,32 @@ pub struct FactStep {
     pub summarised: u64,
     /// The pass still under way after this step; `None`: the summaries are up to date.
     pub pending: Option<FactProgress>,
-    /// When the pass this step finished began (the summaries now hold every event until a
-    /// margin before it); `None` when it finished none.
+    /// When the pass this step finished began (the summaries now hold every event committed
+    /// before it); `None` when it finished none.
     pub finished_from: Option<OffsetDateTime>,
+    /// Another process holds the job (PostgreSQL shared by several processes): this one did
+    /// nothing this round.
+    pub held_elsewhere: bool,
 }
 
-/// The pass under way (`stat_pass`, migration 0035).
+impl FactStep {
+    fn idle(held_elsewhere: bool) -> Self {
+        FactStep {
+            summarised: 0,
+            pending: None,
+            finished_from: None,
+            held_elsewhere,
+        }
+    }
+}
+
+/// The pass under way (`stat_pass`, migrations 0035 and 0037; its `since` time is no longer
+/// read: `since_seq` replaced it).
 #[derive(sqlx::FromRow)]
 struct PassRow {
     started_at: OffsetDateTime,
-    since: Option<OffsetDateTime>,
+    since_seq: Option<i64>,
+    mark_seq: Option<i64>,
     after_id: String,
     done: i64,
     total: i64,
@@ -497,11 +521,21 @@ struct PassRow {
 
 crate::sql::lite_row!(PassRow {
     started_at,
-    since,
+    since_seq,
+    mark_seq,
     after_id,
     done,
     total,
 });
+
+/// The mark of the last pass (`stat_mark`).
+#[derive(sqlx::FromRow)]
+struct MarkRow {
+    at: OffsetDateTime,
+    seq: Option<i64>,
+}
+
+crate::sql::lite_row!(MarkRow { at, seq });
 
 impl PassRow {
     fn progress(&self) -> FactProgress {
@@ -510,7 +544,7 @@ impl PassRow {
         FactProgress {
             done,
             total: total.max(done),
-            full: self.since.is_none(),
+            full: self.since_seq.is_none(),
         }
     }
 }
@@ -522,8 +556,8 @@ struct PassMove {
     from: String,
     to: String,
     summarised: u64,
-    /// The pass is done: it is removed and its start becomes the mark.
-    finish: Option<OffsetDateTime>,
+    /// The pass is done: it is removed and its start (time, change mark) becomes the mark.
+    finish: Option<(OffsetDateTime, i64)>,
 }
 
 impl Store {
@@ -551,32 +585,38 @@ impl Store {
     /// time, each page its own short read and its own write transaction (which also moves the
     /// pass on), so that no read transaction is held for the whole pass (on SQLite a long
     /// reader keeps the WAL from being recycled). The pass is kept in the store: it resumes
-    /// after a restart, and several processes may step it together (a page done twice is
-    /// written twice, the same). When the pass is done its start becomes the mark.
+    /// after a restart. One process at a time runs it (`hold_stat_lease`); another that shares
+    /// the database does nothing this round (`held_elsewhere`). When the pass is done its
+    /// start becomes the mark.
     #[tracing::instrument(skip_all, err)]
     pub async fn refresh_request_facts_step(&self, now: OffsetDateTime) -> Result<FactStep> {
+        if !self.hold_stat_lease(now).await? {
+            return Ok(FactStep::idle(true));
+        }
         let pass = match self.fact_pass().await? {
             Some(p) => p,
             None => {
+                // Taken before anything is read: what commits from here on has a later mark.
+                let upto = self.change_mark().await?;
                 let mark = self.fact_mark().await?;
-                let since = mark.map(|m| m - MARGIN);
+                let since = mark.as_ref().and_then(|m| m.seq);
                 let total = self.facts_to_summarise(since).await?;
                 if total == 0 {
                     // Nothing new and a recent mark: the next refresh reads as little as
                     // this one did, and a report costs no write.
-                    if mark.is_none_or(|m| now - m >= Duration::hours(1)) {
-                        self.set_fact_mark(now).await?;
+                    let recent = mark
+                        .as_ref()
+                        .is_some_and(|m| m.seq.is_some() && now - m.at < Duration::hours(1));
+                    if !recent {
+                        self.set_fact_mark(now, upto).await?;
                     }
-                    return Ok(FactStep {
-                        summarised: 0,
-                        pending: None,
-                        finished_from: None,
-                    });
+                    return Ok(FactStep::idle(false));
                 }
-                self.start_fact_pass(now, since, total).await?;
+                self.start_fact_pass(now, since, upto, total).await?;
                 match self.fact_pass().await? {
                     Some(p) => p,
-                    // Another process finished it in between: look again next step.
+                    // Finished in between (only when a lease ran out mid-step): look again
+                    // next step.
                     None => {
                         return Ok(FactStep {
                             summarised: 0,
@@ -586,12 +626,13 @@ impl Store {
                                 full: since.is_none(),
                             }),
                             finished_from: None,
+                            held_elsewhere: false,
                         });
                     }
                 }
             }
         };
-        let page = self.fact_sources(pass.since, &pass.after_id).await?;
+        let page = self.fact_sources(pass.since_seq, &pass.after_id).await?;
         let finished = page.len() < PAGE;
         let to = page
             .last()
@@ -616,13 +657,16 @@ impl Store {
         let mut progress = pass.progress();
         progress.done += summarised;
         progress.total = progress.total.max(progress.done);
+        // Migration 0037 gave a pass under way its mark; without one the next pass would read
+        // every change recorded (more than needed, nothing missed).
+        let mark_seq = pass.mark_seq.unwrap_or(0);
         self.store_facts(
             facts,
             Some(PassMove {
                 from: pass.after_id.clone(),
                 to,
                 summarised,
-                finish: finished.then_some(pass.started_at),
+                finish: finished.then_some((pass.started_at, mark_seq)),
             }),
         )
         .await?;
@@ -630,6 +674,7 @@ impl Store {
             summarised,
             pending: (!finished).then_some(progress),
             finished_from: finished.then_some(pass.started_at),
+            held_elsewhere: false,
         })
     }
 
@@ -640,44 +685,94 @@ impl Store {
     pub async fn request_facts_pending(&self) -> Result<Option<FactProgress>> {
         let pass = self.fact_pass().await?;
         if let Some(p) = &pass
-            && p.since.is_none()
+            && p.since_seq.is_none()
         {
             return Ok(Some(p.progress()));
         }
-        // A routine pass re-reads a margin before the mark, which is summarised already: what
-        // is behind is what changed since the mark itself.
-        let mark = self.fact_mark().await?;
-        let total = self.facts_to_summarise(mark).await?;
-        let full = mark.is_none();
+        let since = self.fact_mark().await?.and_then(|m| m.seq);
+        let total = self.facts_to_summarise(since).await?;
         Ok((total > 0).then_some(FactProgress {
             done: 0,
             total,
-            full,
+            full: since.is_none(),
         }))
+    }
+
+    /// Whether this handle may run the statistics job now: it holds the lease, or takes it
+    /// (free, expired, or its own running out). Only one process at a time runs the job on
+    /// a shared PostgreSQL database; the lease runs out, so one that died holds it no longer.
+    /// On SQLite (one process per file) this handle is the only one and always gets it.
+    async fn hold_stat_lease(&self, now: OffsetDateTime) -> Result<bool> {
+        let held = crate::sql::query_as::<(String, OffsetDateTime)>(
+            "SELECT holder, lease_until FROM job_lease WHERE name = $1",
+        )
+        .bind(LEASE_NAME)
+        .read_optional(self)
+        .await?;
+        let me = self.holder().to_owned();
+        match held {
+            Some((holder, until)) if holder == me && until - now > RENEW => return Ok(true),
+            Some((holder, until)) if holder != me && until > now => return Ok(false),
+            _ => {}
+        }
+        // Taken only when still free or expired, or ours: of two processes trying at once,
+        // one gets it (the row lock orders them, the second sees the first's lease).
+        self.write(move |tx| {
+            Box::pin(async move {
+                let got = crate::sql::query_as::<(String,)>(
+                    "INSERT INTO job_lease (name, holder, lease_until) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                         lease_until = excluded.lease_until
+                     WHERE job_lease.holder = excluded.holder OR job_lease.lease_until <= $4
+                     RETURNING holder",
+                )
+                .bind(LEASE_NAME)
+                .bind(me.as_str())
+                .bind(now + LEASE)
+                .bind(now)
+                .fetch_optional(&mut tx.conn)
+                .await?;
+                Ok::<_, StoreError>(got.is_some())
+            })
+        })
+        .await
+    }
+
+    /// The change mark now: every event written from here on has a change (`SEQ`) at least
+    /// this, and every event before it is committed and visible. On SQLite writes are serial,
+    /// so the next event id. On PostgreSQL event ids are taken before commit, in any order,
+    /// so the transaction id each event records, and the oldest transaction still running.
+    async fn change_mark(&self) -> Result<i64> {
+        let sql = match self.pool() {
+            Pool::Sqlite(_) => "SELECT COALESCE(MAX(event_id), 0) + 1 FROM request_event",
+            Pool::Postgres(_) => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        };
+        let row = crate::sql::query_as::<(i64,)>(sql)
+            .read_optional(self)
+            .await?;
+        Ok(row.map_or(0, |(n,)| n))
     }
 
     async fn fact_pass(&self) -> Result<Option<PassRow>> {
         crate::sql::query_as::<PassRow>(
-            "SELECT started_at, since, after_id, done, total FROM stat_pass WHERE name = $1",
+            "SELECT started_at, since_seq, mark_seq, after_id, done, total
+             FROM stat_pass WHERE name = $1",
         )
         .bind(MARK)
         .read_optional(self)
         .await
     }
 
-    async fn fact_mark(&self) -> Result<Option<OffsetDateTime>> {
-        Ok(
-            crate::sql::query_as::<(OffsetDateTime,)>("SELECT at FROM stat_mark WHERE name = $1")
-                .bind(MARK)
-                .read_optional(self)
-                .await?
-                .map(|(m,)| m),
-        )
+    async fn fact_mark(&self) -> Result<Option<MarkRow>> {
+        crate::sql::query_as::<MarkRow>("SELECT at, seq FROM stat_mark WHERE name = $1")
+            .bind(MARK)
+            .read_optional(self)
+            .await
     }
 
-    /// How many requests a pass from `since` summarises (`None`: every request). A count
-    /// over an index, on a blocking thread on SQLite (every request of a large store).
-    async fn facts_to_summarise(&self, since: Option<OffsetDateTime>) -> Result<u64> {
+    /// How many requests a pass from change `since` summarises (`None`: every request). A
+    /// count over an index, on a blocking thread on SQLite (every request of a large store).
+    async fn facts_to_summarise(&self, since: Option<i64>) -> Result<u64> {
         let rows = match since {
             None => {
                 crate::sql::query_as::<(i64,)>("SELECT COUNT(*) FROM borrow_request")
@@ -685,41 +780,55 @@ impl Store {
                     .await?
             }
             Some(s) => {
-                crate::sql::query_as::<(i64,)>(
+                let sql = format!(
                     "SELECT COUNT(DISTINCT request_id) FROM request_event
-                     WHERE side = 'borrow' AND at >= $1",
-                )
-                .bind(s)
-                .read_all_blocking(self)
-                .await?
+                     WHERE side = 'borrow' AND {} >= $1",
+                    self.seq_column()
+                );
+                crate::sql::query_as::<(i64,)>(sqlx::AssertSqlSafe(sql))
+                    .bind(s)
+                    .read_all_blocking(self)
+                    .await?
             }
         };
         let n = rows.first().map_or(0, |(n,)| *n);
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn set_fact_mark(&self, at: OffsetDateTime) -> Result<()> {
-        self.write(move |tx| Box::pin(async move { write_mark(tx, at).await }))
+    /// The column of `request_event` that `change_mark` is compared with.
+    fn seq_column(&self) -> &'static str {
+        match self.pool() {
+            Pool::Sqlite(_) => "event_id",
+            Pool::Postgres(_) => "xact_id",
+        }
+    }
+
+    async fn set_fact_mark(&self, at: OffsetDateTime, seq: i64) -> Result<()> {
+        self.write(move |tx| Box::pin(async move { write_mark(tx, at, seq).await }))
             .await
     }
 
-    /// Begin a pass, unless another process began one meanwhile (then that one goes on).
+    /// Begin a pass over the requests changed from `since` (`None`: all) whose mark, once it
+    /// is done, is `upto`; unless one was begun meanwhile (then that one goes on).
     async fn start_fact_pass(
         &self,
         now: OffsetDateTime,
-        since: Option<OffsetDateTime>,
+        since: Option<i64>,
+        upto: i64,
         total: u64,
     ) -> Result<()> {
         let total = i64::try_from(total).unwrap_or(i64::MAX);
         self.write(move |tx| {
             Box::pin(async move {
                 crate::sql::query(
-                    "INSERT INTO stat_pass (name, started_at, since, after_id, done, total)
-                     VALUES ($1, $2, $3, '', 0, $4) ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO stat_pass
+                        (name, started_at, since_seq, mark_seq, after_id, done, total)
+                     VALUES ($1, $2, $3, $4, '', 0, $5) ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(MARK)
                 .bind(now)
                 .bind(since)
+                .bind(upto)
                 .bind(total)
                 .execute(&mut tx.conn)
                 .await?;
@@ -730,15 +839,15 @@ impl Store {
     }
 
     /// The next page of requests to summarise, in id order after `after`.
-    async fn fact_sources(
-        &self,
-        since: Option<OffsetDateTime>,
-        after: &str,
-    ) -> Result<Vec<FactSource>> {
+    async fn fact_sources(&self, since: Option<i64>, after: &str) -> Result<Vec<FactSource>> {
         let changed = if since.is_some() {
-            " AND r.request_id IN (SELECT request_id FROM request_event WHERE side = 'borrow' AND at >= $3)"
+            format!(
+                " AND r.request_id IN (SELECT request_id FROM request_event
+                                        WHERE side = 'borrow' AND {} >= $3)",
+                self.seq_column()
+            )
         } else {
-            ""
+            String::new()
         };
         let select = |journal: &str| {
             format!(

@@ -386,6 +386,8 @@ pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Ran
     // the report says it is incomplete. Otherwise a few changes are summarised here, and more
     // (a busy hub's last minute) are left to the job, which runs every
     // `statistics_interval_ms`: the figures are that much behind, not incomplete.
+    // Where several processes share the database, only the one running the job summarises
+    // (the others' reports read the summaries as they are, at most that much behind).
     let preparing = match st.store.request_facts_pending().await? {
         Some(p) if p.remaining() <= INLINE_SUMMARY => {
             st.store.refresh_request_facts(st.now()).await?;

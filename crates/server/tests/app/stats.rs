@@ -661,3 +661,113 @@ async fn summarising_the_same_keys_again_uses_no_new_ids_on_postgresql() {
         }
     }
 }
+
+/// The summaries of every request against the reports computed from the events, by month and
+/// by partner, over every library.
+async fn summaries_match_events(app: &TestApp, engine: Engine) {
+    let scope = store::StatScope {
+        library_id: None,
+        members: false,
+        from: app.state.now() - time::Duration::days(400),
+        to: app.state.now() + time::Duration::days(400),
+    };
+    let store = &app.state.store;
+    for key in [store::StatKey::Month, store::StatKey::Partner] {
+        let fast = store.stat_report(&scope, key, None).await.unwrap();
+        let plain = store
+            .stat_report_from_events(&scope, key, None)
+            .await
+            .unwrap();
+        assert_eq!(fast, plain, "{engine:?} by {}", key.as_str());
+    }
+}
+
+async fn one_process_at_a_time(engine: Engine) {
+    let app = TestApp::spawn_with(engine, |c| c.background_jobs = false).await;
+    let now = app.state.now();
+    server::traffic::generate(&app.state, 300, now, false, "lease", |_, _| {})
+        .await
+        .unwrap();
+    // A second process on the same database.
+    let mine = app.state.store.clone();
+    let other = store::Store::open(&app.state.config.store_config())
+        .await
+        .unwrap();
+
+    // Both run the job at once: one does the whole pass, the other skips it, no error.
+    let (a, b) = tokio::join!(
+        mine.refresh_request_facts(now),
+        other.refresh_request_facts(now)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a + b, a.min(b)), (300, 0), "{engine:?}: {a} and {b}");
+    summaries_match_events(&app, engine).await;
+    let (holder, waiting) = if a == 300 {
+        (&mine, &other)
+    } else {
+        (&other, &mine)
+    };
+
+    // The holder keeps it while it runs the job every minute …
+    let step = waiting
+        .refresh_request_facts_step(now + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(step.held_elsewhere, "{engine:?}");
+    let step = holder
+        .refresh_request_facts_step(now + time::Duration::minutes(3))
+        .await
+        .unwrap();
+    assert!(!step.held_elsewhere, "{engine:?}");
+    let step = waiting
+        .refresh_request_facts_step(now + time::Duration::minutes(4))
+        .await
+        .unwrap();
+    assert!(step.held_elsewhere, "{engine:?}");
+    // … and once it stops (a process that died), the lease runs out and the other takes it.
+    let step = waiting
+        .refresh_request_facts_step(now + time::Duration::minutes(20))
+        .await
+        .unwrap();
+    assert!(!step.held_elsewhere, "{engine:?}");
+    let step = holder
+        .refresh_request_facts_step(now + time::Duration::minutes(21))
+        .await
+        .unwrap();
+    assert!(step.held_elsewhere, "{engine:?}");
+}
+
+#[tokio::test]
+async fn one_process_at_a_time_runs_the_statistics_job_and_a_dead_one_lets_go() {
+    for e in engines() {
+        one_process_at_a_time(e).await;
+    }
+}
+
+async fn late_commit(engine: Engine) {
+    // The workflow needs the outbox job; the statistics job runs once, at the start.
+    let app = TestApp::spawn(engine).await;
+    let now = app.state.now();
+    let store = &app.state.store;
+    server::traffic::generate(&app.state, 50, now, false, "late", |_, _| {})
+        .await
+        .unwrap();
+    // A pass that began long after the time the next events are stamped with: as if the
+    // transactions that write them took their time before it and committed after it.
+    let pass = now + time::Duration::days(30);
+    assert_eq!(store.refresh_request_facts(pass).await.unwrap(), 50);
+    history(&app).await;
+    let n = store
+        .refresh_request_facts(pass + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(n >= 2, "{engine:?}: {n}");
+    summaries_match_events(&app, engine).await;
+}
+
+#[tokio::test]
+async fn events_that_commit_after_a_pass_are_summarised_by_the_next_whatever_their_time() {
+    for e in engines() {
+        late_commit(e).await;
+    }
+}
