@@ -21,6 +21,9 @@ pub struct DepositMovementRow {
     pub kind: String,
     pub borrow_request_id: Option<String>,
     pub reason: String,
+    /// The reason in Chinese, for the movements the system writes (a charge, a charge given
+    /// back); `None` for what staff typed, which is shown as typed.
+    pub reason_zh: Option<String>,
     pub actor_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -36,11 +39,12 @@ crate::sql::lite_row!(DepositMovementRow {
     kind,
     borrow_request_id,
     reason,
+    reason_zh,
     actor_id,
     created_at
 });
 
-const MOVEMENT_COLUMNS: &str = "deposit_movement_id, library_id, patron_id, currency, amount_minor, balance_minor, kind, borrow_request_id, reason, actor_id, created_at";
+const MOVEMENT_COLUMNS: &str = "deposit_movement_id, library_id, patron_id, currency, amount_minor, balance_minor, kind, borrow_request_id, reason, reason_zh, actor_id, created_at";
 
 /// A reader's balance in one currency.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -137,6 +141,8 @@ pub struct NewDepositMovement<'a> {
     pub kind: &'static str,
     pub borrow_request_id: Option<&'a str>,
     pub reason: &'a str,
+    /// The reason in Chinese, when the system writes it; `None` for a reason staff typed.
+    pub reason_zh: Option<&'a str>,
     pub actor_id: Option<&'a str>,
 }
 
@@ -338,8 +344,8 @@ impl Tx<'_> {
             return Ok(None);
         };
         let sql = format!(
-            "INSERT INTO deposit_movement (library_id, patron_id, currency, amount_minor, balance_minor, kind, borrow_request_id, reason, actor_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {MOVEMENT_COLUMNS}"
+            "INSERT INTO deposit_movement (library_id, patron_id, currency, amount_minor, balance_minor, kind, borrow_request_id, reason, reason_zh, actor_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {MOVEMENT_COLUMNS}"
         );
         let row = on_tx!(self, c => {
             crate::sql::query_as::<DepositMovementRow>(sqlx::AssertSqlSafe(sql))
@@ -351,6 +357,7 @@ impl Tx<'_> {
                 .bind(m.kind)
                 .bind(m.borrow_request_id)
                 .bind(m.reason)
+                .bind(m.reason_zh)
                 .bind(m.actor_id)
                 .bind(now)
                 .fetch_one(&mut *c)

@@ -138,7 +138,11 @@ pub struct MovementView {
     pub balance: Amount,
     /// The request a charge was for.
     pub request_id: Option<String>,
+    /// Why, in English (what staff typed, for a top-up or a refund).
     pub reason: String,
+    /// Why, in Chinese: the system's own text for a charge or a charge given back; for a
+    /// top-up or a refund what staff typed, as typed.
+    pub reason_zh: String,
     /// The staff member who recorded it (none for a charge).
     pub recorded_by: Option<String>,
     pub at: String,
@@ -156,6 +160,7 @@ fn movement_view(m: DepositMovementRow) -> ApiResult<MovementView> {
         balance: Amount::of(m.balance_minor, &m.currency)?,
         kind: m.kind,
         request_id: m.borrow_request_id,
+        reason_zh: m.reason_zh.unwrap_or_else(|| m.reason.clone()),
         reason: m.reason,
         recorded_by: m.actor_id,
         at: rfc3339(m.created_at),
@@ -297,6 +302,7 @@ pub async fn record_deposit(
                             kind,
                             borrow_request_id: None,
                             reason: &movement.reason,
+                            reason_zh: None,
                             actor_id: Some(&actor),
                         },
                         now,

@@ -376,6 +376,7 @@ pub async fn refund_if_not_received(
             "refund of the charge for request {}: the reader did not get the item",
             req.request_id
         );
+        let reason_zh = format!("退还请求 {} 的费用：读者未收到所借资料", req.request_id);
         let moved = tx
             .move_deposit(
                 &NewDepositMovement {
@@ -386,6 +387,7 @@ pub async fn refund_if_not_received(
                     kind: "charge_refund",
                     borrow_request_id: Some(&req.request_id),
                     reason: &reason,
+                    reason_zh: Some(&reason_zh),
                     actor_id: None,
                 },
                 now,
@@ -468,6 +470,7 @@ pub async fn charge_on_shipment(
     let mut deposit_after = None;
     if who == Payer::Deposit {
         let reason = format!("charge for request {}: {basis}", req.request_id);
+        let reason_zh = format!("请求 {} 的费用：{basis_zh}", req.request_id);
         match tx
             .move_deposit(
                 &NewDepositMovement {
@@ -478,6 +481,7 @@ pub async fn charge_on_shipment(
                     kind: "charge",
                     borrow_request_id: Some(&req.request_id),
                     reason: &reason,
+                    reason_zh: Some(&reason_zh),
                     actor_id: None,
                 },
                 now,

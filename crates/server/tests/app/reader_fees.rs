@@ -684,6 +684,27 @@ async fn refunds(engine: crate::helpers::Engine) {
     assert_eq!(back["kind"], "charge_refund", "{mine}");
     assert_eq!(back["amount"]["minor"], 1500);
     assert_eq!(back["request_id"], at_desk.as_str());
+    // Its reason in both languages, and the charge's before it.
+    assert_eq!(
+        back["reason_zh"],
+        format!("退还请求 {at_desk} 的费用：读者未收到所借资料")
+    );
+    assert!(
+        back["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("refund of the charge"),
+        "{mine}"
+    );
+    let charged = &mine["deposit"]["movements"][1];
+    assert_eq!(charged["kind"], "charge", "{mine}");
+    assert!(
+        charged["reason_zh"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("请求 {at_desk} 的费用：")),
+        "{mine}"
+    );
     // The reader's own page says which charges were given back, in the reader's language.
     let cookie = crate::web::web_login(&app, "bcu-phd").await;
     let page = crate::web::get(
