@@ -651,7 +651,8 @@ async fn fee_month_of_the_lender(engine: Engine, offset: &str) {
         amount_minor: 500,
         currency: "CNY".to_owned(),
         basis: "test".to_owned(),
-        occurred_at: at,
+        // In UTC, as the clock gives it.
+        occurred_at: at.to_offset(UtcOffset::UTC),
     };
     let row = app
         .state
