@@ -311,6 +311,18 @@ impl LibraryOffset {
         t.to_offset(self.utc_offset()).date()
     }
 
+    /// The first moment of `day` here (its midnight).
+    pub fn start_of(self, day: time::Date) -> time::OffsetDateTime {
+        day.midnight().assume_offset(self.utc_offset())
+    }
+
+    /// The last second of `day` here (23:59:59): a deadline "within the day" a person reads.
+    pub fn end_of(self, day: time::Date) -> time::OffsetDateTime {
+        day.with_time(time::Time::MIDNIGHT)
+            .assume_offset(self.utc_offset())
+            .saturating_add(time::Duration::seconds(86_399))
+    }
+
     /// `t` as a date and time here, e.g. `2026-12-30 08:15 (UTC+8)`, `… (UTC-5)`,
     /// `… (UTC+5:30)`.
     pub fn time_label(self, t: time::OffsetDateTime) -> String {
@@ -429,6 +441,29 @@ mod offset_tests {
         }
         assert_eq!(LibraryOffset::default().to_string(), "+08:00");
         assert_eq!(LibraryOffset::CHINA.short_label(), "UTC+8");
+    }
+
+    #[test]
+    fn a_day_starts_at_its_own_midnight_and_ends_a_second_before_the_next() {
+        let d = time::macros::date!(2026 - 12 - 01);
+        let east = LibraryOffset::CHINA;
+        assert_eq!(
+            east.start_of(d),
+            time::macros::datetime!(2026-11-30 16:00 UTC)
+        );
+        assert_eq!(
+            east.end_of(d),
+            time::macros::datetime!(2026-12-01 15:59:59 UTC)
+        );
+        let west = LibraryOffset::from_minutes(-300).unwrap();
+        assert_eq!(
+            west.start_of(d),
+            time::macros::datetime!(2026-12-01 05:00 UTC)
+        );
+        assert_eq!(
+            west.end_of(d),
+            time::macros::datetime!(2026-12-02 04:59:59 UTC)
+        );
     }
 
     #[test]

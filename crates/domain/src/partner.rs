@@ -8,7 +8,7 @@ use time::Date;
 use crate::calendar::{ClosedDays, WeekdayName};
 use crate::geo::GeoPoint;
 use crate::ident::{AgencyId, LibraryCode};
-use crate::library::{LibraryKind, PartnerPolicy, Service};
+use crate::library::{LibraryKind, LibraryOffset, PartnerPolicy, Service};
 use crate::money::{Currency, Money};
 
 /// A partner as read and checked.
@@ -28,6 +28,9 @@ pub struct PartnerRecord {
     /// Where it is (columns `latitude`, `longitude` in decimal degrees): `None` when the file
     /// has neither column (the directory keeps what it has), `Some(None)` when they are empty.
     pub location: Option<Option<GeoPoint>>,
+    /// Its time (column `utc_offset`, e.g. `+09:00`): `None` when the file leaves it empty (a
+    /// new library takes the importing node's time, a known one keeps its own).
+    pub utc_offset: Option<LibraryOffset>,
     pub policy: PartnerPolicy,
 }
 
@@ -111,6 +114,7 @@ pub const COLUMNS: &[&str] = &[
     "closed_weekdays",
     "closed_dates",
     "active",
+    "utc_offset",
 ];
 
 const REQUIRED: &[&str] = &["code", "agency", "name_en", "name_zh"];
@@ -575,6 +579,24 @@ pub fn check_row((line, pairs): RawRow) -> Result<PartnerRecord, Vec<RowError>> 
             true
         }
     };
+    let offset_text = get("utc_offset");
+    let utc_offset = if offset_text.is_empty() {
+        None
+    } else {
+        match LibraryOffset::parse(&offset_text) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                errors.push(RowError {
+                    line,
+                    field: "utc_offset".to_owned(),
+                    code: "invalid_utc_offset",
+                    message: format!("line {line}: {}", e.en),
+                    message_zh: format!("第 {line} 行：{}", e.zh),
+                });
+                None
+            }
+        }
+    };
     let (Some(code), Some(agency), true) = (code, agency, errors.is_empty()) else {
         return Err(errors);
     };
@@ -590,6 +612,7 @@ pub fn check_row((line, pairs): RawRow) -> Result<PartnerRecord, Vec<RowError>> 
         hub,
         closed: ClosedDays { weekdays, dates },
         location,
+        utc_offset,
         policy: PartnerPolicy {
             services,
             loan_days,

@@ -50,6 +50,8 @@ pub async fn add_library(
         ),
         None => None,
     };
+    let known = store.libraries().await?;
+    let hub_of = hub.clone();
     let row = LibraryRow {
         library_id: code.to_string(),
         agency_type: agency.agency_type,
@@ -64,7 +66,8 @@ pub async fn add_library(
         created_at: now,
         latitude_e6: None,
         longitude_e6: None,
-        utc_offset_minutes: domain::library::LibraryOffset::CHINA.minutes(),
+        // Its hub's time, else the node's (see `partners::home_offset`); its admins change it.
+        utc_offset_minutes: crate::partners::home_offset(&known, hub_of.as_deref()).minutes(),
     };
     let policy = PartnerPolicy {
         services: vec![Service::Loan, Service::Copy],

@@ -226,6 +226,7 @@ fn field_label_zh(field: &str) -> &str {
         "loan_days" => "借期天数",
         "answer_days" => "答复期限天数",
         "hub" => "所属中心馆",
+        "utc_offset" => "时差",
         "subject" => "主题",
         "scope" => "请求范围（scope）",
         "task" => "待办（task）",

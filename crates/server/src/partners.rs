@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use domain::calendar::ClosedDays;
-use domain::library::PartnerPolicy;
+use domain::library::{LibraryOffset, PartnerPolicy};
 use domain::partner::{self, PartnerRecord, RowError};
 use serde::Serialize;
 use store::{Json, LibraryRow, Store, StoreError};
@@ -127,6 +127,7 @@ pub async fn import_rows(
     }
     errors.sort_by_key(|e| e.line);
     let rejected = errors.iter().map(|e| e.line).collect::<HashSet<_>>().len();
+    let home = home_offset(&known, terms_for);
     let terms_for = terms_for.map(str::to_owned);
     let (created, updated) = store
         .write(move |tx| {
@@ -148,12 +149,17 @@ pub async fn import_rows(
                         created_at: now,
                         latitude_e6: location.map(|g| g.lat_e6()),
                         longitude_e6: location.map(|g| g.lon_e6()),
-                        utc_offset_minutes: domain::library::LibraryOffset::CHINA.minutes(),
+                        // A new library without a time in the file is in the node's.
+                        utc_offset_minutes: p.utc_offset.unwrap_or(home).minutes(),
                     };
                     if tx.upsert_library(&row).await? {
                         created += 1;
                     } else {
                         updated += 1;
+                        // A known one keeps its time unless the file gives one.
+                        if let Some(o) = p.utc_offset {
+                            tx.set_library_offset(p.code.as_str(), o).await?;
+                        }
                     }
                     tx.upsert_policy(p.code.as_str(), terms_for.as_deref(), &p.policy)
                         .await?;
@@ -173,6 +179,22 @@ pub async fn import_rows(
 
 /// A library and the terms it grants as the columns of a partner file, so that a form can show
 /// them and send them back through [`import_rows`].
+/// The time a library added without one is given: the importing library's, else the time
+/// of the node's hub (the library of kind `hub`, the first by code), else the default
+/// (+08:00). There is no node-wide setting for it.
+pub fn home_offset(known: &[LibraryRow], importing: Option<&str>) -> LibraryOffset {
+    importing
+        .and_then(|code| known.iter().find(|l| l.library_id == code))
+        .or_else(|| {
+            known
+                .iter()
+                .filter(|l| l.kind == "hub")
+                .min_by(|a, b| a.library_id.cmp(&b.library_id))
+        })
+        .map(LibraryRow::offset)
+        .unwrap_or_default()
+}
+
 pub fn columns_of(lib: &LibraryRow, policy: Option<&PartnerPolicy>) -> Vec<(String, String)> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     let closed = &lib.closed_days.0;
@@ -206,6 +228,7 @@ pub fn columns_of(lib: &LibraryRow, policy: Option<&PartnerPolicy>) -> Vec<(Stri
                 .unwrap_or_default(),
         ),
         ("hub", lib.hub_id.clone().unwrap_or_default()),
+        ("utc_offset", lib.offset().to_string()),
         (
             "closed_weekdays",
             closed

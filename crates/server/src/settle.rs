@@ -80,7 +80,10 @@ pub async fn close_month(
     closed_by: &str,
     now: OffsetDateTime,
 ) -> Result<Settlement, SettleError> {
-    if month > Month::of(now) {
+    // A month has begun once the farthest-east library is in it (charges are booked in the
+    // lending library's month).
+    if month > Month::of(now.to_offset(domain::library::LibraryOffset::FARTHEST_EAST.utc_offset()))
+    {
         return Err(SettleError::FutureMonth { month });
     }
     let by = closed_by.to_owned();
@@ -142,6 +145,8 @@ pub struct Statement {
     pub settlement: Settlement,
     pub positions: Vec<Position>,
     pub fees: Vec<FeeRow>,
+    /// The time of each lender of `fees`: a charge's month is its lender's.
+    pub lender_offsets: std::collections::HashMap<String, domain::library::LibraryOffset>,
 }
 
 pub async fn statement(
@@ -163,6 +168,17 @@ pub async fn statement(
     let fees = store
         .month_fees_of(&month.to_string(), &lib.library_id)
         .await?;
+    let mut lender_offsets = std::collections::HashMap::new();
+    for f in &fees {
+        if !lender_offsets.contains_key(&f.lender_id) {
+            let offset = match store.library(&f.lender_id).await {
+                Ok(l) => l.offset(),
+                Err(store::StoreError::NotFound) => domain::library::LibraryOffset::default(),
+                Err(e) => return Err(e.into()),
+            };
+            lender_offsets.insert(f.lender_id.clone(), offset);
+        }
+    }
     Ok(Statement {
         library: lib.library_id,
         name_en: lib.name_en,
@@ -170,6 +186,7 @@ pub async fn statement(
         settlement: s,
         positions,
         fees,
+        lender_offsets,
     })
 }
 
@@ -283,7 +300,12 @@ impl Statement {
             let kind = if manual {
                 "人工更正 manual correction".to_owned()
             } else if f.kind == "correction" {
-                let from = Month::of(f.occurred_at);
+                let offset = self
+                    .lender_offsets
+                    .get(&f.lender_id)
+                    .copied()
+                    .unwrap_or_default();
+                let from = Month::of(f.occurred_at.to_offset(offset.utc_offset()));
                 format!("更正 correction (from {from})")
             } else {
                 "收费 charge".to_owned()

@@ -266,6 +266,47 @@ impl Tx<'_> {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        if !self.is_postgres() {
+            self.recount_local_days(library_id).await?;
+        }
+        // Its requests' statistics months are its months (migration 0038).
+        let months = if self.is_postgres() {
+            "UPDATE request_fact SET month = CAST(to_char((created_at AT TIME ZONE 'UTC') + make_interval(mins => CAST($2 AS INTEGER)), 'YYYYMM') AS BIGINT)
+             WHERE library_id = $1"
+        } else {
+            "UPDATE request_fact SET month = COALESCE(CAST(strftime('%Y%m', created_at, $2 || ' minutes') AS INTEGER), month)
+             WHERE library_id = $1"
+        };
+        on_tx!(self, c => {
+            crate::sql::query(months)
+                .bind(library_id)
+                .bind(offset.minutes())
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// SQLite: the kept "created" and "modified" counts of `library_id` hold its days
+    /// (migration 0038); once its offset changes they are counted again from its requests.
+    /// Deltas of this transaction not yet added are of requests the recount reads anyway.
+    async fn recount_local_days(&mut self, library_id: &str) -> Result<()> {
+        for sql in [
+            "DELETE FROM queue_count_delta WHERE library_id = $1 AND side = 'lend' AND facet IN ('created', 'modified')",
+            "DELETE FROM queue_count WHERE library_id = $1 AND side = 'lend' AND facet IN ('created', 'modified')",
+            "INSERT INTO queue_count (library_id, side, state, facet, value, n)
+             SELECT r.library_id, 'lend', r.state, 'created', COALESCE(date(r.created_at, l.utc_offset_minutes || ' minutes'), substr(r.created_at, 1, 10)) AS d, COUNT(*)
+               FROM lend_request r JOIN library l ON l.library_id = r.library_id
+              WHERE r.library_id = $1 GROUP BY r.state, d
+             UNION ALL
+             SELECT r.library_id, 'lend', r.state, 'modified', COALESCE(date(r.updated_at, l.utc_offset_minutes || ' minutes'), substr(r.updated_at, 1, 10)) AS d, COUNT(*)
+               FROM lend_request r JOIN library l ON l.library_id = r.library_id
+              WHERE r.library_id = $1 GROUP BY r.state, d",
+        ] {
+            on_tx!(self, c => {
+                crate::sql::query(sql).bind(library_id).execute(&mut *c).await?;
+            });
+        }
         Ok(())
     }
 

@@ -392,7 +392,7 @@ impl Tx<'_> {
     /// open month after it as a correction. Returns the row as stored.
     pub async fn record_fee(&mut self, f: &NewFee) -> Result<FeeRow> {
         self.lock_fees_shared().await?;
-        let occurred = Month::of(f.occurred_at);
+        let occurred = self.lender_month(f).await?;
         let closed = self.closed_months_from(&occurred.to_string()).await?;
         let (month, late) = booking_month(occurred, &closed);
         let load = FeeLoad {
@@ -408,7 +408,7 @@ impl Tx<'_> {
     /// month it is recorded in, so a closed month never changes.
     pub async fn record_manual_correction(&mut self, f: &NewFee) -> Result<FeeRow> {
         self.lock_fees_shared().await?;
-        let now = Month::of(f.occurred_at);
+        let now = self.lender_month(f).await?;
         let closed = self.closed_months_from(&now.to_string()).await?;
         let (month, _) = booking_month(now, &closed);
         let load = FeeLoad {
@@ -417,6 +417,17 @@ impl Tx<'_> {
             kind: "correction",
         };
         self.insert_fee(&load).await
+    }
+
+    /// The month a charge happened in: the lending library's month (it charges, and its
+    /// month starts at its midnight), in the default time for a lender not in the directory.
+    async fn lender_month(&mut self, f: &NewFee) -> Result<Month> {
+        let offset = match self.library(&f.lender_id).await {
+            Ok(l) => l.offset(),
+            Err(StoreError::NotFound) => domain::library::LibraryOffset::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Month::of(f.occurred_at.to_offset(offset.utc_offset())))
     }
 
     async fn lock_fees_shared(&mut self) -> Result<()> {

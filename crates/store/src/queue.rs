@@ -13,7 +13,8 @@ use crate::{Result, Store, StoreError, in_snapshot, on_pool, on_tx};
 use domain::citation::Citation;
 use domain::library::LibraryOffset;
 
-/// When a request was created or last changed, in buckets that do not overlap (days in UTC).
+/// When a request was created or last changed, in buckets that do not overlap: days of the
+/// library (see [`LendQueueFilter::utc_offset`]), "today" from its midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgeBucket {
     Today,
@@ -223,8 +224,9 @@ pub struct LendQueueFilter {
     pub alert_states: AlertStates,
     /// The moment the buckets are counted from.
     pub now: OffsetDateTime,
-    /// The library's time: "today" of the due and needed-by buckets and of the overdue alert
-    /// is its day, since a loan due today is not late before its midnight.
+    /// The library's time: "today" of the created, modified, due and needed-by buckets and of
+    /// the overdue alert is its day, since a loan due today is not late before its midnight
+    /// and a request that came in at 07:30 there came in today.
     pub utc_offset: LibraryOffset,
     pub limit: i64,
     pub offset: i64,
@@ -326,15 +328,30 @@ macro_rules! bind_all {
     }};
 }
 
-fn midnight(now: OffsetDateTime) -> OffsetDateTime {
-    now.to_offset(time::UtcOffset::UTC)
+/// The start of `now`'s day at `offset`, as a UTC time.
+fn midnight(now: OffsetDateTime, offset: LibraryOffset) -> OffsetDateTime {
+    let local = now.to_offset(offset.utc_offset());
+    local
         .replace_time(Time::MIDNIGHT)
+        .to_offset(time::UtcOffset::UTC)
 }
 
-/// The bounds of the age buckets: start of today, of 6 days before, of 29 days before.
-fn age_bounds(now: OffsetDateTime) -> [OffsetDateTime; 3] {
-    let t0 = midnight(now);
+/// The bounds of the age buckets in the library's time: the start of its today, of 6 days
+/// before, of 29 days before (as UTC times: the requests' times are UTC).
+fn age_bounds(now: OffsetDateTime, offset: LibraryOffset) -> [OffsetDateTime; 3] {
+    let t0 = midnight(now, offset);
     [t0, t0 - Duration::days(6), t0 - Duration::days(29)]
+}
+
+/// The dates of the age buckets' bounds in the library's time, as the kept counts write them.
+fn age_days(now: OffsetDateTime, offset: LibraryOffset) -> [String; 3] {
+    let t0 = offset.date(now);
+    [
+        t0,
+        t0.saturating_sub(Duration::days(6)),
+        t0.saturating_sub(Duration::days(29)),
+    ]
+    .map(day_text)
 }
 
 /// Today and a week from today, in the library's time: dates are compared as they are (a due
@@ -345,8 +362,8 @@ fn day_bounds(now: OffsetDateTime, offset: LibraryOffset) -> (Date, Date) {
     (today, today.saturating_add(Duration::days(7)))
 }
 
-fn age_where(sql: &mut Sql, column: &str, bucket: AgeBucket, now: OffsetDateTime) -> String {
-    let [t0, t7, t30] = age_bounds(now).map(Arg::Time);
+fn age_where(sql: &mut Sql, column: &str, bucket: AgeBucket, f: &LendQueueFilter) -> String {
+    let [t0, t7, t30] = age_bounds(f.now, f.utc_offset).map(Arg::Time);
     match bucket {
         AgeBucket::Today => format!(" AND {column} >= {}", sql.p(t0)),
         AgeBucket::Week => format!(
@@ -613,10 +630,10 @@ fn where_of(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool, plus:
         w.push_str(&format!(" AND format = {}", sql.p(Arg::Text(fmt.clone()))));
     }
     if let Some(b) = f.created {
-        w.push_str(&age_where(sql, "created_at", b, f.now));
+        w.push_str(&age_where(sql, "created_at", b, f));
     }
     if let Some(b) = f.modified {
-        w.push_str(&age_where(sql, "updated_at", b, f.now));
+        w.push_str(&age_where(sql, "updated_at", b, f));
     }
     if let Some(b) = f.due {
         w.push_str(&day_where(sql, "due_date", b, f));
@@ -725,7 +742,7 @@ impl LendQueueFilter {
     }
 }
 
-/// A UTC day as the kept counts write it.
+/// A day as the kept counts write it.
 fn day_text(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
@@ -810,7 +827,7 @@ fn kept_facets_sql(f: &LendQueueFilter) -> Sql {
             notes.as_str()
         ));
     }
-    let [t0, t7, t30] = age_bounds(f.now).map(|t| day_text(t.date()));
+    let [t0, t7, t30] = age_days(f.now, f.utc_offset);
     for facet in ["created", "modified"] {
         let (a, b, c) = (
             sql.p(Arg::Text(t0.clone())),
@@ -948,7 +965,7 @@ fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool
     let mut sql = Sql::default();
     // (facet, value, condition, shown when zero) of each bucket counted in the groups.
     let mut buckets: Vec<(&str, &str, String, bool)> = Vec::new();
-    let [t0, t7, t30] = age_bounds(f.now);
+    let [t0, t7, t30] = age_bounds(f.now, f.utc_offset);
     for (facet, column) in [("created", "created_at"), ("modified", "updated_at")] {
         let (a, b, c) = (
             sql.p(Arg::Time(t0)),
@@ -1242,7 +1259,7 @@ impl Store {
     /// how many requests have it; each alert with its count (zero included).
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_facets(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
-        if f.by_states_only() && self.keeps_queue_counts() {
+        if f.by_states_only() && self.keeps_queue_counts() && self.kept_days_fit(f).await? {
             let sql = kept_facets_sql(f);
             let rows = on_pool!(self.pool(), p => {
                 let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
@@ -1251,6 +1268,17 @@ impl Store {
             return Ok(rows);
         }
         self.lend_facets_grouped(f).await
+    }
+
+    /// Whether the kept counts' days (the library's, see migration 0038) are the days the
+    /// filter counts its "created" and "modified" buckets in: a filter set to another time
+    /// than its library's is grouped out of the requests instead.
+    async fn kept_days_fit(&self, f: &LendQueueFilter) -> Result<bool> {
+        match self.library(&f.library_id).await {
+            Ok(lib) => Ok(lib.offset() == f.utc_offset),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The facet counts grouped out of the requests, for any filter (the general way; also
@@ -1425,11 +1453,15 @@ impl Store {
     /// The same counts grouped out of the requests themselves, to check the kept ones against.
     pub async fn queue_recount(&self, library_id: &str) -> Result<Vec<KeptCount>> {
         let pg = matches!(self.pool(), crate::Pool::Postgres(_));
+        // The library's day of a time (migration 0038).
+        let offset = "(SELECT utc_offset_minutes FROM library WHERE library_id = $1)";
         let day = |c: &str| {
             if pg {
-                format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+                format!(
+                    "to_char(({c} AT TIME ZONE 'UTC') + make_interval(mins => CAST({offset} AS INTEGER)), 'YYYY-MM-DD')"
+                )
             } else {
-                format!("substr({c}, 1, 10)")
+                format!("COALESCE(date({c}, {offset} || ' minutes'), substr({c}, 1, 10))")
             }
         };
         let date = |c: &str| {

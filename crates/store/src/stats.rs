@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use domain::library::LibraryOffset;
 use domain::stats::{Aggregator, GroupStats, KeyedAggregator, Outcome, STAGE_COUNT, StatEvent};
 use time::{Duration, OffsetDateTime};
 
@@ -204,8 +205,15 @@ fn key_or_dash(v: Option<String>) -> String {
 /// one group.
 const KEY_CHARS: usize = 300;
 
+/// YYYYMM of `t` in the time `offset` (a library's month starts at its midnight).
+fn local_month(t: OffsetDateTime, offset: LibraryOffset) -> i64 {
+    let d = offset.date(t);
+    i64::from(d.year()) * 100 + i64::from(u8::from(d.month()))
+}
+
 /// The summary of `r` from its events, oldest first.
-fn fact_of(r: FactSource, events: &[&EventSource]) -> Fact {
+/// `offset` is the time of the request's library: its month is the library's month.
+fn fact_of(r: FactSource, events: &[&EventSource], offset: LibraryOffset) -> Fact {
     let stat_events: Vec<StatEvent> = events
         .iter()
         .map(|e| StatEvent {
@@ -227,7 +235,7 @@ fn fact_of(r: FactSource, events: &[&EventSource]) -> Fact {
         .or_else(|| events.iter().rev().find_map(|e| e.lender.clone()));
     let journal = if r.format == "loan" { None } else { r.journal };
     Fact {
-        month: i64::from(r.created_at.year()) * 100 + i64::from(u8::from(r.created_at.month())),
+        month: local_month(r.created_at, offset),
         request_id: r.request_id,
         library_id: r.library_id,
         created_at: r.created_at,
@@ -561,6 +569,25 @@ struct PassMove {
 }
 
 impl Store {
+    /// The time of each library with a request in `page` (from the directory's cache); a
+    /// library not in the directory is left out (the default time).
+    async fn offsets_of(&self, page: &[FactSource]) -> Result<HashMap<String, LibraryOffset>> {
+        let mut out = HashMap::new();
+        for r in page {
+            if out.contains_key(&r.library_id) {
+                continue;
+            }
+            match self.library(&r.library_id).await {
+                Ok(l) => {
+                    out.insert(r.library_id.clone(), l.offset());
+                }
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Bring the request summaries up to date with the events, all at once: steps of
     /// `refresh_request_facts_step` until nothing is left. Returns how many requests were
     /// summarised. For the background job's tests, benchmarks and small stores; a report
@@ -643,13 +670,15 @@ impl Store {
             for e in &events {
                 by_request.entry(e.request_id.as_str()).or_default().push(e);
             }
+            let offsets = self.offsets_of(&page).await?;
             let mut facts = Vec::with_capacity(page.len());
             for r in page {
                 let evs = by_request
                     .get(r.request_id.as_str())
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                facts.push(fact_of(r, evs));
+                let offset = offsets.get(&r.library_id).copied().unwrap_or_default();
+                facts.push(fact_of(r, evs, offset));
             }
             facts
         };
@@ -1112,12 +1141,14 @@ impl Store {
             for e in &events {
                 by_request.entry(e.request_id.as_str()).or_default().push(e);
             }
+            let offsets = self.offsets_of(&page).await?;
             for r in page {
                 let evs = by_request
                     .get(r.request_id.as_str())
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                let f = fact_of(r, evs);
+                let offset = offsets.get(&r.library_id).copied().unwrap_or_default();
+                let f = fact_of(r, evs, offset);
                 let counted = f.created_at >= scope.from
                     && f.created_at < scope.to
                     && libraries

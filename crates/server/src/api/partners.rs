@@ -20,7 +20,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// `name_en`, `name_zh` (required), `kind`, `region`, `address`, `hub`, `services`
 /// (`loan;copy`), `currency`, `loan_fee`, `copy_fee`, `loan_days`, `answer_days`,
 /// `delivery_methods`, `payment_methods`, `closed_weekdays`, `closed_dates` (YYYY-MM-DD),
-/// `active`. Libraries are added, or updated in place by code. A library admin's import sets
+/// `active`, `utc_offset` (the library's time, e.g. `+09:00`; empty: a new library takes the
+/// importing library's time, or the hub's, and a known one keeps its own). Libraries are
+/// added, or updated in place by code. A library admin's import sets
 /// what each partner grants their library; a hub admin's sets each partner's default terms.
 /// Bad rows are listed by line and field and left out; the rest are imported.
 #[utoipa::path(post, path = "/api/v1/partners/import", tag = "admin",

@@ -13,7 +13,7 @@ use domain::people::Role;
 use domain::stats::GroupStats;
 use serde::{Deserialize, Serialize};
 use store::{StatKey, StatScope};
-use time::{Date, OffsetDateTime, Time};
+use time::Date;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -359,6 +359,14 @@ pub struct PartialReport {
     pub groups: Vec<GroupStats>,
 }
 
+/// The time of `library_id`, whose days a report's period and months are.
+pub async fn library_offset(
+    st: &AppState,
+    library_id: &str,
+) -> Result<domain::library::LibraryOffset, store::StoreError> {
+    Ok(st.store.library(library_id).await?.offset())
+}
+
 /// The report's groups for `user`. Summaries a little behind the events are brought up to
 /// date first; far behind (the statistics job is catching up), the report counts what is
 /// summarised and says how far that is. Staff only; the hub's view for hub admins only.
@@ -396,11 +404,13 @@ pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Ran
         Some(p) if p.full => Some(Preparing::of(p)),
         Some(_) | None => None,
     };
+    // The days of the period are the library's: from its midnight to its midnight.
+    let offset = library_offset(st, &user.library_id).await?;
     let scope = StatScope {
         library_id: Some(user.library_id.clone()),
         members: r.hub,
-        from: OffsetDateTime::new_utc(r.from, Time::MIDNIGHT),
-        to: OffsetDateTime::new_utc(r.to, Time::MIDNIGHT) + time::Duration::days(1),
+        from: offset.start_of(r.from),
+        to: offset.start_of(r.to) + time::Duration::days(1),
     };
     let stats = st.store.stat_report(&scope, r.key, r.top).await?;
     Ok(Ran { stats, preparing })
@@ -420,7 +430,8 @@ pub async fn borrowing(
     user: CurrentUser,
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<Response> {
-    let report = Report::parse(&q, st.now().date()).map_err(ApiError::Invalid)?;
+    let today = library_offset(&st, &user.library_id).await?.date(st.now());
+    let report = Report::parse(&q, today).map_err(ApiError::Invalid)?;
     let ran = run(&st, &user, &report).await?;
     export(&report, ran)
 }

@@ -10,7 +10,7 @@ use domain::requester::{BorrowAction, BorrowContext, BorrowEffect, BorrowState, 
 use domain::rota::{Rota, RotaEntry, RotaOutcome};
 use serde::Deserialize;
 use store::{BorrowRequest, NewBorrowRequest, NewEvent, NewOutbox, Store, StoreError, Tx};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::{Acting, ActionInput, FlowError, Touched, iso};
 use crate::AppState;
@@ -329,7 +329,11 @@ pub async fn borrow_action(
     }
     if action == BorrowAction::AcceptRetry
         && let Some(offer) = &existing.retry_offer
-        && offer.0.has_lapsed(st.now().date())
+        && offer.0.has_lapsed(
+            lender_offset(&st.store, &offer.0.lender)
+                .await?
+                .date(st.now()),
+        )
     {
         let until = offer
             .0
@@ -539,6 +543,31 @@ async fn context_in(
     Ok((state, ctx))
 }
 
+/// The time of the lender `code` (a retry offer's days are its days); the default when it is
+/// not in the directory.
+async fn lender_offset(
+    store: &store::Store,
+    code: &str,
+) -> Result<domain::library::LibraryOffset, store::StoreError> {
+    match store.library(code).await {
+        Ok(l) => Ok(l.offset()),
+        Err(store::StoreError::NotFound) => Ok(domain::library::LibraryOffset::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `lender_offset` inside a transaction.
+async fn tx_lender_offset(
+    tx: &mut Tx<'_>,
+    code: &str,
+) -> Result<domain::library::LibraryOffset, store::StoreError> {
+    match tx.library(code).await {
+        Ok(l) => Ok(l.offset()),
+        Err(store::StoreError::NotFound) => Ok(domain::library::LibraryOffset::default()),
+        Err(e) => Err(e),
+    }
+}
+
 /// What we tell the lender when staff hold the return without a note of their own.
 const HOLD_RETURN_NOTE: (&str, &str) = (
     "We keep the item a while and will send it back later",
@@ -596,13 +625,14 @@ pub async fn apply_borrow(
             BorrowEffect::KeepRetryOffer => {
                 req.retry_offer = extra.retry_offer.clone().map(store::Json);
                 // An offer with a last day is declined by the deadline sweep once that day
-                // has passed with no answer from staff.
-                req.lender_deadline = extra
-                    .retry_offer
-                    .as_ref()
-                    .and_then(|o| o.retry_before)
-                    .and_then(|d| d.next_day())
-                    .map(|d| d.midnight().assume_utc());
+                // has passed at the lender (whose day it is) with no answer from staff.
+                req.lender_deadline = match &extra.retry_offer {
+                    Some(o) => match o.retry_before.and_then(|d| d.next_day()) {
+                        Some(d) => Some(tx_lender_offset(tx, &o.lender).await?.start_of(d)),
+                        None => None,
+                    },
+                    None => None,
+                };
             }
             BorrowEffect::DropRetryOffer => req.retry_offer = None,
             BorrowEffect::SendRetryRequest => {
@@ -854,23 +884,27 @@ async fn send_request(
     let borrower = tx.library(&req.library_id).await?;
     let policy = tx.policy_for(&lender_id, &req.library_id).await?;
     let answer_days = policy.as_ref().map_or(3, |p| p.answer_days.max(1));
-    // A retry's dates travel as UTC times (ISO 18626 `retryAfter` is written `…T00:00:00Z`):
-    // the request goes out at that UTC midnight.
-    let utc_today = now.to_offset(time::UtcOffset::UTC).date();
-    let send_at = match retry.map(|r| r.send_on(utc_today)) {
-        Some(day) if day > utc_today => day.midnight().assume_utc(),
-        _ => now,
-    };
     // The answer days are the lender's opening days, so they are counted on the lender's
     // calendar in the lender's time: its staff answer in their own day, and its closed days
     // are days there. (The borrower's days would shift the lender's time to answer by the
     // difference of the two clocks, on the lender's calendar.)
     let offset = lender.offset();
     let today = offset.date(now);
-    let send_on = offset.date(send_at);
+    // A retry's dates are days of the lender, whose staff gave them: the request goes out at
+    // the lender's midnight of `retry_after`.
+    let send_on = match retry.map(|r| r.send_on(today)) {
+        Some(day) if day > today => day,
+        _ => today,
+    };
+    let send_at = if send_on > today {
+        offset.start_of(send_on)
+    } else {
+        now
+    };
+    // "Answer within 3 working days": until the end (23:59:59 at the lender) of the third
+    // opening day after the day the request reaches it.
     let last_day = lender.closed_days.0.add_open_days(send_on, answer_days);
-    let days = (last_day - today).whole_days();
-    req.lender_deadline = Some(now + Duration::days(days));
+    req.lender_deadline = Some(offset.end_of(last_day));
     let format = RequestFormat::parse(&req.format).unwrap_or(RequestFormat::Loan);
     req.send_seq += 1;
     let header = iso::header(

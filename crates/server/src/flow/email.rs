@@ -357,7 +357,7 @@ fn message(
         ..Default::default()
     };
     if answer == PartnerAnswer::RetryPossible {
-        super::lend::retry_terms(&retry_input(input))?.apply(&mut sam);
+        super::lend::retry_terms(&retry_input(input))?.apply(&mut sam, partner.offset());
     }
     Ok(sam)
 }

@@ -497,16 +497,21 @@ pub struct RetryTerms {
 
 impl RetryTerms {
     /// Put the terms into `m`, and into its note in words for peers whose schema has no place
-    /// for some of them.
-    pub fn apply(&self, m: &mut iso::SupplyingAgencyMessage) {
+    /// for some of them. The dates are days of the lender, whose time is `offset`: they go out
+    /// as its midnight and its last second of the day, so that their date is its date.
+    pub fn apply(
+        &self,
+        m: &mut iso::SupplyingAgencyMessage,
+        offset: domain::library::LibraryOffset,
+    ) {
         let mi = &mut m.message_info;
         mi.reason_retry = Some(self.reason.clone());
         mi.offered_costs = self.cost.as_ref().map(|c| iso::Costs {
             currency_code: c.currency.as_str().to_owned(),
             monetary_value: c.to_decimal_string(),
         });
-        mi.retry_after = self.retry_after.map(|d| format!("{d}T00:00:00Z"));
-        mi.retry_before = self.retry_before.map(|d| format!("{d}T23:59:59Z"));
+        mi.retry_after = self.retry_after.map(|d| format!("{d}T00:00:00{offset}"));
+        mi.retry_before = self.retry_before.map(|d| format!("{d}T23:59:59{offset}"));
         let mut said = vec![format!("Retry possible: {}", self.reason)];
         if let Some(c) = &self.cost {
             said.push(format!(

@@ -760,7 +760,7 @@ async fn send_sam(
         ..Default::default()
     };
     if let Some(terms) = &s.retry {
-        terms.apply(&mut sam);
+        terms.apply(&mut sam, lender.offset());
     }
     let msg = wire::Message::SupplyingAgencyMessage(sam);
     let xml = wire::write(&msg, iso::parse_version(&req.iso_version));

@@ -278,6 +278,7 @@ const PARTNER_FIELDS: &[&str] = &[
     "closed_weekdays",
     "closed_dates",
     "active",
+    "utc_offset",
 ];
 
 /// The partner form with `values` (by column), the code fixed when editing.
@@ -330,6 +331,10 @@ fn partner_form(m: &'static Msg, action: &str, values: &Pairs, editing: bool) ->
     .input(Input::text("latitude", m.f_latitude, &v("latitude")).hint(m.hint_coordinates))
     .input(Input::text("longitude", m.f_longitude, &v("longitude")))
     .input(Input::text("hub", m.f_hub, &v("hub")))
+    .input(
+        Input::text("utc_offset", m.f_partner_utc_offset, &v("utc_offset"))
+            .hint(m.hint_partner_utc_offset),
+    )
     .input(Input::new("services", m.f_services, "checkboxes", "").options(services))
     .input(Input::text("currency", m.f_currency, &v("currency")).hint(m.hint_currency))
     .input(Input::text("loan_fee", m.f_loan_fee, &v("loan_fee")).hint(m.hint_fee))

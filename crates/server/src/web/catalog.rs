@@ -334,6 +334,8 @@ catalog! {
     f_longitude: "Longitude", "经度";
     hint_coordinates: "Decimal degrees, e.g. 39.9929 and 116.3059; both or neither. Routing prefers nearer lenders.", "十进制度数，例如 39.9929 和 116.3059；须同时填写或同时留空。路由优先选择较近的出借馆。";
     f_hub: "Hub (library code), if any", "所属中心馆（代码），如有";
+    f_partner_utc_offset: "Its time (offset from UTC)", "所在时区（与 UTC 的时差）";
+    hint_partner_utc_offset: "e.g. +08:00, +09:00, -05:00; empty: a new partner takes this library's time, a known one keeps its own", "如 +08:00、+09:00、-05:00；留空：新合作馆使用本馆时间，已有合作馆保持原值";
     f_services: "Services", "服务";
     service_loan: "Loans", "借书";
     service_copy: "Copies", "文献复制";

@@ -178,7 +178,11 @@ pub async fn page(ctx: Ctx, q: QueryIn<StatsQuery>) -> Response {
             )
             .to_owned(),
         );
-        let report = match Report::parse(&q, ctx.st.now().date()) {
+        let today = crate::api::stats::library_offset(&ctx.st, &user.library_id)
+            .await
+            .map_err(ApiError::from)?
+            .date(ctx.st.now());
+        let report = match Report::parse(&q, today) {
             Ok(r) => r,
             Err(fields) => {
                 let mut f = form(m, &q, None, hub_admin);
@@ -360,7 +364,11 @@ pub async fn export(ctx: Ctx, q: QueryIn<StatsQuery>) -> Response {
     let r = async {
         let user = ctx.user()?;
         let q = query(q)?;
-        let report = Report::parse(&q, ctx.st.now().date()).map_err(ApiError::Invalid)?;
+        let today = crate::api::stats::library_offset(&ctx.st, &user.library_id)
+            .await
+            .map_err(ApiError::from)?
+            .date(ctx.st.now());
+        let report = Report::parse(&q, today).map_err(ApiError::Invalid)?;
         if report.format == ExportFormat::Json {
             return Err(WebError::Api(ApiError::Invalid(vec![
                 domain::citation::FieldError::new(

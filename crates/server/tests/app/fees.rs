@@ -87,8 +87,10 @@ async fn ship(app: &TestApp, lender_staff: &str, borrow_id: &str, ship: Value) -
     lend
 }
 
+/// This month at the lenders here (the default time, +08:00): a charge counts in the lending
+/// library's month.
 fn current_month(app: &TestApp) -> String {
-    let now = app.state.now();
+    let now = domain::library::LibraryOffset::default().date(app.state.now());
     format!("{}-{:02}", now.year(), u8::from(now.month()))
 }
 

@@ -297,27 +297,33 @@ async fn answer_days_on_the_lenders_calendar(engine: Engine, offset: &str) {
     // days to answer are the next three days.
     close_on(&app, "XNU", day).await;
     let bcu = app.login("bcu-borrow").await;
-    let before = app.state.now();
     let (id, _) = loan_at_xnu(&app, "Answered on opening days").await;
-    let after = app.state.now();
     let (_, v) = app.get(&format!("/api/v1/requests/{id}"), Some(&bcu)).await;
-    let deadline = OffsetDateTime::parse(
-        v["lender_deadline"].as_str().unwrap(),
+    let deadline = time_of(&v["lender_deadline"]);
+    let answer_days = answer_days_of_xnu_for_bcu(&app).await;
+    // Until the end of the last of them at XNU: "answer within three working days".
+    let last = local(day + Duration::days(answer_days), 23, 59, offset) + Duration::seconds(59);
+    assert_eq!(
+        deadline, last,
+        "at {offset}: {answer_days} opening days after {day} end at {last}"
+    );
+}
+
+fn time_of(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(
+        v.as_str().unwrap_or_else(|| panic!("not a time: {v}")),
         &time::format_description::well_known::Rfc3339,
     )
-    .unwrap();
-    let answer_days = app
-        .state
+    .unwrap()
+}
+
+async fn answer_days_of_xnu_for_bcu(app: &TestApp) -> i64 {
+    app.state
         .store
         .write(|tx| Box::pin(async move { tx.policy_for("XNU", "BCU").await }))
         .await
         .unwrap()
-        .map_or(3, |p| i64::from(p.answer_days.max(1)));
-    let days = Duration::days(answer_days);
-    assert!(
-        before + days <= deadline && deadline <= after + days,
-        "at {offset}: {answer_days} opening days from {before} gave {deadline}"
-    );
+        .map_or(3, |p| i64::from(p.answer_days.max(1)))
 }
 
 #[tokio::test]
@@ -326,5 +332,427 @@ async fn a_lenders_days_to_answer_are_its_own_opening_days() {
         for offset in OFFSETS {
             answer_days_on_the_lenders_calendar(e, offset).await;
         }
+    }
+}
+
+/// The ids `query` selects in XNU's queue, and that selection's count of `facet`'s `bucket`.
+async fn xnu_bucket(app: &TestApp, query: &str, facet: &str, bucket: &str) -> (Vec<String>, i64) {
+    let xnu = app.login("xnu-lend").await;
+    let (st, v) = app
+        .get(
+            &format!("/api/v1/lending?scope=all&facets=true&{query}"),
+            Some(&xnu),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let mut ids: Vec<String> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let count = v["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["facet"] == facet && f["value"] == bucket)
+        .map_or(0, |f| f["count"].as_i64().unwrap());
+    (ids, count)
+}
+
+/// On SQLite, the kept counts of XNU equal a recount of its requests in its own days.
+async fn kept_counts_agree(app: &TestApp, what: &str) {
+    if !app.state.store.keeps_queue_counts() {
+        return;
+    }
+    let kept = app.state.store.queue_counts("XNU").await.unwrap();
+    let recount = app.state.store.queue_recount("XNU").await.unwrap();
+    assert_eq!(kept, recount, "{what}");
+}
+
+async fn created_buckets_from_the_lenders_midnight(engine: Engine, offset: &str) {
+    let app = app_without_sweeps(engine).await;
+    set_offset(&app, "XNU", offset).await;
+    let day = tomorrow(&app, offset);
+    // A moment whose UTC date is not the lender's: 07:30 at +08:00 is 23:30 UTC the day
+    // before; 20:00 at -05:00 is 01:00 UTC the day after.
+    let hour = if offset.starts_with('+') { 7 } else { 20 };
+    go_to(&app, local(day, hour, 30, offset));
+    let (_, lend_id) = loan_at_xnu(&app, "Came in this morning").await;
+    let one = vec![lend_id.clone()];
+
+    // Later the same day at the lender: created and modified today, whichever way counted.
+    go_to(&app, local(day, hour + 2, 30, offset));
+    for facet in ["created", "modified"] {
+        let (ids, n) = xnu_bucket(&app, "", facet, "today").await;
+        assert_eq!((ids, n), (one.clone(), 1), "{offset} {facet}: unfiltered");
+        let (ids, n) = xnu_bucket(&app, &format!("{facet}=today"), facet, "today").await;
+        assert_eq!((ids, n), (one.clone(), 1), "{offset} {facet}=today");
+        let (ids, n) = xnu_bucket(&app, &format!("{facet}=week"), facet, "week").await;
+        assert_eq!((ids, n), (Vec::new(), 0), "{offset} {facet}=week");
+        let (_, n) = xnu_bucket(&app, "", facet, "week").await;
+        assert_eq!(n, 0, "{offset} {facet}: none this week but today");
+    }
+    kept_counts_agree(&app, offset).await;
+
+    // Half an hour after the lender's midnight it came in yesterday: this week, not today.
+    go_to(&app, local(day + Duration::days(1), 0, 30, offset));
+    for facet in ["created", "modified"] {
+        let (ids, n) = xnu_bucket(&app, "", facet, "week").await;
+        assert_eq!((ids, n), (one.clone(), 1), "{offset} {facet}: next day");
+        let (_, n) = xnu_bucket(&app, "", facet, "today").await;
+        assert_eq!(n, 0, "{offset} {facet}: next day, not today");
+        let (ids, n) = xnu_bucket(&app, &format!("{facet}=week"), facet, "week").await;
+        assert_eq!(
+            (ids, n),
+            (one.clone(), 1),
+            "{offset} {facet}=week, next day"
+        );
+        let (ids, _) = xnu_bucket(&app, &format!("{facet}=today"), facet, "today").await;
+        assert!(ids.is_empty(), "{offset} {facet}=today, next day");
+    }
+
+    // The library moves to another time: its kept days are counted again.
+    let other = if offset.starts_with('+') {
+        "-05:00"
+    } else {
+        "+08:00"
+    };
+    set_offset(&app, "XNU", other).await;
+    kept_counts_agree(&app, &format!("{offset} then {other}")).await;
+}
+
+#[tokio::test]
+async fn the_lending_queues_created_and_modified_buckets_start_at_the_lenders_midnight() {
+    for e in engines() {
+        for offset in OFFSETS {
+            created_buckets_from_the_lenders_midnight(e, offset).await;
+        }
+    }
+}
+
+async fn offer_retry(app: &TestApp, lend_id: &str, after: Option<Date>, before: Date) {
+    let xnu = app.login("xnu-lend").await;
+    let mut body = json!({"action": "offer_retry", "reason": "OnLoan",
+        "retry_before": before.to_string()});
+    if let Some(a) = after {
+        body["retry_after"] = json!(a.to_string());
+    }
+    app.lend_action(&xnu, lend_id, body).await;
+}
+
+async fn retry_days_are_the_lenders(engine: Engine, offset: &str) {
+    let app = app_without_sweeps(engine).await;
+    set_offset(&app, "XNU", offset).await;
+    let bcu = app.login("bcu-borrow").await;
+    let day = tomorrow(&app, offset);
+    let (held, held_lend) = loan_at_xnu(&app, "Retried from the lender's day").await;
+    let (late, late_lend) = loan_at_xnu(&app, "Accepted late on the last day").await;
+    let (lapsed, lapsed_lend) = loan_at_xnu(&app, "Accepted after the last day").await;
+    offer_retry(
+        &app,
+        &held_lend,
+        Some(day + Duration::days(1)),
+        day + Duration::days(1),
+    )
+    .await;
+    offer_retry(&app, &late_lend, None, day).await;
+    offer_retry(&app, &lapsed_lend, None, day).await;
+    let path = |id: &str| format!("/api/v1/requests/{id}");
+    for id in [&held, &late, &lapsed] {
+        app.eventually(&path(id), &bcu, |v| v["state"] == "retry_offered")
+            .await;
+    }
+
+    // An offer unanswered is declined once its last day has passed at the lender.
+    let (_, v) = app.get(&path(&held), Some(&bcu)).await;
+    assert_eq!(
+        time_of(&v["lender_deadline"]),
+        local(day + Duration::days(2), 0, 0, offset),
+        "{offset}: {v}"
+    );
+
+    // Accepted now, the new request waits for the lender's midnight of its retry_after day,
+    // and the lender's days to answer run from that day.
+    app.borrow_action(&bcu, &held, json!({"action": "accept_retry"}))
+        .await;
+    let (_, pending) = app.get("/api/v1/outbox?status=pending", Some(&bcu)).await;
+    let message = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "request" && m["request_id"] == held.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no held request in {pending}"));
+    assert_eq!(
+        time_of(&message["next_attempt_at"]),
+        local(day + Duration::days(1), 0, 0, offset),
+        "{offset}: {message}"
+    );
+    let xnu_days = app.state.store.library("XNU").await.unwrap().closed_days.0;
+    let last = xnu_days.add_open_days(
+        day + Duration::days(1),
+        u32::try_from(answer_days_of_xnu_for_bcu(&app).await).unwrap(),
+    );
+    let (_, v) = app.get(&path(&held), Some(&bcu)).await;
+    assert_eq!(
+        time_of(&v["lender_deadline"]),
+        local(last, 23, 59, offset) + Duration::seconds(59),
+        "{offset}: {v}"
+    );
+
+    // The offer's last day is the lender's: half an hour before its midnight it still holds,
+    // half an hour after it has lapsed.
+    go_to(&app, local(day, 23, 30, offset));
+    let (st, v) = app
+        .post(
+            &format!("{}/actions", path(&late)),
+            json!({"action": "accept_retry"}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 200, "{offset}: late on its last day: {v}");
+    go_to(&app, local(day + Duration::days(1), 0, 30, offset));
+    let (st, v) = app
+        .post(
+            &format!("{}/actions", path(&lapsed)),
+            json!({"action": "accept_retry"}),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("retry_offer_lapsed")),
+        "{offset}: after its last day: {v}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_offers_days_are_the_lenders_own() {
+    for e in engines() {
+        for offset in OFFSETS {
+            retry_days_are_the_lenders(e, offset).await;
+        }
+    }
+}
+
+/// The first day of the month after the one `d` is in.
+fn first_of_next_month(d: Date) -> Date {
+    let (y, m) = match d.month() {
+        time::Month::December => (d.year() + 1, time::Month::January),
+        m => (d.year(), m.next()),
+    };
+    Date::from_calendar_date(y, m, 1).unwrap()
+}
+
+/// A moment on a day at a month's edge whose UTC month is not the library's: 07:30 on the 1st
+/// at +08:00 (23:30 UTC the month before); 21:00 on the last day at -05:00 (02:00 UTC the
+/// month after). Returns the moment and the library's day of it.
+fn month_edge(app: &TestApp, offset: &str) -> (OffsetDateTime, Date) {
+    let next = first_of_next_month(tomorrow(app, offset));
+    if offset.starts_with('+') {
+        (local(next, 7, 30, offset), next)
+    } else {
+        let last = first_of_next_month(next) - Duration::days(1);
+        (local(last, 21, 0, offset), last)
+    }
+}
+
+async fn statistics_months_of_the_library(engine: Engine, offset: &str) {
+    let app = app_without_sweeps(engine).await;
+    set_offset(&app, "BCU", offset).await;
+    let (at, day) = month_edge(&app, offset);
+    go_to(&app, at);
+    // Logged in after the clock moved (up to a month): a token lasts hours.
+    let bcu = app.login("bcu-borrow").await;
+    app.loan_for(&bcu, "bcu-faculty", "Asked for at a month's edge", &["XNU"])
+        .await;
+    let month = format!("{:04}-{:02}", day.year(), u8::from(day.month()));
+
+    // Counted in BCU's month, and in a period of that one day of BCU's.
+    let (st, v) = app
+        .get(
+            &format!("/api/v1/stats/borrowing?by=month&from={day}&to={day}"),
+            Some(&bcu),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let groups: Vec<(String, i64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["group"].as_str().unwrap().to_owned(),
+                g["requests"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [(month.clone(), 1), ("all".to_owned(), 1)],
+        "{offset}: asked at {at}, BCU's {day}"
+    );
+
+    // BCU moves to another time: the summaries follow its months.
+    let other = if offset.starts_with('+') {
+        "-05:00"
+    } else {
+        "+08:00"
+    };
+    set_offset(&app, "BCU", other).await;
+    let other_day = domain::library::LibraryOffset::parse(other)
+        .unwrap()
+        .date(at);
+    let other_month = format!("{:04}-{:02}", other_day.year(), u8::from(other_day.month()));
+    assert_ne!(other_month, month, "the edge is an edge in both times");
+    let (_, v) = app
+        .get(
+            &format!("/api/v1/stats/borrowing?by=month&from={other_day}&to={other_day}"),
+            Some(&bcu),
+        )
+        .await;
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["group"] == other_month.as_str() && g["requests"] == 1),
+        "{offset} then {other}: {v}"
+    );
+}
+
+#[tokio::test]
+async fn statistics_count_a_request_in_its_librarys_own_day_and_month() {
+    for e in engines() {
+        for offset in OFFSETS {
+            statistics_months_of_the_library(e, offset).await;
+        }
+    }
+}
+
+async fn fee_month_of_the_lender(engine: Engine, offset: &str) {
+    let app = app_without_sweeps(engine).await;
+    set_offset(&app, "XNU", offset).await;
+    // BCU in the other time: the lender's month decides.
+    let other = if offset.starts_with('+') {
+        "-05:00"
+    } else {
+        "+08:00"
+    };
+    set_offset(&app, "BCU", other).await;
+    let (at, day) = month_edge(&app, offset);
+    let fee = store::NewFee {
+        lender_id: "XNU".to_owned(),
+        borrower_id: "BCU".to_owned(),
+        lend_request_id: "L-edge".to_owned(),
+        borrow_request_id: "B-edge".to_owned(),
+        service: "loan".to_owned(),
+        amount_minor: 500,
+        currency: "CNY".to_owned(),
+        basis: "test".to_owned(),
+        // In UTC, as the clock gives it.
+        occurred_at: at.to_offset(UtcOffset::UTC),
+    };
+    let row = app
+        .state
+        .store
+        .write(move |tx| Box::pin(async move { tx.record_fee(&fee).await }))
+        .await
+        .unwrap();
+    assert_eq!(
+        row.month,
+        format!("{:04}-{:02}", day.year(), u8::from(day.month())),
+        "{offset}: charged at {at}, XNU's {day}"
+    );
+}
+
+#[tokio::test]
+async fn a_charge_counts_in_the_lending_librarys_month() {
+    for e in engines() {
+        for offset in OFFSETS {
+            fee_month_of_the_lender(e, offset).await;
+        }
+    }
+}
+
+async fn import_partners_csv(app: &TestApp, token: &str, csv: &str) -> Value {
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/partners/import", app.base))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn offset_of(app: &TestApp, code: &str) -> String {
+    app.state
+        .store
+        .library(code)
+        .await
+        .unwrap()
+        .offset()
+        .to_string()
+}
+
+async fn partner_time(engine: Engine) {
+    let app = app_without_sweeps(engine).await;
+    set_offset(&app, "BCU", "-05:00").await;
+    let admin = app.login("bcu-admin").await;
+
+    // A partner added without a time is in the importing library's, not a fixed +08:00.
+    let v = import_partners_csv(
+        &app,
+        &admin,
+        "code,agency,name_en,name_zh\nPKU,ISIL:CN-100871,Peking University Library,北京大学图书馆\n",
+    )
+    .await;
+    assert_eq!(v["created"], 1, "{v}");
+    assert_eq!(offset_of(&app, "PKU").await, "-05:00");
+
+    // Its admins give it its own; a bad one is named, in both languages.
+    let v = import_partners_csv(
+        &app,
+        &admin,
+        "code,agency,name_en,name_zh,utc_offset\n\
+         PKU,ISIL:CN-100871,Peking University Library,北京大学图书馆,+09:00\n\
+         NYP,ISIL:US-NN,New York Public Library,纽约公共图书馆,+25:00\n",
+    )
+    .await;
+    assert_eq!(
+        (v["updated"].as_i64(), v["rejected"].as_i64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["errors"][0]["field"], "utc_offset", "{v}");
+    assert_eq!(v["errors"][0]["code"], "invalid_utc_offset", "{v}");
+    assert!(
+        v["errors"][0]["message_zh"]
+            .as_str()
+            .unwrap()
+            .contains("时差"),
+        "{v}"
+    );
+    assert_eq!(offset_of(&app, "PKU").await, "+09:00");
+
+    // A file without the column keeps it.
+    import_partners_csv(
+        &app,
+        &admin,
+        "code,agency,name_en,name_zh\nPKU,ISIL:CN-100871,Peking University Library,北京大学图书馆\n",
+    )
+    .await;
+    assert_eq!(offset_of(&app, "PKU").await, "+09:00");
+}
+
+#[tokio::test]
+async fn a_partner_added_without_a_time_takes_the_importing_librarys_and_admins_can_set_it() {
+    for e in engines() {
+        partner_time(e).await;
     }
 }

@@ -228,8 +228,11 @@ impl Loan {
     }
 }
 
+/// `n` days from today at the lenders here (HTU, XNU: the default time, +08:00), whose days
+/// a retry offer's dates are.
 fn in_days(n: i64) -> String {
-    (time::OffsetDateTime::now_utc().date() + time::Duration::days(n)).to_string()
+    let today = domain::library::LibraryOffset::default().date(time::OffsetDateTime::now_utc());
+    (today + time::Duration::days(n)).to_string()
 }
 
 async fn retry_for_a_higher_cost(engine: Engine) {
@@ -391,10 +394,19 @@ async fn retry_on_loan_waits_for_its_day(engine: Engine) {
         .find(|m| m["kind"] == "request" && m["request_id"] == l.id.as_str())
         .cloned()
         .unwrap_or_else(|| panic!("no held request in {pending}"));
-    assert!(
-        held["next_attempt_at"].as_str().unwrap().starts_with(&back),
-        "{held}"
-    );
+    // At HTU's midnight of that day (a retry's days are the lender's).
+    let htu = l.a.state.store.library("HTU").await.unwrap().offset();
+    let back_day = time::Date::parse(
+        &back,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+    let at = time::OffsetDateTime::parse(
+        held["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(at, htu.start_of(back_day), "{held}");
     assert_eq!(l.all_at_htu().await.len(), 1);
     // That day comes: it goes out and HTU has it.
     l.a.clock.advance(time::Duration::days(15));

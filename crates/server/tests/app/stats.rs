@@ -520,8 +520,10 @@ async fn catching_up(engine: Engine) {
         .await
         .unwrap();
     let hub = app.login("hub-admin").await;
-    let from = (now - time::Duration::days(400)).date();
-    let to = now.date();
+    // The hub's days: a report's period runs from its midnight to its midnight.
+    let offset = store.library("HUB").await.unwrap().offset();
+    let from = offset.date(now - time::Duration::days(400));
+    let to = offset.date(now);
     let path = format!("/api/v1/stats/borrowing?scope=hub&by=month&from={from}&to={to}");
 
     // A report does not summarise them all itself: it answers at once with what is
@@ -595,8 +597,8 @@ async fn catching_up(engine: Engine) {
     let scope = store::StatScope {
         library_id: Some("HUB".to_owned()),
         members: true,
-        from: time::OffsetDateTime::new_utc(from, time::Time::MIDNIGHT),
-        to: time::OffsetDateTime::new_utc(to, time::Time::MIDNIGHT) + time::Duration::days(1),
+        from: offset.start_of(from),
+        to: offset.start_of(to) + time::Duration::days(1),
     };
     let plain = store
         .stat_report_from_events(&scope, store::StatKey::Month, None)

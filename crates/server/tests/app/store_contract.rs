@@ -646,7 +646,8 @@ async fn migration_0033_rewrites_older_times_into_the_fixed_form() {
         "{dates:?}"
     );
 
-    // The kept counts agree with the requests' UTC days.
+    // The kept counts agree with the requests' days in their library's time (0038; AAA is at
+    // +08:00).
     let counted: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT facet, value, n FROM queue_count
          WHERE side = 'lend' AND facet IN ('created', 'modified') AND n <> 0 ORDER BY 1, 2",
@@ -655,16 +656,18 @@ async fn migration_0033_rewrites_older_times_into_the_fixed_form() {
     .await
     .unwrap();
     let recounted: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT 'created', substr(created_at, 1, 10), COUNT(*) FROM lend_request GROUP BY 2
+        "SELECT 'created', date(created_at, '+480 minutes'), COUNT(*) FROM lend_request GROUP BY 2
          UNION ALL
-         SELECT 'modified', substr(updated_at, 1, 10), COUNT(*) FROM lend_request GROUP BY 2
+         SELECT 'modified', date(updated_at, '+480 minutes'), COUNT(*) FROM lend_request GROUP BY 2
          ORDER BY 1, 2",
     )
     .fetch_all(&mut c)
     .await
     .unwrap();
     assert_eq!(counted, recounted);
-    assert!(recounted.contains(&("modified".to_owned(), "2026-11-30".to_owned(), 2)));
+    // lend-1, changed at 01:30 on 1 December at +08:00, on the 1st; lend-0 (16:00) on the 30th.
+    assert!(recounted.contains(&("modified".to_owned(), "2026-12-01".to_owned(), 1)));
+    assert!(recounted.contains(&("modified".to_owned(), "2026-11-30".to_owned(), 1)));
 
     // And the store reads what the migration wrote.
     assert_eq!(
