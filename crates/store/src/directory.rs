@@ -254,6 +254,18 @@ impl Tx<'_> {
         library_id: &str,
         offset: domain::library::LibraryOffset,
     ) -> Result<()> {
+        // Unchanged (a partner form or file that repeats the time): nothing to recount.
+        let current: Option<(i64,)> = on_tx!(self, c => {
+            crate::sql::query_as("SELECT utc_offset_minutes FROM library WHERE library_id = $1")
+                .bind(library_id)
+                .fetch_optional(&mut *c)
+                .await?
+        });
+        match current {
+            None => return Err(StoreError::NotFound),
+            Some((m,)) if m == offset.minutes() => return Ok(()),
+            Some(_) => {}
+        }
         self.directory.clear();
         let done = on_tx!(self, c => {
             crate::sql::query("UPDATE library SET utc_offset_minutes = $2 WHERE library_id = $1")
@@ -272,7 +284,8 @@ impl Tx<'_> {
         // Its requests' statistics months are its months (migration 0038).
         let months = if self.is_postgres() {
             "UPDATE request_fact SET month = CAST(to_char((created_at AT TIME ZONE 'UTC') + make_interval(mins => CAST($2 AS INTEGER)), 'YYYYMM') AS BIGINT)
-             WHERE library_id = $1"
+             WHERE library_id = $1
+               AND month IS DISTINCT FROM CAST(to_char((created_at AT TIME ZONE 'UTC') + make_interval(mins => CAST($2 AS INTEGER)), 'YYYYMM') AS BIGINT)"
         } else {
             "UPDATE request_fact SET month = COALESCE(CAST(strftime('%Y%m', created_at, $2 || ' minutes') AS INTEGER), month)
              WHERE library_id = $1"

@@ -19,12 +19,13 @@ const MARK: &str = "request_fact";
 /// The statistics job's row of `job_lease` (migration 0037).
 const LEASE_NAME: &str = "statistics";
 
-/// How long a claim on the statistics job lasts: a process that died holds it no longer.
-const LEASE: Duration = Duration::minutes(5);
+/// How long a claim on the statistics job lasts (PostgreSQL, in seconds of the database's
+/// clock): a process that died or restarted holds it no longer after this.
+const LEASE_SECS: i64 = 120;
 
-/// A holder renews its claim when less than this is left, so that a step (seconds) never
-/// outlives it; otherwise a step costs no write for the lease.
-const RENEW: Duration = Duration::minutes(3);
+/// A holder renews its claim when fewer seconds than this are left, so that a step (seconds)
+/// never outlives it; otherwise a step costs no write for the lease.
+const RENEW_SECS: i64 = 90;
 
 /// Requests summarised per round trip.
 const PAGE: usize = 2000;
@@ -727,21 +728,30 @@ impl Store {
         }))
     }
 
-    /// Whether this handle may run the statistics job now: it holds the lease, or takes it
-    /// (free, expired, or its own running out). Only one process at a time runs the job on
-    /// a shared PostgreSQL database; the lease runs out, so one that died holds it no longer.
-    /// On SQLite (one process per file) this handle is the only one and always gets it.
-    async fn hold_stat_lease(&self, now: OffsetDateTime) -> Result<bool> {
-        let held = crate::sql::query_as::<(String, OffsetDateTime)>(
-            "SELECT holder, lease_until FROM job_lease WHERE name = $1",
+    /// Whether this handle may run the statistics job now. On PostgreSQL several processes
+    /// may share the database: one at a time runs the job, the one holding the lease in
+    /// `job_lease` (taken when free or expired, renewed by its holder). Every time is the
+    /// database's clock, so processes whose clocks differ agree on when a lease runs out, and
+    /// one that died or restarted lets go after `LEASE_SECS`. On SQLite one process owns the
+    /// file: it always runs the job (a restart does not wait for its own former lease).
+    async fn hold_stat_lease(&self, _now: OffsetDateTime) -> Result<bool> {
+        if matches!(self.pool(), Pool::Sqlite(_)) {
+            return Ok(true);
+        }
+        let held = crate::sql::query_as::<(String, bool, bool)>(
+            "SELECT holder,
+                    lease_until > clock_timestamp(),
+                    lease_until > clock_timestamp() + make_interval(secs => $2)
+             FROM job_lease WHERE name = $1",
         )
         .bind(LEASE_NAME)
+        .bind(RENEW_SECS)
         .read_optional(self)
         .await?;
         let me = self.holder().to_owned();
         match held {
-            Some((holder, until)) if holder == me && until - now > RENEW => return Ok(true),
-            Some((holder, until)) if holder != me && until > now => return Ok(false),
+            Some((holder, _, fresh)) if holder == me && fresh => return Ok(true),
+            Some((holder, live, _)) if holder != me && live => return Ok(false),
             _ => {}
         }
         // Taken only when still free or expired, or ours: of two processes trying at once,
@@ -749,16 +759,17 @@ impl Store {
         self.write(move |tx| {
             Box::pin(async move {
                 let got = crate::sql::query_as::<(String,)>(
-                    "INSERT INTO job_lease (name, holder, lease_until) VALUES ($1, $2, $3)
+                    "INSERT INTO job_lease (name, holder, lease_until)
+                     VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
                      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
                          lease_until = excluded.lease_until
-                     WHERE job_lease.holder = excluded.holder OR job_lease.lease_until <= $4
+                     WHERE job_lease.holder = excluded.holder
+                        OR job_lease.lease_until <= clock_timestamp()
                      RETURNING holder",
                 )
                 .bind(LEASE_NAME)
                 .bind(me.as_str())
-                .bind(now + LEASE)
-                .bind(now)
+                .bind(LEASE_SECS)
                 .fetch_optional(&mut tx.conn)
                 .await?;
                 Ok::<_, StoreError>(got.is_some())
@@ -792,11 +803,33 @@ impl Store {
         .await
     }
 
+    /// The mark of the last pass. On PostgreSQL a mark is a transaction id, which means
+    /// something only in the database cluster that gave it: after a dump restored into
+    /// another cluster (whose ids start again near zero) a mark beyond every id given so far
+    /// would hide every new event. Such a mark is dropped, so the next pass is a full one.
     async fn fact_mark(&self) -> Result<Option<MarkRow>> {
-        crate::sql::query_as::<MarkRow>("SELECT at, seq FROM stat_mark WHERE name = $1")
-            .bind(MARK)
+        let mut mark =
+            crate::sql::query_as::<MarkRow>("SELECT at, seq FROM stat_mark WHERE name = $1")
+                .bind(MARK)
+                .read_optional(self)
+                .await?;
+        if let (Pool::Postgres(_), Some(m)) = (self.pool(), mark.as_mut())
+            && let Some(seq) = m.seq
+        {
+            let next = crate::sql::query_as::<(i64,)>(
+                "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+            )
             .read_optional(self)
-            .await
+            .await?;
+            if next.is_some_and(|(n,)| seq > n) {
+                tracing::warn!(
+                    mark = seq,
+                    "the statistics mark is from another database cluster: summarising every request again"
+                );
+                m.seq = None;
+            }
+        }
+        Ok(mark)
     }
 
     /// How many requests a pass from change `since` summarises (`None`: every request). A

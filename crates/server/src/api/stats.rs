@@ -399,7 +399,12 @@ pub async fn run(st: &AppState, user: &CurrentUser, r: &Report) -> ApiResult<Ran
     let preparing = match st.store.request_facts_pending().await? {
         Some(p) if p.remaining() <= INLINE_SUMMARY => {
             st.store.refresh_request_facts(st.now()).await?;
-            None
+            // Still a full pass under way (another process runs the job, or it did not
+            // finish): the figures are not whole yet.
+            match st.store.request_facts_pending().await? {
+                Some(p) if p.full => Some(Preparing::of(p)),
+                Some(_) | None => None,
+            }
         }
         Some(p) if p.full => Some(Preparing::of(p)),
         Some(_) | None => None,
