@@ -149,6 +149,18 @@ fn flush(wal: &mut Option<std::fs::File>, path: &str) -> std::io::Result<()> {
 /// writes nothing.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// WAL pages (4 KiB each: 64 MiB) beyond which the checkpointer starts the log again. The
+/// writer starts the WAL from its beginning only when a checkpoint has copied all of it and
+/// no reader still reads it; under writes and reads that never pause (a busy hub, a first
+/// summary of a million requests) that moment never comes, and the file grew without end
+/// (45 GB in one run). A TRUNCATE checkpoint makes the moment: it waits for the writer
+/// between two commits and for the readers, copies the little that is left, and empties the
+/// file.
+const WAL_RESET_PAGES: i64 = 16_384;
+
+/// At most one such reset this often, since while it waits the writer waits too.
+const WAL_RESET_EVERY: Duration = Duration::from_secs(5);
+
 /// Copies the WAL back into the database file on its own thread and connection, so that the
 /// writer's commits only append to the WAL. A PASSIVE checkpoint never waits for the writer or
 /// for readers; what it cannot copy yet it copies on a later round. The thread ends when the
@@ -166,6 +178,7 @@ impl Checkpointer {
             .name("sqlite-checkpoint".to_owned())
             .spawn(move || {
                 let mut failing = false;
+                let mut last_reset: Option<std::time::Instant> = None;
                 // Until the writer is dropped (its end of the channel closes).
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(CHECKPOINT_EVERY)
@@ -178,6 +191,12 @@ impl Checkpointer {
                         Ok((log, done)) => {
                             failing = false;
                             metrics::gauge!("librelay_sqlite_wal_pages").set((log - done) as f64);
+                            if log > WAL_RESET_PAGES
+                                && last_reset.is_none_or(|t| t.elapsed() >= WAL_RESET_EVERY)
+                            {
+                                last_reset = Some(std::time::Instant::now());
+                                reset_wal(&conn, log);
+                            }
                         }
                         Err(e) if !failing => {
                             failing = true;
@@ -189,6 +208,22 @@ impl Checkpointer {
             })
             .map_err(|e| StoreError::Config(format!("the SQLite checkpoint thread: {e}")))?;
         Ok(Checkpointer { _stop: stop })
+    }
+}
+
+/// Copy what is left of a long WAL into the database and empty it (`WAL_RESET_PAGES`). Busy
+/// (a reader held on past the checkpointer's busy timeout) it is tried again later.
+fn reset_wal(conn: &rusqlite::Connection, pages: i64) {
+    let ran = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    match ran {
+        Ok(0) => tracing::info!(pages, "the SQLite log was long: copied and emptied"),
+        Ok(_) => tracing::debug!(
+            pages,
+            "the SQLite log is long; readers kept it, trying later"
+        ),
+        Err(e) => tracing::warn!(error = %e, pages, "could not empty the SQLite log"),
     }
 }
 
