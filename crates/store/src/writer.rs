@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::directory::Cache;
 use crate::{Conn, StoreError, Tx, TxFuture};
@@ -57,7 +58,7 @@ pub(crate) fn open_connection(
     synchronous_full: bool,
 ) -> Result<(rusqlite::Connection, Durability), StoreError> {
     let conn = rusqlite::Connection::open(Path::new(path))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_WAIT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     let durability = match (synchronous_full, mode.eq_ignore_ascii_case("wal")) {
         (false, _) => Durability::Deferred,
@@ -149,17 +150,23 @@ fn flush(wal: &mut Option<std::fs::File>, path: &str) -> std::io::Result<()> {
 /// writes nothing.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// WAL pages (4 KiB each: 64 MiB) beyond which the checkpointer starts the log again. The
-/// writer starts the WAL from its beginning only when a checkpoint has copied all of it and
-/// no reader still reads it; under writes and reads that never pause (a busy hub, a first
-/// summary of a million requests) that moment never comes, and the file grew without end
-/// (45 GB in one run). A TRUNCATE checkpoint makes the moment: it waits for the writer
-/// between two commits and for the readers, copies the little that is left, and empties the
-/// file.
+/// WAL pages (4 KiB each: 64 MiB) beyond which the log is started again. The writer starts
+/// the WAL from its beginning only when a checkpoint has copied all of it and no reader
+/// still reads it; under writes and reads that never pause (a busy hub, a million requests
+/// seeded) that moment never comes, and the file grew without end (45 GB in one run). When
+/// the checkpointer sees the log this long, the writer itself, between two batches (so no
+/// commit is in the way), runs a TRUNCATE checkpoint: it waits a moment for the readers,
+/// copies the little the checkpointer has not, and empties the file.
 const WAL_RESET_PAGES: i64 = 16_384;
 
 /// At most one such reset this often, since while it waits the writer waits too.
 const WAL_RESET_EVERY: Duration = Duration::from_secs(5);
+
+/// How long a reset waits for the readers before it gives up until the next time.
+const WAL_RESET_WAIT: Duration = Duration::from_millis(200);
+
+/// The writer's wait for a lock held by another connection (a reset, a checkpoint).
+const BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// Copies the WAL back into the database file on its own thread and connection, so that the
 /// writer's commits only append to the WAL. A PASSIVE checkpoint never waits for the writer or
@@ -167,6 +174,9 @@ const WAL_RESET_EVERY: Duration = Duration::from_secs(5);
 /// writer (which holds `_stop`) is dropped.
 struct Checkpointer {
     _stop: std::sync::mpsc::Sender<()>,
+    /// The log's length in pages when it passed `WAL_RESET_PAGES`, for the writer to reset
+    /// between two batches (0: nothing to do).
+    wal_long: Arc<AtomicI64>,
 }
 
 impl Checkpointer {
@@ -174,6 +184,8 @@ impl Checkpointer {
         let conn = rusqlite::Connection::open(Path::new(path))?;
         conn.busy_timeout(Duration::from_secs(1))?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let wal_long = Arc::new(AtomicI64::new(0));
+        let flag = wal_long.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".to_owned())
             .spawn(move || {
@@ -195,7 +207,7 @@ impl Checkpointer {
                                 && last_reset.is_none_or(|t| t.elapsed() >= WAL_RESET_EVERY)
                             {
                                 last_reset = Some(std::time::Instant::now());
-                                reset_wal(&conn, log);
+                                wal_long.store(log, Ordering::Relaxed);
                             }
                         }
                         Err(e) if !failing => {
@@ -207,16 +219,29 @@ impl Checkpointer {
                 }
             })
             .map_err(|e| StoreError::Config(format!("the SQLite checkpoint thread: {e}")))?;
-        Ok(Checkpointer { _stop: stop })
+        Ok(Checkpointer {
+            _stop: stop,
+            wal_long: flag,
+        })
     }
 }
 
-/// Copy what is left of a long WAL into the database and empty it (`WAL_RESET_PAGES`). Busy
-/// (a reader held on past the checkpointer's busy timeout) it is tried again later.
+/// Run on the writer's connection between two batches when the checkpointer found the log
+/// longer than `WAL_RESET_PAGES` (`pages`; 0 when it did not): copy what is left of it into
+/// the database and empty it. Readers that hold on past `WAL_RESET_WAIT` leave it for a later
+/// time.
 fn reset_wal(conn: &rusqlite::Connection, pages: i64) {
-    let ran = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        r.get::<_, i64>(0)
+    if pages == 0 {
+        return;
+    }
+    let ran = conn.busy_timeout(WAL_RESET_WAIT).and_then(|()| {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        })
     });
+    if let Err(e) = conn.busy_timeout(BUSY_WAIT) {
+        tracing::warn!(error = %e, "could not set the SQLite writer's busy timeout back");
+    }
     match ran {
         Ok(0) => tracing::info!(pages, "the SQLite log was long: copied and emptied"),
         Ok(_) => tracing::debug!(
@@ -236,6 +261,8 @@ pub(crate) struct Writer {
 struct Ctx {
     directory: Arc<Cache>,
     syncer: Option<Syncer>,
+    /// Set by the checkpointer when the log is long (`reset_wal`).
+    wal_long: Arc<AtomicI64>,
 }
 
 impl Writer {
@@ -249,6 +276,7 @@ impl Writer {
     ) -> Result<Self, StoreError> {
         let checkpointer = Checkpointer::start(path)?;
         let ctx = Ctx {
+            wal_long: checkpointer.wal_long.clone(),
             directory,
             syncer: match durability {
                 Durability::Synced => Some(Syncer::start(path)?),
@@ -316,6 +344,7 @@ async fn run(mut conn: rusqlite::Connection, ctx: Ctx, mut rx: mpsc::Receiver<Jo
         run_batch(&mut conn, &ctx, &mut batch).await;
         metrics::histogram!("librelay_sqlite_commit_batch").record(batch.len() as f64);
         batch.clear();
+        reset_wal(&conn, ctx.wal_long.swap(0, Ordering::Relaxed));
     }
 }
 
