@@ -11,6 +11,19 @@ use crate::helpers::{Engine, TestApp, engines};
 /// The two offsets each test runs with: China's, and one west of UTC.
 const OFFSETS: [&str; 2] = ["+08:00", "-05:00"];
 
+/// Run `check` on every engine at each of `OFFSETS`.
+async fn at_each_offset<F, Fut>(check: F)
+where
+    F: Fn(Engine, &'static str) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for e in engines() {
+        for offset in OFFSETS {
+            check(e, offset).await;
+        }
+    }
+}
+
 /// The app with the sweeps held back (they run once at start, then not for an hour).
 async fn app_without_sweeps(engine: Engine) -> TestApp {
     TestApp::spawn_with(engine, |c| c.sweep_interval_ms = 3_600_000).await
@@ -124,11 +137,7 @@ async fn due_date_from_the_lenders_day(engine: Engine, offset: &str) {
 
 #[tokio::test]
 async fn a_loan_period_runs_from_the_lenders_own_day_of_shipping() {
-    for e in engines() {
-        for offset in OFFSETS {
-            due_date_from_the_lenders_day(e, offset).await;
-        }
-    }
+    at_each_offset(due_date_from_the_lenders_day).await;
 }
 
 async fn overdue_at_the_lenders_midnight(engine: Engine, offset: &str) {
@@ -158,11 +167,7 @@ async fn overdue_at_the_lenders_midnight(engine: Engine, offset: &str) {
 
 #[tokio::test]
 async fn a_loan_is_overdue_from_the_lenders_midnight_after_its_due_date() {
-    for e in engines() {
-        for offset in OFFSETS {
-            overdue_at_the_lenders_midnight(e, offset).await;
-        }
-    }
+    at_each_offset(overdue_at_the_lenders_midnight).await;
 }
 
 async fn reminder_on_the_readers_day(engine: Engine, offset: &str) {
@@ -200,11 +205,7 @@ async fn reminder_on_the_readers_day(engine: Engine, offset: &str) {
 
 #[tokio::test]
 async fn a_due_date_reminder_goes_out_on_the_readers_library_day() {
-    for e in engines() {
-        for offset in OFFSETS {
-            reminder_on_the_readers_day(e, offset).await;
-        }
-    }
+    at_each_offset(reminder_on_the_readers_day).await;
 }
 
 /// The lending requests `query` selects in XNU's queue, and that selection's count of the due
@@ -261,11 +262,7 @@ async fn due_buckets_from_the_lenders_midnight(engine: Engine, offset: &str) {
 
 #[tokio::test]
 async fn the_lending_queues_due_buckets_start_at_the_lenders_midnight() {
-    for e in engines() {
-        for offset in OFFSETS {
-            due_buckets_from_the_lenders_midnight(e, offset).await;
-        }
-    }
+    at_each_offset(due_buckets_from_the_lenders_midnight).await;
 }
 
 /// Close `code` on `day` (and on no other day).
@@ -328,11 +325,7 @@ async fn answer_days_of_xnu_for_bcu(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn a_lenders_days_to_answer_are_its_own_opening_days() {
-    for e in engines() {
-        for offset in OFFSETS {
-            answer_days_on_the_lenders_calendar(e, offset).await;
-        }
-    }
+    at_each_offset(answer_days_on_the_lenders_calendar).await;
 }
 
 /// The ids `query` selects in XNU's queue, and that selection's count of `facet`'s `bucket`.
@@ -425,11 +418,7 @@ async fn created_buckets_from_the_lenders_midnight(engine: Engine, offset: &str)
 
 #[tokio::test]
 async fn the_lending_queues_created_and_modified_buckets_start_at_the_lenders_midnight() {
-    for e in engines() {
-        for offset in OFFSETS {
-            created_buckets_from_the_lenders_midnight(e, offset).await;
-        }
-    }
+    at_each_offset(created_buckets_from_the_lenders_midnight).await;
 }
 
 async fn offer_retry(app: &TestApp, lend_id: &str, after: Option<Date>, before: Date) {
@@ -530,11 +519,7 @@ async fn retry_days_are_the_lenders(engine: Engine, offset: &str) {
 
 #[tokio::test]
 async fn a_retry_offers_days_are_the_lenders_own() {
-    for e in engines() {
-        for offset in OFFSETS {
-            retry_days_are_the_lenders(e, offset).await;
-        }
-    }
+    at_each_offset(retry_days_are_the_lenders).await;
 }
 
 /// The first day of the month after the one `d` is in.
@@ -624,11 +609,7 @@ async fn statistics_months_of_the_library(engine: Engine, offset: &str) {
 
 #[tokio::test]
 async fn statistics_count_a_request_in_its_librarys_own_day_and_month() {
-    for e in engines() {
-        for offset in OFFSETS {
-            statistics_months_of_the_library(e, offset).await;
-        }
-    }
+    at_each_offset(statistics_months_of_the_library).await;
 }
 
 async fn fee_month_of_the_lender(engine: Engine, offset: &str) {
@@ -669,11 +650,7 @@ async fn fee_month_of_the_lender(engine: Engine, offset: &str) {
 
 #[tokio::test]
 async fn a_charge_counts_in_the_lending_librarys_month() {
-    for e in engines() {
-        for offset in OFFSETS {
-            fee_month_of_the_lender(e, offset).await;
-        }
-    }
+    at_each_offset(fee_month_of_the_lender).await;
 }
 
 async fn import_partners_csv(app: &TestApp, token: &str, csv: &str) -> Value {
