@@ -267,17 +267,13 @@ impl Tx<'_> {
             Some(_) => {}
         }
         self.directory.clear();
-        let done = on_tx!(self, c => {
+        on_tx!(self, c => {
             crate::sql::query("UPDATE library SET utc_offset_minutes = $2 WHERE library_id = $1")
                 .bind(library_id)
                 .bind(offset.minutes())
                 .execute(&mut *c)
-                .await?
-                .rows_affected()
+                .await?;
         });
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
         if !self.is_postgres() {
             self.recount_local_days(library_id).await?;
         }

@@ -618,7 +618,7 @@ impl Store {
     /// start becomes the mark.
     #[tracing::instrument(skip_all, err)]
     pub async fn refresh_request_facts_step(&self, now: OffsetDateTime) -> Result<FactStep> {
-        if !self.hold_stat_lease(now).await? {
+        if !self.hold_stat_lease().await? {
             return Ok(FactStep::idle(true));
         }
         let pass = match self.fact_pass().await? {
@@ -734,7 +734,7 @@ impl Store {
     /// database's clock, so processes whose clocks differ agree on when a lease runs out, and
     /// one that died or restarted lets go after `LEASE_SECS`. On SQLite one process owns the
     /// file: it always runs the job (a restart does not wait for its own former lease).
-    async fn hold_stat_lease(&self, _now: OffsetDateTime) -> Result<bool> {
+    async fn hold_stat_lease(&self) -> Result<bool> {
         if matches!(self.pool(), Pool::Sqlite(_)) {
             return Ok(true);
         }
