@@ -39,6 +39,11 @@ pub fn spawn(st: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::Join
 /// follow each other at once until the pass is done, then the job waits `statistics_interval_ms`.
 /// Several processes may share a PostgreSQL database: one at a time runs it (it holds the
 /// job's lease in the store, which runs out if that process dies); the others skip the round.
+/// How long a library's month has had no change before the job packs it into a block
+/// (`Store::build_stat_blocks`): the month in progress changes all day, and its rows cost a
+/// report less than packing it again after each change would.
+const BLOCK_SETTLED_SECS: i64 = 600;
+
 async fn statistics_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     let every = Duration::from_millis(st.config.statistics_interval_ms.max(10));
     loop {
@@ -51,7 +56,17 @@ async fn statistics_loop(st: AppState, mut stop: watch::Receiver<bool>) {
                 tokio::task::yield_now().await;
                 continue;
             }
-            Ok(_) => {}
+            Ok(_) => {
+                // Up to date: pack the months that have settled, a few at a time.
+                match st.store.build_stat_blocks(BLOCK_SETTLED_SECS).await {
+                    Ok(n) if n > 0 => {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "packing statistics months failed"),
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "summarising requests for the statistics failed"),
         }
         tokio::select! {

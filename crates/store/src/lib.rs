@@ -25,6 +25,7 @@ mod request;
 mod return_hold;
 mod routing;
 mod sql;
+mod stat_block;
 mod stats;
 mod trusted;
 mod writer;
