@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use server::{App, Config};
 use domain::stats::GroupStats;
+use server::{App, Config};
 use store::{StatKey, StatScope};
 use time::{Duration, OffsetDateTime};
 

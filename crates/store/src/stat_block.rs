@@ -239,8 +239,16 @@ pub(crate) fn lite_report(
     let mut stmt = tx.prepare(&sql)?;
     for (library, bucket) in stale {
         let end = format!("{bucket}~");
-        let lo = if from.as_str() > bucket.as_str() { from.as_str() } else { bucket.as_str() };
-        let hi = if to.as_str() < end.as_str() { to.as_str() } else { end.as_str() };
+        let lo = if from.as_str() > bucket.as_str() {
+            from.as_str()
+        } else {
+            bucket.as_str()
+        };
+        let hi = if to.as_str() < end.as_str() {
+            to.as_str()
+        } else {
+            end.as_str()
+        };
         let rows = stmt.query(rusqlite::params![library, lo, hi])?;
         add_rows(rows, &mut agg)?;
     }
@@ -254,7 +262,9 @@ fn block_col<'r>(r: &'r rusqlite::Row<'_>, i: usize, n: usize) -> Result<Col<'r>
     let name = COLUMNS.get(i.wrapping_sub(1)).copied().unwrap_or("?");
     match r.get_ref(i)? {
         ValueRef::Blob(b) => Col::new(b, n, name),
-        _ => Err(StoreError::Corrupt(format!("stat_block.{name}: not a BLOB"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "stat_block.{name}: not a BLOB"
+        ))),
     }
 }
 
@@ -318,7 +328,10 @@ fn build_block(c: &rusqlite::Connection, library: &str, bucket: &str) -> Result<
     c.prepare_cached("DELETE FROM stat_block WHERE library_id = ?1 AND bucket = ?2")?
         .execute(rusqlite::params![library, bucket])?;
     if n > 0 {
-        let packed = cols.iter().map(|v| pack(v.as_slice())).collect::<Result<Vec<_>>>()?;
+        let packed = cols
+            .iter()
+            .map(|v| pack(v.as_slice()))
+            .collect::<Result<Vec<_>>>()?;
         let sql = format!(
             "INSERT INTO stat_block (library_id, bucket, n, {}) VALUES (?1, ?2, ?3, {})",
             COLUMNS.join(", "),

@@ -822,7 +822,9 @@ impl Store {
             Pool::Sqlite(_) => {
                 format!("request_event NOT INDEXED WHERE event_id >= {mark} AND side = 'borrow'")
             }
-            Pool::Postgres(_) => format!("request_event WHERE xact_id >= {mark} AND side = 'borrow'"),
+            Pool::Postgres(_) => {
+                format!("request_event WHERE xact_id >= {mark} AND side = 'borrow'")
+            }
         }
     }
 

@@ -487,7 +487,12 @@ async fn same_as_from_events(engine: Engine) {
 }
 
 /// Every report over `scopes` is the same from the summaries as from the events.
-async fn same_reports(store: &store::Store, scopes: &[store::StatScope], engine: Engine, when: &str) {
+async fn same_reports(
+    store: &store::Store,
+    scopes: &[store::StatScope],
+    engine: Engine,
+    when: &str,
+) {
     for scope in scopes {
         for key in store::StatKey::ALL {
             for top in [None, Some(3)] {
@@ -496,7 +501,12 @@ async fn same_reports(store: &store::Store, scopes: &[store::StatScope], engine:
                     .stat_report_from_events(scope, *key, top)
                     .await
                     .unwrap();
-                assert_eq!(fast, plain, "{engine:?} {when}: {scope:?} by {}", key.as_str());
+                assert_eq!(
+                    fast,
+                    plain,
+                    "{engine:?} {when}: {scope:?} by {}",
+                    key.as_str()
+                );
                 let all = fast.last().unwrap();
                 assert_eq!(all.group, "all");
             }

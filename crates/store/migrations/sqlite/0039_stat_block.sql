@@ -43,22 +43,33 @@ CREATE TABLE stat_block_stale (
 INSERT INTO stat_block_stale (library_id, bucket, marked_at)
 SELECT DISTINCT library_id, substr(created_at, 1, 7), 0 FROM request_fact;
 
+-- A month already stale keeps its first mark (NOT EXISTS rather than INSERT OR IGNORE: the
+-- summaries are written by an upsert, whose conflict clause would override the trigger's).
 CREATE TRIGGER request_fact_insert_block AFTER INSERT ON request_fact BEGIN
-    INSERT OR IGNORE INTO stat_block_stale (library_id, bucket, marked_at)
-    VALUES (NEW.library_id, substr(NEW.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER));
+    INSERT INTO stat_block_stale (library_id, bucket, marked_at)
+    SELECT NEW.library_id, substr(NEW.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
+                        WHERE library_id = NEW.library_id AND bucket = substr(NEW.created_at, 1, 7));
     DELETE FROM stat_block WHERE library_id = NEW.library_id AND bucket = substr(NEW.created_at, 1, 7);
 END;
 
 CREATE TRIGGER request_fact_update_block AFTER UPDATE ON request_fact BEGIN
-    INSERT OR IGNORE INTO stat_block_stale (library_id, bucket, marked_at)
-    VALUES (OLD.library_id, substr(OLD.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)),
-           (NEW.library_id, substr(NEW.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER));
+    INSERT INTO stat_block_stale (library_id, bucket, marked_at)
+    SELECT OLD.library_id, substr(OLD.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
+                        WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7));
     DELETE FROM stat_block WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7);
+    INSERT INTO stat_block_stale (library_id, bucket, marked_at)
+    SELECT NEW.library_id, substr(NEW.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
+                        WHERE library_id = NEW.library_id AND bucket = substr(NEW.created_at, 1, 7));
     DELETE FROM stat_block WHERE library_id = NEW.library_id AND bucket = substr(NEW.created_at, 1, 7);
 END;
 
 CREATE TRIGGER request_fact_delete_block AFTER DELETE ON request_fact BEGIN
-    INSERT OR IGNORE INTO stat_block_stale (library_id, bucket, marked_at)
-    VALUES (OLD.library_id, substr(OLD.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER));
+    INSERT INTO stat_block_stale (library_id, bucket, marked_at)
+    SELECT OLD.library_id, substr(OLD.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
+                        WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7));
     DELETE FROM stat_block WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7);
 END;
