@@ -33,17 +33,17 @@ pub fn spawn(st: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::Join
     ]
 }
 
+/// How long a library's month has had no change before the job packs it into a block
+/// (`Store::build_stat_blocks`): the month in progress changes all day, and its rows cost a
+/// report less than packing it again after each change would.
+const BLOCK_SETTLED_SECS: i64 = 600;
+
 /// Keep the summaries the statistics read (`request_fact`) up to date with the events, a page
 /// of requests at a time: after an upgrade or a restore the first pass reads every request,
 /// which takes minutes on a large store and must not happen inside a report request. Pages
 /// follow each other at once until the pass is done, then the job waits `statistics_interval_ms`.
 /// Several processes may share a PostgreSQL database: one at a time runs it (it holds the
 /// job's lease in the store, which runs out if that process dies); the others skip the round.
-/// How long a library's month has had no change before the job packs it into a block
-/// (`Store::build_stat_blocks`): the month in progress changes all day, and its rows cost a
-/// report less than packing it again after each change would.
-const BLOCK_SETTLED_SECS: i64 = 600;
-
 async fn statistics_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     let every = Duration::from_millis(st.config.statistics_interval_ms.max(10));
     loop {

@@ -93,7 +93,7 @@ impl<'a> Col<'a> {
         let bad = || StoreError::Corrupt(format!("stat_block.{name}: not a block of {n} values"));
         let (&width, data) = blob.split_first().ok_or_else(bad)?;
         let width = usize::from(width);
-        if ![1, 2, 4, 8].contains(&width) || data.len() != n * width {
+        if ![1, 2, 4, 8].contains(&width) || n.checked_mul(width) != Some(data.len()) {
             return Err(bad());
         }
         Ok(Col { width, data })
@@ -368,7 +368,7 @@ impl Store {
         let stale = crate::sql::query_as::<(String, String)>(
             "SELECT library_id, bucket FROM stat_block_stale
              WHERE marked_at <= CAST(strftime('%s', 'now') AS INTEGER) - $1
-             ORDER BY library_id, bucket LIMIT $2",
+             ORDER BY marked_at, library_id, bucket LIMIT $2",
         )
         .bind(settled_secs)
         .bind(BLOCKS_PER_STEP)
@@ -376,21 +376,48 @@ impl Store {
         .await?;
         let mut built = 0;
         for (library, bucket) in stale {
-            self.write(move |tx| {
-                Box::pin(async move {
-                    match &mut tx.conn {
-                        crate::Conn::Lite(c) => build_block(c, &library, &bucket),
-                        crate::Conn::Postgres(_) => Ok(()),
-                    }
+            let (l, b) = (library.clone(), bucket.clone());
+            let packed = self
+                .write(move |tx| {
+                    Box::pin(async move {
+                        match &mut tx.conn {
+                            crate::Conn::Lite(c) => build_block(c, &l, &b),
+                            crate::Conn::Postgres(_) => Ok(()),
+                        }
+                    })
                 })
-            })
-            .await?;
-            built += 1;
+                .await;
+            match packed {
+                Ok(()) => built += 1,
+                Err(StoreError::Closed) => return Err(StoreError::Closed),
+                Err(e) => {
+                    // Its rows still serve reports; it goes behind the other stale months, so
+                    // that it does not hold them up, and is tried again once it has settled.
+                    tracing::warn!(error = %e, library = %library, month = %bucket,
+                        "a month of statistics could not be packed; reports read its rows");
+                    self.write(move |tx| {
+                        Box::pin(async move {
+                            crate::sql::query(
+                                "UPDATE stat_block_stale
+                                 SET marked_at = CAST(strftime('%s', 'now') AS INTEGER)
+                                 WHERE library_id = $1 AND bucket = $2",
+                            )
+                            .bind(library.as_str())
+                            .bind(bucket.as_str())
+                            .execute(&mut tx.conn)
+                            .await?;
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await?;
+                }
+            }
         }
         Ok(built)
     }
 
-    /// Set every block aside (its month stale, to be packed again): reports read rows again.
+    /// Set every block aside (its month stale, as if it had just changed, so that the job does
+    /// not pack it again at once): reports read rows again.
     /// For the benchmark that measures reports with and without blocks in one run. Returns how
     /// many blocks there were.
     pub async fn unpack_stat_blocks(&self) -> Result<u64> {
@@ -401,7 +428,8 @@ impl Store {
             Box::pin(async move {
                 crate::sql::query(
                     "INSERT OR IGNORE INTO stat_block_stale (library_id, bucket, marked_at)
-                     SELECT library_id, bucket, 0 FROM stat_block",
+                     SELECT library_id, bucket, CAST(strftime('%s', 'now') AS INTEGER)
+                     FROM stat_block",
                 )
                 .execute(&mut tx.conn)
                 .await?;
@@ -455,6 +483,8 @@ mod tests {
         assert!(Col::new(&blob, 3, "test").is_err());
         assert!(Col::new(&[3, 0, 0, 0], 1, "test").is_err());
         assert!(Col::new(&[], 0, "test").is_err());
+        // A count from a damaged row whose length in bytes would wrap around.
+        assert!(Col::new(&[8], 1usize << 61, "test").is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ CREATE TABLE stat_block (
 CREATE TABLE stat_block_stale (
     library_id TEXT NOT NULL,
     bucket     TEXT NOT NULL,
-    marked_at  BIGINT NOT NULL,    -- seconds since 1970 when it first changed since its last block
+    marked_at  BIGINT NOT NULL,    -- seconds since 1970 of its last change
     PRIMARY KEY (library_id, bucket)
 );
 

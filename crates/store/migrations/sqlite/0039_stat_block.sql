@@ -36,16 +36,19 @@ CREATE TABLE stat_block (
 CREATE TABLE stat_block_stale (
     library_id TEXT NOT NULL,
     bucket     TEXT NOT NULL,
-    marked_at  INTEGER NOT NULL,    -- seconds since 1970 when it first changed since its last block
+    marked_at  INTEGER NOT NULL,    -- seconds since 1970 of its last change
     PRIMARY KEY (library_id, bucket)
 ) WITHOUT ROWID;
 
 INSERT INTO stat_block_stale (library_id, bucket, marked_at)
 SELECT DISTINCT library_id, substr(created_at, 1, 7), 0 FROM request_fact;
 
--- A month already stale keeps its first mark (NOT EXISTS rather than INSERT OR IGNORE: the
--- summaries are written by an upsert, whose conflict clause would override the trigger's).
+-- A stale month's mark is the time of its last change, so that the job packs only months that
+-- have been quiet for a while. Update, then insert where missing: the summaries are written by
+-- an upsert, whose conflict clause would override a trigger's INSERT OR IGNORE.
 CREATE TRIGGER request_fact_insert_block AFTER INSERT ON request_fact BEGIN
+    UPDATE stat_block_stale SET marked_at = CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE library_id = NEW.library_id AND bucket = substr(NEW.created_at, 1, 7);
     INSERT INTO stat_block_stale (library_id, bucket, marked_at)
     SELECT NEW.library_id, substr(NEW.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
@@ -54,11 +57,15 @@ CREATE TRIGGER request_fact_insert_block AFTER INSERT ON request_fact BEGIN
 END;
 
 CREATE TRIGGER request_fact_update_block AFTER UPDATE ON request_fact BEGIN
+    UPDATE stat_block_stale SET marked_at = CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7);
     INSERT INTO stat_block_stale (library_id, bucket, marked_at)
     SELECT OLD.library_id, substr(OLD.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
                         WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7));
     DELETE FROM stat_block WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7);
+    UPDATE stat_block_stale SET marked_at = CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE library_id = NEW.library_id AND bucket = substr(NEW.created_at, 1, 7);
     INSERT INTO stat_block_stale (library_id, bucket, marked_at)
     SELECT NEW.library_id, substr(NEW.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
@@ -67,6 +74,8 @@ CREATE TRIGGER request_fact_update_block AFTER UPDATE ON request_fact BEGIN
 END;
 
 CREATE TRIGGER request_fact_delete_block AFTER DELETE ON request_fact BEGIN
+    UPDATE stat_block_stale SET marked_at = CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE library_id = OLD.library_id AND bucket = substr(OLD.created_at, 1, 7);
     INSERT INTO stat_block_stale (library_id, bucket, marked_at)
     SELECT OLD.library_id, substr(OLD.created_at, 1, 7), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NOT EXISTS (SELECT 1 FROM stat_block_stale
