@@ -124,16 +124,10 @@ impl<'a> Col<'a> {
 impl StatKey {
     /// The block column a report by this key groups by (years from months).
     fn block_column(self) -> &'static str {
+        // Each column is named after its key.
         match self {
-            StatKey::PatronType => "patron_type",
-            StatKey::Department => "department",
-            StatKey::Reader => "reader",
-            StatKey::Source => "source",
-            StatKey::Journal => "journal",
-            StatKey::Partner => "partner",
-            StatKey::Library => "library",
-            StatKey::Format => "format",
-            StatKey::Month | StatKey::Year => "month",
+            StatKey::Year => "month",
+            k => k.as_str(),
         }
     }
 }
