@@ -39,12 +39,13 @@ const COLUMNS: [&str; 17] = [
     "format",
 ];
 
-/// The month of a summary's block: `YYYY-MM` of its creation time in UTC, which is the first
-/// seven characters of the stored time (the triggers use `substr(created_at, 1, 7)`).
-fn bucket_of(t: OffsetDateTime) -> Result<String> {
+/// A time as stored, and the month of its block: `YYYY-MM` in UTC, the first seven characters
+/// of the stored time (the triggers use `substr(created_at, 1, 7)`).
+fn stored_and_bucket(t: OffsetDateTime) -> Result<(String, String)> {
     let text = crate::sql::lite_time(t)
         .map_err(|e| StoreError::Corrupt(format!("statistics period: {e}")))?;
-    Ok(text[..7].to_owned())
+    let bucket = text[..7].to_owned();
+    Ok((text, bucket))
 }
 
 /// Microseconds since 1970, as a stored time is compared: the text keeps six digits of
@@ -144,21 +145,17 @@ fn library_filter(scope: &StatScope, alias: &str) -> String {
     }
 }
 
-/// A report's requests on SQLite, added to `agg`: the blocks of the months in `scope`, and the
+/// A report's requests on SQLite, aggregated: the blocks of the months in `scope`, and the
 /// rows of `request_fact` for months whose block is stale, all in one read transaction (one
-/// snapshot, so that a month is counted once: from its block or from its rows). `key_expr` is
-/// the key's expression over `request_fact f`.
+/// snapshot, so that a month is counted once: from its block or from its rows).
 pub(crate) fn lite_report(
     conn: &rusqlite::Connection,
     key: StatKey,
-    key_expr: &str,
     scope: &StatScope,
 ) -> Result<KeyedAggregator> {
-    let time = |t: OffsetDateTime| {
-        crate::sql::lite_time(t).map_err(|e| StoreError::Corrupt(format!("statistics period: {e}")))
-    };
-    let (from, to) = (time(scope.from)?, time(scope.to)?);
-    let (first, last) = (bucket_of(scope.from)?, bucket_of(scope.to)?);
+    let key_expr = key.expr();
+    let (from, first) = stored_and_bucket(scope.from)?;
+    let (to, last) = stored_and_bucket(scope.to)?;
     let library = scope.library_id.as_deref().unwrap_or("");
     let tx = conn.unchecked_transaction()?;
     let mut agg = KeyedAggregator::default();
@@ -233,16 +230,8 @@ pub(crate) fn lite_report(
     let mut stmt = tx.prepare(&sql)?;
     for (library, bucket) in stale {
         let end = format!("{bucket}~");
-        let lo = if from.as_str() > bucket.as_str() {
-            from.as_str()
-        } else {
-            bucket.as_str()
-        };
-        let hi = if to.as_str() < end.as_str() {
-            to.as_str()
-        } else {
-            end.as_str()
-        };
+        let lo = from.as_str().max(bucket.as_str());
+        let hi = to.as_str().min(end.as_str());
         let rows = stmt.query(rusqlite::params![library, lo, hi])?;
         add_rows(rows, &mut agg)?;
     }
@@ -487,7 +476,11 @@ mod tests {
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_775_007_000_123_456_700)
             .unwrap()
             .to_offset(time::UtcOffset::from_hms(-2, 0, 0).unwrap());
-        assert_eq!(bucket_of(t).unwrap(), "2026-04");
+        let (stored, bucket) = stored_and_bucket(t).unwrap();
+        assert_eq!(
+            (stored.as_str(), bucket.as_str()),
+            ("2026-04-01T01:30:00.123456Z", "2026-04")
+        );
         assert_eq!(micros(t) % 1_000_000, 123_456);
         let before = OffsetDateTime::from_unix_timestamp_nanos(-100).unwrap();
         assert_eq!(micros(before), -1);

@@ -1038,7 +1038,7 @@ impl Store {
                     store
                         .readers()
                         .ok_or(StoreError::Closed)?
-                        .with(|c| crate::stat_block::lite_report(c, key, key.expr(), &scope))
+                        .with(|c| crate::stat_block::lite_report(c, key, &scope))
                 })
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("statistics report task: {e}")))??
