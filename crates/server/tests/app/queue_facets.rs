@@ -1025,6 +1025,11 @@ async fn search(engine: Engine) {
         ("sr-0042", 1, 1),
         ("sr-1", 200, 100),
         ("bcu", 1_200, 600),
+        // Words of the requester's name, in either language (a name that several libraries
+        // share finds each one's requests).
+        ("北辰", 1_200, 600),
+        ("BEICHEN University", 1_200, 600),
+        ("university", 1_200, 600),
         ("no such words", 0, 0),
     ] {
         let (n, _) = total(format!("scope=all&q={}", enc(q))).await;
