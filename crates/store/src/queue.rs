@@ -559,15 +559,15 @@ fn candidates_sql(
     }
     // A requester has many requests: only those in the states asked for (their indexes end
     // with the state).
-    let states = |sql: &mut Sql| match &f.states {
+    let states = |sql: &mut Sql, column: &str| match &f.states {
         None => String::new(),
         Some(s) if s.is_empty() => " AND 1 = 0".to_owned(),
-        Some(s) => format!(" AND state IN ({})", sql.list(s)),
+        Some(s) => format!(" AND {column} IN ({})", sql.list(s)),
     };
     for column in ["borrower_agency", "borrower_id"] {
         let lib = sql.p(Arg::Text(f.library_id.clone()));
         let e = sql.p(Arg::Text(exact.to_owned()));
-        let st = states(sql);
+        let st = states(sql, "state");
         arms.push(format!(
             "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lower({column}) = {e}{st}"
         ));
@@ -578,11 +578,7 @@ fn candidates_sql(
         // a million, to test each against the few names).
         let lib = sql.p(Arg::Text(f.library_id.clone()));
         let l = sql.p(Arg::Text(format!("%{}%", like_escaped(exact))));
-        let st = match &f.states {
-            None => String::new(),
-            Some(s) if s.is_empty() => " AND 1 = 0".to_owned(),
-            Some(s) => format!(" AND r.state IN ({})", sql.list(s)),
-        };
+        let st = states(sql, "r.state");
         arms.push(format!(
             "SELECT r.request_id FROM library n CROSS JOIN lend_request r WHERE (lower(n.name_en) LIKE {l} ESCAPE '\\' OR lower(n.name_zh) LIKE {l} ESCAPE '\\') AND r.library_id = {lib} AND lower(r.borrower_id) = lower(n.library_id){st}"
         ));
