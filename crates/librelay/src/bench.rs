@@ -67,6 +67,12 @@ pub enum BenchCommand {
         /// of as fast as the nodes take them, to read the latency at a given load.
         #[arg(long)]
         rate: Option<f64>,
+        /// Citations: `real` (titles, authors and years of the demo's Library of Congress
+        /// records, cycled, so some requests repeat earlier ones as in a library) or
+        /// `numbered` ("Benchmark book N": every title a near-duplicate of every other, the
+        /// worst case for the duplicate check).
+        #[arg(long, default_value = "real")]
+        titles: String,
     },
     /// MARC import (store + index) against parsing alone with the marc crate and, when
     /// installed, `yaz-marcdump FILE > /dev/null`; then search latency over mixed queries
@@ -173,7 +179,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             sync,
             rate,
-        } => federation(n, concurrency, &sync, rate).await,
+            titles,
+        } => federation(n, concurrency, &sync, rate, &titles).await,
         BenchCommand::Lifecycle {
             n,
             concurrency,
@@ -199,16 +206,7 @@ async fn lifecycle(
     database: Option<String>,
     titles: &str,
 ) -> anyhow::Result<()> {
-    let citations: Arc<Vec<serde_json::Value>> = Arc::new(match titles {
-        "real" => server::demo::demo_citations()
-            .into_iter()
-            .map(|(title, author, year)| {
-                serde_json::json!({ "title": title, "author": author, "year": year })
-            })
-            .collect(),
-        "numbered" => Vec::new(),
-        other => anyhow::bail!("--titles {other:?}: use real or numbered"),
-    });
+    let citations = Arc::new(Citations::new(titles)?);
     let dir = tempfile::tempdir()?;
     let mut config = Config::for_tests(dir.path().to_path_buf());
     config.sqlite_synchronous = sync.to_owned();
@@ -242,12 +240,7 @@ async fn lifecycle(
         let permit = limit.clone().acquire_owned().await?;
         let d = d.clone();
         let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
-        let citation = match citations.get(i % citations.len().max(1)) {
-            Some(c) => c.clone(),
-            None => {
-                serde_json::json!({ "title": format!("Benchmark book {i}"), "author": "Bench, B." })
-            }
-        };
+        let citation = citations.get(i, "Benchmark book");
         tasks.spawn(async move {
             let r = one_lifecycle(&d, &staff, &patron.user_id, &lender, i, citation).await;
             drop(permit);
@@ -290,6 +283,34 @@ async fn lifecycle(
         anyhow::bail!("{failed} lifecycles failed");
     }
     Ok(())
+}
+
+/// The citations the benches request, by `--titles`.
+struct Citations(Vec<serde_json::Value>);
+
+impl Citations {
+    fn new(titles: &str) -> anyhow::Result<Self> {
+        Ok(Citations(match titles {
+            "real" => server::demo::demo_citations()
+                .into_iter()
+                .map(|(title, author, year)| {
+                    serde_json::json!({ "title": title, "author": author, "year": year })
+                })
+                .collect(),
+            "numbered" => Vec::new(),
+            other => anyhow::bail!("--titles {other:?}: use real or numbered"),
+        }))
+    }
+
+    /// The `i`th request's citation: the real ones cycled, or "`numbered` i".
+    fn get(&self, i: usize, numbered: &str) -> serde_json::Value {
+        match self.0.get(i % self.0.len().max(1)) {
+            Some(c) => c.clone(),
+            None => {
+                serde_json::json!({ "title": format!("{numbered} {i}"), "author": "Bench, B." })
+            }
+        }
+    }
 }
 
 async fn one_lifecycle(
@@ -388,7 +409,9 @@ async fn federation(
     concurrency: usize,
     sync: &str,
     offered_rate: Option<f64>,
+    titles: &str,
 ) -> anyhow::Result<()> {
+    let citations = Citations::new(titles)?;
     let (app_a, dir_a) = start_node(sync).await?;
     let (app_b, dir_b) = start_node(sync).await?;
     let a = run_node(app_a, dir_a);
@@ -453,8 +476,10 @@ async fn federation(
         let permit = limit.clone().acquire_owned().await?;
         let (da, db) = (da.clone(), db.clone());
         let (staff, patron, lender) = (staff.clone(), patron.clone(), lender.clone());
+        let citation = citations.get(i, "Federated benchmark book");
         tasks.spawn(async move {
-            let r = one_remote_lifecycle(&da, &db, &staff, &patron.user_id, &lender, i).await;
+            let r =
+                one_remote_lifecycle(&da, &db, &staff, &patron.user_id, &lender, i, citation).await;
             drop(permit);
             r
         });
@@ -481,7 +506,7 @@ async fn federation(
         None => format!("{concurrency} loans in flight"),
     };
     println!(
-        "librelay bench federation (two nodes on loopback, {} store, synchronous={sync}, {offered})",
+        "librelay bench federation (two nodes on loopback, {} store, synchronous={sync}, {offered}, {titles} titles)",
         a.st.store.engine()
     );
     println!("  loans:                      {n} ({failed} failed) in {secs:.2} s");
@@ -503,6 +528,9 @@ async fn federation(
         rate / healthz_rate
     );
     println!("  targets: >= 2000 messages/s; p99 <= 20 ms at 1000 messages/s");
+    if let Some(report) = store::sql_profile_report() {
+        println!("{report}");
+    }
     for node in [a, b] {
         let _ = node.stop.send(());
         let _ = node.server.await;
@@ -520,8 +548,8 @@ async fn one_remote_lifecycle(
     patron_id: &str,
     lender: &server::auth::CurrentUser,
     i: usize,
+    citation: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let citation = serde_json::json!({ "title": format!("Federated benchmark book {i}"), "author": "Bench, B." });
     let body = CreateRequest {
         format: "loan".to_owned(),
         citation: serde_json::from_value(citation)?,

@@ -3,6 +3,7 @@
 //! several processes can run them together.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::library::LibraryOffset;
@@ -10,7 +11,8 @@ use domain::requester::BorrowAction;
 use domain::supplier::LendAction;
 use futures::future::join_all;
 use store::{NewEvent, OutboxRow};
-use tokio::sync::watch;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::AppState;
 use crate::flow::borrow::{Extra, apply_borrow};
@@ -18,9 +20,11 @@ use crate::flow::lend::apply_lend;
 use crate::flow::send::Sent;
 use crate::flow::{Acting, FlowError, iso};
 
-/// Messages claimed per round. Delivered concurrently by (recipient, request) so their writes
-/// share commits, in order within one request.
+/// Messages claimed by one round of `deliver_once`. Delivered concurrently by (recipient,
+/// request) so their writes share commits, in order within one request.
 const CLAIM: i64 = 256;
+/// Messages the running job has under way at once.
+const IN_FLIGHT: usize = 512;
 /// How long a claimed message is ours before another worker may try it.
 const LEASE: time::Duration = time::Duration::seconds(60);
 
@@ -84,33 +88,76 @@ pub async fn summarise_for_statistics(st: &AppState) -> Result<usize, FlowError>
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// Deliver the outbox as messages become due. Each (recipient, request) group is delivered by
+/// a task of its own, in order within the group, so a slow or silent peer holds up only its
+/// own messages; up to `IN_FLIGHT` messages are under way at once. The job claims again when a
+/// message is queued, when a group ends (its slots are free, and a message it held back may be
+/// due) and every `outbox_poll_ms` (retries coming due); a wake-up that is not a queued message
+/// first asks the store whether anything is due, a read, before it claims, a write. On stop it
+/// waits for the deliveries under way.
 async fn outbox_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     let poll = Duration::from_millis(st.config.outbox_poll_ms.max(10));
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let ended = Arc::new(Notify::new());
+    let mut running = JoinSet::new();
+    let mut queued = true;
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        match deliver_once(&st).await {
-            Ok(n) if n > 0 => continue, // more may be waiting
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "outbox round failed"),
+        while running.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        let mut full_claim = false;
+        if free > 0 && (queued || due(&st).await) {
+            match claim(&st, i64::try_from(free).unwrap_or(CLAIM)).await {
+                Ok(groups) => {
+                    let n: usize = groups.iter().map(Vec::len).sum();
+                    full_claim = n >= free;
+                    for group in groups {
+                        let count = u32::try_from(group.len()).unwrap_or(u32::MAX);
+                        // The loop alone takes slots, and it claimed no more than were free.
+                        let Ok(permit) = slots.clone().try_acquire_many_owned(count) else {
+                            tracing::warn!("outbox: no free slot for a claimed group");
+                            continue;
+                        };
+                        let (st, ended) = (st.clone(), ended.clone());
+                        running.spawn(async move {
+                            deliver_group(&st, group).await;
+                            drop(permit);
+                            ended.notify_one();
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "outbox claim failed"),
+            }
         }
+        if full_claim && slots.available_permits() > 0 {
+            queued = true; // more may be waiting
+            continue;
+        }
+        queued = false;
         tokio::select! {
-            _ = st.store.outbox_notified() => {}
+            _ = st.store.outbox_notified() => queued = true,
+            _ = ended.notified() => {}
             _ = tokio::time::sleep(poll) => {}
             _ = stop.changed() => {}
         }
     }
+    while running.join_next().await.is_some() {}
 }
 
-/// One round: claim what is due and deliver it. Returns how many messages were handled.
-pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
+/// Whether a message is due; a failed read counts as yes, so the claim says what is wrong.
+async fn due(st: &AppState) -> bool {
+    st.store.outbox_has_due(st.now()).await.unwrap_or(true)
+}
+
+/// Claim up to `limit` due messages, grouped by (recipient, request), each group in order.
+async fn claim(st: &AppState, limit: i64) -> Result<Vec<Vec<OutboxRow>>, FlowError> {
     let now = st.now();
     let rows = st
         .store
-        .write(move |tx| Box::pin(async move { tx.claim_outbox(now, now + LEASE, CLAIM).await }))
+        .write(move |tx| Box::pin(async move { tx.claim_outbox(now, now + LEASE, limit).await }))
         .await?;
-    let n = rows.len();
     let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
     for row in rows {
         groups
@@ -118,22 +165,32 @@ pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
             .or_default()
             .push(row);
     }
-    join_all(groups.into_values().map(|group| {
-        let st = st.clone();
-        async move {
-            // In order within a request; after a failure the rest of the group waits for the
-            // retry (the claim query holds later messages back while an earlier one waits).
-            for row in group {
-                match deliver(&st, row).await {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "delivery bookkeeping failed");
-                        break;
-                    }
-                }
+    Ok(groups.into_values().collect())
+}
+
+/// Deliver one group in order; after a failure the rest of the group waits for the retry (the
+/// claim holds later messages back while an earlier one waits).
+async fn deliver_group(st: &AppState, group: Vec<OutboxRow>) {
+    for row in group {
+        match deliver(st, row).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery bookkeeping failed");
+                break;
             }
         }
+    }
+}
+
+/// One round, run to the end: claim what is due and deliver it. Returns how many messages were
+/// handled.
+pub async fn deliver_once(st: &AppState) -> Result<usize, FlowError> {
+    let groups = claim(st, CLAIM).await?;
+    let n = groups.iter().map(Vec::len).sum();
+    join_all(groups.into_iter().map(|group| {
+        let st = st.clone();
+        async move { deliver_group(&st, group).await }
     }))
     .await;
     Ok(n)

@@ -82,6 +82,16 @@ crate::sql::lite_row!(OutboxRow {
     created_at
 });
 
+/// A pending message `o` that is due at `$1` and waits behind no earlier message of its
+/// (recipient, request) that is leased or waiting for a retry. `+outbox_id`, used in the
+/// order, is an expression and not the key itself, so that SQLite finds the due messages
+/// through the pending-only index and sorts those few, instead of walking every message ever
+/// sent in key order (the table keeps delivered ones).
+const OUTBOX_DUE: &str = "o.status = 'pending' AND o.next_attempt_at <= $1
+    AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending'
+        AND e.request_id = o.request_id AND e.recipient = o.recipient
+        AND e.outbox_id < o.outbox_id AND e.next_attempt_at > $1)";
+
 impl Tx<'_> {
     pub async fn insert_event(&mut self, e: &NewEvent<'_>, at: OffsetDateTime) -> Result<i64> {
         let id: (i64,) = on_tx!(self, c => {
@@ -215,32 +225,55 @@ impl Tx<'_> {
         Ok(found.is_some())
     }
 
-    /// Claim up to `limit` pending messages that are due, leasing them until `lease_until` so
-    /// no other worker takes them meanwhile. A message behind an earlier one of the same request
-    /// to the same recipient (in flight, or waiting to be retried) waits for it. On PostgreSQL rows another process is claiming are
-    /// skipped, so any number of processes can deliver side by side.
+    /// Lease up to `limit` due messages until `lease_until` and return them in order. A message
+    /// waits while an earlier one of the same (recipient, request) is leased or waits for a
+    /// retry, so each request's messages go out in order.
     pub async fn claim_outbox(
         &mut self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
-        let lock = if self.is_postgres() {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        // `+outbox_id`: ordered by an expression, not by the key itself, so that SQLite finds
-        // the due messages through the pending-only index and sorts those few, instead of
-        // walking every message ever sent in key order (the table keeps delivered ones).
+        const COLUMNS: &str = "outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
+        if !self.is_postgres() {
+            // SQLite: read the due messages, then lease them by id. One `UPDATE … WHERE
+            // outbox_id IN (SELECT …)` costs the single writer more: it runs the search again
+            // for each row it changes.
+            let sql = format!(
+                "SELECT {COLUMNS} FROM outbox o WHERE {OUTBOX_DUE} ORDER BY +outbox_id LIMIT $2"
+            );
+            let mut rows = on_tx!(self, c => {
+                crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *c)
+                    .await?
+            });
+            if rows.is_empty() {
+                return Ok(rows);
+            }
+            let ids: Vec<String> = rows.iter().map(|r| r.outbox_id.to_string()).collect();
+            let ids = format!("[{}]", ids.join(","));
+            on_tx!(self, c => {
+                crate::sql::query(
+                    "UPDATE outbox SET next_attempt_at = $1 WHERE outbox_id IN (SELECT value FROM json_each($2))",
+                )
+                .bind(lease_until)
+                .bind(ids)
+                .execute(&mut *c)
+                .await?;
+            });
+            for row in &mut rows {
+                row.next_attempt_at = lease_until;
+            }
+            return Ok(rows);
+        }
+        // PostgreSQL: several processes may claim at once; each skips the rows another holds.
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
-                SELECT outbox_id FROM outbox o WHERE status = 'pending' AND next_attempt_at <= $1
-                AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending'
-                    AND e.request_id = o.request_id AND e.recipient = o.recipient
-                    AND e.outbox_id < o.outbox_id AND e.next_attempt_at > $1)
-                ORDER BY +outbox_id LIMIT $3{lock})
-             RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
+                SELECT outbox_id FROM outbox o WHERE {OUTBOX_DUE}
+                ORDER BY +outbox_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING {COLUMNS}"
         );
         let mut rows = on_tx!(self, c => {
             crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
@@ -452,6 +485,16 @@ impl Store {
     pub async fn next_outbox_due(&self) -> Result<Option<OffsetDateTime>> {
         let row: (Option<OffsetDateTime>,) = on_pool!(self.pool(), p => {
             sqlx::query_as("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetch_one(p).await?
+        });
+        Ok(row.0)
+    }
+
+    /// Whether a message is due at `now` that `Tx::claim_outbox` would hand out: a read, to
+    /// ask before claiming, which writes.
+    pub async fn outbox_has_due(&self, now: OffsetDateTime) -> Result<bool> {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM outbox o WHERE {OUTBOX_DUE})");
+        let row: (bool,) = on_pool!(self.pool(), p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).fetch_one(p).await?
         });
         Ok(row.0)
     }

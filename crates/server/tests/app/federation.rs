@@ -142,10 +142,12 @@ fn sample(name: &str) -> std::path::PathBuf {
 }
 
 /// A peer of another system, played by the test: it answers HTTP 500 while `failing`, else an
-/// OK confirmation, and keeps what it was sent.
+/// OK confirmation, and keeps what it was sent. While `stalled` it keeps what it was sent but
+/// holds back its answer until `stalled` turns false.
 #[derive(Clone, Default)]
 pub(crate) struct FakePeer {
     pub(crate) failing: Arc<AtomicBool>,
+    pub(crate) stalled: Arc<AtomicBool>,
     pub(crate) received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
 }
 
@@ -162,6 +164,9 @@ impl FakePeer {
                         return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded".to_owned());
                     }
                     peer.received.lock().await.push((headers, text.clone()));
+                    while peer.stalled.load(Ordering::SeqCst) {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
                     (StatusCode::OK, ok_confirmation(&text))
                 }
             }),
@@ -501,34 +506,102 @@ pub(crate) async fn loan_sent_to_a_scripted_peer(
     let bcu = a.login("bcu-borrow").await;
     let patron = a.login("bcu-faculty").await;
     let fake = FakePeer::default();
-    let endpoint = fake.clone().start().await;
-    let resp = a
-        .client
-        .put(format!("{}/api/v1/peers/HTU", a.base))
-        .bearer_auth(&admin)
-        .json(&json!({"system": "other", "endpoint": endpoint}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let (st, req) = a
-        .post(
-            "/api/v1/requests",
-            json!({"format": "loan", "citation": {"title": "Quirks of peers", "author": "Vendor, V."}}),
-            Some(&patron),
-        )
-        .await;
-    assert_eq!(st, 201, "{req}");
-    let id = req["id"].as_str().unwrap().to_owned();
-    a.borrow_action(&bcu, &id, json!({"action": "edit_rota", "rota": ["HTU"]}))
-        .await;
-    a.borrow_action(&bcu, &id, json!({"action": "approve"}))
-        .await;
+    served_by(&a, &admin, "HTU", &fake).await;
+    let id = loan_sent_to(&a, &patron, &bcu, "HTU", "Quirks of peers").await;
     assert!(
         fake.wait_for(|_| true).await.is_some(),
         "the peer got the request"
     );
     (a, fake, id, bcu)
+}
+
+/// Make `library` a peer on another system, played by `peer`.
+async fn served_by(a: &TestApp, admin: &str, library: &str, peer: &FakePeer) {
+    let endpoint = peer.clone().start().await;
+    let resp = a
+        .client
+        .put(format!("{}/api/v1/peers/{library}", a.base))
+        .bearer_auth(admin)
+        .json(&json!({"system": "other", "endpoint": endpoint}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+/// A loan of `title` placed by `patron` and sent by `staff` to `lender` alone. Returns its id.
+async fn loan_sent_to(a: &TestApp, patron: &str, staff: &str, lender: &str, title: &str) -> String {
+    let (st, req) = a
+        .post(
+            "/api/v1/requests",
+            json!({"format": "loan", "citation": {"title": title, "author": "Vendor, V."}}),
+            Some(patron),
+        )
+        .await;
+    assert_eq!(st, 201, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    a.borrow_action(staff, &id, json!({"action": "edit_rota", "rota": [lender]}))
+        .await;
+    a.borrow_action(staff, &id, json!({"action": "approve"}))
+        .await;
+    id
+}
+
+/// A peer that is slow to answer holds up its own messages only: a request for another peer,
+/// queued while the first waits for its answer, goes out at once.
+async fn slow_peer(engine: Engine) {
+    let a = TestApp::spawn(engine).await;
+    let admin = a.login("bcu-admin").await;
+    let bcu = a.login("bcu-borrow").await;
+    let patron = a.login("bcu-faculty").await;
+    let (slow, quick) = (FakePeer::default(), FakePeer::default());
+    slow.stalled.store(true, Ordering::SeqCst);
+    served_by(&a, &admin, "HTU", &slow).await;
+    served_by(&a, &admin, "CPL", &quick).await;
+
+    let first = loan_sent_to(&a, &patron, &bcu, "HTU", "Slow to answer").await;
+    assert!(
+        slow.wait_for(|b| b.contains(&first)).await.is_some(),
+        "the slow peer got its request"
+    );
+    let second = loan_sent_to(&a, &patron, &bcu, "CPL", "Quick to answer").await;
+    assert!(
+        quick.wait_for(|b| b.contains(&second)).await.is_some(),
+        "the other peer got its request while the slow one had not answered"
+    );
+    let delivered = |id: String| {
+        let (a, admin) = (&a, &admin);
+        async move {
+            for _ in 0..200 {
+                let (_, rows) = a
+                    .get("/api/v1/outbox?status=delivered&limit=500", Some(admin))
+                    .await;
+                if rows
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["request_id"] == id)
+                {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            false
+        }
+    };
+    assert!(delivered(second).await, "the quick peer's answer was kept");
+    slow.stalled.store(false, Ordering::SeqCst);
+    assert!(
+        delivered(first).await,
+        "the slow peer's answer was kept once it came"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_peer_holds_up_no_other_peer() {
+    for e in engines() {
+        slow_peer(e).await;
+    }
 }
 
 async fn quirks_are_read(engine: Engine) {
