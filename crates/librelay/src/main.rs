@@ -16,6 +16,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use server::{App, Config};
 
+/// mimalloc instead of the C library's allocator: the requests' many small allocations, made
+/// and freed on different threads, cost the C library's allocator about 15 % of the CPU in
+/// `bench federation`; with mimalloc the same bench sends 2,090–2,223 messages/s against
+/// 1,700–1,963, and `/healthz` answers about 40 % more requests per second.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "librelay",
