@@ -444,7 +444,9 @@ async fn sweep_loop(st: AppState, mut stop: watch::Receiver<bool>) {
 
 /// Mark loans overdue the day after their due date, in the lending library's own time (a
 /// loan due today is not late before the lender's midnight, wherever the server's clock
-/// is); the borrower is told by the machine's status message. Returns how many were marked.
+/// is); the borrower is told by the machine's status message. A loan whose return is held
+/// (HoldReturn, by either side) is not late while the hold lasts; staff may still mark it
+/// overdue themselves. Returns how many were marked.
 pub async fn sweep_overdue(st: &AppState) -> Result<usize, FlowError> {
     let now = st.now();
     // Each offset in use with its date now: the query compares every loan with its own
@@ -473,6 +475,7 @@ pub async fn sweep_overdue(st: &AppState) -> Result<usize, FlowError> {
                     let today = tx.library(&req.library_id).await?.offset().date(now);
                     if req.state != domain::supplier::LendState::Shipped.as_str()
                         || req.due_date.is_none_or(|d| d >= today)
+                        || !tx.return_holds(&req.request_id).await?.is_empty()
                     {
                         return Ok(None);
                     }

@@ -582,7 +582,8 @@ impl Store {
     }
 
     /// Loans we lent whose due date has passed in the lending library's own time and that are
-    /// not yet marked overdue. `today` pairs each UTC offset in use (minutes east, as
+    /// not yet marked overdue, leaving out loans whose return either side holds (the borrower
+    /// keeps it a while with the lender's knowledge, or the lender asked it to). `today` pairs each UTC offset in use (minutes east, as
     /// [`Store::library_offsets`] gives them) with its date now; a loan of a library at an
     /// offset not listed (changed since) waits for the next round.
     pub async fn lend_overdue_due(&self, today: &[(i64, Date)], limit: i64) -> Result<Vec<String>> {
@@ -602,6 +603,7 @@ impl Store {
         let sql = format!(
             "SELECT r.request_id FROM lend_request r JOIN library l ON l.library_id = r.library_id
              WHERE r.state = 'shipped' AND ({})
+               AND NOT EXISTS (SELECT 1 FROM return_hold h WHERE h.request_id = r.request_id)
              ORDER BY r.due_date, r.request_id LIMIT $1",
             each.join(" OR ")
         );

@@ -1047,6 +1047,17 @@ async fn borrower_holds(engine: Engine) {
         "{history:?}"
     );
 
+    // While the return is held the loan is not late: a year on, the lender's overdue sweep
+    // leaves it as it is.
+    l.b.clock.advance(time::Duration::days(365));
+    let marked = server::jobs::sweep_overdue(&l.b.state).await.unwrap();
+    l.b.clock.advance(-time::Duration::days(365));
+    assert_eq!(marked, 0, "a held return is not overdue");
+    let (_, v) =
+        l.b.get(&format!("/api/v1/lending/{}", l.lend_id), Some(&l.htu))
+            .await;
+    assert_eq!(v["state"], "shipped", "{v}");
+
     // Both staff pages say who holds it, since when and why, in both languages.
     let en = page(&l.a, &detail, &session, "en").await;
     assert!(
