@@ -25,6 +25,8 @@ use crate::flow::{Acting, FlowError, iso};
 const CLAIM: i64 = 256;
 /// Messages the running job has under way at once.
 const IN_FLIGHT: usize = 512;
+/// How long the job waits at stop for the deliveries under way.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long a claimed message is ours before another worker may try it.
 const LEASE: time::Duration = time::Duration::seconds(60);
 
@@ -143,7 +145,17 @@ async fn outbox_loop(st: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => {}
         }
     }
-    while running.join_next().await.is_some() {}
+    // Let the deliveries under way finish, for a while: a peer that takes its time would
+    // otherwise hold up the stop for as long as its timeout. What is cut off stays leased and
+    // is sent again once the lease runs out (the receiver treats a repeat as one message).
+    let finish = async { while running.join_next().await.is_some() {} };
+    if tokio::time::timeout(STOP_GRACE, finish).await.is_err() {
+        tracing::info!(
+            left = running.len(),
+            "outbox: deliveries still under way at stop are sent again later"
+        );
+        running.shutdown().await;
+    }
 }
 
 /// Whether a message is due; a failed read counts as yes, so the claim says what is wrong.
