@@ -2,8 +2,7 @@
 //! summaries the statistics read. Each is idempotent and claims its work in the store, so
 //! several processes can run them together.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use domain::library::LibraryOffset;
@@ -11,7 +10,7 @@ use domain::requester::BorrowAction;
 use domain::supplier::LendAction;
 use futures::future::join_all;
 use store::{NewEvent, OutboxRow};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::AppState;
@@ -26,7 +25,8 @@ const CLAIM: i64 = 256;
 /// Messages the running job has under way at once.
 const IN_FLIGHT: usize = 512;
 /// How long the job waits at stop for the deliveries under way.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// (Less than the 5 s the server gives its jobs to end.)
+const STOP_GRACE: Duration = Duration::from_secs(4);
 /// How long a claimed message is ours before another worker may try it.
 const LEASE: time::Duration = time::Duration::seconds(60);
 
@@ -96,51 +96,40 @@ pub async fn summarise_for_statistics(st: &AppState) -> Result<usize, FlowError>
 /// message is queued, when a group ends (its slots are free, and a message it held back may be
 /// due) and every `outbox_poll_ms` (retries coming due); a wake-up that is not a queued message
 /// first asks the store whether anything is due, a read, before it claims, a write. On stop it
-/// waits for the deliveries under way.
+/// gives the deliveries under way `STOP_GRACE` to finish.
 async fn outbox_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     let poll = Duration::from_millis(st.config.outbox_poll_ms.max(10));
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let ended = Arc::new(Notify::new());
     let mut running = JoinSet::new();
+    let mut under_way = UnderWay::default();
     let mut queued = true;
     loop {
         if *stop.borrow() {
             break;
         }
-        while running.try_join_next().is_some() {}
-        let free = slots.available_permits();
+        while let Some(done) = running.try_join_next_with_id() {
+            under_way.ended(done, &st, &mut running);
+        }
+        let free = IN_FLIGHT.saturating_sub(under_way.messages);
         let mut full_claim = false;
         if free > 0 && (queued || due(&st).await) {
             match claim(&st, i64::try_from(free).unwrap_or(CLAIM)).await {
                 Ok(groups) => {
-                    let n: usize = groups.iter().map(Vec::len).sum();
-                    full_claim = n >= free;
+                    full_claim = groups.iter().map(Vec::len).sum::<usize>() >= free;
                     for group in groups {
-                        let count = u32::try_from(group.len()).unwrap_or(u32::MAX);
-                        // The loop alone takes slots, and it claimed no more than were free.
-                        let Ok(permit) = slots.clone().try_acquire_many_owned(count) else {
-                            tracing::warn!("outbox: no free slot for a claimed group");
-                            continue;
-                        };
-                        let (st, ended) = (st.clone(), ended.clone());
-                        running.spawn(async move {
-                            deliver_group(&st, group).await;
-                            drop(permit);
-                            ended.notify_one();
-                        });
+                        under_way.start(group, &st, &mut running);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "outbox claim failed"),
             }
         }
-        if full_claim && slots.available_permits() > 0 {
+        if full_claim && under_way.messages < IN_FLIGHT {
             queued = true; // more may be waiting
             continue;
         }
         queued = false;
         tokio::select! {
             _ = st.store.outbox_notified() => queued = true,
-            _ = ended.notified() => {}
+            Some(done) = running.join_next_with_id() => under_way.ended(done, &st, &mut running),
             _ = tokio::time::sleep(poll) => {}
             _ = stop.changed() => {}
         }
@@ -158,6 +147,87 @@ async fn outbox_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
+type GroupKey = (String, String);
+
+/// The outbox job's groups under way, one task each, and the messages claimed for a group
+/// while its task still ran.
+#[derive(Default)]
+struct UnderWay {
+    /// Each task's group and the messages it was given.
+    tasks: HashMap<tokio::task::Id, (GroupKey, Vec<i64>)>,
+    /// The task of each group under way.
+    groups: HashMap<GroupKey, tokio::task::Id>,
+    /// Messages claimed for a group under way, to follow once its task has sent all of its own.
+    waiting: HashMap<GroupKey, Vec<OutboxRow>>,
+    /// Messages given to the tasks under way.
+    messages: usize,
+}
+
+impl UnderWay {
+    /// Deliver a claimed group in a task of its own, unless the group is under way. Then its
+    /// messages wait for the task: either the task has sent what it was given and not yet been
+    /// seen to end (the claim found the next message due), or a delivery outlasted its lease
+    /// (a peer slow to answer, or waiting on its own limit) and the claim handed out again a
+    /// message the task still holds, which is dropped here, so nothing goes twice or out of
+    /// order.
+    fn start(&mut self, group: Vec<OutboxRow>, st: &AppState, running: &mut JoinSet<bool>) {
+        let Some(key) = group.first().map(group_key) else {
+            return;
+        };
+        if let Some(task) = self.groups.get(&key) {
+            let given = self.tasks.get(task).map(|(_, ids)| ids.as_slice());
+            let waiting = self.waiting.entry(key).or_default();
+            for row in group {
+                let known = given.is_some_and(|ids| ids.contains(&row.outbox_id))
+                    || waiting.iter().any(|w| w.outbox_id == row.outbox_id);
+                if !known {
+                    waiting.push(row);
+                }
+            }
+            return;
+        }
+        let ids: Vec<i64> = group.iter().map(|r| r.outbox_id).collect();
+        self.messages += ids.len();
+        let st = st.clone();
+        let task = running.spawn(async move { deliver_group(&st, group).await });
+        self.groups.insert(key.clone(), task.id());
+        self.tasks.insert(task.id(), (key, ids));
+    }
+
+    /// A task ended. The messages waiting for its group follow if it sent everything it was
+    /// given; if it stopped at a failure they stay leased and, once the lease runs out, wait
+    /// behind the failed message's retry as the claim orders them.
+    fn ended(
+        &mut self,
+        done: Result<(tokio::task::Id, bool), tokio::task::JoinError>,
+        st: &AppState,
+        running: &mut JoinSet<bool>,
+    ) {
+        let (task, all_sent) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "an outbox delivery task failed");
+                (e.id(), false)
+            }
+        };
+        let Some((key, ids)) = self.tasks.remove(&task) else {
+            return;
+        };
+        self.groups.remove(&key);
+        self.messages = self.messages.saturating_sub(ids.len());
+        if let Some(mut next) = self.waiting.remove(&key)
+            && all_sent
+        {
+            next.sort_by_key(|r| r.outbox_id);
+            self.start(next, st, running);
+        }
+    }
+}
+
+fn group_key(row: &OutboxRow) -> GroupKey {
+    (row.recipient.clone(), row.request_id.clone())
+}
+
 /// Whether a message is due; a failed read counts as yes, so the claim says what is wrong.
 async fn due(st: &AppState) -> bool {
     st.store.outbox_has_due(st.now()).await.unwrap_or(true)
@@ -172,27 +242,26 @@ async fn claim(st: &AppState, limit: i64) -> Result<Vec<Vec<OutboxRow>>, FlowErr
         .await?;
     let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
     for row in rows {
-        groups
-            .entry((row.recipient.clone(), row.request_id.clone()))
-            .or_default()
-            .push(row);
+        groups.entry(group_key(&row)).or_default().push(row);
     }
     Ok(groups.into_values().collect())
 }
 
 /// Deliver one group in order; after a failure the rest of the group waits for the retry (the
 /// claim holds later messages back while an earlier one waits).
-async fn deliver_group(st: &AppState, group: Vec<OutboxRow>) {
+/// Returns whether it went through the whole group.
+async fn deliver_group(st: &AppState, group: Vec<OutboxRow>) -> bool {
     for row in group {
         match deliver(st, row).await {
             Ok(true) => {}
-            Ok(false) => break,
+            Ok(false) => return false,
             Err(e) => {
                 tracing::warn!(error = %e, "delivery bookkeeping failed");
-                break;
+                return false;
             }
         }
     }
+    true
 }
 
 /// One round, run to the end: claim what is due and deliver it. Returns how many messages were

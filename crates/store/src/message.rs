@@ -373,7 +373,8 @@ impl Tx<'_> {
 
     /// Record a failed attempt; after `max_attempts` the message is dead and waits for staff.
     /// Returns whether this attempt made it dead (the caller tells whom it concerns, in the
-    /// same transaction).
+    /// same transaction). A message no longer pending (a copy sent by another process after
+    /// a lapsed lease got through) is left as it is.
     pub async fn outbox_failed(
         &mut self,
         outbox_id: i64,
@@ -385,7 +386,7 @@ impl Tx<'_> {
             crate::sql::query_as(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3,
                     status = CASE WHEN attempts + 1 >= $4 THEN 'dead' ELSE 'pending' END
-                 WHERE outbox_id = $1 RETURNING status",
+                 WHERE outbox_id = $1 AND status = 'pending' RETURNING status",
             )
             .bind(outbox_id)
             .bind(error)
@@ -494,7 +495,7 @@ impl Store {
     pub async fn outbox_has_due(&self, now: OffsetDateTime) -> Result<bool> {
         let sql = format!("SELECT EXISTS (SELECT 1 FROM outbox o WHERE {OUTBOX_DUE})");
         let row: (bool,) = on_pool!(self.pool(), p => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).fetch_one(p).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(crate::sql::TimeText(now)).fetch_one(p).await?
         });
         Ok(row.0)
     }

@@ -590,11 +590,29 @@ async fn slow_peer(engine: Engine) {
         }
     };
     assert!(delivered(second).await, "the quick peer's answer was kept");
+
+    // The slow peer outlasts the message's lease: the job does not send it a second time
+    // while the first is still waiting for its answer.
+    a.clock.advance(time::Duration::minutes(5));
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let sent = |peer: &FakePeer, id: &str| {
+        let (peer, id) = (peer.clone(), id.to_owned());
+        async move {
+            peer.received
+                .lock()
+                .await
+                .iter()
+                .filter(|(_, b)| b.contains(&id))
+                .count()
+        }
+    };
+    assert_eq!(sent(&slow, &first).await, 1, "sent once while under way");
     slow.stalled.store(false, Ordering::SeqCst);
     assert!(
-        delivered(first).await,
+        delivered(first.clone()).await,
         "the slow peer's answer was kept once it came"
     );
+    assert_eq!(sent(&slow, &first).await, 1, "and sent only once");
 }
 
 #[tokio::test]
