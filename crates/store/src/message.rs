@@ -234,46 +234,17 @@ impl Tx<'_> {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
-        const COLUMNS: &str = "outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
-        if !self.is_postgres() {
-            // SQLite: read the due messages, then lease them by id. One `UPDATE … WHERE
-            // outbox_id IN (SELECT …)` costs the single writer more: it runs the search again
-            // for each row it changes.
-            let sql = format!(
-                "SELECT {COLUMNS} FROM outbox o WHERE {OUTBOX_DUE} ORDER BY +outbox_id LIMIT $2"
-            );
-            let mut rows = on_tx!(self, c => {
-                crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&mut *c)
-                    .await?
-            });
-            if rows.is_empty() {
-                return Ok(rows);
-            }
-            let ids: Vec<String> = rows.iter().map(|r| r.outbox_id.to_string()).collect();
-            let ids = format!("[{}]", ids.join(","));
-            on_tx!(self, c => {
-                crate::sql::query(
-                    "UPDATE outbox SET next_attempt_at = $1 WHERE outbox_id IN (SELECT value FROM json_each($2))",
-                )
-                .bind(lease_until)
-                .bind(ids)
-                .execute(&mut *c)
-                .await?;
-            });
-            for row in &mut rows {
-                row.next_attempt_at = lease_until;
-            }
-            return Ok(rows);
-        }
-        // PostgreSQL: several processes may claim at once; each skips the rows another holds.
+        // On PostgreSQL several processes may claim at once; each skips the rows another holds.
+        let lock = if self.is_postgres() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
                 SELECT outbox_id FROM outbox o WHERE {OUTBOX_DUE}
-                ORDER BY +outbox_id LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING {COLUMNS}"
+                ORDER BY +outbox_id LIMIT $3{lock})
+             RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
         );
         let mut rows = on_tx!(self, c => {
             crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))

@@ -583,9 +583,10 @@ impl Store {
 
     /// Loans we lent whose due date has passed in the lending library's own time and that are
     /// not yet marked overdue, leaving out loans whose return either side holds (the borrower
-    /// keeps it a while with the lender's knowledge, or the lender asked it to). `today` pairs each UTC offset in use (minutes east, as
-    /// [`Store::library_offsets`] gives them) with its date now; a loan of a library at an
-    /// offset not listed (changed since) waits for the next round.
+    /// keeps it a while with the lender's knowledge, or the lender asked it to). `today` pairs
+    /// each UTC offset in use (minutes east, as [`Store::library_offsets`] gives them) with its
+    /// date now; a loan of a library at an offset not listed (changed since) waits for the next
+    /// round.
     pub async fn lend_overdue_due(&self, today: &[(i64, Date)], limit: i64) -> Result<Vec<String>> {
         if today.is_empty() {
             return Ok(Vec::new());

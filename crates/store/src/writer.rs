@@ -232,8 +232,8 @@ impl Checkpointer {
 
 /// Run on the writer's connection between two batches when the checkpointer found the log
 /// longer than `WAL_RESET_PAGES` (`pages`; 0 when it did not): copy what is left of it into
-/// the database and have the next commit write it from its beginning. Readers that hold on past `WAL_RESET_WAIT` leave it for a later
-/// time.
+/// the database and have the next commit write it from its beginning. Readers that hold on
+/// past `WAL_RESET_WAIT` leave it for a later time.
 fn reset_wal(conn: &rusqlite::Connection, pages: i64) {
     if pages == 0 {
         return;
