@@ -1,6 +1,6 @@
 //! `librelay import marc`: stream MARC files into the store and the search index. Three things
-//! overlap: a reader thread parses and maps records, the store writes a batch, and the index
-//! takes the batch stored before it. New union records (nearly all of a first import) are
+//! overlap: a reader thread parses and maps records, the store writes a batch (on SQLite the
+//! next one is already queued at the writer), and the index takes the batch stored before it. New union records (nearly all of a first import) are
 //! indexed from the records in hand; only those that existed before are read back. Memory stays
 //! bounded by the batch size whatever the file size.
 
@@ -202,28 +202,48 @@ async fn import_file(
     let mut last_commit = Instant::now();
     let mut analyzed_at = 0u64;
     let mut result = Ok(());
-    // The index work of the batch stored last: done while the store writes the next one (on
-    // SQLite the writer has a thread of its own, so the two run on both cores at once).
-    let mut to_index = ToIndex::default();
+    // With one writer (SQLite), batches are written in the order they are handed over, so the
+    // next batch is queued at the writer before the last one is indexed: the writer works on
+    // it meanwhile, and while the last one's commit reaches the disk. On PostgreSQL each write
+    // takes a connection of its own and two could interleave, so a batch is stored only once
+    // the one before it is (its look-ups must see that one's rows), while that one is indexed.
+    let in_order = store.writes_in_order();
+    let mut last: Option<InFlight<'_>> = None;
     while let Some(batch) = rx.recv().await {
-        let indexing = std::mem::take(&mut to_index);
-        let (stored, indexed) = tokio::join!(
-            store_batch(store, options, batch, observer, summary),
-            async {
-                // Let the store's write start first.
-                tokio::task::yield_now().await;
-                match index {
-                    Some(index) => indexing.run(store, index).await,
-                    None => Ok(()),
+        let mut next = InFlight::submit(store, options, batch, observer, summary);
+        let previous = last.take();
+        let step = if in_order {
+            if let Some(n) = next.as_mut() {
+                n.enqueue().await;
+            }
+            match previous {
+                Some(p) => p.index(store, index, options, summary).await,
+                None => Ok(()),
+            }
+        } else {
+            let ((), indexed) = tokio::join!(
+                async {
+                    if let Some(n) = next.as_mut() {
+                        n.wait().await;
+                    }
+                },
+                async {
+                    // Let the store's write start first.
+                    tokio::task::yield_now().await;
+                    match previous {
+                        Some(p) => p.index(store, index, options, summary).await,
+                        None => Ok(()),
+                    }
                 }
-            }
-        );
-        match (stored, indexed) {
-            (Ok(next), Ok(())) => to_index = next,
-            (Err(e), _) | (_, Err(e)) => {
-                result = Err(e);
-                break;
-            }
+            );
+            indexed
+        };
+        if let Err(e) = step {
+            result = Err(e);
+            break;
+        }
+        if next.is_some() {
+            last = next;
         }
         let written = summary.stored + summary.updated;
         if written >= analyzed_at.saturating_mul(2).max(2000) {
@@ -251,9 +271,9 @@ async fn import_file(
         }
     }
     if result.is_ok()
-        && let Some(index) = index
+        && let Some(l) = last.take()
     {
-        result = std::mem::take(&mut to_index).run(store, index).await;
+        result = l.index(store, index, options, summary).await;
     }
     drop(rx);
     match reader.join() {
@@ -345,48 +365,102 @@ impl ToIndex {
     }
 }
 
-/// Store one batch; returns what the index is to do with it.
-async fn store_batch(
-    store: &Store,
-    options: &ImportOptions,
-    batch: Vec<Item>,
-    observer: &mut dyn ImportObserver,
-    summary: &mut ImportSummary,
-) -> Result<ToIndex, CatalogError> {
-    let mut records = Vec::with_capacity(batch.len());
-    let mut bibs = Vec::with_capacity(batch.len());
-    for item in batch {
-        summary.read += 1;
-        match item {
-            Item::Ok(r) => {
-                let (r, bib) = *r;
-                records.push(r);
-                bibs.push(bib);
-            }
-            Item::Rejected(r) => {
-                summary.rejected += 1;
-                observer.rejected(&r);
+/// A batch handed to the store and not yet indexed.
+struct InFlight<'s> {
+    writing: std::pin::Pin<Box<dyn Future<Output = Result<Imported, StoreError>> + Send + 's>>,
+    /// The store's answer, once it came.
+    stored: Option<Result<Imported, StoreError>>,
+    records: Arc<Vec<ImportRecord>>,
+    bibs: Vec<Bib>,
+}
+
+impl<'s> InFlight<'s> {
+    /// Count the batch's records and report its rejections; the write of the rest, not yet
+    /// started (`None` when nothing in the batch can be stored).
+    fn submit(
+        store: &'s Store,
+        options: &ImportOptions,
+        batch: Vec<Item>,
+        observer: &mut dyn ImportObserver,
+        summary: &mut ImportSummary,
+    ) -> Option<Self> {
+        let mut records = Vec::with_capacity(batch.len());
+        let mut bibs = Vec::with_capacity(batch.len());
+        for item in batch {
+            summary.read += 1;
+            match item {
+                Item::Ok(r) => {
+                    let (r, bib) = *r;
+                    records.push(r);
+                    bibs.push(bib);
+                }
+                Item::Rejected(r) => {
+                    summary.rejected += 1;
+                    observer.rejected(&r);
+                }
             }
         }
-    }
-    if records.is_empty() {
-        return Ok(ToIndex::default());
-    }
-    let library_id = options.library_id.clone();
-    let now = OffsetDateTime::now_utc();
-    let records = Arc::new(records);
-    let writing = Arc::clone(&records);
-    let imported: Imported = store
-        .write(move |tx| {
-            Box::pin(async move { tx.import_catalog_records(&library_id, &writing, now).await })
+        if records.is_empty() {
+            return None;
+        }
+        let library_id = options.library_id.clone();
+        let now = OffsetDateTime::now_utc();
+        let records = Arc::new(records);
+        let writing = Arc::clone(&records);
+        Some(InFlight {
+            writing: Box::pin(store.write(move |tx| {
+                Box::pin(async move { tx.import_catalog_records(&library_id, &writing, now).await })
+            })),
+            stored: None,
+            records,
+            bibs,
         })
-        .await
-        .map_err(|e: StoreError| CatalogError::Store(e))?;
-    for o in &imported.stored {
-        match o {
-            Stored::Inserted { .. } => summary.stored += 1,
-            Stored::Updated { .. } => summary.updated += 1,
+    }
+
+    /// Start the write: polled once, it is queued at the store's writer (or done already).
+    async fn enqueue(&mut self) {
+        if self.stored.is_none() {
+            tokio::select! {
+                biased;
+                out = &mut self.writing => self.stored = Some(out),
+                () = std::future::ready(()) => {}
+            }
         }
     }
-    Ok(ToIndex::of(&options.library_id, &records, bibs, imported))
+
+    /// Wait until the store has answered.
+    async fn wait(&mut self) {
+        if self.stored.is_none() {
+            self.stored = Some((&mut self.writing).await);
+        }
+    }
+
+    /// Once stored: count what was stored and updated, and index it.
+    async fn index(
+        mut self,
+        store: &Store,
+        index: Option<&CatalogIndex>,
+        options: &ImportOptions,
+        summary: &mut ImportSummary,
+    ) -> Result<(), CatalogError> {
+        self.wait().await;
+        let imported = match self.stored {
+            Some(out) => out.map_err(CatalogError::Store)?,
+            None => return Err(CatalogError::Store(StoreError::Closed)),
+        };
+        for o in &imported.stored {
+            match o {
+                Stored::Inserted { .. } => summary.stored += 1,
+                Stored::Updated { .. } => summary.updated += 1,
+            }
+        }
+        match index {
+            Some(index) => {
+                ToIndex::of(&options.library_id, &self.records, self.bibs, imported)
+                    .run(store, index)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
 }

@@ -201,11 +201,14 @@ impl CatalogIndex {
             .lock()
             .map_err(|_| CatalogError::Index("the index writer lock is poisoned".into()))?;
         if guard.is_none() {
-            let w = self.index.writer(WRITER_MEMORY).map_err(|e| {
-                CatalogError::Index(format!(
-                    "{e} (is another import or reindex running on this data directory?)"
-                ))
-            })?;
+            let w = self
+                .index
+                .writer_with_num_threads(1, WRITER_MEMORY)
+                .map_err(|e| {
+                    CatalogError::Index(format!(
+                        "{e} (is another import or reindex running on this data directory?)"
+                    ))
+                })?;
             *guard = Some(w);
         }
         match guard.as_mut() {

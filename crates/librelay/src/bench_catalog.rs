@@ -123,6 +123,10 @@ pub async fn run(
             .unwrap_or_default()
     );
 
+    if let Some(report) = store::sql_profile_report() {
+        println!("{report}");
+    }
+
     // Queries drawn from every union record (a reservoir per kind, so the sample spreads over
     // the whole file), a quarter of each kind; the FTS5 table is filled in the same pass.
     let fts_path = dir.path().join("fts5.sqlite");

@@ -258,6 +258,35 @@ pub(crate) fn rows_of(width: usize, rows: usize) -> String {
         .join(", ")
 }
 
+/// The text of an `INSERT … VALUES (…), (…) …` of `width` columns, built once for each number
+/// of rows a flush uses (a full chunk, then the remainder) rather than once a chunk.
+struct Statements {
+    head: &'static str,
+    width: usize,
+    tail: &'static str,
+    made: Vec<(usize, String)>,
+}
+
+impl Statements {
+    fn new(head: &'static str, width: usize, tail: &'static str) -> Self {
+        Statements {
+            head,
+            width,
+            tail,
+            made: Vec::new(),
+        }
+    }
+
+    fn text(&mut self, rows: usize) -> String {
+        if let Some((_, sql)) = self.made.iter().find(|(n, _)| *n == rows) {
+            return sql.clone();
+        }
+        let sql = format!("{}{}{}", self.head, rows_of(self.width, rows), self.tail);
+        self.made.push((rows, sql.clone()));
+        sql
+    }
+}
+
 /// `$first, $first+1, …` for `n` values: the placeholders of an `IN (…)` list. Only the count
 /// goes into the SQL text; the values are bound.
 fn placeholders(first: usize, n: usize) -> String {
@@ -494,7 +523,10 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// Write the new rows gathered so far as multi-row inserts.
+    /// Write the new rows gathered so far. On PostgreSQL as multi-row inserts (one round trip
+    /// for many rows); on SQLite one row a statement, which costs no round trip there and
+    /// spares SQLite the statement journal a multi-row insert keeps (a copy of every page it
+    /// changes, in case a later row fails).
     async fn flush(
         &mut self,
         library_id: &str,
@@ -502,11 +534,15 @@ impl Tx<'_> {
         p: &mut Pending,
         now: OffsetDateTime,
     ) -> Result<()> {
-        for chunk in p.unions.chunks(100) {
-            let sql = format!(
-                "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at) VALUES {}",
-                rows_of(13, chunk.len())
-            );
+        let lite = matches!(self.conn, crate::Conn::Lite(_));
+        let rows = |n: usize| if lite { 1 } else { n };
+        let mut unions = Statements::new(
+            "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at) VALUES ",
+            13,
+            "",
+        );
+        for chunk in p.unions.chunks(rows(100)) {
+            let sql = unions.text(chunk.len());
             on_tx!(self, c => {
                 let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for r in chunk {
@@ -528,11 +564,13 @@ impl Tx<'_> {
                 q.execute(&mut *c).await?;
             });
         }
-        for chunk in p.sources.chunks(100) {
-            let sql = format!(
-                "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at) VALUES {}",
-                rows_of(9, chunk.len())
-            );
+        let mut sources = Statements::new(
+            "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at) VALUES ",
+            9,
+            "",
+        );
+        for chunk in p.sources.chunks(rows(100)) {
+            let sql = sources.text(chunk.len());
             on_tx!(self, c => {
                 let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for (source_id, record_id, at) in chunk {
@@ -551,11 +589,13 @@ impl Tx<'_> {
                 q.execute(&mut *c).await?;
             });
         }
-        for chunk in p.keys.chunks(500) {
-            let sql = format!(
-                "INSERT INTO catalog_key (match_key, record_id) VALUES {} ON CONFLICT (match_key) DO NOTHING",
-                rows_of(2, chunk.len())
-            );
+        let mut keys = Statements::new(
+            "INSERT INTO catalog_key (match_key, record_id) VALUES ",
+            2,
+            " ON CONFLICT (match_key) DO NOTHING",
+        );
+        for chunk in p.keys.chunks(rows(500)) {
+            let sql = keys.text(chunk.len());
             on_tx!(self, c => {
                 let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for (k, r) in chunk {
@@ -564,11 +604,13 @@ impl Tx<'_> {
                 q.execute(&mut *c).await?;
             });
         }
-        for chunk in p.holdings.chunks(200) {
-            let sql = format!(
-                "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location, marc_call_number) VALUES {} ON CONFLICT DO NOTHING",
-                rows_of(7, chunk.len())
-            );
+        let mut holdings = Statements::new(
+            "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location, marc_call_number) VALUES ",
+            7,
+            " ON CONFLICT DO NOTHING",
+        );
+        for chunk in p.holdings.chunks(rows(200)) {
+            let sql = holdings.text(chunk.len());
             on_tx!(self, c => {
                 let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
                 for (record_id, source_id, h) in chunk {

@@ -430,6 +430,13 @@ impl Store {
         }
     }
 
+    /// Whether writes handed over one after another run in that order. True on SQLite, where
+    /// one writer runs every write as it was queued; on PostgreSQL two writes in flight at once
+    /// run on connections of their own and may interleave.
+    pub fn writes_in_order(&self) -> bool {
+        self.inner.writer.is_some()
+    }
+
     /// The store answers (for /healthz).
     pub async fn ping(&self) -> Result<()> {
         on_pool!(self.pool(), p => {
