@@ -1,8 +1,9 @@
 //! `librelay import marc`: stream MARC files into the store and the search index. Three things
 //! overlap: a reader thread parses and maps records, the store writes a batch (on SQLite the
-//! next one is already queued at the writer), and the index takes the batch stored before it. New union records (nearly all of a first import) are
-//! indexed from the records in hand; only those that existed before are read back. Memory stays
-//! bounded by the batch size whatever the file size.
+//! next one is already queued at the writer), and the index takes the batch stored before it.
+//! New union records (nearly all of a first import) are indexed from the records in hand; only
+//! those that existed before are read back. Memory stays bounded by the batch size whatever
+//! the file size.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -295,7 +296,6 @@ async fn import_file(
 }
 
 /// What a stored batch leaves for the search index.
-#[derive(Default)]
 struct ToIndex {
     /// Union records merged into others: their documents go.
     remove: Vec<String>,
@@ -437,17 +437,23 @@ impl<'s> InFlight<'s> {
 
     /// Once stored: count what was stored and updated, and index it.
     async fn index(
-        mut self,
+        self,
         store: &Store,
         index: Option<&CatalogIndex>,
         options: &ImportOptions,
         summary: &mut ImportSummary,
     ) -> Result<(), CatalogError> {
-        self.wait().await;
-        let imported = match self.stored {
-            Some(out) => out.map_err(CatalogError::Store)?,
-            None => return Err(CatalogError::Store(StoreError::Closed)),
-        };
+        let InFlight {
+            writing,
+            stored,
+            records,
+            bibs,
+        } = self;
+        let imported = match stored {
+            Some(out) => out,
+            None => writing.await,
+        }
+        .map_err(CatalogError::Store)?;
         for o in &imported.stored {
             match o {
                 Stored::Inserted { .. } => summary.stored += 1,
@@ -456,7 +462,7 @@ impl<'s> InFlight<'s> {
         }
         match index {
             Some(index) => {
-                ToIndex::of(&options.library_id, &self.records, self.bibs, imported)
+                ToIndex::of(&options.library_id, &records, bibs, imported)
                     .run(store, index)
                     .await
             }

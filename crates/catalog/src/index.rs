@@ -203,8 +203,8 @@ impl CatalogIndex {
         if guard.is_none() {
             // One indexing thread: the store's writer and the importer take the other core,
             // and one thread's budget makes half as many segments as two threads' (searches
-            // over the 250,000 LoC records ran at 6,200-7,200 queries/s on 2 segments against
-            // 2,000-3,500 on 4).
+            // with facets over the 250,000 LoC records, `librelay bench catalog`: 6,200-7,200
+            // queries/s on 2 segments, 3,545 in the one 200-query run on 4).
             let w = self
                 .index
                 .writer_with_num_threads(1, WRITER_MEMORY)

@@ -62,10 +62,11 @@ impl ImportObserver for Printer {
 /// Records per store transaction of `librelay import marc` (and of `librelay bench catalog`,
 /// which measures the command). Each commit writes every page the batch changed, and the
 /// catalog's indexes on keys and titles take new entries all over: in bigger batches a page
-/// takes more entries per write. On the 250,000 LoC records, 20,000 a batch imported in
-/// 9.2-9.9 s against 10.4-11.2 s with 8,000 (8,000 had cost a tenth less CPU than 2,000 on
-/// 50,000 records). Memory stays bounded: a few batches in flight, about 800 MB at the peak of
-/// the bench with the writer's page cache.
+/// takes more entries per write. On the 250,000 LoC records (`librelay bench catalog`, one
+/// build with only this changed), 20,000 a batch imported in 9.2-9.9 s against 10.4-11.2 s
+/// with 8,000 (8,000 had cost a tenth less CPU than 2,000 on 50,000 records). Memory stays
+/// bounded by the batch size: a few batches in flight and the writer's page cache peaked at
+/// 833 MB on a first import of that file and 1.07 GB on importing it again; `--batch` lowers it.
 pub const MARC_BATCH: usize = 20000;
 
 pub async fn marc(
