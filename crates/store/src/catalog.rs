@@ -239,15 +239,42 @@ pub struct HoldingView {
 const UNION_COLUMNS: &str = "record_id, title, author, publisher, year, isbn, issn, oclc_number, \
                              lccn, language, title_vernacular, author_vernacular";
 
-/// New rows of one import batch, written together by `Tx::flush`.
+/// New rows of one import batch, written together by `Tx::flush`. Rows name the batch's
+/// records by their place in it, so their values are bound from the records, not copied.
 #[derive(Default)]
 struct Pending {
-    unions: Vec<NewCatalogRecord>,
+    /// New union record ids, each with the record that starts it.
+    unions: Vec<(String, usize)>,
     /// Source id, union record id, and the record's place in the batch.
     sources: Vec<(String, String, usize)>,
-    keys: Vec<(String, String)>,
-    holdings: Vec<(String, String, NewHolding)>,
+    /// The record's place, the key's place among its keys, and the union record it names.
+    keys: Vec<(usize, usize, String)>,
+    /// Union record id, source id, the record's place and the holding's place among its items.
+    holdings: Vec<(String, String, usize, usize)>,
 }
+
+/// The import's inserts: the head of each statement (a VALUES list follows), how many values
+/// a row has, and what follows the VALUES.
+const INSERT_UNION: (&str, usize, &str) = (
+    "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at) VALUES ",
+    13,
+    "",
+);
+const INSERT_SOURCE: (&str, usize, &str) = (
+    "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at) VALUES ",
+    9,
+    "",
+);
+const INSERT_KEY: (&str, usize, &str) = (
+    "INSERT INTO catalog_key (match_key, record_id) VALUES ",
+    2,
+    " ON CONFLICT (match_key) DO NOTHING",
+);
+const INSERT_HOLDING: (&str, usize, &str) = (
+    "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location, marc_call_number) VALUES ",
+    7,
+    " ON CONFLICT DO NOTHING",
+);
 
 /// `($1, …, $width), ($width+1, …)` for `rows` rows: the VALUES of a multi-row insert. Only
 /// the counts go into the SQL text; the values are bound.
@@ -268,7 +295,7 @@ struct Statements {
 }
 
 impl Statements {
-    fn new(head: &'static str, width: usize, tail: &'static str) -> Self {
+    fn new((head, width, tail): (&'static str, usize, &'static str)) -> Self {
         Statements {
             head,
             width,
@@ -285,6 +312,90 @@ impl Statements {
         self.made.push((rows, sql.clone()));
         sql
     }
+}
+
+/// `Tx::flush` on SQLite: one row a statement, each statement prepared once for the whole
+/// flush (`LiteRows`). A row a statement costs no round trip on SQLite, and spares it the
+/// statement journal a multi-row insert keeps (a copy of every page it changes, in case a
+/// later row fails).
+fn flush_lite(
+    c: &rusqlite::Connection,
+    library_id: &str,
+    records: &[ImportRecord],
+    p: &Pending,
+    now: OffsetDateTime,
+) -> Result<()> {
+    use crate::sql::LiteRows;
+    let now = crate::sql::lite_time(now)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    let one_row = |s| Statements::new(s).text(1);
+    if !p.unions.is_empty() {
+        let mut unions = LiteRows::prepare(c, one_row(INSERT_UNION))?;
+        for (id, at) in &p.unions {
+            let Some(r) = records.get(*at).map(|r| &r.record) else {
+                continue;
+            };
+            unions.run(&[
+                id,
+                &r.title,
+                &r.author,
+                &r.publisher,
+                &r.year,
+                &r.isbn,
+                &r.issn,
+                &r.oclc_number,
+                &r.lccn,
+                &r.language,
+                &r.title_vernacular,
+                &r.author_vernacular,
+                &now,
+            ])?;
+        }
+    }
+    if !p.sources.is_empty() {
+        let mut sources = LiteRows::prepare(c, one_row(INSERT_SOURCE))?;
+        for (source_id, record_id, at) in &p.sources {
+            let Some(r) = records.get(*at) else { continue };
+            sources.run(&[
+                source_id,
+                record_id,
+                &library_id,
+                &r.control_number,
+                &r.system_number,
+                &r.isbn,
+                &r.bib_json,
+                &now,
+                &now,
+            ])?;
+        }
+    }
+    if !p.keys.is_empty() {
+        let mut keys = LiteRows::prepare(c, one_row(INSERT_KEY))?;
+        for (at, k, record_id) in &p.keys {
+            let Some(key) = records.get(*at).and_then(|r| r.keys.get(*k)) else {
+                continue;
+            };
+            keys.run(&[key, record_id])?;
+        }
+    }
+    if !p.holdings.is_empty() {
+        let mut holdings = LiteRows::prepare(c, one_row(INSERT_HOLDING))?;
+        for (record_id, source_id, at, i) in &p.holdings {
+            let Some(h) = records.get(*at).and_then(|r| r.holdings.get(*i)) else {
+                continue;
+            };
+            holdings.run(&[
+                record_id,
+                &library_id,
+                &h.call_number,
+                &h.barcode,
+                source_id,
+                &h.location,
+                &h.call_number,
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 /// `$first, $first+1, …` for `n` values: the placeholders of an `IN (…)` list. Only the count
@@ -332,11 +443,17 @@ impl Tx<'_> {
                 sources.entry((kind, value)).or_insert(found);
             }
         }
-        let all_keys: Vec<String> = records
+        let all_keys: Vec<&str> = records
             .iter()
-            .flat_map(|r| r.keys.iter().cloned())
+            .flat_map(|r| r.keys.iter().map(String::as_str))
             .collect();
-        let mut keys: HashMap<String, String> = self.keys_lookup(&all_keys).await?;
+        let found = self.keys_lookup(&all_keys).await?;
+        // The union record each key of the batch names so far, the key borrowed from its
+        // record: the batch's keys are looked up and added by the hundred thousand.
+        let mut keys: HashMap<&str, String, foldhash::fast::RandomState> = all_keys
+            .iter()
+            .filter_map(|k| found.get(*k).map(|id| (*k, id.clone())))
+            .collect();
         let mut pending = Pending::default();
         let mut out = Vec::with_capacity(records.len());
         let mut merged: Vec<String> = Vec::new();
@@ -348,7 +465,7 @@ impl Tx<'_> {
                 self.flush(library_id, records, &mut pending, now).await?;
                 let stored = self.import_holdings_row(library_id, r, now).await?;
                 for k in &r.keys {
-                    keys.entry(k.clone())
+                    keys.entry(k.as_str())
                         .or_insert_with(|| stored.record_id().to_owned());
                 }
                 out.push(stored);
@@ -361,7 +478,7 @@ impl Tx<'_> {
                 self.flush(library_id, records, &mut pending, now).await?;
                 let stored = self.import_one(library_id, r, now).await?;
                 for k in &r.keys {
-                    keys.entry(k.clone())
+                    keys.entry(k.as_str())
                         .or_insert_with(|| stored.record_id().to_owned());
                 }
                 out.push(stored);
@@ -369,7 +486,7 @@ impl Tx<'_> {
             }
             // The union records this record's keys name, strongest key first.
             let mut named: Vec<String> = Vec::new();
-            for id in r.keys.iter().filter_map(|k| keys.get(k)) {
+            for id in r.keys.iter().filter_map(|k| keys.get(k.as_str())) {
                 if !named.contains(id) {
                     named.push(id.clone());
                 }
@@ -404,25 +521,23 @@ impl Tx<'_> {
             let record_id = match named.first() {
                 Some(id) => id.clone(),
                 None => {
-                    let mut union = r.record.clone();
-                    union.record_id = uuid::Uuid::now_v7().to_string();
-                    let id = union.record_id.clone();
-                    pending.unions.push(union);
+                    let id = uuid::Uuid::now_v7().to_string();
+                    pending.unions.push((id.clone(), at));
                     created.push(id.clone());
                     id
                 }
             };
             let source_id = uuid::Uuid::now_v7().to_string();
-            for k in &r.keys {
-                if !keys.contains_key(k) {
-                    keys.insert(k.clone(), record_id.clone());
-                    pending.keys.push((k.clone(), record_id.clone()));
+            for (i, k) in r.keys.iter().enumerate() {
+                if let std::collections::hash_map::Entry::Vacant(e) = keys.entry(k.as_str()) {
+                    e.insert(record_id.clone());
+                    pending.keys.push((at, i, record_id.clone()));
                 }
             }
-            for h in &r.holdings {
+            for i in 0..r.holdings.len() {
                 pending
                     .holdings
-                    .push((record_id.clone(), source_id.clone(), h.clone()));
+                    .push((record_id.clone(), source_id.clone(), at, i));
             }
             if let Some(id) = id {
                 sources.insert(id, (source_id.clone(), record_id.clone()));
@@ -503,7 +618,7 @@ impl Tx<'_> {
     /// The union record each of `keys` names, for those that name one.
     async fn keys_lookup(
         &mut self,
-        keys: &[String],
+        keys: &[impl AsRef<str>],
     ) -> Result<std::collections::HashMap<String, String>> {
         let mut out = std::collections::HashMap::new();
         for chunk in keys.chunks(500) {
@@ -514,7 +629,7 @@ impl Tx<'_> {
             let rows: Vec<(String, String)> = on_tx!(self, c => {
                 let mut q = crate::sql::query_as(sqlx::AssertSqlSafe(sql));
                 for v in chunk {
-                    q = q.bind(v);
+                    q = q.bind(v.as_ref());
                 }
                 q.fetch_all(&mut *c).await?
             });
@@ -524,9 +639,7 @@ impl Tx<'_> {
     }
 
     /// Write the new rows gathered so far. On PostgreSQL as multi-row inserts (one round trip
-    /// for many rows); on SQLite one row a statement, which costs no round trip there and
-    /// spares SQLite the statement journal a multi-row insert keeps (a copy of every page it
-    /// changes, in case a later row fails).
+    /// for many rows); on SQLite one row a statement (`flush_lite`).
     async fn flush(
         &mut self,
         library_id: &str,
@@ -534,99 +647,86 @@ impl Tx<'_> {
         p: &mut Pending,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let lite = matches!(self.conn, crate::Conn::Lite(_));
-        let rows = |n: usize| if lite { 1 } else { n };
-        let mut unions = Statements::new(
-            "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at) VALUES ",
-            13,
-            "",
-        );
-        for chunk in p.unions.chunks(rows(100)) {
+        let pending = std::mem::take(p);
+        let c = match &mut self.conn {
+            crate::Conn::Lite(c) => return flush_lite(c, library_id, records, &pending, now),
+            crate::Conn::Postgres(c) => &mut **c,
+        };
+        let mut unions = Statements::new(INSERT_UNION);
+        for chunk in pending.unions.chunks(100) {
             let sql = unions.text(chunk.len());
-            on_tx!(self, c => {
-                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
-                for r in chunk {
-                    q = q
-                        .bind(&r.record_id)
-                        .bind(&r.title)
-                        .bind(&r.author)
-                        .bind(&r.publisher)
-                        .bind(&r.year)
-                        .bind(&r.isbn)
-                        .bind(&r.issn)
-                        .bind(&r.oclc_number)
-                        .bind(&r.lccn)
-                        .bind(&r.language)
-                        .bind(&r.title_vernacular)
-                        .bind(&r.author_vernacular)
-                        .bind(now);
-                }
-                q.execute(&mut *c).await?;
-            });
+            let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+            for (id, at) in chunk {
+                let Some(r) = records.get(*at).map(|r| &r.record) else {
+                    continue;
+                };
+                q = q
+                    .bind(id)
+                    .bind(&r.title)
+                    .bind(&r.author)
+                    .bind(&r.publisher)
+                    .bind(&r.year)
+                    .bind(&r.isbn)
+                    .bind(&r.issn)
+                    .bind(&r.oclc_number)
+                    .bind(&r.lccn)
+                    .bind(&r.language)
+                    .bind(&r.title_vernacular)
+                    .bind(&r.author_vernacular)
+                    .bind(now);
+            }
+            q.execute(&mut crate::Conn::Postgres(&mut *c)).await?;
         }
-        let mut sources = Statements::new(
-            "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at) VALUES ",
-            9,
-            "",
-        );
-        for chunk in p.sources.chunks(rows(100)) {
+        let mut sources = Statements::new(INSERT_SOURCE);
+        for chunk in pending.sources.chunks(100) {
             let sql = sources.text(chunk.len());
-            on_tx!(self, c => {
-                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
-                for (source_id, record_id, at) in chunk {
-                    let Some(r) = records.get(*at) else { continue };
-                    q = q
-                        .bind(source_id)
-                        .bind(record_id)
-                        .bind(library_id)
-                        .bind(&r.control_number)
-                        .bind(&r.system_number)
-                        .bind(&r.isbn)
-                        .bind(&r.bib_json)
-                        .bind(now)
-                        .bind(now);
-                }
-                q.execute(&mut *c).await?;
-            });
+            let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+            for (source_id, record_id, at) in chunk {
+                let Some(r) = records.get(*at) else { continue };
+                q = q
+                    .bind(source_id)
+                    .bind(record_id)
+                    .bind(library_id)
+                    .bind(&r.control_number)
+                    .bind(&r.system_number)
+                    .bind(&r.isbn)
+                    .bind(&r.bib_json)
+                    .bind(now)
+                    .bind(now);
+            }
+            q.execute(&mut crate::Conn::Postgres(&mut *c)).await?;
         }
-        let mut keys = Statements::new(
-            "INSERT INTO catalog_key (match_key, record_id) VALUES ",
-            2,
-            " ON CONFLICT (match_key) DO NOTHING",
-        );
-        for chunk in p.keys.chunks(rows(500)) {
+        let mut keys = Statements::new(INSERT_KEY);
+        for chunk in pending.keys.chunks(500) {
             let sql = keys.text(chunk.len());
-            on_tx!(self, c => {
-                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
-                for (k, r) in chunk {
-                    q = q.bind(k).bind(r);
-                }
-                q.execute(&mut *c).await?;
-            });
+            let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+            for (at, k, record_id) in chunk {
+                let Some(key) = records.get(*at).and_then(|r| r.keys.get(*k)) else {
+                    continue;
+                };
+                q = q.bind(key).bind(record_id);
+            }
+            q.execute(&mut crate::Conn::Postgres(&mut *c)).await?;
         }
-        let mut holdings = Statements::new(
-            "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location, marc_call_number) VALUES ",
-            7,
-            " ON CONFLICT DO NOTHING",
-        );
-        for chunk in p.holdings.chunks(rows(200)) {
+        let mut holdings = Statements::new(INSERT_HOLDING);
+        for chunk in pending.holdings.chunks(200) {
             let sql = holdings.text(chunk.len());
-            on_tx!(self, c => {
-                let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
-                for (record_id, source_id, h) in chunk {
-                    q = q
-                        .bind(record_id)
-                        .bind(library_id)
-                        .bind(&h.call_number)
-                        .bind(&h.barcode)
-                        .bind(source_id)
-                        .bind(&h.location)
-                        .bind(&h.call_number);
-                }
-                q.execute(&mut *c).await?;
-            });
+            let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
+            for (record_id, source_id, at, i) in chunk {
+                let Some(h) = records.get(*at).and_then(|r| r.holdings.get(*i)) else {
+                    continue;
+                };
+                q = q
+                    .bind(record_id)
+                    .bind(library_id)
+                    .bind(&h.call_number)
+                    .bind(&h.barcode)
+                    .bind(source_id)
+                    .bind(&h.location)
+                    .bind(&h.call_number);
+            }
+            q.execute(&mut crate::Conn::Postgres(&mut *c)).await?;
         }
-        *p = Pending::default();
         Ok(())
     }
 
