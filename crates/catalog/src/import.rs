@@ -306,42 +306,48 @@ struct ToIndex {
 }
 
 impl ToIndex {
-    /// From a batch's records and what the store did with them.
+    /// From a batch's records and what the store did with them. The records are taken, not
+    /// borrowed: a new union record's fields move into its document.
     fn of(
         library_id: &str,
-        records: &[ImportRecord],
+        records: Vec<ImportRecord>,
         bibs: Vec<Bib>,
         imported: Imported,
     ) -> ToIndex {
-        let created: HashSet<&str> = imported.created.iter().map(String::as_str).collect();
-        let mut built: HashMap<&str, NewUnion> = HashMap::new();
+        type Fast = foldhash::fast::RandomState;
+        let created: HashSet<&str, Fast> = imported.created.iter().map(String::as_str).collect();
+        let mut built: HashMap<&str, NewUnion, Fast> = HashMap::default();
         let mut read: Vec<String> = Vec::new();
-        for ((r, bib), o) in records.iter().zip(bibs).zip(&imported.stored) {
+        for ((r, bib), o) in records.into_iter().zip(bibs).zip(&imported.stored) {
             let id = o.record_id();
             if !created.contains(id) {
                 read.push(id.to_owned());
                 continue;
             }
-            let u = built.entry(id).or_insert_with(|| NewUnion {
-                record: CatalogRecord {
-                    record_id: id.to_owned(),
-                    title: r.record.title.clone(),
-                    author: r.record.author.clone(),
-                    publisher: r.record.publisher.clone(),
-                    year: r.record.year.clone(),
-                    isbn: r.record.isbn.clone(),
-                    issn: r.record.issn.clone(),
-                    oclc_number: r.record.oclc_number.clone(),
-                    lccn: r.record.lccn.clone(),
-                    language: r.record.language.clone(),
-                    title_vernacular: r.record.title_vernacular.clone(),
-                    author_vernacular: r.record.author_vernacular.clone(),
-                },
-                members: Vec::new(),
-                libraries: Vec::new(),
+            let holds = !r.holdings.is_empty();
+            let u = built.entry(id).or_insert_with(|| {
+                let n = r.record;
+                NewUnion {
+                    record: CatalogRecord {
+                        record_id: id.to_owned(),
+                        title: n.title,
+                        author: n.author,
+                        publisher: n.publisher,
+                        year: n.year,
+                        isbn: n.isbn,
+                        issn: n.issn,
+                        oclc_number: n.oclc_number,
+                        lccn: n.lccn,
+                        language: n.language,
+                        title_vernacular: n.title_vernacular,
+                        author_vernacular: n.author_vernacular,
+                    },
+                    members: Vec::new(),
+                    libraries: Vec::new(),
+                }
             });
             u.members.push(bib);
-            if !r.holdings.is_empty() && u.libraries.is_empty() {
+            if holds && u.libraries.is_empty() {
                 u.libraries.push(library_id.to_owned());
             }
         }
@@ -462,7 +468,10 @@ impl<'s> InFlight<'s> {
         }
         match index {
             Some(index) => {
-                ToIndex::of(&options.library_id, &records, bibs, imported)
+                // The store's writer has let its copy go by now, so this takes the records
+                // without copying them.
+                let records = Arc::unwrap_or_clone(records);
+                ToIndex::of(&options.library_id, records, bibs, imported)
                     .run(store, index)
                     .await
             }

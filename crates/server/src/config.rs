@@ -182,8 +182,11 @@ impl Config {
         } else {
             fig = fig.merge(Toml::file("librelay.toml"));
         }
-        // LIBRELAY_PASSWORD is the input of `librelay user add`, not a setting.
-        fig.merge(Env::prefixed("LIBRELAY_").ignore(&["password"]))
+        // Not settings: LIBRELAY_PASSWORD is the input of `librelay user add`,
+        // LIBRELAY_SQL_PROFILE turns on the statement profile of any command (the benches print
+        // it), and LIBRELAY_TEST_BACKTRACE is the test script's. Any other unknown key is an
+        // error, so that a misspelt setting is not silently ignored.
+        fig.merge(Env::prefixed("LIBRELAY_").ignore(&["password", "sql_profile", "test_backtrace"]))
             .extract()
             .map_err(Box::new)
     }
@@ -233,5 +236,31 @@ impl Config {
             pubmed_url: String::new(),
             ..Config::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn environment_settings_are_read_and_misspelt_ones_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LIBRELAY_LISTEN", "127.0.0.1:9999");
+            // Variables that are not settings are left alone.
+            jail.set_env("LIBRELAY_PASSWORD", "secret");
+            jail.set_env("LIBRELAY_SQL_PROFILE", "1");
+            jail.set_env("LIBRELAY_TEST_BACKTRACE", "1");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.to_string(), "127.0.0.1:9999");
+            jail.set_env("LIBRELAY_LISTNE", "127.0.0.1:9998");
+            match Config::load(None) {
+                Ok(_) => Err("a misspelt setting was accepted".into()),
+                Err(e) => {
+                    assert!(e.to_string().contains("LISTNE"), "{e}");
+                    Ok(())
+                }
+            }
+        });
     }
 }
