@@ -244,6 +244,8 @@ mod tests {
     use super::Config;
 
     #[test]
+    // The closure's error type is figment's own, fixed by `Jail`.
+    #[allow(clippy::result_large_err)]
     fn environment_settings_are_read_and_misspelt_ones_refused() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("LIBRELAY_LISTEN", "127.0.0.1:9999");
