@@ -314,6 +314,48 @@ impl Statements {
     }
 }
 
+/// A union record's values in `INSERT_UNION`'s column order, `id` as its record id.
+fn bind_union(
+    q: crate::sql::Query,
+    id: &str,
+    r: &NewCatalogRecord,
+    now: OffsetDateTime,
+) -> crate::sql::Query {
+    q.bind(id)
+        .bind(&r.title)
+        .bind(&r.author)
+        .bind(&r.publisher)
+        .bind(&r.year)
+        .bind(&r.isbn)
+        .bind(&r.issn)
+        .bind(&r.oclc_number)
+        .bind(&r.lccn)
+        .bind(&r.language)
+        .bind(&r.title_vernacular)
+        .bind(&r.author_vernacular)
+        .bind(now)
+}
+
+/// A library's record's values in `INSERT_SOURCE`'s column order.
+fn bind_source(
+    q: crate::sql::Query,
+    source_id: &str,
+    record_id: &str,
+    library_id: &str,
+    r: &ImportRecord,
+    now: OffsetDateTime,
+) -> crate::sql::Query {
+    q.bind(source_id)
+        .bind(record_id)
+        .bind(library_id)
+        .bind(&r.control_number)
+        .bind(&r.system_number)
+        .bind(&r.isbn)
+        .bind(&r.bib_json)
+        .bind(now)
+        .bind(now)
+}
+
 /// `Tx::flush` on SQLite: one row a statement, each statement prepared once for the whole
 /// flush (`LiteRows`). A row a statement costs no round trip on SQLite, and spares it the
 /// statement journal a multi-row insert keeps (a copy of every page it changes, in case a
@@ -660,20 +702,7 @@ impl Tx<'_> {
                 let Some(r) = records.get(*at).map(|r| &r.record) else {
                     continue;
                 };
-                q = q
-                    .bind(id)
-                    .bind(&r.title)
-                    .bind(&r.author)
-                    .bind(&r.publisher)
-                    .bind(&r.year)
-                    .bind(&r.isbn)
-                    .bind(&r.issn)
-                    .bind(&r.oclc_number)
-                    .bind(&r.lccn)
-                    .bind(&r.language)
-                    .bind(&r.title_vernacular)
-                    .bind(&r.author_vernacular)
-                    .bind(now);
+                q = bind_union(q, id, r, now);
             }
             q.execute(&mut crate::Conn::Postgres(&mut *c)).await?;
         }
@@ -683,16 +712,7 @@ impl Tx<'_> {
             let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql));
             for (source_id, record_id, at) in chunk {
                 let Some(r) = records.get(*at) else { continue };
-                q = q
-                    .bind(source_id)
-                    .bind(record_id)
-                    .bind(library_id)
-                    .bind(&r.control_number)
-                    .bind(&r.system_number)
-                    .bind(&r.isbn)
-                    .bind(&r.bib_json)
-                    .bind(now)
-                    .bind(now);
+                q = bind_source(q, source_id, record_id, library_id, r, now);
             }
             q.execute(&mut crate::Conn::Postgres(&mut *c)).await?;
         }
@@ -803,22 +823,8 @@ impl Tx<'_> {
                     }
                 };
                 let source_id = uuid::Uuid::now_v7().to_string();
-                on_tx!(self, c => {
-                    crate::sql::query(
-                        "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                    )
-                    .bind(&source_id)
-                    .bind(&record_id)
-                    .bind(library_id)
-                    .bind(&r.control_number)
-                    .bind(&r.system_number)
-                    .bind(&r.isbn)
-                    .bind(&r.bib_json)
-                    .bind(now)
-                    .execute(&mut *c)
+                self.insert_source(&source_id, &record_id, library_id, r, now)
                     .await?;
-                });
                 self.add_keys(&record_id, &r.keys).await?;
                 self.add_holdings(
                     &record_id,
@@ -872,22 +878,8 @@ impl Tx<'_> {
                     }
                 };
                 let source_id = uuid::Uuid::now_v7().to_string();
-                on_tx!(self, c => {
-                    crate::sql::query(
-                        "INSERT INTO catalog_source (source_id, record_id, library_id, control_number, system_number, isbn, bib, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                    )
-                    .bind(&source_id)
-                    .bind(&record_id)
-                    .bind(library_id)
-                    .bind(&r.control_number)
-                    .bind(&r.system_number)
-                    .bind(&r.isbn)
-                    .bind(&r.bib_json)
-                    .bind(now)
-                    .execute(&mut *c)
+                self.insert_source(&source_id, &record_id, library_id, r, now)
                     .await?;
-                });
                 (source_id, record_id, true)
             }
         };
@@ -1000,31 +992,33 @@ impl Tx<'_> {
         Ok(row)
     }
 
+    async fn insert_source(
+        &mut self,
+        source_id: &str,
+        record_id: &str,
+        library_id: &str,
+        r: &ImportRecord,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let sql = Statements::new(INSERT_SOURCE).text(1);
+        on_tx!(self, c => {
+            bind_source(crate::sql::query(sqlx::AssertSqlSafe(sql)), source_id, record_id, library_id, r, now)
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
+
     async fn insert_union_record(
         &mut self,
         r: &NewCatalogRecord,
         now: OffsetDateTime,
     ) -> Result<()> {
+        let sql = Statements::new(INSERT_UNION).text(1);
         on_tx!(self, c => {
-            crate::sql::query(
-                "INSERT INTO catalog_record (record_id, title, author, publisher, year, isbn, issn, oclc_number, lccn, language, title_vernacular, author_vernacular, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&r.record_id)
-            .bind(&r.title)
-            .bind(&r.author)
-            .bind(&r.publisher)
-            .bind(&r.year)
-            .bind(&r.isbn)
-            .bind(&r.issn)
-            .bind(&r.oclc_number)
-            .bind(&r.lccn)
-            .bind(&r.language)
-            .bind(&r.title_vernacular)
-            .bind(&r.author_vernacular)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
+            bind_union(crate::sql::query(sqlx::AssertSqlSafe(sql)), &r.record_id, r, now)
+                .execute(&mut *c)
+                .await?;
         });
         Ok(())
     }
