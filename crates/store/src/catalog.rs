@@ -356,6 +356,25 @@ fn bind_source(
         .bind(now)
 }
 
+/// An item's values in `INSERT_HOLDING`'s column order; `from_marc`: the call number is also
+/// remembered as the MARC record's (see `merge_into_holding`).
+fn bind_holding(
+    q: crate::sql::Query,
+    record_id: &str,
+    library_id: &str,
+    source_id: &str,
+    h: &NewHolding,
+    from_marc: bool,
+) -> crate::sql::Query {
+    q.bind(record_id)
+        .bind(library_id)
+        .bind(&h.call_number)
+        .bind(&h.barcode)
+        .bind(source_id)
+        .bind(&h.location)
+        .bind(h.call_number.as_ref().filter(|_| from_marc))
+}
+
 /// `Tx::flush` on SQLite: one row a statement, each statement prepared once for the whole
 /// flush (`LiteRows`). A row a statement costs no round trip on SQLite, and spares it the
 /// statement journal a multi-row insert keeps (a copy of every page it changes, in case a
@@ -736,14 +755,7 @@ impl Tx<'_> {
                 let Some(h) = records.get(*at).and_then(|r| r.holdings.get(*i)) else {
                     continue;
                 };
-                q = q
-                    .bind(record_id)
-                    .bind(library_id)
-                    .bind(&h.call_number)
-                    .bind(&h.barcode)
-                    .bind(source_id)
-                    .bind(&h.location)
-                    .bind(&h.call_number);
+                q = bind_holding(q, record_id, library_id, source_id, h, true);
             }
             q.execute(&mut crate::Conn::Postgres(&mut *c)).await?;
         }
@@ -1164,22 +1176,12 @@ impl Tx<'_> {
         holdings: &[NewHolding],
         from_marc: bool,
     ) -> Result<()> {
+        let sql = Statements::new(INSERT_HOLDING).text(1);
         for h in holdings {
-            let marc_call_number = h.call_number.as_ref().filter(|_| from_marc);
             on_tx!(self, c => {
-                crate::sql::query(
-                    "INSERT INTO holding (record_id, library_id, call_number, barcode, source_id, location, marc_call_number)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                )
-                .bind(record_id)
-                .bind(library_id)
-                .bind(&h.call_number)
-                .bind(&h.barcode)
-                .bind(source_id)
-                .bind(&h.location)
-                .bind(marc_call_number)
-                .execute(&mut *c)
-                .await?;
+                bind_holding(crate::sql::query(sqlx::AssertSqlSafe(sql.clone())), record_id, library_id, source_id, h, from_marc)
+                    .execute(&mut *c)
+                    .await?;
             });
         }
         Ok(())
