@@ -468,8 +468,8 @@ impl<'s> InFlight<'s> {
         }
         match index {
             Some(index) => {
-                // The store's writer has let its copy go by now, so this takes the records
-                // without copying them.
+                // The store's writer drops its copy before it answers, so this takes the
+                // records without copying them (were it still held, they would be copied).
                 let records = Arc::unwrap_or_clone(records);
                 ToIndex::of(&options.library_id, records, bibs, imported)
                     .run(store, index)
