@@ -298,10 +298,15 @@ impl Tx<'_> {
 
     /// SQLite: the kept "created" and "modified" counts of `library_id` hold its days
     /// (migration 0038); once its offset changes they are counted again from its requests.
-    /// Deltas of this transaction not yet added are of requests the recount reads anyway.
+    /// What this transaction changed so far is added to the counts first (as at a commit), so
+    /// that the recount, which reads the requests as they now are, is not added to again.
     async fn recount_local_days(&mut self, library_id: &str) -> Result<()> {
+        for sql in crate::writer::FLUSH_QUEUE_COUNTS {
+            on_tx!(self, c => {
+                crate::sql::query(sql).execute(&mut *c).await?;
+            });
+        }
         for sql in [
-            "DELETE FROM queue_count_delta WHERE library_id = $1 AND side = 'lend' AND facet IN ('created', 'modified')",
             "DELETE FROM queue_count WHERE library_id = $1 AND side = 'lend' AND facet IN ('created', 'modified')",
             "INSERT INTO queue_count (library_id, side, state, facet, value, n)
              SELECT r.library_id, 'lend', r.state, 'created', COALESCE(date(r.created_at, l.utc_offset_minutes || ' minutes'), substr(r.created_at, 1, 10)) AS d, COUNT(*)

@@ -72,6 +72,7 @@ pub use return_hold::{
 };
 pub use sql::profile::report as sql_profile_report;
 pub use stats::{FactProgress, FactStep, SeedBorrow, SeedEvent, StatKey, StatScope};
+pub use writer::FLUSH_QUEUE_COUNTS;
 
 pub use sqlx::types::Json;
 
@@ -328,6 +329,7 @@ impl Store {
             conn.close().await?;
         }
         let (conn, durability) = writer::open_connection(path, config.sqlite_synchronous_full)?;
+        writer::flush_pending_counts(&conn)?;
         let read = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(2))
             .connect_with(opts.read_only(true))

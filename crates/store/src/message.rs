@@ -82,6 +82,12 @@ crate::sql::lite_row!(OutboxRow {
     created_at
 });
 
+/// An outbox row as [`OutboxRow`] reads it.
+const OUTBOX_COLUMNS: &str = "outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
+
+/// How many messages one lease statement names (SQLite's claim).
+const CLAIM_CHUNK: usize = 200;
+
 /// A pending message `o` that is due at `$1` and waits behind no earlier message of its
 /// (recipient, request) that is leased or waiting for a retry. `+outbox_id`, used in the
 /// order, is an expression and not the key itself, so that SQLite finds the due messages
@@ -94,10 +100,10 @@ const OUTBOX_DUE: &str = "o.status = 'pending' AND o.next_attempt_at <= $1
 
 impl Tx<'_> {
     pub async fn insert_event(&mut self, e: &NewEvent<'_>, at: OffsetDateTime) -> Result<i64> {
-        let id: (i64,) = on_tx!(self, c => {
-            crate::sql::query_as(
+        let id = on_tx!(self, c => {
+            crate::sql::query(
                 "INSERT INTO request_event (library_id, side, request_id, at, actor_id, actor, action, from_state, to_state, note, message_id, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING event_id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(e.library_id)
             .bind(e.side)
@@ -111,10 +117,10 @@ impl Tx<'_> {
             .bind(e.note)
             .bind(e.message_id)
             .bind(e.data.as_ref().map(Json))
-            .fetch_one(&mut *c)
+            .insert_id(&mut *c, "event_id")
             .await?
         });
-        Ok(id.0)
+        Ok(id)
     }
 
     /// Put event `event_id` in the communications thread that `reply_to` starts.
@@ -176,10 +182,10 @@ impl Tx<'_> {
         not_before: OffsetDateTime,
     ) -> Result<i64> {
         let not_before = not_before.max(now);
-        let id: (i64,) = on_tx!(self, c => {
-            crate::sql::query_as(
+        let id = on_tx!(self, c => {
+            crate::sql::query(
                 "INSERT INTO outbox (library_id, request_id, side, kind, recipient, payload, status, next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING outbox_id",
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)",
             )
             .bind(m.library_id)
             .bind(m.request_id)
@@ -189,19 +195,19 @@ impl Tx<'_> {
             .bind(m.payload)
             .bind(not_before)
             .bind(now)
-            .fetch_one(&mut *c)
+            .insert_id(&mut *c, "outbox_id")
             .await?
         });
         // Only what may go at once can be delivered within this transaction.
         if m.kind != "email" && not_before <= now {
             self.queued.push(crate::QueuedMessage {
-                outbox_id: id.0,
+                outbox_id: id,
                 request_id: m.request_id.to_owned(),
                 recipient: m.recipient.to_owned(),
                 payload: m.payload.to_owned(),
             });
         }
-        Ok(id.0)
+        Ok(id)
     }
 
     /// Whether an earlier message of `request_id` to `recipient` is still waiting to go (in
@@ -234,17 +240,15 @@ impl Tx<'_> {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
+        if !self.is_postgres() {
+            return self.claim_outbox_lite(now, lease_until, limit).await;
+        }
         // On PostgreSQL several processes may claim at once; each skips the rows another holds.
-        let lock = if self.is_postgres() {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
                 SELECT outbox_id FROM outbox o WHERE {OUTBOX_DUE}
-                ORDER BY +outbox_id LIMIT $3{lock})
-             RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
+                ORDER BY +outbox_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING {OUTBOX_COLUMNS}"
         );
         let mut rows = on_tx!(self, c => {
             crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
@@ -255,6 +259,46 @@ impl Tx<'_> {
                 .await?
         });
         rows.sort_by_key(|r| r.outbox_id);
+        Ok(rows)
+    }
+
+    /// SQLite, where the writer is the only one to claim: the due messages are read, then
+    /// leased by their keys in the same transaction. One `UPDATE … RETURNING` did both, but
+    /// SQLite gathers a RETURNING statement's rows in a temporary table and keeps a statement
+    /// journal (a copy of every page it changes) for it.
+    async fn claim_outbox_lite(
+        &mut self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE {OUTBOX_DUE} ORDER BY +outbox_id LIMIT $2"
+        );
+        let mut rows = on_tx!(self, c => {
+            crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await?
+        });
+        for chunk in rows.chunks(CLAIM_CHUNK) {
+            let keys = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("UPDATE outbox SET next_attempt_at = $1 WHERE outbox_id IN ({keys})");
+            let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql)).bind(lease_until);
+            for r in chunk {
+                q = q.bind(r.outbox_id);
+            }
+            on_tx!(self, c => {
+                q.execute(&mut *c).await?;
+            });
+        }
+        for r in &mut rows {
+            r.next_attempt_at = lease_until;
+        }
         Ok(rows)
     }
 

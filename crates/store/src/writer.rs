@@ -430,25 +430,74 @@ async fn run_batch(conn: &mut rusqlite::Connection, ctx: &Ctx, batch: &mut Vec<J
 }
 
 /// The queue counts' triggers append what each write changed to `queue_count_delta`
-/// (migration 0025); once per commit, in the committing transaction, the deltas are added to
-/// `queue_count` grouped by key, so that steps sharing a key (same library, state, partner,
-/// day…) write its counter once, not once each.
+/// (migration 0025; the borrowing requests' facets) and to `lend_count_change` (migration 0042;
+/// a lending request's old and new counted values, one row each). Once per commit, in the
+/// committing transaction, both are added to `queue_count` grouped by key, so that steps
+/// sharing a key (same library, state, partner, day…) write its counter once, not once each.
 const FLUSH_COUNTS: &str = "INSERT INTO queue_count (library_id, side, state, facet, value, n)
     SELECT library_id, side, state, facet, value, SUM(n) FROM queue_count_delta WHERE true
     GROUP BY library_id, side, state, facet, value HAVING SUM(n) <> 0
     ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = n + excluded.n";
 const EMPTY_DELTAS: &str = "DELETE FROM queue_count_delta";
 
-/// Add the batch's queue count deltas to the counts (see `FLUSH_COUNTS`); a batch that
-/// changed no request writes nothing.
-fn flush_counts(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let any: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM queue_count_delta)")?
-        .query_row([], |r| r.get(0))?;
-    if any {
+/// `lend_count_change` as the eleven facets' deltas. The created and modified days are the
+/// library's own (its offset read here, as the triggers of 0038 read it on each write); a time
+/// SQLite's date() cannot move keeps its UTC date. An update that left a value as it was adds
+/// -1 and +1 to the same counter, which the grouping cancels.
+const FLUSH_LEND_CHANGES: &str = "INSERT INTO queue_count (library_id, side, state, facet, value, n)
+    SELECT library_id, 'lend', state, facet, value, SUM(n) FROM (
+        SELECT library_id, state, 'partner' AS facet, partner AS value, n FROM lend_count_change
+        UNION ALL SELECT library_id, state, 'format', format, n FROM lend_count_change
+        UNION ALL SELECT library_id, state, 'assignee', assignee, n FROM lend_count_change
+        UNION ALL SELECT c.library_id, c.state, 'created',
+            COALESCE(date(c.created_at, l.utc_offset_minutes || ' minutes'), substr(c.created_at, 1, 10)), c.n
+            FROM lend_count_change c LEFT JOIN library l ON l.library_id = c.library_id
+        UNION ALL SELECT c.library_id, c.state, 'modified',
+            COALESCE(date(c.updated_at, l.utc_offset_minutes || ' minutes'), substr(c.updated_at, 1, 10)), c.n
+            FROM lend_count_change c LEFT JOIN library l ON l.library_id = c.library_id
+        UNION ALL SELECT library_id, state, 'due', due, n FROM lend_count_change
+        UNION ALL SELECT library_id, state, 'needed_by', needed_by, n FROM lend_count_change
+        UNION ALL SELECT library_id, state, 'renew_pending', renew_pending, n FROM lend_count_change
+        UNION ALL SELECT library_id, state, 'service_level', service_level, n FROM lend_count_change
+        UNION ALL SELECT library_id, state, 'supplied_format', supplied_format, n FROM lend_count_change
+        UNION ALL SELECT library_id, state, 'printed', printed, n FROM lend_count_change
+    ) WHERE true
+    GROUP BY library_id, state, facet, value HAVING SUM(n) <> 0
+    ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = n + excluded.n";
+const EMPTY_LEND_CHANGES: &str = "DELETE FROM lend_count_change";
+
+/// Everything that adds the noted changes to the counts, in order: for a connection other than
+/// the writer's (tests, and `Store::open` for what another connection left).
+pub const FLUSH_QUEUE_COUNTS: [&str; 4] = [
+    FLUSH_COUNTS,
+    EMPTY_DELTAS,
+    FLUSH_LEND_CHANGES,
+    EMPTY_LEND_CHANGES,
+];
+
+/// Add the batch's queue count deltas to the counts (see `FLUSH_COUNTS` and
+/// `FLUSH_LEND_CHANGES`); a batch that changed no request writes nothing.
+pub(crate) fn flush_counts(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let (deltas, lend_changes): (bool, bool) = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM queue_count_delta), EXISTS (SELECT 1 FROM lend_count_change)",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if deltas {
         run_cached(conn, &[FLUSH_COUNTS, EMPTY_DELTAS])?;
     }
+    if lend_changes {
+        run_cached(conn, &[FLUSH_LEND_CHANGES, EMPTY_LEND_CHANGES])?;
+    }
     Ok(())
+}
+
+/// Add what writes of other connections noted before the writer started (a migration that
+/// changed requests, a tool), so that the counts agree with the requests once the store opens.
+pub(crate) fn flush_pending_counts(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    flush_counts(&tx)?;
+    tx.commit()
 }
 
 /// Run transaction-control statements through the statement cache: they run a dozen times a

@@ -436,16 +436,9 @@ async fn fixed_times(
 
 /// What the SQLite writer does at each commit: add the queue counts' deltas to the counts.
 async fn flush_queue_counts(c: &mut sqlx::SqliteConnection) {
-    sqlx::raw_sql(
-        "INSERT INTO queue_count (library_id, side, state, facet, value, n)
-         SELECT library_id, side, state, facet, value, SUM(n) FROM queue_count_delta WHERE true
-         GROUP BY library_id, side, state, facet, value HAVING SUM(n) <> 0
-         ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = n + excluded.n;
-         DELETE FROM queue_count_delta;",
-    )
-    .execute(c)
-    .await
-    .unwrap();
+    for sql in store::FLUSH_QUEUE_COUNTS {
+        sqlx::raw_sql(sql).execute(&mut *c).await.unwrap();
+    }
 }
 
 /// Migration 0033 rewrites the times stored before it (RFC 3339 with a fraction only when it
