@@ -85,9 +85,6 @@ crate::sql::lite_row!(OutboxRow {
 /// An outbox row as [`OutboxRow`] reads it.
 const OUTBOX_COLUMNS: &str = "outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
 
-/// How many messages one lease statement names (SQLite's claim).
-const CLAIM_CHUNK: usize = 200;
-
 /// A pending message `o` that is due at `$1` and waits behind no earlier message of its
 /// (recipient, request) that is leased or waiting for a retry. `+outbox_id`, used in the
 /// order, is an expression and not the key itself, so that SQLite finds the due messages
@@ -282,18 +279,22 @@ impl Tx<'_> {
                 .fetch_all(&mut *c)
                 .await?
         });
-        for chunk in rows.chunks(CLAIM_CHUNK) {
-            let keys = (0..chunk.len())
-                .map(|i| format!("${}", i + 2))
+        if !rows.is_empty() {
+            // The keys as one JSON array: one statement text, whatever the number claimed.
+            let keys = rows
+                .iter()
+                .map(|r| r.outbox_id.to_string())
                 .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("UPDATE outbox SET next_attempt_at = $1 WHERE outbox_id IN ({keys})");
-            let mut q = crate::sql::query(sqlx::AssertSqlSafe(sql)).bind(lease_until);
-            for r in chunk {
-                q = q.bind(r.outbox_id);
-            }
+                .join(",");
             on_tx!(self, c => {
-                q.execute(&mut *c).await?;
+                crate::sql::query(
+                    "UPDATE outbox SET next_attempt_at = $1
+                     WHERE outbox_id IN (SELECT value FROM json_each($2))",
+                )
+                .bind(lease_until)
+                .bind(format!("[{keys}]"))
+                .execute(&mut *c)
+                .await?;
             });
         }
         for r in &mut rows {
