@@ -82,9 +82,6 @@ crate::sql::lite_row!(OutboxRow {
     created_at
 });
 
-/// An outbox row as [`OutboxRow`] reads it.
-const OUTBOX_COLUMNS: &str = "outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
-
 /// A pending message `o` that is due at `$1` and waits behind no earlier message of its
 /// (recipient, request) that is leased or waiting for a retry. `+outbox_id`, used in the
 /// order, is an expression and not the key itself, so that SQLite finds the due messages
@@ -237,15 +234,20 @@ impl Tx<'_> {
         lease_until: OffsetDateTime,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
-        if !self.is_postgres() {
-            return self.claim_outbox_lite(now, lease_until, limit).await;
-        }
         // On PostgreSQL several processes may claim at once; each skips the rows another holds.
+        // Tried on SQLite: a read of the due messages, then their lease by key, instead of one
+        // `UPDATE … RETURNING`. In `bench lifecycle` a claim took 1.27 ms + 0.57 ms that way
+        // against 1.60 ms, so it stays one statement.
+        let lock = if self.is_postgres() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $2 WHERE outbox_id IN (
                 SELECT outbox_id FROM outbox o WHERE {OUTBOX_DUE}
-                ORDER BY +outbox_id LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING {OUTBOX_COLUMNS}"
+                ORDER BY +outbox_id LIMIT $3{lock})
+             RETURNING outbox_id, library_id, request_id, side, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at"
         );
         let mut rows = on_tx!(self, c => {
             crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
@@ -256,50 +258,6 @@ impl Tx<'_> {
                 .await?
         });
         rows.sort_by_key(|r| r.outbox_id);
-        Ok(rows)
-    }
-
-    /// SQLite, where the writer is the only one to claim: the due messages are read, then
-    /// leased by their keys in the same transaction. One `UPDATE … RETURNING` did both, but
-    /// SQLite gathers a RETURNING statement's rows in a temporary table and keeps a statement
-    /// journal (a copy of every page it changes) for it.
-    async fn claim_outbox_lite(
-        &mut self,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>> {
-        let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE {OUTBOX_DUE} ORDER BY +outbox_id LIMIT $2"
-        );
-        let mut rows = on_tx!(self, c => {
-            crate::sql::query_as::<OutboxRow>(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *c)
-                .await?
-        });
-        if !rows.is_empty() {
-            // The keys as one JSON array: one statement text, whatever the number claimed.
-            let keys = rows
-                .iter()
-                .map(|r| r.outbox_id.to_string())
-                .collect::<Vec<_>>()
-                .join(",");
-            on_tx!(self, c => {
-                crate::sql::query(
-                    "UPDATE outbox SET next_attempt_at = $1
-                     WHERE outbox_id IN (SELECT value FROM json_each($2))",
-                )
-                .bind(lease_until)
-                .bind(format!("[{keys}]"))
-                .execute(&mut *c)
-                .await?;
-            });
-        }
-        for r in &mut rows {
-            r.next_attempt_at = lease_until;
-        }
         Ok(rows)
     }
 

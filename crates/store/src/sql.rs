@@ -440,8 +440,9 @@ impl Query<()> {
     /// PostgreSQL gets `RETURNING key` added, while SQLite reads the connection's last
     /// inserted rowid (not changed by what triggers insert). On SQLite a RETURNING clause
     /// makes the statement gather its rows in a temporary table and keep a statement journal,
-    /// a copy of every page it changes; for the events and outbox rows of `bench lifecycle`
-    /// that was about a third of each insert's time.
+    /// a copy of every page it changes. In `bench lifecycle` (SQL profile, same sitting) an
+    /// event insert took 12.5 us this way against 20.5 us, an outbox insert 8.4 us against
+    /// 14.9 us.
     pub(crate) async fn insert_id(self, conn: &mut Conn<'_>, key: &str) -> Result<i64> {
         self.encodable()?;
         if let Conn::Lite(c) = conn {

@@ -13,6 +13,10 @@
 -- per row, not four times per write. An update whose counted values are unchanged cancels out
 -- in that grouping; the WHEN clause only skips the writes that cannot change a count.
 --
+-- Measured in `bench lifecycle` (SQL profile, same sitting): a lending request update 38.1 us
+-- against 51.6 us; the commit, which now does the grouping, 4.7 ms against 4.0 ms, for about
+-- 160 closures each.
+--
 -- queue_count, what it holds and how it is read are unchanged. The borrowing request
 -- triggers (two facets) still append to queue_count_delta.
 CREATE TABLE lend_count_change (
