@@ -477,7 +477,7 @@ pub const FLUSH_QUEUE_COUNTS: [&str; 4] = [
 
 /// Add the batch's queue count deltas to the counts (see `FLUSH_COUNTS` and
 /// `FLUSH_LEND_CHANGES`); a batch that changed no request writes nothing.
-pub(crate) fn flush_counts(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+fn flush_counts(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     let (deltas, lend_changes): (bool, bool) = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM queue_count_delta), EXISTS (SELECT 1 FROM lend_count_change)",
