@@ -316,7 +316,10 @@ impl ToIndex {
     ) -> ToIndex {
         type Fast = foldhash::fast::RandomState;
         let created: HashSet<&str, Fast> = imported.created.iter().map(String::as_str).collect();
-        let mut built: HashMap<&str, NewUnion, Fast> = HashMap::default();
+        // Sized for the batch at once: grown step by step, the map was rehashed a dozen times
+        // per batch, into fresh memory each time (7 % of the importing thread's samples).
+        let mut built: HashMap<&str, NewUnion, Fast> =
+            HashMap::with_capacity_and_hasher(created.len(), Fast::default());
         let mut read: Vec<String> = Vec::new();
         for ((r, bib), o) in records.into_iter().zip(bibs).zip(&imported.stored) {
             let id = o.record_id();

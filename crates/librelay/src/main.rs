@@ -7,6 +7,7 @@ mod bench_duplicates;
 mod bench_queue;
 mod bench_stats;
 mod import;
+mod memory;
 mod settle;
 
 use std::net::SocketAddr;
@@ -341,6 +342,13 @@ fn init_tracing(level: &str) {
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Import { .. } | Command::Reindex { .. } | Command::Bench { .. }
+    ) {
+        memory::keep_freed_memory();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -351,7 +359,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(Cli::parse())) {
+    match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The chain of causes, one line, no backtrace: this is for a person at a terminal.
