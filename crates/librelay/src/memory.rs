@@ -19,7 +19,7 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// The delay mimalloc starts with, in milliseconds (v3, the version the crate builds by
 /// default). Any other value means the slot is not the one expected (another mimalloc) or
 /// `MIMALLOC_PURGE_DELAY` set it; either way it is left alone.
-const DEFAULT_PURGE_DELAY_MS: i64 = 1000;
+const DEFAULT_PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
 /// For a command that ends when its bulk work ends (`import`, `reindex`, `bench`): freed memory
 /// stays with the process for reuse, and goes back to the system when the command exits.
@@ -29,7 +29,7 @@ pub fn keep_freed_memory() {
     // of options, an integer indexed by an enum; they take no pointers, may be called from any
     // thread at any time, and an index outside the table is ignored (mimalloc checks it).
     unsafe {
-        if i64::from(libmimalloc_sys::mi_option_get(PURGE_DELAY)) == DEFAULT_PURGE_DELAY_MS {
+        if libmimalloc_sys::mi_option_get(PURGE_DELAY) == DEFAULT_PURGE_DELAY_MS {
             libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
         }
     }
