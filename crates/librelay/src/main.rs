@@ -345,7 +345,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Import { .. } | Command::Reindex { .. } | Command::Bench { .. }
+        Command::Import { .. }
+            | Command::Reindex { .. }
+            | Command::Bench {
+                what: bench::BenchCommand::Catalog { .. }
+            }
     ) {
         memory::keep_freed_memory();
     }
