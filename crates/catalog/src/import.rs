@@ -163,7 +163,11 @@ async fn import_file(
     let reader = std::thread::spawn(move || -> Result<(), String> {
         let input = BufReader::with_capacity(256 * 1024, file);
         let mut records = marc::Records::detect(input).map_err(|e| e.to_string())?;
-        let mut batch = Vec::with_capacity(batch_size);
+        // The first batches are small and double up to `batch_size`: the store's writer starts
+        // on the first records at once, and the index on the first ones stored, rather than
+        // both waiting for a whole batch to be parsed and then written.
+        let mut size = (batch_size / 16).max(1);
+        let mut batch = Vec::with_capacity(size);
         while let Some(record) = records.next() {
             let item = match record {
                 Ok(record) => match bib::prepare_with_bib(&record, dialect) {
@@ -187,8 +191,9 @@ async fn import_file(
                 }),
             };
             batch.push(item);
-            if batch.len() >= batch_size {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            if batch.len() >= size {
+                size = (size * 2).min(batch_size);
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(size));
                 if tx.blocking_send(full).is_err() {
                     return Ok(());
                 }
