@@ -36,8 +36,14 @@ use crate::text::{self, Run};
 const GROUP: usize = 3;
 
 /// Memory for the index writer's buffers: big enough that a 250k import flushes a few
-/// segments, not hundreds.
-const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+/// segments, not hundreds; small enough that they are flushed as the import goes. A segment
+/// is written out on the indexing thread when the buffers are full, and whatever is in them
+/// when the import ends is written after the store is done, with the other core idle. At
+/// 128 MB the 250,000 LoC records fitted in one segment, all written at the end (about 1.7 s
+/// of one core under `perf`); at 64 MB they make three, the first two written while the store
+/// still works. `librelay bench catalog` in one sitting: import 10.42 s against 11.42 s;
+/// searches with facets 4,027 against 4,917 queries/s, still 1.55x FTS5's, p99 1.24 ms.
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
 
 #[derive(Clone, Copy)]
 struct Fields {

@@ -72,12 +72,16 @@ pub(crate) fn open_connection(
     })?;
     // Every closure of a batch runs under a savepoint, and SQLite keeps the pages a savepoint
     // changes in a statement journal: in memory, not in a temporary file written page by page.
-    // A 256 MB page cache (was 32 MB), for an import batch (20,000 records) that changes pages
-    // all over the catalog's key and title indexes. Measured alone on the 250,000 LoC records
-    // its gain was within the noise (import 11.7-12.1 s against 11.8-12.4 s); SQLite takes the
-    // memory only as pages are read.
+    // A 64 MB page cache. It was 256 MB, for an import batch (20,000 records) that changes
+    // pages all over the catalog's key and title indexes, but an import of the 250,000 LoC
+    // records filled it with pages it never read again, and the kernel's zeroing of that fresh
+    // memory was 5 % of the whole import's CPU samples, on the writer's thread. Alternated runs
+    // of `librelay import marc` over that file: 10.07, 10.20, 10.80 s at 64 MB against 10.63,
+    // 10.65, 10.66 s at 256 MB, peak memory about 210 MB lower; importing it again 14.7 and
+    // 15.0 s against 14.6 and 15.7 s; `librelay bench lifecycle --n 3000` 625-645 against
+    // 600-669 lifecycles/s.
     conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
+        "PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
     )?;
     // Checkpoints (copying the WAL back into the database file, with its fsync) run on a
     // thread of their own (`Checkpointer`), not inside the writer's commits.
