@@ -28,11 +28,10 @@ use crate::text::{self, Run};
 
 /// Documents handed to the index writer at a time. Its queue holds 10,000 hand-overs
 /// (tantivy's `PIPELINE_MAX_SIZE_IN_DOCS`), so one document at a time let an import's batch
-/// (20,000) fill it: the importer then waited for the indexing thread, and the store's writer
-/// for the importer (`perf` of `librelay import marc` over the 250,000 LoC records: the indexing
-/// thread idle for about half a second in every one and a half, both cores short of work). In
-/// groups of 3 the queue holds up to 30,000 documents, a batch and a half: the importer hands
-/// a batch over and goes on, and the memory they take stays bounded.
+/// (20,000) fill it: the importer waited for the indexing thread to take half the batch
+/// before it could hand the store's writer its next one. In groups of 3 the queue holds up to
+/// 30,000 documents, a batch and a half: the importer hands a batch over and goes on, and the
+/// memory they take stays bounded.
 const GROUP: usize = 3;
 
 /// Memory for the index writer's buffers: big enough that a 250k import flushes a few
