@@ -238,18 +238,14 @@ impl CatalogIndex {
 
     /// Replace the documents of `records` (added when new).
     pub fn upsert(&self, records: &[UnionRecord]) -> Result<(), CatalogError> {
-        let docs: Vec<(String, TantivyDocument)> = records
-            .iter()
-            .map(|r| (r.record.record_id.clone(), self.document(r)))
-            .collect();
         let id = self.fields.id;
-        self.with_writer(|w| {
-            for (record_id, doc) in docs {
-                w.delete_term(Term::from_field_text(id, &record_id));
-                w.add_document(doc).map_err(index_error)?;
-            }
-            Ok(())
-        })
+        let ops = records.iter().flat_map(|r| {
+            [
+                UserOperation::Delete(Term::from_field_text(id, &r.record.record_id)),
+                UserOperation::Add(self.document(r)),
+            ]
+        });
+        self.run_in_groups(ops.collect())
     }
 
     /// Add the documents of union records new to the index (just created in the store): no
@@ -270,14 +266,19 @@ impl CatalogIndex {
     }
 
     fn add_documents(&self, docs: Vec<TantivyDocument>) -> Result<(), CatalogError> {
-        if docs.is_empty() {
+        self.run_in_groups(docs.into_iter().map(UserOperation::Add).collect())
+    }
+
+    /// Hand `ops` to the index writer `GROUP` at a time, in order (a delete before the add
+    /// that replaces its document keeps its place: the writer orders them by their stamps).
+    fn run_in_groups(&self, ops: Vec<UserOperation>) -> Result<(), CatalogError> {
+        if ops.is_empty() {
             return Ok(());
         }
         self.with_writer(|w| {
-            let mut docs = docs.into_iter();
+            let mut ops = ops.into_iter();
             loop {
-                let group: Vec<UserOperation> =
-                    docs.by_ref().take(GROUP).map(UserOperation::Add).collect();
+                let group: Vec<UserOperation> = ops.by_ref().take(GROUP).collect();
                 if group.is_empty() {
                     return Ok(());
                 }

@@ -83,6 +83,8 @@ async fn importing_twice_updates_in_place_without_duplicates() {
             rejected.0
         );
         let after_first = counts(&app).await;
+        let token = app.login("bcu-borrow").await;
+        let indexed = search(&app, &token, "").await["total"].clone();
         let (second, _) = import(&app, "BCU", &fixture()).await;
         assert_eq!(
             (second.read, second.stored, second.updated),
@@ -93,6 +95,12 @@ async fn importing_twice_updates_in_place_without_duplicates() {
             counts(&app).await,
             after_first,
             "{engine:?}: re-import added rows"
+        );
+        // Each updated record's document is replaced, not added again.
+        assert_eq!(
+            search(&app, &token, "").await["total"],
+            indexed,
+            "{engine:?}: re-import added documents to the index"
         );
         assert_eq!(
             after_first.1 - before.1,
