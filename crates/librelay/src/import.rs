@@ -66,10 +66,10 @@ impl ImportObserver for Printer {
 /// build with only this changed), 20,000 a batch imported in 9.2-9.9 s against 10.4-11.2 s
 /// with 8,000 (8,000 had cost a tenth less CPU than 2,000 on 50,000 records). Memory stays
 /// bounded by the batch size: with a few batches in flight, the writer's page cache and the
-/// index's buffers, the whole process peaked at 0.73 GB on a first import of that file and
-/// 0.88 GB on importing it again (0.95 and 1.10 GB with the writer's page cache at 256 MB, as
-/// it was before); `--batch` lowers it. The first batches are smaller (see
-/// `catalog::import_files`).
+/// index's buffers, the whole process peaked at 0.63-0.67 GB on a first import of that file
+/// and 0.88-0.91 GB on importing it again (a first import took 0.95 GB with the writer's page
+/// cache at 256 MB and the index's buffers at 128 MB, as they were before); `--batch` lowers
+/// it. The first batches are smaller (see `catalog::import_files`).
 pub const MARC_BATCH: usize = 20000;
 
 pub async fn marc(

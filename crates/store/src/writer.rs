@@ -73,9 +73,9 @@ pub(crate) fn open_connection(
     // Every closure of a batch runs under a savepoint, and SQLite keeps the pages a savepoint
     // changes in a statement journal: in memory, not in a temporary file written page by page.
     // A 64 MB page cache. It was 256 MB, for an import batch (20,000 records) that changes
-    // pages all over the catalog's key and title indexes, but an import of the 250,000 LoC
-    // records filled it with pages it never read again, and the kernel's zeroing of that fresh
-    // memory was 5 % of the whole import's CPU samples, on the writer's thread. Alternated runs
+    // pages all over the catalog's key and title indexes, but the kernel's zeroing of the fresh
+    // memory the writer took during an import of the 250,000 LoC records was 5 % of the whole
+    // import's CPU samples (`perf`), and the smaller cache did not slow it. Alternated runs
     // of `librelay import marc` over that file: 10.07, 10.20, 10.80 s at 64 MB against 10.63,
     // 10.65, 10.66 s at 256 MB, peak memory about 210 MB lower; importing it again 14.7 and
     // 15.0 s against 14.6 and 15.7 s; `librelay bench lifecycle --n 3000` 625-645 against
