@@ -118,6 +118,8 @@ pub async fn run(
         eprintln!("reusing the {n} lending requests seeded by an earlier run ({engine})");
         n
     };
+    // PostgreSQL: what the seed noted for the queue counts, folded in as the job does.
+    st.store.fold_queue_counts().await?;
     let seed_secs = start.elapsed().as_secs_f64();
     st.store.analyze().await?;
 

@@ -35,8 +35,33 @@ pub fn spawn(st: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::Join
     vec![
         tokio::spawn(outbox_loop(st.clone(), stop.clone())),
         tokio::spawn(sweep_loop(st.clone(), stop.clone())),
-        tokio::spawn(statistics_loop(st, stop)),
+        tokio::spawn(statistics_loop(st.clone(), stop.clone())),
+        tokio::spawn(counts_loop(st, stop)),
     ]
+}
+
+/// How often the kept queue counts' notes are folded in on PostgreSQL.
+const COUNTS_FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// PostgreSQL: fold the queue counts' notes into the counts (`Store::fold_queue_counts`), so
+/// that the notes a queue page adds up stay a second's writes. Readers are exact without it;
+/// SQLite's writer adds them at each commit, so there the job ends at once.
+async fn counts_loop(st: AppState, mut stop: watch::Receiver<bool>) {
+    if !st.store.is_postgres() {
+        return;
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = st.store.fold_queue_counts().await {
+            tracing::warn!(error = %e, "folding the queue counts' notes failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(COUNTS_FOLD_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// How long a library's month has had no change before the job packs it into a block

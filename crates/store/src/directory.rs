@@ -274,9 +274,8 @@ impl Tx<'_> {
                 .execute(&mut *c)
                 .await?;
         });
-        if !self.is_postgres() {
-            self.recount_local_days(library_id).await?;
-        }
+        self.recount_local_days(library_id, offset.minutes())
+            .await?;
         // Its requests' statistics months are its months (migration 0038).
         let months = if self.is_postgres() {
             "UPDATE request_fact SET month = CAST(to_char((created_at AT TIME ZONE 'UTC') + make_interval(mins => CAST($2 AS INTEGER)), 'YYYYMM') AS BIGINT)
@@ -296,11 +295,52 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// SQLite: the kept "created" and "modified" counts of `library_id` hold its days
-    /// (migration 0038); once its offset changes they are counted again from its requests.
-    /// What this transaction changed so far is added to the counts first (as at a commit), so
-    /// that the recount, which reads the requests as they now are, is not added to again.
-    async fn recount_local_days(&mut self, library_id: &str) -> Result<()> {
+    /// The kept "created" and "modified" counts of `library_id` hold its days (migrations
+    /// 0038 and 0043); once its offset changes they are counted again from its requests.
+    ///
+    /// SQLite: what this transaction changed so far is added to the counts first (as at a
+    /// commit), so that the recount, which reads the requests as they now are, is not added to
+    /// again.
+    ///
+    /// PostgreSQL: other transactions write requests meanwhile, and the notes of those that
+    /// committed are not yet folded. One statement (one snapshot) sets each of the two facets'
+    /// counters to the recount less what the notes it sees add to it, so that the counters
+    /// and the notes together give the recount; counters no longer counted are set to 0. The
+    /// counts' lock keeps a fold from running between.
+    async fn recount_local_days(&mut self, library_id: &str, offset_minutes: i64) -> Result<()> {
+        if self.is_postgres() {
+            self.lock_counts().await?;
+            let day = |c: &str| {
+                format!(
+                    "to_char(({c} AT TIME ZONE 'UTC') + make_interval(mins => CAST($2 AS INTEGER)), 'YYYY-MM-DD')"
+                )
+            };
+            let (created, modified) = (day("created_at"), day("updated_at"));
+            let sql = format!(
+                "INSERT INTO queue_count (library_id, side, state, facet, value, n)
+                 SELECT $1, 'lend', state, facet, value, SUM(n) FROM (
+                     SELECT state, facet, value, 0 AS n FROM queue_count
+                      WHERE library_id = $1 AND side = 'lend' AND facet IN ('created', 'modified')
+                     UNION ALL
+                     SELECT state, 'created', {created}, COUNT(*) FROM lend_request WHERE library_id = $1 GROUP BY 1, 3
+                     UNION ALL
+                     SELECT state, 'modified', {modified}, COUNT(*) FROM lend_request WHERE library_id = $1 GROUP BY 1, 3
+                     UNION ALL
+                     SELECT c.state, f.facet, f.value, -c.n
+                       FROM lend_count_change c CROSS JOIN LATERAL lend_count_facets(c) f
+                      WHERE c.library_id = $1 AND f.facet IN ('created', 'modified')
+                 ) x GROUP BY state, facet, value
+                 ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = excluded.n"
+            );
+            on_tx!(self, c => {
+                crate::sql::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(library_id)
+                    .bind(offset_minutes)
+                    .execute(&mut *c)
+                    .await?;
+            });
+            return Ok(());
+        }
         for sql in crate::writer::FLUSH_QUEUE_COUNTS {
             on_tx!(self, c => {
                 crate::sql::query(sql).execute(&mut *c).await?;

@@ -376,10 +376,18 @@ impl Store {
         &self.inner.pool
     }
 
-    /// Whether the staff queues' counts are kept by the database as requests change (SQLite,
-    /// one writer); on PostgreSQL they are grouped out of the requests when asked.
-    pub fn keeps_queue_counts(&self) -> bool {
-        matches!(self.inner.pool, Pool::Sqlite(_))
+    /// Whether this store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner.pool, Pool::Postgres(_))
+    }
+
+    /// What the staff queues' kept counts are read from, as rows of `(library_id, side,
+    /// state, facet, value, n)` whose `n` add up per key. Both engines keep the counts as
+    /// requests change: SQLite's writer adds each commit's changes to `queue_count` at the
+    /// commit; PostgreSQL's writes note them and a job folds them in (migration 0043), so
+    /// there the counts are read with the notes not yet folded (a view).
+    pub(crate) fn counts_source(&self) -> &'static str {
+        queue::counts_source(self.is_postgres())
     }
 
     pub(crate) fn readers(&self) -> Option<&reader::Readers> {
@@ -554,9 +562,13 @@ impl Store {
                 .await?
             }
             Pool::Postgres(p) => {
+                // Base tables only: the view of the kept counts with their notes (migration
+                // 0043) is how PostgreSQL reads them; SQLite reads the counts themselves.
                 sqlx::query_as(
-                    "SELECT table_name::text, column_name::text FROM information_schema.columns
-                     WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%'
+                    "SELECT c.table_name::text, c.column_name::text FROM information_schema.columns c
+                       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+                     WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+                       AND c.table_name NOT LIKE '\\_sqlx%'
                      ORDER BY 1, 2",
                 )
                 .fetch_all(p)

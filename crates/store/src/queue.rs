@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::request::{LEND_COLUMNS, LendRequest};
-use crate::{Result, Store, StoreError, in_snapshot, on_pool, on_tx};
+use crate::{Result, Store, StoreError, Tx, in_snapshot, on_pool, on_tx};
 use domain::citation::Citation;
 use domain::library::LibraryOffset;
 
@@ -752,6 +752,11 @@ impl LendQueueFilter {
     }
 }
 
+/// What the kept queue counts are read from (see `Store::counts_source`).
+pub(crate) fn counts_source(pg: bool) -> &'static str {
+    if pg { "queue_count_now" } else { "queue_count" }
+}
+
 /// A day as the kept counts write it.
 fn day_text(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
@@ -782,13 +787,29 @@ fn within(states: Option<&[String]>, of: &[String]) -> Vec<String> {
 
 /// The facet counts of a selection made by states alone, from the kept counts: the same rows
 /// `lend_facets` groups out of the requests, in a few hundred rows' reading.
-fn kept_facets_sql(f: &LendQueueFilter) -> Sql {
+///
+/// On PostgreSQL the library's counts, with the notes not yet folded, are added up once into
+/// `k`, which the facets then read: each facet read from the view would scan the notes again,
+/// and every counter of the library (the key has the state before the facet).
+fn kept_facets_sql(f: &LendQueueFilter, pg: bool) -> Sql {
     let mut sql = Sql::default();
+    let (counts, with) = if pg {
+        let lib = sql.p(Arg::Text(f.library_id.clone()));
+        (
+            "k",
+            format!(
+                "WITH k AS MATERIALIZED (SELECT library_id, side, state, facet, value, SUM(n) AS n FROM {} WHERE library_id = {lib} AND side = 'lend' GROUP BY library_id, side, state, facet, value) ",
+                counts_source(true)
+            ),
+        )
+    } else {
+        (counts_source(false), String::new())
+    };
     let states = f.states.as_deref();
     let mut parts = Vec::new();
     let from = |sql: &mut Sql, facet: &str| {
         format!(
-            "queue_count{} AND facet = '{facet}'",
+            "{counts}{} AND facet = '{facet}'",
             kept_where(sql, f, states)
         )
     };
@@ -825,15 +846,16 @@ fn kept_facets_sql(f: &LendQueueFilter) -> Sql {
     for notes in PartnerNotes::ALL {
         // Not kept either: the partners' messages are few, found through their own index, and
         // only their requests are read (by id: the `+` keeps SQLite off the state index).
+        let plus = if pg { "" } else { "+" };
         let lib = sql.p(Arg::Text(f.library_id.clone()));
         let st = match states {
             None => String::new(),
             Some([]) => " AND 1 = 0".to_owned(),
-            Some(states) => format!(" AND +state IN ({})", sql.list(states)),
+            Some(states) => format!(" AND {plus}state IN ({})", sql.list(states)),
         };
         let cond = partner_notes_where(&mut sql, f, notes);
         parts.push(format!(
-            "SELECT 'partner_notes', '{}', COUNT(*) FROM lend_request WHERE +library_id = {lib}{st}{cond}",
+            "SELECT 'partner_notes', '{}', COUNT(*) FROM lend_request WHERE {plus}library_id = {lib}{st}{cond}",
             notes.as_str()
         ));
     }
@@ -917,10 +939,11 @@ fn kept_facets_sql(f: &LendQueueFilter) -> Sql {
         };
         let kw = kept_where(&mut sql, f, states);
         parts.push(format!(
-            "SELECT 'alert', '{}', CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM queue_count{kw} AND ({cond})",
+            "SELECT 'alert', '{}', CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {counts}{kw} AND ({cond})",
             alert.as_str()
         ));
     }
+    sql.push(&with);
     sql.push(&parts.join(" UNION ALL "));
     sql
 }
@@ -1149,13 +1172,17 @@ impl Store {
         let Some(t) = search_text(f) else {
             return Ok(TextPlan::Compare);
         };
-        let kept = self.keeps_queue_counts();
+        let pg = self.is_postgres();
         let exact = t.to_lowercase();
-        let title = title_hits(&exact, !kept);
+        let title = title_hits(&exact, pg);
         if title == TitleHits::None {
             return Ok(TextPlan::Compare);
         }
-        let limit = if kept {
+        let limit = if pg {
+            // PostgreSQL's candidates are the matches themselves (trigram and prefix indexes):
+            // read by id up to a fixed bound, whatever the selection's size.
+            CANDIDATES_MAX_PG
+        } else {
             let mut selected = Sql::default();
             let kw = kept_where(&mut selected, f, f.states.as_deref());
             selected.push(&format!(
@@ -1166,9 +1193,6 @@ impl Store {
                 bind_all!(q, &selected.args).fetch_one(p).await?
             });
             (selected.0 / 10).max(CANDIDATES_MIN)
-        } else {
-            // Without kept counts the selection's size is not known cheaply: a fixed bound.
-            CANDIDATES_MAX_PG
         };
         let mut probe = Sql::default();
         let c = candidates_sql(&mut probe, f, &exact, &title, " UNION ALL ");
@@ -1192,7 +1216,7 @@ impl Store {
     /// A page of the lending queue, newest change first, and how many requests match.
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_queue(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
-        if f.by_states_only() && self.keeps_queue_counts() {
+        if f.by_states_only() {
             return self.lend_queue_by_states(f).await;
         }
         self.lend_queue_grouped(f).await
@@ -1202,7 +1226,7 @@ impl Store {
     /// general way; also what the per-state reading is checked against).
     pub async fn lend_queue_grouped(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
         let plan = self.text_plan(f).await?;
-        let pg = !self.keeps_queue_counts();
+        let pg = self.is_postgres();
         let mut list = Sql::default();
         let w = where_clause(&mut list, f, &plan, pg);
         let (lim, off) = (
@@ -1232,15 +1256,16 @@ impl Store {
     /// A page of a selection made by states alone and its total, from the kept counts and the
     /// per-state index.
     async fn lend_queue_by_states(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
+        let src = self.counts_source();
         let mut count = Sql::default();
         let kw = kept_where(&mut count, f, f.states.as_deref());
         count.push(&format!(
-            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM queue_count{kw} AND facet = 'format'"
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {src}{kw} AND facet = 'format'"
         ));
         let mut present = Sql::default();
         let kw = kept_where(&mut present, f, None);
         present.push(&format!(
-            "SELECT state FROM queue_count{kw} AND facet = 'format' GROUP BY state HAVING SUM(n) > 0"
+            "SELECT state FROM {src}{kw} AND facet = 'format' GROUP BY state HAVING SUM(n) > 0"
         ));
         let (rows, total) = in_snapshot!(self, tx => {
             // Every state of the library that has requests, when the filter names none.
@@ -1261,7 +1286,7 @@ impl Store {
                 None => {
                     let mut list = Sql::default();
                     // States alone: no search.
-                    let w = where_clause(&mut list, f, &TextPlan::Compare, false);
+                    let w = where_clause(&mut list, f, &TextPlan::Compare, self.is_postgres());
                     let (lim, off) = (
                         list.p(Arg::Int(f.limit.clamp(1, 500))),
                         list.p(Arg::Int(f.offset.max(0))),
@@ -1287,8 +1312,8 @@ impl Store {
     /// how many requests have it; each alert with its count (zero included).
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_facets(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
-        if f.by_states_only() && self.keeps_queue_counts() && self.kept_days_fit(f).await? {
-            let sql = kept_facets_sql(f);
+        if f.by_states_only() && self.kept_days_fit(f).await? {
+            let sql = kept_facets_sql(f, self.is_postgres());
             let rows = on_pool!(self.pool(), p => {
                 let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
                 bind_all!(q, &sql.args).fetch_all(p).await?
@@ -1313,7 +1338,7 @@ impl Store {
     /// what the kept counts are checked against).
     pub async fn lend_facets_grouped(&self, f: &LendQueueFilter) -> Result<Vec<FacetCount>> {
         let plan = self.text_plan(f).await?;
-        let sql = grouped_facets_sql(f, &plan, !self.keeps_queue_counts(), false);
+        let sql = grouped_facets_sql(f, &plan, self.is_postgres(), false);
         let rows = on_pool!(self.pool(), p => {
             let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
             bind_all!(q, &sql.args).fetch_all(p).await?
@@ -1330,13 +1355,13 @@ impl Store {
         &self,
         f: &LendQueueFilter,
     ) -> Result<(Vec<LendRequest>, i64, Vec<FacetCount>)> {
-        if f.by_states_only() && self.keeps_queue_counts() {
+        if f.by_states_only() {
             let (rows, total) = self.lend_queue_by_states(f).await?;
             let facets = self.lend_facets(f).await?;
             return Ok((rows, total, facets));
         }
         let plan = self.text_plan(f).await?;
-        let sql = grouped_facets_sql(f, &plan, !self.keeps_queue_counts(), true);
+        let sql = grouped_facets_sql(f, &plan, self.is_postgres(), true);
         let (page, facets) = in_snapshot!(self, tx => {
             let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
             let all = bind_all!(q, &sql.args).fetch_all(&mut *tx).await?;
@@ -1459,6 +1484,64 @@ impl Store {
     }
 }
 
+/// PostgreSQL: the key of the advisory lock that lets one transaction at a time write the kept
+/// counts (a fold, or a library's recount of its days).
+const COUNTS_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('queue_count', 0))";
+
+/// PostgreSQL: the lending requests' noted changes added to the counts, in one statement, so
+/// that what it deletes is what it adds: rows noted by a transaction that commits meanwhile
+/// are not seen, and stay for the next fold.
+const FOLD_LEND_CHANGES: &str = "WITH d AS (DELETE FROM lend_count_change RETURNING *)
+    INSERT INTO queue_count (library_id, side, state, facet, value, n)
+    SELECT d.library_id, 'lend', d.state, f.facet, f.value, SUM(d.n)
+      FROM d CROSS JOIN LATERAL lend_count_facets(ROW(d.*)::lend_count_change) f
+     GROUP BY d.library_id, d.state, f.facet, f.value HAVING SUM(d.n) <> 0
+    ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = queue_count.n + excluded.n";
+
+/// PostgreSQL: the borrowing requests' noted changes added to the counts (as above).
+const FOLD_DELTAS: &str = "WITH d AS (DELETE FROM queue_count_delta RETURNING *)
+    INSERT INTO queue_count (library_id, side, state, facet, value, n)
+    SELECT library_id, side, state, facet, value, SUM(n) FROM d
+     GROUP BY library_id, side, state, facet, value HAVING SUM(n) <> 0
+    ON CONFLICT (library_id, side, state, facet, value) DO UPDATE SET n = queue_count.n + excluded.n";
+
+impl Tx<'_> {
+    /// PostgreSQL: take the lock of the kept counts (see `COUNTS_LOCK`) until this
+    /// transaction ends. Nothing on SQLite, whose one writer already serialises them.
+    pub(crate) async fn lock_counts(&mut self) -> Result<()> {
+        if let crate::Conn::Postgres(c) = &mut self.conn {
+            sqlx::query(COUNTS_LOCK).execute(&mut **c).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// PostgreSQL: add the queue count changes that writes noted (migration 0043) to the
+    /// counts, and empty the notes; returns how many counters changed. Readers see the same
+    /// counts before and after (they add the notes themselves); this keeps the notes few, so
+    /// that reading them stays cheap. The job runs it every second; nothing to do on SQLite,
+    /// whose writer adds them at each commit.
+    pub async fn fold_queue_counts(&self) -> Result<u64> {
+        if !self.is_postgres() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.lock_counts().await?;
+                let mut changed = 0;
+                if let crate::Conn::Postgres(c) = &mut tx.conn {
+                    for sql in [FOLD_LEND_CHANGES, FOLD_DELTAS] {
+                        changed += sqlx::query(sql).execute(&mut **c).await?.rows_affected();
+                    }
+                }
+                Ok(changed)
+            })
+        })
+        .await
+    }
+}
+
 /// One kept count of the staff queues: side (`lend`, `borrow`), state, facet, value ('' for
 /// none) and how many requests.
 pub type KeptCount = (String, String, String, String, i64);
@@ -1466,11 +1549,13 @@ pub type KeptCount = (String, String, String, String, i64);
 impl Store {
     /// The kept counts of `library_id` that are not zero, in key order.
     pub async fn queue_counts(&self, library_id: &str) -> Result<Vec<KeptCount>> {
+        let sql = format!(
+            "SELECT side, state, facet, value, CAST(SUM(n) AS BIGINT) FROM {} WHERE library_id = $1
+             GROUP BY side, state, facet, value HAVING SUM(n) <> 0 ORDER BY side, state, facet, value",
+            self.counts_source()
+        );
         let rows: Vec<KeptCount> = on_pool!(self.pool(), p => {
-            sqlx::query_as(
-                "SELECT side, state, facet, value, CAST(n AS BIGINT) FROM queue_count WHERE library_id = $1 AND n <> 0
-                 ORDER BY side, state, facet, value",
-            )
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(library_id)
             .fetch_all(p)
             .await?

@@ -628,24 +628,19 @@ impl Store {
         self.state_counts("lend_request", library_id).await
     }
 
-    /// From the kept counts on SQLite (migration 0019: every request counts once under
-    /// `format`); grouped out of the requests on PostgreSQL.
+    /// From the kept counts (migrations 0019 and 0043: every request counts once under
+    /// `format`).
     async fn state_counts(&self, table: &str, library_id: &str) -> Result<Vec<(String, i64)>> {
         let side = if table == "lend_request" {
             "lend"
         } else {
             "borrow"
         };
-        let sql = if self.keeps_queue_counts() {
-            format!(
-                "SELECT state, CAST(SUM(n) AS BIGINT) FROM queue_count WHERE library_id = $1 AND side = '{side}' AND facet = 'format'
-                 GROUP BY state HAVING SUM(n) > 0 ORDER BY state"
-            )
-        } else {
-            format!(
-                "SELECT state, COUNT(*) FROM {table} WHERE library_id = $1 GROUP BY state ORDER BY state"
-            )
-        };
+        let sql = format!(
+            "SELECT state, CAST(SUM(n) AS BIGINT) FROM {} WHERE library_id = $1 AND side = '{side}' AND facet = 'format'
+             GROUP BY state HAVING SUM(n) > 0 ORDER BY state",
+            self.counts_source()
+        );
         let rows: Vec<(String, i64)> = on_pool!(self.pool(), p => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(library_id)

@@ -286,6 +286,23 @@ impl TestApp {
     }
 
     /// The lending request for a borrowing request id, as the lender's staff see it.
+    /// The kept queue counts of each of `libraries` equal a recount of its requests: as
+    /// readers see them, and again once the notes are folded in (PostgreSQL; on SQLite the
+    /// fold has nothing to do).
+    pub async fn assert_kept_counts(&self, libraries: &[&str], when: &str) {
+        let store = &self.state.store;
+        for fold in [false, true] {
+            if fold {
+                store.fold_queue_counts().await.unwrap();
+            }
+            for lib in libraries {
+                let kept = store.queue_counts(lib).await.unwrap();
+                let recount = store.queue_recount(lib).await.unwrap();
+                assert_eq!(kept, recount, "{lib}, {when}, folded: {fold}");
+            }
+        }
+    }
+
     pub async fn lend_for(&self, token: &str, borrow_id: &str) -> Value {
         let v = self
             .eventually(&format!("/api/v1/lending?q={borrow_id}"), token, |v| {

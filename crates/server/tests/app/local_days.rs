@@ -354,14 +354,9 @@ async fn xnu_bucket(app: &TestApp, query: &str, facet: &str, bucket: &str) -> (V
     (ids, count)
 }
 
-/// On SQLite, the kept counts of XNU equal a recount of its requests in its own days.
+/// The kept counts of XNU equal a recount of its requests in its own days.
 async fn kept_counts_agree(app: &TestApp, what: &str) {
-    if !app.state.store.keeps_queue_counts() {
-        return;
-    }
-    let kept = app.state.store.queue_counts("XNU").await.unwrap();
-    let recount = app.state.store.queue_recount("XNU").await.unwrap();
-    assert_eq!(kept, recount, "{what}");
+    app.assert_kept_counts(&["XNU"], what).await;
 }
 
 async fn created_buckets_from_the_lenders_midnight(engine: Engine, offset: &str) {

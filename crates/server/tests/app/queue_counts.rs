@@ -17,14 +17,8 @@ async fn kept_queue_counts_equal_a_recount_after_a_run_of_requests() {
 }
 
 async fn assert_counts_agree(app: &TestApp, when: &str) {
-    if !app.state.store.keeps_queue_counts() {
-        return; // PostgreSQL groups its counts when asked; there is nothing kept to check.
-    }
-    for lib in ["BCU", "XNU", "HTU", "CPL"] {
-        let kept = app.state.store.queue_counts(lib).await.unwrap();
-        let recount = app.state.store.queue_recount(lib).await.unwrap();
-        assert_eq!(kept, recount, "{lib}, {when}");
-    }
+    app.assert_kept_counts(&["BCU", "XNU", "HTU", "CPL"], when)
+        .await;
 }
 
 async fn place(app: &TestApp, patron: &str, citation: &Value) -> String {

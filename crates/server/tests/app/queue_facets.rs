@@ -61,12 +61,7 @@ fn ids(page: &Value) -> Vec<String> {
 }
 
 async fn assert_counts_agree(app: &TestApp) {
-    if !app.state.store.keeps_queue_counts() {
-        return; // PostgreSQL groups its counts when asked; there is nothing kept to check.
-    }
-    let kept = app.state.store.queue_counts("XNU").await.unwrap();
-    let recount = app.state.store.queue_recount("XNU").await.unwrap();
-    assert_eq!(kept, recount);
+    app.assert_kept_counts(&["XNU"], "queue facets").await;
 }
 
 #[tokio::test]

@@ -668,3 +668,108 @@ async fn migration_0033_rewrites_older_times_into_the_fixed_form() {
         Some(t - Duration::hours(3))
     );
 }
+
+/// Writers changing requests at once while the queue counts' notes are folded in (on
+/// PostgreSQL several transactions commit together, and the folds run between and during
+/// them) leave kept counts equal to a recount: a fold adds exactly the notes it deletes, a
+/// note committed meanwhile waits for the next fold, and readers see the same counts before
+/// and after a fold.
+#[tokio::test]
+async fn kept_counts_stay_exact_while_writers_and_folds_run_together() {
+    const REQUESTS: usize = 240;
+    const WRITERS: usize = 6;
+    for engine in engines() {
+        let (store, _dir) = open(engine).await;
+        seed_library(&store, "AAA").await;
+        let t = now();
+        let rows = (0..REQUESTS)
+            .map(|i| store::SeedLend {
+                request_id: format!("lend-{i}"),
+                borrower_agency: format!("ISIL:XX-B{}", i % 3),
+                borrower_id: None,
+                format: if i % 2 == 0 { "loan" } else { "copy" }.to_owned(),
+                state: "request_received".to_owned(),
+                citation: domain::citation::Citation {
+                    title: Some(format!("Book {i}")),
+                    ..Default::default()
+                },
+                barcode: None,
+                due_date: None,
+                assignee_id: None,
+                created_at: t - Duration::days((i % 40) as i64),
+                updated_at: t - Duration::hours((i % 50) as i64),
+            })
+            .collect();
+        store.seed_lend_requests("AAA", rows).await.unwrap();
+        let recount = || async { store.queue_recount("AAA").await.unwrap() };
+        assert_eq!(store.queue_counts("AAA").await.unwrap(), recount().await);
+
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let folder = {
+            let (store, done) = (store.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut folds = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.fold_queue_counts().await.unwrap();
+                    folds += 1;
+                    tokio::task::yield_now().await;
+                }
+                folds
+            })
+        };
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..WRITERS {
+            let store = store.clone();
+            writers.spawn(async move {
+                // Each request moves twice: a new state and due date, then a new state, an
+                // assignee-free printed slip and a time on another day.
+                for round in 0..2 {
+                    for i in (w..REQUESTS).step_by(WRITERS) {
+                        store
+                            .write(move |tx| {
+                                Box::pin(async move {
+                                    let id = format!("lend-{i}");
+                                    let mut r = tx.lend_request_for_update(&id).await?;
+                                    let when = if round == 0 {
+                                        r.state = "will_supply".to_owned();
+                                        r.due_date =
+                                            Some(t.date() + Duration::days((i % 9) as i64));
+                                        t
+                                    } else {
+                                        r.state = if i % 3 == 0 { "shipped" } else { "unfilled" }
+                                            .to_owned();
+                                        r.slip_printed_at = Some(t);
+                                        t + Duration::days(1)
+                                    };
+                                    tx.update_lend_request(&r, when).await
+                                })
+                            })
+                            .await
+                            .unwrap();
+                    }
+                }
+            });
+        }
+        while let Some(w) = writers.join_next().await {
+            w.unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let folds = folder.await.unwrap();
+        assert!(folds > 0);
+
+        let kept = store.queue_counts("AAA").await.unwrap();
+        assert_eq!(kept, recount().await, "{engine:?}, before the last fold");
+        store.fold_queue_counts().await.unwrap();
+        assert_eq!(
+            store.queue_counts("AAA").await.unwrap(),
+            kept,
+            "{engine:?}, after the last fold"
+        );
+        let states: Vec<(String, i64)> = store.lend_state_counts("AAA").await.unwrap();
+        assert_eq!(
+            states,
+            vec![("shipped".to_owned(), 80), ("unfilled".to_owned(), 160)],
+            "{engine:?}"
+        );
+    }
+}
