@@ -47,14 +47,23 @@ LANGUAGE sql STABLE AS $$
      ) AS v (facet, value)
 $$;
 
--- The counts as they are now: what was folded, and what was noted since.
-CREATE VIEW queue_count_now AS
-    SELECT library_id, side, state, facet, value, n FROM queue_count
-    UNION ALL
+-- What was noted and not yet folded, as counts.
+CREATE VIEW queue_count_noted AS
     SELECT library_id, side, state, facet, value, n FROM queue_count_delta
     UNION ALL
     SELECT c.library_id, 'lend', c.state, f.facet, f.value, c.n
       FROM lend_count_change c CROSS JOIN LATERAL lend_count_facets(c) f;
+
+-- The counts as they are now: what was folded, and what was noted since.
+CREATE VIEW queue_count_now AS
+    SELECT library_id, side, state, facet, value, n FROM queue_count
+    UNION ALL
+    SELECT library_id, side, state, facet, value, n FROM queue_count_noted;
+
+-- A queue page reads one facet at a time, of any state: by the key (whose state comes before
+-- the facet) that read every counter of the library for each facet, about 18,000 rows for a
+-- library with a million requests over three years of days.
+CREATE INDEX queue_count_facet ON queue_count (library_id, side, facet, state, value) INCLUDE (n);
 
 -- A lending request's counted values, as the SQLite triggers of 0042 write them.
 CREATE FUNCTION lend_request_noted_insert() RETURNS trigger LANGUAGE plpgsql AS $$
