@@ -312,12 +312,12 @@ impl Sql {
 }
 
 /// A queue query as it is run: on PostgreSQL planned with its values each time (an unnamed
-/// statement). A prepared statement gets a generic plan from its sixth run, and that plan,
-/// which does not know the search's words, read the whole history for a search that its own
-/// plan answers from the indexes: `bench queue` at a million requests, 10 runs of each query,
-/// took 0.49-0.50 s (p50) for a title search and a request id search that the first five
-/// runs answered in 5-20 ms. The queue's queries are built for each filter, so their plans
-/// are seldom reused anyway. SQLite keeps its prepared statements.
+/// statement). A prepared statement gets a generic plan from its sixth run, which does not
+/// know the search's words: in `bench queue` at a million requests, 10 runs of each query, a
+/// search of the whole history by request id took 505 ms (p50) and one by Chinese title
+/// words 486 ms, against 5 and 13 ms in a run of five; planned with their values, 7
+/// and 13 ms over ten. The queue's queries are built for each filter, so a plan is seldom
+/// reused anyway. SQLite keeps its prepared statements.
 fn planned_with_values<DB, O, A>(
     q: sqlx::query::QueryAs<'_, DB, O, A>,
 ) -> sqlx::query::QueryAs<'_, DB, O, A>

@@ -1,11 +1,11 @@
 -- The staff queues' counts are kept on PostgreSQL too (issue 6).
 --
 -- Until now PostgreSQL grouped a queue's facets out of the requests on every page: at a
--- million lending requests the whole history took 1.5-2 s a page, and the working queue's
--- default view 46-61 ms. SQLite keeps them in queue_count (0019, 0025, 0042), but there one
--- writer adds each commit's changes. Here several transactions commit at once, and if each
--- added to the shared counter rows they would wait on each other (or deadlock, touching a
--- borrowing and a lending request in opposite orders).
+-- million lending requests the whole history took 0.8-2 s a page (`librelay bench queue`).
+-- SQLite keeps them in queue_count (0019, 0025, 0042), but there one writer adds each
+-- commit's changes. Here several transactions commit at once, and if each added to the shared
+-- counter rows they would wait on each other (or deadlock, touching a borrowing and a lending
+-- request in opposite orders).
 --
 -- So a write only appends: the triggers below add one row to lend_count_change for a lending
 -- request's old counted values (n = -1) and one for its new ones (n = +1), and two rows per
@@ -26,8 +26,7 @@ ALTER TABLE lend_count_change ALTER COLUMN created_at TYPE TIMESTAMPTZ USING cre
 ALTER TABLE lend_count_change ALTER COLUMN updated_at TYPE TIMESTAMPTZ USING updated_at::timestamptz;
 
 -- The eleven facets of one noted lending request, as (facet, value): the one place that says
--- how a lending request is counted, for the view and the fold alike. A time beyond what the
--- offset can move keeps its UTC day, as on SQLite.
+-- how a lending request is counted, for the view and the fold alike.
 CREATE FUNCTION lend_count_facets(c lend_count_change) RETURNS TABLE (facet TEXT, value TEXT)
 LANGUAGE sql STABLE AS $$
     SELECT v.facet, v.value
@@ -61,8 +60,8 @@ CREATE VIEW queue_count_now AS
     SELECT library_id, side, state, facet, value, n FROM queue_count_noted;
 
 -- A queue page reads one facet at a time, of any state: by the key (whose state comes before
--- the facet) that read every counter of the library for each facet, about 18,000 rows for a
--- library with a million requests over three years of days.
+-- the facet) that read every counter of the library for each facet: about 18,000 rows for the
+-- library of a million requests `bench queue` seeds, most of them its days.
 CREATE INDEX queue_count_facet ON queue_count (library_id, side, facet, state, value) INCLUDE (n);
 
 -- A lending request's counted values, as the SQLite triggers of 0042 write them.
