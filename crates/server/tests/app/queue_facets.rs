@@ -1014,6 +1014,8 @@ async fn search(engine: Engine) {
         ("h_b", 0, 0),
         ("%", 400, 200),
         ("straße", 400, 200),
+        // Two characters, one beyond ASCII: PostgreSQL finds them by their pair (0045).
+        ("ße", 400, 200),
         // A barcode or request id by its start, the requester by code or name.
         ("sb0119", 10, 5),
         ("SB01200", 0, 0),
