@@ -1560,7 +1560,16 @@ impl Store {
                     .execute(p)
                     .await?;
                 sqlx::query("VACUUM ANALYZE outbox").execute(p).await?;
-                for table in ["borrow_request", "request_event", "request_fact"] {
+                // The queue count notes too: a fold of a seed's million leaves their pages
+                // empty, and every queue page reads them until a vacuum gives the pages back.
+                for table in [
+                    "borrow_request",
+                    "request_event",
+                    "request_fact",
+                    "lend_count_change",
+                    "queue_count_delta",
+                    "queue_count",
+                ] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
                         .execute(p)
                         .await?;
