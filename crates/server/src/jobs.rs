@@ -43,6 +43,11 @@ pub fn spawn(st: AppState, stop: watch::Receiver<bool>) -> Vec<tokio::task::Join
 /// How often the kept queue counts' notes are folded in on PostgreSQL.
 const COUNTS_FOLD_EVERY: Duration = Duration::from_secs(1);
 
+/// How many folds that found notes may pass before the notes' emptied pages are given back
+/// (`Store::vacuum_queue_notes`): about a minute of a busy server's writes, whether or not
+/// the database's autovacuum runs.
+const COUNTS_VACUUM_AFTER: u32 = 60;
+
 /// PostgreSQL: fold the queue counts' notes into the counts (`Store::fold_queue_counts`), so
 /// that the notes a queue page adds up stay a second's writes. Readers are exact without it;
 /// SQLite's writer adds them at each commit, so there the job ends at once.
@@ -50,12 +55,21 @@ async fn counts_loop(st: AppState, mut stop: watch::Receiver<bool>) {
     if !st.store.is_postgres() {
         return;
     }
+    let mut busy_folds = 0u32;
     loop {
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = st.store.fold_queue_counts().await {
-            tracing::warn!(error = %e, "folding the queue counts' notes failed");
+        match st.store.fold_queue_counts().await {
+            Ok(0) => {}
+            Ok(_) => busy_folds += 1,
+            Err(e) => tracing::warn!(error = %e, "folding the queue counts' notes failed"),
+        }
+        if busy_folds >= COUNTS_VACUUM_AFTER {
+            busy_folds = 0;
+            if let Err(e) = st.store.vacuum_queue_notes().await {
+                tracing::warn!(error = %e, "vacuuming the queue counts' notes failed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(COUNTS_FOLD_EVERY) => {}

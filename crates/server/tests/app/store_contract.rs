@@ -765,6 +765,34 @@ async fn kept_counts_stay_exact_while_writers_and_folds_run_together() {
             kept,
             "{engine:?}, after the last fold"
         );
+        // Nothing is left to fold, and giving back the notes' pages changes no count.
+        assert_eq!(store.fold_queue_counts().await.unwrap(), 0, "{engine:?}");
+        store.vacuum_queue_notes().await.unwrap();
+        assert_eq!(store.queue_counts("AAA").await.unwrap(), kept, "{engine:?}");
+        // A new request's notes: PostgreSQL folds them (one row for the insert), SQLite's
+        // writer added them at its commit.
+        let one = store::SeedLend {
+            request_id: "lend-new".to_owned(),
+            borrower_agency: "ISIL:XX-B0".to_owned(),
+            borrower_id: None,
+            format: "loan".to_owned(),
+            state: "request_received".to_owned(),
+            citation: domain::citation::Citation::default(),
+            barcode: None,
+            due_date: None,
+            assignee_id: None,
+            created_at: t,
+            updated_at: t,
+        };
+        store.seed_lend_requests("AAA", vec![one]).await.unwrap();
+        let folded = store.fold_queue_counts().await.unwrap();
+        let expected = if engine == Engine::Postgres { 1 } else { 0 };
+        assert_eq!(folded, expected, "{engine:?}");
+        assert_eq!(
+            store.queue_counts("AAA").await.unwrap(),
+            recount().await,
+            "{engine:?}"
+        );
         let states: Vec<(String, i64)> = store.lend_state_counts("AAA").await.unwrap();
         assert_eq!(
             states,
