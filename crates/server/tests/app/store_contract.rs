@@ -796,7 +796,11 @@ async fn kept_counts_stay_exact_while_writers_and_folds_run_together() {
         let states: Vec<(String, i64)> = store.lend_state_counts("AAA").await.unwrap();
         assert_eq!(
             states,
-            vec![("shipped".to_owned(), 80), ("unfilled".to_owned(), 160)],
+            vec![
+                ("request_received".to_owned(), 1),
+                ("shipped".to_owned(), 80),
+                ("unfilled".to_owned(), 160)
+            ],
             "{engine:?}"
         );
     }
