@@ -6,8 +6,9 @@
 -- Now each title's pairs of adjacent characters, those with at least one character beyond
 -- ASCII, are kept in a GIN index: a two-character search of such characters is an exact
 -- lookup of one pair, and the planner intersects it with the states' index before reading
--- any row (10-15 ms for the same search on a copy of that table). English titles give no
--- pairs (two ASCII letters are not a word worth indexing), so they cost nothing here.
+-- any row (10-15 ms for the same search, against about 100 ms, on a million rows generated in
+-- psql in the bench's pattern: 2 % active, two of 40 Chinese words a title). English titles
+-- give no pairs (two ASCII letters are not a word worth indexing), so they cost nothing here.
 
 -- The pairs of `t` (lowered by the caller, as the index and the search both do). A title
 -- of ASCII alone returns at once.
