@@ -490,8 +490,9 @@ impl Tx<'_> {
                 r.isbn.clone().map(|v| (2, v))
             }
         };
-        // This library's sources already stored, by identity.
-        let mut sources: HashMap<(usize, String), (String, String)> = HashMap::new();
+        // The identities of this library's sources already stored (or earlier in the batch).
+        let mut sources: std::collections::HashSet<(usize, String), foldhash::fast::RandomState> =
+            std::collections::HashSet::default();
         for (kind, column) in ["control_number", "system_number", "isbn"]
             .iter()
             .enumerate()
@@ -500,8 +501,8 @@ impl Tx<'_> {
                 .iter()
                 .filter_map(|r| identity(r).filter(|(k, _)| *k == kind).map(|(_, v)| v))
                 .collect();
-            for (value, found) in self.sources_by(library_id, column, &values).await? {
-                sources.entry((kind, value)).or_insert(found);
+            for value in self.sources_by(library_id, column, &values).await? {
+                sources.insert((kind, value));
             }
         }
         let all_keys: Vec<&str> = records
@@ -533,7 +534,7 @@ impl Tx<'_> {
                 continue;
             }
             let id = identity(r);
-            if id.as_ref().is_some_and(|id| sources.contains_key(id)) {
+            if id.as_ref().is_some_and(|id| sources.contains(id)) {
                 // The record (or its twin earlier in this batch) is stored: update it in place,
                 // after writing what is pending so the update sees it.
                 self.flush(library_id, records, &mut pending, now).await?;
@@ -601,7 +602,7 @@ impl Tx<'_> {
                     .push((record_id.clone(), source_id.clone(), at, i));
             }
             if let Some(id) = id {
-                sources.insert(id, (source_id.clone(), record_id.clone()));
+                sources.insert(id);
             }
             pending.sources.push((source_id, record_id.clone(), at));
             out.push(Stored::Inserted { record_id });
@@ -649,29 +650,29 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// `(value, (source_id, record_id))` of this library's sources whose `column` is one of
-    /// `values`.
+    /// Which of `values` this library's sources have as their `column`, read from the index on
+    /// (library_id, `column`) alone.
     async fn sources_by(
         &mut self,
         library_id: &str,
         column: &str,
         values: &[String],
-    ) -> Result<Vec<(String, (String, String))>> {
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for chunk in values.chunks(500) {
             // `column` is one of three names fixed by the caller; values are bound.
             let sql = format!(
-                "SELECT {column}, source_id, record_id FROM catalog_source WHERE library_id = $1 AND {column} IN ({}) ORDER BY source_id",
+                "SELECT {column} FROM catalog_source WHERE library_id = $1 AND {column} IN ({})",
                 placeholders(2, chunk.len())
             );
-            let rows: Vec<(String, String, String)> = on_tx!(self, c => {
+            let rows: Vec<(String,)> = on_tx!(self, c => {
                 let mut q = crate::sql::query_as(sqlx::AssertSqlSafe(sql)).bind(library_id);
                 for v in chunk {
                     q = q.bind(v);
                 }
                 q.fetch_all(&mut *c).await?
             });
-            out.extend(rows.into_iter().map(|(v, s, r)| (v, (s, r))));
+            out.extend(rows.into_iter().map(|(v,)| v));
         }
         Ok(out)
     }
