@@ -480,7 +480,7 @@ impl Tx<'_> {
         records: &[ImportRecord],
         now: OffsetDateTime,
     ) -> Result<Imported> {
-        use std::collections::HashMap;
+        use std::collections::{HashMap, HashSet};
         let identity = |r: &ImportRecord| -> Option<(usize, String)> {
             if let Some(v) = &r.control_number {
                 Some((0, v.clone()))
@@ -491,8 +491,7 @@ impl Tx<'_> {
             }
         };
         // The identities of this library's sources already stored (or earlier in the batch).
-        let mut sources: std::collections::HashSet<(usize, String), foldhash::fast::RandomState> =
-            std::collections::HashSet::default();
+        let mut sources: HashSet<(usize, String), foldhash::fast::RandomState> = HashSet::default();
         for (kind, column) in ["control_number", "system_number", "isbn"]
             .iter()
             .enumerate()

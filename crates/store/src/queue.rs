@@ -1652,9 +1652,7 @@ impl Store {
         })
         .await
     }
-}
 
-impl Store {
     /// PostgreSQL: give back the pages of the queue count notes that folds emptied. Every
     /// queue page reads the notes not yet folded, so a notes table left full of empty pages (a
     /// fold of a large import, or a server whose autovacuum is off) slows every page: 120 ms

@@ -1,6 +1,6 @@
 -- A queue search for a requester (its agency id or its library code) reads the ids of that
 -- requester's requests in the states asked for. The indexes of 0029 hold the lowered value,
--- not the column, so PostgreSQL could not answer from them alone: it read every row of the
+-- not the column, so PostgreSQL could not answer from them alone: it read every entry of the
 -- states from the queue index instead and tested the value on each. With the column and the
 -- request id included, the search is an index-only scan of that requester's entries.
 -- At a million requests (2 % active, 3,346 of them one requester's), `EXPLAIN ANALYZE` of the
