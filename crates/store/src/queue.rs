@@ -560,20 +560,22 @@ fn candidates_sql(
                 "SELECT d.request_id FROM lend_title_term t JOIN lend_title_doc d ON d.doc = t.doc WHERE t.term >= {lo} AND t.term < {hi} AND d.library_id = {lib}"
             ));
         }
+        // A search of the working queue names the open states as the partial indexes of
+        // migration 0047 do, so that it walks their entries alone: a title word's trigrams,
+        // or a Chinese word, are in thousands of titles of the history, of which the working
+        // queue holds a few.
         TitleHits::Like => {
             let lib = sql.p(Arg::Text(f.library_id.clone()));
             let l = sql.p(Arg::Text(format!("%{}%", like_escaped(exact))));
+            let st = title_states(sql, f);
             arms.push(format!(
-                "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lower(title) LIKE {l} ESCAPE '\\'"
+                "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lower(title) LIKE {l} ESCAPE '\\'{st}"
             ));
         }
         TitleHits::Pairs => {
-            // With the states, the planner intersects the pairs' index with the states'
-            // before reading a row: a Chinese word is in thousands of titles of the history,
-            // of which the working queue holds a few.
             let lib = sql.p(Arg::Text(f.library_id.clone()));
             let e = sql.p(Arg::Text(exact.to_owned()));
-            let st = states_of(sql, f, "state");
+            let st = title_states(sql, f);
             arms.push(format!(
                 "SELECT request_id FROM lend_request WHERE library_id = {lib} AND lend_title_pairs(lower(title)) @> ARRAY[CAST({e} AS TEXT)]{st}"
             ));
@@ -621,6 +623,36 @@ fn candidates_sql(
         ));
     }
     arms.join(joiner)
+}
+
+/// The open states of the lending machine, as the predicate of PostgreSQL's partial title
+/// indexes (migration 0047) writes them. A test checks them against the machine: a new open
+/// state needs a migration that remakes the indexes.
+const OPEN_STATES_INDEXED: [&str; 9] = [
+    "request_received",
+    "expect_to_supply",
+    "will_supply",
+    "pick_slip_printed",
+    "conditional_pending",
+    "shipped",
+    "overdue",
+    "recalled",
+    "return_shipped",
+];
+
+/// ` AND state IN (…)` for a title search's candidates. When the filter keeps open states
+/// alone they are written as literals: the planner uses a partial index only for a query
+/// whose own text implies its predicate, which a parameter never does (a prepared
+/// statement's generic plan has no values). Only names of `OPEN_STATES_INDEXED` are written
+/// so, nothing a user typed.
+fn title_states(sql: &mut Sql, f: &LendQueueFilter) -> String {
+    match &f.states {
+        Some(s) if !s.is_empty() && s.iter().all(|s| OPEN_STATES_INDEXED.contains(&s.as_str())) => {
+            let listed: Vec<String> = s.iter().map(|s| format!("'{s}'")).collect();
+            format!(" AND state IN ({})", listed.join(", "))
+        }
+        _ => states_of(sql, f, "state"),
+    }
 }
 
 /// ` AND …` keeping the states the filter asks for, of `column`.
@@ -1148,28 +1180,37 @@ fn grouped_facets_sql(f: &LendQueueFilter, plan: &TextPlan, pg: bool, page: bool
             )
         });
     }
-    // Labels, partners' messages and parked messages are few: each request they name is read
-    // by id and checked against the filter.
+    // Labels, partners' messages and parked messages are few. With a search they are looked
+    // up among its matches, kept aside; without one each request they name is read by id and
+    // checked against the filter.
+    let driven = |sql: &mut Sql| {
+        if searched {
+            " WHERE TRUE".to_owned()
+        } else {
+            where_driven(sql, f, pg)
+        }
+    };
+    let driven_from = if searched { "m" } else { "lend_request" };
     {
         let lib = sql.p(Arg::Text(f.library_id.clone()));
-        let w = where_driven(&mut sql, f, pg);
+        let w = driven(&mut sql);
         parts.push(format!(
-            "SELECT 'label', l.label, COUNT(*) FROM lend_label l WHERE l.library_id = {lib} AND EXISTS (SELECT 1 FROM lend_request{w} AND request_id = l.request_id) GROUP BY l.label"
+            "SELECT 'label', l.label, COUNT(*) FROM lend_label l WHERE l.library_id = {lib} AND EXISTS (SELECT 1 FROM {driven_from}{w} AND request_id = l.request_id) GROUP BY l.label"
         ));
     }
     for notes in PartnerNotes::ALL {
-        let w = where_driven(&mut sql, f, pg);
+        let w = driven(&mut sql);
         let cond = partner_notes_where(&mut sql, f, notes);
         parts.push(format!(
-            "SELECT 'partner_notes', '{}', COUNT(*) FROM lend_request{w}{cond}",
+            "SELECT 'partner_notes', '{}', COUNT(*) FROM {driven_from}{w}{cond}",
             notes.as_str()
         ));
     }
     {
-        let w = where_driven(&mut sql, f, pg);
+        let w = driven(&mut sql);
         let cond = alert_where(&mut sql, f, LendAlert::MessageError);
         parts.push(format!(
-            "SELECT 'alert', '{}', COUNT(*) FROM lend_request{w}{cond}",
+            "SELECT 'alert', '{}', COUNT(*) FROM {driven_from}{w}{cond}",
             LendAlert::MessageError.as_str()
         ));
     }
@@ -1946,5 +1987,59 @@ impl crate::Tx<'_> {
             .await?
         });
         Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::supplier::LendState;
+
+    #[test]
+    fn the_partial_indexes_hold_every_open_state_and_no_other() {
+        let open: Vec<&str> = LendState::ALL
+            .iter()
+            .filter(|s| !s.is_closed())
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(
+            OPEN_STATES_INDEXED.to_vec(),
+            open,
+            "migration 0047's predicate against the machine"
+        );
+        let predicate = format!(
+            "WHERE state IN ({})",
+            OPEN_STATES_INDEXED.map(|s| format!("'{s}'")).join(", ")
+        );
+        let migration = include_str!("../migrations/postgres/0047_open_title_indexes.sql");
+        assert_eq!(
+            migration.matches(&predicate).count(),
+            2,
+            "both partial indexes have the predicate the queries imply"
+        );
+    }
+
+    #[test]
+    fn a_title_search_names_its_states_as_literals_only_when_all_are_open() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let mut f = LendQueueFilter::new("lib", now, AlertStates::default());
+        let mut sql = Sql::default();
+        assert_eq!(title_states(&mut sql, &f), "", "every state");
+        f.states = Some(vec!["shipped".to_owned(), "overdue".to_owned()]);
+        assert_eq!(
+            title_states(&mut sql, &f),
+            " AND state IN ('shipped', 'overdue')"
+        );
+        assert!(sql.args.is_empty());
+        f.states = Some(vec!["shipped".to_owned(), "completed".to_owned()]);
+        assert_eq!(
+            title_states(&mut sql, &f),
+            " AND state IN ($1, $2)",
+            "a closed state among them"
+        );
+        f.states = Some(vec!["shipped'); DROP TABLE x; --".to_owned()]);
+        assert_eq!(title_states(&mut sql, &f), " AND state IN ($3)");
+        f.states = Some(Vec::new());
+        assert_eq!(title_states(&mut sql, &f), " AND 1 = 0", "no state at all");
     }
 }

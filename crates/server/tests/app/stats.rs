@@ -625,7 +625,12 @@ async fn catching_up(engine: Engine) {
     let n = server::jobs::summarise_for_statistics(&app.state)
         .await
         .unwrap();
-    assert_eq!(n, 500);
+    // The rest of the pass; then, since the pass began before this call, one more pass over
+    // what changed after its mark. On PostgreSQL a mark is the oldest transaction still
+    // running in the whole cluster, so another database's open transaction (a test beside
+    // this one) may hold it before this test's events: that pass then summarises them all
+    // again, which changes no figure.
+    assert!(n == 500 || n == 3_000, "{n}");
     let (st, v) = app.get(&path, Some(&hub)).await;
     assert_eq!(st, 200, "{v}");
     let scope = store::StatScope {
