@@ -590,6 +590,19 @@ async fn facets(engine: Engine) {
     assert_eq!(facet(&all, "alert", Some("overdue")), 2);
     assert_eq!(facet(&all, "alert", Some("conditional")), 1);
     assert_eq!(facet(&all, "alert", Some("message_error")), 1);
+    // A search counts the parked message among its matches, or lists the alert with zero.
+    let late = get_page("scope=all&facets=true&q=f-late").await;
+    assert_eq!(ids(&late), vec!["f-late"]);
+    assert_eq!(facet(&late, "alert", Some("message_error")), 1, "{late}");
+    let over = get_page("scope=all&facets=true&q=f-over").await;
+    assert_eq!(ids(&over), vec!["f-over"]);
+    let parked = over["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["facet"] == "alert" && f["value"] == "message_error")
+        .unwrap_or_else(|| panic!("no message_error alert row: {over}"));
+    assert_eq!(parked["count"], 0);
     // Every alert is listed, with zero when no request has it.
     let renew = all["facets"]
         .as_array()

@@ -1238,8 +1238,8 @@ async fn threads(engine: Engine) {
         .as_str()
         .unwrap()
         .to_owned();
-    let waiting = |q: &'static str| {
-        let (app, xnu) = (&app, xnu.clone());
+    let waiting = |q: &str| {
+        let (app, xnu, q) = (&app, xnu.clone(), q.to_owned());
         async move {
             let (st, v) = app
                 .get(&format!("/api/v1/lending?facets=true{q}"), Some(&xnu))
@@ -1277,10 +1277,20 @@ async fn threads(engine: Engine) {
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    for q in ["", "&scope=all", "&partner=BCU"] {
+    // A search counts them among its matches (kept aside), as the whole queue counts them.
+    let searches = [format!("&q={lend}"), format!("&scope=all&q={lend}")];
+    for q in ["", "&scope=all", "&partner=BCU"]
+        .into_iter()
+        .chain(searches.iter().map(String::as_str))
+    {
         let (w, a, _) = waiting(q).await;
         assert_eq!((w, a), (1, 0), "{q}");
     }
+    assert_eq!(
+        waiting(&format!("&q={lend}&partner_notes=waiting")).await,
+        (1, 0, vec![lend.clone()])
+    );
+    assert_eq!(waiting("&q=no-such-request").await, (0, 0, Vec::new()));
     assert_eq!(
         waiting("&partner_notes=waiting").await.2,
         vec![lend.clone()]
@@ -1343,6 +1353,8 @@ async fn threads(engine: Engine) {
     assert_eq!(replied.status, 303, "{}", replied.body);
     let (w, a, _) = waiting("").await;
     assert_eq!((w, a), (0, 1));
+    let (w, a, _) = waiting(&format!("&q={lend}")).await;
+    assert_eq!((w, a), (0, 1), "searched");
     let (_, events) = app
         .get(&format!("/api/v1/lending/{lend}/events"), Some(&xnu))
         .await;
