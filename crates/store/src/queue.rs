@@ -481,10 +481,11 @@ enum TitleHits {
     /// `hi`.
     Terms(String, String),
     /// PostgreSQL, three characters or more: the LIKE itself, which the trigram index
-    /// answers.
+    /// answers (migration 0029; 0047 for the open requests alone), in the states asked for.
     Like,
     /// PostgreSQL, two characters, at least one beyond ASCII (a Chinese word): the titles
-    /// holding that pair of characters (migration 0045), in the states asked for.
+    /// holding that pair of characters (migration 0045; 0047 for the open requests alone), in
+    /// the states asked for.
     Pairs,
     /// No index finds them (PostgreSQL's trigrams need three characters; SQLite's case
     /// folding might write the characters differently): the selection is compared.
