@@ -317,9 +317,22 @@ async fn retry_for_a_higher_cost(engine: Engine) {
         "{events}"
     );
     // The request as it went out: requestType Retry, the earlier id, the cost accepted.
-    let (_, sent) =
-        l.a.get("/api/v1/outbox?status=delivered&limit=500", Some(&l.bcu))
-            .await;
+    // HTU holding the retry does not mean the sender has marked it delivered yet: wait for both.
+    let requests_delivered = |v: &Value| {
+        v.as_array().is_some_and(|a| {
+            a.iter()
+                .filter(|m| m["kind"] == "request" && m["request_id"] == l.id.as_str())
+                .count()
+                == 2
+        })
+    };
+    let sent =
+        l.a.eventually(
+            "/api/v1/outbox?status=delivered&limit=500",
+            &l.bcu,
+            requests_delivered,
+        )
+        .await;
     let retry = sent
         .as_array()
         .unwrap()
