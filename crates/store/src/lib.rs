@@ -258,6 +258,9 @@ struct Inner {
     routing: routing::HistoryCache,
     /// Who this handle (one per process) is when it holds a job's lease (`job_lease`).
     holder: String,
+    /// PostgreSQL: how many candidates a queue search reads by id at most (see
+    /// `queue::CANDIDATES_MAX_PG`); lowered by tests to take the other way with few rows.
+    search_by_id_max: std::sync::atomic::AtomicI64,
 }
 
 /// The store. Cheap to clone.
@@ -300,6 +303,7 @@ impl Store {
                 directory: Arc::default(),
                 routing: Default::default(),
                 holder: uuid::Uuid::now_v7().to_string(),
+                search_by_id_max: queue::CANDIDATES_MAX_PG.into(),
             };
             return Ok(Store {
                 inner: Arc::new(inner),
@@ -349,6 +353,7 @@ impl Store {
             directory,
             routing: Default::default(),
             holder: uuid::Uuid::now_v7().to_string(),
+            search_by_id_max: queue::CANDIDATES_MAX_PG.into(),
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -369,6 +374,20 @@ impl Store {
         match self.inner.pool {
             Pool::Sqlite(_) => None,
             Pool::Postgres(_) => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        }
+    }
+
+    /// PostgreSQL: settings for the rest of a read transaction that groups a large selection
+    /// (a broad search of the whole history). No JIT: compiling the grouping's expressions
+    /// took 0.26 s of a 1.0 s query at a million requests, more than it saved. And 16 MB of
+    /// work memory, so that the groups are hashed in memory instead of sorted on disk (with
+    /// both, that query took 0.61-0.77 s instead of 1.3-1.6 s).
+    pub(crate) fn grouping_settings(&self) -> Option<&'static str> {
+        match self.inner.pool {
+            Pool::Sqlite(_) => None,
+            Pool::Postgres(_) => {
+                Some("SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true)")
+            }
         }
     }
 

@@ -469,6 +469,15 @@ enum TextPlan {
     /// PostgreSQL: the few requests the indexes found (see `IDS_BY_VALUE_PG`), given to the
     /// query as values and compared again there (a request may have changed in between).
     Ids(Vec<String>),
+    /// PostgreSQL, more candidates than are read by id: the search compared as an OR of
+    /// comparisons that each have an index, the title's as `TitleHits` says and the
+    /// requesting libraries whose name matches as their lowered codes (`named`, looked up
+    /// first), so that the planner can join the indexes' matches (a BitmapOr) instead of
+    /// comparing every row of the selection. A subquery on the names in the OR rules that out.
+    Indexed {
+        title: TitleHits,
+        named: Vec<String>,
+    },
 }
 
 /// Where a title search's candidates come from.
@@ -785,6 +794,10 @@ fn where_of(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool, plus:
             }
             w.push_str(&format!(" AND request_id IN ({})", sql.list(ids)));
         }
+        if let TextPlan::Indexed { title, named } = plan {
+            w.push_str(&indexed_search(sql, &exact, title, named));
+            return w;
+        }
         if let TextPlan::Candidates(title) = plan {
             let c = candidates_sql(sql, f, &exact, title, " UNION ");
             w.push_str(&format!(" AND request_id IN ({c})"));
@@ -813,13 +826,49 @@ fn where_of(sql: &mut Sql, f: &LendQueueFilter, plan: &TextPlan, pg: bool, plus:
         } else {
             format!("instr(lower(title), {e}) > 0")
         };
+        // Compared arm by arm until one holds: the requester's equalities first and the title
+        // last, so that a requester's requests are not scanned for the title.
         w.push_str(&format!(
-            " AND ({in_title} OR lower(barcode) LIKE {pre} ESCAPE '\\' OR lower(request_id) LIKE {pre} ESCAPE '\\'
-               OR lower(borrower_request_id) LIKE {pre} ESCAPE '\\' OR lower(borrower_agency) = {e} OR lower(borrower_id) = {e}
-               OR lower(borrower_id) IN ({names}))"
+            " AND (lower(borrower_agency) = {e} OR lower(borrower_id) = {e} OR lower(borrower_id) IN ({names})
+               OR lower(barcode) LIKE {pre} ESCAPE '\\' OR lower(request_id) LIKE {pre} ESCAPE '\\'
+               OR lower(borrower_request_id) LIKE {pre} ESCAPE '\\' OR {in_title})"
         ));
     }
     w
+}
+
+/// ` AND (…)`: the search `exact` (lowered) as an OR of comparisons that each have an index on
+/// PostgreSQL (migrations 0029, 0045): the title's as `title` says, the starts of the barcode
+/// and ids, the requester's agency id and code, and the codes of the requesting libraries
+/// whose names match (`named`, lowered). It means what the general comparison means.
+fn indexed_search(sql: &mut Sql, exact: &str, title: &TitleHits, named: &[String]) -> String {
+    let bare = like_escaped(exact);
+    // Each row the indexes found is compared again, arm by arm until one holds: the cheap
+    // equalities first, the title last. A requester's request is then never lowered and
+    // scanned for the title (0.48 s against 0.28 s for a requester's 166,014 requests at a
+    // million, `count(*)` of the selection).
+    let e = sql.p(Arg::Text(exact.to_owned()));
+    let mut codes = vec![exact.to_owned()];
+    codes.extend(named.iter().filter(|c| c.as_str() != exact).cloned());
+    let mut arms = vec![
+        format!("lower(borrower_id) IN ({})", sql.list(&codes)),
+        format!("lower(borrower_agency) = {e}"),
+    ];
+    for column in ["barcode", "request_id", "borrower_request_id"] {
+        let pre = sql.p(Arg::Text(format!("{bare}%")));
+        arms.push(format!("lower({column}) LIKE {pre} ESCAPE '\\'"));
+    }
+    arms.push(match title {
+        TitleHits::Pairs => {
+            let e = sql.p(Arg::Text(exact.to_owned()));
+            format!("lend_title_pairs(lower(title)) @> ARRAY[CAST({e} AS TEXT)]")
+        }
+        _ => {
+            let l = sql.p(Arg::Text(format!("%{bare}%")));
+            format!("lower(title) LIKE {l} ESCAPE '\\'")
+        }
+    });
+    format!(" AND ({})", arms.join(" OR "))
 }
 
 impl LendQueueFilter {
@@ -1276,7 +1325,7 @@ pub struct SeedLend {
 const CANDIDATES_MIN: i64 = 1_000;
 
 /// On PostgreSQL, up to this many candidates are read by id.
-const CANDIDATES_MAX_PG: i64 = 5_000;
+pub(crate) const CANDIDATES_MAX_PG: i64 = 5_000;
 
 /// On PostgreSQL, up to this many candidates are handed to the page's query as values. As a
 /// subquery the page searched the trigram index again, and a common trigram's list is long:
@@ -1342,16 +1391,30 @@ impl Store {
         exact: &str,
         title: TitleHits,
     ) -> Result<TextPlan> {
+        let max = self
+            .inner
+            .search_by_id_max
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut probe = Sql::default();
         let c = candidates_sql(&mut probe, f, exact, &title, " UNION ALL ");
-        let lim = probe.p(Arg::Int(CANDIDATES_MAX_PG + 1));
+        let lim = probe.p(Arg::Int(max + 1));
         probe.push(&format!("SELECT request_id FROM ({c}) u LIMIT {lim}"));
         let found: Vec<(String,)> = on_pool!(self.pool(), p => {
             let q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(probe.text.clone()));
             bind_all!(q, &probe.args).fetch_all(p).await?
         });
-        if found.len() as i64 > CANDIDATES_MAX_PG {
-            return Ok(TextPlan::Compare);
+        if found.len() as i64 > max {
+            let mut names = Sql::default();
+            let l = names.p(Arg::Text(format!("%{}%", like_escaped(exact))));
+            names.push(&format!(
+                "SELECT lower(library_id) FROM library WHERE lower(name_en) LIKE {l} ESCAPE '\\' OR lower(name_zh) LIKE {l} ESCAPE '\\' ORDER BY 1"
+            ));
+            let named: Vec<(String,)> = on_pool!(self.pool(), p => {
+                let q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(names.text.clone()));
+                bind_all!(q, &names.args).fetch_all(p).await?
+            });
+            let named = named.into_iter().map(|r| r.0).collect();
+            return Ok(TextPlan::Indexed { title, named });
         }
         let mut ids: Vec<String> = found.into_iter().map(|r| r.0).collect();
         ids.sort_unstable();
@@ -1365,6 +1428,17 @@ impl Store {
 }
 
 impl Store {
+    /// PostgreSQL: read at most `n` candidates of a queue search by id, and compare the
+    /// selection through its indexes beyond that (`None`: `CANDIDATES_MAX_PG`, the default).
+    /// For tests, which take either way with a few rows; no setting exposes it.
+    #[doc(hidden)]
+    pub fn set_search_by_id_max(&self, n: Option<i64>) {
+        let n = n.map_or(CANDIDATES_MAX_PG, |n| n.max(0));
+        self.inner
+            .search_by_id_max
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A page of the lending queue, newest change first, and how many requests match.
     #[tracing::instrument(skip_all, fields(library = %f.library_id), err)]
     pub async fn lend_queue(&self, f: &LendQueueFilter) -> Result<(Vec<LendRequest>, i64)> {
@@ -1395,7 +1469,11 @@ impl Store {
         let w = where_clause(&mut count, f, &plan, pg);
         count.push(&format!("SELECT COUNT(*) FROM lend_request{w}"));
         // The page and its count read one snapshot, so they agree while requests change.
+        let settings = self.grouping_settings();
         let (rows, total) = in_snapshot!(self, tx => {
+            if let Some(s) = settings {
+                sqlx::query(s).execute(&mut *tx).await?;
+            }
             let q = sqlx::query_as::<_, LendRequest>(sqlx::AssertSqlSafe(list.text.clone()));
             let rows = bind_all!(q, &list.args).fetch_all(&mut *tx).await?;
             let q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count.text.clone()));
@@ -1514,7 +1592,11 @@ impl Store {
         }
         let plan = self.text_plan(f).await?;
         let sql = grouped_facets_sql(f, &plan, self.is_postgres(), true);
+        let settings = self.grouping_settings();
         let (page, facets) = in_snapshot!(self, tx => {
+            if let Some(s) = settings {
+                sqlx::query(s).execute(&mut *tx).await?;
+            }
             let q = sqlx::query_as::<_, FacetCount>(sqlx::AssertSqlSafe(sql.text.clone()));
             let all = bind_all!(q, &sql.args).fetch_all(&mut *tx).await?;
             let (page, facets): (Vec<FacetCount>, Vec<FacetCount>) =
