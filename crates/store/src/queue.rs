@@ -514,7 +514,8 @@ fn search_text(f: &LendQueueFilter) -> Option<&str> {
     f.text.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
-/// Just above every string that starts with `s` (in SQLite's byte order).
+/// Just above every string that starts with `s`, in byte order (SQLite's, and PostgreSQL's
+/// `text_pattern_ops`).
 fn prefix_end(s: &str) -> String {
     format!("{s}\u{10FFFF}")
 }
@@ -854,9 +855,17 @@ fn indexed_search(sql: &mut Sql, exact: &str, title: &TitleHits, named: &[String
         format!("lower(borrower_id) IN ({})", sql.list(&codes)),
         format!("lower(borrower_agency) = {e}"),
     ];
+    // A start as the range of the prefix index itself (text_pattern_ops compares bytes; the
+    // bound is the prefix and U+10FFFF, a noncharacter no text holds): PostgreSQL treats a
+    // LIKE's range as lossy and then compares every row found again with the whole OR, the
+    // title's pairs function included (0.9 s against 0.3 s for 经济's 49,302 matches in the
+    // whole history at a million). With every arm exact, only the library is compared.
     for column in ["barcode", "request_id", "borrower_request_id"] {
-        let pre = sql.p(Arg::Text(format!("{bare}%")));
-        arms.push(format!("lower({column}) LIKE {pre} ESCAPE '\\'"));
+        let lo = sql.p(Arg::Text(exact.to_owned()));
+        let hi = sql.p(Arg::Text(prefix_end(exact)));
+        arms.push(format!(
+            "(lower({column}) ~>=~ {lo} AND lower({column}) ~<~ {hi})"
+        ));
     }
     arms.push(match title {
         TitleHits::Pairs => {
